@@ -1,0 +1,138 @@
+/** `platform up | migrate | status | invoke`. */
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import type { Command } from 'commander';
+import { config } from '../config.ts';
+import { closeDatabases } from '../db/index.ts';
+import { migrate } from '../db/migrate.ts';
+import { formatTable, HostStartError, up } from '../host/up.ts';
+
+export function registerCore(program: Command): void {
+  program
+    .command('up')
+    .description('run the whole platform on this machine (what npm start does)')
+    .action(async () => {
+      let host;
+      try {
+        host = await up();
+      } catch (err) {
+        if (err instanceof HostStartError) {
+          process.stderr.write(`Cannot start:\n  ${err.message}\n`);
+          process.exit(1);
+        }
+        throw err;
+      }
+      process.stdout.write(`SaaSOdoo is running:\n${formatTable(host.table)}\nCtrl-C stops everything.\n`);
+      let stopping = false;
+      const stop = async () => {
+        if (stopping) return;
+        stopping = true;
+        process.stdout.write('Stopping...\n');
+        await host.stop();
+        process.exit(0);
+      };
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
+    });
+
+  program
+    .command('migrate')
+    .description('create missing databases and roles, then apply pending migrations (safe to repeat)')
+    .action(async () => {
+      const r = await migrate();
+      const applied = Object.entries(r.applied).flatMap(([db, names]) => names.map((n) => `${db}: ${n}`));
+      process.stdout.write(
+        [
+          r.createdRoles.length ? `created roles: ${r.createdRoles.join(', ')}` : 'roles: up to date',
+          r.createdDatabases.length ? `created databases: ${r.createdDatabases.join(', ')}` : 'databases: up to date',
+          applied.length ? `applied:\n  ${applied.join('\n  ')}` : 'migrations: up to date',
+        ].join('\n') + '\n',
+      );
+      await closeDatabases();
+    });
+
+  program
+    .command('status')
+    .description('what the local host runs, and the health of each function')
+    .action(async () => {
+      const base = config().GATEWAY_URL;
+      let status: { functions: { name: string; port: number; state: string; invoke: string; restarts: number }[]; services: { name: string; endpoint: string }[] };
+      try {
+        status = (await (await fetch(`${base}/_platform/status`)).json()) as typeof status;
+      } catch {
+        process.stderr.write(`The platform is not running (nothing answers at ${base}). Start it with: npm start\n`);
+        process.exit(1);
+      }
+      const rows = await Promise.all(
+        status.functions.map(async (f) => {
+          let health = '-';
+          if (f.state === 'running') {
+            const r = await fetch(`http://127.0.0.1:${f.port}/health/readiness`).catch(() => undefined);
+            health = r?.ok ? 'ready' : 'not ready';
+          }
+          return [f.name, `${f.state.padEnd(8)} ${health.padEnd(9)} ${f.invoke.padEnd(10)} :${f.port} restarts ${f.restarts}`];
+        }),
+      );
+      process.stdout.write(`services:\n${formatTable(status.services.map((s) => [s.name, s.endpoint]))}\nfunctions:\n${formatTable(rows)}\n`);
+    });
+
+  program
+    .command('invoke <function>')
+    .description('call a function: plain HTTP through the gateway, or a CloudEvent in binary mode')
+    .option('--data <json>', 'request body or event data: JSON, or @file')
+    .option('--query <qs>', 'query string for HTTP calls, e.g. id=123')
+    .option('--method <method>', 'HTTP method (default GET without data, POST with)')
+    .option('--token <token>', 'Bearer token for HTTP calls')
+    .option('--cloudevent', 'send a CloudEvent in binary mode')
+    .option('--type <type>', 'CloudEvent type')
+    .option('--source <source>', 'CloudEvent source', '/saasodoo/cli')
+    .option('--subject <subject>', 'CloudEvent subject')
+    .option('--broker', 'send the CloudEvent through the broker instead of straight to the function')
+    .action(async (name: string, o) => {
+      const data = o.data === undefined ? undefined : o.data.startsWith('@') ? fs.readFileSync(o.data.slice(1), 'utf8') : o.data;
+      const res = await invoke(name, { ...o, data });
+      process.stdout.write(`${res.status}\n${res.body}\n`);
+      if (res.status >= 400) process.exitCode = 1;
+    });
+}
+
+export type InvokeOptions = {
+  data?: string;
+  query?: string;
+  method?: string;
+  token?: string;
+  cloudevent?: boolean;
+  type?: string;
+  source?: string;
+  subject?: string;
+  broker?: boolean;
+};
+
+/** Calls a function the way `platform invoke` does; returns status and body text. */
+export async function invoke(name: string, o: InvokeOptions): Promise<{ status: number; body: string }> {
+  const c = config();
+  if (o.data !== undefined) JSON.parse(o.data); // fail early on bad JSON
+  if (o.cloudevent || o.broker) {
+    if (!o.type) throw new Error('--type is required for a CloudEvent');
+    const status = (await (await fetch(`${c.GATEWAY_URL}/_platform/status`)).json()) as { functions: { name: string; port: number }[] };
+    const fn = status.functions.find((f) => f.name === name);
+    if (!fn && !o.broker) throw new Error(`No function named ${name}`);
+    const target = o.broker ? c.K_SINK ?? `http://127.0.0.1:${c.BROKER_PORT}` : `${c.GATEWAY_URL}/_platform/invoke/${name}`;
+    const headers: Record<string, string> = {
+      'content-type': 'application/json',
+      'ce-specversion': '1.0',
+      'ce-id': randomUUID(),
+      'ce-type': o.type,
+      'ce-source': o.source ?? '/saasodoo/cli',
+    };
+    if (o.subject) headers['ce-subject'] = o.subject;
+    const res = await fetch(target, { method: 'POST', headers, body: o.data ?? '{}' });
+    return { status: res.status, body: await res.text() };
+  }
+  const method = (o.method ?? (o.data !== undefined ? 'POST' : 'GET')).toUpperCase();
+  const headers: Record<string, string> = {};
+  if (o.data !== undefined) headers['content-type'] = 'application/json';
+  if (o.token) headers.authorization = `Bearer ${o.token}`;
+  const res = await fetch(`${c.GATEWAY_URL}/api/${name}${o.query ? `?${o.query}` : ''}`, { method, headers, body: o.data });
+  return { status: res.status, body: await res.text() };
+}

@@ -1,0 +1,141 @@
+/**
+ * The platform's environment, validated once with zod. Every process (host,
+ * function, CLI) reads its settings from here and nowhere else, so a missing
+ * or malformed variable stops start-up with a message naming it.
+ */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+const bool = z
+  .enum(['true', 'false', '1', '0', ''])
+  .default('false')
+  .transform((v) => v === 'true' || v === '1');
+const port = (d: number) => z.coerce.number().int().min(0).max(65535).default(d);
+const url = (d?: string) => (d === undefined ? z.url().optional() : z.url().default(d));
+
+export const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Local state: generated secrets, instance data, backups, caught mail. */
+  DATA_DIR: z.string().min(1).default('.data'),
+
+  /** Superuser connection used only by `platform migrate` to create databases and roles. */
+  DATABASE_ADMIN_URL: url('postgres://postgres@127.0.0.1:5432/postgres'),
+  /** Host and port the service roles connect to (their credentials come from secrets). */
+  DATABASE_HOST: z.string().default('127.0.0.1'),
+  DATABASE_PORT: port(5432),
+  /** Prefix for every database and role name; tests use a unique one per run. */
+  DB_NAMESPACE: z.string().regex(/^[a-z0-9_]*$/, 'lowercase letters, digits and _ only').default(''),
+  DB_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(5),
+  AUTH_DB_PASSWORD: z.string().min(16).optional(),
+  BILLING_DB_PASSWORD: z.string().min(16).optional(),
+  INSTANCE_DB_PASSWORD: z.string().min(16).optional(),
+  COMMUNICATION_DB_PASSWORD: z.string().min(16).optional(),
+  PROVISIONER_DB_PASSWORD: z.string().min(16).optional(),
+
+  REDIS_URL: url('redis://127.0.0.1:6379'),
+  REDIS_PREFIX: z.string().default('saasodoo:'),
+  RABBITMQ_URL: url('amqp://guest:guest@127.0.0.1:5672'),
+  /** Name prefix of the broker's exchanges and queues (tests isolate with it). */
+  BROKER_NAME: z.string().regex(/^[a-zA-Z0-9_.-]+$/).default('saasodoo'),
+  /** Where functions send CloudEvents (Knative injects it; the host sets its ingress). */
+  K_SINK: url(),
+
+  GATEWAY_PORT: port(8080),
+  BROKER_PORT: port(8081),
+  KILLBILL_SIM_PORT: port(8082),
+  SMTP_PORT: port(2525),
+  PORTAL_PORT: port(3000),
+  FUNCTION_PORT_BASE: port(8100),
+  /** How the portal and CLI reach the functions. */
+  GATEWAY_URL: url('http://127.0.0.1:8080'),
+  /** Public address of the portal: links in mails point here. */
+  PUBLIC_URL: url('http://localhost:3000'),
+  /** Instances live at {subdomain}.{BASE_DOMAIN}. */
+  BASE_DOMAIN: z.string().default('localhost'),
+  INSTANCE_URL_SCHEME: z.enum(['http', 'https']).default('http'),
+
+  /** A real Kill Bill; unset means the host starts its simulator. */
+  KILLBILL_URL: url(),
+  KILLBILL_API_KEY: z.string().default('saasodoo'),
+  KILLBILL_API_SECRET: z.string().default('saasodoo-secret'),
+  KILLBILL_USERNAME: z.string().default('admin'),
+  KILLBILL_PASSWORD: z.string().default('password'),
+  /** Per-tenant token Kill Bill puts in the callback URL; generated locally when unset. */
+  WEBHOOK_TOKEN: z.string().min(16).optional(),
+
+  /** A real SMTP server; unset means the host starts its catcher. */
+  SMTP_URL: url(),
+  MAIL_FROM: z.string().default('SaaSOdoo <no-reply@saasodoo.localhost>'),
+
+  TEST_PLANS: bool,
+  RUNTIME_DRIVER: z.enum(['local', 'kubernetes']).default('local'),
+  /** Real Odoo command template ({db}, {port}, {dataDir}, {dbHost}, {dbPort}, {dbUser}); unset runs the stand-in. */
+  ODOO_COMMAND: z.string().optional(),
+  PROVISION_READY_TIMEOUT: z.coerce.number().int().positive().default(300),
+  HEALTH_INTERVAL_SECONDS: z.coerce.number().int().positive().default(30),
+  K8S_NAMESPACE: z.string().default('saasodoo-instances'),
+
+  /** EdDSA signing key (PKCS8 PEM) and kid; generated into DATA_DIR when unset. */
+  JWT_PRIVATE_KEY: z.string().optional(),
+  JWT_KID: z.string().optional(),
+  /** Extra public keys still accepted during rotation: JSON array of JWKs with kid. */
+  JWT_PUBLIC_KEYS: z.string().optional(),
+  JWT_ISSUER: z.string().default('saasodoo'),
+  JWT_AUDIENCE: z.string().default('saasodoo-api'),
+});
+
+export type Config = z.infer<typeof envSchema> & { dataDir: string };
+
+export class ConfigError extends Error {
+  constructor(readonly issues: { variable: string; message: string }[]) {
+    super(
+      'Invalid environment:\n' +
+        issues.map((i) => `  ${i.variable}: ${i.message}`).join('\n'),
+    );
+    this.name = 'ConfigError';
+  }
+}
+
+/** Parses an environment; throws ConfigError naming every bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  // Treat empty strings as unset so `FOO= npm start` falls back to the default.
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== ''));
+  const parsed = envSchema.safeParse(cleaned);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((i) => ({ variable: String(i.path[0] ?? '?'), message: i.message })),
+    );
+  }
+  return { ...parsed.data, dataDir: path.resolve(repoRoot, parsed.data.DATA_DIR) };
+}
+
+let cached: Config | undefined;
+
+/**
+ * The process-wide config, parsed on first use. A bad environment is fatal:
+ * the message names the variable and the process exits 1 rather than run
+ * half-configured.
+ */
+export function config(): Config {
+  if (!cached) {
+    try {
+      cached = loadConfig();
+    } catch (err) {
+      if (err instanceof ConfigError) {
+        process.stderr.write(`${err.message}\n`);
+        process.exit(1);
+      }
+      throw err;
+    }
+  }
+  return cached;
+}
+
+/** Forget the parsed config (tests that change the environment). */
+export function resetConfig(): void {
+  cached = undefined;
+}

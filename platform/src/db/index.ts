@@ -1,0 +1,47 @@
+/**
+ * pg-promise pools, one per service role. A function asks for the database
+ * of its service (`db('auth')`) and gets a pool logged in as that service's
+ * role, which can reach nothing else.
+ */
+import pgPromise, { type IDatabase, type ITask } from 'pg-promise';
+import { connectionFor, databaseName, DATABASE_ROLE, PROVISIONER_ROLE, type ServiceDatabase } from './services.ts';
+
+export const pgp = pgPromise({ capSQL: true });
+// bigint counts come back as numbers; our ids are uuids and counts stay small.
+pgp.pg.types.setTypeParser(20, (v: string) => Number(v));
+
+export type Db = IDatabase<Record<string, never>>;
+export type Tx = ITask<Record<string, never>>;
+
+const pools = new Map<string, Db>();
+
+function pool(key: string, make: () => Db): Db {
+  let p = pools.get(key);
+  if (!p) {
+    p = make();
+    pools.set(key, p);
+  }
+  return p;
+}
+
+/** The pool of a service database, connected as its own role. */
+export function db(service: ServiceDatabase): Db {
+  return pool(service, () => pgp(connectionFor(DATABASE_ROLE[service], databaseName(service))));
+}
+
+/**
+ * The provisioner's pool on the maintenance database: it creates and drops
+ * per-instance databases and roles (CREATEDB, CREATEROLE, not superuser).
+ */
+export function provisionerDb(): Db {
+  return pool('provisioner', () => pgp(connectionFor(PROVISIONER_ROLE, 'postgres')));
+}
+
+/** Ends every pool of this process (shutdown, tests). */
+export async function closeDatabases(): Promise<void> {
+  const all = [...pools.values()];
+  pools.clear();
+  await Promise.all(all.map((p) => p.$pool.end()));
+}
+
+export { databaseName, roleName, DATABASE_ROLE, type ServiceDatabase } from './services.ts';

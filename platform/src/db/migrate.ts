@@ -1,0 +1,101 @@
+/**
+ * `platform migrate`: creates the service databases and roles that are
+ * missing, locks each database to its own role, then applies the SQL
+ * migrations of platform/migrations/<database>/ as that role (so the role
+ * owns its tables). Running it again changes nothing.
+ */
+import path from 'node:path';
+import pg from 'pg';
+import { runner } from 'node-pg-migrate';
+import { config, repoRoot } from '../config.ts';
+import {
+  connectionFor, databaseName, DATABASE_ROLE, PROVISIONER_ROLE, roleName, rolePassword,
+  SERVICE_DATABASES, type ServiceDatabase,
+} from './services.ts';
+
+const ident = (s: string) => `"${s.replace(/"/g, '""')}"`;
+const literal = (s: string) => `'${s.replace(/'/g, "''")}'`;
+
+export type MigrateResult = {
+  createdRoles: string[];
+  createdDatabases: string[];
+  applied: Record<string, string[]>;
+};
+
+/** Creates missing roles and databases, then runs pending migrations. */
+export async function migrate(opts: { databases?: readonly ServiceDatabase[] } = {}): Promise<MigrateResult> {
+  const databases = opts.databases ?? SERVICE_DATABASES;
+  const admin = new pg.Client({ connectionString: config().DATABASE_ADMIN_URL, connectionTimeoutMillis: 5000 });
+  await admin.connect();
+  const result: MigrateResult = { createdRoles: [], createdDatabases: [], applied: {} };
+  try {
+    const roles: [string, string][] = [
+      ...databases.map((d) => [DATABASE_ROLE[d], 'LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE'] as [string, string]),
+      [PROVISIONER_ROLE, 'LOGIN NOSUPERUSER CREATEDB CREATEROLE'],
+    ];
+    for (const [role, attrs] of roles) {
+      const name = roleName(role);
+      const { rowCount } = await admin.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [name]);
+      if (!rowCount) {
+        // CREATE ROLE cannot take bind parameters; the password is ours, quoted.
+        await admin.query(`CREATE ROLE ${ident(name)} ${attrs} PASSWORD ${literal(rolePassword(role))}`);
+        result.createdRoles.push(name);
+      }
+    }
+    for (const d of databases) {
+      const name = databaseName(d);
+      const owner = roleName(DATABASE_ROLE[d]);
+      const { rowCount } = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+      if (!rowCount) {
+        await admin.query(`CREATE DATABASE ${ident(name)} OWNER ${ident(owner)}`);
+        // Only the owning role may connect: other services go through HTTP or events.
+        await admin.query(`REVOKE CONNECT, TEMPORARY ON DATABASE ${ident(name)} FROM PUBLIC`);
+        await admin.query(`GRANT CONNECT ON DATABASE ${ident(name)} TO ${ident(owner)}`);
+        result.createdDatabases.push(name);
+      }
+    }
+  } finally {
+    await admin.end();
+  }
+  for (const d of databases) {
+    result.applied[d] = await migrateDatabase(d);
+  }
+  return result;
+}
+
+async function migrateDatabase(d: ServiceDatabase): Promise<string[]> {
+  const client = new pg.Client(connectionFor(DATABASE_ROLE[d], databaseName(d)));
+  await client.connect();
+  try {
+    const ran = await runner({
+      dbClient: client,
+      dir: path.join(repoRoot, 'platform/migrations', d),
+      migrationsTable: 'pgmigrations',
+      direction: 'up',
+      checkOrder: true,
+      log: () => {},
+    });
+    return ran.map((m) => m.name);
+  } finally {
+    await client.end();
+  }
+}
+
+/** Drops every database and role of the current DB_NAMESPACE (tests only). */
+export async function dropNamespace(): Promise<void> {
+  const ns = config().DB_NAMESPACE;
+  if (!ns) throw new Error('refusing to drop the default namespace');
+  const admin = new pg.Client({ connectionString: config().DATABASE_ADMIN_URL });
+  await admin.connect();
+  try {
+    const dbs = await admin.query('SELECT datname FROM pg_database WHERE starts_with(datname, $1)', [ns]);
+    for (const { datname } of dbs.rows) await admin.query(`DROP DATABASE IF EXISTS ${ident(datname)} WITH (FORCE)`);
+    const roles = await admin.query('SELECT rolname FROM pg_roles WHERE starts_with(rolname, $1)', [ns]);
+    for (const { rolname } of roles.rows) {
+      await admin.query(`DROP OWNED BY ${ident(rolname)} CASCADE`).catch(() => {});
+      await admin.query(`DROP ROLE IF EXISTS ${ident(rolname)}`);
+    }
+  } finally {
+    await admin.end();
+  }
+}

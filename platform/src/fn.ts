@@ -1,0 +1,180 @@
+/**
+ * The kit every function is written with, on top of faas-js-runtime's
+ * Function object. A function file reads as: schema, handler, export.
+ *
+ *   export default httpFunction({ name: 'plans', GET: { auth: 'optional', query, handle } });
+ *
+ * It validates query and body with zod (400 naming each field), authenticates
+ * the caller, maps every error to the one JSON error shape, and gives the
+ * handler a logger that carries the request and trace ids.
+ */
+import { randomUUID } from 'node:crypto';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { z, type ZodType } from 'zod';
+import { authenticate, type Caller } from './auth/verify.ts';
+import { HttpError, toErrorResponse, zodFields } from './errors.ts';
+import { log as rootLog, type Logger } from './log.ts';
+
+export type { Caller };
+
+/** Who may call: nobody checked, a token if present, any customer, or admins only. */
+export type AuthMode = 'none' | 'optional' | 'customer' | 'admin';
+
+export type HttpResult =
+  | { status?: number; body?: unknown; headers?: Record<string, string> }
+  | undefined;
+
+export type RequestInfo = {
+  method: 'GET' | 'POST';
+  headers: Record<string, string | string[] | undefined>;
+  requestId: string;
+  traceparent?: string;
+  ip: string;
+  log: Logger;
+};
+
+type Handler<Q, B, C> = (req: RequestInfo & { query: Q; body: B; caller: C }) => Promise<HttpResult> | HttpResult;
+
+export type Route<Q, B, A extends AuthMode> = {
+  auth: A;
+  query?: ZodType<Q>;
+  body?: ZodType<B>;
+  handle: Handler<Q, B, A extends 'customer' | 'admin' ? Caller : Caller | undefined>;
+};
+
+/** A readiness check: resolves when a dependency answers, throws otherwise. */
+export type Check = () => Promise<unknown>;
+
+export type FaasContext = {
+  method?: string;
+  query?: unknown;
+  headers?: Record<string, string | string[] | undefined>;
+  body?: unknown;
+  cloudevent?: unknown;
+  rawBody?: string;
+  log?: unknown;
+};
+
+export type FaasFunction = {
+  handle: (context: FaasContext, payload?: unknown) => Promise<unknown>;
+  init?: () => Promise<void> | void;
+  shutdown?: () => Promise<void> | void;
+  readiness?: (req: FastifyRequest, reply: FastifyReply) => Promise<void>;
+  liveness?: (req: FastifyRequest, reply: FastifyReply) => Promise<void>;
+};
+
+/** Accepts a route with full type inference (an identity function). */
+export function route<Q = undefined, B = undefined, A extends AuthMode = AuthMode>(r: Route<Q, B, A>): Route<Q, B, A> {
+  return r;
+}
+
+const emptyQuery = z.object({}).strict();
+
+/**
+ * Keys faas-js-runtime copies from the query string onto its context object,
+ * overwriting the real values (`?headers=x` would replace the headers). The
+ * host's runner rejects them before they reach the runtime; this list is
+ * shared with it.
+ */
+export const RESERVED_QUERY_KEYS = [
+  'body', 'query', 'headers', 'method', 'httpVersion', 'httpVersionMajor', 'httpVersionMinor',
+  'contentType', 'rawBody', 'log', 'cloudevent', 'cloudEventResponse',
+];
+
+function header(headers: RequestInfo['headers'], name: string): string | undefined {
+  const v = headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** Turns a handler result or an error into faas-js-runtime's `{statusCode, headers, body}`. */
+function respond(result: HttpResult) {
+  const status = result?.status ?? (result?.body === undefined ? 204 : 200);
+  return {
+    statusCode: status,
+    headers: { 'content-type': 'application/json; charset=utf-8', ...(result?.headers ?? {}) },
+    body: result?.body === undefined ? '' : result.body,
+  };
+}
+
+export function errorResult(err: unknown, requestId: string, log: Logger) {
+  const mapped = toErrorResponse(err, requestId);
+  if (mapped.status >= 500) log.error({ err, requestId }, 'request failed');
+  return respond({ status: mapped.status, headers: mapped.headers, body: mapped.body });
+}
+
+/** Runs the readiness checks; used for /health/readiness. */
+function readinessHandler(checks: Check[]) {
+  return async (_req: FastifyRequest, reply: FastifyReply) => {
+    const failed: string[] = [];
+    await Promise.all(
+      checks.map((c, i) => c().catch((err: Error) => failed.push(`${c.name || `check${i}`}: ${err.message}`))),
+    );
+    reply.header('content-type', 'application/json; charset=utf-8');
+    if (failed.length) reply.code(503).send({ status: 'unready', failed });
+    else reply.code(200).send({ status: 'ready' });
+  };
+}
+
+export type HttpFunctionDef = {
+  name: string;
+  GET?: Route<any, any, any>;
+  POST?: Route<any, any, any>;
+  /** Dependencies that must answer for the function to be ready. */
+  checks?: Check[];
+  init?: () => Promise<void> | void;
+  shutdown?: () => Promise<void> | void;
+};
+
+/** Builds a faas-js-runtime Function object for an HTTP function. */
+export function httpFunction(def: HttpFunctionDef): FaasFunction {
+  const handle = async (context: FaasContext) => {
+    const headers = (context.headers && typeof context.headers === 'object' ? context.headers : {}) as RequestInfo['headers'];
+    const requestId = header(headers, 'x-request-id') ?? randomUUID();
+    const traceparent = header(headers, 'traceparent');
+    const log = rootLog.child({ fn: def.name, requestId, traceId: traceparent?.split('-')[1] });
+    try {
+      const method = String(context.method ?? 'GET').toUpperCase();
+      const r = method === 'GET' ? def.GET : method === 'POST' ? def.POST : undefined;
+      if (!r) {
+        const allowed = [def.GET && 'GET', def.POST && 'POST'].filter(Boolean).join(', ');
+        throw new HttpError(405, 'method_not_allowed', `Use ${allowed}`, undefined, { allow: allowed });
+      }
+      const query = parse(r.query ?? emptyQuery, context.query ?? {}, 'query');
+      let body: unknown;
+      if (method === 'POST' && r.body) {
+        const ct = header(headers, 'content-type') ?? '';
+        if (!/^application\/json\b/i.test(ct)) {
+          throw new HttpError(415, 'unsupported_media_type', 'Send the body as application/json', { body: 'expected application/json' });
+        }
+        body = parse(r.body, context.body ?? {}, 'body');
+      }
+      let caller: Caller | undefined;
+      const authorization = header(headers, 'authorization');
+      if (r.auth === 'customer' || r.auth === 'admin' || (r.auth === 'optional' && authorization)) {
+        caller = await authenticate(authorization);
+        if (r.auth === 'admin' && caller.role !== 'admin') throw HttpError.forbidden('Admins only');
+      }
+      const ip = header(headers, 'x-forwarded-for')?.split(',')[0]?.trim() ?? '127.0.0.1';
+      const result = await r.handle({
+        method: method as 'GET' | 'POST', headers, requestId, traceparent, ip, log, query, body, caller,
+      });
+      return respond(result);
+    } catch (err) {
+      return errorResult(err, requestId, log);
+    }
+  };
+  return {
+    handle,
+    init: def.init,
+    shutdown: def.shutdown,
+    readiness: readinessHandler(def.checks ?? []),
+  };
+}
+
+/** Validates `value` with `schema`; a failure is a 400 naming each field under `where`. */
+export function parse<T>(schema: ZodType<T>, value: unknown, where: 'query' | 'body'): T {
+  const r = schema.safeParse(value);
+  if (r.success) return r.data;
+  const fields = zodFields(r.error, where);
+  throw HttpError.badRequest(`Invalid ${Object.keys(fields).join(', ')}`, fields);
+}

@@ -1,0 +1,153 @@
+/**
+ * The local gateway on :8080, the stand-in for the cluster's ingress:
+ * `/api/<function>` goes to that function's `/` (query string kept, request id
+ * added); `<subdomain>.localhost` goes to an instance through the runtime's
+ * router. Only HTTP functions are exposed: CloudEvent functions are reached
+ * by the broker alone, as on the cluster.
+ */
+import { randomUUID } from 'node:crypto';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import { log } from '../log.ts';
+import type { Supervisor } from './supervisor.ts';
+
+export type InstanceRouter = (subdomain: string) => Promise<{ port: number } | { page: { status: number; html: string } } | undefined>;
+
+export type GatewayOptions = {
+  port: number;
+  supervisor: Supervisor;
+  baseDomain: string;
+  instanceRouter?: InstanceRouter;
+  /** Extra JSON routes under /_platform/ (status and the like). */
+  platformRoutes?: Record<string, () => unknown>;
+};
+
+const MAX_BODY = 1024 * 1024;
+// Hop-by-hop headers (RFC 9110 7.6.1) and h2c upgrade offers are not forwarded.
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'http2-settings', 'host']);
+
+function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
+  const data = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(data), ...headers });
+  res.end(data);
+}
+
+function sendError(res: ServerResponse, status: number, code: string, message: string, extra: Record<string, unknown> = {}) {
+  sendJson(res, status, { error: { code, message, ...extra } });
+}
+
+async function readBody(req: IncomingMessage): Promise<Buffer | 'too_large'> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += chunk.length;
+    if (size > MAX_BODY) return 'too_large';
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+function forwardHeaders(req: IncomingMessage, requestId: string, length: number): http.OutgoingHttpHeaders {
+  const out: http.OutgoingHttpHeaders = {};
+  const connectionListed = String(req.headers.connection ?? '').toLowerCase().split(',').map((s) => s.trim());
+  for (const [k, v] of Object.entries(req.headers)) {
+    if (v === undefined || HOP_BY_HOP.has(k) || connectionListed.includes(k)) continue;
+    out[k] = v;
+  }
+  out['x-request-id'] = requestId;
+  out['x-forwarded-for'] = [req.headers['x-forwarded-for'], req.socket.remoteAddress].filter(Boolean).join(', ');
+  out['content-length'] = String(length);
+  return out;
+}
+
+/** Proxies a buffered request to 127.0.0.1:port and streams the answer back. */
+function proxy(req: IncomingMessage, res: ServerResponse, port: number, pathAndQuery: string, body: Buffer, requestId: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const upstream = http.request(
+      { host: '127.0.0.1', port, method: req.method, path: pathAndQuery, headers: forwardHeaders(req, requestId, body.length) },
+      (up) => {
+        const headers = { ...up.headers, 'x-request-id': requestId };
+        delete headers.connection;
+        delete headers['keep-alive'];
+        res.writeHead(up.statusCode ?? 502, headers);
+        up.pipe(res);
+        up.on('end', resolve);
+        up.on('error', resolve);
+      },
+    );
+    upstream.on('error', reject);
+    upstream.end(body);
+  });
+}
+
+function subdomainOf(hostHeader: string | undefined, baseDomain: string): string | undefined {
+  const host = (hostHeader ?? '').replace(/:\d+$/, '').toLowerCase();
+  const suffix = `.${baseDomain}`;
+  return host.endsWith(suffix) ? host.slice(0, -suffix.length) : undefined;
+}
+
+/** Starts the gateway; resolves to its server once listening. */
+export async function startGateway(opts: GatewayOptions): Promise<http.Server> {
+  const server = http.createServer(async (req, res) => {
+    const requestId = String(req.headers['x-request-id'] ?? '') || randomUUID();
+    try {
+      const url = new URL(req.url ?? '/', 'http://gateway');
+      const sub = subdomainOf(req.headers.host, opts.baseDomain);
+      if (sub && opts.instanceRouter) {
+        const target = await opts.instanceRouter(sub);
+        if (!target) return sendError(res, 404, 'not_found', `No instance at ${sub}.${opts.baseDomain}`);
+        if ('page' in target) {
+          res.writeHead(target.page.status, { 'content-type': 'text/html; charset=utf-8' });
+          return res.end(target.page.html);
+        }
+        const body = await readBody(req);
+        if (body === 'too_large') return sendError(res, 413, 'payload_too_large', 'Body over 1 MiB');
+        return await proxy(req, res, target.port, url.pathname + url.search, body, requestId).catch(() =>
+          sendError(res, 502, 'bad_gateway', 'The instance is not answering'),
+        );
+      }
+      const platformRoute = url.pathname.match(/^\/_platform\/([a-z-]+)$/)?.[1];
+      if (platformRoute && opts.platformRoutes?.[platformRoute] && req.method === 'GET') {
+        return sendJson(res, 200, await opts.platformRoutes[platformRoute]());
+      }
+      // Operators' `platform invoke --cloudevent` reaches any function, as `func invoke` does in-cluster.
+      const direct = req.method === 'POST' ? url.pathname.match(/^\/_platform\/invoke\/([a-z0-9-]+)$/)?.[1] : undefined;
+      const name = direct ?? url.pathname.match(/^\/api\/([a-z0-9-]+)\/?$/)?.[1];
+      const spec = name ? opts.supervisor.spec(name) : undefined;
+      if (!name || !spec || (spec.invoke === 'cloudevent' && !direct)) {
+        return sendError(res, 404, 'not_found', name ? `No function named ${name}` : `No route for ${url.pathname}`);
+      }
+      const body = await readBody(req);
+      if (body === 'too_large') return sendError(res, 413, 'payload_too_large', 'Body over 1 MiB', { fields: { body: 'at most 1 MiB' } });
+      const ct = String(req.headers['content-type'] ?? '');
+      if (/^application\/json\b/i.test(ct) && body.length) {
+        try {
+          JSON.parse(body.toString('utf8'));
+        } catch {
+          return sendError(res, 400, 'invalid_json', 'The body is not valid JSON', { fields: { body: 'invalid JSON' } });
+        }
+      }
+      let port: number;
+      try {
+        port = Number(new URL(await opts.supervisor.url(name)).port);
+      } catch (err) {
+        log.warn({ fn: name, err }, 'function unavailable');
+        return sendError(res, 502, 'bad_gateway', `Function ${name} is not running`);
+      }
+      await proxy(req, res, port, `/${url.search}`, body, requestId).catch(() => {
+        if (!res.headersSent) sendError(res, 502, 'bad_gateway', `Function ${name} is not answering`);
+        else res.destroy();
+      });
+      opts.supervisor.touch(name);
+    } catch (err) {
+      log.error({ err, requestId }, 'gateway error');
+      if (!res.headersSent) sendError(res, 500, 'internal', 'Internal error', { requestId });
+      else res.destroy();
+    }
+  });
+  server.keepAliveTimeout = 65_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port, '127.0.0.1', () => resolve());
+  });
+  return server;
+}

@@ -1,0 +1,62 @@
+/**
+ * Runs one function under faas-js-runtime: `run-function.ts <name>` with PORT
+ * set. Used by the local host for every function process and as the entry of
+ * a built bundle.
+ */
+import { existsSync } from 'node:fs';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import faas from 'faas-js-runtime';
+import { RESERVED_QUERY_KEYS, type FaasFunction } from '../fn.ts';
+
+/**
+ * faas-js-runtime copies query keys onto its context, so `?headers=` or
+ * `?cloudevent=` would overwrite real request data. Such requests are
+ * refused before the runtime sees them.
+ */
+export function guardReservedQueryKeys(server: Server): void {
+  const listeners = server.listeners('request') as ((req: IncomingMessage, res: ServerResponse) => void)[];
+  server.removeAllListeners('request');
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const q = new URL(req.url ?? '/', 'http://x').searchParams;
+    const bad = RESERVED_QUERY_KEYS.find((k) => q.has(k));
+    if (bad) {
+      res.writeHead(400, { 'content-type': 'application/json; charset=utf-8' });
+      res.end(JSON.stringify({ error: { code: 'bad_request', message: `Query parameter ${bad} is not allowed`, fields: { [bad]: 'reserved name' } } }));
+      return;
+    }
+    for (const l of listeners) l(req, res);
+  });
+}
+
+/** Starts a function module on `port`; resolves to its HTTP server. */
+export async function startFunction(fn: FaasFunction, port: number): Promise<Server> {
+  const server: Server = await faas.start(fn, { port, logLevel: 'warn', config: path.dirname(new URL(import.meta.url).pathname) });
+  guardReservedQueryKeys(server);
+  return server;
+}
+
+async function main() {
+  const name = process.argv[2];
+  const dir = process.argv[3] ?? path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../../functions', name ?? '');
+  if (!name) {
+    process.stderr.write('usage: run-function <name> [dir]\n');
+    process.exit(2);
+  }
+  process.env.FUNCTION_NAME ??= name;
+  const mod = await import(pathToFileURL(path.join(dir, fsIndex(dir))).href);
+  const port = Number(process.env.PORT ?? 8080);
+  await startFunction(mod.default as FaasFunction, port);
+}
+
+function fsIndex(dir: string): string {
+  return ['index.ts', 'index.js'].find((f) => existsSync(path.join(dir, f))) ?? 'index.ts';
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  main().catch((err) => {
+    process.stderr.write(`function failed to start: ${err?.stack ?? err}\n`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,71 @@
+/**
+ * `platform up` (what `npm start` runs): checks dependencies, migrates, then
+ * runs the broker, the simulators, every function, the gateway and the
+ * portal on this machine, and stops them all on Ctrl-C or SIGTERM.
+ */
+import { config } from '../config.ts';
+import { migrate } from '../db/migrate.ts';
+import { log } from '../log.ts';
+import { startGateway, type InstanceRouter } from './gateway.ts';
+import { missingDependencies } from './preflight.ts';
+import { hostServices, type HostContext, type RunningService } from './services.ts';
+import { Supervisor } from './supervisor.ts';
+
+export type Host = { stop(): Promise<void>; supervisor: Supervisor; table: string[][] };
+
+export async function up(opts: { only?: string[]; quiet?: boolean } = {}): Promise<Host> {
+  const c = config();
+  const missing = await missingDependencies(c);
+  if (missing.length) throw new HostStartError(missing.join('\n'));
+  await migrate();
+
+  const functionEnv: Record<string, string> = { K_SINK: c.K_SINK ?? `http://127.0.0.1:${c.BROKER_PORT}` };
+  const supervisor = new Supervisor({ portBase: c.FUNCTION_PORT_BASE, env: functionEnv, only: opts.only });
+  let instanceRouter: InstanceRouter | undefined;
+  const ctx: HostContext = { config: c, supervisor, functionEnv, setInstanceRouter: (r) => (instanceRouter = r) };
+
+  const running: { name: string; svc: RunningService }[] = [];
+  const table: string[][] = [];
+  const stopAll = async () => {
+    for (const { name, svc } of running.reverse()) {
+      await svc.stop().catch((err) => log.warn({ err, service: name }, 'stop failed'));
+    }
+  };
+  try {
+    for (const phase of ['before', 'after'] as const) {
+      if (phase === 'after') {
+        await supervisor.start();
+        running.push({ name: 'functions', svc: { stop: () => supervisor.stop() } });
+        const gateway = await startGateway({
+          port: c.GATEWAY_PORT,
+          supervisor,
+          baseDomain: c.BASE_DOMAIN,
+          instanceRouter: (sub) => (instanceRouter ? instanceRouter(sub) : Promise.resolve(undefined)),
+          platformRoutes: { status: () => ({ functions: supervisor.status(), services: table.map(([name, endpoint]) => ({ name, endpoint })) }) },
+        });
+        running.push({ name: 'gateway', svc: { stop: () => new Promise((r) => gateway.close(() => r())) } });
+        table.push(['gateway', `http://localhost:${c.GATEWAY_PORT}`]);
+      }
+      for (const s of hostServices.filter((h) => h.phase === phase && (h.enabled?.(c) ?? true))) {
+        const svc = await s.start(ctx);
+        running.push({ name: s.name, svc });
+        table.push([s.name, svc.endpoint ?? '']);
+      }
+    }
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+  for (const f of supervisor.status()) {
+    table.push([`fn ${f.name}`, `http://127.0.0.1:${f.port}  (${f.invoke}${f.minScale === 0 ? ', scales to zero' : ''})`]);
+  }
+  return { stop: stopAll, supervisor, table };
+}
+
+export class HostStartError extends Error {}
+
+/** Formats rows as an aligned two-column table. */
+export function formatTable(rows: string[][]): string {
+  const w = Math.max(...rows.map((r) => r[0].length));
+  return rows.map(([a, b]) => `  ${a.padEnd(w)}  ${b}`).join('\n');
+}

@@ -1,0 +1,33 @@
+/**
+ * The plan table of SPEC 3: what each plan gives (resources come from here,
+ * never from the client). Prices and trial lengths mirror
+ * infra/killbill/catalog.xml, which a test keeps in step.
+ */
+export type Plan = {
+  id: string;
+  name: string;
+  price: { amount: number; currency: 'USD'; period: 'month' };
+  resources: { cpu: number; memoryMiB: number; storageGiB: number };
+  database: 'shared' | 'dedicated';
+  trial?: { days: number };
+  testOnly?: boolean;
+};
+
+export const PLANS: readonly Plan[] = [
+  { id: 'basic-immediate', name: 'Basic', price: { amount: 5, currency: 'USD', period: 'month' }, resources: { cpu: 1, memoryMiB: 2048, storageGiB: 10 }, database: 'shared' },
+  { id: 'basic-monthly', name: 'Basic', price: { amount: 5, currency: 'USD', period: 'month' }, resources: { cpu: 1, memoryMiB: 2048, storageGiB: 10 }, database: 'shared', trial: { days: 14 } },
+  { id: 'standard-monthly', name: 'Standard', price: { amount: 8, currency: 'USD', period: 'month' }, resources: { cpu: 2, memoryMiB: 4096, storageGiB: 20 }, database: 'shared', trial: { days: 14 } },
+  { id: 'premium-monthly', name: 'Premium', price: { amount: 10, currency: 'USD', period: 'month' }, resources: { cpu: 4, memoryMiB: 8192, storageGiB: 50 }, database: 'dedicated', trial: { days: 14 } },
+  { id: 'basic-test-trial', name: 'Basic (test trial)', price: { amount: 5, currency: 'USD', period: 'month' }, resources: { cpu: 1, memoryMiB: 2048, storageGiB: 10 }, database: 'shared', trial: { days: 1 }, testOnly: true },
+];
+
+/** Plans on sale: the test plan only when TEST_PLANS is on. */
+export function availablePlans(testPlans: boolean): Plan[] {
+  return PLANS.filter((p) => testPlans || !p.testOnly);
+}
+
+export function findPlan(id: string, testPlans: boolean): Plan | undefined {
+  return availablePlans(testPlans).find((p) => p.id === id);
+}
+
+export const ODOO_VERSIONS = ['16', '17', '18'] as const;

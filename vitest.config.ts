@@ -1,0 +1,23 @@
+import { defineConfig } from 'vitest/config';
+
+// unit: no services. integration: real PostgreSQL, Redis, RabbitMQ, SMTP.
+// e2e: the portal in headless Chromium. Each file gets its own DB_NAMESPACE
+// and Redis prefix (tests/helpers/env.ts), so runs never collide.
+export default defineConfig({
+  test: {
+    projects: [
+      { test: { name: 'unit', include: ['tests/unit/**/*.test.ts'], environment: 'node' } },
+      {
+        test: {
+          name: 'integration',
+          include: ['tests/integration/**/*.test.ts'],
+          setupFiles: ['tests/helpers/setup-env.ts'],
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
+          pool: 'forks',
+          maxWorkers: 2,
+        },
+      },
+    ],
+  },
+});
