@@ -14,7 +14,8 @@ const bool = z
   .default('false')
   .transform((v) => v === 'true' || v === '1');
 const port = (d: number) => z.coerce.number().int().min(0).max(65535).default(d);
-const url = (d?: string) => (d === undefined ? z.url().optional() : z.url().default(d));
+const url = (d: string) => z.url().default(d);
+const optionalUrl = () => z.url().optional();
 
 export const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
@@ -42,7 +43,7 @@ export const envSchema = z.object({
   /** Name prefix of the broker's exchanges and queues (tests isolate with it). */
   BROKER_NAME: z.string().regex(/^[a-zA-Z0-9_.-]+$/).default('saasodoo'),
   /** Where functions send CloudEvents (Knative injects it; the host sets its ingress). */
-  K_SINK: url(),
+  K_SINK: optionalUrl(),
 
   GATEWAY_PORT: port(8080),
   BROKER_PORT: port(8081),
@@ -59,7 +60,7 @@ export const envSchema = z.object({
   INSTANCE_URL_SCHEME: z.enum(['http', 'https']).default('http'),
 
   /** A real Kill Bill; unset means the host starts its simulator. */
-  KILLBILL_URL: url(),
+  KILLBILL_URL: optionalUrl(),
   KILLBILL_API_KEY: z.string().default('saasodoo'),
   KILLBILL_API_SECRET: z.string().default('saasodoo-secret'),
   KILLBILL_USERNAME: z.string().default('admin'),
@@ -68,7 +69,7 @@ export const envSchema = z.object({
   WEBHOOK_TOKEN: z.string().min(16).optional(),
 
   /** A real SMTP server; unset means the host starts its catcher. */
-  SMTP_URL: url(),
+  SMTP_URL: optionalUrl(),
   MAIL_FROM: z.string().default('SaaSOdoo <no-reply@saasodoo.localhost>'),
 
   TEST_PLANS: bool,

@@ -10,7 +10,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { CloudEvent } from 'cloudevents';
 import { z, type ZodType } from 'zod';
+import { schemaOf } from '@saasodoo/events';
 import { authenticate, type Caller } from './auth/verify.ts';
 import { HttpError, toErrorResponse, zodFields } from './errors.ts';
 import { log as rootLog, type Logger } from './log.ts';
@@ -177,4 +179,74 @@ export function parse<T>(schema: ZodType<T>, value: unknown, where: 'query' | 'b
   if (r.success) return r.data;
   const fields = zodFields(r.error, where);
   throw HttpError.badRequest(`Invalid ${Object.keys(fields).join(', ')}`, fields);
+}
+
+/** A received CloudEvent, its data validated against the catalogue. */
+export type ReceivedEvent<D = unknown> = {
+  id: string;
+  type: string;
+  source: string;
+  subject?: string;
+  time?: string;
+  data: D;
+  traceparent?: string;
+  extensions: Record<string, unknown>;
+  log: Logger;
+};
+
+/** What an event handler may answer: nothing (done), or an event to publish as the reply. */
+export type EventResult = void | undefined | CloudEvent<unknown>;
+
+export type EventFunctionDef = {
+  name: string;
+  /** Handlers by full event type (`com.saasodoo.instance.provision`, `org.killbill.*` types...). */
+  on: Record<string, (event: ReceivedEvent<any>) => Promise<EventResult> | EventResult>;
+  checks?: Check[];
+  init?: () => Promise<void> | void;
+  shutdown?: () => Promise<void> | void;
+};
+
+/**
+ * Builds a faas-js-runtime Function object for a CloudEvent function. Data
+ * that does not match the catalogue answers 400 (the broker dead-letters it
+ * at once); a thrown error answers 5xx so the broker retries with backoff.
+ */
+export function eventFunction(def: EventFunctionDef): FaasFunction {
+  const handle = async (context: FaasContext) => {
+    const ce = context.cloudevent as CloudEvent<unknown> | undefined;
+    const requestId = ce?.id ?? randomUUID();
+    const traceparent = typeof ce?.traceparent === 'string' ? ce.traceparent : undefined;
+    const log = rootLog.child({ fn: def.name, eventId: ce?.id, eventType: ce?.type, traceId: traceparent?.split('-')[1] });
+    try {
+      if (!ce || typeof ce.type !== 'string') {
+        throw new HttpError(400, 'not_a_cloudevent', 'This function accepts CloudEvents only (binary or structured mode)');
+      }
+      const handler = def.on[ce.type];
+      if (!handler) throw new HttpError(400, 'unsupported_type', `${def.name} does not handle ${ce.type}`, { type: 'not handled here' });
+      const schema = schemaOf(ce.type);
+      let data: unknown = ce.data;
+      if (typeof data === 'string' && /json/.test(String(ce.datacontenttype ?? 'application/json'))) {
+        try {
+          data = JSON.parse(data);
+        } catch {
+          throw HttpError.badRequest('Event data is not valid JSON', { data: 'invalid JSON' });
+        }
+      }
+      if (schema) {
+        const r = schema.safeParse(data);
+        if (!r.success) throw HttpError.badRequest(`Invalid data for ${ce.type}`, zodFields(r.error, 'data'));
+        data = r.data;
+      }
+      const { id, type, source, subject, time, specversion, datacontenttype, dataschema, data: _d, data_base64, ...extensions } = ce as unknown as Record<string, unknown>;
+      const result = await handler({
+        id: String(id), type: String(type), source: String(source), subject: subject as string | undefined,
+        time: time as string | undefined, data, traceparent, extensions, log,
+      });
+      if (result instanceof CloudEvent) return result;
+      return { statusCode: 204, headers: {}, body: '' };
+    } catch (err) {
+      return errorResult(err, requestId, log);
+    }
+  };
+  return { handle, init: def.init, shutdown: def.shutdown, readiness: readinessHandler(def.checks ?? []) };
 }

@@ -65,7 +65,7 @@ function proxy(req: IncomingMessage, res: ServerResponse, port: number, pathAndQ
     const upstream = http.request(
       { host: '127.0.0.1', port, method: req.method, path: pathAndQuery, headers: forwardHeaders(req, requestId, body.length) },
       (up) => {
-        const headers = { ...up.headers, 'x-request-id': requestId };
+        const headers: http.OutgoingHttpHeaders = { ...up.headers, 'x-request-id': requestId };
         delete headers.connection;
         delete headers['keep-alive'];
         res.writeHead(up.statusCode ?? 502, headers);

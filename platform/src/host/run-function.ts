@@ -32,7 +32,9 @@ export function guardReservedQueryKeys(server: Server): void {
 
 /** Starts a function module on `port`; resolves to its HTTP server. */
 export async function startFunction(fn: FaasFunction, port: number): Promise<Server> {
-  const server: Server = await faas.start(fn, { port, logLevel: 'warn', config: path.dirname(new URL(import.meta.url).pathname) });
+  // `config` points at a folder without func.yaml: settings come from our env, not the cwd.
+  const options = { port, logLevel: 'warn', config: path.dirname(new URL(import.meta.url).pathname) };
+  const server: Server = await faas.start(fn as Parameters<typeof faas.start>[0], options as unknown as Parameters<typeof faas.start>[1]);
   guardReservedQueryKeys(server);
   return server;
 }

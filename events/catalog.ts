@@ -1,0 +1,113 @@
+/**
+ * The event catalogue (SPEC 10): every CloudEvent type the platform sends or
+ * receives, declared once with its source, data schema and emitters. `emit`
+ * validates against it before sending and every consumer validates on receipt.
+ */
+import { z } from 'zod';
+
+export const PREFIX = 'com.saasodoo.';
+export const KILLBILL_PREFIX = 'org.killbill.';
+
+const uuid = z.uuid();
+const instance = z.object({ instanceId: uuid, customerId: uuid });
+const customer = z.object({ customerId: uuid, email: z.email() });
+const instanceStatus = z.enum([
+  'pending_payment', 'provisioning', 'running', 'stopping', 'stopped', 'starting', 'restarting',
+  'backing_up', 'restoring', 'suspended', 'error', 'terminating', 'terminated',
+]);
+export const billingStatus = z.enum(['trial', 'payment_required', 'paid', 'overdue', 'suspended']);
+
+/** Kill Bill's push notification body (reference/killbill.md 1.2), carried as the data of org.killbill.* events. */
+export const killbillNotification = z.object({
+  eventType: z.string().min(1).max(100),
+  accountId: uuid.nullable(),
+  objectType: z.string().max(100).nullable(),
+  objectId: uuid.nullable(),
+  metaData: z
+    .string()
+    .max(60_000)
+    .nullable()
+    .refine((s) => {
+      if (s === null) return true;
+      try {
+        JSON.parse(s);
+        return true;
+      } catch {
+        return false;
+      }
+    }, 'must be a string holding JSON'),
+});
+export type KillbillNotification = z.infer<typeof killbillNotification>;
+
+type Entry = { source: string; data: z.ZodType; emitters: string[]; description: string };
+
+function def(emitters: string[], data: z.ZodType, description: string): Entry {
+  return { source: `/saasodoo/${emitters[0]}`, data, emitters, description };
+}
+
+export const catalog = {
+  // Commands
+  'instance.provision': def(['lifecycle', 'instance-action'], instance.extend({ fromStep: z.string().optional() }), 'provision (or resume provisioning of) an instance'),
+  'instance.start': def(['instance-action'], instance, 'start a stopped instance'),
+  'instance.stop': def(['instance-action'], instance, 'stop a running instance'),
+  'instance.restart': def(['instance-action'], instance, 'restart a running instance'),
+  'instance.suspend': def(['lifecycle'], instance.extend({ reason: z.string().max(500) }), 'suspend for non-payment: runtime scaled to zero, data kept'),
+  'instance.resume': def(['lifecycle'], instance, 'resume a suspended instance'),
+  'instance.terminate': def(['lifecycle'], instance.extend({ reason: z.string().max(500) }), 'final backup, then remove everything'),
+  'instance.backup': def(['instance-action', 'instance-ops'], instance.extend({ backupId: uuid, kind: z.enum(['manual', 'daily', 'pre_restore', 'final']) }), 'take a backup'),
+  'instance.restore': def(['instance-action'], instance.extend({ backupId: uuid }), 'restore a backup'),
+  'instance.quota': def(['lifecycle'], instance.extend({ plan: z.string() }), 'apply the plan resources and storage quota'),
+  'health.tick': def(['host'], z.object({ at: z.iso.datetime() }), 'schedule: probe running instances'),
+  'billing.account.ensure': def(['platform'], customer, 'ensure the Kill Bill account of a customer exists'),
+  'schedule.daily': def(['host'], z.object({ at: z.iso.datetime() }), 'daily schedule: backups and trial warnings'),
+  // Facts
+  'user.registered': def(['signup'], customer.extend({ firstName: z.string(), lastName: z.string() }), 'a customer signed up'),
+  'user.signup_attempted': def(['signup'], z.object({ email: z.email() }), 'someone tried to sign up with a taken address'),
+  'user.verification_requested': def(['signup'], customer.extend({ firstName: z.string(), verifyUrl: z.url() }), 'send the verification link (never logged)'),
+  'user.verified': def(['verify-email'], customer.extend({ firstName: z.string() }), 'a customer confirmed their address'),
+  'user.password_reset_requested': def(['password-reset'], customer.extend({ resetUrl: z.url() }), 'send the reset link (never logged)'),
+  'user.password_changed': def(['password-reset', 'account'], customer, 'a password was changed'),
+  'instance.requested': def(['instances'], instance.extend({ plan: z.string(), trial: z.boolean(), subdomain: z.string() }), 'a customer asked for an instance'),
+  'instance.progress': def(['provision', 'instance-ops'], instance.extend({ operation: z.string(), step: z.string(), index: z.number().int().min(0), total: z.number().int().positive() }), 'a step of a long operation'),
+  'instance.ready': def(['provision'], instance.extend({ url: z.url(), email: z.email().optional() }), 'an instance is running for the first time'),
+  'instance.failed': def(['provision'], instance.extend({ step: z.string(), reason: z.string() }), 'provisioning failed'),
+  'instance.status_changed': def(['instances', 'provision', 'instance-ops', 'lifecycle'], instance.extend({ from: instanceStatus.nullable(), to: instanceStatus, reason: z.string().optional() }), 'an instance changed status'),
+  'instance.unhealthy': def(['health-probe'], instance.extend({ failures: z.number().int() }), 'probe failed 3 times in a row'),
+  'instance.recovered': def(['health-probe'], instance, 'probe succeeds again'),
+  'instance.quota_exceeded': def(['quota-set'], instance.extend({ usedBytes: z.number(), limitBytes: z.number() }), 'storage usage over the plan quota'),
+  'instance.backup_completed': def(['instance-ops'], instance.extend({ backupId: uuid, sizeBytes: z.number() }), 'a backup succeeded'),
+  'instance.backup_failed': def(['instance-ops'], instance.extend({ backupId: uuid, reason: z.string() }), 'a backup failed'),
+  'instance.restore_completed': def(['instance-ops'], instance.extend({ backupId: uuid }), 'a restore succeeded'),
+  'instance.restore_failed': def(['instance-ops'], instance.extend({ backupId: uuid, reason: z.string() }), 'a restore failed'),
+  'billing.trial_ending': def(['lifecycle'], z.object({ customerId: uuid, subscriptionId: uuid, daysLeft: z.union([z.literal(7), z.literal(3), z.literal(1)]), trialEndsAt: z.iso.datetime() }), 'a trial ends in 7, 3 or 1 days'),
+  'billing.status_changed': def(['lifecycle'], z.object({ customerId: uuid, instanceId: uuid.optional(), subscriptionId: uuid.optional(), status: billingStatus, reason: z.string(), effectiveDate: z.string().optional() }), 'billing status of a subscription changed'),
+} satisfies Record<string, Entry>;
+
+export type ShortType = keyof typeof catalog;
+export type EventType = `${typeof PREFIX}${ShortType}`;
+export type EventData<T extends ShortType> = z.infer<(typeof catalog)[T]['data']>;
+
+/** `com.saasodoo.x` → `x`; undefined for types outside our prefix. */
+export function shortType(type: string): ShortType | undefined {
+  if (!type.startsWith(PREFIX)) return undefined;
+  const s = type.slice(PREFIX.length);
+  return s in catalog ? (s as ShortType) : undefined;
+}
+
+/** True for every type the catalogue knows, including any `org.killbill.*`. */
+export function isKnownType(type: string): boolean {
+  return shortType(type) !== undefined || /^org\.killbill\.[a-z_]+$/.test(type);
+}
+
+/** The data schema of a full event type. */
+export function schemaOf(type: string): z.ZodType | undefined {
+  const s = shortType(type);
+  if (s) return catalog[s].data;
+  if (type.startsWith(KILLBILL_PREFIX)) return killbillNotification;
+  return undefined;
+}
+
+/** `SUBSCRIPTION_CREATION` → `org.killbill.subscription_creation`. */
+export function killbillType(eventType: string): string {
+  return `${KILLBILL_PREFIX}${eventType.toLowerCase().replace(/[^a-z0-9_]/g, '_')}`;
+}
