@@ -5,6 +5,8 @@ import { defineConfig } from 'vitest/config';
 // and Redis prefix (tests/helpers/env.ts), so runs never collide.
 export default defineConfig({
   test: {
+    pool: 'forks',
+    maxWorkers: 2,
     projects: [
       { test: { name: 'unit', include: ['tests/unit/**/*.test.ts'], environment: 'node' } },
       {
@@ -14,8 +16,6 @@ export default defineConfig({
           setupFiles: ['tests/helpers/setup-env.ts'],
           testTimeout: 60_000,
           hookTimeout: 120_000,
-          pool: 'forks',
-          maxWorkers: 2,
         },
       },
     ],

@@ -54,7 +54,7 @@ export const catalog = {
   'instance.suspend': def(['lifecycle'], instance.extend({ reason: z.string().max(500) }), 'suspend for non-payment: runtime scaled to zero, data kept'),
   'instance.resume': def(['lifecycle'], instance, 'resume a suspended instance'),
   'instance.terminate': def(['lifecycle'], instance.extend({ reason: z.string().max(500) }), 'final backup, then remove everything'),
-  'instance.backup': def(['instance-action', 'instance-ops'], instance.extend({ backupId: uuid, kind: z.enum(['manual', 'daily', 'pre_restore', 'final']) }), 'take a backup'),
+  'instance.backup': def(['instance-action', 'instance-ops'], instance.extend({ backupId: uuid, kind: z.enum(['manual', 'daily', 'safety', 'final']) }), 'take a backup'),
   'instance.restore': def(['instance-action'], instance.extend({ backupId: uuid }), 'restore a backup'),
   'instance.quota': def(['lifecycle'], instance.extend({ plan: z.string() }), 'apply the plan resources and storage quota'),
   'health.tick': def(['host'], z.object({ at: z.iso.datetime() }), 'schedule: probe running instances'),

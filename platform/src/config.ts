@@ -79,6 +79,24 @@ export const envSchema = z.object({
   PROVISION_READY_TIMEOUT: z.coerce.number().int().positive().default(300),
   HEALTH_INTERVAL_SECONDS: z.coerce.number().int().positive().default(30),
   K8S_NAMESPACE: z.string().default('saasodoo-instances'),
+  /** Loopback port of the local runtime daemon (owns the local instance processes). */
+  LOCAL_RUNTIME_PORT: port(8083),
+  /** First port handed to local instance processes. */
+  LOCAL_INSTANCE_PORT_BASE: port(9100),
+  /** Where backups live (a volume shared with the backup Jobs on Kubernetes); default DATA_DIR/backups. */
+  BACKUP_DIR: z.string().optional(),
+  /** Kubernetes: storage class of the instance PVCs (the quota is the PVC size). */
+  K8S_STORAGE_CLASS: z.string().default('cephfs'),
+  /** Kubernetes: Odoo image template ({version}). */
+  K8S_ODOO_IMAGE: z.string().default('odoo:{version}'),
+  /** Kubernetes: image with pg_dump/pg_restore/tar for backup and restore Jobs. */
+  K8S_BACKUP_IMAGE: z.string().default('postgres:16'),
+  /** Kubernetes: PVC (ReadWriteMany) holding backups, mounted by Jobs and by functions at BACKUP_DIR. */
+  K8S_BACKUP_PVC: z.string().default('saasodoo-backups'),
+  /** Kubernetes: cert-manager ClusterIssuer for instance certificates. */
+  K8S_CLUSTER_ISSUER: z.string().default('letsencrypt'),
+  /** Key signing backup download links; generated into DATA_DIR when unset. */
+  BACKUP_LINK_KEY: z.string().min(16).optional(),
 
   /** EdDSA signing key (PKCS8 PEM) and kid; generated into DATA_DIR when unset. */
   JWT_PRIVATE_KEY: z.string().optional(),

@@ -1,0 +1,187 @@
+/**
+ * The instance runtime contract (ARCHITECTURE "Instance runtime drivers").
+ * `provision`, `instance-ops`, `quota-set`, `health-probe` and
+ * `backup-download` talk to an instance only through a RuntimeDriver, so the
+ * same function code runs an instance as a local process (`local`) or as
+ * Kubernetes objects (`kubernetes`). Every method is idempotent: a retried
+ * step (SPEC 6) calls it again and must not fail because it already happened.
+ */
+import type { Readable } from 'node:stream';
+
+/** What an instance is: everything a driver needs to (re)create its runtime. */
+export type InstanceSpec = {
+  /** Instance UUID (names storage and runtime objects). */
+  id: string;
+  customerId: string;
+  /** Display name (shown by the stand-in). */
+  name: string;
+  /** Routing name: `{subdomain}.{BASE_DOMAIN}` (SPEC 6 rules, checked by the caller). */
+  subdomain: string;
+  /** One of ODOO_VERSIONS ('16' | '17' | '18'). */
+  odooVersion: string;
+  /** Plan id (labels only: resources come in `resources`). */
+  plan: string;
+  /** From the plan, never from the client. storageGiB is the quota. */
+  resources: { cpu: number; memoryMiB: number; storageGiB: number };
+  /** The instance's own database and role (created by `provision`, not by the driver). */
+  database: { host: string; port: number; name: string; user: string; password: string };
+  /** Hash of the Odoo admin password (the clear text is never given to a driver). */
+  adminPasswordHash?: string;
+  /** Load Odoo demo data on first start. */
+  demoData?: boolean;
+};
+
+/** Desired run state given with apply/scale. */
+export type DesiredState = {
+  /** 1 = serve, 0 = stopped. Default for apply: 1. */
+  replicas?: 0 | 1;
+  /**
+   * Stopped because of billing (SPEC 5): the URL answers a clear "suspended"
+   * page instead of the "stopped" one. Implies replicas 0.
+   */
+  suspended?: boolean;
+};
+
+export type RuntimeState = 'running' | 'starting' | 'stopped' | 'suspended' | 'missing' | 'failed';
+
+export type RuntimeStatus = {
+  /** `missing`: no runtime objects at all (never applied or removed). */
+  state: RuntimeState;
+  /** Public URL `{scheme}://{subdomain}.{BASE_DOMAIN}[:port]`. */
+  url?: string;
+  /** Where health-probe checks Odoo's `/web/health` (reachable from the functions). */
+  healthUrl?: string;
+  /** Desired replicas as last applied. */
+  replicas?: 0 | 1;
+  /** Why `failed` (exit code, crash loop...): safe to show, no secrets. */
+  reason?: string;
+};
+
+export type BackupKind = 'manual' | 'daily' | 'safety' | 'final';
+
+/** manifest.json written next to the parts; a backup without one is not a backup. */
+export type BackupManifest = {
+  backupId: string;
+  instanceId: string;
+  kind: BackupKind;
+  odooVersion: string;
+  /** ISO time the backup finished. */
+  time: string;
+  parts: {
+    /** `pg_dump -Fc` of the instance database. */
+    database: { file: 'db.dump'; bytes: number; sha256: string };
+    /** tar.gz of the filestore directory. */
+    filestore: { file: 'filestore.tar.gz'; bytes: number; sha256: string };
+  };
+  /** Final backups are kept until then (30 days); others follow the retention policy. */
+  keepUntil?: string;
+};
+
+/** Retention (SPEC 7): how many of each period's newest backup are kept. */
+export type RetentionPolicy = { daily: number; weekly: number; monthly: number };
+export const DEFAULT_RETENTION: RetentionPolicy = { daily: 7, weekly: 4, monthly: 3 };
+
+export type QuotaUsage = { usedBytes: number; limitBytes: number; exceeded: boolean };
+
+export type ReadyProgress = { state: RuntimeState; elapsedMs: number; message?: string };
+
+/** A downloadable backup: the three files as one uncompressed tar stream. */
+export type BackupDownload = { filename: string; contentType: string; stream: Readable };
+
+export interface RuntimeDriver {
+  readonly name: 'local' | 'kubernetes';
+
+  /**
+   * Create or update every runtime object of the instance (storage, process or
+   * Deployment, routing) to match `spec`; with `desired.replicas` 1 (default)
+   * it also starts it. Does not wait for readiness: call waitReady. Idempotent.
+   */
+  apply(spec: InstanceSpec, desired?: DesiredState): Promise<void>;
+
+  /** What the runtime sees now (never throws for an unknown id: `missing`). */
+  status(id: string): Promise<RuntimeStatus>;
+
+  /**
+   * Start (1) or stop (0) an applied instance, keeping its data. `suspended`
+   * with 0 makes its URL answer the "suspended" page. Throws RuntimeError
+   * `not_found` if the instance was never applied.
+   */
+  scale(id: string, replicas: 0 | 1, opts?: { suspended?: boolean }): Promise<void>;
+
+  /**
+   * Remove the runtime objects AND the instance storage (filestore, addons,
+   * sessions). Backups are kept (the final one for 30 days). The database and
+   * role are the caller's (provision created them). Idempotent.
+   */
+  remove(id: string): Promise<void>;
+
+  /**
+   * Resolve once `/web/health` answers (Kubernetes: Deployment readyReplicas
+   * through the Watch API); throws RuntimeError `timeout` after timeoutMs or
+   * `failed` when the instance cannot start. onProgress gets state changes.
+   */
+  waitReady(id: string, timeoutMs: number, onProgress?: (p: ReadyProgress) => void): Promise<void>;
+
+  /**
+   * Take a backup: `pg_dump -Fc` + tar.gz of the filestore + manifest.json.
+   * Throws BackupError if a part is missing or empty (caller records
+   * `backup_failed`); a failed backup leaves nothing behind.
+   */
+  backup(spec: InstanceSpec, backupId: string, kind: BackupKind): Promise<BackupManifest>;
+
+  /**
+   * Restore `backupId` into the instance: stops it, takes a `safety` backup,
+   * restores database (`pg_restore --clean` as the instance role) and
+   * filestore, then brings it back to its previous run state. On failure the
+   * database and filestore are put back from the safety backup and the
+   * RestoreError names what failed. Returns the safety backup's manifest.
+   */
+  restore(spec: InstanceSpec, backupId: string): Promise<{ safety: BackupManifest }>;
+
+  /** Set the storage quota (Kubernetes: PVC size, grow-only; local: recorded limit). */
+  setQuota(id: string, bytes: number): Promise<void>;
+
+  /** Storage used vs the quota (local: `du` of the instance directory). */
+  usage(id: string): Promise<QuotaUsage>;
+
+  /** The instance's backups, newest first (manifests only). */
+  listBackups(id: string): Promise<BackupManifest[]>;
+
+  /** Stream one backup for `backup-download`; throws RuntimeError `not_found`. */
+  openBackup(id: string, backupId: string): Promise<BackupDownload>;
+
+  /** Delete one backup (idempotent). */
+  deleteBackup(id: string, backupId: string): Promise<void>;
+
+  /**
+   * Apply the retention policy (and expire final backups past keepUntil);
+   * returns the ids deleted. `now` is injectable for tests.
+   */
+  pruneBackups(id: string, policy?: RetentionPolicy, now?: Date): Promise<string[]>;
+}
+
+export type RuntimeErrorCode = 'not_found' | 'timeout' | 'failed' | 'unavailable' | 'invalid';
+
+/** A driver failure the caller can act on (message is safe to record: no secrets). */
+export class RuntimeError extends Error {
+  constructor(readonly code: RuntimeErrorCode, message: string) {
+    super(message);
+    this.name = 'RuntimeError';
+  }
+}
+
+/** A backup that must be recorded as `backup_failed` (missing/empty part, dump error). */
+export class BackupError extends Error {
+  constructor(message: string, readonly part?: 'database' | 'filestore' | 'manifest') {
+    super(message);
+    this.name = 'BackupError';
+  }
+}
+
+/** A restore that failed; the instance was left as it was (from the safety backup). */
+export class RestoreError extends Error {
+  constructor(message: string, readonly safetyBackupId?: string) {
+    super(message);
+    this.name = 'RestoreError';
+  }
+}

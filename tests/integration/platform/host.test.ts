@@ -1,0 +1,90 @@
+/**
+ * The local host's gateway and supervisor with a real function process:
+ * routing, JSON errors, restart after SIGKILL, and `platform invoke`.
+ */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import type { Server } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { repoRoot } from '../../../platform/src/config.ts';
+import { startGateway } from '../../../platform/src/host/gateway.ts';
+import { Supervisor } from '../../../platform/src/host/supervisor.ts';
+import { freePort, freePortRange } from '../../helpers/ports.ts';
+
+let supervisor: Supervisor;
+let gateway: Server;
+let base: string;
+let gatewayPort: number;
+
+beforeAll(async () => {
+  supervisor = new Supervisor({ portBase: await freePortRange(1), only: ['plans'], env: { K_SINK: 'http://127.0.0.1:9' } });
+  await supervisor.start();
+  gatewayPort = await freePort();
+  gateway = await startGateway({ port: gatewayPort, supervisor, baseDomain: 'localhost', platformRoutes: { status: () => ({ functions: supervisor.status(), services: [] }) } });
+  base = `http://127.0.0.1:${gatewayPort}`;
+});
+
+afterAll(async () => {
+  await new Promise((r) => gateway.close(r));
+  await supervisor.stop();
+});
+
+describe('gateway', () => {
+  it('routes /api/<function> to the function and back, starting it from zero', async () => {
+    expect(supervisor.status()[0].state).toBe('stopped');
+    const res = await fetch(`${base}/api/plans`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-request-id')).toBeTruthy();
+    const body = (await res.json()) as { items: { id: string }[] };
+    expect(body.items.map((p) => p.id)).toEqual(['basic-immediate', 'basic-monthly', 'standard-monthly', 'premium-monthly']);
+    expect(supervisor.status()[0].state).toBe('running');
+  });
+
+  it('answers 400 JSON for invalid JSON', async () => {
+    const res = await fetch(`${base}/api/plans`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"a":' });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ error: { code: 'invalid_json', fields: { body: expect.any(String) } } });
+  });
+
+  it('answers 404 JSON for an unknown function', async () => {
+    const res = await fetch(`${base}/api/no-such-function`);
+    expect(res.status).toBe(404);
+    expect(await res.json()).toMatchObject({ error: { code: 'not_found' } });
+  });
+
+  it('answers 405 JSON for a method the function does not take', async () => {
+    const res = await fetch(`${base}/api/plans`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    expect(res.status).toBe(405);
+    expect(await res.json()).toMatchObject({ error: { code: 'method_not_allowed' } });
+  });
+
+  it('refuses query keys that would overwrite the runtime context', async () => {
+    const res = await fetch(`${base}/api/plans?headers=x`);
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ error: { fields: { headers: expect.any(String) } } });
+  });
+
+  it('restarts a function killed with SIGKILL, which then answers again', async () => {
+    const before = supervisor.status()[0];
+    process.kill(before.pid!, 'SIGKILL');
+    let answered = false;
+    for (let i = 0; i < 100 && !answered; i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      const st = supervisor.status()[0];
+      if (st.state === 'running' && st.pid !== before.pid) answered = (await fetch(`${base}/api/plans`)).status === 200;
+    }
+    expect(answered).toBe(true);
+    expect(supervisor.status()[0].restarts).toBe(before.restarts + 1);
+  });
+
+  it('`platform invoke plans` prints the plans', async () => {
+    // Async: the gateway answering it lives in this process.
+    const r = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'platform/src/cli.ts', 'invoke', 'plans'], {
+      cwd: repoRoot,
+      env: { ...process.env, GATEWAY_URL: base },
+      timeout: 30_000,
+    });
+    expect(r.stdout.split('\n')[0]).toBe('200');
+    expect(r.stdout).toContain('standard-monthly');
+  });
+});
