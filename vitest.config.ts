@@ -18,6 +18,17 @@ export default defineConfig({
           hookTimeout: 120_000,
         },
       },
+      {
+        // The whole platform plus headless Chromium per file: one file at a time.
+        test: {
+          name: 'e2e',
+          include: ['tests/e2e/**/*.test.ts'],
+          setupFiles: ['tests/helpers/setup-env.ts'],
+          testTimeout: 240_000,
+          hookTimeout: 240_000,
+          fileParallelism: false,
+        },
+      },
     ],
   },
 });

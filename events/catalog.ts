@@ -41,7 +41,8 @@ export type KillbillNotification = z.infer<typeof killbillNotification>;
 
 type Entry = { source: string; data: z.ZodType; emitters: string[]; description: string };
 
-function def(emitters: string[], data: z.ZodType, description: string): Entry {
+/** Keeps each entry's own schema type, so EventData<'x'> is the parsed data of `x` (not `unknown`). */
+function def<D extends z.ZodType>(emitters: string[], data: D, description: string): Entry & { data: D } {
   return { source: `/saasodoo/${emitters[0]}`, data, emitters, description };
 }
 
@@ -67,16 +68,17 @@ export const catalog = {
   'user.verified': def(['verify-email'], customer.extend({ firstName: z.string() }), 'a customer confirmed their address'),
   'user.password_reset_requested': def(['password-reset'], customer.extend({ resetUrl: z.url() }), 'send the reset link (never logged)'),
   'user.password_changed': def(['password-reset', 'account'], customer, 'a password was changed'),
-  'instance.requested': def(['instances'], instance.extend({ plan: z.string(), trial: z.boolean(), subdomain: z.string() }), 'a customer asked for an instance'),
+  'instance.requested': def(['instances'], instance.extend({ plan: z.string(), trial: z.boolean(), subdomain: z.string(), name: z.string().max(200).optional() }), 'a customer asked for an instance'),
   'instance.progress': def(['provision', 'instance-ops'], instance.extend({ operation: z.string(), step: z.string(), index: z.number().int().min(0), total: z.number().int().positive() }), 'a step of a long operation'),
-  'instance.ready': def(['provision'], instance.extend({ url: z.url(), email: z.email().optional() }), 'an instance is running for the first time'),
+  'instance.ready': def(['provision'], instance.extend({ url: z.url(), email: z.email().optional(), name: z.string().max(200).optional() }), 'an instance is running for the first time'),
   'instance.failed': def(['provision'], instance.extend({ step: z.string(), reason: z.string() }), 'provisioning failed'),
   'instance.status_changed': def(['instances', 'provision', 'instance-ops', 'lifecycle'], instance.extend({ from: instanceStatus.nullable(), to: instanceStatus, reason: z.string().optional() }), 'an instance changed status'),
   'instance.unhealthy': def(['health-probe'], instance.extend({ failures: z.number().int() }), 'probe failed 3 times in a row'),
   'instance.recovered': def(['health-probe'], instance, 'probe succeeds again'),
+  'instance.drift_detected': def(['health-probe'], instance.extend({ runtimeState: z.string().max(50) }), 'runtime stopped or missing while the status says running'),
   'instance.quota_exceeded': def(['quota-set'], instance.extend({ usedBytes: z.number(), limitBytes: z.number() }), 'storage usage over the plan quota'),
-  'instance.backup_completed': def(['instance-ops'], instance.extend({ backupId: uuid, sizeBytes: z.number() }), 'a backup succeeded'),
-  'instance.backup_failed': def(['instance-ops'], instance.extend({ backupId: uuid, reason: z.string() }), 'a backup failed'),
+  'instance.backup_completed': def(['instance-ops'], instance.extend({ backupId: uuid, sizeBytes: z.number(), kind: z.enum(['manual', 'daily', 'safety', 'final']).optional() }), 'a backup succeeded (mailed unless kind is daily, safety or final)'),
+  'instance.backup_failed': def(['instance-ops'], instance.extend({ backupId: uuid, reason: z.string(), kind: z.enum(['manual', 'daily', 'safety', 'final']).optional() }), 'a backup failed (mailed unless kind is safety or final)'),
   'instance.restore_completed': def(['instance-ops'], instance.extend({ backupId: uuid }), 'a restore succeeded'),
   'instance.restore_failed': def(['instance-ops'], instance.extend({ backupId: uuid, reason: z.string() }), 'a restore failed'),
   'billing.trial_ending': def(['lifecycle'], z.object({ customerId: uuid, subscriptionId: uuid, daysLeft: z.union([z.literal(7), z.literal(3), z.literal(1)]), trialEndsAt: z.iso.datetime() }), 'a trial ends in 7, 3 or 1 days'),

@@ -1,14 +1,20 @@
-/** GET /api/plans: the plans on sale (SPEC 3). */
+/**
+ * GET /api/plans: the plans on sale (SPEC 3), from Kill Bill's catalogue plus
+ * the entitlement table. Trial fields appear only for a caller who is
+ * eligible (anonymous visitors see them: a new signup is eligible).
+ */
 import { z } from 'zod';
-import { config } from '@saasodoo/platform/config';
 import { httpFunction } from '@saasodoo/platform/fn';
-import { availablePlans } from '@saasodoo/platform/plans';
+import { plansOnSale, trialEligibility } from '@saasodoo/platform/billing/service';
 
 export default httpFunction({
   name: 'plans',
   GET: {
     auth: 'optional',
     query: z.object({}).strict(),
-    handle: () => ({ body: { items: availablePlans(config().TEST_PLANS).map(({ testOnly, ...p }) => p) } }),
+    handle: async ({ caller }) => {
+      const withTrial = caller ? (await trialEligibility(caller.userId)).eligible : true;
+      return { body: { items: await plansOnSale(withTrial) } };
+    },
   },
 });

@@ -53,6 +53,8 @@ export const envSchema = z.object({
   FUNCTION_PORT_BASE: port(8100),
   /** How the portal and CLI reach the functions. */
   GATEWAY_URL: url('http://127.0.0.1:8080'),
+  /** Key sealing the portal's session cookie; generated into DATA_DIR when unset. */
+  PORTAL_SESSION_SECRET: z.string().min(32).optional(),
   /** Public address of the portal: links in mails point here. */
   PUBLIC_URL: url('http://localhost:3000'),
   /** Instances live at {subdomain}.{BASE_DOMAIN}. */
@@ -65,6 +67,14 @@ export const envSchema = z.object({
   KILLBILL_API_SECRET: z.string().default('saasodoo-secret'),
   KILLBILL_USERNAME: z.string().default('admin'),
   KILLBILL_PASSWORD: z.string().default('password'),
+  /** Push-notification retry schedule of the Kill Bill simulator (Kill Bill's default; tests shorten it). */
+  KILLBILL_SIM_RETRIES: z.string().regex(/^\d+(ms|s|m|h|d)(,\d+(ms|s|m|h|d))*$/, 'e.g. 15m,30m,2h,12h,1d').default('15m,30m,2h,12h,1d'),
+  /** Set by the host when KILLBILL_URL is its simulator (accounts then get the simulator's test payment method). */
+  KILLBILL_SIMULATOR: bool,
+  /** Timeout of each call to Kill Bill, in milliseconds. */
+  KILLBILL_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
+  /** Address Kill Bill posts notifications to (the gateway's webhook-intake), without query string. */
+  KILLBILL_CALLBACK_BASE: optionalUrl(),
   /** Per-tenant token Kill Bill puts in the callback URL; generated locally when unset. */
   WEBHOOK_TOKEN: z.string().min(16).optional(),
 
@@ -77,6 +87,10 @@ export const envSchema = z.object({
   /** Real Odoo command template ({db}, {port}, {dataDir}, {dbHost}, {dbPort}, {dbUser}); unset runs the stand-in. */
   ODOO_COMMAND: z.string().optional(),
   PROVISION_READY_TIMEOUT: z.coerce.number().int().positive().default(300),
+  /** Key sealing instance secrets at rest (db passwords, the not-yet-shown admin password); generated locally when unset. */
+  INSTANCE_SECRETS_KEY: z.string().min(32).optional(),
+  /** Tests only (ignored unless NODE_ENV=test): make provisioning fail at this step. */
+  PROVISION_FAIL_AT_STEP: z.string().optional(),
   HEALTH_INTERVAL_SECONDS: z.coerce.number().int().positive().default(30),
   K8S_NAMESPACE: z.string().default('saasodoo-instances'),
   /** Loopback port of the local runtime daemon (owns the local instance processes). */

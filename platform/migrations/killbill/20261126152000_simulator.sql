@@ -34,7 +34,8 @@ CREATE TABLE kb_notifications (
   id bigserial PRIMARY KEY,
   tenant_id uuid NOT NULL,
   url text NOT NULL,
-  body jsonb NOT NULL,
+  -- text, not jsonb: Kill Bill's field order is kept byte for byte
+  body text NOT NULL,
   attempt int NOT NULL DEFAULT 0,
   next_attempt_at timestamptz NOT NULL DEFAULT now(),
   delivered_at timestamptz,

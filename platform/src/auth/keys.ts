@@ -9,7 +9,7 @@
  * via `localSecret`) and reused by every process of the platform.
  */
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { calculateJwkThumbprint, importJWK, type JWK } from 'jose';
+import { calculateJwkThumbprint, type JWK } from 'jose';
 import { config } from '../config.ts';
 import { localSecret } from '../secrets.ts';
 
@@ -43,7 +43,7 @@ async function load(): Promise<KeyRing> {
       if (!jwk.kid || jwk.kty !== 'OKP' || jwk.crv !== 'Ed25519' || 'd' in jwk) {
         throw new Error('JWT_PUBLIC_KEYS: each entry must be a public Ed25519 JWK with a kid');
       }
-      verify.set(jwk.kid, (await importJWK(jwk, 'EdDSA')) as KeyObject);
+      verify.set(jwk.kid, createPublicKey({ key: jwk as import('node:crypto').JsonWebKey, format: 'jwk' }));
     }
   }
   return { signing: { kid, privateKey }, verify };

@@ -7,6 +7,12 @@
 import type { Config } from '../config.ts';
 import type { InstanceRouter } from './gateway.ts';
 import type { Supervisor } from './supervisor.ts';
+import { smtpCatcherService } from '../mail/catcher-service.ts';
+import { localRuntimeService } from '../runtime/local/service.ts';
+import { brokerService } from '../broker/service.ts';
+import { schedulesService } from '../broker/schedules.ts';
+import { killbillSimulatorService } from '../killbill-sim/host.ts';
+import { portalService } from './portal.ts';
 
 export type HostContext = {
   config: Config;
@@ -27,4 +33,4 @@ export type HostService = {
   start(ctx: HostContext): Promise<RunningService>;
 };
 
-export const hostServices: HostService[] = [];
+export const hostServices: HostService[] = [brokerService, killbillSimulatorService, smtpCatcherService, localRuntimeService, schedulesService, portalService];

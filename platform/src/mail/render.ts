@@ -49,6 +49,8 @@ export function renderMail(c: MailContent): RenderedMail {
     .join('\n\n');
 
   const p = (s: string) => `<p style="margin:0 0 16px">${escapeHtml(s)}</p>`;
+  // A detail that is a web address becomes a link; anything else stays text.
+  const cell = (v: string) => (/^https?:\/\/\S+$/.test(v) ? `<a href="${escapeHtml(assertWebUrl(v))}">${escapeHtml(v)}</a>` : escapeHtml(v));
   const html = [
     '<!doctype html>',
     `<html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(c.subject)}</title></head>`,
@@ -63,7 +65,7 @@ export function renderMail(c: MailContent): RenderedMail {
       : '',
     c.details?.length
       ? `<table style="border-collapse:collapse;margin:0 0 16px">${c.details
-          .map(([k, v]) => `<tr><td style="padding:4px 16px 4px 0;color:#52606d">${escapeHtml(k)}</td><td style="padding:4px 0">${escapeHtml(v)}</td></tr>`)
+          .map(([k, v]) => `<tr><td style="padding:4px 16px 4px 0;color:#52606d">${escapeHtml(k)}</td><td style="padding:4px 0">${cell(v)}</td></tr>`)
           .join('')}</table>`
       : '',
     ...(c.after ?? []).map(p),

@@ -1,0 +1,82 @@
+/**
+ * GET /api/account (Bearer) → 200 {profile, sessions}.
+ * POST /api/account (Bearer) {action: 'changePassword', currentPassword, newPassword}
+ *   | {action: 'updateProfile', firstName?, lastName?} | {action: 'revokeSession', sessionId} → 200.
+ * Changing the password ends every other session; a wrong current password
+ * counts as a failed login (same per-account limit).
+ */
+import { z } from 'zod';
+import { db } from '@saasodoo/platform/db/index';
+import { HttpError } from '@saasodoo/platform/errors';
+import { route, type Caller } from '@saasodoo/platform/fn';
+import { authFunction } from '@saasodoo/platform/auth/auth-function';
+import { setPassword } from '@saasodoo/platform/auth/password-change';
+import { givenPasswordSchema, newPasswordSchema, verifyPassword } from '@saasodoo/platform/auth/passwords';
+import { recordFailure, refuseIfExhausted } from '@saasodoo/platform/auth/rate-limits';
+import { endSessions, listSessions } from '@saasodoo/platform/auth/sessions';
+import { findUserById, nameSchema, type User } from '@saasodoo/platform/auth/users';
+
+const body = z.discriminatedUnion('action', [
+  z.object({ action: z.literal('changePassword'), currentPassword: givenPasswordSchema, newPassword: newPasswordSchema }).strict(),
+  z
+    .object({ action: z.literal('updateProfile'), firstName: nameSchema.optional(), lastName: nameSchema.optional() })
+    .strict()
+    .refine((v) => v.firstName !== undefined || v.lastName !== undefined, { message: 'give firstName or lastName', path: ['firstName'] }),
+  z.object({ action: z.literal('revokeSession'), sessionId: z.uuid('must be a session id') }).strict(),
+]);
+type Body = z.infer<typeof body>;
+
+function profile(u: User) {
+  return { id: u.id, email: u.email, firstName: u.firstName, lastName: u.lastName, role: u.role, emailVerified: u.emailVerifiedAt !== null, createdAt: u.createdAt };
+}
+
+async function me(caller: Caller): Promise<User> {
+  const u = await findUserById(db('auth'), caller.userId);
+  if (!u) throw HttpError.unauthorized('Session ended');
+  return u;
+}
+
+async function sessions(caller: Caller) {
+  return (await listSessions(caller.userId)).map((s) => ({ ...s, current: s.id === caller.sessionId }));
+}
+
+async function act(caller: Caller, b: Body) {
+  switch (b.action) {
+    case 'changePassword': {
+      const u = await me(caller);
+      await refuseIfExhausted('loginAccount', u.email);
+      if (!(await verifyPassword(u.passwordHash, b.currentPassword))) {
+        await recordFailure('loginAccount', u.email);
+        throw HttpError.badRequest('The current password is wrong', { currentPassword: 'is wrong' });
+      }
+      const done = await setPassword(async () => ({ id: u.id, email: u.email }), b.newPassword, { keepSession: caller.sessionId, source: '/saasodoo/account' });
+      return { passwordChanged: true, endedSessions: done!.endedSessions };
+    }
+    case 'updateProfile': {
+      await db('auth').none(
+        'UPDATE users SET first_name = coalesce($2, first_name), last_name = coalesce($3, last_name), updated_at = now() WHERE id = $1',
+        [caller.userId, b.firstName ?? null, b.lastName ?? null],
+      );
+      return { profile: profile(await me(caller)) };
+    }
+    case 'revokeSession': {
+      const owned = await db('auth').oneOrNone('SELECT 1 FROM user_sessions WHERE id = $1 AND user_id = $2', [b.sessionId, caller.userId]);
+      if (!owned) throw HttpError.notFound('No such session');
+      await endSessions([b.sessionId]);
+      return { revoked: true };
+    }
+  }
+}
+
+export default authFunction({
+  name: 'account',
+  GET: route<undefined, undefined, 'customer'>({
+    auth: 'customer',
+    handle: async ({ caller }) => ({ body: { profile: profile(await me(caller)), sessions: await sessions(caller) } }),
+  }),
+  POST: route<undefined, Body, 'customer'>({
+    auth: 'customer',
+    body,
+    handle: async ({ caller, body: b }) => ({ status: 200, body: await act(caller, b) }),
+  }),
+});

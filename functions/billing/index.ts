@@ -1,0 +1,40 @@
+/**
+ * GET /api/billing: the caller's subscriptions, invoices, balance and payment
+ * method. POST /api/billing {action}: `cancel` (end of term, or `immediate`),
+ * `changePlan`, and `startSubscription` (called by the instances function
+ * with the customer's own Authorization): 201 {subscriptionId} or 409
+ * trial_unavailable. Another customer's subscription id answers 404.
+ */
+import { z } from 'zod';
+import { httpFunction } from '@saasodoo/platform/fn';
+import { billingSummary, cancelOwn, changeOwnPlan, startSubscription, stopBillingOutbox } from '@saasodoo/platform/billing/service';
+
+const uuid = z.uuid('must be a UUID');
+const body = z.discriminatedUnion('action', [
+  z.object({ action: z.literal('cancel'), subscriptionId: uuid, immediate: z.boolean().default(false) }).strict(),
+  z.object({ action: z.literal('changePlan'), subscriptionId: uuid, plan: z.string().min(1).max(100) }).strict(),
+  z.object({ action: z.literal('startSubscription'), instanceId: uuid, plan: z.string().min(1).max(100), trial: z.boolean() }).strict(),
+], { error: 'must be cancel, changePlan or startSubscription' });
+
+export default httpFunction({
+  name: 'billing',
+  GET: {
+    auth: 'customer',
+    query: z.object({}).strict(),
+    handle: async ({ caller }) => ({ body: await billingSummary(caller.userId) }),
+  },
+  POST: {
+    auth: 'customer',
+    body,
+    handle: async ({ caller, body: b }) => {
+      if (b.action === 'startSubscription') {
+        const r = await startSubscription({ customerId: caller.userId }, b);
+        return { status: r.created ? 201 : 200, body: { subscriptionId: r.subscriptionId } };
+      }
+      if (b.action === 'cancel') await cancelOwn(caller.userId, b.subscriptionId, b.immediate);
+      else await changeOwnPlan(caller.userId, b.subscriptionId, b.plan);
+      return { status: 202, body: { status: 'accepted' } };
+    },
+  },
+  shutdown: stopBillingOutbox,
+});

@@ -1,0 +1,93 @@
+/**
+ * The email function's memory in the communication database: who a customer
+ * is (contacts), what to call an instance, and which mails went out. The
+ * `mails` row is the exactly-once guard: its idempotency key is reserved,
+ * the mail sent and the row marked sent in one transaction, so a redelivered
+ * or concurrent copy of the event waits on the row and then sends nothing.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import { db } from '@saasodoo/platform/db/index';
+import { HttpError } from '@saasodoo/platform/errors';
+import { sendMail } from '@saasodoo/platform/mail/transport';
+import type { RenderedMail } from '@saasodoo/platform/mail/render';
+import type { InstanceRef } from '@saasodoo/platform/mail/templates';
+
+export type Contact = { customerId: string; email: string; firstName?: string; lastName?: string };
+
+/** Records (or refreshes) a customer's address; names are kept when the event does not carry them. */
+export async function saveContact(c: Contact): Promise<void> {
+  await db('communication').none(
+    `INSERT INTO contacts (customer_id, email, first_name, last_name) VALUES ($1, $2, $3, $4)
+     ON CONFLICT (customer_id) DO UPDATE SET email = EXCLUDED.email,
+       first_name = COALESCE(EXCLUDED.first_name, contacts.first_name),
+       last_name = COALESCE(EXCLUDED.last_name, contacts.last_name), updated_at = now()`,
+    [c.customerId, c.email, c.firstName ?? null, c.lastName ?? null],
+  );
+}
+
+/**
+ * The address of a customer. Unknown customers answer 503: the mail is
+ * retried (user.registered may simply not have been consumed yet) and, if the
+ * contact never appears, dead-lettered where an operator can see it.
+ */
+export async function contactOf(customerId: string): Promise<Contact> {
+  const row = await db('communication').oneOrNone<{ email: string; first_name: string | null; last_name: string | null }>(
+    'SELECT email, first_name, last_name FROM contacts WHERE customer_id = $1',
+    [customerId],
+  );
+  if (!row) throw HttpError.unavailable(`The address of customer ${customerId}`, 10);
+  return { customerId, email: row.email, firstName: row.first_name ?? undefined, lastName: row.last_name ?? undefined };
+}
+
+/** Remembers what to call an instance in later mails. */
+export async function saveInstanceLabel(i: { instanceId: string; customerId: string; name?: string; subdomain?: string; url?: string }): Promise<void> {
+  await db('communication').none(
+    `INSERT INTO instance_labels (instance_id, customer_id, name, subdomain, url) VALUES ($1, $2, $3, $4, $5)
+     ON CONFLICT (instance_id) DO UPDATE SET
+       name = COALESCE(EXCLUDED.name, instance_labels.name),
+       subdomain = COALESCE(EXCLUDED.subdomain, instance_labels.subdomain),
+       url = COALESCE(EXCLUDED.url, instance_labels.url), updated_at = now()`,
+    [i.instanceId, i.customerId, i.name ?? null, i.subdomain ?? null, i.url ?? null],
+  );
+}
+
+/** How mails name an instance: its name, else its subdomain, else the start of its id. */
+export async function instanceRef(instanceId: string): Promise<InstanceRef> {
+  const row = await db('communication').oneOrNone<{ name: string | null; subdomain: string | null; url: string | null }>(
+    'SELECT name, subdomain, url FROM instance_labels WHERE instance_id = $1',
+    [instanceId],
+  );
+  return { id: instanceId, label: row?.name ?? row?.subdomain ?? instanceId.slice(0, 8), url: row?.url ?? undefined };
+}
+
+export type MailRecord = {
+  /** Exactly-once key: `<event id>:<template>` unless the template has a more natural one. */
+  key: string;
+  eventId: string;
+  eventType: string;
+  template: string;
+  customerId?: string;
+  to: string;
+};
+
+/**
+ * Sends `mail` once per `r.key`. Returns false when the key was already sent
+ * (a redelivery). An SMTP failure throws (503) and rolls the reservation
+ * back, so the next delivery tries again.
+ */
+export async function sendOnce(r: MailRecord, mail: RenderedMail, domain: string): Promise<boolean> {
+  return db('communication').tx(async (t) => {
+    await t.none(
+      `INSERT INTO mails (id, idempotency_key, event_id, event_type, template, customer_id, recipient, subject, status)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'sending') ON CONFLICT (idempotency_key) DO NOTHING`,
+      [randomUUID(), r.key, r.eventId, r.eventType, r.template, r.customerId ?? null, r.to, mail.subject],
+    );
+    // A concurrent copy of the same event blocks here until the first one commits or rolls back.
+    const row = await t.one<{ id: string; status: string }>('SELECT id, status FROM mails WHERE idempotency_key = $1 FOR UPDATE', [r.key]);
+    if (row.status === 'sent') return false;
+    const messageId = `<${createHash('sha256').update(r.key).digest('hex').slice(0, 32)}@${domain}>`;
+    const sent = await sendMail({ to: r.to, subject: mail.subject, text: mail.text, html: mail.html, messageId });
+    await t.none(`UPDATE mails SET status = 'sent', sent_at = now(), message_id = $2 WHERE id = $1`, [row.id, sent.messageId]);
+    return true;
+  });
+}

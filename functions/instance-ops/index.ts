@@ -1,0 +1,34 @@
+/**
+ * `instance-ops` (CloudEvents): the instance commands after provisioning
+ * (start, stop, restart, suspend, resume, terminate, backup, restore), the
+ * daily backups, and billing's status changes.
+ */
+import { eventFunction, type ReceivedEvent } from '@saasodoo/platform/fn';
+import type { Command } from '@saasodoo/platform/instances/command';
+import { backupCommand, dailyBackups, restoreCommand } from '@saasodoo/platform/instances/backups';
+import { billingStatusChanged, restart, resume, start, stop, suspend, terminate } from '@saasodoo/platform/instances/operations';
+import { stopOutbox } from '@saasodoo/platform/instances/relay';
+
+/** Adapts a command handler to a received event. */
+function on<D>(handler: (cmd: Command<D>) => Promise<unknown>) {
+  return async (e: ReceivedEvent<D>) => {
+    await handler({ eventId: e.id, eventType: e.type, data: e.data, traceparent: e.traceparent, log: e.log });
+  };
+}
+
+export default eventFunction({
+  name: 'instance-ops',
+  on: {
+    'com.saasodoo.instance.start': on(start),
+    'com.saasodoo.instance.stop': on(stop),
+    'com.saasodoo.instance.restart': on(restart),
+    'com.saasodoo.instance.suspend': on(suspend),
+    'com.saasodoo.instance.resume': on(resume),
+    'com.saasodoo.instance.terminate': on(terminate),
+    'com.saasodoo.instance.backup': on(backupCommand),
+    'com.saasodoo.instance.restore': on(restoreCommand),
+    'com.saasodoo.schedule.daily': on(dailyBackups),
+    'com.saasodoo.billing.status_changed': on(billingStatusChanged),
+  },
+  shutdown: stopOutbox,
+});

@@ -1,0 +1,96 @@
+/**
+ * Creating an instance (SPEC 6, 11): validate, check the trial, write the
+ * row (the unique subdomain index settles races: one 202, one 409), then
+ * open the Kill Bill subscription through billing. If billing refuses or is
+ * down, the row is removed again so the subdomain is free and nothing was
+ * announced. Resources come from the plan, whatever the client sent.
+ *
+ * Initial status: `pending_payment` for every new instance (trial or not):
+ * nothing runs until billing says so. `lifecycle` sends `instance.provision`
+ * on SUBSCRIPTION_CREATION in TRIAL (billingStatus `trial`) or on the first
+ * payment (billingStatus `payment_required` until then); a pending instance
+ * can be deleted.
+ */
+import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import { config } from '@saasodoo/platform/config';
+import { db } from '@saasodoo/platform/db/index';
+import { HttpError } from '@saasodoo/platform/errors';
+import type { Caller } from '@saasodoo/platform/fn';
+import { enqueue } from '@saasodoo/platform/outbox';
+import { findPlan, ODOO_VERSIONS } from '@saasodoo/platform/plans';
+import { startSubscription, trialEligible } from '@saasodoo/platform/instances/billing-client';
+import { recordHistory } from '@saasodoo/platform/instances/history';
+import { subdomainProblem } from '@saasodoo/platform/instances/names';
+import { kickOutbox } from '@saasodoo/platform/instances/relay';
+import type { InstanceRow } from '@saasodoo/platform/instances/repository';
+import { newAdminPassword } from '@saasodoo/platform/instances/secrets';
+
+export const createBody = z.object({
+  name: z.string().trim().min(1, 'required').max(100, 'at most 100 characters'),
+  subdomain: z.string().max(100).superRefine((s, ctx) => {
+    const p = subdomainProblem(s);
+    if (p) ctx.addIssue({ code: 'custom', message: p });
+  }),
+  plan: z.string().min(1).max(100),
+  odooVersion: z.enum(ODOO_VERSIONS, { message: `one of ${ODOO_VERSIONS.join(', ')}` }),
+  demoData: z.boolean().default(false),
+  trial: z.boolean().default(false),
+  /** Accepted and ignored: resources come from the plan. */
+  resources: z.unknown().optional(),
+}).strict();
+
+type Ctx = { requestId: string; traceparent?: string };
+
+export async function createInstance(body: z.infer<typeof createBody>, caller: Caller, authorization: string, ctx: Ctx) {
+  const plan = findPlan(body.plan, config().TEST_PLANS);
+  if (!plan) throw HttpError.badRequest('Unknown plan', { plan: 'not a plan on sale' });
+  if (body.trial && !plan.trial) throw HttpError.badRequest('This plan has no trial', { trial: 'the plan has no trial' });
+  if (body.trial && !(await trialEligible(authorization))) {
+    throw new HttpError(409, 'trial_unavailable', 'No trial is available for this account', { trial: 'not eligible' });
+  }
+  const id = randomUUID();
+  const admin = await newAdminPassword();
+  const cause = { eventId: ctx.requestId, eventType: 'http:instances', actor: `customer:${caller.userId}`, reason: 'created', traceparent: ctx.traceparent };
+  try {
+    await db('instance').tx(async (t) => {
+      const row = await t.one<InstanceRow>(
+        `INSERT INTO instances (id, customer_id, name, subdomain, plan, odoo_version, demo_data, trial, status, billing_status,
+           resources, admin_password_sealed, admin_password_hash)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending_payment', $9, $10, $11, $12) RETURNING *`,
+        [id, caller.userId, body.name, body.subdomain, plan.id, body.odooVersion, body.demoData, body.trial,
+          body.trial ? 'trial' : 'payment_required', JSON.stringify(plan.resources), admin.sealed, admin.hash]);
+      await recordHistory(t, row.id, null, row.status, cause);
+    });
+  } catch (err) {
+    if ((err as { code?: string }).code === '23505') throw HttpError.conflict('This subdomain is taken', { subdomain: 'is taken' });
+    throw err;
+  }
+  let started;
+  try {
+    started = await startSubscription(authorization, { instanceId: id, plan: plan.id, trial: body.trial });
+  } catch (err) {
+    await forget(id);
+    throw err;
+  }
+  if (!started.ok) {
+    await forget(id);
+    if (started.code === 'trial_unavailable') throw new HttpError(409, 'trial_unavailable', started.message, { trial: 'not eligible' });
+    throw HttpError.unavailable('Billing');
+  }
+  await db('instance').tx(async (t) => {
+    await t.none('UPDATE instances SET subscription_id = $2, updated_at = now() WHERE id = $1', [id, started.subscriptionId]);
+    await enqueue(t, 'instance.status_changed', { instanceId: id, customerId: caller.userId, from: null, to: 'pending_payment' },
+      { subject: id, traceparent: ctx.traceparent });
+    await enqueue(t, 'instance.requested', {
+      instanceId: id, customerId: caller.userId, plan: plan.id, trial: body.trial, subdomain: body.subdomain, name: body.name,
+    }, { subject: id, traceparent: ctx.traceparent });
+  });
+  kickOutbox();
+  return { status: 202, body: { id, status: 'pending_payment' } };
+}
+
+/** Removes a row whose subscription could not be opened (its history goes with it; no event was sent yet). */
+async function forget(id: string): Promise<void> {
+  await db('instance').none('DELETE FROM instances WHERE id = $1', [id]);
+}

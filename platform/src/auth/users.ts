@@ -1,0 +1,62 @@
+/** Users in the auth database: creation, lookup, profile and role changes. */
+import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import { db, type Db, type Tx } from '../db/index.ts';
+import type { Role } from './tokens.ts';
+
+export type User = {
+  id: string;
+  email: string;
+  passwordHash: string;
+  firstName: string;
+  lastName: string;
+  role: Role;
+  emailVerifiedAt: Date | null;
+  createdAt: Date;
+};
+
+/** An email as we store and compare it: trimmed, lower case. */
+export const emailSchema = z.preprocess(
+  (v) => (typeof v === 'string' ? v.trim().toLowerCase() : v),
+  z.email('must be a valid email address').max(254, 'must be at most 254 characters'),
+);
+
+export const nameSchema = z.string().trim().min(1, 'required').max(100, 'must be at most 100 characters');
+
+const COLUMNS = `id, email, password_hash AS "passwordHash", first_name AS "firstName", last_name AS "lastName",
+  role, email_verified_at AS "emailVerifiedAt", created_at AS "createdAt"`;
+
+export function findUserByEmail(q: Db | Tx, email: string): Promise<User | null> {
+  return q.oneOrNone<User>(`SELECT ${COLUMNS} FROM users WHERE email = $1`, [email]);
+}
+
+export function findUserById(q: Db | Tx, id: string): Promise<User | null> {
+  return q.oneOrNone<User>(`SELECT ${COLUMNS} FROM users WHERE id = $1`, [id]);
+}
+
+/**
+ * Inserts a user; returns undefined when the email is taken (the caller
+ * answers the same either way, SPEC 2 no enumeration).
+ */
+export async function insertUser(
+  t: Tx,
+  u: { email: string; passwordHash: string; firstName: string; lastName: string; role?: Role; verified?: boolean },
+): Promise<string | undefined> {
+  const row = await t.oneOrNone<{ id: string }>(
+    `INSERT INTO users (id, email, password_hash, first_name, last_name, role, email_verified_at, terms_accepted_at)
+     VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $7 THEN now() END, now())
+     ON CONFLICT (email) DO NOTHING RETURNING id`,
+    [randomUUID(), u.email, u.passwordHash, u.firstName, u.lastName, u.role ?? 'customer', u.verified ?? false],
+  );
+  return row?.id;
+}
+
+/** Sets a user's role by email; the new role applies to their live sessions at once. Returns the user, or null. */
+export async function setRoleByEmail(email: string, role: Role): Promise<{ id: string; sessionIds: string[] } | null> {
+  return db('auth').tx(async (t) => {
+    const row = await t.oneOrNone<{ id: string }>('UPDATE users SET role = $2, updated_at = now() WHERE email = $1 RETURNING id', [email, role]);
+    if (!row) return null;
+    const sessions = await t.manyOrNone<{ id: string }>('SELECT id FROM user_sessions WHERE user_id = $1 AND expires_at > now()', [row.id]);
+    return { id: row.id, sessionIds: sessions.map((s) => s.id) };
+  });
+}

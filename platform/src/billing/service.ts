@@ -1,0 +1,235 @@
+/**
+ * Billing's business rules over the Kill Bill adapter (SPEC 3, 4): the plans
+ * on sale with their entitlements, trial eligibility (fail closed), starting
+ * a subscription for an instance (one trial per customer, for life, under a
+ * per-customer lock), and a customer's own billing view.
+ */
+import { randomUUID } from 'node:crypto';
+import { config } from '../config.ts';
+import { db } from '../db/index.ts';
+import { HttpError } from '../errors.ts';
+import { log } from '../log.ts';
+import { startRelay, type Relay } from '../outbox.ts';
+import type { Plan } from '../plans.ts';
+import { redis } from '../redis.ts';
+import { parseCatalog, type CatalogPlan } from './catalog.ts';
+import { killbill, KillBillError, type Subscription } from './killbill.ts';
+
+let relay: Relay | undefined;
+
+/** Publishes the billing outbox now (after a commit); the relay runs only where K_SINK is set. */
+export function kickBillingOutbox(): void {
+  if (!config().K_SINK) return;
+  relay ??= startRelay(db('billing'));
+  relay.kick();
+}
+
+export async function stopBillingOutbox(): Promise<void> {
+  const r = relay;
+  relay = undefined;
+  await r?.stop();
+}
+
+// ---- plans ----
+
+type Entitlement = { plan_id: string; cpu: string; memory_mib: number; storage_gib: number; database: 'shared' | 'dedicated' };
+let catalogCache: { at: number; plans: CatalogPlan[] } | undefined;
+
+/** The catalogue Kill Bill is using, cached for a minute (it changes with a deploy, not per request). */
+export async function catalogPlans(): Promise<CatalogPlan[]> {
+  if (catalogCache && Date.now() - catalogCache.at < 60_000) return catalogCache.plans;
+  const plans = parseCatalog(await killbill().catalogXml());
+  catalogCache = { at: Date.now(), plans };
+  return plans;
+}
+
+/** Plans on sale (SPEC 3): Kill Bill's catalogue joined with the entitlements in force; `withTrial` decides whether trial fields appear. */
+export async function plansOnSale(withTrial: boolean): Promise<Plan[]> {
+  const [catalog, rows] = await Promise.all([
+    catalogPlans(),
+    db('billing').manyOrNone<Entitlement>(
+      `SELECT DISTINCT ON (plan_id) plan_id, cpu, memory_mib, storage_gib, database FROM plan_entitlements
+       WHERE effective_from <= now() ORDER BY plan_id, effective_from DESC`,
+    ),
+  ]);
+  const names: Record<string, string> = { 'basic-test-trial': 'Basic (test trial)' };
+  return catalog
+    .filter((p) => config().TEST_PLANS || p.name !== 'basic-test-trial')
+    .flatMap((p) => {
+      const e = rows.find((r) => r.plan_id === p.name);
+      if (!e) return []; // not sellable without entitlements
+      const plan: Plan = {
+        id: p.name, name: names[p.name] ?? p.product,
+        price: { amount: p.price, currency: 'USD', period: 'month' },
+        resources: { cpu: Number(e.cpu), memoryMiB: e.memory_mib, storageGiB: e.storage_gib },
+        database: e.database,
+      };
+      if (withTrial && p.trialDays) plan.trial = { days: p.trialDays };
+      return [plan];
+    });
+}
+
+// ---- trial eligibility ----
+
+export type Eligibility = { eligible: boolean; reason: 'eligible' | 'had_trial' | 'active_subscription' | 'unavailable'; trialDays?: number };
+
+const hadTrial = (s: Subscription) => s.phaseType === 'TRIAL' || (s.events ?? []).some((e) => /-trial$/.test(e.phase ?? ''));
+
+/**
+ * The single source of truth for trials (SPEC 4). Not eligible when the
+ * billing database has a trial row, Kill Bill shows any subscription that
+ * had a TRIAL phase, or an active paid subscription; and not eligible on any
+ * error (Redis, Kill Bill, database): fail closed.
+ */
+export async function trialEligibility(customerId: string): Promise<Eligibility> {
+  try {
+    const cacheKey = `trial-eligibility:${customerId}`;
+    const cached = await redis().get(cacheKey);
+    if (cached) return JSON.parse(cached) as Eligibility;
+    const result = await computeEligibility(customerId);
+    await redis().set(cacheKey, JSON.stringify(result), 'EX', 10);
+    return result;
+  } catch (err) {
+    log.warn({ err: (err as Error).message }, 'trial eligibility unavailable: answering not eligible');
+    return { eligible: false, reason: 'unavailable' };
+  }
+}
+
+async function computeEligibility(customerId: string): Promise<Eligibility> {
+  const row = await db('billing').oneOrNone('SELECT 1 FROM trials WHERE customer_id = $1', [customerId]);
+  if (row) return { eligible: false, reason: 'had_trial' };
+  const kb = killbill();
+  const account = await kb.accountByCustomer(customerId);
+  if (account) {
+    const subs = (await kb.bundlesOfAccount(account.accountId!)).flatMap((b) => b.subscriptions ?? []);
+    if (subs.some(hadTrial)) return { eligible: false, reason: 'had_trial' };
+    if (subs.some((s) => s.state === 'ACTIVE' || s.state === 'BLOCKED')) return { eligible: false, reason: 'active_subscription' };
+  }
+  const days = (await catalogPlans()).find((p) => p.trialDays && p.name !== 'basic-test-trial')?.trialDays ?? 14;
+  return { eligible: true, reason: 'eligible', trialDays: days };
+}
+
+// ---- starting a subscription ----
+
+const LOCK_TTL_MS = 30_000;
+
+async function withCustomerLock<T>(customerId: string, fn: () => Promise<T>): Promise<T> {
+  const key = `billing-lock:${customerId}`;
+  const token = randomUUID();
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    let got: string | null;
+    try {
+      got = await redis().set(key, token, 'PX', LOCK_TTL_MS, 'NX');
+    } catch {
+      throw HttpError.unavailable('Billing');
+    }
+    if (got) break;
+    if (Date.now() > deadline) throw HttpError.unavailable('Billing');
+    await new Promise((r) => setTimeout(r, 25 + Math.random() * 50));
+  }
+  try {
+    return await fn();
+  } finally {
+    await redis()
+      .eval("if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end", 1, key, token)
+      .catch(() => {});
+  }
+}
+
+export class TrialUnavailable extends HttpError {
+  constructor() {
+    super(409, 'trial_unavailable', 'No trial available for this account');
+  }
+}
+
+/**
+ * Opens the Kill Bill subscription of an instance for a customer (SPEC 4).
+ * A per-customer Redis lock is held until the subscription exists and the
+ * trial row is written; the trial table's primary key is the last guard.
+ * Calling again for the same instance returns the same subscription.
+ */
+export async function startSubscription(customer: { customerId: string; email?: string }, o: { instanceId: string; plan: string; trial: boolean }): Promise<{ subscriptionId: string; created: boolean }> {
+  const plan = (await catalogPlans()).find((p) => p.name === o.plan && (config().TEST_PLANS || p.name !== 'basic-test-trial'));
+  if (!plan) throw HttpError.badRequest('Unknown plan', { plan: 'not a plan on sale' });
+  if (o.trial && !plan.trialDays) throw HttpError.badRequest('This plan has no trial', { trial: 'the plan has no trial' });
+  const kb = killbill();
+  return withCustomerLock(customer.customerId, async () => {
+    const existing = (await kb.bundlesOfInstance(o.instanceId)).flatMap((b) => b.subscriptions ?? []);
+    const account = await kb.ensureAccount({ customerId: customer.customerId, email: customer.email });
+    if (existing.length) {
+      if (existing[0].accountId !== account.accountId) throw HttpError.conflict('Instance id already used', { instanceId: 'already used' });
+      return { subscriptionId: existing[0].subscriptionId!, created: false };
+    }
+    await redis().del(`trial-eligibility:${customer.customerId}`).catch(() => {});
+    if (o.trial) {
+      const e = await computeEligibility(customer.customerId).catch(() => ({ eligible: false }) as Eligibility);
+      if (!e.eligible) throw new TrialUnavailable();
+      return db('billing').tx(async (t) => {
+        const inserted = await t.oneOrNone(
+          'INSERT INTO trials (customer_id, instance_id, plan_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING 1',
+          [customer.customerId, o.instanceId, o.plan],
+        );
+        if (!inserted) throw new TrialUnavailable();
+        const sub = await kb.createSubscription({ accountId: account.accountId!, plan: o.plan, trial: true, instanceId: o.instanceId, productName: plan.product });
+        const trialEnd = sub.events?.find((e) => e.eventType === 'PHASE')?.effectiveDate ?? null;
+        await t.none('UPDATE trials SET subscription_id = $2, ends_at = $3 WHERE customer_id = $1', [customer.customerId, sub.subscriptionId, trialEnd]);
+        return { subscriptionId: sub.subscriptionId!, created: true };
+      });
+    }
+    const sub = await kb.createSubscription({ accountId: account.accountId!, plan: o.plan, trial: false, instanceId: o.instanceId, productName: plan.product });
+    return { subscriptionId: sub.subscriptionId!, created: true };
+  });
+}
+
+// ---- the customer's own billing ----
+
+/** Subscriptions, invoices, balance and default payment method of a customer (empty when no account yet). */
+export async function billingSummary(customerId: string) {
+  const kb = killbill();
+  const account = await kb.accountByCustomer(customerId, true);
+  if (!account) return { subscriptions: [], invoices: [], balance: { amount: 0, currency: 'USD' }, paymentMethod: null };
+  const [bundles, invoices, methods] = await Promise.all([kb.bundlesOfAccount(account.accountId!), kb.invoices(account.accountId!, false), kb.paymentMethods(account.accountId!)]);
+  const pm = methods.find((m) => m.isDefault);
+  return {
+    subscriptions: bundles.flatMap((b) => (b.subscriptions ?? []).map((s) => ({
+      id: s.subscriptionId, instanceId: b.externalKey, plan: s.planName, phase: s.phaseType, state: s.state,
+      startDate: s.startDate, chargedThroughDate: s.chargedThroughDate ?? null, cancelledDate: s.cancelledDate ?? null,
+    }))),
+    invoices: invoices.map((i) => ({ id: i.invoiceId, number: i.invoiceNumber, date: i.invoiceDate, amount: i.amount, balance: i.balance, currency: i.currency })),
+    balance: { amount: account.accountBalance ?? 0, currency: account.currency ?? 'USD' },
+    paymentMethod: pm ? { id: pm.paymentMethodId, type: pm.pluginName === '__EXTERNAL_PAYMENT__' ? 'external' : 'card', isDefault: true } : null,
+  };
+}
+
+/** A subscription of this customer, or 404 (another tenant's id looks like a missing one). */
+export async function ownSubscription(customerId: string, subscriptionId: string): Promise<Subscription> {
+  const kb = killbill();
+  const [sub, account] = await Promise.all([kb.subscription(subscriptionId), kb.accountByCustomer(customerId)]);
+  if (!sub || !account || sub.accountId !== account.accountId) throw HttpError.notFound('No such subscription');
+  return sub;
+}
+
+/** Cancels the caller's subscription: end of term, or `immediate` (entitlement ends now, billing to end of term). */
+export async function cancelOwn(customerId: string, subscriptionId: string, immediate: boolean): Promise<void> {
+  const sub = await ownSubscription(customerId, subscriptionId);
+  if (sub.state === 'CANCELLED' || sub.state === 'EXPIRED') throw new HttpError(409, 'already_cancelled', 'The subscription is already cancelled');
+  if (!immediate && sub.cancelledDate) throw new HttpError(409, 'already_cancelled', 'The subscription is already set to cancel');
+  await killbill().cancel(subscriptionId, immediate ? 'now' : 'end_of_term').catch((err) => {
+    if (err instanceof KillBillError) throw new HttpError(409, 'already_cancelled', 'The subscription cannot be cancelled');
+    throw err;
+  });
+}
+
+/** Moves the caller's subscription to another plan on sale (immediate, prorated by Kill Bill). */
+export async function changeOwnPlan(customerId: string, subscriptionId: string, planId: string): Promise<void> {
+  const sub = await ownSubscription(customerId, subscriptionId);
+  const plan = (await catalogPlans()).find((p) => p.name === planId && (config().TEST_PLANS || p.name !== 'basic-test-trial'));
+  if (!plan) throw HttpError.badRequest('Unknown plan', { plan: 'not a plan on sale' });
+  if (sub.planName === planId) throw HttpError.conflict('Already on this plan', { plan: 'already the current plan' });
+  if (sub.state !== 'ACTIVE') throw HttpError.conflict('Only an active subscription can change plan');
+  await killbill().changePlan(subscriptionId, { name: plan.name, productName: plan.product }).catch((err) => {
+    if (err instanceof KillBillError) throw HttpError.conflict(err.message);
+    throw err;
+  });
+}

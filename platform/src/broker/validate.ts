@@ -1,0 +1,72 @@
+/**
+ * Checks an incoming CloudEvent the way every receiver must: a valid
+ * CloudEvents 1.0 envelope, a type the catalogue knows and data that matches
+ * its schema. Failures are HttpError 400 naming the attribute or data field,
+ * so a sender sees exactly what to fix and the broker stores nothing invalid.
+ */
+import { CloudEvent, HTTP, ValidationError } from 'cloudevents';
+import { isKnownType, schemaOf } from '@saasodoo/events';
+import { HttpError, zodFields } from '../errors.ts';
+
+type AjvError = { instancePath?: string; keyword?: string; params?: { missingProperty?: string }; message?: string };
+
+function envelopeFields(err: ValidationError): Record<string, string> {
+  const fields: Record<string, string> = {};
+  for (const e of (err.errors ?? []) as AjvError[]) {
+    if (typeof e !== 'object' || e === null) continue;
+    const name = e.params?.missingProperty ?? e.instancePath?.replace(/^\//, '').replace(/\//g, '.') ?? 'event';
+    fields[name || 'event'] ??= e.message ?? 'invalid';
+  }
+  if (!Object.keys(fields).length) {
+    const attr = /attribute name: "([^"]+)"/.exec(err.message)?.[1];
+    fields[attr ?? 'event'] = err.message.split('\n')[0];
+  }
+  return fields;
+}
+
+/** Parses an HTTP request (binary or structured mode) into a validated CloudEvent; throws HttpError 400. */
+export function parseIncoming(headers: Record<string, string | string[] | undefined>, body: string): CloudEvent<unknown> {
+  const flat: Record<string, string> = {};
+  for (const [k, v] of Object.entries(headers)) if (v !== undefined) flat[k.toLowerCase()] = Array.isArray(v) ? v.join(', ') : v;
+  if (/^application\/cloudevents-batch/i.test(flat['content-type'] ?? '')) {
+    throw HttpError.badRequest('Batched mode is not accepted: send one event per request', { 'content-type': 'batch mode not supported' });
+  }
+  let ev: CloudEvent<unknown>;
+  try {
+    const r = HTTP.toEvent({ headers: flat, body });
+    if (Array.isArray(r)) throw new ValidationError('batch not supported');
+    ev = r as CloudEvent<unknown>;
+  } catch (err) {
+    if (err instanceof SyntaxError) {
+      const structured = /^application\/cloudevents/i.test(flat['content-type'] ?? '');
+      throw HttpError.badRequest(structured ? 'Body is not valid JSON' : 'Event data is not valid JSON', structured ? { body: 'invalid JSON' } : { data: 'invalid JSON' });
+    }
+    const msg = (err as Error).message.split('\n')[0];
+    throw HttpError.badRequest(`Not a CloudEvent: ${msg}`, { event: 'send ce-id, ce-source, ce-specversion, ce-type headers (binary) or application/cloudevents+json (structured)' });
+  }
+  if (ev.specversion !== '1.0') throw HttpError.badRequest('Only CloudEvents 1.0 is accepted', { specversion: 'must be 1.0' });
+  try {
+    ev.validate();
+  } catch (err) {
+    if (err instanceof ValidationError) throw HttpError.badRequest('Invalid CloudEvent attributes', envelopeFields(err));
+    throw err;
+  }
+  if (!isKnownType(ev.type)) throw HttpError.badRequest(`Unknown event type ${ev.type}`, { type: 'not in the event catalogue' });
+  let data: unknown = ev.data;
+  if (typeof data === 'string' && /json/i.test(ev.datacontenttype ?? 'application/json')) {
+    try {
+      data = JSON.parse(data);
+    } catch {
+      throw HttpError.badRequest('Event data is not valid JSON', { data: 'invalid JSON' });
+    }
+  }
+  const schema = schemaOf(ev.type);
+  if (schema) {
+    const r = schema.safeParse(data);
+    if (!r.success) {
+      const fields = Object.fromEntries(Object.entries(zodFields(r.error, 'data')).map(([k, v]) => [k === 'data' ? k : `data.${k}`, v]));
+      throw HttpError.badRequest(`Invalid data for ${ev.type}`, fields);
+    }
+  }
+  return data === ev.data ? ev : ev.cloneWith({ data }, false);
+}

@@ -1,0 +1,71 @@
+/**
+ * The instance service's calls to billing, over HTTP through the gateway
+ * (a function never reads another service's tables). The customer's own
+ * Authorization header is forwarded, so billing acts as that customer.
+ *
+ * Contract (billing function, POST /api/billing):
+ *   {action:'startSubscription', instanceId, plan, trial} → 201 {subscriptionId}
+ *                                                         | 409 {error:{code:'trial_unavailable'}}
+ *   {action:'cancel', subscriptionId, immediate:true}    → 2xx (entitlement ends now, SPEC 5 delete)
+ * GET /api/trial-eligibility → 200 {eligible, reason, trialDays}
+ */
+import { config } from '../config.ts';
+import { HttpError } from '../errors.ts';
+
+type Answer = { status: number; body: any };
+
+async function call(path: string, authorization: string, init: { method: 'GET' | 'POST'; body?: unknown }): Promise<Answer> {
+  let res: Response;
+  try {
+    res = await fetch(`${config().GATEWAY_URL}${path}`, {
+      method: init.method,
+      headers: {
+        authorization,
+        accept: 'application/json',
+        ...(init.body !== undefined ? { 'content-type': 'application/json' } : {}),
+      },
+      body: init.body !== undefined ? JSON.stringify(init.body) : undefined,
+      signal: AbortSignal.timeout(15_000),
+    });
+  } catch {
+    throw HttpError.unavailable('Billing');
+  }
+  const text = await res.text();
+  let body: any;
+  try {
+    body = text ? JSON.parse(text) : undefined;
+  } catch {
+    body = undefined;
+  }
+  if (res.status >= 500 || res.status === 404 || res.status === 429) throw HttpError.unavailable('Billing');
+  return { status: res.status, body };
+}
+
+/** True when the customer may start a trial; throws 503 when trial-eligibility cannot be reached. */
+export async function trialEligible(authorization: string): Promise<boolean> {
+  const r = await call('/api/trial-eligibility', authorization, { method: 'GET' });
+  return r.status === 200 && r.body?.eligible === true;
+}
+
+export type StartResult = { ok: true; subscriptionId: string } | { ok: false; code: 'trial_unavailable' | 'refused'; message: string };
+
+/** Opens the Kill Bill subscription of a new instance (billing's startSubscription). */
+export async function startSubscription(authorization: string, p: { instanceId: string; plan: string; trial: boolean }): Promise<StartResult> {
+  const r = await call('/api/billing', authorization, { method: 'POST', body: { action: 'startSubscription', ...p } });
+  if ((r.status === 201 || r.status === 200) && typeof r.body?.subscriptionId === 'string') {
+    return { ok: true, subscriptionId: r.body.subscriptionId };
+  }
+  if (r.status === 409 && r.body?.error?.code === 'trial_unavailable') {
+    return { ok: false, code: 'trial_unavailable', message: 'No trial available for this account' };
+  }
+  return { ok: false, code: 'refused', message: String(r.body?.error?.message ?? `billing answered ${r.status}`).slice(0, 200) };
+}
+
+/** Cancels a subscription with the entitlement ending now; throws 503 when billing cannot do it. */
+export async function cancelSubscriptionNow(authorization: string, subscriptionId: string): Promise<void> {
+  const r = await call('/api/billing', authorization, { method: 'POST', body: { action: 'cancel', subscriptionId, immediate: true } });
+  if (r.status >= 200 && r.status < 300) return;
+  // Already cancelled counts as done: the delete is idempotent.
+  if (r.status === 409 && /already|cancel/i.test(String(r.body?.error?.code ?? r.body?.error?.message ?? ''))) return;
+  throw HttpError.unavailable('Billing');
+}

@@ -1,0 +1,52 @@
+/**
+ * Per-instance database and role, through the provisioner role (CREATEDB,
+ * CREATEROLE, not superuser). Every statement is safe to run twice: a
+ * retried provisioning step or a second terminate finds the work done.
+ */
+import { provisionerDb, roleName } from '../db/index.ts';
+import { PROVISIONER_ROLE } from '../db/services.ts';
+
+const ident = (s: string) => `"${s.replace(/"/g, '""')}"`;
+const literal = (s: string) => `'${s.replace(/'/g, "''")}'`;
+
+/**
+ * Creates (or re-keys) role `role` with `password` and database `database`
+ * owned by it, reachable by that role only (PUBLIC has no CONNECT).
+ */
+export async function ensureInstanceDatabase(p: { role: string; database: string; password: string }): Promise<void> {
+  const pdb = provisionerDb();
+  const provisioner = roleName(PROVISIONER_ROLE);
+  const hasRole = await pdb.oneOrNone('SELECT 1 FROM pg_roles WHERE rolname = $1', [p.role]);
+  // Role DDL takes no bind parameters; the password is ours (url-safe base64), quoted.
+  if (!hasRole) {
+    await pdb.none(`CREATE ROLE ${ident(p.role)} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT CONNECTION LIMIT 50 PASSWORD ${literal(p.password)}`)
+      .catch((err) => { if (err?.code !== '42710') throw err; }); // created concurrently
+  } else {
+    await pdb.none(`ALTER ROLE ${ident(p.role)} PASSWORD ${literal(p.password)}`);
+  }
+  // To create a database owned by the role, the provisioner must be a member of it.
+  const member = await pdb.oneOrNone('SELECT 1 FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid JOIN pg_roles u ON u.oid = m.member WHERE r.rolname = $1 AND u.rolname = $2', [p.role, provisioner]);
+  if (!member) await pdb.none(`GRANT ${ident(p.role)} TO ${ident(provisioner)}`);
+  const hasDb = await pdb.oneOrNone('SELECT 1 FROM pg_database WHERE datname = $1', [p.database]);
+  if (!hasDb) {
+    await pdb.none(`CREATE DATABASE ${ident(p.database)} OWNER ${ident(p.role)}`)
+      .catch((err) => { if (err?.code !== '42P04') throw err; });
+  }
+  await pdb.none(`REVOKE ALL ON DATABASE ${ident(p.database)} FROM PUBLIC`);
+  await pdb.none(`GRANT CONNECT, TEMPORARY ON DATABASE ${ident(p.database)} TO ${ident(p.role)}`);
+}
+
+/** Drops the instance database (closing its connections) and its role; nothing left behind. */
+export async function dropInstanceDatabase(p: { role: string; database: string }): Promise<void> {
+  const pdb = provisionerDb();
+  await pdb.none(`DROP DATABASE IF EXISTS ${ident(p.database)} WITH (FORCE)`);
+  await pdb.none(`DROP ROLE IF EXISTS ${ident(p.role)}`);
+}
+
+/** Whether the database / role still exist (tests and terminate's own check). */
+export async function instanceDatabaseExists(p: { role: string; database: string }): Promise<{ database: boolean; role: boolean }> {
+  const pdb = provisionerDb();
+  const d = await pdb.oneOrNone('SELECT 1 FROM pg_database WHERE datname = $1', [p.database]);
+  const r = await pdb.oneOrNone('SELECT 1 FROM pg_roles WHERE rolname = $1', [p.role]);
+  return { database: !!d, role: !!r };
+}

@@ -1,0 +1,69 @@
+/**
+ * health-probe (SPEC 8): on every `health.tick`, probe `/web/health` of each
+ * running instance with bounded concurrency. Three failures in a row →
+ * `unhealthy` + `instance.unhealthy`; a success → `healthy` (+
+ * `instance.recovered` when it was unhealthy). A runtime that is stopped or
+ * missing while the status says running is drift: recorded in the history
+ * and reported as `instance.drift_detected` once per episode.
+ */
+import { db } from '../db/index.ts';
+import { enqueue } from '../outbox.ts';
+import { runtime, type RuntimeStatus } from '../runtime/index.ts';
+import { probeAll, type ProbeResult } from '../runtime/health.ts';
+import { causeOf, type Command } from './command.ts';
+import { recordHistory } from './history.ts';
+import { kickOutbox } from './relay.ts';
+import type { InstanceRow } from './repository.ts';
+
+export const UNHEALTHY_AFTER = 3;
+
+export type SweepSummary = { probed: number; healthy: number; unhealthy: number; drift: number };
+
+/** One sweep over every running instance. */
+export async function sweep(cmd: Command<{ at: string }>, opts: { concurrency?: number; timeoutMs?: number } = {}): Promise<SweepSummary> {
+  const rows = await db('instance').manyOrNone<InstanceRow>(`SELECT * FROM instances WHERE status = 'running'`);
+  const rt = await runtime();
+  const states: RuntimeStatus[] = [];
+  for (const r of rows) states.push(await rt.status(r.id).catch((): RuntimeStatus => ({ state: 'missing' })));
+  const urls = states.map((s) => s.healthUrl ?? 'http://invalid.invalid/');
+  const results = await probeAll(urls, { concurrency: opts.concurrency ?? 50, timeoutMs: opts.timeoutMs ?? 5000 });
+  const summary: SweepSummary = { probed: rows.length, healthy: 0, unhealthy: 0, drift: 0 };
+  for (let i = 0; i < rows.length; i++) {
+    const drifted = ['stopped', 'missing', 'suspended', 'failed'].includes(states[i].state);
+    if (drifted) summary.drift++;
+    const ok = !drifted && !!states[i].healthUrl && results[i].ok;
+    await record(cmd, rows[i], ok, drifted ? states[i].state : undefined, results[i]);
+    if (ok) summary.healthy++;
+    else summary.unhealthy++;
+  }
+  kickOutbox();
+  return summary;
+}
+
+async function record(cmd: Command<unknown>, row: InstanceRow, ok: boolean, driftState: string | undefined, probe: ProbeResult): Promise<void> {
+  await db('instance').tx(async (t) => {
+    const cur = await t.oneOrNone<InstanceRow>(`SELECT * FROM instances WHERE id = $1 AND status = 'running' FOR UPDATE`, [row.id]);
+    if (!cur) return; // changed status meanwhile: not ours to judge
+    const ids = { instanceId: cur.id, customerId: cur.customer_id };
+    const o = { subject: cur.id, traceparent: cmd.traceparent };
+    if (ok) {
+      if (cur.health !== 'healthy' || cur.health_failures !== 0) {
+        await t.none(`UPDATE instances SET health = 'healthy', health_failures = 0, updated_at = now() WHERE id = $1`, [cur.id]);
+      }
+      if (cur.health === 'unhealthy') await enqueue(t, 'instance.recovered', ids, o);
+      return;
+    }
+    const failures = cur.health_failures + 1;
+    const becomesUnhealthy = failures >= UNHEALTHY_AFTER && cur.health !== 'unhealthy';
+    await t.none(`UPDATE instances SET health_failures = $2, health = $3, updated_at = now() WHERE id = $1`,
+      [cur.id, failures, failures >= UNHEALTHY_AFTER ? 'unhealthy' : cur.health]);
+    if (becomesUnhealthy) await enqueue(t, 'instance.unhealthy', { ...ids, failures }, o);
+    if (driftState && failures === 1) {
+      await recordHistory(t, cur.id, 'running', 'running', causeOf(cmd, 'health-probe', `drift: runtime is ${driftState} while status is running`));
+      await enqueue(t, 'instance.drift_detected', { ...ids, runtimeState: driftState }, o);
+      cmd.log.warn({ instanceId: cur.id, runtimeState: driftState }, 'drift: runtime not serving while status is running');
+    } else if (!driftState && becomesUnhealthy) {
+      cmd.log.warn({ instanceId: cur.id, error: probe.error }, 'instance unhealthy');
+    }
+  });
+}

@@ -1,0 +1,175 @@
+/**
+ * instance-ops: start, stop, restart, suspend, resume and terminate (SPEC 5).
+ * `instance-action` already moved the instance into the working status
+ * (starting, stopping...); a command sent directly (lifecycle, `platform
+ * invoke`) is accepted from the settled status too. Every handler is safe to
+ * receive twice: the status says whether the work is already done.
+ */
+import { config } from '../config.ts';
+import { db } from '../db/index.ts';
+import { runtime, RuntimeError } from '../runtime/index.ts';
+import { enter, loadOwned, settle, causeOf, type Command } from './command.ts';
+import { dropInstanceDatabase } from './database.ts';
+import { recordHistory } from './history.ts';
+import { withInstanceLock } from './locks.ts';
+import { instanceDbNames } from './names.ts';
+import { safeReason } from './progress.ts';
+import type { InstanceRow } from './repository.ts';
+import { specOf } from './runtime-spec.ts';
+import { takeBackup } from './backups.ts';
+
+type Ids = { instanceId: string; customerId: string };
+const ACTOR = 'instance-ops';
+
+function readyTimeoutMs(): number {
+  return config().PROVISION_READY_TIMEOUT * 1000;
+}
+
+/** Starts the runtime, re-applying it when it is missing, and waits for health. */
+async function bringUp(row: InstanceRow): Promise<void> {
+  const rt = await runtime();
+  const st = await rt.status(row.id);
+  if (st.state === 'missing') await rt.apply(specOf(row), { replicas: 1 });
+  else await rt.scale(row.id, 1);
+  await rt.waitReady(row.id, readyTimeoutMs());
+}
+
+/** Scales to zero; an instance whose runtime was never applied is already down. */
+async function bringDown(id: string, suspended = false): Promise<void> {
+  try {
+    await (await runtime()).scale(id, 0, suspended ? { suspended: true } : undefined);
+  } catch (err) {
+    if (!(err instanceof RuntimeError && err.code === 'not_found')) throw err;
+  }
+}
+
+const RUNNING_PATCH = { error_step: null, error_reason: null, health: 'unknown', health_failures: 0, previous_status: null } as const;
+
+/** Runs `work` with the instance in `working`; success → `done`, failure → `error` with `step` and the reason. */
+async function operate(
+  cmd: Command<Ids>, accept: InstanceRow['status'][], working: InstanceRow['status'], step: string,
+  work: (row: InstanceRow) => Promise<InstanceRow['status']>,
+): Promise<void> {
+  await loadOwned(cmd);
+  await withInstanceLock(cmd.data.instanceId, async () => {
+    const row = await enter(cmd.data.instanceId, accept, working, causeOf(cmd, ACTOR));
+    if (!row) {
+      cmd.log.info({ instanceId: cmd.data.instanceId }, `${step}: nothing to do in this status`);
+      return;
+    }
+    let to: InstanceRow['status'];
+    try {
+      to = await work(row);
+    } catch (err) {
+      const reason = safeReason(err);
+      await settle(row.id, 'error', causeOf(cmd, ACTOR, `${step} failed: ${reason}`), { error_step: step, error_reason: reason });
+      return;
+    }
+    await settle(row.id, to, causeOf(cmd, ACTOR), to === 'running' ? { ...RUNNING_PATCH } : { previous_status: null });
+  });
+}
+
+export function start(cmd: Command<Ids>) {
+  return operate(cmd, ['stopped', 'error'], 'starting', 'start', async (row) => {
+    await bringUp(row);
+    return 'running';
+  });
+}
+
+export function stop(cmd: Command<Ids>) {
+  return operate(cmd, ['running'], 'stopping', 'stop', async (row) => {
+    await bringDown(row.id);
+    return 'stopped';
+  });
+}
+
+export function restart(cmd: Command<Ids>) {
+  return operate(cmd, ['running'], 'restarting', 'restart', async (row) => {
+    await bringDown(row.id);
+    await bringUp(row);
+    return 'running';
+  });
+}
+
+/** Suspension for non-payment: the runtime scaled to zero with the "suspended" page, data kept. */
+export async function suspend(cmd: Command<Ids & { reason: string }>): Promise<void> {
+  const row0 = await loadOwned(cmd);
+  if (['suspended', 'terminating', 'terminated'].includes(row0.status)) return;
+  await withInstanceLock(row0.id, async () => {
+    const row = (await db('instance').oneOrNone<InstanceRow>('SELECT * FROM instances WHERE id = $1', [row0.id]))!;
+    if (['suspended', 'terminating', 'terminated'].includes(row.status)) return;
+    await bringDown(row.id, true);
+    const back = row.status === 'stopped' || row.status === 'pending_payment' || row.status === 'error' ? row.status : 'running';
+    await settle(row.id, 'suspended', causeOf(cmd, 'lifecycle', cmd.data.reason), { previous_status: back });
+  });
+}
+
+/** A payment arrived: back to what it was before the suspension (running unless it was stopped or never provisioned). */
+export async function resume(cmd: Command<Ids>): Promise<void> {
+  const row0 = await loadOwned(cmd);
+  if (row0.status !== 'suspended') return;
+  await withInstanceLock(row0.id, async () => {
+    const row = (await db('instance').oneOrNone<InstanceRow>('SELECT * FROM instances WHERE id = $1', [row0.id]))!;
+    if (row.status !== 'suspended') return;
+    const back = row.previous_status ?? 'running';
+    if (back !== 'running') {
+      await bringDown(row.id); // clears the "suspended" page, stays stopped
+      await settle(row.id, back, causeOf(cmd, 'lifecycle', 'resumed after payment'), { previous_status: null });
+      return;
+    }
+    try {
+      await bringUp(row);
+      await settle(row.id, 'running', causeOf(cmd, 'lifecycle', 'resumed after payment'), { ...RUNNING_PATCH });
+    } catch (err) {
+      const reason = safeReason(err);
+      await settle(row.id, 'error', causeOf(cmd, ACTOR, `resume failed: ${reason}`), { error_step: 'resume', error_reason: reason });
+    }
+  });
+}
+
+/**
+ * Termination (SPEC 5, CANCEL EFFECTIVE): a final backup kept 30 days, then
+ * the runtime objects and storage, the database and the role are removed.
+ * If the final backup fails the instance stays `terminating` and the command
+ * fails (retried, then dead-lettered): data is never destroyed unsaved.
+ */
+export async function terminate(cmd: Command<Ids & { reason: string }>): Promise<void> {
+  const row0 = await loadOwned(cmd);
+  if (row0.status === 'terminated') return;
+  await withInstanceLock(row0.id, async () => {
+    const row = await enter(row0.id, ['pending_payment', 'provisioning', 'running', 'stopping', 'stopped', 'starting', 'restarting',
+      'backing_up', 'restoring', 'suspended', 'error'], 'terminating', causeOf(cmd, ACTOR, cmd.data.reason));
+    if (!row) return;
+    const rt = await runtime();
+    const st = await rt.status(row.id);
+    if (row.db_name && st.state !== 'missing') {
+      const done = await db('instance').oneOrNone(`SELECT 1 FROM backups WHERE instance_id = $1 AND kind = 'final' AND status = 'completed'`, [row.id]);
+      if (!done) {
+        const r = await takeBackup(cmd, row, undefined, 'final');
+        if (!r.ok) throw new Error(`final backup failed: ${r.reason}`);
+      }
+    }
+    await rt.remove(row.id);
+    await dropInstanceDatabase(instanceDbNames(row.id, row.customer_id));
+    await settle(row.id, 'terminated', causeOf(cmd, ACTOR, cmd.data.reason), {
+      terminated_at: new Date(), db_password_sealed: null, admin_password_sealed: null, progress: null, previous_status: null,
+      health: 'unknown', health_failures: 0,
+    });
+  });
+}
+
+/** Records billing's view of the instance (billing.status_changed); no status change. */
+export async function billingStatusChanged(cmd: Command<{ customerId: string; instanceId?: string; subscriptionId?: string; status: InstanceRow['billing_status']; reason: string }>): Promise<void> {
+  const { customerId, instanceId, subscriptionId, status, reason } = cmd.data;
+  await db('instance').tx(async (t) => {
+    const rows = await t.manyOrNone<InstanceRow>(
+      `SELECT * FROM instances WHERE customer_id = $1 AND status <> 'terminated'
+         AND ($2::uuid IS NULL OR id = $2) AND ($3::uuid IS NULL OR subscription_id = $3) FOR UPDATE`,
+      [customerId, instanceId ?? null, subscriptionId ?? null]);
+    for (const r of rows) {
+      if (r.billing_status === status) continue;
+      await t.none('UPDATE instances SET billing_status = $2, updated_at = now() WHERE id = $1', [r.id, status]);
+      await recordHistory(t, r.id, r.status, r.status, causeOf(cmd, 'lifecycle', `billing ${r.billing_status} → ${status}: ${reason}`));
+    }
+  });
+}

@@ -1,0 +1,150 @@
+/**
+ * Provisioning (SPEC 6): the steps that take an instance from "paid for" to
+ * running. Each step is idempotent, so a redelivered command or an admin
+ * retry simply runs the remaining steps again; each is reported as
+ * `instance.progress`. A failure parks the instance in `error` with the step
+ * and reason and sends `instance.failed`; nothing retries by itself.
+ */
+import { config } from '../config.ts';
+import { db } from '../db/index.ts';
+import { HttpError } from '../errors.ts';
+import { enqueue } from '../outbox.ts';
+import type { Logger } from '../log.ts';
+import { runtime } from '../runtime/index.ts';
+import { ensureInstanceDatabase } from './database.ts';
+import { transition, type Cause } from './history.ts';
+import { withInstanceLock } from './locks.ts';
+import { instanceDbNames, instanceUrl } from './names.ts';
+import { reportProgress, safeReason } from './progress.ts';
+import { kickOutbox } from './relay.ts';
+import { getInstance, updateInstance, type InstanceRow } from './repository.ts';
+import { quotaBytes, specOf } from './runtime-spec.ts';
+import { randomPassword, seal } from './secrets.ts';
+
+export const PROVISION_STEPS = ['claim', 'database', 'storage', 'quota', 'runtime', 'wait_ready', 'ready'] as const;
+export type ProvisionStep = (typeof PROVISION_STEPS)[number];
+
+export function isProvisionStep(s: string | null | undefined): s is ProvisionStep {
+  return !!s && (PROVISION_STEPS as readonly string[]).includes(s);
+}
+
+export type ProvisionCommand = {
+  eventId: string;
+  eventType: string;
+  data: { instanceId: string; customerId: string; fromStep?: string };
+  traceparent?: string;
+  log: Logger;
+};
+
+/** Tests only: NODE_ENV=test and PROVISION_FAIL_AT_STEP=<step> make that step fail. */
+function injectedFailure(step: ProvisionStep): void {
+  const c = config();
+  if (c.NODE_ENV === 'test' && c.PROVISION_FAIL_AT_STEP === step) throw new Error(`injected failure at step ${step}`);
+}
+
+/**
+ * Handles `instance.provision`. Refuses (400, never retried) a command whose
+ * customer does not own the instance: a forged or mismatched subscription
+ * must not provision someone else's instance.
+ */
+export async function provision(cmd: ProvisionCommand): Promise<void> {
+  const { instanceId, customerId } = cmd.data;
+  const found = await getInstance(db('instance'), instanceId);
+  if (!found) throw new HttpError(400, 'unknown_instance', 'No such instance', { instanceId: 'unknown' });
+  if (found.customer_id !== customerId) {
+    cmd.log.warn({ instanceId }, 'provision refused: customer does not own the instance');
+    throw new HttpError(400, 'customer_mismatch', 'The instance belongs to another customer', { customerId: 'does not own the instance' });
+  }
+  if (cmd.data.fromStep !== undefined && !isProvisionStep(cmd.data.fromStep)) {
+    throw HttpError.badRequest('Unknown step', { fromStep: `one of ${PROVISION_STEPS.join(', ')}` });
+  }
+  const cause: Cause = { eventId: cmd.eventId, eventType: cmd.eventType, actor: 'provision', traceparent: cmd.traceparent };
+  await withInstanceLock(instanceId, async () => {
+    const claimed = await claim(instanceId, cause);
+    if (!claimed) return;
+    let row: InstanceRow = claimed;
+    const first = Math.max(1, cmd.data.fromStep ? PROVISION_STEPS.indexOf(cmd.data.fromStep as ProvisionStep) : 1);
+    let step: ProvisionStep = 'claim';
+    try {
+      for (let i = first; i < PROVISION_STEPS.length; i++) {
+        const current = PROVISION_STEPS[i] as Exclude<ProvisionStep, 'claim'>;
+        step = current;
+        await reportProgress(row, 'provision', current, i + 1, PROVISION_STEPS.length, cmd.traceparent);
+        injectedFailure(current);
+        row = await STEPS[current](row, cause);
+      }
+    } catch (err) {
+      const reason = safeReason(err);
+      cmd.log.warn({ instanceId, step, reason }, 'provisioning failed');
+      await db('instance').tx(async (t) => {
+        const cur = (await getInstance(t, instanceId, true))!;
+        await transition(t, cur, 'error', { ...cause, reason: `provisioning failed at ${step}: ${reason}` }, { error_step: step, error_reason: reason });
+        await enqueue(t, 'instance.failed', { instanceId, customerId, step, reason }, { subject: instanceId, traceparent: cmd.traceparent });
+      });
+      kickOutbox();
+    }
+  });
+}
+
+/**
+ * Step 1: status `provisioning`. Returns undefined when there is nothing to
+ * do: already running, terminated, or parked in `error` (only an admin retry,
+ * which sets `provisioning` itself, resumes a failed instance).
+ */
+async function claim(instanceId: string, cause: Cause): Promise<InstanceRow | undefined> {
+  const row = await db('instance').tx(async (t) => {
+    const cur = (await getInstance(t, instanceId, true))!;
+    if (cur.status === 'provisioning') return cur;
+    if (cur.status !== 'pending_payment') return undefined;
+    return transition(t, cur, 'provisioning', { ...cause, reason: 'provisioning started' }, { error_step: null, error_reason: null });
+  });
+  kickOutbox();
+  if (row) await reportProgress(row, 'provision', 'claim', 1, PROVISION_STEPS.length, cause.traceparent);
+  return row;
+}
+
+type StepFn = (row: InstanceRow, cause: Cause) => Promise<InstanceRow>;
+
+const STEPS: Record<Exclude<ProvisionStep, 'claim'>, StepFn> = {
+  async database(row) {
+    const names = instanceDbNames(row.id, row.customer_id);
+    let current = row;
+    if (!row.db_password_sealed || row.db_name !== names.database || row.db_role !== names.role) {
+      current = await updateInstance(db('instance'), row.id, {
+        db_name: names.database, db_role: names.role, db_password_sealed: row.db_password_sealed ?? seal(randomPassword()),
+      });
+    }
+    await ensureInstanceDatabase({ role: names.role, database: names.database, password: specOf(current).database.password });
+    return current;
+  },
+  async storage(row) {
+    // Creates the storage (and the stopped runtime objects) without starting anything.
+    await (await runtime()).apply(specOf(row), { replicas: 0 });
+    return row;
+  },
+  async quota(row) {
+    await (await runtime()).setQuota(row.id, quotaBytes(row));
+    return row;
+  },
+  async runtime(row) {
+    await (await runtime()).apply(specOf(row), { replicas: 1 });
+    return row;
+  },
+  async wait_ready(row) {
+    await (await runtime()).waitReady(row.id, config().PROVISION_READY_TIMEOUT * 1000);
+    return row;
+  },
+  async ready(row, cause) {
+    const done = await db('instance').tx(async (t) => {
+      const cur = (await getInstance(t, row.id, true))!;
+      const next = await transition(t, cur, 'running', { ...cause, reason: 'provisioned' }, {
+        error_step: null, error_reason: null, health: 'unknown', health_failures: 0, previous_status: null,
+      });
+      await enqueue(t, 'instance.ready', { instanceId: row.id, customerId: row.customer_id, url: instanceUrl(row.subdomain), name: row.name },
+        { subject: row.id, traceparent: cause.traceparent });
+      return next;
+    });
+    kickOutbox();
+    return done;
+  },
+};

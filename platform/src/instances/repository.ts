@@ -1,0 +1,169 @@
+/**
+ * The instance service's tables (instances, backups): row types, the API
+ * shape of SPEC 11, and the reads every function shares. Tenant isolation
+ * lives here: `findForCaller` answers 404 for another customer's instance,
+ * so no function can forget the check.
+ */
+import { db, pgp, type Tx } from '../db/index.ts';
+import { HttpError } from '../errors.ts';
+import type { Caller } from '../auth/verify.ts';
+import { instanceUrl } from './names.ts';
+import type { BillingStatus, Health, Status } from './states.ts';
+
+export type Resources = { cpu: number; memoryMiB: number; storageGiB: number };
+export type Progress = { operation: string; step: string; index: number; total: number; at: string };
+
+export type InstanceRow = {
+  id: string;
+  customer_id: string;
+  name: string;
+  subdomain: string;
+  plan: string;
+  odoo_version: string;
+  demo_data: boolean;
+  trial: boolean;
+  status: Status;
+  previous_status: Status | null;
+  billing_status: BillingStatus;
+  health: Health;
+  health_failures: number;
+  resources: Resources;
+  subscription_id: string | null;
+  db_name: string | null;
+  db_role: string | null;
+  db_password_sealed: string | null;
+  error_step: string | null;
+  error_reason: string | null;
+  admin_password_sealed: string | null;
+  admin_password_hash: string | null;
+  admin_password_shown: boolean;
+  progress: Progress | null;
+  created_at: Date;
+  updated_at: Date;
+  terminated_at: Date | null;
+};
+
+export type BackupRow = {
+  id: string;
+  instance_id: string;
+  kind: 'manual' | 'daily' | 'safety' | 'final';
+  status: 'pending' | 'running' | 'completed' | 'failed' | 'expired';
+  db_size_bytes: number | null;
+  filestore_size_bytes: number | null;
+  size_bytes: number | null;
+  location: string | null;
+  manifest: unknown;
+  error: string | null;
+  created_at: Date;
+  completed_at: Date | null;
+  expires_at: Date | null;
+};
+
+export type HistoryRow = {
+  id: number;
+  instance_id: string;
+  event_id: string | null;
+  event_type: string | null;
+  from_status: string | null;
+  to_status: string;
+  reason: string | null;
+  actor: string;
+  at: Date;
+};
+
+type Q = Tx | ReturnType<typeof db>;
+
+/** The instance shape of SPEC 11 (never a secret, never a hash). */
+export function toApi(r: InstanceRow) {
+  return {
+    id: r.id,
+    customerId: r.customer_id,
+    name: r.name,
+    subdomain: r.subdomain,
+    url: instanceUrl(r.subdomain),
+    plan: r.plan,
+    odooVersion: r.odoo_version,
+    demoData: r.demo_data,
+    trial: r.trial,
+    status: r.status,
+    billingStatus: r.billing_status,
+    health: r.health,
+    resources: r.resources,
+    progress: r.progress ?? undefined,
+    createdAt: r.created_at.toISOString(),
+    updatedAt: r.updated_at.toISOString(),
+    ...(r.error_step ? { error: { step: r.error_step, reason: r.error_reason ?? '' } } : {}),
+  };
+}
+
+export function backupToApi(b: BackupRow) {
+  return {
+    id: b.id,
+    kind: b.kind,
+    status: b.status,
+    sizeBytes: b.size_bytes ?? undefined,
+    databaseBytes: b.db_size_bytes ?? undefined,
+    filestoreBytes: b.filestore_size_bytes ?? undefined,
+    error: b.error ?? undefined,
+    createdAt: b.created_at.toISOString(),
+    completedAt: b.completed_at?.toISOString(),
+    expiresAt: b.expires_at?.toISOString(),
+  };
+}
+
+export function historyToApi(h: HistoryRow) {
+  return {
+    at: h.at.toISOString(),
+    from: h.from_status,
+    to: h.to_status,
+    reason: h.reason ?? undefined,
+    actor: h.actor,
+    eventId: h.event_id ?? undefined,
+    eventType: h.event_type ?? undefined,
+  };
+}
+
+/** One instance by id, or undefined. `forUpdate` locks the row (inside a tx). */
+export async function getInstance(q: Q, id: string, forUpdate = false): Promise<InstanceRow | undefined> {
+  const row = await q.oneOrNone<InstanceRow>(`SELECT * FROM instances WHERE id = $1${forUpdate ? ' FOR UPDATE' : ''}`, [id]);
+  return row ?? undefined;
+}
+
+/**
+ * The instance `id` if the caller may see it: its owner, or an admin.
+ * Anything else (unknown id, another tenant's) is the same 404, so ids
+ * cannot be probed.
+ */
+export async function findForCaller(q: Q, id: string, caller: Caller, forUpdate = false): Promise<InstanceRow> {
+  const row = await getInstance(q, id, forUpdate);
+  if (!row || (row.customer_id !== caller.userId && caller.role !== 'admin')) throw HttpError.notFound('No such instance');
+  return row;
+}
+
+/** Columns a caller may change through `updateInstance` (the rest are set by dedicated code paths). */
+export type InstancePatch = Partial<Omit<InstanceRow, 'id' | 'customer_id' | 'created_at' | 'updated_at'>>;
+
+/** Updates some columns of an instance (and updated_at); returns the new row. */
+export async function updateInstance(q: Q, id: string, patch: InstancePatch): Promise<InstanceRow> {
+  const cols = Object.keys(patch);
+  if (!cols.length) return (await getInstance(q, id))!;
+  const values: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(patch)) {
+    values[k] = v !== null && typeof v === 'object' && !(v instanceof Date) ? JSON.stringify(v) : v;
+  }
+  const sql = `${pgp.helpers.update(values, cols, 'instances')}, updated_at = now() WHERE id = $1 RETURNING *`;
+  return q.one<InstanceRow>(sql, [id]);
+}
+
+export async function listBackups(q: Q, instanceId: string): Promise<BackupRow[]> {
+  return q.manyOrNone<BackupRow>(
+    `SELECT * FROM backups WHERE instance_id = $1 AND status <> 'expired' ORDER BY created_at DESC`, [instanceId]);
+}
+
+export async function getBackup(q: Q, instanceId: string, backupId: string): Promise<BackupRow | undefined> {
+  return (await q.oneOrNone<BackupRow>('SELECT * FROM backups WHERE id = $1 AND instance_id = $2', [backupId, instanceId])) ?? undefined;
+}
+
+export async function listHistory(q: Q, instanceId: string): Promise<HistoryRow[]> {
+  return q.manyOrNone<HistoryRow>('SELECT * FROM instance_history WHERE instance_id = $1 ORDER BY id', [instanceId]);
+}

@@ -1,0 +1,491 @@
+/**
+ * What the simulated Kill Bill does to its objects: subscriptions with trial
+ * and evergreen phases, invoices, payments with a test payment method that
+ * succeeds or fails, overdue states, cancellations, and the push
+ * notifications each of these fires (reference/killbill.md 1.6, 1.7). Moving
+ * the test clock replays everything due in time order.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Tx } from '../db/index.ts';
+import { CLEAR_OVERDUE_STATE, localCatalogXml, localOverdueXml, OVERDUE_SERVICE, parseCatalog, parseOverdue, type CatalogPlan } from '../billing/catalog.ts';
+import { clockNow, find, findAll, get, put, setClock, type Doc, type Tenant } from './store.ts';
+
+export class SimError extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message);
+  }
+}
+
+export type Notification = { eventType: string; accountId: string | null; objectType: string; objectId: string | null; metaData: string | null };
+
+/** Extra behaviour for tests: the probability that a notification is queued twice. */
+export type EngineOptions = { duplicateRate: number };
+
+const DAY = 86_400_000;
+const iso = (d: Date) => d.toISOString();
+const day = (d: Date) => d.toISOString().slice(0, 10);
+const addMonths = (d: Date, n: number) => {
+  const r = new Date(d);
+  r.setUTCMonth(r.getUTCMonth() + n);
+  return r;
+};
+const money = (n: number) => Math.round(n * 100) / 100;
+export const TEST_PAYMENT_PLUGIN = '__SIMULATOR_TEST_PAYMENT__';
+
+export function catalogOf(tenant: Tenant): CatalogPlan[] {
+  return parseCatalog(tenant.catalog_xml ?? localCatalogXml());
+}
+
+function planOf(tenant: Tenant, name: string): CatalogPlan {
+  const plan = catalogOf(tenant).find((p) => p.name === name);
+  if (!plan) throw new SimError(400, `Could not find a plan matching spec: (plan: '${name}', priceList: 'DEFAULT')`);
+  return plan;
+}
+
+export class Engine {
+  constructor(private readonly opts: EngineOptions) {}
+
+  setDuplicateRate(rate: number): void {
+    this.opts.duplicateRate = rate;
+  }
+
+  /** Queues a push notification to the tenant's registered callback (none registered: nothing sent, as Kill Bill). */
+  async notify(t: Tx, tenant: Tenant, n: Notification): Promise<void> {
+    const url = (await t.oneOrNone<{ callback_url: string | null }>('SELECT callback_url FROM kb_tenants WHERE id = $1', [tenant.id]))?.callback_url;
+    if (!url) return;
+    const body = JSON.stringify({ eventType: n.eventType, accountId: n.accountId, objectType: n.objectType, objectId: n.objectId, metaData: n.metaData });
+    const copies = Math.random() < this.opts.duplicateRate ? 2 : 1;
+    for (let i = 0; i < copies; i++) {
+      await t.none('INSERT INTO kb_notifications (tenant_id, url, body) VALUES ($1, $2, $3)', [tenant.id, url, body]);
+    }
+  }
+
+  private async subscriptionEvent(t: Tx, tenant: Tenant, type: string, sub: Doc, actions: ('REQUESTED' | 'EFFECTIVE')[]) {
+    for (const actionType of actions) {
+      await this.notify(t, tenant, {
+        eventType: type, accountId: sub.accountId, objectType: 'SUBSCRIPTION', objectId: sub.subscriptionId,
+        metaData: JSON.stringify({ actionType, bundleExternalKey: sub.bundleExternalKey, subscriptionChangeUndo: false }),
+      });
+    }
+  }
+
+  // ---- accounts and payment methods ----
+
+  async createAccount(t: Tx, tenant: Tenant, body: Doc): Promise<Doc> {
+    const accountId = randomUUID();
+    const externalKey = typeof body.externalKey === 'string' && body.externalKey ? body.externalKey : accountId;
+    if ((await find(t, 'account', tenant.id, { externalKey })).length) {
+      throw new SimError(409, `Account already exists for key ${externalKey}`);
+    }
+    const now = await clockNow(t);
+    const account: Doc = {
+      accountId, externalKey, currency: body.currency ?? 'USD',
+      billCycleDayLocal: 0, timeZone: 'UTC', referenceTime: iso(now), isMigrated: false, isPaymentDelegatedToParent: false,
+      _overdueState: CLEAR_OVERDUE_STATE,
+    };
+    if (typeof body.name === 'string') Object.assign(account, { name: body.name, firstNameLength: body.name.split(' ')[0].length });
+    if (typeof body.email === 'string') account.email = body.email;
+    await put(t, 'account', tenant.id, accountId, account, { accountId, externalKey });
+    await this.notify(t, tenant, { eventType: 'ACCOUNT_CREATION', accountId, objectType: 'ACCOUNT', objectId: accountId, metaData: null });
+    return account;
+  }
+
+  async account(t: Tx, tenant: Tenant, id: string): Promise<Doc> {
+    const a = await get(t, 'account', tenant.id, id);
+    if (!a) throw new SimError(404, `Object id=${id} type=ACCOUNT doesn't exist!`);
+    return a;
+  }
+
+  async withBalance(t: Tx, tenant: Tenant, account: Doc): Promise<Doc> {
+    const invoices = await find(t, 'invoice', tenant.id, { accountId: account.accountId });
+    return { ...account, accountBalance: money(invoices.reduce((s, i) => s + i.balance, 0)), accountCBA: 0 };
+  }
+
+  async addPaymentMethod(t: Tx, tenant: Tenant, accountId: string, body: Doc, isDefault: boolean, payAll: boolean): Promise<Doc> {
+    const account = await this.account(t, tenant, accountId);
+    const id = randomUUID();
+    const pluginName = typeof body.pluginName === 'string' ? body.pluginName : TEST_PAYMENT_PLUGIN;
+    const pm: Doc = {
+      paymentMethodId: id, externalKey: body.externalKey ?? id, accountId, isDefault, pluginName,
+      pluginInfo: { externalPaymentMethodId: id, isDefaultPaymentMethod: isDefault, properties: [] },
+      _outcome: 'SUCCESS',
+    };
+    if (isDefault) {
+      for (const other of await find(t, 'paymentMethod', tenant.id, { accountId })) {
+        other.isDefault = false;
+        other.pluginInfo.isDefaultPaymentMethod = false;
+        await put(t, 'paymentMethod', tenant.id, other.paymentMethodId, other, { accountId });
+      }
+      account.paymentMethodId = id;
+      await put(t, 'account', tenant.id, accountId, account, { accountId, externalKey: account.externalKey });
+    }
+    await put(t, 'paymentMethod', tenant.id, id, pm, { accountId });
+    if (payAll) await this.payUnpaid(t, tenant, account);
+    return pm;
+  }
+
+  /**
+   * Simulator-only: tells the account's test payment method to succeed or
+   * fail from now on. Switching to success pays the unpaid invoices at once
+   * (as a customer fixing their card would), which clears overdue.
+   */
+  async setPaymentOutcome(t: Tx, tenant: Tenant, accountId: string, outcome: 'SUCCESS' | 'FAILURE'): Promise<Doc> {
+    const account = await this.account(t, tenant, accountId);
+    let pm = account.paymentMethodId ? await get(t, 'paymentMethod', tenant.id, account.paymentMethodId) : null;
+    if (!pm) pm = await this.addPaymentMethod(t, tenant, accountId, { pluginName: TEST_PAYMENT_PLUGIN }, true, false);
+    pm._outcome = outcome;
+    await put(t, 'paymentMethod', tenant.id, pm.paymentMethodId, pm, { accountId });
+    if (outcome === 'SUCCESS') await this.payUnpaid(t, tenant, await this.account(t, tenant, accountId));
+    return pm;
+  }
+
+  // ---- subscriptions ----
+
+  async createSubscription(t: Tx, tenant: Tenant, body: Doc): Promise<Doc> {
+    if (typeof body.accountId !== 'string') throw new SimError(400, 'SubscriptionJson accountId needs to be set');
+    const account = await this.account(t, tenant, body.accountId);
+    const planName = body.planName as string | undefined;
+    if (!planName) throw new SimError(400, 'SubscriptionJson planName needs to be set');
+    const plan = planOf(tenant, planName);
+    const now = await clockNow(t);
+    const key = typeof body.externalKey === 'string' && body.externalKey ? body.externalKey : typeof body.bundleExternalKey === 'string' ? body.bundleExternalKey : undefined;
+    let bundle = key ? (await find(t, 'bundle', tenant.id, { externalKey: key }))[0] : undefined;
+    if (bundle) {
+      const subs = await find(t, 'subscription', tenant.id, { externalKey: key });
+      if (subs.some((s) => s.state !== 'CANCELLED' && s.state !== 'EXPIRED')) {
+        throw new SimError(409, `Non-cancelled bundle with externalKey ${key} already exists`);
+      }
+      if (bundle.accountId !== account.accountId) throw new SimError(409, `Bundle ${key} belongs to another account`);
+    } else {
+      const bundleId = randomUUID();
+      bundle = { accountId: account.accountId, bundleId, externalKey: key ?? bundleId, subscriptions: [], timeline: null };
+      await put(t, 'bundle', tenant.id, bundleId, bundle, { accountId: account.accountId, externalKey: bundle.externalKey });
+    }
+    const skipTrial = body.phaseType === 'EVERGREEN';
+    const inTrial = plan.trialDays !== undefined && !skipTrial;
+    const subscriptionId = randomUUID();
+    const sub: Doc = {
+      accountId: account.accountId, bundleId: bundle.bundleId, bundleExternalKey: bundle.externalKey, subscriptionId,
+      externalKey: bundle.externalKey, startDate: iso(now), productName: plan.product, productCategory: 'BASE',
+      billingPeriod: plan.billingPeriod, phaseType: inTrial ? 'TRIAL' : 'EVERGREEN', priceList: 'DEFAULT', planName,
+      state: 'ACTIVE', sourceType: 'NATIVE', billingStartDate: iso(now), billCycleDayLocal: now.getUTCDate(), quantity: 1,
+      events: [], priceOverrides: [], prices: [],
+      _trialEnd: inTrial ? iso(new Date(now.getTime() + (plan.trialDays ?? 0) * DAY)) : null,
+      _nextBillingAt: inTrial ? null : iso(now),
+    };
+    const ev = (eventType: string, at: Date, phase: string) => ({
+      eventId: randomUUID(), billingPeriod: inTrial && eventType !== 'PHASE' ? 'NO_BILLING_PERIOD' : plan.billingPeriod,
+      effectiveDate: iso(at), catalogEffectiveDate: '2026-01-01T00:00:00.000Z', plan: planName, product: plan.product, priceList: 'DEFAULT',
+      eventType, isBlockedBilling: false, isBlockedEntitlement: false, serviceName: 'entitlement+billing-service',
+      serviceStateName: eventType === 'PHASE' ? 'PHASE' : eventType === 'START_ENTITLEMENT' ? 'ENT_STARTED' : 'START_BILLING',
+      phase: `${planName}-${phase}`,
+    });
+    const firstPhase = inTrial ? 'trial' : 'evergreen';
+    sub.events.push(ev('START_ENTITLEMENT', now, firstPhase), ev('START_BILLING', now, firstPhase));
+    if (inTrial) sub.events.push(ev('PHASE', new Date(sub._trialEnd), 'evergreen'));
+    await put(t, 'subscription', tenant.id, subscriptionId, sub, { accountId: account.accountId, externalKey: bundle.externalKey });
+    if (!account.billCycleDayLocal) {
+      account.billCycleDayLocal = now.getUTCDate();
+      await put(t, 'account', tenant.id, account.accountId, account, { accountId: account.accountId, externalKey: account.externalKey });
+      await this.notify(t, tenant, { eventType: 'ACCOUNT_CHANGE', accountId: account.accountId, objectType: 'ACCOUNT', objectId: account.accountId, metaData: null });
+    }
+    await this.notify(t, tenant, { eventType: 'ENTITLEMENT_CREATION', accountId: account.accountId, objectType: 'SUBSCRIPTION', objectId: subscriptionId, metaData: null });
+    await this.subscriptionEvent(t, tenant, 'SUBSCRIPTION_CREATION', sub, ['REQUESTED', 'EFFECTIVE']);
+    if (inTrial) {
+      await this.invoice(t, tenant, account, [{ sub, type: 'FIXED', amount: 0, start: now, end: null, phase: 'trial' }], now);
+    } else {
+      await this.billDue(t, now, tenant);
+    }
+    return (await get(t, 'subscription', tenant.id, subscriptionId))!;
+  }
+
+  async subscription(t: Tx, tenant: Tenant, id: string): Promise<Doc> {
+    const s = await get(t, 'subscription', tenant.id, id);
+    if (!s) throw new SimError(404, `Object id=${id} type=SUBSCRIPTION doesn't exist!`);
+    return s;
+  }
+
+  /** DELETE /subscriptions/{id}: END_OF_TERM keeps the service to the charged-through date; IMMEDIATE ends it now. */
+  async cancel(t: Tx, tenant: Tenant, id: string, entitlementPolicy: string | undefined, billingPolicy: string | undefined): Promise<void> {
+    const sub = await this.subscription(t, tenant, id);
+    if (sub.state === 'CANCELLED' || sub.state === 'EXPIRED') throw new SimError(400, `Subscription ${id} is already cancelled`);
+    const now = await clockNow(t);
+    const ctd = sub._nextBillingAt && new Date(sub._nextBillingAt) > now ? new Date(sub._nextBillingAt) : now;
+    const entitlementEnd = entitlementPolicy === 'END_OF_TERM' ? ctd : now;
+    const billingEnd = billingPolicy === 'END_OF_TERM' || (!billingPolicy && entitlementPolicy === 'END_OF_TERM') ? ctd : now;
+    sub.cancelledDate = iso(entitlementEnd);
+    sub.billingEndDate = iso(billingEnd);
+    sub._cancelAt = iso(entitlementEnd);
+    sub._billingEndAt = iso(billingEnd);
+    await put(t, 'subscription', tenant.id, id, sub, { accountId: sub.accountId, externalKey: sub.bundleExternalKey });
+    await this.subscriptionEvent(t, tenant, 'SUBSCRIPTION_CANCEL', sub, ['REQUESTED']);
+    await this.runDue(t, now);
+  }
+
+  async uncancel(t: Tx, tenant: Tenant, id: string): Promise<void> {
+    const sub = await this.subscription(t, tenant, id);
+    if (sub.state !== 'ACTIVE' || !sub._cancelAt) throw new SimError(400, `Subscription ${id} has no pending cancellation`);
+    delete sub.cancelledDate;
+    delete sub.billingEndDate;
+    sub._cancelAt = null;
+    sub._billingEndAt = null;
+    await put(t, 'subscription', tenant.id, id, sub, { accountId: sub.accountId, externalKey: sub.bundleExternalKey });
+    await this.subscriptionEvent(t, tenant, 'SUBSCRIPTION_UNCANCEL', sub, ['EFFECTIVE']);
+  }
+
+  /** PUT /subscriptions/{id}: immediate plan change (our catalogue's change policy), prorated on the rest of the term. */
+  async changePlan(t: Tx, tenant: Tenant, id: string, body: Doc): Promise<void> {
+    const sub = await this.subscription(t, tenant, id);
+    if (sub.state !== 'ACTIVE') throw new SimError(400, `Subscription ${id} is not active`);
+    const plan = planOf(tenant, String(body.planName ?? ''));
+    const old = planOf(tenant, sub.planName);
+    const now = await clockNow(t);
+    sub.planName = plan.name;
+    sub.productName = plan.product;
+    sub.events.push({ ...sub.events[0], eventId: randomUUID(), eventType: 'CHANGE', effectiveDate: iso(now), plan: plan.name, product: plan.product, serviceStateName: 'CHANGE', phase: `${plan.name}-${sub.phaseType === 'TRIAL' ? 'trial' : 'evergreen'}` });
+    await put(t, 'subscription', tenant.id, id, sub, { accountId: sub.accountId, externalKey: sub.bundleExternalKey });
+    await this.subscriptionEvent(t, tenant, 'SUBSCRIPTION_CHANGE', sub, ['REQUESTED', 'EFFECTIVE']);
+    if (sub.phaseType === 'EVERGREEN' && sub._nextBillingAt) {
+      const end = new Date(sub._nextBillingAt);
+      const start = addMonths(end, -1);
+      const share = Math.max(0, (end.getTime() - now.getTime()) / (end.getTime() - start.getTime()));
+      const amount = money((plan.price - old.price) * share);
+      if (amount > 0) {
+        const account = await this.account(t, tenant, sub.accountId);
+        await this.invoice(t, tenant, account, [{ sub, type: 'RECURRING', amount, start: now, end, phase: 'evergreen' }], now);
+      }
+    }
+  }
+
+  // ---- invoices and payments ----
+
+  private async invoice(t: Tx, tenant: Tenant, account: Doc, lines: { sub: Doc; type: 'FIXED' | 'RECURRING'; amount: number; start: Date; end: Date | null; phase: string }[], now: Date): Promise<Doc> {
+    const invoiceId = randomUUID();
+    const number = await t.one<{ n: number }>("SELECT count(*) + 1 AS n FROM kb_objects WHERE kind = 'invoice'");
+    const amount = money(lines.reduce((s, l) => s + l.amount, 0));
+    const inv: Doc = {
+      amount, currency: 'USD', status: 'COMMITTED', creditAdj: 0, refundAdj: 0, invoiceId, invoiceDate: day(now), targetDate: day(now),
+      invoiceNumber: String(number.n), balance: amount, accountId: account.accountId,
+      bundleKeys: [...new Set(lines.map((l) => l.sub.bundleExternalKey))].join(','), credits: [], trackingIds: [], isParentInvoice: false,
+      items: lines.map((l) => ({
+        invoiceItemId: randomUUID(), invoiceId, accountId: account.accountId, bundleId: l.sub.bundleId, subscriptionId: l.sub.subscriptionId,
+        productName: l.sub.productName, planName: l.sub.planName, phaseName: `${l.sub.planName}-${l.phase}`, itemType: l.type,
+        description: `${l.sub.planName}-${l.phase}`, startDate: day(l.start), ...(l.end ? { endDate: day(l.end) } : {}),
+        amount: l.amount, rate: l.amount, currency: 'USD', quantity: 1,
+      })),
+      _createdAt: iso(now),
+    };
+    await put(t, 'invoice', tenant.id, invoiceId, inv, { accountId: account.accountId });
+    await this.notify(t, tenant, { eventType: 'INVOICE_CREATION', accountId: account.accountId, objectType: 'INVOICE', objectId: invoiceId, metaData: null });
+    if (amount > 0) await this.pay(t, tenant, account, inv, now);
+    return inv;
+  }
+
+  /** Pays an invoice with the account's default payment method; no method means INVOICE_PAYMENT_FAILED only. */
+  private async pay(t: Tx, tenant: Tenant, account: Doc, inv: Doc, now: Date): Promise<void> {
+    const pm = account.paymentMethodId ? await get(t, 'paymentMethod', tenant.id, account.paymentMethodId) : null;
+    const invoicePaymentMeta = (paymentId: string | null, amount: number) => JSON.stringify({
+      invoicePaymentType: 'ATTEMPT', paymentId, paymentAttemptId: null, paymentDate: iso(now), amount, currency: 'USD',
+      linkedInvoicePaymentId: null, paymentCookieId: null, processedCurrency: 'USD',
+    });
+    if (!pm) {
+      await this.notify(t, tenant, { eventType: 'INVOICE_PAYMENT_FAILED', accountId: account.accountId, objectType: 'INVOICE', objectId: inv.invoiceId, metaData: invoicePaymentMeta(null, inv.balance) });
+      return;
+    }
+    const ok = pm.pluginName === '__EXTERNAL_PAYMENT__' || pm._outcome !== 'FAILURE';
+    const paymentId = randomUUID();
+    const transactionId = randomUUID();
+    const amount = inv.balance;
+    const status = ok ? 'SUCCESS' : 'PAYMENT_FAILURE';
+    const count = await t.one<{ n: number }>("SELECT count(*) + 1 AS n FROM kb_objects WHERE kind = 'payment'");
+    const payment: Doc = {
+      accountId: account.accountId, paymentId, paymentNumber: String(count.n), paymentExternalKey: paymentId,
+      authAmount: 0, capturedAmount: 0, purchasedAmount: ok ? amount : 0, refundedAmount: 0, creditedAmount: 0, currency: 'USD',
+      paymentMethodId: pm.paymentMethodId, paymentAttempts: [],
+      transactions: [{
+        transactionId, transactionExternalKey: transactionId, paymentId, paymentExternalKey: paymentId, transactionType: 'PURCHASE',
+        amount, currency: 'USD', effectiveDate: iso(now), processedAmount: ok ? amount : 0, processedCurrency: 'USD', status,
+        ...(ok ? {} : { gatewayErrorCode: 'DECLINED', gatewayErrorMsg: 'Simulated payment failure' }), properties: [],
+      }],
+      _invoiceId: inv.invoiceId,
+    };
+    await put(t, 'payment', tenant.id, paymentId, payment, { accountId: account.accountId });
+    if (ok) {
+      inv.balance = 0;
+      await put(t, 'invoice', tenant.id, inv.invoiceId, inv, { accountId: account.accountId });
+    }
+    await this.notify(t, tenant, {
+      eventType: ok ? 'INVOICE_PAYMENT_SUCCESS' : 'INVOICE_PAYMENT_FAILED', accountId: account.accountId, objectType: 'INVOICE',
+      objectId: inv.invoiceId, metaData: invoicePaymentMeta(paymentId, amount),
+    });
+    await this.notify(t, tenant, {
+      eventType: ok ? 'PAYMENT_SUCCESS' : 'PAYMENT_FAILED', accountId: account.accountId, objectType: 'PAYMENT', objectId: paymentId,
+      metaData: JSON.stringify({ paymentTransactionId: transactionId, amount, currency: 'USD', status, transactionType: 'PURCHASE', effectiveDate: iso(now) }),
+    });
+  }
+
+  private async payUnpaid(t: Tx, tenant: Tenant, account: Doc): Promise<void> {
+    const now = await clockNow(t);
+    for (const inv of await find(t, 'invoice', tenant.id, { accountId: account.accountId })) {
+      if (inv.balance > 0) await this.pay(t, tenant, account, inv, now);
+    }
+    await this.evaluateOverdue(t, tenant, await this.account(t, tenant, account.accountId), now);
+  }
+
+  // ---- the clock ----
+
+  /** Moves the clock to `target`, firing everything due on the way, in time order. */
+  async advanceTo(t: Tx, target: Date): Promise<void> {
+    let now = await clockNow(t);
+    if (target < now) {
+      await setClock(t, target); // Kill Bill allows moving back; nothing fires
+      return;
+    }
+    for (let guard = 0; guard < 10_000; guard++) {
+      const next = await this.nextDue(t, now);
+      if (!next || next > target) break;
+      now = next;
+      await setClock(t, now);
+      await this.runDue(t, now);
+    }
+    await setClock(t, target);
+    await this.runDue(t, target);
+  }
+
+  /** The earliest time strictly after `after` at which something is due, or null. */
+  private async nextDue(t: Tx, after: Date): Promise<Date | null> {
+    const times: number[] = [];
+    for (const { doc: s } of await findAll(t, 'subscription')) {
+      if (s.state === 'CANCELLED' || s.state === 'EXPIRED') continue;
+      if (s.phaseType === 'TRIAL' && s._trialEnd) times.push(Date.parse(s._trialEnd));
+      if (s.phaseType === 'EVERGREEN' && s._nextBillingAt && !s._billingBlocked) times.push(Date.parse(s._nextBillingAt));
+      if (s._cancelAt) times.push(Date.parse(s._cancelAt));
+    }
+    const overdue = new Map<string, number[]>();
+    for (const { tenantId, doc: inv } of await findAll(t, 'invoice')) {
+      if (inv.balance <= 0) continue;
+      let days = overdue.get(tenantId);
+      if (!days) {
+        const tenant = await t.one<Tenant>('SELECT * FROM kb_tenants WHERE id = $1', [tenantId]);
+        days = parseOverdue(tenant.overdue_xml ?? localOverdueXml()).map((st) => st.days);
+        overdue.set(tenantId, days);
+      }
+      for (const d of days) times.push(Date.parse(inv._createdAt) + d * DAY);
+    }
+    const future = times.filter((x) => x > after.getTime());
+    return future.length ? new Date(Math.min(...future)) : null;
+  }
+
+  /** Everything due at `now`: cancellations, phase changes, billing, overdue. */
+  async runDue(t: Tx, now: Date): Promise<void> {
+    const tenants = await t.manyOrNone<Tenant>('SELECT * FROM kb_tenants');
+    for (const tenant of tenants) {
+      for (const sub of await find(t, 'subscription', tenant.id)) {
+        if (sub.state === 'CANCELLED' || sub.state === 'EXPIRED') continue;
+        if (sub._cancelAt && Date.parse(sub._cancelAt) <= now.getTime()) {
+          sub.state = 'CANCELLED';
+          sub._nextBillingAt = null;
+          sub._trialEnd = null;
+          sub.events.push({ ...sub.events[0], eventId: randomUUID(), eventType: 'STOP_ENTITLEMENT', effectiveDate: sub.cancelledDate, serviceStateName: 'ENT_CANCELLED' });
+          await put(t, 'subscription', tenant.id, sub.subscriptionId, sub, { accountId: sub.accountId, externalKey: sub.bundleExternalKey });
+          await this.notify(t, tenant, { eventType: 'ENTITLEMENT_CANCEL', accountId: sub.accountId, objectType: 'SUBSCRIPTION', objectId: sub.subscriptionId, metaData: null });
+          await this.subscriptionEvent(t, tenant, 'SUBSCRIPTION_CANCEL', sub, ['EFFECTIVE']);
+          continue;
+        }
+        if (sub.phaseType === 'TRIAL' && sub._trialEnd && Date.parse(sub._trialEnd) <= now.getTime()) {
+          sub.phaseType = 'EVERGREEN';
+          sub._nextBillingAt = sub._trialEnd;
+          sub._trialEnd = null;
+          await put(t, 'subscription', tenant.id, sub.subscriptionId, sub, { accountId: sub.accountId, externalKey: sub.bundleExternalKey });
+          await this.subscriptionEvent(t, tenant, 'SUBSCRIPTION_PHASE', sub, ['EFFECTIVE']);
+        }
+      }
+      await this.billDue(t, now, tenant);
+      for (const account of await find(t, 'account', tenant.id)) await this.evaluateOverdue(t, tenant, account, now);
+    }
+  }
+
+  /** Invoices every evergreen subscription whose period starts at or before `now`, one invoice per account. */
+  async billDue(t: Tx, now: Date, only?: Tenant): Promise<void> {
+    const tenants = only ? [only] : await t.manyOrNone<Tenant>('SELECT * FROM kb_tenants');
+    for (const tenant of tenants) {
+      const byAccount = new Map<string, Parameters<Engine['invoice']>[3]>();
+      for (const sub of await find(t, 'subscription', tenant.id)) {
+        if (sub.state !== 'ACTIVE' || sub.phaseType !== 'EVERGREEN' || !sub._nextBillingAt || sub._billingBlocked) continue;
+        let start = new Date(sub._nextBillingAt);
+        const plan = planOf(tenant, sub.planName);
+        while (start <= now) {
+          if (sub._billingEndAt && start >= new Date(sub._billingEndAt)) break;
+          const end = addMonths(start, 1);
+          const lines = byAccount.get(sub.accountId) ?? [];
+          lines.push({ sub, type: 'RECURRING', amount: plan.price, start, end, phase: 'evergreen' });
+          byAccount.set(sub.accountId, lines);
+          start = end;
+        }
+        sub._nextBillingAt = iso(start);
+        sub.chargedThroughDate = day(start);
+        await put(t, 'subscription', tenant.id, sub.subscriptionId, sub, { accountId: sub.accountId, externalKey: sub.bundleExternalKey });
+      }
+      for (const [accountId, lines] of byAccount) {
+        if (lines.length) await this.invoice(t, tenant, await this.account(t, tenant, accountId), lines, now);
+      }
+    }
+  }
+
+  /** Moves an account to the overdue state its oldest unpaid invoice calls for; fires BLOCKING_STATE then OVERDUE_CHANGE. */
+  private async evaluateOverdue(t: Tx, tenant: Tenant, account: Doc, now: Date): Promise<void> {
+    const states = parseOverdue(tenant.overdue_xml ?? localOverdueXml());
+    const unpaid = (await find(t, 'invoice', tenant.id, { accountId: account.accountId })).filter((i) => i.balance > 0);
+    const oldest = unpaid.reduce<number | undefined>((m, i) => Math.min(m ?? Infinity, Date.parse(i._createdAt)), undefined);
+    const days = oldest === undefined ? -1 : Math.floor((now.getTime() - oldest) / DAY);
+    const next = states.find((s) => days >= s.days);
+    const nextName = next?.name ?? CLEAR_OVERDUE_STATE;
+    const previous = states.find((s) => s.name === account._overdueState);
+    if (nextName === (account._overdueState ?? CLEAR_OVERDUE_STATE)) return;
+    account._overdueState = nextName;
+    await put(t, 'account', tenant.id, account.accountId, account, { accountId: account.accountId, externalKey: account.externalKey });
+    const blockEnt = next?.blockEntitlement ?? false;
+    const wasBlocked = previous?.blockEntitlement ?? false;
+    const bsId = randomUUID();
+    await put(t, 'blocking', tenant.id, bsId, {
+      blockedId: account.accountId, stateName: nextName, service: OVERDUE_SERVICE, isBlockChange: next?.blockChanges ?? false,
+      isBlockEntitlement: blockEnt, isBlockBilling: blockEnt, effectiveDate: iso(now), type: 'ACCOUNT',
+    }, { accountId: account.accountId });
+    for (const sub of await find(t, 'subscription', tenant.id, { accountId: account.accountId })) {
+      if (sub.state === 'CANCELLED' || sub.state === 'EXPIRED') continue;
+      sub.state = blockEnt ? 'BLOCKED' : 'ACTIVE';
+      sub._billingBlocked = blockEnt;
+      if (!blockEnt && sub._nextBillingAt && Date.parse(sub._nextBillingAt) < now.getTime()) sub._nextBillingAt = iso(now);
+      await put(t, 'subscription', tenant.id, sub.subscriptionId, sub, { accountId: sub.accountId, externalKey: sub.bundleExternalKey });
+    }
+    await this.notify(t, tenant, {
+      eventType: 'BLOCKING_STATE', accountId: account.accountId, objectType: 'ACCOUNT', objectId: account.accountId,
+      metaData: JSON.stringify({
+        blockableId: account.accountId, service: OVERDUE_SERVICE, stateName: nextName, blockingType: 'ACCOUNT', effectiveDate: iso(now),
+        transitionedToBlockedBilling: blockEnt && !wasBlocked, transitionedToUnblockedBilling: !blockEnt && wasBlocked,
+        transitionedToBlockedEntitlement: blockEnt && !wasBlocked, transitionedToUnblockedEntitlement: !blockEnt && wasBlocked,
+      }),
+    });
+    await this.notify(t, tenant, { eventType: 'OVERDUE_CHANGE', accountId: account.accountId, objectType: 'ACCOUNT', objectId: account.accountId, metaData: null });
+    if (next?.cancellation) {
+      for (const sub of await find(t, 'subscription', tenant.id, { accountId: account.accountId })) {
+        if (sub.state === 'CANCELLED' || sub.state === 'EXPIRED' || sub._cancelAt) continue;
+        const eot = next.cancellation === 'END_OF_TERM' && sub._nextBillingAt && Date.parse(sub._nextBillingAt) > now.getTime();
+        const at = eot ? new Date(sub._nextBillingAt) : now;
+        sub.cancelledDate = iso(at);
+        sub.billingEndDate = iso(at);
+        sub._cancelAt = iso(at);
+        sub._billingEndAt = iso(at);
+        await put(t, 'subscription', tenant.id, sub.subscriptionId, sub, { accountId: sub.accountId, externalKey: sub.bundleExternalKey });
+        await this.subscriptionEvent(t, tenant, 'SUBSCRIPTION_CANCEL', sub, ['REQUESTED']);
+      }
+    }
+  }
+
+  /** OverdueState answer of GET /accounts/{id}/overdue. */
+  overdueState(tenant: Tenant, account: Doc): Doc {
+    const def = parseOverdue(tenant.overdue_xml ?? localOverdueXml()).find((s) => s.name === account._overdueState);
+    if (!def) return { name: CLEAR_OVERDUE_STATE, externalMessage: '', isDisableEntitlementAndChangesBlocked: false, isBlockChanges: false, isClearState: true, reevaluationIntervalDays: 0 };
+    return { name: def.name, externalMessage: '', isDisableEntitlementAndChangesBlocked: def.blockEntitlement, isBlockChanges: def.blockChanges, isClearState: false, reevaluationIntervalDays: 0 };
+  }
+}

@@ -1,0 +1,399 @@
+/**
+ * The Kill Bill simulator's REST API: the subset of Kill Bill's /1.0/kb API
+ * the platform's adapter uses, with Kill Bill's authentication (HTTP basic
+ * plus tenant api key and secret, 401 otherwise), answer shapes (validated
+ * against kbswagger.yaml by the contract test), the test clock, and a few
+ * simulator-only calls under /simulator/ (payment outcome, status).
+ */
+import { timingSafeEqual } from 'node:crypto';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Db, Tx } from '../db/index.ts';
+import { log } from '../log.ts';
+import { localCatalogXml, localOverdueXml } from '../billing/catalog.ts';
+import { Engine, SimError } from './engine.ts';
+import type { Delivery } from './delivery.ts';
+import { clockNow, createTenant, find, get, publicView, tenantByKey, type Doc, type Tenant } from './store.ts';
+
+export type Credentials = { username: string; password: string };
+
+type Ctx = { t: Tx; tenant: Tenant; query: URLSearchParams; body: any; rawBody: string; params: string[]; createdBy?: string };
+type Answer = { status: number; body?: unknown; headers?: Record<string, string>; text?: string };
+type Route = { method: string; path: RegExp; handle: (c: Ctx) => Promise<Answer>; write?: boolean; noTenant?: boolean };
+
+const KB = '/1.0/kb';
+const json = (status: number, body?: unknown, headers?: Record<string, string>): Answer => ({ status, body, headers });
+const bool = (q: URLSearchParams, k: string) => q.get(k) === 'true';
+
+function eq(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+/** A tiny async mutex: the simulator applies one change at a time, like a single Kill Bill node's bus. */
+class Mutex {
+  private last: Promise<void> = Promise.resolve();
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    const result = this.last.then(fn);
+    this.last = result.then(() => undefined, () => undefined);
+    return result;
+  }
+}
+
+export function buildRoutes(engine: Engine): Route[] {
+  const sub = async (c: Ctx, id: string) => publicView(await engine.subscription(c.t, c.tenant, id));
+  const bundleView = async (c: Ctx, b: Doc) => ({
+    ...publicView(b),
+    subscriptions: (await find(c.t, 'subscription', c.tenant.id, { externalKey: b.externalKey })).filter((s) => s.bundleId === b.bundleId).map(publicView),
+  });
+  const location = (path: string) => ({ location: `${path}` });
+  return [
+    // tenants
+    {
+      method: 'POST', path: /^\/1\.0\/kb\/tenants$/, write: true, noTenant: true,
+      handle: async (c) => {
+        if (!c.body?.apiKey || !c.body?.apiSecret) throw new SimError(400, 'TenantJson apiKey and apiSecret need to be set');
+        if (await tenantByKey(c.t, c.body.apiKey)) throw new SimError(409, `Tenant already exists for key ${c.body.apiKey}`);
+        const t = await createTenant(c.t, c.body.apiKey, c.body.apiSecret, c.body.externalKey);
+        return json(201, { tenantId: t.id, apiKey: t.api_key, externalKey: c.body.externalKey ?? t.id }, location(`${KB}/tenants/${t.id}`));
+      },
+    },
+    {
+      method: 'GET', path: /^\/1\.0\/kb\/tenants$/, noTenant: true,
+      handle: async (c) => {
+        const t = await tenantByKey(c.t, c.query.get('apiKey') ?? '');
+        if (!t) throw new SimError(404, 'TenantCacheInvalidation: tenant does not exist');
+        return json(200, { tenantId: t.id, apiKey: t.api_key, externalKey: t.id });
+      },
+    },
+    {
+      method: 'GET', path: /^\/1\.0\/kb\/tenants\/registerNotificationCallback$/,
+      handle: async (c) => json(200, { key: 'PUSH_NOTIFICATION_CB', values: c.tenant.callback_url ? [c.tenant.callback_url] : [] }),
+    },
+    {
+      method: 'POST', path: /^\/1\.0\/kb\/tenants\/registerNotificationCallback$/, write: true,
+      handle: async (c) => {
+        const cb = c.query.get('cb');
+        if (!cb) throw new SimError(400, 'Callback should not be null');
+        // Single-value key: registering replaces any previous URL (TenantKV.PUSH_NOTIFICATION_CB).
+        await c.t.none('UPDATE kb_tenants SET callback_url = $2 WHERE id = $1', [c.tenant.id, cb]);
+        return json(201, { key: 'PUSH_NOTIFICATION_CB', values: [cb] }, location(`${KB}/tenants/registerNotificationCallback`));
+      },
+    },
+    {
+      method: 'DELETE', path: /^\/1\.0\/kb\/tenants\/registerNotificationCallback$/, write: true,
+      handle: async (c) => {
+        await c.t.none('UPDATE kb_tenants SET callback_url = NULL WHERE id = $1', [c.tenant.id]);
+        return json(204);
+      },
+    },
+    // catalogue and overdue
+    { method: 'GET', path: /^\/1\.0\/kb\/catalog\/xml$/, handle: async (c) => ({ status: 200, text: c.tenant.catalog_xml ?? localCatalogXml() }) },
+    {
+      method: 'POST', path: /^\/1\.0\/kb\/catalog\/xml$/, write: true,
+      handle: async (c) => {
+        if (!/<catalog[\s>]/.test(c.rawBody)) throw new SimError(400, 'Invalid catalog XML');
+        await c.t.none('UPDATE kb_tenants SET catalog_xml = $2 WHERE id = $1', [c.tenant.id, c.rawBody]);
+        return { status: 201, text: 'Successfully uploaded catalog', headers: location(`${KB}/catalog`) };
+      },
+    },
+    { method: 'GET', path: /^\/1\.0\/kb\/overdue\/xml$/, handle: async (c) => ({ status: 200, text: c.tenant.overdue_xml ?? localOverdueXml() }) },
+    {
+      method: 'POST', path: /^\/1\.0\/kb\/overdue\/xml$/, write: true,
+      handle: async (c) => {
+        if (!/<overdueConfig[\s>]/.test(c.rawBody)) throw new SimError(400, 'Invalid overdue XML');
+        await c.t.none('UPDATE kb_tenants SET overdue_xml = $2 WHERE id = $1', [c.tenant.id, c.rawBody]);
+        return { status: 201, text: 'Successfully uploaded overdue config', headers: location(`${KB}/overdue`) };
+      },
+    },
+    // accounts
+    {
+      method: 'POST', path: /^\/1\.0\/kb\/accounts$/, write: true,
+      handle: async (c) => {
+        const a = await engine.createAccount(c.t, c.tenant, c.body ?? {});
+        return json(201, publicView(a), location(`${KB}/accounts/${a.accountId}`));
+      },
+    },
+    {
+      method: 'GET', path: /^\/1\.0\/kb\/accounts$/,
+      handle: async (c) => {
+        const key = c.query.get('externalKey');
+        if (!key) throw new SimError(400, 'externalKey needs to be set');
+        const a = (await find(c.t, 'account', c.tenant.id, { externalKey: key }))[0];
+        if (!a) throw new SimError(404, `Account does not exist for externalKey ${key}`);
+        const withBal = bool(c.query, 'accountWithBalance') || bool(c.query, 'accountWithBalanceAndCBA');
+        return json(200, publicView(withBal ? await engine.withBalance(c.t, c.tenant, a) : a));
+      },
+    },
+    {
+      method: 'GET', path: /^\/1\.0\/kb\/accounts\/([^/]+)$/,
+      handle: async (c) => {
+        const a = await engine.account(c.t, c.tenant, c.params[0]);
+        const withBal = bool(c.query, 'accountWithBalance') || bool(c.query, 'accountWithBalanceAndCBA');
+        return json(200, publicView(withBal ? await engine.withBalance(c.t, c.tenant, a) : a));
+      },
+    },
+    {
+      method: 'GET', path: /^\/1\.0\/kb\/accounts\/([^/]+)\/bundles$/,
+      handle: async (c) => {
+        await engine.account(c.t, c.tenant, c.params[0]);
+        const bundles = await find(c.t, 'bundle', c.tenant.id, { accountId: c.params[0], externalKey: c.query.get('externalKey') ?? undefined });
+        return json(200, await Promise.all(bundles.map((b) => bundleView(c, b))));
+      },
+    },
+    {
+      method: 'GET', path: /^\/1\.0\/kb\/accounts\/([^/]+)\/invoices$/,
+      handle: async (c) => {
+        await engine.account(c.t, c.tenant, c.params[0]);
+        const withItems = bool(c.query, 'includeInvoiceComponents');
+        let invoices = await find(c.t, 'invoice', c.tenant.id, { accountId: c.params[0] });
+        if (bool(c.query, 'unpaidInvoicesOnly')) invoices = invoices.filter((i) => i.balance > 0);
+        return json(200, invoices.map((i) => ({ ...publicView(i), items: withItems ? i.items : [] })));
+      },
+    },
+    {
+      method: 'GET', path: /^\/1\.0\/kb\/accounts\/([^/]+)\/payments$/,
+      handle: async (c) => {
+        await engine.account(c.t, c.tenant, c.params[0]);
+        return json(200, (await find(c.t, 'payment', c.tenant.id, { accountId: c.params[0] })).map(publicView));
+      },
+    },
+    {
+      method: 'GET', path: /^\/1\.0\/kb\/accounts\/([^/]+)\/paymentMethods$/,
+      handle: async (c) => {
+        await engine.account(c.t, c.tenant, c.params[0]);
+        const withInfo = bool(c.query, 'withPluginInfo');
+        return json(200, (await find(c.t, 'paymentMethod', c.tenant.id, { accountId: c.params[0] })).map((p) => {
+          const v = publicView(p);
+          if (!withInfo) delete v.pluginInfo;
+          return v;
+        }));
+      },
+    },
+    {
+      method: 'POST', path: /^\/1\.0\/kb\/accounts\/([^/]+)\/paymentMethods$/, write: true,
+      handle: async (c) => {
+        const pm = await engine.addPaymentMethod(c.t, c.tenant, c.params[0], c.body ?? {}, bool(c.query, 'isDefault'), bool(c.query, 'payAllUnpaidInvoices'));
+        return json(201, publicView(pm), location(`${KB}/paymentMethods/${pm.paymentMethodId}`));
+      },
+    },
+    {
+      method: 'GET', path: /^\/1\.0\/kb\/paymentMethods\/([^/]+)$/,
+      handle: async (c) => {
+        const pm = await get(c.t, 'paymentMethod', c.tenant.id, c.params[0]);
+        if (!pm) throw new SimError(404, `Object id=${c.params[0]} type=PAYMENT_METHOD doesn't exist!`);
+        return json(200, publicView(pm));
+      },
+    },
+    {
+      method: 'GET', path: /^\/1\.0\/kb\/accounts\/([^/]+)\/overdue$/,
+      handle: async (c) => json(200, engine.overdueState(c.tenant, await engine.account(c.t, c.tenant, c.params[0]))),
+    },
+    {
+      method: 'GET', path: /^\/1\.0\/kb\/accounts\/([^/]+)\/block$/,
+      handle: async (c) => {
+        await engine.account(c.t, c.tenant, c.params[0]);
+        const svcs = c.query.get('blockingStateSvcs')?.split(',');
+        const states = (await find(c.t, 'blocking', c.tenant.id, { accountId: c.params[0] })).filter((b) => !svcs || svcs.includes(b.service));
+        return json(200, states.map(publicView));
+      },
+    },
+    // subscriptions and bundles
+    {
+      method: 'POST', path: /^\/1\.0\/kb\/subscriptions$/, write: true,
+      handle: async (c) => {
+        const s = await engine.createSubscription(c.t, c.tenant, c.body ?? {});
+        return json(201, publicView(s), location(`${KB}/subscriptions/${s.subscriptionId}`));
+      },
+    },
+    {
+      method: 'GET', path: /^\/1\.0\/kb\/subscriptions$/,
+      handle: async (c) => {
+        const key = c.query.get('externalKey');
+        if (!key) throw new SimError(400, 'externalKey needs to be set');
+        const subs = await find(c.t, 'subscription', c.tenant.id, { externalKey: key });
+        const s = subs.at(-1);
+        if (!s) throw new SimError(404, `Subscription does not exist for externalKey ${key}`);
+        return json(200, publicView(s));
+      },
+    },
+    { method: 'GET', path: /^\/1\.0\/kb\/subscriptions\/([^/]+)$/, handle: async (c) => json(200, await sub(c, c.params[0])) },
+    {
+      method: 'PUT', path: /^\/1\.0\/kb\/subscriptions\/([^/]+)$/, write: true,
+      handle: async (c) => {
+        await engine.changePlan(c.t, c.tenant, c.params[0], c.body ?? {});
+        return json(204);
+      },
+    },
+    {
+      method: 'DELETE', path: /^\/1\.0\/kb\/subscriptions\/([^/]+)$/, write: true,
+      handle: async (c) => {
+        await engine.cancel(c.t, c.tenant, c.params[0], c.query.get('entitlementPolicy') ?? undefined, c.query.get('billingPolicy') ?? undefined);
+        return json(204);
+      },
+    },
+    {
+      method: 'PUT', path: /^\/1\.0\/kb\/subscriptions\/([^/]+)\/uncancel$/, write: true,
+      handle: async (c) => {
+        await engine.uncancel(c.t, c.tenant, c.params[0]);
+        return json(204);
+      },
+    },
+    {
+      method: 'GET', path: /^\/1\.0\/kb\/bundles\/([^/]+)$/,
+      handle: async (c) => {
+        const b = await get(c.t, 'bundle', c.tenant.id, c.params[0]);
+        if (!b) throw new SimError(404, `Object id=${c.params[0]} type=BUNDLE doesn't exist!`);
+        return json(200, await bundleView(c, b));
+      },
+    },
+    {
+      method: 'GET', path: /^\/1\.0\/kb\/bundles$/,
+      handle: async (c) => {
+        const key = c.query.get('externalKey');
+        if (!key) throw new SimError(400, 'externalKey needs to be set');
+        const bundles = await find(c.t, 'bundle', c.tenant.id, { externalKey: key });
+        if (!bundles.length) throw new SimError(404, `Bundle does not exist for externalKey ${key}`);
+        return json(200, await Promise.all(bundles.map((b) => bundleView(c, b))));
+      },
+    },
+    // invoices and payments
+    {
+      method: 'GET', path: /^\/1\.0\/kb\/invoices\/([^/]+)$/,
+      handle: async (c) => {
+        const i = await get(c.t, 'invoice', c.tenant.id, c.params[0]);
+        if (!i) throw new SimError(404, `Object id=${c.params[0]} type=INVOICE doesn't exist!`);
+        return json(200, publicView(i));
+      },
+    },
+    {
+      method: 'GET', path: /^\/1\.0\/kb\/payments\/([^/]+)$/,
+      handle: async (c) => {
+        const p = await get(c.t, 'payment', c.tenant.id, c.params[0]);
+        if (!p) throw new SimError(404, `Object id=${c.params[0]} type=PAYMENT doesn't exist!`);
+        return json(200, publicView(p));
+      },
+    },
+    // test clock (needs no tenant, like Kill Bill's TestResource)
+    { method: 'GET', path: /^\/1\.0\/kb\/test\/clock$/, noTenant: true, handle: async (c) => json(200, clockJson(await clockNow(c.t))) },
+    {
+      method: 'POST', path: /^\/1\.0\/kb\/test\/clock$/, noTenant: true, write: true,
+      handle: async (c) => {
+        const requested = c.query.get('requestedDate');
+        const at = requested ? new Date(/[zZ]|[+-]\d\d:?\d\d$/.test(requested) ? requested : `${requested}Z`) : new Date();
+        if (Number.isNaN(at.getTime())) throw new SimError(400, 'requestedDate is not a date');
+        await engine.advanceTo(c.t, at);
+        return json(200, clockJson(await clockNow(c.t)));
+      },
+    },
+    {
+      method: 'PUT', path: /^\/1\.0\/kb\/test\/clock$/, noTenant: true, write: true,
+      handle: async (c) => {
+        const now = await clockNow(c.t);
+        const n = (k: string) => Number(c.query.get(k) ?? 0);
+        const target = new Date(now);
+        target.setUTCFullYear(target.getUTCFullYear() + n('years'));
+        target.setUTCMonth(target.getUTCMonth() + n('months'));
+        target.setUTCDate(target.getUTCDate() + n('days') + 7 * n('weeks'));
+        await engine.advanceTo(c.t, target);
+        return json(200, clockJson(await clockNow(c.t)));
+      },
+    },
+    // simulator-only
+    {
+      method: 'POST', path: /^\/simulator\/accounts\/([^/]+)\/paymentOutcome$/, write: true,
+      handle: async (c) => {
+        const outcome = c.body?.outcome;
+        if (outcome !== 'SUCCESS' && outcome !== 'FAILURE') throw new SimError(400, 'outcome must be SUCCESS or FAILURE');
+        const pm = await engine.setPaymentOutcome(c.t, c.tenant, c.params[0], outcome);
+        return json(200, { accountId: c.params[0], paymentMethodId: pm.paymentMethodId, outcome });
+      },
+    },
+  ];
+}
+
+export function clockJson(now: Date) {
+  return { currentUtcTime: now.toISOString(), timeZone: 'UTC', localDate: now.toISOString().slice(0, 10) };
+}
+
+/** Simulator-only status (no auth needed beyond basic): clock, tenants, notification counts. */
+async function status(db: Db, delivery: Delivery) {
+  return db.task(async (t) => ({
+    clock: clockJson(await clockNow(t)),
+    tenants: (await t.manyOrNone<{ api_key: string; callback_url: string | null }>('SELECT api_key, callback_url FROM kb_tenants ORDER BY created_at')).map((r) => ({ apiKey: r.api_key, callback: r.callback_url ? r.callback_url.replace(/([?&]token=)[^&]+/, '$1[redacted]') : null })),
+    objects: Object.fromEntries((await t.manyOrNone<{ kind: string; n: number }>('SELECT kind, count(*) AS n FROM kb_objects GROUP BY kind')).map((r) => [r.kind, r.n])),
+    notifications: await delivery.counts(),
+  }));
+}
+
+export function createServer(opts: { db: Db; engine: Engine; delivery: Delivery; credentials: Credentials }): http.Server {
+  const routes = buildRoutes(opts.engine);
+  const mutex = new Mutex();
+  const send = (res: ServerResponse, a: Answer) => {
+    const headers: Record<string, string> = { ...(a.headers ?? {}) };
+    let payload = '';
+    if (a.text !== undefined) {
+      headers['content-type'] = 'text/xml; charset=utf-8';
+      payload = a.text;
+    } else if (a.body !== undefined) {
+      headers['content-type'] = 'application/json';
+      payload = JSON.stringify(a.body);
+    }
+    if (headers.location && !/^https?:/.test(headers.location)) headers.location = `http://${res.req.headers.host}${headers.location}`;
+    res.writeHead(a.status, headers);
+    res.end(payload);
+  };
+  const kbError = (status: number, message: string): Answer => json(status, { className: 'org.killbill.billing.SimulatorException', code: status, message, causeClassName: null, causeMessage: null, stackTrace: [] });
+
+  return http.createServer(async (req: IncomingMessage, res: ServerResponse) => {
+    try {
+      const url = new URL(req.url ?? '/', 'http://sim');
+      const chunks: Buffer[] = [];
+      for await (const ch of req) chunks.push(ch as Buffer);
+      const rawBody = Buffer.concat(chunks).toString('utf8');
+      const [user, pass] = Buffer.from((req.headers.authorization ?? '').replace(/^Basic\s+/i, ''), 'base64').toString().split(':');
+      if (!(eq(user ?? '', opts.credentials.username) && eq(pass ?? '', opts.credentials.password))) {
+        return send(res, { ...kbError(401, 'Authentication required'), headers: { 'www-authenticate': 'Basic realm="killbill"' } });
+      }
+      if (url.pathname === '/simulator/status' && req.method === 'GET') return send(res, json(200, await status(opts.db, opts.delivery)));
+      let params: string[] = [];
+      const r = routes.find((rt) => {
+        if (rt.method !== req.method) return false;
+        const m = url.pathname.match(rt.path);
+        if (m) params = m.slice(1).map(decodeURIComponent);
+        return !!m;
+      });
+      if (!r) return send(res, kbError(404, `No route for ${req.method} ${url.pathname}`));
+      const createdBy = req.headers['x-killbill-createdby'] as string | undefined;
+      if (r.write && !createdBy) return send(res, kbError(400, 'Header X-Killbill-CreatedBy needs to be set'));
+      let body: unknown;
+      if (rawBody && /json/.test(String(req.headers['content-type'] ?? ''))) {
+        try {
+          body = JSON.parse(rawBody);
+        } catch {
+          return send(res, kbError(400, 'Invalid JSON body'));
+        }
+      }
+      const run = () => opts.db.tx(async (t) => {
+        let tenant: Tenant | null = null;
+        if (!r.noTenant) {
+          const key = String(req.headers['x-killbill-apikey'] ?? '');
+          const secret = String(req.headers['x-killbill-apisecret'] ?? '');
+          tenant = key ? await tenantByKey(t, key) : null;
+          if (!tenant || !eq(secret, tenant.api_secret)) return kbError(401, 'Unknown or invalid tenant api key/secret');
+        }
+        return r.handle({ t, tenant: tenant as Tenant, query: url.searchParams, body, rawBody, params, createdBy });
+      });
+      const answer = await (r.write ? mutex.run(run) : run()).catch((err) => {
+        if (err instanceof SimError) return kbError(err.status, err.message);
+        throw err;
+      });
+      send(res, answer);
+      if (r.write) opts.delivery.kick();
+    } catch (err) {
+      log.error({ err }, 'killbill-sim: request failed');
+      if (!res.headersSent) send(res, kbError(500, 'Internal error'));
+    }
+  });
+}
+

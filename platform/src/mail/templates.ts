@@ -1,0 +1,240 @@
+/**
+ * Every mail of SPEC 9, as structured content (see render.ts). Templates get
+ * only the values they print plus the portal's public address, so they are
+ * pure functions: easy to test, and nothing secret can reach a mail unless a
+ * template names it. The one-time links (verify, reset) are the only tokens
+ * that ever appear, each in its own mail.
+ */
+import { renderMail, type MailContent, type RenderedMail } from './render.ts';
+
+/** How a mail names an instance: its name (or subdomain), and where it lives. */
+export type InstanceRef = { id: string; label: string; url?: string };
+
+type WithName = { firstName?: string };
+type WithInstance = WithName & { instance: InstanceRef };
+type MaybeInstance = WithName & { instance?: InstanceRef };
+
+/** The variables each template needs. */
+export type TemplateVars = {
+  'verify-email': WithName & { verifyUrl: string };
+  welcome: WithName;
+  'signup-attempt': Record<string, never>;
+  'password-reset': WithName & { resetUrl: string };
+  'password-changed': WithName;
+  'instance-ready': WithInstance;
+  'instance-failed': WithInstance & { step: string };
+  'trial-ending': WithName & { daysLeft: 7 | 3 | 1; trialEndsAt: string };
+  'trial-ended': MaybeInstance;
+  'invoice-created': MaybeInstance;
+  'payment-succeeded': MaybeInstance;
+  'payment-failed': MaybeInstance;
+  'overdue-warning': MaybeInstance;
+  'instance-suspended': MaybeInstance;
+  'instance-resumed': MaybeInstance;
+  'cancellation-scheduled': MaybeInstance & { effectiveDate?: string };
+  'instance-terminated': WithInstance;
+  'backup-completed': WithInstance & { sizeBytes: number };
+  'backup-failed': WithInstance;
+  'restore-completed': WithInstance;
+  'restore-failed': WithInstance;
+};
+
+export type TemplateName = keyof TemplateVars;
+
+/** Where links point: the portal's public address (config().PUBLIC_URL). */
+export type TemplateContext = { publicUrl: string };
+
+/** `/billing` → `https://portal.example/billing` (keeps a path prefix of PUBLIC_URL). */
+export function portalLink(publicUrl: string, pagePath: string): string {
+  return `${publicUrl.replace(/\/+$/, '')}${pagePath}`;
+}
+
+/** `2026-12-03T10:00:00Z` → `Thursday 3 December 2026` (UTC); anything unparseable is shown as given. */
+export function formatDate(value: string): string {
+  const d = new Date(value);
+  if (Number.isNaN(d.getTime())) return value;
+  return new Intl.DateTimeFormat('en-GB', { weekday: 'long', day: 'numeric', month: 'long', year: 'numeric', timeZone: 'UTC' }).format(d);
+}
+
+/** 1536 → `1.5 KiB`. */
+export function formatBytes(n: number): string {
+  const units = ['bytes', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return i === 0 ? `${n} bytes` : `${v.toFixed(1)} ${units[i]}`;
+}
+
+const hello = (v: WithName) => (v.firstName?.trim() ? `Hello ${v.firstName.trim()},` : 'Hello,');
+const instanceDetails = (i: InstanceRef): [string, string][] => (i.url ? [['Instance', i.label], ['Address', i.url]] : [['Instance', i.label]]);
+
+type Builders = { [T in TemplateName]: (v: TemplateVars[T], link: (p: string) => string) => MailContent };
+
+const builders: Builders = {
+  'verify-email': (v) => ({
+    subject: 'Confirm your email address',
+    greeting: hello(v),
+    paragraphs: ['Thanks for signing up for SaaSOdoo. Please confirm your email address to activate your account.'],
+    action: { label: 'Confirm my email address', url: v.verifyUrl },
+    after: ['This link works once and expires in 24 hours. If you did not sign up, ignore this mail: no account will be activated.'],
+  }),
+  welcome: (v, link) => ({
+    subject: 'Welcome to SaaSOdoo',
+    greeting: hello(v),
+    paragraphs: ['Your email address is confirmed and your account is ready. You can now create your first Odoo instance.'],
+    action: { label: 'Create an instance', url: link('/instances') },
+  }),
+  'signup-attempt': (_v, link) => ({
+    subject: 'Someone tried to sign up with your email address',
+    greeting: 'Hello,',
+    paragraphs: [
+      'Someone just tried to create a SaaSOdoo account with this email address. You already have an account, so nothing was created.',
+      'If it was you, sign in with your existing account. If you forgot your password, you can reset it.',
+    ],
+    action: { label: 'Sign in', url: link('/login') },
+    after: [`Forgot your password? ${link('/reset-password')}`, 'If it was not you, you can ignore this mail: your account is unchanged.'],
+  }),
+  'password-reset': (v) => ({
+    subject: 'Reset your SaaSOdoo password',
+    greeting: hello(v),
+    paragraphs: ['We received a request to reset the password of your SaaSOdoo account.'],
+    action: { label: 'Choose a new password', url: v.resetUrl },
+    after: ['This link works once and expires in 1 hour. If you did not ask for it, ignore this mail: your password stays as it is.'],
+  }),
+  'password-changed': (v, link) => ({
+    subject: 'Your SaaSOdoo password was changed',
+    greeting: hello(v),
+    paragraphs: ['The password of your SaaSOdoo account was just changed, and your other sessions were signed out.'],
+    action: { label: 'Not you? Reset your password', url: link('/reset-password') },
+  }),
+  'instance-ready': (v, link) => ({
+    subject: `Your Odoo instance ${v.instance.label} is ready`,
+    greeting: hello(v),
+    paragraphs: [
+      `Your Odoo instance ${v.instance.label} is up and running.`,
+      'Sign in with the administrator password shown in the portal when the instance was created (we never send it by mail).',
+    ],
+    action: { label: 'Open my instance', url: v.instance.url ?? link(`/instances/${v.instance.id}`) },
+    details: [...instanceDetails(v.instance), ['Manage it', link(`/instances/${v.instance.id}`)]],
+  }),
+  'instance-failed': (v, link) => ({
+    subject: `We could not set up your instance ${v.instance.label}`,
+    greeting: hello(v),
+    paragraphs: [
+      `Setting up your Odoo instance ${v.instance.label} failed at the step "${v.step}". Our team has been notified and can resume it from that step.`,
+    ],
+    action: { label: 'See the instance', url: link(`/instances/${v.instance.id}`) },
+    details: instanceDetails(v.instance),
+  }),
+  'trial-ending': (v, link) => ({
+    subject: `Your SaaSOdoo trial ends in ${v.daysLeft} ${v.daysLeft === 1 ? 'day' : 'days'}`,
+    greeting: hello(v),
+    paragraphs: [
+      `Your free trial ends on ${formatDate(v.trialEndsAt)}. Add a payment method before then to keep your instance running without interruption.`,
+    ],
+    action: { label: 'Go to billing', url: link('/billing') },
+  }),
+  'trial-ended': (v, link) => ({
+    subject: 'Your SaaSOdoo trial has ended',
+    greeting: hello(v),
+    paragraphs: [
+      `Your free trial has ended${v.instance ? ` for ${v.instance.label}` : ''}. Your instance keeps running; please pay the first invoice to keep it.`,
+    ],
+    action: { label: 'Go to billing', url: link('/billing') },
+  }),
+  'invoice-created': (v, link) => ({
+    subject: 'Your new SaaSOdoo invoice',
+    greeting: hello(v),
+    paragraphs: ['A new invoice is available in your billing page.'],
+    action: { label: 'See my invoices', url: link('/billing') },
+  }),
+  'payment-succeeded': (v, link) => ({
+    subject: 'Payment received, thank you',
+    greeting: hello(v),
+    paragraphs: ['We received your payment. Thank you!'],
+    action: { label: 'See my invoices', url: link('/billing') },
+  }),
+  'payment-failed': (v, link) => ({
+    subject: 'Your SaaSOdoo payment failed',
+    greeting: hello(v),
+    paragraphs: [
+      'We could not collect your last payment. Please check your payment method; unpaid accounts are suspended 14 days after the oldest unpaid invoice.',
+    ],
+    action: { label: 'Update my payment method', url: link('/billing') },
+  }),
+  'overdue-warning': (v, link) => ({
+    subject: 'Your SaaSOdoo account is overdue',
+    greeting: hello(v),
+    paragraphs: [
+      'Your account has an invoice unpaid for 10 days. If it is still unpaid 14 days after it was issued, your instances will be suspended.',
+    ],
+    action: { label: 'Pay now', url: link('/billing') },
+  }),
+  'instance-suspended': (v, link) => ({
+    subject: v.instance ? `Your instance ${v.instance.label} is suspended` : 'Your SaaSOdoo instances are suspended',
+    greeting: hello(v),
+    paragraphs: [
+      `${v.instance ? `Your Odoo instance ${v.instance.label} is` : 'Your Odoo instances are'} suspended because of an unpaid invoice. Your data is kept; paying the balance resumes it.`,
+    ],
+    action: { label: 'Pay now', url: link('/billing') },
+  }),
+  'instance-resumed': (v, link) => ({
+    subject: v.instance ? `Your instance ${v.instance.label} is running again` : 'Your SaaSOdoo instances are running again',
+    greeting: hello(v),
+    paragraphs: ['Thank you for your payment. Your instance is running again.'],
+    action: v.instance ? { label: 'See my instance', url: link(`/instances/${v.instance.id}`) } : { label: 'Go to billing', url: link('/billing') },
+  }),
+  'cancellation-scheduled': (v, link) => ({
+    subject: 'Your SaaSOdoo subscription will end',
+    greeting: hello(v),
+    paragraphs: [
+      `Your subscription${v.instance ? ` for ${v.instance.label}` : ''} is cancelled${v.effectiveDate ? ` and ends on ${formatDate(v.effectiveDate)}` : ''}. Until then everything keeps working; a final backup is kept for 30 days after.`,
+    ],
+    action: { label: 'Go to billing', url: link('/billing') },
+  }),
+  'instance-terminated': (v, link) => ({
+    subject: `Your instance ${v.instance.label} was deleted`,
+    greeting: hello(v),
+    paragraphs: [
+      `Your Odoo instance ${v.instance.label} has been removed. A final backup is kept for 30 days; after that nothing of it remains.`,
+    ],
+    action: { label: 'See my instances', url: link('/instances') },
+  }),
+  'backup-completed': (v, link) => ({
+    subject: `Backup of ${v.instance.label} completed`,
+    greeting: hello(v),
+    paragraphs: [`A backup of your Odoo instance ${v.instance.label} was taken successfully.`],
+    action: { label: 'See backups', url: link(`/instances/${v.instance.id}`) },
+    details: [...instanceDetails(v.instance), ['Size', formatBytes(v.sizeBytes)]],
+  }),
+  'backup-failed': (v, link) => ({
+    subject: `Backup of ${v.instance.label} failed`,
+    greeting: hello(v),
+    paragraphs: [`A backup of your Odoo instance ${v.instance.label} could not be completed. Your instance and earlier backups are not affected.`],
+    action: { label: 'See the instance', url: link(`/instances/${v.instance.id}`) },
+  }),
+  'restore-completed': (v, link) => ({
+    subject: `Restore of ${v.instance.label} completed`,
+    greeting: hello(v),
+    paragraphs: [`Your Odoo instance ${v.instance.label} was restored from the backup you chose and is running again.`],
+    action: { label: 'See the instance', url: link(`/instances/${v.instance.id}`) },
+  }),
+  'restore-failed': (v, link) => ({
+    subject: `Restore of ${v.instance.label} failed`,
+    greeting: hello(v),
+    paragraphs: [`Restoring your Odoo instance ${v.instance.label} failed. The instance was left exactly as it was before the restore.`],
+    action: { label: 'See the instance', url: link(`/instances/${v.instance.id}`) },
+  }),
+};
+
+/** Every template name (tests iterate over them). */
+export const TEMPLATE_NAMES = Object.keys(builders) as TemplateName[];
+
+/** Renders one template to its subject, text and HTML parts. */
+export function renderTemplate<T extends TemplateName>(name: T, vars: TemplateVars[T], ctx: TemplateContext): RenderedMail {
+  const build = builders[name] as (v: TemplateVars[T], link: (p: string) => string) => MailContent;
+  return renderMail(build(vars, (p) => portalLink(ctx.publicUrl, p)));
+}

@@ -1,0 +1,178 @@
+/**
+ * Where backups live and what makes one valid, shared by both drivers: a
+ * directory per backup `{root}/{instanceId}/{backupId}/` holding `db.dump`,
+ * `filestore.tar.gz` and `manifest.json`. Parts are written into
+ * `{backupId}.partial/` (locally by pg_dump/tar, on Kubernetes by a Job on
+ * the shared backup volume) and `finalize` checks them, hashes them and
+ * renames the directory: a backup either has a manifest and both non-empty
+ * parts, or does not exist (SPEC 7: never success with a missing part).
+ */
+import { createHash } from 'node:crypto';
+import { spawn } from 'node:child_process';
+import { createReadStream } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { config } from '../config.ts';
+import { applyRetention, FINAL_BACKUP_DAYS } from './retention.ts';
+import type { BackupDownload, BackupKind, BackupManifest, RetentionPolicy } from './types.ts';
+import { BackupError, DEFAULT_RETENTION, RuntimeError } from './types.ts';
+
+const ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$/;
+
+/** Rejects ids that could escape the backup directory. */
+export function assertSafeId(value: string, what: string): void {
+  if (!ID.test(value)) throw new RuntimeError('invalid', `${what} must be letters, digits, '-' or '_' (at most 100)`);
+}
+
+/** The configured backup root: BACKUP_DIR, else DATA_DIR/backups. */
+export function defaultBackupRoot(): string {
+  const c = config();
+  return c.BACKUP_DIR ? path.resolve(c.BACKUP_DIR) : path.join(c.dataDir, 'backups');
+}
+
+async function sha256File(file: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(file)) h.update(chunk as Buffer);
+  return h.digest('hex');
+}
+
+async function sizeOf(file: string): Promise<number | undefined> {
+  try {
+    const st = await fs.stat(file);
+    return st.isFile() ? st.size : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export class BackupStore {
+  constructor(readonly root: string = defaultBackupRoot()) {}
+
+  dir(instanceId: string, backupId: string): string {
+    assertSafeId(instanceId, 'instance id');
+    assertSafeId(backupId, 'backup id');
+    return path.join(this.root, instanceId, backupId);
+  }
+
+  partialDir(instanceId: string, backupId: string): string {
+    return `${this.dir(instanceId, backupId)}.partial`;
+  }
+
+  /** Prepares an empty `.partial` directory; a finished backup with that id is an error. */
+  async begin(instanceId: string, backupId: string): Promise<string> {
+    const final = this.dir(instanceId, backupId);
+    if (await fs.stat(final).then(() => true, () => false)) throw new RuntimeError('invalid', `backup ${backupId} already exists`);
+    const partial = this.partialDir(instanceId, backupId);
+    await fs.rm(partial, { recursive: true, force: true });
+    await fs.mkdir(partial, { recursive: true, mode: 0o700 });
+    return partial;
+  }
+
+  /** Discards a failed backup's parts. */
+  async abort(instanceId: string, backupId: string): Promise<void> {
+    await fs.rm(this.partialDir(instanceId, backupId), { recursive: true, force: true });
+  }
+
+  /**
+   * Checks both parts exist and are non-empty, hashes them, writes the
+   * manifest and publishes the backup. Throws BackupError (and discards the
+   * parts) otherwise.
+   */
+  async finalize(instanceId: string, backupId: string, meta: { kind: BackupKind; odooVersion: string; now?: Date }): Promise<BackupManifest> {
+    const partial = this.partialDir(instanceId, backupId);
+    try {
+      const dbFile = path.join(partial, 'db.dump');
+      const fsFile = path.join(partial, 'filestore.tar.gz');
+      const dbBytes = await sizeOf(dbFile);
+      if (dbBytes === undefined) throw new BackupError('database dump is missing', 'database');
+      if (dbBytes === 0) throw new BackupError('database dump is empty', 'database');
+      const fsBytes = await sizeOf(fsFile);
+      if (fsBytes === undefined) throw new BackupError('filestore archive is missing', 'filestore');
+      if (fsBytes === 0) throw new BackupError('filestore archive is empty', 'filestore');
+      const now = meta.now ?? new Date();
+      const manifest: BackupManifest = {
+        backupId,
+        instanceId,
+        kind: meta.kind,
+        odooVersion: meta.odooVersion,
+        time: now.toISOString(),
+        parts: {
+          database: { file: 'db.dump', bytes: dbBytes, sha256: await sha256File(dbFile) },
+          filestore: { file: 'filestore.tar.gz', bytes: fsBytes, sha256: await sha256File(fsFile) },
+        },
+        ...(meta.kind === 'final' ? { keepUntil: new Date(now.getTime() + FINAL_BACKUP_DAYS * 86_400_000).toISOString() } : {}),
+      };
+      await fs.writeFile(path.join(partial, 'manifest.json'), JSON.stringify(manifest, null, 2), { mode: 0o600 });
+      await fs.rename(partial, this.dir(instanceId, backupId));
+      return manifest;
+    } catch (err) {
+      await this.abort(instanceId, backupId);
+      throw err;
+    }
+  }
+
+  /** A finished backup's manifest; RuntimeError not_found otherwise. */
+  async read(instanceId: string, backupId: string): Promise<BackupManifest> {
+    try {
+      return JSON.parse(await fs.readFile(path.join(this.dir(instanceId, backupId), 'manifest.json'), 'utf8'));
+    } catch (err) {
+      if (err instanceof RuntimeError) throw err;
+      throw new RuntimeError('not_found', `no backup ${backupId} for this instance`);
+    }
+  }
+
+  /** The manifest after re-hashing both parts (before a restore trusts them). */
+  async verify(instanceId: string, backupId: string): Promise<BackupManifest> {
+    const m = await this.read(instanceId, backupId);
+    const dir = this.dir(instanceId, backupId);
+    for (const part of [m.parts.database, m.parts.filestore]) {
+      const file = path.join(dir, part.file);
+      if ((await sizeOf(file)) !== part.bytes || (await sha256File(file)) !== part.sha256) {
+        throw new BackupError(`${part.file} does not match the manifest`, part === m.parts.database ? 'database' : 'filestore');
+      }
+    }
+    return m;
+  }
+
+  /** Finished backups of an instance, newest first. */
+  async list(instanceId: string): Promise<BackupManifest[]> {
+    assertSafeId(instanceId, 'instance id');
+    let names: string[];
+    try {
+      names = await fs.readdir(path.join(this.root, instanceId));
+    } catch {
+      return [];
+    }
+    const out: BackupManifest[] = [];
+    for (const n of names) {
+      if (!ID.test(n)) continue;
+      try {
+        out.push(await this.read(instanceId, n));
+      } catch {
+        /* not a finished backup */
+      }
+    }
+    return out.sort((a, b) => b.time.localeCompare(a.time));
+  }
+
+  /** Streams the backup as an uncompressed tar of its three files. */
+  async open(instanceId: string, backupId: string): Promise<BackupDownload> {
+    await this.read(instanceId, backupId);
+    const child = spawn('tar', ['-c', '-C', this.dir(instanceId, backupId), 'manifest.json', 'db.dump', 'filestore.tar.gz'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    child.on('exit', (code) => {
+      if (code) child.stdout.destroy(new Error(`tar exited with ${code}`));
+    });
+    return { filename: `backup-${instanceId}-${backupId}.tar`, contentType: 'application/x-tar', stream: child.stdout };
+  }
+
+  async delete(instanceId: string, backupId: string): Promise<void> {
+    await fs.rm(this.dir(instanceId, backupId), { recursive: true, force: true });
+  }
+
+  /** Deletes what the retention policy does not keep; returns the deleted ids. */
+  async prune(instanceId: string, policy: RetentionPolicy = DEFAULT_RETENTION, now = new Date()): Promise<string[]> {
+    const { remove } = applyRetention(await this.list(instanceId), policy, now);
+    for (const b of remove) await this.delete(instanceId, b.backupId);
+    return remove.map((b) => b.backupId);
+  }
+}

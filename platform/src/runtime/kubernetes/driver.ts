@@ -1,0 +1,353 @@
+/**
+ * The `kubernetes` RuntimeDriver: server-side apply of the objects in
+ * objects.ts (field manager `saasodoo-runtime`), readiness and Job results
+ * through the Watch API, backups and restores as Jobs writing to a
+ * ReadWriteMany backup volume that the functions mount too (BACKUP_DIR), so
+ * checking, hashing and listing backups is the same code as the local driver.
+ */
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { KubeConfig, KubernetesObjectApi, PatchStrategy, Watch, type KubernetesObject } from '@kubernetes/client-node';
+import { config } from '../../config.ts';
+import { BackupStore, assertSafeId } from '../backup-store.ts';
+import type { BackupDownload, BackupKind, BackupManifest, DesiredState, InstanceSpec, QuotaUsage, ReadyProgress, RetentionPolicy, RuntimeDriver, RuntimeStatus } from '../types.ts';
+import { BackupError, RestoreError, RuntimeError } from '../types.ts';
+import { FIELD_MANAGER, instanceHost, instanceName, instanceObjects, job, ODOO_PORT, ownerConfigMap, ownerRef, storagePvc, SUSPENDED_ANNOTATION, type JobKind, type KubeSettings, type Obj } from './objects.ts';
+
+/**
+ * Every API verb and resource this driver uses, in RBAC PolicyRule shape: the
+ * infra Role for the functions' ServiceAccount is generated from this (and a
+ * test runs the driver against the fake API server enforcing exactly these
+ * rules). Discovery (/api, /apis) is allowed to every authenticated user.
+ */
+export const RUNTIME_RBAC_RULES = [
+  { apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'patch', 'delete'] },
+  { apiGroups: [''], resources: ['secrets', 'services'], verbs: ['patch'] },
+  { apiGroups: [''], resources: ['persistentvolumeclaims'], verbs: ['get', 'patch'] },
+  { apiGroups: ['apps'], resources: ['deployments'], verbs: ['get', 'patch', 'watch'] },
+  { apiGroups: ['batch'], resources: ['jobs'], verbs: ['patch', 'watch', 'delete'] },
+  { apiGroups: ['traefik.io'], resources: ['ingressroutes'], verbs: ['patch'] },
+  { apiGroups: ['cert-manager.io'], resources: ['certificates'], verbs: ['patch'] },
+] as const satisfies readonly { apiGroups: readonly string[]; resources: readonly string[]; verbs: readonly string[] }[];
+
+const JOB_TIMEOUT_MS = 60 * 60 * 1000;
+
+function httpCode(err: unknown): number | undefined {
+  const e = err as { code?: unknown; statusCode?: unknown };
+  return typeof e?.code === 'number' ? e.code : typeof e?.statusCode === 'number' ? e.statusCode : undefined;
+}
+
+/** Bytes of a Kubernetes quantity ('10Gi', '500M', '1073741824'). */
+export function quantityBytes(q: string | undefined): number {
+  const m = /^([0-9.]+)([KMGTPE]i?)?$/.exec(String(q ?? ''));
+  if (!m) return 0;
+  const pow: Record<string, number> = { K: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18, Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3, Ti: 1024 ** 4, Pi: 1024 ** 5, Ei: 1024 ** 6 };
+  return Math.round(Number(m[1]) * (m[2] ? pow[m[2]] : 1));
+}
+
+export type KubernetesDriverOptions = { kubeConfig: KubeConfig; settings: KubeSettings; backups?: BackupStore };
+
+export class KubernetesDriver implements RuntimeDriver {
+  readonly name = 'kubernetes' as const;
+  readonly backups: BackupStore;
+  readonly settings: KubeSettings;
+  private readonly api: KubernetesObjectApi;
+  private readonly kc: KubeConfig;
+
+  constructor(opts: KubernetesDriverOptions) {
+    this.kc = opts.kubeConfig;
+    this.settings = opts.settings;
+    this.api = KubernetesObjectApi.makeApiClient(opts.kubeConfig);
+    this.backups = opts.backups ?? new BackupStore();
+  }
+
+  /** In-cluster (or KUBECONFIG) credentials and the K8S_* settings. */
+  static fromConfig(): KubernetesDriver {
+    const kc = new KubeConfig();
+    kc.loadFromDefault();
+    return new KubernetesDriver({ kubeConfig: kc, settings: settingsFromConfig() });
+  }
+
+  private ns(): string {
+    return this.settings.namespace;
+  }
+
+  private async ssa<T extends KubernetesObject>(obj: Obj): Promise<T> {
+    return (await this.api.patch(obj as KubernetesObject, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply)) as T;
+  }
+
+  private async read<T extends KubernetesObject>(apiVersion: string, kind: string, name: string): Promise<T | undefined> {
+    try {
+      return (await this.api.read({ apiVersion, kind, metadata: { name, namespace: this.ns() } })) as T;
+    } catch (err) {
+      if (httpCode(err) === 404) return undefined;
+      throw this.wrap(err, `read ${kind} ${name}`);
+    }
+  }
+
+  private wrap(err: unknown, what: string): RuntimeError {
+    const code = httpCode(err);
+    if (code === 404) return new RuntimeError('not_found', `${what}: not found`);
+    return new RuntimeError(code && code < 500 ? 'failed' : 'unavailable', `${what}: Kubernetes API ${code ?? (err as Error)?.message ?? 'error'}`);
+  }
+
+  private async owner(spec: InstanceSpec) {
+    const cm = await this.ssa(ownerConfigMap(spec, this.settings)).catch((err) => {
+      throw this.wrap(err, 'apply ConfigMap');
+    });
+    return ownerRef(cm);
+  }
+
+  async apply(spec: InstanceSpec, desired: DesiredState = {}): Promise<void> {
+    assertSafeId(spec.id, 'instance id');
+    const suspended = desired.suspended ?? false;
+    const replicas = suspended ? 0 : (desired.replicas ?? 1);
+    const owner = await this.owner(spec);
+    const existingPvc = await this.read<any>('v1', 'PersistentVolumeClaim', `${instanceName(spec.id)}-data`);
+    const current = quantityBytes(existingPvc?.spec?.resources?.requests?.storage);
+    for (let obj of instanceObjects(spec, this.settings, owner, replicas, suspended)) {
+      // A PVC cannot shrink: keep a larger existing size (quota-set may have grown it).
+      if (obj.kind === 'PersistentVolumeClaim' && current > spec.resources.storageGiB * 1024 ** 3) obj = storagePvc(spec, this.settings, owner, current);
+      await this.ssa(obj).catch((err) => {
+        throw this.wrap(err, `apply ${obj.kind}`);
+      });
+    }
+  }
+
+  async status(id: string): Promise<RuntimeStatus> {
+    assertSafeId(id, 'instance id');
+    const d = await this.read<any>('apps/v1', 'Deployment', instanceName(id));
+    if (!d) return { state: 'missing' };
+    const cm = await this.read<any>('v1', 'ConfigMap', instanceName(id));
+    let url: string | undefined;
+    try {
+      const sub = JSON.parse(cm?.data?.['spec.json'] ?? '{}').subdomain;
+      if (sub) url = `https://${instanceHost({ subdomain: sub }, this.settings)}`;
+    } catch {
+      /* no url */
+    }
+    const base = { url, healthUrl: `http://${instanceName(id)}.${this.ns()}.svc.cluster.local:${ODOO_PORT}/web/health`, replicas: (d.spec?.replicas ? 1 : 0) as 0 | 1 };
+    return { ...base, ...deploymentState(d) };
+  }
+
+  async scale(id: string, replicas: 0 | 1, opts: { suspended?: boolean } = {}): Promise<void> {
+    assertSafeId(id, 'instance id');
+    const suspended = opts.suspended ?? false;
+    const patch = { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: instanceName(id), namespace: this.ns(), annotations: { [SUSPENDED_ANNOTATION]: String(suspended) } }, spec: { replicas: suspended ? 0 : replicas } };
+    try {
+      await this.api.patch(patch, undefined, undefined, FIELD_MANAGER, undefined, PatchStrategy.MergePatch);
+    } catch (err) {
+      throw this.wrap(err, `scale instance ${id}`);
+    }
+  }
+
+  async remove(id: string): Promise<void> {
+    assertSafeId(id, 'instance id');
+    try {
+      await this.api.delete({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: instanceName(id), namespace: this.ns() } }, undefined, undefined, undefined, undefined, 'Foreground');
+    } catch (err) {
+      if (httpCode(err) !== 404) throw this.wrap(err, `remove instance ${id}`);
+    }
+  }
+
+  /**
+   * Watches one object until `decide` says done (true) or failed (a string);
+   * re-opens the watch when the server ends it. RuntimeError timeout after timeoutMs.
+   */
+  private watchOne(collectionPath: string, name: string, timeoutMs: number, decide: (obj: any, type: string) => true | string | undefined): Promise<void> {
+    return new Promise((resolve, reject) => {
+      let finished = false;
+      let controller: AbortController | undefined;
+      const finish = (err?: Error) => {
+        if (finished) return;
+        finished = true;
+        clearTimeout(timer);
+        controller?.abort();
+        err ? reject(err) : resolve();
+      };
+      const timer = setTimeout(() => finish(new RuntimeError('timeout', `${name}: not done after ${Math.round(timeoutMs / 1000)} s`)), timeoutMs);
+      const open = async () => {
+        if (finished) return;
+        try {
+          controller = await new Watch(this.kc).watch(
+            collectionPath,
+            { fieldSelector: `metadata.name=${name}` },
+            (type, obj) => {
+              const verdict = type === 'DELETED' ? `${name} was deleted` : decide(obj, type);
+              if (verdict === true) finish();
+              else if (typeof verdict === 'string') finish(new RuntimeError('failed', verdict));
+            },
+            (err) => {
+              if (finished) return;
+              if (err && httpCode(err) && httpCode(err)! < 500) return finish(this.wrap(err, `watch ${name}`));
+              setTimeout(open, err ? 500 : 0);
+            },
+          );
+        } catch (err) {
+          if (!finished) setTimeout(open, 500);
+          void err;
+        }
+      };
+      void open();
+    });
+  }
+
+  async waitReady(id: string, timeoutMs: number, onProgress?: (p: ReadyProgress) => void): Promise<void> {
+    assertSafeId(id, 'instance id');
+    const started = Date.now();
+    let last: string | undefined;
+    if (!(await this.read('apps/v1', 'Deployment', instanceName(id)))) throw new RuntimeError('not_found', `instance ${id} has no Deployment`);
+    await this.watchOne(`/apis/apps/v1/namespaces/${this.ns()}/deployments`, instanceName(id), timeoutMs, (d) => {
+      const st = deploymentState(d);
+      if (st.state !== last) {
+        last = st.state;
+        onProgress?.({ state: st.state, elapsedMs: Date.now() - started, message: st.reason });
+      }
+      if (st.state === 'running') return true;
+      if (st.state === 'failed') return st.reason ?? 'the instance failed to start';
+      if (st.state === 'stopped' || st.state === 'suspended') return `the instance is ${st.state}`;
+      return undefined;
+    });
+  }
+
+  /** Runs a Job to completion (Watch API); RuntimeError failed/timeout otherwise. Deletes it after. */
+  private async runJob(spec: InstanceSpec, kind: JobKind, backupId: string): Promise<void> {
+    const owner = await this.owner(spec);
+    const name = `${instanceName(spec.id)}-${kind}-${randomBytes(3).toString('hex')}`;
+    await this.ssa(job(spec, this.settings, owner, kind, backupId, name)).catch((err) => {
+      throw this.wrap(err, `create ${kind} Job`);
+    });
+    try {
+      await this.watchOne(`/apis/batch/v1/namespaces/${this.ns()}/jobs`, name, JOB_TIMEOUT_MS, (j) => {
+        if ((j.status?.succeeded ?? 0) >= 1) return true;
+        const failed = (j.status?.conditions ?? []).find((c: any) => c.type === 'Failed' && c.status === 'True');
+        if (failed || (j.status?.failed ?? 0) >= 1) return `${kind} Job failed${failed?.reason ? `: ${failed.reason}` : ''}`;
+        return undefined;
+      });
+    } finally {
+      await this.api.delete({ apiVersion: 'batch/v1', kind: 'Job', metadata: { name, namespace: this.ns() } }, undefined, undefined, undefined, undefined, 'Background').catch(() => {});
+    }
+  }
+
+  async backup(spec: InstanceSpec, backupId: string, kind: BackupKind): Promise<BackupManifest> {
+    await this.backups.begin(spec.id, backupId);
+    try {
+      await this.runJob(spec, 'backup', backupId);
+    } catch (err) {
+      await this.backups.abort(spec.id, backupId);
+      throw new BackupError((err as Error).message);
+    }
+    return this.backups.finalize(spec.id, backupId, { kind, odooVersion: spec.odooVersion });
+  }
+
+  private async scaleAndWait(id: string, replicas: 0 | 1, suspended: boolean) {
+    await this.scale(id, replicas, { suspended });
+    if (replicas === 0) {
+      await this.watchOne(`/apis/apps/v1/namespaces/${this.ns()}/deployments`, instanceName(id), 300_000, (d) => ((d.status?.replicas ?? 0) === 0 ? true : undefined));
+    }
+  }
+
+  async restore(spec: InstanceSpec, backupId: string): Promise<{ safety: BackupManifest }> {
+    try {
+      await this.backups.verify(spec.id, backupId);
+    } catch (err) {
+      throw new RestoreError(`backup ${backupId} cannot be restored: ${(err as Error).message}`);
+    }
+    const before = await this.status(spec.id);
+    if (before.state === 'missing') throw new RestoreError('the instance has no runtime objects to restore into');
+    const wasUp = before.replicas === 1;
+    const suspended = before.state === 'suspended';
+    await this.scaleAndWait(spec.id, 0, suspended);
+    const putBack = async () => {
+      if (wasUp) await this.scale(spec.id, 1);
+    };
+    let safety: BackupManifest;
+    try {
+      safety = await this.backup(spec, `safety-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`, 'safety');
+    } catch (err) {
+      await putBack();
+      throw new RestoreError(`the safety backup failed, nothing was changed: ${(err as Error).message}`);
+    }
+    try {
+      await this.runJob(spec, 'restore', backupId);
+    } catch (err) {
+      try {
+        await this.runJob(spec, 'restore', safety.backupId);
+      } catch (again) {
+        await putBack().catch(() => {});
+        throw new RestoreError(`restore failed (${(err as Error).message}) and putting back the safety backup failed too (${(again as Error).message})`, safety.backupId);
+      }
+      await putBack();
+      throw new RestoreError(`restore failed, the instance was put back as it was: ${(err as Error).message}`, safety.backupId);
+    }
+    await putBack();
+    return { safety };
+  }
+
+  async setQuota(id: string, bytes: number): Promise<void> {
+    assertSafeId(id, 'instance id');
+    const name = `${instanceName(id)}-data`;
+    const pvc = await this.read<any>('v1', 'PersistentVolumeClaim', name);
+    if (!pvc) throw new RuntimeError('not_found', `instance ${id} has no storage`);
+    const current = quantityBytes(pvc.spec?.resources?.requests?.storage);
+    if (bytes < current) throw new RuntimeError('invalid', 'a volume cannot shrink: the quota can only grow on Kubernetes');
+    if (bytes === current) return;
+    const patch = { apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name, namespace: this.ns() }, spec: { resources: { requests: { storage: String(Math.round(bytes)) } } } };
+    await this.api.patch(patch, undefined, undefined, FIELD_MANAGER, undefined, PatchStrategy.MergePatch).catch((err) => {
+      throw this.wrap(err, 'resize storage');
+    });
+  }
+
+  async usage(id: string): Promise<QuotaUsage> {
+    assertSafeId(id, 'instance id');
+    const pvc = await this.read<any>('v1', 'PersistentVolumeClaim', `${instanceName(id)}-data`);
+    const cm = await this.read<any>('v1', 'ConfigMap', instanceName(id));
+    if (!pvc || !cm) throw new RuntimeError('not_found', `instance ${id} has no storage`);
+    const spec = { ...JSON.parse(cm.data['spec.json']), database: { host: '', port: 5432, name: '', user: '', password: '' } } as InstanceSpec;
+    await this.runJob(spec, 'usage', 'usage');
+    const used = Number((await fs.readFile(path.join(this.backups.root, id, '.usage'), 'utf8').catch(() => '')).trim());
+    if (!Number.isFinite(used)) throw new RuntimeError('failed', 'the usage Job wrote no figure');
+    const limit = quantityBytes(pvc.spec?.resources?.requests?.storage);
+    return { usedBytes: used, limitBytes: limit, exceeded: used > limit };
+  }
+
+  listBackups(id: string): Promise<BackupManifest[]> {
+    return this.backups.list(id);
+  }
+
+  openBackup(id: string, backupId: string): Promise<BackupDownload> {
+    return this.backups.open(id, backupId);
+  }
+
+  deleteBackup(id: string, backupId: string): Promise<void> {
+    return this.backups.delete(id, backupId);
+  }
+
+  pruneBackups(id: string, policy?: RetentionPolicy, now?: Date): Promise<string[]> {
+    return this.backups.prune(id, policy, now);
+  }
+}
+
+/** Reads a Deployment's run state (suspended annotation, replicas, readiness, progress deadline). */
+export function deploymentState(d: any): Pick<RuntimeStatus, 'state' | 'reason'> {
+  if (d.metadata?.annotations?.[SUSPENDED_ANNOTATION] === 'true') return { state: 'suspended' };
+  if (!d.spec?.replicas) return { state: 'stopped' };
+  const stalled = (d.status?.conditions ?? []).find((c: any) => c.type === 'Progressing' && c.status === 'False');
+  if (stalled) return { state: 'failed', reason: stalled.reason ?? 'not progressing' };
+  const current = (d.status?.observedGeneration ?? 0) >= (d.metadata?.generation ?? 0);
+  return { state: current && (d.status?.readyReplicas ?? 0) >= 1 ? 'running' : 'starting' };
+}
+
+export function settingsFromConfig(): KubeSettings {
+  const c = config();
+  return {
+    namespace: c.K8S_NAMESPACE,
+    baseDomain: c.BASE_DOMAIN,
+    storageClass: c.K8S_STORAGE_CLASS,
+    odooImage: c.K8S_ODOO_IMAGE,
+    backupImage: c.K8S_BACKUP_IMAGE,
+    backupPvc: c.K8S_BACKUP_PVC,
+    clusterIssuer: c.K8S_CLUSTER_ISSUER,
+  };
+}

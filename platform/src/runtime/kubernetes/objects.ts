@@ -1,0 +1,255 @@
+/**
+ * The Kubernetes objects of one instance, as pure functions of its spec (so
+ * tests validate every generated object against kubernetes-models and the
+ * CRD schemas without a cluster). A per-instance ConfigMap is the owner of
+ * everything else: deleting it cascades to the Secret, PVC, Deployment,
+ * Service, IngressRoute, Certificate and Jobs.
+ */
+import type { InstanceSpec } from '../types.ts';
+
+export type KubeSettings = {
+  namespace: string;
+  baseDomain: string;
+  storageClass: string;
+  /** Odoo image template, `{version}` replaced. */
+  odooImage: string;
+  backupImage: string;
+  /** ReadWriteMany PVC with the backups (also mounted by the functions at BACKUP_DIR). */
+  backupPvc: string;
+  clusterIssuer: string;
+};
+
+export type Obj = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string>; ownerReferences?: OwnerRef[] }; [k: string]: unknown };
+export type OwnerRef = { apiVersion: string; kind: string; name: string; uid: string; controller?: boolean; blockOwnerDeletion?: boolean };
+
+export const FIELD_MANAGER = 'saasodoo-runtime';
+export const ODOO_PORT = 8069;
+export const SUSPENDED_ANNOTATION = 'saasodoo.io/suspended';
+const INSTANCE_LABEL = 'saasodoo.io/instance-id';
+
+/** Object name for an instance (DNS-1123, at most 63 characters with suffixes). */
+export function instanceName(id: string): string {
+  return `odoo-${id.toLowerCase()}`;
+}
+
+export function instanceHost(spec: Pick<InstanceSpec, 'subdomain'>, s: Pick<KubeSettings, 'baseDomain'>): string {
+  return `${spec.subdomain}.${s.baseDomain}`;
+}
+
+export function labelsFor(spec: InstanceSpec): Record<string, string> {
+  return {
+    'app.kubernetes.io/name': 'odoo',
+    'app.kubernetes.io/managed-by': 'saasodoo',
+    'app.kubernetes.io/version': spec.odooVersion,
+    [INSTANCE_LABEL]: spec.id,
+    'saasodoo.io/customer-id': spec.customerId,
+    'saasodoo.io/plan': spec.plan,
+  };
+}
+
+/** Selector for the instance's pods. */
+export function selectorFor(id: string): Record<string, string> {
+  return { [INSTANCE_LABEL]: id, 'app.kubernetes.io/component': 'odoo' };
+}
+
+function meta(spec: InstanceSpec, s: KubeSettings, name: string, owner?: OwnerRef, extra: Record<string, string> = {}) {
+  return {
+    name,
+    namespace: s.namespace,
+    labels: { ...labelsFor(spec), ...extra },
+    ...(owner ? { ownerReferences: [owner] } : {}),
+  };
+}
+
+/** The owner of all other objects; also records the non-secret spec. */
+export function ownerConfigMap(spec: InstanceSpec, s: KubeSettings): Obj {
+  const { database: _db, adminPasswordHash: _h, ...publicSpec } = spec;
+  return { apiVersion: 'v1', kind: 'ConfigMap', metadata: meta(spec, s, instanceName(spec.id)), data: { 'spec.json': JSON.stringify(publicSpec) } };
+}
+
+export function ownerRef(cm: { metadata: { name?: string; uid?: string } }): OwnerRef {
+  return { apiVersion: 'v1', kind: 'ConfigMap', name: cm.metadata.name!, uid: cm.metadata.uid!, blockOwnerDeletion: true };
+}
+
+/** Database credentials, read by the Odoo container and the backup/restore Jobs. */
+export function dbSecret(spec: InstanceSpec, s: KubeSettings, owner: OwnerRef): Obj {
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: meta(spec, s, `${instanceName(spec.id)}-db`, owner),
+    type: 'Opaque',
+    stringData: {
+      PGHOST: spec.database.host,
+      PGPORT: String(spec.database.port),
+      PGDATABASE: spec.database.name,
+      PGUSER: spec.database.user,
+      PGPASSWORD: spec.database.password,
+    },
+  };
+}
+
+/** Storage sized to the plan: the PVC size is the quota (CephFS enforces it). */
+export function storagePvc(spec: InstanceSpec, s: KubeSettings, owner: OwnerRef, bytes?: number): Obj {
+  return {
+    apiVersion: 'v1',
+    kind: 'PersistentVolumeClaim',
+    metadata: meta(spec, s, `${instanceName(spec.id)}-data`, owner),
+    spec: {
+      accessModes: ['ReadWriteMany'],
+      storageClassName: s.storageClass,
+      resources: { requests: { storage: bytes ? String(bytes) : `${spec.resources.storageGiB}Gi` } },
+    },
+  };
+}
+
+export function deployment(spec: InstanceSpec, s: KubeSettings, owner: OwnerRef, replicas: 0 | 1, suspended: boolean): Obj {
+  const name = instanceName(spec.id);
+  const secret = `${name}-db`;
+  const fromSecret = (env: string, key: string) => ({ name: env, valueFrom: { secretKeyRef: { name: secret, key } } });
+  const cpu = String(spec.resources.cpu);
+  const memory = `${spec.resources.memoryMiB}Mi`;
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { ...meta(spec, s, name, owner, { 'app.kubernetes.io/component': 'odoo' }), annotations: { [SUSPENDED_ANNOTATION]: String(suspended) } },
+    spec: {
+      replicas,
+      strategy: { type: 'Recreate' },
+      progressDeadlineSeconds: 600,
+      selector: { matchLabels: selectorFor(spec.id) },
+      template: {
+        metadata: { labels: { ...labelsFor(spec), ...selectorFor(spec.id) } },
+        spec: {
+          automountServiceAccountToken: false,
+          securityContext: { runAsNonRoot: true, runAsUser: 101, runAsGroup: 101, fsGroup: 101 },
+          containers: [
+            {
+              name: 'odoo',
+              image: s.odooImage.replace('{version}', spec.odooVersion),
+              args: ['--database', spec.database.name, '--db-filter', `^${spec.database.name}$`, '--no-database-list', '--proxy-mode'],
+              env: [fromSecret('HOST', 'PGHOST'), fromSecret('PORT', 'PGPORT'), fromSecret('USER', 'PGUSER'), fromSecret('PASSWORD', 'PGPASSWORD')],
+              ports: [{ name: 'http', containerPort: ODOO_PORT }],
+              resources: { requests: { cpu, memory }, limits: { cpu, memory } },
+              readinessProbe: { httpGet: { path: '/web/health', port: ODOO_PORT }, periodSeconds: 5, failureThreshold: 3 },
+              livenessProbe: { httpGet: { path: '/web/health', port: ODOO_PORT }, initialDelaySeconds: 60, periodSeconds: 15, failureThreshold: 4 },
+              securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
+              volumeMounts: [
+                { name: 'data', mountPath: '/var/lib/odoo/filestore', subPath: 'filestore' },
+                { name: 'data', mountPath: '/var/lib/odoo/sessions', subPath: 'sessions' },
+                { name: 'data', mountPath: '/mnt/extra-addons', subPath: 'addons' },
+              ],
+            },
+          ],
+          volumes: [{ name: 'data', persistentVolumeClaim: { claimName: `${name}-data` } }],
+        },
+      },
+    },
+  };
+}
+
+export function service(spec: InstanceSpec, s: KubeSettings, owner: OwnerRef): Obj {
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: meta(spec, s, instanceName(spec.id), owner),
+    spec: { type: 'ClusterIP', selector: selectorFor(spec.id), ports: [{ name: 'http', port: ODOO_PORT, targetPort: ODOO_PORT, protocol: 'TCP' }] },
+  };
+}
+
+export function ingressRoute(spec: InstanceSpec, s: KubeSettings, owner: OwnerRef): Obj {
+  const name = instanceName(spec.id);
+  return {
+    apiVersion: 'traefik.io/v1alpha1',
+    kind: 'IngressRoute',
+    metadata: meta(spec, s, name, owner),
+    spec: {
+      entryPoints: ['websecure'],
+      routes: [{ match: `Host(\`${instanceHost(spec, s)}\`)`, kind: 'Rule', services: [{ name, port: ODOO_PORT }] }],
+      tls: { secretName: `${name}-tls` },
+    },
+  };
+}
+
+export function certificate(spec: InstanceSpec, s: KubeSettings, owner: OwnerRef): Obj {
+  const name = instanceName(spec.id);
+  return {
+    apiVersion: 'cert-manager.io/v1',
+    kind: 'Certificate',
+    metadata: meta(spec, s, name, owner),
+    spec: { secretName: `${name}-tls`, dnsNames: [instanceHost(spec, s)], issuerRef: { name: s.clusterIssuer, kind: 'ClusterIssuer', group: 'cert-manager.io' } },
+  };
+}
+
+/** Every object `apply` creates under the owner, in apply order. */
+export function instanceObjects(spec: InstanceSpec, s: KubeSettings, owner: OwnerRef, replicas: 0 | 1, suspended: boolean): Obj[] {
+  return [dbSecret(spec, s, owner), storagePvc(spec, s, owner), deployment(spec, s, owner, replicas, suspended), service(spec, s, owner), ingressRoute(spec, s, owner), certificate(spec, s, owner)];
+}
+
+export type JobKind = 'backup' | 'restore' | 'usage';
+
+/**
+ * A Job that runs next to the instance's volume and the backup volume:
+ * `backup` writes db.dump + filestore.tar.gz into `{id}/{backupId}.partial`
+ * (the driver then checks, hashes and publishes them), `restore` puts a
+ * backup's database and filestore in place, `usage` writes `du` of the
+ * instance volume to `{id}/.usage`.
+ */
+export function job(spec: InstanceSpec, s: KubeSettings, owner: OwnerRef, kind: JobKind, backupId: string, jobName: string): Obj {
+  const name = instanceName(spec.id);
+  const dir = `/backups/${spec.id}`;
+  const scripts: Record<JobKind, string> = {
+    backup: [
+      'set -eu',
+      `d=${dir}/${backupId}.partial`,
+      'mkdir -p "$d"',
+      'pg_dump -Fc --no-owner --no-privileges -f "$d/db.dump" "$PGDATABASE"',
+      'tar -czf "$d/filestore.tar.gz" -C /instance filestore',
+    ].join('\n'),
+    restore: [
+      'set -eu',
+      `b=${dir}/${backupId}`,
+      'pg_restore --clean --if-exists --no-owner --no-privileges --single-transaction --exit-on-error -d "$PGDATABASE" "$b/db.dump"',
+      'rm -rf /instance/.restore /instance/.old-filestore && mkdir /instance/.restore',
+      'tar -xzf "$b/filestore.tar.gz" -C /instance/.restore',
+      'mv /instance/filestore /instance/.old-filestore && mv /instance/.restore/filestore /instance/filestore',
+      'rm -rf /instance/.old-filestore /instance/.restore',
+    ].join('\n'),
+    usage: ['set -eu', `mkdir -p ${dir}`, `du -sb /instance | cut -f1 > ${dir}/.usage.tmp && mv ${dir}/.usage.tmp ${dir}/.usage`].join('\n'),
+  };
+  return {
+    apiVersion: 'batch/v1',
+    kind: 'Job',
+    metadata: meta(spec, s, jobName, owner, { 'app.kubernetes.io/component': kind, 'saasodoo.io/backup-id': backupId }),
+    spec: {
+      backoffLimit: 0,
+      activeDeadlineSeconds: 3600,
+      ttlSecondsAfterFinished: 3600,
+      template: {
+        metadata: { labels: { ...labelsFor(spec), 'app.kubernetes.io/component': kind } },
+        spec: {
+          restartPolicy: 'Never',
+          automountServiceAccountToken: false,
+          securityContext: { runAsNonRoot: true, runAsUser: 101, runAsGroup: 101, fsGroup: 101 },
+          containers: [
+            {
+              name: kind,
+              image: s.backupImage,
+              command: ['sh', '-c', scripts[kind]],
+              envFrom: [{ secretRef: { name: `${name}-db` } }],
+              resources: { requests: { cpu: '100m', memory: '256Mi' }, limits: { memory: '1Gi' } },
+              securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
+              volumeMounts: [
+                { name: 'instance', mountPath: '/instance', readOnly: kind !== 'restore' },
+                { name: 'backups', mountPath: '/backups' },
+              ],
+            },
+          ],
+          volumes: [
+            { name: 'instance', persistentVolumeClaim: { claimName: `${name}-data` } },
+            { name: 'backups', persistentVolumeClaim: { claimName: s.backupPvc } },
+          ],
+        },
+      },
+    },
+  };
+}

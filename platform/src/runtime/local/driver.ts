@@ -1,0 +1,223 @@
+/**
+ * The `local` RuntimeDriver, used by functions: a client of the local runtime
+ * daemon (which owns the instance processes) plus backups and restores run
+ * right here with pg_dump/pg_restore/tar on the instance's own files.
+ */
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { config } from '../../config.ts';
+import { localSecret } from '../../secrets.ts';
+import { BackupStore, assertSafeId } from '../backup-store.ts';
+import { archiveDir, checkDump, DEFAULT_PG_TOOLS, dumpDatabase, extractArchive, restoreDatabase, type PgTools } from '../pg-tools.ts';
+import type { BackupDownload, BackupKind, BackupManifest, DesiredState, InstanceSpec, QuotaUsage, ReadyProgress, RetentionPolicy, RuntimeDriver, RuntimeStatus } from '../types.ts';
+import { BackupError, RestoreError, RuntimeError } from '../types.ts';
+
+export type LocalDriverOptions = {
+  /** Daemon API, e.g. http://127.0.0.1:8083 */
+  url: string;
+  token: string;
+  /** DATA_DIR (instances live in DATA_DIR/instances/<id>). */
+  dataDir: string;
+  backups?: BackupStore;
+  /** pg_dump / pg_restore binaries (tests swap in broken ones). */
+  tools?: PgTools;
+};
+
+/** Local-driver status also carries the process id (tests kill it to simulate a crash). */
+export type LocalRuntimeStatus = RuntimeStatus & { pid?: number };
+
+/** The token functions and the daemon share (generated into the local secrets file). */
+export function localRuntimeToken(): string {
+  return localSecret('localRuntimeToken', undefined);
+}
+
+export class LocalDriver implements RuntimeDriver {
+  readonly name = 'local' as const;
+  readonly backups: BackupStore;
+  private readonly tools: PgTools;
+
+  constructor(private readonly opts: LocalDriverOptions) {
+    this.backups = opts.backups ?? new BackupStore();
+    this.tools = opts.tools ?? DEFAULT_PG_TOOLS;
+  }
+
+  /** The driver for this process's config (LOCAL_RUNTIME_PORT, DATA_DIR). */
+  static fromConfig(): LocalDriver {
+    const c = config();
+    return new LocalDriver({ url: `http://127.0.0.1:${c.LOCAL_RUNTIME_PORT}`, token: localRuntimeToken(), dataDir: c.dataDir });
+  }
+
+  /** The instance's directory (addons, filestore, sessions). */
+  instanceDir(id: string): string {
+    assertSafeId(id, 'instance id');
+    return path.join(this.opts.dataDir, 'instances', id);
+  }
+
+  private async call<T>(method: string, p: string, body?: unknown): Promise<T> {
+    let res: Response;
+    try {
+      res = await fetch(`${this.opts.url}${p}`, {
+        method,
+        headers: { authorization: `Bearer ${this.opts.token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+        body: body ? JSON.stringify(body) : undefined,
+        signal: AbortSignal.timeout(60_000),
+      });
+    } catch {
+      throw new RuntimeError('unavailable', `the local runtime is not answering at ${this.opts.url} (is the host running? npm start)`);
+    }
+    const json = (await res.json().catch(() => ({}))) as any;
+    if (res.ok) return json as T;
+    const msg = json?.error?.message ?? `local runtime answered ${res.status}`;
+    throw new RuntimeError(res.status === 404 ? 'not_found' : res.status === 400 || res.status === 409 ? 'invalid' : 'failed', msg);
+  }
+
+  async apply(spec: InstanceSpec, desired: DesiredState = {}): Promise<void> {
+    assertSafeId(spec.id, 'instance id');
+    await this.call('PUT', `/instances/${spec.id}`, { spec, desired });
+  }
+
+  status(id: string): Promise<LocalRuntimeStatus> {
+    assertSafeId(id, 'instance id');
+    return this.call('GET', `/instances/${id}`);
+  }
+
+  async scale(id: string, replicas: 0 | 1, opts: { suspended?: boolean } = {}): Promise<void> {
+    assertSafeId(id, 'instance id');
+    await this.call('POST', `/instances/${id}/scale`, { replicas, suspended: opts.suspended ?? false });
+  }
+
+  async remove(id: string): Promise<void> {
+    assertSafeId(id, 'instance id');
+    await this.call('DELETE', `/instances/${id}`);
+  }
+
+  async waitReady(id: string, timeoutMs: number, onProgress?: (p: ReadyProgress) => void): Promise<void> {
+    const started = Date.now();
+    let last: string | undefined;
+    for (;;) {
+      const st = await this.status(id);
+      if (st.state !== last) {
+        last = st.state;
+        onProgress?.({ state: st.state, elapsedMs: Date.now() - started, message: st.reason });
+      }
+      if (st.state === 'running') return;
+      if (st.state === 'missing') throw new RuntimeError('not_found', `instance ${id} is not in the runtime`);
+      if (st.state === 'failed') throw new RuntimeError('failed', st.reason ?? 'the instance failed to start');
+      if (st.state === 'stopped' || st.state === 'suspended') throw new RuntimeError('failed', `the instance is ${st.state}`);
+      if (Date.now() - started >= timeoutMs) throw new RuntimeError('timeout', `not healthy after ${Math.round(timeoutMs / 1000)} s`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  async setQuota(id: string, bytes: number): Promise<void> {
+    assertSafeId(id, 'instance id');
+    await this.call('PUT', `/instances/${id}/quota`, { bytes: Math.round(bytes) });
+  }
+
+  usage(id: string): Promise<QuotaUsage> {
+    assertSafeId(id, 'instance id');
+    return this.call('GET', `/instances/${id}/usage`);
+  }
+
+  async backup(spec: InstanceSpec, backupId: string, kind: BackupKind): Promise<BackupManifest> {
+    const partial = await this.backups.begin(spec.id, backupId);
+    try {
+      const dump = path.join(partial, 'db.dump');
+      try {
+        await dumpDatabase(spec.database, dump, this.tools);
+      } catch (err) {
+        throw new BackupError((err as Error).message, 'database');
+      }
+      const size = (await fs.stat(dump).catch(() => undefined))?.size;
+      if (size) {
+        await checkDump(dump, this.tools).catch(() => {
+          throw new BackupError('database dump is not a readable archive', 'database');
+        });
+      }
+      const dir = this.instanceDir(spec.id);
+      if (!(await fs.stat(path.join(dir, 'filestore')).then((s) => s.isDirectory(), () => false))) {
+        throw new BackupError('filestore directory is missing', 'filestore');
+      }
+      try {
+        await archiveDir(dir, 'filestore', path.join(partial, 'filestore.tar.gz'));
+      } catch (err) {
+        throw new BackupError((err as Error).message, 'filestore');
+      }
+      return await this.backups.finalize(spec.id, backupId, { kind, odooVersion: spec.odooVersion });
+    } catch (err) {
+      await this.backups.abort(spec.id, backupId);
+      throw err instanceof BackupError || err instanceof RuntimeError ? err : new BackupError((err as Error).message);
+    }
+  }
+
+  /** Puts a backup's database and filestore in place (filestore swapped in atomically). */
+  private async restoreParts(spec: InstanceSpec, backupId: string): Promise<void> {
+    const from = this.backups.dir(spec.id, backupId);
+    await restoreDatabase(spec.database, path.join(from, 'db.dump'), this.tools);
+    const dir = this.instanceDir(spec.id);
+    const tmp = path.join(dir, `.restore-${randomBytes(4).toString('hex')}`);
+    await fs.mkdir(tmp, { recursive: true });
+    try {
+      await extractArchive(path.join(from, 'filestore.tar.gz'), tmp);
+      const old = path.join(dir, `.old-filestore-${randomBytes(4).toString('hex')}`);
+      await fs.rename(path.join(dir, 'filestore'), old).catch(() => {});
+      await fs.rename(path.join(tmp, 'filestore'), path.join(dir, 'filestore'));
+      await fs.rm(old, { recursive: true, force: true });
+    } finally {
+      await fs.rm(tmp, { recursive: true, force: true });
+    }
+  }
+
+  async restore(spec: InstanceSpec, backupId: string): Promise<{ safety: BackupManifest }> {
+    try {
+      await this.backups.verify(spec.id, backupId);
+    } catch (err) {
+      throw new RestoreError(`backup ${backupId} cannot be restored: ${(err as Error).message}`);
+    }
+    const before = await this.status(spec.id);
+    const wasUp = before.state !== 'missing' && before.replicas === 1;
+    const suspended = before.state === 'suspended';
+    if (before.state !== 'missing') await this.scale(spec.id, 0, { suspended });
+    const putBack = async () => {
+      if (wasUp) await this.scale(spec.id, 1);
+    };
+    let safety: BackupManifest;
+    try {
+      safety = await this.backup(spec, `safety-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`, 'safety');
+    } catch (err) {
+      await putBack();
+      throw new RestoreError(`the safety backup failed, nothing was changed: ${(err as Error).message}`);
+    }
+    try {
+      await this.restoreParts(spec, backupId);
+    } catch (err) {
+      try {
+        await this.restoreParts(spec, safety.backupId);
+      } catch (again) {
+        await putBack().catch(() => {});
+        throw new RestoreError(`restore failed (${(err as Error).message}) and putting back the safety backup failed too (${(again as Error).message})`, safety.backupId);
+      }
+      await putBack();
+      throw new RestoreError(`restore failed, the instance was put back as it was: ${(err as Error).message}`, safety.backupId);
+    }
+    await putBack();
+    return { safety };
+  }
+
+  listBackups(id: string): Promise<BackupManifest[]> {
+    return this.backups.list(id);
+  }
+
+  openBackup(id: string, backupId: string): Promise<BackupDownload> {
+    return this.backups.open(id, backupId);
+  }
+
+  deleteBackup(id: string, backupId: string): Promise<void> {
+    return this.backups.delete(id, backupId);
+  }
+
+  pruneBackups(id: string, policy?: RetentionPolicy, now?: Date): Promise<string[]> {
+    return this.backups.prune(id, policy, now);
+  }
+}

@@ -1,0 +1,165 @@
+/**
+ * End-to-end harness: the whole platform (`up()`: broker, Kill Bill
+ * simulator, SMTP catcher, runtime, every function, gateway, portal) in a
+ * fresh DB_NAMESPACE / REDIS_PREFIX / BROKER_NAME / DATA_DIR (from
+ * tests/helpers/setup-env.ts) on random ports, so it never collides with a
+ * developer's running platform, and headless Debian Chromium driven by
+ * playwright-core. Every step can leave a screenshot in test-artifacts/e2e/.
+ *
+ *   const e2e = await startE2e('customer-flow');
+ *   const page = await e2e.newPage();
+ *   await page.goto(e2e.portal + '/signup');
+ *   await e2e.shot(page, 'signup');
+ *   await e2e.stop();
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { chromium, type Browser, type BrowserContext, type BrowserContextOptions, type Page } from 'playwright-core';
+import { simpleParser } from 'mailparser';
+import { repoRoot, resetConfig } from '@saasodoo/platform/config';
+import { freePort, freePortRange } from '../helpers/ports.ts';
+
+export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+export const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'];
+
+/** Why e2e tests cannot run here, or undefined when they can. */
+export function e2eUnavailable(): string | undefined {
+  if (!fs.existsSync(CHROMIUM)) return `Chromium not found at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`;
+  return undefined;
+}
+
+/** Launches headless Chromium with the flags of TOOLCHAIN.md (playwright-core uses a fresh temporary profile). */
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+}
+
+export type E2e = {
+  portal: string;
+  gateway: string;
+  killbill: string;
+  dataDir: string;
+  browser: Browser;
+  /** A fresh browser context (own cookies) and page on it. */
+  newPage(opts?: BrowserContextOptions): Promise<Page>;
+  /** Saves a full-page screenshot as test-artifacts/e2e/<suite>/<nn>-<name>.png. */
+  shot(page: Page, name: string): Promise<void>;
+  /** The newest mail to `to` whose text matches `pattern`, waiting for it to arrive in DATA_DIR/mail. */
+  mail(to: string, pattern: RegExp, timeoutMs?: number): Promise<{ subject: string; text: string; html: string }>;
+  stop(): Promise<void>;
+};
+
+/**
+ * Starts the platform and Chromium. Env set here wins over the developer's:
+ * random ports, TEST_PLANS on, short Kill Bill notification retries.
+ */
+export async function startE2e(suite: string, env: Record<string, string> = {}): Promise<E2e> {
+  const ports = {
+    GATEWAY_PORT: await freePort(),
+    BROKER_PORT: await freePort(),
+    KILLBILL_SIM_PORT: await freePort(),
+    SMTP_PORT: await freePort(),
+    PORTAL_PORT: await freePort(),
+    FUNCTION_PORT_BASE: await freePortRange(40),
+  };
+  for (const [k, v] of Object.entries(ports)) process.env[k] = String(v);
+  process.env.GATEWAY_URL = `http://127.0.0.1:${ports.GATEWAY_PORT}`;
+  process.env.PUBLIC_URL = `http://localhost:${ports.PORTAL_PORT}`;
+  process.env.TEST_PLANS = 'true';
+  process.env.KILLBILL_SIM_RETRIES = '200ms,500ms,1s';
+  process.env.HEALTH_INTERVAL_SECONDS ??= '5';
+  process.env.PROVISION_READY_TIMEOUT ??= '60';
+  delete process.env.KILLBILL_URL;
+  delete process.env.SMTP_URL;
+  delete process.env.K_SINK;
+  Object.assign(process.env, env);
+  resetConfig();
+
+  const { up } = await import('@saasodoo/platform/host/up');
+  const host = await up({ quiet: true });
+  let browser: Browser;
+  try {
+    browser = await launchChromium();
+  } catch (err) {
+    await host.stop();
+    throw err;
+  }
+  const contexts: BrowserContext[] = [];
+  const artifacts = path.join(repoRoot, 'test-artifacts/e2e', suite);
+  fs.rmSync(artifacts, { recursive: true, force: true });
+  fs.mkdirSync(artifacts, { recursive: true });
+  let shots = 0;
+  const dataDir = path.resolve(repoRoot, process.env.DATA_DIR ?? '.data');
+
+  return {
+    portal: process.env.PUBLIC_URL,
+    gateway: process.env.GATEWAY_URL,
+    killbill: `http://127.0.0.1:${ports.KILLBILL_SIM_PORT}`,
+    dataDir,
+    browser,
+    async newPage(opts = {}) {
+      const ctx = await browser.newContext({ viewport: { width: 1200, height: 900 }, ...opts });
+      ctx.setDefaultTimeout(20_000);
+      contexts.push(ctx);
+      return ctx.newPage();
+    },
+    async shot(page, name) {
+      shots++;
+      await page.screenshot({ path: path.join(artifacts, `${String(shots).padStart(2, '0')}-${name.replace(/[^a-z0-9-]+/gi, '-')}.png`), fullPage: true }).catch(() => {});
+    },
+    async mail(to, pattern, timeoutMs = 30_000) {
+      const dir = path.join(dataDir, 'mail');
+      const deadline = Date.now() + timeoutMs;
+      while (Date.now() < deadline) {
+        const files = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.eml')) : [];
+        const found: { at: number; subject: string; text: string; html: string }[] = [];
+        for (const f of files) {
+          const parsed = await simpleParser(fs.readFileSync(path.join(dir, f)));
+          const recipients = [parsed.to].flat().flatMap((a) => a?.value ?? []).map((a) => a.address?.toLowerCase());
+          const text = parsed.text ?? '';
+          if (recipients.includes(to.toLowerCase()) && pattern.test(text)) {
+            found.push({ at: fs.statSync(path.join(dir, f)).mtimeMs, subject: parsed.subject ?? '', text, html: typeof parsed.html === 'string' ? parsed.html : '' });
+          }
+        }
+        if (found.length) return found.sort((a, b) => b.at - a.at)[0];
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      throw new Error(`No mail to ${to} matching ${pattern} within ${timeoutMs} ms (looked in ${dir})`);
+    },
+    async stop() {
+      for (const c of contexts) await c.close().catch(() => {});
+      await browser.close().catch(() => {});
+      await host.stop();
+      const { dropNamespace } = await import('@saasodoo/platform/db/migrate');
+      await dropNamespace().catch(() => {});
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+const axeSource = fs.readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+export type AxeViolation = { id: string; impact: string; help: string; nodes: string[] };
+
+/**
+ * Runs axe-core (WCAG 2 A/AA rules) on the page and returns the serious and
+ * critical violations. The script is evaluated through the DevTools
+ * protocol, so the portal's CSP stays on.
+ */
+export async function seriousA11yViolations(page: Page): Promise<AxeViolation[]> {
+  await page.evaluate(axeSource);
+  const result = await page.evaluate(async () => {
+    const axe = (window as unknown as { axe: { run(ctx: unknown, opts: unknown): Promise<{ violations: { id: string; impact: string; help: string; nodes: { target: string[] }[] }[] }> } }).axe;
+    const r = await axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] } });
+    return r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => n.target.join(' ')) }));
+  });
+  return result.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+}
+
+/** A unique address for a test user. */
+export function uniqueEmail(tag: string): string {
+  return `${tag}-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}@example.com`;
+}
+
+export const tmpDir = () => fs.mkdtempSync(path.join(os.tmpdir(), 'saasodoo-e2e-'));

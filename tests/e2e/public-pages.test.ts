@@ -1,0 +1,103 @@
+/**
+ * The public pages of the portal in headless Chromium: they render, say
+ * which field is wrong, work without JavaScript, keep private pages behind
+ * login, fit a phone, and have no serious or critical axe-core violation.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { e2eUnavailable, seriousA11yViolations, startE2e, type E2e } from './harness.ts';
+
+const unavailable = e2eUnavailable();
+if (unavailable) console.warn(`skipping e2e: ${unavailable}`);
+
+describe.skipIf(!!unavailable)('portal public pages', () => {
+  let e2e: E2e;
+  beforeAll(async () => {
+    e2e = await startE2e('public-pages');
+  });
+  afterAll(async () => {
+    await e2e?.stop();
+  });
+
+  it('renders the signup page with labelled fields', async () => {
+    const page = await e2e.newPage();
+    const res = await page.goto(`${e2e.portal}/signup`);
+    expect(res?.status()).toBe(200);
+    expect(res?.headers()['cache-control']).toBe('no-store');
+    await expect(page.title()).resolves.toMatch(/Sign up/);
+    for (const label of ['First name', 'Last name', 'Email', 'Password']) {
+      await page.getByLabel(label, { exact: true }).waitFor();
+    }
+    await e2e.shot(page, 'signup');
+  });
+
+  it('names each wrong field on signup, with and without JavaScript', async () => {
+    for (const javaScriptEnabled of [true, false]) {
+      const page = await e2e.newPage({ javaScriptEnabled });
+      await page.goto(`${e2e.portal}/signup`);
+      await page.getByLabel('Email', { exact: true }).fill('not-an-email');
+      await page.getByLabel('Password', { exact: true }).fill('short');
+      await page.getByRole('button', { name: 'Create account' }).click();
+      const alert = page.getByRole('alert');
+      await alert.waitFor();
+      const text = await alert.innerText();
+      expect(text).toMatch(/First name.*required/i);
+      expect(text).toMatch(/Email.*email address/i);
+      expect(text).toMatch(/Password.*at least 12/i);
+      expect(text).toMatch(/terms/i);
+      await expect(page.getByLabel('Email', { exact: true }).getAttribute('aria-invalid')).resolves.toBe('true');
+      // the typed email is kept, the password never comes back
+      await expect(page.getByLabel('Email', { exact: true }).inputValue()).resolves.toBe('not-an-email');
+      if (!javaScriptEnabled) await expect(page.getByLabel('Password', { exact: true }).inputValue()).resolves.toBe('');
+      await e2e.shot(page, `signup-errors-${javaScriptEnabled ? 'js' : 'nojs'}`);
+    }
+  });
+
+  it('shows the API field error when login is refused', async () => {
+    const page = await e2e.newPage();
+    await page.goto(`${e2e.portal}/login`);
+    await page.getByLabel('Email').fill('nobody@example.com');
+    await page.getByLabel('Password').fill('wrong password for nobody');
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.getByRole('alert').waitFor();
+    expect(await page.getByRole('alert').innerText()).not.toBe('');
+    await e2e.shot(page, 'login-refused');
+  });
+
+  it('sends visitors of private pages to login, and back after', async () => {
+    const page = await e2e.newPage();
+    for (const path of ['/instances', '/instances/new', '/billing', '/account', '/admin']) {
+      await page.goto(`${e2e.portal}${path}`);
+      expect(new URL(page.url()).pathname).toBe('/login');
+      expect(new URL(page.url()).searchParams.get('next')).toBe(path);
+    }
+  });
+
+  it('refuses a form post from another origin (SvelteKit origin check)', async () => {
+    const res = await fetch(`${e2e.portal}/login`, {
+      method: 'POST',
+      headers: { origin: 'http://evil.example', 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'email=a%40b.c&password=x',
+    });
+    expect(res.status).toBe(403);
+  });
+
+  it('has no serious or critical accessibility violation on public pages, desktop and phone', async () => {
+    const pages = ['/', '/signup', '/login', '/forgot-password', '/reset-password?token=x', '/verify-email?email=a%40b.c', '/no-such-page'];
+    for (const viewport of [{ width: 1200, height: 900 }, { width: 375, height: 740 }]) {
+      const page = await e2e.newPage({ viewport, isMobile: viewport.width < 500 });
+      for (const p of pages) {
+        await page.goto(`${e2e.portal}${p}`);
+        expect(await seriousA11yViolations(page), `${p} at ${viewport.width}px`).toEqual([]);
+        // nothing scrolls sideways on a phone
+        expect(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1), `${p} fits ${viewport.width}px`).toBe(true);
+      }
+      await e2e.shot(page, `not-found-${viewport.width}`);
+    }
+    // an empty submit shows errors that must be accessible too
+    const page = await e2e.newPage();
+    await page.goto(`${e2e.portal}/signup`);
+    await page.getByRole('button', { name: 'Create account' }).click();
+    await page.getByRole('alert').waitFor();
+    expect(await seriousA11yViolations(page)).toEqual([]);
+  });
+});

@@ -1,0 +1,187 @@
+/**
+ * What the instance tests share: the instance functions served in-process
+ * (startFunction), the local runtime daemon, a K_SINK that keeps every
+ * CloudEvent the functions publish, and a stand-in for the billing
+ * function's HTTP *contract* (POST /api/billing startSubscription / cancel,
+ * GET /api/trial-eligibility) until the real one is wired by the lead.
+ */
+import { randomUUID } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { HTTP, type CloudEvent } from 'cloudevents';
+import { config, resetConfig } from '../../../platform/src/config.ts';
+import { closeDatabases, db } from '../../../platform/src/db/index.ts';
+import { dropNamespace, migrate } from '../../../platform/src/db/migrate.ts';
+import { buildEvent } from '../../../platform/src/emit.ts';
+import { startFunction } from '../../../platform/src/host/run-function.ts';
+import type { FaasFunction } from '../../../platform/src/fn.ts';
+import { stopOutbox } from '../../../platform/src/instances/relay.ts';
+import { resetRuntime } from '../../../platform/src/runtime/index.ts';
+import { startLocalRuntime, type LocalRuntime } from '../../../platform/src/runtime/local/daemon.ts';
+import { localRuntimeToken } from '../../../platform/src/runtime/local/driver.ts';
+import { freePort, freePortRange } from '../../helpers/ports.ts';
+
+export type Received = { id: string; type: string; subject?: string; data: any };
+
+function listen(handler: http.RequestListener): Promise<{ server: http.Server; url: string }> {
+  const server = http.createServer(handler);
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => {
+    resolve({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` });
+  }));
+}
+
+function readBody(req: http.IncomingMessage): Promise<string> {
+  return new Promise((resolve) => {
+    let b = '';
+    req.on('data', (c) => (b += c));
+    req.on('end', () => resolve(b));
+  });
+}
+
+/** The billing contract stand-in: behaviour switchable per test. */
+export type BillingStandIn = {
+  eligible: boolean;
+  /** 'ok' → 201, 'trial_unavailable' → 409, 'down' → connection answered 503. */
+  start: 'ok' | 'trial_unavailable' | 'down';
+  cancel: 'ok' | 'down';
+  calls: { action: string; body: any; authorization?: string }[];
+};
+
+export type Harness = {
+  events: Received[];
+  billing: BillingStandIn;
+  fn: Record<'instances' | 'instanceAction' | 'provision' | 'instanceOps' | 'quotaSet' | 'healthProbe' | 'backupDownload', string>;
+  runtime: LocalRuntime;
+  stop(): Promise<void>;
+};
+
+/**
+ * Starts everything; call in beforeAll. Sets K_SINK, GATEWAY_URL (billing
+ * stand-in) and LOCAL_RUNTIME_PORT, then migrates the instance and auth
+ * databases of this file's namespace.
+ */
+export async function startHarness(): Promise<Harness> {
+  const events: Received[] = [];
+  const sink = await listen(async (req, res) => {
+    const body = await readBody(req);
+    try {
+      const ev = HTTP.toEvent({ headers: req.headers as Record<string, string>, body }) as CloudEvent<unknown>;
+      const data = typeof ev.data === 'string' ? JSON.parse(ev.data) : ev.data;
+      events.push({ id: ev.id, type: ev.type, subject: ev.subject, data });
+      res.writeHead(202).end();
+    } catch {
+      res.writeHead(400).end();
+    }
+  });
+  const billing: BillingStandIn = { eligible: true, start: 'ok', cancel: 'ok', calls: [] };
+  const bill = await listen(async (req, res) => {
+    const raw = await readBody(req);
+    const send = (status: number, body?: unknown) => {
+      res.writeHead(status, { 'content-type': 'application/json' }).end(body === undefined ? '' : JSON.stringify(body));
+    };
+    const url = new URL(req.url ?? '/', 'http://x');
+    if (req.method === 'GET' && url.pathname === '/api/trial-eligibility') {
+      return send(200, { eligible: billing.eligible, reason: billing.eligible ? 'eligible' : 'trial_used', trialDays: 14 });
+    }
+    if (req.method === 'POST' && url.pathname === '/api/billing') {
+      const body = JSON.parse(raw || '{}');
+      billing.calls.push({ action: body.action, body, authorization: req.headers.authorization });
+      if (body.action === 'startSubscription') {
+        if (billing.start === 'down') return send(503, { error: { code: 'unavailable', message: 'down' } });
+        if (billing.start === 'trial_unavailable') return send(409, { error: { code: 'trial_unavailable', message: 'no trial' } });
+        return send(201, { subscriptionId: randomUUID() });
+      }
+      if (body.action === 'cancel') {
+        if (billing.cancel === 'down') return send(503, { error: { code: 'unavailable', message: 'down' } });
+        return send(202, { cancelled: true });
+      }
+    }
+    send(404, { error: { code: 'not_found', message: 'no such route' } });
+  });
+
+  const portBase = await freePortRange(20);
+  const runtime = await startLocalRuntime({
+    port: 0, dataDir: config().dataDir, token: localRuntimeToken(), portBase, baseDomain: 'localhost',
+    gatewayPort: 8080, scheme: 'http', readyTimeoutMs: 20_000,
+  });
+  process.env.K_SINK = sink.url;
+  process.env.GATEWAY_URL = bill.url;
+  process.env.LOCAL_RUNTIME_PORT = String(runtime.port);
+  process.env.PROVISION_READY_TIMEOUT = '20';
+  resetConfig();
+  resetRuntime();
+  await migrate({ databases: ['auth', 'instance'] });
+
+  const serve = async (mod: { default: FaasFunction }) => {
+    const s = await startFunction(mod.default, await freePort());
+    servers.push(s);
+    return `http://127.0.0.1:${(s.address() as AddressInfo).port}/`;
+  };
+  const servers: http.Server[] = [];
+  const fn = {
+    instances: await serve(await import('../../../functions/instances/index.ts')),
+    instanceAction: await serve(await import('../../../functions/instance-action/index.ts')),
+    provision: await serve(await import('../../../functions/provision/index.ts')),
+    instanceOps: await serve(await import('../../../functions/instance-ops/index.ts')),
+    quotaSet: await serve(await import('../../../functions/quota-set/index.ts')),
+    healthProbe: await serve(await import('../../../functions/health-probe/index.ts')),
+    backupDownload: await serve(await import('../../../functions/backup-download/index.ts')),
+  };
+  return {
+    events, billing, fn, runtime,
+    async stop() {
+      await stopOutbox().catch(() => {});
+      for (const s of servers) await new Promise((r) => s.close(r));
+      await runtime.stop();
+      sink.server.close();
+      bill.server.close();
+      await closeDatabases();
+      await dropNamespace();
+    },
+  };
+}
+
+/** Calls an HTTP function as a customer (Bearer token). */
+export async function call(url: string, token: string | undefined, o: { method?: 'GET' | 'POST'; query?: Record<string, string>; body?: unknown } = {}) {
+  const u = new URL(url);
+  for (const [k, v] of Object.entries(o.query ?? {})) u.searchParams.set(k, v);
+  const res = await fetch(u, {
+    method: o.method ?? (o.body ? 'POST' : 'GET'),
+    headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(o.body ? { 'content-type': 'application/json' } : {}) },
+    body: o.body ? JSON.stringify(o.body) : undefined,
+  });
+  const text = await res.text();
+  let json: any;
+  try {
+    json = text ? JSON.parse(text) : undefined;
+  } catch {
+    json = text;
+  }
+  return { status: res.status, body: json, headers: res.headers };
+}
+
+/** Delivers one CloudEvent (binary mode) to an event function, as the broker would; returns the HTTP status. */
+export async function deliver(url: string, type: string, data: unknown, id = randomUUID()): Promise<{ status: number; body: string }> {
+  const ev = buildEvent(type, data, { id });
+  const msg = HTTP.binary(ev);
+  const res = await fetch(url, { method: 'POST', headers: msg.headers as Record<string, string>, body: msg.body as string });
+  return { status: res.status, body: await res.text() };
+}
+
+/** The instance row straight from the instance database. */
+export function row(id: string) {
+  return db('instance').one('SELECT * FROM instances WHERE id = $1', [id]);
+}
+
+/** Waits (polling) until `check` is truthy; throws with `what` after `ms`. Not a timed assertion: a bound on waiting. */
+export async function until<T>(what: string, check: () => Promise<T> | T, ms = 20_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await check();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export { migrate };

@@ -1,0 +1,108 @@
+/**
+ * The local SMTP catcher as the host runs it: enabled only without SMTP_URL,
+ * points the functions at itself, keeps each mail the `email` function sends
+ * as DATA_DIR/mail/<id>.eml, and `platform mail list|show` print them.
+ */
+import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { HTTP } from 'cloudevents';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import emailFn from '../../../functions/email/index.ts';
+import { config, repoRoot, resetConfig } from '../../../platform/src/config.ts';
+import { closeDatabases } from '../../../platform/src/db/index.ts';
+import { dropNamespace, migrate } from '../../../platform/src/db/migrate.ts';
+import { buildEvent } from '../../../platform/src/emit.ts';
+import { startFunction } from '../../../platform/src/host/run-function.ts';
+import type { HostContext, RunningService } from '../../../platform/src/host/services.ts';
+import { hostServices } from '../../../platform/src/host/services.ts';
+import { smtpCatcherService } from '../../../platform/src/mail/catcher-service.ts';
+import { mailDir } from '../../../platform/src/mail/catcher.ts';
+import { closeMailTransport } from '../../../platform/src/mail/transport.ts';
+
+const run = promisify(execFile);
+/** Runs the real `platform` CLI with this test's environment. */
+async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const r = await run(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'platform/src/cli.ts'), ...args], { cwd: repoRoot, env: process.env });
+    return { code: 0, stdout: r.stdout, stderr: r.stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+let catcher: RunningService;
+let server: Server;
+const functionEnv: Record<string, string> = {};
+const verifyUrl = `http://localhost:3000/verify-email?token=${randomUUID()}`;
+
+beforeAll(async () => {
+  delete process.env.SMTP_URL;
+  process.env.SMTP_PORT = '0';
+  resetConfig();
+  const ctx = { config: config(), functionEnv, supervisor: undefined, setInstanceRouter: () => {} } as unknown as HostContext;
+  catcher = await smtpCatcherService.start(ctx);
+  // The function process gets functionEnv, as under `platform up`.
+  process.env.SMTP_URL = functionEnv.SMTP_URL;
+  resetConfig();
+  await migrate({ databases: ['communication'] });
+  server = await startFunction(emailFn, 0);
+});
+
+afterAll(async () => {
+  await new Promise((r) => server?.close(r));
+  closeMailTransport();
+  await catcher?.stop();
+  await closeDatabases();
+  await dropNamespace();
+});
+
+describe('SMTP catcher host service', () => {
+  it('is registered, runs only without SMTP_URL and hands its address to the functions', () => {
+    expect(hostServices).toContain(smtpCatcherService);
+    expect(smtpCatcherService.phase).toBe('before');
+    expect(smtpCatcherService.enabled?.({ ...config(), SMTP_URL: 'smtp://relay.example:25' })).toBe(false);
+    expect(smtpCatcherService.enabled?.({ ...config(), SMTP_URL: undefined })).toBe(true);
+    expect(functionEnv.SMTP_URL).toMatch(/^smtp:\/\/127\.0\.0\.1:\d+$/);
+  });
+
+  it('keeps the verification mail sent by `email` as an .eml file, and the CLI lists and shows it', async () => {
+    const msg = HTTP.binary(buildEvent('com.saasodoo.user.verification_requested', {
+      customerId: randomUUID(), email: 'grace@example.test', firstName: 'Grace', verifyUrl,
+    }));
+    const res = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`, {
+      method: 'POST', headers: msg.headers as Record<string, string>, body: msg.body as string,
+    });
+    expect(res.status).toBe(204);
+
+    const files = fs.readdirSync(mailDir()).filter((f) => f.endsWith('.eml'));
+    expect(files).toHaveLength(1);
+    expect(mailDir()).toBe(path.join(config().dataDir, 'mail'));
+    const id = files[0].slice(0, -4);
+    const raw = fs.readFileSync(path.join(mailDir(), files[0]), 'utf8');
+    expect(raw).toMatch(/^Subject: Confirm your email address/m);
+
+    const [list, show, html, missing] = await Promise.all([
+      cli('mail', 'list'), cli('mail', 'show', 'last'), cli('mail', 'show', id, '--html'), cli('mail', 'show', 'no-such-mail'),
+    ]);
+    expect(list.code).toBe(0);
+    expect(list.stdout).toContain(id);
+    expect(list.stdout).toContain('grace@example.test');
+    expect(list.stdout).toContain('Confirm your email address');
+
+    expect(show.code).toBe(0);
+    expect(show.stdout).toContain(`Id: ${id}`);
+    expect(show.stdout).toContain('To: grace@example.test');
+    expect(show.stdout).toContain(verifyUrl);
+
+    expect(html.stdout).toContain(`href="${verifyUrl}"`);
+
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('No mail no-such-mail');
+  });
+});

@@ -1,0 +1,237 @@
+/**
+ * The local runtime (daemon + driver) against real PostgreSQL and real
+ * processes: apply → the stand-in answers through a gateway; stop, suspend,
+ * crash, restart of the daemon; quota; backup → change → restore; broken
+ * dumps are BackupErrors; remove leaves nothing.
+ */
+import { randomBytes } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { config } from '../../../platform/src/config.ts';
+import { dropNamespace } from '../../../platform/src/db/migrate.ts';
+import { startGateway } from '../../../platform/src/host/gateway.ts';
+import type { Supervisor } from '../../../platform/src/host/supervisor.ts';
+import { probeOne } from '../../../platform/src/runtime/health.ts';
+import { startLocalRuntime, type LocalRuntime } from '../../../platform/src/runtime/local/daemon.ts';
+import { LocalDriver } from '../../../platform/src/runtime/local/driver.ts';
+import { BackupError, RestoreError, type InstanceSpec } from '../../../platform/src/runtime/types.ts';
+import { createInstanceDb, instanceQuery } from '../../helpers/instance-db.ts';
+
+const token = randomBytes(16).toString('hex');
+let rt: LocalRuntime;
+let gateway: http.Server;
+let gatewayPort: number;
+let driver: LocalDriver;
+let spec: InstanceSpec;
+const portBase = 20_000 + Math.floor(Math.random() * 20_000);
+
+async function startRuntime() {
+  return startLocalRuntime({ port: 0, dataDir: config().dataDir, token, portBase, baseDomain: 'localhost', gatewayPort: 8080, scheme: 'http', readyTimeoutMs: 20_000 });
+}
+
+function viaGateway(sub: string, p = '/'): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    http
+      .get({ host: '127.0.0.1', port: gatewayPort, path: p, headers: { host: `${sub}.localhost:8080` } }, (res) => {
+        let body = '';
+        res.on('data', (c) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      })
+      .on('error', reject);
+  });
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A fake pg tool that runs the real one unless its arguments match `pattern`. */
+function wrapper(name: string, body: string): string {
+  const file = path.join(config().dataDir, `${name}-${randomBytes(3).toString('hex')}.sh`);
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, `#!/bin/sh\n${body}\n`, { mode: 0o755 });
+  return file;
+}
+
+beforeAll(async () => {
+  rt = await startRuntime();
+  gateway = await startGateway({ port: 0, supervisor: {} as Supervisor, baseDomain: 'localhost', instanceRouter: (s) => rt.router(s) });
+  gatewayPort = (gateway.address() as AddressInfo).port;
+  driver = new LocalDriver({ url: rt.url, token, dataDir: config().dataDir });
+  const short = randomBytes(4).toString('hex');
+  spec = {
+    id: `00000000-0000-4000-8000-${randomBytes(6).toString('hex')}`,
+    customerId: 'c1',
+    name: 'Acme Books',
+    subdomain: `acme-${short}`,
+    odooVersion: '17',
+    plan: 'basic-monthly',
+    resources: { cpu: 1, memoryMiB: 2048, storageGiB: 10 },
+    database: await createInstanceDb(short),
+  };
+});
+
+afterAll(async () => {
+  await driver?.remove(spec.id).catch(() => {});
+  await rt?.stop();
+  await new Promise((r) => gateway?.close(r));
+  await dropNamespace();
+});
+
+describe('local runtime', () => {
+  it('applies an instance: the stand-in answers at its URL through the gateway, reading its database', async () => {
+    await driver.apply(spec);
+    const states: string[] = [];
+    await driver.waitReady(spec.id, 20_000, (p) => states.push(p.state));
+    expect(states.at(-1)).toBe('running');
+    const st = await driver.status(spec.id);
+    expect(st).toMatchObject({ state: 'running', url: `http://${spec.subdomain}.localhost:8080`, replicas: 1 });
+    expect((await probeOne(st.healthUrl!)).ok).toBe(true);
+    await instanceQuery(spec.database, 'CREATE TABLE notes (id serial primary key, body text)');
+    const page = await viaGateway(spec.subdomain);
+    expect(page.status).toBe(200);
+    expect(page.body).toContain('This is a stand-in, not Odoo');
+    expect(page.body).toContain('Acme Books');
+    expect(page.body).toMatch(/Odoo version: <strong id="version">17</);
+    expect(page.body).toContain(spec.database.name);
+    expect(page.body).toMatch(/<strong id="tables">1</);
+    expect(JSON.parse((await viaGateway(spec.subdomain, '/web/health')).body)).toEqual({ status: 'pass' });
+    expect(fs.statSync(path.join(driver.instanceDir(spec.id), 'filestore')).isDirectory()).toBe(true);
+    // The spec on disk holds the DB password: owner-only.
+    expect(fs.statSync(path.join(driver.instanceDir(spec.id), 'spec.json')).mode & 0o077).toBe(0);
+  });
+
+  it('refuses a second instance with the same subdomain', async () => {
+    await expect(driver.apply({ ...spec, id: `${spec.id.slice(0, -4)}ffff` })).rejects.toMatchObject({ name: 'RuntimeError', code: 'invalid' });
+  });
+
+  it('reports usage against the quota', async () => {
+    fs.writeFileSync(path.join(driver.instanceDir(spec.id), 'filestore', 'blob.bin'), randomBytes(64 * 1024));
+    const u = await driver.usage(spec.id);
+    expect(u.limitBytes).toBe(10 * 1024 ** 3);
+    expect(u.usedBytes).toBeGreaterThan(64 * 1024);
+    expect(u.exceeded).toBe(false);
+    await driver.setQuota(spec.id, 1024);
+    expect(await driver.usage(spec.id)).toMatchObject({ limitBytes: 1024, exceeded: true });
+    await driver.setQuota(spec.id, 10 * 1024 ** 3);
+  });
+
+  it('stop, suspend and start: clear pages while not running, no process left', async () => {
+    const { pid } = await driver.status(spec.id);
+    await driver.scale(spec.id, 0);
+    expect((await driver.status(spec.id)).state).toBe('stopped');
+    expect(alive(pid!)).toBe(false);
+    const stopped = await viaGateway(spec.subdomain);
+    expect(stopped.status).toBe(503);
+    expect(stopped.body).toContain('Instance stopped');
+    await driver.scale(spec.id, 0, { suspended: true });
+    const suspended = await viaGateway(spec.subdomain);
+    expect(suspended.status).toBe(403);
+    expect(suspended.body).toContain('suspended');
+    expect(suspended.body).not.toContain('stand-in');
+    expect((await driver.status(spec.id)).state).toBe('suspended');
+    await driver.scale(spec.id, 1);
+    await driver.waitReady(spec.id, 20_000);
+    expect((await viaGateway(spec.subdomain)).body).toContain('stand-in');
+  });
+
+  it('a killed process is reported failed; scaling to 1 restarts it', async () => {
+    const { pid } = await driver.status(spec.id);
+    process.kill(pid!, 'SIGKILL');
+    for (let i = 0; i < 100 && (await driver.status(spec.id)).state !== 'failed'; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(await driver.status(spec.id)).toMatchObject({ state: 'failed', reason: expect.stringContaining('SIGKILL') });
+    expect((await probeOne((await driver.status(spec.id)).healthUrl!, 1000)).ok).toBe(false);
+    await driver.scale(spec.id, 1);
+    await driver.waitReady(spec.id, 20_000);
+  });
+
+  it('backup → change data → restore → data back (safety backup kept)', async () => {
+    await instanceQuery(spec.database, "INSERT INTO notes (body) VALUES ('before')");
+    const fileA = path.join(driver.instanceDir(spec.id), 'filestore', 'a.txt');
+    fs.writeFileSync(fileA, 'version 1');
+    const m = await driver.backup(spec, 'b1', 'manual');
+    expect(m).toMatchObject({ backupId: 'b1', instanceId: spec.id, kind: 'manual', odooVersion: '17' });
+    expect(m.parts.database.bytes).toBeGreaterThan(0);
+    expect(m.parts.database.sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(m.parts.filestore.bytes).toBeGreaterThan(0);
+
+    await instanceQuery(spec.database, "UPDATE notes SET body = 'after'");
+    await instanceQuery(spec.database, "INSERT INTO notes (body) VALUES ('extra')");
+    fs.writeFileSync(fileA, 'version 2');
+    fs.writeFileSync(path.join(driver.instanceDir(spec.id), 'filestore', 'b.txt'), 'new');
+
+    const { safety } = await driver.restore(spec, 'b1');
+    expect(safety.kind).toBe('safety');
+    expect((await instanceQuery(spec.database, 'SELECT body FROM notes ORDER BY id')).map((r) => r.body)).toEqual(['before']);
+    expect(fs.readFileSync(fileA, 'utf8')).toBe('version 1');
+    expect(fs.existsSync(path.join(driver.instanceDir(spec.id), 'filestore', 'b.txt'))).toBe(false);
+    await driver.waitReady(spec.id, 20_000);
+    const ids = (await driver.listBackups(spec.id)).map((b) => b.backupId);
+    expect(ids).toEqual(expect.arrayContaining(['b1', safety.backupId]));
+
+    // The download is a tar of the three parts.
+    const dl = await driver.openBackup(spec.id, 'b1');
+    const tarFile = path.join(config().dataDir, 'dl.tar');
+    await new Promise<void>((resolve, reject) => dl.stream.pipe(fs.createWriteStream(tarFile)).on('finish', resolve).on('error', reject));
+    expect(execFileSync('tar', ['-tf', tarFile], { encoding: 'utf8' }).split('\n').filter(Boolean).sort()).toEqual(['db.dump', 'filestore.tar.gz', 'manifest.json']);
+    await expect(driver.openBackup(spec.id, 'nope')).rejects.toMatchObject({ code: 'not_found' });
+    await expect(driver.openBackup(spec.id, '../etc')).rejects.toMatchObject({ code: 'invalid' });
+  });
+
+  it('a failed restore leaves the instance as it was', async () => {
+    await instanceQuery(spec.database, "INSERT INTO notes (body) VALUES ('current')");
+    const broken = new LocalDriver({
+      url: rt.url,
+      token,
+      dataDir: config().dataDir,
+      // pg_restore fails for the target backup only (after --clean would have started), works for the safety one.
+      tools: { pgDump: 'pg_dump', pgRestore: wrapper('pg_restore', `case "$*" in *"/b1/db.dump"*) exit 1;; esac\nexec pg_restore "$@"`) },
+    });
+    await expect(broken.restore(spec, 'b1')).rejects.toBeInstanceOf(RestoreError);
+    expect((await instanceQuery(spec.database, 'SELECT body FROM notes ORDER BY id')).map((r) => r.body)).toEqual(['before', 'current']);
+    await driver.waitReady(spec.id, 20_000);
+  });
+
+  it('an empty or missing dump is a BackupError and leaves no backup behind', async () => {
+    const before = (await driver.listBackups(spec.id)).length;
+    const emptyDump = wrapper('pg_dump', 'while [ $# -gt 0 ]; do if [ "$1" = -f ]; then : > "$2"; fi; shift; done');
+    const empty = new LocalDriver({ url: rt.url, token, dataDir: config().dataDir, tools: { pgDump: emptyDump, pgRestore: 'pg_restore' } });
+    await expect(empty.backup(spec, 'e1', 'manual')).rejects.toMatchObject({ name: 'BackupError', part: 'database', message: expect.stringContaining('empty') });
+    const none = new LocalDriver({ url: rt.url, token, dataDir: config().dataDir, tools: { pgDump: '/bin/true', pgRestore: 'pg_restore' } });
+    await expect(none.backup(spec, 'e2', 'manual')).rejects.toBeInstanceOf(BackupError);
+    const garbage = new LocalDriver({ url: rt.url, token, dataDir: config().dataDir, tools: { pgDump: wrapper('pg_dump', 'while [ $# -gt 0 ]; do if [ "$1" = -f ]; then echo junk > "$2"; fi; shift; done'), pgRestore: 'pg_restore' } });
+    await expect(garbage.backup(spec, 'e3', 'manual')).rejects.toMatchObject({ part: 'database' });
+    expect((await driver.listBackups(spec.id)).length).toBe(before);
+    expect(fs.readdirSync(path.join(config().dataDir, 'backups', spec.id)).filter((n) => n.endsWith('.partial'))).toEqual([]);
+  });
+
+  it('instances that should run come back when the daemon restarts', async () => {
+    const { pid } = await driver.status(spec.id);
+    await rt.stop();
+    expect(alive(pid!)).toBe(false);
+    rt = await startRuntime();
+    driver = new LocalDriver({ url: rt.url, token, dataDir: config().dataDir });
+    await driver.waitReady(spec.id, 20_000);
+    expect((await viaGateway(spec.subdomain)).body).toContain('stand-in');
+  });
+
+  it('remove leaves no process, no directory and no route; backups stay', async () => {
+    const { pid } = await driver.status(spec.id);
+    await driver.remove(spec.id);
+    expect(alive(pid!)).toBe(false);
+    expect(fs.existsSync(driver.instanceDir(spec.id))).toBe(false);
+    expect(await driver.status(spec.id)).toEqual({ state: 'missing' });
+    expect((await viaGateway(spec.subdomain)).status).toBe(404);
+    expect((await driver.listBackups(spec.id)).length).toBeGreaterThan(0);
+    await driver.remove(spec.id); // idempotent
+  });
+});

@@ -1,0 +1,51 @@
+/**
+ * infra/killbill/catalog.xml and overdue.xml: valid against Kill Bill's XSDs
+ * (xmllint), matching SPEC 3 and platform/src/plans.ts.
+ */
+import { execFileSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { CATALOG_PATH, localCatalogXml, localOverdueXml, OVERDUE_PATH, parseCatalog, parseOverdue } from '../../../platform/src/billing/catalog.ts';
+import { PLANS } from '../../../platform/src/plans.ts';
+import { schemaFile } from '../../helpers/schemas.ts';
+
+function xmllint(): boolean {
+  try {
+    execFileSync('xmllint', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    process.stderr.write('xmllint not installed (Debian libxml2-utils): XSD validation skipped\n');
+    return false;
+  }
+}
+
+const hasXmllint = xmllint();
+
+describe('Kill Bill configuration', () => {
+  for (const [file, xsd] of [[CATALOG_PATH, 'killbill-catalog.xsd'], [OVERDUE_PATH, 'killbill-overdue.xsd']] as const) {
+    const schema = schemaFile(xsd);
+    it.skipIf(!hasXmllint || !schema)(`${file.split('/').pop()} validates against ${xsd}`, () => {
+      const out = execFileSync('xmllint', ['--noout', '--schema', schema!, file], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+      expect(out).toBe('');
+    });
+  }
+
+  it('the catalogue has exactly the plans of SPEC 3, as platform/src/plans.ts says', () => {
+    const catalog = parseCatalog(localCatalogXml());
+    expect(catalog.map((p) => p.name).sort()).toEqual(PLANS.map((p) => p.id).sort());
+    for (const plan of PLANS) {
+      const c = catalog.find((p) => p.name === plan.id)!;
+      expect({ price: c.price, currency: c.currency, period: c.billingPeriod, trial: c.trialDays }).toEqual({
+        price: plan.price.amount, currency: plan.price.currency, period: 'MONTHLY', trial: plan.trial?.days,
+      });
+    }
+  });
+
+  it('overdue: WARNING at 10 days, BLOCKED at 14 (suspends), CANCELLATION at 21 (end of term)', () => {
+    const states = parseOverdue(localOverdueXml());
+    expect(states.map((s) => [s.name, s.days, s.blockEntitlement, s.cancellation])).toEqual([
+      ['CANCELLATION', 21, true, 'END_OF_TERM'],
+      ['BLOCKED', 14, true, undefined],
+      ['WARNING', 10, false, undefined],
+    ]);
+  });
+});

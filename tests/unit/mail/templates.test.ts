@@ -1,0 +1,95 @@
+/** Mail templates and rendering: every SPEC 9 template renders both parts, escapes, and links only to the portal. */
+import { describe, expect, it } from 'vitest';
+import { escapeHtml, renderMail } from '../../../platform/src/mail/render.ts';
+import { formatBytes, formatDate, portalLink, renderTemplate, TEMPLATE_NAMES, type TemplateName, type TemplateVars } from '../../../platform/src/mail/templates.ts';
+
+const ctx = { publicUrl: 'https://example.test/portal/' };
+const instance = { id: '5f0c1b7e-1111-4222-8333-944445555666', label: 'Acme <Books>', url: 'https://acme.example.test' };
+
+const samples: { [T in TemplateName]: TemplateVars[T] } = {
+  'verify-email': { firstName: 'Ada', verifyUrl: 'https://example.test/portal/verify-email?token=abc' },
+  welcome: { firstName: 'Ada' },
+  'signup-attempt': {},
+  'password-reset': { resetUrl: 'https://example.test/portal/reset-password?token=def' },
+  'password-changed': {},
+  'instance-ready': { instance },
+  'instance-failed': { instance, step: 'database' },
+  'trial-ending': { daysLeft: 1, trialEndsAt: '2026-12-03T00:00:00Z' },
+  'trial-ended': {},
+  'invoice-created': {},
+  'payment-succeeded': {},
+  'payment-failed': {},
+  'overdue-warning': {},
+  'instance-suspended': { instance },
+  'instance-resumed': {},
+  'cancellation-scheduled': { effectiveDate: '2027-01-31' },
+  'instance-terminated': { instance },
+  'backup-completed': { instance, sizeBytes: 3 * 1024 ** 3 },
+  'backup-failed': { instance },
+  'restore-completed': { instance },
+  'restore-failed': { instance },
+};
+
+describe('templates', () => {
+  it('cover every mail of SPEC 9', () => {
+    expect([...TEMPLATE_NAMES].sort()).toEqual([
+      'backup-completed', 'backup-failed', 'cancellation-scheduled', 'instance-failed', 'instance-ready',
+      'instance-resumed', 'instance-suspended', 'instance-terminated', 'invoice-created', 'overdue-warning',
+      'password-changed', 'password-reset', 'payment-failed', 'payment-succeeded', 'restore-completed',
+      'restore-failed', 'signup-attempt', 'trial-ended', 'trial-ending', 'verify-email', 'welcome',
+    ]);
+  });
+
+  it.each(TEMPLATE_NAMES)('%s renders a subject, a text part and an HTML part with the same links', (name) => {
+    const m = renderTemplate(name, samples[name] as never, ctx);
+    expect(m.subject.length).toBeGreaterThan(5);
+    expect(m.subject).not.toMatch(/undefined|null|\[object/);
+    expect(m.text).not.toMatch(/undefined|null|\[object/);
+    expect(m.html).toMatch(/^<!doctype html>/);
+    const textLinks = [...m.text.matchAll(/https?:\/\/[^\s]+/g)].map((x) => x[0]);
+    expect(textLinks.length).toBeGreaterThan(0);
+    for (const l of textLinks) {
+      expect(l.startsWith('https://example.test/portal/') || l.startsWith(instance.url)).toBe(true);
+      expect(m.html).toContain(escapeHtml(l));
+    }
+    // Instance names are escaped in HTML, plain in text.
+    if ('instance' in samples[name]) {
+      expect(m.html).not.toContain('<Books>');
+      if (m.text.includes('Acme')) expect(m.text).toContain('Acme <Books>');
+    }
+  });
+
+  it('links keep the path prefix of PUBLIC_URL', () => {
+    expect(portalLink('https://example.test/portal/', '/billing')).toBe('https://example.test/portal/billing');
+    expect(portalLink('http://localhost:3000', '/instances/x')).toBe('http://localhost:3000/instances/x');
+    const m = renderTemplate('instance-failed', { instance, step: 'runtime' }, ctx);
+    expect(m.text).toContain(`https://example.test/portal/instances/${instance.id}`);
+  });
+
+  it('says days correctly and formats dates and sizes for people', () => {
+    expect(renderTemplate('trial-ending', { daysLeft: 7, trialEndsAt: '2026-12-03T00:00:00Z' }, ctx).subject).toBe('Your SaaSOdoo trial ends in 7 days');
+    expect(renderTemplate('trial-ending', { daysLeft: 1, trialEndsAt: '2026-12-03T00:00:00Z' }, ctx).subject).toBe('Your SaaSOdoo trial ends in 1 day');
+    expect(formatDate('2026-12-03T00:00:00Z')).toMatch(/^Thursday,? 3 December 2026$/); // ICU versions differ on the comma
+    expect(formatDate('soon')).toBe('soon');
+    expect(formatBytes(512)).toBe('512 bytes');
+    expect(formatBytes(3 * 1024 ** 3)).toBe('3.0 GiB');
+  });
+
+  it('greets by name when known; a failed setup names the step', () => {
+    expect(renderTemplate('welcome', { firstName: 'Ada' }, ctx).text).toMatch(/^Hello Ada,/);
+    expect(renderTemplate('welcome', {}, ctx).text).toMatch(/^Hello,/);
+    const failed = renderTemplate('instance-failed', { instance, step: 'database' }, ctx);
+    expect(failed.text).toContain('"database"');
+  });
+});
+
+describe('renderMail', () => {
+  it('escapes every value in HTML and refuses non-web links', () => {
+    const m = renderMail({ subject: 'a & b', greeting: 'Hello <script>x</script>,', paragraphs: ['"quoted"'], details: [['k', 'v<i>']], action: { label: 'Go', url: 'https://x.test/?a=1&b=2' } });
+    expect(m.html).not.toContain('<script>');
+    expect(m.html).toContain('&lt;script&gt;');
+    expect(m.html).toContain('href="https://x.test/?a=1&amp;b=2"');
+    expect(m.text).toContain('https://x.test/?a=1&b=2');
+    expect(() => renderMail({ subject: 's', paragraphs: [], action: { label: 'x', url: 'javascript:alert(1)' } })).toThrow(/javascript/);
+  });
+});

@@ -1,0 +1,57 @@
+import { api } from '$lib/server/api';
+import { failFrom, formValues, invalid, loadError, missing } from '$lib/server/forms';
+import type { Actions, PageServerLoad } from './$types';
+
+type Account = {
+	profile?: { email?: string; firstName?: string; lastName?: string; createdAt?: string; role?: string };
+	sessions?: { id: string; createdAt?: string; lastUsedAt?: string; userAgent?: string; ip?: string; current?: boolean }[];
+};
+
+export const load: PageServerLoad = async (event) => {
+	try {
+		const account = await api<Account>(event, 'GET', 'account');
+		return { account, sessionId: event.locals.user?.sessionId };
+	} catch (err) {
+		loadError(err);
+	}
+};
+
+export const actions: Actions = {
+	updateProfile: async (event) => {
+		const data = await event.request.formData();
+		const values = formValues(data);
+		const fields = missing(data, { firstName: 'First name', lastName: 'Last name' });
+		if (Object.keys(fields).length) return invalid(fields, values);
+		try {
+			await api(event, 'POST', 'account', { body: { action: 'updateProfile', firstName: String(data.get('firstName')).trim(), lastName: String(data.get('lastName')).trim() } });
+		} catch (err) {
+			return failFrom(err, values);
+		}
+		return { success: 'Profile saved.' };
+	},
+	changePassword: async (event) => {
+		const data = await event.request.formData();
+		const fields = missing(data, { currentPassword: 'Current password', newPassword: 'New password' });
+		const next = String(data.get('newPassword') ?? '');
+		if (next && next.length < 12) fields.newPassword = 'New password must be at least 12 characters';
+		if (next.length > 128) fields.newPassword = 'New password must be at most 128 characters';
+		if (Object.keys(fields).length) return invalid(fields, {});
+		try {
+			await api(event, 'POST', 'account', { body: { action: 'changePassword', currentPassword: String(data.get('currentPassword')), newPassword: next } });
+		} catch (err) {
+			return failFrom(err);
+		}
+		return { success: 'Password changed. Your other sessions were logged out.' };
+	},
+	revokeSession: async (event) => {
+		const data = await event.request.formData();
+		const sessionId = String(data.get('sessionId') ?? '');
+		if (!sessionId) return invalid({ sessionId: 'Choose a session' }, {});
+		try {
+			await api(event, 'POST', 'account', { body: { action: 'revokeSession', sessionId } });
+		} catch (err) {
+			return failFrom(err);
+		}
+		return { success: 'Session logged out.' };
+	},
+};

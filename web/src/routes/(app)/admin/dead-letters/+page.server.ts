@@ -1,0 +1,30 @@
+import { api } from '$lib/server/api';
+import { failFrom, invalid, loadError } from '$lib/server/forms';
+import type { Actions, PageServerLoad } from './$types';
+
+export type DeadLetter = { id: string; trigger?: string; type?: string; subject?: string; reason?: string; deadAt?: string; time?: string; attempts?: number };
+
+export const load: PageServerLoad = async (event) => {
+	const trigger = event.url.searchParams.get('trigger') ?? '';
+	try {
+		const list = await api<{ items: DeadLetter[]; triggers?: string[] }>(event, 'GET', 'dead-letters', { query: { trigger: trigger || undefined } });
+		return { items: list.items ?? [], triggers: list.triggers ?? [], trigger };
+	} catch (err) {
+		loadError(err);
+	}
+};
+
+export const actions: Actions = {
+	replay: async (event) => {
+		const data = await event.request.formData();
+		const trigger = String(data.get('trigger') ?? '');
+		const id = data.get('id') ? String(data.get('id')) : undefined;
+		if (!trigger) return invalid({ trigger: 'Choose the trigger whose events to replay' }, {});
+		try {
+			const r = await api<{ replayed?: number }>(event, 'POST', 'dead-letters', { body: { trigger, ...(id ? { id } : {}) } });
+			return { success: `Replayed ${r?.replayed ?? (id ? 1 : 'all')} event(s).` };
+		} catch (err) {
+			return failFrom(err);
+		}
+	},
+};

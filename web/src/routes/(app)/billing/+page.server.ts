@@ -1,0 +1,65 @@
+import { api } from '$lib/server/api';
+import { failFrom, invalid, loadError } from '$lib/server/forms';
+import type { Plan } from '$lib/platform';
+import type { Actions, PageServerLoad } from './$types';
+
+export type Subscription = {
+	id: string;
+	plan?: string;
+	planName?: string;
+	instanceId?: string;
+	instanceName?: string;
+	state?: string;
+	phase?: string;
+	startDate?: string;
+	chargedThroughDate?: string;
+	billingEndDate?: string;
+	cancelledDate?: string;
+	trialEndDate?: string;
+};
+export type Invoice = { id: string; number?: string | number; date?: string; invoiceDate?: string; amount?: number; balance?: number; currency?: string; status?: string };
+export type BillingView = {
+	subscriptions?: Subscription[];
+	invoices?: Invoice[];
+	balance?: number;
+	currency?: string;
+	paymentMethod?: { type?: string; label?: string; last4?: string; failing?: boolean } | null;
+};
+
+export const load: PageServerLoad = async (event) => {
+	try {
+		const [billing, plans] = await Promise.all([
+			api<BillingView>(event, 'GET', 'billing'),
+			api<{ items: Plan[] }>(event, 'GET', 'plans').catch(() => ({ items: [] as Plan[] })),
+		]);
+		return { billing, plans: plans.items ?? [] };
+	} catch (err) {
+		loadError(err);
+	}
+};
+
+export const actions: Actions = {
+	cancel: async (event) => {
+		const data = await event.request.formData();
+		const subscriptionId = String(data.get('subscriptionId') ?? '');
+		if (!subscriptionId) return invalid({ subscriptionId: 'Choose a subscription' }, {});
+		try {
+			const r = await api<{ effectiveDate?: string }>(event, 'POST', 'billing', { body: { action: 'cancel', subscriptionId } });
+			return { success: r?.effectiveDate ? `Cancelled. Your instance keeps running until ${new Date(r.effectiveDate).toUTCString().slice(0, 16)}.` : 'Cancellation requested.' };
+		} catch (err) {
+			return failFrom(err);
+		}
+	},
+	changePlan: async (event) => {
+		const data = await event.request.formData();
+		const subscriptionId = String(data.get('subscriptionId') ?? '');
+		const plan = String(data.get('plan') ?? '');
+		if (!plan) return invalid({ plan: 'Choose the new plan' }, {});
+		try {
+			await api(event, 'POST', 'billing', { body: { action: 'changePlan', subscriptionId, plan } });
+		} catch (err) {
+			return failFrom(err);
+		}
+		return { success: 'Plan change requested: the new resources apply within minutes.' };
+	},
+};

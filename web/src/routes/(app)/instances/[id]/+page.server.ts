@@ -1,0 +1,41 @@
+import { fail } from '@sveltejs/kit';
+import { api } from '$lib/server/api';
+import { failFrom, loadError } from '$lib/server/forms';
+import { ACTIONS, type Instance } from '$lib/platform';
+import type { Actions, PageServerLoad } from './$types';
+
+export const load: PageServerLoad = async (event) => {
+	try {
+		const instance = await api<Instance>(event, 'GET', 'instances', { query: { id: event.params.id } });
+		return { instance, isAdmin: event.locals.user?.role === 'admin' };
+	} catch (err) {
+		loadError(err);
+	}
+};
+
+const DONE: Record<string, string> = {
+	start: 'Starting the instance…',
+	stop: 'Stopping the instance…',
+	restart: 'Restarting the instance…',
+	backup: 'Taking a backup…',
+	restore: 'Restoring the backup: the instance stops, a safety backup is kept, then it starts again.',
+	delete: 'The instance is being deleted. A final backup is kept for 30 days.',
+	retry: 'Retrying from the failed step…',
+};
+
+export const actions: Actions = {
+	act: async (event) => {
+		const data = await event.request.formData();
+		const action = String(data.get('action') ?? '');
+		const backupId = data.get('backupId') ? String(data.get('backupId')) : undefined;
+		const known = new Set([...Object.values(ACTIONS).flat(), 'retry']);
+		if (!known.has(action)) return fail(400, { message: 'Unknown action', fields: { action: 'choose one of the buttons' } });
+		if (action === 'restore' && !backupId) return fail(400, { message: 'Choose a backup to restore', fields: { backupId: 'required' } });
+		try {
+			await api(event, 'POST', 'instance-action', { body: { id: event.params.id, action, ...(backupId ? { backupId } : {}) } });
+		} catch (err) {
+			return failFrom(err);
+		}
+		return { success: DONE[action] };
+	},
+};

@@ -1,0 +1,62 @@
+import { redirect } from '@sveltejs/kit';
+import { api, apiOptional } from '$lib/server/api';
+import { failFrom, formValues, invalid, loadError, missing } from '$lib/server/forms';
+import { ODOO_VERSIONS, subdomainProblem, type Plan } from '$lib/platform';
+import type { Actions, PageServerLoad } from './$types';
+
+type Eligibility = { eligible: boolean; reason?: string; trialDays?: number };
+
+/**
+ * Plans and trial eligibility. The trial is offered only when
+ * trial-eligibility says yes AND the plan carries trial fields (the plans API
+ * leaves them out for ineligible customers); any failure hides it (fail closed).
+ */
+async function offer(event: Parameters<PageServerLoad>[0]) {
+	const [plans, eligibility] = await Promise.all([
+		api<{ items: Plan[] }>(event, 'GET', 'plans'),
+		apiOptional<Eligibility>(event, 'GET', 'trial-eligibility'),
+	]);
+	const eligible = eligibility?.eligible === true;
+	const items = (plans.items ?? []).map((p) => (eligible ? p : { ...p, trial: undefined }));
+	return { plans: items, trialEligible: eligible };
+}
+
+export const load: PageServerLoad = async (event) => {
+	try {
+		return { ...(await offer(event)), versions: [...ODOO_VERSIONS] };
+	} catch (err) {
+		loadError(err);
+	}
+};
+
+export const actions: Actions = {
+	default: async (event) => {
+		const data = await event.request.formData();
+		const values = formValues(data);
+		const fields = missing(data, { name: 'Name', subdomain: 'Subdomain', plan: 'Plan', odooVersion: 'Odoo version' });
+		const subdomain = String(data.get('subdomain') ?? '').trim().toLowerCase();
+		if (subdomain && subdomainProblem(subdomain)) fields.subdomain = subdomainProblem(subdomain)!;
+		if (Object.keys(fields).length) return invalid(fields, values);
+		const planId = String(data.get('plan'));
+		let created: { id: string };
+		try {
+			const { plans, trialEligible } = await offer(event);
+			const plan = plans.find((p) => p.id === planId);
+			if (!plan) return invalid({ plan: 'Choose one of the plans shown' }, values);
+			const trial = trialEligible && !!plan.trial && data.get('trial') === 'on';
+			created = await api(event, 'POST', 'instances', {
+				body: {
+					name: String(data.get('name')).trim(),
+					subdomain,
+					plan: planId,
+					odooVersion: String(data.get('odooVersion')),
+					demoData: data.get('demoData') === 'on',
+					trial,
+				},
+			});
+		} catch (err) {
+			return failFrom(err, values);
+		}
+		redirect(303, `/instances/${created.id}`);
+	},
+};
