@@ -6,7 +6,7 @@
  * trial_unavailable. Another customer's subscription id answers 404.
  */
 import { z } from 'zod';
-import { httpFunction } from '@saasodoo/platform/fn';
+import { httpFunction, route } from '@saasodoo/platform/fn';
 import { billingSummary, cancelOwn, changeOwnPlan, startSubscription, stopBillingOutbox } from '@saasodoo/platform/billing/service';
 
 const uuid = z.uuid('must be a UUID');
@@ -18,12 +18,12 @@ const body = z.discriminatedUnion('action', [
 
 export default httpFunction({
   name: 'billing',
-  GET: {
+  GET: route<Record<string, never>, undefined, 'customer'>({
     auth: 'customer',
     query: z.object({}).strict(),
     handle: async ({ caller }) => ({ body: await billingSummary(caller.userId) }),
-  },
-  POST: {
+  }),
+  POST: route<Record<string, never>, z.infer<typeof body>, 'customer'>({
     auth: 'customer',
     body,
     handle: async ({ caller, body: b }) => {
@@ -35,6 +35,6 @@ export default httpFunction({
       else await changeOwnPlan(caller.userId, b.subscriptionId, b.plan);
       return { status: 202, body: { status: 'accepted' } };
     },
-  },
+  }),
   shutdown: stopBillingOutbox,
 });

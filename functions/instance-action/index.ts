@@ -17,13 +17,13 @@ import { cancelSubscriptionNow } from '@saasodoo/platform/instances/billing-clie
 import { transition, type Cause } from '@saasodoo/platform/instances/history';
 import { isProvisionStep } from '@saasodoo/platform/instances/provisioning';
 import { kickOutbox, stopOutbox } from '@saasodoo/platform/instances/relay';
-import { findForCaller, getBackup, type InstanceRow } from '@saasodoo/platform/instances/repository';
+import { BACKUP_ID_RE, findForCaller, getBackup, type InstanceRow } from '@saasodoo/platform/instances/repository';
 import { ACTION_STATUS, ACTIONS, allowedActions, type Action } from '@saasodoo/platform/instances/states';
 
 const body = z.object({
   id: z.uuid(),
   action: z.enum(ACTIONS, { message: `one of ${ACTIONS.join(', ')}` }),
-  backupId: z.uuid().optional(),
+  backupId: z.string().regex(BACKUP_ID_RE, 'not a backup id').optional(),
 }).strict().superRefine((b, ctx) => {
   if (b.action === 'restore' && !b.backupId) ctx.addIssue({ code: 'custom', path: ['backupId'], message: 'required for restore' });
 });

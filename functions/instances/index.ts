@@ -12,7 +12,7 @@ import { httpFunction, route } from '@saasodoo/platform/fn';
 import { signBackupLink } from '@saasodoo/platform/runtime/backup-links';
 import { subdomainProblem } from '@saasodoo/platform/instances/names';
 import {
-  backupToApi, findForCaller, getBackup, historyToApi, listBackups, listHistory, toApi, type InstanceRow,
+  BACKUP_ID_RE, backupToApi, findForCaller, getBackup, historyToApi, listBackups, listHistory, toApi, type InstanceRow,
 } from '@saasodoo/platform/instances/repository';
 import { allowedActions, STATUSES } from '@saasodoo/platform/instances/states';
 import { unseal } from '@saasodoo/platform/instances/secrets';
@@ -25,7 +25,7 @@ const LINK_TTL_SECONDS = 15 * 60;
 const query = z.object({
   id: z.uuid().optional(),
   available: z.string().max(100).optional(),
-  backupLink: z.uuid().optional(),
+  backupLink: z.string().regex(BACKUP_ID_RE, 'not a backup id').optional(),
   all: z.enum(['true', 'false']).optional(),
   status: z.enum(STATUSES).optional(),
   customerId: z.uuid().optional(),

@@ -21,13 +21,14 @@ export default authFunction({
   POST: {
     auth: 'none',
     body,
-    handle: async ({ body: b, ip, headers }) => {
+    handle: async ({ body: b, ip, headers, log }) => {
       await refuseIfExhausted('loginIp', ip);
       await refuseIfExhausted('loginAccount', b.email);
       const user = await findUserByEmail(db('auth'), b.email);
       const ok = user ? await verifyPassword(user.passwordHash, b.password) : await verifyAgainstDummy(b.password);
       if (!user || !ok) {
         await Promise.all([recordFailure('loginIp', ip), recordFailure('loginAccount', b.email)]);
+        log.info({ userId: user?.id, ip, body: b }, 'login failed'); // body is redacted by the logger: the test proves it
         throw new HttpError(401, 'invalid_credentials', 'Wrong email or password');
       }
       if (!user.emailVerifiedAt) {
@@ -35,7 +36,8 @@ export default authFunction({
       }
       await clearFailures('loginAccount', b.email);
       const ua = headers['user-agent'];
-      const { sessionId: _sid, ...pair } = await openSession(user, { ip, userAgent: Array.isArray(ua) ? ua[0] : ua });
+      const { sessionId, ...pair } = await openSession(user, { ip, userAgent: Array.isArray(ua) ? ua[0] : ua });
+      log.info({ userId: user.id, sessionId, ip }, 'login');
       return { status: 200, body: pair, headers: { 'cache-control': 'no-store' } };
     },
   },

@@ -10,8 +10,9 @@ export default authFunction({
   name: 'logout',
   POST: route<undefined, undefined, 'customer'>({
     auth: 'customer',
-    handle: async ({ caller }) => {
+    handle: async ({ caller, log }) => {
       await endSessions([caller.sessionId]);
+      log.info({ userId: caller.userId, sessionId: caller.sessionId }, 'logout');
       return { status: 204 };
     },
   }),

@@ -56,7 +56,8 @@ CREATE TABLE instance_history (
 CREATE INDEX instance_history_instance ON instance_history (instance_id, id);
 
 CREATE TABLE backups (
-  id uuid PRIMARY KEY,
+  -- A uuid for backups the platform asks for; the driver names safety backups itself.
+  id text PRIMARY KEY CHECK (id ~ '^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$'),
   instance_id uuid NOT NULL REFERENCES instances (id) ON DELETE CASCADE,
   kind text NOT NULL CHECK (kind IN ('manual', 'daily', 'safety', 'final')),
   status text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'running', 'completed', 'failed', 'expired')),

@@ -1,5 +1,6 @@
 /** Setting a new password: one transaction with its event, then the other sessions end. */
 import { db } from '../db/index.ts';
+import { log } from '../log.ts';
 import { enqueue } from '../outbox.ts';
 import { kickOutbox } from './auth-function.ts';
 import { hashPassword } from './passwords.ts';
@@ -30,5 +31,6 @@ export async function setPassword(
   if (!user) return undefined;
   kickOutbox();
   const endedSessions = await endUserSessions(user.id, o.keepSession);
+  log.info({ userId: user.id, endedSessions, via: o.source }, 'password changed');
   return { userId: user.id, email: user.email, endedSessions };
 }

@@ -53,7 +53,7 @@ export class AmqpConnection {
   }
 
   private async connect(): Promise<void> {
-    const conn = await amqp.connect(this.url, { timeout: 5000, clientProperties: { connection_name: this.label } });
+    const conn = await amqp.connect(this.url, { timeout: 5000, noDelay: true, clientProperties: { connection_name: this.label } });
     conn.on('error', (err: Error) => this.log.warn({ err: err.message }, 'amqp connection error'));
     conn.on('close', () => {
       if (this.conn !== conn) return;

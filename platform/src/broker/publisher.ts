@@ -11,6 +11,8 @@ import type { AmqpConnection } from './connection.ts';
 import { toAmqp } from './message.ts';
 import { declareExchange, exchangeName } from './topology.ts';
 
+const CONFIRM_TIMEOUT_MS = 8000;
+
 export class BrokerUnavailable extends Error {
   constructor(reason = 'RabbitMQ is unreachable') {
     super(reason);
@@ -48,9 +50,16 @@ export class Publisher {
     const ch = this.ch;
     if (!ch || !this.amqp.connected) return Promise.reject(new BrokerUnavailable());
     return new Promise<void>((resolve, reject) => {
+      // A blocked (memory or disk alarm) or wedged RabbitMQ must not hold the caller forever.
+      const timer = setTimeout(() => reject(new BrokerUnavailable(`no publisher confirm within ${CONFIRM_TIMEOUT_MS} ms`)), CONFIRM_TIMEOUT_MS);
       try {
-        ch.publish(exchange, routingKey, content, options, (err) => (err ? reject(new BrokerUnavailable(`publish not confirmed: ${err.message ?? err}`)) : resolve()));
+        ch.publish(exchange, routingKey, content, options, (err) => {
+          clearTimeout(timer);
+          if (err) reject(new BrokerUnavailable(`publish not confirmed: ${err.message ?? err}`));
+          else resolve();
+        });
       } catch (err) {
+        clearTimeout(timer);
         reject(new BrokerUnavailable((err as Error).message));
       }
     });

@@ -8,6 +8,8 @@ import { CloudEvent, HTTP, ValidationError } from 'cloudevents';
 import { isKnownType, schemaOf } from '@saasodoo/events';
 import { HttpError, zodFields } from '../errors.ts';
 
+const MAX_ATTRIBUTE = 4096;
+
 type AjvError = { instancePath?: string; keyword?: string; params?: { missingProperty?: string }; message?: string };
 
 function envelopeFields(err: ValidationError): Record<string, string> {
@@ -50,6 +52,11 @@ export function parseIncoming(headers: Record<string, string | string[] | undefi
   } catch (err) {
     if (err instanceof ValidationError) throw HttpError.badRequest('Invalid CloudEvent attributes', envelopeFields(err));
     throw err;
+  }
+  for (const [k, v] of Object.entries(ev.toJSON() as Record<string, unknown>)) {
+    if (k === 'data' || k === 'data_base64') continue;
+    // Attributes travel as AMQP headers, whose table is limited to 64 KiB.
+    if (JSON.stringify(v ?? '').length > MAX_ATTRIBUTE) throw HttpError.badRequest(`Attribute ${k} is too long`, { [k]: `at most ${MAX_ATTRIBUTE} characters` });
   }
   if (!isKnownType(ev.type)) throw HttpError.badRequest(`Unknown event type ${ev.type}`, { type: 'not in the event catalogue' });
   let data: unknown = ev.data;

@@ -38,6 +38,7 @@ export const APP_SECRETS: SecretEnv[] = [
   { env: 'KILLBILL_PASSWORD', secret: 'saasodoo-killbill', key: 'KILLBILL_PASSWORD' },
   { env: 'WEBHOOK_TOKEN', secret: 'saasodoo-killbill', key: 'WEBHOOK_TOKEN' },
   { env: 'SMTP_URL', secret: 'saasodoo-smtp', key: 'url' },
+  { env: 'BACKUP_LINK_KEY', secret: 'saasodoo-instance-secrets', key: 'BACKUP_LINK_KEY' },
   { env: 'INSTANCE_SECRETS_KEY', secret: 'saasodoo-instance-secrets', key: 'INSTANCE_SECRETS_KEY' },
 ];
 
@@ -115,12 +116,25 @@ export async function analyzeFunctions(names: string[]): Promise<Record<string, 
   return out;
 }
 
+const codeCache = new Map<string, string>();
+
+/** A source file without its comments (a comment quoting `db('auth')` is not a use of it). */
+function codeOf(file: string): string {
+  let code = codeCache.get(file);
+  if (code === undefined) {
+    const source = fs.readFileSync(path.join(repoRoot, file), 'utf8');
+    code = esbuild.transformSync(source, { loader: file.endsWith('.ts') ? 'ts' : 'js', legalComments: 'none' }).code;
+    codeCache.set(file, code);
+  }
+  return code;
+}
+
 /** Scans source files for what they use (exported for tests). */
 export function needsOf(files: string[], packages: string[] = []): FunctionNeeds {
   const databases = new Set<string>();
   const mentioned = new Set<string>();
   for (const f of files) {
-    const text = fs.readFileSync(path.join(repoRoot, f), 'utf8');
+    const text = codeOf(f);
     for (const m of text.matchAll(/\bdb\(\s*['"`]([a-z]+)['"`]\s*\)/g)) databases.add(m[1]!);
     if (/\bprovisionerDb\(\s*\)/.test(text) && f !== 'platform/src/db/index.ts') databases.add('provisioner');
     if (f === 'platform/src/config.ts') continue;

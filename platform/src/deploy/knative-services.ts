@@ -14,6 +14,9 @@ import { PLATFORM_NAMESPACE, type KubeObject } from './objects.ts';
 export const DEFAULT_TAG = 'latest';
 export const FUNCTION_LABEL = 'saasodoo.io/role';
 export const CONFIG_MAP = 'saasodoo-config';
+/** Functions that drive the kubernetes runtime share the backup volume with its Jobs (config BACKUP_DIR). */
+export const BACKUP_PVC = 'saasodoo-backups';
+export const BACKUP_DIR = '/backups';
 
 /** `REGISTRY/<name>:<tag>` (func.yaml `image` wins when set). */
 export function functionImage(spec: FuncSpec, tag = DEFAULT_TAG): string {
@@ -76,6 +79,7 @@ export function knativeService(spec: FuncSpec, needs: FunctionNeeds, tag = DEFAU
   const env: EnvVar[] = [
     { name: 'FUNCTION_NAME', value: name },
     ...needs.secrets.map((s) => ({ name: s.env, valueFrom: { secretKeyRef: { name: s.secret, key: s.key, ...(s.optional ? { optional: true } : {}) } } })),
+    ...(needs.kubernetes ? [{ name: 'BACKUP_DIR', value: BACKUP_DIR }] : []),
     ...runEnvs(spec),
   ];
   const concurrency = res.limits?.concurrency;
@@ -92,6 +96,7 @@ export function knativeService(spec: FuncSpec, needs: FunctionNeeds, tag = DEFAU
         spec: {
           serviceAccountName: needs.kubernetes ? 'saasodoo-runtime' : 'saasodoo-function',
           ...(concurrency !== undefined ? { containerConcurrency: concurrency } : {}),
+          ...(needs.kubernetes ? { volumes: [{ name: 'backups', persistentVolumeClaim: { claimName: BACKUP_PVC } }] } : {}),
           containers: [
             {
               name: 'function',
@@ -102,6 +107,7 @@ export function knativeService(spec: FuncSpec, needs: FunctionNeeds, tag = DEFAU
               readinessProbe: { httpGet: { path: health.readiness ?? '/health/readiness' }, periodSeconds: 10 },
               livenessProbe: { httpGet: { path: health.liveness ?? '/health/liveness' }, periodSeconds: 20 },
               ...(Object.keys(resources).length ? { resources } : {}),
+              ...(needs.kubernetes ? { volumeMounts: [{ name: 'backups', mountPath: BACKUP_DIR }] } : {}),
               securityContext: { allowPrivilegeEscalation: false, runAsNonRoot: true, capabilities: { drop: ['ALL'] } },
             },
           ],

@@ -19,7 +19,7 @@ export async function ensureInstanceDatabase(p: { role: string; database: string
   const hasRole = await pdb.oneOrNone('SELECT 1 FROM pg_roles WHERE rolname = $1', [p.role]);
   // Role DDL takes no bind parameters; the password is ours (url-safe base64), quoted.
   if (!hasRole) {
-    await pdb.none(`CREATE ROLE ${ident(p.role)} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT CONNECTION LIMIT 50 PASSWORD ${literal(p.password)}`)
+    await pdb.none(`CREATE ROLE ${ident(p.role)} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE CONNECTION LIMIT 50 PASSWORD ${literal(p.password)}`)
       .catch((err) => { if (err?.code !== '42710') throw err; }); // created concurrently
   } else {
     await pdb.none(`ALTER ROLE ${ident(p.role)} PASSWORD ${literal(p.password)}`);

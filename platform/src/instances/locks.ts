@@ -21,7 +21,7 @@ export async function withInstanceLock<T>(instanceId: string, fn: () => Promise<
     try {
       return await fn();
     } finally {
-      await c.none('SELECT pg_advisory_unlock($1, hashtext($2))', [NAMESPACE, instanceId]);
+      await c.one('SELECT pg_advisory_unlock($1, hashtext($2)) AS ok', [NAMESPACE, instanceId]);
     }
   });
 }

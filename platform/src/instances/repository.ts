@@ -10,6 +10,9 @@ import type { Caller } from '../auth/verify.ts';
 import { instanceUrl } from './names.ts';
 import type { BillingStatus, Health, Status } from './states.ts';
 
+/** Backup ids: uuids, or the driver's own names for safety backups. */
+export const BACKUP_ID_RE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$/;
+
 export type Resources = { cpu: number; memoryMiB: number; storageGiB: number };
 export type Progress = { operation: string; step: string; index: number; total: number; at: string };
 

@@ -10,6 +10,7 @@ import { closeDatabases, db } from '../../../platform/src/db/index.ts';
 import { dropNamespace, migrate } from '../../../platform/src/db/migrate.ts';
 import { closeRedis } from '../../../platform/src/redis.ts';
 import { setAdminRole } from '../../../platform/src/cli/admin.ts';
+import { httpFunction } from '../../../platform/src/fn.ts';
 import { createTestUser, loginTestUser } from '../../helpers/auth.ts';
 import { freshIp, linkToken, outboxEvents, serveFunctions, AUTH_FUNCTIONS, type Served } from './serve.ts';
 
@@ -41,8 +42,11 @@ async function customer() {
 }
 
 beforeAll(async () => {
-  await migrate({ databases: ['auth', 'billing'] }); // billing: plans, the non-auth function of the logout test
-  served = await serveFunctions([...AUTH_FUNCTIONS, 'plans']);
+  await migrate({ databases: ['auth'] });
+  served = await serveFunctions(AUTH_FUNCTIONS, {
+    // stands for any other service's function: the same platform/fn authentication, no auth database
+    probe: httpFunction({ name: 'probe', GET: { auth: 'customer', handle: () => ({ body: { ok: true } }) } }),
+  });
 });
 
 afterAll(async () => {
@@ -198,10 +202,10 @@ describe('login, refresh, logout', () => {
     const c = await customer();
     const other = await call('login', { body: { email: c.email, password: PASSWORD }, ip: freshIp() });
     expect((await call('account', { token: c.accessToken })).status).toBe(200);
-    expect((await call('plans', { method: 'GET', token: c.accessToken })).status).toBe(200);
+    expect((await call('probe', { method: 'GET', token: c.accessToken })).status).toBe(200);
     expect((await call('logout', { token: c.accessToken })).status).toBe(204);
     expect((await call('account', { token: c.accessToken })).status).toBe(401);
-    expect((await call('plans', { method: 'GET', token: c.accessToken })).status).toBe(401);
+    expect((await call('probe', { method: 'GET', token: c.accessToken })).status).toBe(401);
     expect((await call('logout', { token: c.accessToken })).status).toBe(401);
     expect((await call('refresh', { body: { refreshToken: c.refreshToken } })).status).toBe(401);
     // the other session lives on

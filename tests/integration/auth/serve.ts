@@ -12,9 +12,10 @@ export type Served = { call: Caller; close(): Promise<void> };
 export type Reply = { status: number; body: any; headers: Headers };
 export type Caller = (fn: string, o?: { method?: 'GET' | 'POST'; body?: unknown; token?: string; ip?: string; headers?: Record<string, string> }) => Promise<Reply>;
 
-/** Starts each named function of functions/<name> on a random port. */
-export async function serveFunctions(names: readonly string[]): Promise<Served> {
+/** Starts each named function of functions/<name> (and any `extra` function objects) on a random port. */
+export async function serveFunctions(names: readonly string[], extra: Record<string, FaasFunction> = {}): Promise<Served> {
   const servers = new Map<string, Server>();
+  for (const [name, fn] of Object.entries(extra)) servers.set(name, await startFunction(fn, await freePort()));
   for (const name of names) {
     const mod = (await import(`../../../functions/${name}/index.ts`)) as { default: FaasFunction };
     // faas-js-runtime treats port 0 as "use the default 8080": ask the OS for a free one.

@@ -3,7 +3,6 @@
  * a trigger's dead letters with secrets redacted, replays one to the
  * trigger's own queue, and refuses non-admins and unknown triggers.
  */
-import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import amqp from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,6 +16,7 @@ import { declareTrigger, queueNames } from '@saasodoo/platform/broker/topology';
 import fn from '../../../functions/dead-letters/index.ts';
 import { createTestUser, type TestUser } from '../../helpers/auth.ts';
 import { removeBroker } from '../../helpers/broker-test-kit.ts';
+import { freePort } from '../../helpers/ports.ts';
 
 const c = config();
 const trigger = loadTriggers()[0];
@@ -29,8 +29,9 @@ beforeAll(async () => {
   await migrate({ databases: ['auth'] });
   admin = await createTestUser({ role: 'admin' });
   customer = await createTestUser();
-  server = await startFunction(fn, 0);
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const port = await freePort();
+  server = await startFunction(fn, port);
+  url = `http://127.0.0.1:${port}`;
   if (!trigger) return;
   // A dead letter as the dispatcher writes it.
   const conn = await amqp.connect(c.RABBITMQ_URL);
@@ -48,7 +49,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await new Promise((r) => server?.close(r));
   if (trigger) await removeBroker(c.RABBITMQ_URL, c.BROKER_NAME, [trigger.name]).catch(() => {});
-  await closeRedis?.();
+  await closeRedis();
   await closeDatabases();
   await dropNamespace();
 });

@@ -9,6 +9,10 @@ import { config } from '@saasodoo/platform/config';
 import { createLogger } from '@saasodoo/platform/log';
 import { startBroker, type Broker } from '@saasodoo/platform/broker/broker';
 import { listDeadLetters, replayDeadLetters, withAmqp } from '@saasodoo/platform/broker/dlq';
+import { buildEvent } from '@saasodoo/platform/emit';
+import { eventFunction } from '@saasodoo/platform/fn';
+import { startFunction } from '@saasodoo/platform/host/run-function';
+import { freePort } from '../../helpers/ports.ts';
 import { fakeSubscriber, type Answer, type FakeSubscriber } from '../../helpers/fake-subscriber.ts';
 import { eventually, postBinary, postStructured, removeBroker, testTrigger, TICK } from '../../helpers/broker-test-kit.ts';
 
@@ -77,6 +81,7 @@ describe('ingress', () => {
     expect(d.headers['ce-traceparent']).toContain(traceId);
     expect(JSON.parse(d.body)).toEqual({ at: '2026-11-26T11:00:00Z' });
     expect((await postStructured(broker.url, { testcase: 'basic' })).status).toBe(202);
+    await subs.basic.waitFor(3);
   });
 
   it('answers 400 naming the field for invalid events, and stores nothing', async () => {
@@ -100,6 +105,10 @@ describe('ingress', () => {
     const badJson = await fetch(broker.url, { method: 'POST', headers: { 'content-type': 'application/json', 'ce-specversion': '1.0', 'ce-id': 'y', 'ce-source': '/t', 'ce-type': TICK }, body: '{nope' });
     expect(badJson.status).toBe(400);
     expect((await badJson.json()).error.fields).toHaveProperty('data');
+
+    const huge = await postBinary(broker.url, { testcase: 'basic', extra: { 'ce-note': 'x'.repeat(5000) } });
+    expect(huge.status).toBe(400);
+    expect((await huge.json()).error.fields).toHaveProperty('note');
 
     await postBinary(broker.url, { testcase: 'basic', id: 'marker' });
     await eventually(() => subs.basic.received.some((d) => d.headers['ce-id'] === 'marker'));
@@ -161,6 +170,35 @@ describe('dispatcher', () => {
     const ok = got.filter((_d, i) => i !== 3).map((d) => Number(d.headers['ce-subject']));
     expect(ok).toEqual([...Array(15).keys()]);
     expect(got[3].headers['ce-subject']).toBe('3');
+  });
+});
+
+describe('real event function', () => {
+  it('delivers to an eventFunction served by faas-js-runtime and publishes the CloudEvent it returns', async () => {
+    const port = await freePort();
+    const server = await startFunction(
+      eventFunction({
+        name: 'echo',
+        on: { [TICK]: (e) => buildEvent('com.saasodoo.schedule.daily', { at: (e.data as { at: string }).at }, { traceparent: e.traceparent, extensions: { testcase: 'fn-replied' } }) },
+      }),
+      port,
+    );
+    const target = await fakeSubscriber();
+    const t = [testTrigger('fn-echo', 'fn-echo', 'echo'), testTrigger('fn-replied', 'fn-replied', 'target', { type: 'com.saasodoo.schedule.daily' })];
+    const b = await startBroker({ rabbitUrl: c.RABBITMQ_URL, name: c.BROKER_NAME, port: 0, triggers: t, resolve: async (fn) => (fn === 'echo' ? `http://127.0.0.1:${port}` : target.url) });
+    try {
+      const traceId = '9f'.repeat(16);
+      await postBinary(b.url, { testcase: 'fn-echo', data: { at: '2026-11-26T09:00:00Z' }, extra: { 'ce-traceparent': `00-${traceId}-${'aa'.repeat(8)}-01` } });
+      const [d] = await target.waitFor(1);
+      expect(d.headers['ce-type']).toBe('com.saasodoo.schedule.daily');
+      expect(d.headers['ce-traceparent']).toContain(traceId);
+      expect(JSON.parse(d.body)).toEqual({ at: '2026-11-26T09:00:00Z' });
+    } finally {
+      await b.stop();
+      await target.close();
+      await new Promise((r) => server.close(r));
+      await removeBroker(c.RABBITMQ_URL, c.BROKER_NAME, t.map((x) => x.name)).catch(() => {});
+    }
   });
 });
 

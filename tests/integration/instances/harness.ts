@@ -185,3 +185,26 @@ export async function until<T>(what: string, check: () => Promise<T> | T, ms = 2
 }
 
 export { migrate };
+
+/** The latest command the functions wrote to the outbox for `instanceId` (what the broker would deliver). */
+export async function queued(instanceId: string, type: string): Promise<{ id: string; type: string; data: any }> {
+  return db('instance').one(
+    `SELECT id, type, data FROM outbox WHERE subject = $1 AND type = $2 ORDER BY created_at DESC, id LIMIT 1`,
+    [instanceId, `com.saasodoo.${type}`]);
+}
+
+/** Delivers the queued command of that type to `url` (same event id, as the broker would). */
+export async function deliverQueued(url: string, instanceId: string, type: string) {
+  const q = await queued(instanceId, type);
+  return deliver(url, q.type, q.data, q.id);
+}
+
+/** Creates an instance for `token`'s customer and provisions it; returns its id. */
+export async function provisioned(h: Harness, token: string, customerId: string, over: Record<string, unknown> = {}): Promise<string> {
+  const subdomain = `i-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`;
+  const r = await call(h.fn.instances, token, { body: { name: 'Shop', subdomain, plan: 'basic-monthly', odooVersion: '17', trial: true, ...over } });
+  if (r.status !== 202) throw new Error(`create: ${r.status} ${JSON.stringify(r.body)}`);
+  const p = await deliver(h.fn.provision, 'com.saasodoo.instance.provision', { instanceId: r.body.id, customerId });
+  if (p.status >= 300) throw new Error(`provision: ${p.status} ${p.body}`);
+  return r.body.id;
+}

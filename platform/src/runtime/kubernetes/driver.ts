@@ -96,7 +96,7 @@ export class KubernetesDriver implements RuntimeDriver {
     const cm = await this.ssa(ownerConfigMap(spec, this.settings)).catch((err) => {
       throw this.wrap(err, 'apply ConfigMap');
     });
-    return ownerRef(cm);
+    return ownerRef(cm as { metadata: { name?: string; uid?: string } });
   }
 
   async apply(spec: InstanceSpec, desired: DesiredState = {}): Promise<void> {

@@ -1,0 +1,101 @@
+/**
+ * lifecycle (CloudEvents): Kill Bill notifications → instance commands and
+ * billing.status_changed (SPEC 5), decided on state re-read from Kill Bill;
+ * `user.registered` / `billing.account.ensure` → the customer's Kill Bill
+ * account; `schedule.daily` → trial-ending warnings 7, 3 and 1 days ahead.
+ * Idempotent per event id (processed_events) and per effect (reconcile.ts).
+ */
+import { KILLBILL_PREFIX, type KillbillNotification } from '@saasodoo/events';
+import { db } from '@saasodoo/platform/db/index';
+import { eventFunction, type ReceivedEvent } from '@saasodoo/platform/fn';
+import { firstDelivery } from '@saasodoo/platform/idempotency';
+import { enqueue } from '@saasodoo/platform/outbox';
+import { killbill, type Subscription } from '@saasodoo/platform/billing/killbill';
+import { kickBillingOutbox, stopBillingOutbox } from '@saasodoo/platform/billing/service';
+import { reconcile, type KbState } from './reconcile.ts';
+
+const CONSUMER = 'lifecycle';
+
+/** The Kill Bill event types lifecycle subscribes to (events/triggers.yaml has one row each). */
+export const KILLBILL_TYPES = [
+  'SUBSCRIPTION_CREATION', 'SUBSCRIPTION_PHASE', 'SUBSCRIPTION_CHANGE', 'SUBSCRIPTION_CANCEL', 'SUBSCRIPTION_UNCANCEL',
+  'ENTITLEMENT_CANCEL', 'INVOICE_CREATION', 'INVOICE_PAYMENT_SUCCESS', 'INVOICE_PAYMENT_FAILED', 'BLOCKING_STATE', 'OVERDUE_CHANGE',
+];
+
+/** Re-reads from Kill Bill everything a decision needs, for the subscriptions a notification concerns. */
+async function readStates(n: KillbillNotification): Promise<KbState[]> {
+  const kb = killbill();
+  let subs: Subscription[] = [];
+  let accountId = n.accountId;
+  if (n.objectType === 'SUBSCRIPTION' && n.objectId) {
+    const sub = await kb.subscription(n.objectId);
+    if (!sub) return []; // forged or unknown: nothing to act on
+    subs = [sub];
+    accountId = sub.accountId!;
+  }
+  if (!accountId) return [];
+  const account = await kb.account(accountId, true);
+  if (!account?.externalKey) return [];
+  if (!subs.length) subs = (await kb.bundlesOfAccount(accountId)).flatMap((b) => (b.subscriptions ?? []).map((s) => ({ ...s, bundleExternalKey: s.bundleExternalKey ?? b.externalKey })));
+  if (!subs.length) return [];
+  const [invoices, payments, overdue] = await Promise.all([kb.invoices(accountId, true), kb.payments(accountId), kb.overdue(accountId)]);
+  return subs
+    .filter((s) => /^[0-9a-f-]{36}$/i.test(s.bundleExternalKey ?? s.externalKey ?? '') && /^[0-9a-f-]{36}$/i.test(account.externalKey!))
+    .map((sub) => ({ account, sub, invoices, payments, overdue }));
+}
+
+async function onKillbill(ev: ReceivedEvent<KillbillNotification>): Promise<void> {
+  const states = await readStates(ev.data);
+  await db('billing').tx(async (t) => {
+    if (!(await firstDelivery(t, ev.id, CONSUMER))) return;
+    for (const s of states) await reconcile(t, s, ev.data);
+  });
+  kickBillingOutbox();
+}
+
+async function ensureAccount(ev: ReceivedEvent<{ customerId: string; email: string; firstName?: string; lastName?: string }>): Promise<void> {
+  const name = [ev.data.firstName, ev.data.lastName].filter(Boolean).join(' ') || undefined;
+  await killbill().ensureAccount({ customerId: ev.data.customerId, email: ev.data.email, name });
+}
+
+const DAY = 86_400_000;
+
+/** Trial-ending warnings: once per trial and day (7, 3, 1 days before the end), only while Kill Bill still shows the trial. */
+export async function trialWarnings(eventId: string): Promise<number> {
+  const kb = killbill();
+  const now = await kb.now();
+  const trials = await db('billing').manyOrNone<{ customer_id: string; subscription_id: string; ends_at: Date }>(
+    `SELECT customer_id, subscription_id, ends_at FROM trials WHERE subscription_id IS NOT NULL AND ends_at > $1 AND ends_at <= $2`,
+    [now, new Date(now.getTime() + 7 * DAY)],
+  );
+  let sent = 0;
+  for (const tr of trials) {
+    const daysLeft = Math.ceil((tr.ends_at.getTime() - now.getTime()) / DAY);
+    if (daysLeft !== 7 && daysLeft !== 3 && daysLeft !== 1) continue;
+    const sub = await kb.subscription(tr.subscription_id);
+    if (!sub || sub.phaseType !== 'TRIAL' || sub.state !== 'ACTIVE') continue;
+    await db('billing').tx(async (t) => {
+      const fresh = await t.oneOrNone('INSERT INTO trial_warnings (subscription_id, days_left) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING 1', [tr.subscription_id, daysLeft]);
+      if (!fresh) return;
+      await enqueue(t, 'billing.trial_ending', { customerId: tr.customer_id, subscriptionId: tr.subscription_id, daysLeft: daysLeft as 7 | 3 | 1, trialEndsAt: tr.ends_at.toISOString() }, { subject: tr.customer_id, id: undefined });
+      sent++;
+    });
+  }
+  kickBillingOutbox();
+  void eventId;
+  return sent;
+}
+
+export default eventFunction({
+  name: 'lifecycle',
+  on: {
+    ...Object.fromEntries(KILLBILL_TYPES.map((t) => [`${KILLBILL_PREFIX}${t.toLowerCase()}`, onKillbill])),
+    'com.saasodoo.user.registered': ensureAccount,
+    'com.saasodoo.billing.account.ensure': ensureAccount,
+    'com.saasodoo.schedule.daily': async (ev) => {
+      await trialWarnings(ev.id);
+    },
+  },
+  init: kickBillingOutbox,
+  shutdown: stopBillingOutbox,
+});

@@ -1,0 +1,169 @@
+/**
+ * Runtime benchmark: medians of the irreducible steps of bringing up a local
+ * instance (create role, create database, make its directories, spawn the
+ * stand-in until /web/health answers) against the local driver doing the
+ * same (apply → waitReady, role and database made beforehand), and a
+ * health-probe sweep over 10,000 loopback endpoints (time, peak memory).
+ * `irreducibleSteps` is exported for the provisioning benchmark.
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { config, repoRoot } from '../../platform/src/config.ts';
+import { probeAll, probeOne } from '../../platform/src/runtime/health.ts';
+import { startLocalRuntime } from '../../platform/src/runtime/local/daemon.ts';
+import { LocalDriver } from '../../platform/src/runtime/local/driver.ts';
+import type { InstanceSpec } from '../../platform/src/runtime/types.ts';
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const ms = (x: number) => `${x.toFixed(1)} ms`;
+const ident = (s: string) => `"${s}"`;
+
+async function timed<T>(fn: () => Promise<T>): Promise<[number, T]> {
+  const t = performance.now();
+  const r = await fn();
+  return [performance.now() - t, r];
+}
+
+async function freePort(): Promise<number> {
+  const s = http.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const p = (s.address() as AddressInfo).port;
+  await new Promise((r) => s.close(r));
+  return p;
+}
+
+export type StepTimes = { role: number; database: number; dirs: number; spawnHealthy: number };
+
+/** Runs the irreducible steps `n` times; returns per-step medians (ms). Cleans up after itself. */
+export async function irreducibleSteps(n: number): Promise<StepTimes> {
+  const admin = new pg.Client({ connectionString: config().DATABASE_ADMIN_URL });
+  await admin.connect();
+  const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'bench-rt-'));
+  const t: Record<keyof StepTimes, number[]> = { role: [], database: [], dirs: [], spawnHealthy: [] };
+  try {
+    for (let i = 0; i < n; i++) {
+      const name = `bench_${randomBytes(4).toString('hex')}`;
+      const password = randomBytes(12).toString('hex');
+      try {
+        t.role.push((await timed(() => admin.query(`CREATE ROLE ${ident(name)} LOGIN PASSWORD '${password}'`)))[0]);
+        t.database.push((await timed(() => admin.query(`CREATE DATABASE ${ident(name)} OWNER ${ident(name)}`)))[0]);
+        const dir = path.join(dataDir, name);
+        t.dirs.push((await timed(() => Promise.all(['addons', 'filestore', 'sessions'].map((d) => fs.mkdir(path.join(dir, d), { recursive: true })))))[0]);
+        const port = await freePort();
+        const [spawnMs, child] = await timed(async () => {
+          const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'platform/src/runtime/standin.ts')], {
+            cwd: repoRoot,
+            env: { ...process.env, PORT: String(port), INSTANCE_NAME: 'bench', ODOO_VERSION: '17', PGHOST: '127.0.0.1', PGUSER: name, PGPASSWORD: password, PGDATABASE: name },
+            stdio: 'ignore',
+          });
+          while (!(await probeOne(`http://127.0.0.1:${port}/web/health`, 1000)).ok) await new Promise((r) => setTimeout(r, 10));
+          return child;
+        });
+        t.spawnHealthy.push(spawnMs);
+        child.kill('SIGKILL');
+      } finally {
+        await admin.query(`DROP DATABASE IF EXISTS ${ident(name)} WITH (FORCE)`).catch(() => {});
+        await admin.query(`DROP ROLE IF EXISTS ${ident(name)}`).catch(() => {});
+      }
+    }
+  } finally {
+    await admin.end();
+    await fs.rm(dataDir, { recursive: true, force: true });
+  }
+  return { role: median(t.role), database: median(t.database), dirs: median(t.dirs), spawnHealthy: median(t.spawnHealthy) };
+}
+
+/** The local driver's apply → running (role and database made beforehand, as provision does). */
+async function driverApplyToRunning(n: number): Promise<number> {
+  const admin = new pg.Client({ connectionString: config().DATABASE_ADMIN_URL });
+  await admin.connect();
+  const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'bench-rt-'));
+  const token = randomBytes(16).toString('hex');
+  const rt = await startLocalRuntime({ port: 0, dataDir, token, portBase: 30_000 + Math.floor(Math.random() * 20_000), baseDomain: 'localhost', gatewayPort: 8080, scheme: 'http', readyTimeoutMs: 30_000 });
+  const driver = new LocalDriver({ url: rt.url, token, dataDir });
+  const times: number[] = [];
+  try {
+    for (let i = 0; i < n; i++) {
+      const name = `bench_${randomBytes(4).toString('hex')}`;
+      const password = randomBytes(12).toString('hex');
+      await admin.query(`CREATE ROLE ${ident(name)} LOGIN PASSWORD '${password}'`);
+      await admin.query(`CREATE DATABASE ${ident(name)} OWNER ${ident(name)}`);
+      const spec: InstanceSpec = {
+        id: `bench-${i}-${randomBytes(4).toString('hex')}`,
+        customerId: 'bench',
+        name: 'Bench',
+        subdomain: `bench-${randomBytes(4).toString('hex')}`,
+        odooVersion: '17',
+        plan: 'basic-monthly',
+        resources: { cpu: 1, memoryMiB: 2048, storageGiB: 10 },
+        database: { host: '127.0.0.1', port: 5432, name, user: name, password },
+      };
+      try {
+        times.push((await timed(async () => {
+          await driver.apply(spec);
+          await driver.waitReady(spec.id, 30_000);
+        }))[0]);
+      } finally {
+        await driver.remove(spec.id).catch(() => {});
+        await admin.query(`DROP DATABASE IF EXISTS ${ident(name)} WITH (FORCE)`).catch(() => {});
+        await admin.query(`DROP ROLE IF EXISTS ${ident(name)}`).catch(() => {});
+      }
+    }
+  } finally {
+    await rt.stop();
+    await admin.end();
+    await fs.rm(dataDir, { recursive: true, force: true });
+  }
+  return median(times);
+}
+
+/** Probes `count` endpoints spread over 100 loopback servers; time and peak RSS. */
+async function healthSweep(count: number): Promise<{ ms: number; okCount: number; peakRssMiB: number; baseRssMiB: number }> {
+  const servers: http.Server[] = [];
+  for (let i = 0; i < 100; i++) {
+    const s = http.createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{"status":"pass"}');
+    });
+    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+    servers.push(s);
+  }
+  const urls = Array.from({ length: count }, (_, i) => `http://127.0.0.1:${(servers[i % 100].address() as AddressInfo).port}/i${i}/web/health`);
+  global.gc?.();
+  const baseRss = process.memoryUsage().rss;
+  let peak = baseRss;
+  const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 5);
+  const [took, results] = await timed(() => probeAll(urls, { concurrency: 200, timeoutMs: 5000 }));
+  clearInterval(sampler);
+  peak = Math.max(peak, process.memoryUsage().rss);
+  for (const s of servers) {
+    s.closeAllConnections();
+    s.close();
+  }
+  return { ms: took, okCount: results.filter((r) => r.ok).length, peakRssMiB: peak / 2 ** 20, baseRssMiB: baseRss / 2 ** 20 };
+}
+
+export async function bench(opts: { quick: boolean }) {
+  const n = opts.quick ? 3 : 9;
+  const steps = await irreducibleSteps(n);
+  const sum = steps.role + steps.database + steps.dirs + steps.spawnHealthy;
+  const driver = await driverApplyToRunning(n);
+  const count = opts.quick ? 2_000 : 10_000;
+  const sweep = await healthSweep(count);
+  return [
+    { name: `create role (median of ${n})`, value: ms(steps.role) },
+    { name: `create database (median of ${n})`, value: ms(steps.database) },
+    { name: `make instance dirs (median of ${n})`, value: ms(steps.dirs) },
+    { name: `spawn stand-in to healthy (median of ${n})`, value: ms(steps.spawnHealthy) },
+    { name: 'local driver apply → running vs spawn to healthy + dirs', value: ms(driver), baseline: ms(steps.dirs + steps.spawnHealthy), ratio: (driver / (steps.dirs + steps.spawnHealthy)).toFixed(2) },
+    { name: 'sum of irreducible steps', value: ms(sum) },
+    { name: `health sweep ${count} loopback endpoints (concurrency 200)`, value: ms(sweep.ms), baseline: `${sweep.okCount}/${count} ok` },
+    { name: 'health sweep peak RSS (servers in-process too)', value: `${sweep.peakRssMiB.toFixed(0)} MiB`, baseline: `${sweep.baseRssMiB.toFixed(0)} MiB before`, ratio: (sweep.peakRssMiB / sweep.baseRssMiB).toFixed(2) },
+  ];
+}

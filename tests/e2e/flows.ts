@@ -1,0 +1,65 @@
+/** Steps of the e2e flows, as a person does them in the portal. */
+import fs from 'node:fs';
+import path from 'node:path';
+import { expect } from 'vitest';
+import type { Page } from 'playwright-core';
+import { repoRoot } from '@saasodoo/platform/config';
+import type { E2e } from './harness.ts';
+
+export const PASSWORD = 'correct horse battery staple';
+
+/** Whether teammates' function `name` exists yet (the flow grows as they land). */
+export function hasFunction(...names: string[]): boolean {
+  return names.every((n) => fs.existsSync(path.join(repoRoot, 'functions', n, 'index.ts')));
+}
+
+/** Signs up through the form, confirms the address from the mail, and logs in. Ends on /instances. */
+export async function signUpVerifyLogIn(e2e: E2e, page: Page, email: string, shots = true): Promise<void> {
+  await page.goto(`${e2e.portal}/signup`);
+  await page.getByLabel('First name').fill('Ada');
+  await page.getByLabel('Last name').fill('Lovelace');
+  await page.getByLabel('Email', { exact: true }).fill(email);
+  await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
+  await page.getByLabel('I accept the terms of service').check();
+  await page.getByRole('button', { name: 'Create account' }).click();
+  await page.getByText(`We sent a link to ${email}`).waitFor();
+  if (shots) await e2e.shot(page, 'signed-up');
+
+  const mail = await e2e.mail(email, /\/verify-email\?token=/);
+  const link = mail.text.match(/https?:\/\/\S+\/verify-email\?token=[^\s>)"]+/)?.[0];
+  expect(link, 'verification link in the mail').toBeTruthy();
+  expect(new URL(link!).origin).toBe(e2e.portal);
+  await page.goto(link!);
+  await page.getByText('your address is confirmed').waitFor();
+  if (shots) await e2e.shot(page, 'verified');
+
+  await page.getByRole('link', { name: 'Log in' }).last().click();
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await page.waitForURL(`${e2e.portal}/instances`);
+  if (shots) await e2e.shot(page, 'logged-in');
+}
+
+/** The status badge's value on an instance page. */
+export async function statusOf(page: Page): Promise<string | null> {
+  return page.locator('#badges [data-kind="status"]').getAttribute('data-value');
+}
+
+/** Waits (polling the page, which updates itself over SSE) until the status is one of `want`. */
+export async function waitForStatus(page: Page, want: string[], timeoutMs = 120_000): Promise<string> {
+  const sel = want.map((w) => `#badges [data-kind="status"][data-value="${w}"]`).join(', ');
+  await page.locator(sel).first().waitFor({ timeout: timeoutMs });
+  return (await statusOf(page))!;
+}
+
+export async function waitForBadge(page: Page, kind: 'billing' | 'health', want: string, timeoutMs = 120_000): Promise<void> {
+  await page.locator(`#badges [data-kind="${kind}"][data-value="${want}"]`).waitFor({ timeout: timeoutMs });
+}
+
+/** Clicks an instance action button (start, stop, restart, backup). */
+export async function act(page: Page, action: string): Promise<void> {
+  const button = page.locator(`button[data-action="${action}"]`);
+  await expect.poll(() => button.isEnabled(), { timeout: 60_000 }).toBe(true);
+  await button.click();
+}

@@ -1,0 +1,257 @@
+/**
+ * The kubernetes driver against the fake API server: the objects it applies
+ * (validated with kubernetes-models and the Traefik / cert-manager CRD
+ * schemas), ownership and cascade, readiness through the Watch API, Jobs for
+ * backups, and that RUNTIME_RBAC_RULES is all it needs.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { Ajv } from 'ajv';
+import { ConfigMap, PersistentVolumeClaim, Secret, Service } from 'kubernetes-models/v1';
+import { Deployment } from 'kubernetes-models/apps/v1';
+import { Job } from 'kubernetes-models/batch/v1';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import YAML from 'yaml';
+import { config, repoRoot } from '../../../platform/src/config.ts';
+import { BackupStore } from '../../../platform/src/runtime/backup-store.ts';
+import { KubernetesDriver, RUNTIME_RBAC_RULES } from '../../../platform/src/runtime/kubernetes/driver.ts';
+import { instanceName, type KubeSettings } from '../../../platform/src/runtime/kubernetes/objects.ts';
+import { BackupError, RuntimeError, type InstanceSpec } from '../../../platform/src/runtime/types.ts';
+import { startFakeKube, type FakeKube, type KubeObject } from '../../helpers/fake-kube.ts';
+
+const NS = 'saasodoo-instances';
+const settings: KubeSettings = { namespace: NS, baseDomain: 'odoo.example.com', storageClass: 'cephfs', odooImage: 'odoo:{version}', backupImage: 'postgres:16', backupPvc: 'saasodoo-backups', clusterIssuer: 'letsencrypt' };
+const spec: InstanceSpec = {
+  id: '3f1c2a9e-1111-4222-8333-444455556666',
+  customerId: 'cust-1',
+  name: 'Acme',
+  subdomain: 'acme',
+  odooVersion: '17',
+  plan: 'standard-monthly',
+  resources: { cpu: 2, memoryMiB: 4096, storageGiB: 20 },
+  database: { host: 'pg.saasodoo.svc', port: 5432, name: 'odoo_c1_i1', user: 'odoo_i1', password: 'not-a-real-password-123' },
+};
+const name = instanceName(spec.id);
+
+let fake: FakeKube;
+let driver: KubernetesDriver;
+let store: BackupStore;
+
+const schemasDir = process.env.SCHEMAS_DIR ?? path.resolve(repoRoot, '../shared/reference/schemas');
+const haveSchemas = fs.existsSync(path.join(schemasDir, 'crd-traefik.io_ingressroutes.yaml'));
+
+function crdValidator(file: string, version: string) {
+  const docs = YAML.parseAllDocuments(fs.readFileSync(path.join(schemasDir, file), 'utf8')).map((d) => d.toJS());
+  const crd = docs.find((d) => d?.kind === 'CustomResourceDefinition');
+  const schema = crd.spec.versions.find((v: any) => v.name === version).schema.openAPIV3Schema;
+  const ajv = new Ajv({ strict: false, allErrors: true, validateFormats: false });
+  return ajv.compile(schema);
+}
+
+function objectsOf(kind: string): KubeObject[] {
+  return fake.list({ namespace: NS, kind }).filter((o) => o.metadata.labels?.['saasodoo.io/instance-id'] === spec.id);
+}
+
+beforeAll(async () => {
+  fake = await startFakeKube();
+  store = new BackupStore(path.join(config().dataDir, 'k8s-backups'));
+  driver = new KubernetesDriver({ kubeConfig: fake.kubeConfig(NS), settings, backups: store });
+});
+
+afterAll(async () => {
+  await fake?.close();
+});
+
+beforeEach(() => fake.setRbac(undefined));
+
+describe('kubernetes driver', () => {
+  it('applies owned, valid objects sized from the plan', async () => {
+    await driver.apply(spec);
+    const cm = fake.get('v1', 'ConfigMap', NS, name)!;
+    expect(cm).toBeDefined();
+    expect(cm.data).not.toHaveProperty('password');
+    expect(JSON.stringify(cm)).not.toContain(spec.database.password);
+    const owned = (o: KubeObject) => expect(o.metadata.ownerReferences?.[0]).toMatchObject({ kind: 'ConfigMap', name, uid: cm.metadata.uid });
+
+    const secret = fake.get('v1', 'Secret', NS, `${name}-db`)!;
+    owned(secret);
+    new Secret(secret as any).validate();
+    expect((secret as any).stringData.PGPASSWORD).toBe(spec.database.password);
+
+    const pvc = fake.get('v1', 'PersistentVolumeClaim', NS, `${name}-data`)!;
+    owned(pvc);
+    new PersistentVolumeClaim(pvc as any).validate();
+    expect(pvc.spec).toMatchObject({ storageClassName: 'cephfs', accessModes: ['ReadWriteMany'], resources: { requests: { storage: '20Gi' } } });
+
+    const dep = fake.get('apps/v1', 'Deployment', NS, name)!;
+    owned(dep);
+    new Deployment(dep as any).validate();
+    expect(dep.spec.replicas).toBe(1);
+    const c = dep.spec.template.spec.containers[0];
+    expect(c.image).toBe('odoo:17');
+    expect(c.resources).toEqual({ requests: { cpu: '2', memory: '4096Mi' }, limits: { cpu: '2', memory: '4096Mi' } });
+    expect(c.readinessProbe.httpGet).toEqual({ path: '/web/health', port: 8069 });
+    expect(JSON.stringify(dep)).not.toContain(spec.database.password);
+
+    const svc = fake.get('v1', 'Service', NS, name)!;
+    owned(svc);
+    new Service(svc as any).validate();
+    new ConfigMap(cm as any).validate();
+
+    const route = fake.get('traefik.io/v1alpha1', 'IngressRoute', NS, name)!;
+    const cert = fake.get('cert-manager.io/v1', 'Certificate', NS, name)!;
+    owned(route);
+    owned(cert);
+    expect(route.spec.routes[0].match).toBe('Host(`acme.odoo.example.com`)');
+    expect(route.spec.tls.secretName).toBe(cert.spec.secretName);
+    expect(cert.spec.dnsNames).toEqual(['acme.odoo.example.com']);
+    if (!haveSchemas) {
+      console.warn(`CRD schemas not found in ${schemasDir} (set SCHEMAS_DIR): IngressRoute/Certificate schema validation skipped`);
+      return;
+    }
+    const vRoute = crdValidator('crd-traefik.io_ingressroutes.yaml', 'v1alpha1');
+    expect(vRoute(route), JSON.stringify(vRoute.errors)).toBe(true);
+    const vCert = crdValidator('crd-cert-manager.io_certificates.yaml', 'v1');
+    expect(vCert(cert), JSON.stringify(vCert.errors)).toBe(true);
+  });
+
+  it('apply is idempotent (same objects, same uids)', async () => {
+    const before = fake.list({ namespace: NS }).map((o) => `${o.kind}/${o.metadata.name}/${o.metadata.uid}`).sort();
+    await driver.apply(spec);
+    expect(fake.list({ namespace: NS }).map((o) => `${o.kind}/${o.metadata.name}/${o.metadata.uid}`).sort()).toEqual(before);
+  });
+
+  it('waitReady follows the Deployment through the Watch API', async () => {
+    expect((await driver.status(spec.id)).state).toBe('starting');
+    const seen: string[] = [];
+    const ready = driver.waitReady(spec.id, 10_000, (p) => seen.push(p.state));
+    await new Promise((r) => setTimeout(r, 100));
+    const dep = fake.get('apps/v1', 'Deployment', NS, name)!;
+    fake.setStatus('apps/v1', 'Deployment', NS, name, { observedGeneration: dep.metadata.generation, replicas: 1, readyReplicas: 0 });
+    fake.setStatus('apps/v1', 'Deployment', NS, name, { observedGeneration: dep.metadata.generation, replicas: 1, readyReplicas: 1 });
+    await ready;
+    expect(seen).toEqual(['starting', 'running']);
+    expect(await driver.status(spec.id)).toMatchObject({ state: 'running', url: 'https://acme.odoo.example.com', healthUrl: `http://${name}.${NS}.svc.cluster.local:8069/web/health`, replicas: 1 });
+  });
+
+  it('waitReady fails on a stalled rollout and times out when nothing happens', async () => {
+    await driver.scale(spec.id, 1);
+    const dep = fake.get('apps/v1', 'Deployment', NS, name)!;
+    fake.setStatus('apps/v1', 'Deployment', NS, name, { observedGeneration: dep.metadata.generation, replicas: 1, readyReplicas: 0 });
+    await expect(driver.waitReady(spec.id, 300)).rejects.toMatchObject({ code: 'timeout' });
+    const failing = driver.waitReady(spec.id, 10_000);
+    fake.setStatus('apps/v1', 'Deployment', NS, name, { observedGeneration: dep.metadata.generation, replicas: 1, conditions: [{ type: 'Progressing', status: 'False', reason: 'ProgressDeadlineExceeded' }] });
+    await expect(failing).rejects.toMatchObject({ code: 'failed', message: expect.stringContaining('ProgressDeadlineExceeded') });
+    await expect(driver.waitReady('no-such-instance', 1000)).rejects.toMatchObject({ code: 'not_found' });
+  });
+
+  it('scale: stopped and suspended are replicas 0, told apart', async () => {
+    await driver.scale(spec.id, 0);
+    expect(fake.get('apps/v1', 'Deployment', NS, name)!.spec.replicas).toBe(0);
+    expect((await driver.status(spec.id)).state).toBe('stopped');
+    await driver.scale(spec.id, 1, { suspended: true });
+    expect(fake.get('apps/v1', 'Deployment', NS, name)!.spec.replicas).toBe(0);
+    expect((await driver.status(spec.id)).state).toBe('suspended');
+    await driver.apply(spec, { replicas: 1 });
+    expect(fake.get('apps/v1', 'Deployment', NS, name)!.spec.replicas).toBe(1);
+    expect((await driver.status(spec.id)).state).not.toBe('suspended');
+    await expect(driver.scale('missing-one', 1)).rejects.toMatchObject({ code: 'not_found' });
+  });
+
+  it('quota: the PVC grows, never shrinks', async () => {
+    await driver.setQuota(spec.id, 30 * 1024 ** 3);
+    expect(fake.get('v1', 'PersistentVolumeClaim', NS, `${name}-data`)!.spec.resources.requests.storage).toBe(String(30 * 1024 ** 3));
+    await expect(driver.setQuota(spec.id, 1024 ** 3)).rejects.toMatchObject({ code: 'invalid' });
+    await driver.apply(spec); // re-apply keeps the grown size
+    expect(fake.get('v1', 'PersistentVolumeClaim', NS, `${name}-data`)!.spec.resources.requests.storage).toBe(String(30 * 1024 ** 3));
+  });
+
+  it('backup runs a Job; its parts are checked and hashed; a failed Job or empty dump is a BackupError', async () => {
+    const jobDone = async (write: (dir: string) => void, ok = true) => {
+      let jobs: KubeObject[] = [];
+      for (let i = 0; i < 200 && !(jobs = objectsOf('Job')).length; i++) await new Promise((r) => setTimeout(r, 10));
+      const j = jobs[0];
+      new Job(j as any).validate();
+      expect(j.metadata.ownerReferences?.[0].kind).toBe('ConfigMap');
+      const backupId = j.metadata.labels!['saasodoo.io/backup-id'];
+      write(store.partialDir(spec.id, backupId));
+      fake.setStatus('batch/v1', 'Job', NS, j.metadata.name, ok ? { succeeded: 1 } : { failed: 1, conditions: [{ type: 'Failed', status: 'True', reason: 'BackoffLimitExceeded' }] });
+      return j;
+    };
+    const p = driver.backup(spec, 'k1', 'daily');
+    const j = await jobDone((dir) => {
+      fs.writeFileSync(path.join(dir, 'db.dump'), 'PGDMP fake dump');
+      fs.writeFileSync(path.join(dir, 'filestore.tar.gz'), 'fake tar');
+    });
+    expect(j.spec.template.spec.containers[0].command.join(' ')).toContain('pg_dump -Fc');
+    const m = await p;
+    expect(m).toMatchObject({ backupId: 'k1', kind: 'daily', parts: { database: { bytes: 15 } } });
+    expect(objectsOf('Job')).toEqual([]); // deleted after
+    expect((await driver.listBackups(spec.id)).map((b) => b.backupId)).toEqual(['k1']);
+
+    const empty = driver.backup(spec, 'k2', 'manual');
+    await jobDone((dir) => {
+      fs.writeFileSync(path.join(dir, 'db.dump'), '');
+      fs.writeFileSync(path.join(dir, 'filestore.tar.gz'), 'x');
+    });
+    await expect(empty).rejects.toMatchObject({ name: 'BackupError', part: 'database' });
+
+    const failed = driver.backup(spec, 'k3', 'manual');
+    await jobDone(() => {}, false);
+    await expect(failed).rejects.toBeInstanceOf(BackupError);
+    expect((await driver.listBackups(spec.id)).map((b) => b.backupId)).toEqual(['k1']);
+  });
+
+  it('needs nothing beyond RUNTIME_RBAC_RULES; anything else is forbidden', async () => {
+    const auto = await startFakeKube({ simulate: { deployments: 'ready', jobs: 'succeed', delayMs: 5 }, rbac: { rules: RUNTIME_RBAC_RULES.map((r) => ({ ...r, apiGroups: [...r.apiGroups], resources: [...r.resources], verbs: [...r.verbs] })), namespace: NS } });
+    try {
+      const d = new KubernetesDriver({ kubeConfig: auto.kubeConfig(NS), settings, backups: store });
+      const s2 = { ...spec, id: 'aaaa1111-2222-4333-8444-555566667777', subdomain: 'other' };
+      await d.apply(s2);
+      await d.waitReady(s2.id, 5000);
+      await d.scale(s2.id, 0);
+      await d.setQuota(s2.id, 40 * 1024 ** 3);
+      await expect(d.backup(s2, 'r1', 'manual')).rejects.toMatchObject({ name: 'BackupError', message: expect.stringContaining('missing') });
+      await d.remove(s2.id);
+      expect(auto.requests.filter((r) => r.status === 403)).toEqual([]);
+      expect(auto.list({ namespace: NS })).toEqual([]);
+      auto.setRbac({ rules: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['get'] }], namespace: NS });
+      await expect(d.apply(s2)).rejects.toBeInstanceOf(RuntimeError);
+      expect(auto.requests.at(-1)).toMatchObject({ status: 403, verb: 'patch', resource: 'configmaps' });
+    } finally {
+      await auto.close();
+    }
+  });
+
+  it('remove cascades through owner references and is idempotent', async () => {
+    expect(objectsOf('Deployment')).toHaveLength(1);
+    await driver.remove(spec.id);
+    expect(fake.list({ namespace: NS })).toEqual([]);
+    expect(await driver.status(spec.id)).toEqual({ state: 'missing' });
+    await driver.remove(spec.id);
+  });
+});
+
+describe('fake API server', () => {
+  it('409 on a stale resourceVersion; watch resumes from a resourceVersion', async () => {
+    const kc = fake.kubeConfig(NS);
+    const base = fake.url;
+    const token = { authorization: 'Bearer x', 'content-type': 'application/json' };
+    const created = await (await fetch(`${base}/api/v1/namespaces/${NS}/configmaps`, { method: 'POST', headers: token, body: JSON.stringify({ metadata: { name: 'c' }, data: { a: '1' } }) })).json();
+    expect((await fetch(`${base}/api/v1/namespaces/${NS}/configmaps`, { method: 'POST', headers: token, body: JSON.stringify({ metadata: { name: 'c' } }) })).status).toBe(409);
+    const put = (rv: string) => fetch(`${base}/api/v1/namespaces/${NS}/configmaps/c`, { method: 'PUT', headers: token, body: JSON.stringify({ metadata: { name: 'c', resourceVersion: rv }, data: { a: '2' } }) });
+    const ok = await put(created.metadata.resourceVersion);
+    expect(ok.status).toBe(200);
+    const stale = await put(created.metadata.resourceVersion);
+    expect(stale.status).toBe(409);
+    expect((await stale.json()).reason).toBe('Conflict');
+    expect((await fetch(`${base}/api/v1/namespaces/${NS}/configmaps/nope`)).status).toBe(404);
+    const events: string[] = [];
+    const { Watch } = await import('@kubernetes/client-node');
+    const ctrl = await new Watch(kc).watch(`/api/v1/namespaces/${NS}/configmaps`, { resourceVersion: created.metadata.resourceVersion }, (t, o) => events.push(`${t} ${o.data?.a ?? ''}`), () => {});
+    await fetch(`${base}/api/v1/namespaces/${NS}/configmaps/c`, { method: 'DELETE', headers: token });
+    for (let i = 0; i < 100 && events.length < 2; i++) await new Promise((r) => setTimeout(r, 10));
+    ctrl.abort();
+    expect(events).toEqual(['MODIFIED 2', 'DELETED 2']);
+  });
+});

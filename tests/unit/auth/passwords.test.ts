@@ -1,0 +1,64 @@
+/** Password policy and hashing parameters (SPEC 2), without services. */
+import { describe, expect, it } from 'vitest';
+import { ARGON2_OPTIONS, hashPassword, isCommonPassword, newPasswordSchema, verifyAgainstDummy, verifyPassword } from '../../../platform/src/auth/passwords.ts';
+import { hashSecretToken, newSecretToken, SECRET_TOKEN_PATTERN } from '../../../platform/src/auth/secret-tokens.ts';
+import { emailSchema } from '../../../platform/src/auth/users.ts';
+import fs from 'node:fs';
+import { repoRoot } from '../../../platform/src/config.ts';
+
+const problems = (p: string) => {
+  const r = newPasswordSchema.safeParse(p);
+  return r.success ? [] : r.error.issues.map((i) => i.message);
+};
+
+describe('password policy', () => {
+  it('accepts 12 to 128 characters with no composition rules', () => {
+    expect(problems('a'.repeat(12))).toEqual([]);
+    expect(problems('lowercase only words')).toEqual([]);
+    expect(problems('x'.repeat(128))).toEqual([]);
+  });
+
+  it('refuses shorter or longer, counting characters rather than UTF-16 units', () => {
+    expect(problems('a'.repeat(11))).toEqual(['must be at least 12 characters']);
+    expect(problems('x'.repeat(129))).toEqual(['must be at most 128 characters']);
+    expect(problems('🔑'.repeat(12))).toEqual([]); // 24 UTF-16 units, 12 characters
+    expect(problems('🔑'.repeat(11))).toEqual(['must be at least 12 characters']);
+  });
+
+  it('ships exactly 1,000 common passwords and refuses them whatever the case', () => {
+    const list = fs.readFileSync(`${repoRoot}/platform/data/common-passwords.txt`, 'utf8').split('\n').filter((l) => l && !l.startsWith('#'));
+    expect(list).toHaveLength(1000);
+    expect(new Set(list).size).toBe(1000);
+    for (const p of ['password', '123456', 'qwerty', 'PassWord', 'dragon']) expect(isCommonPassword(p)).toBe(true);
+    expect(isCommonPassword('a sensible passphrase 42')).toBe(false);
+    expect(problems('password')).toContain('is too common, choose another');
+  });
+});
+
+describe('argon2id', () => {
+  it('hashes with m=19456, t=2, p=1 and verifies', async () => {
+    expect(ARGON2_OPTIONS).toMatchObject({ memoryCost: 19456, timeCost: 2, parallelism: 1 });
+    const h = await hashPassword('a sensible passphrase 42');
+    expect(h).toMatch(/^\$argon2id\$v=19\$m=19456,t=2,p=1\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+$/);
+    expect(await verifyPassword(h, 'a sensible passphrase 42')).toBe(true);
+    expect(await verifyPassword(h, 'a sensible passphrase 43')).toBe(false);
+    expect(await verifyPassword('not a hash', 'x')).toBe(false);
+    expect(await verifyAgainstDummy('anything')).toBe(false);
+  });
+});
+
+describe('secret tokens and emails', () => {
+  it('makes 256-bit url-safe tokens stored as sha256', () => {
+    const { token, hash } = newSecretToken();
+    expect(token).toMatch(SECRET_TOKEN_PATTERN);
+    expect(hash).toEqual(hashSecretToken(token));
+    expect(hash).toHaveLength(32);
+    expect(newSecretToken().token).not.toBe(token);
+  });
+
+  it('normalizes emails to trimmed lower case and refuses non-addresses', () => {
+    expect(emailSchema.parse('  Ada@Example.TEST ')).toBe('ada@example.test');
+    expect(emailSchema.safeParse('ada').success).toBe(false);
+    expect(emailSchema.safeParse(42).success).toBe(false);
+  });
+});
