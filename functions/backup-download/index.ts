@@ -27,9 +27,13 @@ export default httpFunction({
       if (!b || b.status !== 'completed') throw HttpError.notFound('No such backup');
       try {
         const dl = await (await runtime()).openBackup(check.instanceId, check.backupId);
+        // faas-js-runtime 3 ends the response before a returned stream is piped
+        // (checked: 0 bytes arrive), so the archive is collected first.
+        const chunks: Buffer[] = [];
+        for await (const c of dl.stream) chunks.push(c as Buffer);
         return {
           status: 200,
-          body: dl.stream,
+          body: Buffer.concat(chunks),
           headers: {
             'content-type': dl.contentType,
             'content-disposition': `attachment; filename="${dl.filename.replace(/[^A-Za-z0-9._-]/g, '_')}"`,

@@ -55,6 +55,12 @@ export const envSchema = z.object({
   GATEWAY_URL: url('http://127.0.0.1:8080'),
   /** Key sealing the portal's session cookie; generated into DATA_DIR when unset. */
   PORTAL_SESSION_SECRET: z.string().min(32).optional(),
+  /**
+   * Peers whose X-Forwarded-For the gateway keeps (comma-separated addresses):
+   * the portal's server side on this machine. In a cluster Traefik is the edge
+   * and sets the header itself.
+   */
+  TRUSTED_PROXIES: z.string().default('127.0.0.1,::1,::ffff:127.0.0.1'),
   /** Public address of the portal: links in mails point here. */
   PUBLIC_URL: url('http://localhost:3000'),
   /** Instances live at {subdomain}.{BASE_DOMAIN}. */

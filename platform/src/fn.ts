@@ -63,7 +63,12 @@ export type FaasFunction = {
   shutdown?: () => Promise<void> | void;
   readiness?: (req: FastifyRequest, reply: FastifyReply) => Promise<void>;
   liveness?: (req: FastifyRequest, reply: FastifyReply) => Promise<void>;
+  /** An HTTP function's routes (auth mode and input schemas), read by the auth matrix and fuzzing suites. */
+  routes?: RouteTable;
 };
+
+/** Per method: who may call and the zod schemas of its input. */
+export type RouteTable = Partial<Record<'GET' | 'POST', { auth: AuthMode; query?: ZodType; body?: ZodType }>>;
 
 /** Accepts a route with full type inference (an identity function). */
 export function route<Q = undefined, B = undefined, A extends AuthMode = AuthMode>(r: Route<Q, B, A>): Route<Q, B, A> {
@@ -165,11 +170,17 @@ export function httpFunction(def: HttpFunctionDef): FaasFunction {
       return errorResult(err, requestId, log);
     }
   };
+  const routes: RouteTable = {};
+  for (const m of ['GET', 'POST'] as const) {
+    const r = def[m];
+    if (r) routes[m] = { auth: r.auth, query: r.query ?? emptyQuery, body: r.body };
+  }
   return {
     handle,
     init: def.init,
     shutdown: def.shutdown,
     readiness: readinessHandler(def.checks ?? []),
+    routes,
   };
 }
 

@@ -9,6 +9,7 @@ const SENSITIVE = /pass(word)?|token|secret|authori[sz]ation|cookie|api[-_]?key|
 
 /** Deep-copies a value with every sensitive-looking key replaced by [redacted]. */
 export function redact(value: unknown, depth = 0): unknown {
+  if (typeof value === 'string') return scrubString(value);
   if (depth > 8 || value === null || typeof value !== 'object') return value;
   if (value instanceof Error) return { type: value.name, message: value.message, stack: value.stack };
   if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1));

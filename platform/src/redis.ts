@@ -1,7 +1,9 @@
 /**
  * One ioredis connection per process, with the namespace prefix so tests and
- * several local platforms never share keys. Commands fail fast when Redis is
- * down (callers map that to 503 or fail closed) instead of queueing forever.
+ * several local platforms never share keys. Commands issued while the first
+ * connection is being made wait for it; once Redis is lost, a command fails
+ * after one reconnection attempt (callers map that to 503 or fail closed)
+ * instead of queueing forever.
  */
 import { Redis } from 'ioredis';
 import { config } from './config.ts';
@@ -13,7 +15,8 @@ export function redis(): Redis {
     client = new Redis(config().REDIS_URL, {
       keyPrefix: config().REDIS_PREFIX,
       maxRetriesPerRequest: 1,
-      enableOfflineQueue: false,
+      enableOfflineQueue: true,
+      retryStrategy: (times) => Math.min(times * 100, 1000),
       connectTimeout: 2000,
       commandTimeout: 2000,
       lazyConnect: false,

@@ -9,7 +9,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { e2eUnavailable, seriousA11yViolations, startE2e, uniqueEmail, type E2e } from './harness.ts';
-import { act, hasFunction, signUpVerifyLogIn, waitForStatus } from './flows.ts';
+import { act, customerIdOf, hasFunction, moveClock, setPaymentOutcome, signUpVerifyLogIn, waitForBadge, waitForStatus } from './flows.ts';
 
 const unavailable = e2eUnavailable();
 if (unavailable) console.warn(`skipping e2e: ${unavailable}`);
@@ -128,6 +128,56 @@ describe.skipIf(!!unavailable)('customer flow', () => {
     await row.getByRole('link', { name: /Download/ }).click();
     const file = await download;
     expect(await file.failure()).toBeNull();
+  });
+
+  it('no longer offers a trial once the customer had one', async (ctx) => {
+    if (!instancePath) return ctx.skip();
+    for (const p of ['/instances/new', '/instances', '/billing']) {
+      await page.goto(`${e2e.portal}${p}`);
+      await page.locator('main h1').waitFor();
+      expect(await page.locator('main').innerText(), p).not.toMatch(/free trial|trial ends/i);
+    }
+    expect(await page.getByLabel('Start with the free trial').count()).toBe(0);
+    await e2e.shot(page, 'billing-no-trial-offer');
+  });
+
+  it('goes overdue then suspended when payment fails after the trial, and resumes once paid', async (ctx) => {
+    if (!instancePath || !canProvision) return ctx.skip();
+    const customerId = await customerIdOf(e2e, email);
+    await setPaymentOutcome(e2e, customerId, 'FAILURE');
+    await moveClock(e2e, 2); // the test plan's 1-day trial ends; the first invoice's payment fails
+    await page.goto(`${e2e.portal}${instancePath}`);
+    await waitForBadge(page, 'billing', 'overdue', 90_000);
+    await e2e.shot(page, 'overdue');
+    await moveClock(e2e, 15); // overdue BLOCKED at 14 days
+    await waitForStatus(page, ['suspended'], 120_000);
+    await page.locator('#suspended-notice').waitFor();
+    expect(await page.locator('#suspended-notice').innerText()).toMatch(/suspended/i);
+    for (const a of ['start', 'stop', 'restart', 'backup']) expect(await page.locator(`button[data-action="${a}"]`).isDisabled(), a).toBe(true);
+    await e2e.shot(page, 'suspended');
+    expect(await seriousA11yViolations(page)).toEqual([]);
+    await setPaymentOutcome(e2e, customerId, 'SUCCESS'); // pays the unpaid invoices now
+    await waitForStatus(page, ['running'], 180_000);
+    await waitForBadge(page, 'billing', 'paid', 60_000);
+    await e2e.shot(page, 'resumed');
+  });
+
+  it('cancels from the billing page (effective date shown) and the instance is terminated', async (ctx) => {
+    if (!instancePath || !canProvision) return ctx.skip();
+    await page.goto(`${e2e.portal}/billing`);
+    const sub = page.locator('[data-subscription]').first();
+    await sub.waitFor();
+    expect(await seriousA11yViolations(page)).toEqual([]);
+    await sub.getByText('Cancel subscription…').click();
+    await sub.getByText(/ends at the end of the paid period/).waitFor();
+    await e2e.shot(page, 'cancel-confirm');
+    await sub.getByRole('button', { name: 'Yes, cancel' }).click();
+    await page.getByRole('status').filter({ hasText: /Cancelled/ }).waitFor();
+    await e2e.shot(page, 'cancelled');
+    await moveClock(e2e, 40); // past the end of the paid period
+    await page.goto(`${e2e.portal}${instancePath}`);
+    await waitForStatus(page, ['terminated'], 180_000);
+    await e2e.shot(page, 'terminated');
   });
 
   it('after logout the back button shows no private data', async () => {

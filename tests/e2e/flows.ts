@@ -63,3 +63,39 @@ export async function act(page: Page, action: string): Promise<void> {
   await expect.poll(() => button.isEnabled(), { timeout: 60_000 }).toBe(true);
   await button.click();
 }
+
+/** The customer id (JWT `sub`) of an account, from a login through the API. */
+export async function customerIdOf(e2e: E2e, email: string): Promise<string> {
+  const res = await fetch(`${e2e.gateway}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email, password: PASSWORD }) });
+  const { accessToken } = (await res.json()) as { accessToken: string };
+  return JSON.parse(Buffer.from(accessToken.split('.')[1], 'base64url').toString('utf8')).sub;
+}
+
+/** Calls the Kill Bill simulator as the platform's tenant. */
+export async function killbill(e2e: E2e, method: string, pathAndQuery: string, body?: unknown): Promise<any> {
+  const res = await fetch(`${e2e.killbill}${pathAndQuery}`, {
+    method,
+    headers: {
+      authorization: `Basic ${Buffer.from(`${process.env.KILLBILL_USERNAME ?? 'admin'}:${process.env.KILLBILL_PASSWORD ?? 'password'}`).toString('base64')}`,
+      'x-killbill-apikey': process.env.KILLBILL_API_KEY ?? 'saasodoo',
+      'x-killbill-apisecret': process.env.KILLBILL_API_SECRET ?? 'saasodoo-secret',
+      'x-killbill-createdby': 'e2e',
+      'content-type': 'application/json',
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`Kill Bill ${method} ${pathAndQuery} answered ${res.status}: ${text.slice(0, 300)}`);
+  return text ? JSON.parse(text) : undefined;
+}
+
+/** Tells the simulator's test payment method of this customer's account to succeed or fail. */
+export async function setPaymentOutcome(e2e: E2e, customerId: string, outcome: 'SUCCESS' | 'FAILURE'): Promise<void> {
+  const account = await killbill(e2e, 'GET', `/1.0/kb/accounts?externalKey=${customerId}`);
+  await killbill(e2e, 'POST', `/simulator/accounts/${account.accountId}/paymentOutcome`, { outcome });
+}
+
+/** Moves Kill Bill's test clock forward; everything due fires on the way. */
+export async function moveClock(e2e: E2e, days: number): Promise<void> {
+  await killbill(e2e, 'PUT', `/1.0/kb/test/clock?days=${days}`);
+}

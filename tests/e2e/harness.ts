@@ -18,8 +18,8 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 import { chromium, type Browser, type BrowserContext, type BrowserContextOptions, type Page } from 'playwright-core';
 import { simpleParser } from 'mailparser';
-import { repoRoot, resetConfig } from '@saasodoo/platform/config';
-import { freePort, freePortRange } from '../helpers/ports.ts';
+import { repoRoot } from '@saasodoo/platform/config';
+import { startPlatform } from '../helpers/platform.ts';
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 export const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'];
@@ -55,29 +55,8 @@ export type E2e = {
  * random ports, TEST_PLANS on, short Kill Bill notification retries.
  */
 export async function startE2e(suite: string, env: Record<string, string> = {}): Promise<E2e> {
-  const ports = {
-    GATEWAY_PORT: await freePort(),
-    BROKER_PORT: await freePort(),
-    KILLBILL_SIM_PORT: await freePort(),
-    SMTP_PORT: await freePort(),
-    PORTAL_PORT: await freePort(),
-    FUNCTION_PORT_BASE: await freePortRange(40),
-  };
-  for (const [k, v] of Object.entries(ports)) process.env[k] = String(v);
-  process.env.GATEWAY_URL = `http://127.0.0.1:${ports.GATEWAY_PORT}`;
-  process.env.PUBLIC_URL = `http://localhost:${ports.PORTAL_PORT}`;
-  process.env.TEST_PLANS = 'true';
-  process.env.KILLBILL_SIM_RETRIES = '200ms,500ms,1s';
-  process.env.HEALTH_INTERVAL_SECONDS ??= '5';
-  process.env.PROVISION_READY_TIMEOUT ??= '60';
-  delete process.env.KILLBILL_URL;
-  delete process.env.SMTP_URL;
-  delete process.env.K_SINK;
-  Object.assign(process.env, env);
-  resetConfig();
-
-  const { up } = await import('@saasodoo/platform/host/up');
-  const host = await up({ quiet: true });
+  const platform = await startPlatform({ env, skip: [] });
+  const host = { stop: platform.stop };
   let browser: Browser;
   try {
     browser = await launchChromium();
@@ -90,12 +69,12 @@ export async function startE2e(suite: string, env: Record<string, string> = {}):
   fs.rmSync(artifacts, { recursive: true, force: true });
   fs.mkdirSync(artifacts, { recursive: true });
   let shots = 0;
-  const dataDir = path.resolve(repoRoot, process.env.DATA_DIR ?? '.data');
+  const dataDir = platform.dataDir;
 
   return {
-    portal: process.env.PUBLIC_URL,
-    gateway: process.env.GATEWAY_URL,
-    killbill: `http://127.0.0.1:${ports.KILLBILL_SIM_PORT}`,
+    portal: platform.env.PUBLIC_URL,
+    gateway: platform.gateway,
+    killbill: platform.killbill,
     dataDir,
     browser,
     async newPage(opts = {}) {
@@ -130,10 +109,7 @@ export async function startE2e(suite: string, env: Record<string, string> = {}):
     async stop() {
       for (const c of contexts) await c.close().catch(() => {});
       await browser.close().catch(() => {});
-      await host.stop();
-      const { dropNamespace } = await import('@saasodoo/platform/db/migrate');
-      await dropNamespace().catch(() => {});
-      fs.rmSync(dataDir, { recursive: true, force: true });
+      await host.stop(); // drops the namespace and DATA_DIR too
     },
   };
 }

@@ -37,7 +37,7 @@ export type Broker = {
 
 /** Connects to RabbitMQ (throws if unreachable at start), declares topology, starts ingress and dispatchers. */
 export async function startBroker(o: BrokerOptions): Promise<Broker> {
-  const log = (o.log ?? rootLog).child({ svc: 'broker' });
+  const log = (o.log ?? rootLog).child({ component: 'broker' });
   const amqp = new AmqpConnection(o.rabbitUrl, `broker:${o.name}`);
   await amqp.start();
   const publisher = new Publisher(amqp, o.name);

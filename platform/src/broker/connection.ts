@@ -23,7 +23,7 @@ export class AmqpConnection {
     readonly url: string,
     readonly label = 'broker',
   ) {
-    this.log = rootLog.child({ svc: label, amqp: scrubString(url) });
+    this.log = rootLog.child({ component: label, amqp: scrubString(url) });
   }
 
   get connected(): boolean {

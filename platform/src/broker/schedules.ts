@@ -19,7 +19,7 @@ export function startSchedules(sink: string, healthIntervalSeconds: number): Sch
     try {
       await send(buildEvent(type, { at: new Date().toISOString() }, { source: '/saasodoo/host/schedule' }), sink);
     } catch (err) {
-      log.warn({ svc: 'schedules', type, err: (err as Error).message }, 'schedule event not sent; next tick retries');
+      log.warn({ component: 'schedules', type, err: (err as Error).message }, 'schedule event not sent; next tick retries');
     }
   };
   const tick = setInterval(() => void fire('com.saasodoo.health.tick'), healthIntervalSeconds * 1000);

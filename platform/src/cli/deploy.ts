@@ -20,7 +20,12 @@ async function renderChecked(o: RenderFlags): Promise<KubeObject[]> {
   if (r.changedGenerated.length) process.stderr.write(`updated infra/base/generated/: ${r.changedGenerated.join(', ')}\n`);
   for (const w of r.warnings) process.stderr.write(`${w}\n`);
   const v = await validateObjects(r.objects);
-  if (v.unchecked.length) process.stderr.write(`not schema-checked (${v.unchecked.length}):\n  ${v.unchecked.map((u) => `${u.id}: ${u.reason}`).join('\n  ')}\n`);
+  const kinds = new Map<string, { n: number; reason: string }>();
+  for (const u of v.unchecked) {
+    const k = u.id.split(' ')[0]!;
+    kinds.set(k, { n: (kinds.get(k)?.n ?? 0) + 1, reason: u.reason });
+  }
+  for (const [k, { n, reason }] of kinds) process.stderr.write(`not schema-checked: ${n} × ${k} (${reason})\n`);
   if (v.errors.length) {
     process.stderr.write(`invalid objects:\n  ${v.errors.map((e) => `${e.id}: ${e.message}`).join('\n  ')}\n`);
     process.exit(1);

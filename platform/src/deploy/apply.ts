@@ -6,6 +6,9 @@
  * so; Jobs (immutable) are replaced when their spec changed.
  */
 import { KubeConfig, KubernetesObjectApi, PatchStrategy, type KubernetesObject } from '@kubernetes/client-node';
+// Not re-exported by the package index: turns typed objects back into their JSON (wire) form.
+import { ObjectSerializer } from '@kubernetes/client-node/dist/serializer.js';
+import { getSerializationType } from '@kubernetes/client-node/dist/util.js';
 import { objectId, sortForApply, type KubeObject } from './objects.ts';
 
 export const FIELD_MANAGER = 'saasodoo-platform';
@@ -81,9 +84,20 @@ function describeError(o: KubeObject, err: unknown): Error {
   return new Error(`${objectId(o)}: ${msg}`);
 }
 
+/**
+ * The client's model of an object: KubernetesObjectApi serialises its
+ * argument as a client model, whose field names differ from the wire for
+ * reserved words (NetworkPolicy `from` is `_from`); plain JSON would lose them.
+ */
+function toModel(o: KubeObject): KubernetesObject {
+  return ObjectSerializer.deserialize(structuredClone(o), getSerializationType(o.apiVersion, o.kind)) as KubernetesObject;
+}
+
 async function readLive(api: KubernetesObjectApi, o: KubeObject): Promise<KubeObject | undefined> {
   try {
-    return (await api.read(o as KubernetesObject as never)) as unknown as KubeObject;
+    const typed = (await api.read(o as KubernetesObject as never)) as unknown as KubeObject;
+    // read() returns client models (e.g. NetworkPolicy `from` becomes `_from`): compare in wire form.
+    return ObjectSerializer.serialize(typed, getSerializationType(o.apiVersion, o.kind)) as KubeObject;
   } catch (err) {
     if (statusCode(err) === 404) return undefined;
     throw describeError(o, err);
@@ -199,7 +213,7 @@ export async function deploy(objects: KubeObject[], o: DeployOptions = {}): Prom
         await api.delete(obj as never, undefined, undefined, undefined, undefined, 'Background');
         await waitGone(api, obj, o.pollMs ?? 500);
       }
-      await api.patch(obj as never, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
+      await api.patch(toModel(obj), undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
     } catch (err) {
       throw describeError(obj, err);
     }

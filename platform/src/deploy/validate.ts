@@ -52,9 +52,14 @@ async function modelFor(o: KubeObject): Promise<ModelClass | undefined> {
 
 type CrdIndex = Map<string, object>;
 
-/** `group/version/Kind` → openAPIV3Schema, from every CRD file in `dir`. */
+const crdCache = new Map<string, CrdIndex>();
+
+/** `group/version/Kind` → openAPIV3Schema, from every CRD file in `dir` (read once per process). */
 export function loadCrdSchemas(dir: string): CrdIndex {
+  const cached = crdCache.get(dir);
+  if (cached) return cached;
   const index: CrdIndex = new Map();
+  crdCache.set(dir, index);
   if (!fs.existsSync(dir)) return index;
   for (const f of fs.readdirSync(dir).filter((f) => /^crd-.*\.ya?ml$/.test(f))) {
     for (const doc of YAML.parseAllDocuments(fs.readFileSync(path.join(dir, f), 'utf8'))) {

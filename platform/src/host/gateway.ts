@@ -7,6 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import { config } from '../config.ts';
 import { log } from '../log.ts';
 import type { Supervisor } from './supervisor.ts';
 
@@ -22,6 +23,7 @@ export type GatewayOptions = {
 };
 
 const MAX_BODY = 1024 * 1024;
+const trustedProxies = new Set(config().TRUSTED_PROXIES.split(',').map((s) => s.trim()).filter(Boolean));
 // Hop-by-hop headers (RFC 9110 7.6.1) and h2c upgrade offers are not forwarded.
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'http2-settings', 'host']);
 
@@ -54,7 +56,11 @@ function forwardHeaders(req: IncomingMessage, requestId: string, length: number)
     out[k] = v;
   }
   out['x-request-id'] = requestId;
-  out['x-forwarded-for'] = [req.headers['x-forwarded-for'], req.socket.remoteAddress].filter(Boolean).join(', ');
+  // The functions rate-limit by the first X-Forwarded-For entry: only a trusted
+  // proxy (the portal's server side) may set it; anyone else's is dropped.
+  const peer = req.socket.remoteAddress ?? '';
+  const claimed = trustedProxies.has(peer) ? req.headers['x-forwarded-for'] : undefined;
+  out['x-forwarded-for'] = [claimed, peer].filter(Boolean).join(', ');
   out['content-length'] = String(length);
   return out;
 }

@@ -4,6 +4,7 @@
  * a built bundle.
  */
 import { existsSync } from 'node:fs';
+import net from 'node:net';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -30,8 +31,10 @@ export function guardReservedQueryKeys(server: Server): void {
   });
 }
 
-/** Starts a function module on `port`; resolves to its HTTP server. */
+/** Starts a function module on `port` (0: a free one); resolves to its HTTP server. */
 export async function startFunction(fn: FaasFunction, port: number): Promise<Server> {
+  // faas-js-runtime treats 0 as "use the default 8080", so pick the free port here.
+  if (port === 0) port = await freePort();
   // `config` points at a folder without func.yaml: settings come from our env, not the cwd.
   const options = { port, logLevel: 'warn', config: path.dirname(new URL(import.meta.url).pathname) };
   const server: Server = await faas.start(fn as Parameters<typeof faas.start>[0], options as unknown as Parameters<typeof faas.start>[1]);
@@ -60,5 +63,15 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   main().catch((err) => {
     process.stderr.write(`function failed to start: ${err?.stack ?? err}\n`);
     process.exit(1);
+  });
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer().once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
   });
 }

@@ -13,7 +13,12 @@ import { Supervisor } from './supervisor.ts';
 
 export type Host = { stop(): Promise<void>; supervisor: Supervisor; table: string[][] };
 
-export async function up(opts: { only?: string[]; quiet?: boolean } = {}): Promise<Host> {
+/**
+ * `only` limits the functions (tests); `skip` leaves out host services by
+ * name (integration suites skip the portal: building and serving it costs
+ * seconds they do not need).
+ */
+export async function up(opts: { only?: string[]; quiet?: boolean; skip?: string[] } = {}): Promise<Host> {
   const c = config();
   const missing = await missingDependencies(c);
   if (missing.length) throw new HostStartError(missing.join('\n'));
@@ -46,7 +51,7 @@ export async function up(opts: { only?: string[]; quiet?: boolean } = {}): Promi
         running.push({ name: 'gateway', svc: { stop: () => new Promise((r) => gateway.close(() => r())) } });
         table.push(['gateway', `http://localhost:${c.GATEWAY_PORT}`]);
       }
-      for (const s of hostServices.filter((h) => h.phase === phase && (h.enabled?.(c) ?? true))) {
+      for (const s of hostServices.filter((h) => h.phase === phase && !opts.skip?.includes(h.name) && (h.enabled?.(c) ?? true))) {
         const svc = await s.start(ctx);
         running.push({ name: s.name, svc });
         table.push([s.name, svc.endpoint ?? '']);

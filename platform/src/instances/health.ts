@@ -29,7 +29,8 @@ export async function sweep(cmd: Command<{ at: string }>, opts: { concurrency?: 
   const results = await probeAll(urls, { concurrency: opts.concurrency ?? 50, timeoutMs: opts.timeoutMs ?? 5000 });
   const summary: SweepSummary = { probed: rows.length, healthy: 0, unhealthy: 0, drift: 0 };
   for (let i = 0; i < rows.length; i++) {
-    const drifted = ['stopped', 'missing', 'suspended', 'failed'].includes(states[i].state);
+    // A crashed process (`failed`) is ill, not drift: drift is the runtime not even meant to serve.
+    const drifted = ['stopped', 'missing', 'suspended'].includes(states[i].state);
     if (drifted) summary.drift++;
     const ok = !drifted && !!states[i].healthUrl && results[i].ok;
     await record(cmd, rows[i], ok, drifted ? states[i].state : undefined, results[i]);

@@ -43,7 +43,8 @@ async function bringDown(id: string, suspended = false): Promise<void> {
   }
 }
 
-const RUNNING_PATCH = { error_step: null, error_reason: null, health: 'unknown', health_failures: 0, previous_status: null } as const;
+// Health is the probe's to judge: a restart does not reset it, so recovery is reported by the probe.
+const RUNNING_PATCH = { error_step: null, error_reason: null, previous_status: null } as const;
 
 /** Runs `work` with the instance in `working`; success → `done`, failure → `error` with `step` and the reason. */
 async function operate(

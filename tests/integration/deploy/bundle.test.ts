@@ -41,8 +41,9 @@ function installListed(b: BuiltFunction) {
 async function waitLive(port: number, child: ChildProcess, log: () => string): Promise<Response> {
   for (let i = 0; i < 200; i++) {
     if (child.exitCode !== null) throw new Error(`bundle exited ${child.exitCode}:\n${log()}`);
+    // faas-js-runtime's overload protection answers 503 while the event loop is busy (a loaded CI box): retry.
     const r = await fetch(`http://127.0.0.1:${port}/health/liveness`).catch(() => undefined);
-    if (r) return r;
+    if (r?.status === 200) return r;
     await new Promise((res) => setTimeout(res, 100));
   }
   throw new Error(`bundle did not listen:\n${log()}`);

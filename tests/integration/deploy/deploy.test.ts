@@ -125,8 +125,14 @@ describe.skipIf(!kubectl)('platform deploy', () => {
   it('waits until every workload is ready, printing progress', async () => {
     const k = await fake({ deployments: 'ready', jobs: 'succeed', delayMs: 5 });
     for (const s of secretsFor(objects)) k.put(s as any);
-    // Play the operators: mark custom resources ready shortly after they appear.
+    // Play the operators: once everything is applied, mark custom resources ready, a little later.
+    let applied = false;
+    const watchLines = (l: string) => {
+      lines.push(l);
+      if (/^\d+ create/.test(l)) setTimeout(() => (applied = true), 300);
+    };
     const timer = setInterval(() => {
+      if (!applied) return;
       for (const o of k.list()) {
         const r = readiness(o as KubeObject);
         if (!r || r.ready || o.kind === 'Deployment' || o.kind === 'Job') continue;
@@ -140,7 +146,7 @@ describe.skipIf(!kubectl)('platform deploy', () => {
       }
     }, 20);
     try {
-      const r = await deploy(objects, { kubeConfig: k.kubeConfig(), progress, pollMs: 30, timeoutSeconds: 30 });
+      const r = await deploy(objects, { kubeConfig: k.kubeConfig(), progress: watchLines, pollMs: 30, timeoutSeconds: 30 });
       expect(r.notReady).toEqual([]);
       expect(r.ready).toBe(true);
       expect(lines.some((l) => /^ready \d+\/\d+ \(waiting for /.test(l))).toBe(true);

@@ -3,17 +3,17 @@
  * points the functions at itself, keeps each mail the `email` function sends
  * as DATA_DIR/mail/<id>.eml, and `platform mail list|show` print them.
  */
-import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { HTTP } from 'cloudevents';
+import { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import emailFn from '../../../functions/email/index.ts';
 import { config, repoRoot, resetConfig } from '../../../platform/src/config.ts';
+import { registerMail } from '../../../platform/src/cli/mail.ts';
 import { closeDatabases } from '../../../platform/src/db/index.ts';
 import { dropNamespace, migrate } from '../../../platform/src/db/migrate.ts';
 import { buildEvent } from '../../../platform/src/emit.ts';
@@ -23,17 +23,31 @@ import { hostServices } from '../../../platform/src/host/services.ts';
 import { smtpCatcherService } from '../../../platform/src/mail/catcher-service.ts';
 import { mailDir } from '../../../platform/src/mail/catcher.ts';
 import { closeMailTransport } from '../../../platform/src/mail/transport.ts';
+import { freePort } from '../../helpers/ports.ts';
 
-const run = promisify(execFile);
-/** Runs the real `platform` CLI with this test's environment. */
+/**
+ * Runs `platform mail ...` in-process: the same commander commands cli.ts
+ * registers, without paying a process start per call. Output is captured.
+ */
 async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const program = new Command('platform').exitOverride();
+  registerMail(program);
+  let stdout = '';
+  let stderr = '';
+  const out = process.stdout.write;
+  const err = process.stderr.write;
+  process.stdout.write = ((chunk: string) => ((stdout += chunk), true)) as typeof process.stdout.write;
+  process.stderr.write = ((chunk: string) => ((stderr += chunk), true)) as typeof process.stderr.write;
+  const before = process.exitCode;
   try {
-    const r = await run(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'platform/src/cli.ts'), ...args], { cwd: repoRoot, env: process.env });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+    await program.parseAsync(args, { from: 'user' });
+  } finally {
+    process.stdout.write = out;
+    process.stderr.write = err;
   }
+  const code = Number(process.exitCode ?? 0);
+  process.exitCode = before;
+  return { code, stdout, stderr };
 }
 
 let catcher: RunningService;
@@ -51,7 +65,7 @@ beforeAll(async () => {
   process.env.SMTP_URL = functionEnv.SMTP_URL;
   resetConfig();
   await migrate({ databases: ['communication'] });
-  server = await startFunction(emailFn, 0);
+  server = await startFunction(emailFn, await freePort()); // faas-js-runtime treats port 0 as 8080
 });
 
 afterAll(async () => {
@@ -63,8 +77,9 @@ afterAll(async () => {
 });
 
 describe('SMTP catcher host service', () => {
-  it('is registered, runs only without SMTP_URL and hands its address to the functions', () => {
+  it('is registered (host service and CLI group), runs only without SMTP_URL and hands its address to the functions', () => {
     expect(hostServices).toContain(smtpCatcherService);
+    expect(fs.readFileSync(path.join(repoRoot, 'platform/src/cli.ts'), 'utf8')).toMatch(/registerMail\]|registerMail,/);
     expect(smtpCatcherService.phase).toBe('before');
     expect(smtpCatcherService.enabled?.({ ...config(), SMTP_URL: 'smtp://relay.example:25' })).toBe(false);
     expect(smtpCatcherService.enabled?.({ ...config(), SMTP_URL: undefined })).toBe(true);
@@ -87,9 +102,10 @@ describe('SMTP catcher host service', () => {
     const raw = fs.readFileSync(path.join(mailDir(), files[0]), 'utf8');
     expect(raw).toMatch(/^Subject: Confirm your email address/m);
 
-    const [list, show, html, missing] = await Promise.all([
-      cli('mail', 'list'), cli('mail', 'show', 'last'), cli('mail', 'show', id, '--html'), cli('mail', 'show', 'no-such-mail'),
-    ]);
+    const list = await cli('mail', 'list');
+    const show = await cli('mail', 'show', 'last');
+    const html = await cli('mail', 'show', id, '--html');
+    const missing = await cli('mail', 'show', 'no-such-mail');
     expect(list.code).toBe(0);
     expect(list.stdout).toContain(id);
     expect(list.stdout).toContain('grace@example.test');

@@ -17,6 +17,7 @@ import { dropNamespace, migrate } from '../../../platform/src/db/migrate.ts';
 import { buildEvent } from '../../../platform/src/emit.ts';
 import { startFunction } from '../../../platform/src/host/run-function.ts';
 import { closeMailTransport } from '../../../platform/src/mail/transport.ts';
+import { freePort } from '../../helpers/ports.ts';
 import { startTestSmtp, type ReceivedMail, type TestSmtp } from '../../helpers/smtp.ts';
 
 const PUBLIC_URL = 'https://portal.example.test';
@@ -59,7 +60,7 @@ beforeAll(async () => {
   process.env.MAIL_FROM = 'SaaSOdoo <no-reply@example.test>';
   resetConfig();
   await migrate({ databases: ['communication'] });
-  server = await startFunction(emailFn, 0);
+  server = await startFunction(emailFn, await freePort()); // faas-js-runtime treats port 0 as 8080
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
   expect(await deliver('user.registered', { customerId, email, firstName: 'Ada', lastName: 'Lovelace' })).toBe(204);
   expect(await deliver('instance.requested', { instanceId, customerId, plan: 'basic-monthly', trial: true, subdomain: 'acme', name: 'Acme Books' })).toBe(204);

@@ -41,7 +41,7 @@ describe.skipIf(!kubectl)('platform render', () => {
     // Only kinds without any schema stay unchecked (Traefik Middleware has no CRD copy here), and only when schemas are present.
     if (haveCrds) expect([...new Set(v.unchecked.map((u) => u.id.split(' ')[0]))]).toEqual(['traefik.io/v1alpha1/Middleware']);
     expect(v.checked.length).toBeGreaterThan(50);
-  });
+  }, 60_000);
 
   it('every function has a Knative Service with its image tag', () => {
     const ksvcs = rendered.production!.filter((o) => o.kind === 'Service' && o.apiVersion === 'serving.knative.dev/v1');
@@ -88,7 +88,7 @@ describe.skipIf(!kubectl)('platform render', () => {
     const r = spawnSync(kubectl!, ['kustomize', path.join(repoRoot, 'infra/overlays/production')], { encoding: 'utf8', maxBuffer: 64 << 20 });
     expect(r.stderr.split('\n').filter((l) => l && !/deprecated/.test(l))).toEqual([]);
     expect(r.status).toBe(0);
-  });
+  }, 30_000);
 
   it('the committed infra/base/generated/ is up to date (else run: npm run platform -- render > /dev/null)', async () => {
     const want = generatedTexts(await generate());
@@ -96,5 +96,5 @@ describe.skipIf(!kubectl)('platform render', () => {
     const have = Object.fromEntries(fs.readdirSync(dirNow).map((f) => [f, fs.readFileSync(path.join(dirNow, f), 'utf8')]));
     expect(Object.keys(have).sort()).toEqual(Object.keys(want).sort());
     for (const f of Object.keys(want)) expect(have[f], f).toBe(want[f]);
-  });
+  }, 60_000);
 });

@@ -1,6 +1,6 @@
 import { api } from '$lib/server/api';
 import { failFrom, invalid, loadError } from '$lib/server/forms';
-import type { Plan } from '$lib/platform';
+import type { Instance, Plan } from '$lib/platform';
 import type { Actions, PageServerLoad } from './$types';
 
 export type Subscription = {
@@ -21,18 +21,22 @@ export type Invoice = { id: string; number?: string | number; date?: string; inv
 export type BillingView = {
 	subscriptions?: Subscription[];
 	invoices?: Invoice[];
-	balance?: number;
+	balance?: number | { amount: number; currency: string };
 	currency?: string;
 	paymentMethod?: { type?: string; label?: string; last4?: string; failing?: boolean } | null;
 };
 
 export const load: PageServerLoad = async (event) => {
 	try {
-		const [billing, plans] = await Promise.all([
+		const [billing, plans, instances] = await Promise.all([
 			api<BillingView>(event, 'GET', 'billing'),
 			api<{ items: Plan[] }>(event, 'GET', 'plans').catch(() => ({ items: [] as Plan[] })),
+			api<{ items: Instance[] }>(event, 'GET', 'instances').catch(() => ({ items: [] as Instance[] })),
 		]);
-		return { billing, plans: plans.items ?? [] };
+		const names = new Map((instances.items ?? []).map((i) => [i.id, i.name]));
+		const balance = typeof billing.balance === 'object' && billing.balance ? billing.balance : { amount: Number(billing.balance ?? 0), currency: billing.currency ?? 'USD' };
+		const subscriptions = (billing.subscriptions ?? []).map((s) => ({ ...s, instanceName: s.instanceName ?? (s.instanceId ? names.get(s.instanceId) : undefined) }));
+		return { billing: { ...billing, subscriptions, balance: balance.amount, currency: balance.currency }, plans: plans.items ?? [] };
 	} catch (err) {
 		loadError(err);
 	}
@@ -43,9 +47,10 @@ export const actions: Actions = {
 		const data = await event.request.formData();
 		const subscriptionId = String(data.get('subscriptionId') ?? '');
 		if (!subscriptionId) return invalid({ subscriptionId: 'Choose a subscription' }, {});
+		const until = String(data.get('until') ?? '');
 		try {
-			const r = await api<{ effectiveDate?: string }>(event, 'POST', 'billing', { body: { action: 'cancel', subscriptionId } });
-			return { success: r?.effectiveDate ? `Cancelled. Your instance keeps running until ${new Date(r.effectiveDate).toUTCString().slice(0, 16)}.` : 'Cancellation requested.' };
+			await api(event, 'POST', 'billing', { body: { action: 'cancel', subscriptionId } });
+			return { success: until ? `Cancelled. Your instance keeps running until ${until}, then it is removed.` : 'Cancelled at the end of the paid period.' };
 		} catch (err) {
 			return failFrom(err);
 		}

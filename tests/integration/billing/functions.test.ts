@@ -1,0 +1,144 @@
+/**
+ * plans, trial-eligibility and billing (SPEC 3, 4) served in-process against
+ * the Kill Bill simulator: trial fields only for eligible callers, one trial
+ * per customer for life (20 concurrent requests → exactly one), fail closed
+ * when Redis or Kill Bill is down, another tenant's ids → 404.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Server } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dropNamespace, migrate } from '@saasodoo/platform/db/migrate';
+import { closeDatabases } from '@saasodoo/platform/db/index';
+import { closeRedis } from '@saasodoo/platform/redis';
+import { resetConfig } from '@saasodoo/platform/config';
+import { resetKillbill } from '@saasodoo/platform/billing/killbill';
+import { trialEligibility } from '@saasodoo/platform/billing/service';
+import { startFunction } from '@saasodoo/platform/host/run-function';
+import plansFn from '../../../functions/plans/index.ts';
+import eligibilityFn from '../../../functions/trial-eligibility/index.ts';
+import billingFn from '../../../functions/billing/index.ts';
+import { createTestUser, type TestUser } from '../../helpers/auth.ts';
+import { startTestKillbill, type TestKillbill } from '../../helpers/killbill.ts';
+import { freePort } from '../../helpers/ports.ts';
+
+let kb: TestKillbill;
+const servers: Server[] = [];
+const urls: Record<string, string> = {};
+
+beforeAll(async () => {
+  await migrate();
+  kb = await startTestKillbill();
+  for (const [name, fn] of [['plans', plansFn], ['trial-eligibility', eligibilityFn], ['billing', billingFn]] as const) {
+    const s = await startFunction(fn, await freePort()); // faas-js-runtime treats port 0 as 8080
+    servers.push(s);
+    urls[name] = `http://127.0.0.1:${(s.address() as { port: number }).port}/`;
+  }
+});
+
+afterAll(async () => {
+  for (const s of servers) await new Promise((r) => s.close(r));
+  await kb?.stop();
+  await closeRedis();
+  await closeDatabases();
+  await dropNamespace();
+});
+
+const auth = (u: TestUser) => ({ authorization: `Bearer ${u.accessToken}` });
+async function call(fn: string, u?: TestUser, body?: unknown) {
+  const res = await fetch(urls[fn], {
+    method: body ? 'POST' : 'GET',
+    headers: { ...(u ? auth(u) : {}), ...(body ? { 'content-type': 'application/json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  return { status: res.status, body: (await res.json().catch(() => undefined)) as any };
+}
+const start = (u: TestUser, plan: string, trial: boolean, instanceId = randomUUID()) => call('billing', u, { action: 'startSubscription', instanceId, plan, trial });
+
+describe('plans and trials', () => {
+  it('plans come from the catalogue with entitlements; trial fields for eligible callers only', async () => {
+    const anon = await call('plans');
+    expect(anon.status).toBe(200);
+    expect(anon.body.items.map((p: any) => p.id)).toEqual(['basic-immediate', 'basic-monthly', 'standard-monthly', 'premium-monthly']);
+    expect(anon.body.items.find((p: any) => p.id === 'premium-monthly')).toEqual({
+      id: 'premium-monthly', name: 'Premium', price: { amount: 10, currency: 'USD', period: 'month' },
+      resources: { cpu: 4, memoryMiB: 8192, storageGiB: 50 }, database: 'dedicated', trial: { days: 14 },
+    });
+    const fresh = await createTestUser();
+    expect((await call('trial-eligibility', fresh)).body).toEqual({ eligible: true, reason: 'eligible', trialDays: 14 });
+    expect((await call('plans', fresh)).body.items.filter((p: any) => p.trial)).toHaveLength(3);
+  });
+
+  it('20 concurrent trial requests give exactly one trial; afterwards no trial anywhere', async () => {
+    const u = await createTestUser();
+    const answers = await Promise.all(Array.from({ length: 20 }, () => start(u, 'standard-monthly', true)));
+    expect(answers.filter((a) => a.status === 201)).toHaveLength(1);
+    expect(answers.filter((a) => a.status === 409 && a.body.error.code === 'trial_unavailable')).toHaveLength(19);
+    expect((await call('trial-eligibility', u)).body).toMatchObject({ eligible: false, reason: 'had_trial' });
+    const plans = (await call('plans', u)).body.items;
+    expect(plans.some((p: any) => 'trial' in p)).toBe(false);
+    // converted then cancelled: still no second trial
+    const subId = answers.find((a) => a.status === 201)!.body.subscriptionId;
+    expect((await call('billing', u, { action: 'cancel', subscriptionId: subId, immediate: true })).status).toBe(202);
+    expect((await start(u, 'basic-monthly', true)).status).toBe(409);
+  });
+
+  it('startSubscription is idempotent per instance', async () => {
+    const u = await createTestUser();
+    const instanceId = randomUUID();
+    const a = await start(u, 'basic-immediate', false, instanceId);
+    const b = await start(u, 'basic-immediate', false, instanceId);
+    expect(a.status).toBe(201);
+    expect(b.status).toBe(200);
+    expect(b.body.subscriptionId).toBe(a.body.subscriptionId);
+  });
+
+  it('an active paid subscription makes a customer ineligible', async () => {
+    const u = await createTestUser();
+    expect((await start(u, 'basic-immediate', false)).status).toBe(201);
+    expect((await call('trial-eligibility', u)).body).toMatchObject({ eligible: false, reason: 'active_subscription' });
+  });
+
+  it('fails closed when Kill Bill is down or Redis is down', async () => {
+    const customerId = randomUUID();
+    const saved = process.env.KILLBILL_URL;
+    process.env.KILLBILL_URL = 'http://127.0.0.1:9';
+    resetConfig();
+    resetKillbill();
+    expect(await trialEligibility(customerId)).toEqual({ eligible: false, reason: 'unavailable' });
+    process.env.KILLBILL_URL = saved;
+    resetConfig();
+    resetKillbill();
+    await closeRedis();
+    const savedRedis = process.env.REDIS_URL;
+    process.env.REDIS_URL = 'redis://127.0.0.1:9';
+    resetConfig();
+    expect(await trialEligibility(customerId)).toEqual({ eligible: false, reason: 'unavailable' });
+    await closeRedis();
+    if (savedRedis === undefined) delete process.env.REDIS_URL;
+    else process.env.REDIS_URL = savedRedis;
+    resetConfig();
+    expect((await trialEligibility(customerId)).eligible).toBe(true);
+  });
+});
+
+describe('billing', () => {
+  it("shows the caller's subscriptions and invoices; another tenant's subscription is 404", async () => {
+    const alice = await createTestUser();
+    const bob = await createTestUser();
+    const instanceId = randomUUID();
+    const started = await start(alice, 'basic-immediate', false, instanceId);
+    const view = await call('billing', alice);
+    expect(view.status).toBe(200);
+    expect(view.body.subscriptions).toMatchObject([{ id: started.body.subscriptionId, instanceId, plan: 'basic-immediate', state: 'ACTIVE' }]);
+    expect(view.body.invoices).toMatchObject([{ amount: 5, balance: 0, currency: 'USD' }]);
+    expect(view.body.paymentMethod).toMatchObject({ isDefault: true });
+    const foreign = await call('billing', bob, { action: 'cancel', subscriptionId: started.body.subscriptionId });
+    expect(foreign.status).toBe(404);
+    const change = await call('billing', alice, { action: 'changePlan', subscriptionId: started.body.subscriptionId, plan: 'standard-monthly' });
+    expect(change.status).toBe(202);
+    const bad = await call('billing', alice, { action: 'changePlan', subscriptionId: 'nope', plan: 'x' });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.fields).toHaveProperty('subscriptionId');
+    expect((await call('billing')).status).toBe(401);
+  });
+});
