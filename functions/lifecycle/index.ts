@@ -61,7 +61,7 @@ async function ensureAccount(ev: ReceivedEvent<{ customerId: string; email: stri
 const DAY = 86_400_000;
 
 /** Trial-ending warnings: once per trial and day (7, 3, 1 days before the end), only while Kill Bill still shows the trial. */
-export async function trialWarnings(eventId: string): Promise<number> {
+export async function trialWarnings(): Promise<number> {
   const kb = killbill();
   const now = await kb.now();
   const trials = await db('billing').manyOrNone<{ customer_id: string; subscription_id: string; ends_at: Date }>(
@@ -77,12 +77,11 @@ export async function trialWarnings(eventId: string): Promise<number> {
     await db('billing').tx(async (t) => {
       const fresh = await t.oneOrNone('INSERT INTO trial_warnings (subscription_id, days_left) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING 1', [tr.subscription_id, daysLeft]);
       if (!fresh) return;
-      await enqueue(t, 'billing.trial_ending', { customerId: tr.customer_id, subscriptionId: tr.subscription_id, daysLeft: daysLeft as 7 | 3 | 1, trialEndsAt: tr.ends_at.toISOString() }, { subject: tr.customer_id, id: undefined });
+      await enqueue(t, 'billing.trial_ending', { customerId: tr.customer_id, subscriptionId: tr.subscription_id, daysLeft: daysLeft as 7 | 3 | 1, trialEndsAt: tr.ends_at.toISOString() }, { subject: tr.customer_id });
       sent++;
     });
   }
   kickBillingOutbox();
-  void eventId;
   return sent;
 }
 
@@ -92,8 +91,8 @@ export default eventFunction({
     ...Object.fromEntries(KILLBILL_TYPES.map((t) => [`${KILLBILL_PREFIX}${t.toLowerCase()}`, onKillbill])),
     'com.saasodoo.user.registered': ensureAccount,
     'com.saasodoo.billing.account.ensure': ensureAccount,
-    'com.saasodoo.schedule.daily': async (ev) => {
-      await trialWarnings(ev.id);
+    'com.saasodoo.schedule.daily': async () => {
+      await trialWarnings();
     },
   },
   init: kickBillingOutbox,

@@ -109,6 +109,15 @@ export function errorResult(err: unknown, requestId: string, log: Logger) {
   return respond({ status: mapped.status, headers: mapped.headers, body: mapped.body });
 }
 
+/**
+ * Liveness: the process answers. faas-js-runtime's default (overload-protection)
+ * calls a Node response method on a Fastify reply and fails under load, which
+ * would make Knative restart a healthy but busy function.
+ */
+async function liveness(_req: FastifyRequest, reply: FastifyReply): Promise<void> {
+  reply.header('content-type', 'text/plain; charset=utf-8').send('OK');
+}
+
 /** Runs the readiness checks; used for /health/readiness. */
 function readinessHandler(checks: Check[]) {
   return async (_req: FastifyRequest, reply: FastifyReply) => {
@@ -259,5 +268,5 @@ export function eventFunction(def: EventFunctionDef): FaasFunction {
       return errorResult(err, requestId, log);
     }
   };
-  return { handle, init: def.init, shutdown: def.shutdown, readiness: readinessHandler(def.checks ?? []) };
+  return { handle, init: def.init, shutdown: def.shutdown, readiness: readinessHandler(def.checks ?? []), liveness };
 }

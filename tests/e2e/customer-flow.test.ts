@@ -183,7 +183,7 @@ describe.skipIf(!!unavailable)('customer flow', () => {
   it('after logout the back button shows no private data', async () => {
     await page.goto(`${e2e.portal}/account`);
     await page.getByText(email).waitFor();
-    await page.getByRole('button', { name: 'Log out' }).click();
+    await page.getByRole('button', { name: 'Log out', exact: true }).click();
     await page.waitForURL(`${e2e.portal}/login`);
     await page.goBack();
     await page.waitForLoadState();

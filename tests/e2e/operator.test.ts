@@ -57,7 +57,7 @@ describe.skipIf(!!unavailable)('operator pages', () => {
     const admin = await e2e.newPage();
     await signUpVerifyLogIn(e2e, admin, adminEmail, false);
     await setAdminRole(adminEmail, 'admin');
-    await admin.getByRole('button', { name: 'Log out' }).click();
+    await admin.getByRole('button', { name: 'Log out', exact: true }).click();
     await admin.getByLabel('Email').fill(adminEmail);
     await admin.getByLabel('Password').fill('correct horse battery staple');
     await admin.getByRole('button', { name: 'Log in' }).click();

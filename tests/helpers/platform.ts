@@ -93,7 +93,8 @@ export async function warm(supervisor: import('@saasodoo/platform/host/superviso
   const names = which === true ? supervisor.status().filter((f) => f.invoke === 'http').map((f) => f.name) : which;
   const queue = [...names];
   await Promise.all(Array.from({ length: 3 }, async () => {
-    for (let n = queue.shift(); n; n = queue.shift()) await supervisor.url(n);
+    // Best effort: a function that fails to start here is started (or reported) by the first request.
+    for (let n = queue.shift(); n; n = queue.shift()) await supervisor.url(n).catch(() => {});
   }));
 }
 
@@ -108,14 +109,7 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Platfor
   resetConfig();
   const { up } = await import('@saasodoo/platform/host/up');
   const host = await up({ quiet: true, skip: opts.skip ?? ['portal'], only: opts.only });
-  if (opts.warm) {
-    try {
-      await warm(host.supervisor, opts.warm);
-    } catch (err) {
-      await host.stop();
-      throw err;
-    }
-  }
+  if (opts.warm) await warm(host.supervisor, opts.warm);
   const dataDir = dataDirOf();
   return {
     gateway: env.GATEWAY_URL,

@@ -15,7 +15,8 @@ export async function freePort(): Promise<number> {
 /** A run of `count` consecutive free ports (for the supervisor's port base). */
 export async function freePortRange(count: number): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20000 + Math.floor(Math.random() * 30000);
+    // Below the kernel's ephemeral range (32768+), so outgoing connections never take a port of the run meanwhile.
+    const base = 15000 + Math.floor(Math.random() * (32000 - 15000 - count));
     const ok = await Promise.all(
       Array.from({ length: count }, (_, i) =>
         new Promise<boolean>((resolve) => {

@@ -83,7 +83,12 @@ export async function backupCommand(cmd: Command<Ids & { backupId: string; kind:
     const row = daily
       ? await getInstance(db('instance'), row0.id)
       : await enter(row0.id, ['running', 'stopped'], 'backing_up', causeOf(cmd, ACTOR, `${cmd.data.kind} backup`));
-    if (!row || (daily && row.status !== 'running')) return;
+    if (!row) return;
+    if (daily && row.status !== 'running') {
+      // Stopped since the schedule fired: nothing to back up, nothing taken.
+      await db('instance').none(`DELETE FROM backups WHERE id = $1 AND status = 'pending'`, [cmd.data.backupId]);
+      return;
+    }
     const r = await takeBackup(cmd, row, cmd.data.backupId, cmd.data.kind);
     if (!daily) {
       await settle(row.id, row.previous_status ?? 'running', causeOf(cmd, ACTOR, r.ok ? 'backup completed' : `backup failed: ${r.reason}`), { previous_status: null });

@@ -38,6 +38,8 @@ export async function applyQuota(cmd: Command<{ instanceId: string; customerId: 
     // Re-apply with the same run state so CPU and memory follow the plan.
     const serving = row.status === 'running' || row.status === 'starting' || row.status === 'restarting';
     await rt.apply(specOf(row), row.status === 'suspended' ? { replicas: 0, suspended: true } : { replicas: serving ? 1 : 0 });
+    // A new CPU/memory limit may restart the process: the instance is back before this answers.
+    if (serving) await rt.waitReady(row.id, config().PROVISION_READY_TIMEOUT * 1000);
     return reportUsage(cmd, row.id, row.customer_id);
   });
 }

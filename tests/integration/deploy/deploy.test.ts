@@ -10,7 +10,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { deploy, readiness, referencedSecrets } from '../../../platform/src/deploy/apply.ts';
 import { objectId, type KubeObject } from '../../../platform/src/deploy/objects.ts';
 import { render } from '../../../platform/src/deploy/render.ts';
-import { DEFAULT_RESOURCES, startFakeKube, type FakeKube, type ResourceType } from '../../helpers/fake-kube.ts';
+import { DEFAULT_RESOURCES, startFakeKube, type FakeKube, type FakeKubeOptions, type ResourceType } from '../../helpers/fake-kube.ts';
 import { copyInfra, kubectlOrSkip } from '../../helpers/infra-copy.ts';
 
 const kubectl = kubectlOrSkip('the deploy tests (render needs kubectl kustomize)');
@@ -57,7 +57,7 @@ describe.skipIf(!kubectl)('platform deploy', () => {
 
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  async function fake(simulate?: Parameters<typeof startFakeKube>[0]['simulate']) {
+  async function fake(simulate?: FakeKubeOptions['simulate']) {
     kube = await startFakeKube({ resources: extraTypes(objects), simulate });
     return kube;
   }

@@ -161,7 +161,7 @@ export async function call(url: string, token: string | undefined, o: { method?:
 }
 
 /** Delivers one CloudEvent (binary mode) to an event function, as the broker would; returns the HTTP status. */
-export async function deliver(url: string, type: string, data: unknown, id = randomUUID()): Promise<{ status: number; body: string }> {
+export async function deliver(url: string, type: string, data: unknown, id: string = randomUUID()): Promise<{ status: number; body: string }> {
   const ev = buildEvent(type, data, { id });
   const msg = HTTP.binary(ev);
   const res = await fetch(url, { method: 'POST', headers: msg.headers as Record<string, string>, body: msg.body as string });

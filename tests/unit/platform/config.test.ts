@@ -26,9 +26,9 @@ describe('config', () => {
       cwd: repoRoot,
       env: { ...process.env, GATEWAY_PORT: 'not-a-port' },
       encoding: 'utf8',
-      timeout: 30_000,
+      timeout: 60_000,
     });
     expect(r.status).toBe(1);
     expect(r.stderr).toContain('GATEWAY_PORT');
-  });
+  }, 70_000);
 });
