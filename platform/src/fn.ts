@@ -105,7 +105,9 @@ function respond(result: HttpResult) {
 
 export function errorResult(err: unknown, requestId: string, log: Logger) {
   const mapped = toErrorResponse(err, requestId);
-  if (mapped.status >= 500) log.error({ err, requestId }, 'request failed');
+  // A 503 is an expected outage (the caller retries): a warning without a stack.
+  if (mapped.status === 503) log.warn({ requestId, reason: (err as Error)?.message }, 'dependency unavailable');
+  else if (mapped.status >= 500) log.error({ err, requestId }, 'request failed');
   return respond({ status: mapped.status, headers: mapped.headers, body: mapped.body });
 }
 

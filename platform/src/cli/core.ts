@@ -12,6 +12,13 @@ export function registerCore(program: Command): void {
     .command('up')
     .description('run the whole platform on this machine (what npm start does)')
     .action(async () => {
+      // Handle Ctrl-C from the first moment: a stop asked for during start-up
+      // runs as soon as start-up has finished, so nothing is left behind.
+      let stopRequested = false;
+      let stopNow: (() => Promise<void>) | undefined;
+      const onSignal = () => (stopNow ? stopNow() : (stopRequested = true));
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
       let host;
       try {
         host = await up();
@@ -24,15 +31,14 @@ export function registerCore(program: Command): void {
       }
       process.stdout.write(`SaaSOdoo is running:\n${formatTable(host.table)}\nCtrl-C stops everything.\n`);
       let stopping = false;
-      const stop = async () => {
+      stopNow = async () => {
         if (stopping) return;
         stopping = true;
         process.stdout.write('Stopping...\n');
         await host.stop();
         process.exit(0);
       };
-      process.on('SIGINT', stop);
-      process.on('SIGTERM', stop);
+      if (stopRequested) await stopNow();
     });
 
   program

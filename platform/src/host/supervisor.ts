@@ -64,8 +64,11 @@ class FunctionProcess {
       if (this.child !== child) return;
       this.child = undefined;
       const wasRunning = this.state === 'running' || this.state === 'starting';
-      this.state = this.stopping ? 'stopped' : 'crashed';
-      if (!this.stopping && wasRunning) {
+      // SIGINT/SIGTERM mean someone asked it to stop (Ctrl-C reaches the whole
+      // process group): only a crash is restarted.
+      const asked = this.stopping || signal === 'SIGINT' || signal === 'SIGTERM';
+      this.state = asked ? 'stopped' : 'crashed';
+      if (!asked && wasRunning) {
         this.restarts++;
         log.warn({ fn: this.name, code, signal, restarts: this.restarts }, 'function exited, restarting');
         const delay = Math.min(30_000, 250 * 2 ** Math.min(this.restarts, 7));
