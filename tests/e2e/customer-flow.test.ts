@@ -88,6 +88,11 @@ describe.skipIf(!!unavailable)('customer flow', () => {
     expect((await password.innerText()).length).toBeGreaterThanOrEqual(12);
     await e2e.shot(page, 'running-with-password');
     expect(await seriousA11yViolations(page)).toEqual([]);
+    // fits a phone: nothing scrolls sideways, the actions stay reachable
+    await page.setViewportSize({ width: 375, height: 740 });
+    expect(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1)).toBe(true);
+    await e2e.shot(page, 'instance-on-phone');
+    await page.setViewportSize({ width: 1200, height: 900 });
     // shown once: a reload does not show it again
     await page.reload();
     await waitForStatus(page, ['running']);

@@ -190,7 +190,16 @@ export async function deploy(objects: KubeObject[], o: DeployOptions = {}): Prom
   const api = KubernetesObjectApi.makeApiClient(kc);
   const ordered = sortForApply(objects);
 
-  const missing = await missingSecrets(api, ordered);
+  // A dry run still shows the whole plan when no cluster answers (every object then is a create).
+  let offline = false;
+  let missing: string[] = [];
+  try {
+    missing = await missingSecrets(api, ordered);
+  } catch (err) {
+    if (!o.dryRun) throw err;
+    offline = true;
+    out(`warning: cannot read the cluster (${(err as Error).message}): showing every object as a create`);
+  }
   if (missing.length) {
     const msg = `Missing Secrets (create them from infra/secrets/*.example.yaml):\n  ${missing.join('\n  ')}`;
     if (!o.dryRun) throw new Error(msg);
@@ -200,7 +209,7 @@ export async function deploy(objects: KubeObject[], o: DeployOptions = {}): Prom
   const changes: Change[] = [];
   for (const [i, obj] of ordered.entries()) {
     const id = objectId(obj);
-    const live = await readLive(api, obj);
+    const live = offline ? undefined : await readLive(api, obj);
     const diff = live ? differences(comparable(obj), live) : [];
     let action: Change['action'] = !live ? 'create' : diff.length ? 'update' : 'unchanged';
     if (action === 'update' && obj.kind === 'Job') action = 'replace';

@@ -41,6 +41,7 @@ const ORDER: string[] = [
   'Namespace',
   'CustomResourceDefinition',
   'StorageClass',
+  'PersistentVolume',
   'ServiceAccount',
   'ClusterRole',
   'ClusterRoleBinding',

@@ -20,6 +20,8 @@ import { resetRuntime } from '../../../platform/src/runtime/index.ts';
 import { startLocalRuntime, type LocalRuntime } from '../../../platform/src/runtime/local/daemon.ts';
 import { localRuntimeToken } from '../../../platform/src/runtime/local/driver.ts';
 import { freePort, freePortRange } from '../../helpers/ports.ts';
+import { startTestKillbill, type TestKillbill } from '../../helpers/killbill.ts';
+import { loadTriggers } from '../../../events/triggers.ts';
 
 export type Received = { id: string; type: string; subject?: string; data: any };
 
@@ -28,6 +30,24 @@ function listen(handler: http.RequestListener): Promise<{ server: http.Server; u
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => {
     resolve({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` });
   }));
+}
+
+/** Forwards /api/<fn> to the function served here under that name (what the gateway does). */
+function proxy(req: http.IncomingMessage, res: http.ServerResponse, targets: Record<string, string>): void {
+  const url = new URL(req.url ?? '/', 'http://x');
+  const name = /^\/api\/([a-z-]+)$/.exec(url.pathname)?.[1];
+  const target = name ? targets[name] : undefined;
+  if (!target) {
+    res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":{"code":"not_found","message":"no such function"}}');
+    return;
+  }
+  const to = new URL(target);
+  const fwd = http.request({ host: to.hostname, port: to.port, path: `/${url.search}`, method: req.method, headers: req.headers }, (up) => {
+    res.writeHead(up.statusCode ?? 502, up.headers);
+    up.pipe(res);
+  });
+  fwd.on('error', () => res.writeHead(503).end());
+  req.pipe(fwd);
 }
 
 function readBody(req: http.IncomingMessage): Promise<string> {
@@ -47,8 +67,18 @@ export type BillingStandIn = {
   calls: { action: string; body: any; authorization?: string }[];
 };
 
+export type HarnessOptions = {
+  /** Serve the real billing, trial-eligibility and lifecycle functions against the Kill Bill simulator instead of the stand-in. */
+  realBilling?: boolean;
+  /** Route published events to the functions served here, by events/triggers.yaml (a small in-test broker). */
+  dispatch?: boolean;
+};
+
 export type Harness = {
   events: Received[];
+  kb?: TestKillbill;
+  /** The real billing-side functions (realBilling), by name. */
+  extra: Record<string, string>;
   billing: BillingStandIn;
   fn: Record<'instances' | 'instanceAction' | 'provision' | 'instanceOps' | 'quotaSet' | 'healthProbe' | 'backupDownload', string>;
   runtime: LocalRuntime;
@@ -60,8 +90,12 @@ export type Harness = {
  * stand-in) and LOCAL_RUNTIME_PORT, then migrates the instance and auth
  * databases of this file's namespace.
  */
-export async function startHarness(): Promise<Harness> {
+export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
   const events: Received[] = [];
+  const extra: Record<string, string> = {};
+  /** Subscribers served here, by function name (for the optional dispatcher). */
+  const served: Record<string, string> = {};
+  const routes = o.dispatch ? loadTriggers() : [];
   const sink = await listen(async (req, res) => {
     const body = await readBody(req);
     try {
@@ -69,12 +103,23 @@ export async function startHarness(): Promise<Harness> {
       const data = typeof ev.data === 'string' ? JSON.parse(ev.data) : ev.data;
       events.push({ id: ev.id, type: ev.type, subject: ev.subject, data });
       res.writeHead(202).end();
+      // A minimal dispatcher (no retries beyond "busy"): the triggers.yaml rows whose subscriber is served here.
+      for (const t of routes.filter((r) => r.filter.attributes.type === ev.type && served[r.subscriber])) {
+        void (async () => {
+          for (let attempt = 0; attempt < 20; attempt++) {
+            const r = await deliver(served[t.subscriber], ev.type, data, ev.id).catch(() => ({ status: 503, body: '' }));
+            if (r.status < 300 || (r.status >= 400 && r.status < 409) || r.status === 410) return;
+            await new Promise((w) => setTimeout(w, 200));
+          }
+        })();
+      }
     } catch {
       res.writeHead(400).end();
     }
   });
   const billing: BillingStandIn = { eligible: true, start: 'ok', cancel: 'ok', calls: [] };
   const bill = await listen(async (req, res) => {
+    if (o.realBilling) return proxy(req, res, extra);
     const raw = await readBody(req);
     const send = (status: number, body?: unknown) => {
       res.writeHead(status, { 'content-type': 'application/json' }).end(body === undefined ? '' : JSON.stringify(body));
@@ -110,7 +155,13 @@ export async function startHarness(): Promise<Harness> {
   process.env.PROVISION_READY_TIMEOUT = '20';
   resetConfig();
   resetRuntime();
-  await migrate({ databases: ['auth', 'instance'] });
+  let kb: TestKillbill | undefined;
+  if (o.realBilling) {
+    await migrate();
+    kb = await startTestKillbill();
+  } else {
+    await migrate({ databases: ['auth', 'instance'] });
+  }
 
   const serve = async (mod: { default: FaasFunction }) => {
     const s = await startFunction(mod.default, await freePort());
@@ -127,12 +178,26 @@ export async function startHarness(): Promise<Harness> {
     healthProbe: await serve(await import('../../../functions/health-probe/index.ts')),
     backupDownload: await serve(await import('../../../functions/backup-download/index.ts')),
   };
+  Object.assign(served, {
+    provision: fn.provision, 'instance-ops': fn.instanceOps, 'quota-set': fn.quotaSet, 'health-probe': fn.healthProbe,
+  });
+  if (o.realBilling) {
+    extra.billing = await serve(await import('../../../functions/billing/index.ts'));
+    extra['trial-eligibility'] = await serve(await import('../../../functions/trial-eligibility/index.ts'));
+    served.lifecycle = extra.lifecycle = await serve(await import('../../../functions/lifecycle/index.ts'));
+  }
   return {
-    events, billing, fn, runtime,
+    events, billing, fn, runtime, kb, extra,
     async stop() {
       await stopOutbox().catch(() => {});
+      if (o.realBilling) {
+        const { stopBillingOutbox } = await import('../../../platform/src/billing/service.ts');
+        await stopBillingOutbox();
+        await (await import('../../../platform/src/redis.ts')).closeRedis();
+      }
       for (const s of servers) await new Promise((r) => s.close(r));
       await runtime.stop();
+      await kb?.stop();
       sink.server.close();
       bill.server.close();
       await closeDatabases();

@@ -5,7 +5,12 @@
  * resume from lifecycle; billing status changes; the plan's quota applied;
  * daily backups for running paid instances.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { config } from '../../../platform/src/config.ts';
+import { log } from '../../../platform/src/log.ts';
+import { reportUsage } from '../../../platform/src/instances/quota.ts';
 import { db } from '../../../platform/src/db/index.ts';
 import { probeOne } from '../../../platform/src/runtime/health.ts';
 import { runtime } from '../../../platform/src/runtime/index.ts';
@@ -125,5 +130,31 @@ describe('billing-driven operations', () => {
     const b = await db('instance').one(`SELECT * FROM backups WHERE id = $1`, [pending[0].id]);
     expect(b.status).toBe('completed');
     expect((await row(id)).status).toBe('running'); // a daily backup does not change the status
+  });
+
+  it('a backup with a missing part is backup_failed, never a success, and the instance goes back to running', async () => {
+    const dir = path.join(config().dataDir, 'instances', id, 'filestore');
+    fs.renameSync(dir, `${dir}.away`);
+    try {
+      expect((await call(h.fn.instanceAction, alice.accessToken, { body: { id, action: 'backup' } })).status).toBe(202);
+      await deliverQueued(h.fn.instanceOps, id, 'instance.backup');
+    } finally {
+      fs.renameSync(`${dir}.away`, dir);
+    }
+    const failed = await db('instance').one(`SELECT * FROM backups WHERE instance_id = $1 AND kind = 'manual' ORDER BY created_at DESC LIMIT 1`, [id]);
+    expect(failed.status).toBe('failed');
+    expect(failed.error).toMatch(/filestore/);
+    expect((await row(id)).status).toBe('running');
+    await until('backup_failed', () => eventsOf('instance.backup_failed').some((e) => e.data.backupId === failed.id));
+    expect(eventsOf('instance.backup_completed').some((e) => e.data.backupId === failed.id)).toBe(false);
+  });
+
+  it('usage over the quota is reported as instance.quota_exceeded', async () => {
+    await (await runtime()).setQuota(id, 1);
+    const usage = await reportUsage({ eventId: crypto.randomUUID(), eventType: 'test', data: {}, log }, id, alice.userId);
+    expect(usage.exceeded).toBe(true);
+    await until('quota_exceeded', () => eventsOf('instance.quota_exceeded').length === 1);
+    expect(eventsOf('instance.quota_exceeded')[0].data).toMatchObject({ limitBytes: 1 });
+    await (await runtime()).setQuota(id, 20 * 1024 ** 3);
   });
 });

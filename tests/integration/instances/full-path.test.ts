@@ -1,0 +1,67 @@
+/**
+ * The whole path with the real billing, trial-eligibility and lifecycle
+ * functions against the Kill Bill simulator (no stand-in): create a trial
+ * instance → Kill Bill SUBSCRIPTION_CREATION → lifecycle → provision →
+ * running, the stand-in answering; delete → immediate cancellation →
+ * SUBSCRIPTION_CANCEL → lifecycle → terminate → nothing left. Published
+ * events are routed by events/triggers.yaml to the functions served here.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { instanceDatabaseExists } from '../../../platform/src/instances/database.ts';
+import { instanceDbNames } from '../../../platform/src/instances/names.ts';
+import { probeOne } from '../../../platform/src/runtime/health.ts';
+import { runtime } from '../../../platform/src/runtime/index.ts';
+import { createTestUser, type TestUser } from '../../helpers/auth.ts';
+import { call, deliver, row, startHarness, until, type Harness } from './harness.ts';
+
+let h: Harness;
+let alice: TestUser;
+
+beforeAll(async () => {
+  h = await startHarness({ realBilling: true, dispatch: true });
+  alice = await createTestUser();
+});
+afterAll(async () => {
+  await h?.stop();
+});
+
+/** What Kill Bill would push for the subscription (lifecycle re-reads the state anyway). */
+function notify(eventType: string, subscriptionId: string) {
+  return deliver(h.extra.lifecycle, `org.killbill.${eventType.toLowerCase()}`, {
+    eventType, accountId: null, objectType: 'SUBSCRIPTION', objectId: subscriptionId, metaData: null,
+  });
+}
+
+describe('full path through Kill Bill', () => {
+  let id: string;
+  it('trial: create → SUBSCRIPTION_CREATION → running; a second trial is refused', async () => {
+    const r = await call(h.fn.instances, alice.accessToken, {
+      body: { name: 'Real', subdomain: `real-${Date.now().toString(36)}`, plan: 'standard-monthly', odooVersion: '17', trial: true },
+    });
+    expect(r.status, JSON.stringify(r.body)).toBe(202);
+    id = r.body.id;
+    const sub = (await row(id)).subscription_id;
+    expect(sub).toBeTruthy();
+    expect((await notify('SUBSCRIPTION_CREATION', sub)).status).toBeLessThan(300);
+    await until('running', async () => (await row(id)).status === 'running', 40_000);
+    expect((await row(id)).billing_status).toBe('trial');
+    const st = await (await runtime()).status(id);
+    expect((await probeOne(st.healthUrl!)).ok).toBe(true);
+
+    const again = await call(h.fn.instances, alice.accessToken, {
+      body: { name: 'Second', subdomain: `real2-${Date.now().toString(36)}`, plan: 'standard-monthly', odooVersion: '17', trial: true },
+    });
+    expect(again.status).toBe(409);
+    expect(again.body.error.code).toBe('trial_unavailable');
+  });
+
+  it('delete → cancellation effective now → terminated, nothing left', async () => {
+    const d = await call(h.fn.instanceAction, alice.accessToken, { body: { id, action: 'delete' } });
+    expect(d.status, JSON.stringify(d.body)).toBe(202);
+    expect(d.body.status).toBe('terminating');
+    expect((await notify('SUBSCRIPTION_CANCEL', (await row(id)).subscription_id)).status).toBeLessThan(300);
+    await until('terminated', async () => (await row(id)).status === 'terminated', 40_000);
+    expect(await instanceDatabaseExists(instanceDbNames(id, alice.userId))).toEqual({ database: false, role: false });
+    expect((await (await runtime()).status(id)).state).toBe('missing');
+  });
+});
