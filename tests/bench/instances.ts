@@ -1,0 +1,71 @@
+/**
+ * Provisioning benchmark: Kill Bill SUBSCRIPTION_CREATION → instance
+ * `running` with the local driver, through the real lifecycle, outbox,
+ * provision steps and runtime (the in-test dispatcher of the instance test
+ * harness stands for the broker), against the sum of the irreducible steps
+ * (create role, create database, make dirs, spawn to healthy) measured in
+ * the same run by tests/bench/runtime.ts. Medians and their ratio; no
+ * assertion on time.
+ */
+import { randomBytes } from 'node:crypto';
+import os from 'node:os';
+import path from 'node:path';
+import { resetConfig } from '../../platform/src/config.ts';
+import { closeDatabases } from '../../platform/src/db/index.ts';
+import { irreducibleSteps } from './runtime.ts';
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+export async function bench(opts: { quick: boolean }) {
+  const n = opts.quick ? 2 : 5;
+  // An isolated namespace, as tests/helpers/setup-env.ts gives each test file.
+  const id = `b${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
+  const saved = { ...process.env };
+  Object.assign(process.env, {
+    DB_NAMESPACE: `${id}_`, REDIS_PREFIX: `${id}:`, BROKER_NAME: id, DATA_DIR: path.join(os.tmpdir(), 'saasodoo-bench', id),
+    LOG_LEVEL: 'silent', NODE_ENV: 'test',
+  });
+  await closeDatabases();
+  resetConfig();
+  const { startHarness, call, deliver, row } = await import('../integration/instances/harness.ts');
+  const { createTestUser } = await import('../helpers/auth.ts');
+  const h = await startHarness({ realBilling: true, dispatch: true });
+  const times: number[] = [];
+  try {
+    for (let i = 0; i < n; i++) {
+      const u = await createTestUser();
+      const r = await call(h.fn.instances, u.accessToken, {
+        body: { name: 'Bench', subdomain: `bench-${id}-${i}`, plan: 'basic-monthly', odooVersion: '17', trial: true },
+      });
+      if (r.status !== 202) throw new Error(`create: ${r.status} ${JSON.stringify(r.body)}`);
+      const sub = (await row(r.body.id)).subscription_id;
+      const t0 = performance.now();
+      await deliver(h.extra.lifecycle, 'org.killbill.subscription_creation', {
+        eventType: 'SUBSCRIPTION_CREATION', accountId: null, objectType: 'SUBSCRIPTION', objectId: sub, metaData: null,
+      });
+      for (;;) {
+        const s = (await row(r.body.id)).status;
+        if (s === 'running') break;
+        if (s === 'error') throw new Error('provisioning failed');
+        if (performance.now() - t0 > 60_000) throw new Error('not running after 60 s');
+        await new Promise((w) => setTimeout(w, 5));
+      }
+      times.push(performance.now() - t0);
+    }
+  } finally {
+    await h.stop();
+    process.env = saved;
+    resetConfig();
+  }
+  const steps = await irreducibleSteps(n);
+  const floor = steps.role + steps.database + steps.dirs + steps.spawnHealthy;
+  const total = median(times);
+  return [
+    {
+      name: `SUBSCRIPTION_CREATION → running, median of ${n}`,
+      value: `${total.toFixed(0)} ms`,
+      baseline: `${floor.toFixed(0)} ms (irreducible steps)`,
+      ratio: `${(total / floor).toFixed(2)}x`,
+    },
+  ];
+}
