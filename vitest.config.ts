@@ -19,6 +19,17 @@ export default defineConfig({
         },
       },
       {
+        // The Kill Bill adapter against the Kill Bill named by KILLBILL_URL (`npm run test:killbill`);
+        // its tests skip, saying so, when KILLBILL_URL is unset (as in a plain `npm test`).
+        test: {
+          name: 'killbill',
+          include: ['tests/killbill/**/*.test.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+          fileParallelism: false,
+        },
+      },
+      {
         // The whole platform plus headless Chromium per file: one file at a time.
         test: {
           name: 'e2e',

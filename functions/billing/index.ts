@@ -31,7 +31,7 @@ export default httpFunction({
         const r = await startSubscription({ customerId: caller.userId }, b);
         return { status: r.created ? 201 : 200, body: { subscriptionId: r.subscriptionId } };
       }
-      if (b.action === 'cancel') await cancelOwn(caller.userId, b.subscriptionId, b.immediate);
+      if (b.action === 'cancel') await cancelOwn(caller.userId, b.subscriptionId, b.immediate, caller.role === 'admin');
       else await changeOwnPlan(caller.userId, b.subscriptionId, b.plan);
       return { status: 202, body: { status: 'accepted' } };
     },

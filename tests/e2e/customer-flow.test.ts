@@ -124,10 +124,11 @@ describe.skipIf(!!unavailable)('customer flow', () => {
   it('takes a backup and offers its download', async (ctx) => {
     if (!instancePath || !canProvision) return ctx.skip();
     await act(page, 'backup');
-    await waitForStatus(page, ['backing_up', 'running'], 30_000);
-    await waitForStatus(page, ['running'], 120_000);
-    const row = page.locator('tr[data-backup]').first();
-    await row.waitFor({ timeout: 30_000 });
+    await page.getByText('Taking a backup').waitFor();
+    // the row appears, and gets its Download link once the backup completed
+    const row = page.locator('tr[data-backup]', { has: page.getByRole('link', { name: /Download/ }) }).first();
+    await row.waitFor({ timeout: 120_000 });
+    await waitForStatus(page, ['running'], 60_000);
     await e2e.shot(page, 'backup-taken');
     const download = page.waitForEvent('download');
     await row.getByRole('link', { name: /Download/ }).click();

@@ -142,8 +142,10 @@ export class KillBill {
   /** Uploads infra/killbill/catalog.xml and overdue.xml when what Kill Bill has differs. Returns what was uploaded. */
   async syncConfig(catalogXml = localCatalogXml(), overdueXml = localOverdueXml()): Promise<{ catalog: boolean; overdue: boolean }> {
     const current = await this.read('catalog', () => this.catalog.getCatalogXml());
+    // Kill Bill answers its own serialisation (versions wrapped, dates as ...000Z): compare plans and the version's instant.
+    const versions = (xml: string) => [...xml.matchAll(/<effectiveDate>([^<]+)</g)].map((m) => Date.parse(m[1]));
     const sameCatalog = current !== null && JSON.stringify(parseCatalog(String(current))) === JSON.stringify(parseCatalog(catalogXml))
-      && String(current).includes(catalogXml.match(/<effectiveDate>([^<]+)</)?.[1] ?? '\u0000');
+      && versions(String(current)).includes(versions(catalogXml)[0]);
     if (!sameCatalog) await this.call('write', 'upload catalog', () => this.catalog.uploadCatalogXml(catalogXml, CREATED_BY));
     const od = await this.read('overdue', () => this.overdueApi.getOverdueConfigXml());
     const sameOverdue = od !== null && JSON.stringify(parseOverdue(String(od))) === JSON.stringify(parseOverdue(overdueXml));
@@ -170,25 +172,34 @@ export class KillBill {
 
   /**
    * The Kill Bill account of a customer (externalKey = customer id), created
-   * when missing; safe to call any number of times, concurrently too. On the
-   * simulator the account also gets the test payment method as default.
+   * when missing; safe to call any number of times, concurrently too (a
+   * concurrent create answers 409 and the winner's account is returned). On
+   * the simulator the account also gets the test payment method as default,
+   * also when an earlier call created the account but failed before adding it
+   * (its external key is fixed per account, so a second add is refused).
+   * A real Kill Bill account gets no payment method here: the payment plugin
+   * the operator configured adds it (README, "Using a real Kill Bill").
    */
   async ensureAccount(customer: { customerId: string; email?: string; name?: string }): Promise<Account> {
-    const existing = await this.accountByCustomer(customer.customerId);
-    if (existing) return existing;
-    try {
-      const res = await this.call('write', 'create account', () =>
-        this.accounts.createAccount({ externalKey: customer.customerId, email: customer.email, name: customer.name, currency: 'USD' }, CREATED_BY));
-      const accountId = KillBill.createdId(res);
-      if (isSimulated()) {
-        await this.call('write', 'add payment method', () =>
-          this.accounts.createPaymentMethod({ pluginName: TEST_PAYMENT_PLUGIN, externalKey: `test-${accountId}` }, accountId, CREATED_BY, true));
-      }
-    } catch (err) {
-      if (!(err instanceof KillBillError && err.status === 409)) throw err; // created concurrently
+    let account = await this.accountByCustomer(customer.customerId);
+    if (!account) {
+      await this.call('write', 'create account', () =>
+        this.accounts.createAccount({ externalKey: customer.customerId, email: customer.email, name: customer.name, currency: 'USD' }, CREATED_BY))
+        .catch((err) => {
+          if (!(err instanceof KillBillError && err.status === 409)) throw err; // created concurrently
+        });
+      account = await this.accountByCustomer(customer.customerId);
+      if (!account) throw HttpError.unavailable('Billing');
     }
-    const account = await this.accountByCustomer(customer.customerId);
-    if (!account) throw HttpError.unavailable('Billing');
+    if (isSimulated() && !account.paymentMethodId) {
+      const accountId = account.accountId!;
+      await this.call('write', 'add payment method', () =>
+        this.accounts.createPaymentMethod({ pluginName: TEST_PAYMENT_PLUGIN, externalKey: `test-${accountId}` }, accountId, CREATED_BY, true))
+        .catch((err) => {
+          if (!(err instanceof KillBillError && err.status === 409)) throw err; // added concurrently
+        });
+      account = (await this.account(accountId)) ?? account;
+    }
     return account;
   }
 

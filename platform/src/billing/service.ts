@@ -203,16 +203,22 @@ export async function billingSummary(customerId: string) {
 }
 
 /** A subscription of this customer, or 404 (another tenant's id looks like a missing one). */
-export async function ownSubscription(customerId: string, subscriptionId: string): Promise<Subscription> {
+export async function ownSubscription(customerId: string, subscriptionId: string, asAdmin = false): Promise<Subscription> {
   const kb = killbill();
+  if (asAdmin) {
+    // Operators act on any tenant's subscription (deleting an instance for a customer).
+    const sub = await kb.subscription(subscriptionId);
+    if (!sub) throw HttpError.notFound('No such subscription');
+    return sub;
+  }
   const [sub, account] = await Promise.all([kb.subscription(subscriptionId), kb.accountByCustomer(customerId)]);
   if (!sub || !account || sub.accountId !== account.accountId) throw HttpError.notFound('No such subscription');
   return sub;
 }
 
 /** Cancels the caller's subscription: end of term, or `immediate` (entitlement ends now, billing to end of term). */
-export async function cancelOwn(customerId: string, subscriptionId: string, immediate: boolean): Promise<void> {
-  const sub = await ownSubscription(customerId, subscriptionId);
+export async function cancelOwn(customerId: string, subscriptionId: string, immediate: boolean, asAdmin = false): Promise<void> {
+  const sub = await ownSubscription(customerId, subscriptionId, asAdmin);
   if (sub.state === 'CANCELLED' || sub.state === 'EXPIRED') throw new HttpError(409, 'already_cancelled', 'The subscription is already cancelled');
   if (!immediate && sub.cancelledDate) throw new HttpError(409, 'already_cancelled', 'The subscription is already set to cancel');
   await killbill().cancel(subscriptionId, immediate ? 'now' : 'end_of_term').catch((err) => {

@@ -1,4 +1,4 @@
-/** `platform killbill clock | status | callback-url | payment-outcome`: Kill Bill for operators and demos. */
+/** `platform killbill clock | status | callback-url | sync-config | payment-outcome`: Kill Bill for operators and demos. */
 import type { Command } from 'commander';
 import { config } from '../config.ts';
 import { killbill, killbillUrl } from '../billing/killbill.ts';
@@ -51,6 +51,15 @@ export function registerKillbill(program: Command): void {
       const url = callbackUrl(o.tenant);
       process.stdout.write(`${url}\n`);
       if (o.register) process.stderr.write((await killbill().registerCallback(url)) ? 'registered\n' : 'already registered\n');
+    });
+
+  kb.command('sync-config')
+    .description('create the tenant if Kill Bill lacks it, then upload infra/killbill/catalog.xml and overdue.xml where they changed')
+    .action(async () => {
+      const k = killbill();
+      await k.ensureTenant();
+      const done = await k.syncConfig();
+      process.stdout.write(`catalog    ${done.catalog ? 'uploaded' : 'unchanged'}\noverdue    ${done.overdue ? 'uploaded' : 'unchanged'}\n`);
     });
 
   kb.command('payment-outcome <accountIdOrCustomerId> <outcome>')

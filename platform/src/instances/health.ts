@@ -23,8 +23,7 @@ export type SweepSummary = { probed: number; healthy: number; unhealthy: number;
 export async function sweep(cmd: Command<{ at: string }>, opts: { concurrency?: number; timeoutMs?: number } = {}): Promise<SweepSummary> {
   const rows = await db('instance').manyOrNone<InstanceRow>(`SELECT * FROM instances WHERE status = 'running'`);
   const rt = await runtime();
-  const states: RuntimeStatus[] = [];
-  for (const r of rows) states.push(await rt.status(r.id).catch((): RuntimeStatus => ({ state: 'missing' })));
+  const states = await mapBounded(rows, opts.concurrency ?? 50, (r) => rt.status(r.id).catch((): RuntimeStatus => ({ state: 'missing' })));
   const urls = states.map((s) => s.healthUrl ?? 'http://invalid.invalid/');
   const results = await probeAll(urls, { concurrency: opts.concurrency ?? 50, timeoutMs: opts.timeoutMs ?? 5000 });
   const summary: SweepSummary = { probed: rows.length, healthy: 0, unhealthy: 0, drift: 0 };
@@ -33,7 +32,9 @@ export async function sweep(cmd: Command<{ at: string }>, opts: { concurrency?: 
     const drifted = ['stopped', 'missing', 'suspended'].includes(states[i].state);
     if (drifted) summary.drift++;
     const ok = !drifted && !!states[i].healthUrl && results[i].ok;
-    await record(cmd, rows[i], ok, drifted ? states[i].state : undefined, results[i]);
+    // Nothing changes for a healthy instance that stays healthy: no write at all.
+    const unchanged = ok && rows[i].health === 'healthy' && rows[i].health_failures === 0;
+    if (!unchanged) await record(cmd, rows[i], ok, drifted ? states[i].state : undefined, results[i]);
     if (ok) summary.healthy++;
     else summary.unhealthy++;
   }
@@ -67,4 +68,18 @@ async function record(cmd: Command<unknown>, row: InstanceRow, ok: boolean, drif
       cmd.log.warn({ instanceId: cur.id, error: probe.error }, 'instance unhealthy');
     }
   });
+}
+
+/** `fn` over `items` with at most `limit` in flight; results in input order. */
+async function mapBounded<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  return out;
 }

@@ -104,6 +104,9 @@ export class Engine {
   async addPaymentMethod(t: Tx, tenant: Tenant, accountId: string, body: Doc, isDefault: boolean, payAll: boolean): Promise<Doc> {
     const account = await this.account(t, tenant, accountId);
     const id = randomUUID();
+    if (typeof body.externalKey === 'string' && (await find(t, 'paymentMethod', tenant.id)).some((m) => m.externalKey === body.externalKey)) {
+      throw new SimError(409, `Payment method already exists for key ${body.externalKey}`);
+    }
     const pluginName = typeof body.pluginName === 'string' ? body.pluginName : TEST_PAYMENT_PLUGIN;
     const pm: Doc = {
       paymentMethodId: id, externalKey: body.externalKey ?? id, accountId, isDefault, pluginName,

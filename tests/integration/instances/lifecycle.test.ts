@@ -217,4 +217,15 @@ describe('instance lifecycle', () => {
     // Twice is fine.
     expect((await deliver(h.fn.instanceOps, 'com.saasodoo.instance.terminate', { instanceId: id, customerId: alice.userId, reason: 'again' })).status).toBe(204);
   });
+
+  it('the final backup is deleted by the daily schedule once its 30 days are over', async () => {
+    const { db } = await import('../../../platform/src/db/index.ts');
+    const final = await db('instance').one(`SELECT * FROM backups WHERE instance_id = $1 AND kind = 'final'`, [id]);
+    const dir = path.join(config().dataDir, 'backups', id, final.id);
+    expect(fs.existsSync(dir)).toBe(true);
+    await db('instance').none(`UPDATE backups SET expires_at = now() - interval '1 day' WHERE id = $1`, [final.id]);
+    expect((await deliver(h.fn.instanceOps, 'com.saasodoo.schedule.daily', { at: new Date().toISOString() })).status).toBe(204);
+    expect((await db('instance').one('SELECT status FROM backups WHERE id = $1', [final.id])).status).toBe('expired');
+    expect(fs.existsSync(dir)).toBe(false);
+  });
 });
