@@ -40,7 +40,7 @@ async function violation(s: Sent): Promise<string | undefined> {
   // Fuzz traffic must not trip the per-IP limits of the real clients: each request is its own client.
   headers['x-forwarded-for'] = `198.51.100.${Math.floor(Math.random() * 250)}`;
   const url = `${p.gateway}/api/${s.fn}${s.query ? `?${s.query}` : ''}`;
-  const res = await fetch(url, { method: s.method, headers, body: s.body });
+  const res = await fetch(url, { method: s.method, headers, body: s.body as BodyInit | undefined });
   const text = await res.text();
   const what = () => `${s.method} /api/${s.fn}${s.query ? `?${s.query.slice(0, 200)}` : ''} body=${String(s.body ?? '').slice(0, 300)} → ${res.status} ${text.slice(0, 300)}`;
   if (res.status >= 500) return `5xx: ${what()}`;
@@ -85,7 +85,7 @@ afterAll(async () => {
 
 describe('fuzzing every HTTP function (fast-check, from each input schema)', () => {
   for (const fn of httpFunctionNames()) {
-    it(`${fn}: no 5xx, every 4xx the JSON error shape`, async () => {
+    it(`${fn}: no 5xx, every 4xx the JSON error shape`, { timeout: 120_000 }, async () => {
       const table = tables.get(fn)!;
       const found: string[] = [];
       for (const method of ['GET', 'POST'] as const) {
@@ -133,7 +133,7 @@ describe('raw garbage against every HTTP function', () => {
     { label: 'every nasty string in every common field', body: JSON.stringify(Object.fromEntries(['email', 'password', 'token', 'refreshToken', 'id', 'action', 'name', 'subdomain', 'plan', 'trigger', 'firstName', 'eventType'].map((k, i) => [k, NASTY_STRINGS[i % NASTY_STRINGS.length]]))), contentType: 'application/json' },
     { label: 'NUL and lone surrogates in strings', body: '{"email":"a\\u0000@b.co","password":"\\ud800\\ud800\\ud800\\ud800\\ud800\\ud800","firstName":"\\u0000","name":"\\udfff","id":"\\u0000"}', contentType: 'application/json' },
     { label: '__proto__ pollution', body: '{"__proto__":{"role":"admin","isAdmin":true},"constructor":{"prototype":{"x":1}}}', contentType: 'application/json' },
-    { label: 'wrong types everywhere', body: JSON.stringify({ email: 1, password: [], token: {}, id: true, action: null, acceptTerms: 'true', refreshToken: 1e309 }), contentType: 'application/json' },
+    { label: 'wrong types everywhere', body: JSON.stringify({ email: 1, password: [], token: {}, id: true, action: null, acceptTerms: 'true', refreshToken: 1e308 }), contentType: 'application/json' },
     ...RESERVED_QUERY_KEYS.map((k) => ({ label: `reserved query key ${k}`, method: 'GET', query: `${k}=x` })),
     { label: 'reserved query key on POST', method: 'POST', query: 'headers=x&body=y', body: '{}', contentType: 'application/json' },
     { label: 'repeated query keys', method: 'GET', query: 'id=1&id=2&token=a&token=b&trigger=a&trigger=b' },
@@ -146,22 +146,20 @@ describe('raw garbage against every HTTP function', () => {
   ];
 
   for (const fn of httpFunctionNames()) {
-    it(`${fn}: garbage answers 4xx JSON errors, never 5xx`, async () => {
+    it(`${fn}: garbage answers 4xx JSON errors, never 5xx`, { timeout: 120_000 }, async () => {
       const found: string[] = [];
       for (const g of garbage) {
-        const methods = g.method ? [g.method] : ['POST'];
-        for (const method of methods) {
-          for (const withToken of [false, true]) {
-            const query = [fn === 'webhook-intake' && !g.query?.includes('headers') ? webhookQuery() : '', g.query ?? ''].filter(Boolean).join('&');
-            const v = await violation({
-              method, fn, query: query || undefined,
-              body: method === 'GET' || method === 'DELETE' ? undefined : g.body,
-              contentType: g.contentType,
-              auth: withToken ? tokenFor(fn, method === 'GET' ? 'GET' : 'POST') ?? customer.accessToken : undefined,
-            });
-            if (v) found.push(`[${g.label}${withToken ? ', with token' : ''}] ${v}`);
-          }
-        }
+        const method = g.method ?? 'POST';
+        // Anonymous for the public routes, the route's caller for the protected ones (so validation is reached).
+        const token = tokenFor(fn, method === 'GET' ? 'GET' : 'POST');
+        const query = [fn === 'webhook-intake' && !g.query?.includes('headers') ? webhookQuery() : '', g.query ?? ''].filter(Boolean).join('&');
+        const v = await violation({
+          method, fn, query: query || undefined,
+          body: method === 'GET' || method === 'DELETE' ? undefined : g.body,
+          contentType: g.contentType,
+          auth: token,
+        }).catch((err: Error) => `network error (${(err.cause as Error)?.message ?? err.message}) instead of an answer`);
+        if (v) found.push(`[${g.label}] ${v}`);
       }
       expect(found, found.join('\n')).toEqual([]);
     });

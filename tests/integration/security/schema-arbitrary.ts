@@ -36,7 +36,8 @@ export const NASTY_STRINGS = [
 ];
 
 const nasty = fc.constantFrom(...NASTY_STRINGS);
-const anyJson = fc.oneof({ depthSize: 'small' }, fc.jsonValue({ maxDepth: 3 }), nasty, fc.constantFrom(null, true, 0, -1, 1.5, [], {}, 1e308));
+// `__proto__` keys are left to the raw garbage cases (fastify refuses them before our code: one known answer).
+const anyJson = fc.oneof({ depthSize: 'small' }, fc.jsonValue({ maxDepth: 3 }).filter((v) => !JSON.stringify(v).includes('"__proto__"')), nasty, fc.constantFrom(null, true, 0, -1, 1.5, [], {}, 1e308));
 
 /** The JSON Schema (input side) of a zod schema; transforms and refinements become `any`. */
 export function jsonSchemaOf(schema: ZodType): JsonSchema {
@@ -110,8 +111,7 @@ export function inputFor(schema: ZodType): fc.Arbitrary<unknown> {
       fc.tuple(obj, fc.constantFrom(...keys), nasty).map(([v, k, s]) => ({ ...v, [k]: s })),
     );
   }
-  // A computed key makes `__proto__` an own property, so it reaches the wire as written.
-  mutations.push(fc.tuple(fc.dictionary(fc.string({ maxLength: 8 }), anyJson, { maxKeys: 3 }), fc.constantFrom('__proto__', 'constructor', 'extra', 'role', 'customerId'), anyJson)
+  mutations.push(fc.tuple(fc.dictionary(fc.string({ maxLength: 8 }).filter((k) => k !== '__proto__'), anyJson, { maxKeys: 3 }), fc.constantFrom('extra', 'role', 'customerId', 'isAdmin'), anyJson)
     .map(([v, k, x]) => ({ ...v, [k]: x })));
   return fc.oneof(...mutations);
 }

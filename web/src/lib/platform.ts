@@ -101,3 +101,8 @@ export function formatMoney(amount: number | string | undefined, currency = 'USD
 	const n = Number(amount ?? 0);
 	return new Intl.NumberFormat('en-US', { style: 'currency', currency }).format(Number.isFinite(n) ? n : 0);
 }
+
+/** What the backup list looks like, compactly: the live stream and the page compare it to know when to reload. */
+export function backupSignature(backups: Backup[] | undefined): string {
+	return (backups ?? []).map((b) => `${b.id}:${b.status ?? ''}`).join(',');
+}

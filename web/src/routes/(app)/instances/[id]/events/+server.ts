@@ -1,6 +1,6 @@
 import { api, ApiError } from '$lib/server/api';
 import { loadError } from '$lib/server/forms';
-import type { Instance } from '$lib/platform';
+import { backupSignature, type Instance } from '$lib/platform';
 import type { RequestHandler } from './$types';
 
 const POLL_MS = 1500;
@@ -16,6 +16,8 @@ function snapshot(i: Instance) {
 		error: i.error ?? null,
 		storage: i.storage ?? null,
 		actions: i.actions,
+		updatedAt: i.updatedAt,
+		backups: backupSignature(i.backups),
 		adminPassword: i.adminPassword,
 	};
 }

@@ -1,0 +1,320 @@
+/**
+ * `npm run test:faults`: the fault suite (issue 11). The whole platform runs
+ * in this process (tests/helpers/platform.ts) in a namespace of its own;
+ * customers buy trials and paid plans, payments succeed or fail, Kill Bill's
+ * clock moves through trial ends, overdue blocking and cancellations, and
+ * the simulator pushes every notification to webhook-intake. On top, 10% of
+ * the notifications are pushed again in shuffled order, RabbitMQ and
+ * PostgreSQL are each restarted once mid-flow and one function process is
+ * SIGKILLed once. Then every instance's final state, its number of
+ * provisionings and the mails per causing event are compared with an oracle
+ * computed from each customer's scenario: any loss or double effect exits 1.
+ *
+ * Env:
+ *   FAULT_CUSTOMERS   customers (default 24; a few hundred for the long run)
+ *   FAULT_RESTARTS    `real` (default: `rabbitmqctl stop_app/start_app` and
+ *                     `pg_ctlcluster 15 main restart`, affects everything on this
+ *                     machine) or `proxy` (connections cut through TCP proxies)
+ *   FAULT_DUPLICATES  share of notifications pushed again (default 0.1)
+ *   FAULT_SETTLE_S    how long to wait for the platform to settle (default 180)
+ */
+import '../helpers/setup-env.ts';
+import { spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { createTestUser, type TestUser } from '../helpers/auth.ts';
+import { startPlatform, type Platform } from '../helpers/platform.ts';
+import { tcpProxy, type TcpProxy } from '../helpers/tcp-proxy.ts';
+
+process.env.LOG_LEVEL = process.env.LOG_LEVEL === 'warn' ? 'error' : process.env.LOG_LEVEL;
+const CUSTOMERS = Number(process.env.FAULT_CUSTOMERS ?? 24);
+const MODE = (process.env.FAULT_RESTARTS ?? 'real') as 'real' | 'proxy';
+const DUPLICATES = Number(process.env.FAULT_DUPLICATES ?? 0.1);
+const SETTLE_MS = Number(process.env.FAULT_SETTLE_S ?? 180) * 1000;
+
+/** What each customer does; the oracle's expectations follow from it. */
+const SCENARIOS = {
+  'trial-then-pays': { plan: 'basic-monthly', trial: true, fails: false, cancel: undefined, status: 'running', provisions: 1 },
+  'trial-then-fails': { plan: 'basic-monthly', trial: true, fails: true, cancel: undefined, status: 'suspended', provisions: 1 },
+  'paid-now': { plan: 'basic-immediate', trial: false, fails: false, cancel: undefined, status: 'running', provisions: 1 },
+  'never-pays': { plan: 'basic-immediate', trial: false, fails: true, cancel: undefined, status: 'pending_payment', provisions: 0 },
+  'trial-cancelled-now': { plan: 'basic-monthly', trial: true, fails: false, cancel: 'now', status: 'terminated', provisions: -1 },
+  'paid-cancelled-end-of-term': { plan: 'basic-immediate', trial: false, fails: false, cancel: 'end_of_term', status: 'terminated', provisions: 1 },
+} as const;
+type ScenarioName = keyof typeof SCENARIOS;
+
+type Customer = { user: TestUser; scenario: ScenarioName; instanceId?: string; subscriptionId?: string; accountId?: string };
+
+const log = (msg: string) => process.stdout.write(`[faults ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const did: string[] = [];
+
+async function pool<T>(items: T[], n: number, fn: (t: T, i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: n }, async () => {
+    while (next < items.length) {
+      const i = next++;
+      await fn(items[i], i);
+    }
+  }));
+}
+
+function shuffle<T>(xs: T[]): T[] {
+  const a = [...xs];
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [a[i], a[j]] = [a[j], a[i]];
+  }
+  return a;
+}
+
+function sh(cmd: string, args: string[]): void {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 120_000 });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr || r.stdout || r.error}`);
+}
+
+/** The three faults, real or through proxies. */
+type Faults = { restartRabbit(): Promise<void>; restartPostgres(): Promise<void>; close(): Promise<void> };
+
+async function faults(): Promise<{ f: Faults; env: Record<string, string> }> {
+  if (MODE === 'real') {
+    return {
+      env: {},
+      f: {
+        async restartRabbit() {
+          sh('rabbitmqctl', ['stop_app']);
+          await sleep(2000);
+          sh('rabbitmqctl', ['start_app']);
+        },
+        async restartPostgres() {
+          sh('pg_ctlcluster', ['--skip-systemctl-redirect', process.env.PG_CLUSTER_VERSION ?? '15', 'main', 'restart']);
+        },
+        async close() {},
+      },
+    };
+  }
+  const rabbit: TcpProxy = await tcpProxy('127.0.0.1', 5672);
+  const pg: TcpProxy = await tcpProxy('127.0.0.1', 5432);
+  const cutFor = async (p: TcpProxy, ms: number) => {
+    p.cut();
+    await sleep(ms);
+    p.restore();
+  };
+  return {
+    env: { RABBITMQ_URL: rabbit.url('amqp', 'guest:guest'), DATABASE_PORT: String(pg.port) },
+    f: {
+      restartRabbit: () => cutFor(rabbit, 3000),
+      restartPostgres: () => cutFor(pg, 3000),
+      close: async () => {
+        await rabbit.close();
+        await pg.close();
+      },
+    },
+  };
+}
+
+async function api(p: Platform, method: 'GET' | 'POST', fn: string, token: string, body?: unknown, query = ''): Promise<{ status: number; body: any }> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const res = await fetch(`${p.gateway}/api/${fn}${query}`, {
+        method, headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: body ? JSON.stringify(body) : undefined,
+      });
+      const text = await res.text();
+      // A client retries a 502/503 (a dependency restarting), as the portal would.
+      if ((res.status === 502 || res.status === 503) && attempt < 20) {
+        await sleep(500);
+        continue;
+      }
+      return { status: res.status, body: text ? JSON.parse(text) : undefined };
+    } catch (err) {
+      if (attempt >= 20) throw err;
+      await sleep(500);
+    }
+  }
+}
+
+async function main(): Promise<number> {
+  const { f, env } = await faults();
+  log(`starting the platform (${CUSTOMERS} customers, restarts: ${MODE}, duplicates: ${DUPLICATES * 100}%)`);
+  const p = await startPlatform({ env: { ...env, HEALTH_INTERVAL_SECONDS: '3600' }, warm: ['instances', 'billing', 'webhook-intake', 'lifecycle', 'provision', 'email'] });
+  const { db } = await import('@saasodoo/platform/db/index');
+  const { KillBill } = await import('@saasodoo/platform/billing/killbill');
+  const { callbackUrl } = await import('@saasodoo/platform/billing/webhook');
+  const { buildEvent, send } = await import('@saasodoo/platform/emit');
+  const kb = new KillBill({ url: p.killbill });
+  const sink = `http://127.0.0.1:${p.env.BROKER_PORT}`;
+  let exit = 1;
+  try {
+    // 1. Customers, each with a scenario and a contact for the mails (as signup's user.registered gives).
+    const names = Object.keys(SCENARIOS) as ScenarioName[];
+    const customers: Customer[] = [];
+    await pool(Array.from({ length: CUSTOMERS }, (_, i) => i), 4, async (i) => {
+      const user = await createTestUser({ firstName: `C${i}` });
+      await send(buildEvent('com.saasodoo.user.registered', { customerId: user.userId, email: user.email, firstName: user.firstName, lastName: user.lastName }, { subject: user.userId }), sink);
+      customers.push({ user, scenario: names[i % names.length] });
+    });
+    log(`created ${customers.length} customers`);
+
+    // 2. Subscriptions, with RabbitMQ restarted halfway through.
+    const half = Math.floor(customers.length / 2);
+    await pool(customers, 4, async (c, i) => {
+      if (i === half) {
+        log(`fault: restarting RabbitMQ (${MODE})`);
+        await f.restartRabbit();
+        did.push(`RabbitMQ restarted after ${half} subscriptions (${MODE})`);
+      }
+      const s = SCENARIOS[c.scenario];
+      const account = await kb.ensureAccount({ customerId: c.user.userId, email: c.user.email });
+      c.accountId = account.accountId!;
+      if (s.fails) await kb.setPaymentOutcome(c.accountId, 'FAILURE');
+      const r = await api(p, 'POST', 'instances', c.user.accessToken, { name: `Co ${i}`, subdomain: `f${i}-${randomUUID().slice(0, 6)}`, plan: s.plan, odooVersion: '17', trial: s.trial });
+      if (r.status !== 202) throw new Error(`create instance for ${c.scenario}: ${r.status} ${JSON.stringify(r.body)}`);
+      c.instanceId = r.body.id;
+      c.subscriptionId = (await db('instance').one<{ subscription_id: string }>('SELECT subscription_id FROM instances WHERE id = $1', [c.instanceId])).subscription_id;
+    });
+    log('subscriptions opened');
+    await sleep(5000);
+
+    // 3. Cancellations.
+    for (const c of customers) {
+      const cancel = SCENARIOS[c.scenario].cancel;
+      if (cancel) await kb.cancel(c.subscriptionId!, cancel);
+    }
+    await resendSome(p, callbackUrl(), db);
+
+    // 4. One function killed with SIGKILL, then the clock through trial ends (PostgreSQL restarted meanwhile).
+    const victim = p.host!.supervisor.status().find((s) => s.name === 'lifecycle' && s.pid);
+    if (victim?.pid) {
+      process.kill(victim.pid, 'SIGKILL');
+      did.push(`lifecycle (pid ${victim.pid}) killed with SIGKILL`);
+      log(`fault: SIGKILL lifecycle pid ${victim.pid}`);
+    }
+    log('clock +15 days (trials end, invoices, payments)');
+    const moving = kb.moveClock({ days: 15 });
+    await sleep(1000);
+    log(`fault: restarting PostgreSQL (${MODE})`);
+    await f.restartPostgres();
+    did.push(`PostgreSQL restarted during the clock move (${MODE})`);
+    await moving.catch(async (err) => {
+      log(`clock move interrupted (${(err as Error).message}); moving again`);
+      await sleep(3000);
+      await kb.moveClock({ days: 0 });
+    });
+    await sleep(5000);
+    await resendSome(p, callbackUrl(), db);
+    log('clock +16 days (overdue blocks the unpaid; first term of paid plans ends)');
+    await kb.moveClock({ days: 16 });
+    await sleep(5000);
+    log('clock +16 days (end-of-term cancellations take effect)');
+    await kb.moveClock({ days: 16 });
+    await resendSome(p, callbackUrl(), db);
+
+    // 5. Settle, then compare with the oracle.
+    log('waiting for the platform to settle');
+    await settle(db);
+    const problems = await compare(customers, db, p);
+    const notifications = await db('billing').one<{ n: number; d: number }>('SELECT count(*)::int AS n, coalesce(sum(deliveries - 1), 0)::int AS d FROM kb_inbox');
+    log('done:');
+    for (const d of did) log(`  did: ${d}`);
+    log(`  notifications: ${notifications.n} distinct, ${notifications.d} repeated deliveries`);
+    for (const [k, v] of Object.entries(countBy(customers.map((c) => c.scenario)))) log(`  scenario ${k}: ${v} customers`);
+    if (problems.length) {
+      log(`FOUND ${problems.length} problem(s):`);
+      for (const pr of problems) log(`  ✗ ${pr}`);
+    } else log('  0 lost, 0 double effects: every instance, provisioning count and mail matches the oracle');
+    exit = problems.length ? 1 : 0;
+  } finally {
+    await p.stop().catch(() => {});
+    await f.close();
+  }
+  return exit;
+}
+
+function countBy(xs: string[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const x of xs) out[x] = (out[x] ?? 0) + 1;
+  return out;
+}
+
+type DbFn = (typeof import('@saasodoo/platform/db/index'))['db'];
+
+/** Pushes `DUPLICATES` of the notifications received so far again, shuffled, as Kill Bill's retries would. */
+async function resendSome(p: Platform, url: string, db: DbFn): Promise<void> {
+  const rows = await db('billing').manyOrNone<{ body: unknown }>('SELECT body FROM kb_inbox');
+  const picked = shuffle(rows).slice(0, Math.ceil(rows.length * DUPLICATES));
+  const target = new URL(url);
+  target.host = new URL(p.gateway).host;
+  for (const r of picked) {
+    await fetch(target, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(r.body) }).catch(() => {});
+  }
+  did.push(`${picked.length} notifications pushed again in shuffled order`);
+}
+
+/** Waits until no outbox holds unpublished rows and no instance changed for 10 s (or FAULT_SETTLE_S). */
+async function settle(db: DbFn): Promise<void> {
+  const deadline = Date.now() + SETTLE_MS;
+  let last = '';
+  let stableSince = Date.now();
+  while (Date.now() < deadline) {
+    const parts = await Promise.all([
+      db('instance').one<{ o: string }>('SELECT count(*) FILTER (WHERE published_at IS NULL) AS o FROM outbox'),
+      db('billing').one<{ o: string }>('SELECT count(*) FILTER (WHERE published_at IS NULL) AS o FROM outbox'),
+      db('instance').manyOrNone('SELECT id, status, billing_status FROM instances ORDER BY id'),
+      db('communication').one('SELECT count(*) AS m FROM mails'),
+    ]).catch(() => undefined);
+    const snapshot = JSON.stringify(parts ?? 'unreachable');
+    if (snapshot !== last) {
+      last = snapshot;
+      stableSince = Date.now();
+    } else if (parts && parts[0].o === '0' && parts[1].o === '0' && Date.now() - stableSince > 10_000) {
+      return;
+    }
+    await sleep(1000);
+  }
+  log('settle: gave up waiting (comparing anyway)');
+}
+
+async function compare(customers: Customer[], db: DbFn, p: Platform): Promise<string[]> {
+  const problems: string[] = [];
+  for (const c of customers) {
+    const s = SCENARIOS[c.scenario];
+    const row = await db('instance').oneOrNone<{ status: string; billing_status: string }>('SELECT status, billing_status FROM instances WHERE id = $1', [c.instanceId]);
+    const provisions = (await db('instance').one<{ n: number }>(`SELECT count(*)::int AS n FROM instance_history WHERE instance_id = $1 AND to_status = 'provisioning'`, [c.instanceId])).n;
+    const tag = `${c.scenario} ${c.instanceId}`;
+    if (!row) problems.push(`${tag}: instance row missing`);
+    else if (row.status !== s.status) problems.push(`${tag}: status ${row.status} (billing ${row.billing_status}), expected ${s.status}`);
+    if (s.provisions >= 0 ? provisions !== s.provisions : provisions > 1) problems.push(`${tag}: ${provisions} provisionings, expected ${s.provisions >= 0 ? s.provisions : 'at most 1'}`);
+  }
+  // Lost notifications: every distinct one reached lifecycle.
+  const unprocessed = await db('billing').manyOrNone<{ dedupe_key: string; event_type: string }>(
+    `SELECT dedupe_key, event_type FROM kb_inbox k WHERE NOT EXISTS (SELECT 1 FROM processed_events e WHERE e.event_id = k.dedupe_key::text)`);
+  for (const u of unprocessed) problems.push(`notification ${u.event_type} ${u.dedupe_key} never processed by lifecycle`);
+  // Double mails: one mail per causing event and template, and each recorded mail sent once.
+  const doubles = await db('communication').manyOrNone<{ event_id: string; template: string; n: number }>(
+    'SELECT event_id, template, count(*)::int AS n FROM mails GROUP BY event_id, template HAVING count(*) > 1');
+  for (const d of doubles) problems.push(`mail ${d.template} sent ${d.n} times for event ${d.event_id}`);
+  const perInstance = await db('communication').manyOrNone<{ template: string; recipient: string; n: number }>(
+    `SELECT template, recipient, count(*)::int AS n FROM mails WHERE template IN ('instance-ready', 'instance-suspended', 'instance-terminated') GROUP BY template, recipient HAVING count(*) > 1`);
+  for (const d of perInstance) problems.push(`${d.template} mailed ${d.n} times to ${d.recipient} (one instance each)`);
+  const stuck = await db('communication').one<{ n: number }>(`SELECT count(*)::int AS n FROM mails WHERE status <> 'sent'`);
+  if (stuck.n) problems.push(`${stuck.n} mail(s) recorded but never sent`);
+  const dir = path.join(p.dataDir, 'mail');
+  const files = fs.existsSync(dir) ? fs.readdirSync(dir).filter((x) => x.endsWith('.eml')).length : 0;
+  const sent = (await db('communication').one<{ n: number }>(`SELECT count(*)::int AS n FROM mails WHERE status = 'sent'`)).n;
+  if (files !== sent) problems.push(`${files} mails caught by SMTP but ${sent} recorded as sent (a mail lost or sent twice)`);
+  for (const c of customers) {
+    const s = SCENARIOS[c.scenario];
+    const ready = (await db('communication').one<{ n: number }>(`SELECT count(*)::int AS n FROM mails WHERE template = 'instance-ready' AND customer_id = $1`, [c.user.userId])).n;
+    if (s.provisions === 1 && ready !== 1) problems.push(`${c.scenario} ${c.instanceId}: ${ready} instance-ready mails, expected 1`);
+  }
+  return problems;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err) => {
+    process.stderr.write(`fault suite crashed: ${err?.stack ?? err}\n`);
+    process.exit(2);
+  },
+);
