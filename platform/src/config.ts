@@ -98,6 +98,8 @@ export const envSchema = z.object({
   /** Tests only (ignored unless NODE_ENV=test): make provisioning fail at this step. */
   PROVISION_FAIL_AT_STEP: z.string().optional(),
   HEALTH_INTERVAL_SECONDS: z.coerce.number().int().positive().default(30),
+  /** health-probe re-measures each instance's storage usage (runtime usage()) this often, on its tick. */
+  STORAGE_USAGE_MINUTES: z.coerce.number().int().min(0).default(10),
   K8S_NAMESPACE: z.string().default('saasodoo-instances'),
   /** Loopback port of the local runtime daemon (owns the local instance processes). */
   LOCAL_RUNTIME_PORT: port(8083),

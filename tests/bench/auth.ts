@@ -20,19 +20,10 @@ import { resetKeyRing } from '../../platform/src/auth/keys.ts';
 import { hashPassword, verifyPassword } from '../../platform/src/auth/passwords.ts';
 import { createTestUser, TEST_PASSWORD } from '../helpers/auth.ts';
 import { freePort } from '../helpers/ports.ts';
+import { pool, pct } from './_kit.ts';
 
 const CONCURRENCY = 8;
 
-async function pool(n: number, concurrency: number, task: (i: number) => Promise<void>): Promise<number> {
-  let next = 0;
-  const t0 = performance.now();
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next < n) await task(next++);
-  }));
-  return (performance.now() - t0) / 1000;
-}
-
-const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 
 async function serve(name: string): Promise<{ url: string; server: Server }> {
   const mod = await import(`../../functions/${name}/index.ts`);

@@ -12,20 +12,11 @@ import { config } from '../../platform/src/config.ts';
 import { startBroker } from '../../platform/src/broker/broker.ts';
 import { exchangeName, queueNames } from '../../platform/src/broker/topology.ts';
 import type { Trigger } from '../../events/triggers.ts';
+import { pool, pct } from './_kit.ts';
 
 const TYPE = 'com.saasodoo.health.tick';
 const CONCURRENCY = 64;
 
-async function pool(n: number, concurrency: number, task: (i: number) => Promise<void>): Promise<number> {
-  let next = 0;
-  const t0 = performance.now();
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next < n) await task(next++);
-  }));
-  return (performance.now() - t0) / 1000;
-}
-
-const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 
 export async function bench(opts: { quick: boolean }) {
   const c = config();

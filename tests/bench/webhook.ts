@@ -28,12 +28,12 @@ import type { FaasFunction } from '../../platform/src/fn.ts';
 import { log } from '../../platform/src/log.ts';
 import { webhookToken } from '../../platform/src/billing/webhook.ts';
 import { freePort } from '../helpers/ports.ts';
+import { pct } from './_kit.ts';
 
 const CONCURRENCY = 32;
 
 type Figures = { rate: number; p50: number; p99: number; ok: number };
 
-const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 
 /** Runs `task(i)` for i < n with `concurrency` in flight; rate, latency percentiles and successes. */
 async function measure(n: number, concurrency: number, task: (i: number) => Promise<boolean>): Promise<Figures> {

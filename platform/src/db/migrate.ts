@@ -1,7 +1,7 @@
 /**
  * `platform migrate`: creates the service databases and roles that are
  * missing, locks each database to its own role, then applies the SQL
- * migrations of platform/migrations/<database>/ as that role (so the role
+ * migrations of platform/migrations/common/ and <database>/ as that role (so the role
  * owns its tables). Running it again changes nothing.
  */
 import path from 'node:path';
@@ -67,9 +67,14 @@ async function migrateDatabase(d: ServiceDatabase): Promise<string[]> {
   const client = new pg.Client(connectionFor(DATABASE_ROLE[d], databaseName(d)));
   await client.connect();
   try {
+    const root = path.join(repoRoot, 'platform/migrations');
+    // common/ (outbox, processed events) applies to every service database;
+    // the Kill Bill simulator's store is not a service and has no outbox.
+    const dirs = d === 'killbill' ? [d] : ['common', d];
     const ran = await runner({
       dbClient: client,
-      dir: path.join(repoRoot, 'platform/migrations', d),
+      dir: dirs.map((x) => `${root}/${x}/*.sql`),
+      useGlob: true,
       migrationsTable: 'pgmigrations',
       direction: 'up',
       checkOrder: true,

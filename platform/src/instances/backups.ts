@@ -9,10 +9,10 @@ import { randomUUID } from 'node:crypto';
 import { db } from '../db/index.ts';
 import { enqueue } from '../outbox.ts';
 import { firstDelivery } from '../idempotency.ts';
-import { runtime, type BackupKind, type BackupManifest } from '../runtime/index.ts';
+import { BACKUP_STEPS, RESTORE_STEPS, runtime, type BackupKind, type BackupManifest, type BackupStep, type RestoreStep } from '../runtime/index.ts';
 import { causeOf, enter, loadOwned, settle, type Command } from './command.ts';
 import { withInstanceLock } from './locks.ts';
-import { safeReason } from './progress.ts';
+import { reportProgress, safeReason } from './progress.ts';
 import { kickOutbox } from './relay.ts';
 import { getBackup, getInstance, type InstanceRow } from './repository.ts';
 import { specOf } from './runtime-spec.ts';
@@ -32,19 +32,31 @@ function completedColumns(m: BackupManifest, kind: BackupKind) {
   return { dbBytes, fsBytes, total: dbBytes + fsBytes, expires };
 }
 
+/** Reports each backup step as `instance.progress` (operation 'backup'), kept on the row for the portal. */
+function backupProgress(cmd: Command<unknown>, row: InstanceRow) {
+  return (step: BackupStep) => reportProgress(row, 'backup', step, BACKUP_STEPS.indexOf(step) + 1, BACKUP_STEPS.length, cmd.traceparent);
+}
+
+/** Reports each restore step as `instance.progress` (operation 'restore'). */
+function restoreProgress(cmd: Command<unknown>, row: InstanceRow) {
+  return (step: RestoreStep) => reportProgress(row, 'restore', step, RESTORE_STEPS.indexOf(step) + 1, RESTORE_STEPS.length, cmd.traceparent);
+}
+
 /**
  * Takes one backup of `row` and records it (row + event). Does not touch the
- * instance status: callers decide. Returns whether it succeeded.
+ * instance status: callers decide. Returns whether it succeeded. With
+ * `progress`, each step is reported (a customer's backup shows its steps;
+ * daily and final backups stay quiet).
  */
 export async function takeBackup(
-  cmd: Command<unknown>, row: InstanceRow, backupId: string | undefined, kind: BackupKind,
+  cmd: Command<unknown>, row: InstanceRow, backupId: string | undefined, kind: BackupKind, progress = false,
 ): Promise<{ ok: true; backupId: string } | { ok: false; backupId: string; reason: string }> {
   const id = backupId ?? randomUUID();
   await db('instance').none(
     `INSERT INTO backups (id, instance_id, kind, status) VALUES ($1, $2, $3, 'running')
      ON CONFLICT (id) DO UPDATE SET status = 'running' WHERE backups.status = 'pending'`, [id, row.id, kind]);
   try {
-    const m = await (await runtime()).backup(specOf(row), id, kind);
+    const m = await (await runtime()).backup(specOf(row), id, kind, progress ? backupProgress(cmd, row) : undefined);
     const c = completedColumns(m, kind);
     await db('instance').tx(async (t) => {
       await t.none(
@@ -89,7 +101,7 @@ export async function backupCommand(cmd: Command<Ids & { backupId: string; kind:
       await db('instance').none(`DELETE FROM backups WHERE id = $1 AND status = 'pending'`, [cmd.data.backupId]);
       return;
     }
-    const r = await takeBackup(cmd, row, cmd.data.backupId, cmd.data.kind);
+    const r = await takeBackup(cmd, row, cmd.data.backupId, cmd.data.kind, !daily);
     if (!daily) {
       await settle(row.id, row.previous_status ?? 'running', causeOf(cmd, ACTOR, r.ok ? 'backup completed' : `backup failed: ${r.reason}`), { previous_status: null });
     }
@@ -127,7 +139,7 @@ export async function restoreCommand(cmd: Command<Ids & { backupId: string }>): 
     if (!backup || backup.status !== 'completed') return fail('backup not found or not completed');
     try {
       const rt = await runtime();
-      const { safety } = await rt.restore(specOf(row), cmd.data.backupId);
+      const { safety } = await rt.restore(specOf(row), cmd.data.backupId, restoreProgress(cmd, row));
       const c = completedColumns(safety, 'safety');
       await db('instance').none(
         `INSERT INTO backups (id, instance_id, kind, status, db_size_bytes, filestore_size_bytes, size_bytes, manifest, completed_at, expires_at)

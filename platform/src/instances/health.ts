@@ -12,6 +12,7 @@ import { runtime, type RuntimeStatus } from '../runtime/index.ts';
 import { probeAll, type ProbeResult } from '../runtime/health.ts';
 import { causeOf, type Command } from './command.ts';
 import { recordHistory } from './history.ts';
+import { mapBounded } from './bounded.ts';
 import { kickOutbox } from './relay.ts';
 import type { InstanceRow } from './repository.ts';
 
@@ -68,18 +69,4 @@ async function record(cmd: Command<unknown>, row: InstanceRow, ok: boolean, drif
       cmd.log.warn({ instanceId: cur.id, error: probe.error }, 'instance unhealthy');
     }
   });
-}
-
-/** `fn` over `items` with at most `limit` in flight; results in input order. */
-async function mapBounded<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
-  return out;
 }

@@ -9,13 +9,14 @@ import { config } from '../config.ts';
 import { db } from '../db/index.ts';
 import { HttpError } from '../errors.ts';
 import { enqueue } from '../outbox.ts';
-import type { Logger } from '../log.ts';
+import { log, type Logger } from '../log.ts';
 import { runtime } from '../runtime/index.ts';
 import { ensureInstanceDatabase } from './database.ts';
 import { transition, type Cause } from './history.ts';
 import { withInstanceLock } from './locks.ts';
 import { instanceDbNames, instanceUrl } from './names.ts';
 import { reportProgress, safeReason } from './progress.ts';
+import { recordUsage } from './quota.ts';
 import { kickOutbox } from './relay.ts';
 import { getInstance, updateInstance, type InstanceRow } from './repository.ts';
 import { quotaBytes, specOf } from './runtime-spec.ts';
@@ -122,8 +123,12 @@ const STEPS: Record<Exclude<ProvisionStep, 'claim'>, StepFn> = {
     await (await runtime()).apply(specOf(row), { replicas: 0 });
     return row;
   },
-  async quota(row) {
-    await (await runtime()).setQuota(row.id, quotaBytes(row));
+  async quota(row, cause) {
+    const rt = await runtime();
+    await rt.setQuota(row.id, quotaBytes(row));
+    // The first figure for the API's storage bar; health-probe refreshes it later. Best effort: no new way to fail.
+    await rt.usage(row.id).then((u) => recordUsage({ log, traceparent: cause.traceparent }, row.id, row.customer_id, u))
+      .catch((err) => log.warn({ instanceId: row.id, reason: safeReason(err) }, 'storage usage not measured'));
     return row;
   },
   async runtime(row) {

@@ -12,6 +12,7 @@ import { runtime, type QuotaUsage } from '../runtime/index.ts';
 import { causeOf, loadOwned, type Command } from './command.ts';
 import { recordHistory } from './history.ts';
 import { withInstanceLock } from './locks.ts';
+import { mapBounded } from './bounded.ts';
 import { kickOutbox } from './relay.ts';
 import { getInstance, updateInstance } from './repository.ts';
 import { quotaBytes, specOf } from './runtime-spec.ts';
@@ -44,15 +45,70 @@ export async function applyQuota(cmd: Command<{ instanceId: string; customerId: 
   });
 }
 
-/** Measures storage usage; over the quota → `instance.quota_exceeded`. */
-export async function reportUsage(cmd: Command<unknown>, instanceId: string, customerId: string): Promise<QuotaUsage> {
+/**
+ * Measures storage usage and keeps it on the instance row (the API's
+ * `storage`). `instance.quota_exceeded` is sent when a measurement crosses
+ * the quota upwards, not on every measurement while it stays over, so a
+ * sweep every few minutes does not flood the customer's mailbox.
+ */
+export async function reportUsage(cmd: Pick<Command<unknown>, 'log' | 'traceparent'>, instanceId: string, customerId: string): Promise<QuotaUsage> {
   const usage = await (await runtime()).usage(instanceId);
-  cmd.log.info({ instanceId, usedBytes: usage.usedBytes, limitBytes: usage.limitBytes }, 'storage usage');
-  if (usage.exceeded) {
-    await db('instance').tx((t) => enqueue(t, 'instance.quota_exceeded', {
-      instanceId, customerId, usedBytes: usage.usedBytes, limitBytes: usage.limitBytes,
-    }, { subject: instanceId, traceparent: cmd.traceparent }));
-    kickOutbox();
-  }
+  await recordUsage(cmd, instanceId, customerId, usage);
   return usage;
+}
+
+/** Stores one measurement; sends `instance.quota_exceeded` on an upward crossing. Returns whether it was sent. */
+export async function recordUsage(cmd: Pick<Command<unknown>, 'log' | 'traceparent'>, instanceId: string, customerId: string, usage: QuotaUsage): Promise<boolean> {
+  cmd.log.info({ instanceId, usedBytes: usage.usedBytes, limitBytes: usage.limitBytes }, 'storage usage');
+  const crossed = await db('instance').tx(async (t) => {
+    const before = await t.oneOrNone<{ storage_exceeded: boolean }>(
+      'SELECT storage_exceeded FROM instances WHERE id = $1 FOR UPDATE', [instanceId]);
+    if (!before) return false;
+    await t.none(
+      `UPDATE instances SET storage_used_bytes = $2, storage_limit_bytes = $3, storage_exceeded = $4, storage_measured_at = now()
+       WHERE id = $1`, [instanceId, Math.round(usage.usedBytes), Math.round(usage.limitBytes), usage.exceeded]);
+    if (!usage.exceeded || before.storage_exceeded) return false;
+    await enqueue(t, 'instance.quota_exceeded', { instanceId, customerId, usedBytes: usage.usedBytes, limitBytes: usage.limitBytes },
+      { subject: instanceId, traceparent: cmd.traceparent });
+    return true;
+  });
+  if (crossed) kickOutbox();
+  return crossed;
+}
+
+/** Instances whose storage exists (their usage means something). */
+const MEASURED_STATUSES = ['running', 'stopped', 'suspended'];
+
+export type UsageRefresh = { measured: number; failed: number; exceeded: number };
+
+/**
+ * The periodic refresh health-probe runs on its tick: instances not checked
+ * for `everyMinutes` are claimed (at most `batch` per call, oldest first,
+ * SKIP LOCKED so overlapping ticks never measure one twice) and measured
+ * with at most `concurrency` runtime usage() calls in flight: on Kubernetes
+ * each is a Job, so a tick must not start hundreds.
+ */
+export async function refreshUsage(
+  cmd: Command<unknown>, opts: { everyMinutes: number; batch?: number; concurrency?: number },
+): Promise<UsageRefresh> {
+  const due = await db('instance').manyOrNone<{ id: string; customer_id: string }>(
+    `UPDATE instances SET storage_checked_at = now() WHERE id IN (
+       SELECT id FROM instances WHERE status IN ($1:csv)
+          AND (storage_checked_at IS NULL OR storage_checked_at <= now() - make_interval(mins => $2))
+        ORDER BY storage_checked_at NULLS FIRST LIMIT $3 FOR UPDATE SKIP LOCKED)
+     RETURNING id, customer_id`, [MEASURED_STATUSES, opts.everyMinutes, opts.batch ?? 200]);
+  const out: UsageRefresh = { measured: 0, failed: 0, exceeded: 0 };
+  if (!due.length) return out;
+  const rt = await runtime();
+  await mapBounded(due, opts.concurrency ?? 4, async (r) => {
+    try {
+      const usage = await rt.usage(r.id);
+      out.measured++;
+      if (await recordUsage(cmd, r.id, r.customer_id, usage)) out.exceeded++;
+    } catch (err) {
+      out.failed++;
+      cmd.log.warn({ instanceId: r.id, reason: (err as Error).message }, 'storage usage not measured');
+    }
+  });
+  return out;
 }

@@ -41,6 +41,13 @@ export type InstanceRow = {
   admin_password_hash: string | null;
   admin_password_shown: boolean;
   progress: Progress | null;
+  /** Last storage measurement (runtime usage()); null until the first one. */
+  storage_used_bytes: number | null;
+  storage_limit_bytes: number | null;
+  storage_measured_at: Date | null;
+  /** Whether the last measurement was over the quota (quota_exceeded is sent on the crossing only). */
+  storage_exceeded: boolean;
+  storage_checked_at: Date | null;
   created_at: Date;
   updated_at: Date;
   terminated_at: Date | null;
@@ -93,9 +100,22 @@ export function toApi(r: InstanceRow) {
     health: r.health,
     resources: r.resources,
     progress: r.progress ?? undefined,
+    storage: storageToApi(r),
     createdAt: r.created_at.toISOString(),
     updatedAt: r.updated_at.toISOString(),
     ...(r.error_step ? { error: { step: r.error_step, reason: r.error_reason ?? '' } } : {}),
+  };
+}
+
+/**
+ * The storage bar's figures: the last measured usage against the quota. Until
+ * the first measurement the limit is the plan's quota and usedBytes is absent.
+ */
+export function storageToApi(r: InstanceRow): { usedBytes?: number; limitBytes: number; measuredAt?: string } {
+  return {
+    usedBytes: r.storage_used_bytes ?? undefined,
+    limitBytes: r.storage_limit_bytes ?? r.resources.storageGiB * 1024 ** 3,
+    measuredAt: r.storage_measured_at?.toISOString(),
   };
 }
 

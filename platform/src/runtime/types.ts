@@ -85,6 +85,19 @@ export type QuotaUsage = { usedBytes: number; limitBytes: number; exceeded: bool
 
 export type ReadyProgress = { state: RuntimeState; elapsedMs: number; message?: string };
 
+/** Steps a backup reports as it goes (instance.progress, operation 'backup'). */
+export const BACKUP_STEPS = ['database', 'filestore', 'manifest'] as const;
+export type BackupStep = (typeof BACKUP_STEPS)[number];
+/** Steps a restore reports as it goes (instance.progress, operation 'restore'). */
+export const RESTORE_STEPS = ['verify', 'stop', 'safety_backup', 'database', 'filestore', 'start'] as const;
+export type RestoreStep = (typeof RESTORE_STEPS)[number];
+/**
+ * Told each step as it starts (awaited, so a caller may record it). A driver
+ * whose step covers several (a Kubernetes Job dumps database and filestore
+ * at once) reports the first and skips the rest.
+ */
+export type StepListener<S extends string> = (step: S) => Promise<void> | void;
+
 /** A downloadable backup: the three files as one uncompressed tar stream. */
 export type BackupDownload = { filename: string; contentType: string; stream: Readable };
 
@@ -127,7 +140,7 @@ export interface RuntimeDriver {
    * Throws BackupError if a part is missing or empty (caller records
    * `backup_failed`); a failed backup leaves nothing behind.
    */
-  backup(spec: InstanceSpec, backupId: string, kind: BackupKind): Promise<BackupManifest>;
+  backup(spec: InstanceSpec, backupId: string, kind: BackupKind, onStep?: StepListener<BackupStep>): Promise<BackupManifest>;
 
   /**
    * Restore `backupId` into the instance: stops it, takes a `safety` backup,
@@ -136,7 +149,7 @@ export interface RuntimeDriver {
    * database and filestore are put back from the safety backup and the
    * RestoreError names what failed. Returns the safety backup's manifest.
    */
-  restore(spec: InstanceSpec, backupId: string): Promise<{ safety: BackupManifest }>;
+  restore(spec: InstanceSpec, backupId: string, onStep?: StepListener<RestoreStep>): Promise<{ safety: BackupManifest }>;
 
   /** Set the storage quota (Kubernetes: PVC size, grow-only; local: recorded limit). */
   setQuota(id: string, bytes: number): Promise<void>;

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { KubeConfig, KubernetesObjectApi, PatchStrategy, Watch, type KubernetesObject } from '@kubernetes/client-node';
 import { config } from '../../config.ts';
 import { BackupStore, assertSafeId } from '../backup-store.ts';
-import type { BackupDownload, BackupKind, BackupManifest, DesiredState, InstanceSpec, QuotaUsage, ReadyProgress, RetentionPolicy, RuntimeDriver, RuntimeStatus } from '../types.ts';
+import type { BackupDownload, BackupKind, BackupManifest, BackupStep, DesiredState, InstanceSpec, QuotaUsage, ReadyProgress, RestoreStep, RetentionPolicy, RuntimeDriver, RuntimeStatus, StepListener } from '../types.ts';
 import { BackupError, RestoreError, RuntimeError } from '../types.ts';
 import { FIELD_MANAGER, instanceHost, instanceName, instanceObjects, job, ODOO_PORT, ownerConfigMap, ownerRef, storagePvc, SUSPENDED_ANNOTATION, type JobKind, type KubeSettings, type Obj } from './objects.ts';
 
@@ -230,14 +230,17 @@ export class KubernetesDriver implements RuntimeDriver {
     }
   }
 
-  async backup(spec: InstanceSpec, backupId: string, kind: BackupKind): Promise<BackupManifest> {
+  async backup(spec: InstanceSpec, backupId: string, kind: BackupKind, onStep?: StepListener<BackupStep>): Promise<BackupManifest> {
     await this.backups.begin(spec.id, backupId);
     try {
+      // One Job dumps the database and archives the filestore.
+      await onStep?.('database');
       await this.runJob(spec, 'backup', backupId);
     } catch (err) {
       await this.backups.abort(spec.id, backupId);
       throw new BackupError((err as Error).message);
     }
+    await onStep?.('manifest');
     return this.backups.finalize(spec.id, backupId, { kind, odooVersion: spec.odooVersion });
   }
 
@@ -248,7 +251,8 @@ export class KubernetesDriver implements RuntimeDriver {
     }
   }
 
-  async restore(spec: InstanceSpec, backupId: string): Promise<{ safety: BackupManifest }> {
+  async restore(spec: InstanceSpec, backupId: string, onStep?: StepListener<RestoreStep>): Promise<{ safety: BackupManifest }> {
+    await onStep?.('verify');
     try {
       await this.backups.verify(spec.id, backupId);
     } catch (err) {
@@ -258,11 +262,13 @@ export class KubernetesDriver implements RuntimeDriver {
     if (before.state === 'missing') throw new RestoreError('the instance has no runtime objects to restore into');
     const wasUp = before.replicas === 1;
     const suspended = before.state === 'suspended';
+    await onStep?.('stop');
     await this.scaleAndWait(spec.id, 0, suspended);
     const putBack = async () => {
       if (wasUp) await this.scale(spec.id, 1);
     };
     let safety: BackupManifest;
+    await onStep?.('safety_backup');
     try {
       safety = await this.backup(spec, `safety-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`, 'safety');
     } catch (err) {
@@ -270,6 +276,8 @@ export class KubernetesDriver implements RuntimeDriver {
       throw new RestoreError(`the safety backup failed, nothing was changed: ${(err as Error).message}`);
     }
     try {
+      // One Job restores the database and the filestore.
+      await onStep?.('database');
       await this.runJob(spec, 'restore', backupId);
     } catch (err) {
       try {
@@ -281,6 +289,7 @@ export class KubernetesDriver implements RuntimeDriver {
       await putBack();
       throw new RestoreError(`restore failed, the instance was put back as it was: ${(err as Error).message}`, safety.backupId);
     }
+    await onStep?.('start');
     await putBack();
     return { safety };
   }

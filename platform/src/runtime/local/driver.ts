@@ -10,7 +10,7 @@ import { config } from '../../config.ts';
 import { localSecret } from '../../secrets.ts';
 import { BackupStore, assertSafeId } from '../backup-store.ts';
 import { archiveDir, checkDump, DEFAULT_PG_TOOLS, dumpDatabase, extractArchive, restoreDatabase, type PgTools } from '../pg-tools.ts';
-import type { BackupDownload, BackupKind, BackupManifest, DesiredState, InstanceSpec, QuotaUsage, ReadyProgress, RetentionPolicy, RuntimeDriver, RuntimeStatus } from '../types.ts';
+import type { BackupDownload, BackupKind, BackupManifest, BackupStep, DesiredState, RestoreStep, StepListener, InstanceSpec, QuotaUsage, ReadyProgress, RetentionPolicy, RuntimeDriver, RuntimeStatus } from '../types.ts';
 import { BackupError, RestoreError, RuntimeError } from '../types.ts';
 
 export type LocalDriverOptions = {
@@ -120,10 +120,11 @@ export class LocalDriver implements RuntimeDriver {
     return this.call('GET', `/instances/${id}/usage`);
   }
 
-  async backup(spec: InstanceSpec, backupId: string, kind: BackupKind): Promise<BackupManifest> {
+  async backup(spec: InstanceSpec, backupId: string, kind: BackupKind, onStep?: StepListener<BackupStep>): Promise<BackupManifest> {
     const partial = await this.backups.begin(spec.id, backupId);
     try {
       const dump = path.join(partial, 'db.dump');
+      await onStep?.('database');
       try {
         await dumpDatabase(spec.database, dump, this.tools);
       } catch (err) {
@@ -139,11 +140,13 @@ export class LocalDriver implements RuntimeDriver {
       if (!(await fs.stat(path.join(dir, 'filestore')).then((s) => s.isDirectory(), () => false))) {
         throw new BackupError('filestore directory is missing', 'filestore');
       }
+      await onStep?.('filestore');
       try {
         await archiveDir(dir, 'filestore', path.join(partial, 'filestore.tar.gz'));
       } catch (err) {
         throw new BackupError((err as Error).message, 'filestore');
       }
+      await onStep?.('manifest');
       return await this.backups.finalize(spec.id, backupId, { kind, odooVersion: spec.odooVersion });
     } catch (err) {
       await this.backups.abort(spec.id, backupId);
@@ -152,9 +155,11 @@ export class LocalDriver implements RuntimeDriver {
   }
 
   /** Puts a backup's database and filestore in place (filestore swapped in atomically). */
-  private async restoreParts(spec: InstanceSpec, backupId: string): Promise<void> {
+  private async restoreParts(spec: InstanceSpec, backupId: string, onStep?: StepListener<RestoreStep>): Promise<void> {
     const from = this.backups.dir(spec.id, backupId);
+    await onStep?.('database');
     await restoreDatabase(spec.database, path.join(from, 'db.dump'), this.tools);
+    await onStep?.('filestore');
     const dir = this.instanceDir(spec.id);
     const tmp = path.join(dir, `.restore-${randomBytes(4).toString('hex')}`);
     await fs.mkdir(tmp, { recursive: true });
@@ -169,7 +174,8 @@ export class LocalDriver implements RuntimeDriver {
     }
   }
 
-  async restore(spec: InstanceSpec, backupId: string): Promise<{ safety: BackupManifest }> {
+  async restore(spec: InstanceSpec, backupId: string, onStep?: StepListener<RestoreStep>): Promise<{ safety: BackupManifest }> {
+    await onStep?.('verify');
     try {
       await this.backups.verify(spec.id, backupId);
     } catch (err) {
@@ -178,11 +184,13 @@ export class LocalDriver implements RuntimeDriver {
     const before = await this.status(spec.id);
     const wasUp = before.state !== 'missing' && before.replicas === 1;
     const suspended = before.state === 'suspended';
+    await onStep?.('stop');
     if (before.state !== 'missing') await this.scale(spec.id, 0, { suspended });
     const putBack = async () => {
       if (wasUp) await this.scale(spec.id, 1);
     };
     let safety: BackupManifest;
+    await onStep?.('safety_backup');
     try {
       safety = await this.backup(spec, `safety-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`, 'safety');
     } catch (err) {
@@ -190,7 +198,7 @@ export class LocalDriver implements RuntimeDriver {
       throw new RestoreError(`the safety backup failed, nothing was changed: ${(err as Error).message}`);
     }
     try {
-      await this.restoreParts(spec, backupId);
+      await this.restoreParts(spec, backupId, onStep);
     } catch (err) {
       try {
         await this.restoreParts(spec, safety.backupId);
@@ -201,6 +209,7 @@ export class LocalDriver implements RuntimeDriver {
       await putBack();
       throw new RestoreError(`restore failed, the instance was put back as it was: ${(err as Error).message}`, safety.backupId);
     }
+    await onStep?.('start');
     await putBack();
     return { safety };
   }

@@ -1,0 +1,8 @@
+/**
+ * The baseline of the API and cold-start benches: a faas-js-runtime function
+ * that does nothing (answers `{"items":[]}`), run by the platform's own
+ * runner so only the work of a real function differs. `PORT` sets the port.
+ */
+import { startFunction } from '../../platform/src/host/run-function.ts';
+
+await startFunction({ handle: async () => ({ statusCode: 200, headers: { 'content-type': 'application/json' }, body: { items: [] } }) }, Number(process.env.PORT ?? 8080));

@@ -1,0 +1,69 @@
+/**
+ * What the API and cold-start benches share: a namespace of their own
+ * (database, Redis prefix, DATA_DIR, dropped afterwards), function processes
+ * started exactly as the supervisor starts them, and a latency summary.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import os from 'node:os';
+import path from 'node:path';
+import { repoRoot, resetConfig } from '../../platform/src/config.ts';
+import { closeDatabases } from '../../platform/src/db/index.ts';
+import { dropNamespace, migrate } from '../../platform/src/db/migrate.ts';
+import { closeRedis } from '../../platform/src/redis.ts';
+import { resetKeyRing } from '../../platform/src/auth/keys.ts';
+import { freePort } from '../helpers/ports.ts';
+
+/** Runs `fn` in a fresh namespace (migrated), restoring the environment and dropping the namespace afterwards. */
+export async function inNamespace<T>(fn: () => Promise<T>): Promise<T> {
+  const saved = { ...process.env };
+  const id = `b${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
+  Object.assign(process.env, { DB_NAMESPACE: `${id}_`, REDIS_PREFIX: `${id}:`, BROKER_NAME: id, DATA_DIR: path.join(os.tmpdir(), 'saasodoo-bench', id), LOG_LEVEL: 'error', NODE_ENV: 'test' });
+  await closeDatabases();
+  await closeRedis();
+  resetConfig();
+  resetKeyRing();
+  try {
+    await migrate();
+    return await fn();
+  } finally {
+    await dropNamespace().catch(() => {});
+    await closeDatabases();
+    await closeRedis();
+    for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
+    Object.assign(process.env, saved);
+    resetConfig();
+    resetKeyRing();
+  }
+}
+
+export type Proc = { port: number; child: ChildProcess; kill(): void };
+
+/** Spawns a platform function (`name`) or the bare baseline (`bare`) as its own process, like the supervisor does. */
+export async function spawnFunction(name: string): Promise<Proc> {
+  const port = await freePort();
+  const args = name === 'bare' ? [path.join(repoRoot, 'tests/bench/_bare-function.ts')] : [path.join(repoRoot, 'platform/src/host/run-function.ts'), name];
+  const child = spawn(process.execPath, ['--import', 'tsx', ...args], {
+    cwd: repoRoot,
+    env: { ...process.env, PORT: String(port), FUNCTION_NAME: name },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  return { port, child, kill: () => child.kill('SIGKILL') };
+}
+
+/** Polls `url` until it answers 200; returns the ms since `t0`. */
+export async function untilOk(url: string, t0: number, headers: Record<string, string> = {}): Promise<number> {
+  for (;;) {
+    try {
+      const res = await fetch(url, { headers, signal: AbortSignal.timeout(2000) });
+      await res.arrayBuffer();
+      if (res.status === 200) return performance.now() - t0;
+    } catch {
+      /* not listening yet */
+    }
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+export const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+export const median = (xs: number[]) => pct([...xs].sort((a, b) => a - b), 50);
