@@ -3,7 +3,8 @@
  * filestore.tar.gz and manifest.json). The signed, expiring token is the
  * only authorisation (links are handed out by GET /api/instances
  * ?id=&backupLink= to the owner). Bad or expired token → 401; a backup
- * that is gone → 404.
+ * that is gone → 404. The archive streams (memory stays bounded whatever
+ * its size); a failure mid-stream aborts the connection.
  */
 import { z } from 'zod';
 import { db } from '@saasodoo/platform/db/index';
@@ -27,13 +28,10 @@ export default httpFunction({
       if (!b || b.status !== 'completed') throw HttpError.notFound('No such backup');
       try {
         const dl = await (await runtime()).openBackup(check.instanceId, check.backupId);
-        // faas-js-runtime 3 ends the response before a returned stream is piped
-        // (checked: 0 bytes arrive), so the archive is collected first.
-        const chunks: Buffer[] = [];
-        for await (const c of dl.stream) chunks.push(c as Buffer);
+        // Streamed with backpressure: fn.ts makes a Readable body work under faas-js-runtime (streamingBody).
         return {
           status: 200,
-          body: Buffer.concat(chunks),
+          body: dl.stream,
           headers: {
             'content-type': dl.contentType,
             'content-disposition': `attachment; filename="${dl.filename.replace(/[^A-Za-z0-9._-]/g, '_')}"`,

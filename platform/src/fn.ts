@@ -9,6 +9,8 @@
  * handler a logger that carries the request and trace ids.
  */
 import { randomUUID } from 'node:crypto';
+import { ServerResponse } from 'node:http';
+import { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { CloudEvent } from 'cloudevents';
 import { z, type ZodType } from 'zod';
@@ -22,6 +24,7 @@ export type { Caller };
 /** Who may call: nobody checked, a token if present, any customer, or admins only. */
 export type AuthMode = 'none' | 'optional' | 'customer' | 'admin';
 
+/** A handler's answer. `body`: JSON-able, a string or Buffer, or a Node Readable (streamed, see streamingBody). */
 export type HttpResult =
   | { status?: number; body?: unknown; headers?: Record<string, string> }
   | undefined;
@@ -93,13 +96,37 @@ function header(headers: RequestInfo['headers'], name: string): string | undefin
   return Array.isArray(v) ? v[0] : v;
 }
 
+/**
+ * Makes a Readable body survive faas-js-runtime 3. Its route handlers are
+ * async functions that call `reply.send(payload)` and return undefined
+ * (lib/invocation-handler.js doGet/doPost). For a stream, Fastify only
+ * setHeader()s and pipes (headers go out with the first chunk), so when that
+ * promise settles neither `reply.sent` (writableEnded) nor `res.headersSent`
+ * is true, and Fastify's wrapThenable answers `reply.send(undefined)`: an
+ * empty response, ended before the first chunk. Flushing the headers the
+ * moment Fastify pipes the stream (synchronously inside reply.send) makes
+ * headersSent true first, so the pipe owns the response: the body streams
+ * with backpressure (memory bounded by the stream buffers, not the body
+ * size) and an error mid-stream aborts the connection. `respond` applies it
+ * to every handler that returns a Node Readable as `body`.
+ */
+export function streamingBody<T extends Readable>(body: T): T {
+  const pipe = body.pipe.bind(body);
+  body.pipe = (<D extends NodeJS.WritableStream>(dest: D, opts?: { end?: boolean }): D => {
+    if (dest instanceof ServerResponse && !dest.headersSent) dest.flushHeaders();
+    return pipe(dest, opts);
+  }) as T['pipe'];
+  return body;
+}
+
 /** Turns a handler result or an error into faas-js-runtime's `{statusCode, headers, body}`. */
 function respond(result: HttpResult) {
   const status = result?.status ?? (result?.body === undefined ? 204 : 200);
+  const body = result?.body;
   return {
     statusCode: status,
     headers: { 'content-type': 'application/json; charset=utf-8', ...(result?.headers ?? {}) },
-    body: result?.body === undefined ? '' : result.body,
+    body: body === undefined ? '' : body instanceof Readable ? streamingBody(body) : body,
   };
 }
 

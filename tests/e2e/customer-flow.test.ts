@@ -192,9 +192,11 @@ describe.skipIf(!!unavailable)('customer flow', () => {
     await page.getByRole('button', { name: 'Log out', exact: true }).click();
     await page.waitForURL(`${e2e.portal}/login`);
     await page.goBack();
-    await page.waitForLoadState();
+    // Going back re-requests the private page (no-store), which redirects to login: wait for that to settle.
+    await page.waitForURL((u) => u.pathname === '/login');
+    await page.waitForLoadState('networkidle');
     expect(new URL(page.url()).pathname).toBe('/login');
-    expect(await page.content()).not.toContain(email);
+    expect(await page.locator('body').innerText()).not.toContain(email);
     await e2e.shot(page, 'back-after-logout');
   });
 

@@ -36,9 +36,10 @@ const SETTLE_MS = Number(process.env.FAULT_SETTLE_S ?? 180) * 1000;
 /** What each customer does; the oracle's expectations follow from it. */
 const SCENARIOS = {
   'trial-then-pays': { plan: 'basic-monthly', trial: true, fails: false, cancel: undefined, status: 'running', provisions: 1 },
-  'trial-then-fails': { plan: 'basic-monthly', trial: true, fails: true, cancel: undefined, status: 'suspended', provisions: 1 },
+  // Unpaid for 21 days: overdue cancels at end of term, so by the end of the clock moves both are gone.
+  'trial-then-fails': { plan: 'basic-monthly', trial: true, fails: true, cancel: undefined, status: 'terminated', provisions: 1 },
   'paid-now': { plan: 'basic-immediate', trial: false, fails: false, cancel: undefined, status: 'running', provisions: 1 },
-  'never-pays': { plan: 'basic-immediate', trial: false, fails: true, cancel: undefined, status: 'pending_payment', provisions: 0 },
+  'never-pays': { plan: 'basic-immediate', trial: false, fails: true, cancel: undefined, status: 'terminated', provisions: 0 },
   'trial-cancelled-now': { plan: 'basic-monthly', trial: true, fails: false, cancel: 'now', status: 'terminated', provisions: -1 },
   'paid-cancelled-end-of-term': { plan: 'basic-immediate', trial: false, fails: false, cancel: 'end_of_term', status: 'terminated', provisions: 1 },
 } as const;
@@ -272,7 +273,7 @@ async function settle(db: DbFn): Promise<void> {
     }
     await sleep(1000);
   }
-  log('settle: gave up waiting (comparing anyway)');
+  log(`settle: gave up waiting after ${SETTLE_MS / 1000} s (comparing anyway); last snapshot: ${last.slice(0, 300)}`);
 }
 
 async function compare(customers: Customer[], db: DbFn, p: Platform): Promise<string[]> {
@@ -280,16 +281,25 @@ async function compare(customers: Customer[], db: DbFn, p: Platform): Promise<st
   for (const c of customers) {
     const s = SCENARIOS[c.scenario];
     const row = await db('instance').oneOrNone<{ status: string; billing_status: string }>('SELECT status, billing_status FROM instances WHERE id = $1', [c.instanceId]);
-    const provisions = (await db('instance').one<{ n: number }>(`SELECT count(*)::int AS n FROM instance_history WHERE instance_id = $1 AND to_status = 'provisioning'`, [c.instanceId])).n;
+    // A provisioning is an entry into `provisioning` (steps reported inside it do not count).
+    const history = await db('instance').manyOrNone<{ from_status: string | null; to_status: string; event_type: string | null }>(
+      'SELECT from_status, to_status, event_type FROM instance_history WHERE instance_id = $1 ORDER BY id', [c.instanceId]);
+    const provisions = history.filter((h) => h.to_status === 'provisioning' && h.from_status !== 'provisioning').length;
+    const trail = history.map((h) => `${h.from_status ?? '∅'}→${h.to_status} (${h.event_type ?? '?'})`).join(', ');
     const tag = `${c.scenario} ${c.instanceId}`;
     if (!row) problems.push(`${tag}: instance row missing`);
     else if (row.status !== s.status) problems.push(`${tag}: status ${row.status} (billing ${row.billing_status}), expected ${s.status}`);
-    if (s.provisions >= 0 ? provisions !== s.provisions : provisions > 1) problems.push(`${tag}: ${provisions} provisionings, expected ${s.provisions >= 0 ? s.provisions : 'at most 1'}`);
+    if (s.provisions >= 0 ? provisions !== s.provisions : provisions > 1) problems.push(`${tag}: ${provisions} provisionings, expected ${s.provisions >= 0 ? s.provisions : 'at most 1'}; history: ${trail}`);
+    if (c.scenario === 'trial-then-fails' && !history.some((h) => h.to_status === 'suspended')) problems.push(`${tag}: never suspended while overdue; history: ${trail}`);
   }
-  // Lost notifications: every distinct one reached lifecycle.
+  // Lost notifications: every distinct one of a type routed to lifecycle reached it.
+  const { loadTriggers } = await import('@saasodoo/events/triggers');
+  const routed = loadTriggers({ functionExists: () => true }).filter((t) => t.subscriber === 'lifecycle').map((t) => String(t.filter.attributes.type ?? ''));
   const unprocessed = await db('billing').manyOrNone<{ dedupe_key: string; event_type: string }>(
     `SELECT dedupe_key, event_type FROM kb_inbox k WHERE NOT EXISTS (SELECT 1 FROM processed_events e WHERE e.event_id = k.dedupe_key::text)`);
-  for (const u of unprocessed) problems.push(`notification ${u.event_type} ${u.dedupe_key} never processed by lifecycle`);
+  for (const u of unprocessed) {
+    if (routed.includes(`org.killbill.${u.event_type.toLowerCase()}`)) problems.push(`notification ${u.event_type} ${u.dedupe_key} never processed by lifecycle`);
+  }
   // Double mails: one mail per causing event and template, and each recorded mail sent once.
   const doubles = await db('communication').manyOrNone<{ event_id: string; template: string; n: number }>(
     'SELECT event_id, template, count(*)::int AS n FROM mails GROUP BY event_id, template HAVING count(*) > 1');

@@ -51,7 +51,7 @@ export async function applyQuota(cmd: Command<{ instanceId: string; customerId: 
  * the quota upwards, not on every measurement while it stays over, so a
  * sweep every few minutes does not flood the customer's mailbox.
  */
-export async function reportUsage(cmd: Pick<Command<unknown>, 'log' | 'traceparent'>, instanceId: string, customerId: string): Promise<QuotaUsage> {
+export async function reportUsage(cmd: Command<unknown>, instanceId: string, customerId: string): Promise<QuotaUsage> {
   const usage = await (await runtime()).usage(instanceId);
   await recordUsage(cmd, instanceId, customerId, usage);
   return usage;
@@ -65,7 +65,7 @@ export async function recordUsage(cmd: Pick<Command<unknown>, 'log' | 'tracepare
       'SELECT storage_exceeded FROM instances WHERE id = $1 FOR UPDATE', [instanceId]);
     if (!before) return false;
     await t.none(
-      `UPDATE instances SET storage_used_bytes = $2, storage_limit_bytes = $3, storage_exceeded = $4, storage_measured_at = now()
+      `UPDATE instances SET storage_used_bytes = $2, storage_limit_bytes = $3, storage_exceeded = $4, storage_measured_at = now(), storage_checked_at = now()
        WHERE id = $1`, [instanceId, Math.round(usage.usedBytes), Math.round(usage.limitBytes), usage.exceeded]);
     if (!usage.exceeded || before.storage_exceeded) return false;
     await enqueue(t, 'instance.quota_exceeded', { instanceId, customerId, usedBytes: usage.usedBytes, limitBytes: usage.limitBytes },

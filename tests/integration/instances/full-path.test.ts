@@ -3,12 +3,14 @@
  * functions against the Kill Bill simulator (no stand-in): create a trial
  * instance → Kill Bill SUBSCRIPTION_CREATION → lifecycle → provision →
  * running, the stand-in answering; delete → immediate cancellation →
- * SUBSCRIPTION_CANCEL → lifecycle → terminate → nothing left. Published
+ * SUBSCRIPTION_CANCEL → lifecycle → terminate → nothing left; an admin
+ * deleting another customer's instance goes the same way. Published
  * events are routed by events/triggers.yaml to the functions served here.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { instanceDatabaseExists } from '../../../platform/src/instances/database.ts';
 import { instanceDbNames } from '../../../platform/src/instances/names.ts';
+import { KillBill } from '../../../platform/src/billing/killbill.ts';
 import { probeOne } from '../../../platform/src/runtime/health.ts';
 import { runtime } from '../../../platform/src/runtime/index.ts';
 import { createTestUser, type TestUser } from '../../helpers/auth.ts';
@@ -63,5 +65,32 @@ describe('full path through Kill Bill', () => {
     await until('terminated', async () => (await row(id)).status === 'terminated', 40_000);
     expect(await instanceDatabaseExists(instanceDbNames(id, alice.userId))).toEqual({ database: false, role: false });
     expect((await (await runtime()).status(id)).state).toBe('missing');
+  });
+
+  it("an admin deletes another customer's instance: 202 → subscription cancelled now → terminated", async () => {
+    const carol = await createTestUser();
+    const admin = await createTestUser({ role: 'admin' });
+    const r = await call(h.fn.instances, carol.accessToken, {
+      body: { name: 'Carol', subdomain: `carol-${Date.now().toString(36)}`, plan: 'basic-monthly', odooVersion: '18', trial: true },
+    });
+    expect(r.status, JSON.stringify(r.body)).toBe(202);
+    const cid = r.body.id;
+    const sub = (await row(cid)).subscription_id;
+    expect((await notify('SUBSCRIPTION_CREATION', sub)).status).toBeLessThan(300);
+    await until('running', async () => (await row(cid)).status === 'running', 40_000);
+
+    const d = await call(h.fn.instanceAction, admin.accessToken, { body: { id: cid, action: 'delete' } });
+    expect(d.status, JSON.stringify(d.body)).toBe(202);
+    expect(d.body.status).toBe('terminating');
+    // Billing cancelled Carol's subscription with the entitlement ending now, on the admin's token.
+    const kbSub = await new KillBill({ url: h.kb!.url, readRetries: 0 }).subscription(sub);
+    expect(kbSub?.state).toBe('CANCELLED');
+    const hist = (await call(h.fn.instances, admin.accessToken, { query: { id: cid } })).body.history;
+    expect(hist.at(-1)).toMatchObject({ to: 'terminating', actor: `admin:${admin.userId}` });
+
+    expect((await notify('SUBSCRIPTION_CANCEL', sub)).status).toBeLessThan(300);
+    await until('terminated', async () => (await row(cid)).status === 'terminated', 40_000);
+    expect(await instanceDatabaseExists(instanceDbNames(cid, carol.userId))).toEqual({ database: false, role: false });
+    expect((await (await runtime()).status(cid)).state).toBe('missing');
   });
 });

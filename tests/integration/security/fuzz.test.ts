@@ -40,7 +40,9 @@ async function violation(s: Sent): Promise<string | undefined> {
   // Fuzz traffic must not trip the per-IP limits of the real clients: each request is its own client.
   headers['x-forwarded-for'] = `198.51.100.${Math.floor(Math.random() * 250)}`;
   const url = `${p.gateway}/api/${s.fn}${s.query ? `?${s.query}` : ''}`;
-  const res = await fetch(url, { method: s.method, headers, body: s.body as BodyInit | undefined });
+  const res = await fetch(url, { method: s.method, headers, body: s.body as BodyInit | undefined, signal: AbortSignal.timeout(15_000) }).catch((err: Error) => {
+    throw new Error(`${s.method} /api/${s.fn}: ${err.name === "TimeoutError" ? "no answer within 15 s" : (err.cause as Error)?.message ?? err.message}`);
+  });
   const text = await res.text();
   const what = () => `${s.method} /api/${s.fn}${s.query ? `?${s.query.slice(0, 200)}` : ''} body=${String(s.body ?? '').slice(0, 300)} → ${res.status} ${text.slice(0, 300)}`;
   if (res.status >= 500) return `5xx: ${what()}`;
@@ -102,7 +104,7 @@ describe('fuzzing every HTTP function (fast-check, from each input schema)', () 
               body: method === 'POST' ? JSON.stringify(body ?? {}) : undefined,
               contentType: method === 'POST' ? 'application/json' : undefined,
               auth: withToken ? tokenFor(fn, method) : undefined,
-            });
+            }).catch((err: Error) => `${err.message} (body ${JSON.stringify(body)?.slice(0, 300)}, query ${query})`);
             if (v) found.push(v);
             return v === undefined;
           }),
