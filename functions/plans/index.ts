@@ -2,9 +2,12 @@
  * GET /api/plans: the plans on sale (SPEC 3), from Kill Bill's catalogue plus
  * the entitlement table. Trial fields appear only for a caller who is
  * eligible (anonymous visitors see them: a new signup is eligible).
+ * `odooVersions`: the Odoo versions a new instance may ask for (the list
+ * `instances` validates against), so the portal never hard-codes them.
  */
 import { z } from 'zod';
 import { httpFunction } from '@saasodoo/platform/fn';
+import { ODOO_VERSIONS } from '@saasodoo/platform/plans';
 import { plansOnSale, trialEligibility } from '@saasodoo/platform/billing/service';
 
 export default httpFunction({
@@ -14,7 +17,7 @@ export default httpFunction({
     query: z.object({}).strict(),
     handle: async ({ caller }) => {
       const withTrial = caller ? (await trialEligibility(caller.userId)).eligible : true;
-      return { body: { items: await plansOnSale(withTrial) } };
+      return { body: { items: await plansOnSale(withTrial), odooVersions: [...ODOO_VERSIONS] } };
     },
   },
 });

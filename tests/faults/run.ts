@@ -268,7 +268,7 @@ async function settle(db: DbFn): Promise<void> {
     if (snapshot !== last) {
       last = snapshot;
       stableSince = Date.now();
-    } else if (parts && parts[0].o === '0' && parts[1].o === '0' && Date.now() - stableSince > 10_000) {
+    } else if (parts && Number(parts[0].o) === 0 && Number(parts[1].o) === 0 && Date.now() - stableSince > 10_000) {
       return;
     }
     await sleep(1000);

@@ -4,13 +4,18 @@
  * instance → Kill Bill SUBSCRIPTION_CREATION → lifecycle → provision →
  * running, the stand-in answering; delete → immediate cancellation →
  * SUBSCRIPTION_CANCEL → lifecycle → terminate → nothing left; an admin
- * deleting another customer's instance goes the same way. Published
+ * deleting another customer's instance goes the same way; GET /api/plans
+ * names the Odoo versions create accepts. Published
  * events are routed by events/triggers.yaml to the functions served here.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { instanceDatabaseExists } from '../../../platform/src/instances/database.ts';
 import { instanceDbNames } from '../../../platform/src/instances/names.ts';
+import type { AddressInfo } from 'node:net';
 import { KillBill } from '../../../platform/src/billing/killbill.ts';
+import { startFunction } from '../../../platform/src/host/run-function.ts';
+import { ODOO_VERSIONS } from '../../../platform/src/plans.ts';
+import plansFn from '../../../functions/plans/index.ts';
 import { probeOne } from '../../../platform/src/runtime/health.ts';
 import { runtime } from '../../../platform/src/runtime/index.ts';
 import { createTestUser, type TestUser } from '../../helpers/auth.ts';
@@ -92,5 +97,24 @@ describe('full path through Kill Bill', () => {
     await until('terminated', async () => (await row(cid)).status === 'terminated', 40_000);
     expect(await instanceDatabaseExists(instanceDbNames(cid, carol.userId))).toEqual({ database: false, role: false });
     expect((await (await runtime()).status(cid)).state).toBe('missing');
+  });
+
+  it('GET /api/plans names the Odoo versions create accepts (the portal reads them from there)', async () => {
+    const server = await startFunction(plansFn, 0);
+    try {
+      const plans = await call(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`, undefined);
+      expect(plans.status).toBe(200);
+      expect(plans.body.odooVersions).toEqual([...ODOO_VERSIONS]);
+      expect(plans.body.items.length).toBeGreaterThan(0);
+      const dave = await createTestUser();
+      const body = (odooVersion: string) => ({ name: 'V', subdomain: `v-${odooVersion}-${Date.now().toString(36)}`, plan: 'basic-monthly', odooVersion });
+      const bad = await call(h.fn.instances, dave.accessToken, { body: body('15') });
+      expect(bad.status).toBe(400);
+      expect(bad.body.error.fields.odooVersion).toContain(plans.body.odooVersions.join(', '));
+      const ok = await call(h.fn.instances, dave.accessToken, { body: body(plans.body.odooVersions.at(-1)) });
+      expect(ok.status, JSON.stringify(ok.body)).toBe(202);
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
   });
 });

@@ -11,6 +11,7 @@
  * route) for a larger run on demand, e.g. `FUZZ_RUNS=1000 npx vitest run
  * tests/integration/security/fuzz.test.ts`.
  */
+import http from 'node:http';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { killbillNotification } from '@saasodoo/events';
@@ -32,29 +33,54 @@ const tables = new Map<string, RouteTable>();
 
 type Sent = { method: string; fn: string; query?: string; body?: string | Buffer; contentType?: string; auth?: string };
 
+/** One request on a connection of its own (so one wedged connection cannot spill into the next case). */
+function freshRequest(url: string, method: string, headers: Record<string, string>, body?: string | Buffer): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method, headers: { ...headers, connection: 'close' }, agent: false, timeout: 15_000 }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error('no answer within 15 s')));
+    // The server may answer (413) and close before the whole body is written: that answer counts.
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
 /** Sends one request and checks the error contract; returns a description on violation, undefined when fine. */
-async function violation(s: Sent): Promise<string | undefined> {
+async function violation(s: Sent, fresh = false): Promise<string | undefined> {
   const headers: Record<string, string> = {};
   if (s.contentType) headers['content-type'] = s.contentType;
   if (s.auth) headers.authorization = `Bearer ${s.auth}`;
   // Fuzz traffic must not trip the per-IP limits of the real clients: each request is its own client.
   headers['x-forwarded-for'] = `198.51.100.${Math.floor(Math.random() * 250)}`;
   const url = `${p.gateway}/api/${s.fn}${s.query ? `?${s.query}` : ''}`;
-  const res = await fetch(url, { method: s.method, headers, body: s.body as BodyInit | undefined, signal: AbortSignal.timeout(15_000) }).catch((err: Error) => {
-    throw new Error(`${s.method} /api/${s.fn}: ${err.name === "TimeoutError" ? "no answer within 15 s" : (err.cause as Error)?.message ?? err.message}`);
-  });
-  const text = await res.text();
-  const what = () => `${s.method} /api/${s.fn}${s.query ? `?${s.query.slice(0, 200)}` : ''} body=${String(s.body ?? '').slice(0, 300)} → ${res.status} ${text.slice(0, 300)}`;
-  if (res.status >= 500) return `5xx: ${what()}`;
-  if (res.status < 400) return undefined;
+  let status: number;
+  let text: string;
+  try {
+    if (fresh) ({ status, text } = await freshRequest(url, s.method, headers, s.body));
+    else {
+      const res = await fetch(url, { method: s.method, headers, body: s.body as BodyInit | undefined, signal: AbortSignal.timeout(15_000) });
+      status = res.status;
+      text = await res.text();
+    }
+  } catch (err) {
+    const e = err as Error;
+    throw new Error(`${s.method} /api/${s.fn}: ${e.name === 'TimeoutError' ? 'no answer within 15 s' : (e.cause as Error)?.message ?? e.message}`);
+  }
+  const what = () => `${s.method} /api/${s.fn}${s.query ? `?${s.query.slice(0, 200)}` : ''} body=${String(s.body ?? '').slice(0, 200)} → ${status} ${text.slice(0, 300)}`.replace(/token=[\w-]+/g, 'token=…');
+  if (status >= 500) return `5xx: ${what()}`;
+  if (status < 400) return undefined;
   let body: { error?: { code?: unknown; message?: unknown; fields?: unknown } };
   try {
     body = JSON.parse(text);
   } catch {
-    return `non-JSON ${res.status}: ${what()}`;
+    return `non-JSON ${status}: ${what()}`;
   }
   if (typeof body.error?.code !== 'string' || typeof body.error?.message !== 'string') return `not the error shape: ${what()}`;
-  if (res.status === 400) {
+  if (status === 400) {
     const f = body.error.fields;
     if (!f || typeof f !== 'object' || Object.keys(f).length === 0) return `400 without error.fields: ${what()}`;
   }
@@ -160,10 +186,21 @@ describe('raw garbage against every HTTP function', () => {
           body: method === 'GET' || method === 'DELETE' ? undefined : g.body,
           contentType: g.contentType,
           auth: token,
-        }).catch((err: Error) => `network error (${(err.cause as Error)?.message ?? err.message}) instead of an answer`);
+        }, true).catch((err: Error) => `network error (${err.message}) instead of an answer`);
         if (v) found.push(`[${g.label}] ${v}`);
       }
       expect(found, found.join('\n')).toEqual([]);
     });
   }
+
+  it('a refused oversized body (413) leaves the keep-alive connection usable', async () => {
+    const url = `${p.gateway}/api/plans`;
+    const answers: string[] = [];
+    for (const body of [undefined, JSON.stringify({ x: 'x'.repeat(1.5 * 1024 * 1024) }), undefined, undefined, undefined]) {
+      const r = await fetch(url, { method: body ? 'POST' : 'GET', headers: { 'content-type': 'application/json' }, body, signal: AbortSignal.timeout(5000) })
+        .then((res) => String(res.status), (err: Error) => (err.name === 'TimeoutError' ? 'no answer in 5 s' : err.message));
+      answers.push(r);
+    }
+    expect(answers).toEqual(['200', '413', '200', '200', '200']);
+  });
 });

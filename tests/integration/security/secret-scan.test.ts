@@ -14,6 +14,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import amqp, { type ChannelModel } from 'amqplib';
+import { simpleParser } from 'mailparser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { declareExchange, exchangeName } from '@saasodoo/platform/broker/topology';
 import { eventHeaders } from '@saasodoo/platform/broker/message';
@@ -45,11 +46,10 @@ function mails(): { file: string; raw: string }[] {
   return fs.readdirSync(dir).filter((f) => f.endsWith('.eml')).map((f) => ({ file: f, raw: fs.readFileSync(path.join(dir, f), 'utf8') }));
 }
 
-/** Mail bodies are quoted-printable or base64: decode so a secret cannot hide behind the transfer encoding. */
-function decodedMail(raw: string): string {
-  const qp = raw.replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/g, (_m, h) => String.fromCharCode(parseInt(h, 16)));
-  const b64 = [...raw.matchAll(/\r?\n\r?\n([A-Za-z0-9+/=\r\n]{40,})/g)].map((m) => Buffer.from(m[1].replace(/\s+/g, ''), 'base64').toString('utf8'));
-  return [raw, qp, ...b64].join('\n');
+/** Mail bodies are quoted-printable or base64: the parsed text and HTML sit next to the raw source, so a secret cannot hide behind the transfer encoding. */
+async function decodedMail(raw: string): Promise<string> {
+  const parsed = await simpleParser(raw);
+  return [raw, parsed.subject ?? '', parsed.text ?? '', typeof parsed.html === 'string' ? parsed.html : ''].join('\n');
 }
 
 async function waitFor<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, ms = 60_000): Promise<T> {
@@ -87,10 +87,11 @@ describe('secret scan over logs, events and mails of the customer flow', () => {
     secrets.set('password', password);
 
     expect((await api('POST', 'signup', { body: { email, password, firstName: 'Sec', lastName: 'Scan', acceptTerms: true } })).status).toBe(202);
-    verifyToken = await waitFor('the verification mail', () => {
+    verifyToken = await waitFor('the verification mail', async () => {
       for (const m of mails()) {
-        const t = /[?&]token=([A-Za-z0-9_-]{43})/.exec(decodedMail(m.raw));
-        if (t && decodedMail(m.raw).includes(email)) return t[1];
+        const parsed = await simpleParser(m.raw);
+        const t = /verify-email\?token=([A-Za-z0-9_-]{43})/.exec(parsed.text ?? '');
+        if (t && JSON.stringify(parsed.to ?? '').includes(email)) return t[1];
       }
       return undefined;
     });
@@ -135,11 +136,12 @@ describe('secret scan over logs, events and mails of the customer flow', () => {
     for (const [k, v] of [...secrets]) if (v.includes('-----BEGIN')) secrets.set(k, v.split('\n').find((l) => l.length > 40 && !l.startsWith('-----')) ?? v);
 
     const logs = p.logs();
-    const mailTexts = mails().map((m) => ({ ...m, text: decodedMail(m.raw) }));
+    const mailTexts = await Promise.all(mails().map(async (m) => ({ ...m, text: await decodedMail(m.raw) })));
     expect(logs.length).toBeGreaterThan(10);
     expect(events.length).toBeGreaterThan(3);
     expect(mailTexts.length).toBeGreaterThan(0);
 
+    process.stdout.write(`secret scan: ${secrets.size} secrets (${[...secrets.keys()].join(', ')}) against ${logs.length} log lines, ${events.length} events, ${mailTexts.length} mails\n`);
     const leaks: string[] = [];
     for (const [name, value] of secrets) {
       for (const l of logs) if (l.includes(value)) leaks.push(`${name} in a log line: ${l.slice(0, 300)}`);

@@ -1,6 +1,7 @@
 /**
  * Facts of the platform the pages need in the browser too (SPEC 5 and 6):
- * which actions each status allows, the subdomain rules, Odoo versions.
+ * which actions each status allows, the subdomain rules. (Odoo versions come
+ * from GET /api/plans.)
  */
 
 export type InstanceStatus =
@@ -44,8 +45,6 @@ export type Plan = {
 	database: string;
 	trial?: { days: number };
 };
-
-export const ODOO_VERSIONS = ['18', '17', '16'] as const;
 
 /** Customer actions by status (SPEC 5); admins may also retry an instance in error. */
 export const ACTIONS: Record<string, string[]> = {

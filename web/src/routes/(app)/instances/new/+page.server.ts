@@ -1,29 +1,31 @@
 import { redirect } from '@sveltejs/kit';
 import { api, apiOptional } from '$lib/server/api';
 import { failFrom, formValues, invalid, loadError, missing } from '$lib/server/forms';
-import { ODOO_VERSIONS, subdomainProblem, type Plan } from '$lib/platform';
+import { subdomainProblem, type Plan } from '$lib/platform';
 import type { Actions, PageServerLoad } from './$types';
 
 type Eligibility = { eligible: boolean; reason?: string; trialDays?: number };
 
 /**
- * Plans and trial eligibility. The trial is offered only when
+ * Plans, Odoo versions and trial eligibility. The trial is offered only when
  * trial-eligibility says yes AND the plan carries trial fields (the plans API
  * leaves them out for ineligible customers); any failure hides it (fail closed).
  */
 async function offer(event: Parameters<PageServerLoad>[0]) {
 	const [plans, eligibility] = await Promise.all([
-		api<{ items: Plan[] }>(event, 'GET', 'plans'),
+		api<{ items: Plan[]; odooVersions?: string[] }>(event, 'GET', 'plans'),
 		apiOptional<Eligibility>(event, 'GET', 'trial-eligibility'),
 	]);
 	const eligible = eligibility?.eligible === true;
 	const items = (plans.items ?? []).map((p) => (eligible ? p : { ...p, trial: undefined }));
-	return { plans: items, trialEligible: eligible };
+	// The versions provisioning accepts, newest first (the first is preselected).
+	const versions = [...(plans.odooVersions ?? [])].sort((a, b) => Number(b) - Number(a));
+	return { plans: items, trialEligible: eligible, versions };
 }
 
 export const load: PageServerLoad = async (event) => {
 	try {
-		return { ...(await offer(event)), versions: [...ODOO_VERSIONS] };
+		return await offer(event);
 	} catch (err) {
 		loadError(err);
 	}
