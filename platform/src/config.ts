@@ -56,11 +56,11 @@ export const envSchema = z.object({
   /** Key sealing the portal's session cookie; generated into DATA_DIR when unset. */
   PORTAL_SESSION_SECRET: z.string().min(32).optional(),
   /**
-   * Peers whose X-Forwarded-For the gateway keeps (comma-separated addresses):
-   * the portal's server side on this machine. In a cluster Traefik is the edge
-   * and sets the header itself.
+   * Shared by the gateway and the portal's server side: only a request
+   * carrying it may set X-Forwarded-For (the browser's address). Generated
+   * into DATA_DIR when unset.
    */
-  TRUSTED_PROXIES: z.string().default('127.0.0.1,::1,::ffff:127.0.0.1'),
+  GATEWAY_PROXY_TOKEN: z.string().min(16).optional(),
   /** Public address of the portal: links in mails point here. */
   PUBLIC_URL: url('http://localhost:3000'),
   /** Instances live at {subdomain}.{BASE_DOMAIN}. */

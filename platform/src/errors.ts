@@ -87,6 +87,10 @@ export function toErrorResponse(err: unknown, requestId: string = randomUUID()):
       body: { error: { code: 'validation_failed', message: `Invalid ${Object.keys(fields).join(', ')}`, fields } },
     };
   }
+  if (err instanceof RangeError && /call stack/i.test(err.message)) {
+    // Pathologically nested input overflows validators: the input is wrong, not the server.
+    return { status: 400, headers: {}, body: { error: { code: 'bad_request', message: 'Input nested too deeply', fields: { body: 'nested too deeply' } } } };
+  }
   if (isUnavailable(err)) {
     return {
       status: 503,

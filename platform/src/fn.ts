@@ -184,6 +184,13 @@ export function httpFunction(def: HttpFunctionDef): FaasFunction {
         const allowed = [def.GET && 'GET', def.POST && 'POST'].filter(Boolean).join(', ');
         throw new HttpError(405, 'method_not_allowed', `Use ${allowed}`, undefined, { allow: allowed });
       }
+      // Authenticate before validating, so an anonymous caller learns nothing about the input schema.
+      let caller: Caller | undefined;
+      const authorization = header(headers, 'authorization');
+      if (r.auth === 'customer' || r.auth === 'admin' || (r.auth === 'optional' && authorization)) {
+        caller = await authenticate(authorization);
+        if (r.auth === 'admin' && caller.role !== 'admin') throw HttpError.forbidden('Admins only');
+      }
       const query = parse(r.query ?? emptyQuery, context.query ?? {}, 'query');
       let body: unknown;
       if (method === 'POST' && r.body) {
@@ -192,12 +199,6 @@ export function httpFunction(def: HttpFunctionDef): FaasFunction {
           throw new HttpError(415, 'unsupported_media_type', 'Send the body as application/json', { body: 'expected application/json' });
         }
         body = parse(r.body, context.body ?? {}, 'body');
-      }
-      let caller: Caller | undefined;
-      const authorization = header(headers, 'authorization');
-      if (r.auth === 'customer' || r.auth === 'admin' || (r.auth === 'optional' && authorization)) {
-        caller = await authenticate(authorization);
-        if (r.auth === 'admin' && caller.role !== 'admin') throw HttpError.forbidden('Admins only');
       }
       const ip = header(headers, 'x-forwarded-for')?.split(',')[0]?.trim() ?? '127.0.0.1';
       const result = await r.handle({

@@ -5,10 +5,11 @@
  * router. Only HTTP functions are exposed: CloudEvent functions are reached
  * by the broker alone, as on the cluster.
  */
-import { randomUUID } from 'node:crypto';
+import { randomUUID, timingSafeEqual } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { config } from '../config.ts';
 import { log } from '../log.ts';
+import { localSecret } from '../secrets.ts';
 import type { Supervisor } from './supervisor.ts';
 
 export type InstanceRouter = (subdomain: string) => Promise<{ port: number } | { page: { status: number; html: string } } | undefined>;
@@ -23,9 +24,21 @@ export type GatewayOptions = {
 };
 
 const MAX_BODY = 1024 * 1024;
-const trustedProxies = new Set(config().TRUSTED_PROXIES.split(',').map((s) => s.trim()).filter(Boolean));
+const MAX_JSON_DEPTH = 64;
+const PROXY_HEADER = 'x-saasodoo-proxy-token';
+
+/** The token the portal's server side sends to vouch for the X-Forwarded-For it sets. */
+export function gatewayProxyToken(): string {
+  return localSecret('GATEWAY_PROXY_TOKEN', config().GATEWAY_PROXY_TOKEN);
+}
+
+function vouched(req: IncomingMessage, token: string): boolean {
+  const given = Buffer.from(String(req.headers[PROXY_HEADER] ?? ''));
+  const want = Buffer.from(token);
+  return given.length === want.length && timingSafeEqual(given, want);
+}
 // Hop-by-hop headers (RFC 9110 7.6.1) and h2c upgrade offers are not forwarded.
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'http2-settings', 'host']);
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'http2-settings', 'host', PROXY_HEADER]);
 
 function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
   const data = JSON.stringify(body);
@@ -48,7 +61,47 @@ async function readBody(req: IncomingMessage): Promise<Buffer | 'too_large'> {
   return Buffer.concat(chunks);
 }
 
-function forwardHeaders(req: IncomingMessage, requestId: string, length: number): http.OutgoingHttpHeaders {
+/**
+ * Why a JSON body is refused before it reaches a function, or undefined.
+ * The function runtime would answer these in its own shape (empty body,
+ * prototype keys) or overflow its stack (absurd nesting).
+ */
+export function jsonProblem(body: Buffer): string | undefined {
+  if (!body.length) return 'empty (send {} for no fields)';
+  const text = body.toString('utf8');
+  let depth = 0;
+  let max = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (inString) {
+      if (c === '\\') i++;
+      else if (c === '"') inString = false;
+    } else if (c === '"') inString = true;
+    else if (c === '{' || c === '[') max = Math.max(max, ++depth);
+    else if (c === '}' || c === ']') depth--;
+  }
+  if (max > MAX_JSON_DEPTH) return `nested deeper than ${MAX_JSON_DEPTH} levels`;
+  let prototypeKey = false;
+  try {
+    JSON.parse(text, (key, value) => {
+      if (key === '__proto__' || (key === 'constructor' && value && typeof value === 'object' && 'prototype' in value)) prototypeKey = true;
+      return value;
+    });
+  } catch {
+    return 'not valid JSON';
+  }
+  return prototypeKey ? 'using a forbidden key (__proto__ or constructor.prototype)' : undefined;
+}
+
+/** 413, then close the connection: the rest of the body is never read, so the socket cannot be reused. */
+function refuseTooLarge(req: IncomingMessage, res: ServerResponse): void {
+  res.setHeader('connection', 'close');
+  res.on('finish', () => req.destroy());
+  sendError(res, 413, 'payload_too_large', 'Body over 1 MiB', { fields: { body: 'at most 1 MiB' } });
+}
+
+function forwardHeaders(req: IncomingMessage, requestId: string, length: number, proxyToken: string): http.OutgoingHttpHeaders {
   const out: http.OutgoingHttpHeaders = {};
   const connectionListed = String(req.headers.connection ?? '').toLowerCase().split(',').map((s) => s.trim());
   for (const [k, v] of Object.entries(req.headers)) {
@@ -56,20 +109,20 @@ function forwardHeaders(req: IncomingMessage, requestId: string, length: number)
     out[k] = v;
   }
   out['x-request-id'] = requestId;
-  // The functions rate-limit by the first X-Forwarded-For entry: only a trusted
-  // proxy (the portal's server side) may set it; anyone else's is dropped.
+  // The functions rate-limit by the first X-Forwarded-For entry: only the
+  // portal (vouching with the proxy token) may set it; anyone else's is replaced.
   const peer = req.socket.remoteAddress ?? '';
-  const claimed = trustedProxies.has(peer) ? req.headers['x-forwarded-for'] : undefined;
+  const claimed = vouched(req, proxyToken) ? req.headers['x-forwarded-for'] : undefined;
   out['x-forwarded-for'] = [claimed, peer].filter(Boolean).join(', ');
   out['content-length'] = String(length);
   return out;
 }
 
 /** Proxies a buffered request to 127.0.0.1:port and streams the answer back. */
-function proxy(req: IncomingMessage, res: ServerResponse, port: number, pathAndQuery: string, body: Buffer, requestId: string): Promise<void> {
+function proxy(req: IncomingMessage, res: ServerResponse, port: number, pathAndQuery: string, body: Buffer, requestId: string, proxyToken: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const upstream = http.request(
-      { host: '127.0.0.1', port, method: req.method, path: pathAndQuery, headers: forwardHeaders(req, requestId, body.length) },
+      { host: '127.0.0.1', port, method: req.method, path: pathAndQuery, headers: forwardHeaders(req, requestId, body.length, proxyToken) },
       (up) => {
         const headers: http.OutgoingHttpHeaders = { ...up.headers, 'x-request-id': requestId };
         delete headers.connection;
@@ -93,6 +146,7 @@ function subdomainOf(hostHeader: string | undefined, baseDomain: string): string
 
 /** Starts the gateway; resolves to its server once listening. */
 export async function startGateway(opts: GatewayOptions): Promise<http.Server> {
+  const proxyToken = gatewayProxyToken();
   const server = http.createServer(async (req, res) => {
     const requestId = String(req.headers['x-request-id'] ?? '') || randomUUID();
     try {
@@ -106,8 +160,8 @@ export async function startGateway(opts: GatewayOptions): Promise<http.Server> {
           return res.end(target.page.html);
         }
         const body = await readBody(req);
-        if (body === 'too_large') return sendError(res, 413, 'payload_too_large', 'Body over 1 MiB');
-        return await proxy(req, res, target.port, url.pathname + url.search, body, requestId).catch(() =>
+        if (body === 'too_large') return refuseTooLarge(req, res);
+        return await proxy(req, res, target.port, url.pathname + url.search, body, requestId, proxyToken).catch(() =>
           sendError(res, 502, 'bad_gateway', 'The instance is not answering'),
         );
       }
@@ -122,15 +176,15 @@ export async function startGateway(opts: GatewayOptions): Promise<http.Server> {
       if (!name || !spec || (spec.invoke === 'cloudevent' && !direct)) {
         return sendError(res, 404, 'not_found', name ? `No function named ${name}` : `No route for ${url.pathname}`);
       }
+      if (req.method !== 'GET' && req.method !== 'POST' && req.method !== 'HEAD') {
+        return sendError(res, 405, 'method_not_allowed', 'Use GET or POST');
+      }
       const body = await readBody(req);
-      if (body === 'too_large') return sendError(res, 413, 'payload_too_large', 'Body over 1 MiB', { fields: { body: 'at most 1 MiB' } });
+      if (body === 'too_large') return refuseTooLarge(req, res);
       const ct = String(req.headers['content-type'] ?? '');
-      if (/^application\/json\b/i.test(ct) && body.length) {
-        try {
-          JSON.parse(body.toString('utf8'));
-        } catch {
-          return sendError(res, 400, 'invalid_json', 'The body is not valid JSON', { fields: { body: 'invalid JSON' } });
-        }
+      if (req.method === 'POST' && /^application\/json\b/i.test(ct)) {
+        const problem = jsonProblem(body);
+        if (problem) return sendError(res, 400, 'invalid_json', `The body is ${problem}`, { fields: { body: problem } });
       }
       let port: number;
       try {
@@ -139,7 +193,7 @@ export async function startGateway(opts: GatewayOptions): Promise<http.Server> {
         log.warn({ fn: name, err }, 'function unavailable');
         return sendError(res, 502, 'bad_gateway', `Function ${name} is not running`);
       }
-      await proxy(req, res, port, `/${url.search}`, body, requestId).catch(() => {
+      await proxy(req, res, port, `/${url.search}`, body, requestId, proxyToken).catch(() => {
         if (!res.headersSent) sendError(res, 502, 'bad_gateway', `Function ${name} is not answering`);
         else res.destroy();
       });

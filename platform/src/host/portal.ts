@@ -11,6 +11,7 @@ import path from 'node:path';
 import { repoRoot, type Config } from '../config.ts';
 import { log } from '../log.ts';
 import { localSecret } from '../secrets.ts';
+import { gatewayProxyToken } from './gateway.ts';
 import type { HostService } from './services.ts';
 
 const WEB = path.join(repoRoot, 'web');
@@ -120,6 +121,7 @@ export const portalService: HostService = {
         HOST: '127.0.0.1',
         ORIGIN: origin,
         GATEWAY_URL: gateway,
+        GATEWAY_PROXY_TOKEN: gatewayProxyToken(),
         SESSION_SECRET: localSecret('PORTAL_SESSION_SECRET', c.PORTAL_SESSION_SECRET, () => randomBytes(32).toString('base64url')),
       },
       stdio: ['ignore', 'inherit', 'inherit'],

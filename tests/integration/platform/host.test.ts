@@ -7,7 +7,9 @@ import { promisify } from 'node:util';
 import type { Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { repoRoot } from '../../../platform/src/config.ts';
-import { startGateway } from '../../../platform/src/host/gateway.ts';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { gatewayProxyToken, startGateway } from '../../../platform/src/host/gateway.ts';
 import { Supervisor } from '../../../platform/src/host/supervisor.ts';
 import { dropNamespace, migrate } from '../../../platform/src/db/migrate.ts';
 import { startTestKillbill, type TestKillbill } from '../../helpers/killbill.ts';
@@ -93,5 +95,59 @@ describe('gateway', () => {
     });
     expect(r.stdout.split('\n')[0]).toBe('200');
     expect(r.stdout).toContain('standard-monthly');
+  });
+});
+
+describe('gateway input guards', () => {
+  const post = (body: string, headers: Record<string, string> = {}) =>
+    fetch(`${base}/api/plans`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+
+  it('refuses empty, prototype-polluting and absurdly nested JSON with 400 naming the body', async () => {
+    for (const body of ['', '{"__proto__":{"admin":true}}', '{"constructor":{"prototype":{"x":1}}}', '['.repeat(5000) + ']'.repeat(5000)]) {
+      const res = await post(body);
+      expect(res.status, body.slice(0, 30)).toBe(400);
+      expect(((await res.json()) as { error: { fields: Record<string, string> } }).error.fields.body).toBeTruthy();
+    }
+  });
+
+  it('answers 405 in the error shape for methods functions do not take, without echoing the query', async () => {
+    const res = await fetch(`${base}/api/plans?token=secret-value`, { method: 'DELETE' });
+    expect(res.status).toBe(405);
+    const text = await res.text();
+    expect(JSON.parse(text)).toMatchObject({ error: { code: 'method_not_allowed' } });
+    expect(text).not.toContain('secret-value');
+  });
+
+  it('a refused oversized body (413) closes the connection, and the next request is answered', async () => {
+    const res = await fetch(`${base}/api/plans`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: 'x'.repeat(2 * 1024 * 1024) });
+    expect(res.status).toBe(413);
+    expect(res.headers.get('connection')).toBe('close');
+    expect((await fetch(`${base}/api/plans`)).status).toBe(200);
+  });
+});
+
+describe('X-Forwarded-For', () => {
+  it('is kept only when the portal vouches for it with the proxy token', async () => {
+    const seen: (string | undefined)[] = [];
+    const echo = http.createServer((req, res) => {
+      seen.push(req.headers['x-forwarded-for'] as string | undefined);
+      res.end('ok');
+    });
+    await new Promise<void>((r) => echo.listen(0, '127.0.0.1', () => r()));
+    const port = await freePort();
+    const gw = await startGateway({
+      port, supervisor, baseDomain: 'localhost',
+      instanceRouter: async () => ({ port: (echo.address() as AddressInfo).port }),
+    });
+    const get = (headers: Record<string, string>) =>
+      new Promise<void>((resolve, reject) => {
+        http.get({ host: '127.0.0.1', port, path: '/', headers: { host: 'demo.localhost', ...headers } }, (res) => res.resume().on('end', resolve)).on('error', reject);
+      });
+    await get({ 'x-forwarded-for': '203.0.113.9' });
+    await get({ 'x-forwarded-for': '203.0.113.9', 'x-saasodoo-proxy-token': gatewayProxyToken() });
+    await new Promise((r) => gw.close(r));
+    await new Promise((r) => echo.close(r));
+    expect(seen[0]).not.toContain('203.0.113.9');
+    expect(seen[1]?.split(',')[0]).toBe('203.0.113.9');
   });
 });

@@ -22,6 +22,7 @@ import { createTestUser, type TestUser } from '../../helpers/auth.ts';
 import { startPlatform, type Platform } from '../../helpers/platform.ts';
 import { httpFunctionNames, routeTable } from './http-functions.ts';
 import { inputFor, NASTY_STRINGS, queryFor } from './schema-arbitrary.ts';
+import { gatewayProxyToken } from '../../../platform/src/host/gateway.ts';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261126);
 const RUNS = Number(process.env.FUZZ_RUNS ?? 25);
@@ -54,8 +55,10 @@ async function violation(s: Sent, fresh = false): Promise<string | undefined> {
   const headers: Record<string, string> = {};
   if (s.contentType) headers['content-type'] = s.contentType;
   if (s.auth) headers.authorization = `Bearer ${s.auth}`;
-  // Fuzz traffic must not trip the per-IP limits of the real clients: each request is its own client.
+  // Fuzz traffic must not trip the per-IP limits of the real clients: each request is its own
+  // client, vouched for as the portal does (the gateway ignores X-Forwarded-For otherwise).
   headers['x-forwarded-for'] = `198.51.100.${Math.floor(Math.random() * 250)}`;
+  headers['x-saasodoo-proxy-token'] = gatewayProxyToken();
   const url = `${p.gateway}/api/${s.fn}${s.query ? `?${s.query}` : ''}`;
   let status: number;
   let text: string;

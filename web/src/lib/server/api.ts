@@ -54,6 +54,8 @@ async function rawCall(event: RequestEvent, method: 'GET' | 'POST', fn: string, 
 	if (opts.body !== undefined) headers['content-type'] = 'application/json';
 	try {
 		headers['x-forwarded-for'] = event.getClientAddress();
+		// Vouches for that address, so the gateway keeps it for per-IP rate limits.
+		if (env.GATEWAY_PROXY_TOKEN) headers['x-saasodoo-proxy-token'] = env.GATEWAY_PROXY_TOKEN;
 	} catch {
 		/* not behind a socket (prerender) */
 	}
