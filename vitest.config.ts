@@ -5,6 +5,7 @@ import { defineConfig } from 'vitest/config';
 // and Redis prefix (tests/helpers/env.ts), so runs never collide.
 export default defineConfig({
   test: {
+    reporters: ['default', './tests/helpers/summary-reporter.ts'],
     pool: 'forks',
     maxWorkers: 2,
     projects: [

@@ -1,0 +1,23 @@
+/**
+ * Ends a run with one plain line, `tests: N passed, N failed, N skipped`,
+ * that CI systems not knowing vitest's own summary can read.
+ */
+import type { Reporter, TestModule } from 'vitest/node';
+
+export default class SummaryReporter implements Reporter {
+  onTestRunEnd(modules: ReadonlyArray<TestModule>, unhandledErrors: ReadonlyArray<unknown>): void {
+    const count = { passed: 0, failed: 0, skipped: 0 };
+    for (const m of modules) {
+      for (const t of m.children.allTests()) {
+        const state = t.result().state;
+        if (state === 'passed') count.passed++;
+        else if (state === 'failed') count.failed++;
+        else count.skipped++;
+      }
+      // A file that failed to load has no tests but is a failure.
+      if (m.state() === 'failed' && ![...m.children.allTests()].length) count.failed++;
+    }
+    count.failed += unhandledErrors.length;
+    process.stdout.write(`\ntests: ${count.passed} passed, ${count.failed} failed, ${count.skipped} skipped\n`);
+  }
+}
