@@ -117,5 +117,5 @@ export function isUnavailable(err: unknown): boolean {
   if (typeof e.code === 'string' && UNAVAILABLE_CODES.has(e.code)) return true;
   if (Array.isArray(e.errors) && e.errors.some(isUnavailable)) return true; // AggregateError
   if (e.name === 'MaxRetriesPerRequestError') return true; // ioredis
-  return /Connection is closed|connection terminated|Connection terminated|Stream isn't writeable/i.test(e.message ?? '');
+  return /Connection is closed|connection terminated|Stream isn't writeable|not queryable|timeout exceeded when trying to connect|terminating connection due to administrator command/i.test(e.message ?? '');
 }

@@ -25,6 +25,12 @@ describe('error mapping', () => {
     expect(r.body.error.requestId).toBe('req-1');
   });
 
+  it('maps a database restart seen by a pooled client to 503', () => {
+    for (const message of ['Client has encountered a connection error and is not queryable', 'timeout exceeded when trying to connect']) {
+      expect(toErrorResponse(new Error(message)).status).toBe(503);
+    }
+  });
+
   it('maps a refused connection to 503 with Retry-After', () => {
     const r = toErrorResponse(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }));
     expect(r.status).toBe(503);
