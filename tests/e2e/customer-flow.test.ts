@@ -3,18 +3,16 @@
  * the verification mail, verify, log in, create a trial instance, watch it
  * provision, use it, and (as billing lands) go through overdue, suspension,
  * payment and cancellation; plus logout/back-button, tenant isolation and
- * accessibility of the private pages. Steps whose functions are not in
- * functions/ yet are skipped with a message.
+ * accessibility of the private pages. Each step needs the one before: a
+ * step whose predecessor failed fails too, never skips.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { e2eUnavailable, seriousA11yViolations, startE2e, uniqueEmail, type E2e } from './harness.ts';
-import { act, customerIdOf, hasFunction, moveClock, setPaymentOutcome, signUpVerifyLogIn, waitForBadge, waitForStatus } from './flows.ts';
+import { act, customerIdOf, moveClock, setPaymentOutcome, signUpVerifyLogIn, waitForBadge, waitForStatus } from './flows.ts';
 
 const unavailable = e2eUnavailable();
 if (unavailable) console.warn(`skipping e2e: ${unavailable}`);
-const canProvision = hasFunction('billing', 'trial-eligibility', 'lifecycle', 'webhook-intake', 'provision', 'instances');
-if (!canProvision) console.warn('customer flow: billing/lifecycle functions missing, instance steps check the error path only');
 
 describe.skipIf(!!unavailable)('customer flow', () => {
   let e2e: E2e;
@@ -58,28 +56,23 @@ describe.skipIf(!!unavailable)('customer flow', () => {
     expect(await seriousA11yViolations(page)).toEqual([]);
     await page.locator('[data-plan="basic-test-trial"] input[type=radio]').check();
     await page.getByLabel('Odoo version').selectOption('17');
-    if (canProvision) {
-      await page.getByLabel('Start with the free trial').waitFor();
-      expect(await page.getByLabel('Start with the free trial').isChecked()).toBe(true);
-    }
+    await page.getByLabel('Start with the free trial').waitFor();
+    expect(await page.getByLabel('Start with the free trial').isChecked()).toBe(true);
     await e2e.shot(page, 'new-instance');
     await page.getByRole('button', { name: 'Create instance' }).click();
     const outcome = await Promise.race([
       page.waitForURL(/\/instances\/[0-9a-f-]{36}$/, { timeout: 60_000 }).then(() => 'created'),
       page.getByRole('alert').waitFor({ timeout: 60_000 }).then(() => 'refused'),
     ]);
-    if (outcome === 'refused') {
-      await e2e.shot(page, 'create-refused');
-      expect(canProvision, await page.getByRole('alert').innerText()).toBe(false);
-      return;
-    }
+    if (outcome === 'refused') await e2e.shot(page, 'create-refused');
+    expect(outcome, outcome === 'refused' ? await page.getByRole('alert').innerText() : '').toBe('created');
     instancePath = new URL(page.url()).pathname;
     await page.getByRole('heading', { name: 'Acme Test' }).waitFor();
     await e2e.shot(page, 'instance-created');
   });
 
-  it('shows provisioning progress live and then the admin password once', async (ctx) => {
-    if (!instancePath || !canProvision) return ctx.skip();
+  it('shows provisioning progress live and then the admin password once', async () => {
+    expect(instancePath, 'the instance was created in an earlier step').not.toBe('');
     await waitForStatus(page, ['provisioning', 'running'], 60_000);
     if ((await page.locator('#progress').count()) > 0) await e2e.shot(page, 'provisioning');
     await waitForStatus(page, ['running'], 180_000);
@@ -99,8 +92,8 @@ describe.skipIf(!!unavailable)('customer flow', () => {
     expect(await page.getByTestId('admin-password').count()).toBe(0);
   });
 
-  it('opens the instance URL', async (ctx) => {
-    if (!instancePath || !canProvision) return ctx.skip();
+  it('opens the instance URL', async () => {
+    expect(instancePath, 'the instance was created in an earlier step').not.toBe('');
     const url = await page.locator('#instance-url').getAttribute('href');
     expect(url).toBeTruthy();
     const tab = await page.context().newPage();
@@ -110,8 +103,8 @@ describe.skipIf(!!unavailable)('customer flow', () => {
     await tab.close();
   });
 
-  it('stops and starts the instance', async (ctx) => {
-    if (!instancePath || !canProvision) return ctx.skip();
+  it('stops and starts the instance', async () => {
+    expect(instancePath, 'the instance was created in an earlier step').not.toBe('');
     await act(page, 'stop');
     await waitForStatus(page, ['stopped'], 90_000);
     await e2e.shot(page, 'stopped');
@@ -121,8 +114,8 @@ describe.skipIf(!!unavailable)('customer flow', () => {
     await e2e.shot(page, 'started-again');
   });
 
-  it('takes a backup and offers its download', async (ctx) => {
-    if (!instancePath || !canProvision) return ctx.skip();
+  it('takes a backup and offers its download', async () => {
+    expect(instancePath, 'the instance was created in an earlier step').not.toBe('');
     await act(page, 'backup');
     await page.getByText('Taking a backup').waitFor();
     // the row appears, and gets its Download link once the backup completed
@@ -136,8 +129,8 @@ describe.skipIf(!!unavailable)('customer flow', () => {
     expect(await file.failure()).toBeNull();
   });
 
-  it('no longer offers a trial once the customer had one', async (ctx) => {
-    if (!instancePath) return ctx.skip();
+  it('no longer offers a trial once the customer had one', async () => {
+    expect(instancePath, 'the instance was created in an earlier step').not.toBe('');
     for (const p of ['/instances/new', '/instances', '/billing']) {
       await page.goto(`${e2e.portal}${p}`);
       await page.locator('main h1').waitFor();
@@ -147,8 +140,8 @@ describe.skipIf(!!unavailable)('customer flow', () => {
     await e2e.shot(page, 'billing-no-trial-offer');
   });
 
-  it('goes overdue then suspended when payment fails after the trial, and resumes once paid', async (ctx) => {
-    if (!instancePath || !canProvision) return ctx.skip();
+  it('goes overdue then suspended when payment fails after the trial, and resumes once paid', async () => {
+    expect(instancePath, 'the instance was created in an earlier step').not.toBe('');
     const customerId = await customerIdOf(e2e, email);
     await setPaymentOutcome(e2e, customerId, 'FAILURE');
     await moveClock(e2e, 2); // the test plan's 1-day trial ends; the first invoice's payment fails
@@ -168,8 +161,8 @@ describe.skipIf(!!unavailable)('customer flow', () => {
     await e2e.shot(page, 'resumed');
   });
 
-  it('cancels from the billing page (effective date shown) and the instance is terminated', async (ctx) => {
-    if (!instancePath || !canProvision) return ctx.skip();
+  it('cancels from the billing page (effective date shown) and the instance is terminated', async () => {
+    expect(instancePath, 'the instance was created in an earlier step').not.toBe('');
     await page.goto(`${e2e.portal}/billing`);
     const sub = page.locator('[data-subscription]').first();
     await sub.waitFor();
