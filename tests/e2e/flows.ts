@@ -1,17 +1,10 @@
 /** Steps of the e2e flows, as a person does them in the portal. */
-import fs from 'node:fs';
-import path from 'node:path';
 import { expect } from 'vitest';
 import type { Page } from 'playwright-core';
-import { repoRoot } from '@saasodoo/platform/config';
 import type { E2e } from './harness.ts';
 
 export const PASSWORD = 'correct horse battery staple';
 
-/** Whether teammates' function `name` exists yet (the flow grows as they land). */
-export function hasFunction(...names: string[]): boolean {
-  return names.every((n) => fs.existsSync(path.join(repoRoot, 'functions', n, 'index.ts')));
-}
 
 /** Signs up through the form, confirms the address from the mail, and logs in. Ends on /instances. */
 export async function signUpVerifyLogIn(e2e: E2e, page: Page, email: string, shots = true): Promise<void> {

@@ -52,6 +52,9 @@ async function rawCall(event: RequestEvent, method: 'GET' | 'POST', fn: string, 
 	const headers: Record<string, string> = { accept: 'application/json' };
 	if (token) headers.authorization = `Bearer ${token}`;
 	if (opts.body !== undefined) headers['content-type'] = 'application/json';
+	// The browser's, so the account page's sessions list names the customer's devices (not this server's fetch).
+	const userAgent = event.request.headers.get('user-agent');
+	if (userAgent) headers['user-agent'] = userAgent.slice(0, 512);
 	try {
 		headers['x-forwarded-for'] = event.getClientAddress();
 		// Vouches for that address, so the gateway keeps it for per-IP rate limits.

@@ -21,8 +21,9 @@ export const actions: Actions = {
 		const id = data.get('id') ? String(data.get('id')) : undefined;
 		if (!trigger) return invalid({ trigger: 'Choose the trigger whose events to replay' }, {});
 		try {
-			const r = await api<{ replayed?: number }>(event, 'POST', 'dead-letters', { body: { trigger, ...(id ? { id } : {}) } });
-			return { success: `Replayed ${r?.replayed ?? (id ? 1 : 'all')} event(s).` };
+			// The function answers the replayed event ids.
+			const r = await api<{ replayed?: string[] }>(event, 'POST', 'dead-letters', { body: { trigger, ...(id ? { id } : {}) } });
+			return { success: `Replayed ${r?.replayed?.length ?? (id ? 1 : 'all')} event(s).` };
 		} catch (err) {
 			return failFrom(err);
 		}

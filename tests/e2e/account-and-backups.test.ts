@@ -1,0 +1,178 @@
+/**
+ * The portal forms the customer flow does not reach (issue 9), in headless
+ * Chromium on one platform start: the account page (profile, password change
+ * that logs the other sessions out, session revoke), restoring a backup from
+ * the instance page, changing plan on the billing page, and the operator's
+ * dead-lettered events page with replay.
+ */
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { setAdminRole } from '@saasodoo/platform/cli/admin';
+import { e2eUnavailable, startE2e, uniqueEmail, type E2e } from './harness.ts';
+import { act, PASSWORD, signUpVerifyLogIn, waitForStatus } from './flows.ts';
+
+const unavailable = e2eUnavailable();
+if (unavailable) console.warn(`skipping account-and-backups e2e: ${unavailable}`);
+
+const NEW_PASSWORD = 'another long passphrase 42';
+const PROVISION_TRIGGER = 'provision-on-instance-provision';
+
+async function logIn(e2e: E2e, page: Page, email: string, password: string): Promise<void> {
+  await page.goto(`${e2e.portal}/login`);
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await page.waitForURL(`${e2e.portal}/instances`);
+}
+
+describe.skipIf(!!unavailable)('account, backups, plan change and dead letters', () => {
+  let e2e: E2e;
+  let page: Page;
+  const email = uniqueEmail('grace');
+  let instancePath = '';
+
+  beforeAll(async () => {
+    e2e = await startE2e('account-and-backups');
+    page = await e2e.newPage();
+    await signUpVerifyLogIn(e2e, page, email, false);
+    // Provisioning runs while the account tests do.
+    await page.goto(`${e2e.portal}/instances/new`);
+    await page.getByLabel('Name').fill('Restore Co');
+    await page.getByLabel('Subdomain').fill(`restore-${Date.now().toString(36)}`);
+    await page.locator('[data-plan="basic-test-trial"] input[type=radio]').check();
+    await page.getByRole('button', { name: 'Create instance' }).click();
+    await page.waitForURL(/\/instances\/[0-9a-f-]{36}$/, { timeout: 60_000 });
+    instancePath = new URL(page.url()).pathname;
+  });
+  afterAll(async () => {
+    await e2e?.stop();
+  });
+
+  it('updates the profile', async () => {
+    await page.goto(`${e2e.portal}/account`);
+    await page.getByLabel('First name').fill('Grace');
+    await page.getByLabel('Last name').fill('Hopper');
+    await page.getByRole('button', { name: 'Save profile' }).click();
+    await page.getByText('Profile saved.').waitFor();
+    await page.reload();
+    expect(await page.getByLabel('First name').inputValue()).toBe('Grace');
+    expect(await page.getByLabel('Last name').inputValue()).toBe('Hopper');
+    await e2e.shot(page, 'profile-saved');
+  });
+
+  it('lists the other session and logs it out', async () => {
+    const other = await e2e.newPage({ userAgent: 'Other-Device/1.0' });
+    await logIn(e2e, other, email, PASSWORD);
+    await page.goto(`${e2e.portal}/account`);
+    const row = page.locator('li', { hasText: 'Other-Device/1.0' });
+    await row.waitFor();
+    await e2e.shot(page, 'two-sessions');
+    await row.getByRole('button', { name: /Log out/ }).click();
+    await page.getByText('Session logged out.').waitFor();
+    expect(await page.locator('li', { hasText: 'Other-Device/1.0' }).count()).toBe(0);
+    await other.goto(`${e2e.portal}/account`);
+    await other.waitForURL((u) => u.pathname === '/login');
+    await e2e.shot(other, 'revoked-session-at-login');
+    await other.context().close();
+  });
+
+  it('changes the password: other sessions are logged out, the new password works', async () => {
+    const other = await e2e.newPage();
+    await logIn(e2e, other, email, PASSWORD);
+    await page.goto(`${e2e.portal}/account`);
+    await page.getByLabel('Current password').fill(PASSWORD);
+    await page.getByLabel('New password').fill(NEW_PASSWORD);
+    await page.getByRole('button', { name: 'Change password' }).click();
+    await page.getByText('Password changed.').waitFor();
+    await e2e.shot(page, 'password-changed');
+    await other.goto(`${e2e.portal}/instances`);
+    await other.waitForURL((u) => u.pathname === '/login');
+    await other.getByLabel('Email').fill(email);
+    await other.getByLabel('Password').fill(PASSWORD);
+    await other.getByRole('button', { name: 'Log in' }).click();
+    await other.getByRole('alert').waitFor();
+    await logIn(e2e, other, email, NEW_PASSWORD);
+    await e2e.shot(other, 'logged-in-with-new-password');
+    await other.context().close();
+  });
+
+  it('restores a backup with confirmation; the status comes back and the history shows it', async () => {
+    await page.goto(`${e2e.portal}${instancePath}`);
+    await waitForStatus(page, ['running'], 180_000);
+    await act(page, 'backup');
+    const row = page.locator('tr[data-backup]', { has: page.getByRole('link', { name: /Download/ }) }).first();
+    await row.waitFor({ timeout: 120_000 });
+    await waitForStatus(page, ['running'], 60_000);
+    await act(page, 'stop');
+    await waitForStatus(page, ['stopped'], 90_000);
+    await row.getByText('Restore…').click(); // a <summary> disclosure
+    await e2e.shot(page, 'restore-confirm');
+    await row.getByRole('button', { name: 'Yes, restore this backup' }).click();
+    await waitForStatus(page, ['stopped'], 120_000);
+    const history = page.locator('#history-title').locator('..');
+    await history.getByText(/restore requested/).first().waitFor();
+    await history.getByText(/restored backup/).first().waitFor();
+    await e2e.shot(page, 'restored');
+  });
+
+  it('changes the plan from the billing page', async () => {
+    await page.goto(`${e2e.portal}/billing`);
+    const sub = page.locator('[data-subscription]').first();
+    await sub.waitFor();
+    const select = sub.getByLabel('Change plan to');
+    const options = await select.locator('option').evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).value));
+    expect(options.length).toBeGreaterThan(0);
+    const target = options[0];
+    await select.selectOption(target);
+    await e2e.shot(page, 'change-plan');
+    await sub.getByRole('button', { name: 'Change plan' }).click();
+    await page.getByText('Plan change requested').waitFor();
+    await expect.poll(async () => {
+      await page.reload();
+      return page.locator('[data-subscription] h3').first().innerText();
+    }, { timeout: 30_000, interval: 1000 }).toContain(target);
+    await e2e.shot(page, 'plan-changed');
+  });
+
+  it('an admin sees a dead-lettered event and replays it', async () => {
+    // A provision event for an instance that does not exist: provision refuses it with 400, the broker dead-letters it.
+    const eventId = randomUUID();
+    const res = await fetch(`http://127.0.0.1:${process.env.BROKER_PORT}/`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/cloudevents+json' },
+      body: JSON.stringify({ specversion: '1.0', id: eventId, source: 'e2e/account-and-backups', type: 'com.saasodoo.instance.provision', subject: 'ghost', datacontenttype: 'application/json', data: { instanceId: randomUUID(), customerId: randomUUID() } }),
+    });
+    expect(res.status, await res.text()).toBe(202);
+
+    const adminEmail = uniqueEmail('ops');
+    const admin = await e2e.newPage();
+    await signUpVerifyLogIn(e2e, admin, adminEmail, false);
+    await setAdminRole(adminEmail, 'admin');
+    await admin.getByRole('button', { name: 'Log out', exact: true }).click(); // the new role comes with a new token
+    await admin.waitForURL(`${e2e.portal}/login`);
+    await logIn(e2e, admin, adminEmail, PASSWORD);
+    const row = admin.locator('tr', { hasText: eventId });
+    await expect.poll(async () => {
+      await admin.goto(`${e2e.portal}/admin/dead-letters?trigger=${PROVISION_TRIGGER}`);
+      return row.count();
+    }, { timeout: 60_000, interval: 1000 }).toBe(1);
+    expect(await row.innerText()).toMatch(/instance/i);
+    await e2e.shot(admin, 'dead-letter-listed');
+    const deadAt = async (): Promise<string | undefined> => {
+      const login = await fetch(`${e2e.gateway}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: adminEmail, password: PASSWORD }) });
+      const { accessToken } = (await login.json()) as { accessToken: string };
+      const list = await fetch(`${e2e.gateway}/api/dead-letters?trigger=${PROVISION_TRIGGER}`, { headers: { authorization: `Bearer ${accessToken}` } });
+      const { items } = (await list.json()) as { items: { id: string; deadAt?: string }[] };
+      return items.find((i) => i.id === eventId)?.deadAt;
+    };
+    const firstDeadAt = await deadAt();
+    expect(firstDeadAt).toBeTruthy();
+    await row.getByRole('button', { name: /Replay/ }).click();
+    await admin.getByRole('status').filter({ hasText: 'Replayed 1 event(s).' }).waitFor();
+    await e2e.shot(admin, 'dead-letter-replayed');
+    // It went back to provision, which still refuses it: dead-lettered again, later.
+    await expect.poll(deadAt, { timeout: 30_000, interval: 500 }).not.toBe(firstDeadAt);
+    expect(Date.parse((await deadAt())!)).toBeGreaterThan(Date.parse(firstDeadAt!));
+  });
+});
