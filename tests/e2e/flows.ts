@@ -5,7 +5,6 @@ import type { E2e } from './harness.ts';
 
 export const PASSWORD = 'correct horse battery staple';
 
-
 /** Signs up through the form, confirms the address from the mail, and logs in. Ends on /instances. */
 export async function signUpVerifyLogIn(e2e: E2e, page: Page, email: string, shots = true): Promise<void> {
   await page.goto(`${e2e.portal}/signup`);
