@@ -62,6 +62,9 @@ export async function startTestSmtp(): Promise<TestSmtp> {
         .catch((err: Error) => done(err));
     },
   });
+  // A client that drops its connection (timeouts under load) surfaces as an
+  // 'error' event; unhandled, it would crash the test process.
+  server.on('error', (err) => process.stderr.write(`test SMTP server: ${err.message}\n`));
   await new Promise<void>((resolve, reject) => {
     server.server.once('error', reject);
     server.listen(0, '127.0.0.1', () => resolve());

@@ -31,12 +31,27 @@ export function guardReservedQueryKeys(server: Server): void {
   });
 }
 
+let crashLogInstalled = false;
+
+/**
+ * faas-js-runtime exits on an uncaught exception without saying what it was:
+ * log it first, so a crashed function can be diagnosed.
+ */
+function installCrashLog(): void {
+  if (crashLogInstalled) return;
+  crashLogInstalled = true;
+  process.prependListener('uncaughtException', (err) => {
+    process.stderr.write(`uncaught exception in function process: ${err?.stack ?? err}\n`);
+  });
+}
+
 /** Starts a function module on `port` (0: a free one); resolves to its HTTP server. */
 export async function startFunction(fn: FaasFunction, port: number): Promise<Server> {
   // faas-js-runtime treats 0 as "use the default 8080", so pick the free port here.
   if (port === 0) port = await freePort();
   // `config` points at a folder without func.yaml: settings come from our env, not the cwd.
   const options = { port, logLevel: 'warn', config: path.dirname(new URL(import.meta.url).pathname) };
+  installCrashLog();
   const server: Server = await faas.start(fn as Parameters<typeof faas.start>[0], options as unknown as Parameters<typeof faas.start>[1]);
   guardReservedQueryKeys(server);
   return server;
