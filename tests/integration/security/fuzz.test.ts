@@ -8,7 +8,7 @@
  * naming the bad field(s) in `error.fields`.
  *
  * Fixed seed (FUZZ_SEED) so CI is reproducible; FUZZ_RUNS (default 25 per
- * route) for a larger run on demand, e.g. `FUZZ_RUNS=1000 npx vitest run
+ * route) for a larger run on demand, e.g. `FUZZ_RUNS=1000 npm test --
  * tests/integration/security/fuzz.test.ts`.
  */
 import http from 'node:http';

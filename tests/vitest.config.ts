@@ -1,9 +1,14 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
 // unit: no services. integration: real PostgreSQL, Redis, RabbitMQ, SMTP.
-// e2e: the portal in headless Chromium. Each file gets its own DB_NAMESPACE
-// and Redis prefix (tests/helpers/env.ts), so runs never collide.
+// e2e: the portal in headless Chromium. Each integration file gets its own
+// DB_NAMESPACE, Redis prefix and broker name (tests/helpers/setup-env.ts), so
+// runs never collide. Run through npm (`npm test -- <path>`): this file lives
+// in tests/ to keep the repository's top level as designed.
 export default defineConfig({
+  root: path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..'),
   test: {
     reporters: ['default', './tests/helpers/summary-reporter.ts'],
     pool: 'forks',
