@@ -176,3 +176,27 @@ export class BackupStore {
     return remove.map((b) => b.backupId);
   }
 }
+
+/**
+ * The backup calls both drivers answer the same way, from the shared store
+ * (archives live on a volume the functions mount, whatever runs the instance).
+ */
+export abstract class StoredBackups {
+  abstract readonly backups: BackupStore;
+
+  listBackups(id: string): Promise<BackupManifest[]> {
+    return this.backups.list(id);
+  }
+
+  openBackup(id: string, backupId: string): Promise<BackupDownload> {
+    return this.backups.open(id, backupId);
+  }
+
+  deleteBackup(id: string, backupId: string): Promise<void> {
+    return this.backups.delete(id, backupId);
+  }
+
+  pruneBackups(id: string, policy?: RetentionPolicy, now?: Date): Promise<string[]> {
+    return this.backups.prune(id, policy, now);
+  }
+}

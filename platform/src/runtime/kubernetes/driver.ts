@@ -10,7 +10,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { KubeConfig, KubernetesObjectApi, PatchStrategy, Watch, type KubernetesObject } from '@kubernetes/client-node';
 import { config } from '../../config.ts';
-import { BackupStore, assertSafeId } from '../backup-store.ts';
+import { BackupStore, StoredBackups, assertSafeId } from '../backup-store.ts';
 import type { BackupDownload, BackupKind, BackupManifest, BackupStep, DesiredState, InstanceSpec, QuotaUsage, ReadyProgress, RestoreStep, RetentionPolicy, RuntimeDriver, RuntimeStatus, StepListener } from '../types.ts';
 import { BackupError, RestoreError, RuntimeError } from '../types.ts';
 import { FIELD_MANAGER, instanceHost, instanceName, instanceObjects, job, ODOO_PORT, ownerConfigMap, ownerRef, storagePvc, SUSPENDED_ANNOTATION, type JobKind, type KubeSettings, type Obj } from './objects.ts';
@@ -48,7 +48,7 @@ export function quantityBytes(q: string | undefined): number {
 
 export type KubernetesDriverOptions = { kubeConfig: KubeConfig; settings: KubeSettings; backups?: BackupStore };
 
-export class KubernetesDriver implements RuntimeDriver {
+export class KubernetesDriver extends StoredBackups implements RuntimeDriver {
   readonly name = 'kubernetes' as const;
   readonly backups: BackupStore;
   readonly settings: KubeSettings;
@@ -56,6 +56,7 @@ export class KubernetesDriver implements RuntimeDriver {
   private readonly kc: KubeConfig;
 
   constructor(opts: KubernetesDriverOptions) {
+    super();
     this.kc = opts.kubeConfig;
     this.settings = opts.settings;
     this.api = KubernetesObjectApi.makeApiClient(opts.kubeConfig);
@@ -319,22 +320,6 @@ export class KubernetesDriver implements RuntimeDriver {
     if (!Number.isFinite(used)) throw new RuntimeError('failed', 'the usage Job wrote no figure');
     const limit = quantityBytes(pvc.spec?.resources?.requests?.storage);
     return { usedBytes: used, limitBytes: limit, exceeded: used > limit };
-  }
-
-  listBackups(id: string): Promise<BackupManifest[]> {
-    return this.backups.list(id);
-  }
-
-  openBackup(id: string, backupId: string): Promise<BackupDownload> {
-    return this.backups.open(id, backupId);
-  }
-
-  deleteBackup(id: string, backupId: string): Promise<void> {
-    return this.backups.delete(id, backupId);
-  }
-
-  pruneBackups(id: string, policy?: RetentionPolicy, now?: Date): Promise<string[]> {
-    return this.backups.prune(id, policy, now);
   }
 }
 

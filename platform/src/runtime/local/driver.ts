@@ -8,7 +8,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { config } from '../../config.ts';
 import { localSecret } from '../../secrets.ts';
-import { BackupStore, assertSafeId } from '../backup-store.ts';
+import { BackupStore, StoredBackups, assertSafeId } from '../backup-store.ts';
 import { archiveDir, checkDump, DEFAULT_PG_TOOLS, dumpDatabase, extractArchive, restoreDatabase, type PgTools } from '../pg-tools.ts';
 import type { BackupDownload, BackupKind, BackupManifest, BackupStep, DesiredState, RestoreStep, StepListener, InstanceSpec, QuotaUsage, ReadyProgress, RetentionPolicy, RuntimeDriver, RuntimeStatus } from '../types.ts';
 import { BackupError, RestoreError, RuntimeError } from '../types.ts';
@@ -32,12 +32,13 @@ export function localRuntimeToken(): string {
   return localSecret('localRuntimeToken', undefined);
 }
 
-export class LocalDriver implements RuntimeDriver {
+export class LocalDriver extends StoredBackups implements RuntimeDriver {
   readonly name = 'local' as const;
   readonly backups: BackupStore;
   private readonly tools: PgTools;
 
   constructor(private readonly opts: LocalDriverOptions) {
+    super();
     this.backups = opts.backups ?? new BackupStore();
     this.tools = opts.tools ?? DEFAULT_PG_TOOLS;
   }
@@ -212,21 +213,5 @@ export class LocalDriver implements RuntimeDriver {
     await onStep?.('start');
     await putBack();
     return { safety };
-  }
-
-  listBackups(id: string): Promise<BackupManifest[]> {
-    return this.backups.list(id);
-  }
-
-  openBackup(id: string, backupId: string): Promise<BackupDownload> {
-    return this.backups.open(id, backupId);
-  }
-
-  deleteBackup(id: string, backupId: string): Promise<void> {
-    return this.backups.delete(id, backupId);
-  }
-
-  pruneBackups(id: string, policy?: RetentionPolicy, now?: Date): Promise<string[]> {
-    return this.backups.prune(id, policy, now);
   }
 }
