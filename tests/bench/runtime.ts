@@ -16,7 +16,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { config, repoRoot } from '../../platform/src/config.ts';
 import { probeAll, probeOne } from '../../platform/src/runtime/health.ts';
-import { startLocalRuntime } from '../../platform/src/runtime/local/daemon.ts';
+import { STANDIN, startLocalRuntime } from '../../platform/src/runtime/local/daemon.ts';
 import { LocalDriver } from '../../platform/src/runtime/local/driver.ts';
 import type { InstanceSpec } from '../../platform/src/runtime/types.ts';
 
@@ -57,7 +57,7 @@ export async function irreducibleSteps(n: number): Promise<StepTimes> {
         t.dirs.push((await timed(() => Promise.all(['addons', 'filestore', 'sessions'].map((d) => fs.mkdir(path.join(dir, d), { recursive: true })))))[0]);
         const port = await freePort();
         const [spawnMs, child] = await timed(async () => {
-          const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'platform/src/runtime/standin.ts')], {
+          const child = spawn(process.execPath, [STANDIN], {
             cwd: repoRoot,
             env: { ...process.env, PORT: String(port), INSTANCE_NAME: 'bench', ODOO_VERSION: '17', PGHOST: '127.0.0.1', PGUSER: name, PGPASSWORD: password, PGDATABASE: name },
             stdio: 'ignore',

@@ -27,7 +27,8 @@ import type { InstanceSpec, QuotaUsage, RuntimeStatus } from '../types.ts';
 import { assertSafeId } from '../backup-store.ts';
 
 const GiB = 1024 ** 3;
-const STANDIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'standin.ts');
+/** The Odoo stand-in, run with plain `node` (see standin.mjs). */
+export const STANDIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'standin.mjs');
 
 export const instanceSpecSchema = z.object({
   id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/),
@@ -170,7 +171,7 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions): Promise<Loca
     const logFd = await fs.open(path.join(dir, 'instance.log'), 'a', 0o600);
     const [cmd, args] = opts.odooCommand
       ? ['sh', ['-c', fillCommand(opts.odooCommand, { db: spec.database.name, port: String(inst.port), dataDir: dir, dbHost: spec.database.host, dbPort: String(spec.database.port), dbUser: spec.database.user })]]
-      : [process.execPath, ['--import', 'tsx', STANDIN]];
+      : [process.execPath, [STANDIN]];
     const child = spawn(cmd, args as string[], { cwd: repoRoot, env, stdio: ['ignore', logFd.fd, logFd.fd], detached: true });
     await logFd.close();
     inst.live = { child, healthy: false };
