@@ -10,6 +10,7 @@ export const KILLBILL_PREFIX = 'org.killbill.';
 
 const uuid = z.uuid();
 const instance = z.object({ instanceId: uuid, customerId: uuid });
+const suspensionSeq = z.number().int().positive().optional();
 const customer = z.object({ customerId: uuid, email: z.email() });
 const instanceStatus = z.enum([
   'pending_payment', 'provisioning', 'running', 'stopping', 'stopped', 'starting', 'restarting',
@@ -52,8 +53,9 @@ export const catalog = {
   'instance.start': def(['instance-action'], instance, 'start a stopped instance'),
   'instance.stop': def(['instance-action'], instance, 'stop a running instance'),
   'instance.restart': def(['instance-action'], instance, 'restart a running instance'),
-  'instance.suspend': def(['lifecycle'], instance.extend({ reason: z.string().max(500) }), 'suspend for non-payment: runtime scaled to zero, data kept'),
-  'instance.resume': def(['lifecycle'], instance, 'resume a suspended instance'),
+  // `seq` orders suspend/resume of one subscription: a broker retry can deliver an older one after a newer one.
+  'instance.suspend': def(['lifecycle'], instance.extend({ reason: z.string().max(500), seq: suspensionSeq }), 'suspend for non-payment: runtime scaled to zero, data kept'),
+  'instance.resume': def(['lifecycle'], instance.extend({ seq: suspensionSeq }), 'resume a suspended instance'),
   'instance.terminate': def(['lifecycle'], instance.extend({ reason: z.string().max(500) }), 'final backup, then remove everything'),
   'instance.backup': def(['instance-action', 'instance-ops'], instance.extend({ backupId: uuid, kind: z.enum(['manual', 'daily', 'safety', 'final']) }), 'take a backup'),
   'instance.restore': def(['instance-action'], instance.extend({ backupId: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$/) }), 'restore a backup (a uuid, or a driver-named safety backup)'),

@@ -4,10 +4,15 @@
  * `mails` row is the exactly-once guard: its idempotency key is reserved,
  * the mail sent and the row marked sent in one transaction, so a redelivered
  * or concurrent copy of the event waits on the row and then sends nothing.
+ * If the database drops after the mail left, the row is written again
+ * outside the lost transaction before the event is answered.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { db } from '@saasodoo/platform/db/index';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { config } from '@saasodoo/platform/config';
+import { db, type Db, type Tx } from '@saasodoo/platform/db/index';
 import { HttpError } from '@saasodoo/platform/errors';
+import { log } from '@saasodoo/platform/log';
 import { sendMail } from '@saasodoo/platform/mail/transport';
 import type { RenderedMail } from '@saasodoo/platform/mail/render';
 import type { InstanceRef } from '@saasodoo/platform/mail/templates';
@@ -70,24 +75,64 @@ export type MailRecord = {
   to: string;
 };
 
+type Sent = { messageId: string; at: Date };
+
+const INSERT_MAIL = `INSERT INTO mails (id, idempotency_key, event_id, event_type, template, customer_id, recipient, subject, status, message_id, sent_at)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (idempotency_key)`;
+
+const mailRow = (r: MailRecord, subject: string, sent?: Sent) => [
+  randomUUID(), r.key, r.eventId, r.eventType, r.template, r.customerId ?? null, r.to, subject,
+  sent ? 'sent' : 'sending', sent?.messageId ?? null, sent?.at ?? null,
+];
+
+/** Marks the key's mail sent, creating its row if the reservation was lost (see sendOnce). */
+function markSent(q: Db | Tx, r: MailRecord, subject: string, sent: Sent): Promise<null> {
+  return q.none(`${INSERT_MAIL} DO UPDATE SET status = 'sent', sent_at = EXCLUDED.sent_at, message_id = EXCLUDED.message_id`, mailRow(r, subject, sent));
+}
+
 /**
  * Sends `mail` once per `r.key`. Returns false when the key was already sent
  * (a redelivery). An SMTP failure throws (503) and rolls the reservation
  * back, so the next delivery tries again.
  */
 export async function sendOnce(r: MailRecord, mail: RenderedMail, domain: string): Promise<boolean> {
-  return db('communication').tx(async (t) => {
-    await t.none(
-      `INSERT INTO mails (id, idempotency_key, event_id, event_type, template, customer_id, recipient, subject, status)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'sending') ON CONFLICT (idempotency_key) DO NOTHING`,
-      [randomUUID(), r.key, r.eventId, r.eventType, r.template, r.customerId ?? null, r.to, mail.subject],
-    );
-    // A concurrent copy of the same event blocks here until the first one commits or rolls back.
-    const row = await t.one<{ id: string; status: string }>('SELECT id, status FROM mails WHERE idempotency_key = $1 FOR UPDATE', [r.key]);
-    if (row.status === 'sent') return false;
-    const messageId = `<${createHash('sha256').update(r.key).digest('hex').slice(0, 32)}@${domain}>`;
-    const sent = await sendMail({ to: r.to, subject: mail.subject, text: mail.text, html: mail.html, messageId });
-    await t.none(`UPDATE mails SET status = 'sent', sent_at = now(), message_id = $2 WHERE id = $1`, [row.id, sent.messageId]);
+  let sent = undefined as Sent | undefined;
+  try {
+    return await db('communication').tx(async (t) => {
+      await t.none(`${INSERT_MAIL} DO NOTHING`, mailRow(r, mail.subject));
+      // A concurrent copy of the same event blocks here until the first one commits or rolls back.
+      const row = await t.one<{ status: string }>('SELECT status FROM mails WHERE idempotency_key = $1 FOR UPDATE', [r.key]);
+      if (row.status === 'sent') return false;
+      const messageId = `<${createHash('sha256').update(r.key).digest('hex').slice(0, 32)}@${domain}>`;
+      sent = { ...(await sendMail({ to: r.to, subject: mail.subject, text: mail.text, html: mail.html, messageId })), at: new Date() };
+      await markSent(t, r, mail.subject, sent);
+      return true;
+    });
+  } catch (err) {
+    // The mail is out but the database dropped before the commit, taking the
+    // reservation with it: answering 5xx now would make the broker redeliver
+    // and the mail go out twice. Record it as soon as the database is back.
+    if (!sent) throw err;
+    await recordSentAfterDrop(r, mail.subject, sent);
     return true;
-  });
+  }
+}
+
+/** Retries markSent on fresh connections for up to MAIL_RECORD_RETRY_MS, then gives up (the mail may be re-sent). */
+async function recordSentAfterDrop(r: MailRecord, subject: string, sent: Sent): Promise<void> {
+  const deadline = Date.now() + config().MAIL_RECORD_RETRY_MS;
+  for (let delay = 250; ; delay = Math.min(delay * 2, 4_000)) {
+    try {
+      await markSent(db('communication'), r, subject, sent);
+      log.info({ key: r.key, messageId: sent.messageId }, 'mail recorded as sent after its transaction was lost');
+      return;
+    } catch (err) {
+      if (Date.now() + delay > deadline) {
+        log.warn({ key: r.key, messageId: sent.messageId, reason: (err as Error).message },
+          'mail was sent but could not be recorded; a redelivery of the event will send it again');
+        throw err;
+      }
+      await sleep(delay);
+    }
+  }
 }

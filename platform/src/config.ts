@@ -87,6 +87,13 @@ export const envSchema = z.object({
   /** A real SMTP server; unset means the host starts its catcher. */
   SMTP_URL: optionalUrl(),
   MAIL_FROM: z.string().default('SaaSOdoo <no-reply@saasodoo.localhost>'),
+  /**
+   * How long the email function keeps trying to record a mail the SMTP server
+   * accepted when PostgreSQL dropped before the commit (a restart takes a few
+   * seconds). Keep it under the triggers' 30 s delivery timeout: past that the
+   * broker redelivers while we still retry, and that copy may send again.
+   */
+  MAIL_RECORD_RETRY_MS: z.coerce.number().int().min(0).default(20_000),
 
   TEST_PLANS: bool,
   RUNTIME_DRIVER: z.enum(['local', 'kubernetes']).default('local'),

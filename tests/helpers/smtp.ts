@@ -3,6 +3,9 @@
  * loopback port. Every accepted mail is parsed *before* the server answers
  * 250, so once a sender's call returned the mail is already in `mails`.
  * `refuse(true)` answers 451 to every recipient, as a relay that is down.
+ * `onMail` runs after a mail is caught and before the 250 goes back, so a
+ * test can break something in the instant between "accepted" and "sender
+ * knows it".
  */
 import type { AddressInfo } from 'node:net';
 import { simpleParser, type ParsedMail } from 'mailparser';
@@ -30,7 +33,7 @@ export type TestSmtp = {
   close(): Promise<void>;
 };
 
-export async function startTestSmtp(): Promise<TestSmtp> {
+export async function startTestSmtp(o: { onMail?: (m: ReceivedMail) => void } = {}): Promise<TestSmtp> {
   const mails: ReceivedMail[] = [];
   let refusing = false;
   let refused = 0;
@@ -49,14 +52,16 @@ export async function startTestSmtp(): Promise<TestSmtp> {
       simpleParser(stream)
         .then((parsed) => {
           const to = parsed.to ? (Array.isArray(parsed.to) ? parsed.to : [parsed.to]).flatMap((a) => a.value.map((v) => v.address ?? '')) : [];
-          mails.push({
+          const mail: ReceivedMail = {
             parsed,
             rcptTo: session.envelope.rcptTo.map((r) => r.address),
             subject: parsed.subject ?? '',
             text: parsed.text ?? '',
             html: typeof parsed.html === 'string' ? parsed.html : '',
             to,
-          });
+          };
+          mails.push(mail);
+          o.onMail?.(mail);
           done();
         })
         .catch((err: Error) => done(err));
