@@ -59,7 +59,10 @@ export function desiredState(s: KbState): Desired {
   };
 }
 
-type Row = { subscription_id: string; instance_id: string; customer_id: string; plan_id: string | null; billing_status: string | null; provisioned: boolean; suspended: boolean; terminated: boolean };
+type Row = {
+  subscription_id: string; instance_id: string; customer_id: string; plan_id: string | null; billing_status: string | null;
+  provisioned: boolean; suspended: boolean; terminated: boolean; suspension_seq: number;
+};
 
 /** Enqueues `billing.status_changed` once per key. */
 async function notice(t: Tx, key: string, d: Desired, subscriptionId: string, reason: Reason, effectiveDate?: string): Promise<boolean> {
@@ -103,12 +106,14 @@ export async function reconcile(t: Tx, s: KbState, n: KillbillNotification): Pro
       if (s.sub.phaseType === 'TRIAL') noticed = await notice(t, `trial_started:${subId}`, d, subId, 'trial_started') || noticed;
     }
     if ((row.provisioned || next.provisioned) && d.suspended && !row.suspended) {
-      await enqueue(t, 'instance.suspend', { ...ids, reason: 'overdue' }, opts);
+      next.suspension_seq++;
+      await enqueue(t, 'instance.suspend', { ...ids, reason: 'overdue', seq: next.suspension_seq }, opts);
       next.suspended = true;
       noticed = await notice(t, `suspended:${subId}:${n.objectId}:${meta.effectiveDate ?? ''}`, d, subId, 'suspended') || noticed;
     }
     if (row.suspended && !d.suspended) {
-      await enqueue(t, 'instance.resume', ids, opts);
+      next.suspension_seq++;
+      await enqueue(t, 'instance.resume', { ...ids, seq: next.suspension_seq }, opts);
       next.suspended = false;
       noticed = await notice(t, `resumed:${subId}:${meta.effectiveDate ?? Date.now()}`, d, subId, 'resumed') || noticed;
     }
@@ -127,9 +132,10 @@ export async function reconcile(t: Tx, s: KbState, n: KillbillNotification): Pro
     await notice(t, `status:${subId}:${d.billingStatus}:${n.eventType}:${n.objectId}:${n.metaData ?? ''}`, d, subId, fallback[d.billingStatus]);
   }
   await t.none(
-    `UPDATE lifecycle_subscriptions SET plan_id = $2, billing_status = $3, provisioned = $4, suspended = $5, terminated = $6, updated_at = now()
+    `UPDATE lifecycle_subscriptions SET plan_id = $2, billing_status = $3, provisioned = $4, suspended = $5, terminated = $6,
+       suspension_seq = $7, updated_at = now()
      WHERE subscription_id = $1`,
-    [subId, next.plan_id, d.billingStatus, next.provisioned, next.suspended, next.terminated],
+    [subId, next.plan_id, d.billingStatus, next.provisioned, next.suspended, next.terminated, next.suspension_seq],
   );
 }
 

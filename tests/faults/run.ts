@@ -11,7 +11,12 @@
  * computed from each customer's scenario: any loss or double effect exits 1.
  *
  * Env:
- *   FAULT_CUSTOMERS   customers (default 24; a few hundred for the long run)
+ *   FAULT_CUSTOMERS   customers (default 28; a few hundred for the long run)
+ *   FAULT_NOTIFICATIONS  after the scripted moves, the clock goes on month by
+ *                     month (paid plans keep invoicing) until Kill Bill has
+ *                     pushed this many distinct notifications (default 0:
+ *                     one extra month; the long run asks 9,000, which with
+ *                     the duplicates makes 10,000 pushes)
  *   FAULT_RESTARTS    `real` (default: `rabbitmqctl stop_app/start_app` and
  *                     `pg_ctlcluster 15 main restart`, affects everything on this
  *                     machine) or `proxy` (connections cut through TCP proxies)
@@ -28,7 +33,8 @@ import { startPlatform, type Platform } from '../helpers/platform.ts';
 import { tcpProxy, type TcpProxy } from '../helpers/tcp-proxy.ts';
 
 process.env.LOG_LEVEL = process.env.LOG_LEVEL === 'warn' ? 'error' : process.env.LOG_LEVEL;
-const CUSTOMERS = Number(process.env.FAULT_CUSTOMERS ?? 24);
+const CUSTOMERS = Number(process.env.FAULT_CUSTOMERS ?? 28);
+const NOTIFICATIONS = Number(process.env.FAULT_NOTIFICATIONS ?? 0);
 const MODE = (process.env.FAULT_RESTARTS ?? 'real') as 'real' | 'proxy';
 const DUPLICATES = Number(process.env.FAULT_DUPLICATES ?? 0.1);
 const SETTLE_MS = Number(process.env.FAULT_SETTLE_S ?? 180) * 1000;
@@ -38,6 +44,8 @@ const SCENARIOS = {
   'trial-then-pays': { plan: 'basic-monthly', trial: true, fails: false, cancel: undefined, status: 'running', provisions: 1 },
   // Unpaid for 21 days: overdue cancels at end of term, so by the end of the clock moves both are gone.
   'trial-then-fails': { plan: 'basic-monthly', trial: true, fails: true, cancel: undefined, status: 'terminated', provisions: 1 },
+  // Suspended while overdue, then the card works again: resumed, not provisioned again.
+  'suspended-then-pays': { plan: 'basic-monthly', trial: true, fails: true, cancel: undefined, status: 'running', provisions: 1 },
   'paid-now': { plan: 'basic-immediate', trial: false, fails: false, cancel: undefined, status: 'running', provisions: 1 },
   'never-pays': { plan: 'basic-immediate', trial: false, fails: true, cancel: undefined, status: 'terminated', provisions: 0 },
   'trial-cancelled-now': { plan: 'basic-monthly', trial: true, fails: false, cancel: 'now', status: 'terminated', provisions: -1 },
@@ -206,23 +214,40 @@ async function main(): Promise<number> {
       if (await kb.moveClock({ at: target }).then(() => true, () => false)) break;
     }
     // Between clock moves the platform catches up, as it would over the days the moves stand for.
-    await settle(db, 4000, 60_000);
+    await settle(db, 4000);
     await resendSome(p, callbackUrl(), db);
     log('clock +16 days (overdue blocks the unpaid; first term of paid plans ends)');
     await kb.moveClock({ days: 16 });
-    await settle(db, 4000, 60_000);
+    await settle(db, 4000);
+    log('payments work again for the suspended-then-pays customers');
+    await pool(customers.filter((c) => c.scenario === 'suspended-then-pays'), 4, (c) => kb.setPaymentOutcome(c.accountId!, 'SUCCESS'));
+    await settle(db, 4000);
     log('clock +16 days (end-of-term cancellations take effect)');
     await kb.moveClock({ days: 16 });
     await resendSome(p, callbackUrl(), db);
 
-    // 5. Settle, then compare with the oracle.
+    // 5. Month by month (paid plans invoice and pay) until Kill Bill has pushed enough.
+    let months = 0;
+    for (let month = 1; month <= 36; month++) {
+      await settle(db, 4000);
+      const { n } = await db('billing').one<{ n: number }>('SELECT count(*)::int AS n FROM kb_inbox');
+      if (month > 1 && n >= NOTIFICATIONS) break;
+      log(`clock +1 month (${n} distinct notifications so far)`);
+      await kb.moveClock({ days: 31 });
+      await resendSome(p, callbackUrl(), db);
+      months = month;
+    }
+    did.push(`the clock moved 15 + 16 + 16 days, then ${months} month(s) more`);
+    did.push(`${resent.size} notifications (${Math.round(DUPLICATES * 100)}% of each batch) pushed again in shuffled order`);
+
+    // 6. Settle, then compare with the oracle.
     log('waiting for the platform to settle');
     await settle(db);
     const problems = await compare(customers, db, p);
     const notifications = await db('billing').one<{ n: number; d: number }>('SELECT count(*)::int AS n, coalesce(sum(deliveries - 1), 0)::int AS d FROM kb_inbox');
     log('done:');
     for (const d of did) log(`  did: ${d}`);
-    log(`  notifications: ${notifications.n} distinct, ${notifications.d} repeated deliveries`);
+    log(`  notifications: ${notifications.n} distinct, ${notifications.d} repeated deliveries (${resent.size} pushed again by this suite, the rest Kill Bill's own retries)`);
     for (const [k, v] of Object.entries(countBy(customers.map((c) => c.scenario)))) log(`  scenario ${k}: ${v} customers`);
     if (problems.length) {
       log(`FOUND ${problems.length} problem(s):`);
@@ -244,16 +269,21 @@ function countBy(xs: string[]): Record<string, number> {
 
 type DbFn = (typeof import('@saasodoo/platform/db/index'))['db'];
 
-/** Pushes `DUPLICATES` of the notifications received so far again, shuffled, as Kill Bill's retries would. */
+const resent = new Set<string>();
+const considered = new Set<string>();
+
+/** Pushes `DUPLICATES` of the notifications received since the last call again, shuffled, as Kill Bill's retries would. */
 async function resendSome(p: Platform, url: string, db: DbFn): Promise<void> {
-  const rows = await db('billing').manyOrNone<{ body: unknown }>('SELECT body FROM kb_inbox');
-  const picked = shuffle(rows).slice(0, Math.ceil(rows.length * DUPLICATES));
+  const rows = (await db('billing').manyOrNone<{ key: string; body: unknown }>('SELECT dedupe_key::text AS key, body FROM kb_inbox'))
+    .filter((r) => !considered.has(r.key));
+  for (const r of rows) considered.add(r.key);
+  const picked = shuffle(rows).slice(0, Math.round(rows.length * DUPLICATES));
   const target = new URL(url);
   target.host = new URL(p.gateway).host;
-  for (const r of picked) {
+  await pool(picked, 4, async (r) => {
+    resent.add(r.key);
     await fetch(target, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(r.body) }).catch(() => {});
-  }
-  did.push(`${picked.length} notifications pushed again in shuffled order`);
+  });
 }
 
 /** Waits until no outbox holds unpublished rows and no instance changed for 10 s (or FAULT_SETTLE_S). */
@@ -294,7 +324,7 @@ async function compare(customers: Customer[], db: DbFn, p: Platform): Promise<st
     if (!row) problems.push(`${tag}: instance row missing`);
     else if (row.status !== s.status) problems.push(`${tag}: status ${row.status} (billing ${row.billing_status}), expected ${s.status}`);
     if (s.provisions >= 0 ? provisions !== s.provisions : provisions > 1) problems.push(`${tag}: ${provisions} provisionings, expected ${s.provisions >= 0 ? s.provisions : 'at most 1'}; history: ${trail}`);
-    if (c.scenario === 'trial-then-fails' && !history.some((h) => h.to_status === 'suspended')) problems.push(`${tag}: never suspended while overdue (the platform settled between clock moves); history: ${trail}`);
+    if (SCENARIOS[c.scenario].fails && s.provisions === 1 && !history.some((h) => h.to_status === 'suspended')) problems.push(`${tag}: never suspended while overdue (the platform settled between clock moves); history: ${trail}`);
   }
   // Lost notifications: every distinct one of a type routed to lifecycle reached it.
   const { loadTriggers } = await import('@saasodoo/events/triggers');

@@ -14,7 +14,7 @@ import { recordHistory } from './history.ts';
 import { withInstanceLock } from './locks.ts';
 import { instanceDbNames } from './names.ts';
 import { safeReason } from './progress.ts';
-import type { InstanceRow } from './repository.ts';
+import { updateInstance, type InstanceRow } from './repository.ts';
 import { specOf } from './runtime-spec.ts';
 import { takeBackup } from './backups.ts';
 
@@ -92,38 +92,55 @@ export function restart(cmd: Command<Ids>) {
   });
 }
 
-/** Suspension for non-payment: the runtime scaled to zero with the "suspended" page, data kept. */
-export async function suspend(cmd: Command<Ids & { reason: string }>): Promise<void> {
+/**
+ * Lifecycle numbers its suspend/resume commands per subscription. A broker
+ * retry can deliver an older one after a newer one (a suspend held back by a
+ * busy instance arriving after the resume): applying it would undo the newer
+ * decision, so a command at or below the recorded number is ignored.
+ */
+function isLate(row: InstanceRow, cmd: Command<{ seq?: number }>): boolean {
+  const late = cmd.data.seq !== undefined && cmd.data.seq <= row.suspension_seq;
+  if (late) cmd.log.info({ instanceId: row.id, seq: cmd.data.seq, applied: row.suspension_seq }, 'late suspend/resume ignored');
+  return late;
+}
+
+const seqPatch = (cmd: Command<{ seq?: number }>) => (cmd.data.seq === undefined ? {} : { suspension_seq: cmd.data.seq });
+
+/** Non-payment (SPEC 5): scaled to zero behind the suspended page, data kept; remembers what to go back to. */
+export async function suspend(cmd: Command<Ids & { reason: string; seq?: number }>): Promise<void> {
   const row0 = await loadOwned(cmd);
-  if (['suspended', 'terminating', 'terminated'].includes(row0.status)) return;
+  if (row0.status === 'terminated') return;
   await withInstanceLock(row0.id, async () => {
     const row = (await db('instance').oneOrNone<InstanceRow>('SELECT * FROM instances WHERE id = $1', [row0.id]))!;
-    if (['suspended', 'terminating', 'terminated'].includes(row.status)) return;
+    if (isLate(row, cmd)) return;
+    if (['suspended', 'terminating', 'terminated'].includes(row.status)) return void (await updateInstance(db('instance'), row.id, seqPatch(cmd)));
     await bringDown(row.id, true);
     const back = row.status === 'stopped' || row.status === 'pending_payment' || row.status === 'error' ? row.status : 'running';
-    await settle(row.id, 'suspended', causeOf(cmd, 'lifecycle', cmd.data.reason), { previous_status: back });
+    await settle(row.id, 'suspended', causeOf(cmd, 'lifecycle', cmd.data.reason), { previous_status: back, ...seqPatch(cmd) });
   });
 }
 
 /** A payment arrived: back to what it was before the suspension (running unless it was stopped or never provisioned). */
-export async function resume(cmd: Command<Ids>): Promise<void> {
+export async function resume(cmd: Command<Ids & { seq?: number }>): Promise<void> {
   const row0 = await loadOwned(cmd);
-  if (row0.status !== 'suspended') return;
+  if (row0.status === 'terminated') return;
   await withInstanceLock(row0.id, async () => {
     const row = (await db('instance').oneOrNone<InstanceRow>('SELECT * FROM instances WHERE id = $1', [row0.id]))!;
-    if (row.status !== 'suspended') return;
+    if (isLate(row, cmd)) return;
+    if (row.status !== 'suspended') return void (await updateInstance(db('instance'), row.id, seqPatch(cmd)));
     const back = row.previous_status ?? 'running';
+    const cause = causeOf(cmd, 'lifecycle', 'resumed after payment');
     if (back !== 'running') {
       await bringDown(row.id); // clears the "suspended" page, stays stopped
-      await settle(row.id, back, causeOf(cmd, 'lifecycle', 'resumed after payment'), { previous_status: null });
+      await settle(row.id, back, cause, { previous_status: null, ...seqPatch(cmd) });
       return;
     }
     try {
       await bringUp(row);
-      await settle(row.id, 'running', causeOf(cmd, 'lifecycle', 'resumed after payment'), { ...RUNNING_PATCH });
+      await settle(row.id, 'running', cause, { ...RUNNING_PATCH, ...seqPatch(cmd) });
     } catch (err) {
       const reason = safeReason(err);
-      await settle(row.id, 'error', causeOf(cmd, ACTOR, `resume failed: ${reason}`), { error_step: 'resume', error_reason: reason });
+      await settle(row.id, 'error', causeOf(cmd, ACTOR, `resume failed: ${reason}`), { error_step: 'resume', error_reason: reason, ...seqPatch(cmd) });
     }
   });
 }

@@ -48,6 +48,8 @@ export type InstanceRow = {
   /** Whether the last measurement was over the quota (quota_exceeded is sent on the crossing only). */
   storage_exceeded: boolean;
   storage_checked_at: Date | null;
+  /** Sequence number of the last suspend/resume from lifecycle (older ones arrive late and are ignored). */
+  suspension_seq: number;
   created_at: Date;
   updated_at: Date;
   terminated_at: Date | null;

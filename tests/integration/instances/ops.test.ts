@@ -101,6 +101,24 @@ describe('billing-driven operations', () => {
     expect((await probeOne(st.healthUrl!)).ok).toBe(true);
   });
 
+  it('a suspend delivered after the newer resume (a broker retry) is ignored; a newer suspend applies', async () => {
+    const ids = { instanceId: id, customerId: alice.userId };
+    const resumeFirst = await deliver(h.fn.instanceOps, 'com.saasodoo.instance.resume', { ...ids, seq: 11 });
+    expect(resumeFirst.status).toBe(204);
+    expect((await row(id)).suspension_seq).toBe(11);
+    const late = await deliver(h.fn.instanceOps, 'com.saasodoo.instance.suspend', { ...ids, reason: 'overdue', seq: 10 });
+    expect(late.status).toBe(204);
+    expect((await row(id)).status).toBe('running');
+    const newer = await deliver(h.fn.instanceOps, 'com.saasodoo.instance.suspend', { ...ids, reason: 'overdue', seq: 12 });
+    expect(newer.status).toBe(204);
+    expect((await row(id)).status).toBe('suspended');
+    const lateResume = await deliver(h.fn.instanceOps, 'com.saasodoo.instance.resume', { ...ids, seq: 11 });
+    expect(lateResume.status).toBe(204);
+    expect((await row(id)).status).toBe('suspended');
+    expect((await deliver(h.fn.instanceOps, 'com.saasodoo.instance.resume', { ...ids, seq: 13 })).status).toBe(204);
+    expect((await row(id)).status).toBe('running');
+  });
+
   it('a command naming another customer is refused (400, never retried)', async () => {
     const bob = await createTestUser();
     const r = await deliver(h.fn.instanceOps, 'com.saasodoo.instance.stop', { instanceId: id, customerId: bob.userId });

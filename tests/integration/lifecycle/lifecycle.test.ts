@@ -195,6 +195,10 @@ describe('lifecycle (SPEC 5)', () => {
     await settle();
     expect(await commands(c.instanceId)).toEqual(['instance.provision', 'instance.suspend', 'instance.resume']);
     expect(await reasons(c.instanceId)).toEqual(expect.arrayContaining(['suspended', 'resumed']));
+    // Numbered, so instance-ops can ignore a suspend a broker retry delivers after the resume.
+    const seqs = await db('billing').manyOrNone<{ seq: number }>(
+      `SELECT (data->>'seq')::int AS seq FROM outbox WHERE type IN ('com.saasodoo.instance.suspend', 'com.saasodoo.instance.resume') AND data->>'instanceId' = $1 ORDER BY created_at`, [c.instanceId]);
+    expect(seqs.map((r) => r.seq)).toEqual([1, 2]);
   });
 
   it('cancel end of term: mail with the effective date, terminate once at the end; plan change → quota', async () => {
