@@ -3,7 +3,8 @@
  * written by hand. One Knative Service per function (func.yaml + what its
  * code uses), one Trigger per events/triggers.yaml row (the broker's Knative
  * generator), the instance-runtime Role (the kubernetes driver's own list of
- * verbs and resources), the schedule CronJobs and the /api routes.
+ * verbs and resources), the schedule CronJobs, the /api routes and the
+ * status-page server for suspended and stopped instances.
  * `platform render` writes them to infra/base/generated/ so that plain
  * `kubectl kustomize infra/overlays/<env>` builds the same deployment.
  */
@@ -11,6 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { repoRoot } from '../config.ts';
 import { functionNames, functionSpec } from '../funcspec.ts';
+import { statusPageObjects } from '../runtime/kubernetes/status-pages.ts';
 import { analyzeFunctions } from './analyze.ts';
 import { apiRoutes, knativeService } from './knative-services.ts';
 import { INSTANCES_NAMESPACE, PLATFORM_NAMESPACE, toYaml, type KubeObject } from './objects.ts';
@@ -50,6 +52,7 @@ export async function generate(): Promise<GeneratedFile[]> {
     { file: 'runtime-rbac.yaml', comment: `${header} the kubernetes runtime driver's rules. Do not edit.`, objects: [runtimeRole(runtimeRules())] },
     { file: 'schedules.yaml', comment: `${header} platform/src/deploy/schedules.ts. Do not edit.`, objects: scheduleCronJobs() },
     { file: 'api-routes.yaml', comment: `${header} the HTTP functions' func.yaml. Do not edit.`, objects: apiRoutes(httpFunctions) },
+    { file: 'status-pages.yaml', comment: `${header} platform/src/runtime/kubernetes/status-pages.ts and status-page.ts. Do not edit.`, objects: statusPageObjects(INSTANCES_NAMESPACE) },
   ];
 }
 

@@ -2,22 +2,28 @@
  * The kubernetes driver against the fake API server: the objects it applies
  * (validated with kubernetes-models and the Traefik / cert-manager CRD
  * schemas), ownership and cascade, readiness through the Watch API, Jobs for
- * backups, and that RUNTIME_RBAC_RULES is all it needs.
+ * backups, suspended / stopped instances routed to the status-page server
+ * (whose script is run here as deployed), and that RUNTIME_RBAC_RULES is all
+ * it needs.
  */
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Ajv } from 'ajv';
 import { ConfigMap, PersistentVolumeClaim, Secret, Service } from 'kubernetes-models/v1';
 import { Deployment } from 'kubernetes-models/apps/v1';
 import { Job } from 'kubernetes-models/batch/v1';
+import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { config, repoRoot } from '../../../platform/src/config.ts';
 import { BackupStore } from '../../../platform/src/runtime/backup-store.ts';
 import { KubernetesDriver, RUNTIME_RBAC_RULES } from '../../../platform/src/runtime/kubernetes/driver.ts';
-import { instanceName, type KubeSettings } from '../../../platform/src/runtime/kubernetes/objects.ts';
+import { instanceName, STATUS_PAGES_SERVICE, type KubeSettings } from '../../../platform/src/runtime/kubernetes/objects.ts';
+import { statusPageObjects } from '../../../platform/src/runtime/kubernetes/status-pages.ts';
 import { BackupError, RuntimeError, type InstanceSpec } from '../../../platform/src/runtime/types.ts';
 import { startFakeKube, type FakeKube, type KubeObject } from '../../helpers/fake-kube.ts';
+import { freePort } from '../../helpers/ports.ts';
 
 const NS = 'saasodoo-instances';
 const settings: KubeSettings = { namespace: NS, baseDomain: 'odoo.example.com', storageClass: 'cephfs', odooImage: 'odoo:{version}', backupImage: 'postgres:16', backupPvc: 'saasodoo-backups', clusterIssuer: 'letsencrypt' };
@@ -156,6 +162,102 @@ describe('kubernetes driver', () => {
     expect(fake.get('apps/v1', 'Deployment', NS, name)!.spec.replicas).toBe(1);
     expect((await driver.status(spec.id)).state).not.toBe('suspended');
     await expect(driver.scale('missing-one', 1)).rejects.toMatchObject({ code: 'not_found' });
+  });
+
+  it('suspend and stop route the instance to the status-page server; start and resume route it back to Odoo', async () => {
+    const route = () => fake.get('traefik.io/v1alpha1', 'IngressRoute', NS, name)!;
+    const uid = route().metadata.uid;
+    const odoo = [{ name, port: 8069 }];
+    const page = (state: string) => [{ name: STATUS_PAGES_SERVICE, port: state }];
+    const vRoute = haveSchemas ? crdValidator('crd-traefik.io_ingressroutes.yaml', 'v1alpha1') : undefined;
+    const expectRoute = (services: unknown) => {
+      const r = route();
+      expect(r.spec.routes).toEqual([{ match: 'Host(`acme.odoo.example.com`)', kind: 'Rule', services }]);
+      expect(r.spec.tls).toEqual({ secretName: `${name}-tls` });
+      expect(r.metadata.uid).toBe(uid);
+      expect(r.metadata.ownerReferences?.[0]).toMatchObject({ kind: 'ConfigMap', name });
+      if (vRoute) expect(vRoute(r), JSON.stringify(vRoute.errors)).toBe(true);
+    };
+    const patches = () => fake.requests.filter((q) => q.method === 'PATCH' && ['deployments', 'ingressroutes'].includes(q.resource)).map((q) => q.resource);
+
+    expectRoute(odoo);
+    let seen = fake.requests.length;
+    await driver.scale(spec.id, 1, { suspended: true });
+    expectRoute(page('suspended'));
+    expect((await driver.status(spec.id)).state).toBe('suspended');
+    // Going down, the route leaves Odoo before the pods do.
+    expect(patches().slice(patches().length - 2)).toEqual(['ingressroutes', 'deployments']);
+    expect(fake.requests.slice(seen).every((q) => q.status < 400)).toBe(true);
+
+    await driver.scale(spec.id, 1);
+    expectRoute(odoo);
+    expect(patches().slice(patches().length - 2)).toEqual(['deployments', 'ingressroutes']);
+
+    await driver.scale(spec.id, 0);
+    expectRoute(page('stopped'));
+    await driver.apply(spec, { suspended: true });
+    expectRoute(page('suspended'));
+    expect(fake.get('apps/v1', 'Deployment', NS, name)!.spec.replicas).toBe(0);
+    seen = fake.requests.length;
+    await driver.apply(spec);
+    expectRoute(odoo);
+    expect(fake.get('apps/v1', 'Deployment', NS, name)!.spec.replicas).toBe(1);
+    expect(fake.requests.slice(seen).every((q) => q.status < 400)).toBe(true);
+
+    // Every port a route can name exists on the status-page Service and its pods.
+    const objs = statusPageObjects(NS);
+    const svc = objs.find((o) => o.kind === 'Service')!.spec as any;
+    const container = (objs.find((o) => o.kind === 'Deployment')!.spec as any).template.spec.containers[0];
+    for (const state of ['suspended', 'stopped']) {
+      const port = svc.ports.find((p: any) => p.name === state);
+      expect(port, state).toBeDefined();
+      expect(container.ports.map((p: any) => p.name)).toContain(port.targetPort);
+    }
+  });
+
+  it('the status-page server, run from its ConfigMap as deployed, answers any path with the page of its state', async () => {
+    const objs = statusPageObjects(NS);
+    new ConfigMap(objs[0] as any).validate();
+    new Deployment(objs[1] as any).validate();
+    new Service(objs[2] as any).validate();
+    new NetworkPolicy(objs[3] as any).validate();
+    const cm = objs.find((o) => o.kind === 'ConfigMap') as any;
+    const dep = objs.find((o) => o.kind === 'Deployment') as any;
+    expect(dep.spec.template.spec.volumes).toEqual([{ name: 'pages', configMap: { name: cm.metadata.name } }]);
+    expect(dep.spec.template.spec.containers[0].command).toEqual(['node', `/pages/${Object.keys(cm.data).find((k) => k.endsWith('.mjs'))}`]);
+
+    // The ConfigMap's files in a folder, as the volume mounts them; only the ports change (free ones here).
+    fs.mkdirSync(config().dataDir, { recursive: true });
+    const dir = fs.mkdtempSync(path.join(config().dataDir, 'status-pages-'));
+    const pages = JSON.parse(cm.data['pages.json']) as { state: string; port: number }[];
+    for (const p of pages) p.port = await freePort();
+    for (const [file, text] of Object.entries(cm.data as Record<string, string>)) fs.writeFileSync(path.join(dir, file), file === 'pages.json' ? JSON.stringify(pages) : text);
+    const child = spawn(process.execPath, [path.join(dir, dep.spec.template.spec.containers[0].command[1].split('/').pop())], { stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      let err = '';
+      child.stderr.on('data', (d) => (err += d));
+      await new Promise<void>((resolve, reject) => {
+        child.stdout.on('data', (d) => String(d).includes('status pages:') && resolve());
+        child.once('exit', (code) => reject(new Error(`status-page server exited ${code}: ${err}`)));
+      });
+      const get = async (state: string, urlPath: string) => {
+        const r = await fetch(`http://127.0.0.1:${pages.find((p) => p.state === state)!.port}${urlPath}`);
+        return { status: r.status, type: r.headers.get('content-type'), body: await r.text() };
+      };
+      const suspended = await get('suspended', '/web/login?redirect=%2Fodoo');
+      expect(suspended).toMatchObject({ status: 403, type: 'text/html; charset=utf-8' });
+      expect(suspended.body).toContain('<h1>Instance suspended</h1>');
+      expect(suspended.body).toContain('suspended because of an unpaid invoice');
+      expect(suspended.body).not.toContain('stopped');
+      expect(await get('suspended', '/')).toEqual(suspended);
+      const stopped = await get('stopped', '/web');
+      expect(stopped.status).toBe(503);
+      expect(stopped.body).toContain('<h1>Instance stopped</h1>');
+      expect(stopped.body).not.toContain('suspended');
+    } finally {
+      child.kill();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('quota: the PVC grows, never shrinks', async () => {

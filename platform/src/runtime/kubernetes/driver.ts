@@ -13,7 +13,7 @@ import { config } from '../../config.ts';
 import { BackupStore, StoredBackups, assertSafeId } from '../backup-store.ts';
 import type { BackupDownload, BackupKind, BackupManifest, BackupStep, DesiredState, InstanceSpec, QuotaUsage, ReadyProgress, RestoreStep, RetentionPolicy, RuntimeDriver, RuntimeStatus, StepListener } from '../types.ts';
 import { BackupError, RestoreError, RuntimeError } from '../types.ts';
-import { FIELD_MANAGER, instanceHost, instanceName, instanceObjects, job, ODOO_PORT, ownerConfigMap, ownerRef, storagePvc, SUSPENDED_ANNOTATION, type JobKind, type KubeSettings, type Obj } from './objects.ts';
+import { FIELD_MANAGER, ingressRoute, instanceHost, instanceName, instanceObjects, job, ODOO_PORT, ownerConfigMap, ownerRef, routeTarget, storagePvc, SUSPENDED_ANNOTATION, type JobKind, type KubeSettings, type Obj } from './objects.ts';
 
 /**
  * Every API verb and resource this driver uses, in RBAC PolicyRule shape: the
@@ -123,7 +123,7 @@ export class KubernetesDriver extends StoredBackups implements RuntimeDriver {
     const cm = await this.read<any>('v1', 'ConfigMap', instanceName(id));
     let url: string | undefined;
     try {
-      const sub = JSON.parse(cm?.data?.['spec.json'] ?? '{}').subdomain;
+      const sub = cm ? storedSpec(cm).subdomain : undefined;
       if (sub) url = `https://${instanceHost({ subdomain: sub }, this.settings)}`;
     } catch {
       /* no url */
@@ -132,15 +132,31 @@ export class KubernetesDriver extends StoredBackups implements RuntimeDriver {
     return { ...base, ...deploymentState(d) };
   }
 
+  /**
+   * Sets the replicas and points the IngressRoute at Odoo or at the status
+   * page of the new state. Going down, the route moves first, so no request
+   * meets an instance without pods; going up, it moves back once the
+   * Deployment is patched.
+   */
   async scale(id: string, replicas: 0 | 1, opts: { suspended?: boolean } = {}): Promise<void> {
     assertSafeId(id, 'instance id');
     const suspended = opts.suspended ?? false;
+    const target = routeTarget(suspended ? 0 : replicas, suspended);
+    const cm = await this.read<any>('v1', 'ConfigMap', instanceName(id));
+    if (!cm) throw new RuntimeError('not_found', `scale instance ${id}: not found`);
+    const route = ingressRoute(storedSpec(cm), this.settings, ownerRef(cm), target);
+    const patchRoute = () =>
+      this.ssa(route).catch((err) => {
+        throw this.wrap(err, `route instance ${id}`);
+      });
     const patch = { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: instanceName(id), namespace: this.ns(), annotations: { [SUSPENDED_ANNOTATION]: String(suspended) } }, spec: { replicas: suspended ? 0 : replicas } };
+    if (target !== 'odoo') await patchRoute();
     try {
       await this.api.patch(patch, undefined, undefined, FIELD_MANAGER, undefined, PatchStrategy.MergePatch);
     } catch (err) {
       throw this.wrap(err, `scale instance ${id}`);
     }
+    if (target === 'odoo') await patchRoute();
   }
 
   async remove(id: string): Promise<void> {
@@ -314,13 +330,21 @@ export class KubernetesDriver extends StoredBackups implements RuntimeDriver {
     const pvc = await this.read<any>('v1', 'PersistentVolumeClaim', `${instanceName(id)}-data`);
     const cm = await this.read<any>('v1', 'ConfigMap', instanceName(id));
     if (!pvc || !cm) throw new RuntimeError('not_found', `instance ${id} has no storage`);
-    const spec = { ...JSON.parse(cm.data['spec.json']), database: { host: '', port: 5432, name: '', user: '', password: '' } } as InstanceSpec;
-    await this.runJob(spec, 'usage', 'usage');
+    await this.runJob(storedSpec(cm), 'usage', 'usage');
     const used = Number((await fs.readFile(path.join(this.backups.root, id, '.usage'), 'utf8').catch(() => '')).trim());
     if (!Number.isFinite(used)) throw new RuntimeError('failed', 'the usage Job wrote no figure');
     const limit = quantityBytes(pvc.spec?.resources?.requests?.storage);
     return { usedBytes: used, limitBytes: limit, exceeded: used > limit };
   }
+}
+
+/**
+ * The instance spec recorded in its owner ConfigMap, without the database
+ * credentials (never stored there): enough to rebuild every object but the
+ * Secret, so calls that get only an id need not be given the spec again.
+ */
+function storedSpec(cm: { data?: Record<string, string> }): InstanceSpec {
+  return { ...JSON.parse(cm.data?.['spec.json'] ?? '{}'), database: { host: '', port: 5432, name: '', user: '', password: '' } };
 }
 
 /** Reads a Deployment's run state (suspended annotation, replicas, readiness, progress deadline). */

@@ -26,6 +26,19 @@ export const FIELD_MANAGER = 'saasodoo-runtime';
 export const ODOO_PORT = 8069;
 export const SUSPENDED_ANNOTATION = 'saasodoo.io/suspended';
 const INSTANCE_LABEL = 'saasodoo.io/instance-id';
+/** The shared server of the suspended / stopped pages, in the instances namespace (status-pages.ts). */
+export const STATUS_PAGES_SERVICE = 'instance-status-pages';
+
+/**
+ * Where an instance's route sends its traffic: Odoo, or the status-page
+ * Service port named after the state (a Deployment at 0 replicas would leave
+ * Traefik with no endpoint and the customer with a bare 503).
+ */
+export type RouteTarget = 'odoo' | 'suspended' | 'stopped';
+
+export function routeTarget(replicas: 0 | 1, suspended: boolean): RouteTarget {
+  return suspended ? 'suspended' : replicas ? 'odoo' : 'stopped';
+}
 
 /** Object name for an instance (DNS-1123, at most 63 characters with suffixes). */
 export function instanceName(id: string): string {
@@ -156,15 +169,16 @@ export function service(spec: InstanceSpec, s: KubeSettings, owner: OwnerRef): O
   };
 }
 
-export function ingressRoute(spec: InstanceSpec, s: KubeSettings, owner: OwnerRef): Obj {
+export function ingressRoute(spec: InstanceSpec, s: KubeSettings, owner: OwnerRef, target: RouteTarget = 'odoo'): Obj {
   const name = instanceName(spec.id);
+  const backend = target === 'odoo' ? { name, port: ODOO_PORT } : { name: STATUS_PAGES_SERVICE, port: target };
   return {
     apiVersion: 'traefik.io/v1alpha1',
     kind: 'IngressRoute',
     metadata: meta(spec, s, name, owner),
     spec: {
       entryPoints: ['websecure'],
-      routes: [{ match: `Host(\`${instanceHost(spec, s)}\`)`, kind: 'Rule', services: [{ name, port: ODOO_PORT }] }],
+      routes: [{ match: `Host(\`${instanceHost(spec, s)}\`)`, kind: 'Rule', services: [backend] }],
       tls: { secretName: `${name}-tls` },
     },
   };
@@ -182,7 +196,7 @@ export function certificate(spec: InstanceSpec, s: KubeSettings, owner: OwnerRef
 
 /** Every object `apply` creates under the owner, in apply order. */
 export function instanceObjects(spec: InstanceSpec, s: KubeSettings, owner: OwnerRef, replicas: 0 | 1, suspended: boolean): Obj[] {
-  return [dbSecret(spec, s, owner), storagePvc(spec, s, owner), deployment(spec, s, owner, replicas, suspended), service(spec, s, owner), ingressRoute(spec, s, owner), certificate(spec, s, owner)];
+  return [dbSecret(spec, s, owner), storagePvc(spec, s, owner), deployment(spec, s, owner, replicas, suspended), service(spec, s, owner), ingressRoute(spec, s, owner, routeTarget(replicas, suspended)), certificate(spec, s, owner)];
 }
 
 export type JobKind = 'backup' | 'restore' | 'usage';

@@ -23,6 +23,7 @@ import { repoRoot } from '../../config.ts';
 import type { InstanceRouter } from '../../host/gateway.ts';
 import { log } from '../../log.ts';
 import { probeOne } from '../health.ts';
+import { isPageState, statusPage } from '../status-page.ts';
 import type { InstanceSpec, QuotaUsage, RuntimeStatus } from '../types.ts';
 import { assertSafeId } from '../backup-store.ts';
 
@@ -71,12 +72,6 @@ class ApiError extends Error {
   constructor(readonly status: number, readonly code: string, message: string) {
     super(message);
   }
-}
-
-const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-function statusPage(title: string, text: string): string {
-  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${esc(title)}</title></head>
-<body style="font-family:system-ui,sans-serif;max-width:40rem;margin:3rem auto;line-height:1.5"><h1>${esc(title)}</h1><p>${esc(text)}</p></body></html>`;
 }
 
 /** Fills an ODOO_COMMAND template; every value single-quoted for `sh -c`. */
@@ -399,10 +394,7 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions): Promise<Loca
     const inst = [...instances.values()].find((i) => i.spec.subdomain === sub);
     if (!inst) return undefined;
     const st = statusOf(inst);
-    if (st.state === 'suspended') return { page: { status: 403, html: statusPage('Instance suspended', `${inst.spec.name} is suspended because of an unpaid invoice. It comes back, with all its data, once the payment goes through.`) } };
-    if (st.state === 'stopped') return { page: { status: 503, html: statusPage('Instance stopped', `${inst.spec.name} is stopped. Its owner can start it again from the portal.`) } };
-    if (st.state === 'starting') return { page: { status: 503, html: statusPage('Instance starting', `${inst.spec.name} is starting; try again in a few seconds.`) } };
-    if (st.state === 'failed') return { page: { status: 502, html: statusPage('Instance not answering', `${inst.spec.name} is not running right now.`) } };
+    if (isPageState(st.state)) return { page: statusPage(st.state, inst.spec.name) };
     return { port: inst.port };
   };
 
