@@ -74,3 +74,7 @@ server.listen(Number(process.env.PORT), '127.0.0.1');
 const stop = () => server.close(() => process.exit(0));
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);
+// The runtime daemon that started us kills and restarts its instances when it
+// comes back; if it died (SIGKILL, a crashed test), do not linger as an orphan.
+const parent = process.ppid;
+setInterval(() => process.ppid !== parent && process.exit(0), 2000).unref();

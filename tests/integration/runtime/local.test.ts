@@ -5,7 +5,7 @@
  * dumps are BackupErrors; remove leaves nothing.
  */
 import { randomBytes } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -16,7 +16,7 @@ import { dropNamespace } from '../../../platform/src/db/migrate.ts';
 import { startGateway } from '../../../platform/src/host/gateway.ts';
 import type { Supervisor } from '../../../platform/src/host/supervisor.ts';
 import { probeOne } from '../../../platform/src/runtime/health.ts';
-import { startLocalRuntime, type LocalRuntime } from '../../../platform/src/runtime/local/daemon.ts';
+import { STANDIN, startLocalRuntime, type LocalRuntime } from '../../../platform/src/runtime/local/daemon.ts';
 import { LocalDriver } from '../../../platform/src/runtime/local/driver.ts';
 import { BackupError, RestoreError, type InstanceSpec } from '../../../platform/src/runtime/types.ts';
 import { createInstanceDb, instanceQuery } from '../../helpers/instance-db.ts';
@@ -233,5 +233,18 @@ describe('local runtime', () => {
     expect((await viaGateway(spec.subdomain)).status).toBe(404);
     expect((await driver.listBackups(spec.id)).length).toBeGreaterThan(0);
     await driver.remove(spec.id); // idempotent
+  });
+
+  it('a stand-in whose daemon was SIGKILLed exits instead of lingering as an orphan', async () => {
+    const port = portBase + 19_000 < 65_000 ? portBase + 19_000 : portBase - 1;
+    // A parent that starts a stand-in detached (as the daemon does), prints its pid, then waits to be killed.
+    const parent = spawn(process.execPath, ['-e', `
+      const c = require('node:child_process').spawn(process.execPath, [${JSON.stringify(STANDIN)}], { detached: true, stdio: 'ignore', env: { ...process.env, PORT: '${port}' } });
+      console.log(c.pid); setInterval(() => {}, 1000);`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const pid = Number(await new Promise<string>((resolve) => parent.stdout!.once('data', (d) => resolve(String(d).trim()))));
+    while (!(await probeOne(`http://127.0.0.1:${port}/web/health`, 1000)).ok) await new Promise((r) => setTimeout(r, 50));
+    parent.kill('SIGKILL');
+    for (let i = 0; i < 200 && alive(pid); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(alive(pid)).toBe(false);
   });
 });
