@@ -70,6 +70,7 @@ export const catalog = {
   'user.verified': def(['verify-email'], customer.extend({ firstName: z.string() }), 'a customer confirmed their address'),
   'user.password_reset_requested': def(['password-reset'], customer.extend({ resetUrl: z.url() }), 'send the reset link (never logged)'),
   'user.password_changed': def(['password-reset', 'account'], customer, 'a password was changed'),
+  'instance.create_failed': def(['instances'], instance, 'a create gave up without a clear answer from billing: no subscription may stay open for this instance'),
   'instance.requested': def(['instances'], instance.extend({ plan: z.string(), trial: z.boolean(), subdomain: z.string(), name: z.string().max(200).optional() }), 'a customer asked for an instance'),
   'instance.progress': def(['provision', 'instance-ops'], instance.extend({ operation: z.string(), step: z.string(), index: z.number().int().min(0), total: z.number().int().positive() }), 'a step of a long operation'),
   'instance.ready': def(['provision'], instance.extend({ url: z.url(), email: z.email().optional(), name: z.string().max(200).optional() }), 'an instance is running for the first time'),

@@ -2,8 +2,9 @@
  * GET /api/billing: the caller's subscriptions, invoices, balance and payment
  * method. POST /api/billing {action}: `cancel` (end of term, or `immediate`),
  * `changePlan`, and `startSubscription` (called by the instances function
- * with the customer's own Authorization): 201 {subscriptionId} or 409
- * trial_unavailable. Another customer's subscription id answers 404.
+ * with the customer's own Authorization): 201 {subscriptionId} (200 when
+ * already open), 409 trial_unavailable, or 409 create_failed for an
+ * instance whose create was given up. Another customer's subscription id answers 404.
  */
 import { z } from 'zod';
 import { httpFunction, route } from '@saasodoo/platform/fn';

@@ -5,6 +5,13 @@
  * down, the row is removed again so the subdomain is free and nothing was
  * announced. Resources come from the plan, whatever the client sent.
  *
+ * Without a clear answer from billing (no answer, a timeout, a 5xx) Kill
+ * Bill may have opened the subscription anyway: the row goes and, in the
+ * same transaction, `instance.create_failed` is queued; lifecycle then voids
+ * any subscription of that id and billing refuses to open one later. So the
+ * customer, who got a 503, is billed for nothing, and their retry is a new
+ * create with its own, single subscription.
+ *
  * Initial status: `pending_payment` for every new instance (trial or not):
  * nothing runs until billing says so. `lifecycle` sends `instance.provision`
  * on SUBSCRIPTION_CREATION in TRIAL (billingStatus `trial`) or on the first
@@ -70,7 +77,7 @@ export async function createInstance(body: z.infer<typeof createBody>, caller: C
   try {
     started = await startSubscription(authorization, { instanceId: id, plan: plan.id, trial: body.trial });
   } catch (err) {
-    await forget(id);
+    await forget(id, { customerId: caller.userId, traceparent: ctx.traceparent });
     throw err;
   }
   if (!started.ok) {
@@ -90,7 +97,15 @@ export async function createInstance(body: z.infer<typeof createBody>, caller: C
   return { status: 202, body: { id, status: 'pending_payment' } };
 }
 
-/** Removes a row whose subscription could not be opened (its history goes with it; no event was sent yet). */
-async function forget(id: string): Promise<void> {
-  await db('instance').none('DELETE FROM instances WHERE id = $1', [id]);
+/**
+ * Removes a row whose subscription was not opened (its history goes with it;
+ * no event was sent yet). `unsure`: billing gave no clear answer, so the
+ * subscription may exist: `instance.create_failed` leaves with the delete.
+ */
+async function forget(id: string, unsure?: { customerId: string; traceparent?: string }): Promise<void> {
+  await db('instance').tx(async (t) => {
+    await t.none('DELETE FROM instances WHERE id = $1', [id]);
+    if (unsure) await enqueue(t, 'instance.create_failed', { instanceId: id, customerId: unsure.customerId }, { subject: id, traceparent: unsure.traceparent });
+  });
+  if (unsure) kickOutbox();
 }

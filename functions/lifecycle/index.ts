@@ -2,7 +2,9 @@
  * lifecycle (CloudEvents): Kill Bill notifications → instance commands and
  * billing.status_changed (SPEC 5), decided on state re-read from Kill Bill;
  * `user.registered` / `billing.account.ensure` → the customer's Kill Bill
- * account; `schedule.daily` → trial-ending warnings 7, 3 and 1 days ahead.
+ * account; `instance.create_failed` → no subscription stays open for that
+ * instance (and its notifications drive nothing); `schedule.daily` →
+ * trial-ending warnings 7, 3 and 1 days ahead.
  * Idempotent per event id (processed_events) and per effect (reconcile.ts).
  */
 import { KILLBILL_PREFIX, type KillbillNotification } from '@saasodoo/events';
@@ -11,7 +13,9 @@ import { eventFunction, type ReceivedEvent } from '@saasodoo/platform/fn';
 import { firstDelivery } from '@saasodoo/platform/idempotency';
 import { enqueue } from '@saasodoo/platform/outbox';
 import { killbill, type Subscription } from '@saasodoo/platform/billing/killbill';
-import { kickBillingOutbox, stopBillingOutbox } from '@saasodoo/platform/billing/service';
+import {
+  failedCreates, kickBillingOutbox, settleFailedCreate, stopBillingOutbox, voidSubscriptions,
+} from '@saasodoo/platform/billing/service';
 import { reconcile, type KbState } from './reconcile.ts';
 
 const CONSUMER = 'lifecycle';
@@ -44,11 +48,24 @@ async function readStates(n: KillbillNotification): Promise<KbState[]> {
     .map((sub) => ({ account, sub, invoices, payments, overdue }));
 }
 
+const instanceOf = (s: KbState) => s.sub.bundleExternalKey ?? s.sub.externalKey ?? '';
+
+/**
+ * Notifications of one account are decided one at a time, each on Kill Bill's
+ * state read under the account's lock: a decision taken on a state read
+ * before a newer decision committed would undo it (a suspend sent after the
+ * resume of a customer who just paid).
+ */
 async function onKillbill(ev: ReceivedEvent<KillbillNotification>): Promise<void> {
-  const states = await readStates(ev.data);
   await db('billing').tx(async (t) => {
+    await t.any("SELECT pg_advisory_xact_lock(hashtext('lifecycle'), hashtext($1))", [ev.data.accountId ?? ev.data.objectId ?? '']);
     if (!(await firstDelivery(t, ev.id, CONSUMER))) return;
-    for (const s of states) await reconcile(t, s, ev.data);
+    const all = await readStates(ev.data);
+    // A failed create's subscription (a start that slipped past settleFailedCreate included) is voided, never acted on.
+    const failed = await failedCreates(all.map(instanceOf));
+    const ofFailedCreate = (s: KbState) => failed.get(instanceOf(s)) === s.account.externalKey;
+    await voidSubscriptions(all.filter(ofFailedCreate).map((s) => s.sub));
+    for (const s of all.filter((x) => !ofFailedCreate(x))) await reconcile(t, s, ev.data);
   });
   kickBillingOutbox();
 }
@@ -91,6 +108,8 @@ export default eventFunction({
     ...Object.fromEntries(KILLBILL_TYPES.map((t) => [`${KILLBILL_PREFIX}${t.toLowerCase()}`, onKillbill])),
     'com.saasodoo.user.registered': ensureAccount,
     'com.saasodoo.billing.account.ensure': ensureAccount,
+    'com.saasodoo.instance.create_failed': (ev: ReceivedEvent<{ instanceId: string; customerId: string }>) =>
+      settleFailedCreate(ev.data.customerId, ev.data.instanceId),
     'com.saasodoo.schedule.daily': async () => {
       await trialWarnings();
     },

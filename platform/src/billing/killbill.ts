@@ -264,12 +264,15 @@ export class KillBill {
     return this.read('bundle', () => this.bundles.getBundle(bundleId));
   }
 
-  /** `end_of_term`: service to the paid-through date. `now`: service ends now, billing to the end of term (no refund). */
-  async cancel(subscriptionId: string, when: 'end_of_term' | 'now'): Promise<void> {
+  /**
+   * `end_of_term`: service to the paid-through date. `now`: service ends now, billing to the end of term (no refund).
+   * `void`: service and billing end now, so Kill Bill credits what was billed past today (a subscription the
+   * customer never got: its instance's create failed).
+   */
+  async cancel(subscriptionId: string, when: 'end_of_term' | 'now' | 'void'): Promise<void> {
+    const [entitlement, billing] = ({ end_of_term: ['END_OF_TERM', 'END_OF_TERM'], now: ['IMMEDIATE', 'END_OF_TERM'], void: ['IMMEDIATE', 'IMMEDIATE'] } as const)[when];
     await this.call('write', 'cancel subscription', () =>
-      when === 'now'
-        ? this.subscriptions.cancelSubscriptionPlan(subscriptionId, CREATED_BY, undefined, undefined, undefined, 'IMMEDIATE', 'END_OF_TERM')
-        : this.subscriptions.cancelSubscriptionPlan(subscriptionId, CREATED_BY, undefined, undefined, undefined, 'END_OF_TERM', 'END_OF_TERM'));
+      this.subscriptions.cancelSubscriptionPlan(subscriptionId, CREATED_BY, undefined, undefined, undefined, entitlement, billing));
   }
 
   async changePlan(subscriptionId: string, plan: { name: string; productName: string }): Promise<void> {

@@ -2,7 +2,8 @@
  * Billing's business rules over the Kill Bill adapter (SPEC 3, 4): the plans
  * on sale with their entitlements, trial eligibility (fail closed), starting
  * a subscription for an instance (one trial per customer, for life, under a
- * per-customer lock), and a customer's own billing view.
+ * per-customer lock), settling creates that failed half-way (no subscription
+ * may stay open for them), and a customer's own billing view.
  */
 import { randomUUID } from 'node:crypto';
 import { config } from '../config.ts';
@@ -101,7 +102,10 @@ async function computeEligibility(customerId: string): Promise<Eligibility> {
   const kb = killbill();
   const account = await kb.accountByCustomer(customerId);
   if (account) {
-    const subs = (await kb.bundlesOfAccount(account.accountId!)).flatMap((b) => b.subscriptions ?? []);
+    const bundles = await kb.bundlesOfAccount(account.accountId!);
+    // A failed create's subscription was never the customer's: it neither used up the trial nor is active.
+    const failed = await failedCreates(bundles.map((b) => b.externalKey ?? ''));
+    const subs = bundles.filter((b) => !failed.has(b.externalKey ?? '')).flatMap((b) => b.subscriptions ?? []);
     if (subs.some(hadTrial)) return { eligible: false, reason: 'had_trial' };
     if (subs.some((s) => s.state === 'ACTIVE' || s.state === 'BLOCKED')) return { eligible: false, reason: 'active_subscription' };
   }
@@ -147,7 +151,8 @@ export class TrialUnavailable extends HttpError {
  * Opens the Kill Bill subscription of an instance for a customer (SPEC 4).
  * A per-customer Redis lock is held until the subscription exists and the
  * trial row is written; the trial table's primary key is the last guard.
- * Calling again for the same instance returns the same subscription.
+ * Calling again for the same instance returns the same subscription; an
+ * instance whose create already failed (settleFailedCreate) gets none.
  */
 export async function startSubscription(customer: { customerId: string; email?: string }, o: { instanceId: string; plan: string; trial: boolean }): Promise<{ subscriptionId: string; created: boolean }> {
   const plan = (await catalogPlans()).find((p) => p.name === o.plan && (config().TEST_PLANS || p.name !== 'basic-test-trial'));
@@ -155,6 +160,9 @@ export async function startSubscription(customer: { customerId: string; email?: 
   if (o.trial && !plan.trialDays) throw HttpError.badRequest('This plan has no trial', { trial: 'the plan has no trial' });
   const kb = killbill();
   return withCustomerLock(customer.customerId, async () => {
+    if ((await failedCreates([o.instanceId])).size) {
+      throw new HttpError(409, 'create_failed', 'This instance could not be created; create it again', { instanceId: 'create failed' });
+    }
     const existing = (await kb.bundlesOfInstance(o.instanceId)).flatMap((b) => b.subscriptions ?? []);
     const account = await kb.ensureAccount({ customerId: customer.customerId, email: customer.email });
     if (existing.length) {
@@ -179,6 +187,57 @@ export async function startSubscription(customer: { customerId: string; email?: 
     }
     const sub = await kb.createSubscription({ accountId: account.accountId!, plan: o.plan, trial: false, instanceId: o.instanceId, productName: plan.product });
     return { subscriptionId: sub.subscriptionId!, created: true };
+  });
+}
+
+// ---- creates that failed half-way ----
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Which of these instance ids belong to a failed create, with the customer it was for. */
+export async function failedCreates(instanceIds: string[]): Promise<Map<string, string>> {
+  const ids = instanceIds.filter((id) => UUID_RE.test(id));
+  if (!ids.length) return new Map();
+  const rows = await db('billing').manyOrNone<{ instance_id: string; customer_id: string }>(
+    'SELECT instance_id, customer_id FROM failed_creates WHERE instance_id = ANY($1::uuid[])', [ids]);
+  return new Map(rows.map((r) => [r.instance_id, r.customer_id]));
+}
+
+/**
+ * Cancels the still-open subscriptions among `subs` with service and billing
+ * ending now, so Kill Bill credits anything already billed: they belong to a
+ * failed create, an instance the customer never got.
+ */
+export async function voidSubscriptions(subs: Subscription[]): Promise<void> {
+  for (const s of subs) {
+    if (s.state === 'CANCELLED' || s.state === 'EXPIRED') continue;
+    await killbill().cancel(s.subscriptionId!, 'void');
+    log.info({ subscriptionId: s.subscriptionId, instanceId: s.bundleExternalKey }, 'voided the subscription of a failed create');
+  }
+}
+
+/**
+ * The billing side of `instance.create_failed`: the instances function gave
+ * up on a create without a clear answer from startSubscription, so Kill Bill
+ * may hold (or be about to hold) a subscription for an instance that does not
+ * exist. Under the customer's lock, the one startSubscription holds, the id is
+ * recorded first, so a start still in flight or arriving later is refused;
+ * then whatever Kill Bill already opened for it on the customer's account is
+ * voided and the trial it took, if any, is given back. Idempotent.
+ */
+export async function settleFailedCreate(customerId: string, instanceId: string): Promise<void> {
+  const kb = killbill();
+  await withCustomerLock(customerId, async () => {
+    await db('billing').tx(async (t) => {
+      await t.none('INSERT INTO failed_creates (instance_id, customer_id) VALUES ($1, $2) ON CONFLICT DO NOTHING', [instanceId, customerId]);
+      await t.none('DELETE FROM trials WHERE customer_id = $1 AND instance_id = $2', [customerId, instanceId]);
+    });
+    const account = await kb.accountByCustomer(customerId);
+    if (account) {
+      const bundles = (await kb.bundlesOfInstance(instanceId)).filter((b) => b.accountId === account.accountId);
+      await voidSubscriptions(bundles.flatMap((b) => b.subscriptions ?? []));
+    }
+    await redis().del(`trial-eligibility:${customerId}`).catch(() => {});
   });
 }
 

@@ -4,8 +4,9 @@
  * Authorization header is forwarded, so billing acts as that customer.
  *
  * Contract (billing function, POST /api/billing):
- *   {action:'startSubscription', instanceId, plan, trial} → 201 {subscriptionId}
+ *   {action:'startSubscription', instanceId, plan, trial} → 201 {subscriptionId} (200: the one already open)
  *                                                         | 409 {error:{code:'trial_unavailable'}}
+ *                                                         | 409 {error:{code:'create_failed'}} (settled, see create.ts)
  *   {action:'cancel', subscriptionId, immediate:true}    → 2xx (entitlement ends now, SPEC 5 delete)
  * GET /api/trial-eligibility → 200 {eligible, reason, trialDays}
  */
@@ -16,6 +17,7 @@ type Answer = { status: number; body: any };
 
 async function call(path: string, authorization: string, init: { method: 'GET' | 'POST'; body?: unknown }): Promise<Answer> {
   let res: Response;
+  let text: string;
   try {
     res = await fetch(`${config().GATEWAY_URL}${path}`, {
       method: init.method,
@@ -27,10 +29,11 @@ async function call(path: string, authorization: string, init: { method: 'GET' |
       body: init.body !== undefined ? JSON.stringify(init.body) : undefined,
       signal: AbortSignal.timeout(15_000),
     });
+    // The body is part of the answer: a connection lost while reading it is no answer either.
+    text = await res.text();
   } catch {
     throw HttpError.unavailable('Billing');
   }
-  const text = await res.text();
   let body: any;
   try {
     body = text ? JSON.parse(text) : undefined;
@@ -49,7 +52,10 @@ export async function trialEligible(authorization: string): Promise<boolean> {
 
 export type StartResult = { ok: true; subscriptionId: string } | { ok: false; code: 'trial_unavailable' | 'refused'; message: string };
 
-/** Opens the Kill Bill subscription of a new instance (billing's startSubscription). */
+/**
+ * Opens the Kill Bill subscription of a new instance (billing's startSubscription).
+ * Throws 503 when the outcome is unknown (no answer, timeout, 5xx): the subscription may exist.
+ */
 export async function startSubscription(authorization: string, p: { instanceId: string; plan: string; trial: boolean }): Promise<StartResult> {
   const r = await call('/api/billing', authorization, { method: 'POST', body: { action: 'startSubscription', ...p } });
   if ((r.status === 201 || r.status === 200) && typeof r.body?.subscriptionId === 'string') {

@@ -90,13 +90,16 @@ export async function provision(cmd: ProvisionCommand): Promise<void> {
 /**
  * Step 1: status `provisioning`. Returns undefined when there is nothing to
  * do: already running, terminated, or parked in `error` (only an admin retry,
- * which sets `provisioning` itself, resumes a failed instance).
+ * which sets `provisioning` itself, resumes a failed instance). A row whose
+ * create has not finished (no subscription id yet) may still be removed by
+ * it: 409, retried by the broker once create has either finished or given up.
  */
 async function claim(instanceId: string, cause: Cause): Promise<InstanceRow | undefined> {
   const row = await db('instance').tx(async (t) => {
     const cur = (await getInstance(t, instanceId, true))!;
     if (cur.status === 'provisioning') return cur;
     if (cur.status !== 'pending_payment') return undefined;
+    if (!cur.subscription_id) throw new HttpError(409, 'busy', 'The instance is still being created; retry later');
     return transition(t, cur, 'provisioning', { ...cause, reason: 'provisioning started' }, { error_step: null, error_reason: null });
   });
   kickOutbox();
