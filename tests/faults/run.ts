@@ -286,7 +286,25 @@ async function resendSome(p: Platform, url: string, db: DbFn): Promise<void> {
   });
 }
 
-/** Waits until no outbox holds unpublished rows and no instance changed for 10 s (or FAULT_SETTLE_S). */
+/** Instances whose status does not (yet) match lifecycle's last decision: commands still on their way or being retried. */
+async function unconverged(db: DbFn): Promise<number> {
+  const [decided, rows] = await Promise.all([
+    db('billing').manyOrNone<{ instance_id: string; provisioned: boolean; suspended: boolean; terminated: boolean }>(
+      'SELECT instance_id, provisioned, suspended, terminated FROM lifecycle_subscriptions'),
+    db('instance').manyOrNone<{ id: string; status: string }>('SELECT id, status FROM instances'),
+  ]);
+  const status = new Map(rows.map((r) => [r.id, r.status]));
+  return decided.filter((d) => {
+    const want = d.terminated ? 'terminated' : d.suspended ? 'suspended' : d.provisioned ? 'running' : undefined;
+    return want !== undefined && status.get(d.instance_id) !== want;
+  }).length;
+}
+
+/**
+ * Waits until no outbox holds unpublished rows, every instance is where
+ * lifecycle's last decision puts it (a command being retried by the broker
+ * shows up here, not in the outboxes) and nothing changed for `stableMs`.
+ */
 async function settle(db: DbFn, stableMs = 10_000, maxMs = SETTLE_MS): Promise<void> {
   const deadline = Date.now() + maxMs;
   let last = '';
@@ -295,6 +313,7 @@ async function settle(db: DbFn, stableMs = 10_000, maxMs = SETTLE_MS): Promise<v
     const parts = await Promise.all([
       db('instance').one<{ o: string }>('SELECT count(*) FILTER (WHERE published_at IS NULL) AS o FROM outbox'),
       db('billing').one<{ o: string }>('SELECT count(*) FILTER (WHERE published_at IS NULL) AS o FROM outbox'),
+      unconverged(db),
       db('instance').manyOrNone('SELECT id, status, billing_status FROM instances ORDER BY id'),
       db('communication').one('SELECT count(*) AS m FROM mails'),
     ]).catch(() => undefined);
@@ -302,7 +321,7 @@ async function settle(db: DbFn, stableMs = 10_000, maxMs = SETTLE_MS): Promise<v
     if (snapshot !== last) {
       last = snapshot;
       stableSince = Date.now();
-    } else if (parts && Number(parts[0].o) === 0 && Number(parts[1].o) === 0 && Date.now() - stableSince > stableMs) {
+    } else if (parts && Number(parts[0].o) === 0 && Number(parts[1].o) === 0 && parts[2] === 0 && Date.now() - stableSince > stableMs) {
       return;
     }
     await sleep(1000);
