@@ -10,6 +10,7 @@
 import { KILLBILL_PREFIX, type KillbillNotification } from '@saasodoo/events';
 import { db } from '@saasodoo/platform/db/index';
 import { eventFunction, type ReceivedEvent } from '@saasodoo/platform/fn';
+import { HttpError } from '@saasodoo/platform/errors';
 import { firstDelivery } from '@saasodoo/platform/idempotency';
 import { enqueue } from '@saasodoo/platform/outbox';
 import { killbill, type Subscription } from '@saasodoo/platform/billing/killbill';
@@ -50,23 +51,46 @@ async function readStates(n: KillbillNotification): Promise<KbState[]> {
 
 const instanceOf = (s: KbState) => s.sub.bundleExternalKey ?? s.sub.externalKey ?? '';
 
+/** The current decision counter of an account (0 before its first decision). */
+async function accountVersion(key: string): Promise<number> {
+  const row = await db('billing').oneOrNone<{ version: string }>('SELECT version FROM lifecycle_account_versions WHERE account_key = $1', [key]);
+  return Number(row?.version ?? 0);
+}
+
+class StaleRead extends Error {}
+
 /**
- * Notifications of one account are decided one at a time, each on Kill Bill's
- * state read under the account's lock: a decision taken on a state read
- * before a newer decision committed would undo it (a suspend sent after the
- * resume of a customer who just paid).
+ * Decides on Kill Bill's state read after every earlier decision on the
+ * account committed: the read happens outside the transaction (no connection
+ * held while Kill Bill answers), and the commit checks the account's counter
+ * did not move meanwhile, else reads again. Without this, a decision taken on
+ * a state read before a newer one committed undoes it (a suspend sent after
+ * the resume of a customer who just paid).
  */
 async function onKillbill(ev: ReceivedEvent<KillbillNotification>): Promise<void> {
-  await db('billing').tx(async (t) => {
-    await t.any("SELECT pg_advisory_xact_lock(hashtext('lifecycle'), hashtext($1))", [ev.data.accountId ?? ev.data.objectId ?? '']);
-    if (!(await firstDelivery(t, ev.id, CONSUMER))) return;
+  const key = ev.data.accountId ?? ev.data.objectId ?? '';
+  for (let attempt = 1; ; attempt++) {
+    const version = await accountVersion(key);
     const all = await readStates(ev.data);
     // A failed create's subscription (a start that slipped past settleFailedCreate included) is voided, never acted on.
     const failed = await failedCreates(all.map(instanceOf));
     const ofFailedCreate = (s: KbState) => failed.get(instanceOf(s)) === s.account.externalKey;
     await voidSubscriptions(all.filter(ofFailedCreate).map((s) => s.sub));
-    for (const s of all.filter((x) => !ofFailedCreate(x))) await reconcile(t, s, ev.data);
-  });
+    try {
+      await db('billing').tx(async (t) => {
+        const now = await t.one<{ version: string }>(
+          `INSERT INTO lifecycle_account_versions AS v (account_key, version) VALUES ($1, 1)
+           ON CONFLICT (account_key) DO UPDATE SET version = v.version + 1 RETURNING version`, [key]);
+        if (Number(now.version) !== version + 1) throw new StaleRead();
+        if (!(await firstDelivery(t, ev.id, CONSUMER))) return;
+        for (const s of all.filter((x) => !ofFailedCreate(x))) await reconcile(t, s, ev.data);
+      });
+      break;
+    } catch (err) {
+      if (!(err instanceof StaleRead)) throw err;
+      if (attempt >= 5) throw HttpError.unavailable('A consistent view of the Kill Bill account', 1);
+    }
+  }
   kickBillingOutbox();
 }
 

@@ -4,7 +4,9 @@
  * TCP cut (tcp-proxy.ts) cannot time: every request is forwarded; for one
  * that `lose` matches, the upstream answer is read in full (so the upstream
  * has acted and answered), then, once `hold` (if set) resolves, the client's
- * connection is destroyed instead of answered.
+ * connection is destroyed instead of answered. For one that `slow` matches,
+ * the answer (given by the upstream at once) is passed on only once `hold`
+ * resolves: a client acting on a state that has changed meanwhile.
  *
  *   const p = await lossyHttpProxy(simulatorUrl);
  *   p.lose = (r) => r.method === 'POST' && r.path === '/1.0/kb/subscriptions';
@@ -19,8 +21,12 @@ export type LossyHttpProxy = {
   url: string;
   /** Which requests lose their answer; unset = every answer goes through. */
   lose?: (r: ProxiedRequest) => boolean;
-  /** Until this resolves, a lost answer keeps the client waiting (a slow server). */
+  /** Which requests get their (already given) answer only once `hold` resolves. */
+  slow?: (r: ProxiedRequest) => boolean;
+  /** Until this resolves, a lost or slow answer keeps the client waiting (a slow server). */
   hold?: Promise<void>;
+  /** Slow answers read from the upstream so far. */
+  held: ProxiedRequest[];
   /** Answers lost so far, with the status the upstream had given. */
   lost: (ProxiedRequest & { status: number; answer: string })[];
   close(): Promise<void>;
@@ -28,13 +34,14 @@ export type LossyHttpProxy = {
 
 export async function lossyHttpProxy(target: string): Promise<LossyHttpProxy> {
   const to = new URL(target);
-  const state: LossyHttpProxy = { url: '', lost: [], close: async () => {} };
+  const state: LossyHttpProxy = { url: '', lost: [], held: [], close: async () => {} };
   const server = http.createServer(async (req, res) => {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
     const body = Buffer.concat(chunks);
     const r: ProxiedRequest = { method: req.method ?? 'GET', path: new URL(req.url ?? '/', 'http://x').pathname, body: body.toString('utf8') };
     const lose = state.lose?.(r) ?? false;
+    const slow = !lose && (state.slow?.(r) ?? false);
     const up = http.request({ host: to.hostname, port: to.port, path: req.url, method: req.method, headers: req.headers }, async (answer) => {
       const parts: Buffer[] = [];
       for await (const c of answer) parts.push(c as Buffer);
@@ -43,6 +50,10 @@ export async function lossyHttpProxy(target: string): Promise<LossyHttpProxy> {
         await state.hold;
         res.socket?.destroy();
         return;
+      }
+      if (slow) {
+        state.held.push(r);
+        await state.hold;
       }
       res.writeHead(answer.statusCode ?? 502, answer.headers).end(Buffer.concat(parts));
     });

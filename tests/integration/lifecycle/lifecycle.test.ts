@@ -16,9 +16,11 @@ import { startGateway } from '@saasodoo/platform/host/gateway';
 import type { Supervisor } from '@saasodoo/platform/host/supervisor';
 import { callbackUrl } from '@saasodoo/platform/billing/webhook';
 import { startSubscription } from '@saasodoo/platform/billing/service';
+import { resetKillbill } from '@saasodoo/platform/billing/killbill';
 import intakeFn from '../../../functions/webhook-intake/index.ts';
 import lifecycleFn, { KILLBILL_TYPES } from '../../../functions/lifecycle/index.ts';
 import { startTestKillbill, waitFor, type TestKillbill } from '../../helpers/killbill.ts';
+import { lossyHttpProxy } from '../../helpers/lossy-http-proxy.ts';
 import { freePort } from '../../helpers/ports.ts';
 
 let kb: TestKillbill;
@@ -199,6 +201,46 @@ describe('lifecycle (SPEC 5)', () => {
     const seqs = await db('billing').manyOrNone<{ seq: number }>(
       `SELECT (data->>'seq')::int AS seq FROM outbox WHERE type IN ('com.saasodoo.instance.suspend', 'com.saasodoo.instance.resume') AND data->>'instanceId' = $1 ORDER BY created_at`, [c.instanceId]);
     expect(seqs.map((r) => r.seq)).toEqual([1, 2]);
+  });
+
+  it('a decision on a state read before a newer decision committed is taken again on fresh state (no suspend after the resume)', async () => {
+    const c = await newSubscription('standard-monthly', true, 'FAILURE');
+    await settle();
+    await kb.adapter.moveClock({ days: 28 });
+    await settle();
+    expect(await commands(c.instanceId)).toEqual(['instance.provision', 'instance.suspend']);
+    // Lifecycle reads Kill Bill through a proxy that holds the overdue answer of the first read.
+    const proxy = await lossyHttpProxy(kb.sim.url);
+    const { resetConfig } = await import('@saasodoo/platform/config');
+    const point = (url: string) => {
+      process.env.KILLBILL_URL = url;
+      resetConfig();
+      resetKillbill();
+    };
+    point(proxy.url);
+    let release!: () => void;
+    proxy.hold = new Promise((r) => (release = r));
+    proxy.slow = (r) => r.path.endsWith('/overdue');
+    const look = (id: string) => lifecycleFn.handle({ cloudevent: new CloudEvent({
+      id, type: 'org.killbill.overdue_change', source: '/saasodoo/webhook-intake',
+      data: { eventType: 'OVERDUE_CHANGE', accountId: c.accountId, objectType: 'ACCOUNT', objectId: c.accountId, metaData: null },
+    }) }) as Promise<{ statusCode: number }>;
+    try {
+      const stale = look(randomUUID()); // reads "blocked", answer held
+      await waitFor(async () => proxy.held.length === 1, 10_000, 'the held read');
+      proxy.slow = undefined;
+      await kb.adapter.setPaymentOutcome(c.accountId, 'SUCCESS'); // the customer pays: Kill Bill clears overdue
+      expect((await look(randomUUID())).statusCode).toBe(204); // decides on the cleared state: resume
+      expect(await commands(c.instanceId)).toEqual(['instance.provision', 'instance.suspend', 'instance.resume']);
+      release();
+      expect((await stale).statusCode).toBe(204);
+      // The held decision was taken again on Kill Bill's current state: no second suspend.
+      expect(await commands(c.instanceId)).toEqual(['instance.provision', 'instance.suspend', 'instance.resume']);
+    } finally {
+      release();
+      point(kb.sim.url);
+      await proxy.close();
+    }
   });
 
   it('cancel end of term: mail with the effective date, terminate once at the end; plan change → quota', async () => {
