@@ -4,6 +4,7 @@
  * role, which can reach nothing else.
  */
 import pgPromise, { type IDatabase, type ITask } from 'pg-promise';
+import { log } from '../log.ts';
 import { connectionFor, databaseName, DATABASE_ROLE, PROVISIONER_ROLE, type ServiceDatabase } from './services.ts';
 
 export const pgp = pgPromise({ capSQL: true });
@@ -19,6 +20,10 @@ function pool(key: string, make: () => Db): Db {
   let p = pools.get(key);
   if (!p) {
     p = make();
+    // pg-promise drops its own pool 'error' listener as soon as the pool is
+    // ending, but idle connections close later: one cut meanwhile (a database
+    // dropped or restarted) would be an uncaught exception and kill the process.
+    p.$pool.on('error', (err) => log.warn({ pool: key, reason: err.message }, 'idle database connection lost'));
     pools.set(key, p);
   }
   return p;
