@@ -79,6 +79,11 @@ const INHERITED_TARGETS = ['KILLBILL_URL', 'SMTP_URL', 'K_SINK', 'KILLBILL_CALLB
 
 const dataDirOf = () => path.resolve(repoRoot, process.env.DATA_DIR ?? '.data');
 
+/** Where a started platform answers, from the env it was started with (read once it runs). */
+function locate(env: Record<string, string>): Pick<Platform, 'gateway' | 'killbill' | 'dataDir' | 'env'> {
+  return { gateway: env.GATEWAY_URL, killbill: `http://127.0.0.1:${env.KILLBILL_SIM_PORT}`, dataDir: dataDirOf(), env };
+}
+
 async function cleanup(dataDir: string): Promise<void> {
   const { dropNamespace } = await import('@saasodoo/platform/db/migrate');
   await dropNamespace().catch(() => {});
@@ -110,16 +115,13 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Platfor
   const { up } = await import('@saasodoo/platform/host/up');
   const host = await up({ quiet: true, skip: opts.skip ?? ['portal'], only: opts.only });
   if (opts.warm) await warm(host.supervisor, opts.warm);
-  const dataDir = dataDirOf();
+  const where = locate(env);
   return {
-    gateway: env.GATEWAY_URL,
-    killbill: `http://127.0.0.1:${env.KILLBILL_SIM_PORT}`,
-    dataDir,
-    env,
+    ...where,
     host,
     async stop() {
       await host.stop();
-      if (!opts.keep) await cleanup(dataDir);
+      if (!opts.keep) await cleanup(where.dataDir);
     },
   };
 }
@@ -167,12 +169,9 @@ export async function startPlatformProcess(opts: PlatformOptions = {}): Promise<
     exited.then((code) => reject(new Error(`platform process exited (code ${code}) before it was ready:\n${lines.slice(-40).join('\n')}`)));
     setTimeout(() => reject(new Error(`platform process not ready within 120 s:\n${lines.slice(-40).join('\n')}`)), 120_000).unref();
   });
-  const dataDir = dataDirOf();
+  const where = locate(env);
   return {
-    gateway: env.GATEWAY_URL,
-    killbill: `http://127.0.0.1:${env.KILLBILL_SIM_PORT}`,
-    dataDir,
-    env,
+    ...where,
     pid: child.pid!,
     logs: () => [...lines],
     async stop() {
@@ -182,7 +181,7 @@ export async function startPlatformProcess(opts: PlatformOptions = {}): Promise<
         await exited;
         clearTimeout(timer);
       }
-      if (!opts.keep) await cleanup(dataDir);
+      if (!opts.keep) await cleanup(where.dataDir);
     },
   };
 }

@@ -7,15 +7,15 @@
  * renames the directory: a backup either has a manifest and both non-empty
  * parts, or does not exist (SPEC 7: never success with a missing part).
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { config } from '../config.ts';
 import { applyRetention, FINAL_BACKUP_DAYS } from './retention.ts';
-import type { BackupDownload, BackupKind, BackupManifest, RetentionPolicy } from './types.ts';
-import { BackupError, DEFAULT_RETENTION, RuntimeError } from './types.ts';
+import type { BackupDownload, BackupKind, BackupManifest, BackupStep, InstanceSpec, RestoreStep, RetentionPolicy, RuntimeStatus, StepListener } from './types.ts';
+import { BackupError, DEFAULT_RETENTION, RestoreError, RuntimeError } from './types.ts';
 
 const ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$/;
 
@@ -179,10 +179,67 @@ export class BackupStore {
 
 /**
  * The backup calls both drivers answer the same way, from the shared store
- * (archives live on a volume the functions mount, whatever runs the instance).
+ * (archives live on a volume the functions mount, whatever runs the instance),
+ * and the restore procedure around a safety backup, which only differs in how
+ * a driver stops the instance and puts a backup's parts in place.
  */
 export abstract class StoredBackups {
   abstract readonly backups: BackupStore;
+  /** Whether a restore may go ahead when the runtime has no such instance (local: its files are still there). */
+  protected abstract readonly restoresIntoMissing: boolean;
+
+  abstract status(id: string): Promise<RuntimeStatus>;
+  abstract scale(id: string, replicas: 0 | 1, opts?: { suspended?: boolean }): Promise<void>;
+  abstract backup(spec: InstanceSpec, backupId: string, kind: BackupKind, onStep?: StepListener<BackupStep>): Promise<BackupManifest>;
+  /** Brings the instance down for a restore, keeping it suspended if it was. */
+  protected abstract stopForRestore(id: string, suspended: boolean): Promise<void>;
+  /** Puts a verified backup's database and filestore in place of the instance's. */
+  protected abstract restoreParts(spec: InstanceSpec, backupId: string, onStep?: StepListener<RestoreStep>): Promise<void>;
+
+  /**
+   * Verifies the backup, stops the instance, takes a safety backup and
+   * restores; if the restore fails the safety backup is put back, so the
+   * instance is left as it was either way (SPEC 7).
+   */
+  async restore(spec: InstanceSpec, backupId: string, onStep?: StepListener<RestoreStep>): Promise<{ safety: BackupManifest }> {
+    await onStep?.('verify');
+    try {
+      await this.backups.verify(spec.id, backupId);
+    } catch (err) {
+      throw new RestoreError(`backup ${backupId} cannot be restored: ${(err as Error).message}`);
+    }
+    const before = await this.status(spec.id);
+    if (before.state === 'missing' && !this.restoresIntoMissing) throw new RestoreError('the instance has no runtime objects to restore into');
+    const wasUp = before.state !== 'missing' && before.replicas === 1;
+    await onStep?.('stop');
+    if (before.state !== 'missing') await this.stopForRestore(spec.id, before.state === 'suspended');
+    const putBack = async () => {
+      if (wasUp) await this.scale(spec.id, 1);
+    };
+    let safety: BackupManifest;
+    await onStep?.('safety_backup');
+    try {
+      safety = await this.backup(spec, `safety-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`, 'safety');
+    } catch (err) {
+      await putBack();
+      throw new RestoreError(`the safety backup failed, nothing was changed: ${(err as Error).message}`);
+    }
+    try {
+      await this.restoreParts(spec, backupId, onStep);
+    } catch (err) {
+      try {
+        await this.restoreParts(spec, safety.backupId);
+      } catch (again) {
+        await putBack().catch(() => {});
+        throw new RestoreError(`restore failed (${(err as Error).message}) and putting back the safety backup failed too (${(again as Error).message})`, safety.backupId);
+      }
+      await putBack();
+      throw new RestoreError(`restore failed, the instance was put back as it was: ${(err as Error).message}`, safety.backupId);
+    }
+    await onStep?.('start');
+    await putBack();
+    return { safety };
+  }
 
   listBackups(id: string): Promise<BackupManifest[]> {
     return this.backups.list(id);

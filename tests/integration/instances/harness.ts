@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { HTTP, type CloudEvent } from 'cloudevents';
+import { afterAll, beforeAll } from 'vitest';
 import { config, resetConfig } from '../../../platform/src/config.ts';
 import { closeDatabases, db } from '../../../platform/src/db/index.ts';
 import { dropNamespace, migrate } from '../../../platform/src/db/migrate.ts';
@@ -19,6 +20,7 @@ import { stopOutbox } from '../../../platform/src/instances/relay.ts';
 import { resetRuntime } from '../../../platform/src/runtime/index.ts';
 import { startLocalRuntime, type LocalRuntime } from '../../../platform/src/runtime/local/daemon.ts';
 import { localRuntimeToken } from '../../../platform/src/runtime/local/driver.ts';
+import { createTestUser, type TestUser } from '../../helpers/auth.ts';
 import { freePort, freePortRange } from '../../helpers/ports.ts';
 import { startTestKillbill, type TestKillbill } from '../../helpers/killbill.ts';
 import { loadTriggers } from '../../../events/triggers.ts';
@@ -272,4 +274,49 @@ export async function provisioned(h: Harness, token: string, customerId: string,
   const p = await deliver(h.fn.provision, 'com.saasodoo.instance.provision', { instanceId: r.body.id, customerId });
   if (p.status >= 300) throw new Error(`provision: ${p.status} ${p.body}`);
   return r.body.id;
+}
+
+/** A file's harness with its one customer and provisioned instance (filled in by beforeAll). */
+export type InstanceHarness = Harness & {
+  /** The customer who owns the instance. */
+  alice: TestUser;
+  /** The provisioned instance's id. */
+  id: string;
+  /** One health-probe tick, as the schedule sends it. */
+  tick(): Promise<{ status: number; body: string }>;
+  /** The events published so far about the instance, of one type (`instance.ready`: without the com.saasodoo. prefix). */
+  eventsOf(type: string): Received[];
+};
+
+/**
+ * The setup of a file that tests one running instance: beforeAll starts the
+ * harness with one customer (alice) owning one provisioned instance,
+ * afterAll stops it. The object returned is filled in by beforeAll.
+ */
+export function harnessWithInstance(): InstanceHarness {
+  const t = {
+    tick: () => deliver(t.fn.healthProbe, 'com.saasodoo.health.tick', { at: new Date().toISOString() }),
+    eventsOf: (type: string) => t.events.filter((e) => e.type === `com.saasodoo.${type}` && e.subject === t.id),
+  } as InstanceHarness;
+  let h: Harness | undefined;
+  beforeAll(async () => {
+    h = await startHarness();
+    const alice = await createTestUser();
+    Object.assign(t, h, { alice, id: await provisioned(h, alice.accessToken, alice.userId) });
+  });
+  afterAll(async () => {
+    await h?.stop();
+  });
+  return t;
+}
+
+/**
+ * Fetches a backup as a customer does: asks the instances function for a
+ * signed link, then follows it. Returns the link's token and the download.
+ */
+export async function downloadBackup(h: Harness, token: string, id: string, backupId: string): Promise<{ linkToken: string; res: Response }> {
+  const link = await call(h.fn.instances, token, { query: { id, backupLink: backupId } });
+  if (link.status !== 200) throw new Error(`backup link: ${link.status} ${JSON.stringify(link.body)}`);
+  const linkToken = new URL(link.body.url).searchParams.get('token')!;
+  return { linkToken, res: await fetch(`${h.fn.backupDownload}?token=${encodeURIComponent(linkToken)}`) };
 }

@@ -18,7 +18,7 @@ import { runtime } from '../../../platform/src/runtime/index.ts';
 import { signBackupLink } from '../../../platform/src/runtime/backup-links.ts';
 import type { LocalRuntimeStatus } from '../../../platform/src/runtime/local/driver.ts';
 import { createTestUser, type TestUser } from '../../helpers/auth.ts';
-import { call, deliver, deliverQueued, queued, row, startHarness, until, type Harness } from './harness.ts';
+import { call, deliver, deliverQueued, downloadBackup, queued, row, startHarness, until, type Harness } from './harness.ts';
 
 let h: Harness;
 let alice: TestUser;
@@ -175,10 +175,7 @@ describe('instance lifecycle', () => {
   });
 
   it('downloads a backup through a signed link; forged, expired or other links are refused', async () => {
-    const link = await call(h.fn.instances, alice.accessToken, { query: { id, backupLink: backupId } });
-    expect(link.status).toBe(200);
-    const token = new URL(link.body.url).searchParams.get('token')!;
-    const res = await fetch(`${h.fn.backupDownload}?token=${encodeURIComponent(token)}`);
+    const { linkToken: token, res } = await downloadBackup(h, alice.accessToken, id, backupId);
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toBe('application/x-tar');
     const bytes = Buffer.from(await res.arrayBuffer());

@@ -14,35 +14,21 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { config } from '../../../platform/src/config.ts';
 import { db } from '../../../platform/src/db/index.ts';
 import { runtime } from '../../../platform/src/runtime/index.ts';
-import { createTestUser, type TestUser } from '../../helpers/auth.ts';
-import { call, deliver, deliverQueued, provisioned, queued, row, startHarness, until, type Harness } from './harness.ts';
+import { call, deliver, deliverQueued, downloadBackup, harnessWithInstance, queued, row, until } from './harness.ts';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 ** 3;
 
-let h: Harness;
-let alice: TestUser;
-let id: string;
-
-beforeAll(async () => {
-  h = await startHarness();
-  alice = await createTestUser();
-  id = await provisioned(h, alice.accessToken, alice.userId);
-});
-afterAll(async () => {
-  await h?.stop();
-});
-
-const tick = () => deliver(h.fn.healthProbe, 'com.saasodoo.health.tick', { at: new Date().toISOString() });
-const eventsOf = (type: string) => h.events.filter((e) => e.type === `com.saasodoo.${type}` && e.subject === id);
-const storage = async () => (await call(h.fn.instances, alice.accessToken, { query: { id } })).body.storage;
-const filestore = () => path.join(config().dataDir, 'instances', id, 'filestore');
+const h = harnessWithInstance();
+const { tick, eventsOf } = h;
+const storage = async () => (await call(h.fn.instances, h.alice.accessToken, { query: { id: h.id } })).body.storage;
+const filestore = () => path.join(config().dataDir, 'instances', h.id, 'filestore');
 /** Makes the instance due for the next sweep's measurement (as if STORAGE_USAGE_MINUTES had passed). */
-const makeDue = () => db('instance').none(`UPDATE instances SET storage_checked_at = now() - interval '1 day' WHERE id = $1`, [id]);
+const makeDue = () => db('instance').none(`UPDATE instances SET storage_checked_at = now() - interval '1 day' WHERE id = $1`, [h.id]);
 
 describe('storage usage in the API', () => {
   it('is measured at provisioning: usedBytes against the plan quota', async () => {
@@ -64,34 +50,34 @@ describe('storage usage in the API', () => {
 
   it('over the quota → instance.quota_exceeded once per crossing, not on every measurement', async () => {
     const rt = await runtime();
-    await rt.setQuota(id, MiB);
+    await rt.setQuota(h.id, MiB);
     await makeDue();
     await tick();
     expect(await storage()).toMatchObject({ limitBytes: MiB });
     await until('quota_exceeded', () => eventsOf('instance.quota_exceeded').length === 1);
-    expect(eventsOf('instance.quota_exceeded')[0].data).toMatchObject({ customerId: alice.userId, limitBytes: MiB });
+    expect(eventsOf('instance.quota_exceeded')[0].data).toMatchObject({ customerId: h.alice.userId, limitBytes: MiB });
     await makeDue();
     await tick();
-    expect((await row(id)).storage_exceeded).toBe(true);
+    expect((await row(h.id)).storage_exceeded).toBe(true);
     expect(eventsOf('instance.quota_exceeded')).toHaveLength(1); // still over: no second report
 
-    await rt.setQuota(id, 10 * GiB);
+    await rt.setQuota(h.id, 10 * GiB);
     await makeDue();
     await tick();
-    expect((await row(id)).storage_exceeded).toBe(false);
-    await rt.setQuota(id, MiB);
+    expect((await row(h.id)).storage_exceeded).toBe(false);
+    await rt.setQuota(h.id, MiB);
     await makeDue();
     await tick();
     await until('second crossing reported', () => eventsOf('instance.quota_exceeded').length === 2);
   });
 
   it('quota-set applies the plan quota and refreshes the figure at once', async () => {
-    const r = await deliver(h.fn.quotaSet, 'com.saasodoo.instance.quota', { instanceId: id, customerId: alice.userId, plan: 'standard-monthly' });
+    const r = await deliver(h.fn.quotaSet, 'com.saasodoo.instance.quota', { instanceId: h.id, customerId: h.alice.userId, plan: 'standard-monthly' });
     expect(r.status).toBe(204);
     const s = await storage();
     expect(s.limitBytes).toBe(20 * GiB);
     expect(s.usedBytes).toBeGreaterThanOrEqual(3 * MiB);
-    expect((await row(id)).storage_exceeded).toBe(false);
+    expect((await row(h.id)).storage_exceeded).toBe(false);
   });
 });
 
@@ -102,35 +88,32 @@ describe('progress of backup and restore', () => {
   it('a backup reports its steps as instance.progress and keeps the last on the row', async () => {
     // Incompressible data: the backup is several MiB (used by the download test below).
     fs.writeFileSync(path.join(filestore(), 'random.bin'), randomBytes(6 * MiB));
-    expect((await call(h.fn.instanceAction, alice.accessToken, { body: { id, action: 'backup' } })).body.status).toBe('backing_up');
-    backupId = (await queued(id, 'instance.backup')).data.backupId;
-    await deliverQueued(h.fn.instanceOps, id, 'instance.backup');
-    expect((await row(id)).status).toBe('running');
+    expect((await call(h.fn.instanceAction, h.alice.accessToken, { body: { id: h.id, action: 'backup' } })).body.status).toBe('backing_up');
+    backupId = (await queued(h.id, 'instance.backup')).data.backupId;
+    await deliverQueued(h.fn.instanceOps, h.id, 'instance.backup');
+    expect((await row(h.id)).status).toBe('running');
     await until('backup progress', () => progress('backup').length === 3);
     expect(progress('backup')).toEqual(['1/3 database', '2/3 filestore', '3/3 manifest']);
-    const got = (await call(h.fn.instances, alice.accessToken, { query: { id } })).body;
+    const got = (await call(h.fn.instances, h.alice.accessToken, { query: { id: h.id } })).body;
     expect(got.progress).toMatchObject({ operation: 'backup', step: 'manifest', index: 3, total: 3 });
     expect(got.backups.find((b: any) => b.id === backupId)).toMatchObject({ status: 'completed' });
   });
 
   it('a restore reports its steps too', async () => {
-    await call(h.fn.instanceAction, alice.accessToken, { body: { id, action: 'stop' } });
-    await deliverQueued(h.fn.instanceOps, id, 'instance.stop');
-    expect((await call(h.fn.instanceAction, alice.accessToken, { body: { id, action: 'restore', backupId } })).body.status).toBe('restoring');
-    await deliverQueued(h.fn.instanceOps, id, 'instance.restore');
-    expect((await row(id)).status).toBe('stopped');
+    await call(h.fn.instanceAction, h.alice.accessToken, { body: { id: h.id, action: 'stop' } });
+    await deliverQueued(h.fn.instanceOps, h.id, 'instance.stop');
+    expect((await call(h.fn.instanceAction, h.alice.accessToken, { body: { id: h.id, action: 'restore', backupId } })).body.status).toBe('restoring');
+    await deliverQueued(h.fn.instanceOps, h.id, 'instance.restore');
+    expect((await row(h.id)).status).toBe('stopped');
     await until('restore progress', () => progress('restore').length === 6);
     expect(progress('restore')).toEqual(['1/6 verify', '2/6 stop', '3/6 safety_backup', '4/6 database', '5/6 filestore', '6/6 start']);
-    expect((await row(id)).progress).toMatchObject({ operation: 'restore', step: 'start', index: 6, total: 6 });
+    expect((await row(h.id)).progress).toMatchObject({ operation: 'restore', step: 'start', index: 6, total: 6 });
   });
 
   it('a multi-MiB backup downloads streamed, byte-identical to the sha256 of its manifest', async () => {
     const b = await db('instance').one(`SELECT manifest, size_bytes FROM backups WHERE id = $1`, [backupId]);
     expect(b.size_bytes).toBeGreaterThan(5 * MiB);
-    const link = await call(h.fn.instances, alice.accessToken, { query: { id, backupLink: backupId } });
-    expect(link.status).toBe(200);
-    const token = new URL(link.body.url).searchParams.get('token')!;
-    const res = await fetch(`${h.fn.backupDownload}?token=${encodeURIComponent(token)}`);
+    const { res } = await downloadBackup(h, h.alice.accessToken, h.id, backupId);
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toBe('application/x-tar');
     expect(res.headers.get('content-length')).toBeNull(); // streamed (chunked), not buffered into one body

@@ -11,8 +11,8 @@ import path from 'node:path';
 import { KubeConfig, KubernetesObjectApi, PatchStrategy, Watch, type KubernetesObject } from '@kubernetes/client-node';
 import { config } from '../../config.ts';
 import { BackupStore, StoredBackups, assertSafeId } from '../backup-store.ts';
-import type { BackupDownload, BackupKind, BackupManifest, BackupStep, DesiredState, InstanceSpec, QuotaUsage, ReadyProgress, RestoreStep, RetentionPolicy, RuntimeDriver, RuntimeStatus, StepListener } from '../types.ts';
-import { BackupError, RestoreError, RuntimeError } from '../types.ts';
+import type { BackupKind, BackupManifest, BackupStep, DesiredState, InstanceSpec, QuotaUsage, ReadyProgress, RestoreStep, RuntimeDriver, RuntimeStatus, StepListener } from '../types.ts';
+import { BackupError, RuntimeError } from '../types.ts';
 import { FIELD_MANAGER, ingressRoute, instanceHost, instanceName, instanceObjects, job, ODOO_PORT, ownerConfigMap, ownerRef, routeTarget, storagePvc, SUSPENDED_ANNOTATION, type JobKind, type KubeSettings, type Obj } from './objects.ts';
 
 /**
@@ -52,6 +52,7 @@ export class KubernetesDriver extends StoredBackups implements RuntimeDriver {
   readonly name = 'kubernetes' as const;
   readonly backups: BackupStore;
   readonly settings: KubeSettings;
+  protected readonly restoresIntoMissing = false;
   private readonly api: KubernetesObjectApi;
   private readonly kc: KubeConfig;
 
@@ -261,54 +262,16 @@ export class KubernetesDriver extends StoredBackups implements RuntimeDriver {
     return this.backups.finalize(spec.id, backupId, { kind, odooVersion: spec.odooVersion });
   }
 
-  private async scaleAndWait(id: string, replicas: 0 | 1, suspended: boolean) {
-    await this.scale(id, replicas, { suspended });
-    if (replicas === 0) {
-      await this.watchOne(`/apis/apps/v1/namespaces/${this.ns()}/deployments`, instanceName(id), 300_000, (d) => ((d.status?.replicas ?? 0) === 0 ? true : undefined));
-    }
+  /** Scales to 0 and waits until no pod is left (a restore must not race a running Odoo). */
+  protected async stopForRestore(id: string, suspended: boolean): Promise<void> {
+    await this.scale(id, 0, { suspended });
+    await this.watchOne(`/apis/apps/v1/namespaces/${this.ns()}/deployments`, instanceName(id), 300_000, (d) => ((d.status?.replicas ?? 0) === 0 ? true : undefined));
   }
 
-  async restore(spec: InstanceSpec, backupId: string, onStep?: StepListener<RestoreStep>): Promise<{ safety: BackupManifest }> {
-    await onStep?.('verify');
-    try {
-      await this.backups.verify(spec.id, backupId);
-    } catch (err) {
-      throw new RestoreError(`backup ${backupId} cannot be restored: ${(err as Error).message}`);
-    }
-    const before = await this.status(spec.id);
-    if (before.state === 'missing') throw new RestoreError('the instance has no runtime objects to restore into');
-    const wasUp = before.replicas === 1;
-    const suspended = before.state === 'suspended';
-    await onStep?.('stop');
-    await this.scaleAndWait(spec.id, 0, suspended);
-    const putBack = async () => {
-      if (wasUp) await this.scale(spec.id, 1);
-    };
-    let safety: BackupManifest;
-    await onStep?.('safety_backup');
-    try {
-      safety = await this.backup(spec, `safety-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`, 'safety');
-    } catch (err) {
-      await putBack();
-      throw new RestoreError(`the safety backup failed, nothing was changed: ${(err as Error).message}`);
-    }
-    try {
-      // One Job restores the database and the filestore.
-      await onStep?.('database');
-      await this.runJob(spec, 'restore', backupId);
-    } catch (err) {
-      try {
-        await this.runJob(spec, 'restore', safety.backupId);
-      } catch (again) {
-        await putBack().catch(() => {});
-        throw new RestoreError(`restore failed (${(err as Error).message}) and putting back the safety backup failed too (${(again as Error).message})`, safety.backupId);
-      }
-      await putBack();
-      throw new RestoreError(`restore failed, the instance was put back as it was: ${(err as Error).message}`, safety.backupId);
-    }
-    await onStep?.('start');
-    await putBack();
-    return { safety };
+  protected async restoreParts(spec: InstanceSpec, backupId: string, onStep?: StepListener<RestoreStep>): Promise<void> {
+    // One Job restores the database and the filestore.
+    await onStep?.('database');
+    await this.runJob(spec, 'restore', backupId);
   }
 
   async setQuota(id: string, bytes: number): Promise<void> {

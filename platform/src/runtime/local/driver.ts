@@ -10,8 +10,8 @@ import { config } from '../../config.ts';
 import { localSecret } from '../../secrets.ts';
 import { BackupStore, StoredBackups, assertSafeId } from '../backup-store.ts';
 import { archiveDir, checkDump, DEFAULT_PG_TOOLS, dumpDatabase, extractArchive, restoreDatabase, type PgTools } from '../pg-tools.ts';
-import type { BackupDownload, BackupKind, BackupManifest, BackupStep, DesiredState, RestoreStep, StepListener, InstanceSpec, QuotaUsage, ReadyProgress, RetentionPolicy, RuntimeDriver, RuntimeStatus } from '../types.ts';
-import { BackupError, RestoreError, RuntimeError } from '../types.ts';
+import type { BackupKind, BackupManifest, BackupStep, DesiredState, RestoreStep, StepListener, InstanceSpec, QuotaUsage, ReadyProgress, RuntimeDriver, RuntimeStatus } from '../types.ts';
+import { BackupError, RuntimeError } from '../types.ts';
 
 export type LocalDriverOptions = {
   /** Daemon API, e.g. http://127.0.0.1:8083 */
@@ -35,6 +35,7 @@ export function localRuntimeToken(): string {
 export class LocalDriver extends StoredBackups implements RuntimeDriver {
   readonly name = 'local' as const;
   readonly backups: BackupStore;
+  protected readonly restoresIntoMissing = true;
   private readonly tools: PgTools;
 
   constructor(private readonly opts: LocalDriverOptions) {
@@ -91,6 +92,10 @@ export class LocalDriver extends StoredBackups implements RuntimeDriver {
   async remove(id: string): Promise<void> {
     assertSafeId(id, 'instance id');
     await this.call('DELETE', `/instances/${id}`);
+  }
+
+  protected stopForRestore(id: string, suspended: boolean): Promise<void> {
+    return this.scale(id, 0, { suspended });
   }
 
   async waitReady(id: string, timeoutMs: number, onProgress?: (p: ReadyProgress) => void): Promise<void> {
@@ -156,7 +161,7 @@ export class LocalDriver extends StoredBackups implements RuntimeDriver {
   }
 
   /** Puts a backup's database and filestore in place (filestore swapped in atomically). */
-  private async restoreParts(spec: InstanceSpec, backupId: string, onStep?: StepListener<RestoreStep>): Promise<void> {
+  protected async restoreParts(spec: InstanceSpec, backupId: string, onStep?: StepListener<RestoreStep>): Promise<void> {
     const from = this.backups.dir(spec.id, backupId);
     await onStep?.('database');
     await restoreDatabase(spec.database, path.join(from, 'db.dump'), this.tools);
@@ -173,45 +178,5 @@ export class LocalDriver extends StoredBackups implements RuntimeDriver {
     } finally {
       await fs.rm(tmp, { recursive: true, force: true });
     }
-  }
-
-  async restore(spec: InstanceSpec, backupId: string, onStep?: StepListener<RestoreStep>): Promise<{ safety: BackupManifest }> {
-    await onStep?.('verify');
-    try {
-      await this.backups.verify(spec.id, backupId);
-    } catch (err) {
-      throw new RestoreError(`backup ${backupId} cannot be restored: ${(err as Error).message}`);
-    }
-    const before = await this.status(spec.id);
-    const wasUp = before.state !== 'missing' && before.replicas === 1;
-    const suspended = before.state === 'suspended';
-    await onStep?.('stop');
-    if (before.state !== 'missing') await this.scale(spec.id, 0, { suspended });
-    const putBack = async () => {
-      if (wasUp) await this.scale(spec.id, 1);
-    };
-    let safety: BackupManifest;
-    await onStep?.('safety_backup');
-    try {
-      safety = await this.backup(spec, `safety-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`, 'safety');
-    } catch (err) {
-      await putBack();
-      throw new RestoreError(`the safety backup failed, nothing was changed: ${(err as Error).message}`);
-    }
-    try {
-      await this.restoreParts(spec, backupId, onStep);
-    } catch (err) {
-      try {
-        await this.restoreParts(spec, safety.backupId);
-      } catch (again) {
-        await putBack().catch(() => {});
-        throw new RestoreError(`restore failed (${(err as Error).message}) and putting back the safety backup failed too (${(again as Error).message})`, safety.backupId);
-      }
-      await putBack();
-      throw new RestoreError(`restore failed, the instance was put back as it was: ${(err as Error).message}`, safety.backupId);
-    }
-    await onStep?.('start');
-    await putBack();
-    return { safety };
   }
 }
