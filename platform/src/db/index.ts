@@ -35,6 +35,16 @@ export function db(service: ServiceDatabase): Db {
 }
 
 /**
+ * A second pool on a service database, for session locks held through a
+ * whole operation (instances/locks.ts). The work itself runs on db(): were
+ * the locks on that pool too, as many operations as it has connections would
+ * each hold one and wait forever for another (seen under load as 503s).
+ */
+export function lockDb(service: ServiceDatabase): Db {
+  return pool(`${service}:locks`, () => pgp(connectionFor(DATABASE_ROLE[service], databaseName(service))));
+}
+
+/**
  * The provisioner's pool on the maintenance database: it creates and drops
  * per-instance databases and roles (CREATEDB, CREATEROLE, not superuser).
  */

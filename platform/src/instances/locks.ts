@@ -2,9 +2,11 @@
  * One operation at a time per instance. Provisioning and the ops can take
  * minutes; a redelivered or concurrent command for the same instance must
  * not run beside it. A PostgreSQL session advisory lock, held on one pooled
- * connection for the operation, is released even if the process dies.
+ * connection for the operation, is released even if the process dies. That
+ * connection comes from a pool of its own (lockDb), so the operation's work
+ * never waits for a connection that a lock holds.
  */
-import { db } from '../db/index.ts';
+import { lockDb } from '../db/index.ts';
 import { HttpError } from '../errors.ts';
 
 const NAMESPACE = 7007;
@@ -15,7 +17,7 @@ const NAMESPACE = 7007;
  * finished and the retry sees its result).
  */
 export async function withInstanceLock<T>(instanceId: string, fn: () => Promise<T>): Promise<T> {
-  return db('instance').task(async (c) => {
+  return lockDb('instance').task(async (c) => {
     const { ok } = await c.one<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, hashtext($2)) AS ok', [NAMESPACE, instanceId]);
     if (!ok) throw new HttpError(409, 'busy', 'Another operation is running on this instance; retry later');
     try {
