@@ -68,6 +68,9 @@ async function main() {
   const mod = await import(pathToFileURL(path.join(dir, fsIndex(dir))).href);
   const port = Number(process.env.PORT ?? 8080);
   await startFunction(mod.default as FaasFunction, port);
+  // Do not outlive the supervisor that started us (a killed host would leave orphans holding ports and connections).
+  const parent = process.ppid;
+  setInterval(() => process.ppid !== parent && process.kill(process.pid, 'SIGTERM'), 2000).unref();
 }
 
 function fsIndex(dir: string): string {

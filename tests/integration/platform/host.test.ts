@@ -151,3 +151,30 @@ describe('X-Forwarded-For', () => {
     expect(seen[1]?.split(',')[0]).toBe('203.0.113.9');
   });
 });
+
+describe('function processes', () => {
+  it('a function whose supervisor was SIGKILLed exits instead of lingering as an orphan', async () => {
+    const { spawn } = await import('node:child_process');
+    const port = await freePort();
+    const runner = `${repoRoot}/platform/src/host/run-function.ts`;
+    // A parent that starts a function (as the supervisor does), prints its pid, then waits to be killed.
+    const parent = spawn(process.execPath, ['-e', `
+      const c = require('node:child_process').spawn(process.execPath, ['--import', 'tsx', ${JSON.stringify(runner)}, 'plans'],
+        { cwd: ${JSON.stringify(repoRoot)}, stdio: 'ignore', env: { ...process.env, PORT: '${port}' } });
+      console.log(c.pid); setInterval(() => {}, 1000);`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const pid = Number(await new Promise<string>((resolve) => parent.stdout!.once('data', (d) => resolve(String(d).trim()))));
+    const alive = () => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    for (let i = 0; i < 300 && !(await fetch(`http://127.0.0.1:${port}/health/liveness`).then((r) => r.ok, () => false)); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(alive()).toBe(true);
+    parent.kill('SIGKILL');
+    for (let i = 0; i < 200 && alive(); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(alive()).toBe(false);
+  });
+});
