@@ -11,7 +11,7 @@
  * computed from each customer's scenario: any loss or double effect exits 1.
  *
  * Env:
- *   FAULT_CUSTOMERS   customers (default 28; a few hundred for the long run)
+ *   FAULT_CUSTOMERS   customers (default 28; `npm run test:faults:full` runs 500)
  *   FAULT_NOTIFICATIONS  after the scripted moves, the clock goes on month by
  *                     month (paid plans keep invoicing) until Kill Bill has
  *                     pushed this many distinct notifications (default 0:
