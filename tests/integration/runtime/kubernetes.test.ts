@@ -2,9 +2,9 @@
  * The kubernetes driver against the fake API server: the objects it applies
  * (validated with kubernetes-models and the Traefik / cert-manager CRD
  * schemas), ownership and cascade, readiness through the Watch API, Jobs for
- * backups, suspended / stopped instances routed to the status-page server
- * (whose script is run here as deployed), and that RUNTIME_RBAC_RULES is all
- * it needs.
+ * backups, suspended / stopped / starting instances routed to the
+ * status-page server (whose script is run here as deployed), and that
+ * RUNTIME_RBAC_RULES is all it needs.
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -19,7 +19,7 @@ import YAML from 'yaml';
 import { config, repoRoot } from '../../../platform/src/config.ts';
 import { BackupStore } from '../../../platform/src/runtime/backup-store.ts';
 import { KubernetesDriver, RUNTIME_RBAC_RULES } from '../../../platform/src/runtime/kubernetes/driver.ts';
-import { instanceName, STATUS_PAGES_SERVICE, type KubeSettings } from '../../../platform/src/runtime/kubernetes/objects.ts';
+import { instanceName, ROUTE_ANNOTATION, STATUS_PAGES_SERVICE, type KubeSettings } from '../../../platform/src/runtime/kubernetes/objects.ts';
 import { statusPageObjects } from '../../../platform/src/runtime/kubernetes/status-pages.ts';
 import { BackupError, RuntimeError, type InstanceSpec } from '../../../platform/src/runtime/types.ts';
 import { startFakeKube, type FakeKube, type KubeObject } from '../../helpers/fake-kube.ts';
@@ -53,6 +53,10 @@ function crdValidator(file: string, version: string) {
   const ajv = new Ajv({ strict: false, allErrors: true, validateFormats: false });
   return ajv.compile(schema);
 }
+
+const routeServices = () => fake.get('traefik.io/v1alpha1', 'IngressRoute', NS, name)!.spec.routes[0].services;
+const ODOO_BACKEND = [{ name, port: 8069 }];
+const pageBackend = (state: string) => [{ name: STATUS_PAGES_SERVICE, port: state }];
 
 function objectsOf(kind: string): KubeObject[] {
   return fake.list({ namespace: NS, kind }).filter((o) => o.metadata.labels?.['saasodoo.io/instance-id'] === spec.id);
@@ -127,8 +131,10 @@ describe('kubernetes driver', () => {
     expect(fake.list({ namespace: NS }).map((o) => `${o.kind}/${o.metadata.name}/${o.metadata.uid}`).sort()).toEqual(before);
   });
 
-  it('waitReady follows the Deployment through the Watch API', async () => {
+  it('waitReady follows the Deployment through the Watch API and then routes to Odoo', async () => {
     expect((await driver.status(spec.id)).state).toBe('starting');
+    // Until a pod is ready, the customer gets the starting page.
+    expect(routeServices()).toEqual(pageBackend('starting'));
     const seen: string[] = [];
     const ready = driver.waitReady(spec.id, 10_000, (p) => seen.push(p.state));
     await new Promise((r) => setTimeout(r, 100));
@@ -137,6 +143,8 @@ describe('kubernetes driver', () => {
     fake.setStatus('apps/v1', 'Deployment', NS, name, { observedGeneration: dep.metadata.generation, replicas: 1, readyReplicas: 1 });
     await ready;
     expect(seen).toEqual(['starting', 'running']);
+    expect(routeServices()).toEqual(ODOO_BACKEND);
+    expect(fake.get('apps/v1', 'Deployment', NS, name)!.metadata.annotations?.[ROUTE_ANNOTATION]).toBe('odoo');
     expect(await driver.status(spec.id)).toMatchObject({ state: 'running', url: 'https://acme.odoo.example.com', healthUrl: `http://${name}.${NS}.svc.cluster.local:8069/web/health`, replicas: 1 });
   });
 
@@ -164,11 +172,15 @@ describe('kubernetes driver', () => {
     await expect(driver.scale('missing-one', 1)).rejects.toMatchObject({ code: 'not_found' });
   });
 
-  it('suspend and stop route the instance to the status-page server; start and resume route it back to Odoo', async () => {
+  it('suspend and stop route the instance to the status-page server; start and resume to the starting page, then to Odoo once ready', async () => {
     const route = () => fake.get('traefik.io/v1alpha1', 'IngressRoute', NS, name)!;
     const uid = route().metadata.uid;
-    const odoo = [{ name, port: 8069 }];
-    const page = (state: string) => [{ name: STATUS_PAGES_SERVICE, port: state }];
+    const odoo = ODOO_BACKEND;
+    const page = pageBackend;
+    const setReady = () => {
+      const dep = fake.get('apps/v1', 'Deployment', NS, name)!;
+      fake.setStatus('apps/v1', 'Deployment', NS, name, { observedGeneration: dep.metadata.generation, replicas: 1, readyReplicas: 1 });
+    };
     const vRoute = haveSchemas ? crdValidator('crd-traefik.io_ingressroutes.yaml', 'v1alpha1') : undefined;
     const expectRoute = (services: unknown) => {
       const r = route();
@@ -180,7 +192,8 @@ describe('kubernetes driver', () => {
     };
     const patches = () => fake.requests.filter((q) => q.method === 'PATCH' && ['deployments', 'ingressroutes'].includes(q.resource)).map((q) => q.resource);
 
-    expectRoute(odoo);
+    // The previous test's apply left a Deployment that the fake never made ready.
+    expectRoute(page('starting'));
     let seen = fake.requests.length;
     await driver.scale(spec.id, 1, { suspended: true });
     expectRoute(page('suspended'));
@@ -190,8 +203,22 @@ describe('kubernetes driver', () => {
     expect(fake.requests.slice(seen).every((q) => q.status < 400)).toBe(true);
 
     await driver.scale(spec.id, 1);
-    expectRoute(odoo);
+    expectRoute(page('starting'));
     expect(patches().slice(patches().length - 2)).toEqual(['deployments', 'ingressroutes']);
+    // Not ready (the stalled rollout of an earlier test): status() leaves the starting page alone.
+    expect((await driver.status(spec.id)).state).not.toBe('running');
+    expectRoute(page('starting'));
+    const ready = driver.waitReady(spec.id, 10_000);
+    setReady();
+    await ready;
+    expectRoute(odoo);
+
+    // Starting an instance that already serves rolls nothing: its route never leaves Odoo.
+    const generation = route().metadata.generation;
+    await driver.scale(spec.id, 1);
+    await driver.apply(spec);
+    expectRoute(odoo);
+    expect(route().metadata.generation).toBe(generation);
 
     await driver.scale(spec.id, 0);
     expectRoute(page('stopped'));
@@ -200,15 +227,21 @@ describe('kubernetes driver', () => {
     expect(fake.get('apps/v1', 'Deployment', NS, name)!.spec.replicas).toBe(0);
     seen = fake.requests.length;
     await driver.apply(spec);
-    expectRoute(odoo);
+    expectRoute(page('starting'));
     expect(fake.get('apps/v1', 'Deployment', NS, name)!.spec.replicas).toBe(1);
     expect(fake.requests.slice(seen).every((q) => q.status < 400)).toBe(true);
+
+    // With nobody waiting (a restore puts the instance back without waiting), status() moves a ready instance's route to Odoo.
+    setReady();
+    expect((await driver.status(spec.id)).state).toBe('running');
+    expectRoute(odoo);
+    expect(fake.get('apps/v1', 'Deployment', NS, name)!.metadata.annotations?.[ROUTE_ANNOTATION]).toBe('odoo');
 
     // Every port a route can name exists on the status-page Service and its pods.
     const objs = statusPageObjects(NS);
     const svc = objs.find((o) => o.kind === 'Service')!.spec as any;
     const container = (objs.find((o) => o.kind === 'Deployment')!.spec as any).template.spec.containers[0];
-    for (const state of ['suspended', 'stopped']) {
+    for (const state of ['suspended', 'stopped', 'starting']) {
       const port = svc.ports.find((p: any) => p.name === state);
       expect(port, state).toBeDefined();
       expect(container.ports.map((p: any) => p.name)).toContain(port.targetPort);
@@ -254,6 +287,10 @@ describe('kubernetes driver', () => {
       expect(stopped.status).toBe(503);
       expect(stopped.body).toContain('<h1>Instance stopped</h1>');
       expect(stopped.body).not.toContain('suspended');
+      const starting = await get('starting', '/web/login');
+      expect(starting).toMatchObject({ status: 503, type: 'text/html; charset=utf-8' });
+      expect(starting.body).toContain('<h1>Instance starting</h1>');
+      expect(starting.body).toContain('is starting; try again in a few seconds');
     } finally {
       child.kill();
       fs.rmSync(dir, { recursive: true, force: true });

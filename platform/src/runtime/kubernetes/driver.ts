@@ -10,10 +10,11 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { KubeConfig, KubernetesObjectApi, PatchStrategy, Watch, type KubernetesObject } from '@kubernetes/client-node';
 import { config } from '../../config.ts';
+import { log } from '../../log.ts';
 import { BackupStore, StoredBackups, assertSafeId } from '../backup-store.ts';
 import type { BackupKind, BackupManifest, BackupStep, DesiredState, InstanceSpec, QuotaUsage, ReadyProgress, RestoreStep, RuntimeDriver, RuntimeStatus, StepListener } from '../types.ts';
 import { BackupError, RuntimeError } from '../types.ts';
-import { FIELD_MANAGER, ingressRoute, instanceHost, instanceName, instanceObjects, job, ODOO_PORT, ownerConfigMap, ownerRef, routeTarget, storagePvc, SUSPENDED_ANNOTATION, type JobKind, type KubeSettings, type Obj } from './objects.ts';
+import { FIELD_MANAGER, ingressRoute, instanceHost, instanceName, instanceObjects, job, ODOO_PORT, ownerConfigMap, ownerRef, ROUTE_ANNOTATION, routeTarget, storagePvc, SUSPENDED_ANNOTATION, type JobKind, type RouteTarget, type KubeSettings, type Obj } from './objects.ts';
 
 /**
  * Every API verb and resource this driver uses, in RBAC PolicyRule shape: the
@@ -108,13 +109,18 @@ export class KubernetesDriver extends StoredBackups implements RuntimeDriver {
     const owner = await this.owner(spec);
     const existingPvc = await this.read<any>('v1', 'PersistentVolumeClaim', `${instanceName(spec.id)}-data`);
     const current = quantityBytes(existingPvc?.spec?.resources?.requests?.storage);
+    let serving = false;
     for (let obj of instanceObjects(spec, this.settings, owner, replicas, suspended)) {
       // A PVC cannot shrink: keep a larger existing size (quota-set may have grown it).
       if (obj.kind === 'PersistentVolumeClaim' && current > spec.resources.storageGiB * 1024 ** 3) obj = storagePvc(spec, this.settings, owner, current);
-      await this.ssa(obj).catch((err) => {
+      // The Deployment is applied before the route: one with nothing to roll out keeps serving, so its route stays on Odoo.
+      if (obj.kind === 'IngressRoute' && serving) obj = ingressRoute(spec, this.settings, owner, 'odoo');
+      const applied = await this.ssa<any>(obj).catch((err) => {
         throw this.wrap(err, `apply ${obj.kind}`);
       });
+      if (obj.kind === 'Deployment') serving = deploymentState(applied).state === 'running';
     }
+    if (serving) await this.recordRoute(spec.id, 'odoo');
   }
 
   async status(id: string): Promise<RuntimeStatus> {
@@ -130,14 +136,20 @@ export class KubernetesDriver extends StoredBackups implements RuntimeDriver {
       /* no url */
     }
     const base = { url, healthUrl: `http://${instanceName(id)}.${this.ns()}.svc.cluster.local:${ODOO_PORT}/web/health`, replicas: (d.spec?.replicas ? 1 : 0) as 0 | 1 };
-    return { ...base, ...deploymentState(d) };
+    const state = deploymentState(d);
+    // A ready instance whose route was left on the starting page (restore does not wait; a waiting caller may have died).
+    if (state.state === 'running' && d.metadata?.annotations?.[ROUTE_ANNOTATION] === 'starting' && cm) {
+      await this.serveOdoo(id, cm).catch((err) => log.warn({ instanceId: id, err: (err as Error).message }, 'route not moved to Odoo; the next status or waitReady tries again'));
+    }
+    return { ...base, ...state };
   }
 
   /**
-   * Sets the replicas and points the IngressRoute at Odoo or at the status
-   * page of the new state. Going down, the route moves first, so no request
-   * meets an instance without pods; going up, it moves back once the
-   * Deployment is patched.
+   * Sets the replicas and points the IngressRoute at the status page of the
+   * new state. Going down, the route moves first, so no request meets an
+   * instance without pods; going up, it moves to the starting page once the
+   * Deployment is patched, and waitReady (or status) moves it to Odoo when a
+   * pod is ready, unless the Deployment was already serving.
    */
   async scale(id: string, replicas: 0 | 1, opts: { suspended?: boolean } = {}): Promise<void> {
     assertSafeId(id, 'instance id');
@@ -145,19 +157,44 @@ export class KubernetesDriver extends StoredBackups implements RuntimeDriver {
     const target = routeTarget(suspended ? 0 : replicas, suspended);
     const cm = await this.read<any>('v1', 'ConfigMap', instanceName(id));
     if (!cm) throw new RuntimeError('not_found', `scale instance ${id}: not found`);
-    const route = ingressRoute(storedSpec(cm), this.settings, ownerRef(cm), target);
-    const patchRoute = () =>
-      this.ssa(route).catch((err) => {
-        throw this.wrap(err, `route instance ${id}`);
-      });
-    const patch = { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: instanceName(id), namespace: this.ns(), annotations: { [SUSPENDED_ANNOTATION]: String(suspended) } }, spec: { replicas: suspended ? 0 : replicas } };
-    if (target !== 'odoo') await patchRoute();
+    const patch = {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: instanceName(id), namespace: this.ns(), annotations: { [SUSPENDED_ANNOTATION]: String(suspended), [ROUTE_ANNOTATION]: target } },
+      spec: { replicas: suspended ? 0 : replicas },
+    };
+    if (target !== 'starting') await this.route(id, cm, target);
+    let d: any;
     try {
-      await this.api.patch(patch, undefined, undefined, FIELD_MANAGER, undefined, PatchStrategy.MergePatch);
+      d = await this.api.patch(patch, undefined, undefined, FIELD_MANAGER, undefined, PatchStrategy.MergePatch);
     } catch (err) {
       throw this.wrap(err, `scale instance ${id}`);
     }
-    if (target === 'odoo') await patchRoute();
+    if (target !== 'starting') return;
+    if (deploymentState(d).state === 'running') await this.serveOdoo(id, cm);
+    else await this.route(id, cm, target);
+  }
+
+  private async route(id: string, cm: any, target: RouteTarget): Promise<void> {
+    await this.ssa(ingressRoute(storedSpec(cm), this.settings, ownerRef(cm), target)).catch((err) => {
+      throw this.wrap(err, `route instance ${id}`);
+    });
+  }
+
+  /** Records on the Deployment where the route points (ROUTE_ANNOTATION). */
+  private async recordRoute(id: string, target: RouteTarget): Promise<void> {
+    const patch = { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: instanceName(id), namespace: this.ns(), annotations: { [ROUTE_ANNOTATION]: target } } };
+    await this.api.patch(patch, undefined, undefined, FIELD_MANAGER, undefined, PatchStrategy.MergePatch).catch((err) => {
+      throw this.wrap(err, `record route of instance ${id}`);
+    });
+  }
+
+  /** Moves the route of a ready instance from the starting page to Odoo. */
+  private async serveOdoo(id: string, cm?: any): Promise<void> {
+    cm ??= await this.read<any>('v1', 'ConfigMap', instanceName(id));
+    if (!cm) throw new RuntimeError('not_found', `route instance ${id}: not found`);
+    await this.route(id, cm, 'odoo');
+    await this.recordRoute(id, 'odoo');
   }
 
   async remove(id: string): Promise<void> {
@@ -211,10 +248,12 @@ export class KubernetesDriver extends StoredBackups implements RuntimeDriver {
     });
   }
 
+  /** Also moves the route from the starting page to Odoo once a pod is ready. */
   async waitReady(id: string, timeoutMs: number, onProgress?: (p: ReadyProgress) => void): Promise<void> {
     assertSafeId(id, 'instance id');
     const started = Date.now();
     let last: string | undefined;
+    let ready: any;
     if (!(await this.read('apps/v1', 'Deployment', instanceName(id)))) throw new RuntimeError('not_found', `instance ${id} has no Deployment`);
     await this.watchOne(`/apis/apps/v1/namespaces/${this.ns()}/deployments`, instanceName(id), timeoutMs, (d) => {
       const st = deploymentState(d);
@@ -222,11 +261,15 @@ export class KubernetesDriver extends StoredBackups implements RuntimeDriver {
         last = st.state;
         onProgress?.({ state: st.state, elapsedMs: Date.now() - started, message: st.reason });
       }
-      if (st.state === 'running') return true;
+      if (st.state === 'running') {
+        ready = d;
+        return true;
+      }
       if (st.state === 'failed') return st.reason ?? 'the instance failed to start';
       if (st.state === 'stopped' || st.state === 'suspended') return `the instance is ${st.state}`;
       return undefined;
     });
+    if (ready.metadata?.annotations?.[ROUTE_ANNOTATION] !== 'odoo') await this.serveOdoo(id);
   }
 
   /** Runs a Job to completion (Watch API); RuntimeError failed/timeout otherwise. Deletes it after. */

@@ -25,19 +25,30 @@ export type OwnerRef = { apiVersion: string; kind: string; name: string; uid: st
 export const FIELD_MANAGER = 'saasodoo-runtime';
 export const ODOO_PORT = 8069;
 export const SUSPENDED_ANNOTATION = 'saasodoo.io/suspended';
+/**
+ * Where the driver last pointed the instance's route, kept on the Deployment:
+ * status() reads the Deployment anyway, so it can move a route left on the
+ * starting page to Odoo (when waitReady's caller died, or after a restore,
+ * which does not wait) without reading the IngressRoute.
+ */
+export const ROUTE_ANNOTATION = 'saasodoo.io/route';
 const INSTANCE_LABEL = 'saasodoo.io/instance-id';
-/** The shared server of the suspended / stopped pages, in the instances namespace (status-pages.ts). */
+/** The shared server of the suspended / stopped / starting pages, in the instances namespace (status-pages.ts). */
 export const STATUS_PAGES_SERVICE = 'instance-status-pages';
 
 /**
  * Where an instance's route sends its traffic: Odoo, or the status-page
- * Service port named after the state (a Deployment at 0 replicas would leave
- * Traefik with no endpoint and the customer with a bare 503).
+ * Service port named after the state (a Deployment with no ready pod would
+ * leave Traefik with no endpoint and the customer with a bare 503).
  */
-export type RouteTarget = 'odoo' | 'suspended' | 'stopped';
+export type RouteTarget = 'odoo' | 'suspended' | 'stopped' | 'starting';
 
+/**
+ * The route of an instance being set to this run state. Going up it is the
+ * starting page: only the driver, once a pod is ready, moves it to Odoo.
+ */
 export function routeTarget(replicas: 0 | 1, suspended: boolean): RouteTarget {
-  return suspended ? 'suspended' : replicas ? 'odoo' : 'stopped';
+  return suspended ? 'suspended' : replicas ? 'starting' : 'stopped';
 }
 
 /** Object name for an instance (DNS-1123, at most 63 characters with suffixes). */
@@ -124,7 +135,7 @@ export function deployment(spec: InstanceSpec, s: KubeSettings, owner: OwnerRef,
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
-    metadata: { ...meta(spec, s, name, owner, { 'app.kubernetes.io/component': 'odoo' }), annotations: { [SUSPENDED_ANNOTATION]: String(suspended) } },
+    metadata: { ...meta(spec, s, name, owner, { 'app.kubernetes.io/component': 'odoo' }), annotations: { [SUSPENDED_ANNOTATION]: String(suspended), [ROUTE_ANNOTATION]: routeTarget(replicas, suspended) } },
     spec: {
       replicas,
       strategy: { type: 'Recreate' },

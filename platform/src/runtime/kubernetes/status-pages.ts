@@ -1,10 +1,11 @@
 /**
  * The status-page server on Kubernetes: one small shared Deployment in the
  * instances namespace whose Service has a port per page state. The driver
- * points a suspended or stopped instance's IngressRoute at the port named
- * after the state (objects.ts `ingressRoute`), so the customer gets the same
- * page and status as on the local runtime (403 suspended, 503 stopped)
- * instead of Traefik's bare 503 for a Deployment at 0 replicas.
+ * points a suspended, stopped or starting (not yet ready) instance's
+ * IngressRoute at the port named after the state (objects.ts `ingressRoute`),
+ * so the customer gets the same page and status as on the local runtime (403
+ * suspended, 503 stopped or starting) instead of Traefik's bare 503 for a
+ * Deployment with no ready pod.
  *
  * Why a port per state and not a Traefik Middleware: the route change stays
  * within the IngressRoute (checked against its CRD schema), and it needs no
@@ -23,7 +24,7 @@ const SERVER = 'status-server.mjs';
 const NODE_UID = 1000;
 
 /** Container (and Service) port of each page; the port names are the states. */
-export const STATUS_PAGE_PORTS: Record<Exclude<RouteTarget, 'odoo'>, number> = { suspended: 8081, stopped: 8082 };
+export const STATUS_PAGE_PORTS: Record<Exclude<RouteTarget, 'odoo'>, number> = { suspended: 8081, stopped: 8082, starting: 8083 };
 
 /** pages.json of the server: one `{ state, port, status, html }` per state. */
 export function statusPagesData(): { state: string; port: number; status: number; html: string }[] {

@@ -1,9 +1,9 @@
 /**
  * The status-page server on Kubernetes (see status-pages.ts). The runtime
- * driver points a suspended or stopped instance's IngressRoute at one of its
- * ports; each port answers every path with one page and its status (403
- * suspended, 503 stopped), so the customer sees the same page as on the local
- * runtime instead of Traefik's bare 503.
+ * driver points a suspended, stopped or starting instance's IngressRoute at
+ * one of its ports; each port answers every path with one page and its status
+ * (403 suspended, 503 stopped or starting), so the customer sees the same
+ * page as on the local runtime instead of Traefik's bare 503.
  *
  * Run as `node status-server.mjs` next to `pages.json`
  * (`[{ state, port, status, html }]`), both from the ConfigMap. Plain
