@@ -11,7 +11,7 @@ import { KILLBILL_PREFIX, type KillbillNotification } from '@saasodoo/events';
 import { db } from '@saasodoo/platform/db/index';
 import { eventFunction, type ReceivedEvent } from '@saasodoo/platform/fn';
 import { HttpError } from '@saasodoo/platform/errors';
-import { firstDelivery } from '@saasodoo/platform/idempotency';
+import { firstDelivery, handledBefore } from '@saasodoo/platform/idempotency';
 import { enqueue } from '@saasodoo/platform/outbox';
 import { killbill, type Subscription } from '@saasodoo/platform/billing/killbill';
 import {
@@ -68,6 +68,8 @@ class StaleRead extends Error {}
  * the resume of a customer who just paid).
  */
 async function onKillbill(ev: ReceivedEvent<KillbillNotification>): Promise<void> {
+  // A redelivery (Kill Bill's retries, the broker's) needs no Kill Bill reads.
+  if (await handledBefore(db('billing'), ev.id, CONSUMER)) return;
   const key = ev.data.accountId ?? ev.data.objectId ?? '';
   for (let attempt = 1; ; attempt++) {
     const version = await accountVersion(key);

@@ -48,7 +48,7 @@ describe('full path through Kill Bill', () => {
     expect(r.status, JSON.stringify(r.body)).toBe(202);
     id = r.body.id;
     const sub = (await row(id)).subscription_id;
-    expect(sub).toBeTruthy();
+    expect(sub).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
     expect((await notify('SUBSCRIPTION_CREATION', sub)).status).toBeLessThan(300);
     await until('running', async () => (await row(id)).status === 'running', 40_000);
     expect((await row(id)).billing_status).toBe('trial');

@@ -35,7 +35,7 @@ describe('storage usage in the API', () => {
     const s = await storage();
     expect(s.limitBytes).toBe(10 * GiB); // basic-monthly
     expect(typeof s.usedBytes).toBe('number');
-    expect(s.measuredAt).toBeTruthy();
+    expect(s.measuredAt).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}/);
   });
 
   it('health-probe refreshes it on its tick once it is due, not on every tick', async () => {

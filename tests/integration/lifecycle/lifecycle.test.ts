@@ -252,7 +252,7 @@ describe('lifecycle (SPEC 5)', () => {
     await kb.adapter.cancel(c.subscriptionId, 'end_of_term');
     await settle();
     const scheduled = await db('billing').one(`SELECT data FROM outbox WHERE type = 'com.saasodoo.billing.status_changed' AND data->>'instanceId' = $1 AND data->>'reason' = 'cancellation_scheduled'`, [c.instanceId]);
-    expect(scheduled.data.effectiveDate).toBeTruthy();
+    expect(scheduled.data.effectiveDate).toMatch(/^\d{4}-\d{2}-\d{2}/);
     expect(await commands(c.instanceId)).not.toContain('instance.terminate');
     await kb.adapter.moveClock({ days: 32 });
     await settle();

@@ -16,7 +16,8 @@ import { startPlatform, type Platform } from '../../helpers/platform.ts';
 import { httpFunctionNames, routeTable } from './http-functions.ts';
 
 type Who = 'anonymous' | 'other' | 'owner' | 'admin';
-const WHO: Who[] = ['anonymous', 'other', 'owner', 'admin'];
+// Owner last: a few owner cells change Alice's resources (cancel, revoke).
+const WHO: Who[] = ['anonymous', 'other', 'admin', 'owner'];
 
 /** Alice's resources, filled in beforeAll. */
 type Fixture = {
@@ -234,8 +235,7 @@ describe('auth matrix', () => {
   for (const [fn, calls] of Object.entries(MATRIX)) {
     describe(fn, () => {
       for (const [what, c] of Object.entries(calls)) {
-        // Owner last: a few owner cells change Alice's resources (cancel, revoke).
-        for (const who of ['anonymous', 'other', 'admin', 'owner'] as Who[]) {
+        for (const who of WHO) {
           it(`${what} as ${who} → ${c.expect[who]}`, async () => {
             const r = await call(who, fn, c);
             const want = c.expect[who];
