@@ -171,10 +171,14 @@ describe('function processes', () => {
         return false;
       }
     };
-    for (let i = 0; i < 300 && !(await fetch(`http://127.0.0.1:${port}/health/liveness`).then((r) => r.ok, () => false)); i++) await new Promise((r) => setTimeout(r, 100));
-    expect(alive()).toBe(true);
-    parent.kill('SIGKILL');
-    for (let i = 0; i < 200 && alive(); i++) await new Promise((r) => setTimeout(r, 100));
-    expect(alive()).toBe(false);
+    try {
+      for (let i = 0; i < 300 && !(await fetch(`http://127.0.0.1:${port}/health/liveness`).then((r) => r.ok, () => false)); i++) await new Promise((r) => setTimeout(r, 100));
+      expect(alive()).toBe(true);
+      parent.kill('SIGKILL');
+      for (let i = 0; i < 200 && alive(); i++) await new Promise((r) => setTimeout(r, 100));
+      expect(alive()).toBe(false);
+    } finally {
+      parent.kill('SIGKILL');
+    }
   });
 });

@@ -20,6 +20,7 @@ import { STANDIN, startLocalRuntime, type LocalRuntime } from '../../../platform
 import { LocalDriver } from '../../../platform/src/runtime/local/driver.ts';
 import { BackupError, RestoreError, type InstanceSpec } from '../../../platform/src/runtime/types.ts';
 import { createInstanceDb, instanceQuery } from '../../helpers/instance-db.ts';
+import { freePort } from '../../helpers/ports.ts';
 
 const token = randomBytes(16).toString('hex');
 let rt: LocalRuntime;
@@ -236,15 +237,20 @@ describe('local runtime', () => {
   });
 
   it('a stand-in whose daemon was SIGKILLed exits instead of lingering as an orphan', async () => {
-    const port = portBase + 19_000 < 65_000 ? portBase + 19_000 : portBase - 1;
+    const port = await freePort();
     // A parent that starts a stand-in detached (as the daemon does), prints its pid, then waits to be killed.
     const parent = spawn(process.execPath, ['-e', `
       const c = require('node:child_process').spawn(process.execPath, [${JSON.stringify(STANDIN)}], { detached: true, stdio: 'ignore', env: { ...process.env, PORT: '${port}' } });
       console.log(c.pid); setInterval(() => {}, 1000);`], { stdio: ['ignore', 'pipe', 'inherit'] });
     const pid = Number(await new Promise<string>((resolve) => parent.stdout!.once('data', (d) => resolve(String(d).trim()))));
-    while (!(await probeOne(`http://127.0.0.1:${port}/web/health`, 1000)).ok) await new Promise((r) => setTimeout(r, 50));
-    parent.kill('SIGKILL');
-    for (let i = 0; i < 200 && alive(pid); i++) await new Promise((r) => setTimeout(r, 100));
-    expect(alive(pid)).toBe(false);
+    try {
+      for (let i = 0; i < 300 && !(await probeOne(`http://127.0.0.1:${port}/web/health`, 1000)).ok; i++) await new Promise((r) => setTimeout(r, 100));
+      expect(alive(pid)).toBe(true);
+      parent.kill('SIGKILL');
+      for (let i = 0; i < 200 && alive(pid); i++) await new Promise((r) => setTimeout(r, 100));
+      expect(alive(pid)).toBe(false);
+    } finally {
+      parent.kill('SIGKILL');
+    }
   });
 });
