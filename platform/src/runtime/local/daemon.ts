@@ -74,6 +74,19 @@ class ApiError extends Error {
   }
 }
 
+/** What a tenant process may take from the host's environment: enough to find programs and run in the host's locale. */
+const TENANT_HOST_VARS = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ'];
+
+/**
+ * The base environment of a tenant process (the stand-in or ODOO_COMMAND),
+ * never the host's whole environment: that holds the platform's secrets
+ * (JWT keys, database and broker passwords, tokens), which a tenant's code
+ * could read from its own environment.
+ */
+export function tenantBaseEnv(host: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  return Object.fromEntries(TENANT_HOST_VARS.filter((k) => host[k] !== undefined).map((k) => [k, host[k]]));
+}
+
 /** Fills an ODOO_COMMAND template; every value single-quoted for `sh -c`. */
 export function fillCommand(template: string, values: Record<string, string>): string {
   const q = (v: string) => `'${v.replace(/'/g, `'\\''`)}'`;
@@ -152,7 +165,7 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions): Promise<Loca
     const { spec } = inst;
     const dir = dirOf(spec.id);
     const env: NodeJS.ProcessEnv = {
-      ...process.env,
+      ...tenantBaseEnv(),
       SAASODOO_INSTANCE: spec.id,
       PORT: String(inst.port),
       INSTANCE_NAME: spec.name,
