@@ -40,6 +40,7 @@ export const APP_SECRETS: SecretEnv[] = [
   { env: 'SMTP_URL', secret: 'saasodoo-smtp', key: 'url' },
   { env: 'BACKUP_LINK_KEY', secret: 'saasodoo-instance-secrets', key: 'BACKUP_LINK_KEY' },
   { env: 'INSTANCE_SECRETS_KEY', secret: 'saasodoo-instance-secrets', key: 'INSTANCE_SECRETS_KEY' },
+  { env: 'GATEWAY_PROXY_TOKEN', secret: 'saasodoo-proxy', key: 'GATEWAY_PROXY_TOKEN' },
 ];
 
 /** A module whose presence in the graph means "this function drives instances on Kubernetes". */

@@ -145,7 +145,7 @@ export function deployment(spec: InstanceSpec, s: KubeSettings, owner: OwnerRef,
         metadata: { labels: { ...labelsFor(spec), ...selectorFor(spec.id) } },
         spec: {
           automountServiceAccountToken: false,
-          securityContext: { runAsNonRoot: true, runAsUser: 101, runAsGroup: 101, fsGroup: 101 },
+          securityContext: { runAsNonRoot: true, runAsUser: 101, runAsGroup: 101, fsGroup: 101, seccompProfile: { type: 'RuntimeDefault' } },
           containers: [
             {
               name: 'odoo',
@@ -254,7 +254,7 @@ export function job(spec: InstanceSpec, s: KubeSettings, owner: OwnerRef, kind: 
         spec: {
           restartPolicy: 'Never',
           automountServiceAccountToken: false,
-          securityContext: { runAsNonRoot: true, runAsUser: 101, runAsGroup: 101, fsGroup: 101 },
+          securityContext: { runAsNonRoot: true, runAsUser: 101, runAsGroup: 101, fsGroup: 101, seccompProfile: { type: 'RuntimeDefault' } },
           containers: [
             {
               name: kind,
