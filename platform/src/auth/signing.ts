@@ -11,7 +11,7 @@
 import { createPrivateKey, createPublicKey, randomUUID, type KeyObject } from 'node:crypto';
 import { SignJWT, type JWK } from 'jose';
 import { config } from '../config.ts';
-import { defaultKid } from './keys.ts';
+import { defaultKid, parsePublicKeys } from './keys.ts';
 import { signingKeyPem } from './local-key.ts';
 import { ACCESS_TOKEN_SECONDS, type AccessClaims } from './tokens.ts';
 
@@ -64,11 +64,12 @@ export async function currentPublicJwk(): Promise<JWK> {
 /**
  * The JWT env the local host gives the functions it starts: every function
  * gets JWT_PUBLIC_KEYS (the current key plus any listed for a rotation),
- * and `privateKey` holds what only the signers get.
+ * and `signers` holds what only the signers get.
  */
 export async function localJwtEnv(): Promise<{ all: Record<string, string>; signers: Record<string, string> }> {
   const c = config();
   const current = await currentPublicJwk();
+  if (c.JWT_PUBLIC_KEYS) parsePublicKeys(c.JWT_PUBLIC_KEYS); // a bad value stops the host, naming the variable
   const extra = c.JWT_PUBLIC_KEYS ? (JSON.parse(c.JWT_PUBLIC_KEYS) as JWK[]).filter((k) => k.kid !== current.kid) : [];
   const signing = await signingKey();
   return {
