@@ -43,7 +43,7 @@ describe('JWT private key exposure', () => {
     const jwt = await localJwtEnv();
     // Even when the operator's shell exports it, a non-signer must not inherit it.
     process.env.JWT_PRIVATE_KEY = jwt.signers.JWT_PRIVATE_KEY;
-    supervisor = new Supervisor({ portBase: await freePortRange(3), only: ['plans', 'login', 'refresh'], env: { K_SINK: 'http://127.0.0.1:9', ...jwt.all }, secretEnv: jwt.signers });
+    supervisor = new Supervisor({ portBase: await freePortRange(3), only: ['plans', 'login', 'refresh'], env: { ...jwt.all }, secretEnv: jwt.signers });
     await supervisor.url('plans');
     const pid = supervisor.status().find((f) => f.name === 'plans')!.pid!;
     const env = environOf(pid);
