@@ -15,6 +15,7 @@ import { databaseName, roleName, rolePassword } from '../../../platform/src/db/s
 import { ensureInstanceDatabase } from '../../../platform/src/instances/database.ts';
 import { tenantConnectionLimit } from '../../../platform/src/instances/db-limits.ts';
 import { PLANS } from '../../../platform/src/plans.ts';
+import { deployment } from '../../../platform/src/runtime/kubernetes/objects.ts';
 
 const plan = (id: string) => PLANS.find((p) => p.id === id)!;
 const ns = () => config().DB_NAMESPACE;
@@ -70,6 +71,14 @@ describe('maintenance database exposure', () => {
     expect(await tryConnect(asTenant('postgres'))).toBe('42501');
     expect(await tryConnect(asTenant('template1'))).toBe('42501');
     expect(await tryConnect(asTenant(tenant.database))).toBe('ok');
+  });
+
+  it('Odoo on Kubernetes names its database without --db-filter (a filter makes Odoo list databases through postgres)', () => {
+    const spec = { id: '7a1c2a9e-1111-4222-8333-444455556666', customerId: 'c', name: 'A', subdomain: 'a1b', odooVersion: '17', plan: 'basic-monthly', resources: plan('basic-monthly').resources, database: { host: 'h', port: 5432, name: 'odoo_c_i', user: 'odoo_i', password: 'p' } };
+    const settings = { namespace: 'saasodoo-instances', baseDomain: 'example.com', storageClass: 'cephfs', odooImage: 'odoo:{version}', backupImage: 'postgres:16', backupPvc: 'b', clusterIssuer: 'letsencrypt' };
+    const args: string[] = (deployment(spec, settings, { apiVersion: 'v1', kind: 'ConfigMap', name: 'o', uid: 'u' }, 1, false) as any).spec.template.spec.containers[0].args;
+    expect(args.slice(0, 2)).toEqual(['--database', 'odoo_c_i']);
+    expect(args.filter((a) => /db[-_]filter/.test(a))).toEqual([]);
   });
 
   it('the provisioner still works on postgres and every service role reaches its own database', async () => {

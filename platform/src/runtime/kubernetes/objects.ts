@@ -150,7 +150,9 @@ export function deployment(spec: InstanceSpec, s: KubeSettings, owner: OwnerRef,
             {
               name: 'odoo',
               image: s.odooImage.replace('{version}', spec.odooVersion),
-              args: ['--database', spec.database.name, '--db-filter', `^${spec.database.name}$`, '--no-database-list', '--proxy-mode'],
+              // --database alone exposes just that database; a --db-filter would make Odoo list databases
+              // through `postgres`, which a tenant role may not connect to (db/migrate.ts).
+              args: ['--database', spec.database.name, '--no-database-list', '--proxy-mode'],
               env: [fromSecret('HOST', 'PGHOST'), fromSecret('PORT', 'PGPORT'), fromSecret('USER', 'PGUSER'), fromSecret('PASSWORD', 'PGPASSWORD')],
               ports: [{ name: 'http', containerPort: ODOO_PORT }],
               resources: { requests: { cpu, memory }, limits: { cpu, memory } },
