@@ -12,7 +12,7 @@ import { HttpError } from '@saasodoo/platform/errors';
 import { authFunction } from '@saasodoo/platform/auth/auth-function';
 import { givenPasswordSchema, verifyAgainstDummy, verifyPassword } from '@saasodoo/platform/auth/passwords';
 import { clearFailures, limitedAttempt } from '@saasodoo/platform/auth/rate-limits';
-import { openSession } from '@saasodoo/platform/auth/sessions';
+import { openSession } from '@saasodoo/platform/auth/session-tokens';
 import { emailSchema, findUserByEmail } from '@saasodoo/platform/auth/users';
 
 const body = z.object({ email: emailSchema, password: givenPasswordSchema }).strict();

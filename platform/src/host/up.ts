@@ -3,6 +3,7 @@
  * runs the broker, the simulators, every function, the gateway and the
  * portal on this machine, and stops them all on Ctrl-C or SIGTERM.
  */
+import { localJwtEnv } from '../auth/signing.ts';
 import { config } from '../config.ts';
 import { migrate } from '../db/migrate.ts';
 import { log } from '../log.ts';
@@ -24,8 +25,10 @@ export async function up(opts: { only?: string[]; quiet?: boolean; skip?: string
   if (missing.length) throw new HostStartError(missing.join('\n'));
   await migrate();
 
-  const functionEnv: Record<string, string> = { K_SINK: c.K_SINK ?? `http://127.0.0.1:${c.BROKER_PORT}` };
-  const supervisor = new Supervisor({ portBase: c.FUNCTION_PORT_BASE, env: functionEnv, only: opts.only });
+  // Every function verifies tokens with the public keys; only the signers (login, refresh) get the private key.
+  const jwt = await localJwtEnv();
+  const functionEnv: Record<string, string> = { K_SINK: c.K_SINK ?? `http://127.0.0.1:${c.BROKER_PORT}`, ...jwt.all };
+  const supervisor = new Supervisor({ portBase: c.FUNCTION_PORT_BASE, env: functionEnv, only: opts.only, secretEnv: jwt.signers });
   let instanceRouter: InstanceRouter | undefined;
   const ctx: HostContext = { config: c, supervisor, functionEnv, setInstanceRouter: (r) => (instanceRouter = r) };
 

@@ -11,18 +11,21 @@ const literal = (s: string) => `'${s.replace(/'/g, "''")}'`;
 
 /**
  * Creates (or re-keys) role `role` with `password` and database `database`
- * owned by it, reachable by that role only (PUBLIC has no CONNECT).
+ * owned by it, reachable by that role only (PUBLIC has no CONNECT). The
+ * role may hold at most `connectionLimit` connections (db-limits.ts), so one
+ * tenant cannot exhaust the shared server.
  */
-export async function ensureInstanceDatabase(p: { role: string; database: string; password: string }): Promise<void> {
+export async function ensureInstanceDatabase(p: { role: string; database: string; password: string; connectionLimit: number }): Promise<void> {
+  if (!Number.isInteger(p.connectionLimit) || p.connectionLimit < 1) throw new Error(`invalid connection limit ${p.connectionLimit}`);
   const pdb = provisionerDb();
   const provisioner = roleName(PROVISIONER_ROLE);
   const hasRole = await pdb.oneOrNone('SELECT 1 FROM pg_roles WHERE rolname = $1', [p.role]);
   // Role DDL takes no bind parameters; the password is ours (url-safe base64), quoted.
   if (!hasRole) {
-    await pdb.none(`CREATE ROLE ${ident(p.role)} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE CONNECTION LIMIT 50 PASSWORD ${literal(p.password)}`)
+    await pdb.none(`CREATE ROLE ${ident(p.role)} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE CONNECTION LIMIT ${p.connectionLimit} PASSWORD ${literal(p.password)}`)
       .catch((err) => { if (err?.code !== '42710') throw err; }); // created concurrently
   } else {
-    await pdb.none(`ALTER ROLE ${ident(p.role)} PASSWORD ${literal(p.password)}`);
+    await pdb.none(`ALTER ROLE ${ident(p.role)} CONNECTION LIMIT ${p.connectionLimit} PASSWORD ${literal(p.password)}`);
   }
   // To create a database owned by the role, the provisioner must be a member of it.
   const member = await pdb.oneOrNone('SELECT 1 FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid JOIN pg_roles u ON u.oid = m.member WHERE r.rolname = $1 AND u.rolname = $2', [p.role, provisioner]);

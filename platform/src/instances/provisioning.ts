@@ -12,6 +12,7 @@ import { enqueue } from '../outbox.ts';
 import { log, type Logger } from '../log.ts';
 import { runtime } from '../runtime/index.ts';
 import { ensureInstanceDatabase } from './database.ts';
+import { tenantConnectionLimit } from './db-limits.ts';
 import { transition, type Cause } from './history.ts';
 import { withInstanceLock } from './locks.ts';
 import { instanceDbNames, instanceUrl } from './names.ts';
@@ -118,7 +119,8 @@ const STEPS: Record<Exclude<ProvisionStep, 'claim'>, StepFn> = {
         db_name: names.database, db_role: names.role, db_password_sealed: row.db_password_sealed ?? seal(randomPassword()),
       });
     }
-    await ensureInstanceDatabase({ role: names.role, database: names.database, password: specOf(current).database.password });
+    const spec = specOf(current);
+    await ensureInstanceDatabase({ role: names.role, database: names.database, password: spec.database.password, connectionLimit: tenantConnectionLimit(spec.resources) });
     return current;
   },
   async storage(row) {

@@ -145,12 +145,14 @@ export function deployment(spec: InstanceSpec, s: KubeSettings, owner: OwnerRef,
         metadata: { labels: { ...labelsFor(spec), ...selectorFor(spec.id) } },
         spec: {
           automountServiceAccountToken: false,
-          securityContext: { runAsNonRoot: true, runAsUser: 101, runAsGroup: 101, fsGroup: 101 },
+          securityContext: { runAsNonRoot: true, runAsUser: 101, runAsGroup: 101, fsGroup: 101, seccompProfile: { type: 'RuntimeDefault' } },
           containers: [
             {
               name: 'odoo',
               image: s.odooImage.replace('{version}', spec.odooVersion),
-              args: ['--database', spec.database.name, '--db-filter', `^${spec.database.name}$`, '--no-database-list', '--proxy-mode'],
+              // --database alone exposes just that database; a --db-filter would make Odoo list databases
+              // through `postgres`, which a tenant role may not connect to (db/migrate.ts).
+              args: ['--database', spec.database.name, '--no-database-list', '--proxy-mode'],
               env: [fromSecret('HOST', 'PGHOST'), fromSecret('PORT', 'PGPORT'), fromSecret('USER', 'PGUSER'), fromSecret('PASSWORD', 'PGPASSWORD')],
               ports: [{ name: 'http', containerPort: ODOO_PORT }],
               resources: { requests: { cpu, memory }, limits: { cpu, memory } },
@@ -254,7 +256,7 @@ export function job(spec: InstanceSpec, s: KubeSettings, owner: OwnerRef, kind: 
         spec: {
           restartPolicy: 'Never',
           automountServiceAccountToken: false,
-          securityContext: { runAsNonRoot: true, runAsUser: 101, runAsGroup: 101, fsGroup: 101 },
+          securityContext: { runAsNonRoot: true, runAsUser: 101, runAsGroup: 101, fsGroup: 101, seccompProfile: { type: 'RuntimeDefault' } },
           containers: [
             {
               name: kind,
