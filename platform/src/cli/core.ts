@@ -91,7 +91,7 @@ export function registerCore(program: Command): void {
 
   program
     .command('invoke <function>')
-    .description('call a function: plain HTTP through the gateway, or a CloudEvent in binary mode')
+    .description('call a function: plain HTTP through the gateway, or a CloudEvent in binary mode (through the operator listener, or --broker)')
     .option('--data <json>', 'request body or event data: JSON, or @file')
     .option('--query <qs>', 'query string for HTTP calls, e.g. id=123')
     .option('--method <method>', 'HTTP method (default GET without data, POST with)')
@@ -105,6 +105,7 @@ export function registerCore(program: Command): void {
       const data = o.data === undefined ? undefined : o.data.startsWith('@') ? fs.readFileSync(o.data.slice(1), 'utf8') : o.data;
       const res = await invoke(name, { ...o, data });
       process.stdout.write(`${res.status}\n${res.body}\n`);
+      if (res.status === 401 && o.cloudevent && !o.broker) process.stderr.write(OPERATOR_TOKEN_HINT);
       if (res.status >= 400) process.exitCode = 1;
     });
 }
@@ -145,7 +146,9 @@ export async function invoke(name: string, o: InvokeOptions): Promise<{ status: 
     };
     if (o.subject) headers['ce-subject'] = o.subject;
     if (!o.broker) Object.assign(headers, operatorHeaders());
-    const res = await fetch(target, { method: 'POST', headers, body: o.data ?? '{}' });
+    const res = await fetch(target, { method: 'POST', headers, body: o.data ?? '{}' }).catch(() => {
+      throw new Error(`Nothing answers at ${new URL(target).origin}: is the platform running (npm start)?`);
+    });
     return { status: res.status, body: await res.text() };
   }
   const method = (o.method ?? (o.data !== undefined ? 'POST' : 'GET')).toUpperCase();

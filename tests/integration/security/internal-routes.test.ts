@@ -49,7 +49,10 @@ const cli = (args: string[], env: Record<string, string> = {}) =>
   }).then((r) => ({ code: 0, ...r }), (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }));
 
 beforeAll(async () => {
-  p = await startPlatform({ only: ['instances', 'billing', 'trial-eligibility', 'lifecycle', 'health-probe', 'webhook-intake'] });
+  // Warm: a billing cold start on a loaded machine can outlast the 15 s instances gives it.
+  p = await startPlatform({
+    only: ['instances', 'billing', 'trial-eligibility', 'lifecycle', 'health-probe', 'webhook-intake'], warm: ['instances', 'billing', 'trial-eligibility'],
+  });
   operator = `http://127.0.0.1:${p.env.OPERATOR_PORT}`;
   alice = await createTestUser();
   const res = await fetch(`${p.gateway}/api/instances`, {
@@ -149,6 +152,7 @@ describe('the operator listener', () => {
     const invoke = await cli(['invoke', 'lifecycle', '--cloudevent', '--type', 'com.saasodoo.instance.create_failed', '--data', JSON.stringify({ instanceId, customerId: alice.userId })], env);
     expect(invoke.code).toBe(1);
     expect(invoke.stdout.split('\n')[0]).toBe('401');
+    expect(invoke.stderr).toContain('operator token was refused');
     expect(await db('billing').manyOrNone('SELECT 1 FROM failed_creates WHERE instance_id = $1', [instanceId])).toEqual([]);
   });
 
