@@ -52,8 +52,7 @@ export function sendError(res: ServerResponse, status: number, code: string, mes
   sendJson(res, status, { error: { code, message, ...extra } });
 }
 
-/** Reads a body of at most 1 MiB. */
-export async function readBody(req: IncomingMessage): Promise<Buffer | 'too_large'> {
+async function readBody(req: IncomingMessage): Promise<Buffer | 'too_large'> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
@@ -98,7 +97,7 @@ export function jsonProblem(body: Buffer): string | undefined {
 }
 
 /** 413, then close the connection: the rest of the body is never read, so the socket cannot be reused. */
-export function refuseTooLarge(req: IncomingMessage, res: ServerResponse): void {
+function refuseTooLarge(req: IncomingMessage, res: ServerResponse): void {
   res.setHeader('connection', 'close');
   res.on('finish', () => req.destroy());
   sendError(res, 413, 'payload_too_large', 'Body over 1 MiB', { fields: { body: 'at most 1 MiB' } });
@@ -122,7 +121,7 @@ function forwardHeaders(req: IncomingMessage, requestId: string, length: number,
 }
 
 /** Proxies a buffered request to 127.0.0.1:port and streams the answer back. */
-export function proxy(req: IncomingMessage, res: ServerResponse, port: number, pathAndQuery: string, body: Buffer, requestId: string, proxyToken: string): Promise<void> {
+function proxy(req: IncomingMessage, res: ServerResponse, port: number, pathAndQuery: string, body: Buffer, requestId: string, proxyToken: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const upstream = http.request(
       { host: '127.0.0.1', port, method: req.method, path: pathAndQuery, headers: forwardHeaders(req, requestId, body.length, proxyToken) },
