@@ -8,6 +8,7 @@ import { config } from '../config.ts';
 import { migrate } from '../db/migrate.ts';
 import { log } from '../log.ts';
 import { startGateway, type InstanceRouter } from './gateway.ts';
+import { startOperator } from './operator.ts';
 import { missingDependencies } from './preflight.ts';
 import { hostServices, type HostContext, type RunningService } from './services.ts';
 import { Supervisor } from './supervisor.ts';
@@ -49,10 +50,16 @@ export async function up(opts: { only?: string[]; quiet?: boolean; skip?: string
           supervisor,
           baseDomain: c.BASE_DOMAIN,
           instanceRouter: (sub) => (instanceRouter ? instanceRouter(sub) : Promise.resolve(undefined)),
-          platformRoutes: { status: () => ({ functions: supervisor.status(), services: table.map(([name, endpoint]) => ({ name, endpoint })) }) },
         });
         running.push({ name: 'gateway', svc: { stop: () => new Promise((r) => gateway.close(() => r())) } });
         table.push(['gateway', `http://localhost:${c.GATEWAY_PORT}`]);
+        const operator = await startOperator({
+          port: c.OPERATOR_PORT,
+          supervisor,
+          status: () => ({ functions: supervisor.status(), services: table.map(([name, endpoint]) => ({ name, endpoint })) }),
+        });
+        running.push({ name: 'operator', svc: { stop: () => new Promise((r) => { operator.close(() => r()); operator.closeAllConnections(); }) } });
+        table.push(['operator', `http://127.0.0.1:${c.OPERATOR_PORT}  (platform status / invoke; OPERATOR_TOKEN or .data/secrets.json)`]);
       }
       for (const s of hostServices.filter((h) => h.phase === phase && !opts.skip?.includes(h.name) && (h.enabled?.(c) ?? true))) {
         const svc = await s.start(ctx);
