@@ -25,13 +25,14 @@ import { db } from '@saasodoo/platform/db/index';
 import { HttpError } from '@saasodoo/platform/errors';
 import type { Caller } from '@saasodoo/platform/fn';
 import { enqueue } from '@saasodoo/platform/outbox';
-import { findPlan, ODOO_VERSIONS } from '@saasodoo/platform/plans';
+import { findPlan, odooVersions } from '@saasodoo/platform/plans';
 import { startSubscription, trialEligible } from '@saasodoo/platform/instances/billing-client';
 import { recordHistory } from '@saasodoo/platform/instances/history';
 import { subdomainProblem } from '@saasodoo/platform/instances/names';
 import { kickOutbox } from '@saasodoo/platform/instances/relay';
 import type { InstanceRow } from '@saasodoo/platform/instances/repository';
-import { newAdminPassword } from '@saasodoo/platform/instances/secrets';
+import { customerProfile } from '@saasodoo/platform/instances/account-client';
+import { newOdooPassword } from '@saasodoo/platform/instances/secrets';
 
 export const createBody = z.object({
   name: z.string().trim().min(1, 'required').max(100, 'at most 100 characters'),
@@ -40,7 +41,10 @@ export const createBody = z.object({
     if (p) ctx.addIssue({ code: 'custom', message: p });
   }),
   plan: z.string().min(1).max(100),
-  odooVersion: z.enum(ODOO_VERSIONS, { message: `one of ${ODOO_VERSIONS.join(', ')}` }),
+  // The ODOO_VERSIONS setting, read when a request is checked (the plans API lists the same).
+  odooVersion: z.string().max(10).superRefine((v, ctx) => {
+    if (!odooVersions().includes(v)) ctx.addIssue({ code: 'custom', message: `one of ${odooVersions().join(', ')}` });
+  }),
   demoData: z.boolean().default(false),
   trial: z.boolean().default(false),
   /** Accepted and ignored: resources come from the plan. */
@@ -56,17 +60,19 @@ export async function createInstance(body: z.infer<typeof createBody>, caller: C
   if (body.trial && !(await trialEligible(authorization))) {
     throw new HttpError(409, 'trial_unavailable', 'No trial is available for this account', { trial: 'not eligible' });
   }
+  // The customer's email becomes their Odoo login (odoo_configure writes it into Odoo).
+  const profile = await customerProfile(authorization);
   const id = randomUUID();
-  const admin = await newAdminPassword();
+  const admin = newOdooPassword();
   const cause = { eventId: ctx.requestId, eventType: 'http:instances', actor: `customer:${caller.userId}`, reason: 'created', traceparent: ctx.traceparent };
   try {
     await db('instance').tx(async (t) => {
       const row = await t.one<InstanceRow>(
         `INSERT INTO instances (id, customer_id, name, subdomain, plan, odoo_version, demo_data, trial, status, billing_status,
-           resources, admin_password_sealed, admin_password_hash)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending_payment', $9, $10, $11, $12) RETURNING *`,
+           resources, admin_password_sealed, odoo_login, odoo_user_name)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending_payment', $9, $10, $11, $12, $13) RETURNING *`,
         [id, caller.userId, body.name, body.subdomain, plan.id, body.odooVersion, body.demoData, body.trial,
-          body.trial ? 'trial' : 'payment_required', JSON.stringify(plan.resources), admin.sealed, admin.hash]);
+          body.trial ? 'trial' : 'payment_required', JSON.stringify(plan.resources), admin.sealed, profile.email, profile.name]);
       await recordHistory(t, row.id, null, row.status, cause);
     });
   } catch (err) {

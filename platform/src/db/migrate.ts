@@ -65,10 +65,15 @@ export async function migrate(opts: { databases?: readonly ServiceDatabase[] } =
 }
 
 /**
- * PUBLIC may not connect to `postgres` nor `template1`: a tenant's role could
- * otherwise list every database and role of the server. The provisioner works
+ * PUBLIC may not connect to `postgres` nor `template1`. The provisioner works
  * on `postgres` (it creates the tenants' databases), so it gets CONNECT
- * there by name; superusers are not affected. On PostgreSQL 16 and later the
+ * there by name, with the right to pass it on: real Odoo connects to
+ * `postgres` at every start with `-d` (odoo/cli/server.py calls
+ * service/db.py `_create_empty_database`, whose connection failure it does
+ * not catch) and for `/web/health?db_server_status=1`, so each tenant role
+ * gets CONNECT there by name too (database.ts), and nothing else: it can
+ * create nothing there (PostgreSQL 15+ gives PUBLIC no CREATE on `public`).
+ * Superusers are not affected. On PostgreSQL 16 and later the
  * service roles may also use the `reserved_connections` slots, so tenants
  * together can never take the platform's last connections (db-limits.ts
  * caps each tenant; infra/base/services/postgres.yaml sets the numbers).
@@ -76,7 +81,7 @@ export async function migrate(opts: { databases?: readonly ServiceDatabase[] } =
 async function fenceMaintenanceDatabases(admin: pg.Client, serviceRoles: string[]): Promise<void> {
   await admin.query('REVOKE CONNECT, TEMPORARY ON DATABASE postgres FROM PUBLIC');
   await admin.query('REVOKE CONNECT, TEMPORARY ON DATABASE template1 FROM PUBLIC');
-  await admin.query(`GRANT CONNECT ON DATABASE postgres TO ${ident(roleName(PROVISIONER_ROLE))}`);
+  await admin.query(`GRANT CONNECT ON DATABASE postgres TO ${ident(roleName(PROVISIONER_ROLE))} WITH GRANT OPTION`);
   const { rows } = await admin.query<{ v: number }>("SELECT current_setting('server_version_num')::int AS v");
   if (rows[0]!.v >= 160000) {
     for (const role of serviceRoles) await admin.query(`GRANT pg_use_reserved_connections TO ${ident(role)}`);

@@ -14,8 +14,13 @@ const literal = (s: string) => `'${s.replace(/'/g, "''")}'`;
  * owned by it, reachable by that role only (PUBLIC has no CONNECT). The
  * role may hold at most `connectionLimit` connections (db-limits.ts), so one
  * tenant cannot exhaust the shared server.
+ * `createSql` is the Odoo contract's CREATE DATABASE (createDatabaseSql:
+ * template0, LC_COLLATE 'C'), given by the caller: importing the contract
+ * here would make every function bundling this module look like it needs
+ * the provisioner's password (deploy/analyze.ts). Its extensions are made
+ * by its owner (odoo.ts createOdooExtensions).
  */
-export async function ensureInstanceDatabase(p: { role: string; database: string; password: string; connectionLimit: number }): Promise<void> {
+export async function ensureInstanceDatabase(p: { role: string; database: string; password: string; connectionLimit: number; createSql: string }): Promise<void> {
   if (!Number.isInteger(p.connectionLimit) || p.connectionLimit < 1) throw new Error(`invalid connection limit ${p.connectionLimit}`);
   const pdb = provisionerDb();
   const provisioner = roleName(PROVISIONER_ROLE);
@@ -32,17 +37,23 @@ export async function ensureInstanceDatabase(p: { role: string; database: string
   if (!member) await pdb.none(`GRANT ${ident(p.role)} TO ${ident(provisioner)}`);
   const hasDb = await pdb.oneOrNone('SELECT 1 FROM pg_database WHERE datname = $1', [p.database]);
   if (!hasDb) {
-    await pdb.none(`CREATE DATABASE ${ident(p.database)} OWNER ${ident(p.role)}`)
+    await pdb.none(p.createSql)
       .catch((err) => { if (err?.code !== '42P04') throw err; });
   }
   await pdb.none(`REVOKE ALL ON DATABASE ${ident(p.database)} FROM PUBLIC`);
   await pdb.none(`GRANT CONNECT, TEMPORARY ON DATABASE ${ident(p.database)} TO ${ident(p.role)}`);
+  // Odoo itself connects to `postgres` at start and for its db_server_status health (db/migrate.ts).
+  await pdb.none(`GRANT CONNECT ON DATABASE postgres TO ${ident(p.role)}`);
 }
 
 /** Drops the instance database (closing its connections) and its role; nothing left behind. */
 export async function dropInstanceDatabase(p: { role: string; database: string }): Promise<void> {
   const pdb = provisionerDb();
   await pdb.none(`DROP DATABASE IF EXISTS ${ident(p.database)} WITH (FORCE)`);
+  // A role holding a privilege cannot be dropped: take back its CONNECT on `postgres` first.
+  if (await pdb.oneOrNone('SELECT 1 FROM pg_roles WHERE rolname = $1', [p.role])) {
+    await pdb.none(`REVOKE CONNECT ON DATABASE postgres FROM ${ident(p.role)}`);
+  }
   await pdb.none(`DROP ROLE IF EXISTS ${ident(p.role)}`);
 }
 

@@ -17,7 +17,7 @@ export type InstanceSpec = {
   name: string;
   /** Routing name: `{subdomain}.{BASE_DOMAIN}` (SPEC 6 rules, checked by the caller). */
   subdomain: string;
-  /** One of ODOO_VERSIONS ('16' | '17' | '18'). */
+  /** One of the ODOO_VERSIONS setting (odoo/contract.ts KNOWN_ODOO_VERSIONS). */
   odooVersion: string;
   /** Plan id (labels only: resources come in `resources`). */
   plan: string;
@@ -25,10 +25,15 @@ export type InstanceSpec = {
   resources: { cpu: number; memoryMiB: number; storageGiB: number };
   /** The instance's own database and role (created by `provision`, not by the driver). */
   database: { host: string; port: number; name: string; user: string; password: string };
-  /** Hash of the Odoo admin password (the clear text is never given to a driver). */
-  adminPasswordHash?: string;
-  /** Load Odoo demo data on first start. */
+  /**
+   * pbkdf2-sha512 hash of the instance's random Odoo master password
+   * (`admin_passwd` in odoo.conf; the clear text is never kept).
+   */
+  masterPasswordHash?: string;
+  /** Load Odoo demo data at init (odoo/contract.ts demoArgs). */
   demoData?: boolean;
+  /** Odoo language loaded at init (default en_US). */
+  lang?: string;
 };
 
 /** Desired run state given with apply/scale. */
@@ -49,7 +54,10 @@ export type RuntimeStatus = {
   state: RuntimeState;
   /** Public URL `{scheme}://{subdomain}.{BASE_DOMAIN}[:port]`. */
   url?: string;
-  /** Where health-probe checks Odoo's `/web/health` (reachable from the functions). */
+  /**
+   * Where health-probe checks Odoo's readiness, `/web/health?db_server_status=1`
+   * (reachable from the functions); its origin also serves `/web/login`.
+   */
   healthUrl?: string;
   /** Desired replicas as last applied. */
   replicas?: 0 | 1;
@@ -110,6 +118,16 @@ export interface RuntimeDriver {
    * it also starts it. Does not wait for readiness: call waitReady. Idempotent.
    */
   apply(spec: InstanceSpec, desired?: DesiredState): Promise<void>;
+
+  /**
+   * Odoo's own initialisation of the instance database, to completion: the
+   * contract's `initArgs` (`-i base --stop-after-init`, demo flag, language)
+   * with the instance's image or command, odoo.conf and data dir (local: a
+   * process; Kubernetes: a Job before the Deployment). The instance is left
+   * stopped. Throws RuntimeError `failed` (exit reason, no secrets) or
+   * `timeout`. Callers skip it when the database is already initialised.
+   */
+  initialize(spec: InstanceSpec, timeoutMs: number): Promise<void>;
 
   /** What the runtime sees now (never throws for an unknown id: `missing`). */
   status(id: string): Promise<RuntimeStatus>;

@@ -1,9 +1,10 @@
 /**
  * Tenant fences on the shared PostgreSQL (issue 15, findings 6 and 7), on the
- * real server: a tenant's role cannot reach the maintenance databases
- * (`postgres`, `template1`: they would list every database and role), and it
- * holds at most its plan's number of connections, past which it is refused
- * while the platform's roles still connect.
+ * real server: PUBLIC cannot reach the maintenance databases (`postgres`,
+ * `template1`); a tenant's role reaches `postgres` by name only because Odoo
+ * connects there at start and for its db_server_status health (db/migrate.ts),
+ * and can create nothing there; it holds at most its plan's number of
+ * connections, past which it is refused while the platform's roles still connect.
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
@@ -12,16 +13,16 @@ import { config } from '../../../platform/src/config.ts';
 import { closeDatabases } from '../../../platform/src/db/index.ts';
 import { dropNamespace, migrate } from '../../../platform/src/db/migrate.ts';
 import { databaseName, roleName, rolePassword } from '../../../platform/src/db/services.ts';
-import { ensureInstanceDatabase } from '../../../platform/src/instances/database.ts';
+import { dropInstanceDatabase, ensureInstanceDatabase, instanceDatabaseExists } from '../../../platform/src/instances/database.ts';
+import { createDatabaseSql } from '../../../platform/src/odoo/contract.ts';
 import { tenantConnectionLimit } from '../../../platform/src/instances/db-limits.ts';
 import { PLANS } from '../../../platform/src/plans.ts';
-import { deployment } from '../../../platform/src/runtime/kubernetes/objects.ts';
 
 const plan = (id: string) => PLANS.find((p) => p.id === id)!;
 const ns = () => config().DB_NAMESPACE;
 
 type Login = { user: string; password: string; database: string };
-const tenant = { role: '', database: '', password: randomBytes(18).toString('base64url') };
+const tenant = { role: '', database: '', password: randomBytes(18).toString('base64url'), createSql: '' };
 const asTenant = (database: string): Login => ({ user: tenant.role, password: tenant.password, database });
 const asService = (role: string, database: string): Login => ({ user: roleName(role), password: rolePassword(role), database });
 
@@ -58,6 +59,7 @@ beforeAll(async () => {
   await migrate();
   tenant.role = `${ns()}odoo_fence1`;
   tenant.database = `${ns()}odoo_cust_fence1`;
+  tenant.createSql = createDatabaseSql(tenant.database, tenant.role);
   await ensureInstanceDatabase({ ...tenant, connectionLimit: tenantConnectionLimit(plan('basic-monthly').resources) });
 }, 60_000);
 
@@ -67,18 +69,37 @@ afterAll(async () => {
 });
 
 describe('maintenance database exposure', () => {
-  it("a tenant's role cannot connect to postgres nor template1, only to its own database", async () => {
-    expect(await tryConnect(asTenant('postgres'))).toBe('42501');
+  it("a tenant's role cannot connect to template1 nor another database; on postgres (which Odoo needs) it can create nothing", async () => {
     expect(await tryConnect(asTenant('template1'))).toBe('42501');
+    expect(await tryConnect(asTenant(databaseName('auth')))).toBe('42501');
     expect(await tryConnect(asTenant(tenant.database))).toBe('ok');
+    const c = await open(asTenant('postgres'));
+    try {
+      await expect(c.query('CREATE TABLE public.squat (x int)')).rejects.toMatchObject({ code: '42501' });
+    } finally {
+      await c.end();
+    }
   });
 
-  it('Odoo on Kubernetes names its database without --db-filter (a filter makes Odoo list databases through postgres)', () => {
-    const spec = { id: '7a1c2a9e-1111-4222-8333-444455556666', customerId: 'c', name: 'A', subdomain: 'a1b', odooVersion: '17', plan: 'basic-monthly', resources: plan('basic-monthly').resources, database: { host: 'h', port: 5432, name: 'odoo_c_i', user: 'odoo_i', password: 'p' } };
-    const settings = { namespace: 'saasodoo-instances', baseDomain: 'example.com', storageClass: 'cephfs', odooImage: 'odoo:{version}', backupImage: 'postgres:16', backupPvc: 'b', clusterIssuer: 'letsencrypt' };
-    const args: string[] = (deployment(spec, settings, { apiVersion: 'v1', kind: 'ConfigMap', name: 'o', uid: 'u' }, 1, false) as any).spec.template.spec.containers[0].args;
-    expect(args.slice(0, 2)).toEqual(['--database', 'odoo_c_i']);
-    expect(args.filter((a) => /db[-_]filter/.test(a))).toEqual([]);
+  it('a login role that is no tenant cannot connect to postgres nor template1 (PUBLIC has no CONNECT)', async () => {
+    const stranger = { user: `${ns()}stranger`, password: randomBytes(18).toString('base64url') };
+    const admin = new pg.Client({ connectionString: config().DATABASE_ADMIN_URL });
+    await admin.connect();
+    try {
+      await admin.query(`CREATE ROLE "${stranger.user}" LOGIN PASSWORD '${stranger.password}'`);
+      expect(await tryConnect({ ...stranger, database: 'postgres' })).toBe('42501');
+      expect(await tryConnect({ ...stranger, database: 'template1' })).toBe('42501');
+    } finally {
+      await admin.query(`DROP ROLE IF EXISTS "${stranger.user}"`);
+      await admin.end();
+    }
+  });
+
+  it('terminate drops the tenant role although it holds CONNECT on postgres', async () => {
+    const other = { role: `${ns()}odoo_fence2`, database: `${ns()}odoo_cust_fence2`, password: randomBytes(18).toString('base64url') };
+    await ensureInstanceDatabase({ ...other, connectionLimit: 14, createSql: createDatabaseSql(other.database, other.role) });
+    await dropInstanceDatabase(other);
+    expect(await instanceDatabaseExists(other)).toEqual({ database: false, role: false });
   });
 
   it('the provisioner still works on postgres and every service role reaches its own database', async () => {
@@ -89,7 +110,7 @@ describe('maintenance database exposure', () => {
     // A second migrate keeps it so (the fence is re-applied, the grant too).
     await migrate();
     expect(await tryConnect(asService('provisioner', 'postgres'))).toBe('ok');
-    expect(await tryConnect(asTenant('postgres'))).toBe('42501');
+    expect(await tryConnect(asTenant('template1'))).toBe('42501');
   });
 });
 

@@ -128,6 +128,10 @@ const MATRIX: Record<string, Record<string, Call>> = {
     'restore Bob’s instance from his own unfinished backup (control)': {
       method: 'POST', body: (f) => ({ id: f.bobInstanceId, action: 'restore', backupId: f.bobPendingBackupId }), expect: A(401, 409, 404, 409),
     },
+    // The Odoo password is the customer's alone: an admin may not set one (and then be shown it).
+    'new Odoo password for Alice’s instance (owner only)': {
+      method: 'POST', body: (f) => ({ id: f.instanceId, action: 'reset_odoo_password' }), expect: A(401, 404, 'allowed', 403), maySee: ['owner'],
+    },
   },
   instances: {
     'GET own list': {
