@@ -11,7 +11,7 @@ import { randomUUID } from 'node:crypto';
 import { CloudEvent, HTTP } from 'cloudevents';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { config } from '@saasodoo/platform/config';
-import { createLogger } from '@saasodoo/platform/log';
+import { log } from '@saasodoo/platform/log';
 import { startBroker, type Broker } from '@saasodoo/platform/broker/broker';
 import { fakeSubscriber, type FakeSubscriber } from '../../helpers/fake-subscriber.ts';
 import { eventually, postBinary, removeBroker, testTrigger, TICK } from '../../helpers/broker-test-kit.ts';
@@ -24,7 +24,7 @@ let broker: Broker;
 
 beforeAll(async () => {
   for (const t of triggers) subs[t.subscriber] = await fakeSubscriber();
-  broker = await startBroker({ rabbitUrl: c.RABBITMQ_URL, name: c.BROKER_NAME, port: 0, triggers, resolve: async (fn) => subs[fn].url, log: createLogger() });
+  broker = await startBroker({ rabbitUrl: c.RABBITMQ_URL, name: c.BROKER_NAME, port: 0, triggers, resolve: async (fn) => subs[fn].url, log });
 });
 
 afterAll(async () => {
@@ -36,7 +36,7 @@ afterAll(async () => {
 /** POSTs what the SDK's HTTP binding makes of `ev` in `mode`. */
 function sendSdk(ev: CloudEvent<unknown>, mode: 'structured' | 'binary'): Promise<Response> {
   const m = mode === 'structured' ? HTTP.structured(ev) : HTTP.binary(ev);
-  return fetch(broker.url, { method: 'POST', headers: m.headers as Record<string, string>, body: m.body as string | Buffer });
+  return fetch(broker.url, { method: 'POST', headers: m.headers as Record<string, string>, body: m.body as BodyInit });
 }
 
 describe('ingress decoding', () => {
