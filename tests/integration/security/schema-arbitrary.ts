@@ -5,6 +5,11 @@
  * what our schemas use (objects, strings with length/pattern/format, enums,
  * consts, booleans, numbers, oneOf/anyOf). `inputFor` mixes valid inputs,
  * inputs with one field wrong or missing or extra, and raw JSON garbage.
+ *
+ * Every string generator deliberately mixes in the characters that broke
+ * inputs before (issue 16: NUL and other controls, lone surrogates, right-
+ * to-left and other format marks, combining marks, very long strings), so
+ * any seed reaches them instead of waiting for a lucky one.
  */
 import fc from 'fast-check';
 import { z, type ZodType } from 'zod';
@@ -35,7 +40,30 @@ export const NASTY_STRINGS = [
   'x'.repeat(5000), '__proto__', 'constructor', 'A'.repeat(43), '00000000-0000-0000-0000-000000000000',
 ];
 
-const nasty = fc.constantFrom(...NASTY_STRINGS);
+/** Single characters a text field must refuse or survive: C0/DEL/C1 controls, line breaks, lone surrogates, bidi and other format marks, combining marks, noncharacters. */
+export const HOSTILE_CHARS = [
+  '\u0000', '\u0001', '\u0007', '\u0008', '\u000b', '\u000c', '\u001b', '\u001f', '\u007f', '\u0080', '\u0085', '\u009f',
+  '\t', '\n', '\r', '\r\n', '\u2028', '\u2029',
+  '\ud800', '\udbff', '\udc00', '\udfff',
+  '\u200e', '\u200f', '\u202a', '\u202e', '\u2066', '\u2069', '\u061c', '\u200b', '\u200d', '\ufeff',
+  '\u0301', 'e\u0301', '\u0627\u0644\u0639\u0631\u0628\u064a\u0629', '\ufffe', '\uffff', '\ufffd', '🧨', '👩\u200d👩\u200d👧',
+];
+const hostileChar = fc.constantFrom(...HOSTILE_CHARS);
+
+/** Ordinary text with hostile characters mixed in (about one in four). */
+const hostileText = (minLength: number, maxLength: number) =>
+  fc.array(fc.oneof({ weight: 3, arbitrary: fc.string({ minLength: 1, maxLength: 1, unit: 'grapheme' }) }, { weight: 1, arbitrary: hostileChar }), { minLength, maxLength })
+    .map((parts) => parts.join(''));
+
+/** Very long strings, 1,000 to 20,000 repetitions of one unit (hostile or not), built without generating each unit. */
+const longText = fc.tuple(fc.oneof(fc.constantFrom('a', 'é', 'e\u0301', ' ', '%'), hostileChar), fc.integer({ min: 1000, max: 20_000 }))
+  .map(([unit, n]) => unit.repeat(n));
+
+/** `v` with one hostile character inserted somewhere. */
+const withHostile = (arb: fc.Arbitrary<string>) =>
+  fc.tuple(arb, hostileChar, fc.nat()).map(([v, c, at]) => { const i = v.length ? at % (v.length + 1) : 0; return v.slice(0, i) + c + v.slice(i); });
+
+const nasty = fc.oneof(fc.constantFrom(...NASTY_STRINGS), hostileText(1, 20), longText);
 // `__proto__` keys are left to the raw garbage cases (fastify refuses them before our code: one known answer).
 const anyJson = fc.oneof({ depthSize: 'small' }, fc.jsonValue({ maxDepth: 3 }).filter((v) => !JSON.stringify(v).includes('"__proto__"')), nasty, fc.constantFrom(null, true, 0, -1, 1.5, [], {}, 1e308));
 
@@ -44,7 +72,8 @@ export function jsonSchemaOf(schema: ZodType): JsonSchema {
   return z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as JsonSchema;
 }
 
-function stringArb(s: JsonSchema): fc.Arbitrary<string> {
+/** A string the schema's format, pattern and length accept, as far as JSON Schema says. */
+function wellFormedString(s: JsonSchema): fc.Arbitrary<string> {
   if (s.format === 'uuid') return fc.uuid();
   if (s.format === 'email') return fc.emailAddress();
   if (s.pattern) {
@@ -55,6 +84,23 @@ function stringArb(s: JsonSchema): fc.Arbitrary<string> {
     }
   }
   return fc.string({ minLength: s.minLength ?? 0, maxLength: Math.min(s.maxLength ?? 40, 200), unit: 'grapheme' });
+}
+
+/**
+ * Strings for a schema string: mostly well-formed ones, and deliberately
+ * (not by luck of the seed) the same with a hostile character inserted,
+ * free text with hostile characters mixed in at the field's length, and
+ * very long strings.
+ */
+function stringArb(s: JsonSchema): fc.Arbitrary<string> {
+  const wellFormed = wellFormedString(s);
+  const min = Math.max(1, s.minLength ?? 0);
+  return fc.oneof(
+    { weight: 4, arbitrary: wellFormed },
+    { weight: 2, arbitrary: withHostile(wellFormed) },
+    ...(s.format || s.pattern ? [] : [{ weight: 2, arbitrary: hostileText(min, Math.max(min, Math.min(s.maxLength ?? 40, 200))) }]),
+    { weight: 1, arbitrary: longText },
+  );
 }
 
 /** An arbitrary producing values the schema accepts (as far as JSON Schema says). */
@@ -122,7 +168,7 @@ export function queryFor(schema: ZodType): fc.Arbitrary<string> {
   const keys = [...knownKeys(js), 'extra'];
   const value = (k: string) => {
     const p = js.properties?.[k];
-    return fc.oneof(p ? validArb(p).map(String) : fc.string(), nasty, fc.string({ maxLength: 30 }));
+    return fc.oneof(p ? validArb(p).map(String) : fc.string(), nasty, hostileText(0, 30));
   };
   return fc
     .array(fc.constantFrom(...keys).chain((k) => value(k).map((v) => [k, v] as [string, string])), { maxLength: 4 })
