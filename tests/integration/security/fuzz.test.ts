@@ -22,7 +22,7 @@ import { RESERVED_QUERY_KEYS, type RouteTable } from '@saasodoo/platform/fn';
 import { createTestUser, type TestUser } from '../../helpers/auth.ts';
 import { startPlatform, type Platform } from '../../helpers/platform.ts';
 import { httpFunctionNames, routeTable } from './http-functions.ts';
-import { inputFor, NASTY_STRINGS, queryFor } from './schema-arbitrary.ts';
+import { inputFor, NASTY_STRINGS, queryFor, validSamples } from './schema-arbitrary.ts';
 import { gatewayProxyToken } from '../../../platform/src/host/gateway.ts';
 
 const SEED = process.env.FUZZ_SEED ? Number(process.env.FUZZ_SEED) : Math.floor(Math.random() * 2 ** 31);
@@ -34,7 +34,7 @@ let customer: TestUser;
 let admin: TestUser;
 const tables = new Map<string, RouteTable>();
 
-type Sent = { method: string; fn: string; query?: string; body?: string | Buffer; contentType?: string; auth?: string };
+type Sent = { method: string; fn: string; query?: string; body?: string | Buffer; contentType?: string; auth?: string; mustRefuse?: string };
 
 /** One request on a connection of its own (so one wedged connection cannot spill into the next case). */
 function freshRequest(url: string, method: string, headers: Record<string, string>, body?: string | Buffer): Promise<{ status: number; text: string }> {
@@ -77,7 +77,7 @@ async function violation(s: Sent, fresh = false): Promise<string | undefined> {
   }
   const what = () => `${s.method} /api/${s.fn}${s.query ? `?${s.query.slice(0, 200)}` : ''} body=${String(s.body ?? '').slice(0, 200)} → ${status} ${text.slice(0, 300)}`.replace(/token=[\w-]+/g, 'token=…');
   if (status >= 500) return `5xx: ${what()}`;
-  if (status < 400) return undefined;
+  if (status < 400) return s.mustRefuse ? `accepted, but ${s.mustRefuse} breaks the text rule: ${what()}` : undefined;
   let body: { error?: { code?: unknown; message?: unknown; fields?: unknown } };
   try {
     body = JSON.parse(text);
@@ -88,6 +88,7 @@ async function violation(s: Sent, fresh = false): Promise<string | undefined> {
   if (status === 400) {
     const f = body.error.fields;
     if (!f || typeof f !== 'object' || Object.keys(f).length === 0) return `400 without error.fields: ${what()}`;
+    if (s.mustRefuse && !Object.hasOwn(f, s.mustRefuse)) return `400 not naming ${s.mustRefuse}: ${what()}`;
   }
   return undefined;
 }
@@ -147,6 +148,45 @@ describe('fuzzing every HTTP function (fast-check, from each input schema)', () 
           }),
           { seed: SEED, numRuns: RUNS, endOnFailure: true },
         ).catch(() => {});
+      }
+      expect(found, `${REPLAY}\n${found.join('\n')}`).toEqual([]);
+    });
+  }
+});
+
+describe('hostile characters in each string field of an otherwise valid input', () => {
+  // Refused by the text rule (events/text.ts): a 4xx (a 400 names the field), never 2xx or 5xx.
+  const REFUSED = ['\u0000', '\u0001', '\u001b', '\u007f', '\u0085', '\ud800', '\udfff'];
+  // Text a field may accept (or refuse by its own rules), never with a 5xx.
+  const OTHERS = ['\u202e', '\u200f', 'e\u0301', '\u00e9'.repeat(20_000)];
+  const LONE_SURROGATE = /[\ud800-\udfff]/;
+
+  for (const fn of httpFunctionNames()) {
+    it(`${fn}: a NUL, control, lone surrogate, bidi mark or very long text in each field`, { timeout: 180_000 }, async () => {
+      const found: string[] = [];
+      for (const method of ['GET', 'POST'] as const) {
+        const r = tables.get(fn)![method];
+        const schema = method === 'POST' ? r?.body : r?.query;
+        if (!r || !schema) continue;
+        for (const sample of validSamples(schema, SEED)) {
+          for (const [field, value] of Object.entries(sample)) {
+            if (typeof value !== 'string') continue;
+            for (const probe of [...REFUSED, ...OTHERS]) {
+              const input = { ...sample, [field]: value.slice(0, 1) + probe + value.slice(1) };
+              // A query string cannot carry a lone surrogate (URL encoding turns it into U+FFFD).
+              const refused = REFUSED.includes(probe) && !(method === 'GET' && LONE_SURROGATE.test(probe));
+              const query = method === 'GET' ? new URLSearchParams(input as Record<string, string>).toString() : '';
+              const v = await violation({
+                method, fn, query: [fn === 'webhook-intake' ? webhookQuery() : '', query].filter(Boolean).join('&') || undefined,
+                body: method === 'POST' ? JSON.stringify(input) : undefined,
+                contentType: method === 'POST' ? 'application/json' : undefined,
+                auth: tokenFor(fn, method),
+                mustRefuse: refused ? field : undefined,
+              }).catch((err: Error) => `${err.message} (${field} with ${JSON.stringify(probe.slice(0, 8))})`);
+              if (v) found.push(v);
+            }
+          }
+        }
       }
       expect(found, `${REPLAY}\n${found.join('\n')}`).toEqual([]);
     });
