@@ -10,6 +10,8 @@ export const PREFIX = 'com.saasodoo.';
 export const KILLBILL_PREFIX = 'org.killbill.';
 
 const uuid = z.uuid();
+// Names as stored: the HTTP door holds them to one line, but rows from before that rule may hold a tab or newline.
+const storedText = text({ multiline: true });
 const instance = z.object({ instanceId: uuid, customerId: uuid });
 const suspensionSeq = z.number().int().positive().optional();
 const customer = z.object({ customerId: uuid, email: z.email() });
@@ -68,16 +70,16 @@ export const catalog = {
   'billing.account.ensure': def(['platform'], customer, 'ensure the Kill Bill account of a customer exists'),
   'schedule.daily': def(['host'], z.object({ at: z.iso.datetime() }), 'daily schedule: backups and trial warnings'),
   // Facts
-  'user.registered': def(['signup'], customer.extend({ firstName: text(), lastName: text() }), 'a customer signed up'),
+  'user.registered': def(['signup'], customer.extend({ firstName: storedText, lastName: storedText }), 'a customer signed up'),
   'user.signup_attempted': def(['signup'], z.object({ email: z.email() }), 'someone tried to sign up with a taken address'),
-  'user.verification_requested': def(['signup'], customer.extend({ firstName: text(), verifyUrl: z.url() }), 'send the verification link (never logged)'),
-  'user.verified': def(['verify-email'], customer.extend({ firstName: text() }), 'a customer confirmed their address'),
+  'user.verification_requested': def(['signup'], customer.extend({ firstName: storedText, verifyUrl: z.url() }), 'send the verification link (never logged)'),
+  'user.verified': def(['verify-email'], customer.extend({ firstName: storedText }), 'a customer confirmed their address'),
   'user.password_reset_requested': def(['password-reset'], customer.extend({ resetUrl: z.url() }), 'send the reset link (never logged)'),
   'user.password_changed': def(['password-reset', 'account'], customer, 'a password was changed'),
   'instance.create_failed': def(['instances'], instance, 'a create gave up without a clear answer from billing: no subscription may stay open for this instance'),
-  'instance.requested': def(['instances'], instance.extend({ plan: z.string(), trial: z.boolean(), subdomain: z.string(), name: text().max(200).optional() }), 'a customer asked for an instance'),
+  'instance.requested': def(['instances'], instance.extend({ plan: z.string(), trial: z.boolean(), subdomain: z.string(), name: storedText.max(200).optional() }), 'a customer asked for an instance'),
   'instance.progress': def(['provision', 'instance-ops'], instance.extend({ operation: z.string(), step: z.string(), index: z.number().int().min(0), total: z.number().int().positive() }), 'a step of a long operation'),
-  'instance.ready': def(['provision'], instance.extend({ url: z.url(), email: z.email().optional(), name: text().max(200).optional() }), 'an instance is running for the first time'),
+  'instance.ready': def(['provision'], instance.extend({ url: z.url(), email: z.email().optional(), name: storedText.max(200).optional() }), 'an instance is running for the first time'),
   'instance.failed': def(['provision'], instance.extend({ step: z.string(), reason: text({ multiline: true }) }), 'provisioning failed'),
   'instance.status_changed': def(['instances', 'provision', 'instance-ops', 'lifecycle'], instance.extend({ from: instanceStatus.nullable(), to: instanceStatus, reason: text({ multiline: true }).optional() }), 'an instance changed status'),
   'instance.unhealthy': def(['health-probe'], instance.extend({ failures: z.number().int() }), 'probe failed 3 times in a row'),
