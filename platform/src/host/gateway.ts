@@ -10,6 +10,7 @@
 import { randomUUID, timingSafeEqual } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { config } from '../config.ts';
+import { answerClientErrorsAsJson } from '../errors.ts';
 import { log } from '../log.ts';
 import { localSecret } from '../secrets.ts';
 import type { Supervisor } from './supervisor.ts';
@@ -211,6 +212,7 @@ export async function startGateway(opts: GatewayOptions): Promise<http.Server> {
     }
   });
   server.keepAliveTimeout = 65_000;
+  answerClientErrorsAsJson(server);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port, '127.0.0.1', () => resolve());
