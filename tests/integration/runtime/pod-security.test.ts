@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { config } from '../../../platform/src/config.ts';
 import { BackupStore } from '../../../platform/src/runtime/backup-store.ts';
 import { KubernetesDriver } from '../../../platform/src/runtime/kubernetes/driver.ts';
-import { job, type KubeSettings } from '../../../platform/src/runtime/kubernetes/objects.ts';
+import { initJob, job, type KubeSettings } from '../../../platform/src/runtime/kubernetes/objects.ts';
 import { statusPageObjects } from '../../../platform/src/runtime/kubernetes/status-pages.ts';
 import type { InstanceSpec } from '../../../platform/src/runtime/types.ts';
 import { startFakeKube, type FakeKube } from '../../helpers/fake-kube.ts';
@@ -27,6 +27,7 @@ const spec: InstanceSpec = {
   plan: 'basic-monthly',
   resources: { cpu: 1, memoryMiB: 2048, storageGiB: 10 },
   database: { host: 'pg.saasodoo.svc', port: 5432, name: 'odoo_c1_i1', user: 'odoo_i1', password: 'not-a-real-password-123' },
+  masterPasswordHash: '$pbkdf2-sha512$1000$MDEyMzQ1Njc4OWFiY2RlZg$OM0FAoIqCVK1sWtxDiffVlBejtLa.ks4TP71JiecwuSZCG8iLbnlIEPOMoVX.i2B2wkSxjQ8CRGR9OkNGuIPMQ',
 };
 
 let fake: FakeKube;
@@ -58,7 +59,7 @@ describe('pod security restricted', () => {
     const workloads = fake.list({ namespace: NS }).filter((o) => podSpecOf(o));
     expect(workloads.map((o) => o.kind)).toContain('Deployment');
     const owner = { apiVersion: 'v1', kind: 'ConfigMap', name: 'owner', uid: 'u1' };
-    const jobs = (['backup', 'restore', 'usage'] as const).map((k) => job(spec, settings, owner as never, k, 'b1', `job-${k}`));
+    const jobs = [...(['backup', 'restore', 'usage'] as const).map((k) => job(spec, settings, owner as never, k, 'b1', `job-${k}`)), initJob(spec, settings, owner as never, 'job-init')];
     for (const o of [...workloads, ...jobs, ...statusPageObjects(NS).filter((x) => podSpecOf(x))]) {
       expect([`${o.kind}/${o.metadata.name}`, restrictedViolations(podSpecOf(o))]).toEqual([`${o.kind}/${o.metadata.name}`, []]);
     }

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { config } from '../../../platform/src/config.ts';
 import { dropNamespace } from '../../../platform/src/db/migrate.ts';
+import { odooPasswordHash } from '../../../platform/src/odoo/contract.ts';
 import { STANDIN, startLocalRuntime, type LocalRuntime } from '../../../platform/src/runtime/local/daemon.ts';
 import { LocalDriver } from '../../../platform/src/runtime/local/driver.ts';
 import type { InstanceSpec } from '../../../platform/src/runtime/types.ts';
@@ -47,6 +48,7 @@ async function runInstance(odooCommand?: string): Promise<{ env: Record<string, 
     plan: 'basic-monthly',
     resources: { cpu: 1, memoryMiB: 2048, storageGiB: 10 },
     database: await createInstanceDb(short),
+    masterPasswordHash: await odooPasswordHash(randomBytes(12).toString('hex'), { rounds: 1000 }),
   };
   started.push({ driver, id: spec.id });
   await driver.apply(spec);
@@ -92,7 +94,7 @@ describe('tenant process environment', () => {
   });
 
   it('an ODOO_COMMAND process (through sh) gets no host secret either', async () => {
-    const { env, spec } = await runInstance(`exec '${process.execPath}' '${STANDIN}' --db {db}`);
+    const { env, spec } = await runInstance(`exec '${process.execPath}' '${STANDIN}'`);
     expectMinimal(env, spec);
   });
 });

@@ -109,12 +109,12 @@ describe.skipIf(!kubectl)('cluster hardening (production overlay)', () => {
       for (const r of roles) expect([r.name, r.inRoles]).toEqual([r.name, ['pg_use_reserved_connections']]);
     });
 
-    it('PUBLIC cannot connect to postgres nor template1; the provisioner can, by name', () => {
+    it('PUBLIC cannot connect to postgres nor template1; the provisioner can, by name, and may pass postgres on to tenant roles (Odoo connects there)', () => {
       const sql: string[] = find('Cluster', 'saasodoo-db', 'saasodoo-services').spec.bootstrap.initdb.postInitSQL;
       expect(sql).toContain('REVOKE CONNECT, TEMPORARY ON DATABASE postgres FROM PUBLIC');
       expect(sql).toContain('REVOKE CONNECT, TEMPORARY ON DATABASE template1 FROM PUBLIC');
-      expect(sql).toContain('GRANT CONNECT ON DATABASE postgres TO provisioner');
-      expect(sql.indexOf('GRANT CONNECT ON DATABASE postgres TO provisioner')).toBeGreaterThan(sql.indexOf('CREATE ROLE provisioner NOLOGIN CREATEDB CREATEROLE'));
+      expect(sql).toContain('GRANT CONNECT ON DATABASE postgres TO provisioner WITH GRANT OPTION');
+      expect(sql.indexOf('GRANT CONNECT ON DATABASE postgres TO provisioner WITH GRANT OPTION')).toBeGreaterThan(sql.indexOf('CREATE ROLE provisioner NOLOGIN CREATEDB CREATEROLE'));
     });
   });
 
