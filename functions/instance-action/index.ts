@@ -21,12 +21,13 @@ import { cancelSubscriptionNow } from '@saasodoo/platform/instances/billing-clie
 import { transition, type Cause } from '@saasodoo/platform/instances/history';
 import { isProvisionStep } from '@saasodoo/platform/instances/provisioning';
 import { kickOutbox, stopOutbox } from '@saasodoo/platform/instances/relay';
-import { BACKUP_ID_RE, findForCaller, getBackup, getInstance, updateInstance, type InstanceRow } from '@saasodoo/platform/instances/repository';
+import { BACKUP_ID_RE, findForCaller, getBackup, type InstanceRow } from '@saasodoo/platform/instances/repository';
 import { ACTION_STATUS, ACTIONS, allowedActions, type Action } from '@saasodoo/platform/instances/states';
 import { withInstanceLock } from '@saasodoo/platform/instances/locks';
 import { setOdooPassword } from '@saasodoo/platform/instances/odoo';
 import { specOf } from '@saasodoo/platform/instances/runtime-spec';
 import { newOdooPassword } from '@saasodoo/platform/instances/secrets';
+import { getInstance, updateInstance } from '@saasodoo/platform/instances/repository';
 import { odooPasswordHash } from '@saasodoo/platform/odoo/contract';
 
 const RESET = 'reset_odoo_password';

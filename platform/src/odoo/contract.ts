@@ -55,13 +55,12 @@ export const ODOO_PATHS = {
   /** Liveness: answers without touching the database, so a database blip never restarts Odoo. */
   liveness: '/web/health',
   /**
-   * Readiness and the health probe: the login page, which Odoo renders from
-   * the tenant database (500 when it is unreachable or not initialised).
-   * Not `/web/health?db_server_status=1`: that opens a connection to the
-   * `postgres` database (webclient.py `health`), where tenant roles have no
-   * CONNECT, so it would report every healthy instance as broken.
+   * Readiness and the health probe: with `db_server_status` Odoo opens a
+   * connection to the `postgres` database and answers 500 `{"status":"fail"}`
+   * when it cannot (webclient.py `health`). It only connects (PostgreSQL's
+   * default CONNECT for PUBLIC on `postgres`); it lists nothing there.
    */
-  readiness: '/web/login',
+  readiness: '/web/health?db_server_status=1',
   /** 200 with the login form once the database is initialised. */
   login: '/web/login',
   /** JSON-RPC `{params: {db, login, password}}` → `result.uid`, or `error.data.name` = AccessDenied. */

@@ -55,8 +55,8 @@ export type RuntimeStatus = {
   /** Public URL `{scheme}://{subdomain}.{BASE_DOMAIN}[:port]`. */
   url?: string;
   /**
-   * Where health-probe checks Odoo's readiness (contract.ts ODOO_PATHS.readiness,
-   * the login page, which needs the tenant database), reachable from the functions.
+   * Where health-probe checks Odoo's readiness, `/web/health?db_server_status=1`
+   * (reachable from the functions); its origin also serves `/web/login`.
    */
   healthUrl?: string;
   /** Desired replicas as last applied. */

@@ -102,7 +102,7 @@ describe('kubernetes driver', () => {
     const c = dep.spec.template.spec.containers[0];
     expect(c.image).toBe('odoo:17');
     expect(c.resources).toEqual({ requests: { cpu: '2', memory: '4096Mi' }, limits: { cpu: '2', memory: '4096Mi' } });
-    expect(c.readinessProbe.httpGet).toEqual({ path: '/web/login', port: 8069 });
+    expect(c.readinessProbe.httpGet).toEqual({ path: '/web/health?db_server_status=1', port: 8069 });
     expect(c.livenessProbe.httpGet).toEqual({ path: '/web/health', port: 8069 });
     expect(JSON.stringify(dep)).not.toContain(spec.database.password);
 
@@ -148,7 +148,7 @@ describe('kubernetes driver', () => {
     expect(seen).toEqual(['starting', 'running']);
     expect(routeServices()).toEqual(ODOO_BACKEND);
     expect(fake.get('apps/v1', 'Deployment', NS, name)!.metadata.annotations?.[ROUTE_ANNOTATION]).toBe('odoo');
-    expect(await driver.status(spec.id)).toMatchObject({ state: 'running', url: 'https://acme.odoo.example.com', healthUrl: `http://${name}.${NS}.svc.cluster.local:8069/web/login`, replicas: 1 });
+    expect(await driver.status(spec.id)).toMatchObject({ state: 'running', url: 'https://acme.odoo.example.com', healthUrl: `http://${name}.${NS}.svc.cluster.local:8069/web/health?db_server_status=1`, replicas: 1 });
   });
 
   it('waitReady fails on a stalled rollout and times out when nothing happens', async () => {

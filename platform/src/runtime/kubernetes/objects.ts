@@ -203,7 +203,7 @@ export function deployment(spec: InstanceSpec, s: KubeSettings, owner: OwnerRef,
               ...pod.container,
               ports: [{ name: 'http', containerPort: ODOO_PORT }, ...(gevent ? [{ name: 'websocket', containerPort: GEVENT_PORT }] : [])],
               resources: { requests: { cpu, memory }, limits: { cpu, memory } },
-              // Readiness reports a broken or uninitialised database (the login page); liveness never touches it, so a database blip never restarts Odoo.
+              // Readiness reports a broken database (db_server_status); liveness never touches it, so a database blip never restarts Odoo.
               readinessProbe: { httpGet: { path: ODOO_PATHS.readiness, port: ODOO_PORT }, periodSeconds: 5, failureThreshold: 3 },
               livenessProbe: { httpGet: { path: ODOO_PATHS.liveness, port: ODOO_PORT }, initialDelaySeconds: 60, periodSeconds: 15, failureThreshold: 4 },
             },

@@ -235,8 +235,8 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions): Promise<Loca
   async function watchHealth(inst: Instance, child: ChildProcess) {
     const deadline = Date.now() + opts.readyTimeoutMs;
     while (inst.live.child === child && child.exitCode === null && child.signalCode === null && Date.now() < deadline) {
-      // The process serves (liveness); readiness (its database) is the health probe's and provisioning's to judge.
-      const r = await probeOne(`http://127.0.0.1:${inst.port}${ODOO_PATHS.liveness}`, 2000);
+      // Readiness: Odoo answers and its database server is reachable.
+      const r = await probeOne(`http://127.0.0.1:${inst.port}${ODOO_PATHS.readiness}`, 2000);
       if (r.ok && inst.live.child === child) {
         inst.live.healthy = true;
         return;
