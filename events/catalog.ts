@@ -4,11 +4,14 @@
  * validates against it before sending and every consumer validates on receipt.
  */
 import { z } from 'zod';
+import { text, textProblemIn } from './text.ts';
 
 export const PREFIX = 'com.saasodoo.';
 export const KILLBILL_PREFIX = 'org.killbill.';
 
 const uuid = z.uuid();
+// Names as stored: the HTTP door holds them to one line, but rows from before that rule may hold a tab or newline.
+const storedText = text({ multiline: true });
 const instance = z.object({ instanceId: uuid, customerId: uuid });
 const suspensionSeq = z.number().int().positive().optional();
 const customer = z.object({ customerId: uuid, email: z.email() });
@@ -20,23 +23,26 @@ export const billingStatus = z.enum(['trial', 'payment_required', 'paid', 'overd
 
 /** Kill Bill's push notification body (reference/killbill.md 1.2), carried as the data of org.killbill.* events. */
 export const killbillNotification = z.object({
-  eventType: z.string().min(1).max(100),
+  eventType: text().min(1).max(100),
   accountId: uuid.nullable(),
-  objectType: z.string().max(100).nullable(),
+  objectType: text().max(100).nullable(),
   objectId: uuid.nullable(),
-  metaData: z
-    .string()
+  metaData: text({ multiline: true })
     .max(60_000)
     .nullable()
-    .refine((s) => {
-      if (s === null) return true;
+    .superRefine((s, ctx) => {
+      if (s === null) return;
+      let inner: unknown;
       try {
-        JSON.parse(s);
-        return true;
+        inner = JSON.parse(s);
       } catch {
-        return false;
+        ctx.addIssue({ code: 'custom', message: 'must be a string holding JSON' });
+        return;
       }
-    }, 'must be a string holding JSON'),
+      // Escaped (`\u0000`) inside the JSON text, a control character is only found once parsed.
+      const p = textProblemIn(inner);
+      if (p) ctx.addIssue({ code: 'custom', message: `holds JSON whose ${p.path.join('.') || 'value'} ${p.message}` });
+    }),
 });
 export type KillbillNotification = z.infer<typeof killbillNotification>;
 
@@ -54,9 +60,9 @@ export const catalog = {
   'instance.stop': def(['instance-action'], instance, 'stop a running instance'),
   'instance.restart': def(['instance-action'], instance, 'restart a running instance'),
   // `seq` orders suspend/resume of one subscription: a broker retry can deliver an older one after a newer one.
-  'instance.suspend': def(['lifecycle'], instance.extend({ reason: z.string().max(500), seq: suspensionSeq }), 'suspend for non-payment: runtime scaled to zero, data kept'),
+  'instance.suspend': def(['lifecycle'], instance.extend({ reason: text({ multiline: true }).max(500), seq: suspensionSeq }), 'suspend for non-payment: runtime scaled to zero, data kept'),
   'instance.resume': def(['lifecycle'], instance.extend({ seq: suspensionSeq }), 'resume a suspended instance'),
-  'instance.terminate': def(['lifecycle'], instance.extend({ reason: z.string().max(500) }), 'final backup, then remove everything'),
+  'instance.terminate': def(['lifecycle'], instance.extend({ reason: text({ multiline: true }).max(500) }), 'final backup, then remove everything'),
   'instance.backup': def(['instance-action', 'instance-ops'], instance.extend({ backupId: uuid, kind: z.enum(['manual', 'daily', 'safety', 'final']) }), 'take a backup'),
   'instance.restore': def(['instance-action'], instance.extend({ backupId: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$/) }), 'restore a backup (a uuid, or a driver-named safety backup)'),
   'instance.quota': def(['lifecycle'], instance.extend({ plan: z.string() }), 'apply the plan resources and storage quota'),
@@ -64,28 +70,28 @@ export const catalog = {
   'billing.account.ensure': def(['platform'], customer, 'ensure the Kill Bill account of a customer exists'),
   'schedule.daily': def(['host'], z.object({ at: z.iso.datetime() }), 'daily schedule: backups and trial warnings'),
   // Facts
-  'user.registered': def(['signup'], customer.extend({ firstName: z.string(), lastName: z.string() }), 'a customer signed up'),
+  'user.registered': def(['signup'], customer.extend({ firstName: storedText, lastName: storedText }), 'a customer signed up'),
   'user.signup_attempted': def(['signup'], z.object({ email: z.email() }), 'someone tried to sign up with a taken address'),
-  'user.verification_requested': def(['signup'], customer.extend({ firstName: z.string(), verifyUrl: z.url() }), 'send the verification link (never logged)'),
-  'user.verified': def(['verify-email'], customer.extend({ firstName: z.string() }), 'a customer confirmed their address'),
+  'user.verification_requested': def(['signup'], customer.extend({ firstName: storedText, verifyUrl: z.url() }), 'send the verification link (never logged)'),
+  'user.verified': def(['verify-email'], customer.extend({ firstName: storedText }), 'a customer confirmed their address'),
   'user.password_reset_requested': def(['password-reset'], customer.extend({ resetUrl: z.url() }), 'send the reset link (never logged)'),
   'user.password_changed': def(['password-reset', 'account'], customer, 'a password was changed'),
   'instance.create_failed': def(['instances'], instance, 'a create gave up without a clear answer from billing: no subscription may stay open for this instance'),
-  'instance.requested': def(['instances'], instance.extend({ plan: z.string(), trial: z.boolean(), subdomain: z.string(), name: z.string().max(200).optional() }), 'a customer asked for an instance'),
+  'instance.requested': def(['instances'], instance.extend({ plan: z.string(), trial: z.boolean(), subdomain: z.string(), name: storedText.max(200).optional() }), 'a customer asked for an instance'),
   'instance.progress': def(['provision', 'instance-ops'], instance.extend({ operation: z.string(), step: z.string(), index: z.number().int().min(0), total: z.number().int().positive() }), 'a step of a long operation'),
-  'instance.ready': def(['provision'], instance.extend({ url: z.url(), email: z.email().optional(), name: z.string().max(200).optional() }), 'an instance is running for the first time'),
-  'instance.failed': def(['provision'], instance.extend({ step: z.string(), reason: z.string() }), 'provisioning failed'),
-  'instance.status_changed': def(['instances', 'provision', 'instance-ops', 'lifecycle'], instance.extend({ from: instanceStatus.nullable(), to: instanceStatus, reason: z.string().optional() }), 'an instance changed status'),
+  'instance.ready': def(['provision'], instance.extend({ url: z.url(), email: z.email().optional(), name: storedText.max(200).optional() }), 'an instance is running for the first time'),
+  'instance.failed': def(['provision'], instance.extend({ step: z.string(), reason: text({ multiline: true }) }), 'provisioning failed'),
+  'instance.status_changed': def(['instances', 'provision', 'instance-ops', 'lifecycle'], instance.extend({ from: instanceStatus.nullable(), to: instanceStatus, reason: text({ multiline: true }).optional() }), 'an instance changed status'),
   'instance.unhealthy': def(['health-probe'], instance.extend({ failures: z.number().int() }), 'probe failed 3 times in a row'),
   'instance.recovered': def(['health-probe'], instance, 'probe succeeds again'),
   'instance.drift_detected': def(['health-probe'], instance.extend({ runtimeState: z.string().max(50) }), 'runtime stopped or missing while the status says running'),
   'instance.quota_exceeded': def(['quota-set', 'health-probe'], instance.extend({ usedBytes: z.number(), limitBytes: z.number() }), 'storage usage over the plan quota'),
   'instance.backup_completed': def(['instance-ops'], instance.extend({ backupId: uuid, sizeBytes: z.number(), kind: z.enum(['manual', 'daily', 'safety', 'final']).optional() }), 'a backup succeeded (mailed unless kind is daily, safety or final)'),
-  'instance.backup_failed': def(['instance-ops'], instance.extend({ backupId: uuid, reason: z.string(), kind: z.enum(['manual', 'daily', 'safety', 'final']).optional() }), 'a backup failed (mailed unless kind is safety or final)'),
+  'instance.backup_failed': def(['instance-ops'], instance.extend({ backupId: uuid, reason: text({ multiline: true }), kind: z.enum(['manual', 'daily', 'safety', 'final']).optional() }), 'a backup failed (mailed unless kind is safety or final)'),
   'instance.restore_completed': def(['instance-ops'], instance.extend({ backupId: z.string().max(100) }), 'a restore succeeded'),
-  'instance.restore_failed': def(['instance-ops'], instance.extend({ backupId: z.string().max(100), reason: z.string() }), 'a restore failed'),
+  'instance.restore_failed': def(['instance-ops'], instance.extend({ backupId: z.string().max(100), reason: text({ multiline: true }) }), 'a restore failed'),
   'billing.trial_ending': def(['lifecycle'], z.object({ customerId: uuid, subscriptionId: uuid, daysLeft: z.union([z.literal(7), z.literal(3), z.literal(1)]), trialEndsAt: z.iso.datetime() }), 'a trial ends in 7, 3 or 1 days'),
-  'billing.status_changed': def(['lifecycle'], z.object({ customerId: uuid, instanceId: uuid.optional(), subscriptionId: uuid.optional(), status: billingStatus, reason: z.string(), effectiveDate: z.string().optional() }), 'billing status of a subscription changed'),
+  'billing.status_changed': def(['lifecycle'], z.object({ customerId: uuid, instanceId: uuid.optional(), subscriptionId: uuid.optional(), status: billingStatus, reason: text({ multiline: true }), effectiveDate: z.string().optional() }), 'billing status of a subscription changed'),
 } satisfies Record<string, Entry>;
 
 export type ShortType = keyof typeof catalog;

@@ -20,6 +20,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
+import { text } from '@saasodoo/events';
 import { config } from '@saasodoo/platform/config';
 import { db } from '@saasodoo/platform/db/index';
 import { HttpError } from '@saasodoo/platform/errors';
@@ -35,7 +36,7 @@ import { customerProfile } from '@saasodoo/platform/instances/account-client';
 import { newOdooPassword } from '@saasodoo/platform/instances/secrets';
 
 export const createBody = z.object({
-  name: z.string().trim().min(1, 'required').max(100, 'at most 100 characters'),
+  name: text().trim().min(1, 'required').max(100, 'at most 100 characters'),
   subdomain: z.string().max(100).superRefine((s, ctx) => {
     const p = subdomainProblem(s);
     if (p) ctx.addIssue({ code: 'custom', message: p });

@@ -2,14 +2,15 @@
  * POST /api/webhook-intake?tenant=&token=: Kill Bill's push notifications in
  * (SPEC 12, issue 6). The per-tenant token is checked in constant time before
  * anything else (401, nothing stored, body never logged); then JSON only
- * (415), 64 KiB at most (413), Kill Bill's notification shape (400 naming the
- * field). The notification and its CloudEvent `org.killbill.<type>` are
- * written in one transaction (inbox + outbox) and 200 is answered only after
- * the commit; a database outage answers 503 so Kill Bill retries. The event
- * id is the dedupe key, so a repeat is recognisable end to end.
+ * (415), 64 KiB at most (413), Kill Bill's notification shape and the text
+ * rule of events/text.ts (400 naming the field). The notification and its
+ * CloudEvent `org.killbill.<type>` are written in one transaction (inbox +
+ * outbox) and 200 is answered only after the commit; a database outage
+ * answers 503 so Kill Bill retries. The event id is the dedupe key, so a
+ * repeat is recognisable end to end.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { killbillNotification, killbillType, type KillbillNotification } from '@saasodoo/events';
+import { killbillNotification, killbillType, textProblemField, textProblemIn, type KillbillNotification } from '@saasodoo/events';
 import { db } from '@saasodoo/platform/db/index';
 import { HttpError, zodFields } from '@saasodoo/platform/errors';
 import { errorResult, type FaasContext, type FaasFunction } from '@saasodoo/platform/fn';
@@ -55,6 +56,9 @@ async function handle(context: FaasContext) {
     }
     const parsed = killbillNotification.safeParse(body);
     if (!parsed.success) throw HttpError.badRequest('Not a Kill Bill notification', zodFields(parsed.error, 'body'));
+    // The schema holds its text fields to the text rule; the net covers any field added without it.
+    const bad = textProblemIn(parsed.data);
+    if (bad) throw HttpError.badRequest('Not a Kill Bill notification', textProblemField(bad, 'body'));
     const n = parsed.data;
     const id = dedupeKey(tenant!, n);
     const type = killbillType(n.eventType);

@@ -6,7 +6,7 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { CloudEvent, HTTP } from 'cloudevents';
-import { PREFIX, catalog, schemaOf, type EventData, type ShortType } from '@saasodoo/events';
+import { PREFIX, catalog, schemaOf, textProblemField, textProblemIn, type EventData, type ShortType } from '@saasodoo/events';
 import { config } from './config.ts';
 import { HttpError, zodFields } from './errors.ts';
 
@@ -32,6 +32,9 @@ export function buildEvent(type: string, data: unknown, o: EmitOptions = {}): Cl
   if (!schema) throw HttpError.badRequest(`Unknown event type ${type}`, { type: 'not in the catalogue' });
   const parsed = schema.safeParse(data);
   if (!parsed.success) throw HttpError.badRequest(`Invalid data for ${type}`, zodFields(parsed.error, 'data'));
+  // The ingress refuses it anyway: failing here keeps such an event out of the outbox, where it would block the relay.
+  const bad = textProblemIn(parsed.data);
+  if (bad) throw HttpError.badRequest(`Invalid data for ${type}`, textProblemField(bad, 'data'));
   const short = type.startsWith(PREFIX) ? (type.slice(PREFIX.length) as ShortType) : undefined;
   return new CloudEvent({
     specversion: '1.0',

@@ -5,6 +5,8 @@
  * same everywhere.
  */
 import { randomUUID } from 'node:crypto';
+import type { Server } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { ZodError } from 'zod';
 
 export type ErrorBody = {
@@ -118,4 +120,25 @@ export function isUnavailable(err: unknown): boolean {
   if (Array.isArray(e.errors) && e.errors.some(isUnavailable)) return true; // AggregateError
   if (e.name === 'MaxRetriesPerRequestError') return true; // ioredis
   return /Connection is closed|connection terminated|Stream isn't writeable|not queryable|timeout exceeded when trying to connect|terminating connection due to administrator command/i.test(e.message ?? '');
+}
+
+/**
+ * Answers requests Node's HTTP parser refuses (headers or URL over its
+ * 16 KiB limit, a malformed request line) with the JSON error shape instead
+ * of Node's empty default answer, so every 4xx a client gets is the same
+ * shape, whatever part of the request was wrong.
+ */
+export function answerClientErrorsAsJson(server: Server): void {
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    if (err.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const [status, reason, code, message, field] =
+      err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large', 'headers_too_large', 'The URL and headers may be at most 16 KiB', 'headers']
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Request Timeout', 'timeout', 'The request took too long to arrive', 'request']
+      : [400, 'Bad Request', 'bad_request', 'Malformed HTTP request', 'request'];
+    const body = JSON.stringify({ error: { code, message, fields: { [field]: message } } });
+    socket.end(`HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+  });
 }

@@ -14,8 +14,9 @@ import { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { CloudEvent } from 'cloudevents';
 import { z, type ZodType } from 'zod';
-import { schemaOf } from '@saasodoo/events';
+import { schemaOf, textProblemField, textProblemIn } from '@saasodoo/events';
 import { authenticate, type Caller } from './auth/verify.ts';
+import { takeClientIp } from './client-ip.ts';
 import { HttpError, toErrorResponse, zodFields } from './errors.ts';
 import { log as rootLog, type Logger } from './log.ts';
 
@@ -200,7 +201,7 @@ export function httpFunction(def: HttpFunctionDef): FaasFunction {
         }
         body = parse(r.body, context.body ?? {}, 'body');
       }
-      const ip = header(headers, 'x-forwarded-for')?.split(',')[0]?.trim() ?? '127.0.0.1';
+      const ip = takeClientIp(headers);
       const result = await r.handle({
         method: method as 'GET' | 'POST', headers, requestId, traceparent, ip, log, query, body, caller,
       });
@@ -223,12 +224,24 @@ export function httpFunction(def: HttpFunctionDef): FaasFunction {
   };
 }
 
-/** Validates `value` with `schema`; a failure is a 400 naming each field under `where`. */
+/**
+ * Validates `value` with `schema`; a failure is a 400 naming each field under
+ * `where`. Every string of the result is also held to the text rule
+ * (events/text.ts), whatever its schema says: a NUL in a field declared as a
+ * plain z.string() is a 400 naming that field, never a database error.
+ */
 export function parse<T>(schema: ZodType<T>, value: unknown, where: 'query' | 'body'): T {
   const r = schema.safeParse(value);
-  if (r.success) return r.data;
-  const fields = zodFields(r.error, where);
-  throw HttpError.badRequest(`Invalid ${Object.keys(fields).join(', ')}`, fields);
+  if (!r.success) {
+    const fields = zodFields(r.error, where);
+    throw HttpError.badRequest(`Invalid ${Object.keys(fields).join(', ')}`, fields);
+  }
+  const bad = textProblemIn(r.data);
+  if (bad) {
+    const fields = textProblemField(bad, where);
+    throw HttpError.badRequest(`Invalid ${Object.keys(fields).join(', ')}`, fields);
+  }
+  return r.data;
 }
 
 /** A received CloudEvent, its data validated against the catalogue. */
@@ -287,6 +300,8 @@ export function eventFunction(def: EventFunctionDef): FaasFunction {
         if (!r.success) throw HttpError.badRequest(`Invalid data for ${ce.type}`, zodFields(r.error, 'data'));
         data = r.data;
       }
+      const bad = textProblemIn(data);
+      if (bad) throw HttpError.badRequest(`Invalid data for ${ce.type}`, textProblemField(bad, 'data'));
       const { id, type, source, subject, time, specversion, datacontenttype, dataschema, data: _d, data_base64, ...extensions } = ce as unknown as Record<string, unknown>;
       const result = await handler({
         id: String(id), type: String(type), source: String(source), subject: subject as string | undefined,

@@ -52,6 +52,24 @@ describe.skipIf(!!unavailable)('portal public pages', () => {
     }
   });
 
+  it('shows the API\'s control-character refusal next to the field it names (issue 16)', async () => {
+    const page = await e2e.newPage();
+    await page.goto(`${e2e.portal}/signup`);
+    await page.getByLabel('First name', { exact: true }).fill('Ada\u0001');
+    await page.getByLabel('Last name', { exact: true }).fill('Lovelace');
+    await page.getByLabel('Email', { exact: true }).fill(`ada-${Date.now()}@example.test`);
+    await page.getByLabel('Password', { exact: true }).fill('a sensible passphrase 42');
+    await page.getByLabel('I accept the terms of service').check();
+    await page.getByRole('button', { name: 'Create account' }).click();
+    const error = page.locator('#f-firstName-error');
+    await error.waitFor();
+    expect(await error.innerText()).toBe('must not contain control characters (found U+0001)');
+    await expect(page.getByLabel('First name', { exact: true }).getAttribute('aria-invalid')).resolves.toBe('true');
+    await expect(page.getByLabel('Last name', { exact: true }).getAttribute('aria-invalid')).resolves.toBeNull();
+    expect(await page.getByRole('alert').innerText()).toMatch(/First name: must not contain control characters/);
+    await e2e.shot(page, 'signup-control-character');
+  });
+
   it('shows the API field error when login is refused', async () => {
     const page = await e2e.newPage();
     await page.goto(`${e2e.portal}/login`);

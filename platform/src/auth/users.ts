@@ -1,6 +1,7 @@
 /** Users in the auth database: creation, lookup, profile and role changes. */
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
+import { text } from '@saasodoo/events';
 import { db, type Db, type Tx } from '../db/index.ts';
 import type { Role } from './tokens.ts';
 
@@ -21,7 +22,8 @@ export const emailSchema = z.preprocess(
   z.email('must be a valid email address').max(254, 'must be at most 254 characters'),
 );
 
-export const nameSchema = z.string().trim().min(1, 'required').max(100, 'must be at most 100 characters');
+/** A first or last name: free text (one line, NFC: events/text.ts), trimmed. */
+export const nameSchema = text().trim().min(1, 'required').max(100, 'must be at most 100 characters');
 
 const COLUMNS = `id, email, password_hash AS "passwordHash", first_name AS "firstName", last_name AS "lastName",
   role, email_verified_at AS "emailVerifiedAt", created_at AS "createdAt"`;

@@ -8,7 +8,7 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { CloudEvent } from 'cloudevents';
-import { HttpError, toErrorResponse } from '../errors.ts';
+import { answerClientErrorsAsJson, HttpError, toErrorResponse } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { traceIdOf, withTraceparent } from './message.ts';
 import { BrokerUnavailable, type Publisher } from './publisher.ts';
@@ -84,6 +84,7 @@ export async function startIngress(o: IngressOptions): Promise<http.Server> {
     }
   });
   server.keepAliveTimeout = 5000;
+  answerClientErrorsAsJson(server);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(o.port, o.host ?? '127.0.0.1', () => resolve());

@@ -1,11 +1,16 @@
 /**
  * Checks an incoming CloudEvent the way every receiver must: a valid
  * CloudEvents 1.0 envelope, a type the catalogue knows and data that matches
- * its schema. Failures are HttpError 400 naming the attribute or data field,
- * so a sender sees exactly what to fix and the broker stores nothing invalid.
+ * its schema, with every string held to the text rule (events/text.ts).
+ * Failures are HttpError 400 naming the attribute or data field, so a sender
+ * sees exactly what to fix and the broker stores nothing invalid.
+ *
+ * The cloudevents SDK's HTTP binding parses the request (binary, structured);
+ * data it hands back as bytes (structured mode's `data_base64`) is decoded
+ * here before validation, as JSON when the content type says so.
  */
 import { CloudEvent, HTTP, ValidationError } from 'cloudevents';
-import { isKnownType, schemaOf } from '@saasodoo/events';
+import { isKnownType, schemaOf, textProblem, textProblemField, textProblemIn } from '@saasodoo/events';
 import { HttpError, zodFields } from '../errors.ts';
 
 const MAX_ATTRIBUTE = 4096;
@@ -33,6 +38,8 @@ export function parseIncoming(headers: Record<string, string | string[] | undefi
   if (/^application\/cloudevents-batch/i.test(flat['content-type'] ?? '')) {
     throw HttpError.badRequest('Batched mode is not accepted: send one event per request', { 'content-type': 'batch mode not supported' });
   }
+  // The binding allows parameters and any case in the structured content type; the SDK only knows its own spelling.
+  if (/^application\/cloudevents\+json\b/i.test(flat['content-type'] ?? '')) flat['content-type'] = 'application/cloudevents+json; charset=utf-8';
   let ev: CloudEvent<unknown>;
   try {
     const r = HTTP.toEvent({ headers: flat, body });
@@ -57,10 +64,14 @@ export function parseIncoming(headers: Record<string, string | string[] | undefi
     if (k === 'data' || k === 'data_base64') continue;
     // Attributes travel as AMQP headers, whose table is limited to 64 KiB.
     if (JSON.stringify(v ?? '').length > MAX_ATTRIBUTE) throw HttpError.badRequest(`Attribute ${k} is too long`, { [k]: `at most ${MAX_ATTRIBUTE} characters` });
+    const problem = typeof v === 'string' ? textProblem(v) : undefined;
+    if (problem) throw HttpError.badRequest(`Invalid attribute ${k}`, { [k]: problem });
   }
   if (!isKnownType(ev.type)) throw HttpError.badRequest(`Unknown event type ${ev.type}`, { type: 'not in the event catalogue' });
+  const json = /json/i.test(ev.datacontenttype ?? 'application/json');
   let data: unknown = ev.data;
-  if (typeof data === 'string' && /json/i.test(ev.datacontenttype ?? 'application/json')) {
+  if (typeof ev.data_base64 === 'string') data = decodeBase64(ev.data_base64, json);
+  if (typeof data === 'string' && json) {
     try {
       data = JSON.parse(data);
     } catch {
@@ -75,5 +86,19 @@ export function parseIncoming(headers: Record<string, string | string[] | undefi
       throw HttpError.badRequest(`Invalid data for ${ev.type}`, fields);
     }
   }
-  return data === ev.data ? ev : ev.cloneWith({ data }, false);
+  const bad = textProblemIn(data);
+  if (bad) throw HttpError.badRequest(`Invalid data for ${ev.type}`, textProblemField({ ...bad, path: ['data', ...bad.path] }, 'data'));
+  // data_base64 goes: the event now carries the decoded data (published as the message body).
+  return data === ev.data ? ev : ev.cloneWith({ data, data_base64: undefined }, false);
+}
+
+/** Structured mode's `data_base64`: the bytes, or their UTF-8 text when the data is JSON (still to be parsed). */
+function decodeBase64(b64: string, json: boolean): Buffer | string {
+  const bytes = Buffer.from(b64, 'base64');
+  if (!json) return bytes;
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw HttpError.badRequest('Event data is not UTF-8 text', { data_base64: 'JSON data must be UTF-8' });
+  }
 }

@@ -2,6 +2,7 @@
  * Progress of a long operation: the last step is kept on the instance row
  * (the portal polls it) and sent as `instance.progress` through the outbox.
  */
+import { cleanText } from '@saasodoo/events';
 import { db } from '../db/index.ts';
 import { enqueue } from '../outbox.ts';
 import { scrubString } from '../log.ts';
@@ -23,9 +24,10 @@ export async function reportProgress(
 /**
  * A failure reason safe to store, show and send: the error's own message
  * (driver errors are written to be shown), scrubbed of anything secret-like
- * and bounded.
+ * and bounded, without control characters (the text rule would refuse the event).
  */
 export function safeReason(err: unknown): string {
   const msg = err instanceof Error ? err.message : String(err);
-  return scrubString(msg).replace(/PASSWORD\s+'[^']*'/gi, "PASSWORD '[redacted]'").slice(0, 300) || 'unknown error';
+  // Cleaned after the cut, which may split a surrogate pair.
+  return cleanText(scrubString(msg).replace(/PASSWORD\s+'[^']*'/gi, "PASSWORD '[redacted]'").slice(0, 300)) || 'unknown error';
 }

@@ -27,7 +27,7 @@ beforeAll(async () => {
   supervisor = new Supervisor({ portBase: await freePortRange(1), only: ['plans'], env: { K_SINK: 'http://127.0.0.1:9' } });
   await supervisor.start();
   gatewayPort = await freePort();
-  gateway = await startGateway({ port: gatewayPort, supervisor, baseDomain: 'localhost', platformRoutes: { status: () => ({ functions: supervisor.status(), services: [] }) } });
+  gateway = await startGateway({ port: gatewayPort, supervisor, baseDomain: 'localhost' });
   base = `http://127.0.0.1:${gatewayPort}`;
 });
 
