@@ -1,0 +1,201 @@
+/**
+ * Images the tests build from this machine's own files: no registry is
+ * reachable, so nothing is pulled. A root filesystem is assembled from host
+ * binaries and the shared libraries `ldd` names for them, and built with a
+ * `FROM scratch` Dockerfile through the Engine API. Images are tagged by a
+ * hash of what went in, so every test file (and every run) reuses one build.
+ */
+import { createHash } from 'node:crypto';
+import { execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import Docker from 'dockerode';
+import { repoRoot } from '../../platform/src/config.ts';
+import { STANDIN } from '../../platform/src/runtime/local/daemon.ts';
+
+/** Bump when the recipe changes (the hash covers inputs, not this code). */
+const RECIPE = 'odoo-standin-1';
+
+export const docker = new Docker();
+
+/** Whether a Docker engine answers here (tests needing one skip, saying so, when not). */
+export async function dockerAvailable(): Promise<boolean> {
+  try {
+    await docker.ping();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Host paths of the shared libraries (and the loader) a binary needs. */
+function sharedLibs(bin: string): string[] {
+  const out = execFileSync('ldd', [bin], { encoding: 'utf8' });
+  return [...out.matchAll(/(\/[^\s)]+)/g)].map((m) => m[1]).filter((p) => fs.existsSync(p));
+}
+
+/** Copies host files into `root` at the same paths (symlinks resolved), each with its libraries. */
+function copyWithLibs(root: string, bins: string[]): void {
+  const files = new Set<string>();
+  for (const b of bins) {
+    files.add(b);
+    for (const l of sharedLibs(b)) files.add(l);
+  }
+  for (const f of files) {
+    const to = path.join(root, f);
+    fs.mkdirSync(path.dirname(to), { recursive: true });
+    fs.copyFileSync(fs.realpathSync(f), to);
+    fs.chmodSync(to, fs.statSync(fs.realpathSync(f)).mode & 0o777);
+  }
+}
+
+/** The package directory `name` resolves to from `fromDir` (Node's node_modules walk). */
+function findPackage(fromDir: string, name: string): string {
+  for (let d = fromDir; ; d = path.dirname(d)) {
+    const p = path.join(d, 'node_modules', name);
+    if (fs.existsSync(path.join(p, 'package.json'))) return p;
+    if (d === path.dirname(d)) throw new Error(`cannot resolve ${name} from ${fromDir}`);
+  }
+}
+
+/** `pkgDir` and every package it depends on (transitively), as resolved on this machine. */
+function packageClosure(pkgDir: string, seen = new Set<string>()): Set<string> {
+  if (seen.has(pkgDir)) return seen;
+  seen.add(pkgDir);
+  const pj = JSON.parse(fs.readFileSync(path.join(pkgDir, 'package.json'), 'utf8'));
+  for (const dep of Object.keys({ ...pj.dependencies, ...pj.optionalDependencies })) {
+    try {
+      packageClosure(findPackage(pkgDir, dep), seen);
+    } catch (err) {
+      if (!pj.optionalDependencies?.[dep]) throw err;
+    }
+  }
+  return seen;
+}
+
+async function imageExists(tag: string): Promise<boolean> {
+  try {
+    await docker.getImage(tag).inspect();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Builds `dir` (holding a Dockerfile) as `tag` through the Engine API. */
+export async function buildContext(dir: string, tag: string): Promise<void> {
+  const tar = spawn('tar', ['-c', '-C', dir, '.'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const stream = await docker.buildImage(tar.stdout as unknown as NodeJS.ReadableStream, { t: tag, rm: true, forcerm: true });
+  await new Promise<void>((resolve, reject) => {
+    docker.modem.followProgress(stream, (err: Error | null, res: any[]) => {
+      const failed = res?.find((r) => r.error);
+      if (err || failed) reject(err ?? new Error(failed.error));
+      else resolve();
+    });
+  });
+}
+
+/** The uid the test image runs as: deliberately not 101, so the driver must read it from the image. */
+export const TEST_IMAGE_UID = 4242;
+
+/**
+ * The test "Odoo" image: Node, the stand-in and its packages, laid out like
+ * the official `odoo` image where the driver depends on it: an `odoo`
+ * command on PATH, `/var/lib/odoo` and `/mnt/extra-addons` declared as
+ * volumes and owned by a system user `odoo` (uid TEST_IMAGE_UID), and an
+ * entrypoint that must not be used (it exits 3, as a reminder that the
+ * official one waits for PostgreSQL through the `postgres` database).
+ * Returns a tag usable as an ODOO_IMAGE template (`{version}` ignored).
+ */
+export async function testOdooImage(): Promise<string> {
+  const node = fs.realpathSync(process.execPath);
+  const standinRel = path.relative(repoRoot, STANDIN);
+  const packages = [...packageClosure(findPackage(path.dirname(STANDIN), 'pg'))];
+  const h = createHash('sha256').update(RECIPE).update(fs.readFileSync(STANDIN)).update(ODOO_SHIM);
+  const st = fs.statSync(node);
+  h.update(`${node}:${st.size}:${st.mtimeMs}`);
+  for (const p of packages.sort()) h.update(`${path.relative(repoRoot, p)}@${JSON.parse(fs.readFileSync(path.join(p, 'package.json'), 'utf8')).version}`);
+  const tag = `saasodoo-test/odoo:${h.digest('hex').slice(0, 16)}`;
+  if (await imageExists(tag)) return tag;
+
+  const ctx = fs.mkdtempSync(path.join(os.tmpdir(), 'saasodoo-image-'));
+  try {
+    const root = path.join(ctx, 'rootfs');
+    copyWithLibs(root, [node]);
+    fs.renameSync(path.join(root, node), path.join(root, 'node.tmp'));
+    fs.mkdirSync(path.join(root, 'usr/local/bin'), { recursive: true });
+    fs.renameSync(path.join(root, 'node.tmp'), path.join(root, 'usr/local/bin/node'));
+    const app = path.join(root, 'opt/saasodoo');
+    fs.mkdirSync(path.dirname(path.join(app, standinRel)), { recursive: true });
+    fs.copyFileSync(STANDIN, path.join(app, standinRel));
+    for (const p of packages) fs.cpSync(p, path.join(app, path.relative(repoRoot, p)), { recursive: true, dereference: true, filter: (s) => !s.includes(`${path.sep}.bin`) });
+    fs.mkdirSync(path.join(root, 'usr/bin'), { recursive: true });
+    fs.writeFileSync(path.join(root, 'usr/bin/odoo'), ODOO_SHIM.replaceAll('{standin}', `/opt/saasodoo/${standinRel}`), { mode: 0o755 });
+    fs.writeFileSync(path.join(root, 'entrypoint.sh'), '#!/usr/local/bin/node\nconsole.error("the image entrypoint was used: it would wait for PostgreSQL on the postgres database");\nprocess.exit(3);\n', { mode: 0o755 });
+    fs.mkdirSync(path.join(root, 'etc'), { recursive: true });
+    fs.writeFileSync(path.join(root, 'etc/passwd'), `root:x:0:0:root:/root:/bin/false\nodoo:x:${TEST_IMAGE_UID}:${TEST_IMAGE_UID}::/var/lib/odoo:/bin/false\n`);
+    fs.writeFileSync(path.join(root, 'etc/group'), `root:x:0:\nodoo:x:${TEST_IMAGE_UID}:\n`);
+    for (const d of ['var/lib/odoo', 'mnt/extra-addons', 'tmp']) fs.mkdirSync(path.join(root, d), { recursive: true });
+    fs.chmodSync(path.join(root, 'tmp'), 0o1777);
+    fs.chownSync(path.join(root, 'var/lib/odoo'), TEST_IMAGE_UID, TEST_IMAGE_UID);
+    fs.chownSync(path.join(root, 'mnt/extra-addons'), TEST_IMAGE_UID, TEST_IMAGE_UID);
+    fs.writeFileSync(path.join(ctx, 'Dockerfile'), [
+      'FROM scratch',
+      'COPY rootfs/ /',
+      'ENV PATH=/usr/local/bin:/usr/bin:/bin',
+      'VOLUME ["/var/lib/odoo", "/mnt/extra-addons"]',
+      'EXPOSE 8069 8071 8072',
+      `USER odoo`,
+      'ENTRYPOINT ["/entrypoint.sh"]',
+      'CMD ["odoo"]',
+      '',
+    ].join('\n'));
+    await buildContext(ctx, tag);
+  } finally {
+    fs.rmSync(ctx, { recursive: true, force: true });
+  }
+  return tag;
+}
+
+/**
+ * The image's `odoo`: maps the Odoo flags the driver passes onto the
+ * stand-in's environment. `--stop-after-init` is the init: it proves the
+ * database credentials and the data volume work (a table in the database, a
+ * file in the filestore) and exits.
+ */
+const ODOO_SHIM = `#!/usr/local/bin/node
+const args = process.argv.slice(2);
+const flag = (...names) => {
+  for (let i = 0; i < args.length; i++) for (const n of names) {
+    if (args[i] === n) return args[i + 1];
+    if (args[i].startsWith(n + '=')) return args[i].slice(n.length + 1);
+  }
+};
+const set = (k, v) => { if (v !== undefined) process.env[k] = v; };
+set('PGHOST', flag('--db_host'));
+set('PGPORT', flag('--db_port'));
+set('PGUSER', flag('--db_user', '-r'));
+set('PGPASSWORD', flag('--db_password', '-w'));
+set('PGDATABASE', flag('--database', '-d'));
+set('PORT', flag('--http-port', '-p') ?? '8069');
+const dataDir = flag('--data-dir', '-D') ?? '/var/lib/odoo';
+const { createRequire } = require('node:module');
+const req = createRequire('{standin}');
+if (args.includes('--stop-after-init')) {
+  const pg = req('pg');
+  const fs = require('node:fs');
+  (async () => {
+    const c = new pg.Client({ connectionTimeoutMillis: 5000 });
+    await c.connect();
+    await c.query('CREATE TABLE IF NOT EXISTS standin_init (at timestamptz DEFAULT now())');
+    await c.query('INSERT INTO standin_init DEFAULT VALUES');
+    await c.end();
+    const dir = dataDir + '/filestore/' + process.env.PGDATABASE;
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(dir + '/init.txt', 'initialised by uid ' + process.getuid());
+  })().then(() => process.exit(0), (err) => { console.error('init failed: ' + err.message); process.exit(1); });
+} else {
+  import('{standin}');
+}
+`;
