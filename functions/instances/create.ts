@@ -25,7 +25,7 @@ import { db } from '@saasodoo/platform/db/index';
 import { HttpError } from '@saasodoo/platform/errors';
 import type { Caller } from '@saasodoo/platform/fn';
 import { enqueue } from '@saasodoo/platform/outbox';
-import { findPlan, ODOO_VERSIONS } from '@saasodoo/platform/plans';
+import { findPlan, odooVersions } from '@saasodoo/platform/plans';
 import { startSubscription, trialEligible } from '@saasodoo/platform/instances/billing-client';
 import { recordHistory } from '@saasodoo/platform/instances/history';
 import { subdomainProblem } from '@saasodoo/platform/instances/names';
@@ -40,7 +40,10 @@ export const createBody = z.object({
     if (p) ctx.addIssue({ code: 'custom', message: p });
   }),
   plan: z.string().min(1).max(100),
-  odooVersion: z.enum(ODOO_VERSIONS, { message: `one of ${ODOO_VERSIONS.join(', ')}` }),
+  // The ODOO_VERSIONS setting, read when a request is checked (the plans API lists the same).
+  odooVersion: z.string().max(10).superRefine((v, ctx) => {
+    if (!odooVersions().includes(v)) ctx.addIssue({ code: 'custom', message: `one of ${odooVersions().join(', ')}` });
+  }),
   demoData: z.boolean().default(false),
   trial: z.boolean().default(false),
   /** Accepted and ignored: resources come from the plan. */

@@ -7,7 +7,7 @@
  */
 import { z } from 'zod';
 import { httpFunction } from '@saasodoo/platform/fn';
-import { ODOO_VERSIONS } from '@saasodoo/platform/plans';
+import { odooVersions } from '@saasodoo/platform/plans';
 import { plansOnSale, trialEligibility } from '@saasodoo/platform/billing/service';
 
 export default httpFunction({
@@ -17,7 +17,7 @@ export default httpFunction({
     query: z.object({}).strict(),
     handle: async ({ caller }) => {
       const withTrial = caller ? (await trialEligibility(caller.userId)).eligible : true;
-      return { body: { items: await plansOnSale(withTrial), odooVersions: [...ODOO_VERSIONS] } };
+      return { body: { items: await plansOnSale(withTrial), odooVersions: odooVersions() } };
     },
   },
 });

@@ -6,6 +6,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { isKnownVersion, KNOWN_ODOO_VERSIONS } from './odoo/contract.ts';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -97,6 +98,13 @@ export const envSchema = z.object({
 
   TEST_PLANS: bool,
   RUNTIME_DRIVER: z.enum(['local', 'kubernetes']).default('local'),
+  /** Odoo versions on sale, comma-separated, each one the Odoo contract knows (platform/src/odoo/contract.ts). */
+  ODOO_VERSIONS: z.string().default('17,18,19').transform((s, ctx) => {
+    const list = [...new Set(s.split(',').map((v) => v.trim()).filter(Boolean))];
+    const bad = list.filter((v) => !isKnownVersion(v));
+    if (!list.length || bad.length) ctx.addIssue({ code: 'custom', message: `comma-separated, each one of ${KNOWN_ODOO_VERSIONS.join(', ')}` });
+    return list;
+  }),
   /** Real Odoo command template ({db}, {port}, {dataDir}, {dbHost}, {dbPort}, {dbUser}); unset runs the stand-in. */
   ODOO_COMMAND: z.string().optional(),
   PROVISION_READY_TIMEOUT: z.coerce.number().int().positive().default(300),

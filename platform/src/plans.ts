@@ -3,6 +3,8 @@
  * never from the client). Prices and trial lengths mirror
  * infra/killbill/catalog.xml, which a test keeps in step.
  */
+import { config } from './config.ts';
+
 export type Plan = {
   id: string;
   name: string;
@@ -30,4 +32,11 @@ export function findPlan(id: string, testPlans: boolean): Plan | undefined {
   return availablePlans(testPlans).find((p) => p.id === id);
 }
 
-export const ODOO_VERSIONS = ['16', '17', '18'] as const;
+/**
+ * Odoo versions on sale (the ODOO_VERSIONS setting, each one the Odoo
+ * contract knows): the plans API lists exactly these and create accepts
+ * exactly these, so the portal offers what provisioning accepts.
+ */
+export function odooVersions(): string[] {
+  return config().ODOO_VERSIONS;
+}

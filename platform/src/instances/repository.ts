@@ -40,6 +40,11 @@ export type InstanceRow = {
   admin_password_sealed: string | null;
   admin_password_hash: string | null;
   admin_password_shown: boolean;
+  /** The customer's Odoo login (their email when the instance was created) and user name. */
+  odoo_login: string | null;
+  odoo_user_name: string | null;
+  /** pbkdf2-sha512 hash of the Odoo master password (admin_passwd). */
+  odoo_master_hash: string | null;
   progress: Progress | null;
   /** Last storage measurement (runtime usage()); null until the first one. */
   storage_used_bytes: number | null;

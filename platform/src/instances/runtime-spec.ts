@@ -27,7 +27,7 @@ export function specOf(row: InstanceRow): InstanceSpec {
       user: row.db_role ?? names.role,
       password: row.db_password_sealed ? unseal(row.db_password_sealed) : '',
     },
-    adminPasswordHash: row.admin_password_hash ?? undefined,
+    masterPasswordHash: row.odoo_master_hash ?? undefined,
     demoData: row.demo_data,
   };
 }

@@ -17,7 +17,7 @@ export type InstanceSpec = {
   name: string;
   /** Routing name: `{subdomain}.{BASE_DOMAIN}` (SPEC 6 rules, checked by the caller). */
   subdomain: string;
-  /** One of ODOO_VERSIONS ('16' | '17' | '18'). */
+  /** One of the ODOO_VERSIONS setting (odoo/contract.ts KNOWN_ODOO_VERSIONS). */
   odooVersion: string;
   /** Plan id (labels only: resources come in `resources`). */
   plan: string;
@@ -25,10 +25,15 @@ export type InstanceSpec = {
   resources: { cpu: number; memoryMiB: number; storageGiB: number };
   /** The instance's own database and role (created by `provision`, not by the driver). */
   database: { host: string; port: number; name: string; user: string; password: string };
-  /** Hash of the Odoo admin password (the clear text is never given to a driver). */
-  adminPasswordHash?: string;
-  /** Load Odoo demo data on first start. */
+  /**
+   * pbkdf2-sha512 hash of the instance's random Odoo master password
+   * (`admin_passwd` in odoo.conf; the clear text is never kept).
+   */
+  masterPasswordHash?: string;
+  /** Load Odoo demo data at init (odoo/contract.ts demoArgs). */
   demoData?: boolean;
+  /** Odoo language loaded at init (default en_US). */
+  lang?: string;
 };
 
 /** Desired run state given with apply/scale. */

@@ -87,7 +87,7 @@ function meta(spec: InstanceSpec, s: KubeSettings, name: string, owner?: OwnerRe
 
 /** The owner of all other objects; also records the non-secret spec. */
 export function ownerConfigMap(spec: InstanceSpec, s: KubeSettings): Obj {
-  const { database: _db, adminPasswordHash: _h, ...publicSpec } = spec;
+  const { database: _db, masterPasswordHash: _h, ...publicSpec } = spec;
   return { apiVersion: 'v1', kind: 'ConfigMap', metadata: meta(spec, s, instanceName(spec.id)), data: { 'spec.json': JSON.stringify(publicSpec) } };
 }
 

@@ -40,8 +40,9 @@ export const instanceSpecSchema = z.object({
   plan: z.string().min(1),
   resources: z.object({ cpu: z.number().positive(), memoryMiB: z.number().int().positive(), storageGiB: z.number().positive() }),
   database: z.object({ host: z.string().min(1), port: z.number().int().min(1).max(65535), name: z.string().regex(/^[a-z0-9_]{1,63}$/), user: z.string().regex(/^[a-z0-9_]{1,63}$/), password: z.string().min(1) }),
-  adminPasswordHash: z.string().optional(),
+  masterPasswordHash: z.string().regex(/^\$pbkdf2-sha512\$\d+\$[A-Za-z0-9./]+\$[A-Za-z0-9./]+$/).optional(),
   demoData: z.boolean().optional(),
+  lang: z.string().regex(/^[a-z]{2,3}(_[A-Za-z0-9]{2,4})?(@[a-z]+)?$/).optional(),
 });
 
 export type LocalRuntimeOptions = {
