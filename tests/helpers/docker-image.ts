@@ -15,7 +15,7 @@ import { repoRoot } from '../../platform/src/config.ts';
 import { STANDIN } from '../../platform/src/runtime/local/daemon.ts';
 
 /** Bump when the recipe changes (the hash covers inputs, not this code). */
-const RECIPE = 'odoo-standin-1';
+const RECIPE = 'odoo-standin-2';
 
 export const docker = new Docker();
 
@@ -165,6 +165,7 @@ export async function testOdooImage(): Promise<string> {
  * file in the filestore) and exits.
  */
 const ODOO_SHIM = `#!/usr/local/bin/node
+const fs = require('node:fs');
 const args = process.argv.slice(2);
 const flag = (...names) => {
   for (let i = 0; i < args.length; i++) for (const n of names) {
@@ -172,24 +173,29 @@ const flag = (...names) => {
     if (args[i].startsWith(n + '=')) return args[i].slice(n.length + 1);
   }
 };
-const set = (k, v) => { if (v !== undefined) process.env[k] = v; };
-set('PGHOST', flag('--db_host'));
-set('PGPORT', flag('--db_port'));
-set('PGUSER', flag('--db_user', '-r'));
-set('PGPASSWORD', flag('--db_password', '-w'));
-set('PGDATABASE', flag('--database', '-d'));
-set('PORT', flag('--http-port', '-p') ?? '8069');
-const dataDir = flag('--data-dir', '-D') ?? '/var/lib/odoo';
+const conf = {};
+const rc = flag('-c', '--config');
+if (rc) for (const line of fs.readFileSync(rc, 'utf8').split('\\n')) {
+  const m = /^\\s*([a-z_]+)\\s*=\\s*(.*)$/.exec(line);
+  if (m) conf[m[1]] = m[2];
+}
+const set = (k, v) => { if (v !== undefined && v !== 'False') process.env[k] = v; };
+set('PGHOST', flag('--db_host') ?? conf.db_host);
+set('PGPORT', flag('--db_port') ?? conf.db_port);
+set('PGUSER', flag('--db_user', '-r') ?? conf.db_user);
+set('PGPASSWORD', flag('--db_password', '-w') ?? conf.db_password);
+set('PGDATABASE', flag('--database', '-d') ?? conf.db_name);
+set('PORT', flag('--http-port', '-p') ?? conf.http_port ?? '8069');
+const dataDir = flag('--data-dir', '-D') ?? conf.data_dir ?? '/var/lib/odoo';
 const { createRequire } = require('node:module');
 const req = createRequire('{standin}');
 if (args.includes('--stop-after-init')) {
   const pg = req('pg');
-  const fs = require('node:fs');
   (async () => {
     const c = new pg.Client({ connectionTimeoutMillis: 5000 });
     await c.connect();
-    await c.query('CREATE TABLE IF NOT EXISTS standin_init (at timestamptz DEFAULT now())');
-    await c.query('INSERT INTO standin_init DEFAULT VALUES');
+    await c.query('CREATE TABLE IF NOT EXISTS ir_module_module (name text PRIMARY KEY, state text)');
+    await c.query("INSERT INTO ir_module_module VALUES ('base', 'installed') ON CONFLICT (name) DO UPDATE SET state = 'installed'");
     await c.end();
     const dir = dataDir + '/filestore/' + process.env.PGDATABASE;
     fs.mkdirSync(dir, { recursive: true });
