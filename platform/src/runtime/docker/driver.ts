@@ -14,7 +14,7 @@
  * instance next to its data: containers are immutable, and a stopped
  * container cannot say whether it was stopped or suspended.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
 import net from 'node:net';
@@ -23,7 +23,7 @@ import Docker from 'dockerode';
 import pg from 'pg';
 import { config } from '../../config.ts';
 import { log } from '../../log.ts';
-import { BASE_INSTALLED_SQL, configFile, initArgs, ODOO_DATA_DIR, ODOO_GEVENT_PORT, ODOO_HTTP_PORT, ODOO_PATHS, ODOO_RC, serveArgs, serveSettingsOf, targetOf } from '../../odoo/contract.ts';
+import { BASE_INSTALLED_SQL, configFile, initArgs, ODOO_DATA_DIR, odooPasswordHash, ODOO_GEVENT_PORT, ODOO_HTTP_PORT, ODOO_PATHS, ODOO_RC, serveArgs, serveSettingsOf, targetOf } from '../../odoo/contract.ts';
 import { BackupStore, StoredBackups, assertSafeId } from '../backup-store.ts';
 import { probeOne } from '../health.ts';
 import { backupOnHost, restoreOnHost } from '../host-backup.ts';
@@ -69,6 +69,8 @@ export type DockerState = {
   httpPort: number;
   /** Host network: the gevent port of this instance (a second loopback port). */
   geventPort: number;
+  /** Used when the spec brings no master password hash: a hash of a random password nobody knows, kept so odoo.conf stays the same. */
+  fallbackMasterHash?: string;
   /** The container's create options, so start/scale can recreate a removed container without the spec. */
   create?: Docker.ContainerCreateOptions;
 };
@@ -352,7 +354,7 @@ export class DockerDriver extends StoredBackups implements RuntimeDriver {
     const target = targetOf({ ...spec, database: { ...spec.database, host: dbHost } });
     let settings;
     try {
-      settings = serveSettingsOf(spec, { dataDir: ODOO_DATA_DIR, httpPort: host ? st.httpPort : ODOO_HTTP_PORT, httpInterface: host ? '127.0.0.1' : '0.0.0.0' });
+      settings = serveSettingsOf({ ...spec, masterPasswordHash: spec.masterPasswordHash ?? st.fallbackMasterHash }, { dataDir: ODOO_DATA_DIR, httpPort: host ? st.httpPort : ODOO_HTTP_PORT, httpInterface: host ? '127.0.0.1' : '0.0.0.0' });
     } catch (err) {
       throw new RuntimeError('invalid', (err as Error).message);
     }
@@ -474,6 +476,7 @@ export class DockerDriver extends StoredBackups implements RuntimeDriver {
       quotaBytes: Math.round(spec.resources.storageGiB * GiB),
       httpPort: ports.httpPort,
       geventPort: ports.geventPort,
+      ...(spec.masterPasswordHash ? {} : { fallbackMasterHash: prev?.fallbackMasterHash ?? (await odooPasswordHash(randomBytes(24).toString('base64url'))) }),
     };
     // odoo.conf holds the database password: readable by the image's user only.
     const conf = this.odooConf(spec, st);
