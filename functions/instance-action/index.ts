@@ -6,6 +6,10 @@
  * `delete` first cancels the subscription through billing with the
  * entitlement ending now (billing down → 503, nothing changed); Kill Bill's
  * CANCEL EFFECTIVE then makes lifecycle send `instance.terminate`.
+ *
+ * `reset_odoo_password` (the owner only, running or stopped): a new one-time
+ * password for the customer's Odoo user, set in Odoo at once (odoo/contract.ts
+ * setPasswordStatements) and kept sealed for its single display; no status change.
  */
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
@@ -19,10 +23,20 @@ import { isProvisionStep } from '@saasodoo/platform/instances/provisioning';
 import { kickOutbox, stopOutbox } from '@saasodoo/platform/instances/relay';
 import { BACKUP_ID_RE, findForCaller, getBackup, type InstanceRow } from '@saasodoo/platform/instances/repository';
 import { ACTION_STATUS, ACTIONS, allowedActions, type Action } from '@saasodoo/platform/instances/states';
+import { withInstanceLock } from '@saasodoo/platform/instances/locks';
+import { setOdooPassword } from '@saasodoo/platform/instances/odoo';
+import { specOf } from '@saasodoo/platform/instances/runtime-spec';
+import { newOdooPassword } from '@saasodoo/platform/instances/secrets';
+import { getInstance, updateInstance } from '@saasodoo/platform/instances/repository';
+import { odooPasswordHash } from '@saasodoo/platform/odoo/contract';
+
+const RESET = 'reset_odoo_password';
+/** Where Odoo's database is there to take a new password. */
+const RESETTABLE = new Set(['running', 'stopped']);
 
 const body = z.object({
   id: z.uuid(),
-  action: z.enum(ACTIONS, { message: `one of ${ACTIONS.join(', ')}` }),
+  action: z.enum([...ACTIONS, RESET], { message: `one of ${[...ACTIONS, RESET].join(', ')}` }),
   backupId: z.string().regex(BACKUP_ID_RE, 'not a backup id').optional(),
 }).strict().superRefine((b, ctx) => {
   if (b.action === 'restore' && !b.backupId) ctx.addIssue({ code: 'custom', path: ['backupId'], message: 'required for restore' });
@@ -80,6 +94,27 @@ async function apply(id: string, action: Action, caller: Caller, cause: Cause, b
   return row;
 }
 
+/**
+ * A new Odoo password for the owner: hashed as Odoo hashes it, written into
+ * Odoo's database under the instance lock (no provisioning or restore runs
+ * beside it), then sealed for the one-time display. Odoo ties its session
+ * tokens to the password hash, so sessions opened with the old one end.
+ */
+async function resetOdooPassword(id: string): Promise<InstanceRow> {
+  return withInstanceLock(id, async () => {
+    const cur = (await getInstance(db('instance'), id))!;
+    if (!RESETTABLE.has(cur.status) || !cur.db_password_sealed) {
+      throw new HttpError(409, 'invalid_state', `Cannot reset the Odoo password of an instance that is ${cur.status}`, {
+        action: `not allowed while ${cur.status}`, status: cur.status,
+      });
+    }
+    const fresh = newOdooPassword();
+    const hash = await odooPasswordHash(fresh.plain);
+    await setOdooPassword(specOf(cur).database, hash);
+    return updateInstance(db('instance'), id, { admin_password_sealed: fresh.sealed, admin_password_shown: false, admin_password_hash: hash });
+  });
+}
+
 export default httpFunction({
   name: 'instance-action',
   POST: route<undefined, z.infer<typeof body>, 'customer'>({
@@ -88,6 +123,12 @@ export default httpFunction({
     async handle({ body: b, caller, headers, requestId, traceparent }) {
       if (b.action === 'retry' && caller.role !== 'admin') throw HttpError.forbidden('Only admins retry provisioning');
       const row = await findForCaller(db('instance'), b.id, caller);
+      if (b.action === RESET) {
+        // The password is the customer's: an admin may not set (and then be shown) it.
+        if (row.customer_id !== caller.userId) throw HttpError.forbidden('Only the owner sets a new Odoo password');
+        const next = await resetOdooPassword(row.id);
+        return { status: 200, body: { id: next.id, status: next.status } };
+      }
       if (!allowedActions(row.status, caller.role === 'admin').includes(b.action)) refuse(row, b.action);
       const cause: Cause = {
         eventId: requestId, eventType: 'http:instance-action', traceparent,
@@ -97,7 +138,7 @@ export default httpFunction({
       if (b.action === 'delete' && row.subscription_id) {
         await cancelSubscriptionNow(String(headers.authorization ?? ''), row.subscription_id);
       }
-      const next = await apply(row.id, b.action, caller, cause, b.backupId);
+      const next = await apply(row.id, b.action as Action, caller, cause, b.backupId);
       return { status: 202, body: { id: next.id, status: next.status } };
     },
   }),

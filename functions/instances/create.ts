@@ -31,7 +31,8 @@ import { recordHistory } from '@saasodoo/platform/instances/history';
 import { subdomainProblem } from '@saasodoo/platform/instances/names';
 import { kickOutbox } from '@saasodoo/platform/instances/relay';
 import type { InstanceRow } from '@saasodoo/platform/instances/repository';
-import { newAdminPassword } from '@saasodoo/platform/instances/secrets';
+import { customerProfile } from '@saasodoo/platform/instances/account-client';
+import { newOdooPassword } from '@saasodoo/platform/instances/secrets';
 
 export const createBody = z.object({
   name: z.string().trim().min(1, 'required').max(100, 'at most 100 characters'),
@@ -59,17 +60,19 @@ export async function createInstance(body: z.infer<typeof createBody>, caller: C
   if (body.trial && !(await trialEligible(authorization))) {
     throw new HttpError(409, 'trial_unavailable', 'No trial is available for this account', { trial: 'not eligible' });
   }
+  // The customer's email becomes their Odoo login (odoo_configure writes it into Odoo).
+  const profile = await customerProfile(authorization);
   const id = randomUUID();
-  const admin = await newAdminPassword();
+  const admin = newOdooPassword();
   const cause = { eventId: ctx.requestId, eventType: 'http:instances', actor: `customer:${caller.userId}`, reason: 'created', traceparent: ctx.traceparent };
   try {
     await db('instance').tx(async (t) => {
       const row = await t.one<InstanceRow>(
         `INSERT INTO instances (id, customer_id, name, subdomain, plan, odoo_version, demo_data, trial, status, billing_status,
-           resources, admin_password_sealed, admin_password_hash)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending_payment', $9, $10, $11, $12) RETURNING *`,
+           resources, admin_password_sealed, odoo_login, odoo_user_name)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending_payment', $9, $10, $11, $12, $13) RETURNING *`,
         [id, caller.userId, body.name, body.subdomain, plan.id, body.odooVersion, body.demoData, body.trial,
-          body.trial ? 'trial' : 'payment_required', JSON.stringify(plan.resources), admin.sealed, admin.hash]);
+          body.trial ? 'trial' : 'payment_required', JSON.stringify(plan.resources), admin.sealed, profile.email, profile.name]);
       await recordHistory(t, row.id, null, row.status, cause);
     });
   } catch (err) {

@@ -12,10 +12,11 @@ import os from 'node:os';
 import path from 'node:path';
 import Docker from 'dockerode';
 import { repoRoot } from '../../platform/src/config.ts';
+import { KNOWN_ODOO_VERSIONS } from '../../platform/src/odoo/contract.ts';
 import { STANDIN } from '../../platform/src/runtime/local/daemon.ts';
 
 /** Bump when the recipe changes (the hash covers inputs, not this code). */
-const RECIPE = 'odoo-standin-2';
+const RECIPE = 'odoo-standin-3';
 
 export const docker = new Docker();
 
@@ -106,7 +107,8 @@ export const TEST_IMAGE_UID = 4242;
  * volumes and owned by a system user `odoo` (uid TEST_IMAGE_UID), and an
  * entrypoint that must not be used (it exits 3, as a reminder that the
  * official one waits for PostgreSQL through the `postgres` database).
- * Returns a tag usable as an ODOO_IMAGE template (`{version}` ignored).
+ * One tag per Odoo version the contract knows, each setting ODOO_VERSION as
+ * the official images do; returns the ODOO_IMAGE template (`{version}`).
  */
 export async function testOdooImage(): Promise<string> {
   const node = fs.realpathSync(process.execPath);
@@ -117,7 +119,21 @@ export async function testOdooImage(): Promise<string> {
   h.update(`${node}:${st.size}:${st.mtimeMs}`);
   for (const p of packages.sort()) h.update(`${path.relative(repoRoot, p)}@${JSON.parse(fs.readFileSync(path.join(p, 'package.json'), 'utf8')).version}`);
   const tag = `saasodoo-test/odoo:${h.digest('hex').slice(0, 16)}`;
-  if (await imageExists(tag)) return tag;
+  if (!(await imageExists(tag))) await buildStandinBase(tag, node, standinRel, packages);
+  for (const v of KNOWN_ODOO_VERSIONS) {
+    if (await imageExists(`${tag}-${v}`)) continue;
+    const ctx = fs.mkdtempSync(path.join(os.tmpdir(), 'saasodoo-image-'));
+    try {
+      fs.writeFileSync(path.join(ctx, 'Dockerfile'), `FROM ${tag}\nENV ODOO_VERSION=${v}.0\n`);
+      await buildContext(ctx, `${tag}-${v}`);
+    } finally {
+      fs.rmSync(ctx, { recursive: true, force: true });
+    }
+  }
+  return `${tag}-{version}`;
+}
+
+async function buildStandinBase(tag: string, node: string, standinRel: string, packages: string[]): Promise<void> {
 
   const ctx = fs.mkdtempSync(path.join(os.tmpdir(), 'saasodoo-image-'));
   try {
@@ -155,53 +171,12 @@ export async function testOdooImage(): Promise<string> {
   } finally {
     fs.rmSync(ctx, { recursive: true, force: true });
   }
-  return tag;
 }
 
 /**
- * The image's `odoo`: maps the Odoo flags the driver passes onto the
- * stand-in's environment. `--stop-after-init` is the init: it proves the
- * database credentials and the data volume work (a table in the database, a
- * file in the filestore) and exits.
+ * The image's `odoo`: the stand-in, which takes exactly Odoo's command line
+ * and odoo.conf (platform/src/odoo/contract.ts).
  */
 const ODOO_SHIM = `#!/usr/local/bin/node
-const fs = require('node:fs');
-const args = process.argv.slice(2);
-const flag = (...names) => {
-  for (let i = 0; i < args.length; i++) for (const n of names) {
-    if (args[i] === n) return args[i + 1];
-    if (args[i].startsWith(n + '=')) return args[i].slice(n.length + 1);
-  }
-};
-const conf = {};
-const rc = flag('-c', '--config');
-if (rc) for (const line of fs.readFileSync(rc, 'utf8').split('\\n')) {
-  const m = /^\\s*([a-z_]+)\\s*=\\s*(.*)$/.exec(line);
-  if (m) conf[m[1]] = m[2];
-}
-const set = (k, v) => { if (v !== undefined && v !== 'False') process.env[k] = v; };
-set('PGHOST', flag('--db_host') ?? conf.db_host);
-set('PGPORT', flag('--db_port') ?? conf.db_port);
-set('PGUSER', flag('--db_user', '-r') ?? conf.db_user);
-set('PGPASSWORD', flag('--db_password', '-w') ?? conf.db_password);
-set('PGDATABASE', flag('--database', '-d') ?? conf.db_name);
-set('PORT', flag('--http-port', '-p') ?? conf.http_port ?? '8069');
-const dataDir = flag('--data-dir', '-D') ?? conf.data_dir ?? '/var/lib/odoo';
-const { createRequire } = require('node:module');
-const req = createRequire('{standin}');
-if (args.includes('--stop-after-init')) {
-  const pg = req('pg');
-  (async () => {
-    const c = new pg.Client({ connectionTimeoutMillis: 5000 });
-    await c.connect();
-    await c.query('CREATE TABLE IF NOT EXISTS ir_module_module (name text PRIMARY KEY, state text)');
-    await c.query("INSERT INTO ir_module_module VALUES ('base', 'installed') ON CONFLICT (name) DO UPDATE SET state = 'installed'");
-    await c.end();
-    const dir = dataDir + '/filestore/' + process.env.PGDATABASE;
-    fs.mkdirSync(dir, { recursive: true });
-    fs.writeFileSync(dir + '/init.txt', 'initialised by uid ' + process.getuid());
-  })().then(() => process.exit(0), (err) => { console.error('init failed: ' + err.message); process.exit(1); });
-} else {
-  import('{standin}');
-}
+import('{standin}');
 `;

@@ -20,9 +20,11 @@ import { recordUsage } from './quota.ts';
 import { kickOutbox } from './relay.ts';
 import { getInstance, updateInstance, type InstanceRow } from './repository.ts';
 import { quotaBytes, specOf } from './runtime-spec.ts';
-import { randomPassword, seal } from './secrets.ts';
+import { randomPassword, seal, unseal } from './secrets.ts';
+import { configureOdoo, odooDatabaseState, odooReadyProblem } from './odoo.ts';
+import { odooPasswordHash } from '../odoo/contract.ts';
 
-export const PROVISION_STEPS = ['claim', 'database', 'storage', 'quota', 'runtime', 'wait_ready', 'ready'] as const;
+export const PROVISION_STEPS = ['claim', 'database', 'storage', 'quota', 'odoo_init', 'odoo_configure', 'runtime', 'wait_ready', 'ready'] as const;
 export type ProvisionStep = (typeof PROVISION_STEPS)[number];
 
 export function isProvisionStep(s: string | null | undefined): s is ProvisionStep {
@@ -113,12 +115,16 @@ const STEPS: Record<Exclude<ProvisionStep, 'claim'>, StepFn> = {
   async database(row) {
     const names = instanceDbNames(row.id, row.customer_id);
     let current = row;
-    if (!row.db_password_sealed || row.db_name !== names.database || row.db_role !== names.role) {
+    if (!row.db_password_sealed || row.db_name !== names.database || row.db_role !== names.role || !row.odoo_master_hash) {
       current = await updateInstance(db('instance'), row.id, {
         db_name: names.database, db_role: names.role, db_password_sealed: row.db_password_sealed ?? seal(randomPassword()),
+        // Odoo's master password (admin_passwd): random, only its hash kept; nobody needs the clear text
+        // (the database manager is off: --no-database-list).
+        odoo_master_hash: row.odoo_master_hash ?? await odooPasswordHash(randomPassword()),
       });
     }
-    await ensureInstanceDatabase({ role: names.role, database: names.database, password: specOf(current).database.password });
+    const { host, port, password } = specOf(current).database;
+    await ensureInstanceDatabase({ role: names.role, database: names.database, password, host, port });
     return current;
   },
   async storage(row) {
@@ -134,13 +140,48 @@ const STEPS: Record<Exclude<ProvisionStep, 'claim'>, StepFn> = {
       .catch((err) => log.warn({ instanceId: row.id, reason: safeReason(err) }, 'storage usage not measured'));
     return row;
   },
+  /** Odoo's own `-i base --stop-after-init`, unless a previous attempt finished it. */
+  async odoo_init(row) {
+    const spec = specOf(row);
+    if ((await odooDatabaseState(spec.database)) === 'installed') return row;
+    await (await runtime()).initialize(spec, config().PROVISION_READY_TIMEOUT * 1000);
+    const state = await odooDatabaseState(spec.database);
+    if (state !== 'installed') throw new Error(`Odoo's init finished but the database is ${state === 'missing' ? 'not initialised' : 'only partly initialised'}`);
+    return row;
+  },
+  /**
+   * Before anyone can reach Odoo: the customer's login and password (Odoo's
+   * own pbkdf2-sha512 hash of the one-time password, still sealed for its
+   * single display), names, language and the frozen URL. Idempotent.
+   */
+  async odoo_configure(row) {
+    if (!row.odoo_login) throw new Error('the instance has no Odoo login (created before logins were recorded)');
+    const passwordHash = row.admin_password_sealed
+      ? await odooPasswordHash(unseal(row.admin_password_sealed))
+      : row.admin_password_hash?.startsWith('$pbkdf2-sha512$') ? row.admin_password_hash : undefined;
+    if (!passwordHash) throw new Error('the instance has no Odoo password to set');
+    await configureOdoo(specOf(row).database, {
+      login: row.odoo_login, passwordHash, userName: row.odoo_user_name || row.odoo_login, email: row.odoo_login,
+      companyName: row.name, baseUrl: instanceUrl(row.subdomain),
+    });
+    return updateInstance(db('instance'), row.id, { admin_password_hash: passwordHash });
+  },
   async runtime(row) {
     await (await runtime()).apply(specOf(row), { replicas: 1 });
     return row;
   },
+  /** The runtime's readiness, then SPEC 6's: base installed and /web/login answering 200. */
   async wait_ready(row) {
-    await (await runtime()).waitReady(row.id, config().PROVISION_READY_TIMEOUT * 1000);
-    return row;
+    const rt = await runtime();
+    const deadline = Date.now() + config().PROVISION_READY_TIMEOUT * 1000;
+    await rt.waitReady(row.id, config().PROVISION_READY_TIMEOUT * 1000);
+    for (;;) {
+      const health = (await rt.status(row.id)).healthUrl;
+      const problem = health ? await odooReadyProblem(specOf(row).database, new URL(health).origin) : 'the runtime gives no address for Odoo';
+      if (!problem) return row;
+      if (Date.now() >= deadline) throw new Error(`not ready after ${config().PROVISION_READY_TIMEOUT} s: ${problem}`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
   },
   async ready(row, cause) {
     const done = await db('instance').tx(async (t) => {

@@ -7,7 +7,7 @@
 import { db, pgp, type Tx } from '../db/index.ts';
 import { HttpError } from '../errors.ts';
 import type { Caller } from '../auth/verify.ts';
-import { instanceUrl } from './names.ts';
+import { instanceDbNames, instanceUrl } from './names.ts';
 import type { BillingStatus, Health, Status } from './states.ts';
 
 /** Backup ids: uuids, or the driver's own names for safety backups. */
@@ -111,6 +111,8 @@ export function toApi(r: InstanceRow) {
     createdAt: r.created_at.toISOString(),
     updatedAt: r.updated_at.toISOString(),
     ...(r.error_step ? { error: { step: r.error_step, reason: r.error_reason ?? '' } } : {}),
+    // Where and as whom the customer logs in to Odoo (the password is shown once, by the instances function).
+    ...(r.odoo_login ? { odoo: { url: instanceUrl(r.subdomain), database: r.db_name ?? instanceDbNames(r.id, r.customer_id).database, login: r.odoo_login } } : {}),
   };
 }
 
@@ -181,8 +183,10 @@ export async function updateInstance(q: Q, id: string, patch: InstancePatch): Pr
   for (const [k, v] of Object.entries(patch)) {
     values[k] = v !== null && typeof v === 'object' && !(v instanceof Date) ? JSON.stringify(v) : v;
   }
-  const sql = `${pgp.helpers.update(values, cols, 'instances')}, updated_at = now() WHERE id = $1 RETURNING *`;
-  return q.one<InstanceRow>(sql, [id]);
+  // Formatted once, here: passing [id] would format the whole text again, and a value holding
+  // `$<digits>` (a pbkdf2 hash, `$pbkdf2-sha512$600000$…`) would be taken for a parameter.
+  const sql = `${pgp.helpers.update(values, cols, 'instances')}, updated_at = now() WHERE id = ${pgp.as.format('$1', [id])} RETURNING *`;
+  return q.one<InstanceRow>(sql);
 }
 
 export async function listBackups(q: Q, instanceId: string): Promise<BackupRow[]> {

@@ -5,7 +5,6 @@
  * database alone reveals neither. Nothing here is ever logged.
  */
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
-import { hash } from '@node-rs/argon2';
 import { config } from '../config.ts';
 import { localSecret } from '../secrets.ts';
 
@@ -37,10 +36,11 @@ export function randomPassword(): string {
 }
 
 /**
- * A new Odoo admin password: the clear text sealed for the one-time display,
- * and an argon2id hash, the only thing kept once it was shown.
+ * A new password for the customer's Odoo user: only sealed, for the
+ * one-time display. odoo_configure writes Odoo's own pbkdf2-sha512 hash of
+ * it into Odoo (and admin_password_hash); no other form is ever kept.
  */
-export async function newAdminPassword(): Promise<{ sealed: string; hash: string }> {
+export function newOdooPassword(): { plain: string; sealed: string } {
   const plain = randomPassword();
-  return { sealed: seal(plain), hash: await hash(plain, { memoryCost: 19456, timeCost: 2, parallelism: 1 }) };
+  return { plain, sealed: seal(plain) };
 }

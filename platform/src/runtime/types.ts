@@ -54,7 +54,10 @@ export type RuntimeStatus = {
   state: RuntimeState;
   /** Public URL `{scheme}://{subdomain}.{BASE_DOMAIN}[:port]`. */
   url?: string;
-  /** Where health-probe checks Odoo's `/web/health` (reachable from the functions). */
+  /**
+   * Where health-probe checks Odoo's readiness, `/web/health?db_server_status=1`
+   * (reachable from the functions); its origin also serves `/web/login`.
+   */
   healthUrl?: string;
   /** Desired replicas as last applied. */
   replicas?: 0 | 1;
@@ -115,6 +118,16 @@ export interface RuntimeDriver {
    * it also starts it. Does not wait for readiness: call waitReady. Idempotent.
    */
   apply(spec: InstanceSpec, desired?: DesiredState): Promise<void>;
+
+  /**
+   * Odoo's own initialisation of the instance database, to completion: the
+   * contract's `initArgs` (`-i base --stop-after-init`, demo flag, language)
+   * with the instance's image or command, odoo.conf and data dir (local: a
+   * process; Kubernetes: a Job before the Deployment). The instance is left
+   * stopped. Throws RuntimeError `failed` (exit reason, no secrets) or
+   * `timeout`. Callers skip it when the database is already initialised.
+   */
+  initialize(spec: InstanceSpec, timeoutMs: number): Promise<void>;
 
   /** What the runtime sees now (never throws for an unknown id: `missing`). */
   status(id: string): Promise<RuntimeStatus>;

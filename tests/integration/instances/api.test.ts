@@ -47,7 +47,11 @@ describe('create', () => {
     expect(startCall.body).toMatchObject({ plan: 'basic-monthly', trial: false });
     const dbRow = await row(r.body.id);
     expect(dbRow.subscription_id).toMatch(/^[0-9a-f-]{36}$/);
-    expect(dbRow.admin_password_hash).toMatch(/^\$argon2id\$/);
+    // Only the sealed one-time copy until odoo_configure writes Odoo's own hash; the login is the customer's email.
+    expect(dbRow.admin_password_hash).toBeNull();
+    expect(dbRow.admin_password_sealed).toMatch(/^v1\./);
+    expect(dbRow.odoo_login).toBe(alice.email);
+    expect(got.body.odoo).toEqual({ url: expect.stringMatching(/^http:\/\/api-/), database: expect.stringMatching(/^.*odoo_[0-9a-f]{8}_[0-9a-f]{12}$/), login: alice.email });
   });
 
   it('rejects bad fields with 400 naming each', async () => {

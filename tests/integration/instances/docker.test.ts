@@ -1,8 +1,8 @@
 /**
  * The instance functions on the docker driver (RUNTIME_DRIVER=docker, the
- * real engine, the stand-in image the tests build): provision → running, the
- * stand-in answering at the instance URL through the gateway, the plan's
- * limits on the container; stop / start; a container killed with `docker
+ * real engine, the stand-in image the tests build): provision (init container,
+ * configure) → running, the customer logging in at the instance URL through
+ * the gateway, the plan's limits on the container; stop / start; a container killed with `docker
  * kill` → drift → unhealthy → restarted by the platform (instance-ops on
  * instance.unhealthy, as triggers.yaml routes it) → recovered; backup →
  * change data → restore; the platform restarted; delete → terminate leaves
@@ -42,6 +42,25 @@ describe.skipIf(!available)('instances on the docker driver', () => {
       }).on('error', reject);
     });
   };
+  /** Odoo's JSON-RPC login through the gateway at the instance's host: the uid, or the exception name. */
+  const odooLogin = async (login: string, password: string): Promise<{ uid?: number; error?: string }> => {
+    const r = await row(h.id);
+    const payload = JSON.stringify({ jsonrpc: '2.0', method: 'call', id: 1, params: { db: r.db_name, login, password } });
+    const body = await new Promise<string>((resolve, reject) => {
+      const req = http.request({
+        host: '127.0.0.1', port: h.docker!.gatewayPort, method: 'POST', path: '/web/session/authenticate',
+        headers: { host: `${r.subdomain}.localhost:8080`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
+      }, (res) => {
+        let b = '';
+        res.on('data', (c) => (b += c));
+        res.on('end', () => resolve(b));
+      });
+      req.on('error', reject);
+      req.end(payload);
+    });
+    const j = JSON.parse(body);
+    return j.result ? { uid: j.result.uid } : { error: j.error?.data?.name };
+  };
   const container = () => docker.getContainer(containerName(h.id));
   const action = (a: string, extra: Record<string, unknown> = {}) => call(h.fn.instanceAction, h.alice.accessToken, { body: { id: h.id, action: a, ...extra } });
   const sql = async (text: string) => {
@@ -55,7 +74,7 @@ describe.skipIf(!available)('instances on the docker driver', () => {
     }
   };
 
-  it('provisioned → running: the stand-in answers at the instance URL; the container carries the plan', async () => {
+  it('provisioned → running: the customer logs in at the instance URL; the container carries the plan', async () => {
     const r = await row(h.id);
     expect(r.status).toBe('running');
     expect((await runtime()).name).toBe('docker');
@@ -63,6 +82,12 @@ describe.skipIf(!available)('instances on the docker driver', () => {
     expect(page.status).toBe(200);
     expect(page.body).toContain('This is a stand-in, not Odoo');
     expect(page.body).toContain(r.db_name);
+    // The customer logs in to Odoo at the instance URL with their email and the password shown once.
+    const shown = await call(h.fn.instances, h.alice.accessToken, { query: { id: h.id } });
+    expect(shown.body.odoo).toMatchObject({ url: `http://${r.subdomain}.localhost:8080`, login: h.alice.email });
+    const [admin] = await sql(`SELECT res_id FROM ir_model_data WHERE module = 'base' AND name = 'user_admin'`);
+    expect(await odooLogin(h.alice.email, shown.body.adminPassword)).toEqual({ uid: admin.res_id });
+    expect(await odooLogin('admin', 'admin')).toEqual({ error: 'odoo.exceptions.AccessDenied' });
     const info = await container().inspect();
     const plan = findPlan(r.plan, true)!;
     expect(info.Config.Labels).toMatchObject({ 'saasodoo.io/instance-id': h.id, 'saasodoo.io/customer-id': h.alice.userId, 'saasodoo.io/plan': r.plan });

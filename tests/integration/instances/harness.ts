@@ -94,7 +94,7 @@ export type Harness = {
   /** The real billing-side functions (realBilling), by name. */
   extra: Record<string, string>;
   billing: BillingStandIn;
-  fn: Record<'instances' | 'instanceAction' | 'provision' | 'instanceOps' | 'quotaSet' | 'healthProbe' | 'backupDownload', string>;
+  fn: Record<'account' | 'instances' | 'instanceAction' | 'provision' | 'instanceOps' | 'quotaSet' | 'healthProbe' | 'backupDownload', string>;
   /** Routes `<subdomain>.localhost` as the gateway does (Odoo's port or a status page), whatever the driver. */
   router: InstanceRouter;
   /** The local runtime daemon (driver `local`). */
@@ -137,7 +137,10 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
     }
   });
   const billing: BillingStandIn = { eligible: true, start: 'ok', cancel: 'ok', calls: [] };
+  let fn!: Harness['fn'];
   const bill = await listen(async (req, res) => {
+    // The customer's profile (create reads their email for the Odoo login) comes from the real account function.
+    if (req.url?.startsWith('/api/account')) return proxy(req, res, { account: fn.account });
     if (o.realBilling) return proxy(req, res, extra);
     const raw = await readBody(req);
     const send = (status: number, body?: unknown) => {
@@ -199,7 +202,8 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
     return `http://127.0.0.1:${(s.address() as AddressInfo).port}/`;
   };
   const servers: http.Server[] = [];
-  const fn = {
+  fn = {
+    account: await serve(await import('../../../functions/account/index.ts')),
     instances: await serve(await import('../../../functions/instances/index.ts')),
     instanceAction: await serve(await import('../../../functions/instance-action/index.ts')),
     provision: await serve(await import('../../../functions/provision/index.ts')),

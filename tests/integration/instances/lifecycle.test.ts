@@ -18,20 +18,54 @@ import { runtime } from '../../../platform/src/runtime/index.ts';
 import { signBackupLink } from '../../../platform/src/runtime/backup-links.ts';
 import type { LocalRuntimeStatus } from '../../../platform/src/runtime/local/driver.ts';
 import { createTestUser, type TestUser } from '../../helpers/auth.ts';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { startGateway } from '../../../platform/src/host/gateway.ts';
+import type { Supervisor } from '../../../platform/src/host/supervisor.ts';
+import { PROVISION_STEPS } from '../../../platform/src/instances/provisioning.ts';
+import { verifyOdooPassword } from '../../../platform/src/odoo/contract.ts';
 import { call, deliver, deliverQueued, downloadBackup, queued, row, startHarness, until, type Harness } from './harness.ts';
 
 let h: Harness;
 let alice: TestUser;
 let bob: TestUser;
 let id: string;
+let gateway: http.Server;
+let oldPassword: string;
 
 beforeAll(async () => {
   h = await startHarness();
-  [alice, bob] = await Promise.all([createTestUser(), createTestUser()]);
+  [alice, bob] = await Promise.all([createTestUser({ firstName: 'Alice', lastName: 'Owner' }), createTestUser()]);
+  gateway = await startGateway({ port: 0, supervisor: {} as Supervisor, baseDomain: 'localhost', instanceRouter: (s) => h.router(s) });
 });
 afterAll(async () => {
+  await new Promise((r) => gateway?.close(r));
   await h?.stop();
 });
+
+/**
+ * Odoo's JSON-RPC login at the instance's URL (its host, through the
+ * gateway): the uid, or the exception name Odoo answers with.
+ */
+async function odooLogin(login: string, password: string): Promise<{ uid?: number; error?: string }> {
+  const { url } = (await call(h.fn.instances, alice.accessToken, { query: { id } })).body.odoo;
+  const payload = JSON.stringify({ jsonrpc: '2.0', method: 'call', id: 1, params: { db: (await row(id)).db_name, login, password } });
+  const { status, body } = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const req = http.request({
+      host: '127.0.0.1', port: (gateway.address() as AddressInfo).port, method: 'POST', path: '/web/session/authenticate',
+      headers: { host: new URL(url).host, 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
+    }, (res) => {
+      let b = '';
+      res.on('data', (c) => (b += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: b }));
+    });
+    req.on('error', reject);
+    req.end(payload);
+  });
+  expect(status).toBe(200); // Odoo answers a refused login with HTTP 200 and a JSON-RPC error
+  const j = JSON.parse(body);
+  return j.result ? { uid: j.result.uid } : { error: j.error?.data?.name };
+}
 
 /** Runs SQL in the instance's own database as its own role, as Odoo does. */
 async function sql(instanceId: string, text: string): Promise<any[]> {
@@ -84,10 +118,10 @@ describe('instance lifecycle', () => {
     const st = await (await runtime()).status(id);
     expect(st.state).toBe('running');
     expect((await probeOne(st.healthUrl!)).ok).toBe(true);
-    expect(r.progress).toMatchObject({ operation: 'provision', step: 'ready', index: 7, total: 7 });
+    expect(r.progress).toMatchObject({ operation: 'provision', step: 'ready', index: PROVISION_STEPS.length, total: PROVISION_STEPS.length });
     await until('ready event', () => h.events.some((e) => e.type === 'com.saasodoo.instance.ready' && e.subject === id));
     const steps = h.events.filter((e) => e.type === 'com.saasodoo.instance.progress' && e.subject === id).map((e) => e.data.step);
-    expect(steps).toEqual(['claim', 'database', 'storage', 'quota', 'runtime', 'wait_ready', 'ready']);
+    expect(steps).toEqual(['claim', 'database', 'storage', 'quota', 'odoo_init', 'odoo_configure', 'runtime', 'wait_ready', 'ready']);
     // Secrets never travel in events.
     const password = unseal(r.db_password_sealed);
     expect(JSON.stringify(h.events)).not.toContain(password);
@@ -100,17 +134,58 @@ describe('instance lifecycle', () => {
     expect((await row(id)).updated_at).toEqual(before.updated_at);
   });
 
-  it('shows the Odoo admin password once, to the owner, then keeps only the hash', async () => {
+  it("initialises Odoo's database as Odoo does: base installed, no demo data, collation C, pg_trgm; configured for the customer", async () => {
+    expect(await sql(id, `SELECT name, state, demo FROM ir_module_module WHERE name = 'base'`)).toEqual([{ name: 'base', state: 'installed', demo: false }]);
+    expect(await sql(id, `SELECT count(*)::int AS n FROM ir_model_data WHERE module = 'base' AND name = 'user_demo'`)).toEqual([{ n: 0 }]);
+    expect(await sql(id, `SELECT datcollate FROM pg_database WHERE datname = current_database()`)).toEqual([{ datcollate: 'C' }]);
+    expect(await sql(id, `SELECT e.extname, r.rolname FROM pg_extension e JOIN pg_roles r ON r.oid = e.extowner WHERE extname = 'pg_trgm'`)).toEqual([{ extname: 'pg_trgm', rolname: (await row(id)).db_role }]);
+    const [admin] = await sql(id, `SELECT u.login, p.name, p.email FROM res_users u JOIN res_partner p ON p.id = u.partner_id
+      JOIN ir_model_data d ON d.res_id = u.id AND d.module = 'base' AND d.name = 'user_admin'`);
+    expect(admin).toEqual({ login: alice.email, name: 'Alice Owner', email: alice.email });
+    expect(await sql(id, `SELECT c.name, p.name AS partner, p.complete_name FROM res_company c JOIN res_partner p ON p.id = c.partner_id`)).toEqual([{ name: 'Shop', partner: 'Shop', complete_name: 'Shop' }]);
+    const params = Object.fromEntries((await sql(id, `SELECT key, value FROM ir_config_parameter WHERE key LIKE 'web.base.url%'`)).map((p) => [p.key, p.value]));
+    const r = await row(id);
+    expect(params).toEqual({ 'web.base.url': `http://${r.subdomain}.localhost:8080`, 'web.base.url.freeze': 'True' });
+    // No 'admin' user is left: Odoo's default login never works on a customer's instance.
+    expect(await sql(id, `SELECT count(*)::int AS n FROM res_users WHERE login = 'admin'`)).toEqual([{ n: 0 }]);
+  });
+
+  it("shows the Odoo password once, to the owner; it and the customer's email log in to Odoo at the instance URL; admin/admin and a wrong password do not", async () => {
     const first = await call(h.fn.instances, alice.accessToken, { query: { id } });
     expect(first.body.adminPassword).toMatch(/^[A-Za-z0-9_-]{24}$/);
+    const { subdomain, db_name: database } = await row(id);
+    expect(first.body.odoo).toEqual({ url: `http://${subdomain}.localhost:8080`, database, login: alice.email });
     const second = await call(h.fn.instances, alice.accessToken, { query: { id } });
     expect(second.body.adminPassword).toBeUndefined();
     const r = await row(id);
     expect(r.admin_password_sealed).toBeNull();
     expect(r.admin_password_shown).toBe(true);
-    const { verify } = await import('@node-rs/argon2');
-    expect(await verify(r.admin_password_hash, first.body.adminPassword)).toBe(true);
+    // Only Odoo's own hash is kept, the same one Odoo has.
+    const [stored] = await sql(id, `SELECT password FROM res_users WHERE login = '${alice.email.replace(/'/g, "''")}'`);
+    expect(stored.password).toMatch(/^\$pbkdf2-sha512\$600000\$[A-Za-z0-9./]{22}\$[A-Za-z0-9./]{86}$/);
+    expect(r.admin_password_hash).toBe(stored.password);
+    expect(await verifyOdooPassword(first.body.adminPassword, stored.password)).toBe(true);
     expect(JSON.stringify(h.events)).not.toContain(first.body.adminPassword);
+
+    const [uid] = await sql(id, `SELECT res_id FROM ir_model_data WHERE module = 'base' AND name = 'user_admin'`);
+    expect(await odooLogin(alice.email, first.body.adminPassword)).toEqual({ uid: uid.res_id });
+    expect(await odooLogin(alice.email, `${first.body.adminPassword}x`)).toEqual({ error: 'odoo.exceptions.AccessDenied' });
+    expect(await odooLogin('admin', 'admin')).toEqual({ error: 'odoo.exceptions.AccessDenied' });
+    oldPassword = first.body.adminPassword;
+  });
+
+  it('reset_odoo_password: only the owner; a new password shown once; the old one no longer logs in', async () => {
+    expect((await action(bob, 'reset_odoo_password')).status).toBe(404);
+    const reset = await action(alice, 'reset_odoo_password');
+    expect(reset.status).toBe(200);
+    expect(reset.body).toEqual({ id, status: 'running' });
+    const shown = (await call(h.fn.instances, alice.accessToken, { query: { id } })).body.adminPassword;
+    expect(shown).toMatch(/^[A-Za-z0-9_-]{24}$/);
+    expect(shown).not.toBe(oldPassword);
+    expect((await call(h.fn.instances, alice.accessToken, { query: { id } })).body.adminPassword).toBeUndefined();
+    expect(await odooLogin(alice.email, oldPassword)).toEqual({ error: 'odoo.exceptions.AccessDenied' });
+    expect((await odooLogin(alice.email, shown)).uid).toBeGreaterThan(0);
+    expect(JSON.stringify(h.events)).not.toContain(shown);
   });
 
   it('stop → start → restart', async () => {

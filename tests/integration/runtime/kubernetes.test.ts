@@ -23,6 +23,7 @@ import { instanceName, ROUTE_ANNOTATION, STATUS_PAGES_SERVICE, type KubeSettings
 import { statusPageObjects } from '../../../platform/src/runtime/kubernetes/status-pages.ts';
 import { BackupError, RuntimeError, type InstanceSpec } from '../../../platform/src/runtime/types.ts';
 import { startFakeKube, type FakeKube, type KubeObject } from '../../helpers/fake-kube.ts';
+import { initArgs, serveArgs, targetOf } from '../../../platform/src/odoo/contract.ts';
 import { freePort } from '../../helpers/ports.ts';
 
 const NS = 'saasodoo-instances';
@@ -36,6 +37,7 @@ const spec: InstanceSpec = {
   plan: 'standard-monthly',
   resources: { cpu: 2, memoryMiB: 4096, storageGiB: 20 },
   database: { host: 'pg.saasodoo.svc', port: 5432, name: 'odoo_c1_i1', user: 'odoo_i1', password: 'not-a-real-password-123' },
+  masterPasswordHash: '$pbkdf2-sha512$1000$MDEyMzQ1Njc4OWFiY2RlZg$OM0FAoIqCVK1sWtxDiffVlBejtLa.ks4TP71JiecwuSZCG8iLbnlIEPOMoVX.i2B2wkSxjQ8CRGR9OkNGuIPMQ',
 };
 const name = instanceName(spec.id);
 
@@ -100,7 +102,8 @@ describe('kubernetes driver', () => {
     const c = dep.spec.template.spec.containers[0];
     expect(c.image).toBe('odoo:17');
     expect(c.resources).toEqual({ requests: { cpu: '2', memory: '4096Mi' }, limits: { cpu: '2', memory: '4096Mi' } });
-    expect(c.readinessProbe.httpGet).toEqual({ path: '/web/health', port: 8069 });
+    expect(c.readinessProbe.httpGet).toEqual({ path: '/web/health?db_server_status=1', port: 8069 });
+    expect(c.livenessProbe.httpGet).toEqual({ path: '/web/health', port: 8069 });
     expect(JSON.stringify(dep)).not.toContain(spec.database.password);
 
     const svc = fake.get('v1', 'Service', NS, name)!;
@@ -145,7 +148,7 @@ describe('kubernetes driver', () => {
     expect(seen).toEqual(['starting', 'running']);
     expect(routeServices()).toEqual(ODOO_BACKEND);
     expect(fake.get('apps/v1', 'Deployment', NS, name)!.metadata.annotations?.[ROUTE_ANNOTATION]).toBe('odoo');
-    expect(await driver.status(spec.id)).toMatchObject({ state: 'running', url: 'https://acme.odoo.example.com', healthUrl: `http://${name}.${NS}.svc.cluster.local:8069/web/health`, replicas: 1 });
+    expect(await driver.status(spec.id)).toMatchObject({ state: 'running', url: 'https://acme.odoo.example.com', healthUrl: `http://${name}.${NS}.svc.cluster.local:8069/web/health?db_server_status=1`, replicas: 1 });
   });
 
   it('waitReady fails on a stalled rollout and times out when nothing happens', async () => {
@@ -184,7 +187,9 @@ describe('kubernetes driver', () => {
     const vRoute = haveSchemas ? crdValidator('crd-traefik.io_ingressroutes.yaml', 'v1alpha1') : undefined;
     const expectRoute = (services: unknown) => {
       const r = route();
-      expect(r.spec.routes).toEqual([{ match: 'Host(`acme.odoo.example.com`)', kind: 'Rule', services }]);
+      // With workers (2 CPUs), Odoo's bus goes to its gevent port, and only while the route points at Odoo.
+      const websocket = { match: 'Host(`acme.odoo.example.com`) && PathPrefix(`/websocket`)', kind: 'Rule', services: [{ name, port: 8072 }] };
+      expect(r.spec.routes).toEqual([{ match: 'Host(`acme.odoo.example.com`)', kind: 'Rule', services }, ...(services === odoo ? [websocket] : [])]);
       expect(r.spec.tls).toEqual({ secretName: `${name}-tls` });
       expect(r.metadata.uid).toBe(uid);
       expect(r.metadata.ownerReferences?.[0]).toMatchObject({ kind: 'ConfigMap', name });
@@ -360,6 +365,80 @@ describe('kubernetes driver', () => {
     } finally {
       await auto.close();
     }
+  });
+
+  it("Odoo's init runs as a Job with the instance's image, odoo.conf Secret and volume, before any Deployment; the Deployment mounts the whole data dir", async () => {
+    const auto = await startFakeKube({ simulate: { deployments: 'ready', jobs: 'succeed', delayMs: 5 }, rbac: { rules: RUNTIME_RBAC_RULES.map((r) => ({ ...r, apiGroups: [...r.apiGroups], resources: [...r.resources], verbs: [...r.verbs] })), namespace: NS } });
+    try {
+      const d = new KubernetesDriver({ kubeConfig: auto.kubeConfig(NS), settings, backups: store });
+      const s3: InstanceSpec = { ...spec, id: 'bbbb1111-2222-4333-8444-555566667777', subdomain: 'fresh', demoData: true, odooVersion: '19' };
+      const n3 = instanceName(s3.id);
+      // Provisioning's order: storage (replicas 0), odoo_init, then the runtime.
+      await d.apply(s3, { replicas: 0 });
+      expect(auto.get('apps/v1', 'Deployment', NS, n3)).toBeUndefined();
+      expect(await d.status(s3.id)).toMatchObject({ state: 'stopped' });
+      let initJob: KubeObject | undefined;
+      const seen = setInterval(() => { initJob ??= auto.list({ namespace: NS, kind: 'Job' })[0]; }, 1);
+      await d.initialize(s3, 10_000);
+      clearInterval(seen);
+      await d.apply(s3, { replicas: 1 });
+      await d.waitReady(s3.id, 5000);
+      expect(auto.requests.filter((r) => r.status === 403)).toEqual([]);
+
+      const order = auto.requests.filter((r) => r.method === 'PATCH' && ['jobs', 'deployments'].includes(r.resource)).map((r) => r.resource);
+      expect(order[0]).toBe('jobs');
+      expect(order.indexOf('deployments')).toBeGreaterThan(order.indexOf('jobs'));
+      expect(auto.list({ namespace: NS, kind: 'Job' })).toEqual([]); // deleted once done
+
+      // The Job's command line is the contract's init, for version 19 with demo data asked for.
+      expect(initJob).toBeDefined();
+      new Job(initJob as any).validate();
+      const jc = initJob!.spec.template.spec.containers[0];
+      expect(jc.image).toBe('odoo:19');
+      expect([...jc.command, ...jc.args]).toEqual(['odoo', ...initArgs(targetOf(s3), '/etc/odoo/odoo.conf')]);
+      expect(jc.args).toEqual(['-c', '/etc/odoo/odoo.conf', '-d', s3.database.name, '-i', 'base', '--stop-after-init', '--with-demo']);
+      const mounts = (c: any) => Object.fromEntries(c.volumeMounts.map((m: any) => [m.mountPath, m]));
+      expect(mounts(jc)['/var/lib/odoo']).toEqual({ name: 'data', mountPath: '/var/lib/odoo' });
+      expect(initJob!.spec.template.spec.volumes).toEqual(expect.arrayContaining([
+        { name: 'data', persistentVolumeClaim: { claimName: `${n3}-data` } },
+        { name: 'odoo-conf', secret: { secretName: `${n3}-odoo`, defaultMode: 0o440 } },
+      ]));
+
+      // odoo.conf lives in a Secret (database password, master password hash), never in the ConfigMap.
+      const conf = auto.get('v1', 'Secret', NS, `${n3}-odoo`)!;
+      new Secret(conf as any).validate();
+      expect((conf as any).stringData['odoo.conf']).toContain(`admin_passwd = ${s3.masterPasswordHash}`);
+      expect((conf as any).stringData['odoo.conf']).toContain(`db_password = ${s3.database.password}`);
+      expect((conf as any).stringData['odoo.conf']).toContain('data_dir = /var/lib/odoo');
+      expect(JSON.stringify(auto.get('v1', 'ConfigMap', NS, n3))).not.toContain(s3.masterPasswordHash!);
+
+      // The Deployment: odoo itself (not the entrypoint, which puts the password on the command line), the
+      // contract's serve line (no --db-filter), the whole data dir on the volume, the gevent port with workers.
+      const dep = auto.get('apps/v1', 'Deployment', NS, n3)!;
+      new Deployment(dep as any).validate();
+      const c = dep.spec.template.spec.containers[0];
+      expect([...c.command, ...c.args]).toEqual(['odoo', ...serveArgs(targetOf(s3), '/etc/odoo/odoo.conf')]);
+      expect(c.args).not.toContain('--db-filter');
+      expect(mounts(c)['/var/lib/odoo']).toEqual({ name: 'data', mountPath: '/var/lib/odoo' });
+      expect(c.volumeMounts.some((m: any) => m.subPath && m.name === 'data')).toBe(false);
+      expect(c.ports).toEqual([{ name: 'http', containerPort: 8069 }, { name: 'websocket', containerPort: 8072 }]);
+      expect(c.env ?? []).toEqual([]);
+      expect(JSON.stringify(dep)).not.toContain(s3.database.password);
+      expect(JSON.stringify(initJob)).not.toContain(s3.database.password);
+      expect(auto.get('v1', 'Service', NS, n3)!.spec.ports.map((p: any) => p.port)).toEqual([8069, 8072]);
+    } finally {
+      await auto.close();
+    }
+  });
+
+  it('a failed init Job fails initialize with the reason', async () => {
+    const s4: InstanceSpec = { ...spec, id: 'cccc1111-2222-4333-8444-555566667777', subdomain: 'broken' };
+    const p = driver.initialize(s4, 10_000);
+    let jobs: KubeObject[] = [];
+    for (let i = 0; i < 500 && !(jobs = fake.list({ namespace: NS, kind: 'Job' }).filter((j) => j.metadata.labels?.['saasodoo.io/instance-id'] === s4.id)).length; i++) await new Promise((r) => setTimeout(r, 10));
+    fake.setStatus('batch/v1', 'Job', NS, jobs[0].metadata.name, { failed: 1, conditions: [{ type: 'Failed', status: 'True', reason: 'BackoffLimitExceeded' }] });
+    await expect(p).rejects.toMatchObject({ name: 'RuntimeError', code: 'failed', message: expect.stringContaining('init Job failed: BackoffLimitExceeded') });
+    await driver.remove(s4.id);
   });
 
   it('remove cascades through owner references and is idempotent', async () => {

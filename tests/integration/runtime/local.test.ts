@@ -5,7 +5,7 @@
  * dumps are BackupErrors; remove leaves nothing.
  */
 import { randomBytes } from 'node:crypto';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -21,6 +21,7 @@ import { LocalDriver } from '../../../platform/src/runtime/local/driver.ts';
 import { BackupError, RestoreError, type InstanceSpec } from '../../../platform/src/runtime/types.ts';
 import { createInstanceDb, instanceQuery } from '../../helpers/instance-db.ts';
 import { freePort } from '../../helpers/ports.ts';
+import { odooPasswordHash, verifyOdooPassword } from '../../../platform/src/odoo/contract.ts';
 
 const token = randomBytes(16).toString('hex');
 let rt: LocalRuntime;
@@ -78,6 +79,7 @@ beforeAll(async () => {
     plan: 'basic-monthly',
     resources: { cpu: 1, memoryMiB: 2048, storageGiB: 10 },
     database: await createInstanceDb(short),
+    masterPasswordHash: await odooPasswordHash(randomBytes(12).toString('hex'), { rounds: 1000 }),
   };
 });
 
@@ -109,6 +111,62 @@ describe('local runtime', () => {
     expect(fs.statSync(path.join(driver.instanceDir(spec.id), 'filestore')).isDirectory()).toBe(true);
     // The spec on disk holds the DB password: owner-only.
     expect(fs.statSync(path.join(driver.instanceDir(spec.id), 'spec.json')).mode & 0o077).toBe(0);
+  });
+
+  it('serving an uninitialised database is refused as Odoo refuses it: an error page, not a login form', async () => {
+    const login = await viaGateway(spec.subdomain, '/web/login');
+    expect(login.status).toBe(500);
+    expect(login.body).toContain('not initialized, you can force it with <code>-i base</code>');
+    expect(login.body).not.toContain('<form');
+  });
+
+  it("initialize runs Odoo's init with the contract's command line: base installed, no demo, admin/admin as Odoo leaves it", async () => {
+    await driver.initialize(spec, 60_000);
+    expect((await driver.status(spec.id)).state).toBe('stopped');
+    expect(await instanceQuery(spec.database, `SELECT name, state, demo FROM ir_module_module WHERE name = 'base'`)).toEqual([{ name: 'base', state: 'installed', demo: false }]);
+    expect(await instanceQuery(spec.database, `SELECT count(*)::int AS n FROM ir_model_data WHERE module = 'base' AND name = 'user_demo'`)).toEqual([{ n: 0 }]);
+    const [admin] = await instanceQuery(spec.database, `SELECT u.login, u.password FROM res_users u JOIN ir_model_data d ON d.res_id = u.id AND d.module = 'base' AND d.name = 'user_admin'`);
+    expect(admin.login).toBe('admin');
+    expect(await verifyOdooPassword('admin', admin.password)).toBe(true);
+    const params = await instanceQuery(spec.database, `SELECT key FROM ir_config_parameter ORDER BY key`);
+    expect(params.map((p) => p.key)).toEqual(expect.arrayContaining(['database.create_date', 'database.secret', 'database.uuid']));
+    // Odoo's filestore of the database is in the data dir, which is the instance directory.
+    expect(fs.statSync(path.join(driver.instanceDir(spec.id), 'filestore', spec.database.name)).isDirectory()).toBe(true);
+    // odoo.conf holds the database password and the master password hash: owner-only.
+    const conf = path.join(driver.instanceDir(spec.id), 'odoo.conf');
+    expect(fs.readFileSync(conf, 'utf8')).toContain(`admin_passwd = ${spec.masterPasswordHash}`);
+    expect(fs.statSync(conf).mode & 0o077).toBe(0);
+    await driver.scale(spec.id, 1);
+    await driver.waitReady(spec.id, 20_000);
+    const login = await viaGateway(spec.subdomain, '/web/login');
+    expect(login.status).toBe(200);
+    expect(login.body).toContain('<form class="oe_login_form"');
+    expect(login.body).toContain('This is a stand-in, not Odoo');
+  });
+
+  it('the stand-in exits non-zero on a flag the platform never passes, as Odoo does', () => {
+    const conf = path.join(driver.instanceDir(spec.id), 'odoo.conf');
+    for (const extra of [['--db-filter', '.*'], ['--dev=all'], ['--with-demo']]) {
+      const r = spawnSync(process.execPath, [STANDIN, '-c', conf, '-d', spec.database.name, ...extra], { encoding: 'utf8', env: { ...process.env, ODOO_VERSION: '17' } });
+      expect(r.status, extra.join(' ')).toBe(2);
+      expect(r.stderr).toContain('error: no such option');
+    }
+  });
+
+  it('readiness (db_server_status) fails when the database server cannot be reached; liveness does not touch it', async () => {
+    const port = await freePort();
+    const conf = path.join(config().dataDir, `down-${port}.conf`);
+    fs.writeFileSync(conf, `[options]\ndb_host = 127.0.0.1\ndb_port = ${await freePort()}\ndb_user = x\ndb_password = y\nhttp_port = ${port}\nhttp_interface = 127.0.0.1\ndata_dir = ${path.join(config().dataDir, `down-${port}`)}\n`);
+    const child = spawn(process.execPath, [STANDIN, '-c', conf, '-d', 'nowhere', '--no-database-list', '--proxy-mode'], { stdio: 'ignore' });
+    try {
+      for (let i = 0; i < 300 && !(await probeOne(`http://127.0.0.1:${port}/web/health`, 1000)).ok; i++) await new Promise((r) => setTimeout(r, 100));
+      expect((await probeOne(`http://127.0.0.1:${port}/web/health`, 5000)).ok).toBe(true);
+      const ready = await fetch(`http://127.0.0.1:${port}/web/health?db_server_status=1`);
+      expect(ready.status).toBe(500);
+      expect(await ready.json()).toEqual({ status: 'fail', db_server_status: false });
+    } finally {
+      child.kill('SIGKILL');
+    }
   });
 
   it('refuses a second instance with the same subdomain', async () => {
@@ -238,9 +296,11 @@ describe('local runtime', () => {
 
   it('a stand-in whose daemon was SIGKILLed exits instead of lingering as an orphan', async () => {
     const port = await freePort();
+    const conf = path.join(config().dataDir, `orphan-${port}.conf`);
+    fs.writeFileSync(conf, `[options]\ndb_name = ${spec.database.name}\nhttp_port = ${port}\nhttp_interface = 127.0.0.1\ndata_dir = ${path.join(config().dataDir, `orphan-${port}`)}\n`);
     // A parent that starts a stand-in detached (as the daemon does), prints its pid, then waits to be killed.
     const parent = spawn(process.execPath, ['-e', `
-      const c = require('node:child_process').spawn(process.execPath, [${JSON.stringify(STANDIN)}], { detached: true, stdio: 'ignore', env: { ...process.env, PORT: '${port}' } });
+      const c = require('node:child_process').spawn(process.execPath, [${JSON.stringify(STANDIN)}, '-c', ${JSON.stringify(conf)}, '-d', ${JSON.stringify(spec.database.name)}], { detached: true, stdio: 'ignore' });
       console.log(c.pid); setInterval(() => {}, 1000);`], { stdio: ['ignore', 'pipe', 'inherit'] });
     const pid = Number(await new Promise<string>((resolve) => parent.stdout!.once('data', (d) => resolve(String(d).trim()))));
     try {

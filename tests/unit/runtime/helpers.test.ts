@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { resetConfig } from '../../../platform/src/config.ts';
 import { signBackupLink, verifyBackupLink } from '../../../platform/src/runtime/backup-links.ts';
-import { fillCommand } from '../../../platform/src/runtime/local/daemon.ts';
+import { shellQuote } from '../../../platform/src/runtime/local/daemon.ts';
 import { quantityBytes } from '../../../platform/src/runtime/kubernetes/driver.ts';
 import { assertSafeId } from '../../../platform/src/runtime/backup-store.ts';
 
@@ -32,11 +32,9 @@ describe('signed backup links', () => {
   });
 });
 
-describe('ODOO_COMMAND template', () => {
-  it('fills and single-quotes every value', () => {
-    expect(fillCommand('odoo -d {db} --http-port {port} --data-dir {dataDir} --db_host {dbHost} --db_port {dbPort} -r {dbUser} {unknown}', { db: 'odoo_a', port: '9100', dataDir: "/x/it's", dbHost: 'h', dbPort: '5432', dbUser: 'u' })).toBe(
-      "odoo -d 'odoo_a' --http-port '9100' --data-dir '/x/it'\\''s' --db_host 'h' --db_port '5432' -r 'u' {unknown}",
-    );
+describe('ODOO_COMMAND arguments', () => {
+  it('single-quotes every argument for sh -c', () => {
+    expect(['-c', "/x/it's/odoo.conf", '-d', 'odoo_a'].map(shellQuote).join(' ')).toBe("'-c' '/x/it'\\''s/odoo.conf' '-d' 'odoo_a'");
   });
 });
 

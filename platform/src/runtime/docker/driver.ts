@@ -1,7 +1,7 @@
 /**
  * The `docker` RuntimeDriver: one host with Docker, through the Engine API
- * (dockerode). Per instance a one-shot init container (the Odoo contract's
- * `-i base --stop-after-init`), then one long-running container named after
+ * (dockerode). Per instance a one-shot init container (initialize: the Odoo
+ * contract's `-i base --stop-after-init`), then one long-running container named after
  * the instance, labelled with instance, customer and plan, with the plan's
  * CPU and memory limits and restart policy `unless-stopped`. Odoo runs
  * without the image's entrypoint (it waits for PostgreSQL by connecting to
@@ -20,10 +20,9 @@ import fs from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import Docker from 'dockerode';
-import pg from 'pg';
 import { config } from '../../config.ts';
 import { log } from '../../log.ts';
-import { BASE_INSTALLED_SQL, configFile, initArgs, ODOO_DATA_DIR, odooPasswordHash, ODOO_GEVENT_PORT, ODOO_HTTP_PORT, ODOO_PATHS, ODOO_RC, serveArgs, serveSettingsOf, targetOf } from '../../odoo/contract.ts';
+import { configFile, initArgs, ODOO_DATA_DIR, odooPasswordHash, ODOO_GEVENT_PORT, ODOO_HTTP_PORT, ODOO_PATHS, ODOO_RC, serveArgs, serveSettingsOf, targetOf } from '../../odoo/contract.ts';
 import { BackupStore, StoredBackups, assertSafeId } from '../backup-store.ts';
 import { probeOne } from '../health.ts';
 import { backupOnHost, restoreOnHost } from '../host-backup.ts';
@@ -361,23 +360,8 @@ export class DockerDriver extends StoredBackups implements RuntimeDriver {
     return configFile(target, { ...settings, geventPort: host ? st.geventPort : ODOO_GEVENT_PORT });
   }
 
-  /** Whether the contract's init already ran on the instance database (base installed). */
-  private async initialised(spec: InstanceSpec): Promise<boolean> {
-    const c = new pg.Client({ ...spec.database, database: spec.database.name, connectionTimeoutMillis: 10_000 });
-    try {
-      await c.connect();
-      const r = await c.query(`SELECT to_regclass('public.ir_module_module') IS NOT NULL AS t`);
-      if (!r.rows[0]?.t) return false;
-      return (await c.query(BASE_INSTALLED_SQL)).rows[0]?.state === 'installed';
-    } catch (err) {
-      throw new RuntimeError('failed', `the instance database is not reachable: ${(err as Error).message}`);
-    } finally {
-      await c.end().catch(() => {});
-    }
-  }
-
-  /** The init as a one-shot container; RuntimeError failed with the log tail when it exits non-zero. */
-  private async runInit(spec: InstanceSpec, st: DockerState, image: string): Promise<void> {
+  /** The init as a one-shot container; RuntimeError failed with the log tail when it exits non-zero, timeout after timeoutMs. */
+  private async runInit(spec: InstanceSpec, st: DockerState, image: string, timeoutMs: number): Promise<void> {
     const name = `${containerName(spec.id)}-init`;
     await this.docker.getContainer(name).remove({ force: true, v: true }).catch(() => {});
     const c = await this.docker.createContainer({
@@ -392,7 +376,11 @@ export class DockerDriver extends StoredBackups implements RuntimeDriver {
       // 'next-exit': asked before the start, the default ('not-running') would answer at once for a created container.
       const waited = c.wait({ condition: 'next-exit' });
       await c.start();
-      const { StatusCode } = (await waited) as { StatusCode: number };
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeoutMs)));
+      const result = await Promise.race([waited as Promise<{ StatusCode: number }>, timedOut]).finally(() => clearTimeout(timer));
+      if (result === 'timeout') throw new RuntimeError('timeout', `Odoo init did not finish within ${Math.round(timeoutMs / 1000)} s`);
+      const { StatusCode } = result;
       if (StatusCode !== 0) {
         const tail = demux((await c.logs({ stdout: true, stderr: true, tail: 5, follow: false })) as unknown as Buffer).trim().split('\n').slice(-3).join(' | ').slice(0, 400);
         throw new RuntimeError('failed', `Odoo init exited with code ${StatusCode}${tail ? `: ${tail}` : ''}`);
@@ -492,8 +480,19 @@ export class DockerDriver extends StoredBackups implements RuntimeDriver {
     if (cur && cur.Config.Labels?.[CONFIG_LABEL] !== st.create.Labels![CONFIG_LABEL]) {
       await this.container(spec.id).remove({ force: true, v: true }).catch(() => {});
     }
-    if (!(await this.initialised(spec))) await this.runInit(spec, st, image);
     await this.reconcile(spec.id, st);
+  }
+
+  /**
+   * Odoo's init (the contract's initArgs) as a one-shot container with the
+   * instance's image, odoo.conf, data folder and network, removed with its
+   * volumes afterwards. The instance is applied stopped first, so its
+   * folders, odoo.conf and ports exist; provisioning starts it later.
+   */
+  async initialize(spec: InstanceSpec, timeoutMs: number): Promise<void> {
+    await this.apply(spec, { replicas: 0 });
+    const st = (await this.readState(spec.id))!;
+    await this.runInit(spec, st, this.imageOf(spec), timeoutMs);
   }
 
   async status(id: string): Promise<DockerRuntimeStatus> {
@@ -503,7 +502,7 @@ export class DockerDriver extends StoredBackups implements RuntimeDriver {
     if (!st) return { state: 'missing' };
     const base = {
       url: this.urlOf(st.subdomain),
-      healthUrl: `http://127.0.0.1:${st.httpPort}${ODOO_PATHS.liveness}`,
+      healthUrl: `http://127.0.0.1:${st.httpPort}${ODOO_PATHS.readiness}`,
       replicas: st.replicas,
       container: containerName(id),
     };

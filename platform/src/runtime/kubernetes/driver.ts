@@ -14,7 +14,8 @@ import { log } from '../../log.ts';
 import { BackupStore, StoredBackups, assertSafeId } from '../backup-store.ts';
 import type { BackupKind, BackupManifest, BackupStep, DesiredState, InstanceSpec, QuotaUsage, ReadyProgress, RestoreStep, RuntimeDriver, RuntimeStatus, StepListener } from '../types.ts';
 import { BackupError, RuntimeError } from '../types.ts';
-import { FIELD_MANAGER, ingressRoute, instanceHost, instanceName, instanceObjects, job, ODOO_PORT, ownerConfigMap, ownerRef, ROUTE_ANNOTATION, routeTarget, storagePvc, SUSPENDED_ANNOTATION, type JobKind, type RouteTarget, type KubeSettings, type Obj } from './objects.ts';
+import { ODOO_PATHS } from '../../odoo/contract.ts';
+import { FIELD_MANAGER, ingressRoute, initJob, instanceHost, instanceName, instanceObjects, job, ODOO_PORT, ownerConfigMap, ownerRef, ROUTE_ANNOTATION, routeTarget, storagePvc, SUSPENDED_ANNOTATION, type JobKind, type RouteTarget, type KubeSettings, type Obj } from './objects.ts';
 
 /**
  * Every API verb and resource this driver uses, in RBAC PolicyRule shape: the
@@ -109,8 +110,11 @@ export class KubernetesDriver extends StoredBackups implements RuntimeDriver {
     const owner = await this.owner(spec);
     const existingPvc = await this.read<any>('v1', 'PersistentVolumeClaim', `${instanceName(spec.id)}-data`);
     const current = quantityBytes(existingPvc?.spec?.resources?.requests?.storage);
+    // Stopped and never started (provisioning's storage step): no Deployment yet, so Odoo's init Job comes before it.
+    const withDeployment = replicas === 1 || !!(await this.read('apps/v1', 'Deployment', instanceName(spec.id)));
     let serving = false;
     for (let obj of instanceObjects(spec, this.settings, owner, replicas, suspended)) {
+      if (obj.kind === 'Deployment' && !withDeployment) continue;
       // A PVC cannot shrink: keep a larger existing size (quota-set may have grown it).
       if (obj.kind === 'PersistentVolumeClaim' && current > spec.resources.storageGiB * 1024 ** 3) obj = storagePvc(spec, this.settings, owner, current);
       // The Deployment is applied before the route: one with nothing to roll out keeps serving, so its route stays on Odoo.
@@ -126,8 +130,8 @@ export class KubernetesDriver extends StoredBackups implements RuntimeDriver {
   async status(id: string): Promise<RuntimeStatus> {
     assertSafeId(id, 'instance id');
     const d = await this.read<any>('apps/v1', 'Deployment', instanceName(id));
-    if (!d) return { state: 'missing' };
     const cm = await this.read<any>('v1', 'ConfigMap', instanceName(id));
+    if (!d) return cm ? { state: 'stopped', replicas: 0 } : { state: 'missing' };
     let url: string | undefined;
     try {
       const sub = cm ? storedSpec(cm).subdomain : undefined;
@@ -135,7 +139,7 @@ export class KubernetesDriver extends StoredBackups implements RuntimeDriver {
     } catch {
       /* no url */
     }
-    const base = { url, healthUrl: `http://${instanceName(id)}.${this.ns()}.svc.cluster.local:${ODOO_PORT}/web/health`, replicas: (d.spec?.replicas ? 1 : 0) as 0 | 1 };
+    const base = { url, healthUrl: `http://${instanceName(id)}.${this.ns()}.svc.cluster.local:${ODOO_PORT}${ODOO_PATHS.readiness}`, replicas: (d.spec?.replicas ? 1 : 0) as 0 | 1 };
     const state = deploymentState(d);
     // A ready instance whose route was left on the starting page (restore does not wait; a waiting caller may have died).
     if (state.state === 'running' && d.metadata?.annotations?.[ROUTE_ANNOTATION] === 'starting' && cm) {
@@ -164,6 +168,8 @@ export class KubernetesDriver extends StoredBackups implements RuntimeDriver {
       spec: { replicas: suspended ? 0 : replicas },
     };
     if (target !== 'starting') await this.route(id, cm, target);
+    // Never started (no Deployment yet): stopping it is only its route.
+    if (target !== 'starting' && !(await this.read('apps/v1', 'Deployment', instanceName(id)))) return;
     let d: any;
     try {
       d = await this.api.patch(patch, undefined, undefined, FIELD_MANAGER, undefined, PatchStrategy.MergePatch);
@@ -272,15 +278,31 @@ export class KubernetesDriver extends StoredBackups implements RuntimeDriver {
     if (ready.metadata?.annotations?.[ROUTE_ANNOTATION] !== 'odoo') await this.serveOdoo(id);
   }
 
+  /**
+   * Odoo's init as a Job (objects.ts initJob) after the instance's Secrets
+   * and volume exist and before its Deployment: apply with replicas 0 creates
+   * no Deployment for an instance that never ran.
+   */
+  async initialize(spec: InstanceSpec, timeoutMs: number): Promise<void> {
+    assertSafeId(spec.id, 'instance id');
+    await this.apply(spec, { replicas: 0 });
+    const owner = await this.owner(spec);
+    await this.runJobObject('init', (name) => initJob(spec, this.settings, owner, name), spec.id, timeoutMs);
+  }
+
   /** Runs a Job to completion (Watch API); RuntimeError failed/timeout otherwise. Deletes it after. */
   private async runJob(spec: InstanceSpec, kind: JobKind, backupId: string): Promise<void> {
     const owner = await this.owner(spec);
-    const name = `${instanceName(spec.id)}-${kind}-${randomBytes(3).toString('hex')}`;
-    await this.ssa(job(spec, this.settings, owner, kind, backupId, name)).catch((err) => {
+    await this.runJobObject(kind, (name) => job(spec, this.settings, owner, kind, backupId, name), spec.id, JOB_TIMEOUT_MS);
+  }
+
+  private async runJobObject(kind: string, build: (name: string) => Obj, id: string, timeoutMs: number): Promise<void> {
+    const name = `${instanceName(id)}-${kind}-${randomBytes(3).toString('hex')}`;
+    await this.ssa(build(name)).catch((err) => {
       throw this.wrap(err, `create ${kind} Job`);
     });
     try {
-      await this.watchOne(`/apis/batch/v1/namespaces/${this.ns()}/jobs`, name, JOB_TIMEOUT_MS, (j) => {
+      await this.watchOne(`/apis/batch/v1/namespaces/${this.ns()}/jobs`, name, timeoutMs, (j) => {
         if ((j.status?.succeeded ?? 0) >= 1) return true;
         const failed = (j.status?.conditions ?? []).find((c: any) => c.type === 'Failed' && c.status === 'True');
         if (failed || (j.status?.failed ?? 0) >= 1) return `${kind} Job failed${failed?.reason ? `: ${failed.reason}` : ''}`;

@@ -5,6 +5,8 @@
  * everything else: deleting it cascades to the Secret, PVC, Deployment,
  * Service, IngressRoute, Certificate and Jobs.
  */
+import { createHash } from 'node:crypto';
+import { configFile, initArgs, ODOO_DATA_DIR, ODOO_GEVENT_PORT, ODOO_PATHS, ODOO_RC, serveArgs, serveSettingsOf, targetOf, workersFor } from '../../odoo/contract.ts';
 import type { InstanceSpec } from '../types.ts';
 
 export type KubeSettings = {
@@ -24,6 +26,8 @@ export type OwnerRef = { apiVersion: string; kind: string; name: string; uid: st
 
 export const FIELD_MANAGER = 'saasodoo-runtime';
 export const ODOO_PORT = 8069;
+/** Odoo's gevent port (bus / websocket), served when the plan gives Odoo workers. */
+export const GEVENT_PORT = ODOO_GEVENT_PORT;
 export const SUSPENDED_ANNOTATION = 'saasodoo.io/suspended';
 /**
  * Where the driver last pointed the instance's route, kept on the Deployment:
@@ -112,6 +116,52 @@ export function dbSecret(spec: InstanceSpec, s: KubeSettings, owner: OwnerRef): 
   };
 }
 
+/**
+ * odoo.conf (contract.ts configFile) in a Secret of its own: it holds the
+ * database password and the master password hash, so never a ConfigMap.
+ * Mounted at the image's ODOO_RC by the init Job and the Deployment.
+ */
+export function odooConfSecret(spec: InstanceSpec, s: KubeSettings, owner: OwnerRef): Obj {
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: meta(spec, s, `${instanceName(spec.id)}-odoo`, owner),
+    type: 'Opaque',
+    stringData: { 'odoo.conf': odooConf(spec) },
+  };
+}
+
+const CONF_ANNOTATION = 'saasodoo.io/odoo-conf-sha256';
+const odooConf = (spec: InstanceSpec) => configFile(targetOf(spec), serveSettingsOf(spec, { dataDir: ODOO_DATA_DIR }));
+const confDigest = (spec: InstanceSpec) => createHash('sha256').update(odooConf(spec)).digest('hex');
+
+/**
+ * The Odoo container's command: `odoo` itself, not the official image's
+ * entrypoint.sh, which appends `--db_password <password>` (read from
+ * PASSWORD or odoo.conf) to the command line, where any process list shows
+ * it. odoo.conf at ODOO_RC (the image's default) carries the connection.
+ */
+function odooPodParts(spec: InstanceSpec, s: KubeSettings, args: string[]) {
+  const name = instanceName(spec.id);
+  return {
+    container: {
+      image: s.odooImage.replace('{version}', spec.odooVersion),
+      command: ['odoo'],
+      args,
+      securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
+      volumeMounts: [
+        // The whole data dir (filestore, sessions, addons) persists on the instance volume.
+        { name: 'data', mountPath: ODOO_DATA_DIR },
+        { name: 'odoo-conf', mountPath: ODOO_RC, subPath: 'odoo.conf', readOnly: true },
+      ],
+    },
+    volumes: [
+      { name: 'data', persistentVolumeClaim: { claimName: `${name}-data` } },
+      { name: 'odoo-conf', secret: { secretName: `${name}-odoo`, defaultMode: 0o440 } },
+    ],
+  };
+}
+
 /** Storage sized to the plan: the PVC size is the quota (CephFS enforces it). */
 export function storagePvc(spec: InstanceSpec, s: KubeSettings, owner: OwnerRef, bytes?: number): Obj {
   return {
@@ -128,10 +178,10 @@ export function storagePvc(spec: InstanceSpec, s: KubeSettings, owner: OwnerRef,
 
 export function deployment(spec: InstanceSpec, s: KubeSettings, owner: OwnerRef, replicas: 0 | 1, suspended: boolean): Obj {
   const name = instanceName(spec.id);
-  const secret = `${name}-db`;
-  const fromSecret = (env: string, key: string) => ({ name: env, valueFrom: { secretKeyRef: { name: secret, key } } });
   const cpu = String(spec.resources.cpu);
   const memory = `${spec.resources.memoryMiB}Mi`;
+  const pod = odooPodParts(spec, s, serveArgs(targetOf(spec), ODOO_RC));
+  const gevent = workersFor(spec.resources.cpu) > 0;
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
@@ -142,29 +192,56 @@ export function deployment(spec: InstanceSpec, s: KubeSettings, owner: OwnerRef,
       progressDeadlineSeconds: 600,
       selector: { matchLabels: selectorFor(spec.id) },
       template: {
-        metadata: { labels: { ...labelsFor(spec), ...selectorFor(spec.id) } },
+        // A changed odoo.conf (a subPath mount is never refreshed) rolls the pod.
+        metadata: { labels: { ...labelsFor(spec), ...selectorFor(spec.id) }, annotations: { [CONF_ANNOTATION]: confDigest(spec) } },
         spec: {
           automountServiceAccountToken: false,
           securityContext: { runAsNonRoot: true, runAsUser: 101, runAsGroup: 101, fsGroup: 101 },
           containers: [
             {
               name: 'odoo',
-              image: s.odooImage.replace('{version}', spec.odooVersion),
-              args: ['--database', spec.database.name, '--db-filter', `^${spec.database.name}$`, '--no-database-list', '--proxy-mode'],
-              env: [fromSecret('HOST', 'PGHOST'), fromSecret('PORT', 'PGPORT'), fromSecret('USER', 'PGUSER'), fromSecret('PASSWORD', 'PGPASSWORD')],
-              ports: [{ name: 'http', containerPort: ODOO_PORT }],
+              ...pod.container,
+              ports: [{ name: 'http', containerPort: ODOO_PORT }, ...(gevent ? [{ name: 'websocket', containerPort: GEVENT_PORT }] : [])],
               resources: { requests: { cpu, memory }, limits: { cpu, memory } },
-              readinessProbe: { httpGet: { path: '/web/health', port: ODOO_PORT }, periodSeconds: 5, failureThreshold: 3 },
-              livenessProbe: { httpGet: { path: '/web/health', port: ODOO_PORT }, initialDelaySeconds: 60, periodSeconds: 15, failureThreshold: 4 },
-              securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
-              volumeMounts: [
-                { name: 'data', mountPath: '/var/lib/odoo/filestore', subPath: 'filestore' },
-                { name: 'data', mountPath: '/var/lib/odoo/sessions', subPath: 'sessions' },
-                { name: 'data', mountPath: '/mnt/extra-addons', subPath: 'addons' },
-              ],
+              // Readiness reports a broken database (db_server_status); liveness never touches it, so a database blip never restarts Odoo.
+              readinessProbe: { httpGet: { path: ODOO_PATHS.readiness, port: ODOO_PORT }, periodSeconds: 5, failureThreshold: 3 },
+              livenessProbe: { httpGet: { path: ODOO_PATHS.liveness, port: ODOO_PORT }, initialDelaySeconds: 60, periodSeconds: 15, failureThreshold: 4 },
             },
           ],
-          volumes: [{ name: 'data', persistentVolumeClaim: { claimName: `${name}-data` } }],
+          volumes: pod.volumes,
+        },
+      },
+    },
+  };
+}
+
+/**
+ * Odoo's own initialisation (`-i base --stop-after-init`, contract.ts
+ * initArgs) as a one-shot Job with the instance's image, odoo.conf and
+ * volume, run before the Deployment serves anything.
+ */
+export function initJob(spec: InstanceSpec, s: KubeSettings, owner: OwnerRef, jobName: string): Obj {
+  const pod = odooPodParts(spec, s, initArgs(targetOf(spec), ODOO_RC));
+  return {
+    apiVersion: 'batch/v1',
+    kind: 'Job',
+    metadata: meta(spec, s, jobName, owner, { 'app.kubernetes.io/component': 'init' }),
+    spec: {
+      backoffLimit: 0,
+      activeDeadlineSeconds: 3600,
+      ttlSecondsAfterFinished: 3600,
+      template: {
+        metadata: { labels: { ...labelsFor(spec), 'app.kubernetes.io/component': 'init' } },
+        spec: {
+          restartPolicy: 'Never',
+          automountServiceAccountToken: false,
+          securityContext: { runAsNonRoot: true, runAsUser: 101, runAsGroup: 101, fsGroup: 101 },
+          containers: [{
+            name: 'init',
+            ...pod.container,
+            resources: { requests: { cpu: String(spec.resources.cpu), memory: `${spec.resources.memoryMiB}Mi` }, limits: { memory: `${spec.resources.memoryMiB}Mi` } },
+          }],
+          volumes: pod.volumes,
         },
       },
     },
@@ -176,7 +253,14 @@ export function service(spec: InstanceSpec, s: KubeSettings, owner: OwnerRef): O
     apiVersion: 'v1',
     kind: 'Service',
     metadata: meta(spec, s, instanceName(spec.id), owner),
-    spec: { type: 'ClusterIP', selector: selectorFor(spec.id), ports: [{ name: 'http', port: ODOO_PORT, targetPort: ODOO_PORT, protocol: 'TCP' }] },
+    spec: {
+      type: 'ClusterIP',
+      selector: selectorFor(spec.id),
+      ports: [
+        { name: 'http', port: ODOO_PORT, targetPort: ODOO_PORT, protocol: 'TCP' },
+        ...(workersFor(spec.resources.cpu) > 0 ? [{ name: 'websocket', port: GEVENT_PORT, targetPort: GEVENT_PORT, protocol: 'TCP' }] : []),
+      ],
+    },
   };
 }
 
@@ -189,7 +273,13 @@ export function ingressRoute(spec: InstanceSpec, s: KubeSettings, owner: OwnerRe
     metadata: meta(spec, s, name, owner),
     spec: {
       entryPoints: ['websecure'],
-      routes: [{ match: `Host(\`${instanceHost(spec, s)}\`)`, kind: 'Rule', services: [backend] }],
+      routes: [
+        { match: `Host(\`${instanceHost(spec, s)}\`)`, kind: 'Rule', services: [backend] },
+        // With workers, Odoo serves its bus on the gevent port (the longer rule wins in Traefik).
+        ...(target === 'odoo' && workersFor(spec.resources.cpu) > 0
+          ? [{ match: `Host(\`${instanceHost(spec, s)}\`) && PathPrefix(\`${ODOO_PATHS.websocket}\`)`, kind: 'Rule', services: [{ name, port: GEVENT_PORT }] }]
+          : []),
+      ],
       tls: { secretName: `${name}-tls` },
     },
   };
@@ -207,7 +297,7 @@ export function certificate(spec: InstanceSpec, s: KubeSettings, owner: OwnerRef
 
 /** Every object `apply` creates under the owner, in apply order. */
 export function instanceObjects(spec: InstanceSpec, s: KubeSettings, owner: OwnerRef, replicas: 0 | 1, suspended: boolean): Obj[] {
-  return [dbSecret(spec, s, owner), storagePvc(spec, s, owner), deployment(spec, s, owner, replicas, suspended), service(spec, s, owner), ingressRoute(spec, s, owner, routeTarget(replicas, suspended)), certificate(spec, s, owner)];
+  return [dbSecret(spec, s, owner), odooConfSecret(spec, s, owner), storagePvc(spec, s, owner), deployment(spec, s, owner, replicas, suspended), service(spec, s, owner), ingressRoute(spec, s, owner, routeTarget(replicas, suspended)), certificate(spec, s, owner)];
 }
 
 export type JobKind = 'backup' | 'restore' | 'usage';

@@ -26,6 +26,7 @@ import { probeOne } from '../health.ts';
 import { isPageState, statusPage } from '../status-page.ts';
 import type { InstanceSpec, QuotaUsage, RuntimeStatus } from '../types.ts';
 import { assertSafeId } from '../backup-store.ts';
+import { configFile, initArgs, ODOO_PATHS, serveArgs, serveSettingsOf, targetOf } from '../../odoo/contract.ts';
 
 const GiB = 1024 ** 3;
 /** The Odoo stand-in, run with plain `node` (see standin.mjs). */
@@ -53,7 +54,7 @@ export type LocalRuntimeOptions = {
   token: string;
   /** First port for instance processes. */
   portBase: number;
-  /** Real Odoo command template; unset runs the stand-in. */
+  /** The command that runs real Odoo (the contract's arguments are appended); unset runs the stand-in. */
   odooCommand?: string;
   /** How public URLs look: {scheme}://{sub}.{baseDomain}:{gatewayPort}. */
   baseDomain: string;
@@ -61,6 +62,8 @@ export type LocalRuntimeOptions = {
   scheme: 'http' | 'https';
   /** How long a started process may take to answer /web/health before it counts as failed. */
   readyTimeoutMs: number;
+  /** How long Odoo's init (`-i base --stop-after-init`) may take; default readyTimeoutMs. */
+  initTimeoutMs?: number;
 };
 
 export type LocalRuntime = { url: string; port: number; router: InstanceRouter; stop(): Promise<void> };
@@ -75,10 +78,9 @@ class ApiError extends Error {
   }
 }
 
-/** Fills an ODOO_COMMAND template; every value single-quoted for `sh -c`. */
-export function fillCommand(template: string, values: Record<string, string>): string {
-  const q = (v: string) => `'${v.replace(/'/g, `'\\''`)}'`;
-  return template.replace(/\{(\w+)\}/g, (m, k: string) => (k in values ? q(values[k]) : m));
+/** One argument single-quoted for `sh -c`. */
+export function shellQuote(v: string): string {
+  return `'${v.replace(/'/g, `'\\''`)}'`;
 }
 
 function portFree(port: number): Promise<boolean> {
@@ -135,7 +137,7 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions): Promise<Loca
   }
 
   function statusOf(inst: Instance): RuntimeStatus & { pid?: number } {
-    const base = { url: urlOf(inst.spec), healthUrl: `http://127.0.0.1:${inst.port}/web/health`, replicas: inst.replicas };
+    const base = { url: urlOf(inst.spec), healthUrl: `http://127.0.0.1:${inst.port}${ODOO_PATHS.readiness}`, replicas: inst.replicas };
     if (inst.suspended) return { ...base, state: 'suspended' };
     if (inst.replicas === 0) return { ...base, state: 'stopped' };
     const child = inst.live.child;
@@ -165,10 +167,8 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions): Promise<Loca
       PGDATABASE: spec.database.name,
     };
     const logFd = await fs.open(path.join(dir, 'instance.log'), 'a', 0o600);
-    const [cmd, args] = opts.odooCommand
-      ? ['sh', ['-c', fillCommand(opts.odooCommand, { db: spec.database.name, port: String(inst.port), dataDir: dir, dbHost: spec.database.host, dbPort: String(spec.database.port), dbUser: spec.database.user })]]
-      : [process.execPath, [STANDIN]];
-    const child = spawn(cmd, args as string[], { cwd: repoRoot, env, stdio: ['ignore', logFd.fd, logFd.fd], detached: true });
+    const [cmd, args] = odooCommandLine(serveArgs(targetOf(spec), await writeOdooConf(inst)));
+    const child = spawn(cmd, args, { cwd: repoRoot, env, stdio: ['ignore', logFd.fd, logFd.fd], detached: true });
     await logFd.close();
     inst.live = { child, healthy: false };
     await fs.writeFile(path.join(dir, 'pid'), String(child.pid ?? ''), { mode: 0o600 });
@@ -181,10 +181,62 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions): Promise<Loca
     void watchHealth(inst, child);
   }
 
+  /**
+   * odoo.conf in the instance directory (owner-only: it holds the database
+   * password and the master password hash); data_dir is the instance
+   * directory itself, so filestore, sessions and addons all persist there.
+   */
+  async function writeOdooConf(inst: Instance): Promise<string> {
+    const file = path.join(dirOf(inst.spec.id), 'odoo.conf');
+    const text = configFile(targetOf(inst.spec), serveSettingsOf(inst.spec, { dataDir: dirOf(inst.spec.id), httpPort: inst.port, httpInterface: '127.0.0.1', workers: 0 }));
+    await fs.writeFile(`${file}.tmp`, text, { mode: 0o600 });
+    await fs.rename(`${file}.tmp`, file);
+    return file;
+  }
+
+  /** ODOO_COMMAND with the contract's arguments (each quoted for sh), or the stand-in with the same arguments. */
+  function odooCommandLine(args: string[]): [string, string[]] {
+    return opts.odooCommand ? ['sh', ['-c', `${opts.odooCommand} ${args.map(shellQuote).join(' ')}`]] : [process.execPath, [STANDIN, ...args]];
+  }
+
+  /**
+   * Odoo's own initialisation (`-i base --stop-after-init`) with the
+   * instance's config, to completion. Fails with the exit code and the last
+   * line Odoo printed (it prints no secrets: the password is in odoo.conf).
+   */
+  async function initialize(inst: Instance) {
+    await stopProcess(inst);
+    const { spec } = inst;
+    const logFile = path.join(dirOf(spec.id), 'init.log');
+    const logFd = await fs.open(logFile, 'w', 0o600);
+    const [cmd, args] = odooCommandLine(initArgs(targetOf(spec), await writeOdooConf(inst)));
+    const env: NodeJS.ProcessEnv = { ...process.env, SAASODOO_INSTANCE: spec.id, INSTANCE_NAME: spec.name, ODOO_VERSION: spec.odooVersion };
+    const child = spawn(cmd, args, { cwd: repoRoot, env, stdio: ['ignore', logFd.fd, logFd.fd], detached: true });
+    await logFd.close();
+    const timeoutMs = opts.initTimeoutMs ?? opts.readyTimeoutMs;
+    const result = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; timedOut?: boolean }>((resolve) => {
+      const timer = setTimeout(() => {
+        try {
+          process.kill(-child.pid!, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+        resolve({ code: null, signal: 'SIGKILL', timedOut: true });
+      }, timeoutMs);
+      child.once('error', () => { clearTimeout(timer); resolve({ code: 127, signal: null }); });
+      child.once('exit', (code, signal) => { clearTimeout(timer); resolve({ code, signal }); });
+    });
+    if (result.code === 0) return;
+    const last = (await fs.readFile(logFile, 'utf8').catch(() => '')).trim().split('\n').filter(Boolean).at(-1) ?? '';
+    const why = result.timedOut ? `did not finish within ${Math.round(timeoutMs / 1000)} s` : result.signal ? `was killed (${result.signal})` : `exited with code ${result.code}`;
+    throw new ApiError(500, 'failed', `Odoo init ${why}${last ? `: ${last.slice(0, 200)}` : ''}`);
+  }
+
   async function watchHealth(inst: Instance, child: ChildProcess) {
     const deadline = Date.now() + opts.readyTimeoutMs;
     while (inst.live.child === child && child.exitCode === null && child.signalCode === null && Date.now() < deadline) {
-      const r = await probeOne(`http://127.0.0.1:${inst.port}/web/health`, 2000);
+      // Readiness: Odoo answers and its database server is reachable.
+      const r = await probeOne(`http://127.0.0.1:${inst.port}${ODOO_PATHS.readiness}`, 2000);
       if (r.ok && inst.live.child === child) {
         inst.live.healthy = true;
         return;
@@ -370,6 +422,9 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions): Promise<Loca
         });
         return send(res, 200, await usage(id));
       }
+      case 'POST init':
+        await locked(id, () => initialize(need(id)));
+        return send(res, 200, statusOf(need(id)));
       case 'GET usage':
         return send(res, 200, await usage(id));
       default:

@@ -55,14 +55,14 @@ export class LocalDriver extends StoredBackups implements RuntimeDriver {
     return path.join(this.opts.dataDir, 'instances', id);
   }
 
-  private async call<T>(method: string, p: string, body?: unknown): Promise<T> {
+  private async call<T>(method: string, p: string, body?: unknown, timeoutMs = 60_000): Promise<T> {
     let res: Response;
     try {
       res = await fetch(`${this.opts.url}${p}`, {
         method,
         headers: { authorization: `Bearer ${this.opts.token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
         body: body ? JSON.stringify(body) : undefined,
-        signal: AbortSignal.timeout(60_000),
+        signal: AbortSignal.timeout(timeoutMs),
       });
     } catch {
       throw new RuntimeError('unavailable', `the local runtime is not answering at ${this.opts.url} (is the host running? npm start)`);
@@ -76,6 +76,13 @@ export class LocalDriver extends StoredBackups implements RuntimeDriver {
   async apply(spec: InstanceSpec, desired: DesiredState = {}): Promise<void> {
     assertSafeId(spec.id, 'instance id');
     await this.call('PUT', `/instances/${spec.id}`, { spec, desired });
+  }
+
+  /** Runs Odoo's init (ODOO_COMMAND or the stand-in) in the daemon, which owns the instance's files. */
+  async initialize(spec: InstanceSpec, timeoutMs: number): Promise<void> {
+    assertSafeId(spec.id, 'instance id');
+    await this.apply(spec, { replicas: 0 });
+    await this.call('POST', `/instances/${spec.id}/init`, undefined, timeoutMs + 10_000);
   }
 
   status(id: string): Promise<LocalRuntimeStatus> {
