@@ -46,7 +46,7 @@ export async function up(opts: { only?: string[]; quiet?: boolean; skip?: string
           supervisor,
           baseDomain: c.BASE_DOMAIN,
           instanceRouter: (sub) => (instanceRouter ? instanceRouter(sub) : Promise.resolve(undefined)),
-          platformRoutes: { status: () => ({ functions: supervisor.status(), services: table.map(([name, endpoint]) => ({ name, endpoint })) }) },
+          platformRoutes: { status: () => ({ runtimeDriver: c.RUNTIME_DRIVER, functions: supervisor.status(), services: table.map(([name, endpoint]) => ({ name, endpoint })) }) },
         });
         running.push({ name: 'gateway', svc: { stop: () => new Promise((r) => gateway.close(() => r())) } });
         table.push(['gateway', `http://localhost:${c.GATEWAY_PORT}`]);

@@ -27,7 +27,7 @@ beforeAll(async () => {
   supervisor = new Supervisor({ portBase: await freePortRange(1), only: ['plans'], env: { K_SINK: 'http://127.0.0.1:9' } });
   await supervisor.start();
   gatewayPort = await freePort();
-  gateway = await startGateway({ port: gatewayPort, supervisor, baseDomain: 'localhost', platformRoutes: { status: () => ({ functions: supervisor.status(), services: [] }) } });
+  gateway = await startGateway({ port: gatewayPort, supervisor, baseDomain: 'localhost', platformRoutes: { status: () => ({ runtimeDriver: 'docker', functions: supervisor.status(), services: [] }) } });
   base = `http://127.0.0.1:${gatewayPort}`;
 });
 
@@ -95,6 +95,15 @@ describe('gateway', () => {
     });
     expect(r.stdout.split('\n')[0]).toBe('200');
     expect(r.stdout).toContain('standard-monthly');
+  });
+
+  it('`platform status` says which runtime driver the host runs', async () => {
+    const r = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'platform/src/cli.ts', 'status'], {
+      cwd: repoRoot,
+      env: { ...process.env, GATEWAY_URL: base, RUNTIME_DRIVER: 'local' },
+      timeout: 30_000,
+    });
+    expect(r.stdout.split('\n')[0]).toBe('runtime driver: docker');
   });
 });
 
