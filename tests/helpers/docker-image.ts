@@ -13,6 +13,7 @@ import path from 'node:path';
 import Docker from 'dockerode';
 import { repoRoot } from '../../platform/src/config.ts';
 import { KNOWN_ODOO_VERSIONS } from '../../platform/src/odoo/contract.ts';
+import { findPackage, packageClosure } from '../../platform/src/deploy/vendor.ts';
 import { STANDIN } from '../../platform/src/runtime/local/daemon.ts';
 
 /** Bump when the recipe changes (the hash covers inputs, not this code). */
@@ -49,30 +50,6 @@ function copyWithLibs(root: string, bins: string[]): void {
     fs.copyFileSync(fs.realpathSync(f), to);
     fs.chmodSync(to, fs.statSync(fs.realpathSync(f)).mode & 0o777);
   }
-}
-
-/** The package directory `name` resolves to from `fromDir` (Node's node_modules walk). */
-function findPackage(fromDir: string, name: string): string {
-  for (let d = fromDir; ; d = path.dirname(d)) {
-    const p = path.join(d, 'node_modules', name);
-    if (fs.existsSync(path.join(p, 'package.json'))) return p;
-    if (d === path.dirname(d)) throw new Error(`cannot resolve ${name} from ${fromDir}`);
-  }
-}
-
-/** `pkgDir` and every package it depends on (transitively), as resolved on this machine. */
-function packageClosure(pkgDir: string, seen = new Set<string>()): Set<string> {
-  if (seen.has(pkgDir)) return seen;
-  seen.add(pkgDir);
-  const pj = JSON.parse(fs.readFileSync(path.join(pkgDir, 'package.json'), 'utf8'));
-  for (const dep of Object.keys({ ...pj.dependencies, ...pj.optionalDependencies })) {
-    try {
-      packageClosure(findPackage(pkgDir, dep), seen);
-    } catch (err) {
-      if (!pj.optionalDependencies?.[dep]) throw err;
-    }
-  }
-  return seen;
 }
 
 async function imageExists(tag: string): Promise<boolean> {
@@ -180,3 +157,32 @@ async function buildStandinBase(tag: string, node: string, standinRel: string, p
 const ODOO_SHIM = `#!/usr/local/bin/node
 import('{standin}');
 `;
+
+/**
+ * A stand-in for the official `node:<n>-slim` image, for function images:
+ * this machine's `node` at /usr/local/bin/node (as in the official image)
+ * with its libraries, a `node` user of uid 1000 and /tmp. Returns its tag.
+ */
+export async function testNodeImage(): Promise<string> {
+  const node = fs.realpathSync(process.execPath);
+  const st = fs.statSync(node);
+  const tag = `saasodoo-test/node:${createHash('sha256').update(`node-base-1:${node}:${st.size}:${st.mtimeMs}`).digest('hex').slice(0, 16)}`;
+  if (await imageExists(tag)) return tag;
+  const ctx = fs.mkdtempSync(path.join(os.tmpdir(), 'saasodoo-image-'));
+  try {
+    const root = path.join(ctx, 'rootfs');
+    copyWithLibs(root, [node]);
+    fs.mkdirSync(path.join(root, 'usr/local/bin'), { recursive: true });
+    fs.renameSync(path.join(root, node), path.join(root, 'usr/local/bin/node'));
+    fs.mkdirSync(path.join(root, 'etc'), { recursive: true });
+    fs.writeFileSync(path.join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/false\nnode:x:1000:1000::/home/node:/bin/false\n');
+    fs.writeFileSync(path.join(root, 'etc/group'), 'root:x:0:\nnode:x:1000:\n');
+    fs.mkdirSync(path.join(root, 'tmp'), { recursive: true, mode: 0o1777 });
+    fs.chmodSync(path.join(root, 'tmp'), 0o1777);
+    fs.writeFileSync(path.join(ctx, 'Dockerfile'), 'FROM scratch\nCOPY rootfs/ /\nENV PATH=/usr/local/bin:/usr/bin:/bin\nCMD ["node"]\n');
+    await buildContext(ctx, tag);
+  } finally {
+    fs.rmSync(ctx, { recursive: true, force: true });
+  }
+  return tag;
+}
