@@ -186,3 +186,39 @@ export async function testNodeImage(): Promise<string> {
   }
   return tag;
 }
+
+/**
+ * A stand-in for the backup Jobs' image (`postgres:<n>`): `sh` and the tools
+ * the Kubernetes driver's Job scripts call (pg_dump, pg_restore, tar, gzip,
+ * du, cut, mkdir, mv, rm), copied from this machine with their libraries.
+ */
+export async function testPgToolsImage(): Promise<string> {
+  const pgBin = path.join('/usr/lib/postgresql', fs.readdirSync('/usr/lib/postgresql').sort().at(-1)!, 'bin');
+  const tools = ['sh', 'tar', 'gzip', 'du', 'cut', 'mkdir', 'mv', 'rm', 'cat', 'ls'].map((t) => execFileSync('sh', ['-c', `command -v ${t}`], { encoding: 'utf8' }).trim());
+  const bins = [...tools, path.join(pgBin, 'pg_dump'), path.join(pgBin, 'pg_restore')];
+  const h = createHash('sha256').update('pg-tools-2');
+  for (const b of bins) {
+    const st = fs.statSync(b);
+    h.update(`${b}:${st.size}:${st.mtimeMs}`);
+  }
+  const tag = `saasodoo-test/pg-tools:${h.digest('hex').slice(0, 16)}`;
+  if (await imageExists(tag)) return tag;
+  const ctx = fs.mkdtempSync(path.join(os.tmpdir(), 'saasodoo-image-'));
+  try {
+    const root = path.join(ctx, 'rootfs');
+    copyWithLibs(root, bins);
+    fs.mkdirSync(path.join(root, 'usr/bin'), { recursive: true });
+    for (const t of ['pg_dump', 'pg_restore']) fs.renameSync(path.join(root, pgBin, t), path.join(root, 'usr/bin', t));
+    // As in Debian (postgres:<n>): tar runs its compressor through /bin/sh.
+    fs.symlinkSync('usr/bin', path.join(root, 'bin'));
+    fs.mkdirSync(path.join(root, 'tmp'), { recursive: true });
+    fs.chmodSync(path.join(root, 'tmp'), 0o1777);
+    fs.mkdirSync(path.join(root, 'etc'), { recursive: true });
+    fs.writeFileSync(path.join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/false\npostgres:x:999:999::/var/lib/postgresql:/bin/false\n');
+    fs.writeFileSync(path.join(ctx, 'Dockerfile'), 'FROM scratch\nCOPY rootfs/ /\nENV PATH=/usr/bin:/bin\n');
+    await buildContext(ctx, tag);
+  } finally {
+    fs.rmSync(ctx, { recursive: true, force: true });
+  }
+  return tag;
+}
