@@ -110,7 +110,10 @@ async function resetOdooPassword(id: string): Promise<InstanceRow> {
     }
     const fresh = newOdooPassword();
     const hash = await odooPasswordHash(fresh.plain);
-    await setOdooPassword(specOf(cur).database, hash);
+    // Odoo's database unreachable: nothing changed, the owner may try again.
+    await setOdooPassword(specOf(cur).database, hash).catch(() => {
+      throw HttpError.unavailable("The instance's database");
+    });
     return updateInstance(db('instance'), id, { admin_password_sealed: fresh.sealed, admin_password_shown: false, admin_password_hash: hash });
   });
 }

@@ -117,7 +117,7 @@ export const envSchema = z.object({
     if (!list.length || bad.length) ctx.addIssue({ code: 'custom', message: `comma-separated, each one of ${KNOWN_ODOO_VERSIONS.join(', ')}` });
     return list;
   }),
-  /** Real Odoo command template ({db}, {port}, {dataDir}, {dbHost}, {dbPort}, {dbUser}); unset runs the stand-in. */
+  /** The command that runs real Odoo locally (`-c odoo.conf` and the contract's flags are appended); unset runs the stand-in. */
   ODOO_COMMAND: z.string().optional(),
   PROVISION_READY_TIMEOUT: z.coerce.number().int().positive().default(300),
   /** Key sealing instance secrets at rest (db passwords, the not-yet-shown admin password); generated locally when unset. */

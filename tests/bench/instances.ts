@@ -3,7 +3,8 @@
  * `running` with the local driver, through the real lifecycle, outbox,
  * provision steps and runtime (the in-test dispatcher of the instance test
  * harness stands for the broker), against the sum of the irreducible steps
- * (create role, create database, make dirs, spawn to healthy) measured in
+ * (create role, create database, make dirs, Odoo init, Odoo configure,
+ * spawn to ready; init and configure also as their own rows) measured in
  * the same run by tests/bench/runtime.ts. Medians and their ratio; no
  * assertion on time.
  */
@@ -58,9 +59,11 @@ export async function bench(opts: { quick: boolean }) {
     resetConfig();
   }
   const steps = await irreducibleSteps(n);
-  const floor = steps.role + steps.database + steps.dirs + steps.spawnHealthy;
+  const floor = steps.role + steps.database + steps.dirs + steps.odooInit + steps.odooConfigure + steps.spawnHealthy;
   const total = median(times);
   return [
+    { name: `of which Odoo init, stand-in (median of ${n})`, value: `${steps.odooInit.toFixed(0)} ms` },
+    { name: `of which Odoo configure (median of ${n})`, value: `${steps.odooConfigure.toFixed(0)} ms` },
     {
       name: `SUBSCRIPTION_CREATION → running, median of ${n}`,
       value: `${total.toFixed(0)} ms`,

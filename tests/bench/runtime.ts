@@ -1,7 +1,8 @@
 /**
  * Runtime benchmark: medians of the irreducible steps of bringing up a local
- * instance (create role, create database, make its directories, spawn the
- * stand-in until /web/health answers) against the local driver doing the
+ * instance (create role, create database as Odoo does, make its directories,
+ * Odoo's init with the stand-in, configure: hash the password and run the
+ * contract's SQL, spawn the stand-in until readiness answers) against the local driver doing the
  * same (apply → waitReady, role and database made beforehand), and a
  * health-probe sweep over 10,000 loopback endpoints (time, peak memory).
  * `irreducibleSteps` is exported for the provisioning benchmark.
@@ -19,6 +20,7 @@ import { probeAll, probeOne } from '../../platform/src/runtime/health.ts';
 import { STANDIN, startLocalRuntime } from '../../platform/src/runtime/local/daemon.ts';
 import { LocalDriver } from '../../platform/src/runtime/local/driver.ts';
 import type { InstanceSpec } from '../../platform/src/runtime/types.ts';
+import { configFile, configureStatements, createDatabaseSql, initArgs, ODOO_PATHS, odooPasswordHash, serveArgs } from '../../platform/src/odoo/contract.ts';
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const ms = (x: number) => `${x.toFixed(1)} ms`;
@@ -38,31 +40,54 @@ async function freePort(): Promise<number> {
   return p;
 }
 
-export type StepTimes = { role: number; database: number; dirs: number; spawnHealthy: number };
+export type StepTimes = { role: number; database: number; dirs: number; odooInit: number; odooConfigure: number; spawnHealthy: number };
+
+/** Runs a process to its exit; rejects on a non-zero code. */
+function run(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const c = spawn(cmd, args, { cwd: repoRoot, env, stdio: 'ignore' });
+    c.once('error', reject);
+    c.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${cmd} exited with ${code}`))));
+  });
+}
 
 /** Runs the irreducible steps `n` times; returns per-step medians (ms). Cleans up after itself. */
 export async function irreducibleSteps(n: number): Promise<StepTimes> {
   const admin = new pg.Client({ connectionString: config().DATABASE_ADMIN_URL });
   await admin.connect();
   const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'bench-rt-'));
-  const t: Record<keyof StepTimes, number[]> = { role: [], database: [], dirs: [], spawnHealthy: [] };
+  const t: Record<keyof StepTimes, number[]> = { role: [], database: [], dirs: [], odooInit: [], odooConfigure: [], spawnHealthy: [] };
+  const masterPasswordHash = await odooPasswordHash(randomBytes(12).toString('hex'));
   try {
     for (let i = 0; i < n; i++) {
       const name = `bench_${randomBytes(4).toString('hex')}`;
       const password = randomBytes(12).toString('hex');
       try {
         t.role.push((await timed(() => admin.query(`CREATE ROLE ${ident(name)} LOGIN PASSWORD '${password}'`)))[0]);
-        t.database.push((await timed(() => admin.query(`CREATE DATABASE ${ident(name)} OWNER ${ident(name)}`)))[0]);
+        t.database.push((await timed(() => admin.query(createDatabaseSql(name, name))))[0]);
         const dir = path.join(dataDir, name);
         t.dirs.push((await timed(() => Promise.all(['addons', 'filestore', 'sessions'].map((d) => fs.mkdir(path.join(dir, d), { recursive: true })))))[0]);
         const port = await freePort();
+        const target = { version: '17', database: { host: '127.0.0.1', port: 5432, name, user: name, password } };
+        const conf = path.join(dir, 'odoo.conf');
+        await fs.writeFile(conf, configFile(target, { dataDir: dir, masterPasswordHash, httpPort: port, httpInterface: '127.0.0.1' }), { mode: 0o600 });
+        const env = { ...process.env, INSTANCE_NAME: 'bench', ODOO_VERSION: '17' };
+        t.odooInit.push((await timed(() => run(process.execPath, [STANDIN, ...initArgs(target, conf)], env)))[0]);
+        t.odooConfigure.push((await timed(async () => {
+          const passwordHash = await odooPasswordHash(randomBytes(18).toString('base64url'));
+          const c = new pg.Client({ host: '127.0.0.1', port: 5432, user: name, password, database: name });
+          await c.connect();
+          try {
+            await c.query('BEGIN');
+            for (const st of configureStatements({ login: 'bench@example.com', passwordHash, userName: 'Bench', email: 'bench@example.com', companyName: 'Bench', baseUrl: 'http://bench.localhost' })) await c.query(st.text, st.values);
+            await c.query('COMMIT');
+          } finally {
+            await c.end();
+          }
+        }))[0]);
         const [spawnMs, child] = await timed(async () => {
-          const child = spawn(process.execPath, [STANDIN], {
-            cwd: repoRoot,
-            env: { ...process.env, PORT: String(port), INSTANCE_NAME: 'bench', ODOO_VERSION: '17', PGHOST: '127.0.0.1', PGUSER: name, PGPASSWORD: password, PGDATABASE: name },
-            stdio: 'ignore',
-          });
-          while (!(await probeOne(`http://127.0.0.1:${port}/web/health`, 1000)).ok) await new Promise((r) => setTimeout(r, 10));
+          const child = spawn(process.execPath, [STANDIN, ...serveArgs(target, conf)], { cwd: repoRoot, env, stdio: 'ignore' });
+          while (!(await probeOne(`http://127.0.0.1:${port}${ODOO_PATHS.readiness}`, 1000)).ok) await new Promise((r) => setTimeout(r, 10));
           return child;
         });
         t.spawnHealthy.push(spawnMs);
@@ -76,7 +101,9 @@ export async function irreducibleSteps(n: number): Promise<StepTimes> {
     await admin.end();
     await fs.rm(dataDir, { recursive: true, force: true });
   }
-  return { role: median(t.role), database: median(t.database), dirs: median(t.dirs), spawnHealthy: median(t.spawnHealthy) };
+  return {
+    role: median(t.role), database: median(t.database), dirs: median(t.dirs), odooInit: median(t.odooInit), odooConfigure: median(t.odooConfigure), spawnHealthy: median(t.spawnHealthy),
+  };
 }
 
 /** The local driver's apply → running (role and database made beforehand, as provision does). */
@@ -103,6 +130,7 @@ async function driverApplyToRunning(n: number): Promise<number> {
         plan: 'basic-monthly',
         resources: { cpu: 1, memoryMiB: 2048, storageGiB: 10 },
         database: { host: '127.0.0.1', port: 5432, name, user: name, password },
+        masterPasswordHash: await odooPasswordHash(randomBytes(12).toString('hex'), { rounds: 1000 }),
       };
       try {
         times.push((await timed(async () => {
@@ -152,7 +180,7 @@ async function healthSweep(count: number): Promise<{ ms: number; okCount: number
 export async function bench(opts: { quick: boolean }) {
   const n = opts.quick ? 3 : 9;
   const steps = await irreducibleSteps(n);
-  const sum = steps.role + steps.database + steps.dirs + steps.spawnHealthy;
+  const sum = steps.role + steps.database + steps.dirs + steps.odooInit + steps.odooConfigure + steps.spawnHealthy;
   const driver = await driverApplyToRunning(n);
   const count = opts.quick ? 2_000 : 10_000;
   const sweep = await healthSweep(count);
@@ -160,7 +188,9 @@ export async function bench(opts: { quick: boolean }) {
     { name: `create role (median of ${n})`, value: ms(steps.role) },
     { name: `create database (median of ${n})`, value: ms(steps.database) },
     { name: `make instance dirs (median of ${n})`, value: ms(steps.dirs) },
-    { name: `spawn stand-in to healthy (median of ${n})`, value: ms(steps.spawnHealthy) },
+    { name: `Odoo init, stand-in (-i base --stop-after-init; median of ${n})`, value: ms(steps.odooInit) },
+    { name: `Odoo configure (pbkdf2-sha512 600k rounds + SQL; median of ${n})`, value: ms(steps.odooConfigure) },
+    { name: `spawn stand-in to ready (median of ${n})`, value: ms(steps.spawnHealthy) },
     { name: 'local driver apply → running vs spawn to healthy + dirs', value: ms(driver), baseline: ms(steps.dirs + steps.spawnHealthy), ratio: (driver / (steps.dirs + steps.spawnHealthy)).toFixed(2) },
     { name: 'sum of irreducible steps', value: ms(sum) },
     { name: `health sweep ${count} loopback endpoints (concurrency 200)`, value: ms(sweep.ms), baseline: `${sweep.okCount}/${count} ok` },

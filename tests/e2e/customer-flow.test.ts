@@ -19,6 +19,8 @@ describe.skipIf(!!unavailable)('customer flow', () => {
   let page: Page;
   const email = uniqueEmail('ada');
   let instancePath = '';
+  /** The Odoo credentials the portal showed. */
+  let shown = { login: '', password: '' };
 
   beforeAll(async () => {
     e2e = await startE2e('customer-flow');
@@ -71,7 +73,7 @@ describe.skipIf(!!unavailable)('customer flow', () => {
     await e2e.shot(page, 'instance-created');
   });
 
-  it('shows provisioning progress live and then the admin password once', async () => {
+  it('shows provisioning progress live and then the Odoo login, and its password once', async () => {
     expect(instancePath, 'the instance was created in an earlier step').not.toBe('');
     await waitForStatus(page, ['provisioning', 'running'], 60_000);
     if ((await page.locator('#progress').count()) > 0) await e2e.shot(page, 'provisioning');
@@ -79,6 +81,8 @@ describe.skipIf(!!unavailable)('customer flow', () => {
     const password = page.getByTestId('admin-password');
     await password.waitFor();
     expect((await password.innerText()).length).toBeGreaterThanOrEqual(12);
+    shown = { login: (await page.getByTestId('odoo-login').innerText()).trim(), password: (await password.innerText()).trim() };
+    expect(shown.login).toBe(email);
     await e2e.shot(page, 'running-with-password');
     expect(await seriousA11yViolations(page)).toEqual([]);
     // fits a phone: nothing scrolls sideways, the actions stay reachable
@@ -90,6 +94,25 @@ describe.skipIf(!!unavailable)('customer flow', () => {
     await page.reload();
     await waitForStatus(page, ['running']);
     expect(await page.getByTestId('admin-password').count()).toBe(0);
+    expect((await page.getByTestId('odoo-login').innerText()).trim()).toBe(email);
+  });
+
+  it('logs in to Odoo with the login and password the portal showed', async () => {
+    expect(shown.password, 'the password was shown in an earlier step').not.toBe('');
+    const [tab] = await Promise.all([page.context().waitForEvent('page'), page.getByTestId('open-odoo').click()]);
+    await tab.waitForLoadState();
+    expect(new URL(tab.url()).pathname).toBe('/web/login');
+    await tab.getByLabel('Email').fill(shown.login);
+    await tab.getByLabel('Password').fill('admin');
+    await tab.getByRole('button', { name: 'Log in' }).click();
+    await tab.getByRole('heading', { name: 'Wrong login/password' }).waitFor();
+    await tab.goto(new URL('/web/login', tab.url()).href);
+    await tab.getByLabel('Email').fill(shown.login);
+    await tab.getByLabel('Password').fill(shown.password);
+    await tab.getByRole('button', { name: 'Log in' }).click();
+    await tab.getByRole('heading', { name: 'Logged in' }).waitFor();
+    await e2e.shot(tab, 'odoo-logged-in');
+    await tab.close();
   });
 
   it('opens the instance URL', async () => {

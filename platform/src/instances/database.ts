@@ -3,21 +3,22 @@
  * CREATEROLE, not superuser). Every statement is safe to run twice: a
  * retried provisioning step or a second terminate finds the work done.
  */
-import pg from 'pg';
 import { provisionerDb, roleName } from '../db/index.ts';
 import { PROVISIONER_ROLE } from '../db/services.ts';
-import { CREATE_EXTENSIONS_SQL, createDatabaseSql } from '../odoo/contract.ts';
 
 const ident = (s: string) => `"${s.replace(/"/g, '""')}"`;
 const literal = (s: string) => `'${s.replace(/'/g, "''")}'`;
 
 /**
  * Creates (or re-keys) role `role` with `password` and database `database`
- * owned by it, reachable by that role only (PUBLIC has no CONNECT). The
- * database is made as Odoo makes its own (contract.ts createDatabaseSql:
- * template0, LC_COLLATE 'C') and gets pg_trgm, created by its owner.
+ * owned by it, reachable by that role only (PUBLIC has no CONNECT).
+ * `createSql` is the Odoo contract's CREATE DATABASE (createDatabaseSql:
+ * template0, LC_COLLATE 'C'), given by the caller: importing the contract
+ * here would make every function bundling this module look like it needs
+ * the provisioner's password (deploy/analyze.ts). Its extensions are made
+ * by its owner (odoo.ts createOdooExtensions).
  */
-export async function ensureInstanceDatabase(p: { role: string; database: string; password: string; host: string; port: number }): Promise<void> {
+export async function ensureInstanceDatabase(p: { role: string; database: string; password: string; createSql: string }): Promise<void> {
   const pdb = provisionerDb();
   const provisioner = roleName(PROVISIONER_ROLE);
   const hasRole = await pdb.oneOrNone('SELECT 1 FROM pg_roles WHERE rolname = $1', [p.role]);
@@ -33,20 +34,11 @@ export async function ensureInstanceDatabase(p: { role: string; database: string
   if (!member) await pdb.none(`GRANT ${ident(p.role)} TO ${ident(provisioner)}`);
   const hasDb = await pdb.oneOrNone('SELECT 1 FROM pg_database WHERE datname = $1', [p.database]);
   if (!hasDb) {
-    await pdb.none(createDatabaseSql(p.database, p.role))
+    await pdb.none(p.createSql)
       .catch((err) => { if (err?.code !== '42P04') throw err; });
   }
   await pdb.none(`REVOKE ALL ON DATABASE ${ident(p.database)} FROM PUBLIC`);
   await pdb.none(`GRANT CONNECT, TEMPORARY ON DATABASE ${ident(p.database)} TO ${ident(p.role)}`);
-  // As the owner, so the extension belongs to the tenant like everything else in its database.
-  const tenant = new pg.Client({ host: p.host, port: p.port, user: p.role, password: p.password, database: p.database, connectionTimeoutMillis: 10_000 });
-  tenant.on('error', () => {});
-  await tenant.connect();
-  try {
-    await tenant.query(CREATE_EXTENSIONS_SQL);
-  } finally {
-    await tenant.end().catch(() => {});
-  }
 }
 
 /** Drops the instance database (closing its connections) and its role; nothing left behind. */

@@ -7,7 +7,7 @@
  */
 import pg from 'pg';
 import {
-  BASE_INSTALLED_SQL, configureStatements, IS_INITIALISED_SQL, ODOO_PATHS, setPasswordStatements, type ConfigureInput, type OdooDatabase, type Statement,
+  BASE_INSTALLED_SQL, configureStatements, CREATE_EXTENSIONS_SQL, IS_INITIALISED_SQL, ODOO_PATHS, setPasswordStatements, type ConfigureInput, type OdooDatabase, type Statement,
 } from '../odoo/contract.ts';
 
 async function withTenant<T>(d: OdooDatabase, fn: (c: pg.Client) => Promise<T>): Promise<T> {
@@ -20,6 +20,11 @@ async function withTenant<T>(d: OdooDatabase, fn: (c: pg.Client) => Promise<T>):
   } finally {
     await c.end().catch(() => {});
   }
+}
+
+/** The extensions Odoo creates in its database (pg_trgm), as the tenant role, so it owns them like everything else there. */
+export async function createOdooExtensions(d: OdooDatabase): Promise<void> {
+  await withTenant(d, (c) => c.query(CREATE_EXTENSIONS_SQL));
 }
 
 /** 'missing' (never initialised), 'partial' (tables but base not installed) or 'installed'. */

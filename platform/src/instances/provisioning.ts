@@ -21,8 +21,8 @@ import { kickOutbox } from './relay.ts';
 import { getInstance, updateInstance, type InstanceRow } from './repository.ts';
 import { quotaBytes, specOf } from './runtime-spec.ts';
 import { randomPassword, seal, unseal } from './secrets.ts';
-import { configureOdoo, odooDatabaseState, odooReadyProblem } from './odoo.ts';
-import { odooPasswordHash } from '../odoo/contract.ts';
+import { configureOdoo, createOdooExtensions, odooDatabaseState, odooReadyProblem } from './odoo.ts';
+import { createDatabaseSql, odooPasswordHash } from '../odoo/contract.ts';
 
 export const PROVISION_STEPS = ['claim', 'database', 'storage', 'quota', 'odoo_init', 'odoo_configure', 'runtime', 'wait_ready', 'ready'] as const;
 export type ProvisionStep = (typeof PROVISION_STEPS)[number];
@@ -123,8 +123,9 @@ const STEPS: Record<Exclude<ProvisionStep, 'claim'>, StepFn> = {
         odoo_master_hash: row.odoo_master_hash ?? await odooPasswordHash(randomPassword()),
       });
     }
-    const { host, port, password } = specOf(current).database;
-    await ensureInstanceDatabase({ role: names.role, database: names.database, password, host, port });
+    const spec = specOf(current);
+    await ensureInstanceDatabase({ role: names.role, database: names.database, password: spec.database.password, createSql: createDatabaseSql(names.database, names.role) });
+    await createOdooExtensions(spec.database);
     return current;
   },
   async storage(row) {

@@ -22,9 +22,11 @@
  * - session: addons/web/controllers/session.py `authenticate` (`/web/session/authenticate`)
  */
 import { pbkdf2, randomBytes, timingSafeEqual } from 'node:crypto';
-import { promisify } from 'node:util';
 
-const pbkdf2Async = promisify(pbkdf2);
+// pbkdf2 as a promise, without a top-level call (the module stays free of side effects).
+function pbkdf2Async(plain: Buffer, salt: Buffer, rounds: number, length: number, digest: string): Promise<Buffer> {
+  return new Promise((resolve, reject) => pbkdf2(plain, salt, rounds, length, digest, (err, key) => (err ? reject(err) : resolve(key))));
+}
 
 /**
  * The versions the contract knows (the official image maintains 17, 18 and

@@ -97,6 +97,10 @@ const MATRIX: Record<string, Record<string, Call>> = {
     'restore Alice’s instance from her backup': {
       method: 'POST', body: (f) => ({ id: f.instanceId, action: 'restore', backupId: f.backupId }), expect: A(401, 404, 'allowed', 'allowed'), maySee: ['owner', 'admin'],
     },
+    // The Odoo password is the customer's alone: an admin may not set one (and then be shown it).
+    'new Odoo password for Alice’s instance (owner only)': {
+      method: 'POST', body: (f) => ({ id: f.instanceId, action: 'reset_odoo_password' }), expect: A(401, 404, 'allowed', 403), maySee: ['owner'],
+    },
   },
   instances: {
     'GET own list': {

@@ -54,8 +54,8 @@ describe("SPEC 5's action table", () => {
 });
 
 describe('provisioning steps (SPEC 6)', () => {
-  it('seven steps in order', () => {
-    expect(PROVISION_STEPS).toEqual(['claim', 'database', 'storage', 'quota', 'runtime', 'wait_ready', 'ready']);
+  it("nine steps in order: Odoo's init and configure between storage and the runtime", () => {
+    expect(PROVISION_STEPS).toEqual(['claim', 'database', 'storage', 'quota', 'odoo_init', 'odoo_configure', 'runtime', 'wait_ready', 'ready']);
     expect(isProvisionStep('quota')).toBe(true);
     expect(isProvisionStep('start')).toBe(false);
     expect(isProvisionStep(null)).toBe(false);

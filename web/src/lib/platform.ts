@@ -30,7 +30,10 @@ export type Instance = {
 	actions?: string[];
 	backups?: Backup[];
 	progress?: Progress | null;
+	/** The customer's Odoo password, in the one answer that shows it. */
 	adminPassword?: string;
+	/** Where and as whom the customer logs in to Odoo. */
+	odoo?: { url: string; database: string; login: string };
 	storage?: { usedBytes?: number; limitBytes?: number };
 };
 
@@ -54,6 +57,10 @@ export const ACTIONS: Record<string, string[]> = {
 	suspended: ['delete'],
 	pending_payment: ['delete'],
 };
+
+/** The owner's Odoo password reset (not a status change): offered while Odoo's database is there. */
+export const RESET_ODOO_PASSWORD = 'reset_odoo_password';
+export const RESETTABLE = new Set(['running', 'stopped']);
 
 export const IN_PROGRESS = new Set(['provisioning', 'stopping', 'starting', 'restarting', 'backing_up', 'restoring', 'terminating']);
 

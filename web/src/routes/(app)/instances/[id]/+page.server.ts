@@ -1,7 +1,7 @@
 import { fail } from '@sveltejs/kit';
 import { api } from '$lib/server/api';
 import { failFrom, loadError } from '$lib/server/forms';
-import { ACTIONS, type Instance } from '$lib/platform';
+import { ACTIONS, RESET_ODOO_PASSWORD, type Instance } from '$lib/platform';
 import type { Actions, PageServerLoad } from './$types';
 
 export const load: PageServerLoad = async (event) => {
@@ -21,6 +21,7 @@ const DONE: Record<string, string> = {
 	restore: 'Restoring the backup: the instance stops, a safety backup is kept, then it starts again.',
 	delete: 'The instance is being deleted. A final backup is kept for 30 days.',
 	retry: 'Retrying from the failed step…',
+	[RESET_ODOO_PASSWORD]: 'A new Odoo password is set. It is shown below, once; the old one no longer works.',
 };
 
 export const actions: Actions = {
@@ -28,7 +29,7 @@ export const actions: Actions = {
 		const data = await event.request.formData();
 		const action = String(data.get('action') ?? '');
 		const backupId = data.get('backupId') ? String(data.get('backupId')) : undefined;
-		const known = new Set([...Object.values(ACTIONS).flat(), 'retry']);
+		const known = new Set([...Object.values(ACTIONS).flat(), 'retry', RESET_ODOO_PASSWORD]);
 		if (!known.has(action)) return fail(400, { message: 'Unknown action', fields: { action: 'choose one of the buttons' } });
 		if (action === 'restore' && !backupId) return fail(400, { message: 'Choose a backup to restore', fields: { backupId: 'required' } });
 		try {
