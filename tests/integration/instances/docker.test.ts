@@ -76,7 +76,7 @@ describe.skipIf(!available)('instances on the docker driver', () => {
 
   it('provisioned → running: the customer logs in at the instance URL; the container carries the plan', async () => {
     const r = await row(h.id);
-    expect(r.status).toBe('running');
+    expect(r.status, `${r.error_step}: ${r.error_reason}`).toBe('running');
     expect((await runtime()).name).toBe('docker');
     const page = await viaGateway();
     expect(page.status).toBe(200);

@@ -502,7 +502,10 @@ export class DockerDriver extends StoredBackups implements RuntimeDriver {
     if (!st) return { state: 'missing' };
     const base = {
       url: this.urlOf(st.subdomain),
-      healthUrl: `http://127.0.0.1:${st.httpPort}${ODOO_PATHS.readiness}`,
+      // Liveness, not the contract's readiness: `db_server_status` connects to the `postgres` database, which the
+      // tenant fences close to instance roles (a tenant has CONNECT on its own database only). Provisioning checks
+      // the database itself (odooReadyProblem: base installed, /web/login 200) as the tenant.
+      healthUrl: `http://127.0.0.1:${st.httpPort}${ODOO_PATHS.liveness}`,
       replicas: st.replicas,
       container: containerName(id),
     };
@@ -515,7 +518,7 @@ export class DockerDriver extends StoredBackups implements RuntimeDriver {
       // Drift: meant to serve, but the container was stopped or killed outside the platform (Docker does not restart those).
       return { ...base, state: 'stopped', reason: `the container exited (code ${s.ExitCode}${s.OOMKilled ? ', out of memory' : ''}) outside the platform` };
     }
-    const ready = await probeOne(`http://127.0.0.1:${st.httpPort}${ODOO_PATHS.readiness}`, 2000);
+    const ready = await probeOne(base.healthUrl, 2000);
     return { ...base, state: ready.ok ? 'running' : 'starting' };
   }
 
