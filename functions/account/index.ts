@@ -12,7 +12,7 @@ import { route, type Caller } from '@saasodoo/platform/fn';
 import { authFunction } from '@saasodoo/platform/auth/auth-function';
 import { setPassword } from '@saasodoo/platform/auth/password-change';
 import { givenPasswordSchema, newPasswordSchema, verifyPassword } from '@saasodoo/platform/auth/passwords';
-import { recordFailure, refuseIfExhausted } from '@saasodoo/platform/auth/rate-limits';
+import { limitedAttempt } from '@saasodoo/platform/auth/rate-limits';
 import { endSessions, listSessions } from '@saasodoo/platform/auth/sessions';
 import { findUserById, nameSchema, type User } from '@saasodoo/platform/auth/users';
 
@@ -44,11 +44,12 @@ async function act(caller: Caller, b: Body) {
   switch (b.action) {
     case 'changePassword': {
       const u = await me(caller);
-      await refuseIfExhausted('loginAccount', u.email);
-      if (!(await verifyPassword(u.passwordHash, b.currentPassword))) {
-        await recordFailure('loginAccount', u.email);
-        throw HttpError.badRequest('The current password is wrong', { currentPassword: 'is wrong' });
-      }
+      // Counted before the check, like login: parallel guesses cannot outrun the account's limit.
+      await limitedAttempt([['loginAccount', u.email]], async (failure) => {
+        if (!(await verifyPassword(u.passwordHash, b.currentPassword))) {
+          throw failure(HttpError.badRequest('The current password is wrong', { currentPassword: 'is wrong' }));
+        }
+      });
       const done = await setPassword(async () => ({ id: u.id, email: u.email }), b.newPassword, { keepSession: caller.sessionId, source: '/saasodoo/account' });
       return { passwordChanged: true, endedSessions: done!.endedSessions };
     }

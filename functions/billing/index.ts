@@ -5,9 +5,12 @@
  * with the customer's own Authorization): 201 {subscriptionId} (200 when
  * already open), 409 trial_unavailable, or 409 create_failed for an
  * instance whose create was given up. Another customer's subscription id answers 404.
+ * startSubscription opens nothing unless the id is an instance of the caller
+ * still waiting for its subscription (billing/instance-check.ts): 404 or 409.
  */
 import { z } from 'zod';
 import { httpFunction, route } from '@saasodoo/platform/fn';
+import { requirePendingInstance } from '@saasodoo/platform/billing/instance-check';
 import { billingSummary, cancelOwn, changeOwnPlan, startSubscription, stopBillingOutbox } from '@saasodoo/platform/billing/service';
 
 const uuid = z.uuid('must be a UUID');
@@ -27,8 +30,9 @@ export default httpFunction({
   POST: route<Record<string, never>, z.infer<typeof body>, 'customer'>({
     auth: 'customer',
     body,
-    handle: async ({ caller, body: b }) => {
+    handle: async ({ caller, body: b, headers }) => {
       if (b.action === 'startSubscription') {
+        await requirePendingInstance(String(headers.authorization ?? ''), caller.userId, b);
         const r = await startSubscription({ customerId: caller.userId }, b);
         return { status: r.created ? 201 : 200, body: { subscriptionId: r.subscriptionId } };
       }

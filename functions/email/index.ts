@@ -10,7 +10,7 @@ import { db } from '@saasodoo/platform/db/index';
 import { eventFunction, type ReceivedEvent } from '@saasodoo/platform/fn';
 import { renderTemplate, type TemplateName, type TemplateVars } from '@saasodoo/platform/mail/templates';
 import { closeMailTransport } from '@saasodoo/platform/mail/transport';
-import { contactOf, instanceRef, saveContact, saveInstanceLabel, sendOnce } from './store.ts';
+import { contactOf, instanceRef, saveContact, saveInstanceLabel, sendOnce, type Contact } from './store.ts';
 
 type Ev<T extends ShortType> = ReceivedEvent<EventData<T>>;
 
@@ -44,12 +44,20 @@ async function deliverToCustomer<T extends TemplateName>(
   key?: string,
 ): Promise<void> {
   const contact = await contactOf(customerId);
-  await deliver(e, template, { to: contact.email, customerId, key, vars: { ...vars, firstName: contact.firstName } as TemplateVars[T] });
+  await deliver(e, template, { to: contact.email, customerId, key, vars: { ...vars, firstName: shownName(contact) } as TemplateVars[T] });
 }
 
-/** First name for mails to events that carry the address but not the name. */
+/**
+ * The first name a mail may print: only once the customer verified the
+ * address. Before that the name is whatever the person who signed up typed,
+ * and the address may be someone else's: "Hello <a phishing line>," would
+ * reach a stranger under our name.
+ */
+const shownName = (c: Contact): string | undefined => (c.verified ? c.firstName : undefined);
+
+/** First name for mails to events that carry the address but not the name (see shownName). */
 async function firstNameOf(customerId: string): Promise<string | undefined> {
-  return contactOf(customerId).then((c) => c.firstName, () => undefined);
+  return contactOf(customerId).then(shownName, () => undefined);
 }
 
 /** billing.status_changed `reason` → template; reasons not listed send no mail. */
@@ -74,10 +82,11 @@ export default eventFunction({
     ...on('user.signup_attempted', (e) => deliver(e, 'signup-attempt', { to: e.data.email, vars: {} })),
     ...on('user.verification_requested', async (e) => {
       await saveContact({ customerId: e.data.customerId, email: e.data.email, firstName: e.data.firstName });
-      await deliver(e, 'verify-email', { to: e.data.email, customerId: e.data.customerId, vars: { firstName: e.data.firstName, verifyUrl: e.data.verifyUrl } });
+      // Not verified yet by definition: no name (see shownName).
+      await deliver(e, 'verify-email', { to: e.data.email, customerId: e.data.customerId, vars: { verifyUrl: e.data.verifyUrl } });
     }),
     ...on('user.verified', async (e) => {
-      await saveContact({ customerId: e.data.customerId, email: e.data.email, firstName: e.data.firstName });
+      await saveContact({ customerId: e.data.customerId, email: e.data.email, firstName: e.data.firstName, verified: true });
       // One welcome per customer, whatever the number of verified events.
       await deliver(e, 'welcome', { to: e.data.email, customerId: e.data.customerId, vars: { firstName: e.data.firstName }, key: `welcome:${e.data.customerId}` });
     }),

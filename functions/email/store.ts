@@ -17,16 +17,17 @@ import { sendMail } from '@saasodoo/platform/mail/transport';
 import type { RenderedMail } from '@saasodoo/platform/mail/render';
 import type { InstanceRef } from '@saasodoo/platform/mail/templates';
 
-export type Contact = { customerId: string; email: string; firstName?: string; lastName?: string };
+export type Contact = { customerId: string; email: string; firstName?: string; lastName?: string; /** The customer proved the address is theirs (user.verified). */ verified?: boolean };
 
-/** Records (or refreshes) a customer's address; names are kept when the event does not carry them. */
+/** Records (or refreshes) a customer's address; names are kept when the event does not carry them, and verified stays verified. */
 export async function saveContact(c: Contact): Promise<void> {
   await db('communication').none(
-    `INSERT INTO contacts (customer_id, email, first_name, last_name) VALUES ($1, $2, $3, $4)
+    `INSERT INTO contacts (customer_id, email, first_name, last_name, verified_at) VALUES ($1, $2, $3, $4, CASE WHEN $5 THEN now() END)
      ON CONFLICT (customer_id) DO UPDATE SET email = EXCLUDED.email,
        first_name = COALESCE(EXCLUDED.first_name, contacts.first_name),
-       last_name = COALESCE(EXCLUDED.last_name, contacts.last_name), updated_at = now()`,
-    [c.customerId, c.email, c.firstName ?? null, c.lastName ?? null],
+       last_name = COALESCE(EXCLUDED.last_name, contacts.last_name),
+       verified_at = COALESCE(contacts.verified_at, EXCLUDED.verified_at), updated_at = now()`,
+    [c.customerId, c.email, c.firstName ?? null, c.lastName ?? null, c.verified === true],
   );
 }
 
@@ -36,12 +37,12 @@ export async function saveContact(c: Contact): Promise<void> {
  * contact never appears, dead-lettered where an operator can see it.
  */
 export async function contactOf(customerId: string): Promise<Contact> {
-  const row = await db('communication').oneOrNone<{ email: string; first_name: string | null; last_name: string | null }>(
-    'SELECT email, first_name, last_name FROM contacts WHERE customer_id = $1',
+  const row = await db('communication').oneOrNone<{ email: string; first_name: string | null; last_name: string | null; verified: boolean }>(
+    'SELECT email, first_name, last_name, verified_at IS NOT NULL AS verified FROM contacts WHERE customer_id = $1',
     [customerId],
   );
   if (!row) throw HttpError.unavailable(`The address of customer ${customerId}`, 10);
-  return { customerId, email: row.email, firstName: row.first_name ?? undefined, lastName: row.last_name ?? undefined };
+  return { customerId, email: row.email, firstName: row.first_name ?? undefined, lastName: row.last_name ?? undefined, verified: row.verified };
 }
 
 /** Remembers what to call an instance in later mails. */

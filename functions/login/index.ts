@@ -2,16 +2,17 @@
  * POST /api/login {email, password} → 200 {accessToken, refreshToken, expiresIn, tokenType}.
  * Unknown address and wrong password answer the same 401 after the same
  * argon2 work. Failures are limited per account (5) and per IP (50) per 15
- * minutes; the 6th attempt is refused with 429 before the password is
- * checked. An unverified address cannot log in (403 after a right password).
+ * minutes, counted before the password is checked: the 6th attempt, even
+ * among parallel ones, is refused with 429 and never checked. An unverified
+ * address cannot log in (403 after a right password).
  */
 import { z } from 'zod';
 import { db } from '@saasodoo/platform/db/index';
 import { HttpError } from '@saasodoo/platform/errors';
 import { authFunction } from '@saasodoo/platform/auth/auth-function';
 import { givenPasswordSchema, verifyAgainstDummy, verifyPassword } from '@saasodoo/platform/auth/passwords';
-import { clearFailures, recordFailure, refuseIfExhausted } from '@saasodoo/platform/auth/rate-limits';
-import { openSession } from '@saasodoo/platform/auth/sessions';
+import { clearFailures, limitedAttempt } from '@saasodoo/platform/auth/rate-limits';
+import { openSession } from '@saasodoo/platform/auth/session-tokens';
 import { emailSchema, findUserByEmail } from '@saasodoo/platform/auth/users';
 
 const body = z.object({ email: emailSchema, password: givenPasswordSchema }).strict();
@@ -22,15 +23,16 @@ export default authFunction({
     auth: 'none',
     body,
     handle: async ({ body: b, ip, headers, log }) => {
-      await refuseIfExhausted('loginIp', ip);
-      await refuseIfExhausted('loginAccount', b.email);
-      const user = await findUserByEmail(db('auth'), b.email);
-      const ok = user ? await verifyPassword(user.passwordHash, b.password) : await verifyAgainstDummy(b.password);
-      if (!user || !ok) {
-        await Promise.all([recordFailure('loginIp', ip), recordFailure('loginAccount', b.email)]);
-        log.info({ userId: user?.id, ip, body: b }, 'login failed'); // body is redacted by the logger: the test proves it
-        throw new HttpError(401, 'invalid_credentials', 'Wrong email or password');
-      }
+      // The attempt is counted before the password is checked (parallel guesses cannot outrun the count) and handed back unless it failed.
+      const user = await limitedAttempt([['loginIp', ip], ['loginAccount', b.email]], async (failure) => {
+        const found = await findUserByEmail(db('auth'), b.email);
+        const ok = found ? await verifyPassword(found.passwordHash, b.password) : await verifyAgainstDummy(b.password);
+        if (!found || !ok) {
+          log.info({ userId: found?.id, ip, body: b }, 'login failed'); // body is redacted by the logger: the test proves it
+          throw failure(new HttpError(401, 'invalid_credentials', 'Wrong email or password'));
+        }
+        return found;
+      });
       if (!user.emailVerifiedAt) {
         throw new HttpError(403, 'email_not_verified', 'Confirm your email address first: use the link we sent, or ask for a new one', { email: 'not verified' });
       }

@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { authFunction } from '@saasodoo/platform/auth/auth-function';
 import { SECRET_TOKEN_PATTERN } from '@saasodoo/platform/auth/secret-tokens';
-import { rotateRefreshToken } from '@saasodoo/platform/auth/sessions';
+import { rotateRefreshToken } from '@saasodoo/platform/auth/session-tokens';
 
 const body = z.object({ refreshToken: z.string().regex(SECRET_TOKEN_PATTERN, 'is not a valid refresh token') }).strict();
 

@@ -52,6 +52,10 @@ export const envSchema = z.object({
   SMTP_PORT: port(2525),
   PORTAL_PORT: port(3000),
   FUNCTION_PORT_BASE: port(8100),
+  /** The local host's operator listener (`platform status`, `platform invoke --cloudevent`), on 127.0.0.1 only. */
+  OPERATOR_PORT: port(8084),
+  /** Bearer token of the operator listener; generated into DATA_DIR when unset. */
+  OPERATOR_TOKEN: z.string().min(16).optional(),
   /** How the portal and CLI reach the functions. */
   GATEWAY_URL: url('http://127.0.0.1:8080'),
   /** Key sealing the portal's session cookie; generated into DATA_DIR when unset. */

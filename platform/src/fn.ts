@@ -16,6 +16,7 @@ import { CloudEvent } from 'cloudevents';
 import { z, type ZodType } from 'zod';
 import { schemaOf } from '@saasodoo/events';
 import { authenticate, type Caller } from './auth/verify.ts';
+import { takeClientIp } from './client-ip.ts';
 import { HttpError, toErrorResponse, zodFields } from './errors.ts';
 import { log as rootLog, type Logger } from './log.ts';
 
@@ -200,7 +201,7 @@ export function httpFunction(def: HttpFunctionDef): FaasFunction {
         }
         body = parse(r.body, context.body ?? {}, 'body');
       }
-      const ip = header(headers, 'x-forwarded-for')?.split(',')[0]?.trim() ?? '127.0.0.1';
+      const ip = takeClientIp(headers);
       const result = await r.handle({
         method: method as 'GET' | 'POST', headers, requestId, traceparent, ip, log, query, body, caller,
       });

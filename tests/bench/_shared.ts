@@ -12,6 +12,7 @@ import { closeDatabases } from '../../platform/src/db/index.ts';
 import { dropNamespace, migrate } from '../../platform/src/db/migrate.ts';
 import { closeRedis } from '../../platform/src/redis.ts';
 import { resetKeyRing } from '../../platform/src/auth/keys.ts';
+import { resetSigningKey } from '../../platform/src/auth/signing.ts';
 import { freePort } from '../helpers/ports.ts';
 
 /** Runs `fn` in a fresh namespace (migrated), restoring the environment and dropping the namespace afterwards. */
@@ -23,6 +24,7 @@ export async function inNamespace<T>(fn: () => Promise<T>): Promise<T> {
   await closeRedis();
   resetConfig();
   resetKeyRing();
+  resetSigningKey();
   try {
     await migrate();
     return await fn();
@@ -34,6 +36,7 @@ export async function inNamespace<T>(fn: () => Promise<T>): Promise<T> {
     Object.assign(process.env, saved);
     resetConfig();
     resetKeyRing();
+    resetSigningKey();
   }
 }
 

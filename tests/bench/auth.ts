@@ -17,6 +17,7 @@ import { startFunction } from '../../platform/src/host/run-function.ts';
 import { log } from '../../platform/src/log.ts';
 import { closeRedis } from '../../platform/src/redis.ts';
 import { resetKeyRing } from '../../platform/src/auth/keys.ts';
+import { resetSigningKey } from '../../platform/src/auth/signing.ts';
 import { hashPassword, verifyPassword } from '../../platform/src/auth/passwords.ts';
 import { createTestUser, TEST_PASSWORD } from '../helpers/auth.ts';
 import { freePort } from '../helpers/ports.ts';
@@ -43,6 +44,7 @@ export async function bench(opts: { quick: boolean }) {
   await closeRedis();
   resetConfig();
   resetKeyRing();
+  resetSigningKey();
   const servers: Server[] = [];
   const level = log.level;
   log.level = 'error'; // per-login audit lines would drown the table
@@ -107,6 +109,7 @@ export async function bench(opts: { quick: boolean }) {
     }
     resetConfig();
     resetKeyRing();
+    resetSigningKey();
     log.level = level;
   }
 }

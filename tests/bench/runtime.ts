@@ -64,6 +64,7 @@ export async function irreducibleSteps(n: number): Promise<StepTimes> {
       const password = randomBytes(12).toString('hex');
       try {
         t.role.push((await timed(() => admin.query(`CREATE ROLE ${ident(name)} LOGIN PASSWORD '${password}'`)))[0]);
+        await admin.query(`GRANT CONNECT ON DATABASE postgres TO ${ident(name)}`);
         t.database.push((await timed(() => admin.query(createDatabaseSql(name, name))))[0]);
         const dir = path.join(dataDir, name);
         t.dirs.push((await timed(() => Promise.all(['addons', 'filestore', 'sessions'].map((d) => fs.mkdir(path.join(dir, d), { recursive: true })))))[0]);
@@ -94,6 +95,7 @@ export async function irreducibleSteps(n: number): Promise<StepTimes> {
         child.kill('SIGKILL');
       } finally {
         await admin.query(`DROP DATABASE IF EXISTS ${ident(name)} WITH (FORCE)`).catch(() => {});
+        await admin.query(`DROP OWNED BY ${ident(name)}`).catch(() => {});
         await admin.query(`DROP ROLE IF EXISTS ${ident(name)}`).catch(() => {});
       }
     }
@@ -120,6 +122,7 @@ async function driverApplyToRunning(n: number): Promise<number> {
       const name = `bench_${randomBytes(4).toString('hex')}`;
       const password = randomBytes(12).toString('hex');
       await admin.query(`CREATE ROLE ${ident(name)} LOGIN PASSWORD '${password}'`);
+      await admin.query(`GRANT CONNECT ON DATABASE postgres TO ${ident(name)}`);
       await admin.query(`CREATE DATABASE ${ident(name)} OWNER ${ident(name)}`);
       const spec: InstanceSpec = {
         id: `bench-${i}-${randomBytes(4).toString('hex')}`,
@@ -140,6 +143,7 @@ async function driverApplyToRunning(n: number): Promise<number> {
       } finally {
         await driver.remove(spec.id).catch(() => {});
         await admin.query(`DROP DATABASE IF EXISTS ${ident(name)} WITH (FORCE)`).catch(() => {});
+        await admin.query(`DROP OWNED BY ${ident(name)}`).catch(() => {});
         await admin.query(`DROP ROLE IF EXISTS ${ident(name)}`).catch(() => {});
       }
     }

@@ -16,7 +16,8 @@
 import { randomBytes } from 'node:crypto';
 import { db } from '@saasodoo/platform/db/index';
 import { hashPassword } from '@saasodoo/platform/auth/passwords';
-import { endSessions, openSession } from '@saasodoo/platform/auth/sessions';
+import { endSessions } from '@saasodoo/platform/auth/sessions';
+import { openSession } from '@saasodoo/platform/auth/session-tokens';
 import { insertUser } from '@saasodoo/platform/auth/users';
 import type { Role } from '@saasodoo/platform/auth/tokens';
 

@@ -29,6 +29,8 @@ export async function createInstanceDb(short: string): Promise<InstanceSpec['dat
     await a.query(`CREATE ROLE ${ident(name)} LOGIN PASSWORD '${password}'`);
     await a.query(`CREATE DATABASE ${ident(name)} OWNER ${ident(name)}`);
     await a.query(`REVOKE CONNECT ON DATABASE ${ident(name)} FROM PUBLIC`);
+    // As provisioning grants it: Odoo connects to `postgres` at start and for db_server_status.
+    await a.query(`GRANT CONNECT ON DATABASE postgres TO ${ident(name)}`);
   });
   return { host: c.DATABASE_HOST, port: c.DATABASE_PORT, name, user: name, password };
 }
@@ -48,6 +50,8 @@ export async function instanceQuery<R extends pg.QueryResultRow = any>(db: Insta
 export async function dropInstanceDb(db: InstanceSpec['database']): Promise<void> {
   await admin(async (a) => {
     await a.query(`DROP DATABASE IF EXISTS ${ident(db.name)} WITH (FORCE)`);
+    const role = await a.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [db.user]);
+    if (role.rowCount) await a.query(`REVOKE CONNECT ON DATABASE postgres FROM ${ident(db.user)}`);
     await a.query(`DROP ROLE IF EXISTS ${ident(db.user)}`);
   });
 }

@@ -61,6 +61,7 @@ export async function platformEnv(extra: Record<string, string> = {}): Promise<R
     SMTP_PORT: await freePort(),
     PORTAL_PORT: await freePort(),
     LOCAL_RUNTIME_PORT: await freePort(),
+    OPERATOR_PORT: await freePort(),
     FUNCTION_PORT_BASE: await freePortRange(40),
     LOCAL_INSTANCE_PORT_BASE: await freePortRange(20),
   };

@@ -1,5 +1,5 @@
 import type { Handle } from '@sveltejs/kit';
-import { SESSION_COOKIE, unseal, userOf } from '$lib/server/session';
+import { sessionCookie, unseal, userOf } from '$lib/server/session';
 
 /**
  * Reads the sealed session cookie into locals, and marks every page
@@ -8,7 +8,7 @@ import { SESSION_COOKIE, unseal, userOf } from '$lib/server/session';
  * cacheable; adapter-node serves those before this hook).
  */
 export const handle: Handle = async ({ event, resolve }) => {
-	const tokens = unseal(event.cookies.get(SESSION_COOKIE));
+	const tokens = unseal(event.cookies.get(sessionCookie(event.url).name));
 	if (tokens) {
 		event.locals.tokens = tokens;
 		event.locals.user = userOf(tokens.accessToken);

@@ -1,70 +1,67 @@
 /**
- * The EdDSA (Ed25519) keys that sign and verify access tokens.
+ * The public keys that verify access tokens, used by every function.
  *
- * Production: the signing key comes from env `JWT_PRIVATE_KEY` (PKCS8 PEM)
- * with `JWT_KID`; `JWT_PUBLIC_KEYS` (a JSON array of public JWKs, each with
- * a `kid`) lists the keys still accepted during a rotation, so tokens signed
- * by the previous key stay valid until they expire (10 minutes).
- * Laptop: the key pair is generated once into DATA_DIR/secrets.json (mode 600,
- * via `localSecret`) and reused by every process of the platform.
+ * Verification needs no secret: `JWT_PUBLIC_KEYS` (a JSON array of public
+ * Ed25519 JWKs, each with its `kid`) lists every key accepted, the current
+ * signing key included and, during a rotation, the previous one until its
+ * tokens expire (10 minutes). Only the functions that sign (signing.ts:
+ * login, refresh) get the private key. The local host sets JWT_PUBLIC_KEYS
+ * for every function it starts (host/supervisor.ts).
+ *
+ * A laptop process not started by the host (tests, the CLI) without
+ * JWT_PUBLIC_KEYS verifies with the public half of the local key in
+ * DATA_DIR. Production refuses to start without JWT_PUBLIC_KEYS.
  */
-import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { calculateJwkThumbprint, type JWK } from 'jose';
 import { config } from '../config.ts';
-import { localSecret } from '../secrets.ts';
+import { signingKeyPem } from './local-key.ts';
 
-export type SigningKey = { kid: string; privateKey: KeyObject };
-export type KeyRing = { signing: SigningKey; verify: Map<string, KeyObject> };
+let keys: Promise<Map<string, KeyObject>> | undefined;
 
-let ring: Promise<KeyRing> | undefined;
-
-function generatePem(): string {
-  return generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
-}
-
-async function load(): Promise<KeyRing> {
-  const c = config();
-  const pem = localSecret('jwt.ed25519.pkcs8', c.JWT_PRIVATE_KEY, generatePem);
-  const privateKey = createPrivateKey(pem);
-  if (privateKey.asymmetricKeyType !== 'ed25519') throw new Error('JWT_PRIVATE_KEY must be an Ed25519 key (PKCS8 PEM)');
-  const publicKey = createPublicKey(privateKey);
-  // Without an explicit kid the key's own JWK thumbprint names it: stable and unique per key.
-  const kid = c.JWT_KID ?? (await calculateJwkThumbprint(publicKey.export({ format: 'jwk' }) as JWK));
-  const verify = new Map<string, KeyObject>([[kid, publicKey]]);
-  if (c.JWT_PUBLIC_KEYS) {
-    let jwks: unknown;
-    try {
-      jwks = JSON.parse(c.JWT_PUBLIC_KEYS);
-    } catch {
-      throw new Error('JWT_PUBLIC_KEYS must be a JSON array of public JWKs');
-    }
-    if (!Array.isArray(jwks)) throw new Error('JWT_PUBLIC_KEYS must be a JSON array of public JWKs');
-    for (const jwk of jwks as JWK[]) {
-      if (!jwk.kid || jwk.kty !== 'OKP' || jwk.crv !== 'Ed25519' || 'd' in jwk) {
-        throw new Error('JWT_PUBLIC_KEYS: each entry must be a public Ed25519 JWK with a kid');
-      }
-      verify.set(jwk.kid, createPublicKey({ key: jwk as import('node:crypto').JsonWebKey, format: 'jwk' }));
-    }
+/** Parses JWT_PUBLIC_KEYS; throws naming the variable when it is not a list of public Ed25519 JWKs with kids. */
+export function parsePublicKeys(text: string): Map<string, KeyObject> {
+  let jwks: unknown;
+  try {
+    jwks = JSON.parse(text);
+  } catch {
+    throw new Error('JWT_PUBLIC_KEYS must be a JSON array of public JWKs');
   }
-  return { signing: { kid, privateKey }, verify };
+  if (!Array.isArray(jwks)) throw new Error('JWT_PUBLIC_KEYS must be a JSON array of public JWKs');
+  const out = new Map<string, KeyObject>();
+  for (const jwk of jwks as JWK[]) {
+    if (!jwk || typeof jwk !== 'object' || !jwk.kid || jwk.kty !== 'OKP' || jwk.crv !== 'Ed25519' || 'd' in jwk) {
+      throw new Error('JWT_PUBLIC_KEYS: each entry must be a public Ed25519 JWK with a kid');
+    }
+    out.set(jwk.kid, createPublicKey({ key: jwk as JsonWebKey, format: 'jwk' }));
+  }
+  if (!out.size) throw new Error('JWT_PUBLIC_KEYS lists no key: add the current signing key (platform jwt-public-key)');
+  return out;
 }
 
-/** The process's key ring, loaded once (the first call may generate the local key). */
-export function keyRing(): Promise<KeyRing> {
-  ring ??= load().catch((err) => {
-    ring = undefined;
+/** The kid of a key that has no explicit one: its JWK thumbprint, stable and unique per key. */
+export function defaultKid(publicKey: KeyObject): Promise<string> {
+  return calculateJwkThumbprint(publicKey.export({ format: 'jwk' }) as JWK);
+}
+
+async function load(): Promise<Map<string, KeyObject>> {
+  const c = config();
+  if (c.JWT_PUBLIC_KEYS) return parsePublicKeys(c.JWT_PUBLIC_KEYS);
+  if (c.NODE_ENV === 'production') throw new Error('JWT_PUBLIC_KEYS is required in production (the public keys that verify access tokens)');
+  const publicKey = createPublicKey(createPrivateKey(signingKeyPem()));
+  return new Map([[c.JWT_KID ?? (await defaultKid(publicKey)), publicKey]]);
+}
+
+/** The keys accepted for verification, by kid, loaded once per process. */
+export function verificationKeys(): Promise<Map<string, KeyObject>> {
+  keys ??= load().catch((err) => {
+    keys = undefined;
     throw err;
   });
-  return ring;
+  return keys;
 }
 
 /** Forget the loaded keys (tests that change the key environment). */
 export function resetKeyRing(): void {
-  ring = undefined;
-}
-
-/** The public JWK of the current signing key, for publishing to JWT_PUBLIC_KEYS of the next rotation. */
-export async function currentPublicJwk(): Promise<JWK> {
-  const { signing } = await keyRing();
-  return { ...(createPublicKey(signing.privateKey).export({ format: 'jwk' }) as JWK), kid: signing.kid, alg: 'EdDSA', use: 'sig' };
+  keys = undefined;
 }

@@ -2,32 +2,17 @@
  * Access tokens (SPEC 2): JWTs signed with EdDSA, valid 10 minutes, carrying
  * `sub` (user id), `sid` (session id), `role`, `iss`, `aud`, `exp`, `iat`,
  * `jti`. Short-lived because they are bearer credentials; session liveness
- * (verify.ts) makes a logout effective before they expire.
+ * (verify.ts) makes a logout effective before they expire. Verification
+ * uses public keys only (keys.ts); signing is in signing.ts.
  */
-import { randomUUID } from 'node:crypto';
-import { errors, jwtVerify, SignJWT, type JWTHeaderParameters } from 'jose';
+import { errors, jwtVerify, type JWTHeaderParameters } from 'jose';
 import { config } from '../config.ts';
-import { keyRing } from './keys.ts';
+import { verificationKeys } from './keys.ts';
 
 export type Role = 'customer' | 'admin';
 export const ACCESS_TOKEN_SECONDS = 600;
 
 export type AccessClaims = { userId: string; sessionId: string; role: Role };
-
-/** Signs a new access token for a live session. */
-export async function issueAccessToken(c: AccessClaims): Promise<{ accessToken: string; expiresIn: number }> {
-  const { signing } = await keyRing();
-  const accessToken = await new SignJWT({ sid: c.sessionId, role: c.role })
-    .setProtectedHeader({ alg: 'EdDSA', kid: signing.kid, typ: 'JWT' })
-    .setSubject(c.userId)
-    .setIssuer(config().JWT_ISSUER)
-    .setAudience(config().JWT_AUDIENCE)
-    .setIssuedAt()
-    .setExpirationTime(`${ACCESS_TOKEN_SECONDS}s`)
-    .setJti(randomUUID())
-    .sign(signing.privateKey);
-  return { accessToken, expiresIn: ACCESS_TOKEN_SECONDS };
-}
 
 /** Thrown for any token that must not be accepted; the message is safe to show. */
 export class InvalidTokenError extends Error {}
@@ -38,7 +23,7 @@ export class InvalidTokenError extends Error {}
  * refused by the `algorithms` allow-list before any key is looked at.
  */
 export async function verifyAccessToken(token: string): Promise<AccessClaims> {
-  const { verify } = await keyRing();
+  const verify = await verificationKeys();
   try {
     const { payload } = await jwtVerify(
       token,

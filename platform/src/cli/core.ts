@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import { config } from '../config.ts';
 import { closeDatabases } from '../db/index.ts';
 import { migrate } from '../db/migrate.ts';
+import { operatorToken, operatorUrl } from '../host/operator.ts';
 import { formatTable, HostStartError, up } from '../host/up.ts';
 
 export function registerCore(program: Command): void {
@@ -61,14 +62,20 @@ export function registerCore(program: Command): void {
     .command('status')
     .description('what the local host runs, and the health of each function')
     .action(async () => {
-      const base = config().GATEWAY_URL;
+      const base = operatorUrl();
       let status: { runtimeDriver?: string; functions: { name: string; port: number; state: string; invoke: string; restarts: number }[]; services: { name: string; endpoint: string }[] };
+      let res: Response;
       try {
-        status = (await (await fetch(`${base}/_platform/status`)).json()) as typeof status;
+        res = await fetch(`${base}/status`, { headers: operatorHeaders() });
       } catch {
         process.stderr.write(`The platform is not running (nothing answers at ${base}). Start it with: npm start\n`);
         process.exit(1);
       }
+      if (!res.ok) {
+        process.stderr.write(`${res.status} ${await res.text()}\n${res.status === 401 ? OPERATOR_TOKEN_HINT : ''}`);
+        process.exit(1);
+      }
+      status = (await res.json()) as typeof status;
       const rows = await Promise.all(
         status.functions.map(async (f) => {
           let health = '-';
@@ -85,7 +92,7 @@ export function registerCore(program: Command): void {
 
   program
     .command('invoke <function>')
-    .description('call a function: plain HTTP through the gateway, or a CloudEvent in binary mode')
+    .description('call a function: plain HTTP through the gateway, or a CloudEvent in binary mode (through the operator listener, or --broker)')
     .option('--data <json>', 'request body or event data: JSON, or @file')
     .option('--query <qs>', 'query string for HTTP calls, e.g. id=123')
     .option('--method <method>', 'HTTP method (default GET without data, POST with)')
@@ -99,8 +106,16 @@ export function registerCore(program: Command): void {
       const data = o.data === undefined ? undefined : o.data.startsWith('@') ? fs.readFileSync(o.data.slice(1), 'utf8') : o.data;
       const res = await invoke(name, { ...o, data });
       process.stdout.write(`${res.status}\n${res.body}\n`);
+      if (res.status === 401 && o.cloudevent && !o.broker) process.stderr.write(OPERATOR_TOKEN_HINT);
       if (res.status >= 400) process.exitCode = 1;
     });
+}
+
+const OPERATOR_TOKEN_HINT = 'The operator token was refused: run this where the platform runs (same DATA_DIR), or set OPERATOR_TOKEN to its token.\n';
+
+/** The operator listener's credential (operator.ts): from OPERATOR_TOKEN or this machine's DATA_DIR/secrets.json. */
+function operatorHeaders(): Record<string, string> {
+  return { authorization: `Bearer ${operatorToken()}` };
 }
 
 export type InvokeOptions = {
@@ -121,10 +136,8 @@ export async function invoke(name: string, o: InvokeOptions): Promise<{ status: 
   if (o.data !== undefined) JSON.parse(o.data); // fail early on bad JSON
   if (o.cloudevent || o.broker) {
     if (!o.type) throw new Error('--type is required for a CloudEvent');
-    const status = (await (await fetch(`${c.GATEWAY_URL}/_platform/status`)).json()) as { functions: { name: string; port: number }[] };
-    const fn = status.functions.find((f) => f.name === name);
-    if (!fn && !o.broker) throw new Error(`No function named ${name}`);
-    const target = o.broker ? c.K_SINK ?? `http://127.0.0.1:${c.BROKER_PORT}` : `${c.GATEWAY_URL}/_platform/invoke/${name}`;
+    // Straight to one function through the operator listener (which answers 404 for an unknown one), or to the broker.
+    const target = o.broker ? c.K_SINK ?? `http://127.0.0.1:${c.BROKER_PORT}` : `${operatorUrl()}/invoke/${name}`;
     const headers: Record<string, string> = {
       'content-type': 'application/json',
       'ce-specversion': '1.0',
@@ -133,7 +146,10 @@ export async function invoke(name: string, o: InvokeOptions): Promise<{ status: 
       'ce-source': o.source ?? '/saasodoo/cli',
     };
     if (o.subject) headers['ce-subject'] = o.subject;
-    const res = await fetch(target, { method: 'POST', headers, body: o.data ?? '{}' });
+    if (!o.broker) Object.assign(headers, operatorHeaders());
+    const res = await fetch(target, { method: 'POST', headers, body: o.data ?? '{}' }).catch(() => {
+      throw new Error(`Nothing answers at ${new URL(target).origin}: is the platform running (npm start)?`);
+    });
     return { status: res.status, body: await res.text() };
   }
   const method = (o.method ?? (o.data !== undefined ? 'POST' : 'GET')).toUpperCase();

@@ -36,6 +36,14 @@ async function renderChecked(o: RenderFlags): Promise<KubeObject[]> {
 
 export function registerDeploy(program: Command): void {
   program
+    .command('jwt-public-key')
+    .description('print the public JWK of the signing key (JWT_PRIVATE_KEY, JWT_KID or the local key), for JWT_PUBLIC_KEYS')
+    .action(async () => {
+      const { currentPublicJwk } = await import('../auth/signing.ts');
+      process.stdout.write(`${JSON.stringify(await currentPublicJwk())}\n`);
+    });
+
+  program
     .command('build [functions...]')
     .description('bundle functions (esbuild) into dist/functions/<name>/ for func build or a Node buildpack')
     .option('--tag <tag>', 'image tag written to each func.yaml (default $IMAGE_TAG or latest)')

@@ -54,6 +54,7 @@ export async function migrate(opts: { databases?: readonly ServiceDatabase[] } =
         result.createdDatabases.push(name);
       }
     }
+    await fenceMaintenanceDatabases(admin, roles.map(([role]) => roleName(role)));
   } finally {
     await admin.end();
   }
@@ -61,6 +62,30 @@ export async function migrate(opts: { databases?: readonly ServiceDatabase[] } =
     result.applied[d] = await migrateDatabase(d);
   }
   return result;
+}
+
+/**
+ * PUBLIC may not connect to `postgres` nor `template1`. The provisioner works
+ * on `postgres` (it creates the tenants' databases), so it gets CONNECT
+ * there by name, with the right to pass it on: real Odoo connects to
+ * `postgres` at every start with `-d` (odoo/cli/server.py calls
+ * service/db.py `_create_empty_database`, whose connection failure it does
+ * not catch) and for `/web/health?db_server_status=1`, so each tenant role
+ * gets CONNECT there by name too (database.ts), and nothing else: it can
+ * create nothing there (PostgreSQL 15+ gives PUBLIC no CREATE on `public`).
+ * Superusers are not affected. On PostgreSQL 16 and later the
+ * service roles may also use the `reserved_connections` slots, so tenants
+ * together can never take the platform's last connections (db-limits.ts
+ * caps each tenant; infra/base/services/postgres.yaml sets the numbers).
+ */
+async function fenceMaintenanceDatabases(admin: pg.Client, serviceRoles: string[]): Promise<void> {
+  await admin.query('REVOKE CONNECT, TEMPORARY ON DATABASE postgres FROM PUBLIC');
+  await admin.query('REVOKE CONNECT, TEMPORARY ON DATABASE template1 FROM PUBLIC');
+  await admin.query(`GRANT CONNECT ON DATABASE postgres TO ${ident(roleName(PROVISIONER_ROLE))} WITH GRANT OPTION`);
+  const { rows } = await admin.query<{ v: number }>("SELECT current_setting('server_version_num')::int AS v");
+  if (rows[0]!.v >= 160000) {
+    for (const role of serviceRoles) await admin.query(`GRANT pg_use_reserved_connections TO ${ident(role)}`);
+  }
 }
 
 async function migrateDatabase(d: ServiceDatabase): Promise<string[]> {

@@ -31,7 +31,7 @@ export const APP_SECRETS: SecretEnv[] = [
   { env: 'REDIS_URL', secret: 'saasodoo-redis', key: 'url' },
   { env: 'JWT_PRIVATE_KEY', secret: 'saasodoo-jwt', key: 'JWT_PRIVATE_KEY' },
   { env: 'JWT_KID', secret: 'saasodoo-jwt', key: 'JWT_KID' },
-  { env: 'JWT_PUBLIC_KEYS', secret: 'saasodoo-jwt', key: 'JWT_PUBLIC_KEYS', optional: true },
+  { env: 'JWT_PUBLIC_KEYS', secret: 'saasodoo-jwt', key: 'JWT_PUBLIC_KEYS' },
   { env: 'KILLBILL_API_KEY', secret: 'saasodoo-killbill', key: 'KILLBILL_API_KEY' },
   { env: 'KILLBILL_API_SECRET', secret: 'saasodoo-killbill', key: 'KILLBILL_API_SECRET' },
   { env: 'KILLBILL_USERNAME', secret: 'saasodoo-killbill', key: 'KILLBILL_USERNAME' },
@@ -40,6 +40,7 @@ export const APP_SECRETS: SecretEnv[] = [
   { env: 'SMTP_URL', secret: 'saasodoo-smtp', key: 'url' },
   { env: 'BACKUP_LINK_KEY', secret: 'saasodoo-instance-secrets', key: 'BACKUP_LINK_KEY' },
   { env: 'INSTANCE_SECRETS_KEY', secret: 'saasodoo-instance-secrets', key: 'INSTANCE_SECRETS_KEY' },
+  { env: 'GATEWAY_PROXY_TOKEN', secret: 'saasodoo-proxy', key: 'GATEWAY_PROXY_TOKEN' },
 ];
 
 /** A module whose presence in the graph means "this function drives instances on Kubernetes". */

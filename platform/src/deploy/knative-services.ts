@@ -138,7 +138,9 @@ export function apiRoutes(httpFunctions: string[], namespace = PLATFORM_NAMESPAC
     kind: 'IngressRoute',
     metadata: { name: 'saasodoo-api', namespace, labels: { 'app.kubernetes.io/part-of': 'saasodoo' } },
     spec: {
-      entryPoints: ['web', 'websecure'],
+      // Tokens and passwords only over TLS; `internal` is the portal's own
+      // entrypoint inside the cluster (infra/base/services/traefik.yaml).
+      entryPoints: ['websecure', 'internal'],
       routes: httpFunctions.map((fn) => ({
         match: `Path(\`/api/${fn}\`)`,
         kind: 'Rule',
@@ -147,5 +149,18 @@ export function apiRoutes(httpFunctions: string[], namespace = PLATFORM_NAMESPAC
       })),
     },
   };
-  return [...middlewares, route];
+  // Plain HTTP to /api is sent to HTTPS (308 keeps the method and body) instead of being served.
+  const toHttps: KubeObject[] = [
+    { apiVersion: 'traefik.io/v1alpha1', kind: 'Middleware', metadata: { name: 'api-https', namespace }, spec: { redirectScheme: { scheme: 'https', permanent: true } } },
+    {
+      apiVersion: 'traefik.io/v1alpha1',
+      kind: 'IngressRoute',
+      metadata: { name: 'saasodoo-api-https-redirect', namespace, labels: { 'app.kubernetes.io/part-of': 'saasodoo' } },
+      spec: {
+        entryPoints: ['web'],
+        routes: [{ match: 'PathPrefix(`/api`)', kind: 'Rule', middlewares: [{ name: 'api-https' }], services: [{ name: 'noop@internal', kind: 'TraefikService' }] }],
+      },
+    },
+  ];
+  return [...middlewares, route, ...toHttps];
 }

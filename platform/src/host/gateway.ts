@@ -3,7 +3,9 @@
  * `/api/<function>` goes to that function's `/` (query string kept, request id
  * added); `<subdomain>.localhost` goes to an instance through the runtime's
  * router. Only HTTP functions are exposed: CloudEvent functions are reached
- * by the broker alone, as on the cluster.
+ * by the broker alone, as on the cluster. Operator routes (status, invoking
+ * any function) live on the loopback operator listener (operator.ts), never here:
+ * whoever reaches this port may be a customer.
  */
 import { randomUUID, timingSafeEqual } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
@@ -19,8 +21,6 @@ export type GatewayOptions = {
   supervisor: Supervisor;
   baseDomain: string;
   instanceRouter?: InstanceRouter;
-  /** Extra JSON routes under /_platform/ (status and the like). */
-  platformRoutes?: Record<string, () => unknown>;
 };
 
 const MAX_BODY = 1024 * 1024;
@@ -40,13 +40,15 @@ function vouched(req: IncomingMessage, token: string): boolean {
 // Hop-by-hop headers (RFC 9110 7.6.1) and h2c upgrade offers are not forwarded.
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'http2-settings', 'host', PROXY_HEADER]);
 
-function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
+/** Answers JSON with a content-length. */
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
   const data = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(data), ...headers });
   res.end(data);
 }
 
-function sendError(res: ServerResponse, status: number, code: string, message: string, extra: Record<string, unknown> = {}) {
+/** Answers the platform's JSON error shape. */
+export function sendError(res: ServerResponse, status: number, code: string, message: string, extra: Record<string, unknown> = {}) {
   sendJson(res, status, { error: { code, message, ...extra } });
 }
 
@@ -144,6 +146,34 @@ function subdomainOf(hostHeader: string | undefined, baseDomain: string): string
   return host.endsWith(suffix) ? host.slice(0, -suffix.length) : undefined;
 }
 
+/**
+ * Sends a request to function `name` (started on demand) and streams its
+ * answer back: the one forwarding path of the gateway and the operator listener.
+ */
+export async function forwardToFunction(
+  req: IncomingMessage, res: ServerResponse, supervisor: Supervisor, name: string, search: string, requestId: string, proxyToken: string,
+): Promise<void> {
+  const body = await readBody(req);
+  if (body === 'too_large') return refuseTooLarge(req, res);
+  const ct = String(req.headers['content-type'] ?? '');
+  if (req.method === 'POST' && /^application\/json\b/i.test(ct)) {
+    const problem = jsonProblem(body);
+    if (problem) return sendError(res, 400, 'invalid_json', `The body is ${problem}`, { fields: { body: problem } });
+  }
+  let port: number;
+  try {
+    port = Number(new URL(await supervisor.url(name)).port);
+  } catch (err) {
+    log.warn({ fn: name, err }, 'function unavailable');
+    return sendError(res, 502, 'bad_gateway', `Function ${name} is not running`);
+  }
+  await proxy(req, res, port, `/${search}`, body, requestId, proxyToken).catch(() => {
+    if (!res.headersSent) sendError(res, 502, 'bad_gateway', `Function ${name} is not answering`);
+    else res.destroy();
+  });
+  supervisor.touch(name);
+}
+
 /** Starts the gateway; resolves to its server once listening. */
 export async function startGateway(opts: GatewayOptions): Promise<http.Server> {
   const proxyToken = gatewayProxyToken();
@@ -165,39 +195,15 @@ export async function startGateway(opts: GatewayOptions): Promise<http.Server> {
           sendError(res, 502, 'bad_gateway', 'The instance is not answering'),
         );
       }
-      const platformRoute = url.pathname.match(/^\/_platform\/([a-z-]+)$/)?.[1];
-      if (platformRoute && opts.platformRoutes?.[platformRoute] && req.method === 'GET') {
-        return sendJson(res, 200, await opts.platformRoutes[platformRoute]());
-      }
-      // Operators' `platform invoke --cloudevent` reaches any function, as `func invoke` does in-cluster.
-      const direct = req.method === 'POST' ? url.pathname.match(/^\/_platform\/invoke\/([a-z0-9-]+)$/)?.[1] : undefined;
-      const name = direct ?? url.pathname.match(/^\/api\/([a-z0-9-]+)\/?$/)?.[1];
+      const name = url.pathname.match(/^\/api\/([a-z0-9-]+)\/?$/)?.[1];
       const spec = name ? opts.supervisor.spec(name) : undefined;
-      if (!name || !spec || (spec.invoke === 'cloudevent' && !direct)) {
+      if (!name || !spec || spec.invoke === 'cloudevent') {
         return sendError(res, 404, 'not_found', name ? `No function named ${name}` : `No route for ${url.pathname}`);
       }
       if (req.method !== 'GET' && req.method !== 'POST' && req.method !== 'HEAD') {
         return sendError(res, 405, 'method_not_allowed', 'Use GET or POST');
       }
-      const body = await readBody(req);
-      if (body === 'too_large') return refuseTooLarge(req, res);
-      const ct = String(req.headers['content-type'] ?? '');
-      if (req.method === 'POST' && /^application\/json\b/i.test(ct)) {
-        const problem = jsonProblem(body);
-        if (problem) return sendError(res, 400, 'invalid_json', `The body is ${problem}`, { fields: { body: problem } });
-      }
-      let port: number;
-      try {
-        port = Number(new URL(await opts.supervisor.url(name)).port);
-      } catch (err) {
-        log.warn({ fn: name, err }, 'function unavailable');
-        return sendError(res, 502, 'bad_gateway', `Function ${name} is not running`);
-      }
-      await proxy(req, res, port, `/${url.search}`, body, requestId, proxyToken).catch(() => {
-        if (!res.headersSent) sendError(res, 502, 'bad_gateway', `Function ${name} is not answering`);
-        else res.destroy();
-      });
-      opts.supervisor.touch(name);
+      await forwardToFunction(req, res, opts.supervisor, name, url.search, requestId, proxyToken);
     } catch (err) {
       log.error({ err, requestId }, 'gateway error');
       if (!res.headersSent) sendError(res, 500, 'internal', 'Internal error', { requestId });

@@ -7,6 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { repoRoot } from '../config.ts';
+import { analyzeFunctions, type FunctionNeeds } from '../deploy/analyze.ts';
 import { functionEnv, functionNames, functionSpec, type FuncSpec } from '../funcspec.ts';
 import { log } from '../log.ts';
 
@@ -37,6 +38,7 @@ class FunctionProcess {
     readonly port: number,
     readonly spec: FuncSpec,
     private readonly env: Record<string, string>,
+    private readonly secretsFor: (name: string) => Promise<{ give: Record<string, string>; withhold: string[] }>,
   ) {}
 
   get minScale(): number {
@@ -54,9 +56,12 @@ class FunctionProcess {
   private async spawn(): Promise<void> {
     this.state = 'starting';
     this.stopping = false;
+    const secrets = await this.secretsFor(this.name);
+    const env: NodeJS.ProcessEnv = { ...process.env, ...this.env, ...functionEnv(this.spec), PORT: String(this.port), FUNCTION_NAME: this.name };
+    for (const k of secrets.withhold) delete env[k];
     const child = spawn(process.execPath, ['--import', 'tsx', RUNNER, this.name], {
       cwd: repoRoot,
-      env: { ...process.env, ...this.env, ...functionEnv(this.spec), PORT: String(this.port), FUNCTION_NAME: this.name },
+      env: { ...env, ...secrets.give },
       stdio: ['ignore', 'inherit', 'inherit'],
     });
     this.child = child;
@@ -131,17 +136,36 @@ export type SupervisorOptions = {
   only?: string[];
   /** Scale-to-zero idle time. */
   idleSeconds?: number;
+  /**
+   * Secret env given only to the functions whose code uses it (by env name,
+   * e.g. JWT_PRIVATE_KEY to login and refresh), decided from each function's
+   * module graph exactly as on Kubernetes (deploy/analyze.ts). Each name is
+   * also removed from what the other functions inherit from the host.
+   */
+  secretEnv?: Record<string, string>;
 };
 
 export class Supervisor {
   private readonly procs = new Map<string, FunctionProcess>();
   private idleTimer?: NodeJS.Timeout;
+  private needs?: Promise<Record<string, FunctionNeeds>>;
 
   constructor(private readonly opts: SupervisorOptions) {
     const names = opts.only ?? functionNames();
     names.forEach((name, i) => {
-      this.procs.set(name, new FunctionProcess(name, opts.portBase + i, functionSpec(name), opts.env ?? {}));
+      this.procs.set(name, new FunctionProcess(name, opts.portBase + i, functionSpec(name), opts.env ?? {}, (n) => this.secretsFor(n)));
     });
+  }
+
+  /** The secret env one function gets, and the names it must not inherit. */
+  async secretsFor(name: string): Promise<{ give: Record<string, string>; withhold: string[] }> {
+    const secretEnv = this.opts.secretEnv ?? {};
+    const withhold = Object.keys(secretEnv);
+    if (!withhold.length) return { give: {}, withhold };
+    // One esbuild pass over every function, on the first start (not per spawn).
+    this.needs ??= analyzeFunctions(this.names());
+    const uses = new Set((await this.needs)[name]?.secrets.map((s) => s.env));
+    return { give: Object.fromEntries(Object.entries(secretEnv).filter(([k]) => uses.has(k))), withhold };
   }
 
   names(): string[] {

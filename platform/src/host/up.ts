@@ -3,10 +3,12 @@
  * runs the broker, the simulators, every function, the gateway and the
  * portal on this machine, and stops them all on Ctrl-C or SIGTERM.
  */
+import { localJwtEnv } from '../auth/signing.ts';
 import { config } from '../config.ts';
 import { migrate } from '../db/migrate.ts';
 import { log } from '../log.ts';
 import { startGateway, type InstanceRouter } from './gateway.ts';
+import { startOperator } from './operator.ts';
 import { missingDependencies } from './preflight.ts';
 import { hostServices, type HostContext, type RunningService } from './services.ts';
 import { Supervisor } from './supervisor.ts';
@@ -24,8 +26,10 @@ export async function up(opts: { only?: string[]; quiet?: boolean; skip?: string
   if (missing.length) throw new HostStartError(missing.join('\n'));
   await migrate();
 
-  const functionEnv: Record<string, string> = { K_SINK: c.K_SINK ?? `http://127.0.0.1:${c.BROKER_PORT}` };
-  const supervisor = new Supervisor({ portBase: c.FUNCTION_PORT_BASE, env: functionEnv, only: opts.only });
+  // Every function verifies tokens with the public keys; only the signers (login, refresh) get the private key.
+  const jwt = await localJwtEnv();
+  const functionEnv: Record<string, string> = { K_SINK: c.K_SINK ?? `http://127.0.0.1:${c.BROKER_PORT}`, ...jwt.all };
+  const supervisor = new Supervisor({ portBase: c.FUNCTION_PORT_BASE, env: functionEnv, only: opts.only, secretEnv: jwt.signers });
   let instanceRouter: InstanceRouter | undefined;
   const ctx: HostContext = { config: c, supervisor, functionEnv, setInstanceRouter: (r) => (instanceRouter = r) };
 
@@ -46,10 +50,16 @@ export async function up(opts: { only?: string[]; quiet?: boolean; skip?: string
           supervisor,
           baseDomain: c.BASE_DOMAIN,
           instanceRouter: (sub) => (instanceRouter ? instanceRouter(sub) : Promise.resolve(undefined)),
-          platformRoutes: { status: () => ({ runtimeDriver: c.RUNTIME_DRIVER, functions: supervisor.status(), services: table.map(([name, endpoint]) => ({ name, endpoint })) }) },
         });
         running.push({ name: 'gateway', svc: { stop: () => new Promise((r) => gateway.close(() => r())) } });
         table.push(['gateway', `http://localhost:${c.GATEWAY_PORT}`]);
+        const operator = await startOperator({
+          port: c.OPERATOR_PORT,
+          supervisor,
+          status: () => ({ runtimeDriver: c.RUNTIME_DRIVER, functions: supervisor.status(), services: table.map(([name, endpoint]) => ({ name, endpoint })) }),
+        });
+        running.push({ name: 'operator', svc: { stop: () => new Promise((r) => { operator.close(() => r()); operator.closeAllConnections(); }) } });
+        table.push(['operator', `http://127.0.0.1:${c.OPERATOR_PORT}  (platform status / invoke; OPERATOR_TOKEN or .data/secrets.json)`]);
       }
       for (const s of hostServices.filter((h) => h.phase === phase && !opts.skip?.includes(h.name) && (h.enabled?.(c) ?? true))) {
         const svc = await s.start(ctx);

@@ -11,23 +11,26 @@ const literal = (s: string) => `'${s.replace(/'/g, "''")}'`;
 
 /**
  * Creates (or re-keys) role `role` with `password` and database `database`
- * owned by it, reachable by that role only (PUBLIC has no CONNECT).
+ * owned by it, reachable by that role only (PUBLIC has no CONNECT). The
+ * role may hold at most `connectionLimit` connections (db-limits.ts), so one
+ * tenant cannot exhaust the shared server.
  * `createSql` is the Odoo contract's CREATE DATABASE (createDatabaseSql:
  * template0, LC_COLLATE 'C'), given by the caller: importing the contract
  * here would make every function bundling this module look like it needs
  * the provisioner's password (deploy/analyze.ts). Its extensions are made
  * by its owner (odoo.ts createOdooExtensions).
  */
-export async function ensureInstanceDatabase(p: { role: string; database: string; password: string; createSql: string }): Promise<void> {
+export async function ensureInstanceDatabase(p: { role: string; database: string; password: string; connectionLimit: number; createSql: string }): Promise<void> {
+  if (!Number.isInteger(p.connectionLimit) || p.connectionLimit < 1) throw new Error(`invalid connection limit ${p.connectionLimit}`);
   const pdb = provisionerDb();
   const provisioner = roleName(PROVISIONER_ROLE);
   const hasRole = await pdb.oneOrNone('SELECT 1 FROM pg_roles WHERE rolname = $1', [p.role]);
   // Role DDL takes no bind parameters; the password is ours (url-safe base64), quoted.
   if (!hasRole) {
-    await pdb.none(`CREATE ROLE ${ident(p.role)} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE CONNECTION LIMIT 50 PASSWORD ${literal(p.password)}`)
+    await pdb.none(`CREATE ROLE ${ident(p.role)} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE CONNECTION LIMIT ${p.connectionLimit} PASSWORD ${literal(p.password)}`)
       .catch((err) => { if (err?.code !== '42710') throw err; }); // created concurrently
   } else {
-    await pdb.none(`ALTER ROLE ${ident(p.role)} PASSWORD ${literal(p.password)}`);
+    await pdb.none(`ALTER ROLE ${ident(p.role)} CONNECTION LIMIT ${p.connectionLimit} PASSWORD ${literal(p.password)}`);
   }
   // To create a database owned by the role, the provisioner must be a member of it.
   const member = await pdb.oneOrNone('SELECT 1 FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid JOIN pg_roles u ON u.oid = m.member WHERE r.rolname = $1 AND u.rolname = $2', [p.role, provisioner]);
@@ -39,12 +42,18 @@ export async function ensureInstanceDatabase(p: { role: string; database: string
   }
   await pdb.none(`REVOKE ALL ON DATABASE ${ident(p.database)} FROM PUBLIC`);
   await pdb.none(`GRANT CONNECT, TEMPORARY ON DATABASE ${ident(p.database)} TO ${ident(p.role)}`);
+  // Odoo itself connects to `postgres` at start and for its db_server_status health (db/migrate.ts).
+  await pdb.none(`GRANT CONNECT ON DATABASE postgres TO ${ident(p.role)}`);
 }
 
 /** Drops the instance database (closing its connections) and its role; nothing left behind. */
 export async function dropInstanceDatabase(p: { role: string; database: string }): Promise<void> {
   const pdb = provisionerDb();
   await pdb.none(`DROP DATABASE IF EXISTS ${ident(p.database)} WITH (FORCE)`);
+  // A role holding a privilege cannot be dropped: take back its CONNECT on `postgres` first.
+  if (await pdb.oneOrNone('SELECT 1 FROM pg_roles WHERE rolname = $1', [p.role])) {
+    await pdb.none(`REVOKE CONNECT ON DATABASE postgres FROM ${ident(p.role)}`);
+  }
   await pdb.none(`DROP ROLE IF EXISTS ${ident(p.role)}`);
 }
 

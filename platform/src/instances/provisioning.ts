@@ -12,6 +12,7 @@ import { enqueue } from '../outbox.ts';
 import { log, type Logger } from '../log.ts';
 import { runtime } from '../runtime/index.ts';
 import { ensureInstanceDatabase } from './database.ts';
+import { tenantConnectionLimit } from './db-limits.ts';
 import { transition, type Cause } from './history.ts';
 import { withInstanceLock } from './locks.ts';
 import { instanceDbNames, instanceUrl } from './names.ts';
@@ -124,7 +125,13 @@ const STEPS: Record<Exclude<ProvisionStep, 'claim'>, StepFn> = {
       });
     }
     const spec = specOf(current);
-    await ensureInstanceDatabase({ role: names.role, database: names.database, password: spec.database.password, createSql: createDatabaseSql(names.database, names.role) });
+    await ensureInstanceDatabase({
+      role: names.role,
+      database: names.database,
+      password: spec.database.password,
+      connectionLimit: tenantConnectionLimit(spec.resources),
+      createSql: createDatabaseSql(names.database, names.role),
+    });
     await createOdooExtensions(spec.database);
     return current;
   },

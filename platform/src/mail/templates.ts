@@ -16,7 +16,8 @@ type MaybeInstance = WithName & { instance?: InstanceRef };
 
 /** The variables each template needs. */
 export type TemplateVars = {
-  'verify-email': WithName & { verifyUrl: string };
+  /** No name: the address is not verified yet, and whoever signed up chose the name. */
+  'verify-email': { verifyUrl: string };
   welcome: WithName;
   'signup-attempt': Record<string, never>;
   'password-reset': WithName & { resetUrl: string };
@@ -68,7 +69,19 @@ export function formatBytes(n: number): string {
   return i === 0 ? `${n} bytes` : `${v.toFixed(1)} ${units[i]}`;
 }
 
-const hello = (v: WithName) => (v.firstName?.trim() ? `Hello ${v.firstName.trim()},` : 'Hello,');
+/** Longest first name a greeting prints: a name, not a sentence. */
+export const GREETING_NAME_MAX = 40;
+
+/**
+ * "Hello Ada,": the name on one line (control and format characters and runs
+ * of white space become one space) and cut to GREETING_NAME_MAX characters,
+ * so even a name typed to carry a message cannot make the greeting one.
+ */
+const hello = (v: WithName) => {
+  const name = [...(v.firstName ?? '').replace(/[\p{Cc}\p{Cf}\p{Z}\s]+/gu, ' ').trim()];
+  if (!name.length) return 'Hello,';
+  return `Hello ${name.length > GREETING_NAME_MAX ? `${name.slice(0, GREETING_NAME_MAX - 1).join('').trimEnd()}…` : name.join('')},`;
+};
 const instanceDetails = (i: InstanceRef): [string, string][] => (i.url ? [['Instance', i.label], ['Address', i.url]] : [['Instance', i.label]]);
 
 type Builders = { [T in TemplateName]: (v: TemplateVars[T], link: (p: string) => string) => MailContent };
@@ -76,7 +89,7 @@ type Builders = { [T in TemplateName]: (v: TemplateVars[T], link: (p: string) =>
 const builders: Builders = {
   'verify-email': (v) => ({
     subject: 'Confirm your email address',
-    greeting: hello(v),
+    greeting: 'Hello,',
     paragraphs: ['Thanks for signing up for SaaSOdoo. Please confirm your email address to activate your account.'],
     action: { label: 'Confirm my email address', url: v.verifyUrl },
     after: ['This link works once and expires in 24 hours. If you did not sign up, ignore this mail: no account will be activated.'],

@@ -356,5 +356,21 @@ ${dbLine}
   setInterval(() => process.ppid !== parent && process.exit(0), 2000).unref();
 }
 
+/**
+ * Odoo's start with `-d` (odoo/cli/server.py `main`) first connects to the
+ * `postgres` database to see whether the database exists
+ * (service/db.py `_create_empty_database`); a refused connection is not
+ * caught there, so Odoo stops before serving or initialising anything.
+ */
+async function startupCheck() {
+  try {
+    await withDb(async (c) => c.query('SELECT datname FROM pg_database WHERE datname = $1', [dbName]), 'postgres');
+  } catch (err) {
+    process.stderr.write(`psycopg2.OperationalError: ${/** @type {Error} */ (err).message}\n`);
+    process.exit(1);
+  }
+}
+
+await startupCheck();
 if (opts.stopAfterInit || opts.init) await init();
 else await serve();

@@ -12,7 +12,8 @@ import { closeDatabases } from '../../../platform/src/db/index.ts';
 import { dropNamespace, migrate } from '../../../platform/src/db/migrate.ts';
 import { HttpError } from '../../../platform/src/errors.ts';
 import { closeRedis } from '../../../platform/src/redis.ts';
-import { keyRing, resetKeyRing } from '../../../platform/src/auth/keys.ts';
+import { resetKeyRing } from '../../../platform/src/auth/keys.ts';
+import { currentPublicJwk, signingKey } from '../../../platform/src/auth/signing.ts';
 import { sessionFromDatabase, useSessionDatabaseFallback } from '../../../platform/src/auth/sessions.ts';
 import { authenticate, setSessionFallback } from '../../../platform/src/auth/verify.ts';
 import { createTestUser, endTestSession, type TestUser } from '../../helpers/auth.ts';
@@ -33,17 +34,17 @@ async function status(p: Promise<unknown>): Promise<number> {
 }
 
 async function sign(o: { key?: import('node:crypto').KeyObject; kid?: string; aud?: string; iss?: string; exp?: number; alg?: string; sub?: string; sid?: string } = {}) {
-  const ring = await keyRing();
+  const signing = await signingKey();
   const now = Math.floor(Date.now() / 1000);
   return new SignJWT({ sid: o.sid ?? user.sessionId, role: 'customer' })
-    .setProtectedHeader({ alg: o.alg ?? 'EdDSA', kid: o.kid ?? ring.signing.kid })
+    .setProtectedHeader({ alg: o.alg ?? 'EdDSA', kid: o.kid ?? signing.kid })
     .setSubject(o.sub ?? user.userId)
     .setIssuer(o.iss ?? 'saasodoo')
     .setAudience(o.aud ?? 'saasodoo-api')
     .setIssuedAt(now - 5)
     .setExpirationTime(o.exp ?? now + 300)
     .setJti('j1')
-    .sign(o.key ?? ring.signing.privateKey);
+    .sign(o.key ?? signing.privateKey);
 }
 
 const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
@@ -80,7 +81,7 @@ describe('token checks', () => {
   it('refuses alg none', async () => {
     const now = Math.floor(Date.now() / 1000);
     const payload = { sub: user.userId, sid: user.sessionId, role: 'admin', iss: 'saasodoo', aud: 'saasodoo-api', iat: now, exp: now + 300, jti: 'x' };
-    const kid = (await keyRing()).signing.kid;
+    const kid = (await signingKey()).kid;
     expect(await status(authenticate(`Bearer ${b64({ alg: 'none', typ: 'JWT', kid })}.${b64(payload)}.`))).toBe(401);
     // and the real token's payload re-labelled alg none with its signature dropped
     const [, body] = user.accessToken.split('.');
@@ -94,9 +95,9 @@ describe('token checks', () => {
   });
 
   it('refuses HS256 keyed with the public key (algorithm confusion)', async () => {
-    const pub = createPublicKey((await keyRing()).signing.privateKey).export({ format: 'der', type: 'spki' });
+    const pub = createPublicKey((await signingKey()).privateKey).export({ format: 'der', type: 'spki' });
     const token = await new SignJWT({ sid: user.sessionId, role: 'admin' })
-      .setProtectedHeader({ alg: 'HS256', kid: (await keyRing()).signing.kid })
+      .setProtectedHeader({ alg: 'HS256', kid: (await signingKey()).kid })
       .setSubject(user.userId).setIssuer('saasodoo').setAudience('saasodoo-api').setIssuedAt().setExpirationTime('5m').setJti('x')
       .sign(new Uint8Array(pub));
     expect(await status(authenticate(`Bearer ${token}`))).toBe(401);
@@ -120,7 +121,7 @@ describe('token checks', () => {
     const old = generateKeyPairSync('ed25519');
     const token = await sign({ key: old.privateKey, kid: 'previous-key' });
     expect(await status(authenticate(`Bearer ${token}`))).toBe(401);
-    process.env.JWT_PUBLIC_KEYS = JSON.stringify([{ ...old.publicKey.export({ format: 'jwk' }), kid: 'previous-key' }]);
+    process.env.JWT_PUBLIC_KEYS = JSON.stringify([await currentPublicJwk(), { ...old.publicKey.export({ format: 'jwk' }), kid: 'previous-key' }]);
     resetConfig();
     resetKeyRing();
     try {

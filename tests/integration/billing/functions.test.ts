@@ -2,13 +2,15 @@
  * plans, trial-eligibility and billing (SPEC 3, 4) served in-process against
  * the Kill Bill simulator: trial fields only for eligible callers, one trial
  * per customer for life (20 concurrent requests → exactly one), fail closed
- * when Redis or Kill Bill is down, another tenant's ids → 404.
+ * when Redis or Kill Bill is down, another tenant's ids → 404. The instances
+ * function runs too, behind a small /api router as GATEWAY_URL: billing asks
+ * it whether a startSubscription names a pending instance of the caller.
  */
 import { randomUUID } from 'node:crypto';
-import type { Server } from 'node:http';
+import http, { type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dropNamespace, migrate } from '@saasodoo/platform/db/migrate';
-import { closeDatabases } from '@saasodoo/platform/db/index';
+import { closeDatabases, db } from '@saasodoo/platform/db/index';
 import { closeRedis } from '@saasodoo/platform/redis';
 import { resetConfig } from '@saasodoo/platform/config';
 import { resetKillbill } from '@saasodoo/platform/billing/killbill';
@@ -17,6 +19,7 @@ import { startFunction } from '@saasodoo/platform/host/run-function';
 import plansFn from '../../../functions/plans/index.ts';
 import eligibilityFn from '../../../functions/trial-eligibility/index.ts';
 import billingFn from '../../../functions/billing/index.ts';
+import instancesFn from '../../../functions/instances/index.ts';
 import { createTestUser, type TestUser } from '../../helpers/auth.ts';
 import { startTestKillbill, type TestKillbill } from '../../helpers/killbill.ts';
 import { freePort } from '../../helpers/ports.ts';
@@ -28,11 +31,26 @@ const urls: Record<string, string> = {};
 beforeAll(async () => {
   await migrate();
   kb = await startTestKillbill();
-  for (const [name, fn] of [['plans', plansFn], ['trial-eligibility', eligibilityFn], ['billing', billingFn]] as const) {
+  for (const [name, fn] of [['plans', plansFn], ['trial-eligibility', eligibilityFn], ['billing', billingFn], ['instances', instancesFn]] as const) {
     const s = await startFunction(fn, await freePort()); // faas-js-runtime treats port 0 as 8080
     servers.push(s);
     urls[name] = `http://127.0.0.1:${(s.address() as { port: number }).port}/`;
   }
+  // What the gateway does for these functions: /api/<name>?q → <name>'s /?q.
+  const router = http.createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    const target = urls[/^\/api\/([a-z-]+)$/.exec(url.pathname)?.[1] ?? ''];
+    if (!target) return void res.writeHead(404).end();
+    const to = new URL(target);
+    req.pipe(http.request({ host: to.hostname, port: to.port, path: `/${url.search}`, method: req.method, headers: req.headers }, (up) => {
+      res.writeHead(up.statusCode ?? 502, up.headers);
+      up.pipe(res);
+    }).on('error', () => res.writeHead(502).end()));
+  });
+  await new Promise<void>((r) => router.listen(0, '127.0.0.1', () => r()));
+  servers.push(router);
+  process.env.GATEWAY_URL = `http://127.0.0.1:${(router.address() as { port: number }).port}`;
+  resetConfig();
 });
 
 afterAll(async () => {
@@ -52,7 +70,17 @@ async function call(fn: string, u?: TestUser, body?: unknown) {
   });
   return { status: res.status, body: (await res.json().catch(() => undefined)) as any };
 }
-const start = (u: TestUser, plan: string, trial: boolean, instanceId = randomUUID()) => call('billing', u, { action: 'startSubscription', instanceId, plan, trial });
+/** A row as the instances function writes it before it asks billing for the subscription. */
+async function pendingInstance(u: TestUser, id: string, plan: string, trial: boolean): Promise<void> {
+  await db('instance').none(
+    `INSERT INTO instances (id, customer_id, name, subdomain, plan, odoo_version, status, billing_status, trial, resources)
+     VALUES ($1, $2, 'Test', $3, $4, '17', 'pending_payment', $5, $6, '{"cpu":1,"memoryMiB":1024,"storageGiB":5}') ON CONFLICT (id) DO NOTHING`,
+    [id, u.userId, `t-${id.slice(0, 8)}`, plan, trial ? 'trial' : 'payment_required', trial]);
+}
+async function start(u: TestUser, plan: string, trial: boolean, instanceId = randomUUID()) {
+  await pendingInstance(u, instanceId, plan, trial);
+  return call('billing', u, { action: 'startSubscription', instanceId, plan, trial });
+}
 
 describe('plans and trials', () => {
   it('plans come from the catalogue with entitlements; trial fields for eligible callers only', async () => {

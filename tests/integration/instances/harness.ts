@@ -219,6 +219,8 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
     extra.billing = await serve(await import('../../../functions/billing/index.ts'));
     extra['trial-eligibility'] = await serve(await import('../../../functions/trial-eligibility/index.ts'));
     served.lifecycle = extra.lifecycle = await serve(await import('../../../functions/lifecycle/index.ts'));
+    // billing checks the instance of a startSubscription with the instances function (billing/instance-check.ts).
+    extra.instances = fn.instances;
   }
   return {
     events, billing, fn, runtime, docker, kb, extra,

@@ -114,6 +114,8 @@ describe('instance lifecycle', () => {
     expect(await instanceDatabaseExists(names)).toEqual({ database: true, role: true });
     const acl = await sql(id, `SELECT datacl::text AS acl FROM pg_database WHERE datname = current_database()`);
     expect(acl[0].acl).not.toMatch(/(^|[{,])=[^,}]*c/); // PUBLIC has no CONNECT
+    const limit = await sql(id, 'SELECT rolconnlimit FROM pg_roles WHERE rolname = current_user');
+    expect(limit[0].rolconnlimit).toBe(14); // the Basic plan's connections (instances/db-limits.ts)
     expect(fs.existsSync(path.join(config().dataDir, 'instances', id, 'filestore'))).toBe(true);
     const st = await (await runtime()).status(id);
     expect(st.state).toBe('running');

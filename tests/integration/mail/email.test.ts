@@ -230,6 +230,7 @@ describe('what sends nothing', () => {
     const data = { customerId: stranger, status: 'overdue', reason: 'payment_failed' };
     expect(await deliver('billing.status_changed', data, id)).toBe(503);
     expect(await deliver('user.registered', { customerId: stranger, email: 'late@example.test', firstName: 'Late', lastName: 'Comer' })).toBe(204);
+    expect(await deliver('user.verified', { customerId: stranger, email: 'late@example.test', firstName: 'Late' })).toBe(204); // names are printed once verified
     const before = smtp.mails.length;
     expect(await deliver('billing.status_changed', data, id)).toBe(204);
     expect(await deliver('billing.status_changed', data, id)).toBe(204);

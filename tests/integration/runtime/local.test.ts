@@ -21,6 +21,8 @@ import { LocalDriver } from '../../../platform/src/runtime/local/driver.ts';
 import { BackupError, RestoreError, type InstanceSpec } from '../../../platform/src/runtime/types.ts';
 import { createInstanceDb, instanceQuery } from '../../helpers/instance-db.ts';
 import { freePort } from '../../helpers/ports.ts';
+import { tcpProxy } from '../../helpers/tcp-proxy.ts';
+import pg from 'pg';
 import { odooPasswordHash, verifyOdooPassword } from '../../../platform/src/odoo/contract.ts';
 
 const token = randomBytes(16).toString('hex');
@@ -154,18 +156,44 @@ describe('local runtime', () => {
   });
 
   it('readiness (db_server_status) fails when the database server cannot be reached; liveness does not touch it', async () => {
+    // Odoo checks the server at start (it connects to `postgres`), so the server goes away after the start.
+    const proxy = await tcpProxy(spec.database.host, spec.database.port);
     const port = await freePort();
     const conf = path.join(config().dataDir, `down-${port}.conf`);
-    fs.writeFileSync(conf, `[options]\ndb_host = 127.0.0.1\ndb_port = ${await freePort()}\ndb_user = x\ndb_password = y\nhttp_port = ${port}\nhttp_interface = 127.0.0.1\ndata_dir = ${path.join(config().dataDir, `down-${port}`)}\n`);
-    const child = spawn(process.execPath, [STANDIN, '-c', conf, '-d', 'nowhere', '--no-database-list', '--proxy-mode'], { stdio: 'ignore' });
+    const db = spec.database;
+    fs.writeFileSync(conf, `[options]\ndb_host = 127.0.0.1\ndb_port = ${proxy.port}\ndb_user = ${db.user}\ndb_password = ${db.password}\nhttp_port = ${port}\nhttp_interface = 127.0.0.1\ndata_dir = ${path.join(config().dataDir, `down-${port}`)}\n`);
+    const child = spawn(process.execPath, [STANDIN, '-c', conf, '-d', db.name, '--no-database-list', '--proxy-mode'], { stdio: 'ignore' });
     try {
       for (let i = 0; i < 300 && !(await probeOne(`http://127.0.0.1:${port}/web/health`, 1000)).ok; i++) await new Promise((r) => setTimeout(r, 100));
+      expect((await fetch(`http://127.0.0.1:${port}/web/health?db_server_status=1`)).status).toBe(200);
+      proxy.cut();
       expect((await probeOne(`http://127.0.0.1:${port}/web/health`, 5000)).ok).toBe(true);
       const ready = await fetch(`http://127.0.0.1:${port}/web/health?db_server_status=1`);
       expect(ready.status).toBe(500);
       expect(await ready.json()).toEqual({ status: 'fail', db_server_status: false });
     } finally {
       child.kill('SIGKILL');
+      await proxy.close();
+    }
+  });
+
+  it('Odoo stops at start when its role may not connect to the postgres database (as cli/server.py does)', async () => {
+    const port = await freePort();
+    const conf = path.join(config().dataDir, `nopg-${port}.conf`);
+    // A login role with no CONNECT on `postgres` (PUBLIC has none there: db/migrate.ts).
+    const stranger = { user: `${config().DB_NAMESPACE}stranger_${port}`, password: randomBytes(12).toString('hex') };
+    const admin = new pg.Client({ connectionString: config().DATABASE_ADMIN_URL });
+    await admin.connect();
+    await admin.query(`REVOKE CONNECT ON DATABASE postgres FROM PUBLIC`);
+    await admin.query(`CREATE ROLE "${stranger.user}" LOGIN PASSWORD '${stranger.password}'`);
+    try {
+      fs.writeFileSync(conf, `[options]\ndb_host = ${spec.database.host}\ndb_port = ${spec.database.port}\ndb_user = ${stranger.user}\ndb_password = ${stranger.password}\nhttp_port = ${port}\nhttp_interface = 127.0.0.1\ndata_dir = ${path.join(config().dataDir, `nopg-${port}`)}\n`);
+      const r = spawnSync(process.execPath, [STANDIN, '-c', conf, '-d', spec.database.name, '--no-database-list', '--proxy-mode'], { encoding: 'utf8', timeout: 20_000 });
+      expect(r.status).toBe(1);
+      expect(r.stderr).toMatch(/OperationalError: permission denied for database "postgres"/);
+    } finally {
+      await admin.query(`DROP ROLE IF EXISTS "${stranger.user}"`);
+      await admin.end();
     }
   });
 
@@ -297,7 +325,8 @@ describe('local runtime', () => {
   it('a stand-in whose daemon was SIGKILLed exits instead of lingering as an orphan', async () => {
     const port = await freePort();
     const conf = path.join(config().dataDir, `orphan-${port}.conf`);
-    fs.writeFileSync(conf, `[options]\ndb_name = ${spec.database.name}\nhttp_port = ${port}\nhttp_interface = 127.0.0.1\ndata_dir = ${path.join(config().dataDir, `orphan-${port}`)}\n`);
+    const db = spec.database;
+    fs.writeFileSync(conf, `[options]\ndb_host = ${db.host}\ndb_port = ${db.port}\ndb_user = ${db.user}\ndb_password = ${db.password}\ndb_name = ${db.name}\nhttp_port = ${port}\nhttp_interface = 127.0.0.1\ndata_dir = ${path.join(config().dataDir, `orphan-${port}`)}\n`);
     // A parent that starts a stand-in detached (as the daemon does), prints its pid, then waits to be killed.
     const parent = spawn(process.execPath, ['-e', `
       const c = require('node:child_process').spawn(process.execPath, [${JSON.stringify(STANDIN)}, '-c', ${JSON.stringify(conf)}, '-d', ${JSON.stringify(spec.database.name)}], { detached: true, stdio: 'ignore' });

@@ -7,8 +7,15 @@
  * route table, so a new HTTP function fails here until it has a row, and
  * every protected route is checked for 401 without a token (and with a
  * malformed or logged-out one) automatically.
+ *
+ * Issue 15 added: the operator routes (/_platform/*) and the event-only
+ * functions reached from outside through the gateway (404 for everyone),
+ * stop/delete/backup by another customer, another customer (or an admin)
+ * calling billing's startSubscription, restoring one's own instance from
+ * another tenant's backup id, and the cross-tenant calls fired in parallel.
  */
 import { randomUUID } from 'node:crypto';
+import { functionNames, functionSpec } from '@saasodoo/platform/funcspec';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { db } from '@saasodoo/platform/db/index';
 import { createTestUser, endTestSession, loginTestUser, type TestUser } from '../../helpers/auth.ts';
@@ -27,6 +34,9 @@ type Fixture = {
   backupId: string;
   backupToken: string;
   spareSessionId: string;
+  /** Bob's own instance (stopped, so a restore is allowed) and a backup of it still running. */
+  bobInstanceId: string;
+  bobPendingBackupId: string;
 };
 
 /** What a cell expects: an exact status, `ok` (2xx), or `allowed` (past auth: not 401/403/404, not 5xx). */
@@ -40,7 +50,8 @@ type Call = {
   noBearer?: boolean;
   /** A fresh session per caller (calls that end the session they are made with). */
   freshSession?: boolean;
-  expect: Record<Who, Expect>;
+  /** Per caller; a caller left out is not run (a call that would change Alice's resources for the rows after it). */
+  expect: Partial<Record<Who, Expect>>;
   /** The callers allowed to see Alice's data in the answer. */
   maySee?: Who[];
   /** Extra check on the answer. */
@@ -48,6 +59,8 @@ type Call = {
 };
 
 const A = (anonymous: Expect, other: Expect, owner: Expect, admin: Expect) => ({ anonymous, other, owner, admin });
+/** Only the callers who must be refused (the owner's and admin's cells are covered by the instance suites). */
+const REFUSED = { anonymous: 401, other: 404 } as const;
 
 /** One row per HTTP function: the calls that matter for tenancy and roles. */
 const MATRIX: Record<string, Record<string, Call>> = {
@@ -77,6 +90,14 @@ const MATRIX: Record<string, Record<string, Call>> = {
     'change plan of Alice’s subscription (to its own plan)': {
       method: 'POST', body: (f) => ({ action: 'changePlan', subscriptionId: f.subscriptionId, plan: 'basic-immediate' }), expect: A(401, 404, 409, 404), maySee: ['owner'],
     },
+    'startSubscription for Alice’s instance': {
+      // The owner's own instance: 200 while it waits for its subscription (the same one back), 409 once it is past that.
+      method: 'POST', body: (f) => ({ action: 'startSubscription', instanceId: f.instanceId, plan: 'basic-immediate', trial: false }),
+      expect: A(401, 404, 'allowed', 404), maySee: ['owner'],
+    },
+    'startSubscription for an id that is no instance': {
+      method: 'POST', body: () => ({ action: 'startSubscription', instanceId: randomUUID(), plan: 'basic-immediate', trial: false }), expect: A(401, 404, 404, 404),
+    },
     'cancel Alice’s subscription': {
       // Admins act for any tenant (instance-action delete by an admin cancels through here). The admin and
       // owner cells run last (ordered below) and cancel at end of term: harmless for the other rows.
@@ -96,6 +117,16 @@ const MATRIX: Record<string, Record<string, Call>> = {
     },
     'restore Alice’s instance from her backup': {
       method: 'POST', body: (f) => ({ id: f.instanceId, action: 'restore', backupId: f.backupId }), expect: A(401, 404, 'allowed', 'allowed'), maySee: ['owner', 'admin'],
+    },
+    'stop Alice’s instance': { method: 'POST', body: (f) => ({ id: f.instanceId, action: 'stop' }), expect: REFUSED },
+    'back up Alice’s instance': { method: 'POST', body: (f) => ({ id: f.instanceId, action: 'backup' }), expect: REFUSED },
+    'delete Alice’s instance': { method: 'POST', body: (f) => ({ id: f.instanceId, action: 'delete' }), expect: REFUSED },
+    'restore Bob’s instance from Alice’s backup id': {
+      // Bob's own instance is his to restore (a backup of his own is found: 409, it is still running); Alice's backup id is no backup of it.
+      method: 'POST', body: (f) => ({ id: f.bobInstanceId, action: 'restore', backupId: f.backupId }), expect: A(401, 404, 404, 404),
+    },
+    'restore Bob’s instance from his own unfinished backup (control)': {
+      method: 'POST', body: (f) => ({ id: f.bobInstanceId, action: 'restore', backupId: f.bobPendingBackupId }), expect: A(401, 409, 404, 409),
     },
     // The Odoo password is the customer's alone: an admin may not set one (and then be shown it).
     'new Odoo password for Alice’s instance (owner only)': {
@@ -202,6 +233,17 @@ function secretsOfAlice(): string[] {
   return [f.instanceId, f.subscriptionId, f.backupId, f.spareSessionId, users.owner.userId, users.owner.email, users.owner.sessionId, f.subdomain];
 }
 
+/** Bob's instance as a row (no subscription, so nothing drives it): stopped, with a backup still running. */
+async function bobsStoppedInstance(): Promise<void> {
+  f.bobInstanceId = randomUUID();
+  f.bobPendingBackupId = randomUUID();
+  await db('instance').none(
+    `INSERT INTO instances (id, customer_id, name, subdomain, plan, odoo_version, status, billing_status, resources)
+     VALUES ($1, $2, 'Bob Co', $3, 'basic-immediate', '17', 'stopped', 'paid', '{"cpu":1,"memoryMiB":1024,"storageGiB":5}')`,
+    [f.bobInstanceId, users.other.userId, `bob-${Date.now().toString(36)}`]);
+  await db('instance').none(`INSERT INTO backups (id, instance_id, kind, status) VALUES ($1, $2, 'manual', 'running')`, [f.bobPendingBackupId, f.bobInstanceId]);
+}
+
 beforeAll(async () => {
   p = await startPlatform({ warm: true });
   users.owner = await createTestUser({ firstName: 'Alice' });
@@ -225,6 +267,7 @@ beforeAll(async () => {
   const linkBody = await link.json();
   expect(link.status, JSON.stringify(linkBody)).toBe(200);
   f.backupToken = new URL(linkBody.url).searchParams.get('token')!;
+  await bobsStoppedInstance();
 }, 180_000);
 
 afterAll(async () => {
@@ -239,10 +282,10 @@ describe('auth matrix', () => {
   for (const [fn, calls] of Object.entries(MATRIX)) {
     describe(fn, () => {
       for (const [what, c] of Object.entries(calls)) {
-        for (const who of WHO) {
+        for (const who of WHO.filter((w) => w in c.expect)) {
           it(`${what} as ${who} → ${c.expect[who]}`, async () => {
             const r = await call(who, fn, c);
-            const want = c.expect[who];
+            const want = c.expect[who]!;
             const info = `${c.method} /api/${fn} as ${who}: ${r.status} ${r.text.slice(0, 300)}`;
             if (want === 'ok') expect(r.status >= 200 && r.status < 300, info).toBe(true);
             else if (want === 'allowed') expect(![401, 403, 404].includes(r.status) && r.status < 500, info).toBe(true);
@@ -260,6 +303,68 @@ describe('auth matrix', () => {
       }
     });
   }
+});
+
+describe('internal routes from outside, through the gateway (issue 15)', () => {
+  const eventFunctions = functionNames().filter((n) => functionSpec(n).invoke === 'cloudevent');
+  const headersOf = (who: Who): Record<string, string> => (who === 'anonymous' ? {} : { authorization: `Bearer ${users[who].accessToken}` });
+
+  it('lists the event-only functions from functions/', () => {
+    expect(eventFunctions).toEqual(expect.arrayContaining(['lifecycle', 'provision', 'instance-ops', 'quota-set', 'health-probe', 'email']));
+  });
+
+  for (const who of WHO) {
+    it(`GET /_platform/status as ${who} → 404, nothing about the functions`, async () => {
+      const res = await fetch(`${p.gateway}/_platform/status`, { headers: headersOf(who) });
+      const text = await res.text();
+      expect(res.status, text).toBe(404);
+      expect(text).not.toMatch(/"pid"|"port"|lifecycle/);
+    });
+
+    it(`a valid CloudEvent to every event-only function, at /_platform/invoke/<fn> and /api/<fn>, as ${who} → 404`, async () => {
+      for (const fn of eventFunctions) {
+        for (const path of [`/_platform/invoke/${fn}`, `/api/${fn}`]) {
+          // About Alice's instance: what a forged create_failed / quota / terminate would name.
+          const res = await fetch(`${p.gateway}${path}`, {
+            method: 'POST',
+            headers: {
+              ...headersOf(who), 'content-type': 'application/json', 'ce-specversion': '1.0', 'ce-id': randomUUID(),
+              'ce-type': 'com.saasodoo.instance.create_failed', 'ce-source': '/saasodoo/instances',
+            },
+            body: JSON.stringify({ instanceId: f.instanceId, customerId: users.owner.userId }),
+          });
+          const text = await res.text();
+          expect(res.status, `${path} as ${who}: ${text.slice(0, 200)}`).toBe(404);
+          expect(JSON.parse(text).error.code).toBe('not_found');
+        }
+      }
+    });
+  }
+});
+
+describe('cross-tenant calls fired in parallel are all refused', () => {
+  const N = 10;
+  const bobCalls: [string, Call][] = [
+    ['instances', { method: 'GET', query: (x) => ({ id: x.instanceId }), expect: {} }],
+    ['instance-action', { method: 'POST', body: (x) => ({ id: x.instanceId, action: 'stop' }), expect: {} }],
+    ['instance-action', { method: 'POST', body: (x) => ({ id: x.instanceId, action: 'backup' }), expect: {} }],
+    ['instance-action', { method: 'POST', body: (x) => ({ id: x.instanceId, action: 'delete' }), expect: {} }],
+    ['instance-action', { method: 'POST', body: (x) => ({ id: x.bobInstanceId, action: 'restore', backupId: x.backupId }), expect: {} }],
+    ['billing', { method: 'POST', body: (x) => ({ action: 'startSubscription', instanceId: x.instanceId, plan: 'basic-immediate', trial: false }), expect: {} }],
+    ['billing', { method: 'POST', body: (x) => ({ action: 'cancel', subscriptionId: x.subscriptionId, immediate: true }), expect: {} }],
+    ['account', { method: 'POST', body: (x) => ({ action: 'revokeSession', sessionId: x.spareSessionId }), expect: {} }],
+  ];
+
+  it(`${N} copies of each of Bob's calls on Alice's resources, all at once: every one 404, no instance change recorded for Bob`, async () => {
+    const answers = await Promise.all(bobCalls.flatMap(([fn, c]) => Array.from({ length: N }, () => call('other', fn, c).then((r) => ({ fn, ...r })))));
+    expect(answers).toHaveLength(bobCalls.length * N);
+    for (const r of answers) {
+      expect(r.status, `${r.fn}: ${r.text.slice(0, 200)}`).toBe(404);
+      for (const s of secretsOfAlice()) expect(r.text.includes(s), `${r.fn} leaks ${s}`).toBe(false);
+    }
+    const byBob = await db('instance').manyOrNone('SELECT 1 FROM instance_history WHERE actor = $1', [`customer:${users.other.userId}`]);
+    expect(byBob).toEqual([]);
+  });
 });
 
 describe('every protected route refuses a missing, malformed or ended token (generated from the route tables)', () => {

@@ -1,13 +1,13 @@
 /** Mail templates and rendering: every SPEC 9 template renders both parts, escapes, and links only to the portal. */
 import { describe, expect, it } from 'vitest';
 import { escapeHtml, renderMail } from '../../../platform/src/mail/render.ts';
-import { formatBytes, formatDate, portalLink, renderTemplate, TEMPLATE_NAMES, type TemplateName, type TemplateVars } from '../../../platform/src/mail/templates.ts';
+import { formatBytes, formatDate, GREETING_NAME_MAX, portalLink, renderTemplate, TEMPLATE_NAMES, type TemplateName, type TemplateVars } from '../../../platform/src/mail/templates.ts';
 
 const ctx = { publicUrl: 'https://example.test/portal/' };
 const instance = { id: '5f0c1b7e-1111-4222-8333-944445555666', label: 'Acme <Books>', url: 'https://acme.example.test' };
 
 const samples: { [T in TemplateName]: TemplateVars[T] } = {
-  'verify-email': { firstName: 'Ada', verifyUrl: 'https://example.test/portal/verify-email?token=abc' },
+  'verify-email': { verifyUrl: 'https://example.test/portal/verify-email?token=abc' },
   welcome: { firstName: 'Ada' },
   'signup-attempt': {},
   'password-reset': { resetUrl: 'https://example.test/portal/reset-password?token=def' },
@@ -78,8 +78,22 @@ describe('templates', () => {
   it('greets by name when known; a failed setup names the step', () => {
     expect(renderTemplate('welcome', { firstName: 'Ada' }, ctx).text).toMatch(/^Hello Ada,/);
     expect(renderTemplate('welcome', {}, ctx).text).toMatch(/^Hello,/);
+    // The verification mail goes to an address nobody has proved yet: never a name, whatever is passed.
+    expect(renderTemplate('verify-email', { firstName: 'Ada', verifyUrl: 'https://example.test/v' } as never, ctx).text).toMatch(/^Hello,\n/);
     const failed = renderTemplate('instance-failed', { instance, step: 'database' }, ctx);
     expect(failed.text).toContain('"database"');
+  });
+});
+
+describe('greeting names', () => {
+  it('prints a name on one line and cut short, so a name cannot carry a message', () => {
+    const typed = 'Ada\r\n\r\nYour account is locked.\u202e Call +1 555 0100 now to keep it: support desk';
+    const text = renderTemplate('welcome', { firstName: typed }, ctx).text;
+    const greeting = text.split('\n')[0];
+    expect(greeting).toMatch(/^Hello Ada Your account is locked\. Call \+1 .*…,$/);
+    expect([...greeting.slice('Hello '.length, -1)].length).toBeLessThanOrEqual(GREETING_NAME_MAX);
+    expect(text).not.toContain('support desk');
+    expect(renderTemplate('welcome', { firstName: ' \t\u200b ' }, ctx).text).toMatch(/^Hello,\n/);
   });
 });
 

@@ -196,7 +196,7 @@ export function deployment(spec: InstanceSpec, s: KubeSettings, owner: OwnerRef,
         metadata: { labels: { ...labelsFor(spec), ...selectorFor(spec.id) }, annotations: { [CONF_ANNOTATION]: confDigest(spec) } },
         spec: {
           automountServiceAccountToken: false,
-          securityContext: { runAsNonRoot: true, runAsUser: 101, runAsGroup: 101, fsGroup: 101 },
+          securityContext: { runAsNonRoot: true, runAsUser: 101, runAsGroup: 101, fsGroup: 101, seccompProfile: { type: 'RuntimeDefault' } },
           containers: [
             {
               name: 'odoo',
@@ -235,7 +235,7 @@ export function initJob(spec: InstanceSpec, s: KubeSettings, owner: OwnerRef, jo
         spec: {
           restartPolicy: 'Never',
           automountServiceAccountToken: false,
-          securityContext: { runAsNonRoot: true, runAsUser: 101, runAsGroup: 101, fsGroup: 101 },
+          securityContext: { runAsNonRoot: true, runAsUser: 101, runAsGroup: 101, fsGroup: 101, seccompProfile: { type: 'RuntimeDefault' } },
           containers: [{
             name: 'init',
             ...pod.container,
@@ -346,7 +346,7 @@ export function job(spec: InstanceSpec, s: KubeSettings, owner: OwnerRef, kind: 
         spec: {
           restartPolicy: 'Never',
           automountServiceAccountToken: false,
-          securityContext: { runAsNonRoot: true, runAsUser: 101, runAsGroup: 101, fsGroup: 101 },
+          securityContext: { runAsNonRoot: true, runAsUser: 101, runAsGroup: 101, fsGroup: 101, seccompProfile: { type: 'RuntimeDefault' } },
           containers: [
             {
               name: kind,

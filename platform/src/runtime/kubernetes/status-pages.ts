@@ -59,7 +59,7 @@ export function statusPageObjects(namespace: string): Obj[] {
           spec: {
             automountServiceAccountToken: false,
             enableServiceLinks: false,
-            securityContext: { runAsNonRoot: true, runAsUser: NODE_UID, runAsGroup: NODE_UID },
+            securityContext: { runAsNonRoot: true, runAsUser: NODE_UID, runAsGroup: NODE_UID, seccompProfile: { type: 'RuntimeDefault' } },
             containers: [
               {
                 name: 'pages',

@@ -78,6 +78,19 @@ class ApiError extends Error {
   }
 }
 
+/** What a tenant process may take from the host's environment: enough to find programs and run in the host's locale. */
+const TENANT_HOST_VARS = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ'];
+
+/**
+ * The base environment of a tenant process (the stand-in or ODOO_COMMAND),
+ * never the host's whole environment: that holds the platform's secrets
+ * (JWT keys, database and broker passwords, tokens), which a tenant's code
+ * could read from its own environment.
+ */
+export function tenantBaseEnv(host: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  return Object.fromEntries(TENANT_HOST_VARS.filter((k) => host[k] !== undefined).map((k) => [k, host[k]]));
+}
+
 /** One argument single-quoted for `sh -c`. */
 export function shellQuote(v: string): string {
   return `'${v.replace(/'/g, `'\\''`)}'`;
@@ -155,7 +168,7 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions): Promise<Loca
     const { spec } = inst;
     const dir = dirOf(spec.id);
     const env: NodeJS.ProcessEnv = {
-      ...process.env,
+      ...tenantBaseEnv(),
       SAASODOO_INSTANCE: spec.id,
       PORT: String(inst.port),
       INSTANCE_NAME: spec.name,
@@ -210,7 +223,7 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions): Promise<Loca
     const logFile = path.join(dirOf(spec.id), 'init.log');
     const logFd = await fs.open(logFile, 'w', 0o600);
     const [cmd, args] = odooCommandLine(initArgs(targetOf(spec), await writeOdooConf(inst)));
-    const env: NodeJS.ProcessEnv = { ...process.env, SAASODOO_INSTANCE: spec.id, INSTANCE_NAME: spec.name, ODOO_VERSION: spec.odooVersion };
+    const env: NodeJS.ProcessEnv = { ...tenantBaseEnv(), SAASODOO_INSTANCE: spec.id, INSTANCE_NAME: spec.name, ODOO_VERSION: spec.odooVersion };
     const child = spawn(cmd, args, { cwd: repoRoot, env, stdio: ['ignore', logFd.fd, logFd.fd], detached: true });
     await logFd.close();
     const timeoutMs = opts.initTimeoutMs ?? opts.readyTimeoutMs;

@@ -57,8 +57,12 @@ async function rawCall(event: RequestEvent, method: 'GET' | 'POST', fn: string, 
 	if (userAgent) headers['user-agent'] = userAgent.slice(0, 512);
 	try {
 		headers['x-forwarded-for'] = event.getClientAddress();
-		// Vouches for that address, so the gateway keeps it for per-IP rate limits.
-		if (env.GATEWAY_PROXY_TOKEN) headers['x-saasodoo-proxy-token'] = env.GATEWAY_PROXY_TOKEN;
+		// Vouches for that address, so the gateway keeps it for per-IP rate limits
+		// (on Kubernetes Traefik replaces X-Forwarded-For: the functions read X-SaaSOdoo-Client-IP).
+		if (env.GATEWAY_PROXY_TOKEN) {
+			headers['x-saasodoo-proxy-token'] = env.GATEWAY_PROXY_TOKEN;
+			headers['x-saasodoo-client-ip'] = headers['x-forwarded-for'];
+		}
 	} catch {
 		/* not behind a socket (prerender) */
 	}

@@ -11,7 +11,23 @@ import { env } from '$env/dynamic/private';
 export type SessionTokens = { accessToken: string; refreshToken: string; /** epoch ms */ expiresAt: number };
 export type SessionUser = { id: string; sessionId: string; role: 'customer' | 'admin' };
 
-export const SESSION_COOKIE = 'saasodoo_session';
+const COOKIE = 'saasodoo_session';
+
+/** Plain-HTTP hosts that are this machine (development); browsers treat them as a secure context anyway. */
+const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+/**
+ * The session cookie's name and Secure flag for the portal's origin. Outside
+ * localhost it is `__Host-` prefixed and Secure: browsers accept such a
+ * cookie only from this exact host over HTTPS, never with a Domain
+ * attribute, so a tenant's Odoo on a sibling subdomain (acme.example.com next
+ * to the portal) cannot plant or overwrite it, and the portal reads no other
+ * name. On http://localhost (`npm start`, SvelteKit's own default) it stays a
+ * plain cookie, which every browser keeps there.
+ */
+export function sessionCookie(url: URL): { name: string; secure: boolean } {
+	return url.protocol === 'http:' && LOOPBACK.has(url.hostname) ? { name: COOKIE, secure: false } : { name: `__Host-${COOKIE}`, secure: true };
+}
 const MAX_AGE = 30 * 24 * 3600; // the refresh token's lifetime (SPEC 2)
 
 let key: Buffer | undefined;
@@ -78,15 +94,12 @@ export function tokensFrom(answer: { accessToken: string; refreshToken: string; 
 }
 
 export function writeSession(cookies: Cookies, url: URL, tokens: SessionTokens): void {
-	cookies.set(SESSION_COOKIE, seal(tokens), {
-		path: '/',
-		httpOnly: true,
-		sameSite: 'lax',
-		secure: url.protocol === 'https:',
-		maxAge: MAX_AGE,
-	});
+	const { name, secure } = sessionCookie(url);
+	// `__Host-` needs path=/ and no domain, which is what this cookie has.
+	cookies.set(name, seal(tokens), { path: '/', httpOnly: true, sameSite: 'lax', secure, maxAge: MAX_AGE });
 }
 
 export function clearSession(cookies: Cookies, url: URL): void {
-	cookies.delete(SESSION_COOKIE, { path: '/', httpOnly: true, sameSite: 'lax', secure: url.protocol === 'https:' });
+	const { name, secure } = sessionCookie(url);
+	cookies.delete(name, { path: '/', httpOnly: true, sameSite: 'lax', secure });
 }

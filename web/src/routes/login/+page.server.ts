@@ -1,15 +1,14 @@
 import { redirect } from '@sveltejs/kit';
 import { api, ApiError, startSession } from '$lib/server/api';
 import { failFrom, formValues, invalid, missing } from '$lib/server/forms';
+import { sameOriginTarget } from '$lib/server/redirects';
 import type { Actions, PageServerLoad } from './$types';
 
-/** Only local paths are followed after login (no open redirect). */
-function safeNext(next: string | null): string {
-	return next && next.startsWith('/') && !next.startsWith('//') && !next.startsWith('/\\') ? next : '/instances';
-}
+/** Only targets on the portal's own origin are followed after login (no open redirect). */
+const safeNext = (url: URL) => sameOriginTarget(url.searchParams.get('next'), url);
 
 export const load: PageServerLoad = ({ locals, url }) => {
-	if (locals.user) redirect(303, safeNext(url.searchParams.get('next')));
+	if (locals.user) redirect(303, safeNext(url));
 	return { reset: url.searchParams.has('reset'), verified: url.searchParams.has('verified') };
 };
 
@@ -32,6 +31,6 @@ export const actions: Actions = {
 			return failFrom(err, values);
 		}
 		await startSession(event, answer);
-		redirect(303, safeNext(event.url.searchParams.get('next')));
+		redirect(303, safeNext(event.url));
 	},
 };
