@@ -502,10 +502,8 @@ export class DockerDriver extends StoredBackups implements RuntimeDriver {
     if (!st) return { state: 'missing' };
     const base = {
       url: this.urlOf(st.subdomain),
-      // Liveness, not the contract's readiness: `db_server_status` connects to the `postgres` database, which the
-      // tenant fences close to instance roles (a tenant has CONNECT on its own database only). Provisioning checks
-      // the database itself (odooReadyProblem: base installed, /web/login 200) as the tenant.
-      healthUrl: `http://127.0.0.1:${st.httpPort}${ODOO_PATHS.liveness}`,
+      // The contract's readiness, as the other drivers (provisioning grants the tenant CONNECT on `postgres` for it).
+      healthUrl: `http://127.0.0.1:${st.httpPort}${ODOO_PATHS.readiness}`,
       replicas: st.replicas,
       container: containerName(id),
     };
