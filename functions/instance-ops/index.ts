@@ -1,7 +1,8 @@
 /**
  * `instance-ops` (CloudEvents): the instance commands after provisioning
  * (start, stop, restart, suspend, resume, terminate, backup, restore), the
- * daily backups, and billing's status changes.
+ * daily backups, billing's status changes, and a restart of an instance
+ * health-probe found unhealthy.
  */
 import { eventFunction, type ReceivedEvent } from '@saasodoo/platform/fn';
 import type { Command } from '@saasodoo/platform/instances/command';
@@ -22,6 +23,8 @@ export default eventFunction({
     'com.saasodoo.instance.start': on(start),
     'com.saasodoo.instance.stop': on(stop),
     'com.saasodoo.instance.restart': on(restart),
+    // health-probe's verdict: the platform restarts what stopped serving (the history names the unhealthy event as the cause).
+    'com.saasodoo.instance.unhealthy': on(restart),
     'com.saasodoo.instance.suspend': on(suspend),
     'com.saasodoo.instance.resume': on(resume),
     'com.saasodoo.instance.terminate': on(terminate),

@@ -101,7 +101,19 @@ export const envSchema = z.object({
   MAIL_RECORD_RETRY_MS: z.coerce.number().int().min(0).default(20_000),
 
   TEST_PLANS: bool,
-  RUNTIME_DRIVER: z.enum(['local', 'kubernetes']).default('local'),
+  RUNTIME_DRIVER: z.enum(['local', 'kubernetes', 'docker']).default('local'),
+  /** Docker driver: the engine (`unix:///var/run/docker.sock`, a socket path, or `tcp://host:port`); default the local socket. */
+  DOCKER_HOST: z.string().regex(/^(unix:\/\/\/|\/|tcp:\/\/|http:\/\/)/, 'unix:///path, /path or tcp://host:port').optional(),
+  /** Docker driver: the Odoo image template (`{version}` replaced), pulled when missing. */
+  ODOO_IMAGE: z.string().min(1).default('odoo:{version}'),
+  /**
+   * Docker driver: `host` (each instance listens on its own 127.0.0.1 ports and reaches PostgreSQL
+   * as this machine does; Linux only) or the name of a bridge network (created when missing; ports
+   * published on 127.0.0.1 only, PostgreSQL reached at DOCKER_DB_HOST).
+   */
+  DOCKER_NETWORK: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/).default('host'),
+  /** Docker driver on a bridge network: PostgreSQL's address from inside a container when DATABASE_HOST is loopback (host-gateway by default). */
+  DOCKER_DB_HOST: z.string().min(1).default('host.docker.internal'),
   /** Odoo versions on sale, comma-separated, each one the Odoo contract knows (platform/src/odoo/contract.ts). */
   ODOO_VERSIONS: z.string().default('17,18,19').transform((s, ctx) => {
     const list = [...new Set(s.split(',').map((v) => v.trim()).filter(Boolean))];
@@ -122,7 +134,7 @@ export const envSchema = z.object({
   K8S_NAMESPACE: z.string().default('saasodoo-instances'),
   /** Loopback port of the local runtime daemon (owns the local instance processes). */
   LOCAL_RUNTIME_PORT: port(8083),
-  /** First port handed to local instance processes. */
+  /** First port handed to local instance processes (and docker instances: their loopback ports). */
   LOCAL_INSTANCE_PORT_BASE: port(9100),
   /** Where backups live (a volume shared with the backup Jobs on Kubernetes); default DATA_DIR/backups. */
   BACKUP_DIR: z.string().optional(),

@@ -63,7 +63,7 @@ export function registerCore(program: Command): void {
     .description('what the local host runs, and the health of each function')
     .action(async () => {
       const base = operatorUrl();
-      let status: { functions: { name: string; port: number; state: string; invoke: string; restarts: number }[]; services: { name: string; endpoint: string }[] };
+      let status: { runtimeDriver?: string; functions: { name: string; port: number; state: string; invoke: string; restarts: number }[]; services: { name: string; endpoint: string }[] };
       let res: Response;
       try {
         res = await fetch(`${base}/status`, { headers: operatorHeaders() });
@@ -86,7 +86,8 @@ export function registerCore(program: Command): void {
           return [f.name, `${f.state.padEnd(8)} ${health.padEnd(9)} ${f.invoke.padEnd(10)} :${f.port} restarts ${f.restarts}`];
         }),
       );
-      process.stdout.write(`services:\n${formatTable(status.services.map((s) => [s.name, s.endpoint]))}\nfunctions:\n${formatTable(rows)}\n`);
+      // Which driver runs the instances (local processes, Docker containers, Kubernetes): the host's, not this shell's setting.
+      process.stdout.write(`runtime driver: ${status.runtimeDriver ?? 'unknown (a host older than this CLI)'}\nservices:\n${formatTable(status.services.map((s) => [s.name, s.endpoint]))}\nfunctions:\n${formatTable(rows)}\n`);
     });
 
   program

@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { deploy } from '../deploy/apply.ts';
 import { buildFunctions, distDir } from '../deploy/build.ts';
+import { buildFunctionImage, DEFAULT_NODE_IMAGE, pushImage } from '../deploy/image.ts';
 import { toYaml, type KubeObject } from '../deploy/objects.ts';
 import { render } from '../deploy/render.ts';
 import { validateObjects } from '../deploy/validate.ts';
@@ -48,11 +49,28 @@ export function registerDeploy(program: Command): void {
     .option('--tag <tag>', 'image tag written to each func.yaml (default $IMAGE_TAG or latest)')
     .option('--out <dir>', 'output folder', distDir)
     .option('--minify', 'minify the bundles')
-    .action(async (names: string[], o: { tag?: string; out: string; minify?: boolean }) => {
+    .option('--image', 'also build each bundle into an image REGISTRY/<name>:<tag> with Docker (DOCKER_HOST)')
+    .option('--push', 'build the images (implies --image) and push them (credentials: REGISTRY_USERNAME, REGISTRY_PASSWORD)')
+    .option('--registry <registry>', 'image registry (default: registry in the root func.yaml)')
+    .option('--node-image <image>', `base image (default $NODE_IMAGE or ${DEFAULT_NODE_IMAGE})`)
+    .action(async (names: string[], o: { tag?: string; out: string; minify?: boolean; image?: boolean; push?: boolean; registry?: string; nodeImage?: string }) => {
       const built = await buildFunctions({ names, outDir: path.resolve(o.out), tag: tagOf(o), minify: o.minify });
       for (const b of built) {
         const deps = Object.entries(b.dependencies).map(([k, v]) => `${k}@${v}`).join(', ');
         process.stdout.write(`${b.name.padEnd(20)} ${(b.bytes / 1024).toFixed(0).padStart(6)} KiB  ${path.relative(process.cwd(), b.dir)}  (${deps})\n`);
+      }
+      if (!o.image && !o.push) return;
+      const { dockerFromHost } = await import('../runtime/docker/driver.ts');
+      const docker = dockerFromHost(process.env.DOCKER_HOST);
+      const nodeImage = o.nodeImage ?? process.env.NODE_IMAGE ?? DEFAULT_NODE_IMAGE;
+      const { REGISTRY_USERNAME: username, REGISTRY_PASSWORD: password } = process.env;
+      for (const b of built) {
+        const ref = await buildFunctionImage(b, { docker, nodeImage, tag: tagOf(o), registry: o.registry });
+        process.stdout.write(`image ${ref}\n`);
+        if (o.push) {
+          await pushImage(docker, ref, username && password ? { username, password } : undefined);
+          process.stdout.write(`pushed ${ref}\n`);
+        }
       }
     });
 

@@ -9,6 +9,7 @@ import type { InstanceRouter } from './gateway.ts';
 import type { Supervisor } from './supervisor.ts';
 import { smtpCatcherService } from '../mail/catcher-service.ts';
 import { localRuntimeService } from '../runtime/local/service.ts';
+import { dockerRuntimeService } from '../runtime/docker/service.ts';
 import { brokerService } from '../broker/service.ts';
 import { schedulesService } from '../broker/schedules.ts';
 import { killbillSimulatorService } from '../killbill-sim/host.ts';
@@ -33,4 +34,4 @@ export type HostService = {
   start(ctx: HostContext): Promise<RunningService>;
 };
 
-export const hostServices: HostService[] = [brokerService, killbillSimulatorService, smtpCatcherService, localRuntimeService, schedulesService, portalService];
+export const hostServices: HostService[] = [brokerService, killbillSimulatorService, smtpCatcherService, localRuntimeService, dockerRuntimeService, schedulesService, portalService];

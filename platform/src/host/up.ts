@@ -56,7 +56,7 @@ export async function up(opts: { only?: string[]; quiet?: boolean; skip?: string
         const operator = await startOperator({
           port: c.OPERATOR_PORT,
           supervisor,
-          status: () => ({ functions: supervisor.status(), services: table.map(([name, endpoint]) => ({ name, endpoint })) }),
+          status: () => ({ runtimeDriver: c.RUNTIME_DRIVER, functions: supervisor.status(), services: table.map(([name, endpoint]) => ({ name, endpoint })) }),
         });
         running.push({ name: 'operator', svc: { stop: () => new Promise((r) => { operator.close(() => r()); operator.closeAllConnections(); }) } });
         table.push(['operator', `http://127.0.0.1:${c.OPERATOR_PORT}  (platform status / invoke; OPERATOR_TOKEN or .data/secrets.json)`]);

@@ -1,8 +1,8 @@
 /**
  * `runtime()`: the driver config().RUNTIME_DRIVER names. Functions call this
  * rather than constructing a driver so the same code runs locally and on the
- * cluster. The Kubernetes driver (and @kubernetes/client-node) is loaded only
- * when chosen.
+ * cluster. The Kubernetes and Docker drivers (and their clients) are loaded
+ * only when chosen.
  */
 import { config } from '../config.ts';
 import type { RuntimeDriver } from './types.ts';
@@ -17,6 +17,10 @@ export function runtime(): Promise<RuntimeDriver> {
     if (config().RUNTIME_DRIVER === 'kubernetes') {
       const { KubernetesDriver } = await import('./kubernetes/driver.ts');
       return KubernetesDriver.fromConfig();
+    }
+    if (config().RUNTIME_DRIVER === 'docker') {
+      const { DockerDriver } = await import('./docker/driver.ts');
+      return DockerDriver.fromConfig();
     }
     const { LocalDriver } = await import('./local/driver.ts');
     return LocalDriver.fromConfig();

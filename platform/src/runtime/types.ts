@@ -110,7 +110,7 @@ export type StepListener<S extends string> = (step: S) => Promise<void> | void;
 export type BackupDownload = { filename: string; contentType: string; stream: Readable };
 
 export interface RuntimeDriver {
-  readonly name: 'local' | 'kubernetes';
+  readonly name: 'local' | 'kubernetes' | 'docker';
 
   /**
    * Create or update every runtime object of the instance (storage, process or

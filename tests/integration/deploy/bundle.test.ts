@@ -56,7 +56,8 @@ describe('platform build', () => {
       const pkg = JSON.parse(fs.readFileSync(path.join(b.dir, 'package.json'), 'utf8'));
       expect(pkg.scripts.start).toBe('node index.js');
       expect(Object.keys(pkg.dependencies)).toContain('faas-js-runtime');
-      for (const d of Object.keys(pkg.dependencies)) expect(['faas-js-runtime', '@node-rs/argon2']).toContain(d);
+      // ssh2: docker-modem's SSH transport (the docker runtime driver, bundled with the other drivers), which has a native part.
+      for (const d of Object.keys(pkg.dependencies)) expect(['faas-js-runtime', '@node-rs/argon2', 'ssh2']).toContain(d);
       expect(fs.readFileSync(path.join(b.dir, 'func.yaml'), 'utf8')).toContain(`image: ghcr.io/saasodoo/${b.name}:test`);
     }
   });

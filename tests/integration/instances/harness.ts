@@ -1,6 +1,7 @@
 /**
  * What the instance tests share: the instance functions served in-process
- * (startFunction), the local runtime daemon, a K_SINK that keeps every
+ * (startFunction), the instance runtime (the local daemon, or the docker
+ * driver with its host side and a gateway), a K_SINK that keeps every
  * CloudEvent the functions publish, and a stand-in for the billing
  * function's HTTP *contract* (POST /api/billing startSubscription / cancel,
  * GET /api/trial-eligibility) until the real one is wired by the lead.
@@ -20,6 +21,11 @@ import { stopOutbox } from '../../../platform/src/instances/relay.ts';
 import { resetRuntime } from '../../../platform/src/runtime/index.ts';
 import { startLocalRuntime, type LocalRuntime } from '../../../platform/src/runtime/local/daemon.ts';
 import { localRuntimeToken } from '../../../platform/src/runtime/local/driver.ts';
+import { DockerDriver } from '../../../platform/src/runtime/docker/driver.ts';
+import { startDockerRuntime, type DockerRuntimeHost } from '../../../platform/src/runtime/docker/host.ts';
+import { startGateway, type InstanceRouter } from '../../../platform/src/host/gateway.ts';
+import type { Supervisor } from '../../../platform/src/host/supervisor.ts';
+import { testOdooImage } from '../../helpers/docker-image.ts';
 import { createTestUser, type TestUser } from '../../helpers/auth.ts';
 import { freePort, freePortRange } from '../../helpers/ports.ts';
 import { startTestKillbill, type TestKillbill } from '../../helpers/killbill.ts';
@@ -74,6 +80,12 @@ export type HarnessOptions = {
   realBilling?: boolean;
   /** Route published events to the functions served here, by events/triggers.yaml (a small in-test broker). */
   dispatch?: boolean;
+  /**
+   * The runtime driver the functions use: `local` (default: the local runtime
+   * daemon) or `docker` (the real Docker engine running the stand-in image
+   * the tests build, behind a gateway of its own).
+   */
+  driver?: 'local' | 'docker';
 };
 
 export type Harness = {
@@ -83,7 +95,12 @@ export type Harness = {
   extra: Record<string, string>;
   billing: BillingStandIn;
   fn: Record<'account' | 'instances' | 'instanceAction' | 'provision' | 'instanceOps' | 'quotaSet' | 'healthProbe' | 'backupDownload', string>;
-  runtime: LocalRuntime;
+  /** Routes `<subdomain>.localhost` as the gateway does (Odoo's port or a status page), whatever the driver. */
+  router: InstanceRouter;
+  /** The local runtime daemon (driver `local`). */
+  runtime?: LocalRuntime;
+  /** Driver `docker`: the host side (router, events) and a gateway routing `<subdomain>.localhost` on this port. */
+  docker?: { host: DockerRuntimeHost; gatewayPort: number };
   stop(): Promise<void>;
 };
 
@@ -150,14 +167,25 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
   });
 
   const portBase = await freePortRange(20);
-  const runtime = await startLocalRuntime({
-    port: 0, dataDir: config().dataDir, token: localRuntimeToken(), portBase, baseDomain: 'localhost',
-    gatewayPort: 8080, scheme: 'http', readyTimeoutMs: 20_000,
-  });
+  let runtime: LocalRuntime | undefined;
+  let docker: Harness['docker'];
+  let gateway: http.Server | undefined;
+  if (o.driver === 'docker') {
+    Object.assign(process.env, { RUNTIME_DRIVER: 'docker', ODOO_IMAGE: await testOdooImage(), DOCKER_NETWORK: 'host', LOCAL_INSTANCE_PORT_BASE: String(portBase) });
+    resetConfig();
+    const host = await startDockerRuntime(DockerDriver.fromConfig());
+    gateway = await startGateway({ port: 0, supervisor: {} as Supervisor, baseDomain: 'localhost', instanceRouter: (sub) => host.router(sub) });
+    docker = { host, gatewayPort: (gateway.address() as AddressInfo).port };
+  } else {
+    runtime = await startLocalRuntime({
+      port: 0, dataDir: config().dataDir, token: localRuntimeToken(), portBase, baseDomain: 'localhost',
+      gatewayPort: 8080, scheme: 'http', readyTimeoutMs: 20_000,
+    });
+    process.env.LOCAL_RUNTIME_PORT = String(runtime.port);
+  }
   process.env.K_SINK = sink.url;
   process.env.GATEWAY_URL = bill.url;
-  process.env.LOCAL_RUNTIME_PORT = String(runtime.port);
-  process.env.PROVISION_READY_TIMEOUT = '20';
+  process.env.PROVISION_READY_TIMEOUT = o.driver === 'docker' ? '40' : '20';
   resetConfig();
   resetRuntime();
   let kb: TestKillbill | undefined;
@@ -195,7 +223,8 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
     extra.instances = fn.instances;
   }
   return {
-    events, billing, fn, runtime, kb, extra,
+    events, billing, fn, runtime, docker, kb, extra,
+    router: (sub) => (docker ? docker.host.router(sub) : runtime!.router(sub)),
     async stop() {
       await stopOutbox().catch(() => {});
       if (o.realBilling) {
@@ -204,7 +233,9 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
         await (await import('../../../platform/src/redis.ts')).closeRedis();
       }
       for (const s of servers) await new Promise((r) => s.close(r));
-      await runtime.stop();
+      await runtime?.stop();
+      await docker?.host.stop();
+      if (gateway) await new Promise((r) => gateway!.close(r));
       await kb?.stop();
       sink.server.close();
       bill.server.close();
@@ -299,14 +330,14 @@ export type InstanceHarness = Harness & {
  * harness with one customer (alice) owning one provisioned instance,
  * afterAll stops it. The object returned is filled in by beforeAll.
  */
-export function harnessWithInstance(): InstanceHarness {
+export function harnessWithInstance(o: HarnessOptions = {}): InstanceHarness {
   const t = {
     tick: () => deliver(t.fn.healthProbe, 'com.saasodoo.health.tick', { at: new Date().toISOString() }),
     eventsOf: (type: string) => t.events.filter((e) => e.type === `com.saasodoo.${type}` && e.subject === t.id),
   } as InstanceHarness;
   let h: Harness | undefined;
   beforeAll(async () => {
-    h = await startHarness();
+    h = await startHarness(o);
     const alice = await createTestUser();
     Object.assign(t, h, { alice, id: await provisioned(h, alice.accessToken, alice.userId) });
   });

@@ -36,7 +36,7 @@ let oldPassword: string;
 beforeAll(async () => {
   h = await startHarness();
   [alice, bob] = await Promise.all([createTestUser({ firstName: 'Alice', lastName: 'Owner' }), createTestUser()]);
-  gateway = await startGateway({ port: 0, supervisor: {} as Supervisor, baseDomain: 'localhost', instanceRouter: (s) => h.runtime.router(s) });
+  gateway = await startGateway({ port: 0, supervisor: {} as Supervisor, baseDomain: 'localhost', instanceRouter: (s) => h.router(s) });
 });
 afterAll(async () => {
   await new Promise((r) => gateway?.close(r));

@@ -77,7 +77,7 @@ describe('billing-driven operations', () => {
     expect(s.status).toBe(204);
     expect((await row(h.id)).status).toBe('suspended');
     expect((await (await runtime()).status(h.id)).state).toBe('suspended');
-    const page = await h.runtime.router((await row(h.id)).subdomain);
+    const page = await h.router((await row(h.id)).subdomain);
     expect(page && 'page' in page ? page.page.html : '').toMatch(/suspended/i);
     // Customers can only delete a suspended instance.
     expect((await call(h.fn.instanceAction, h.alice.accessToken, { body: { id: h.id, action: 'start' } })).status).toBe(409);

@@ -10,6 +10,7 @@ import { repoRoot } from '../../../platform/src/config.ts';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gatewayProxyToken, startGateway } from '../../../platform/src/host/gateway.ts';
+import { startOperator } from '../../../platform/src/host/operator.ts';
 import { Supervisor } from '../../../platform/src/host/supervisor.ts';
 import { dropNamespace, migrate } from '../../../platform/src/db/migrate.ts';
 import { startTestKillbill, type TestKillbill } from '../../helpers/killbill.ts';
@@ -95,6 +96,22 @@ describe('gateway', () => {
     });
     expect(r.stdout.split('\n')[0]).toBe('200');
     expect(r.stdout).toContain('standard-monthly');
+  });
+
+  it('`platform status` says which runtime driver the host runs', async () => {
+    const port = await freePort();
+    const operator = await startOperator({ port, supervisor, status: () => ({ runtimeDriver: 'docker', functions: [], services: [] }) });
+    try {
+      const r = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'platform/src/cli.ts', 'status'], {
+        cwd: repoRoot,
+        env: { ...process.env, OPERATOR_PORT: String(port), RUNTIME_DRIVER: 'local' },
+        timeout: 30_000,
+      });
+      expect(r.stdout.split('\n')[0]).toBe('runtime driver: docker');
+    } finally {
+      operator.closeAllConnections();
+      await new Promise((res) => operator.close(res));
+    }
   });
 });
 

@@ -324,7 +324,7 @@ export class KubernetesDriver extends StoredBackups implements RuntimeDriver {
       throw new BackupError((err as Error).message);
     }
     await onStep?.('manifest');
-    return this.backups.finalize(spec.id, backupId, { kind, odooVersion: spec.odooVersion });
+    return finalizeJobBackup(this.backups, spec, backupId, kind);
   }
 
   /** Scales to 0 and waits until no pod is left (a restore must not race a running Odoo). */
@@ -359,11 +359,42 @@ export class KubernetesDriver extends StoredBackups implements RuntimeDriver {
     const cm = await this.read<any>('v1', 'ConfigMap', instanceName(id));
     if (!pvc || !cm) throw new RuntimeError('not_found', `instance ${id} has no storage`);
     await this.runJob(storedSpec(cm), 'usage', 'usage');
-    const used = Number((await fs.readFile(path.join(this.backups.root, id, '.usage'), 'utf8').catch(() => '')).trim());
-    if (!Number.isFinite(used)) throw new RuntimeError('failed', 'the usage Job wrote no figure');
+    const used = await readJobUsage(this.backups, id);
     const limit = quantityBytes(pvc.spec?.resources?.requests?.storage);
     return { usedBytes: used, limitBytes: limit, exceeded: used > limit };
   }
+}
+
+/**
+ * What the driver checks after the backup Job, before publishing: the dump
+ * must be a PostgreSQL custom-format archive (the Job already ran
+ * `pg_restore --list` on it; this catches a Job that wrote something else
+ * and exited 0), then the store checks both parts, hashes them and writes
+ * the manifest. A failure leaves no backup behind.
+ */
+export async function finalizeJobBackup(store: BackupStore, spec: InstanceSpec, backupId: string, kind: BackupKind): Promise<BackupManifest> {
+  const dump = path.join(store.partialDir(spec.id, backupId), 'db.dump');
+  const head = await fs.open(dump, 'r').then(async (f) => {
+    try {
+      const b = Buffer.alloc(5);
+      const { bytesRead } = await f.read(b, 0, 5, 0);
+      return b.subarray(0, bytesRead).toString('latin1');
+    } finally {
+      await f.close();
+    }
+  }, () => undefined);
+  if (head !== undefined && head.length > 0 && head !== 'PGDMP') {
+    await store.abort(spec.id, backupId);
+    throw new BackupError('database dump is not a readable archive', 'database');
+  }
+  return store.finalize(spec.id, backupId, { kind, odooVersion: spec.odooVersion });
+}
+
+/** The figure the usage Job wrote (`du -sb` of the instance volume); RuntimeError failed when there is none. */
+export async function readJobUsage(store: BackupStore, id: string): Promise<number> {
+  const text = (await fs.readFile(path.join(store.root, id, '.usage'), 'utf8').catch(() => '')).trim();
+  if (!/^\d+$/.test(text)) throw new RuntimeError('failed', 'the usage Job wrote no figure');
+  return Number(text);
 }
 
 /**

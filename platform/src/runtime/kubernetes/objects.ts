@@ -318,6 +318,8 @@ export function job(spec: InstanceSpec, s: KubeSettings, owner: OwnerRef, kind: 
       `d=${dir}/${backupId}.partial`,
       'mkdir -p "$d"',
       'pg_dump -Fc --no-owner --no-privileges -f "$d/db.dump" "$PGDATABASE"',
+      // Checked as the local driver checks its dumps: a dump pg_restore cannot list fails the Job.
+      'pg_restore --list "$d/db.dump" > /dev/null',
       'tar -czf "$d/filestore.tar.gz" -C /instance filestore',
     ].join('\n'),
     restore: [

@@ -3,15 +3,14 @@
  * daemon (which owns the instance processes) plus backups and restores run
  * right here with pg_dump/pg_restore/tar on the instance's own files.
  */
-import { randomBytes } from 'node:crypto';
-import fs from 'node:fs/promises';
 import path from 'node:path';
 import { config } from '../../config.ts';
 import { localSecret } from '../../secrets.ts';
 import { BackupStore, StoredBackups, assertSafeId } from '../backup-store.ts';
-import { archiveDir, checkDump, DEFAULT_PG_TOOLS, dumpDatabase, extractArchive, restoreDatabase, type PgTools } from '../pg-tools.ts';
+import { backupOnHost, restoreOnHost } from '../host-backup.ts';
+import { DEFAULT_PG_TOOLS, type PgTools } from '../pg-tools.ts';
 import type { BackupKind, BackupManifest, BackupStep, DesiredState, RestoreStep, StepListener, InstanceSpec, QuotaUsage, ReadyProgress, RuntimeDriver, RuntimeStatus } from '../types.ts';
-import { BackupError, RuntimeError } from '../types.ts';
+import { RuntimeError } from '../types.ts';
 
 export type LocalDriverOptions = {
   /** Daemon API, e.g. http://127.0.0.1:8083 */
@@ -133,57 +132,12 @@ export class LocalDriver extends StoredBackups implements RuntimeDriver {
     return this.call('GET', `/instances/${id}/usage`);
   }
 
-  async backup(spec: InstanceSpec, backupId: string, kind: BackupKind, onStep?: StepListener<BackupStep>): Promise<BackupManifest> {
-    const partial = await this.backups.begin(spec.id, backupId);
-    try {
-      const dump = path.join(partial, 'db.dump');
-      await onStep?.('database');
-      try {
-        await dumpDatabase(spec.database, dump, this.tools);
-      } catch (err) {
-        throw new BackupError((err as Error).message, 'database');
-      }
-      const size = (await fs.stat(dump).catch(() => undefined))?.size;
-      if (size) {
-        await checkDump(dump, this.tools).catch(() => {
-          throw new BackupError('database dump is not a readable archive', 'database');
-        });
-      }
-      const dir = this.instanceDir(spec.id);
-      if (!(await fs.stat(path.join(dir, 'filestore')).then((s) => s.isDirectory(), () => false))) {
-        throw new BackupError('filestore directory is missing', 'filestore');
-      }
-      await onStep?.('filestore');
-      try {
-        await archiveDir(dir, 'filestore', path.join(partial, 'filestore.tar.gz'));
-      } catch (err) {
-        throw new BackupError((err as Error).message, 'filestore');
-      }
-      await onStep?.('manifest');
-      return await this.backups.finalize(spec.id, backupId, { kind, odooVersion: spec.odooVersion });
-    } catch (err) {
-      await this.backups.abort(spec.id, backupId);
-      throw err instanceof BackupError || err instanceof RuntimeError ? err : new BackupError((err as Error).message);
-    }
+  backup(spec: InstanceSpec, backupId: string, kind: BackupKind, onStep?: StepListener<BackupStep>): Promise<BackupManifest> {
+    return backupOnHost(this.backups, this.tools, spec, this.instanceDir(spec.id), backupId, kind, onStep);
   }
 
   /** Puts a backup's database and filestore in place (filestore swapped in atomically). */
-  protected async restoreParts(spec: InstanceSpec, backupId: string, onStep?: StepListener<RestoreStep>): Promise<void> {
-    const from = this.backups.dir(spec.id, backupId);
-    await onStep?.('database');
-    await restoreDatabase(spec.database, path.join(from, 'db.dump'), this.tools);
-    await onStep?.('filestore');
-    const dir = this.instanceDir(spec.id);
-    const tmp = path.join(dir, `.restore-${randomBytes(4).toString('hex')}`);
-    await fs.mkdir(tmp, { recursive: true });
-    try {
-      await extractArchive(path.join(from, 'filestore.tar.gz'), tmp);
-      const old = path.join(dir, `.old-filestore-${randomBytes(4).toString('hex')}`);
-      await fs.rename(path.join(dir, 'filestore'), old).catch(() => {});
-      await fs.rename(path.join(tmp, 'filestore'), path.join(dir, 'filestore'));
-      await fs.rm(old, { recursive: true, force: true });
-    } finally {
-      await fs.rm(tmp, { recursive: true, force: true });
-    }
+  protected restoreParts(spec: InstanceSpec, backupId: string, onStep?: StepListener<RestoreStep>): Promise<void> {
+    return restoreOnHost(this.backups, this.tools, spec, this.instanceDir(spec.id), backupId, onStep);
   }
 }

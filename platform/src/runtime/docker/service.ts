@@ -1,0 +1,22 @@
+/**
+ * Host service for RUNTIME_DRIVER=docker (`platform up`, phase 'before', so
+ * instances are back before functions start): hands the gateway its
+ * `<subdomain>.localhost` router. Functions reach Docker themselves.
+ * Functions need DATA_DIR on this machine too (instance folders, state).
+ */
+import type { HostService } from '../../host/services.ts';
+
+export const dockerRuntimeService: HostService = {
+  name: 'runtime',
+  phase: 'before',
+  enabled: (c) => c.RUNTIME_DRIVER === 'docker',
+  async start(ctx) {
+    // Loaded only when chosen: dockerode is not needed by the other drivers.
+    const { DockerDriver } = await import('./driver.ts');
+    const { startDockerRuntime } = await import('./host.ts');
+    const driver = DockerDriver.fromConfig();
+    const rt = await startDockerRuntime(driver);
+    ctx.setInstanceRouter(rt.router);
+    return { stop: rt.stop, endpoint: `docker (${ctx.config.DOCKER_HOST ?? 'unix:///var/run/docker.sock'}), image ${ctx.config.ODOO_IMAGE}, network ${ctx.config.DOCKER_NETWORK}` };
+  },
+};

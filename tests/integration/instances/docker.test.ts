@@ -1,0 +1,180 @@
+/**
+ * The instance functions on the docker driver (RUNTIME_DRIVER=docker, the
+ * real engine, the stand-in image the tests build): provision (init container,
+ * configure) → running, the customer logging in at the instance URL through
+ * the gateway, the plan's limits on the container; stop / start; a container killed with `docker
+ * kill` → drift → unhealthy → restarted by the platform (instance-ops on
+ * instance.unhealthy, as triggers.yaml routes it) → recovered; backup →
+ * change data → restore; the platform restarted; delete → terminate leaves
+ * no container, volume, folder, database or role.
+ */
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import pg from 'pg';
+import { describe, expect, it } from 'vitest';
+import { loadTriggers } from '../../../events/triggers.ts';
+import { config } from '../../../platform/src/config.ts';
+import { instanceDatabaseExists } from '../../../platform/src/instances/database.ts';
+import { instanceDbNames } from '../../../platform/src/instances/names.ts';
+import { unseal } from '../../../platform/src/instances/secrets.ts';
+import { findPlan } from '../../../platform/src/plans.ts';
+import { containerName, DockerDriver } from '../../../platform/src/runtime/docker/driver.ts';
+import { startDockerRuntime } from '../../../platform/src/runtime/docker/host.ts';
+import { runtime } from '../../../platform/src/runtime/index.ts';
+import { docker, dockerAvailable } from '../../helpers/docker-image.ts';
+import { call, deliver, deliverQueued, harnessWithInstance, queued, row, until } from './harness.ts';
+
+const available = await dockerAvailable();
+if (!available) console.warn('docker instance tests skipped: no Docker engine answers on /var/run/docker.sock (.ci/run starts dockerd)');
+
+describe.skipIf(!available)('instances on the docker driver', () => {
+  const h = harnessWithInstance({ driver: 'docker' });
+
+  /** GET through the harness gateway, as a browser at http://<subdomain>.localhost:8080 would. */
+  const viaGateway = async (p = '/'): Promise<{ status: number; body: string }> => {
+    const sub = (await row(h.id)).subdomain;
+    return new Promise((resolve, reject) => {
+      http.get({ host: '127.0.0.1', port: h.docker!.gatewayPort, path: p, headers: { host: `${sub}.localhost:8080` } }, (res) => {
+        let body = '';
+        res.on('data', (c) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      }).on('error', reject);
+    });
+  };
+  /** Odoo's JSON-RPC login through the gateway at the instance's host: the uid, or the exception name. */
+  const odooLogin = async (login: string, password: string): Promise<{ uid?: number; error?: string }> => {
+    const r = await row(h.id);
+    const payload = JSON.stringify({ jsonrpc: '2.0', method: 'call', id: 1, params: { db: r.db_name, login, password } });
+    const body = await new Promise<string>((resolve, reject) => {
+      const req = http.request({
+        host: '127.0.0.1', port: h.docker!.gatewayPort, method: 'POST', path: '/web/session/authenticate',
+        headers: { host: `${r.subdomain}.localhost:8080`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
+      }, (res) => {
+        let b = '';
+        res.on('data', (c) => (b += c));
+        res.on('end', () => resolve(b));
+      });
+      req.on('error', reject);
+      req.end(payload);
+    });
+    const j = JSON.parse(body);
+    return j.result ? { uid: j.result.uid } : { error: j.error?.data?.name };
+  };
+  const container = () => docker.getContainer(containerName(h.id));
+  const action = (a: string, extra: Record<string, unknown> = {}) => call(h.fn.instanceAction, h.alice.accessToken, { body: { id: h.id, action: a, ...extra } });
+  const sql = async (text: string) => {
+    const r = await row(h.id);
+    const c = new pg.Client({ host: config().DATABASE_HOST, port: config().DATABASE_PORT, database: r.db_name, user: r.db_role, password: unseal(r.db_password_sealed) });
+    await c.connect();
+    try {
+      return (await c.query(text)).rows;
+    } finally {
+      await c.end();
+    }
+  };
+
+  it('provisioned → running: the customer logs in at the instance URL; the container carries the plan', async () => {
+    const r = await row(h.id);
+    expect(r.status, `${r.error_step}: ${r.error_reason}`).toBe('running');
+    expect((await runtime()).name).toBe('docker');
+    const page = await viaGateway();
+    expect(page.status).toBe(200);
+    expect(page.body).toContain('This is a stand-in, not Odoo');
+    expect(page.body).toContain(r.db_name);
+    // The customer logs in to Odoo at the instance URL with their email and the password shown once.
+    const shown = await call(h.fn.instances, h.alice.accessToken, { query: { id: h.id } });
+    expect(shown.body.odoo).toMatchObject({ url: `http://${r.subdomain}.localhost:8080`, login: h.alice.email });
+    const [admin] = await sql(`SELECT res_id FROM ir_model_data WHERE module = 'base' AND name = 'user_admin'`);
+    expect(await odooLogin(h.alice.email, shown.body.adminPassword)).toEqual({ uid: admin.res_id });
+    expect(await odooLogin('admin', 'admin')).toEqual({ error: 'odoo.exceptions.AccessDenied' });
+    const info = await container().inspect();
+    const plan = findPlan(r.plan, true)!;
+    expect(info.Config.Labels).toMatchObject({ 'saasodoo.io/instance-id': h.id, 'saasodoo.io/customer-id': h.alice.userId, 'saasodoo.io/plan': r.plan });
+    expect(info.HostConfig).toMatchObject({ NanoCpus: plan.resources.cpu * 1e9, Memory: plan.resources.memoryMiB * 1024 * 1024, RestartPolicy: { Name: 'unless-stopped' } });
+  });
+
+  it('stop → container stopped, the stopped page; start → running again', async () => {
+    await action('stop');
+    await deliverQueued(h.fn.instanceOps, h.id, 'instance.stop');
+    expect((await row(h.id)).status).toBe('stopped');
+    expect((await container().inspect()).State.Running).toBe(false);
+    expect(await viaGateway()).toMatchObject({ status: 503, body: expect.stringContaining('Instance stopped') });
+    await action('start');
+    await deliverQueued(h.fn.instanceOps, h.id, 'instance.start');
+    expect((await row(h.id)).status).toBe('running');
+    expect((await container().inspect()).State.Running).toBe(true);
+    expect((await viaGateway()).body).toContain('stand-in');
+  });
+
+  it('docker kill → drift → unhealthy → restarted by the platform → recovered', async () => {
+    expect((await h.tick()).status).toBe(204);
+    expect((await row(h.id)).health).toBe('healthy');
+    await container().kill();
+    await until('container dead', async () => !(await container().inspect()).State.Running);
+    // Docker leaves a killed container alone (unless-stopped restarts crashes, not kills).
+    for (let i = 0; i < 3; i++) await h.tick();
+    expect(await row(h.id)).toMatchObject({ status: 'running', health: 'unhealthy', health_failures: 3 });
+    const hist = (await call(h.fn.instances, h.alice.accessToken, { query: { id: h.id } })).body.history;
+    expect(hist.filter((x: any) => /drift: runtime is stopped/.test(x.reason ?? ''))).toHaveLength(1);
+    await until('instance.drift_detected', () => h.eventsOf('instance.drift_detected').length === 1);
+    const unhealthy = await until('instance.unhealthy', () => h.eventsOf('instance.unhealthy')[0]);
+
+    // The routing table sends instance.unhealthy to instance-ops, which restarts the instance.
+    expect(loadTriggers().some((t) => t.filter.attributes.type === 'com.saasodoo.instance.unhealthy' && t.subscriber === 'instance-ops')).toBe(true);
+    expect((await deliver(h.fn.instanceOps, unhealthy.type, unhealthy.data, unhealthy.id)).status).toBe(204);
+    expect((await row(h.id)).status).toBe('running');
+    expect((await container().inspect()).State.Running).toBe(true);
+    await h.tick();
+    expect(await row(h.id)).toMatchObject({ health: 'healthy', health_failures: 0 });
+    await until('instance.recovered', () => h.eventsOf('instance.recovered').length === 1);
+    expect((await viaGateway()).body).toContain('stand-in');
+  });
+
+  it('backup → change data → restore → data back', async () => {
+    await sql(`CREATE TABLE notes (v text); INSERT INTO notes VALUES ('before')`);
+    const file = path.join(config().dataDir, 'instances', h.id, 'data', 'filestore', 'doc.txt');
+    fs.writeFileSync(file, 'before');
+    await action('backup');
+    const backupId = (await queued(h.id, 'instance.backup')).data.backupId;
+    await deliverQueued(h.fn.instanceOps, h.id, 'instance.backup');
+    const b = (await call(h.fn.instances, h.alice.accessToken, { query: { id: h.id } })).body.backups.find((x: any) => x.id === backupId);
+    expect(b).toMatchObject({ kind: 'manual', status: 'completed' });
+    await sql(`UPDATE notes SET v = 'after'`);
+    fs.writeFileSync(file, 'after');
+    await action('stop');
+    await deliverQueued(h.fn.instanceOps, h.id, 'instance.stop');
+    expect((await action('restore', { backupId })).body.status).toBe('restoring');
+    await deliverQueued(h.fn.instanceOps, h.id, 'instance.restore');
+    expect((await row(h.id)).status).toBe('stopped');
+    expect(await sql('SELECT v FROM notes')).toEqual([{ v: 'before' }]);
+    expect(fs.readFileSync(file, 'utf8')).toBe('before');
+    await action('start');
+    await deliverQueued(h.fn.instanceOps, h.id, 'instance.start');
+    expect((await row(h.id)).status).toBe('running');
+  });
+
+  it('the platform restarted: the running instance is served again', async () => {
+    await h.docker!.host.stop();
+    await container().stop({ t: 1 }); // gone while the platform was down
+    h.docker!.host = await startDockerRuntime(DockerDriver.fromConfig());
+    await until('served', async () => (await viaGateway()).body.includes('stand-in'));
+  });
+
+  it('delete → terminate: no container, volume, folder, database or role left; the final backup kept', async () => {
+    const volumes = (await container().inspect()).Mounts.filter((m) => m.Type === 'volume').map((m) => m.Name);
+    expect((await action('delete')).body.status).toBe('terminating');
+    const t = await deliver(h.fn.instanceOps, 'com.saasodoo.instance.terminate', { instanceId: h.id, customerId: h.alice.userId, reason: 'cancelled' });
+    expect(t.status).toBe(204);
+    expect((await row(h.id)).status).toBe('terminated');
+    expect(await docker.listContainers({ all: true, filters: { label: [`saasodoo.io/instance-id=${h.id}`] } })).toEqual([]);
+    const left = ((await docker.listVolumes()).Volumes ?? []).map((v) => v.Name);
+    expect(volumes.filter((v) => left.includes(v!))).toEqual([]);
+    expect(fs.existsSync(path.join(config().dataDir, 'instances', h.id))).toBe(false);
+    expect(await instanceDatabaseExists(instanceDbNames(h.id, h.alice.userId))).toEqual({ database: false, role: false });
+    expect((await (await runtime()).status(h.id)).state).toBe('missing');
+    const final = (await call(h.fn.instances, h.alice.accessToken, { query: { id: h.id } })).body.backups.find((b: any) => b.kind === 'final');
+    expect(final.status).toBe('completed');
+    expect((await viaGateway()).status).toBe(404);
+  });
+});
