@@ -15,9 +15,7 @@
  * container cannot say whether it was stopped or suspended.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
-import net from 'node:net';
 import path from 'node:path';
 import Docker from 'dockerode';
 import { config } from '../../config.ts';
@@ -26,6 +24,7 @@ import { configFile, initArgs, ODOO_DATA_DIR, odooPasswordHash, ODOO_GEVENT_PORT
 import { BackupStore, StoredBackups, assertSafeId } from '../backup-store.ts';
 import { probeOne } from '../health.ts';
 import { backupOnHost, restoreOnHost } from '../host-backup.ts';
+import { duBytes, portFree, waitUntilRunning } from '../host-util.ts';
 import { labelsFor } from '../kubernetes/objects.ts';
 import { DEFAULT_PG_TOOLS, type PgTools } from '../pg-tools.ts';
 import type { BackupKind, BackupManifest, BackupStep, DesiredState, InstanceSpec, QuotaUsage, ReadyProgress, RestoreStep, RuntimeDriver, RuntimeStatus, StepListener } from '../types.ts';
@@ -96,19 +95,6 @@ function httpCode(err: unknown): number | undefined {
   return typeof c === 'number' ? c : undefined;
 }
 
-function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.once('error', () => resolve(false));
-    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-  });
-}
-
-function duBytes(dir: string): Promise<number> {
-  return new Promise((resolve) => {
-    execFile('du', ['-sb', dir], (err, out) => resolve(err ? 0 : Number(String(out).split(/\s/)[0]) || 0));
-  });
-}
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
 
@@ -563,22 +549,8 @@ export class DockerDriver extends StoredBackups implements RuntimeDriver {
     return this.scale(id, 0, { suspended });
   }
 
-  async waitReady(id: string, timeoutMs: number, onProgress?: (p: ReadyProgress) => void): Promise<void> {
-    const started = Date.now();
-    let last: string | undefined;
-    for (;;) {
-      const st = await this.status(id);
-      if (st.state !== last) {
-        last = st.state;
-        onProgress?.({ state: st.state, elapsedMs: Date.now() - started, message: st.reason });
-      }
-      if (st.state === 'running') return;
-      if (st.state === 'missing') throw new RuntimeError('not_found', `instance ${id} is not in the docker runtime`);
-      if (st.state === 'failed') throw new RuntimeError('failed', st.reason ?? 'the instance failed to start');
-      if (st.state === 'stopped' || st.state === 'suspended') throw new RuntimeError('failed', st.reason ?? `the instance is ${st.state}`);
-      if (Date.now() - started >= timeoutMs) throw new RuntimeError('timeout', `not healthy after ${Math.round(timeoutMs / 1000)} s`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
+  waitReady(id: string, timeoutMs: number, onProgress?: (p: ReadyProgress) => void): Promise<void> {
+    return waitUntilRunning(() => this.status(id), { timeoutMs, intervalMs: 200, runtime: 'docker runtime', onProgress });
   }
 
   async setQuota(id: string, bytes: number): Promise<void> {

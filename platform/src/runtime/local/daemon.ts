@@ -10,12 +10,11 @@
  * token from the local secrets file.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { execFile } from 'node:child_process';
 import { timingSafeEqual } from 'node:crypto';
 import fs from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import net, { type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
@@ -23,6 +22,7 @@ import { repoRoot } from '../../config.ts';
 import type { InstanceRouter } from '../../host/gateway.ts';
 import { log } from '../../log.ts';
 import { probeOne } from '../health.ts';
+import { duBytes, portFree } from '../host-util.ts';
 import { isPageState, statusPage } from '../status-page.ts';
 import type { InstanceSpec, QuotaUsage, RuntimeStatus } from '../types.ts';
 import { assertSafeId } from '../backup-store.ts';
@@ -96,19 +96,6 @@ export function shellQuote(v: string): string {
   return `'${v.replace(/'/g, `'\\''`)}'`;
 }
 
-function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.once('error', () => resolve(false));
-    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-  });
-}
-
-function duBytes(dir: string): Promise<number> {
-  return new Promise((resolve) => {
-    execFile('du', ['-sb', dir], (err, out) => resolve(err ? 0 : Number(String(out).split(/\s/)[0]) || 0));
-  });
-}
 
 /** Starts the daemon: loads instances from disk, restarts those that should run, serves the API. */
 export async function startLocalRuntime(opts: LocalRuntimeOptions): Promise<LocalRuntime> {

@@ -8,6 +8,7 @@ import { config } from '../../config.ts';
 import { localSecret } from '../../secrets.ts';
 import { BackupStore, StoredBackups, assertSafeId } from '../backup-store.ts';
 import { backupOnHost, restoreOnHost } from '../host-backup.ts';
+import { waitUntilRunning } from '../host-util.ts';
 import { DEFAULT_PG_TOOLS, type PgTools } from '../pg-tools.ts';
 import type { BackupKind, BackupManifest, BackupStep, DesiredState, RestoreStep, StepListener, InstanceSpec, QuotaUsage, ReadyProgress, RuntimeDriver, RuntimeStatus } from '../types.ts';
 import { RuntimeError } from '../types.ts';
@@ -104,22 +105,8 @@ export class LocalDriver extends StoredBackups implements RuntimeDriver {
     return this.scale(id, 0, { suspended });
   }
 
-  async waitReady(id: string, timeoutMs: number, onProgress?: (p: ReadyProgress) => void): Promise<void> {
-    const started = Date.now();
-    let last: string | undefined;
-    for (;;) {
-      const st = await this.status(id);
-      if (st.state !== last) {
-        last = st.state;
-        onProgress?.({ state: st.state, elapsedMs: Date.now() - started, message: st.reason });
-      }
-      if (st.state === 'running') return;
-      if (st.state === 'missing') throw new RuntimeError('not_found', `instance ${id} is not in the runtime`);
-      if (st.state === 'failed') throw new RuntimeError('failed', st.reason ?? 'the instance failed to start');
-      if (st.state === 'stopped' || st.state === 'suspended') throw new RuntimeError('failed', `the instance is ${st.state}`);
-      if (Date.now() - started >= timeoutMs) throw new RuntimeError('timeout', `not healthy after ${Math.round(timeoutMs / 1000)} s`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+  waitReady(id: string, timeoutMs: number, onProgress?: (p: ReadyProgress) => void): Promise<void> {
+    return waitUntilRunning(() => this.status(id), { timeoutMs, intervalMs: 100, runtime: 'runtime', onProgress });
   }
 
   async setQuota(id: string, bytes: number): Promise<void> {
