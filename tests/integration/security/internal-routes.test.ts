@@ -51,7 +51,7 @@ const cli = (args: string[], env: Record<string, string> = {}) =>
 beforeAll(async () => {
   // Warm: a billing cold start on a loaded machine can outlast the 15 s instances gives it.
   p = await startPlatform({
-    only: ['instances', 'billing', 'trial-eligibility', 'lifecycle', 'health-probe', 'webhook-intake'], warm: ['instances', 'billing', 'trial-eligibility'],
+    only: ['instances', 'account', 'billing', 'trial-eligibility', 'lifecycle', 'health-probe', 'webhook-intake'], warm: ['instances', 'account', 'billing', 'trial-eligibility'],
   });
   operator = `http://127.0.0.1:${p.env.OPERATOR_PORT}`;
   alice = await createTestUser();
