@@ -91,6 +91,17 @@ export const catalog = {
   'instance.restore_completed': def(['instance-ops'], instance.extend({ backupId: z.string().max(100) }), 'a restore succeeded'),
   'instance.restore_failed': def(['instance-ops'], instance.extend({ backupId: z.string().max(100), reason: text({ multiline: true }) }), 'a restore failed'),
   'billing.trial_ending': def(['lifecycle'], z.object({ customerId: uuid, subscriptionId: uuid, daysLeft: z.union([z.literal(7), z.literal(3), z.literal(1)]), trialEndsAt: z.iso.datetime() }), 'a trial ends in 7, 3 or 1 days'),
+  'audit.action': def(['platform'], z.object({
+    actor: z.enum(['customer', 'operator', 'anonymous']),
+    actorId: uuid.optional(),
+    customerId: uuid.optional(),
+    instanceId: uuid.optional(),
+    action: z.string().regex(/^[a-z][a-z0-9_.-]{0,99}$/),
+    outcome: z.enum(['succeeded', 'refused', 'denied', 'failed']),
+    status: z.number().int().min(100).max(599),
+    requestId: text().max(200),
+    at: z.iso.datetime(),
+  }), 'a person asked the platform to change something (any POST of an HTTP function), and how it ended'),
   'billing.status_changed': def(['lifecycle'], z.object({ customerId: uuid, instanceId: uuid.optional(), subscriptionId: uuid.optional(), status: billingStatus, reason: text({ multiline: true }), effectiveDate: z.string().optional() }), 'billing status of a subscription changed'),
 } satisfies Record<string, Entry>;
 

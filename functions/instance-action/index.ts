@@ -130,7 +130,7 @@ export default httpFunction({
         // The password is the customer's: an admin may not set (and then be shown) it.
         if (row.customer_id !== caller.userId) throw HttpError.forbidden('Only the owner sets a new Odoo password');
         const next = await resetOdooPassword(row.id);
-        return { status: 200, body: { id: next.id, status: next.status } };
+        return { status: 200, body: { id: next.id, status: next.status }, audit: { customerId: row.customer_id, instanceId: row.id } };
       }
       if (!allowedActions(row.status, caller.role === 'admin').includes(b.action)) refuse(row, b.action);
       const cause: Cause = {
@@ -142,7 +142,7 @@ export default httpFunction({
         await cancelSubscriptionNow(String(headers.authorization ?? ''), row.subscription_id);
       }
       const next = await apply(row.id, b.action as Action, caller, cause, b.backupId);
-      return { status: 202, body: { id: next.id, status: next.status } };
+      return { status: 202, body: { id: next.id, status: next.status }, audit: { customerId: row.customer_id, instanceId: row.id } };
     },
   }),
   shutdown: stopOutbox,

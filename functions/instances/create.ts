@@ -101,7 +101,7 @@ export async function createInstance(body: z.infer<typeof createBody>, caller: C
     }, { subject: id, traceparent: ctx.traceparent });
   });
   kickOutbox();
-  return { status: 202, body: { id, status: 'pending_payment' } };
+  return { status: 202, body: { id, status: 'pending_payment' }, audit: { instanceId: id } };
 }
 
 /**

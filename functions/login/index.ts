@@ -40,7 +40,7 @@ export default authFunction({
       const ua = headers['user-agent'];
       const { sessionId, ...pair } = await openSession(user, { ip, userAgent: Array.isArray(ua) ? ua[0] : ua });
       log.info({ userId: user.id, sessionId, ip }, 'login');
-      return { status: 200, body: pair, headers: { 'cache-control': 'no-store' } };
+      return { status: 200, body: pair, headers: { 'cache-control': 'no-store' }, audit: { customerId: user.id } };
     },
   },
 });

@@ -50,7 +50,7 @@ export default authFunction({
         );
         if (!done) throw HttpError.badRequest('This link is invalid, used or expired', { token: 'invalid, used or expired' });
         await clearFailures('loginAccount', done.email).catch(() => {});
-        return { status: 200, body: { passwordChanged: true } };
+        return { status: 200, body: { passwordChanged: true }, audit: { customerId: done.userId } };
       }
       if (!b.email) throw HttpError.badRequest('Invalid email', { email: 'required' });
       await consumeOrThrow('resetIp', ip);

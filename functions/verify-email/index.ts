@@ -36,15 +36,16 @@ export default authFunction({
       }
       if (!b.token) throw HttpError.badRequest('Invalid token', { token: 'required' });
       const token = b.token;
-      await db('auth').tx(async (t) => {
+      const customerId = await db('auth').tx(async (t) => {
         const userId = await consumeEmailToken(t, token, 'verify_email');
         if (!userId) throw HttpError.badRequest('This link is invalid, used or expired', { token: 'invalid, used or expired' });
         await t.none('UPDATE users SET email_verified_at = coalesce(email_verified_at, now()), updated_at = now() WHERE id = $1', [userId]);
         const u = (await findUserById(t, userId))!;
         await enqueue(t, 'user.verified', { customerId: u.id, email: u.email, firstName: u.firstName }, { subject: u.id });
+        return u.id;
       });
       kickOutbox();
-      return { status: 200, body: { verified: true } };
+      return { status: 200, body: { verified: true }, audit: { customerId } };
     },
   },
 });

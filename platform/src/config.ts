@@ -36,6 +36,10 @@ export const envSchema = z.object({
   BILLING_DB_PASSWORD: z.string().min(16).optional(),
   INSTANCE_DB_PASSWORD: z.string().min(16).optional(),
   COMMUNICATION_DB_PASSWORD: z.string().min(16).optional(),
+  AUDIT_DB_PASSWORD: z.string().min(16).optional(),
+  AUDIT_OWNER_DB_PASSWORD: z.string().min(16).optional(),
+  /** Days the audit log keeps entries (never fewer than 30: the database refuses to prune younger ones). */
+  AUDIT_RETENTION_DAYS: z.coerce.number().int().min(30).default(400),
   PROVISIONER_DB_PASSWORD: z.string().min(16).optional(),
 
   REDIS_URL: url('redis://127.0.0.1:6379'),

@@ -15,6 +15,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { CloudEvent } from 'cloudevents';
 import { z, type ZodType } from 'zod';
 import { schemaOf, textProblemField, textProblemIn } from '@saasodoo/events';
+import { recordAction, type AuditNote } from './audit-trail.ts';
 import { authenticate, type Caller } from './auth/verify.ts';
 import { takeClientIp } from './client-ip.ts';
 import { HttpError, toErrorResponse, zodFields } from './errors.ts';
@@ -25,9 +26,12 @@ export type { Caller };
 /** Who may call: nobody checked, a token if present, any customer, or admins only. */
 export type AuthMode = 'none' | 'optional' | 'customer' | 'admin';
 
-/** A handler's answer. `body`: JSON-able, a string or Buffer, or a Node Readable (streamed, see streamingBody). */
+/**
+ * A handler's answer. `body`: JSON-able, a string or Buffer, or a Node Readable (streamed, see streamingBody).
+ * `audit`: what the audit trail cannot know from the request (never sent to the caller).
+ */
 export type HttpResult =
-  | { status?: number; body?: unknown; headers?: Record<string, string> }
+  | { status?: number; body?: unknown; headers?: Record<string, string>; audit?: AuditNote }
   | undefined;
 
 export type RequestInfo = {
@@ -46,6 +50,8 @@ export type Route<Q, B, A extends AuthMode> = {
   query?: ZodType<Q>;
   body?: ZodType<B>;
   handle: Handler<Q, B, A extends 'customer' | 'admin' ? Caller : Caller | undefined>;
+  /** false for a POST that changes nothing a person would look for in an audit log (a token refresh). */
+  audit?: false;
 };
 
 /** A readiness check: resolves when a dependency answers, throws otherwise. */
@@ -202,10 +208,20 @@ export function httpFunction(def: HttpFunctionDef): FaasFunction {
         body = parse(r.body, context.body ?? {}, 'body');
       }
       const ip = takeClientIp(headers);
-      const result = await r.handle({
-        method: method as 'GET' | 'POST', headers, requestId, traceparent, ip, log, query, body, caller,
-      });
-      return respond(result);
+      const audited = method === 'POST' && r.audit !== false;
+      let result: HttpResult;
+      try {
+        result = await r.handle({
+          method: method as 'GET' | 'POST', headers, requestId, traceparent, ip, log, query, body, caller,
+        });
+      } catch (err) {
+        const answer = errorResult(err, requestId, log);
+        if (audited) await recordAction({ fn: def.name, adminOnly: r.auth === 'admin', caller, body, status: answer.statusCode, requestId, log });
+        return answer;
+      }
+      const answer = respond(result);
+      if (audited) await recordAction({ fn: def.name, adminOnly: r.auth === 'admin', caller, body, status: answer.statusCode, requestId, note: result?.audit, log });
+      return answer;
     } catch (err) {
       return errorResult(err, requestId, log);
     }

@@ -5,7 +5,7 @@
  */
 import pgPromise, { type IDatabase, type ITask } from 'pg-promise';
 import { log } from '../log.ts';
-import { connectionFor, databaseName, DATABASE_ROLE, PROVISIONER_ROLE, type ServiceDatabase } from './services.ts';
+import { connectionFor, databaseName, DATABASE_ROLE, PROVISIONER_ROLE, runtimeRole, type ServiceDatabase } from './services.ts';
 
 export const pgp = pgPromise({ capSQL: true });
 // bigint counts come back as numbers; our ids are uuids and counts stay small.
@@ -31,7 +31,7 @@ function pool(key: string, make: () => Db): Db {
 
 /** The pool of a service database, connected as its own role. */
 export function db(service: ServiceDatabase): Db {
-  return pool(service, () => pgp(connectionFor(DATABASE_ROLE[service], databaseName(service))));
+  return pool(service, () => pgp(connectionFor(runtimeRole(service), databaseName(service))));
 }
 
 /**

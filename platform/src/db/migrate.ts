@@ -10,7 +10,7 @@ import { runner } from 'node-pg-migrate';
 import { config, repoRoot } from '../config.ts';
 import {
   connectionFor, databaseName, DATABASE_ROLE, PROVISIONER_ROLE, roleName, rolePassword,
-  SERVICE_DATABASES, type ServiceDatabase,
+  RUNTIME_ROLE, SERVICE_DATABASES, type ServiceDatabase,
 } from './services.ts';
 
 const ident = (s: string) => `"${s.replace(/"/g, '""')}"`;
@@ -31,6 +31,7 @@ export async function migrate(opts: { databases?: readonly ServiceDatabase[] } =
   try {
     const roles: [string, string][] = [
       ...databases.map((d) => [DATABASE_ROLE[d], 'LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE'] as [string, string]),
+      ...databases.flatMap((d) => (RUNTIME_ROLE[d] ? [[RUNTIME_ROLE[d], 'LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE'] as [string, string]] : [])),
       [PROVISIONER_ROLE, 'LOGIN NOSUPERUSER CREATEDB CREATEROLE'],
     ];
     for (const [role, attrs] of roles) {
@@ -51,6 +52,8 @@ export async function migrate(opts: { databases?: readonly ServiceDatabase[] } =
         // Only the owning role may connect: other services go through HTTP or events.
         await admin.query(`REVOKE CONNECT, TEMPORARY ON DATABASE ${ident(name)} FROM PUBLIC`);
         await admin.query(`GRANT CONNECT ON DATABASE ${ident(name)} TO ${ident(owner)}`);
+        const runtime = RUNTIME_ROLE[d];
+        if (runtime) await admin.query(`GRANT CONNECT ON DATABASE ${ident(name)} TO ${ident(roleName(runtime))}`);
         result.createdDatabases.push(name);
       }
     }
@@ -105,6 +108,14 @@ async function migrateDatabase(d: ServiceDatabase): Promise<string[]> {
       checkOrder: true,
       log: () => {},
     });
+    const runtime = RUNTIME_ROLE[d];
+    if (runtime) {
+      // Read and append, nothing else (the tables' owner keeps UPDATE and DELETE; only migrations log in as it).
+      const r = ident(roleName(runtime));
+      await client.query(`GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA public TO ${r}`);
+      await client.query(`GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO ${r}`);
+      await client.query(`GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO ${r}`);
+    }
     return ran.map((m) => m.name);
   } finally {
     await client.end();

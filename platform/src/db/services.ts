@@ -6,7 +6,7 @@
 import { config, type Config } from '../config.ts';
 import { localSecret } from '../secrets.ts';
 
-export const SERVICE_DATABASES = ['auth', 'billing', 'instance', 'communication', 'killbill'] as const;
+export const SERVICE_DATABASES = ['auth', 'billing', 'instance', 'communication', 'audit', 'killbill'] as const;
 export type ServiceDatabase = (typeof SERVICE_DATABASES)[number];
 
 /** Role that owns each database. `killbill` is the local Kill Bill simulator's own store. */
@@ -15,8 +15,21 @@ export const DATABASE_ROLE: Record<ServiceDatabase, string> = {
   billing: 'billing_service',
   instance: 'instance_service',
   communication: 'communication_service',
+  audit: 'audit_owner',
   killbill: 'killbill_sim',
 };
+
+/**
+ * The role a service's functions log in as, where it is not the owner. The
+ * audit log is append-only: its functions may insert and read, never update
+ * or delete (migrate.ts grants exactly that), so only migrations use the owner.
+ */
+export const RUNTIME_ROLE: Partial<Record<ServiceDatabase, string>> = { audit: 'audit_service' };
+
+/** The role functions use on `db`. */
+export function runtimeRole(db: ServiceDatabase): string {
+  return RUNTIME_ROLE[db] ?? DATABASE_ROLE[db];
+}
 
 export const PROVISIONER_ROLE = 'provisioner';
 
@@ -25,6 +38,8 @@ const PASSWORD_ENV: Record<string, keyof Config> = {
   billing_service: 'BILLING_DB_PASSWORD',
   instance_service: 'INSTANCE_DB_PASSWORD',
   communication_service: 'COMMUNICATION_DB_PASSWORD',
+  audit_owner: 'AUDIT_OWNER_DB_PASSWORD',
+  audit_service: 'AUDIT_DB_PASSWORD',
   provisioner: 'PROVISIONER_DB_PASSWORD',
 };
 

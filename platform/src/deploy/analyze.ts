@@ -20,6 +20,7 @@ export const DATABASE_SECRETS: Record<string, SecretEnv> = {
   billing: { env: 'BILLING_DB_PASSWORD', secret: 'saasodoo-db-billing', key: 'password' },
   instance: { env: 'INSTANCE_DB_PASSWORD', secret: 'saasodoo-db-instance', key: 'password' },
   communication: { env: 'COMMUNICATION_DB_PASSWORD', secret: 'saasodoo-db-communication', key: 'password' },
+  audit: { env: 'AUDIT_DB_PASSWORD', secret: 'saasodoo-db-audit', key: 'password' },
   provisioner: { env: 'PROVISIONER_DB_PASSWORD', secret: 'saasodoo-db-provisioner', key: 'password' },
 };
 

@@ -1,0 +1,93 @@
+/**
+ * GET /api/audit-log: the audit log (functions/audit writes it).
+ * A customer reads their own account's entries, whatever filter they pass
+ * for another; an operator searches everything by customer, instance, actor,
+ * action and date. `format=jsonl` exports every match (up to 10,000) as JSON
+ * lines; otherwise a page of `limit` entries, newest first, and `before` for
+ * the next page.
+ */
+import { z } from 'zod';
+import { db } from '@saasodoo/platform/db/index';
+import { HttpError } from '@saasodoo/platform/errors';
+import { httpFunction, route, type HttpResult } from '@saasodoo/platform/fn';
+
+const EXPORT_MAX = 10_000;
+
+const query = z
+  .object({
+    customerId: z.uuid('must be a customer id').optional(),
+    instanceId: z.uuid('must be an instance id').optional(),
+    actor: z.enum(['customer', 'operator', 'anonymous', 'billing', 'system'], { message: 'one of customer, operator, anonymous, billing, system' }).optional(),
+    action: z.string().regex(/^[a-z][a-z0-9_.-]{0,99}$/, 'an action name such as instance-action.stop').optional(),
+    from: z.iso.datetime({ offset: true, message: 'an ISO 8601 date-time' }).optional(),
+    to: z.iso.datetime({ offset: true, message: 'an ISO 8601 date-time' }).optional(),
+    before: z.iso.datetime({ offset: true, message: 'an ISO 8601 date-time' }).optional(),
+    limit: z.coerce.number().int().min(1).max(200).default(50),
+    format: z.enum(['json', 'jsonl'], { message: 'json or jsonl' }).default('json'),
+  })
+  .strict();
+type Query = z.infer<typeof query>;
+
+type Row = {
+  id: string; at: Date; actor: string; actor_id: string | null; customer_id: string | null; instance_id: string | null;
+  action: string; outcome: string; status: number | null; request_id: string | null; detail: string | null;
+};
+
+const toApi = (r: Row) => ({
+  id: r.id, at: r.at.toISOString(), actor: r.actor, actorId: r.actor_id, customerId: r.customer_id, instanceId: r.instance_id,
+  action: r.action, outcome: r.outcome, status: r.status, requestId: r.request_id, detail: r.detail,
+});
+
+/** WHERE clause and values for the filters; `customerId` is already forced to the caller's own for customers. */
+function where(q: Query): { sql: string; values: unknown[] } {
+  const parts: string[] = [];
+  const values: unknown[] = [];
+  const add = (cond: string, ...vs: unknown[]) => {
+    parts.push(cond.replace(/\?/g, () => {
+      values.push(vs.shift());
+      return `$${values.length}`;
+    }));
+  };
+  if (q.customerId) add('customer_id = ?', q.customerId);
+  if (q.instanceId) add('instance_id = ?', q.instanceId);
+  if (q.actor) add('actor = ?', q.actor);
+  // `instance-action` also finds `instance-action.stop` and the other operations.
+  if (q.action) add('(action = ? OR starts_with(action, ?))', q.action, `${q.action}.`);
+  if (q.from) add('at >= ?', q.from);
+  if (q.to) add('at < ?', q.to);
+  if (q.before) add('at < ?', q.before);
+  return { sql: parts.length ? `WHERE ${parts.join(' AND ')}` : '', values };
+}
+
+export default httpFunction({
+  name: 'audit-log',
+  GET: route<Query, undefined, 'customer'>({
+    auth: 'customer',
+    query,
+    handle: async ({ query: q, caller }): Promise<HttpResult> => {
+      if (caller.role !== 'admin') {
+        if (q.customerId && q.customerId !== caller.userId) throw HttpError.forbidden('You can read your own account\'s activity only');
+        q = { ...q, customerId: caller.userId };
+      }
+      const w = where(q);
+      if (q.format === 'jsonl') {
+        const rows = await db('audit').manyOrNone<Row>(`SELECT * FROM audit_log ${w.sql} ORDER BY at DESC, id LIMIT ${EXPORT_MAX}`, w.values);
+        return {
+          body: rows.map((r) => JSON.stringify(toApi(r))).join('\n') + (rows.length ? '\n' : ''),
+          headers: {
+            'content-type': 'application/x-ndjson; charset=utf-8',
+            'content-disposition': 'attachment; filename="audit-log.jsonl"',
+            'cache-control': 'no-store',
+          },
+        };
+      }
+      const rows = await db('audit').manyOrNone<Row>(`SELECT * FROM audit_log ${w.sql} ORDER BY at DESC, id LIMIT $${w.values.length + 1}`, [...w.values, q.limit + 1]);
+      const page = rows.slice(0, q.limit);
+      return {
+        body: { items: page.map(toApi), next: rows.length > q.limit ? page[page.length - 1]!.at.toISOString() : null },
+        headers: { 'cache-control': 'no-store' },
+      };
+    },
+  }),
+  checks: [function auditDatabase() { return db('audit').one('SELECT 1'); }],
+});

@@ -1,0 +1,70 @@
+/**
+ * The audit trail of people's actions. Every POST an HTTP function handles is
+ * a request to change something (state changes are POST only), so the kit
+ * (fn.ts) records each one it hands to a handler as an `audit.action` event:
+ * who (the authenticated caller, or anonymous), what (`<function>` or
+ * `<function>.<body.action>`), on which customer and instance, and how it
+ * ended. The `audit` function stores them (functions/audit). Recording in the
+ * kit means no function can forget it; a handler only adds what the kit
+ * cannot know (whose account an anonymous login was for, the instance it made).
+ */
+import type { Caller } from './auth/verify.ts';
+import { emit } from './emit.ts';
+import type { Logger } from './log.ts';
+
+/** What a handler may add to its result about the action (stripped from the response). */
+export type AuditNote = { customerId?: string; instanceId?: string };
+
+type Outcome = 'succeeded' | 'refused' | 'denied' | 'failed';
+
+function outcomeOf(status: number): Outcome {
+  if (status < 400) return 'succeeded';
+  if (status === 401 || status === 403) return 'denied';
+  return status < 500 ? 'refused' : 'failed';
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const asUuid = (v: unknown): string | undefined => (typeof v === 'string' && UUID.test(v) ? v.toLowerCase() : undefined);
+
+/** `account` + `{action: 'changePassword'}` → `account.changepassword`: one action name per operation. */
+function actionName(fn: string, body: unknown): string {
+  const op = body && typeof body === 'object' ? (body as Record<string, unknown>).action : undefined;
+  const name = typeof op === 'string' && /^[A-Za-z][A-Za-z0-9_]{0,40}$/.test(op) ? `${fn}.${op}` : fn;
+  return name.toLowerCase();
+}
+
+/**
+ * Emits the audit event of one handled POST. Never throws: the action has
+ * happened (or failed) whatever the trail does, so a broker outage is logged
+ * with the entry, without its body, instead of turning a done action into an
+ * error.
+ */
+export async function recordAction(o: {
+  fn: string; adminOnly: boolean; caller?: Caller; body: unknown; status: number; requestId: string; note?: AuditNote; log: Logger;
+}): Promise<void> {
+  const b = (o.body && typeof o.body === 'object' ? o.body : {}) as Record<string, unknown>;
+  const status = outcomeOf(o.status);
+  // A successful anonymous request that names its account (a login, a reset link) was made by that customer.
+  const self = !o.caller && status === 'succeeded' ? asUuid(o.note?.customerId) : undefined;
+  // An admin is an operator on admin routes and on someone else's account; on their own account, a customer.
+  const onOther = o.note?.customerId !== undefined && o.note.customerId !== o.caller?.userId;
+  const operator = o.caller?.role === 'admin' && (o.adminOnly || onOther);
+  const actor = self ? 'customer' : !o.caller ? 'anonymous' : operator ? 'operator' : 'customer';
+  const data = {
+    actor,
+    actorId: o.caller?.userId ?? self,
+    // An operator acts on someone else's account: only the handler's note names it.
+    customerId: asUuid(o.note?.customerId) ?? (actor === 'customer' ? o.caller?.userId : undefined),
+    instanceId: asUuid(o.note?.instanceId) ?? asUuid(b.instanceId) ?? (o.fn === 'instance-action' ? asUuid(b.id) : undefined),
+    action: actionName(o.fn, o.body),
+    outcome: status,
+    status: o.status,
+    requestId: o.requestId,
+    at: new Date().toISOString(),
+  } as const;
+  try {
+    await emit('audit.action', data);
+  } catch (err) {
+    o.log.error({ audit: data, reason: (err as Error).message }, 'audit entry not recorded');
+  }
+}
