@@ -40,24 +40,21 @@ function actionName(fn: string, body: unknown): string {
  * error.
  */
 export async function recordAction(o: {
-  fn: string; adminOnly: boolean; caller?: Caller; body: unknown; status: number; requestId: string; note?: AuditNote; log: Logger;
+  fn: string; caller?: Caller; body: unknown; status: number; requestId: string; note?: AuditNote; log: Logger;
 }): Promise<void> {
   const b = (o.body && typeof o.body === 'object' ? o.body : {}) as Record<string, unknown>;
-  const status = outcomeOf(o.status);
+  const outcome = outcomeOf(o.status);
   // A successful anonymous request that names its account (a login, a reset link) was made by that customer.
-  const self = !o.caller && status === 'succeeded' ? asUuid(o.note?.customerId) : undefined;
-  // An admin is an operator on admin routes and on someone else's account; on their own account, a customer.
-  const onOther = o.note?.customerId !== undefined && o.note.customerId !== o.caller?.userId;
-  const operator = o.caller?.role === 'admin' && (o.adminOnly || onOther);
-  const actor = self ? 'customer' : !o.caller ? 'anonymous' : operator ? 'operator' : 'customer';
+  const self = !o.caller && outcome === 'succeeded' ? asUuid(o.note?.customerId) : undefined;
+  const actor = self ? 'customer' : !o.caller ? 'anonymous' : o.caller.role === 'admin' ? 'operator' : 'customer';
   const data = {
     actor,
     actorId: o.caller?.userId ?? self,
-    // An operator acts on someone else's account: only the handler's note names it.
+    // An operator acts on someone else's account: only the handler's note names whose.
     customerId: asUuid(o.note?.customerId) ?? (actor === 'customer' ? o.caller?.userId : undefined),
     instanceId: asUuid(o.note?.instanceId) ?? asUuid(b.instanceId) ?? (o.fn === 'instance-action' ? asUuid(b.id) : undefined),
     action: actionName(o.fn, o.body),
-    outcome: status,
+    outcome,
     status: o.status,
     requestId: o.requestId,
     at: new Date().toISOString(),

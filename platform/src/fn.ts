@@ -216,11 +216,11 @@ export function httpFunction(def: HttpFunctionDef): FaasFunction {
         });
       } catch (err) {
         const answer = errorResult(err, requestId, log);
-        if (audited) await recordAction({ fn: def.name, adminOnly: r.auth === 'admin', caller, body, status: answer.statusCode, requestId, log });
+        if (audited) await recordAction({ fn: def.name, caller, body, status: answer.statusCode, requestId, log });
         return answer;
       }
       const answer = respond(result);
-      if (audited) await recordAction({ fn: def.name, adminOnly: r.auth === 'admin', caller, body, status: answer.statusCode, requestId, note: result?.audit, log });
+      if (audited) await recordAction({ fn: def.name, caller, body, status: answer.statusCode, requestId, note: result?.audit, log });
       return answer;
     } catch (err) {
       return errorResult(err, requestId, log);

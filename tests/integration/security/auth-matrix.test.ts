@@ -73,6 +73,15 @@ const MATRIX: Record<string, Record<string, Call>> = {
       method: 'POST', body: (f) => ({ action: 'revokeSession', sessionId: f.spareSessionId }), expect: A(401, 404, 200, 404), maySee: ['owner'],
     },
   },
+  'audit-log': {
+    'GET own activity': {
+      method: 'GET', expect: A(401, 200, 200, 200), maySee: ['owner', 'admin'],
+      check: (who, _s, b) => { if (who === 'other') for (const e of b.items) expect(e.customerId).toBe(users.other.userId); },
+    },
+    'GET Alice’s activity by her id': {
+      method: 'GET', query: () => ({ customerId: users.owner.userId }), expect: A(401, 403, 200, 200), maySee: ['owner', 'admin'],
+    },
+  },
   'backup-download': {
     'Alice’s link tampered (other instance)': {
       method: 'GET', noBearer: true, query: (f) => ({ token: tamper(f.backupToken) }), expect: A(401, 401, 401, 401),
