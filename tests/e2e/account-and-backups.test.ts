@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { setAdminRole } from '@saasodoo/platform/cli/admin';
-import { e2eUnavailable, startE2e, uniqueEmail, type E2e } from './harness.ts';
+import { e2eUnavailable, seriousA11yViolations, startE2e, uniqueEmail, type E2e } from './harness.ts';
 import { act, PASSWORD, signUpVerifyLogIn, waitForStatus } from './flows.ts';
 
 const unavailable = e2eUnavailable();
@@ -30,6 +30,8 @@ describe.skipIf(!!unavailable)('account, backups, plan change and dead letters',
   let e2e: E2e;
   let page: Page;
   const email = uniqueEmail('grace');
+  const adminEmail = uniqueEmail('ops');
+  let admin: Page;
   let instancePath = '';
 
   beforeAll(async () => {
@@ -145,8 +147,7 @@ describe.skipIf(!!unavailable)('account, backups, plan change and dead letters',
     });
     expect(res.status, await res.text()).toBe(202);
 
-    const adminEmail = uniqueEmail('ops');
-    const admin = await e2e.newPage();
+    admin = await e2e.newPage();
     await signUpVerifyLogIn(e2e, admin, adminEmail, false);
     await setAdminRole(adminEmail, 'admin');
     await admin.getByRole('button', { name: 'Log out', exact: true }).click(); // the new role comes with a new token
@@ -174,5 +175,35 @@ describe.skipIf(!!unavailable)('account, backups, plan change and dead letters',
     // It went back to provision, which still refuses it: dead-lettered again, later.
     await expect.poll(deadAt, { timeout: 30_000, interval: 500 }).not.toBe(firstDeadAt);
     expect(Date.parse((await deadAt())!)).toBeGreaterThan(Date.parse(firstDeadAt!));
+  });
+
+  it('the account page says what happened on the account, in words; an operator finds it in the activity search', async () => {
+    // The audit log is written through the broker: poll until the password change shows.
+    const recent = page.locator('section', { has: page.getByRole('heading', { name: 'Recent activity' }) });
+    await expect.poll(async () => {
+      await page.goto(`${e2e.portal}/account`);
+      return recent.innerText();
+    }, { timeout: 30_000, interval: 500 }).toContain('You changed the password');
+    expect(await recent.innerText()).not.toMatch(/account\.|instance-action|[0-9a-f]{8}-[0-9a-f]{4}/);
+    await page.getByRole('link', { name: 'All account activity' }).click();
+    await page.getByText('You updated the profile').waitFor();
+    await page.getByText('You signed out another device').waitFor();
+    expect(await seriousA11yViolations(page)).toEqual([]);
+    await e2e.shot(page, 'account-activity');
+
+    await admin.goto(`${e2e.portal}/admin/activity`);
+    await admin.getByLabel('Action').fill('account.changepassword');
+    await admin.getByRole('button', { name: 'Search' }).click();
+    await admin.waitForURL(/action=account.changepassword/);
+    const rows = admin.locator('tbody tr');
+    expect(await rows.count()).toBe(1);
+    expect(await rows.first().innerText()).toContain('The account holder changed the password');
+    expect(await seriousA11yViolations(admin)).toEqual([]);
+    const download = await admin.request.get(`${e2e.portal}/admin/activity/export?action=account.changepassword`);
+    expect(download.headers()['content-type']).toMatch(/^application\/x-ndjson/);
+    const lines = (await download.text()).trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({ action: 'account.changepassword', actor: 'customer', outcome: 'succeeded' });
+    await e2e.shot(admin, 'operator-activity');
   });
 });

@@ -1,5 +1,6 @@
 import { api } from '$lib/server/api';
 import { failFrom, formValues, invalid, loadError, missing } from '$lib/server/forms';
+import type { ActivityEntry } from '$lib/activity';
 import type { Actions, PageServerLoad } from './$types';
 
 type Account = {
@@ -9,8 +10,12 @@ type Account = {
 
 export const load: PageServerLoad = async (event) => {
 	try {
-		const account = await api<Account>(event, 'GET', 'account');
-		return { account, sessionId: event.locals.user?.sessionId };
+		const [account, activity] = await Promise.all([
+			api<Account>(event, 'GET', 'account'),
+			// The account page works without its activity: the audit log being down must not hide the profile.
+			api<{ items: ActivityEntry[] }>(event, 'GET', 'audit-log', { query: { limit: 5 } }).catch(() => undefined),
+		]);
+		return { account, sessionId: event.locals.user?.sessionId, activity: activity?.items, self: event.locals.user?.id };
 	} catch (err) {
 		loadError(err);
 	}
