@@ -178,14 +178,16 @@ describe.skipIf(!!unavailable)('account, backups, plan change and dead letters',
   });
 
   it('the account page says what happened on the account, in words; an operator finds it in the activity search', async () => {
-    // The audit log is written through the broker: poll until the password change shows.
+    // The audit log is written through the broker: poll until the last action (the restore) shows.
+    await page.goto(`${e2e.portal}/account`);
     const recent = page.locator('section', { has: page.getByRole('heading', { name: 'Recent activity' }) });
     await expect.poll(async () => {
-      await page.goto(`${e2e.portal}/account`);
+      await page.reload();
       return recent.innerText();
-    }, { timeout: 30_000, interval: 500 }).toContain('You changed the password');
+    }, { timeout: 30_000, interval: 500 }).toContain('You asked to restore a backup of Restore Co');
     expect(await recent.innerText()).not.toMatch(/account\.|instance-action|[0-9a-f]{8}-[0-9a-f]{4}/);
     await page.getByRole('link', { name: 'All account activity' }).click();
+    await page.getByText('You changed the password').waitFor();
     await page.getByText('You updated the profile').waitFor();
     await page.getByText('You signed out another device').waitFor();
     expect(await seriousA11yViolations(page)).toEqual([]);

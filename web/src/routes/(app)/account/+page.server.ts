@@ -10,12 +10,14 @@ type Account = {
 
 export const load: PageServerLoad = async (event) => {
 	try {
-		const [account, activity] = await Promise.all([
+		const [account, activity, instances] = await Promise.all([
 			api<Account>(event, 'GET', 'account'),
 			// The account page works without its activity: the audit log being down must not hide the profile.
 			api<{ items: ActivityEntry[] }>(event, 'GET', 'audit-log', { query: { limit: 5 } }).catch(() => undefined),
+			api<{ items: { id: string; name: string }[] }>(event, 'GET', 'instances').catch(() => undefined),
 		]);
-		return { account, sessionId: event.locals.user?.sessionId, activity: activity?.items, self: event.locals.user?.id };
+		const names = Object.fromEntries((instances?.items ?? []).map((i) => [i.id, i.name]));
+		return { account, sessionId: event.locals.user?.sessionId, activity: activity?.items, names, self: event.locals.user?.id };
 	} catch (err) {
 		loadError(err);
 	}
