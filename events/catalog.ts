@@ -66,6 +66,7 @@ export const catalog = {
   'instance.backup': def(['instance-action', 'instance-ops'], instance.extend({ backupId: uuid, kind: z.enum(['manual', 'daily', 'safety', 'final']) }), 'take a backup'),
   'instance.restore': def(['instance-action'], instance.extend({ backupId: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$/) }), 'restore a backup (a uuid, or a driver-named safety backup)'),
   'instance.quota': def(['lifecycle'], instance.extend({ plan: z.string() }), 'apply the plan resources and storage quota'),
+  'instance.routes': def(['domains'], instance, 'apply the instance\'s verified custom domains (routing, certificate, Odoo\'s address)'),
   'health.tick': def(['host'], z.object({ at: z.iso.datetime() }), 'schedule: probe running instances'),
   'billing.account.ensure': def(['platform'], customer, 'ensure the Kill Bill account of a customer exists'),
   'schedule.daily': def(['host'], z.object({ at: z.iso.datetime() }), 'daily schedule: backups and trial warnings'),

@@ -75,6 +75,8 @@ export const envSchema = z.object({
   /** Instances live at {subdomain}.{BASE_DOMAIN}. */
   BASE_DOMAIN: z.string().default('localhost'),
   INSTANCE_URL_SCHEME: z.enum(['http', 'https']).default('http'),
+  /** DNS servers that check custom domains (`host[:port]`, comma-separated); default: the system's. */
+  DNS_SERVERS: z.string().optional().transform((s) => (s ? s.split(',').map((x) => x.trim()).filter(Boolean) : [])),
 
   /** A real Kill Bill; unset means the host starts its simulator. */
   KILLBILL_URL: optionalUrl(),

@@ -11,7 +11,7 @@ import { db } from '../db/index.ts';
 import { HttpError } from '../errors.ts';
 import { log } from '../log.ts';
 import { startRelay, type Relay } from '../outbox.ts';
-import type { Plan } from '../plans.ts';
+import { findPlan, type Plan } from '../plans.ts';
 import { redis } from '../redis.ts';
 import { parseCatalog, type CatalogPlan } from './catalog.ts';
 import { killbill, KillBillError, type Subscription } from './killbill.ts';
@@ -64,6 +64,7 @@ export async function plansOnSale(withTrial: boolean): Promise<Plan[]> {
         price: { amount: p.price, currency: 'USD', period: 'month' },
         resources: { cpu: Number(e.cpu), memoryMiB: e.memory_mib, storageGiB: e.storage_gib },
         database: e.database,
+        customDomains: findPlan(p.name, true)?.customDomains ?? 1,
       };
       if (withTrial && p.trialDays) plan.trial = { days: p.trialDays };
       return [plan];

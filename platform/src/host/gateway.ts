@@ -22,6 +22,8 @@ export type GatewayOptions = {
   supervisor: Supervisor;
   baseDomain: string;
   instanceRouter?: InstanceRouter;
+  /** The instance subdomain a verified custom domain routes to (the Host of a request not under baseDomain). */
+  customDomain?: (host: string) => Promise<string | undefined>;
 };
 
 const MAX_BODY = 1024 * 1024;
@@ -142,9 +144,18 @@ function proxy(req: IncomingMessage, res: ServerResponse, port: number, pathAndQ
 }
 
 function subdomainOf(hostHeader: string | undefined, baseDomain: string): string | undefined {
-  const host = (hostHeader ?? '').replace(/:\d+$/, '').toLowerCase();
+  const host = hostOf(hostHeader);
   const suffix = `.${baseDomain}`;
   return host.endsWith(suffix) ? host.slice(0, -suffix.length) : undefined;
+}
+
+function hostOf(hostHeader: string | undefined): string {
+  return (hostHeader ?? '').replace(/:\d+$/, '').toLowerCase();
+}
+
+/** A name that could be a customer's domain: dotted, not an IP address, not the gateway's own loopback names. */
+function maybeCustomDomain(host: string): boolean {
+  return host.includes('.') && !/^[\d.]+$/.test(host) && !host.startsWith('[') && host !== 'localhost';
 }
 
 /**
@@ -182,7 +193,9 @@ export async function startGateway(opts: GatewayOptions): Promise<http.Server> {
     const requestId = String(req.headers['x-request-id'] ?? '') || randomUUID();
     try {
       const url = new URL(req.url ?? '/', 'http://gateway');
-      const sub = subdomainOf(req.headers.host, opts.baseDomain);
+      const host = hostOf(req.headers.host);
+      const sub = subdomainOf(req.headers.host, opts.baseDomain)
+        ?? (opts.customDomain && maybeCustomDomain(host) ? await opts.customDomain(host) : undefined);
       if (sub && opts.instanceRouter) {
         const target = await opts.instanceRouter(sub);
         if (!target) return sendError(res, 404, 'not_found', `No instance at ${sub}.${opts.baseDomain}`);

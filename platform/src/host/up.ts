@@ -50,6 +50,7 @@ export async function up(opts: { only?: string[]; quiet?: boolean; skip?: string
           supervisor,
           baseDomain: c.BASE_DOMAIN,
           instanceRouter: (sub) => (instanceRouter ? instanceRouter(sub) : Promise.resolve(undefined)),
+          customDomain: customDomainLookup(),
         });
         running.push({ name: 'gateway', svc: { stop: () => new Promise((r) => gateway.close(() => r())) } });
         table.push(['gateway', `http://localhost:${c.GATEWAY_PORT}`]);
@@ -83,4 +84,22 @@ export class HostStartError extends Error {}
 export function formatTable(rows: string[][]): string {
   const w = Math.max(...rows.map((r) => r[0].length));
   return rows.map(([a, b]) => `  ${a.padEnd(w)}  ${b}`).join('\n');
+}
+
+/**
+ * The gateway's view of verified custom domains, read from the instance
+ * database and kept 5 s (hits and misses alike), so a request to a custom
+ * domain costs no query on the hot path and a new verification routes within seconds.
+ */
+function customDomainLookup(): (host: string) => Promise<string | undefined> {
+  const cache = new Map<string, { sub: string | undefined; at: number }>();
+  return async (host) => {
+    const hit = cache.get(host);
+    if (hit && Date.now() - hit.at < 5000) return hit.sub;
+    const { subdomainForDomain } = await import('../instances/domains.ts');
+    const sub = await subdomainForDomain(host).catch(() => undefined);
+    if (cache.size > 10_000) cache.clear();
+    cache.set(host, { sub, at: Date.now() });
+    return sub;
+  };
 }

@@ -43,7 +43,16 @@ export function instanceDbNames(instanceId: string, customerId: string): { role:
 
 /** Public URL of an instance: `{scheme}://{subdomain}.{BASE_DOMAIN}` (+ the gateway port locally). */
 export function instanceUrl(subdomain: string): string {
+  return urlOfHost(`${subdomain}.${config().BASE_DOMAIN}`);
+}
+
+/** The address Odoo calls itself: its primary custom domain once one is verified, else its own. */
+export function odooBaseUrl(row: { subdomain: string; custom_domains: string[] }): string {
+  return row.custom_domains[0] ? urlOfHost(row.custom_domains[0]) : instanceUrl(row.subdomain);
+}
+
+function urlOfHost(host: string): string {
   const c = config();
   const local = c.BASE_DOMAIN === 'localhost' ? `:${c.GATEWAY_PORT}` : '';
-  return `${c.INSTANCE_URL_SCHEME}://${subdomain}.${c.BASE_DOMAIN}${local}`;
+  return `${c.INSTANCE_URL_SCHEME}://${host}${local}`;
 }

@@ -7,7 +7,7 @@
  */
 import pg from 'pg';
 import {
-  BASE_INSTALLED_SQL, configureStatements, CREATE_EXTENSIONS_SQL, IS_INITIALISED_SQL, ODOO_PATHS, setPasswordStatements, type ConfigureInput, type OdooDatabase, type Statement,
+  BASE_INSTALLED_SQL, baseUrlStatements, configureStatements, CREATE_EXTENSIONS_SQL, IS_INITIALISED_SQL, ODOO_PATHS, setPasswordStatements, type ConfigureInput, type OdooDatabase, type Statement,
 } from '../odoo/contract.ts';
 
 async function withTenant<T>(d: OdooDatabase, fn: (c: pg.Client) => Promise<T>): Promise<T> {
@@ -55,6 +55,11 @@ async function runAll(d: OdooDatabase, statements: Statement[]): Promise<void> {
 /** SPEC 6 odoo_configure: one transaction, so Odoo's admin/admin never exists next to a reachable instance. */
 export function configureOdoo(d: OdooDatabase, input: ConfigureInput): Promise<void> {
   return runAll(d, configureStatements(input));
+}
+
+/** A new primary address (a custom domain verified or removed): Odoo's links follow it. */
+export function setOdooBaseUrl(d: OdooDatabase, baseUrl: string): Promise<void> {
+  return runAll(d, baseUrlStatements(baseUrl));
 }
 
 /** reset_odoo_password: only the admin user's password hash. */

@@ -15,7 +15,7 @@ import { ensureInstanceDatabase } from './database.ts';
 import { tenantConnectionLimit } from './db-limits.ts';
 import { transition, type Cause } from './history.ts';
 import { withInstanceLock } from './locks.ts';
-import { instanceDbNames, instanceUrl } from './names.ts';
+import { instanceDbNames, instanceUrl, odooBaseUrl } from './names.ts';
 import { reportProgress, safeReason } from './progress.ts';
 import { recordUsage } from './quota.ts';
 import { kickOutbox } from './relay.ts';
@@ -170,7 +170,7 @@ const STEPS: Record<Exclude<ProvisionStep, 'claim'>, StepFn> = {
     if (!passwordHash) throw new Error('the instance has no Odoo password to set');
     await configureOdoo(specOf(row).database, {
       login: row.odoo_login, passwordHash, userName: row.odoo_user_name || row.odoo_login, email: row.odoo_login,
-      companyName: row.name, baseUrl: instanceUrl(row.subdomain),
+      companyName: row.name, baseUrl: odooBaseUrl(row),
     });
     return updateInstance(db('instance'), row.id, { admin_password_hash: passwordHash });
   },

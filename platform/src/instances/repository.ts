@@ -45,6 +45,8 @@ export type InstanceRow = {
   odoo_user_name: string | null;
   /** pbkdf2-sha512 hash of the Odoo master password (admin_passwd). */
   odoo_master_hash: string | null;
+  /** Verified custom domains, primary first (domains.ts). */
+  custom_domains: string[];
   progress: Progress | null;
   /** Last storage measurement (runtime usage()); null until the first one. */
   storage_used_bytes: number | null;

@@ -29,6 +29,7 @@ export function specOf(row: InstanceRow): InstanceSpec {
     },
     masterPasswordHash: row.odoo_master_hash ?? undefined,
     demoData: row.demo_data,
+    domains: row.custom_domains ?? [],
   };
 }
 

@@ -248,16 +248,22 @@ export type Statement = { text: string; values: unknown[] };
  * Each statement must affect a row: `configure` checks the admin user and
  * main company were found.
  */
+const param = (key: string, value: string): Statement => ({
+  text: `INSERT INTO ir_config_parameter (key, value, create_uid, create_date, write_uid, write_date)
+         VALUES ($1, $2, 1, now() at time zone 'UTC', 1, now() at time zone 'UTC')
+         ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, write_date = EXCLUDED.write_date`,
+  values: [key, value],
+});
+
+/** `web.base.url`, frozen: the address Odoo puts in its own links and mails (configure, and a new primary custom domain). */
+export function baseUrlStatements(baseUrl: string): Statement[] {
+  return [param('web.base.url', baseUrl), param('web.base.url.freeze', 'True')];
+}
+
 export function configureStatements(c: ConfigureInput): Statement[] {
   const lang = c.lang ?? DEFAULT_LANG;
   const admin = `(SELECT res_id FROM ir_model_data WHERE module = 'base' AND name = 'user_admin' AND model = 'res.users')`;
   const company = `(SELECT res_id FROM ir_model_data WHERE module = 'base' AND name = 'main_company' AND model = 'res.company')`;
-  const param = (key: string, value: string): Statement => ({
-    text: `INSERT INTO ir_config_parameter (key, value, create_uid, create_date, write_uid, write_date)
-           VALUES ($1, $2, 1, now() at time zone 'UTC', 1, now() at time zone 'UTC')
-           ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, write_date = EXCLUDED.write_date`,
-    values: [key, value],
-  });
   return [
     { text: `UPDATE res_users SET login = $1, password = $2, write_date = now() at time zone 'UTC' WHERE id = ${admin}`, values: [c.login, c.passwordHash] },
     { text: `UPDATE res_partner SET name = $1, complete_name = $1, email = $2, lang = $3, write_date = now() at time zone 'UTC'
@@ -265,8 +271,7 @@ export function configureStatements(c: ConfigureInput): Statement[] {
     { text: `UPDATE res_company SET name = $1, write_date = now() at time zone 'UTC' WHERE id = ${company}`, values: [c.companyName] },
     { text: `UPDATE res_partner SET name = $1, complete_name = $1, write_date = now() at time zone 'UTC'
               WHERE id = (SELECT partner_id FROM res_company WHERE id = ${company})`, values: [c.companyName] },
-    param('web.base.url', c.baseUrl),
-    param('web.base.url.freeze', 'True'),
+    ...baseUrlStatements(c.baseUrl),
   ];
 }
 

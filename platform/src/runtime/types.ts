@@ -34,6 +34,8 @@ export type InstanceSpec = {
   demoData?: boolean;
   /** Odoo language loaded at init (default en_US). */
   lang?: string;
+  /** Verified custom domains, routed next to the instance's own host (Kubernetes: IngressRoute hosts and certificate names). */
+  domains?: string[];
 };
 
 /** Desired run state given with apply/scale. */

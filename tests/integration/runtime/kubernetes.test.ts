@@ -134,6 +134,23 @@ describe('kubernetes driver', () => {
     expect(fake.list({ namespace: NS }).map((o) => `${o.kind}/${o.metadata.name}/${o.metadata.uid}`).sort()).toEqual(before);
   });
 
+  it('custom domains: a verified domain joins the IngressRoute hosts and the certificate; removed, it leaves both', async () => {
+    await driver.apply({ ...spec, domains: ['erp.acme.test'] });
+    const route = fake.get('traefik.io/v1alpha1', 'IngressRoute', NS, name)!;
+    const cert = fake.get('cert-manager.io/v1', 'Certificate', NS, name)!;
+    expect(route.spec.routes[0].match).toBe('(Host(`acme.odoo.example.com`) || Host(`erp.acme.test`))');
+    expect(cert.spec.dnsNames).toEqual(['acme.odoo.example.com', 'erp.acme.test']);
+    if (haveSchemas) {
+      const vRoute = crdValidator('crd-traefik.io_ingressroutes.yaml', 'v1alpha1');
+      expect(vRoute(route), JSON.stringify(vRoute.errors)).toBe(true);
+      const vCert = crdValidator('crd-cert-manager.io_certificates.yaml', 'v1');
+      expect(vCert(cert), JSON.stringify(vCert.errors)).toBe(true);
+    }
+    await driver.apply(spec);
+    expect(fake.get('traefik.io/v1alpha1', 'IngressRoute', NS, name)!.spec.routes[0].match).toBe('Host(`acme.odoo.example.com`)');
+    expect(fake.get('cert-manager.io/v1', 'Certificate', NS, name)!.spec.dnsNames).toEqual(['acme.odoo.example.com']);
+  });
+
   it('waitReady follows the Deployment through the Watch API and then routes to Odoo', async () => {
     expect((await driver.status(spec.id)).state).toBe('starting');
     // Until a pod is ready, the customer gets the starting page.

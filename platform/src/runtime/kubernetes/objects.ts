@@ -64,6 +64,17 @@ export function instanceHost(spec: Pick<InstanceSpec, 'subdomain'>, s: Pick<Kube
   return `${spec.subdomain}.${s.baseDomain}`;
 }
 
+/** The instance's own host and its verified custom domains. */
+function hostsOf(spec: InstanceSpec, s: KubeSettings): string[] {
+  return [instanceHost(spec, s), ...(spec.domains ?? [])];
+}
+
+/** Traefik's rule for any of the hosts (parenthesised when several, so `&&` binds to all). */
+function hostRule(hosts: string[]): string {
+  const rule = hosts.map((h) => `Host(\`${h}\`)`).join(' || ');
+  return hosts.length > 1 ? `(${rule})` : rule;
+}
+
 export function labelsFor(spec: InstanceSpec): Record<string, string> {
   return {
     'app.kubernetes.io/name': 'odoo',
@@ -274,10 +285,10 @@ export function ingressRoute(spec: InstanceSpec, s: KubeSettings, owner: OwnerRe
     spec: {
       entryPoints: ['websecure'],
       routes: [
-        { match: `Host(\`${instanceHost(spec, s)}\`)`, kind: 'Rule', services: [backend] },
+        { match: hostRule(hostsOf(spec, s)), kind: 'Rule', services: [backend] },
         // With workers, Odoo serves its bus on the gevent port (the longer rule wins in Traefik).
         ...(target === 'odoo' && workersFor(spec.resources.cpu) > 0
-          ? [{ match: `Host(\`${instanceHost(spec, s)}\`) && PathPrefix(\`${ODOO_PATHS.websocket}\`)`, kind: 'Rule', services: [{ name, port: GEVENT_PORT }] }]
+          ? [{ match: `${hostRule(hostsOf(spec, s))} && PathPrefix(\`${ODOO_PATHS.websocket}\`)`, kind: 'Rule', services: [{ name, port: GEVENT_PORT }] }]
           : []),
       ],
       tls: { secretName: `${name}-tls` },
@@ -291,7 +302,8 @@ export function certificate(spec: InstanceSpec, s: KubeSettings, owner: OwnerRef
     apiVersion: 'cert-manager.io/v1',
     kind: 'Certificate',
     metadata: meta(spec, s, name, owner),
-    spec: { secretName: `${name}-tls`, dnsNames: [instanceHost(spec, s)], issuerRef: { name: s.clusterIssuer, kind: 'ClusterIssuer', group: 'cert-manager.io' } },
+    // cert-manager's HTTP-01 solver proves each name through the same ingress: a custom domain joins once its CNAME is verified.
+    spec: { secretName: `${name}-tls`, dnsNames: hostsOf(spec, s), issuerRef: { name: s.clusterIssuer, kind: 'ClusterIssuer', group: 'cert-manager.io' } },
   };
 }
 
