@@ -67,7 +67,7 @@ export async function addDomain(row: InstanceRow, domain: string): Promise<Domai
   }
   if (row.status === 'terminating' || row.status === 'terminated') throw HttpError.conflict(`Cannot add a domain to an instance that is ${row.status}`);
   return db('instance').tx(async (t) => {
-    await t.none('SELECT 1 FROM instances WHERE id = $1 FOR UPDATE', [row.id]);
+    await t.any('SELECT 1 FROM instances WHERE id = $1 FOR UPDATE', [row.id]);
     const existing = await t.oneOrNone<DomainRow>('SELECT * FROM instance_domains WHERE instance_id = $1 AND domain = $2', [row.id, domain]);
     if (existing) return existing;
     await refuseIfVerifiedElsewhere(t, row.id, domain);
@@ -126,7 +126,7 @@ export async function checkDomain(row: InstanceRow, domain: string): Promise<Dom
   if (claim.verified_at) return claim;
   const problem = await dnsProblem(claim, instanceHostname(row));
   const next = await db('instance').tx(async (t) => {
-    await t.none('SELECT 1 FROM instances WHERE id = $1 FOR UPDATE', [row.id]);
+    await t.any('SELECT 1 FROM instances WHERE id = $1 FOR UPDATE', [row.id]);
     if (problem) {
       return t.one<DomainRow>('UPDATE instance_domains SET checked_at = now(), problem = $3 WHERE instance_id = $1 AND domain = $2 RETURNING *', [row.id, domain, problem]);
     }
@@ -143,7 +143,7 @@ export async function checkDomain(row: InstanceRow, domain: string): Promise<Dom
 /** Drops a claim; a verified domain stops being routed. */
 export async function removeDomain(row: InstanceRow, domain: string): Promise<void> {
   const removed = await db('instance').tx(async (t) => {
-    await t.none('SELECT 1 FROM instances WHERE id = $1 FOR UPDATE', [row.id]);
+    await t.any('SELECT 1 FROM instances WHERE id = $1 FOR UPDATE', [row.id]);
     const gone = await t.oneOrNone<DomainRow>('DELETE FROM instance_domains WHERE instance_id = $1 AND domain = $2 RETURNING *', [row.id, domain]);
     if (!gone) throw HttpError.notFound(`No claim for ${domain} on this instance`);
     if (gone.verified_at) await syncRoutes(t, row);

@@ -7,7 +7,7 @@
 import { db, pgp, type Tx } from '../db/index.ts';
 import { HttpError } from '../errors.ts';
 import type { Caller } from '../auth/verify.ts';
-import { instanceDbNames, instanceUrl } from './names.ts';
+import { instanceDbNames, instanceUrl, odooBaseUrl } from './names.ts';
 import type { BillingStatus, Health, Status } from './states.ts';
 
 /** Backup ids: uuids, or the driver's own names for safety backups. */
@@ -114,7 +114,7 @@ export function toApi(r: InstanceRow) {
     updatedAt: r.updated_at.toISOString(),
     ...(r.error_step ? { error: { step: r.error_step, reason: r.error_reason ?? '' } } : {}),
     // Where and as whom the customer logs in to Odoo (the password is shown once, by the instances function).
-    ...(r.odoo_login ? { odoo: { url: instanceUrl(r.subdomain), database: r.db_name ?? instanceDbNames(r.id, r.customer_id).database, login: r.odoo_login } } : {}),
+    ...(r.odoo_login ? { odoo: { url: odooBaseUrl(r), database: r.db_name ?? instanceDbNames(r.id, r.customer_id).database, login: r.odoo_login } } : {}),
   };
 }
 
