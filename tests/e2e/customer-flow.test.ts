@@ -126,6 +126,21 @@ describe.skipIf(!!unavailable)('customer flow', () => {
     await tab.close();
   });
 
+  it('adds a custom domain: the page shows the two DNS records to create, and removes it', async () => {
+    await page.goto(`${e2e.portal}${instancePath}`);
+    await page.getByRole('link', { name: 'Custom domains' }).click();
+    await page.getByLabel('Domain').fill('ERP.Example-Customer.test');
+    await page.getByRole('button', { name: 'Add domain' }).click();
+    await page.getByText('erp.example-customer.test was added').waitFor();
+    const records = page.getByRole('table', { name: 'DNS records for erp.example-customer.test' });
+    expect(await records.locator('tbody tr').first().innerText()).toMatch(/CNAME\s+erp\.example-customer\.test\s+[a-z0-9-]+\.localhost/);
+    expect(await records.locator('tbody tr').nth(1).innerText()).toMatch(/TXT\s+_saasodoo-challenge\.erp\.example-customer\.test\s+\S{20,}/);
+    expect(await seriousA11yViolations(page)).toEqual([]);
+    await e2e.shot(page, 'custom-domain-records');
+    await page.getByRole('button', { name: 'Remove erp.example-customer.test' }).click();
+    await page.getByText('erp.example-customer.test was removed').waitFor();
+  });
+
   it('stops and starts the instance', async () => {
     expect(instancePath, 'the instance was created in an earlier step').not.toBe('');
     await act(page, 'stop');
