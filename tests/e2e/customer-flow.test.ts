@@ -129,7 +129,7 @@ describe.skipIf(!!unavailable)('customer flow', () => {
   it('adds a custom domain: the page shows the two DNS records to create, and removes it', async () => {
     await page.goto(`${e2e.portal}${instancePath}`);
     await page.getByRole('link', { name: 'Custom domains' }).click();
-    await page.getByLabel('Domain').fill('ERP.Example-Customer.test');
+    await page.getByRole('textbox', { name: 'Domain' }).fill('ERP.Example-Customer.test');
     await page.getByRole('button', { name: 'Add domain' }).click();
     await page.getByText('erp.example-customer.test was added').waitFor();
     const records = page.getByRole('table', { name: 'DNS records for erp.example-customer.test' });
@@ -139,6 +139,7 @@ describe.skipIf(!!unavailable)('customer flow', () => {
     await e2e.shot(page, 'custom-domain-records');
     await page.getByRole('button', { name: 'Remove erp.example-customer.test' }).click();
     await page.getByText('erp.example-customer.test was removed').waitFor();
+    await page.goto(`${e2e.portal}${instancePath}`); // where the next steps start
   });
 
   it('stops and starts the instance', async () => {
