@@ -8,7 +8,6 @@ import { config } from '@saasodoo/platform/config';
 import { eventFunction, type ReceivedEvent } from '@saasodoo/platform/fn';
 import { sweep } from '@saasodoo/platform/instances/health';
 import { refreshUsage } from '@saasodoo/platform/instances/quota';
-import { stopOutbox } from '@saasodoo/platform/instances/relay';
 
 export default eventFunction({
   name: 'health-probe',
@@ -21,5 +20,5 @@ export default eventFunction({
       if (u.measured || u.failed) e.log.info(u, 'storage usage refreshed');
     },
   },
-  shutdown: stopOutbox,
+  outbox: 'instance',
 });

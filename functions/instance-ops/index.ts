@@ -8,7 +8,6 @@ import { eventFunction, type ReceivedEvent } from '@saasodoo/platform/fn';
 import type { Command } from '@saasodoo/platform/instances/command';
 import { backupCommand, dailyBackups, restoreCommand } from '@saasodoo/platform/instances/backups';
 import { billingStatusChanged, restart, resume, start, stop, suspend, terminate } from '@saasodoo/platform/instances/operations';
-import { stopOutbox } from '@saasodoo/platform/instances/relay';
 
 /** Adapts a command handler to a received event. */
 function on<D>(handler: (cmd: Command<D>) => Promise<unknown>) {
@@ -33,5 +32,5 @@ export default eventFunction({
     'com.saasodoo.schedule.daily': on(dailyBackups),
     'com.saasodoo.billing.status_changed': on(billingStatusChanged),
   },
-  shutdown: stopOutbox,
+  outbox: 'instance',
 });

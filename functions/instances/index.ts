@@ -16,7 +16,6 @@ import {
 } from '@saasodoo/platform/instances/repository';
 import { allowedActions, STATUSES } from '@saasodoo/platform/instances/states';
 import { unseal } from '@saasodoo/platform/instances/secrets';
-import { stopOutbox } from '@saasodoo/platform/instances/relay';
 import { createInstance, createBody } from './create.ts';
 
 /** Download links live this long. */
@@ -100,5 +99,5 @@ export default httpFunction({
     handle: ({ body, caller, headers, requestId, traceparent }) =>
       createInstance(body, caller, String(headers.authorization ?? ''), { requestId, traceparent }),
   }),
-  shutdown: stopOutbox,
+  outbox: 'instance',
 });

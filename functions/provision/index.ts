@@ -4,7 +4,6 @@
  */
 import { eventFunction, type ReceivedEvent } from '@saasodoo/platform/fn';
 import { provision } from '@saasodoo/platform/instances/provisioning';
-import { stopOutbox } from '@saasodoo/platform/instances/relay';
 
 export default eventFunction({
   name: 'provision',
@@ -12,5 +11,5 @@ export default eventFunction({
     'com.saasodoo.instance.provision': (e: ReceivedEvent<{ instanceId: string; customerId: string; fromStep?: string }>) =>
       provision({ eventId: e.id, eventType: e.type, data: e.data, traceparent: e.traceparent, log: e.log }),
   },
-  shutdown: stopOutbox,
+  outbox: 'instance',
 });

@@ -1,7 +1,6 @@
 /** `quota-set` (CloudEvent instance.quota): the plan's resources and storage quota, usage reported. */
 import { eventFunction, type ReceivedEvent } from '@saasodoo/platform/fn';
 import { applyQuota } from '@saasodoo/platform/instances/quota';
-import { stopOutbox } from '@saasodoo/platform/instances/relay';
 
 export default eventFunction({
   name: 'quota-set',
@@ -10,5 +9,5 @@ export default eventFunction({
       await applyQuota({ eventId: e.id, eventType: e.type, data: e.data, traceparent: e.traceparent, log: e.log });
     },
   },
-  shutdown: stopOutbox,
+  outbox: 'instance',
 });

@@ -19,6 +19,8 @@ import { authenticate, type Caller } from './auth/verify.ts';
 import { takeClientIp } from './client-ip.ts';
 import { HttpError, toErrorResponse, zodFields } from './errors.ts';
 import { log as rootLog, type Logger } from './log.ts';
+import { stopRelays, wakeRelay } from './outbox.ts';
+import type { ServiceDatabase } from './db/index.ts';
 
 export type { Caller };
 
@@ -43,6 +45,14 @@ type Handler<Q, B, C> = (req: RequestInfo & { query: Q; body: B; caller: C }) =>
 
 export type Route<Q, B, A extends AuthMode> = {
   auth: A;
+  /**
+   * For callers that cannot send an Authorization header (Kill Bill signs
+   * nothing and posts to a URL): the secret travels in the query string.
+   * Checked before anything else; false answers 401 with nothing read.
+   */
+  queryToken?: (query: Record<string, unknown>) => boolean;
+  /** Largest body accepted, in bytes (413 above it); Fastify's 1 MiB limit otherwise. */
+  maxBodyBytes?: number;
   query?: ZodType<Q>;
   body?: ZodType<B>;
   handle: Handler<Q, B, A extends 'customer' | 'admin' ? Caller : Caller | undefined>;
@@ -72,7 +82,7 @@ export type FaasFunction = {
 };
 
 /** Per method: who may call and the zod schemas of its input. */
-export type RouteTable = Partial<Record<'GET' | 'POST', { auth: AuthMode; query?: ZodType; body?: ZodType }>>;
+export type RouteTable = Partial<Record<'GET' | 'POST', { auth: AuthMode; queryToken?: boolean; query?: ZodType; body?: ZodType }>>;
 
 /** Accepts a route with full type inference (an identity function). */
 export function route<Q = undefined, B = undefined, A extends AuthMode = AuthMode>(r: Route<Q, B, A>): Route<Q, B, A> {
@@ -118,6 +128,14 @@ export function streamingBody<T extends Readable>(body: T): T {
     return pipe(dest, opts);
   }) as T['pipe'];
   return body;
+}
+
+/** The size of the request body: the larger of Content-Length and the body received (raw when the runtime kept it). */
+function bodyBytes(context: FaasContext, headers: RequestInfo['headers']): number {
+  const declared = Number(header(headers, 'content-length') ?? 0) || 0;
+  const raw = typeof context.rawBody === 'string' ? context.rawBody
+    : typeof context.body === 'string' ? context.body : Buffer.isBuffer(context.body) ? context.body : JSON.stringify(context.body ?? null);
+  return Math.max(declared, Buffer.byteLength(raw));
 }
 
 /** Turns a handler result or an error into faas-js-runtime's `{statusCode, headers, body}`. */
@@ -167,9 +185,25 @@ export type HttpFunctionDef = {
   POST?: Route<any, any, any>;
   /** Dependencies that must answer for the function to be ready. */
   checks?: Check[];
+  /** The service database whose outbox this function writes: its relay starts with the function, to send rows a previous process left. */
+  outbox?: ServiceDatabase;
   init?: () => Promise<void> | void;
   shutdown?: () => Promise<void> | void;
 };
+
+/** init/shutdown around the function's own: its outbox relay starts first and every relay stops (after a last pass) on shutdown. */
+function lifecycle(def: { outbox?: ServiceDatabase; init?: () => Promise<void> | void; shutdown?: () => Promise<void> | void }) {
+  return {
+    init: async () => {
+      if (def.outbox) wakeRelay(def.outbox);
+      await def.init?.();
+    },
+    shutdown: async () => {
+      await stopRelays();
+      await def.shutdown?.();
+    },
+  };
+}
 
 /** Builds a faas-js-runtime Function object for an HTTP function. */
 export function httpFunction(def: HttpFunctionDef): FaasFunction {
@@ -186,6 +220,9 @@ export function httpFunction(def: HttpFunctionDef): FaasFunction {
         throw new HttpError(405, 'method_not_allowed', `Use ${allowed}`, undefined, { allow: allowed });
       }
       // Authenticate before validating, so an anonymous caller learns nothing about the input schema.
+      if (r.queryToken && !r.queryToken((context.query ?? {}) as Record<string, unknown>)) {
+        throw new HttpError(401, 'unauthorized', 'Unknown tenant or wrong token');
+      }
       let caller: Caller | undefined;
       const authorization = header(headers, 'authorization');
       if (r.auth === 'customer' || r.auth === 'admin' || (r.auth === 'optional' && authorization)) {
@@ -198,6 +235,9 @@ export function httpFunction(def: HttpFunctionDef): FaasFunction {
         const ct = header(headers, 'content-type') ?? '';
         if (!/^application\/json\b/i.test(ct)) {
           throw new HttpError(415, 'unsupported_media_type', 'Send the body as application/json', { body: 'expected application/json' });
+        }
+        if (r.maxBodyBytes !== undefined && bodyBytes(context, headers) > r.maxBodyBytes) {
+          throw new HttpError(413, 'payload_too_large', `Body over ${r.maxBodyBytes} bytes`, { body: `at most ${r.maxBodyBytes} bytes` });
         }
         body = parse(r.body, context.body ?? {}, 'body');
       }
@@ -213,12 +253,11 @@ export function httpFunction(def: HttpFunctionDef): FaasFunction {
   const routes: RouteTable = {};
   for (const m of ['GET', 'POST'] as const) {
     const r = def[m];
-    if (r) routes[m] = { auth: r.auth, query: r.query ?? emptyQuery, body: r.body };
+    if (r) routes[m] = { auth: r.auth, ...(r.queryToken ? { queryToken: true } : {}), query: r.query ?? emptyQuery, body: r.body };
   }
   return {
     handle,
-    init: def.init,
-    shutdown: def.shutdown,
+    ...lifecycle(def),
     readiness: readinessHandler(def.checks ?? []),
     routes,
   };
@@ -265,6 +304,8 @@ export type EventFunctionDef = {
   /** Handlers by full event type (`com.saasodoo.instance.provision`, `org.killbill.*` types...). */
   on: Record<string, (event: ReceivedEvent<any>) => Promise<EventResult> | EventResult>;
   checks?: Check[];
+  /** As HttpFunctionDef.outbox. */
+  outbox?: ServiceDatabase;
   init?: () => Promise<void> | void;
   shutdown?: () => Promise<void> | void;
 };
@@ -313,5 +354,5 @@ export function eventFunction(def: EventFunctionDef): FaasFunction {
       return errorResult(err, requestId, log);
     }
   };
-  return { handle, init: def.init, shutdown: def.shutdown, readiness: readinessHandler(def.checks ?? []), liveness };
+  return { handle, ...lifecycle(def), readiness: readinessHandler(def.checks ?? []), liveness };
 }

@@ -10,26 +10,10 @@ import { config } from '../config.ts';
 import { db } from '../db/index.ts';
 import { HttpError } from '../errors.ts';
 import { log } from '../log.ts';
-import { startRelay, type Relay } from '../outbox.ts';
 import type { Plan } from '../plans.ts';
 import { redis } from '../redis.ts';
 import { parseCatalog, type CatalogPlan } from './catalog.ts';
 import { killbill, KillBillError, type Subscription } from './killbill.ts';
-
-let relay: Relay | undefined;
-
-/** Publishes the billing outbox now (after a commit); the relay runs only where K_SINK is set. */
-export function kickBillingOutbox(): void {
-  if (!config().K_SINK) return;
-  relay ??= startRelay(db('billing'));
-  relay.kick();
-}
-
-export async function stopBillingOutbox(): Promise<void> {
-  const r = relay;
-  relay = undefined;
-  await r?.stop();
-}
 
 // ---- plans ----
 

@@ -7,13 +7,12 @@
  * and reported as `instance.drift_detected` once per episode.
  */
 import { db } from '../db/index.ts';
-import { enqueue } from '../outbox.ts';
+import { enqueue, transact } from '../outbox.ts';
 import { runtime, type RuntimeStatus } from '../runtime/index.ts';
 import { probeAll, type ProbeResult } from '../runtime/health.ts';
 import { causeOf, type Command } from './command.ts';
 import { recordHistory } from './history.ts';
 import { mapBounded } from './bounded.ts';
-import { kickOutbox } from './relay.ts';
 import type { InstanceRow } from './repository.ts';
 
 export const UNHEALTHY_AFTER = 3;
@@ -39,12 +38,11 @@ export async function sweep(cmd: Command<{ at: string }>, opts: { concurrency?: 
     if (ok) summary.healthy++;
     else summary.unhealthy++;
   }
-  kickOutbox();
   return summary;
 }
 
 async function record(cmd: Command<unknown>, row: InstanceRow, ok: boolean, driftState: string | undefined, probe: ProbeResult): Promise<void> {
-  await db('instance').tx(async (t) => {
+  await transact('instance', async (t) => {
     const cur = await t.oneOrNone<InstanceRow>(`SELECT * FROM instances WHERE id = $1 AND status = 'running' FOR UPDATE`, [row.id]);
     if (!cur) return; // changed status meanwhile: not ours to judge
     const ids = { instanceId: cur.id, customerId: cur.customer_id };

@@ -8,7 +8,7 @@
 import { config } from '../config.ts';
 import { db } from '../db/index.ts';
 import { HttpError } from '../errors.ts';
-import { enqueue } from '../outbox.ts';
+import { enqueue, transact } from '../outbox.ts';
 import { log, type Logger } from '../log.ts';
 import { runtime } from '../runtime/index.ts';
 import { ensureInstanceDatabase } from './database.ts';
@@ -18,7 +18,6 @@ import { withInstanceLock } from './locks.ts';
 import { instanceDbNames, instanceUrl } from './names.ts';
 import { reportProgress, safeReason } from './progress.ts';
 import { recordUsage } from './quota.ts';
-import { kickOutbox } from './relay.ts';
 import { getInstance, updateInstance, type InstanceRow } from './repository.ts';
 import { quotaBytes, specOf } from './runtime-spec.ts';
 import { randomPassword, seal, unseal } from './secrets.ts';
@@ -80,12 +79,11 @@ export async function provision(cmd: ProvisionCommand): Promise<void> {
     } catch (err) {
       const reason = safeReason(err);
       cmd.log.warn({ instanceId, step, reason }, 'provisioning failed');
-      await db('instance').tx(async (t) => {
+      await transact('instance', async (t) => {
         const cur = (await getInstance(t, instanceId, true))!;
         await transition(t, cur, 'error', { ...cause, reason: `provisioning failed at ${step}: ${reason}` }, { error_step: step, error_reason: reason });
         await enqueue(t, 'instance.failed', { instanceId, customerId, step, reason }, { subject: instanceId, traceparent: cmd.traceparent });
       });
-      kickOutbox();
     }
   });
 }
@@ -98,14 +96,13 @@ export async function provision(cmd: ProvisionCommand): Promise<void> {
  * it: 409, retried by the broker once create has either finished or given up.
  */
 async function claim(instanceId: string, cause: Cause): Promise<InstanceRow | undefined> {
-  const row = await db('instance').tx(async (t) => {
+  const row = await transact('instance', async (t) => {
     const cur = (await getInstance(t, instanceId, true))!;
     if (cur.status === 'provisioning') return cur;
     if (cur.status !== 'pending_payment') return undefined;
     if (!cur.subscription_id) throw new HttpError(409, 'busy', 'The instance is still being created; retry later');
     return transition(t, cur, 'provisioning', { ...cause, reason: 'provisioning started' }, { error_step: null, error_reason: null });
   });
-  kickOutbox();
   if (row) await reportProgress(row, 'provision', 'claim', 1, PROVISION_STEPS.length, cause.traceparent);
   return row;
 }
@@ -192,7 +189,7 @@ const STEPS: Record<Exclude<ProvisionStep, 'claim'>, StepFn> = {
     }
   },
   async ready(row, cause) {
-    const done = await db('instance').tx(async (t) => {
+    const done = await transact('instance', async (t) => {
       const cur = (await getInstance(t, row.id, true))!;
       const next = await transition(t, cur, 'running', { ...cause, reason: 'provisioned' }, {
         error_step: null, error_reason: null, health: 'unknown', health_failures: 0, previous_status: null,
@@ -201,7 +198,6 @@ const STEPS: Record<Exclude<ProvisionStep, 'claim'>, StepFn> = {
         { subject: row.id, traceparent: cause.traceparent });
       return next;
     });
-    kickOutbox();
     return done;
   },
 };
