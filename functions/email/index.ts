@@ -72,7 +72,9 @@ export const BILLING_REASON_TEMPLATES = {
   cancellation_scheduled: 'cancellation-scheduled',
 } as const satisfies Record<string, TemplateName>;
 
-const on = <T extends ShortType>(type: T, handle: (e: Ev<T>) => Promise<void>) => ({ [`${PREFIX}${type}`]: handle });
+/** `{ 'com.saasodoo.<type>': handle }`, typed so the spread keeps each key (the triggers test reads them). */
+const on = <T extends ShortType>(type: T, handle: (e: Ev<T>) => Promise<void>) =>
+  ({ [`${PREFIX}${type}`]: handle }) as { [K in `${typeof PREFIX}${T}`]: (e: Ev<T>) => Promise<void> };
 
 export default eventFunction({
   name: 'email',

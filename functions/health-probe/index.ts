@@ -5,20 +5,19 @@
  * instance row for the API and reported as instance.quota_exceeded on a crossing.
  */
 import { config } from '@saasodoo/platform/config';
-import { eventFunction, type ReceivedEvent } from '@saasodoo/platform/fn';
+import { command, eventFunction } from '@saasodoo/platform/fn';
 import { sweep } from '@saasodoo/platform/instances/health';
 import { refreshUsage } from '@saasodoo/platform/instances/quota';
 
 export default eventFunction({
   name: 'health-probe',
   on: {
-    'com.saasodoo.health.tick': async (e: ReceivedEvent<{ at: string }>) => {
-      const cmd = { eventId: e.id, eventType: e.type, data: e.data, traceparent: e.traceparent, log: e.log };
+    'com.saasodoo.health.tick': command(async (cmd) => {
       const s = await sweep(cmd);
-      e.log.info(s, 'health sweep');
+      cmd.log.info(s, 'health sweep');
       const u = await refreshUsage(cmd, { everyMinutes: config().STORAGE_USAGE_MINUTES });
-      if (u.measured || u.failed) e.log.info(u, 'storage usage refreshed');
-    },
+      if (u.measured || u.failed) cmd.log.info(u, 'storage usage refreshed');
+    }),
   },
   outbox: 'instance',
 });

@@ -4,17 +4,9 @@
  * daily backups, billing's status changes, and a restart of an instance
  * health-probe found unhealthy.
  */
-import { eventFunction, type ReceivedEvent } from '@saasodoo/platform/fn';
-import type { Command } from '@saasodoo/platform/instances/command';
+import { command as on, eventFunction } from '@saasodoo/platform/fn';
 import { backupCommand, dailyBackups, restoreCommand } from '@saasodoo/platform/instances/backups';
 import { billingStatusChanged, restart, resume, start, stop, suspend, terminate } from '@saasodoo/platform/instances/operations';
-
-/** Adapts a command handler to a received event. */
-function on<D>(handler: (cmd: Command<D>) => Promise<unknown>) {
-  return async (e: ReceivedEvent<D>) => {
-    await handler({ eventId: e.id, eventType: e.type, data: e.data, traceparent: e.traceparent, log: e.log });
-  };
-}
 
 export default eventFunction({
   name: 'instance-ops',

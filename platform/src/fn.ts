@@ -14,7 +14,7 @@ import { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { CloudEvent } from 'cloudevents';
 import { z, type ZodType } from 'zod';
-import { schemaOf, textProblemField, textProblemIn } from '@saasodoo/events';
+import { schemaOf, textProblemField, textProblemIn, type EventData, type EventType, type KillbillNotification, type ShortType } from '@saasodoo/events';
 import { authenticate, type Caller } from './auth/verify.ts';
 import { takeClientIp } from './client-ip.ts';
 import { HttpError, toErrorResponse, zodFields } from './errors.ts';
@@ -79,6 +79,8 @@ export type FaasFunction = {
   liveness?: (req: FastifyRequest, reply: FastifyReply) => Promise<void>;
   /** An HTTP function's routes (auth mode and input schemas), read by the auth matrix and fuzzing suites. */
   routes?: RouteTable;
+  /** An event function's event types, checked against events/triggers.yaml by a unit test. */
+  handles?: string[];
 };
 
 /** Per method: who may call and the zod schemas of its input. */
@@ -299,10 +301,41 @@ export type ReceivedEvent<D = unknown> = {
 /** What an event handler may answer: nothing (done), or an event to publish as the reply. */
 export type EventResult = void | undefined | CloudEvent<unknown>;
 
+/** A full event type a function may subscribe to: one of the catalogue's, or any of Kill Bill's. */
+export type HandledType = EventType | `org.killbill.${string}`;
+
+/** The data an event of full type `T` carries, as the catalogue validates it. */
+export type DataOf<T extends string> = T extends `com.saasodoo.${infer S}`
+  ? S extends ShortType ? EventData<S> : never
+  : T extends `org.killbill.${string}` ? KillbillNotification : never;
+
+/** Handlers by full event type, each typed with the data the catalogue gives that type. */
+export type EventHandlers = { [T in HandledType]?: (event: ReceivedEvent<DataOf<T>>) => Promise<EventResult> | EventResult };
+
+/**
+ * What a command handler receives: the event's data and what to record as
+ * its cause (event id and type, trace). The one shape every instance command
+ * handler takes, built from a received event by `command`.
+ */
+export type Command<D> = {
+  eventId: string;
+  eventType: string;
+  data: D;
+  traceparent?: string;
+  log: Logger;
+};
+
+/** Adapts a command handler to an event handler (the one event-to-command adapter). */
+export function command<D>(handler: (cmd: Command<D>) => Promise<unknown>): (e: ReceivedEvent<D>) => Promise<void> {
+  return async (e) => {
+    await handler({ eventId: e.id, eventType: e.type, data: e.data, traceparent: e.traceparent, log: e.log });
+  };
+}
+
 export type EventFunctionDef = {
   name: string;
   /** Handlers by full event type (`com.saasodoo.instance.provision`, `org.killbill.*` types...). */
-  on: Record<string, (event: ReceivedEvent<any>) => Promise<EventResult> | EventResult>;
+  on: EventHandlers;
   checks?: Check[];
   /** As HttpFunctionDef.outbox. */
   outbox?: ServiceDatabase;
@@ -325,7 +358,7 @@ export function eventFunction(def: EventFunctionDef): FaasFunction {
       if (!ce || typeof ce.type !== 'string') {
         throw new HttpError(400, 'not_a_cloudevent', 'This function accepts CloudEvents only (binary or structured mode)');
       }
-      const handler = def.on[ce.type];
+      const handler = (def.on as Record<string, ((e: ReceivedEvent<unknown>) => Promise<EventResult> | EventResult) | undefined>)[ce.type];
       if (!handler) throw new HttpError(400, 'unsupported_type', `${def.name} does not handle ${ce.type}`, { type: 'not handled here' });
       const schema = schemaOf(ce.type);
       let data: unknown = ce.data;
@@ -354,5 +387,5 @@ export function eventFunction(def: EventFunctionDef): FaasFunction {
       return errorResult(err, requestId, log);
     }
   };
-  return { handle, ...lifecycle(def), readiness: readinessHandler(def.checks ?? []), liveness };
+  return { handle, ...lifecycle(def), readiness: readinessHandler(def.checks ?? []), liveness, handles: Object.keys(def.on) };
 }

@@ -6,18 +6,12 @@
 import { db, type Tx } from '../db/index.ts';
 import { transact } from '../outbox.ts';
 import { HttpError } from '../errors.ts';
-import type { Logger } from '../log.ts';
+import type { Command } from '../fn.ts';
 import { transition, type Cause } from './history.ts';
 import { getInstance, type InstancePatch, type InstanceRow } from './repository.ts';
 import type { Status } from './states.ts';
 
-export type Command<D> = {
-  eventId: string;
-  eventType: string;
-  data: D;
-  traceparent?: string;
-  log: Logger;
-};
+export type { Command } from '../fn.ts';
 
 /** The cause to record for changes made while handling `cmd`. */
 export function causeOf(cmd: Command<unknown>, actor: string, reason?: string): Cause {

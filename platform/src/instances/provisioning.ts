@@ -9,10 +9,11 @@ import { config } from '../config.ts';
 import { db } from '../db/index.ts';
 import { HttpError } from '../errors.ts';
 import { enqueue, transact } from '../outbox.ts';
-import { log, type Logger } from '../log.ts';
+import { log } from '../log.ts';
 import { runtime } from '../runtime/index.ts';
 import { ensureInstanceDatabase } from './database.ts';
 import { tenantConnectionLimit } from './db-limits.ts';
+import { loadOwned, type Command } from './command.ts';
 import { transition, type Cause } from './history.ts';
 import { withInstanceLock } from './locks.ts';
 import { instanceDbNames, instanceUrl } from './names.ts';
@@ -31,13 +32,7 @@ export function isProvisionStep(s: string | null | undefined): s is ProvisionSte
   return !!s && (PROVISION_STEPS as readonly string[]).includes(s);
 }
 
-export type ProvisionCommand = {
-  eventId: string;
-  eventType: string;
-  data: { instanceId: string; customerId: string; fromStep?: string };
-  traceparent?: string;
-  log: Logger;
-};
+export type ProvisionCommand = Command<{ instanceId: string; customerId: string; fromStep?: string }>;
 
 /** Tests only: NODE_ENV=test and PROVISION_FAIL_AT_STEP=<step> make that step fail. */
 function injectedFailure(step: ProvisionStep): void {
@@ -52,12 +47,7 @@ function injectedFailure(step: ProvisionStep): void {
  */
 export async function provision(cmd: ProvisionCommand): Promise<void> {
   const { instanceId, customerId } = cmd.data;
-  const found = await getInstance(db('instance'), instanceId);
-  if (!found) throw new HttpError(400, 'unknown_instance', 'No such instance', { instanceId: 'unknown' });
-  if (found.customer_id !== customerId) {
-    cmd.log.warn({ instanceId }, 'provision refused: customer does not own the instance');
-    throw new HttpError(400, 'customer_mismatch', 'The instance belongs to another customer', { customerId: 'does not own the instance' });
-  }
+  await loadOwned(cmd);
   if (cmd.data.fromStep !== undefined && !isProvisionStep(cmd.data.fromStep)) {
     throw HttpError.badRequest('Unknown step', { fromStep: `one of ${PROVISION_STEPS.join(', ')}` });
   }
