@@ -6,7 +6,7 @@
  */
 import { config } from '@saasodoo/platform/config';
 import { command, eventFunction } from '@saasodoo/platform/fn';
-import { sweep } from '@saasodoo/platform/instances/health';
+import { sweep } from './health.ts';
 import { refreshUsage } from '@saasodoo/platform/instances/quota';
 
 export default eventFunction({

@@ -6,7 +6,7 @@
  */
 import { command as on, eventFunction } from '@saasodoo/platform/fn';
 import { backupCommand, dailyBackups, restoreCommand } from '@saasodoo/platform/instances/backups';
-import { billingStatusChanged, restart, resume, start, stop, suspend, terminate } from '@saasodoo/platform/instances/operations';
+import { billingStatusChanged, restart, resume, start, stop, suspend, terminate } from './operations.ts';
 
 export default eventFunction({
   name: 'instance-ops',

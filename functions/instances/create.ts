@@ -30,7 +30,7 @@ import { startSubscription, trialEligible } from '@saasodoo/platform/instances/b
 import { recordHistory } from '@saasodoo/platform/instances/history';
 import { subdomainProblem } from '@saasodoo/platform/instances/names';
 import type { InstanceRow } from '@saasodoo/platform/instances/repository';
-import { customerProfile } from '@saasodoo/platform/instances/account-client';
+import { customerProfile } from './account-client.ts';
 import { newOdooPassword } from '@saasodoo/platform/instances/secrets';
 
 export const createBody = z.object({

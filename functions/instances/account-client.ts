@@ -4,8 +4,8 @@
  * function never reads another service's tables. Create records them as the
  * instance's Odoo login and user name (SPEC 6 odoo_configure).
  */
-import { config } from '../config.ts';
-import { HttpError } from '../errors.ts';
+import { config } from '@saasodoo/platform/config';
+import { HttpError } from '@saasodoo/platform/errors';
 
 export type CustomerProfile = { email: string; name: string };
 

@@ -6,14 +6,14 @@
  * missing while the status says running is drift: recorded in the history
  * and reported as `instance.drift_detected` once per episode.
  */
-import { db } from '../db/index.ts';
-import { enqueue, transact } from '../outbox.ts';
-import { runtime, type RuntimeStatus } from '../runtime/index.ts';
-import { probeAll, type ProbeResult } from '../runtime/health.ts';
-import { causeOf, type Command } from './command.ts';
-import { recordHistory } from './history.ts';
-import { mapBounded } from './bounded.ts';
-import type { InstanceRow } from './repository.ts';
+import { db } from '@saasodoo/platform/db/index';
+import { enqueue, transact } from '@saasodoo/platform/outbox';
+import { runtime, type RuntimeStatus } from '@saasodoo/platform/runtime/index';
+import { probeAll, type ProbeResult } from '@saasodoo/platform/runtime/health';
+import { causeOf, type Command } from '@saasodoo/platform/instances/command';
+import { recordHistory } from '@saasodoo/platform/instances/history';
+import { mapBounded } from '@saasodoo/platform/instances/bounded';
+import type { InstanceRow } from '@saasodoo/platform/instances/repository';
 
 export const UNHEALTHY_AFTER = 3;
 

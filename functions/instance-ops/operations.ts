@@ -5,18 +5,18 @@
  * invoke`) is accepted from the settled status too. Every handler is safe to
  * receive twice: the status says whether the work is already done.
  */
-import { config } from '../config.ts';
-import { db } from '../db/index.ts';
-import { runtime, RuntimeError } from '../runtime/index.ts';
-import { enter, loadOwned, settle, causeOf, type Command } from './command.ts';
-import { dropInstanceDatabase } from './database.ts';
-import { recordHistory } from './history.ts';
-import { withInstanceLock } from './locks.ts';
-import { instanceDbNames } from './names.ts';
-import { safeReason } from './progress.ts';
-import { updateInstance, type InstanceRow } from './repository.ts';
-import { specOf } from './runtime-spec.ts';
-import { takeBackup } from './backups.ts';
+import { config } from '@saasodoo/platform/config';
+import { db } from '@saasodoo/platform/db/index';
+import { runtime, RuntimeError } from '@saasodoo/platform/runtime/index';
+import { enter, loadOwned, settle, causeOf, type Command } from '@saasodoo/platform/instances/command';
+import { dropInstanceDatabase } from '@saasodoo/platform/instances/database';
+import { recordHistory } from '@saasodoo/platform/instances/history';
+import { withInstanceLock } from '@saasodoo/platform/instances/locks';
+import { instanceDbNames } from '@saasodoo/platform/instances/names';
+import { safeReason } from '@saasodoo/platform/instances/progress';
+import { updateInstance, type InstanceRow } from '@saasodoo/platform/instances/repository';
+import { specOf } from '@saasodoo/platform/instances/runtime-spec';
+import { takeBackup } from '@saasodoo/platform/instances/backups';
 
 type Ids = { instanceId: string; customerId: string };
 const ACTOR = 'instance-ops';
