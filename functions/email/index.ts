@@ -1,6 +1,6 @@
 /**
  * `email`: every lifecycle event a customer should hear about becomes one
- * mail, exactly once (SPEC 9). Each handler picks the template, the
+ * mail, exactly once (platform/src/mail/README.md). Each handler picks the template, the
  * recipient and the exactly-once key; store.ts does reserve → send → mark.
  * An SMTP failure answers 503 so the broker retries, then dead-letters.
  */
@@ -18,7 +18,7 @@ type Delivery<T extends TemplateName> = {
   to: string;
   customerId?: string;
   vars: TemplateVars[T];
-  /** Exactly-once key; default `<event id>:<template>` (SPEC 9). */
+  /** Exactly-once key; default `<event id>:<template>` (platform/src/mail/README.md). */
   key?: string;
 };
 

@@ -1,5 +1,5 @@
 /**
- * health-probe (SPEC 8): on every `health.tick`, probe `/web/health` of each
+ * health-probe (platform/src/instances/README.md 5): on every `health.tick`, probe `/web/health` of each
  * running instance with bounded concurrency. Three failures in a row →
  * `unhealthy` + `instance.unhealthy`; a success → `healthy` (+
  * `instance.recovered` when it was unhealthy). A runtime that is stopped or

@@ -1,6 +1,6 @@
 /**
  * `health-probe` (CloudEvent health.tick): one sweep over every running
- * instance (SPEC 8), then the storage usage of the instances not measured
+ * instance (platform/src/instances/README.md 5), then the storage usage of the instances not measured
  * for STORAGE_USAGE_MINUTES (bounded batch and concurrency), kept on the
  * instance row for the API and reported as instance.quota_exceeded on a crossing.
  */

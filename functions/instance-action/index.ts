@@ -1,5 +1,5 @@
 /**
- * POST /api/instance-action {id, action, backupId?}: SPEC 5's action table.
+ * POST /api/instance-action {id, action, backupId?}: platform/src/instances/README.md 2, the action table.
  * The status change, its history row and the command to instance-ops (or
  * provision, for an admin retry) are written in one transaction (outbox);
  * an action the status does not allow is a 409 naming the current status.

@@ -1,5 +1,5 @@
 /**
- * instance-ops: start, stop, restart, suspend, resume and terminate (SPEC 5).
+ * instance-ops: start, stop, restart, suspend, resume and terminate (platform/src/instances/README.md 1-2).
  * `instance-action` already moved the instance into the working status
  * (starting, stopping...); a command sent directly (lifecycle, `platform
  * invoke`) is accepted from the settled status too. Every handler is safe to
@@ -106,7 +106,7 @@ function isLate(row: InstanceRow, cmd: Command<{ seq?: number }>): boolean {
 
 const seqPatch = (cmd: Command<{ seq?: number }>) => (cmd.data.seq === undefined ? {} : { suspension_seq: cmd.data.seq });
 
-/** Non-payment (SPEC 5): scaled to zero behind the suspended page, data kept; remembers what to go back to. */
+/** Non-payment (platform/src/instances/README.md 1-2): scaled to zero behind the suspended page, data kept; remembers what to go back to. */
 export async function suspend(cmd: Command<Ids & { reason: string; seq?: number }>): Promise<void> {
   const row0 = await loadOwned(cmd);
   if (row0.status === 'terminated') return;
@@ -146,7 +146,7 @@ export async function resume(cmd: Command<Ids & { seq?: number }>): Promise<void
 }
 
 /**
- * Termination (SPEC 5, CANCEL EFFECTIVE): a final backup kept 30 days, then
+ * Termination (platform/src/instances/README.md 1-2, CANCEL EFFECTIVE): a final backup kept 30 days, then
  * the runtime objects and storage, the database and the role are removed.
  * If the final backup fails the instance stays `terminating` and the command
  * fails (retried, then dead-lettered): data is never destroyed unsaved.

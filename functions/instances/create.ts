@@ -1,5 +1,5 @@
 /**
- * Creating an instance (SPEC 6, 11): validate, check the trial, write the
+ * Creating an instance (platform/src/instances/README.md 3; functions/README.md, HTTP API): validate, check the trial, write the
  * row (the unique subdomain index settles races: one 202, one 409), then
  * open the Kill Bill subscription through billing. If billing refuses or is
  * down, the row is removed again so the subdomain is free and nothing was

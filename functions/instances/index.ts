@@ -2,7 +2,7 @@
  * GET /api/instances: the caller's instances (`?id=` one, with its history
  * and backups; `?available=` checks a subdomain; `?backupLink=` signs a
  * download link; admins: `?all=true&status=&customerId=`).
- * POST /api/instances: create (SPEC 6 and 11), answered 202 {id, status}.
+ * POST /api/instances: create (platform/src/instances/README.md 3 and functions/README.md, HTTP API), answered 202 {id, status}.
  */
 import { z } from 'zod';
 import { config } from '@saasodoo/platform/config';

@@ -1,6 +1,6 @@
 /**
  * lifecycle (CloudEvents): Kill Bill notifications → instance commands and
- * billing.status_changed (SPEC 5), decided on state re-read from Kill Bill;
+ * billing.status_changed (platform/src/billing/README.md 5), decided on state re-read from Kill Bill;
  * `user.registered` / `billing.account.ensure` → the customer's Kill Bill
  * account; `instance.create_failed` → no subscription stays open for that
  * instance (and its notifications drive nothing); `schedule.daily` →

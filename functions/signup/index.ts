@@ -1,7 +1,7 @@
 /**
  * POST /api/signup {email, password, firstName, lastName, acceptTerms: true} → 202.
  * The answer and the work are the same whether or not the address is taken
- * (SPEC 2, no enumeration): the password is always hashed and one
+ * (platform/src/auth/README.md 2, no enumeration): the password is always hashed and one
  * transaction always writes an event. A new address gets `user.registered` and
  * `user.verification_requested`; a taken one gets `user.signup_attempted`.
  */

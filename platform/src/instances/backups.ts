@@ -1,5 +1,5 @@
 /**
- * Backups and restore (SPEC 7) as the instance service records them: the
+ * Backups and restore (platform/src/instances/README.md 4) as the instance service records them: the
  * driver writes the parts and the manifest, this module keeps the `backups`
  * rows, the instance status and the events in step. A backup is `completed`
  * only when the driver returned a manifest; anything else is `failed` with
@@ -18,7 +18,7 @@ import { specOf } from './runtime-spec.ts';
 
 const ACTOR = 'instance-ops';
 const DAY = 86_400_000;
-/** Final backups outlive their instance by 30 days (SPEC 5). */
+/** Final backups outlive their instance by 30 days (platform/src/instances/README.md 1-2). */
 export const FINAL_BACKUP_DAYS = 30;
 
 type Ids = { instanceId: string; customerId: string };

@@ -1,5 +1,5 @@
 /**
- * Provisioning (SPEC 6): the steps that take an instance from "paid for" to
+ * Provisioning (platform/src/instances/README.md 3): the steps that take an instance from "paid for" to
  * running. Each step is idempotent, so a redelivered command or an admin
  * retry simply runs the remaining steps again; each is reported as
  * `instance.progress`. A failure parks the instance in `error` with the step
@@ -165,7 +165,7 @@ const STEPS: Record<Exclude<ProvisionStep, 'claim'>, StepFn> = {
     await (await runtime()).apply(specOf(row), { replicas: 1 });
     return row;
   },
-  /** The runtime's readiness, then SPEC 6's: base installed and /web/login answering 200. */
+  /** The runtime's readiness, then provisioning's (platform/src/instances/README.md 3): base installed and /web/login answering 200. */
   async wait_ready(row) {
     const rt = await runtime();
     const deadline = Date.now() + config().PROVISION_READY_TIMEOUT * 1000;
