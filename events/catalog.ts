@@ -1,5 +1,5 @@
 /**
- * The event catalogue (SPEC 10): every CloudEvent type the platform sends or
+ * The event catalogue (events/README.md): every CloudEvent type the platform sends or
  * receives, declared once with its source, data schema and emitters. `emit`
  * validates against it before sending and every consumer validates on receipt.
  */

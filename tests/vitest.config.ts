@@ -14,7 +14,15 @@ export default defineConfig({
     pool: 'forks',
     maxWorkers: 2,
     projects: [
-      { test: { name: 'unit', include: ['tests/unit/**/*.test.ts'], environment: 'node' } },
+      // Unit tests also sit beside the pure rules they test, in a function's or slice's folder.
+      {
+        test: {
+          name: 'unit',
+          include: ['tests/unit/**/*.test.ts', 'functions/*/**/*.test.ts', 'platform/src/**/*.test.ts', 'events/**/*.test.ts'],
+          exclude: ['**/node_modules/**'],
+          environment: 'node',
+        },
+      },
       {
         test: {
           name: 'integration',

@@ -11,7 +11,7 @@
 import { z } from 'zod';
 import { httpFunction, route } from '@saasodoo/platform/fn';
 import { requirePendingInstance } from '@saasodoo/platform/billing/instance-check';
-import { billingSummary, cancelOwn, changeOwnPlan, startSubscription, stopBillingOutbox } from '@saasodoo/platform/billing/service';
+import { billingSummary, cancelOwn, changeOwnPlan, startSubscription } from '@saasodoo/platform/billing/service';
 
 const uuid = z.uuid('must be a UUID');
 const body = z.discriminatedUnion('action', [
@@ -41,5 +41,4 @@ export default httpFunction({
       return { status: 202, body: { status: 'accepted' } };
     },
   }),
-  shutdown: stopBillingOutbox,
 });

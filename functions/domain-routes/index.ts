@@ -7,7 +7,6 @@
 import { db } from '@saasodoo/platform/db/index';
 import { eventFunction } from '@saasodoo/platform/fn';
 import { checkDomain, pendingClaims } from '@saasodoo/platform/instances/domains';
-import { stopOutbox } from '@saasodoo/platform/instances/relay';
 import { getInstance } from '@saasodoo/platform/instances/repository';
 import { applyRoutes } from '@saasodoo/platform/instances/routes';
 
@@ -32,5 +31,5 @@ export default eventFunction({
       e.log.info({ verified }, 'pending custom domains checked');
     },
   },
-  shutdown: stopOutbox,
+  outbox: 'instance',
 });

@@ -9,7 +9,6 @@ import { z } from 'zod';
 import { db } from '@saasodoo/platform/db/index';
 import { httpFunction, route } from '@saasodoo/platform/fn';
 import { addDomain, checkDomain, domainSchema, listDomains, removeDomain, toApi } from '@saasodoo/platform/instances/domains';
-import { stopOutbox } from '@saasodoo/platform/instances/relay';
 import { findForCaller, getInstance } from '@saasodoo/platform/instances/repository';
 import { findPlan } from '@saasodoo/platform/plans';
 
@@ -42,5 +41,5 @@ export default httpFunction({
       return { status: b.action === 'add' ? 201 : 200, body: toApi(claim, now), audit };
     },
   }),
-  shutdown: stopOutbox,
+  outbox: 'instance',
 });

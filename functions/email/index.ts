@@ -1,6 +1,6 @@
 /**
  * `email`: every lifecycle event a customer should hear about becomes one
- * mail, exactly once (SPEC 9). Each handler picks the template, the
+ * mail, exactly once (platform/src/mail/README.md). Each handler picks the template, the
  * recipient and the exactly-once key; store.ts does reserve → send → mark.
  * An SMTP failure answers 503 so the broker retries, then dead-letters.
  */
@@ -18,7 +18,7 @@ type Delivery<T extends TemplateName> = {
   to: string;
   customerId?: string;
   vars: TemplateVars[T];
-  /** Exactly-once key; default `<event id>:<template>` (SPEC 9). */
+  /** Exactly-once key; default `<event id>:<template>` (platform/src/mail/README.md). */
   key?: string;
 };
 
@@ -72,7 +72,9 @@ export const BILLING_REASON_TEMPLATES = {
   cancellation_scheduled: 'cancellation-scheduled',
 } as const satisfies Record<string, TemplateName>;
 
-const on = <T extends ShortType>(type: T, handle: (e: Ev<T>) => Promise<void>) => ({ [`${PREFIX}${type}`]: handle });
+/** `{ 'com.saasodoo.<type>': handle }`, typed so the spread keeps each key (the triggers test reads them). */
+const on = <T extends ShortType>(type: T, handle: (e: Ev<T>) => Promise<void>) =>
+  ({ [`${PREFIX}${type}`]: handle }) as { [K in `${typeof PREFIX}${T}`]: (e: Ev<T>) => Promise<void> };
 
 export default eventFunction({
   name: 'email',

@@ -1,25 +1,23 @@
 /**
  * `health-probe` (CloudEvent health.tick): one sweep over every running
- * instance (SPEC 8), then the storage usage of the instances not measured
+ * instance (platform/src/instances/README.md 5), then the storage usage of the instances not measured
  * for STORAGE_USAGE_MINUTES (bounded batch and concurrency), kept on the
  * instance row for the API and reported as instance.quota_exceeded on a crossing.
  */
 import { config } from '@saasodoo/platform/config';
-import { eventFunction, type ReceivedEvent } from '@saasodoo/platform/fn';
-import { sweep } from '@saasodoo/platform/instances/health';
+import { command, eventFunction } from '@saasodoo/platform/fn';
+import { sweep } from './health.ts';
 import { refreshUsage } from '@saasodoo/platform/instances/quota';
-import { stopOutbox } from '@saasodoo/platform/instances/relay';
 
 export default eventFunction({
   name: 'health-probe',
   on: {
-    'com.saasodoo.health.tick': async (e: ReceivedEvent<{ at: string }>) => {
-      const cmd = { eventId: e.id, eventType: e.type, data: e.data, traceparent: e.traceparent, log: e.log };
+    'com.saasodoo.health.tick': command(async (cmd) => {
       const s = await sweep(cmd);
-      e.log.info(s, 'health sweep');
+      cmd.log.info(s, 'health sweep');
       const u = await refreshUsage(cmd, { everyMinutes: config().STORAGE_USAGE_MINUTES });
-      if (u.measured || u.failed) e.log.info(u, 'storage usage refreshed');
-    },
+      if (u.measured || u.failed) cmd.log.info(u, 'storage usage refreshed');
+    }),
   },
-  shutdown: stopOutbox,
+  outbox: 'instance',
 });

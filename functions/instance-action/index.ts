@@ -1,5 +1,5 @@
 /**
- * POST /api/instance-action {id, action, backupId?}: SPEC 5's action table.
+ * POST /api/instance-action {id, action, backupId?}: platform/src/instances/README.md 2, the action table.
  * The status change, its history row and the command to instance-ops (or
  * provision, for an admin retry) are written in one transaction (outbox);
  * an action the status does not allow is a 409 naming the current status.
@@ -16,11 +16,10 @@ import { z } from 'zod';
 import { db } from '@saasodoo/platform/db/index';
 import { HttpError } from '@saasodoo/platform/errors';
 import { httpFunction, route, type Caller } from '@saasodoo/platform/fn';
-import { enqueue } from '@saasodoo/platform/outbox';
+import { enqueue, transact } from '@saasodoo/platform/outbox';
 import { cancelSubscriptionNow } from '@saasodoo/platform/instances/billing-client';
 import { transition, type Cause } from '@saasodoo/platform/instances/history';
 import { isProvisionStep } from '@saasodoo/platform/instances/provisioning';
-import { kickOutbox, stopOutbox } from '@saasodoo/platform/instances/relay';
 import { BACKUP_ID_RE, findForCaller, getBackup, type InstanceRow } from '@saasodoo/platform/instances/repository';
 import { ACTION_STATUS, ACTIONS, allowedActions, type Action } from '@saasodoo/platform/instances/states';
 import { withInstanceLock } from '@saasodoo/platform/instances/locks';
@@ -50,7 +49,7 @@ function refuse(row: InstanceRow, action: Action): never {
 
 /** Locks the row, re-checks the action against its current status, and applies it. */
 async function apply(id: string, action: Action, caller: Caller, cause: Cause, backupId?: string): Promise<InstanceRow> {
-  const row = await db('instance').tx(async (t) => {
+  const row = await transact('instance', async (t) => {
     const cur = await findForCaller(t, id, caller, true);
     if (!allowedActions(cur.status, caller.role === 'admin').includes(action)) refuse(cur, action);
     const ids = { instanceId: cur.id, customerId: cur.customer_id };
@@ -90,7 +89,6 @@ async function apply(id: string, action: Action, caller: Caller, cause: Cause, b
       }
     }
   });
-  kickOutbox();
   return row;
 }
 
@@ -145,5 +143,5 @@ export default httpFunction({
       return { status: 202, body: { id: next.id, status: next.status }, audit: { customerId: row.customer_id, instanceId: row.id } };
     },
   }),
-  shutdown: stopOutbox,
+  outbox: 'instance',
 });

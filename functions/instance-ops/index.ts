@@ -4,18 +4,9 @@
  * daily backups, billing's status changes, and a restart of an instance
  * health-probe found unhealthy.
  */
-import { eventFunction, type ReceivedEvent } from '@saasodoo/platform/fn';
-import type { Command } from '@saasodoo/platform/instances/command';
+import { command as on, eventFunction } from '@saasodoo/platform/fn';
 import { backupCommand, dailyBackups, restoreCommand } from '@saasodoo/platform/instances/backups';
-import { billingStatusChanged, restart, resume, start, stop, suspend, terminate } from '@saasodoo/platform/instances/operations';
-import { stopOutbox } from '@saasodoo/platform/instances/relay';
-
-/** Adapts a command handler to a received event. */
-function on<D>(handler: (cmd: Command<D>) => Promise<unknown>) {
-  return async (e: ReceivedEvent<D>) => {
-    await handler({ eventId: e.id, eventType: e.type, data: e.data, traceparent: e.traceparent, log: e.log });
-  };
-}
+import { billingStatusChanged, restart, resume, start, stop, suspend, terminate } from './operations.ts';
 
 export default eventFunction({
   name: 'instance-ops',
@@ -33,5 +24,5 @@ export default eventFunction({
     'com.saasodoo.schedule.daily': on(dailyBackups),
     'com.saasodoo.billing.status_changed': on(billingStatusChanged),
   },
-  shutdown: stopOutbox,
+  outbox: 'instance',
 });

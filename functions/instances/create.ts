@@ -1,5 +1,5 @@
 /**
- * Creating an instance (SPEC 6, 11): validate, check the trial, write the
+ * Creating an instance (platform/src/instances/README.md 3; functions/README.md, HTTP API): validate, check the trial, write the
  * row (the unique subdomain index settles races: one 202, one 409), then
  * open the Kill Bill subscription through billing. If billing refuses or is
  * down, the row is removed again so the subdomain is free and nothing was
@@ -22,17 +22,15 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { text } from '@saasodoo/events';
 import { config } from '@saasodoo/platform/config';
-import { db } from '@saasodoo/platform/db/index';
 import { HttpError } from '@saasodoo/platform/errors';
 import type { Caller } from '@saasodoo/platform/fn';
-import { enqueue } from '@saasodoo/platform/outbox';
+import { enqueue, transact } from '@saasodoo/platform/outbox';
 import { findPlan, odooVersions } from '@saasodoo/platform/plans';
 import { startSubscription, trialEligible } from '@saasodoo/platform/instances/billing-client';
 import { recordHistory } from '@saasodoo/platform/instances/history';
 import { subdomainProblem } from '@saasodoo/platform/instances/names';
-import { kickOutbox } from '@saasodoo/platform/instances/relay';
 import type { InstanceRow } from '@saasodoo/platform/instances/repository';
-import { customerProfile } from '@saasodoo/platform/instances/account-client';
+import { customerProfile } from './account-client.ts';
 import { newOdooPassword } from '@saasodoo/platform/instances/secrets';
 
 export const createBody = z.object({
@@ -67,7 +65,7 @@ export async function createInstance(body: z.infer<typeof createBody>, caller: C
   const admin = newOdooPassword();
   const cause = { eventId: ctx.requestId, eventType: 'http:instances', actor: `customer:${caller.userId}`, reason: 'created', traceparent: ctx.traceparent };
   try {
-    await db('instance').tx(async (t) => {
+    await transact('instance', async (t) => {
       const row = await t.one<InstanceRow>(
         `INSERT INTO instances (id, customer_id, name, subdomain, plan, odoo_version, demo_data, trial, status, billing_status,
            resources, admin_password_sealed, odoo_login, odoo_user_name)
@@ -92,7 +90,7 @@ export async function createInstance(body: z.infer<typeof createBody>, caller: C
     if (started.code === 'trial_unavailable') throw new HttpError(409, 'trial_unavailable', started.message, { trial: 'not eligible' });
     throw HttpError.unavailable('Billing');
   }
-  await db('instance').tx(async (t) => {
+  await transact('instance', async (t) => {
     await t.none('UPDATE instances SET subscription_id = $2, updated_at = now() WHERE id = $1', [id, started.subscriptionId]);
     await enqueue(t, 'instance.status_changed', { instanceId: id, customerId: caller.userId, from: null, to: 'pending_payment' },
       { subject: id, traceparent: ctx.traceparent });
@@ -100,7 +98,6 @@ export async function createInstance(body: z.infer<typeof createBody>, caller: C
       instanceId: id, customerId: caller.userId, plan: plan.id, trial: body.trial, subdomain: body.subdomain, name: body.name,
     }, { subject: id, traceparent: ctx.traceparent });
   });
-  kickOutbox();
   return { status: 202, body: { id, status: 'pending_payment' }, audit: { instanceId: id } };
 }
 
@@ -110,9 +107,8 @@ export async function createInstance(body: z.infer<typeof createBody>, caller: C
  * subscription may exist: `instance.create_failed` leaves with the delete.
  */
 async function forget(id: string, unsure?: { customerId: string; traceparent?: string }): Promise<void> {
-  await db('instance').tx(async (t) => {
+  await transact('instance', async (t) => {
     await t.none('DELETE FROM instances WHERE id = $1', [id]);
     if (unsure) await enqueue(t, 'instance.create_failed', { instanceId: id, customerId: unsure.customerId }, { subject: id, traceparent: unsure.traceparent });
   });
-  if (unsure) kickOutbox();
 }

@@ -2,7 +2,7 @@
  * GET /api/instances: the caller's instances (`?id=` one, with its history
  * and backups; `?available=` checks a subdomain; `?backupLink=` signs a
  * download link; admins: `?all=true&status=&customerId=`).
- * POST /api/instances: create (SPEC 6 and 11), answered 202 {id, status}.
+ * POST /api/instances: create (platform/src/instances/README.md 3 and functions/README.md, HTTP API), answered 202 {id, status}.
  */
 import { z } from 'zod';
 import { config } from '@saasodoo/platform/config';
@@ -16,7 +16,6 @@ import {
 } from '@saasodoo/platform/instances/repository';
 import { allowedActions, STATUSES } from '@saasodoo/platform/instances/states';
 import { unseal } from '@saasodoo/platform/instances/secrets';
-import { stopOutbox } from '@saasodoo/platform/instances/relay';
 import { createInstance, createBody } from './create.ts';
 
 /** Download links live this long. */
@@ -100,5 +99,5 @@ export default httpFunction({
     handle: ({ body, caller, headers, requestId, traceparent }) =>
       createInstance(body, caller, String(headers.authorization ?? ''), { requestId, traceparent }),
   }),
-  shutdown: stopOutbox,
+  outbox: 'instance',
 });

@@ -1,6 +1,6 @@
 /**
  * lifecycle (CloudEvents): Kill Bill notifications → instance commands and
- * billing.status_changed (SPEC 5), decided on state re-read from Kill Bill;
+ * billing.status_changed (platform/src/billing/README.md 5), decided on state re-read from Kill Bill;
  * `user.registered` / `billing.account.ensure` → the customer's Kill Bill
  * account; `instance.create_failed` → no subscription stays open for that
  * instance (and its notifications drive nothing); `schedule.daily` →
@@ -12,10 +12,10 @@ import { db } from '@saasodoo/platform/db/index';
 import { eventFunction, type ReceivedEvent } from '@saasodoo/platform/fn';
 import { HttpError } from '@saasodoo/platform/errors';
 import { firstDelivery, handledBefore } from '@saasodoo/platform/idempotency';
-import { enqueue } from '@saasodoo/platform/outbox';
+import { enqueue, transact } from '@saasodoo/platform/outbox';
 import { killbill, type Subscription } from '@saasodoo/platform/billing/killbill';
 import {
-  failedCreates, kickBillingOutbox, settleFailedCreate, stopBillingOutbox, voidSubscriptions,
+  failedCreates, settleFailedCreate, voidSubscriptions,
 } from '@saasodoo/platform/billing/service';
 import { reconcile, type KbState } from './reconcile.ts';
 
@@ -79,7 +79,7 @@ async function onKillbill(ev: ReceivedEvent<KillbillNotification>): Promise<void
     const ofFailedCreate = (s: KbState) => failed.get(instanceOf(s)) === s.account.externalKey;
     await voidSubscriptions(all.filter(ofFailedCreate).map((s) => s.sub));
     try {
-      await db('billing').tx(async (t) => {
+      await transact('billing', async (t) => {
         const now = await t.one<{ version: string }>(
           `INSERT INTO lifecycle_account_versions AS v (account_key, version) VALUES ($1, 1)
            ON CONFLICT (account_key) DO UPDATE SET version = v.version + 1 RETURNING version`, [key]);
@@ -93,7 +93,6 @@ async function onKillbill(ev: ReceivedEvent<KillbillNotification>): Promise<void
       if (attempt >= 5) throw HttpError.unavailable('A consistent view of the Kill Bill account', 1);
     }
   }
-  kickBillingOutbox();
 }
 
 async function ensureAccount(ev: ReceivedEvent<{ customerId: string; email: string; firstName?: string; lastName?: string }>): Promise<void> {
@@ -117,14 +116,13 @@ export async function trialWarnings(): Promise<number> {
     if (daysLeft !== 7 && daysLeft !== 3 && daysLeft !== 1) continue;
     const sub = await kb.subscription(tr.subscription_id);
     if (!sub || sub.phaseType !== 'TRIAL' || sub.state !== 'ACTIVE') continue;
-    await db('billing').tx(async (t) => {
+    await transact('billing', async (t) => {
       const fresh = await t.oneOrNone('INSERT INTO trial_warnings (subscription_id, days_left) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING 1', [tr.subscription_id, daysLeft]);
       if (!fresh) return;
       await enqueue(t, 'billing.trial_ending', { customerId: tr.customer_id, subscriptionId: tr.subscription_id, daysLeft: daysLeft as 7 | 3 | 1, trialEndsAt: tr.ends_at.toISOString() }, { subject: tr.customer_id });
       sent++;
     });
   }
-  kickBillingOutbox();
   return sent;
 }
 
@@ -140,6 +138,5 @@ export default eventFunction({
       await trialWarnings();
     },
   },
-  init: kickBillingOutbox,
-  shutdown: stopBillingOutbox,
+  outbox: 'billing',
 });

@@ -1,5 +1,5 @@
 /**
- * Lifecycle decisions (SPEC 5). A Kill Bill notification only says "look
+ * Lifecycle decisions (platform/src/billing/README.md 5). A Kill Bill notification only says "look
  * again": the state is re-read from Kill Bill and compared with what
  * lifecycle last made true for the subscription (lifecycle_subscriptions),
  * and only the differences become instance commands. So duplicates, any
@@ -29,7 +29,7 @@ export type Desired = {
   billingStatus: BillingStatus;
 };
 
-/** The state SPEC 5 asks for, from Kill Bill's state alone. */
+/** The state platform/src/billing/README.md 5 asks for, from Kill Bill's state alone. */
 export function desiredState(s: KbState): Desired {
   const subId = s.sub.subscriptionId;
   const ofSub = s.invoices.filter((i) => (i.items ?? []).some((it) => it.subscriptionId === subId));

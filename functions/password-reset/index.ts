@@ -5,10 +5,9 @@
  * mailbox was just proven) and ends every session of the account.
  */
 import { z } from 'zod';
-import { db } from '@saasodoo/platform/db/index';
 import { HttpError } from '@saasodoo/platform/errors';
-import { enqueue } from '@saasodoo/platform/outbox';
-import { authFunction, kickOutbox } from '@saasodoo/platform/auth/auth-function';
+import { enqueue, transact } from '@saasodoo/platform/outbox';
+import { authFunction } from '@saasodoo/platform/auth/auth-function';
 import { consumeEmailToken, issueEmailToken } from '@saasodoo/platform/auth/email-tokens';
 import { portalLink } from '@saasodoo/platform/auth/links';
 import { setPassword } from '@saasodoo/platform/auth/password-change';
@@ -55,7 +54,7 @@ export default authFunction({
       if (!b.email) throw HttpError.badRequest('Invalid email', { email: 'required' });
       await consumeOrThrow('resetIp', ip);
       const email = b.email;
-      await db('auth').tx(async (t) => {
+      await transact('auth', async (t) => {
         const u = await findUserByEmail(t, email);
         if (!u) {
           newSecretToken(); // comparable work; nothing stored or sent
@@ -64,7 +63,6 @@ export default authFunction({
         const token = await issueEmailToken(t, u.id, 'reset_password');
         await enqueue(t, 'user.password_reset_requested', { customerId: u.id, email: u.email, resetUrl: portalLink('/reset-password', token) }, { subject: u.id });
       });
-      kickOutbox();
       return { status: 202, body: { status: 'accepted', message: 'If an account uses this address, a reset link is on its way.' } };
     },
   },

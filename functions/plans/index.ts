@@ -1,5 +1,5 @@
 /**
- * GET /api/plans: the plans on sale (SPEC 3), from Kill Bill's catalogue plus
+ * GET /api/plans: the plans on sale (platform/src/billing/README.md 1), from Kill Bill's catalogue plus
  * the entitlement table. Trial fields appear only for a caller who is
  * eligible (anonymous visitors see them: a new signup is eligible).
  * `odooVersions`: the Odoo versions a new instance may ask for (the list

@@ -1,14 +1,13 @@
 /**
  * POST /api/signup {email, password, firstName, lastName, acceptTerms: true} → 202.
  * The answer and the work are the same whether or not the address is taken
- * (SPEC 2, no enumeration): the password is always hashed and one
+ * (platform/src/auth/README.md 2, no enumeration): the password is always hashed and one
  * transaction always writes an event. A new address gets `user.registered` and
  * `user.verification_requested`; a taken one gets `user.signup_attempted`.
  */
 import { z } from 'zod';
-import { db } from '@saasodoo/platform/db/index';
-import { enqueue } from '@saasodoo/platform/outbox';
-import { authFunction, kickOutbox } from '@saasodoo/platform/auth/auth-function';
+import { enqueue, transact } from '@saasodoo/platform/outbox';
+import { authFunction } from '@saasodoo/platform/auth/auth-function';
 import { issueEmailToken } from '@saasodoo/platform/auth/email-tokens';
 import { portalLink } from '@saasodoo/platform/auth/links';
 import { hashPassword, newPasswordSchema } from '@saasodoo/platform/auth/passwords';
@@ -36,7 +35,7 @@ export default authFunction({
     handle: async ({ body: b, ip }) => {
       await consumeOrThrow('signupIp', ip);
       const passwordHash = await hashPassword(b.password);
-      await db('auth').tx(async (t) => {
+      await transact('auth', async (t) => {
         const id = await insertUser(t, { email: b.email, passwordHash, firstName: b.firstName, lastName: b.lastName });
         if (!id) {
           await enqueue(t, 'user.signup_attempted', { email: b.email });
@@ -46,7 +45,6 @@ export default authFunction({
         await enqueue(t, 'user.registered', { customerId: id, email: b.email, firstName: b.firstName, lastName: b.lastName }, { subject: id });
         await enqueue(t, 'user.verification_requested', { customerId: id, email: b.email, firstName: b.firstName, verifyUrl: portalLink('/verify-email', token) }, { subject: id });
       });
-      kickOutbox();
       return { status: 202, body: ACCEPTED };
     },
   },

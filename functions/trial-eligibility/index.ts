@@ -1,4 +1,4 @@
-/** GET /api/trial-eligibility: may the caller start a trial (SPEC 4)? Any error answers not eligible. */
+/** GET /api/trial-eligibility: may the caller start a trial (platform/src/billing/README.md 2)? Any error answers not eligible. */
 import { z } from 'zod';
 import { httpFunction, route } from '@saasodoo/platform/fn';
 import { trialEligibility } from '@saasodoo/platform/billing/service';

@@ -4,10 +4,9 @@
  * link goes out only to an existing, unverified account (rate limited per IP).
  */
 import { z } from 'zod';
-import { db } from '@saasodoo/platform/db/index';
 import { HttpError } from '@saasodoo/platform/errors';
-import { enqueue } from '@saasodoo/platform/outbox';
-import { authFunction, kickOutbox } from '@saasodoo/platform/auth/auth-function';
+import { enqueue, transact } from '@saasodoo/platform/outbox';
+import { authFunction } from '@saasodoo/platform/auth/auth-function';
 import { consumeEmailToken, issueEmailToken } from '@saasodoo/platform/auth/email-tokens';
 import { portalLink } from '@saasodoo/platform/auth/links';
 import { consumeOrThrow } from '@saasodoo/platform/auth/rate-limits';
@@ -36,7 +35,7 @@ export default authFunction({
       }
       if (!b.token) throw HttpError.badRequest('Invalid token', { token: 'required' });
       const token = b.token;
-      const customerId = await db('auth').tx(async (t) => {
+      const customerId = await transact('auth', async (t) => {
         const userId = await consumeEmailToken(t, token, 'verify_email');
         if (!userId) throw HttpError.badRequest('This link is invalid, used or expired', { token: 'invalid, used or expired' });
         await t.none('UPDATE users SET email_verified_at = coalesce(email_verified_at, now()), updated_at = now() WHERE id = $1', [userId]);
@@ -44,7 +43,6 @@ export default authFunction({
         await enqueue(t, 'user.verified', { customerId: u.id, email: u.email, firstName: u.firstName }, { subject: u.id });
         return u.id;
       });
-      kickOutbox();
       return { status: 200, body: { verified: true }, audit: { customerId } };
     },
   },
@@ -52,7 +50,7 @@ export default authFunction({
 
 /** Sends a fresh link to an unverified account; for other addresses does comparable work and nothing else. */
 async function resend(email: string): Promise<void> {
-  await db('auth').tx(async (t) => {
+  await transact('auth', async (t) => {
     const u = await findUserByEmail(t, email);
     if (!u || u.emailVerifiedAt) {
       newSecretToken(); // same token work as the real path; nothing is stored or sent
@@ -61,5 +59,4 @@ async function resend(email: string): Promise<void> {
     const token = await issueEmailToken(t, u.id, 'verify_email');
     await enqueue(t, 'user.verification_requested', { customerId: u.id, email: u.email, firstName: u.firstName, verifyUrl: portalLink('/verify-email', token) }, { subject: u.id, source: '/saasodoo/verify-email' });
   });
-  kickOutbox();
 }

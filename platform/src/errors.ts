@@ -5,7 +5,7 @@
  * same everywhere.
  */
 import { randomUUID } from 'node:crypto';
-import type { Server } from 'node:http';
+import type { Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { ZodError } from 'zod';
 
@@ -105,6 +105,19 @@ export function toErrorResponse(err: unknown, requestId: string = randomUUID()):
     headers: {},
     body: { error: { code: 'internal', message: 'Internal error', requestId } },
   };
+}
+
+/**
+ * Writes any thrown value as the JSON error answer on a plain Node response
+ * (the gateway, the broker ingress, the function runner): the same mapping
+ * and shape as the function kit's, with a content-length.
+ */
+export function writeError(res: ServerResponse, err: unknown, requestId?: string): void {
+  if (res.headersSent) return;
+  const mapped = toErrorResponse(err, requestId);
+  const data = JSON.stringify(mapped.body);
+  res.writeHead(mapped.status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(data), ...mapped.headers });
+  res.end(data);
 }
 
 const UNAVAILABLE_CODES = new Set([

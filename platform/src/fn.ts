@@ -14,12 +14,14 @@ import { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { CloudEvent } from 'cloudevents';
 import { z, type ZodType } from 'zod';
-import { schemaOf, textProblemField, textProblemIn } from '@saasodoo/events';
+import { schemaOf, textProblemField, textProblemIn, type EventData, type EventType, type KillbillNotification, type ShortType } from '@saasodoo/events';
 import { recordAction, type AuditNote } from './audit-trail.ts';
 import { authenticate, type Caller } from './auth/verify.ts';
 import { takeClientIp } from './client-ip.ts';
 import { HttpError, toErrorResponse, zodFields } from './errors.ts';
 import { log as rootLog, type Logger } from './log.ts';
+import { stopRelays, wakeRelay } from './outbox.ts';
+import type { ServiceDatabase } from './db/index.ts';
 
 export type { Caller };
 
@@ -47,6 +49,14 @@ type Handler<Q, B, C> = (req: RequestInfo & { query: Q; body: B; caller: C }) =>
 
 export type Route<Q, B, A extends AuthMode> = {
   auth: A;
+  /**
+   * For callers that cannot send an Authorization header (Kill Bill signs
+   * nothing and posts to a URL): the secret travels in the query string.
+   * Checked before anything else; false answers 401 with nothing read.
+   */
+  queryToken?: (query: Record<string, unknown>) => boolean;
+  /** Largest body accepted, in bytes (413 above it); Fastify's 1 MiB limit otherwise. */
+  maxBodyBytes?: number;
   query?: ZodType<Q>;
   body?: ZodType<B>;
   handle: Handler<Q, B, A extends 'customer' | 'admin' ? Caller : Caller | undefined>;
@@ -75,10 +85,12 @@ export type FaasFunction = {
   liveness?: (req: FastifyRequest, reply: FastifyReply) => Promise<void>;
   /** An HTTP function's routes (auth mode and input schemas), read by the auth matrix and fuzzing suites. */
   routes?: RouteTable;
+  /** An event function's event types, checked against events/triggers.yaml by a unit test. */
+  handles?: string[];
 };
 
 /** Per method: who may call and the zod schemas of its input. */
-export type RouteTable = Partial<Record<'GET' | 'POST', { auth: AuthMode; query?: ZodType; body?: ZodType }>>;
+export type RouteTable = Partial<Record<'GET' | 'POST', { auth: AuthMode; queryToken?: boolean; query?: ZodType; body?: ZodType }>>;
 
 /** Accepts a route with full type inference (an identity function). */
 export function route<Q = undefined, B = undefined, A extends AuthMode = AuthMode>(r: Route<Q, B, A>): Route<Q, B, A> {
@@ -124,6 +136,14 @@ export function streamingBody<T extends Readable>(body: T): T {
     return pipe(dest, opts);
   }) as T['pipe'];
   return body;
+}
+
+/** The size of the request body: the larger of Content-Length and the body received (raw when the runtime kept it). */
+function bodyBytes(context: FaasContext, headers: RequestInfo['headers']): number {
+  const declared = Number(header(headers, 'content-length') ?? 0) || 0;
+  const raw = typeof context.rawBody === 'string' ? context.rawBody
+    : typeof context.body === 'string' ? context.body : Buffer.isBuffer(context.body) ? context.body : JSON.stringify(context.body ?? null);
+  return Math.max(declared, Buffer.byteLength(raw));
 }
 
 /** Turns a handler result or an error into faas-js-runtime's `{statusCode, headers, body}`. */
@@ -173,9 +193,25 @@ export type HttpFunctionDef = {
   POST?: Route<any, any, any>;
   /** Dependencies that must answer for the function to be ready. */
   checks?: Check[];
+  /** The service database whose outbox this function writes: its relay starts with the function, to send rows a previous process left. */
+  outbox?: ServiceDatabase;
   init?: () => Promise<void> | void;
   shutdown?: () => Promise<void> | void;
 };
+
+/** init/shutdown around the function's own: its outbox relay starts first and every relay stops (after a last pass) on shutdown. */
+function lifecycle(def: { outbox?: ServiceDatabase; init?: () => Promise<void> | void; shutdown?: () => Promise<void> | void }) {
+  return {
+    init: async () => {
+      if (def.outbox) wakeRelay(def.outbox);
+      await def.init?.();
+    },
+    shutdown: async () => {
+      await stopRelays();
+      await def.shutdown?.();
+    },
+  };
+}
 
 /** Builds a faas-js-runtime Function object for an HTTP function. */
 export function httpFunction(def: HttpFunctionDef): FaasFunction {
@@ -192,6 +228,9 @@ export function httpFunction(def: HttpFunctionDef): FaasFunction {
         throw new HttpError(405, 'method_not_allowed', `Use ${allowed}`, undefined, { allow: allowed });
       }
       // Authenticate before validating, so an anonymous caller learns nothing about the input schema.
+      if (r.queryToken && !r.queryToken((context.query ?? {}) as Record<string, unknown>)) {
+        throw new HttpError(401, 'unauthorized', 'Unknown tenant or wrong token');
+      }
       let caller: Caller | undefined;
       const authorization = header(headers, 'authorization');
       if (r.auth === 'customer' || r.auth === 'admin' || (r.auth === 'optional' && authorization)) {
@@ -204,6 +243,9 @@ export function httpFunction(def: HttpFunctionDef): FaasFunction {
         const ct = header(headers, 'content-type') ?? '';
         if (!/^application\/json\b/i.test(ct)) {
           throw new HttpError(415, 'unsupported_media_type', 'Send the body as application/json', { body: 'expected application/json' });
+        }
+        if (r.maxBodyBytes !== undefined && bodyBytes(context, headers) > r.maxBodyBytes) {
+          throw new HttpError(413, 'payload_too_large', `Body over ${r.maxBodyBytes} bytes`, { body: `at most ${r.maxBodyBytes} bytes` });
         }
         body = parse(r.body, context.body ?? {}, 'body');
       }
@@ -229,12 +271,11 @@ export function httpFunction(def: HttpFunctionDef): FaasFunction {
   const routes: RouteTable = {};
   for (const m of ['GET', 'POST'] as const) {
     const r = def[m];
-    if (r) routes[m] = { auth: r.auth, query: r.query ?? emptyQuery, body: r.body };
+    if (r) routes[m] = { auth: r.auth, ...(r.queryToken ? { queryToken: true } : {}), query: r.query ?? emptyQuery, body: r.body };
   }
   return {
     handle,
-    init: def.init,
-    shutdown: def.shutdown,
+    ...lifecycle(def),
     readiness: readinessHandler(def.checks ?? []),
     routes,
   };
@@ -276,11 +317,44 @@ export type ReceivedEvent<D = unknown> = {
 /** What an event handler may answer: nothing (done), or an event to publish as the reply. */
 export type EventResult = void | undefined | CloudEvent<unknown>;
 
+/** A full event type a function may subscribe to: one of the catalogue's, or any of Kill Bill's. */
+export type HandledType = EventType | `org.killbill.${string}`;
+
+/** The data an event of full type `T` carries, as the catalogue validates it. */
+export type DataOf<T extends string> = T extends `com.saasodoo.${infer S}`
+  ? S extends ShortType ? EventData<S> : never
+  : T extends `org.killbill.${string}` ? KillbillNotification : never;
+
+/** Handlers by full event type, each typed with the data the catalogue gives that type. */
+export type EventHandlers = { [T in HandledType]?: (event: ReceivedEvent<DataOf<T>>) => Promise<EventResult> | EventResult };
+
+/**
+ * What a command handler receives: the event's data and what to record as
+ * its cause (event id and type, trace). The one shape every instance command
+ * handler takes, built from a received event by `command`.
+ */
+export type Command<D> = {
+  eventId: string;
+  eventType: string;
+  data: D;
+  traceparent?: string;
+  log: Logger;
+};
+
+/** Adapts a command handler to an event handler (the one event-to-command adapter). */
+export function command<D>(handler: (cmd: Command<D>) => Promise<unknown>): (e: ReceivedEvent<D>) => Promise<void> {
+  return async (e) => {
+    await handler({ eventId: e.id, eventType: e.type, data: e.data, traceparent: e.traceparent, log: e.log });
+  };
+}
+
 export type EventFunctionDef = {
   name: string;
   /** Handlers by full event type (`com.saasodoo.instance.provision`, `org.killbill.*` types...). */
-  on: Record<string, (event: ReceivedEvent<any>) => Promise<EventResult> | EventResult>;
+  on: EventHandlers;
   checks?: Check[];
+  /** As HttpFunctionDef.outbox. */
+  outbox?: ServiceDatabase;
   init?: () => Promise<void> | void;
   shutdown?: () => Promise<void> | void;
 };
@@ -300,7 +374,7 @@ export function eventFunction(def: EventFunctionDef): FaasFunction {
       if (!ce || typeof ce.type !== 'string') {
         throw new HttpError(400, 'not_a_cloudevent', 'This function accepts CloudEvents only (binary or structured mode)');
       }
-      const handler = def.on[ce.type];
+      const handler = (def.on as Record<string, ((e: ReceivedEvent<unknown>) => Promise<EventResult> | EventResult) | undefined>)[ce.type];
       if (!handler) throw new HttpError(400, 'unsupported_type', `${def.name} does not handle ${ce.type}`, { type: 'not handled here' });
       const schema = schemaOf(ce.type);
       let data: unknown = ce.data;
@@ -329,5 +403,5 @@ export function eventFunction(def: EventFunctionDef): FaasFunction {
       return errorResult(err, requestId, log);
     }
   };
-  return { handle, init: def.init, shutdown: def.shutdown, readiness: readinessHandler(def.checks ?? []), liveness };
+  return { handle, ...lifecycle(def), readiness: readinessHandler(def.checks ?? []), liveness, handles: Object.keys(def.on) };
 }

@@ -1,5 +1,5 @@
 /**
- * The plan table of SPEC 3: what each plan gives (resources come from here,
+ * The plan table of platform/src/billing/README.md 1: what each plan gives (resources come from here,
  * never from the client). Prices and trial lengths mirror
  * infra/killbill/catalog.xml, which a test keeps in step.
  */

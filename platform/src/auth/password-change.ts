@@ -1,8 +1,6 @@
 /** Setting a new password: one transaction with its event, then the other sessions end. */
-import { db } from '../db/index.ts';
 import { log } from '../log.ts';
-import { enqueue } from '../outbox.ts';
-import { kickOutbox } from './auth-function.ts';
+import { enqueue, transact } from '../outbox.ts';
 import { hashPassword } from './passwords.ts';
 import { endUserSessions, requireSessionStore } from './sessions.ts';
 import type { Tx } from '../db/index.ts';
@@ -21,7 +19,7 @@ export async function setPassword(
 ): Promise<{ userId: string; email: string; endedSessions: number } | undefined> {
   await requireSessionStore();
   const passwordHash = await hashPassword(password);
-  const user = await db('auth').tx(async (t) => {
+  const user = await transact('auth', async (t) => {
     const u = await resolveUser(t);
     if (!u) return undefined;
     await t.none('UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1', [u.id, passwordHash]);
@@ -29,7 +27,6 @@ export async function setPassword(
     return u;
   });
   if (!user) return undefined;
-  kickOutbox();
   const endedSessions = await endUserSessions(user.id, o.keepSession);
   log.info({ userId: user.id, endedSessions, via: o.source }, 'password changed');
   return { userId: user.id, email: user.email, endedSessions };

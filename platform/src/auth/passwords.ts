@@ -1,5 +1,5 @@
 /**
- * Password policy and hashing (SPEC 2): 12 to 128 characters, no composition
+ * Password policy and hashing (platform/src/auth/README.md 2): 12 to 128 characters, no composition
  * rules, none of the 1,000 most common passwords (platform/data/common-passwords.txt),
  * argon2id with OWASP's parameters m=19456 KiB, t=2, p=1.
  */

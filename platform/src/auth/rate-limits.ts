@@ -1,5 +1,5 @@
 /**
- * Rate limits (SPEC 2), counted in Redis with rate-limiter-flexible so every
+ * Rate limits (platform/src/auth/README.md 2), counted in Redis with rate-limiter-flexible so every
  * replica shares them: login 5 failures per account and 50 failures per IP
  * per 15 minutes; signup, password-reset requests and verification resends
  * 10 per IP per hour. Past a limit: 429 with Retry-After. Every attempt is

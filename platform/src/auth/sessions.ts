@@ -1,5 +1,5 @@
 /**
- * Sessions (SPEC 2): a row in `user_sessions` (the truth) mirrored in Redis
+ * Sessions (platform/src/auth/README.md 2): a row in `user_sessions` (the truth) mirrored in Redis
  * (liveness.ts, what every function checks). Each session has one current
  * opaque refresh token (30 days, rotated on every use); presenting a rotated
  * one again means it was stolen or replayed, so the whole session ends.

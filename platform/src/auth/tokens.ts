@@ -1,5 +1,5 @@
 /**
- * Access tokens (SPEC 2): JWTs signed with EdDSA, valid 10 minutes, carrying
+ * Access tokens (platform/src/auth/README.md 2): JWTs signed with EdDSA, valid 10 minutes, carrying
  * `sub` (user id), `sid` (session id), `role`, `iss`, `aud`, `exp`, `iat`,
  * `jti`. Short-lived because they are bearer credentials; session liveness
  * (verify.ts) makes a logout effective before they expire. Verification

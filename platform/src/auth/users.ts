@@ -38,7 +38,7 @@ export function findUserById(q: Db | Tx, id: string): Promise<User | null> {
 
 /**
  * Inserts a user; returns undefined when the email is taken (the caller
- * answers the same either way, SPEC 2 no enumeration).
+ * answers the same either way, platform/src/auth/README.md 2 no enumeration).
  */
 export async function insertUser(
   t: Tx,

@@ -1,5 +1,5 @@
 /**
- * Billing's business rules over the Kill Bill adapter (SPEC 3, 4): the plans
+ * Billing's business rules over the Kill Bill adapter (platform/src/billing/README.md 1-2): the plans
  * on sale with their entitlements, trial eligibility (fail closed), starting
  * a subscription for an instance (one trial per customer, for life, under a
  * per-customer lock), settling creates that failed half-way (no subscription
@@ -10,26 +10,10 @@ import { config } from '../config.ts';
 import { db } from '../db/index.ts';
 import { HttpError } from '../errors.ts';
 import { log } from '../log.ts';
-import { startRelay, type Relay } from '../outbox.ts';
 import { findPlan, type Plan } from '../plans.ts';
 import { redis } from '../redis.ts';
 import { parseCatalog, type CatalogPlan } from './catalog.ts';
 import { killbill, KillBillError, type Subscription } from './killbill.ts';
-
-let relay: Relay | undefined;
-
-/** Publishes the billing outbox now (after a commit); the relay runs only where K_SINK is set. */
-export function kickBillingOutbox(): void {
-  if (!config().K_SINK) return;
-  relay ??= startRelay(db('billing'));
-  relay.kick();
-}
-
-export async function stopBillingOutbox(): Promise<void> {
-  const r = relay;
-  relay = undefined;
-  await r?.stop();
-}
 
 // ---- plans ----
 
@@ -44,7 +28,7 @@ export async function catalogPlans(): Promise<CatalogPlan[]> {
   return plans;
 }
 
-/** Plans on sale (SPEC 3): Kill Bill's catalogue joined with the entitlements in force; `withTrial` decides whether trial fields appear. */
+/** Plans on sale (platform/src/billing/README.md 1): Kill Bill's catalogue joined with the entitlements in force; `withTrial` decides whether trial fields appear. */
 export async function plansOnSale(withTrial: boolean): Promise<Plan[]> {
   const [catalog, rows] = await Promise.all([
     catalogPlans(),
@@ -78,7 +62,7 @@ export type Eligibility = { eligible: boolean; reason: 'eligible' | 'had_trial' 
 const hadTrial = (s: Subscription) => s.phaseType === 'TRIAL' || (s.events ?? []).some((e) => /-trial$/.test(e.phase ?? ''));
 
 /**
- * The single source of truth for trials (SPEC 4). Not eligible when the
+ * The single source of truth for trials (platform/src/billing/README.md 2). Not eligible when the
  * billing database has a trial row, Kill Bill shows any subscription that
  * had a TRIAL phase, or an active paid subscription; and not eligible on any
  * error (Redis, Kill Bill, database): fail closed.
@@ -149,7 +133,7 @@ export class TrialUnavailable extends HttpError {
 }
 
 /**
- * Opens the Kill Bill subscription of an instance for a customer (SPEC 4).
+ * Opens the Kill Bill subscription of an instance for a customer (platform/src/billing/README.md 2).
  * A per-customer Redis lock is held until the subscription exists and the
  * trial row is written; the trial table's primary key is the last guard.
  * Calling again for the same instance returns the same subscription; an

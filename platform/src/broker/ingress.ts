@@ -8,7 +8,7 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { CloudEvent } from 'cloudevents';
-import { answerClientErrorsAsJson, HttpError, toErrorResponse } from '../errors.ts';
+import { answerClientErrorsAsJson, HttpError, toErrorResponse, writeError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { traceIdOf, withTraceparent } from './message.ts';
 import { BrokerUnavailable, type Publisher } from './publisher.ts';
@@ -58,7 +58,7 @@ export async function startIngress(o: IngressOptions): Promise<http.Server> {
       return;
     }
     if (req.method !== 'POST') {
-      send(res, 405, { error: { code: 'method_not_allowed', message: 'POST one CloudEvent' } }, { allow: 'POST' });
+      writeError(res, new HttpError(405, 'method_not_allowed', 'POST one CloudEvent', undefined, { allow: 'POST' }));
       return;
     }
     let ev: CloudEvent<unknown> | undefined;
@@ -74,13 +74,13 @@ export async function startIngress(o: IngressOptions): Promise<http.Server> {
     } catch (err) {
       if (err instanceof BrokerUnavailable) {
         o.log.debug({ eventId: ev?.id, type: ev?.type, traceId: traceIdOf(ev?.traceparent), err: err.message }, 'event refused: RabbitMQ unavailable');
-        send(res, 503, { error: { code: 'unavailable', message: 'The event broker is unavailable, try again shortly' } }, { 'retry-after': '2' });
+        writeError(res, HttpError.unavailable('The event broker', 2));
         return;
       }
       const mapped = toErrorResponse(err);
       if (mapped.status >= 500) o.log.error({ err, eventId: ev?.id, traceId: traceIdOf(ev?.traceparent) }, 'ingress failed');
       else o.log.debug({ status: mapped.status, fields: mapped.body.error.fields }, 'event rejected');
-      send(res, mapped.status, mapped.body, mapped.headers);
+      writeError(res, err);
     }
   });
   server.keepAliveTimeout = 5000;

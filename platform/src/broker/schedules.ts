@@ -6,7 +6,7 @@
  * tick tries again (the schedule is a heartbeat, not a queue).
  */
 import { buildEvent, send } from '../emit.ts';
-import type { HostService } from '../host/services.ts';
+import type { HostService } from '../host/host-service.ts';
 import { log } from '../log.ts';
 
 const DAY_MS = 24 * 60 * 60 * 1000;

@@ -6,7 +6,7 @@
  * scaled-to-zero function on its first event.
  */
 import { loadTriggers } from '@saasodoo/events/triggers';
-import type { HostService } from '../host/services.ts';
+import type { HostService } from '../host/host-service.ts';
 import { startBroker } from './broker.ts';
 
 export const brokerService: HostService = {

@@ -1,4 +1,4 @@
-/** `platform admin grant EMAIL` / `platform admin revoke EMAIL`: the operator role (SPEC 1). */
+/** `platform admin grant EMAIL` / `platform admin revoke EMAIL`: the operator role (platform/src/auth/README.md 1). */
 import type { Command } from 'commander';
 import { closeDatabases } from '../db/index.ts';
 import { closeRedis } from '../redis.ts';

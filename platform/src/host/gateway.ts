@@ -10,7 +10,7 @@
 import { randomUUID, timingSafeEqual } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { config } from '../config.ts';
-import { answerClientErrorsAsJson } from '../errors.ts';
+import { answerClientErrorsAsJson, HttpError, writeError } from '../errors.ts';
 import { log } from '../log.ts';
 import { localSecret } from '../secrets.ts';
 import type { Supervisor } from './supervisor.ts';
@@ -50,9 +50,9 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
   res.end(data);
 }
 
-/** Answers the platform's JSON error shape. */
-export function sendError(res: ServerResponse, status: number, code: string, message: string, extra: Record<string, unknown> = {}) {
-  sendJson(res, status, { error: { code, message, ...extra } });
+/** Answers the platform's JSON error shape (errors.ts writeError, as every edge does). */
+export function sendError(res: ServerResponse, status: number, code: string, message: string, extra: { fields?: Record<string, string> } = {}) {
+  writeError(res, new HttpError(status, code, message, extra.fields));
 }
 
 async function readBody(req: IncomingMessage): Promise<Buffer | 'too_large'> {
@@ -220,7 +220,7 @@ export async function startGateway(opts: GatewayOptions): Promise<http.Server> {
       await forwardToFunction(req, res, opts.supervisor, name, url.search, requestId, proxyToken);
     } catch (err) {
       log.error({ err, requestId }, 'gateway error');
-      if (!res.headersSent) sendError(res, 500, 'internal', 'Internal error', { requestId });
+      if (!res.headersSent) writeError(res, err, requestId);
       else res.destroy();
     }
   });

@@ -13,6 +13,7 @@
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import http, { type IncomingMessage } from 'node:http';
 import { config } from '../config.ts';
+import { writeError } from '../errors.ts';
 import { log } from '../log.ts';
 import { localSecret } from '../secrets.ts';
 import { forwardToFunction, sendError, sendJson } from './gateway.ts';
@@ -65,7 +66,7 @@ export async function startOperator(opts: OperatorOptions): Promise<http.Server>
       await forwardToFunction(req, res, opts.supervisor, name, url.search, requestId, noProxyToken);
     } catch (err) {
       log.error({ err, requestId }, 'operator listener error');
-      if (!res.headersSent) sendError(res, 500, 'internal', 'Internal error', { requestId });
+      if (!res.headersSent) writeError(res, err, requestId);
       else res.destroy();
     }
   });

@@ -9,6 +9,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import faas from 'faas-js-runtime';
+import { HttpError, writeError } from '../errors.ts';
 import { RESERVED_QUERY_KEYS, type FaasFunction } from '../fn.ts';
 
 /**
@@ -23,8 +24,7 @@ export function guardReservedQueryKeys(server: Server): void {
     const q = new URL(req.url ?? '/', 'http://x').searchParams;
     const bad = RESERVED_QUERY_KEYS.find((k) => q.has(k));
     if (bad) {
-      res.writeHead(400, { 'content-type': 'application/json; charset=utf-8' });
-      res.end(JSON.stringify({ error: { code: 'bad_request', message: `Query parameter ${bad} is not allowed`, fields: { [bad]: 'reserved name' } } }));
+      writeError(res, HttpError.badRequest(`Query parameter ${bad} is not allowed`, { [bad]: 'reserved name' }));
       return;
     }
     for (const l of listeners) l(req, res);

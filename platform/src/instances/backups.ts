@@ -1,5 +1,5 @@
 /**
- * Backups and restore (SPEC 7) as the instance service records them: the
+ * Backups and restore (platform/src/instances/README.md 4) as the instance service records them: the
  * driver writes the parts and the manifest, this module keeps the `backups`
  * rows, the instance status and the events in step. A backup is `completed`
  * only when the driver returned a manifest; anything else is `failed` with
@@ -7,19 +7,18 @@
  */
 import { randomUUID } from 'node:crypto';
 import { db } from '../db/index.ts';
-import { enqueue } from '../outbox.ts';
+import { enqueue, transact } from '../outbox.ts';
 import { firstDelivery } from '../idempotency.ts';
 import { BACKUP_STEPS, RESTORE_STEPS, runtime, type BackupKind, type BackupManifest, type BackupStep, type RestoreStep } from '../runtime/index.ts';
 import { causeOf, enter, loadOwned, settle, type Command } from './command.ts';
 import { withInstanceLock } from './locks.ts';
 import { reportProgress, safeReason } from './progress.ts';
-import { kickOutbox } from './relay.ts';
 import { getBackup, getInstance, type InstanceRow } from './repository.ts';
 import { specOf } from './runtime-spec.ts';
 
 const ACTOR = 'instance-ops';
 const DAY = 86_400_000;
-/** Final backups outlive their instance by 30 days (SPEC 5). */
+/** Final backups outlive their instance by 30 days (platform/src/instances/README.md 1-2). */
 export const FINAL_BACKUP_DAYS = 30;
 
 type Ids = { instanceId: string; customerId: string };
@@ -58,7 +57,7 @@ export async function takeBackup(
   try {
     const m = await (await runtime()).backup(specOf(row), id, kind, progress ? backupProgress(cmd, row) : undefined);
     const c = completedColumns(m, kind);
-    await db('instance').tx(async (t) => {
+    await transact('instance', async (t) => {
       await t.none(
         `UPDATE backups SET status = 'completed', db_size_bytes = $2, filestore_size_bytes = $3, size_bytes = $4,
            manifest = $5, completed_at = now(), expires_at = $6, error = NULL WHERE id = $1`,
@@ -66,17 +65,15 @@ export async function takeBackup(
       await enqueue(t, 'instance.backup_completed', { instanceId: row.id, customerId: row.customer_id, backupId: id, sizeBytes: c.total, kind },
         { subject: row.id, traceparent: cmd.traceparent });
     });
-    kickOutbox();
     return { ok: true, backupId: id };
   } catch (err) {
     const reason = safeReason(err);
     cmd.log.warn({ instanceId: row.id, backupId: id, reason }, 'backup failed');
-    await db('instance').tx(async (t) => {
+    await transact('instance', async (t) => {
       await t.none(`UPDATE backups SET status = 'failed', error = $2, completed_at = now() WHERE id = $1`, [id, reason]);
       await enqueue(t, 'instance.backup_failed', { instanceId: row.id, customerId: row.customer_id, backupId: id, reason, kind },
         { subject: row.id, traceparent: cmd.traceparent });
     });
-    kickOutbox();
     return { ok: false, backupId: id, reason };
   }
 }
@@ -166,7 +163,7 @@ export async function restoreCommand(cmd: Command<Ids & { backupId: string }>): 
  * final backups of terminated instances past their 30 days are deleted.
  */
 export async function dailyBackups(cmd: Command<{ at: string }>): Promise<number> {
-  const rows = await db('instance').tx(async (t) => {
+  const rows = await transact('instance', async (t) => {
     if (!(await firstDelivery(t, cmd.eventId, 'instance-ops:daily'))) return [];
     const due = await t.manyOrNone<InstanceRow>(`SELECT * FROM instances WHERE status = 'running' AND billing_status = 'paid'`);
     for (const r of due) {
@@ -177,7 +174,6 @@ export async function dailyBackups(cmd: Command<{ at: string }>): Promise<number
     }
     return due;
   });
-  kickOutbox();
   const expired = await db('instance').manyOrNone<{ id: string; instance_id: string }>(
     `SELECT id, instance_id FROM backups WHERE status = 'completed' AND expires_at IS NOT NULL AND expires_at < now()`);
   const rt = await runtime();

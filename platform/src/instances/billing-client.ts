@@ -7,7 +7,7 @@
  *   {action:'startSubscription', instanceId, plan, trial} → 201 {subscriptionId} (200: the one already open)
  *                                                         | 409 {error:{code:'trial_unavailable'}}
  *                                                         | 409 {error:{code:'create_failed'}} (settled, see create.ts)
- *   {action:'cancel', subscriptionId, immediate:true}    → 2xx (entitlement ends now, SPEC 5 delete)
+ *   {action:'cancel', subscriptionId, immediate:true}    → 2xx (entitlement ends now, platform/src/instances/README.md 1-2 delete)
  * GET /api/trial-eligibility → 200 {eligible, reason, trialDays}
  */
 import { config } from '../config.ts';

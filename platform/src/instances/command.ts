@@ -4,20 +4,14 @@
  * 400: never retried), and `settle`, the transactional end of an operation.
  */
 import { db, type Tx } from '../db/index.ts';
+import { transact } from '../outbox.ts';
 import { HttpError } from '../errors.ts';
-import type { Logger } from '../log.ts';
+import type { Command } from '../fn.ts';
 import { transition, type Cause } from './history.ts';
-import { kickOutbox } from './relay.ts';
 import { getInstance, type InstancePatch, type InstanceRow } from './repository.ts';
 import type { Status } from './states.ts';
 
-export type Command<D> = {
-  eventId: string;
-  eventType: string;
-  data: D;
-  traceparent?: string;
-  log: Logger;
-};
+export type { Command } from '../fn.ts';
 
 /** The cause to record for changes made while handling `cmd`. */
 export function causeOf(cmd: Command<unknown>, actor: string, reason?: string): Cause {
@@ -42,24 +36,22 @@ export async function loadOwned(cmd: Command<{ instanceId: string; customerId: s
 export async function settle(
   id: string, to: Status, cause: Cause, patch: InstancePatch = {}, extra?: (t: Tx, row: InstanceRow) => Promise<void>,
 ): Promise<InstanceRow> {
-  const row = await db('instance').tx(async (t) => {
+  const row = await transact('instance', async (t) => {
     const cur = (await getInstance(t, id, true))!;
     const next = await transition(t, cur, to, cause, patch);
     if (extra) await extra(t, next);
     return next;
   });
-  kickOutbox();
   return row;
 }
 
 /** Moves the instance into the working status `to` unless it is already there; undefined if `from` does not allow it. */
 export async function enter(id: string, accept: readonly Status[], to: Status, cause: Cause, patch: InstancePatch = {}): Promise<InstanceRow | undefined> {
-  const row = await db('instance').tx(async (t) => {
+  const row = await transact('instance', async (t) => {
     const cur = (await getInstance(t, id, true))!;
     if (cur.status === to) return cur;
     if (!accept.includes(cur.status)) return undefined;
     return transition(t, cur, to, cause, patch);
   });
-  kickOutbox();
   return row;
 }

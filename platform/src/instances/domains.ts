@@ -14,9 +14,8 @@ import { z } from 'zod';
 import { config } from '../config.ts';
 import { db, type Tx } from '../db/index.ts';
 import { HttpError } from '../errors.ts';
-import { enqueue } from '../outbox.ts';
+import { enqueue, transact } from '../outbox.ts';
 import { findPlan } from '../plans.ts';
-import { kickOutbox } from './relay.ts';
 import type { InstanceRow } from './repository.ts';
 
 export const CHALLENGE_PREFIX = '_saasodoo-challenge';
@@ -125,7 +124,7 @@ export async function checkDomain(row: InstanceRow, domain: string): Promise<Dom
   if (!claim) throw HttpError.notFound(`No claim for ${domain} on this instance`);
   if (claim.verified_at) return claim;
   const problem = await dnsProblem(claim, instanceHostname(row));
-  const next = await db('instance').tx(async (t) => {
+  return transact('instance', async (t) => {
     await t.any('SELECT 1 FROM instances WHERE id = $1 FOR UPDATE', [row.id]);
     if (problem) {
       return t.one<DomainRow>('UPDATE instance_domains SET checked_at = now(), problem = $3 WHERE instance_id = $1 AND domain = $2 RETURNING *', [row.id, domain, problem]);
@@ -136,20 +135,16 @@ export async function checkDomain(row: InstanceRow, domain: string): Promise<Dom
     await syncRoutes(t, row);
     return done;
   });
-  if (!problem) kickOutbox();
-  return next;
 }
 
 /** Drops a claim; a verified domain stops being routed. */
 export async function removeDomain(row: InstanceRow, domain: string): Promise<void> {
-  const removed = await db('instance').tx(async (t) => {
+  await transact('instance', async (t) => {
     await t.any('SELECT 1 FROM instances WHERE id = $1 FOR UPDATE', [row.id]);
     const gone = await t.oneOrNone<DomainRow>('DELETE FROM instance_domains WHERE instance_id = $1 AND domain = $2 RETURNING *', [row.id, domain]);
     if (!gone) throw HttpError.notFound(`No claim for ${domain} on this instance`);
     if (gone.verified_at) await syncRoutes(t, row);
-    return gone;
   });
-  if (removed.verified_at) kickOutbox();
 }
 
 /** Copies the verified domains onto the instance (primary first) and asks the runtime side to apply them. */

@@ -1,5 +1,5 @@
 /**
- * Naming rules of an instance (SPEC 6): the subdomain a customer picks, and
+ * Naming rules of an instance (platform/src/instances/README.md 3): the subdomain a customer picks, and
  * the database, role and storage names derived from the ids. One place, so
  * `instances` (validation), `provision` (creation) and `instance-ops`
  * (removal) can never disagree on a name.

@@ -52,7 +52,7 @@ async function runAll(d: OdooDatabase, statements: Statement[]): Promise<void> {
   });
 }
 
-/** SPEC 6 odoo_configure: one transaction, so Odoo's admin/admin never exists next to a reachable instance. */
+/** platform/src/instances/README.md 3 odoo_configure: one transaction, so Odoo's admin/admin never exists next to a reachable instance. */
 export function configureOdoo(d: OdooDatabase, input: ConfigureInput): Promise<void> {
   return runAll(d, configureStatements(input));
 }
@@ -68,7 +68,7 @@ export function setOdooPassword(d: OdooDatabase, passwordHash: string): Promise<
 }
 
 /**
- * Ready as SPEC 6 means it: the database is initialised (base installed)
+ * Ready as platform/src/instances/README.md 3 means it: the database is initialised (base installed)
  * and Odoo answers its login page with 200. `origin` is where the runtime
  * serves the instance to the functions (the health URL's origin).
  */

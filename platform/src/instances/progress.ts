@@ -3,22 +3,19 @@
  * (the portal polls it) and sent as `instance.progress` through the outbox.
  */
 import { cleanText } from '@saasodoo/events';
-import { db } from '../db/index.ts';
-import { enqueue } from '../outbox.ts';
+import { enqueue, transact } from '../outbox.ts';
 import { scrubString } from '../log.ts';
 import type { InstanceRow } from './repository.ts';
-import { kickOutbox } from './relay.ts';
 
 export async function reportProgress(
   row: Pick<InstanceRow, 'id' | 'customer_id'>, operation: string, step: string, index: number, total: number, traceparent?: string,
 ): Promise<void> {
   const progress = { operation, step, index, total, at: new Date().toISOString() };
-  await db('instance').tx(async (t) => {
+  await transact('instance', async (t) => {
     await t.none('UPDATE instances SET progress = $2, updated_at = now() WHERE id = $1', [row.id, JSON.stringify(progress)]);
     await enqueue(t, 'instance.progress', { instanceId: row.id, customerId: row.customer_id, operation, step, index, total },
       { subject: row.id, traceparent });
   });
-  kickOutbox();
 }
 
 /**

@@ -1,5 +1,5 @@
 /**
- * Provisioning (SPEC 6): the steps that take an instance from "paid for" to
+ * Provisioning (platform/src/instances/README.md 3): the steps that take an instance from "paid for" to
  * running. Each step is idempotent, so a redelivered command or an admin
  * retry simply runs the remaining steps again; each is reported as
  * `instance.progress`. A failure parks the instance in `error` with the step
@@ -8,17 +8,17 @@
 import { config } from '../config.ts';
 import { db } from '../db/index.ts';
 import { HttpError } from '../errors.ts';
-import { enqueue } from '../outbox.ts';
-import { log, type Logger } from '../log.ts';
+import { enqueue, transact } from '../outbox.ts';
+import { log } from '../log.ts';
 import { runtime } from '../runtime/index.ts';
 import { ensureInstanceDatabase } from './database.ts';
 import { tenantConnectionLimit } from './db-limits.ts';
+import { loadOwned, type Command } from './command.ts';
 import { transition, type Cause } from './history.ts';
 import { withInstanceLock } from './locks.ts';
 import { instanceDbNames, instanceUrl, odooBaseUrl } from './names.ts';
 import { reportProgress, safeReason } from './progress.ts';
 import { recordUsage } from './quota.ts';
-import { kickOutbox } from './relay.ts';
 import { getInstance, updateInstance, type InstanceRow } from './repository.ts';
 import { quotaBytes, specOf } from './runtime-spec.ts';
 import { randomPassword, seal, unseal } from './secrets.ts';
@@ -32,13 +32,7 @@ export function isProvisionStep(s: string | null | undefined): s is ProvisionSte
   return !!s && (PROVISION_STEPS as readonly string[]).includes(s);
 }
 
-export type ProvisionCommand = {
-  eventId: string;
-  eventType: string;
-  data: { instanceId: string; customerId: string; fromStep?: string };
-  traceparent?: string;
-  log: Logger;
-};
+export type ProvisionCommand = Command<{ instanceId: string; customerId: string; fromStep?: string }>;
 
 /** Tests only: NODE_ENV=test and PROVISION_FAIL_AT_STEP=<step> make that step fail. */
 function injectedFailure(step: ProvisionStep): void {
@@ -53,12 +47,7 @@ function injectedFailure(step: ProvisionStep): void {
  */
 export async function provision(cmd: ProvisionCommand): Promise<void> {
   const { instanceId, customerId } = cmd.data;
-  const found = await getInstance(db('instance'), instanceId);
-  if (!found) throw new HttpError(400, 'unknown_instance', 'No such instance', { instanceId: 'unknown' });
-  if (found.customer_id !== customerId) {
-    cmd.log.warn({ instanceId }, 'provision refused: customer does not own the instance');
-    throw new HttpError(400, 'customer_mismatch', 'The instance belongs to another customer', { customerId: 'does not own the instance' });
-  }
+  await loadOwned(cmd);
   if (cmd.data.fromStep !== undefined && !isProvisionStep(cmd.data.fromStep)) {
     throw HttpError.badRequest('Unknown step', { fromStep: `one of ${PROVISION_STEPS.join(', ')}` });
   }
@@ -80,12 +69,11 @@ export async function provision(cmd: ProvisionCommand): Promise<void> {
     } catch (err) {
       const reason = safeReason(err);
       cmd.log.warn({ instanceId, step, reason }, 'provisioning failed');
-      await db('instance').tx(async (t) => {
+      await transact('instance', async (t) => {
         const cur = (await getInstance(t, instanceId, true))!;
         await transition(t, cur, 'error', { ...cause, reason: `provisioning failed at ${step}: ${reason}` }, { error_step: step, error_reason: reason });
         await enqueue(t, 'instance.failed', { instanceId, customerId, step, reason }, { subject: instanceId, traceparent: cmd.traceparent });
       });
-      kickOutbox();
     }
   });
 }
@@ -98,14 +86,13 @@ export async function provision(cmd: ProvisionCommand): Promise<void> {
  * it: 409, retried by the broker once create has either finished or given up.
  */
 async function claim(instanceId: string, cause: Cause): Promise<InstanceRow | undefined> {
-  const row = await db('instance').tx(async (t) => {
+  const row = await transact('instance', async (t) => {
     const cur = (await getInstance(t, instanceId, true))!;
     if (cur.status === 'provisioning') return cur;
     if (cur.status !== 'pending_payment') return undefined;
     if (!cur.subscription_id) throw new HttpError(409, 'busy', 'The instance is still being created; retry later');
     return transition(t, cur, 'provisioning', { ...cause, reason: 'provisioning started' }, { error_step: null, error_reason: null });
   });
-  kickOutbox();
   if (row) await reportProgress(row, 'provision', 'claim', 1, PROVISION_STEPS.length, cause.traceparent);
   return row;
 }
@@ -178,7 +165,7 @@ const STEPS: Record<Exclude<ProvisionStep, 'claim'>, StepFn> = {
     await (await runtime()).apply(specOf(row), { replicas: 1 });
     return row;
   },
-  /** The runtime's readiness, then SPEC 6's: base installed and /web/login answering 200. */
+  /** The runtime's readiness, then provisioning's (platform/src/instances/README.md 3): base installed and /web/login answering 200. */
   async wait_ready(row) {
     const rt = await runtime();
     const deadline = Date.now() + config().PROVISION_READY_TIMEOUT * 1000;
@@ -192,7 +179,7 @@ const STEPS: Record<Exclude<ProvisionStep, 'claim'>, StepFn> = {
     }
   },
   async ready(row, cause) {
-    const done = await db('instance').tx(async (t) => {
+    const done = await transact('instance', async (t) => {
       const cur = (await getInstance(t, row.id, true))!;
       const next = await transition(t, cur, 'running', { ...cause, reason: 'provisioned' }, {
         error_step: null, error_reason: null, health: 'unknown', health_failures: 0, previous_status: null,
@@ -201,7 +188,6 @@ const STEPS: Record<Exclude<ProvisionStep, 'claim'>, StepFn> = {
         { subject: row.id, traceparent: cause.traceparent });
       return next;
     });
-    kickOutbox();
     return done;
   },
 };

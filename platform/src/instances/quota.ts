@@ -6,14 +6,13 @@
 import { config } from '../config.ts';
 import { db } from '../db/index.ts';
 import { HttpError } from '../errors.ts';
-import { enqueue } from '../outbox.ts';
+import { enqueue, transact } from '../outbox.ts';
 import { findPlan } from '../plans.ts';
 import { runtime, type QuotaUsage } from '../runtime/index.ts';
 import { causeOf, loadOwned, type Command } from './command.ts';
 import { recordHistory } from './history.ts';
 import { withInstanceLock } from './locks.ts';
 import { mapBounded } from './bounded.ts';
-import { kickOutbox } from './relay.ts';
 import { getInstance, updateInstance } from './repository.ts';
 import { quotaBytes, specOf } from './runtime-spec.ts';
 
@@ -26,7 +25,7 @@ export async function applyQuota(cmd: Command<{ instanceId: string; customerId: 
   return withInstanceLock(row0.id, async () => {
     let row = (await getInstance(db('instance'), row0.id))!;
     if (row.plan !== plan.id || JSON.stringify(row.resources) !== JSON.stringify(plan.resources)) {
-      row = await db('instance').tx(async (t) => {
+      row = await transact('instance', async (t) => {
         const next = await updateInstance(t, row.id, { plan: plan.id, resources: plan.resources });
         await recordHistory(t, row.id, row.status, row.status, causeOf(cmd, 'quota-set', `plan ${row.plan} → ${plan.id}`));
         return next;
@@ -60,7 +59,7 @@ export async function reportUsage(cmd: Command<unknown>, instanceId: string, cus
 /** Stores one measurement; sends `instance.quota_exceeded` on an upward crossing. Returns whether it was sent. */
 export async function recordUsage(cmd: Pick<Command<unknown>, 'log' | 'traceparent'>, instanceId: string, customerId: string, usage: QuotaUsage): Promise<boolean> {
   cmd.log.info({ instanceId, usedBytes: usage.usedBytes, limitBytes: usage.limitBytes }, 'storage usage');
-  const crossed = await db('instance').tx(async (t) => {
+  const crossed = await transact('instance', async (t) => {
     const before = await t.oneOrNone<{ storage_exceeded: boolean }>(
       'SELECT storage_exceeded FROM instances WHERE id = $1 FOR UPDATE', [instanceId]);
     if (!before) return false;
@@ -72,7 +71,6 @@ export async function recordUsage(cmd: Pick<Command<unknown>, 'log' | 'tracepare
       { subject: instanceId, traceparent: cmd.traceparent });
     return true;
   });
-  if (crossed) kickOutbox();
   return crossed;
 }
 

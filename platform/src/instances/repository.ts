@@ -1,6 +1,6 @@
 /**
  * The instance service's tables (instances, backups): row types, the API
- * shape of SPEC 11, and the reads every function shares. Tenant isolation
+ * shape of functions/README.md (HTTP API), and the reads every function shares. Tenant isolation
  * lives here: `findForCaller` answers 404 for another customer's instance,
  * so no function can forget the check.
  */
@@ -92,7 +92,7 @@ export type HistoryRow = {
 
 type Q = Tx | ReturnType<typeof db>;
 
-/** The instance shape of SPEC 11 (never a secret, never a hash). */
+/** The instance shape of functions/README.md (HTTP API) (never a secret, never a hash). */
 export function toApi(r: InstanceRow) {
   return {
     id: r.id,

@@ -1,5 +1,5 @@
 /**
- * The instance state machine of SPEC 5: which customer action is allowed in
+ * The instance state machine (platform/src/instances/README.md 1-2): which customer action is allowed in
  * which status, and what each accepted action does (the transient status it
  * sets and the command it sends). Pure data and functions, so the table is
  * unit-tested on its own and `instance-action` just applies it.
@@ -19,7 +19,7 @@ export type Health = (typeof HEALTH)[number];
 export const ACTIONS = ['start', 'stop', 'restart', 'backup', 'restore', 'delete', 'retry'] as const;
 export type Action = (typeof ACTIONS)[number];
 
-/** SPEC 5's table, customer view. `retry` is added for admins in `error`. */
+/** The table of platform/src/instances/README.md 2, customer view. `retry` is added for admins in `error`. */
 const ALLOWED: Partial<Record<Status, readonly Action[]>> = {
   running: ['stop', 'restart', 'backup', 'delete'],
   stopped: ['start', 'backup', 'restore', 'delete'],

@@ -6,7 +6,7 @@
 import { KillBill } from '../billing/killbill.ts';
 import { callbackUrl } from '../billing/webhook.ts';
 import { log } from '../log.ts';
-import type { HostService } from '../host/services.ts';
+import type { HostService } from '../host/host-service.ts';
 import { startSimulator } from './index.ts';
 
 export const killbillSimulatorService: HostService = {

@@ -3,7 +3,7 @@
  * and points every function at it (functionEnv.SMTP_URL), so mails sent by
  * `email` during `npm start` land in DATA_DIR/mail/.
  */
-import type { HostService } from '../host/services.ts';
+import type { HostService } from '../host/host-service.ts';
 import { mailDir, startMailCatcher } from './catcher.ts';
 
 export const smtpCatcherService: HostService = {

@@ -1,5 +1,5 @@
 /**
- * Every mail of SPEC 9, as structured content (see render.ts). Templates get
+ * Every mail of platform/src/mail/README.md, as structured content (see render.ts). Templates get
  * only the values they print plus the portal's public address, so they are
  * pure functions: easy to test, and nothing secret can reach a mail unless a
  * template names it. The one-time links (verify, reset) are the only tokens

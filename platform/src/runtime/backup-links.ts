@@ -1,5 +1,5 @@
 /**
- * Signed, expiring backup download links (SPEC 7): `backup-download` takes no
+ * Signed, expiring backup download links (platform/src/instances/README.md 4): `backup-download` takes no
  * bearer token, so the link itself is the authorisation. Token =
  * base64url(JSON {i: instanceId, b: backupId, e: expiry seconds}) "." HMAC-SHA256
  * of that part with a key from secrets (BACKUP_LINK_KEY or generated locally).

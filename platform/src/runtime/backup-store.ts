@@ -5,7 +5,7 @@
  * `{backupId}.partial/` (locally by pg_dump/tar, on Kubernetes by a Job on
  * the shared backup volume) and `finalize` checks them, hashes them and
  * renames the directory: a backup either has a manifest and both non-empty
- * parts, or does not exist (SPEC 7: never success with a missing part).
+ * parts, or does not exist (platform/src/instances/README.md 4: never success with a missing part).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
@@ -199,7 +199,7 @@ export abstract class StoredBackups {
   /**
    * Verifies the backup, stops the instance, takes a safety backup and
    * restores; if the restore fails the safety backup is put back, so the
-   * instance is left as it was either way (SPEC 7).
+   * instance is left as it was either way (platform/src/instances/README.md 4).
    */
   async restore(spec: InstanceSpec, backupId: string, onStep?: StepListener<RestoreStep>): Promise<{ safety: BackupManifest }> {
     await onStep?.('verify');

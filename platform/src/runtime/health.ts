@@ -1,5 +1,5 @@
 /**
- * Probing Odoo's `/web/health` (SPEC 8). One sweep may cover thousands of
+ * Probing Odoo's `/web/health` (platform/src/instances/README.md 5). One sweep may cover thousands of
  * instances, so probes run through a fixed pool of workers sharing keep-alive
  * agents: memory stays flat (no promise per URL up front) and a slow instance
  * costs at most `timeoutMs` of one worker.
@@ -20,7 +20,7 @@ export type ProbeResult = {
 export type ProbeOptions = {
   /** Probes in flight at once (default 50). */
   concurrency?: number;
-  /** Per-probe timeout (default 5000, SPEC 8). */
+  /** Per-probe timeout (default 5000, platform/src/instances/README.md 5). */
   timeoutMs?: number;
   /** Called as each probe finishes (lets a caller stream results instead of waiting). */
   onResult?: (r: ProbeResult, index: number) => void;

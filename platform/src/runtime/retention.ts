@@ -1,5 +1,5 @@
 /**
- * Backup retention (SPEC 7): keep the newest backup of each of the last 7
+ * Backup retention (platform/src/instances/README.md 4): keep the newest backup of each of the last 7
  * days, 4 ISO weeks and 3 months that have backups (UTC), like borg/restic's
  * `--keep-daily/weekly/monthly`; final backups are kept until their
  * `keepUntil` (30 days) whatever the policy. Pure, so it is unit tested

@@ -4,7 +4,7 @@
  * `backup-download` talk to an instance only through a RuntimeDriver, so the
  * same function code runs an instance as a local process (`local`) or as
  * Kubernetes objects (`kubernetes`). Every method is idempotent: a retried
- * step (SPEC 6) calls it again and must not fail because it already happened.
+ * step (platform/src/instances/README.md 3) calls it again and must not fail because it already happened.
  */
 import type { Readable } from 'node:stream';
 
@@ -15,7 +15,7 @@ export type InstanceSpec = {
   customerId: string;
   /** Display name (shown by the stand-in). */
   name: string;
-  /** Routing name: `{subdomain}.{BASE_DOMAIN}` (SPEC 6 rules, checked by the caller). */
+  /** Routing name: `{subdomain}.{BASE_DOMAIN}` (platform/src/instances/README.md 3 rules, checked by the caller). */
   subdomain: string;
   /** One of the ODOO_VERSIONS setting (odoo/contract.ts KNOWN_ODOO_VERSIONS). */
   odooVersion: string;
@@ -43,7 +43,7 @@ export type DesiredState = {
   /** 1 = serve, 0 = stopped. Default for apply: 1. */
   replicas?: 0 | 1;
   /**
-   * Stopped because of billing (SPEC 5): the URL answers a clear "suspended"
+   * Stopped because of billing (platform/src/billing/README.md 5): the URL answers a clear "suspended"
    * page instead of the "stopped" one. Implies replicas 0.
    */
   suspended?: boolean;
@@ -87,7 +87,7 @@ export type BackupManifest = {
   keepUntil?: string;
 };
 
-/** Retention (SPEC 7): how many of each period's newest backup are kept. */
+/** Retention (platform/src/instances/README.md 4): how many of each period's newest backup are kept. */
 export type RetentionPolicy = { daily: number; weekly: number; monthly: number };
 export const DEFAULT_RETENTION: RetentionPolicy = { daily: 7, weekly: 4, monthly: 3 };
 

@@ -12,7 +12,7 @@ import { config, resetConfig } from '@saasodoo/platform/config';
 import { closeDatabases, db } from '@saasodoo/platform/db/index';
 import { dropNamespace, migrate } from '@saasodoo/platform/db/migrate';
 import { firstDelivery } from '@saasodoo/platform/idempotency';
-import { enqueue, relayOnce } from '@saasodoo/platform/outbox';
+import { enqueue, relayOnce, transact } from '@saasodoo/platform/outbox';
 import { startBroker, type Broker } from '@saasodoo/platform/broker/broker';
 import { fakeSubscriber, type FakeSubscriber } from '../../helpers/fake-subscriber.ts';
 import { eventually, postBinary, removeBroker, sleep, testTrigger } from '../../helpers/broker-test-kit.ts';
@@ -110,12 +110,12 @@ describe('RabbitMQ outage', () => {
 
 describe('outbox relay', () => {
   it('after a crash between commit and publish, the relay sends the rows with the same ids and trace', async () => {
-    process.env.K_SINK = broker.url;
-    resetConfig();
     const traceId = '5a'.repeat(16);
     const billing = db('billing');
-    // "Crash": the transaction commits its rows, but nothing is relayed in that process.
-    const ids = await billing.tx(async (t) => {
+    // "Crash": the transaction commits its rows, but nothing is relayed in that process (no K_SINK yet).
+    delete process.env.K_SINK;
+    resetConfig();
+    const ids = await transact('billing', async (t) => {
       const out: string[] = [];
       for (let i = 0; i < 3; i++) {
         out.push(await enqueue(t, 'health.tick', { at: new Date().toISOString() }, { traceparent: `00-${traceId}-${'77'.repeat(8)}-01`, extensions: { testcase: 'outbox' } }));
@@ -123,6 +123,8 @@ describe('outbox relay', () => {
       return out;
     });
     expect(subs.outbox.received).toHaveLength(0);
+    process.env.K_SINK = broker.url;
+    resetConfig();
     expect(await relayOnce(billing)).toBe(3);
     const got = await subs.outbox.waitFor(3);
     expect(got.map((d) => d.headers['ce-id']).sort()).toEqual([...ids].sort());

@@ -17,7 +17,7 @@ import { dropNamespace, migrate } from '../../../platform/src/db/migrate.ts';
 import { buildEvent } from '../../../platform/src/emit.ts';
 import { startFunction } from '../../../platform/src/host/run-function.ts';
 import type { FaasFunction } from '../../../platform/src/fn.ts';
-import { stopOutbox } from '../../../platform/src/instances/relay.ts';
+import { stopRelays } from '../../../platform/src/outbox.ts';
 import { resetRuntime } from '../../../platform/src/runtime/index.ts';
 import { startLocalRuntime, type LocalRuntime } from '../../../platform/src/runtime/local/daemon.ts';
 import { localRuntimeToken } from '../../../platform/src/runtime/local/driver.ts';
@@ -226,10 +226,8 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
     events, billing, fn, runtime, docker, kb, extra,
     router: (sub) => (docker ? docker.host.router(sub) : runtime!.router(sub)),
     async stop() {
-      await stopOutbox().catch(() => {});
+      await stopRelays().catch(() => {});
       if (o.realBilling) {
-        const { stopBillingOutbox } = await import('../../../platform/src/billing/service.ts');
-        await stopBillingOutbox();
         await (await import('../../../platform/src/redis.ts')).closeRedis();
       }
       for (const s of servers) await new Promise((r) => s.close(r));

@@ -4,7 +4,7 @@
  * `<subdomain>.localhost` router. Functions reach Docker themselves.
  * Functions need DATA_DIR on this machine too (instance folders, state).
  */
-import type { HostService } from '../../host/services.ts';
+import type { HostService } from '../../host/host-service.ts';
 
 export const dockerRuntimeService: HostService = {
   name: 'runtime',

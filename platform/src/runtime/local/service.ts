@@ -3,7 +3,7 @@
  * 'before', so instances are back before functions start) and hands its
  * router to the gateway for `<subdomain>.localhost`.
  */
-import type { HostService } from '../../host/services.ts';
+import type { HostService } from '../../host/host-service.ts';
 import { startLocalRuntime } from './daemon.ts';
 import { localRuntimeToken } from './driver.ts';
 

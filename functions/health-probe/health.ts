@@ -1,20 +1,19 @@
 /**
- * health-probe (SPEC 8): on every `health.tick`, probe `/web/health` of each
+ * health-probe (platform/src/instances/README.md 5): on every `health.tick`, probe `/web/health` of each
  * running instance with bounded concurrency. Three failures in a row →
  * `unhealthy` + `instance.unhealthy`; a success → `healthy` (+
  * `instance.recovered` when it was unhealthy). A runtime that is stopped or
  * missing while the status says running is drift: recorded in the history
  * and reported as `instance.drift_detected` once per episode.
  */
-import { db } from '../db/index.ts';
-import { enqueue } from '../outbox.ts';
-import { runtime, type RuntimeStatus } from '../runtime/index.ts';
-import { probeAll, type ProbeResult } from '../runtime/health.ts';
-import { causeOf, type Command } from './command.ts';
-import { recordHistory } from './history.ts';
-import { mapBounded } from './bounded.ts';
-import { kickOutbox } from './relay.ts';
-import type { InstanceRow } from './repository.ts';
+import { db } from '@saasodoo/platform/db/index';
+import { enqueue, transact } from '@saasodoo/platform/outbox';
+import { runtime, type RuntimeStatus } from '@saasodoo/platform/runtime/index';
+import { probeAll, type ProbeResult } from '@saasodoo/platform/runtime/health';
+import { causeOf, type Command } from '@saasodoo/platform/instances/command';
+import { recordHistory } from '@saasodoo/platform/instances/history';
+import { mapBounded } from '@saasodoo/platform/instances/bounded';
+import type { InstanceRow } from '@saasodoo/platform/instances/repository';
 
 export const UNHEALTHY_AFTER = 3;
 
@@ -39,12 +38,11 @@ export async function sweep(cmd: Command<{ at: string }>, opts: { concurrency?: 
     if (ok) summary.healthy++;
     else summary.unhealthy++;
   }
-  kickOutbox();
   return summary;
 }
 
 async function record(cmd: Command<unknown>, row: InstanceRow, ok: boolean, driftState: string | undefined, probe: ProbeResult): Promise<void> {
-  await db('instance').tx(async (t) => {
+  await transact('instance', async (t) => {
     const cur = await t.oneOrNone<InstanceRow>(`SELECT * FROM instances WHERE id = $1 AND status = 'running' FOR UPDATE`, [row.id]);
     if (!cur) return; // changed status meanwhile: not ours to judge
     const ids = { instanceId: cur.id, customerId: cur.customer_id };

@@ -2,10 +2,10 @@
  * The customer's email and name, from the auth service's own API (GET
  * /api/account through the gateway, with the customer's Authorization): a
  * function never reads another service's tables. Create records them as the
- * instance's Odoo login and user name (SPEC 6 odoo_configure).
+ * instance's Odoo login and user name (platform/src/instances/README.md 3 odoo_configure).
  */
-import { config } from '../config.ts';
-import { HttpError } from '../errors.ts';
+import { config } from '@saasodoo/platform/config';
+import { HttpError } from '@saasodoo/platform/errors';
 
 export type CustomerProfile = { email: string; name: string };
 

@@ -1,22 +1,22 @@
 /**
- * instance-ops: start, stop, restart, suspend, resume and terminate (SPEC 5).
+ * instance-ops: start, stop, restart, suspend, resume and terminate (platform/src/instances/README.md 1-2).
  * `instance-action` already moved the instance into the working status
  * (starting, stopping...); a command sent directly (lifecycle, `platform
  * invoke`) is accepted from the settled status too. Every handler is safe to
  * receive twice: the status says whether the work is already done.
  */
-import { config } from '../config.ts';
-import { db } from '../db/index.ts';
-import { runtime, RuntimeError } from '../runtime/index.ts';
-import { enter, loadOwned, settle, causeOf, type Command } from './command.ts';
-import { dropInstanceDatabase } from './database.ts';
-import { recordHistory } from './history.ts';
-import { withInstanceLock } from './locks.ts';
-import { instanceDbNames } from './names.ts';
-import { safeReason } from './progress.ts';
-import { updateInstance, type InstanceRow } from './repository.ts';
-import { specOf } from './runtime-spec.ts';
-import { takeBackup } from './backups.ts';
+import { config } from '@saasodoo/platform/config';
+import { db } from '@saasodoo/platform/db/index';
+import { runtime, RuntimeError } from '@saasodoo/platform/runtime/index';
+import { enter, loadOwned, settle, causeOf, type Command } from '@saasodoo/platform/instances/command';
+import { dropInstanceDatabase } from '@saasodoo/platform/instances/database';
+import { recordHistory } from '@saasodoo/platform/instances/history';
+import { withInstanceLock } from '@saasodoo/platform/instances/locks';
+import { instanceDbNames } from '@saasodoo/platform/instances/names';
+import { safeReason } from '@saasodoo/platform/instances/progress';
+import { updateInstance, type InstanceRow } from '@saasodoo/platform/instances/repository';
+import { specOf } from '@saasodoo/platform/instances/runtime-spec';
+import { takeBackup } from '@saasodoo/platform/instances/backups';
 
 type Ids = { instanceId: string; customerId: string };
 const ACTOR = 'instance-ops';
@@ -106,7 +106,7 @@ function isLate(row: InstanceRow, cmd: Command<{ seq?: number }>): boolean {
 
 const seqPatch = (cmd: Command<{ seq?: number }>) => (cmd.data.seq === undefined ? {} : { suspension_seq: cmd.data.seq });
 
-/** Non-payment (SPEC 5): scaled to zero behind the suspended page, data kept; remembers what to go back to. */
+/** Non-payment (platform/src/instances/README.md 1-2): scaled to zero behind the suspended page, data kept; remembers what to go back to. */
 export async function suspend(cmd: Command<Ids & { reason: string; seq?: number }>): Promise<void> {
   const row0 = await loadOwned(cmd);
   if (row0.status === 'terminated') return;
@@ -146,7 +146,7 @@ export async function resume(cmd: Command<Ids & { seq?: number }>): Promise<void
 }
 
 /**
- * Termination (SPEC 5, CANCEL EFFECTIVE): a final backup kept 30 days, then
+ * Termination (platform/src/instances/README.md 1-2, CANCEL EFFECTIVE): a final backup kept 30 days, then
  * the runtime objects and storage, the database and the role are removed.
  * If the final backup fails the instance stays `terminating` and the command
  * fails (retried, then dead-lettered): data is never destroyed unsaved.
