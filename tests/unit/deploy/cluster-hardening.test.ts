@@ -105,7 +105,7 @@ describe.skipIf(!kubectl)('cluster hardening (production overlay)', () => {
       expect(Number(p.reserved_connections)).toBeGreaterThan(0);
       expect(Number(p.max_connections) - Number(p.reserved_connections) - Number(p.superuser_reserved_connections)).toBeGreaterThan(200);
       const roles = db.spec.managed.roles;
-      expect(roles.map((r: any) => r.name).sort()).toEqual(['auth_service', 'billing_service', 'communication_service', 'instance_service', 'provisioner']);
+      expect(roles.map((r: any) => r.name).sort()).toEqual(['audit_owner', 'audit_service', 'auth_service', 'billing_service', 'communication_service', 'instance_service', 'provisioner']);
       for (const r of roles) expect([r.name, r.inRoles]).toEqual([r.name, ['pg_use_reserved_connections']]);
     });
 
