@@ -9,7 +9,7 @@
  * cannot know (whose account an anonymous login was for, the instance it made).
  */
 import type { Caller } from './auth/verify.ts';
-import { emit } from './emit.ts';
+import { buildEvent, send } from './emit.ts';
 import type { Logger } from './log.ts';
 
 /** What a handler may add to its result about the action (stripped from the response). */
@@ -60,7 +60,7 @@ export async function recordAction(o: {
     at: new Date().toISOString(),
   } as const;
   try {
-    await emit('audit.action', data);
+    await send(buildEvent('com.saasodoo.audit.action', data));
   } catch (err) {
     o.log.error({ audit: data, reason: (err as Error).message }, 'audit entry not recorded');
   }

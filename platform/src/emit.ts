@@ -1,12 +1,12 @@
 /**
- * Sending CloudEvents. `emit` validates the data against the catalogue and
- * POSTs the event in binary mode to K_SINK (the broker ingress), which
- * answers 202 only once RabbitMQ confirmed it. State changes should not call
- * this directly but write through the outbox (platform/outbox.ts).
+ * Building and sending CloudEvents for the outbox relay (platform/outbox.ts,
+ * the one way events leave): `buildEvent` validates the data against the
+ * catalogue; `send` POSTs the event in binary mode to K_SINK (the broker
+ * ingress), which answers 202 only once RabbitMQ confirmed it.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { CloudEvent, HTTP } from 'cloudevents';
-import { PREFIX, catalog, schemaOf, textProblemField, textProblemIn, type EventData, type ShortType } from '@saasodoo/events';
+import { PREFIX, catalog, schemaOf, textProblemField, textProblemIn, type ShortType } from '@saasodoo/events';
 import { config } from './config.ts';
 import { HttpError, zodFields } from './errors.ts';
 
@@ -70,11 +70,4 @@ export async function send(event: CloudEvent<unknown>, sink = config().K_SINK): 
     if (res.status >= 500) throw HttpError.unavailable('The event broker');
     throw new Error(`broker refused ${event.type}: ${res.status} ${text.slice(0, 300)}`);
   }
-}
-
-/** Validates and sends one event now (for events not tied to a state change). */
-export async function emit<T extends ShortType>(type: T, data: EventData<T>, o: EmitOptions = {}): Promise<CloudEvent<unknown>> {
-  const event = buildEvent(`${PREFIX}${type}`, data, o);
-  await send(event);
-  return event;
 }

@@ -79,10 +79,7 @@ const IN_FLIGHT = 32;
  */
 export async function relayOnce(database: Db, batch = 100): Promise<number> {
   return database.tx(async (t) => {
-    const rows = await t.manyOrNone<Row>(
-      `SELECT * FROM outbox WHERE published_at IS NULL ORDER BY created_at, id LIMIT $1 FOR UPDATE SKIP LOCKED`,
-      [batch],
-    );
+    const rows = await t.manyOrNone<Row>(`SELECT * FROM outbox WHERE published_at IS NULL ORDER BY created_at, id LIMIT $1 FOR UPDATE SKIP LOCKED`, [batch]);
     const bySubject = new Map<string, Row[]>();
     for (const r of rows) {
       const key = r.subject ?? `id:${r.id}`;
@@ -91,23 +88,32 @@ export async function relayOnce(database: Db, batch = 100): Promise<number> {
     const groups = [...bySubject.values()];
     const sent: string[] = [];
     let failure: unknown;
-    await Promise.all(Array.from({ length: Math.min(IN_FLIGHT, groups.length) }, async () => {
-      for (let g = groups.shift(); g && failure === undefined; g = groups.shift()) {
-        for (const r of g) {
-          const ev = new CloudEvent({
-            specversion: '1.0', id: r.id, type: r.type, source: r.source, subject: r.subject ?? undefined,
-            time: r.created_at.toISOString(), datacontenttype: 'application/json', data: r.data, ...r.extensions,
-          });
-          try {
-            await send(ev);
-          } catch (err) {
-            failure ??= err;
-            break;
+    await Promise.all(
+      Array.from({ length: Math.min(IN_FLIGHT, groups.length) }, async () => {
+        for (let g = groups.shift(); g && failure === undefined; g = groups.shift()) {
+          for (const r of g) {
+            const ev = new CloudEvent({
+              specversion: '1.0',
+              id: r.id,
+              type: r.type,
+              source: r.source,
+              subject: r.subject ?? undefined,
+              time: r.created_at.toISOString(),
+              datacontenttype: 'application/json',
+              data: r.data,
+              ...r.extensions,
+            });
+            try {
+              await send(ev);
+            } catch (err) {
+              failure ??= err;
+              break;
+            }
+            sent.push(r.id);
           }
-          sent.push(r.id);
         }
-      }
-    }));
+      }),
+    );
     if (sent.length) await t.none('UPDATE outbox SET published_at = now() WHERE id = ANY($1::uuid[])', [sent]);
     if (failure !== undefined) {
       log.warn({ err: (failure as Error).message, sent: sent.length }, 'outbox relay pass failed; will retry');
@@ -173,9 +179,9 @@ const relays = new Map<ServiceDatabase, Relay>();
  */
 export function wakeRelay(service: ServiceDatabase): void {
   if (!config().K_SINK) return;
-  let r = relays.get(service);
-  if (!r) relays.set(service, (r = startRelay(db(service))));
-  else r.kick();
+  const r = relays.get(service);
+  if (r) r.kick();
+  else relays.set(service, startRelay(db(service)));
 }
 
 /** Stops every relay of this process after its current pass (function shutdown, tests). */

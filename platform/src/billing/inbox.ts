@@ -14,7 +14,9 @@ import { outboxRow, wakeRelay } from '../outbox.ts';
 
 /** A UUID derived from the tenant and the exact notification: the same delivery always gets the same id. */
 export function dedupeKey(tenant: string, n: KillbillNotification): string {
-  const h = createHash('sha256').update(JSON.stringify([tenant, n.eventType, n.accountId, n.objectType, n.objectId, n.metaData])).digest('hex');
+  const h = createHash('sha256')
+    .update(JSON.stringify([tenant, n.eventType, n.accountId, n.objectType, n.objectId, n.metaData]))
+    .digest('hex');
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-8${h.slice(13, 16)}-${((parseInt(h[16], 16) & 0x3) | 0x8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }
 
@@ -38,7 +40,9 @@ let writes = 0;
 export function acceptNotification(tenant: string, n: KillbillNotification): Promise<Accepted> {
   const id = dedupeKey(tenant, n);
   const row = outboxRow(killbillType(n.eventType), n, {
-    id, subject: n.objectId ?? n.accountId ?? undefined, source: '/saasodoo/webhook-intake',
+    id,
+    subject: n.objectId ?? n.accountId ?? undefined,
+    source: '/saasodoo/webhook-intake',
     extensions: { kbaccountid: n.accountId ?? '', kbobjecttype: n.objectType ?? '', kbobjectid: n.objectId ?? '' },
   });
   return new Promise((done, fail) => {
@@ -89,9 +93,19 @@ async function store(group: Pending[]): Promise<Set<string>> {
     else byId.set(p.id, { ...p, deliveries: 1 });
   }
   const input = [...byId.values()].map((p) => ({
-    dedupe_key: p.id, tenant: p.tenant, event_type: p.n.eventType, account_id: p.n.accountId ?? null, object_type: p.n.objectType ?? null,
-    object_id: p.n.objectId ?? null, body: p.n, deliveries: p.deliveries,
-    type: p.row.type, source: p.row.source, subject: p.row.subject, data: JSON.parse(p.row.data), extensions: JSON.parse(p.row.extensions),
+    dedupe_key: p.id,
+    tenant: p.tenant,
+    event_type: p.n.eventType,
+    account_id: p.n.accountId ?? null,
+    object_type: p.n.objectType ?? null,
+    object_id: p.n.objectId ?? null,
+    body: p.n,
+    deliveries: p.deliveries,
+    type: p.row.type,
+    source: p.row.source,
+    subject: p.row.subject,
+    data: JSON.parse(p.row.data),
+    extensions: JSON.parse(p.row.extensions),
   }));
   const rows = await db('billing').manyOrNone<{ dedupe_key: string }>(
     `WITH input AS (

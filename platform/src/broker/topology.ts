@@ -39,8 +39,3 @@ export async function declareTrigger(ch: Channel, broker: string, t: Pick<Trigge
   return q;
 }
 
-/** Removes a trigger's queues (tests clean up with it). */
-export async function deleteTrigger(ch: Channel, broker: string, trigger: string): Promise<void> {
-  const q = queueNames(broker, trigger);
-  for (const name of [q.main, q.wait, q.due, q.dlq]) await ch.deleteQueue(name);
-}

@@ -12,7 +12,7 @@ import { PLATFORM_NAMESPACE, type KubeObject } from './objects.ts';
 
 /** Image tag every generated manifest carries; `platform render --tag` replaces it. */
 export const DEFAULT_TAG = 'latest';
-export const FUNCTION_LABEL = 'saasodoo.io/role';
+const FUNCTION_LABEL = 'saasodoo.io/role';
 export const CONFIG_MAP = 'saasodoo-config';
 /** Functions that drive the kubernetes runtime share the backup volume with its Jobs (config BACKUP_DIR). */
 export const BACKUP_PVC = 'saasodoo-backups';

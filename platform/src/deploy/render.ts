@@ -15,8 +15,6 @@ import { generate, infraDir, writeGenerated } from './generated.ts';
 import { DEFAULT_TAG } from './knative-services.ts';
 import { parseObjects, type KubeObject } from './objects.ts';
 
-export const OVERLAYS = ['production', 'staging'] as const;
-
 export type RenderOptions = {
   overlay?: string;
   /** The infra/ tree to use (tests pass a copy); default the repo's. */

@@ -47,8 +47,3 @@ export const ACTION_STATUS: Record<Exclude<Action, 'delete'>, Status> = {
 
 /** Statuses in which nothing is in progress: transient ones return to one of these. */
 export const SETTLED: ReadonlySet<Status> = new Set(['pending_payment', 'running', 'stopped', 'suspended', 'error', 'terminated']);
-
-/** Statuses the health probe looks at: the runtime should be serving. */
-export function shouldServe(status: Status): boolean {
-  return status === 'running';
-}

@@ -22,10 +22,6 @@ export async function createTenant(t: Tx, apiKey: string, apiSecret: string, ext
   );
 }
 
-export async function allTenants(t: Tx): Promise<Tenant[]> {
-  return t.manyOrNone<Tenant>('SELECT * FROM kb_tenants');
-}
-
 export async function put(t: Tx, kind: Kind, tenantId: string, id: string, doc: Doc, o: { accountId?: string | null; externalKey?: string | null } = {}): Promise<Doc> {
   await t.none(
     `INSERT INTO kb_objects (kind, id, tenant_id, account_id, external_key, doc) VALUES ($1, $2, $3, $4, $5, $6)

@@ -69,9 +69,6 @@ export const ODOO_PATHS = {
   websocket: '/websocket',
 } as const;
 
-/** Exception name in a JSON-RPC error Odoo answers (HTTP 200) for a wrong login or password. */
-export const ACCESS_DENIED = 'odoo.exceptions.AccessDenied';
-
 /** The tenant database's connection. */
 export type OdooDatabase = { host: string; port: number; name: string; user: string; password: string };
 
@@ -142,9 +139,6 @@ export function serveArgs(t: OdooTarget, configPath: string): string[] {
   requireKnown(t.version);
   return ['-c', configPath, '-d', t.database.name, '--no-database-list', '--proxy-mode'];
 }
-
-/** Every flag the platform ever passes (the stand-in refuses any other, as Odoo's optparse does). */
-export const PLATFORM_FLAGS = ['-c', '-d', '-i', '--stop-after-init', '--without-demo', '--with-demo', '--load-language', '--no-database-list', '--proxy-mode'] as const;
 
 const confValue = (v: string) => {
   if (/[\r\n]/.test(v)) throw new Error('odoo.conf values cannot contain line breaks');

@@ -32,7 +32,7 @@ import { RuntimeError } from '../types.ts';
 
 const GiB = 1024 ** 3;
 export const INSTANCE_LABEL = 'saasodoo.io/instance-id';
-export const SUBDOMAIN_LABEL = 'saasodoo.io/subdomain';
+const SUBDOMAIN_LABEL = 'saasodoo.io/subdomain';
 const COMPONENT_LABEL = 'app.kubernetes.io/component';
 /** Hash of everything the container was created from: a changed spec recreates it. */
 const CONFIG_LABEL = 'saasodoo.io/config-hash';
