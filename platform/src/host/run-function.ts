@@ -54,6 +54,8 @@ export async function startFunction(fn: FaasFunction, port: number): Promise<Ser
   installCrashLog();
   const server: Server = await faas.start(fn as Parameters<typeof faas.start>[0], options as unknown as Parameters<typeof faas.start>[1]);
   guardReservedQueryKeys(server);
+  // The gateway keeps upstream connections alive for up to 60 s idle: outlast it, so it is always the one to close them.
+  server.keepAliveTimeout = 65_000;
   return server;
 }
 
