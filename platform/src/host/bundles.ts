@@ -91,7 +91,7 @@ function isFresh(name: string, m: Manifest | undefined, hashes: Map<string, stri
 }
 
 /** Entries are virtual modules; our sources keep their own file URL as import.meta.url. */
-const plugin: esbuild.Plugin = {
+export const sourceUrlPlugin: esbuild.Plugin = {
   name: 'local-function-bundle',
   setup(build) {
     build.onResolve({ filter: /^saasodoo-function-entry:/ }, (args) => ({ path: args.path.slice(ENTRY_NS.length + 1), namespace: ENTRY_NS }));
@@ -126,7 +126,7 @@ async function build(names: string[]): Promise<void> {
       metafile: true,
       legalComments: 'none',
       logLevel: 'silent',
-      plugins: [plugin],
+      plugins: [sourceUrlPlugin],
     });
     // What the code uses is read exactly as the Kubernetes generator reads it, once per rebuild.
     const needs = await analyzeFunctions(names);

@@ -16,7 +16,7 @@ import { log } from '../log.ts';
  * a 1 MB young generation (the 16 MB default grows under the first burst of
  * requests and is kept) and one GC helper thread save about 20 MB each.
  */
-const FUNCTION_NODE_ARGS = ['--max-semi-space-size=1', '--v8-pool-size=1'];
+export const FUNCTION_NODE_ARGS = ['--max-semi-space-size=1', '--v8-pool-size=1'];
 
 type Launch = { bundle: FunctionBundle; secrets: { give: Record<string, string>; withhold: string[] } };
 
