@@ -27,6 +27,7 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['tests/integration/**/*.test.ts'],
+          globalSetup: ['tests/helpers/bundle-functions.ts'],
           setupFiles: ['tests/helpers/setup-env.ts'],
           testTimeout: 60_000,
           hookTimeout: 120_000,
@@ -48,6 +49,7 @@ export default defineConfig({
         test: {
           name: 'e2e',
           include: ['tests/e2e/**/*.test.ts'],
+          globalSetup: ['tests/helpers/bundle-functions.ts'],
           setupFiles: ['tests/helpers/setup-env.ts'],
           testTimeout: 240_000,
           hookTimeout: 240_000,

@@ -1,7 +1,8 @@
 /**
  * What the API and cold-start benches share: a namespace of their own
  * (database, Redis prefix, DATA_DIR, dropped afterwards), function processes
- * started exactly as the supervisor starts them, and a latency summary.
+ * started exactly as the supervisor starts them (from their bundles), and a
+ * latency summary.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -13,6 +14,10 @@ import { dropNamespace, migrate } from '../../platform/src/db/migrate.ts';
 import { closeRedis } from '../../platform/src/redis.ts';
 import { resetKeyRing } from '../../platform/src/auth/keys.ts';
 import { resetSigningKey } from '../../platform/src/auth/signing.ts';
+import * as esbuild from 'esbuild';
+import { EXTERNAL_PACKAGES } from '../../platform/src/deploy/build.ts';
+import { bundleDir, functionBundles, sourceUrlPlugin } from '../../platform/src/host/bundles.ts';
+import { FUNCTION_NODE_ARGS } from '../../platform/src/host/supervisor.ts';
 import { freePort } from '../helpers/ports.ts';
 
 /** Runs `fn` in a fresh namespace (migrated), restoring the environment and dropping the namespace afterwards. */
@@ -42,11 +47,39 @@ export async function inNamespace<T>(fn: () => Promise<T>): Promise<T> {
 
 export type Proc = { port: number; child: ChildProcess; kill(): void };
 
-/** Spawns a platform function (`name`) or the bare baseline (`bare`) as its own process, like the supervisor does. */
+let bare: Promise<string> | undefined;
+
+/** The bare baseline bundled like the functions, so it starts and runs as they do (no TypeScript loader). */
+function bareBundle(): Promise<string> {
+  bare ??= (async () => {
+    const outfile = path.join(bundleDir, 'bench-bare-function.mjs');
+    await esbuild.build({
+      entryPoints: [path.join(repoRoot, 'tests/bench/_bare-function.ts')],
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      target: 'node20',
+      outfile,
+      external: EXTERNAL_PACKAGES,
+      banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
+      logLevel: 'silent',
+      plugins: [sourceUrlPlugin],
+    });
+    await esbuild.stop();
+    return outfile;
+  })();
+  return bare;
+}
+
+/**
+ * Spawns a platform function (`name`) or the bare baseline (`bare`) as its
+ * own process exactly as the supervisor does: from its bundle, with the same
+ * V8 settings.
+ */
 export async function spawnFunction(name: string): Promise<Proc> {
   const port = await freePort();
-  const args = name === 'bare' ? [path.join(repoRoot, 'tests/bench/_bare-function.ts')] : [path.join(repoRoot, 'platform/src/host/run-function.ts'), name];
-  const child = spawn(process.execPath, ['--import', 'tsx', ...args], {
+  const file = name === 'bare' ? await bareBundle() : (await functionBundles([name]))[name]!.file;
+  const child = spawn(process.execPath, [...FUNCTION_NODE_ARGS, file, name], {
     cwd: repoRoot,
     env: { ...process.env, PORT: String(port), FUNCTION_NAME: name },
     stdio: ['ignore', 'ignore', 'inherit'],

@@ -2,38 +2,17 @@
  * API figure (issue 11): authenticated `GET /api/instances` (token check,
  * session liveness in Redis, one query) against a bare function, both as
  * their own processes behind the same local gateway, under the same
- * closed-loop load (concurrent clients, keep-alive). Requests/s, p50 and p99.
+ * closed-loop load (concurrent clients, keep-alive) from autocannon in a
+ * separate process. Requests/s, p50 and p99.
  */
 import type { AddressInfo } from 'node:net';
 import { startGateway } from '../../platform/src/host/gateway.ts';
 import type { Supervisor } from '../../platform/src/host/supervisor.ts';
 import { createTestUser } from '../helpers/auth.ts';
-import { inNamespace, pct, spawnFunction, untilOk } from './_shared.ts';
+import { autocannon, type Load } from './_load.ts';
+import { inNamespace, spawnFunction, untilOk } from './_shared.ts';
 
 const CONCURRENCY = 16;
-
-async function load(url: string, headers: Record<string, string>, seconds: number): Promise<{ rps: number; p50: number; p99: number; errors: number }> {
-  const lat: number[] = [];
-  let errors = 0;
-  const end = performance.now() + seconds * 1000;
-  const t0 = performance.now();
-  await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
-    while (performance.now() < end) {
-      const t = performance.now();
-      try {
-        const res = await fetch(url, { headers });
-        await res.arrayBuffer();
-        if (res.status !== 200) errors++;
-      } catch {
-        errors++;
-      }
-      lat.push(performance.now() - t);
-    }
-  }));
-  const took = (performance.now() - t0) / 1000;
-  lat.sort((a, b) => a - b);
-  return { rps: lat.length / took, p50: pct(lat, 50), p99: pct(lat, 99), errors };
-}
 
 export async function bench(opts: { quick: boolean }) {
   return inNamespace(async () => {
@@ -52,16 +31,17 @@ export async function bench(opts: { quick: boolean }) {
       await untilOk(`${base}/instances`, performance.now(), auth);
       await untilOk(`${base}/bare`, performance.now());
       const seconds = opts.quick ? 3 : 10;
+      const load = (url: string, headers: Record<string, string>, s: number): Promise<Load> => autocannon(url, { connections: CONCURRENCY, seconds: s, headers });
       await load(`${base}/instances`, auth, 1); // warm-up
       await load(`${base}/bare`, {}, 1);
       const real = await load(`${base}/instances`, auth, seconds);
       const bare = await load(`${base}/bare`, {}, seconds);
-      const f = (x: number) => `${x.toFixed(1)} ms`;
+      const f = (x: number) => `${x} ms`;
       return [
         { name: `GET /api/instances (Bearer) via gateway, ${CONCURRENCY} clients: req/s`, value: real.rps.toFixed(0), baseline: `${bare.rps.toFixed(0)} (bare fn)`, ratio: (real.rps / bare.rps).toFixed(2) },
         { name: 'GET /api/instances p50', value: f(real.p50), baseline: f(bare.p50), ratio: (real.p50 / bare.p50).toFixed(2) },
         { name: 'GET /api/instances p99', value: f(real.p99), baseline: f(bare.p99), ratio: (real.p99 / bare.p99).toFixed(2) },
-        { name: 'GET /api/instances errors', value: String(real.errors), baseline: String(bare.errors) },
+        { name: 'GET /api/instances errors + non-2xx', value: String(real.errors + real.non2xx), baseline: String(bare.errors + bare.non2xx) },
       ];
     } finally {
       gateway.closeAllConnections();

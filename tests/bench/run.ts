@@ -5,6 +5,7 @@
  * asserts on time: the figures are for people to read and compare.
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 
@@ -19,6 +20,12 @@ const files = fs
   .filter((f) => f.endsWith('.ts') && f !== 'run.ts' && !f.startsWith('_'))
   .filter((f) => only.length === 0 || only.includes(path.basename(f, '.ts')))
   .sort();
+
+// Figures only compare within one run on one machine: say which machine, and how busy it was.
+const gb = (b: number) => `${(b / 2 ** 30).toFixed(1)} GB`;
+process.stdout.write(
+  `machine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), ${gb(os.totalmem())} memory (${gb(os.freemem())} free), Node ${process.version}, ${os.platform()} ${os.release()}, load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}\n\n`,
+);
 
 const rows: (BenchRow & { area: string })[] = [];
 for (const f of files) {

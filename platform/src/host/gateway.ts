@@ -36,10 +36,20 @@ export function gatewayProxyToken(): string {
 }
 
 function vouched(req: IncomingMessage, token: string): boolean {
-  const given = Buffer.from(String(req.headers[PROXY_HEADER] ?? ''));
-  const want = Buffer.from(token);
-  return given.length === want.length && timingSafeEqual(given, want);
+  const header = req.headers[PROXY_HEADER];
+  if (typeof header !== 'string' || header.length !== token.length) return false;
+  return timingSafeEqual(Buffer.from(header), Buffer.from(token));
 }
+
+/**
+ * Upstream connections are kept alive and reused (a new TCP connection and
+ * a new socket on the function side per request was most of the cost of a
+ * forward). No socket cap: each function has as many as the load in flight
+ * needs; LIFO reuse keeps the idle set small after a burst, and an idle
+ * socket is dropped after 60 s, before the function's own 65 s
+ * keep-alive timeout (run-function.ts) could close it under a request.
+ */
+export const upstreamAgent = new http.Agent({ keepAlive: true, scheduling: 'lifo', timeout: 60_000, maxFreeSockets: 64 });
 // Hop-by-hop headers (RFC 9110 7.6.1) and h2c upgrade offers are not forwarded.
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'http2-settings', 'host', PROXY_HEADER]);
 
@@ -55,15 +65,27 @@ export function sendError(res: ServerResponse, status: number, code: string, mes
   writeError(res, new HttpError(status, code, message, extra.fields));
 }
 
-async function readBody(req: IncomingMessage): Promise<Buffer | 'too_large'> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += chunk.length;
-    if (size > MAX_BODY) return 'too_large';
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
+const EMPTY = Buffer.alloc(0);
+
+function readBody(req: IncomingMessage): Promise<Buffer | 'too_large'> {
+  // Neither header: HTTP/1.1 says there is no body (a GET, mostly).
+  if (req.headers['content-length'] === undefined && req.headers['transfer-encoding'] === undefined) return Promise.resolve(EMPTY);
+  if (Number(req.headers['content-length'] ?? 0) > MAX_BODY) return Promise.resolve('too_large');
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_BODY) {
+        req.off('data', onData);
+        req.pause();
+        resolve('too_large');
+      } else chunks.push(chunk);
+    };
+    req.on('data', onData);
+    req.once('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
+    req.once('error', reject);
+  });
 }
 
 /**
@@ -74,25 +96,46 @@ async function readBody(req: IncomingMessage): Promise<Buffer | 'too_large'> {
 export function jsonProblem(body: Buffer): string | undefined {
   if (!body.length) return 'empty (send {} for no fields)';
   const text = body.toString('utf8');
-  let depth = 0;
-  let max = 0;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (inString) {
-      if (c === '\\') i++;
-      else if (c === '"') inString = false;
-    } else if (c === '"') inString = true;
-    else if (c === '{' || c === '[') max = Math.max(max, ++depth);
-    else if (c === '}' || c === ']') depth--;
-  }
-  if (max > MAX_JSON_DEPTH) return `nested deeper than ${MAX_JSON_DEPTH} levels`;
+  // One scan for nesting depth and object keys (the runtime would overflow on
+  // absurd nesting, and __proto__ / constructor.prototype keys pollute
+  // prototypes), then JSON.parse without a reviver for validity: a reviver
+  // calls back into JS for every value and cost more than the rest together.
+  const stack: { object: boolean; key?: string }[] = [];
   let prototypeKey = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22 /* " */) {
+      const start = i;
+      let escaped = false;
+      for (i++; i < text.length; i++) {
+        const d = text.charCodeAt(i);
+        if (d === 0x5c /* \ */) {
+          escaped = true;
+          i++;
+        } else if (d === 0x22) break;
+      }
+      const top = stack[stack.length - 1];
+      if (!top?.object) continue;
+      let j = i + 1;
+      while (j < text.length && (text[j] === ' ' || text[j] === '\n' || text[j] === '\r' || text[j] === '\t')) j++;
+      if (text[j] !== ':') continue;
+      let key = text.slice(start + 1, i);
+      if (escaped) {
+        try {
+          key = JSON.parse(text.slice(start, i + 1)) as string;
+        } catch {
+          return 'not valid JSON';
+        }
+      }
+      top.key = key;
+      if (key === '__proto__' || (key === 'prototype' && stack.length > 1 && stack[stack.length - 2]!.object && stack[stack.length - 2]!.key === 'constructor')) prototypeKey = true;
+    } else if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
+      stack.push({ object: c === 0x7b });
+      if (stack.length > MAX_JSON_DEPTH) return `nested deeper than ${MAX_JSON_DEPTH} levels`;
+    } else if (c === 0x7d /* } */ || c === 0x5d /* ] */) stack.pop();
+  }
   try {
-    JSON.parse(text, (key, value) => {
-      if (key === '__proto__' || (key === 'constructor' && value && typeof value === 'object' && 'prototype' in value)) prototypeKey = true;
-      return value;
-    });
+    JSON.parse(text);
   } catch {
     return 'not valid JSON';
   }
@@ -108,37 +151,57 @@ function refuseTooLarge(req: IncomingMessage, res: ServerResponse): void {
 
 function forwardHeaders(req: IncomingMessage, requestId: string, length: number, proxyToken: string): http.OutgoingHttpHeaders {
   const out: http.OutgoingHttpHeaders = {};
-  const connectionListed = String(req.headers.connection ?? '').toLowerCase().split(',').map((s) => s.trim());
-  for (const [k, v] of Object.entries(req.headers)) {
-    if (v === undefined || HOP_BY_HOP.has(k) || connectionListed.includes(k)) continue;
-    out[k] = v;
+  const connection = req.headers.connection;
+  const connectionListed = connection ? connection.toLowerCase().split(',').map((s) => s.trim()) : undefined;
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    const k = raw[i]!.toLowerCase();
+    if (HOP_BY_HOP.has(k) || connectionListed?.includes(k)) continue;
+    const prev = out[k];
+    out[k] = prev === undefined ? raw[i + 1]! : Array.isArray(prev) ? [...prev, raw[i + 1]!] : [String(prev), raw[i + 1]!];
   }
   out['x-request-id'] = requestId;
   // The functions rate-limit by the first X-Forwarded-For entry: only the
   // portal (vouching with the proxy token) may set it; anyone else's is replaced.
   const peer = req.socket.remoteAddress ?? '';
   const claimed = vouched(req, proxyToken) ? req.headers['x-forwarded-for'] : undefined;
-  out['x-forwarded-for'] = [claimed, peer].filter(Boolean).join(', ');
+  out['x-forwarded-for'] = claimed ? `${claimed}, ${peer}` : peer;
   out['content-length'] = String(length);
   return out;
 }
 
-/** Proxies a buffered request to 127.0.0.1:port and streams the answer back. */
-function proxy(req: IncomingMessage, res: ServerResponse, port: number, pathAndQuery: string, body: Buffer, requestId: string, proxyToken: string): Promise<void> {
+const RESPONSE_DROPPED = new Set(['connection', 'keep-alive', 'x-request-id']);
+
+/** The upstream's response headers as raw pairs, hop-by-hop ones dropped and our request id added. */
+function responseHeaders(up: IncomingMessage, requestId: string): string[] {
+  const out: string[] = [];
+  const raw = up.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) if (!RESPONSE_DROPPED.has(raw[i]!.toLowerCase())) out.push(raw[i]!, raw[i + 1]!);
+  out.push('x-request-id', requestId);
+  return out;
+}
+
+/**
+ * Proxies a buffered request to 127.0.0.1:port and streams the answer back.
+ * A GET or HEAD that fails on a reused keep-alive socket before any answer
+ * (the function closed it as it was handed out) is sent once more on a new one.
+ */
+function proxy(req: IncomingMessage, res: ServerResponse, port: number, pathAndQuery: string, body: Buffer, requestId: string, proxyToken: string, retry = true): Promise<void> {
   return new Promise((resolve, reject) => {
     const upstream = http.request(
-      { host: '127.0.0.1', port, method: req.method, path: pathAndQuery, headers: forwardHeaders(req, requestId, body.length, proxyToken) },
+      { host: '127.0.0.1', port, method: req.method, path: pathAndQuery, headers: forwardHeaders(req, requestId, body.length, proxyToken), agent: upstreamAgent },
       (up) => {
-        const headers: http.OutgoingHttpHeaders = { ...up.headers, 'x-request-id': requestId };
-        delete headers.connection;
-        delete headers['keep-alive'];
-        res.writeHead(up.statusCode ?? 502, headers);
+        res.writeHead(up.statusCode ?? 502, responseHeaders(up, requestId));
         up.pipe(res);
         up.on('end', resolve);
         up.on('error', resolve);
       },
     );
-    upstream.on('error', reject);
+    upstream.on('error', (err: NodeJS.ErrnoException) => {
+      if (retry && upstream.reusedSocket && (req.method === 'GET' || req.method === 'HEAD') && err.code === 'ECONNRESET' && !res.headersSent) {
+        proxy(req, res, port, pathAndQuery, body, requestId, proxyToken, false).then(resolve, reject);
+      } else reject(err);
+    });
     upstream.end(body);
   });
 }
@@ -174,7 +237,8 @@ export async function forwardToFunction(
   }
   let port: number;
   try {
-    port = Number(new URL(await supervisor.url(name)).port);
+    const base = await supervisor.url(name);
+    port = Number(base.slice(base.lastIndexOf(':') + 1));
   } catch (err) {
     log.warn({ fn: name, err }, 'function unavailable');
     return sendError(res, 502, 'bad_gateway', `Function ${name} is not running`);

@@ -54,6 +54,8 @@ export async function startFunction(fn: FaasFunction, port: number): Promise<Ser
   installCrashLog();
   const server: Server = await faas.start(fn as Parameters<typeof faas.start>[0], options as unknown as Parameters<typeof faas.start>[1]);
   guardReservedQueryKeys(server);
+  // The gateway keeps upstream connections alive for up to 60 s idle: outlast it, so it is always the one to close them.
+  server.keepAliveTimeout = 65_000;
   return server;
 }
 
@@ -66,9 +68,17 @@ async function main() {
   }
   process.env.FUNCTION_NAME ??= name;
   const mod = await import(pathToFileURL(path.join(dir, fsIndex(dir))).href);
-  const port = Number(process.env.PORT ?? 8080);
-  await startFunction(mod.default as FaasFunction, port);
-  // Do not outlive the supervisor that started us (a killed host would leave orphans holding ports and connections).
+  await serveFunctionProcess(mod.default as FaasFunction);
+}
+
+/**
+ * The body of a function process the local host starts (from source here,
+ * from a bundle in host/bundles.ts): serve on PORT, and do not outlive the
+ * supervisor that started it (a killed host would leave orphans holding
+ * ports and connections).
+ */
+export async function serveFunctionProcess(fn: FaasFunction): Promise<void> {
+  await startFunction(fn, Number(process.env.PORT ?? 8080));
   const parent = process.ppid;
   setInterval(() => process.ppid !== parent && process.kill(process.pid, 'SIGTERM'), 2000).unref();
 }

@@ -2,14 +2,23 @@
  * Runs every function as its own process, like Knative runs each as its own
  * Service. A function whose func.yaml scale `min` is 0 starts on its first
  * request or event and stops after `idleSeconds` without traffic; one that
- * crashes is started again.
+ * crashes is started again. Each runs from its esbuild bundle (bundles.ts),
+ * rebuilt first if its sources changed.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import path from 'node:path';
 import { repoRoot } from '../config.ts';
-import { analyzeFunctions, type FunctionNeeds } from '../deploy/analyze.ts';
+import { functionBundles, type FunctionBundle } from './bundles.ts';
 import { functionEnv, functionNames, functionSpec, type FuncSpec } from '../funcspec.ts';
 import { log } from '../log.ts';
+
+/**
+ * V8 settings for function processes, which are many and mostly idle here:
+ * a 1 MB young generation (the 16 MB default grows under the first burst of
+ * requests and is kept) and one GC helper thread save about 20 MB each.
+ */
+export const FUNCTION_NODE_ARGS = ['--max-semi-space-size=1', '--v8-pool-size=1'];
+
+type Launch = { bundle: FunctionBundle; secrets: { give: Record<string, string>; withhold: string[] } };
 
 export type FunctionState = 'stopped' | 'starting' | 'running' | 'crashed';
 
@@ -22,8 +31,6 @@ export type FunctionStatus = {
   pid?: number;
   restarts: number;
 };
-
-const RUNNER = path.join(repoRoot, 'platform/src/host/run-function.ts');
 
 class FunctionProcess {
   state: FunctionState = 'stopped';
@@ -38,7 +45,7 @@ class FunctionProcess {
     readonly port: number,
     readonly spec: FuncSpec,
     private readonly env: Record<string, string>,
-    private readonly secretsFor: (name: string) => Promise<{ give: Record<string, string>; withhold: string[] }>,
+    private readonly launch: (name: string) => Promise<Launch>,
   ) {}
 
   get minScale(): number {
@@ -56,10 +63,17 @@ class FunctionProcess {
   private async spawn(): Promise<void> {
     this.state = 'starting';
     this.stopping = false;
-    const secrets = await this.secretsFor(this.name);
+    let launch: Launch;
+    try {
+      launch = await this.launch(this.name);
+    } catch (err) {
+      this.state = 'crashed';
+      throw err;
+    }
+    const { bundle, secrets } = launch;
     const env: NodeJS.ProcessEnv = { ...process.env, ...this.env, ...functionEnv(this.spec), PORT: String(this.port), FUNCTION_NAME: this.name };
     for (const k of secrets.withhold) delete env[k];
-    const child = spawn(process.execPath, ['--import', 'tsx', RUNNER, this.name], {
+    const child = spawn(process.execPath, [...FUNCTION_NODE_ARGS, bundle.file, this.name], {
       cwd: repoRoot,
       env: { ...env, ...secrets.give },
       stdio: ['ignore', 'inherit', 'inherit'],
@@ -139,7 +153,8 @@ export type SupervisorOptions = {
   /**
    * Secret env given only to the functions whose code uses it (by env name,
    * e.g. JWT_PRIVATE_KEY to login and refresh), decided from each function's
-   * module graph exactly as on Kubernetes (deploy/analyze.ts). Each name is
+   * module graph exactly as on Kubernetes (deploy/analyze.ts, run when the
+   * bundle is built). Each name is
    * also removed from what the other functions inherit from the host.
    */
   secretEnv?: Record<string, string>;
@@ -148,24 +163,30 @@ export type SupervisorOptions = {
 export class Supervisor {
   private readonly procs = new Map<string, FunctionProcess>();
   private idleTimer?: NodeJS.Timeout;
-  private needs?: Promise<Record<string, FunctionNeeds>>;
+  private bundling?: Promise<Record<string, FunctionBundle>>;
 
   constructor(private readonly opts: SupervisorOptions) {
     const names = opts.only ?? functionNames();
     names.forEach((name, i) => {
-      this.procs.set(name, new FunctionProcess(name, opts.portBase + i, functionSpec(name), opts.env ?? {}, (n) => this.secretsFor(n)));
+      this.procs.set(name, new FunctionProcess(name, opts.portBase + i, functionSpec(name), opts.env ?? {}, async (n) => ({ bundle: await this.bundleFor(n), secrets: await this.secretsFor(n) })));
     });
+  }
+
+  /**
+   * The current bundle of a function about to start. Starts that arrive
+   * together share one check (and one esbuild pass over every stale function
+   * of this host); a later start checks again, so an edit is picked up.
+   */
+  async bundleFor(name: string): Promise<FunctionBundle> {
+    this.bundling ??= functionBundles(this.names()).finally(() => setImmediate(() => (this.bundling = undefined)));
+    return (await this.bundling)[name]!;
   }
 
   /** The secret env one function gets, and the names it must not inherit. */
   async secretsFor(name: string): Promise<{ give: Record<string, string>; withhold: string[] }> {
     const secretEnv = this.opts.secretEnv ?? {};
-    const withhold = Object.keys(secretEnv);
-    if (!withhold.length) return { give: {}, withhold };
-    // One esbuild pass over every function, on the first start (not per spawn).
-    this.needs ??= analyzeFunctions(this.names());
-    const uses = new Set((await this.needs)[name]?.secrets.map((s) => s.env));
-    return { give: Object.fromEntries(Object.entries(secretEnv).filter(([k]) => uses.has(k))), withhold };
+    const uses = new Set((await this.bundleFor(name)).secrets);
+    return { give: Object.fromEntries(Object.entries(secretEnv).filter(([k]) => uses.has(k))), withhold: Object.keys(secretEnv) };
   }
 
   names(): string[] {

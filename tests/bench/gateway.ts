@@ -1,0 +1,47 @@
+/**
+ * Gateway figure (issue 23): the bare function (answers `{"items":[]}`, its
+ * own process) loaded directly and through the local gateway (started here
+ * as the host starts it), both with autocannon from a separate process at
+ * the same connection count: what forwarding costs. Goal: the gateway keeps
+ * ≥ 70% of direct.
+ */
+import type { AddressInfo } from 'node:net';
+import { startGateway } from '../../platform/src/host/gateway.ts';
+import type { Supervisor } from '../../platform/src/host/supervisor.ts';
+import { autocannon, describe } from './_load.ts';
+import { spawnFunction, untilOk } from './_shared.ts';
+
+const CONNECTIONS = 50;
+
+export async function bench(opts: { quick: boolean }) {
+  const bare = await spawnFunction('bare');
+  const supervisor = {
+    spec: (n: string) => (n === 'bare' ? { invoke: 'http' } : undefined),
+    url: async () => `http://127.0.0.1:${bare.port}`,
+    touch: () => {},
+  } as unknown as Supervisor;
+  const gateway = await startGateway({ port: 0, supervisor, baseDomain: 'localhost' });
+  const direct = `http://127.0.0.1:${bare.port}/`;
+  const via = `http://127.0.0.1:${(gateway.address() as AddressInfo).port}/api/bare`;
+  try {
+    await untilOk(direct, performance.now());
+    await untilOk(via, performance.now());
+    const seconds = opts.quick ? 3 : 10;
+    await autocannon(direct, { connections: CONNECTIONS, seconds: 1 }); // warm-up (JIT, sockets)
+    await autocannon(via, { connections: CONNECTIONS, seconds: 1 });
+    const d = await autocannon(direct, { connections: CONNECTIONS, seconds });
+    const g = await autocannon(via, { connections: CONNECTIONS, seconds });
+    const body = JSON.stringify({ name: 'x'.repeat(200), items: Array.from({ length: 20 }, (_, i) => ({ i, tag: `t${i}` })) });
+    const post = { connections: CONNECTIONS, seconds, method: 'POST' as const, headers: { 'content-type': 'application/json' }, body };
+    const dp = await autocannon(direct, post);
+    const gp = await autocannon(via, post);
+    return [
+      { name: `bare fn GET through the gateway vs direct (${CONNECTIONS} connections)`, value: describe(g), baseline: describe(d), ratio: (g.rps / d.rps).toFixed(2) },
+      { name: `bare fn POST ${body.length} B JSON through the gateway vs direct`, value: describe(gp), baseline: describe(dp), ratio: (gp.rps / dp.rps).toFixed(2) },
+    ];
+  } finally {
+    gateway.closeAllConnections();
+    await new Promise((r) => gateway.close(r));
+    bare.kill();
+  }
+}
