@@ -123,6 +123,12 @@ export const envSchema = z.object({
   }),
   /** The command that runs real Odoo locally (`-c odoo.conf` and the contract's flags are appended); unset runs the stand-in. */
   ODOO_COMMAND: z.string().optional(),
+  /**
+   * Fast init (instances/templates.ts): a new instance's database is a copy of a template
+   * database that Odoo's init made once per server, version, language and demo flag.
+   * `false` runs Odoo's init for every instance.
+   */
+  ODOO_TEMPLATES: z.enum(['true', 'false', '1', '0']).default('true').transform((v) => v === 'true' || v === '1'),
   PROVISION_READY_TIMEOUT: z.coerce.number().int().positive().default(300),
   /** Key sealing instance secrets at rest (db passwords, the not-yet-shown admin password); generated locally when unset. */
   INSTANCE_SECRETS_KEY: z.string().min(32).optional(),

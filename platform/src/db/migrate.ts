@@ -119,7 +119,11 @@ export async function dropNamespace(): Promise<void> {
   await admin.connect();
   try {
     const dbs = await admin.query('SELECT datname FROM pg_database WHERE starts_with(datname, $1)', [ns]);
-    for (const { datname } of dbs.rows) await admin.query(`DROP DATABASE IF EXISTS ${ident(datname)} WITH (FORCE)`);
+    for (const { datname } of dbs.rows) {
+      // Odoo template databases (instances/templates.ts) cannot be dropped while marked as templates.
+      await admin.query(`ALTER DATABASE ${ident(datname)} WITH IS_TEMPLATE false`);
+      await admin.query(`DROP DATABASE IF EXISTS ${ident(datname)} WITH (FORCE)`);
+    }
     const roles = await admin.query('SELECT rolname FROM pg_roles WHERE starts_with(rolname, $1)', [ns]);
     for (const { rolname } of roles.rows) {
       await admin.query(`DROP OWNED BY ${ident(rolname)} CASCADE`).catch(() => {});

@@ -46,10 +46,15 @@ export async function ensureInstanceDatabase(p: { role: string; database: string
   await pdb.none(`GRANT CONNECT ON DATABASE postgres TO ${ident(p.role)}`);
 }
 
-/** Drops the instance database (closing its connections) and its role; nothing left behind. */
-export async function dropInstanceDatabase(p: { role: string; database: string }): Promise<void> {
+/**
+ * Drops the instance database (closing its connections) and its role;
+ * nothing left behind. `keepRole`: the database only (provisioning replaces
+ * an empty database with a template's copy).
+ */
+export async function dropInstanceDatabase(p: { role: string; database: string }, o: { keepRole?: boolean } = {}): Promise<void> {
   const pdb = provisionerDb();
   await pdb.none(`DROP DATABASE IF EXISTS ${ident(p.database)} WITH (FORCE)`);
+  if (o.keepRole) return;
   // A role holding a privilege cannot be dropped: take back its CONNECT on `postgres` first.
   if (await pdb.oneOrNone('SELECT 1 FROM pg_roles WHERE rolname = $1', [p.role])) {
     await pdb.none(`REVOKE CONNECT ON DATABASE postgres FROM ${ident(p.role)}`);

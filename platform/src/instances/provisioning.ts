@@ -11,7 +11,8 @@ import { HttpError } from '../errors.ts';
 import { enqueue } from '../outbox.ts';
 import { log, type Logger } from '../log.ts';
 import { runtime } from '../runtime/index.ts';
-import { ensureInstanceDatabase } from './database.ts';
+import { dropInstanceDatabase, ensureInstanceDatabase } from './database.ts';
+import { adoptCopy, copySqlFor, templateFor, templateNamed } from './templates.ts';
 import { tenantConnectionLimit } from './db-limits.ts';
 import { transition, type Cause } from './history.ts';
 import { withInstanceLock } from './locks.ts';
@@ -148,14 +149,38 @@ const STEPS: Record<Exclude<ProvisionStep, 'claim'>, StepFn> = {
       .catch((err) => log.warn({ instanceId: row.id, reason: safeReason(err) }, 'storage usage not measured'));
     return row;
   },
-  /** Odoo's own `-i base --stop-after-init`, unless a previous attempt finished it. */
+  /**
+   * An initialised Odoo database, unless a previous attempt made it: a copy
+   * of the server's template database (templates.ts: made by Odoo's own init
+   * on first need) with its filestore, else Odoo's own `-i base --stop-after-init`.
+   */
   async odoo_init(row) {
     const spec = specOf(row);
-    if ((await odooDatabaseState(spec.database)) === 'installed') return row;
-    await (await runtime()).initialize(spec, config().PROVISION_READY_TIMEOUT * 1000);
-    const state = await odooDatabaseState(spec.database);
-    if (state !== 'installed') throw new Error(`Odoo's init finished but the database is ${state === 'missing' ? 'not initialised' : 'only partly initialised'}`);
-    return row;
+    const timeoutMs = config().PROVISION_READY_TIMEOUT * 1000;
+    let current = row;
+    if ((await odooDatabaseState(spec.database)) !== 'installed') {
+      const template = await templateFor(spec, { make: true, timeoutMs });
+      if (template) {
+        // The empty database of the database step makes way for the copy (nothing was ever in it).
+        await dropInstanceDatabase({ role: spec.database.user, database: spec.database.name }, { keepRole: true });
+        await ensureInstanceDatabase({
+          role: spec.database.user, database: spec.database.name, password: spec.database.password,
+          connectionLimit: tenantConnectionLimit(spec.resources), createSql: copySqlFor(spec, template),
+        });
+        current = await updateInstance(db('instance'), row.id, { odoo_template: template.database });
+      } else {
+        current = await updateInstance(db('instance'), row.id, { odoo_template: null });
+        await (await runtime()).initialize(spec, timeoutMs);
+        const state = await odooDatabaseState(spec.database);
+        if (state !== 'installed') throw new Error(`Odoo's init finished but the database is ${state === 'missing' ? 'not initialised' : 'only partly initialised'}`);
+        return current;
+      }
+    }
+    if (current.odoo_template) {
+      await adoptCopy(spec, templateNamed(current.odoo_template));
+      await (await runtime()).seedFilestore(spec, current.odoo_template);
+    }
+    return current;
   },
   /**
    * Before anyone can reach Odoo: the customer's login and password (Odoo's

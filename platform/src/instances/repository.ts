@@ -45,6 +45,8 @@ export type InstanceRow = {
   odoo_user_name: string | null;
   /** pbkdf2-sha512 hash of the Odoo master password (admin_passwd). */
   odoo_master_hash: string | null;
+  /** The template database this instance's database was copied from (instances/templates.ts), if any. */
+  odoo_template: string | null;
   progress: Progress | null;
   /** Last storage measurement (runtime usage()); null until the first one. */
   storage_used_bytes: number | null;
