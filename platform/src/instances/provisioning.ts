@@ -11,7 +11,7 @@ import { HttpError } from '../errors.ts';
 import { enqueue } from '../outbox.ts';
 import { log, type Logger } from '../log.ts';
 import { runtime } from '../runtime/index.ts';
-import { dropInstanceDatabase, ensureInstanceDatabase } from './database.ts';
+import { dropInstanceDatabase, ensureInstanceDatabase, instanceDatabaseExists } from './database.ts';
 import { adoptCopy, copySqlFor, templateFor, templateNamed } from './templates.ts';
 import { tenantConnectionLimit } from './db-limits.ts';
 import { transition, type Cause } from './history.ts';
@@ -126,13 +126,17 @@ const STEPS: Record<Exclude<ProvisionStep, 'claim'>, StepFn> = {
       });
     }
     const spec = specOf(current);
+    // With a template ready on this server, the database is its copy from the start (odoo_init then adopts it).
+    const fresh = !(await instanceDatabaseExists(names)).database;
+    const template = fresh ? await templateFor(spec, { make: false, timeoutMs: config().PROVISION_READY_TIMEOUT * 1000 }) : undefined;
     await ensureInstanceDatabase({
       role: names.role,
       database: names.database,
       password: spec.database.password,
       connectionLimit: tenantConnectionLimit(spec.resources),
-      createSql: createDatabaseSql(names.database, names.role),
+      createSql: template ? copySqlFor(spec, template) : createDatabaseSql(names.database, names.role),
     });
+    if (template) current = await updateInstance(db('instance'), row.id, { odoo_template: template.database });
     await createOdooExtensions(spec.database);
     return current;
   },
@@ -152,34 +156,43 @@ const STEPS: Record<Exclude<ProvisionStep, 'claim'>, StepFn> = {
   /**
    * An initialised Odoo database, unless a previous attempt made it: a copy
    * of the server's template database (templates.ts: made by Odoo's own init
-   * on first need) with its filestore, else Odoo's own `-i base --stop-after-init`.
+   * on first need), adopted by the tenant role, with its filestore; else
+   * Odoo's own `-i base --stop-after-init`. A copy made by the database step
+   * (a template was ready then) is adopted here.
    */
   async odoo_init(row) {
     const spec = specOf(row);
+    const names = { role: spec.database.user, database: spec.database.name };
     const timeoutMs = config().PROVISION_READY_TIMEOUT * 1000;
+    const rt = await runtime();
     let current = row;
-    if ((await odooDatabaseState(spec.database)) !== 'installed') {
+    const exists = (await instanceDatabaseExists(names)).database;
+    // Until adopted, a copy's tables are the template role's: adopt before reading them.
+    if (exists && current.odoo_template) await adoptCopy(spec, templateNamed(current.odoo_template));
+    if (!exists || (await odooDatabaseState(spec.database)) !== 'installed') {
       const template = await templateFor(spec, { make: true, timeoutMs });
+      const ensure = (createSql: string) => ensureInstanceDatabase({
+        ...names, password: spec.database.password, connectionLimit: tenantConnectionLimit(spec.resources), createSql,
+      });
       if (template) {
         // The empty database of the database step makes way for the copy (nothing was ever in it).
-        await dropInstanceDatabase({ role: spec.database.user, database: spec.database.name }, { keepRole: true });
-        await ensureInstanceDatabase({
-          role: spec.database.user, database: spec.database.name, password: spec.database.password,
-          connectionLimit: tenantConnectionLimit(spec.resources), createSql: copySqlFor(spec, template),
-        });
+        await dropInstanceDatabase(names, { keepRole: true });
+        await ensure(copySqlFor(spec, template));
         current = await updateInstance(db('instance'), row.id, { odoo_template: template.database });
+        await adoptCopy(spec, template);
       } else {
-        current = await updateInstance(db('instance'), row.id, { odoo_template: null });
-        await (await runtime()).initialize(spec, timeoutMs);
+        if (!exists) {
+          await ensure(createDatabaseSql(names.database, names.role));
+          await createOdooExtensions(spec.database);
+        }
+        if (current.odoo_template) current = await updateInstance(db('instance'), row.id, { odoo_template: null });
+        await rt.initialize(spec, timeoutMs);
         const state = await odooDatabaseState(spec.database);
         if (state !== 'installed') throw new Error(`Odoo's init finished but the database is ${state === 'missing' ? 'not initialised' : 'only partly initialised'}`);
         return current;
       }
     }
-    if (current.odoo_template) {
-      await adoptCopy(spec, templateNamed(current.odoo_template));
-      await (await runtime()).seedFilestore(spec, current.odoo_template);
-    }
+    if (current.odoo_template) await rt.seedFilestore(spec, current.odoo_template);
     return current;
   },
   /**
