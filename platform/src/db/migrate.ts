@@ -125,10 +125,10 @@ export async function dropNamespace(): Promise<void> {
       await admin.query(`DROP DATABASE IF EXISTS ${ident(datname)} WITH (FORCE)`);
     }
     const roles = await admin.query('SELECT rolname FROM pg_roles WHERE starts_with(rolname, $1)', [ns]);
-    for (const { rolname } of roles.rows) {
-      await admin.query(`DROP OWNED BY ${ident(rolname)} CASCADE`).catch(() => {});
-      await admin.query(`DROP ROLE IF EXISTS ${ident(rolname)}`);
-    }
+    // Every DROP OWNED first: a tenant's CONNECT on `postgres` was granted by the provisioner, and
+    // goes only with the provisioner's grants (CASCADE), whatever order the roles come in.
+    for (const { rolname } of roles.rows) await admin.query(`DROP OWNED BY ${ident(rolname)} CASCADE`).catch(() => {});
+    for (const { rolname } of roles.rows) await admin.query(`DROP ROLE IF EXISTS ${ident(rolname)}`);
   } finally {
     await admin.end();
   }
