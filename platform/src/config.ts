@@ -129,6 +129,8 @@ export const envSchema = z.object({
    * `false` runs Odoo's init for every instance.
    */
   ODOO_TEMPLATES: z.enum(['true', 'false', '1', '0']).default('true').transform((v) => v === 'true' || v === '1'),
+  /** Instances the platform's own PostgreSQL takes as the first shared pool (`default`, instances/pools.ts) when registered. */
+  DEFAULT_POOL_CAPACITY: z.coerce.number().int().min(1).default(500),
   PROVISION_READY_TIMEOUT: z.coerce.number().int().positive().default(300),
   /** Key sealing instance secrets at rest (db passwords, the not-yet-shown admin password); generated locally when unset. */
   INSTANCE_SECRETS_KEY: z.string().min(32).optional(),

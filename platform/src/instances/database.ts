@@ -3,11 +3,16 @@
  * CREATEROLE, not superuser). Every statement is safe to run twice: a
  * retried provisioning step or a second terminate finds the work done.
  */
-import { provisionerDb, roleName } from '../db/index.ts';
+import { provisionerDb, roleName, type Db } from '../db/index.ts';
 import { PROVISIONER_ROLE } from '../db/services.ts';
 
 const ident = (s: string) => `"${s.replace(/"/g, '""')}"`;
 const literal = (s: string) => `'${s.replace(/'/g, "''")}'`;
+
+/** Who runs the DDL on the instance's server: its admin connection and role (pools.ts poolAdmin); default the platform's provisioner. */
+export type ServerAdmin = { db: Db; role: string };
+
+const platformAdmin = (): ServerAdmin => ({ db: provisionerDb(), role: roleName(PROVISIONER_ROLE) });
 
 /**
  * Creates (or re-keys) role `role` with `password` and database `database`
@@ -20,10 +25,10 @@ const literal = (s: string) => `'${s.replace(/'/g, "''")}'`;
  * the provisioner's password (deploy/analyze.ts). Its extensions are made
  * by its owner (odoo.ts createOdooExtensions).
  */
-export async function ensureInstanceDatabase(p: { role: string; database: string; password: string; connectionLimit: number; createSql: string }): Promise<void> {
+export async function ensureInstanceDatabase(p: { role: string; database: string; password: string; connectionLimit: number; createSql: string }, admin: ServerAdmin = platformAdmin()): Promise<void> {
   if (!Number.isInteger(p.connectionLimit) || p.connectionLimit < 1) throw new Error(`invalid connection limit ${p.connectionLimit}`);
-  const pdb = provisionerDb();
-  const provisioner = roleName(PROVISIONER_ROLE);
+  const pdb = admin.db;
+  const provisioner = admin.role;
   const hasRole = await pdb.oneOrNone('SELECT 1 FROM pg_roles WHERE rolname = $1', [p.role]);
   // Role DDL takes no bind parameters; the password is ours (url-safe base64), quoted.
   if (!hasRole) {
@@ -51,8 +56,8 @@ export async function ensureInstanceDatabase(p: { role: string; database: string
  * nothing left behind. `keepRole`: the database only (provisioning replaces
  * an empty database with a template's copy).
  */
-export async function dropInstanceDatabase(p: { role: string; database: string }, o: { keepRole?: boolean } = {}): Promise<void> {
-  const pdb = provisionerDb();
+export async function dropInstanceDatabase(p: { role: string; database: string }, o: { keepRole?: boolean } = {}, admin: ServerAdmin = platformAdmin()): Promise<void> {
+  const pdb = admin.db;
   await pdb.none(`DROP DATABASE IF EXISTS ${ident(p.database)} WITH (FORCE)`);
   if (o.keepRole) return;
   // A role holding a privilege cannot be dropped: take back its CONNECT on `postgres` first.
@@ -63,8 +68,8 @@ export async function dropInstanceDatabase(p: { role: string; database: string }
 }
 
 /** Whether the database / role still exist (tests and terminate's own check). */
-export async function instanceDatabaseExists(p: { role: string; database: string }): Promise<{ database: boolean; role: boolean }> {
-  const pdb = provisionerDb();
+export async function instanceDatabaseExists(p: { role: string; database: string }, admin: ServerAdmin = platformAdmin()): Promise<{ database: boolean; role: boolean }> {
+  const pdb = admin.db;
   const d = await pdb.oneOrNone('SELECT 1 FROM pg_database WHERE datname = $1', [p.database]);
   const r = await pdb.oneOrNone('SELECT 1 FROM pg_roles WHERE rolname = $1', [p.role]);
   return { database: !!d, role: !!r };

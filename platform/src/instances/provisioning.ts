@@ -13,6 +13,7 @@ import { log, type Logger } from '../log.ts';
 import { runtime } from '../runtime/index.ts';
 import { dropInstanceDatabase, ensureInstanceDatabase, instanceDatabaseExists } from './database.ts';
 import { adoptCopy, copySqlFor, templateFor, templateNamed } from './templates.ts';
+import { placeInstance, poolAdmin, poolOf } from './pools.ts';
 import { tenantConnectionLimit } from './db-limits.ts';
 import { transition, type Cause } from './history.ts';
 import { withInstanceLock } from './locks.ts';
@@ -116,7 +117,9 @@ type StepFn = (row: InstanceRow, cause: Cause) => Promise<InstanceRow>;
 const STEPS: Record<Exclude<ProvisionStep, 'claim'>, StepFn> = {
   async database(row) {
     const names = instanceDbNames(row.id, row.customer_id);
-    let current = row;
+    // Placement first (pools.ts): nothing is created anywhere when no server has room.
+    const admin = poolAdmin(await placeInstance(row.id));
+    let current = (await getInstance(db('instance'), row.id))!;
     if (!row.db_password_sealed || row.db_name !== names.database || row.db_role !== names.role || !row.odoo_master_hash) {
       current = await updateInstance(db('instance'), row.id, {
         db_name: names.database, db_role: names.role, db_password_sealed: row.db_password_sealed ?? seal(randomPassword()),
@@ -127,7 +130,7 @@ const STEPS: Record<Exclude<ProvisionStep, 'claim'>, StepFn> = {
     }
     const spec = specOf(current);
     // With a template ready on this server, the database is its copy from the start (odoo_init then adopts it).
-    const fresh = !(await instanceDatabaseExists(names)).database;
+    const fresh = !(await instanceDatabaseExists(names, admin)).database;
     const template = fresh ? await templateFor(spec, { make: false, timeoutMs: config().PROVISION_READY_TIMEOUT * 1000 }) : undefined;
     await ensureInstanceDatabase({
       role: names.role,
@@ -135,7 +138,7 @@ const STEPS: Record<Exclude<ProvisionStep, 'claim'>, StepFn> = {
       password: spec.database.password,
       connectionLimit: tenantConnectionLimit(spec.resources),
       createSql: template ? copySqlFor(spec, template) : createDatabaseSql(names.database, names.role),
-    });
+    }, admin);
     if (template) current = await updateInstance(db('instance'), row.id, { odoo_template: template.database });
     await createOdooExtensions(spec.database);
     return current;
@@ -166,17 +169,18 @@ const STEPS: Record<Exclude<ProvisionStep, 'claim'>, StepFn> = {
     const timeoutMs = config().PROVISION_READY_TIMEOUT * 1000;
     const rt = await runtime();
     let current = row;
-    const exists = (await instanceDatabaseExists(names)).database;
+    const admin = poolAdmin(await poolOf(row));
+    const exists = (await instanceDatabaseExists(names, admin)).database;
     // Until adopted, a copy's tables are the template role's: adopt before reading them.
     if (exists && current.odoo_template) await adoptCopy(spec, templateNamed(current.odoo_template));
     if (!exists || (await odooDatabaseState(spec.database)) !== 'installed') {
       const template = await templateFor(spec, { make: true, timeoutMs });
       const ensure = (createSql: string) => ensureInstanceDatabase({
         ...names, password: spec.database.password, connectionLimit: tenantConnectionLimit(spec.resources), createSql,
-      });
+      }, admin);
       if (template) {
         // The empty database of the database step makes way for the copy (nothing was ever in it).
-        await dropInstanceDatabase(names, { keepRole: true });
+        await dropInstanceDatabase(names, { keepRole: true }, admin);
         await ensure(copySqlFor(spec, template));
         current = await updateInstance(db('instance'), row.id, { odoo_template: template.database });
         await adoptCopy(spec, template);

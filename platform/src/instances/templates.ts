@@ -54,7 +54,10 @@ function templateNames(key: string): { database: string; role: string; runtimeId
  * for the one making it.
  */
 export async function templateFor(spec: InstanceSpec, o: { make: boolean; timeoutMs: number }): Promise<OdooTemplate | undefined> {
-  if (!config().ODOO_TEMPLATES) return undefined;
+  const c = config();
+  if (!c.ODOO_TEMPLATES) return undefined;
+  // Templates live on the platform's own server (the `default` pool); elsewhere a plain init runs.
+  if (spec.database.host !== c.DATABASE_HOST || spec.database.port !== c.DATABASE_PORT) return undefined;
   const rt = await runtime();
   const key = { server: serverOf(spec), version: spec.odooVersion, lang: spec.lang ?? DEFAULT_LANG, demo: spec.demoData ?? false };
   const build = await rt.odooBuild(key.version);
