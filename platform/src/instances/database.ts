@@ -5,6 +5,7 @@
  */
 import { provisionerDb, roleName, type Db } from '../db/index.ts';
 import { PROVISIONER_ROLE } from '../db/services.ts';
+import { poolConnection, type PoolRow } from './pools.ts';
 
 const ident = (s: string) => `"${s.replace(/"/g, '""')}"`;
 const literal = (s: string) => `'${s.replace(/'/g, "''")}'`;
@@ -13,6 +14,12 @@ const literal = (s: string) => `'${s.replace(/'/g, "''")}'`;
 export type ServerAdmin = { db: Db; role: string };
 
 const platformAdmin = (): ServerAdmin => ({ db: provisionerDb(), role: roleName(PROVISIONER_ROLE) });
+
+/** The admin of a pool's server: its own credentials (pools.ts), or the provisioner on the platform's server. */
+export function serverAdmin(pool: PoolRow | undefined | null): ServerAdmin {
+  const c = poolConnection(pool);
+  return c && pool?.admin_user ? { db: c, role: pool.admin_user } : platformAdmin();
+}
 
 /**
  * Creates (or re-keys) role `role` with `password` and database `database`

@@ -9,8 +9,8 @@ import { config } from '../config.ts';
 import { db } from '../db/index.ts';
 import { runtime, RuntimeError } from '../runtime/index.ts';
 import { enter, loadOwned, settle, causeOf, type Command } from './command.ts';
-import { dropInstanceDatabase } from './database.ts';
-import { poolAdmin, poolOf } from './pools.ts';
+import { dropInstanceDatabase, serverAdmin } from './database.ts';
+import { poolOf } from './pools.ts';
 import { recordHistory } from './history.ts';
 import { withInstanceLock } from './locks.ts';
 import { instanceDbNames } from './names.ts';
@@ -169,7 +169,7 @@ export async function terminate(cmd: Command<Ids & { reason: string }>): Promise
       }
     }
     await rt.remove(row.id);
-    await dropInstanceDatabase(instanceDbNames(row.id, row.customer_id), {}, poolAdmin(await poolOf(row)));
+    await dropInstanceDatabase(instanceDbNames(row.id, row.customer_id), {}, serverAdmin(await poolOf(row)));
     await settle(row.id, 'terminated', causeOf(cmd, ACTOR, cmd.data.reason), {
       terminated_at: new Date(), db_password_sealed: null, admin_password_sealed: null, progress: null, previous_status: null,
       health: 'unknown', health_failures: 0,

@@ -3,15 +3,14 @@
  * on, each with a kind (`shared` or `dedicated`), a capacity in instances
  * and a state (`active`, `draining`, `degraded`, `unhealthy`). Provisioning
  * places a shared-plan database on the least-loaded active shared pool with
- * room. The platform's own server is the first shared pool (`default`),
+ * room (pool-health.ts keeps the states). The platform's own server is the first shared pool (`default`),
  * registered on first need, so a laptop setup needs nothing. Admin
  * credentials of other pools are sealed at rest (secrets.ts) and only
  * unsealed to connect.
  */
 import pg from 'pg';
 import { config } from '../config.ts';
-import { db, pgp, provisionerDb, roleName, type Db } from '../db/index.ts';
-import { PROVISIONER_ROLE } from '../db/services.ts';
+import { db, pgp, type Db } from '../db/index.ts';
 import { HttpError } from '../errors.ts';
 import { log } from '../log.ts';
 import { seal, unseal } from './secrets.ts';
@@ -148,7 +147,8 @@ export async function placeInstance(instanceId: string): Promise<PoolRow> {
     const pools = await t.manyOrNone<PoolRow & { load: string }>(
       `SELECT p.*, (SELECT count(*) FROM instances i WHERE i.db_pool = p.name AND i.status <> 'terminated') AS load
        FROM db_pools p WHERE p.kind = 'shared' ORDER BY p.name FOR UPDATE OF p`);
-    const open = pools.filter((p) => p.state === 'active' && Number(p.load) < p.capacity)
+    // A degraded pool (a failed check or two) still takes databases; unhealthy and draining ones do not.
+    const open = pools.filter((p) => (p.state === 'active' || p.state === 'degraded') && Number(p.load) < p.capacity)
       .sort((a, b) => Number(a.load) / a.capacity - Number(b.load) / b.capacity || Number(a.load) - Number(b.load) || a.name.localeCompare(b.name));
     const pick = open[0];
     if (!pick) throw new NoRoomError(pools.length);
@@ -161,20 +161,19 @@ export async function placeInstance(instanceId: string): Promise<PoolRow> {
 const admins = new Map<string, Db>();
 
 /**
- * The admin connection (maintenance database `postgres`) of a pool: the
- * provisioner's own on the platform's server, else the pool's sealed
- * credentials. `role` is the admin's role name (it joins each tenant role,
- * as CREATE DATABASE … OWNER needs).
+ * The admin connection (maintenance database `postgres`) of a pool with
+ * credentials, from its sealed password; undefined for the platform's own
+ * server, where the provisioner role works (database.ts serverAdmin).
  */
-export function poolAdmin(pool: PoolRow | undefined | null): { db: Db; role: string } {
-  if (!pool || !pool.admin_user || !pool.admin_password_sealed) return { db: provisionerDb(), role: roleName(PROVISIONER_ROLE) };
+export function poolConnection(pool: PoolRow | undefined | null): Db | undefined {
+  if (!pool || !pool.admin_user || !pool.admin_password_sealed) return undefined;
   let a = admins.get(pool.name);
   if (!a) {
     a = pgp({ host: pool.host, port: pool.port, user: pool.admin_user, password: unseal(pool.admin_password_sealed), database: 'postgres', max: 4, connectionTimeoutMillis: 5000 });
     a.$pool.on('error', (err: Error) => log.warn({ pool: pool.name, reason: err.message }, 'idle pool connection lost'));
     admins.set(pool.name, a);
   }
-  return { db: a, role: pool.admin_user };
+  return a;
 }
 
 /** The pool an instance row is on (undefined: the platform's own server, before pools). */

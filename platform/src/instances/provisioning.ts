@@ -11,9 +11,9 @@ import { HttpError } from '../errors.ts';
 import { enqueue } from '../outbox.ts';
 import { log, type Logger } from '../log.ts';
 import { runtime } from '../runtime/index.ts';
-import { dropInstanceDatabase, ensureInstanceDatabase, instanceDatabaseExists } from './database.ts';
+import { dropInstanceDatabase, ensureInstanceDatabase, instanceDatabaseExists, serverAdmin } from './database.ts';
 import { adoptCopy, copySqlFor, templateFor, templateNamed } from './templates.ts';
-import { placeInstance, poolAdmin, poolOf } from './pools.ts';
+import { placeInstance, poolOf } from './pools.ts';
 import { tenantConnectionLimit } from './db-limits.ts';
 import { transition, type Cause } from './history.ts';
 import { withInstanceLock } from './locks.ts';
@@ -118,7 +118,7 @@ const STEPS: Record<Exclude<ProvisionStep, 'claim'>, StepFn> = {
   async database(row) {
     const names = instanceDbNames(row.id, row.customer_id);
     // Placement first (pools.ts): nothing is created anywhere when no server has room.
-    const admin = poolAdmin(await placeInstance(row.id));
+    const admin = serverAdmin(await placeInstance(row.id));
     let current = (await getInstance(db('instance'), row.id))!;
     if (!row.db_password_sealed || row.db_name !== names.database || row.db_role !== names.role || !row.odoo_master_hash) {
       current = await updateInstance(db('instance'), row.id, {
@@ -169,7 +169,7 @@ const STEPS: Record<Exclude<ProvisionStep, 'claim'>, StepFn> = {
     const timeoutMs = config().PROVISION_READY_TIMEOUT * 1000;
     const rt = await runtime();
     let current = row;
-    const admin = poolAdmin(await poolOf(row));
+    const admin = serverAdmin(await poolOf(row));
     const exists = (await instanceDatabaseExists(names, admin)).database;
     // Until adopted, a copy's tables are the template role's: adopt before reading them.
     if (exists && current.odoo_template) await adoptCopy(spec, templateNamed(current.odoo_template));

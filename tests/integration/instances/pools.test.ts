@@ -11,6 +11,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { db } from '../../../platform/src/db/index.ts';
 import { instanceDbNames } from '../../../platform/src/instances/names.ts';
 import { addPool, listPools, placeInstance, setPoolState } from '../../../platform/src/instances/pools.ts';
+import { checkPools } from '../../../platform/src/instances/pool-health.ts';
+import { log } from '../../../platform/src/log.ts';
+import { poolsTable } from '../../../platform/src/cli/pools.ts';
 import { unseal } from '../../../platform/src/instances/secrets.ts';
 import { createTestUser, type TestUser } from '../../helpers/auth.ts';
 import { destroyPgServer, pgServerUnavailable, startPgServer, type TestPgServer } from '../../helpers/pg-server.ts';
@@ -111,5 +114,36 @@ describe.skipIf(!!unavailable)('database pools', () => {
     const { provisionerDb } = await import('../../../platform/src/db/index.ts');
     expect(await provisionerDb().oneOrNone('SELECT 1 FROM pg_database WHERE datname = $1', [names.database])).toBeNull();
     expect(await provisionerDb().oneOrNone('SELECT 1 FROM pg_roles WHERE rolname = $1', [names.role])).toBeNull();
+  });
+
+  it('the pool health check: a stopped server is degraded, then unhealthy after 3 failures (pool.unhealthy), avoided by placement; started again it is active (pool.recovered)', async () => {
+    await db('instance').none(`UPDATE db_pools SET capacity = CASE name WHEN 'second' THEN 10 ELSE 2 END`);
+    const cmd = { eventId: 'tick', eventType: 'com.saasodoo.health.tick', data: {}, log };
+    const state = async () => (await db('instance').one(`SELECT state, health_failures FROM db_pools WHERE name = 'second'`));
+    await server.stop();
+    await checkPools(cmd, { timeoutMs: 3000 });
+    expect(await state()).toEqual({ state: 'degraded', health_failures: 1 });
+    await checkPools(cmd, { timeoutMs: 3000 });
+    const s3 = await checkPools(cmd, { timeoutMs: 3000 });
+    expect(s3.unhealthy).toBe(1);
+    expect(await state()).toEqual({ state: 'unhealthy', health_failures: 3 });
+    const ev = await db('instance').many(`SELECT data FROM outbox WHERE type = 'com.saasodoo.pool.unhealthy' AND subject = 'second'`);
+    expect(ev).toHaveLength(1);
+    expect(ev[0].data).toMatchObject({ pool: 'second', failures: 3 });
+    const f = await created('Six');
+    await expect(placeInstance(f)).rejects.toThrow('no shared database server has room'); // default is full, second unhealthy
+    await server.start();
+    await checkPools(cmd, { timeoutMs: 3000 });
+    expect(await state()).toEqual({ state: 'active', health_failures: 0 });
+    expect(await db('instance').many(`SELECT 1 FROM outbox WHERE type = 'com.saasodoo.pool.recovered' AND subject = 'second'`)).toHaveLength(1);
+    expect((await placeInstance(f)).name).toBe('second');
+  });
+
+  it('platform pools list shows each pool with its load, capacity and health, no credentials', async () => {
+    const out = await poolsTable();
+    const lines = out.trim().split('\n');
+    expect(lines[0]).toMatch(/^name\s+kind\s+server\s+instances\s+capacity\s+state/);
+    expect(lines.find((l) => l.startsWith('second'))).toMatch(new RegExp(`^second\\s+shared\\s+127\\.0\\.0\\.1:${server.port}\\s+3\\s+10\\s+active`));
+    expect(out).not.toContain(server.password);
   });
 });
