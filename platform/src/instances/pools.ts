@@ -158,7 +158,7 @@ export async function placeInstance(instanceId: string): Promise<PoolRow> {
   });
 }
 
-const admins = new Map<string, Db>();
+const admins = /* @__PURE__ */ new Map<string, Db>();
 
 /**
  * The admin connection (maintenance database `postgres`) of a pool with

@@ -13,17 +13,19 @@
  * `database.secret`, `database.uuid` and `database.create_date`, as Odoo's
  * `exp_duplicate_database` gives it (odoo/contract.ts freshCopyStatements).
  */
-import { createHash } from 'node:crypto';
-import pg from 'pg';
 import { config } from '../config.ts';
-import { db, lockDb, provisionerDb, roleName } from '../db/index.ts';
+import { db, lockDb } from '../db/index.ts';
 import { connectionFor, PROVISIONER_ROLE } from '../db/services.ts';
 import { log } from '../log.ts';
 import { runtime } from '../runtime/index.ts';
 import type { InstanceSpec } from '../runtime/types.ts';
 import { copyDatabaseSql, createDatabaseSql, DEFAULT_LANG, freshCopyStatements, odooPasswordHash } from '../odoo/contract.ts';
-import { createOdooExtensions, odooDatabaseState } from './odoo.ts';
-import { randomPassword } from './secrets.ts';
+import { createOdooExtensions, odooDatabaseState, withTenant } from './odoo.ts';
+import { randomPassword, sha256Hex } from './secrets.ts';
+import { serverAdmin } from './database.ts';
+
+/** The platform's own server, where templates live, through the provisioner. */
+const platformServer = () => serverAdmin(undefined);
 
 const ident = (s: string) => `"${s.replace(/"/g, '""')}"`;
 const literal = (s: string) => `'${s.replace(/'/g, "''")}'`;
@@ -40,7 +42,7 @@ export function serverOf(spec: Pick<InstanceSpec, 'database'>): string {
 
 /** Names of the template for a key and build: database and role share one name under DB_NAMESPACE; the runtime id is a uuid from the same digest. */
 function templateNames(key: string): { database: string; role: string; runtimeId: string; hash: string } {
-  const h = createHash('sha256').update(key).digest('hex');
+  const h = sha256Hex(key);
   const name = `${config().DB_NAMESPACE}odoo_tpl_${h.slice(0, 12)}`;
   return { database: name, role: name, hash: h.slice(0, 12), runtimeId: `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-8${h.slice(17, 20)}-${h.slice(20, 32)}` };
 }
@@ -84,12 +86,12 @@ export async function templateFor(spec: InstanceSpec, o: { make: boolean; timeou
 }
 
 async function isTemplateDatabase(name: string): Promise<boolean> {
-  return !!(await provisionerDb().oneOrNone('SELECT 1 FROM pg_database WHERE datname = $1 AND datistemplate AND NOT datallowconn', [name]));
+  return !!(await platformServer().db.oneOrNone('SELECT 1 FROM pg_database WHERE datname = $1 AND datistemplate AND NOT datallowconn', [name]));
 }
 
 /** Drops a database even when it is (or was half made into) a template. */
 async function dropDatabase(name: string): Promise<void> {
-  const pdb = provisionerDb();
+  const pdb = platformServer().db;
   if (await pdb.oneOrNone('SELECT 1 FROM pg_database WHERE datname = $1', [name])) {
     await pdb.none(`ALTER DATABASE ${ident(name)} WITH IS_TEMPLATE false ALLOW_CONNECTIONS true`);
     await pdb.none(`DROP DATABASE IF EXISTS ${ident(name)} WITH (FORCE)`);
@@ -105,7 +107,7 @@ async function dropTemplate(t: TemplateRow): Promise<void> {
   await dropDatabase(t.database);
   await (await runtime()).dropTemplateFilestore(t.database);
   await db('instance').none('DELETE FROM odoo_templates WHERE database = $1', [t.database]);
-  await provisionerDb().none(`DROP ROLE IF EXISTS ${ident(t.role)}`)
+  await platformServer().db.none(`DROP ROLE IF EXISTS ${ident(t.role)}`)
     .catch((err) => log.warn({ role: t.role, reason: (err as Error).message }, 'template role kept: copies still own objects of it'));
 }
 
@@ -119,8 +121,8 @@ async function dropTemplate(t: TemplateRow): Promise<void> {
  */
 async function makeTemplate(spec: InstanceSpec, key: { server: string; version: string; lang: string; demo: boolean }, build: string, timeoutMs: number) {
   const names = templateNames(`${key.server}|${key.version}|${key.lang}|${key.demo}|${build}`);
-  const pdb = provisionerDb();
-  const provisioner = roleName(PROVISIONER_ROLE);
+  const pdb = platformServer().db;
+  const provisioner = platformServer().role;
   const password = randomPassword();
   const rt = await runtime();
   const started = Date.now();
@@ -168,16 +170,9 @@ async function makeTemplate(spec: InstanceSpec, key: { server: string; version: 
 }
 
 /** Runs `fn` connected as the provisioner to database `name` (its owner, or a member of its owner's role). */
-async function asProvisionerIn<T>(name: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const { max: _max, ...conn } = connectionFor(PROVISIONER_ROLE, name);
-  const c = new pg.Client({ ...conn, statement_timeout: 60_000 });
-  c.on('error', () => {});
-  await c.connect();
-  try {
-    return await fn(c);
-  } finally {
-    await c.end().catch(() => {});
-  }
+function asProvisionerIn<T>(name: string, fn: Parameters<typeof withTenant<T>>[1]): Promise<T> {
+  const c = connectionFor(PROVISIONER_ROLE, name);
+  return withTenant({ host: c.host, port: c.port, name, user: c.user, password: c.password }, fn);
 }
 
 /**
