@@ -79,9 +79,21 @@ export async function migrate(opts: { databases?: readonly ServiceDatabase[] } =
  * caps each tenant; infra/base/services/postgres.yaml sets the numbers).
  */
 async function fenceMaintenanceDatabases(admin: pg.Client, serviceRoles: string[]): Promise<void> {
-  await admin.query('REVOKE CONNECT, TEMPORARY ON DATABASE postgres FROM PUBLIC');
-  await admin.query('REVOKE CONNECT, TEMPORARY ON DATABASE template1 FROM PUBLIC');
-  await admin.query(`GRANT CONNECT ON DATABASE postgres TO ${ident(roleName(PROVISIONER_ROLE))} WITH GRANT OPTION`);
+  // The ACL of `postgres` is one catalogue row that provisioning also updates (each tenant's CONNECT):
+  // a GRANT beside another one fails with "tuple concurrently updated" (XX000) and is simply run again.
+  const acl = async (sql: string) => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await admin.query(sql);
+      } catch (err) {
+        if (attempt >= 5 || !/tuple concurrently updated/.test((err as Error).message)) throw err;
+        await new Promise((r) => setTimeout(r, 50 * attempt));
+      }
+    }
+  };
+  await acl('REVOKE CONNECT, TEMPORARY ON DATABASE postgres FROM PUBLIC');
+  await acl('REVOKE CONNECT, TEMPORARY ON DATABASE template1 FROM PUBLIC');
+  await acl(`GRANT CONNECT ON DATABASE postgres TO ${ident(roleName(PROVISIONER_ROLE))} WITH GRANT OPTION`);
   const { rows } = await admin.query<{ v: number }>("SELECT current_setting('server_version_num')::int AS v");
   if (rows[0]!.v >= 160000) {
     for (const role of serviceRoles) await admin.query(`GRANT pg_use_reserved_connections TO ${ident(role)}`);

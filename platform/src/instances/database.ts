@@ -10,6 +10,23 @@ import { poolConnection, type PoolRow } from './pools.ts';
 const ident = (s: string) => `"${s.replace(/"/g, '""')}"`;
 const literal = (s: string) => `'${s.replace(/'/g, "''")}'`;
 
+/**
+ * A GRANT or REVOKE on the `postgres` database: its ACL is one catalogue row
+ * every provisioning updates, so two at once fail with "tuple concurrently
+ * updated"; run again, it succeeds.
+ */
+export async function grantOnPostgres(pdb: Db, sql: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await pdb.none(sql);
+      return;
+    } catch (err) {
+      if (attempt >= 5 || !/tuple concurrently updated/.test((err as Error).message)) throw err;
+      await new Promise((r) => setTimeout(r, 50 * attempt));
+    }
+  }
+}
+
 /** Who runs the DDL on the instance's server: its admin connection and role (pools.ts poolAdmin); default the platform's provisioner. */
 export type ServerAdmin = { db: Db; role: string };
 
@@ -55,7 +72,7 @@ export async function ensureInstanceDatabase(p: { role: string; database: string
   await pdb.none(`REVOKE ALL ON DATABASE ${ident(p.database)} FROM PUBLIC`);
   await pdb.none(`GRANT CONNECT, TEMPORARY ON DATABASE ${ident(p.database)} TO ${ident(p.role)}`);
   // Odoo itself connects to `postgres` at start and for its db_server_status health (db/migrate.ts).
-  await pdb.none(`GRANT CONNECT ON DATABASE postgres TO ${ident(p.role)}`);
+  await grantOnPostgres(pdb, `GRANT CONNECT ON DATABASE postgres TO ${ident(p.role)}`);
 }
 
 /**
@@ -69,7 +86,7 @@ export async function dropInstanceDatabase(p: { role: string; database: string }
   if (o.keepRole) return;
   // A role holding a privilege cannot be dropped: take back its CONNECT on `postgres` first.
   if (await pdb.oneOrNone('SELECT 1 FROM pg_roles WHERE rolname = $1', [p.role])) {
-    await pdb.none(`REVOKE CONNECT ON DATABASE postgres FROM ${ident(p.role)}`);
+    await grantOnPostgres(pdb, `REVOKE CONNECT ON DATABASE postgres FROM ${ident(p.role)}`);
   }
   await pdb.none(`DROP ROLE IF EXISTS ${ident(p.role)}`);
 }

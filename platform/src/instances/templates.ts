@@ -22,7 +22,7 @@ import type { InstanceSpec } from '../runtime/types.ts';
 import { copyDatabaseSql, createDatabaseSql, DEFAULT_LANG, freshCopyStatements, odooPasswordHash } from '../odoo/contract.ts';
 import { createOdooExtensions, odooDatabaseState, withTenant } from './odoo.ts';
 import { randomPassword, sha256Hex } from './secrets.ts';
-import { serverAdmin } from './database.ts';
+import { grantOnPostgres, serverAdmin } from './database.ts';
 
 /** The platform's own server, where templates live, through the provisioner. */
 const platformServer = () => serverAdmin(undefined);
@@ -137,7 +137,7 @@ async function makeTemplate(spec: InstanceSpec, key: { server: string; version: 
   await pdb.none(createDatabaseSql(names.database, provisioner));
   await pdb.none(`REVOKE ALL ON DATABASE ${ident(names.database)} FROM PUBLIC`);
   await pdb.none(`GRANT CONNECT, TEMPORARY, CREATE ON DATABASE ${ident(names.database)} TO ${ident(names.role)}`);
-  await pdb.none(`GRANT CONNECT ON DATABASE postgres TO ${ident(names.role)}`);
+  await grantOnPostgres(pdb, `GRANT CONNECT ON DATABASE postgres TO ${ident(names.role)}`);
   await asProvisionerIn(names.database, (c) => c.query(`GRANT CREATE ON SCHEMA public TO ${ident(names.role)}`));
   const tspec: InstanceSpec = {
     id: names.runtimeId,
@@ -161,7 +161,7 @@ async function makeTemplate(spec: InstanceSpec, key: { server: string; version: 
   } finally {
     await rt.remove(tspec.id).catch((err) => log.warn({ template: names.database, reason: (err as Error).message }, 'template runtime not removed'));
   }
-  await pdb.none(`REVOKE CONNECT ON DATABASE postgres FROM ${ident(names.role)}`);
+  await grantOnPostgres(pdb, `REVOKE CONNECT ON DATABASE postgres FROM ${ident(names.role)}`);
   await pdb.none(`REVOKE ALL ON DATABASE ${ident(names.database)} FROM ${ident(names.role)}`);
   await pdb.none(`ALTER ROLE ${ident(names.role)} NOLOGIN PASSWORD NULL`);
   await pdb.none(`ALTER DATABASE ${ident(names.database)} WITH ALLOW_CONNECTIONS false IS_TEMPLATE true`);
