@@ -86,6 +86,8 @@ export const catalog = {
   'instance.unhealthy': def(['health-probe'], instance.extend({ failures: z.number().int() }), 'probe failed 3 times in a row'),
   'instance.recovered': def(['health-probe'], instance, 'probe succeeds again'),
   'instance.drift_detected': def(['health-probe'], instance.extend({ runtimeState: z.string().max(50) }), 'runtime stopped or missing while the status says running'),
+  'pool.unhealthy': def(['health-probe'], z.object({ pool: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/), failures: z.number().int(), reason: text({ multiline: true }).max(500) }), 'a database pool failed its check 3 times in a row: no new placements'),
+  'pool.recovered': def(['health-probe'], z.object({ pool: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/) }), 'an unhealthy database pool answers again: active'),
   'instance.quota_exceeded': def(['quota-set', 'health-probe'], instance.extend({ usedBytes: z.number(), limitBytes: z.number() }), 'storage usage over the plan quota'),
   'instance.backup_completed': def(['instance-ops'], instance.extend({ backupId: uuid, sizeBytes: z.number(), kind: z.enum(['manual', 'daily', 'safety', 'final']).optional() }), 'a backup succeeded (mailed unless kind is daily, safety or final)'),
   'instance.backup_failed': def(['instance-ops'], instance.extend({ backupId: uuid, reason: text({ multiline: true }), kind: z.enum(['manual', 'daily', 'safety', 'final']).optional() }), 'a backup failed (mailed unless kind is safety or final)'),

@@ -9,7 +9,8 @@ import { config } from '@saasodoo/platform/config';
 import { db } from '@saasodoo/platform/db/index';
 import { runtime, RuntimeError } from '@saasodoo/platform/runtime/index';
 import { enter, loadOwned, settle, causeOf, type Command } from '@saasodoo/platform/instances/command';
-import { dropInstanceDatabase } from '@saasodoo/platform/instances/database';
+import { dropInstanceDatabase, serverAdmin } from '@saasodoo/platform/instances/database';
+import { poolOf } from '@saasodoo/platform/instances/pools';
 import { recordHistory } from '@saasodoo/platform/instances/history';
 import { withInstanceLock } from '@saasodoo/platform/instances/locks';
 import { instanceDbNames } from '@saasodoo/platform/instances/names';
@@ -168,7 +169,7 @@ export async function terminate(cmd: Command<Ids & { reason: string }>): Promise
       }
     }
     await rt.remove(row.id);
-    await dropInstanceDatabase(instanceDbNames(row.id, row.customer_id));
+    await dropInstanceDatabase(instanceDbNames(row.id, row.customer_id), {}, serverAdmin(await poolOf(row)));
     await settle(row.id, 'terminated', causeOf(cmd, ACTOR, cmd.data.reason), {
       terminated_at: new Date(), db_password_sealed: null, admin_password_sealed: null, progress: null, previous_status: null,
       health: 'unknown', health_failures: 0,

@@ -129,6 +129,14 @@ export const envSchema = z.object({
   }),
   /** The command that runs real Odoo locally (`-c odoo.conf` and the contract's flags are appended); unset runs the stand-in. */
   ODOO_COMMAND: z.string().optional(),
+  /**
+   * Fast init (instances/templates.ts): a new instance's database is a copy of a template
+   * database that Odoo's init made once per server, version, language and demo flag.
+   * `false` runs Odoo's init for every instance.
+   */
+  ODOO_TEMPLATES: z.enum(['true', 'false', '1', '0']).default('true').transform((v) => v === 'true' || v === '1'),
+  /** Instances the platform's own PostgreSQL takes as the first shared pool (`default`, instances/pools.ts) when registered. */
+  DEFAULT_POOL_CAPACITY: z.coerce.number().int().min(1).default(500),
   PROVISION_READY_TIMEOUT: z.coerce.number().int().positive().default(300),
   /** Key sealing instance secrets at rest (db passwords, the not-yet-shown admin password); generated locally when unset. */
   INSTANCE_SECRETS_KEY: z.string().min(32).optional(),

@@ -20,7 +20,7 @@ import { probeAll, probeOne } from '../../platform/src/runtime/health.ts';
 import { STANDIN, startLocalRuntime } from '../../platform/src/runtime/local/daemon.ts';
 import { LocalDriver } from '../../platform/src/runtime/local/driver.ts';
 import type { InstanceSpec } from '../../platform/src/runtime/types.ts';
-import { configFile, configureStatements, createDatabaseSql, initArgs, ODOO_PATHS, odooPasswordHash, serveArgs } from '../../platform/src/odoo/contract.ts';
+import { configFile, configureStatements, copyDatabaseSql, createDatabaseSql, freshCopyStatements, initArgs, ODOO_PATHS, odooPasswordHash, serveArgs } from '../../platform/src/odoo/contract.ts';
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const ms = (x: number) => `${x.toFixed(1)} ms`;
@@ -40,7 +40,15 @@ async function freePort(): Promise<number> {
   return p;
 }
 
-export type StepTimes = { role: number; database: number; dirs: number; odooInit: number; odooConfigure: number; spawnHealthy: number };
+/** `templateCopy`: CREATE DATABASE … TEMPLATE + REASSIGN OWNED + fresh parameters + the filestore copy (instances/templates.ts), in place of `database` + `odooInit`. */
+export type StepTimes = { role: number; database: number; dirs: number; odooInit: number; templateCopy: number; odooConfigure: number; spawnHealthy: number };
+
+/** The admin connection string, on database `name`. */
+function adminUrlOf(name: string): string {
+  const u = new URL(config().DATABASE_ADMIN_URL);
+  u.pathname = `/${name}`;
+  return u.toString();
+}
 
 /** Runs a process to its exit; rejects on a non-zero code. */
 function run(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<void> {
@@ -56,9 +64,27 @@ export async function irreducibleSteps(n: number): Promise<StepTimes> {
   const admin = new pg.Client({ connectionString: config().DATABASE_ADMIN_URL });
   await admin.connect();
   const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'bench-rt-'));
-  const t: Record<keyof StepTimes, number[]> = { role: [], database: [], dirs: [], odooInit: [], odooConfigure: [], spawnHealthy: [] };
+  const t: Record<keyof StepTimes, number[]> = { role: [], database: [], dirs: [], odooInit: [], templateCopy: [], odooConfigure: [], spawnHealthy: [] };
   const masterPasswordHash = await odooPasswordHash(randomBytes(12).toString('hex'));
+  // The template, made once as templates.ts makes it: Odoo's init as a role that owns no database, then IS_TEMPLATE.
+  const tpl = `bench_tpl_${randomBytes(4).toString('hex')}`;
+  const env = { ...process.env, INSTANCE_NAME: 'bench', ODOO_VERSION: '17' };
   try {
+    const tplPassword = randomBytes(12).toString('hex');
+    await admin.query(`CREATE ROLE ${ident(tpl)} LOGIN PASSWORD '${tplPassword}'`);
+    await admin.query(`GRANT CONNECT ON DATABASE postgres TO ${ident(tpl)}`);
+    await admin.query(createDatabaseSql(tpl, 'postgres'));
+    await admin.query(`GRANT CONNECT, CREATE ON DATABASE ${ident(tpl)} TO ${ident(tpl)}`);
+    const ta = new pg.Client({ connectionString: adminUrlOf(tpl) });
+    await ta.connect();
+    await ta.query(`GRANT CREATE ON SCHEMA public TO ${ident(tpl)}`);
+    await ta.end();
+    const tdir = path.join(dataDir, tpl);
+    const ttarget = { version: '17', database: { host: '127.0.0.1', port: 5432, name: tpl, user: tpl, password: tplPassword } };
+    await fs.mkdir(tdir, { recursive: true });
+    await fs.writeFile(path.join(tdir, 'odoo.conf'), configFile(ttarget, { dataDir: tdir, masterPasswordHash, httpPort: 1, httpInterface: '127.0.0.1' }), { mode: 0o600 });
+    await run(process.execPath, [STANDIN, ...initArgs(ttarget, path.join(tdir, 'odoo.conf'))], env);
+    await admin.query(`ALTER DATABASE ${ident(tpl)} WITH ALLOW_CONNECTIONS false IS_TEMPLATE true`);
     for (let i = 0; i < n; i++) {
       const name = `bench_${randomBytes(4).toString('hex')}`;
       const password = randomBytes(12).toString('hex');
@@ -72,7 +98,6 @@ export async function irreducibleSteps(n: number): Promise<StepTimes> {
         const target = { version: '17', database: { host: '127.0.0.1', port: 5432, name, user: name, password } };
         const conf = path.join(dir, 'odoo.conf');
         await fs.writeFile(conf, configFile(target, { dataDir: dir, masterPasswordHash, httpPort: port, httpInterface: '127.0.0.1' }), { mode: 0o600 });
-        const env = { ...process.env, INSTANCE_NAME: 'bench', ODOO_VERSION: '17' };
         t.odooInit.push((await timed(() => run(process.execPath, [STANDIN, ...initArgs(target, conf)], env)))[0]);
         t.odooConfigure.push((await timed(async () => {
           const passwordHash = await odooPasswordHash(randomBytes(18).toString('base64url'));
@@ -86,6 +111,23 @@ export async function irreducibleSteps(n: number): Promise<StepTimes> {
             await c.end();
           }
         }))[0]);
+        // The copy that replaces create database + init on a server with a template.
+        const copy = `${name}_c`;
+        t.templateCopy.push((await timed(async () => {
+          await admin.query(copyDatabaseSql(copy, name, tpl));
+          const c = new pg.Client({ connectionString: adminUrlOf(copy) });
+          await c.connect();
+          try {
+            await c.query('BEGIN');
+            await c.query(`REASSIGN OWNED BY ${ident(tpl)} TO ${ident(name)}`);
+            for (const st of freshCopyStatements()) await c.query(st.text, st.values);
+            await c.query('COMMIT');
+          } finally {
+            await c.end();
+          }
+          await fs.cp(path.join(tdir, 'filestore', tpl), path.join(dir, 'filestore', copy), { recursive: true });
+        }))[0]);
+        await admin.query(`DROP DATABASE ${ident(copy)} WITH (FORCE)`);
         const [spawnMs, child] = await timed(async () => {
           const child = spawn(process.execPath, [STANDIN, ...serveArgs(target, conf)], { cwd: repoRoot, env, stdio: 'ignore' });
           while (!(await probeOne(`http://127.0.0.1:${port}${ODOO_PATHS.readiness}`, 1000)).ok) await new Promise((r) => setTimeout(r, 10));
@@ -100,11 +142,16 @@ export async function irreducibleSteps(n: number): Promise<StepTimes> {
       }
     }
   } finally {
+    await admin.query(`ALTER DATABASE ${ident(tpl)} WITH IS_TEMPLATE false`).catch(() => {});
+    await admin.query(`DROP DATABASE IF EXISTS ${ident(tpl)} WITH (FORCE)`).catch(() => {});
+    await admin.query(`DROP OWNED BY ${ident(tpl)}`).catch(() => {});
+    await admin.query(`DROP ROLE IF EXISTS ${ident(tpl)}`).catch(() => {});
     await admin.end();
     await fs.rm(dataDir, { recursive: true, force: true });
   }
   return {
-    role: median(t.role), database: median(t.database), dirs: median(t.dirs), odooInit: median(t.odooInit), odooConfigure: median(t.odooConfigure), spawnHealthy: median(t.spawnHealthy),
+    role: median(t.role), database: median(t.database), dirs: median(t.dirs), odooInit: median(t.odooInit), templateCopy: median(t.templateCopy),
+    odooConfigure: median(t.odooConfigure), spawnHealthy: median(t.spawnHealthy),
   };
 }
 
@@ -193,6 +240,10 @@ export async function bench(opts: { quick: boolean }) {
     { name: `create database (median of ${n})`, value: ms(steps.database) },
     { name: `make instance dirs (median of ${n})`, value: ms(steps.dirs) },
     { name: `Odoo init, stand-in (-i base --stop-after-init; median of ${n})`, value: ms(steps.odooInit) },
+    {
+      name: `template copy (CREATE DATABASE … TEMPLATE + REASSIGN OWNED + own secret/uuid + filestore) vs create database + plain init (median of ${n})`,
+      value: ms(steps.templateCopy), baseline: ms(steps.database + steps.odooInit), ratio: (steps.templateCopy / (steps.database + steps.odooInit)).toFixed(2),
+    },
     { name: `Odoo configure (pbkdf2-sha512 600k rounds + SQL; median of ${n})`, value: ms(steps.odooConfigure) },
     { name: `spawn stand-in to ready (median of ${n})`, value: ms(steps.spawnHealthy) },
     { name: 'local driver apply → running vs spawn to healthy + dirs', value: ms(driver), baseline: ms(steps.dirs + steps.spawnHealthy), ratio: (driver / (steps.dirs + steps.spawnHealthy)).toFixed(2) },

@@ -82,9 +82,21 @@ export async function migrate(opts: { databases?: readonly ServiceDatabase[] } =
  * caps each tenant; infra/base/services/postgres.yaml sets the numbers).
  */
 async function fenceMaintenanceDatabases(admin: pg.Client, serviceRoles: string[]): Promise<void> {
-  await admin.query('REVOKE CONNECT, TEMPORARY ON DATABASE postgres FROM PUBLIC');
-  await admin.query('REVOKE CONNECT, TEMPORARY ON DATABASE template1 FROM PUBLIC');
-  await admin.query(`GRANT CONNECT ON DATABASE postgres TO ${ident(roleName(PROVISIONER_ROLE))} WITH GRANT OPTION`);
+  // The ACL of `postgres` is one catalogue row that provisioning also updates (each tenant's CONNECT):
+  // a GRANT beside another one fails with "tuple concurrently updated" (XX000) and is simply run again.
+  const acl = async (sql: string) => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await admin.query(sql);
+      } catch (err) {
+        if (attempt >= 5 || !/tuple concurrently updated/.test((err as Error).message)) throw err;
+        await new Promise((r) => setTimeout(r, 50 * attempt));
+      }
+    }
+  };
+  await acl('REVOKE CONNECT, TEMPORARY ON DATABASE postgres FROM PUBLIC');
+  await acl('REVOKE CONNECT, TEMPORARY ON DATABASE template1 FROM PUBLIC');
+  await acl(`GRANT CONNECT ON DATABASE postgres TO ${ident(roleName(PROVISIONER_ROLE))} WITH GRANT OPTION`);
   const { rows } = await admin.query<{ v: number }>("SELECT current_setting('server_version_num')::int AS v");
   if (rows[0]!.v >= 160000) {
     for (const role of serviceRoles) await admin.query(`GRANT pg_use_reserved_connections TO ${ident(role)}`);
@@ -130,12 +142,16 @@ export async function dropNamespace(): Promise<void> {
   await admin.connect();
   try {
     const dbs = await admin.query('SELECT datname FROM pg_database WHERE starts_with(datname, $1)', [ns]);
-    for (const { datname } of dbs.rows) await admin.query(`DROP DATABASE IF EXISTS ${ident(datname)} WITH (FORCE)`);
-    const roles = await admin.query('SELECT rolname FROM pg_roles WHERE starts_with(rolname, $1)', [ns]);
-    for (const { rolname } of roles.rows) {
-      await admin.query(`DROP OWNED BY ${ident(rolname)} CASCADE`).catch(() => {});
-      await admin.query(`DROP ROLE IF EXISTS ${ident(rolname)}`);
+    for (const { datname } of dbs.rows) {
+      // Odoo template databases (instances/templates.ts) cannot be dropped while marked as templates.
+      await admin.query(`ALTER DATABASE ${ident(datname)} WITH IS_TEMPLATE false`);
+      await admin.query(`DROP DATABASE IF EXISTS ${ident(datname)} WITH (FORCE)`);
     }
+    const roles = await admin.query('SELECT rolname FROM pg_roles WHERE starts_with(rolname, $1)', [ns]);
+    // Every DROP OWNED first: a tenant's CONNECT on `postgres` was granted by the provisioner, and
+    // goes only with the provisioner's grants (CASCADE), whatever order the roles come in.
+    for (const { rolname } of roles.rows) await admin.query(`DROP OWNED BY ${ident(rolname)} CASCADE`).catch(() => {});
+    for (const { rolname } of roles.rows) await admin.query(`DROP ROLE IF EXISTS ${ident(rolname)}`);
   } finally {
     await admin.end();
   }

@@ -3,11 +3,40 @@
  * CREATEROLE, not superuser). Every statement is safe to run twice: a
  * retried provisioning step or a second terminate finds the work done.
  */
-import { provisionerDb, roleName } from '../db/index.ts';
+import { provisionerDb, roleName, type Db } from '../db/index.ts';
 import { PROVISIONER_ROLE } from '../db/services.ts';
+import { poolConnection, type PoolRow } from './pools.ts';
 
 const ident = (s: string) => `"${s.replace(/"/g, '""')}"`;
 const literal = (s: string) => `'${s.replace(/'/g, "''")}'`;
+
+/**
+ * A GRANT or REVOKE on the `postgres` database: its ACL is one catalogue row
+ * every provisioning updates, so two at once fail with "tuple concurrently
+ * updated"; run again, it succeeds.
+ */
+export async function grantOnPostgres(pdb: Db, sql: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await pdb.none(sql);
+      return;
+    } catch (err) {
+      if (attempt >= 5 || !/tuple concurrently updated/.test((err as Error).message)) throw err;
+      await new Promise((r) => setTimeout(r, 50 * attempt));
+    }
+  }
+}
+
+/** Who runs the DDL on the instance's server: its admin connection and role (pools.ts poolAdmin); default the platform's provisioner. */
+export type ServerAdmin = { db: Db; role: string };
+
+const platformAdmin = (): ServerAdmin => ({ db: provisionerDb(), role: roleName(PROVISIONER_ROLE) });
+
+/** The admin of a pool's server: its own credentials (pools.ts), or the provisioner on the platform's server. */
+export function serverAdmin(pool: PoolRow | undefined | null): ServerAdmin {
+  const c = poolConnection(pool);
+  return c && pool?.admin_user ? { db: c, role: pool.admin_user } : platformAdmin();
+}
 
 /**
  * Creates (or re-keys) role `role` with `password` and database `database`
@@ -20,10 +49,10 @@ const literal = (s: string) => `'${s.replace(/'/g, "''")}'`;
  * the provisioner's password (deploy/analyze.ts). Its extensions are made
  * by its owner (odoo.ts createOdooExtensions).
  */
-export async function ensureInstanceDatabase(p: { role: string; database: string; password: string; connectionLimit: number; createSql: string }): Promise<void> {
+export async function ensureInstanceDatabase(p: { role: string; database: string; password: string; connectionLimit: number; createSql: string }, admin: ServerAdmin = platformAdmin()): Promise<void> {
   if (!Number.isInteger(p.connectionLimit) || p.connectionLimit < 1) throw new Error(`invalid connection limit ${p.connectionLimit}`);
-  const pdb = provisionerDb();
-  const provisioner = roleName(PROVISIONER_ROLE);
+  const pdb = admin.db;
+  const provisioner = admin.role;
   const hasRole = await pdb.oneOrNone('SELECT 1 FROM pg_roles WHERE rolname = $1', [p.role]);
   // Role DDL takes no bind parameters; the password is ours (url-safe base64), quoted.
   if (!hasRole) {
@@ -43,23 +72,28 @@ export async function ensureInstanceDatabase(p: { role: string; database: string
   await pdb.none(`REVOKE ALL ON DATABASE ${ident(p.database)} FROM PUBLIC`);
   await pdb.none(`GRANT CONNECT, TEMPORARY ON DATABASE ${ident(p.database)} TO ${ident(p.role)}`);
   // Odoo itself connects to `postgres` at start and for its db_server_status health (db/migrate.ts).
-  await pdb.none(`GRANT CONNECT ON DATABASE postgres TO ${ident(p.role)}`);
+  await grantOnPostgres(pdb, `GRANT CONNECT ON DATABASE postgres TO ${ident(p.role)}`);
 }
 
-/** Drops the instance database (closing its connections) and its role; nothing left behind. */
-export async function dropInstanceDatabase(p: { role: string; database: string }): Promise<void> {
-  const pdb = provisionerDb();
+/**
+ * Drops the instance database (closing its connections) and its role;
+ * nothing left behind. `keepRole`: the database only (provisioning replaces
+ * an empty database with a template's copy).
+ */
+export async function dropInstanceDatabase(p: { role: string; database: string }, o: { keepRole?: boolean } = {}, admin: ServerAdmin = platformAdmin()): Promise<void> {
+  const pdb = admin.db;
   await pdb.none(`DROP DATABASE IF EXISTS ${ident(p.database)} WITH (FORCE)`);
+  if (o.keepRole) return;
   // A role holding a privilege cannot be dropped: take back its CONNECT on `postgres` first.
   if (await pdb.oneOrNone('SELECT 1 FROM pg_roles WHERE rolname = $1', [p.role])) {
-    await pdb.none(`REVOKE CONNECT ON DATABASE postgres FROM ${ident(p.role)}`);
+    await grantOnPostgres(pdb, `REVOKE CONNECT ON DATABASE postgres FROM ${ident(p.role)}`);
   }
   await pdb.none(`DROP ROLE IF EXISTS ${ident(p.role)}`);
 }
 
 /** Whether the database / role still exist (tests and terminate's own check). */
-export async function instanceDatabaseExists(p: { role: string; database: string }): Promise<{ database: boolean; role: boolean }> {
-  const pdb = provisionerDb();
+export async function instanceDatabaseExists(p: { role: string; database: string }, admin: ServerAdmin = platformAdmin()): Promise<{ database: boolean; role: boolean }> {
+  const pdb = admin.db;
   const d = await pdb.oneOrNone('SELECT 1 FROM pg_database WHERE datname = $1', [p.database]);
   const r = await pdb.oneOrNone('SELECT 1 FROM pg_roles WHERE rolname = $1', [p.role]);
   return { database: !!d, role: !!r };

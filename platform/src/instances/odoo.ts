@@ -10,7 +10,8 @@ import {
   BASE_INSTALLED_SQL, baseUrlStatements, configureStatements, CREATE_EXTENSIONS_SQL, IS_INITIALISED_SQL, ODOO_PATHS, setPasswordStatements, type ConfigureInput, type OdooDatabase, type Statement,
 } from '../odoo/contract.ts';
 
-async function withTenant<T>(d: OdooDatabase, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+/** Runs `fn` on one connection with `d`'s settings (a tenant's, or the provisioner's on a tenant database). */
+export async function withTenant<T>(d: OdooDatabase, fn: (c: pg.Client) => Promise<T>): Promise<T> {
   const c = new pg.Client({ host: d.host, port: d.port, user: d.user, password: d.password, database: d.name, connectionTimeoutMillis: 10_000, statement_timeout: 30_000 });
   // A connection cut mid-query must reject the query, not crash the function process.
   c.on('error', () => {});

@@ -11,7 +11,9 @@ import { HttpError } from '../errors.ts';
 import { enqueue, transact } from '../outbox.ts';
 import { log } from '../log.ts';
 import { runtime } from '../runtime/index.ts';
-import { ensureInstanceDatabase } from './database.ts';
+import { dropInstanceDatabase, ensureInstanceDatabase, instanceDatabaseExists, serverAdmin } from './database.ts';
+import { adoptCopy, copySqlFor, templateFor, templateNamed } from './templates.ts';
+import { placeInstance, poolOf } from './pools.ts';
 import { tenantConnectionLimit } from './db-limits.ts';
 import { loadOwned, type Command } from './command.ts';
 import { transition, type Cause } from './history.ts';
@@ -102,7 +104,9 @@ type StepFn = (row: InstanceRow, cause: Cause) => Promise<InstanceRow>;
 const STEPS: Record<Exclude<ProvisionStep, 'claim'>, StepFn> = {
   async database(row) {
     const names = instanceDbNames(row.id, row.customer_id);
-    let current = row;
+    // Placement first (pools.ts): nothing is created anywhere when no server has room.
+    const admin = serverAdmin(await placeInstance(row.id));
+    let current = (await getInstance(db('instance'), row.id))!;
     if (!row.db_password_sealed || row.db_name !== names.database || row.db_role !== names.role || !row.odoo_master_hash) {
       current = await updateInstance(db('instance'), row.id, {
         db_name: names.database, db_role: names.role, db_password_sealed: row.db_password_sealed ?? seal(randomPassword()),
@@ -112,13 +116,17 @@ const STEPS: Record<Exclude<ProvisionStep, 'claim'>, StepFn> = {
       });
     }
     const spec = specOf(current);
+    // With a template ready on this server, the database is its copy from the start (odoo_init then adopts it).
+    const fresh = !(await instanceDatabaseExists(names, admin)).database;
+    const template = fresh ? await templateFor(spec, { make: false, timeoutMs: config().PROVISION_READY_TIMEOUT * 1000 }) : undefined;
     await ensureInstanceDatabase({
       role: names.role,
       database: names.database,
       password: spec.database.password,
       connectionLimit: tenantConnectionLimit(spec.resources),
-      createSql: createDatabaseSql(names.database, names.role),
-    });
+      createSql: template ? copySqlFor(spec, template) : createDatabaseSql(names.database, names.role),
+    }, admin);
+    if (template) current = await updateInstance(db('instance'), row.id, { odoo_template: template.database });
     await createOdooExtensions(spec.database);
     return current;
   },
@@ -135,14 +143,48 @@ const STEPS: Record<Exclude<ProvisionStep, 'claim'>, StepFn> = {
       .catch((err) => log.warn({ instanceId: row.id, reason: safeReason(err) }, 'storage usage not measured'));
     return row;
   },
-  /** Odoo's own `-i base --stop-after-init`, unless a previous attempt finished it. */
+  /**
+   * An initialised Odoo database, unless a previous attempt made it: a copy
+   * of the server's template database (templates.ts: made by Odoo's own init
+   * on first need), adopted by the tenant role, with its filestore; else
+   * Odoo's own `-i base --stop-after-init`. A copy made by the database step
+   * (a template was ready then) is adopted here.
+   */
   async odoo_init(row) {
     const spec = specOf(row);
-    if ((await odooDatabaseState(spec.database)) === 'installed') return row;
-    await (await runtime()).initialize(spec, config().PROVISION_READY_TIMEOUT * 1000);
-    const state = await odooDatabaseState(spec.database);
-    if (state !== 'installed') throw new Error(`Odoo's init finished but the database is ${state === 'missing' ? 'not initialised' : 'only partly initialised'}`);
-    return row;
+    const names = { role: spec.database.user, database: spec.database.name };
+    const timeoutMs = config().PROVISION_READY_TIMEOUT * 1000;
+    const rt = await runtime();
+    let current = row;
+    const admin = serverAdmin(await poolOf(row));
+    const exists = (await instanceDatabaseExists(names, admin)).database;
+    // Until adopted, a copy's tables are the template role's: adopt before reading them.
+    if (exists && current.odoo_template) await adoptCopy(spec, templateNamed(current.odoo_template));
+    if (!exists || (await odooDatabaseState(spec.database)) !== 'installed') {
+      const template = await templateFor(spec, { make: true, timeoutMs });
+      const ensure = (createSql: string) => ensureInstanceDatabase({
+        ...names, password: spec.database.password, connectionLimit: tenantConnectionLimit(spec.resources), createSql,
+      }, admin);
+      if (template) {
+        // The empty database of the database step makes way for the copy (nothing was ever in it).
+        await dropInstanceDatabase(names, { keepRole: true }, admin);
+        await ensure(copySqlFor(spec, template));
+        current = await updateInstance(db('instance'), row.id, { odoo_template: template.database });
+        await adoptCopy(spec, template);
+      } else {
+        if (!exists) {
+          await ensure(createDatabaseSql(names.database, names.role));
+          await createOdooExtensions(spec.database);
+        }
+        if (current.odoo_template) current = await updateInstance(db('instance'), row.id, { odoo_template: null });
+        await rt.initialize(spec, timeoutMs);
+        const state = await odooDatabaseState(spec.database);
+        if (state !== 'installed') throw new Error(`Odoo's init finished but the database is ${state === 'missing' ? 'not initialised' : 'only partly initialised'}`);
+        return current;
+      }
+    }
+    if (current.odoo_template) await rt.seedFilestore(spec, current.odoo_template);
+    return current;
   },
   /**
    * Before anyone can reach Odoo: the customer's login and password (Odoo's

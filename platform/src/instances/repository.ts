@@ -47,6 +47,12 @@ export type InstanceRow = {
   odoo_master_hash: string | null;
   /** Verified custom domains, primary first (domains.ts). */
   custom_domains: string[];
+  /** The template database this instance's database was copied from (instances/templates.ts), if any. */
+  odoo_template: string | null;
+  /** The database pool (instances/pools.ts) and that server's address; null: the platform's own server. */
+  db_pool: string | null;
+  db_host: string | null;
+  db_port: number | null;
   progress: Progress | null;
   /** Last storage measurement (runtime usage()); null until the first one. */
   storage_used_bytes: number | null;

@@ -21,8 +21,9 @@ export function specOf(row: InstanceRow): InstanceSpec {
     plan: row.plan,
     resources: row.resources,
     database: {
-      host: c.DATABASE_HOST,
-      port: c.DATABASE_PORT,
+      // Wherever placement put it (instances/pools.ts); the platform's own server before pools.
+      host: row.db_host ?? c.DATABASE_HOST,
+      port: row.db_port ?? c.DATABASE_PORT,
       name: row.db_name ?? names.database,
       user: row.db_role ?? names.role,
       password: row.db_password_sealed ? unseal(row.db_password_sealed) : '',

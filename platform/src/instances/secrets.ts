@@ -44,3 +44,8 @@ export function newOdooPassword(): { plain: string; sealed: string } {
   const plain = randomPassword();
   return { plain, sealed: seal(plain) };
 }
+
+/** Hex SHA-256 of `text` (names derived from a key, instances/templates.ts). */
+export function sha256Hex(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}

@@ -20,8 +20,10 @@
  *   passlib pbkdf2_sha512, 600 000 rounds), `_login`, `_check_credentials`
  * - health: addons/web/controllers/webclient.py `health` (`/web/health`)
  * - session: addons/web/controllers/session.py `authenticate` (`/web/session/authenticate`)
+ * - database copies: odoo/service/db.py `exp_duplicate_database`, `_drop_conn`;
+ *   odoo/addons/base/models/ir_config_parameter.py `_default_parameters`, `init(force=True)`
  */
-import { pbkdf2, randomBytes, timingSafeEqual } from 'node:crypto';
+import { pbkdf2, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 
 // pbkdf2 as a promise, without a top-level call (the module stays free of side effects).
 function pbkdf2Async(plain: Buffer, salt: Buffer, rounds: number, length: number, digest: string): Promise<Buffer> {
@@ -202,6 +204,63 @@ export function createDatabaseSql(database: string, owner: string): string {
  * (trusted since PostgreSQL 13, so the owner may) for its trigram indexes.
  */
 export const CREATE_EXTENSIONS_SQL = 'CREATE EXTENSION IF NOT EXISTS pg_trgm';
+
+// ---- fast init: a copy of a template database (odoo/service/db.py `exp_duplicate_database`) ----
+
+/**
+ * `CREATE DATABASE … TEMPLATE`: a copy of a database that the same init
+ * command initialised, as Odoo's own duplication does (`exp_duplicate_database`
+ * runs `CREATE DATABASE "new" ENCODING 'unicode' TEMPLATE "old"` after
+ * `_drop_conn` closed the template's connections; ours has none: it is marked
+ * IS_TEMPLATE and ALLOW_CONNECTIONS false). Encoding and LC_COLLATE come from
+ * the template, which createDatabaseSql made. Run by the provisioner.
+ */
+export function copyDatabaseSql(database: string, owner: string, template: string): string {
+  return `CREATE DATABASE ${ident(database)} OWNER ${ident(owner)} TEMPLATE ${ident(template)}`;
+}
+
+/**
+ * Licence parameters of Odoo Enterprise (`publisher_warranty`, the
+ * expiration banner): a copy must not carry the template's.
+ */
+export const LICENCE_PARAMETERS = ['database.enterprise_code', 'database.expiration_date', 'database.expiration_reason', 'database.already_linked_subscription_url', 'database.already_linked_email', 'database.already_linked_send_mail_url'] as const;
+
+/** A version 1 UUID (time and random node), the form Odoo gives `database.uuid` (`uuid.uuid1()`). */
+export function uuid1(now = Date.now()): string {
+  // 100 ns intervals since 1582-10-15 (the Gregorian reform), as RFC 4122 counts them.
+  const t = BigInt(now) * 10000n + 0x01b21dd213814000n + BigInt(randomBytes(2).readUInt16BE(0) % 10000);
+  const hex = t.toString(16).padStart(15, '0');
+  const r = randomBytes(8);
+  r[0] = (r[0] & 0x3f) | 0x80; // variant RFC 4122
+  r[2] |= 0x01; // multicast bit: a random node, not a MAC address (RFC 4122 4.5)
+  const rh = r.toString('hex');
+  return `${hex.slice(7, 15)}-${hex.slice(3, 7)}-1${hex.slice(0, 3)}-${rh.slice(0, 4)}-${rh.slice(4, 16)}`;
+}
+
+/**
+ * What Odoo does to a copy after `CREATE DATABASE … TEMPLATE`
+ * (`exp_duplicate_database` → `ir.config_parameter.init(force=True)`, whose
+ * `_default_parameters` are a new `database.secret` (uuid4), `database.uuid`
+ * (uuid1), `database.create_date` (now) and `web.base.url` reset to
+ * localhost): else every tenant would share the template's signing secret.
+ * No licence parameter is carried over. Run in the copy, in one transaction.
+ */
+export function freshCopyStatements(o: { httpPort?: number; now?: Date } = {}): Statement[] {
+  const now = (o.now ?? new Date()).toISOString().slice(0, 19).replace('T', ' ');
+  const param = (key: string, value: string): Statement => ({
+    text: `INSERT INTO ir_config_parameter (key, value, create_uid, create_date, write_uid, write_date)
+           VALUES ($1, $2, 1, now() at time zone 'UTC', 1, now() at time zone 'UTC')
+           ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, write_date = EXCLUDED.write_date`,
+    values: [key, value],
+  });
+  return [
+    param('database.secret', randomUUID()),
+    param('database.uuid', uuid1()),
+    param('database.create_date', now),
+    param('web.base.url', `http://localhost:${o.httpPort ?? ODOO_HTTP_PORT}`),
+    { text: `DELETE FROM ir_config_parameter WHERE key = ANY($1::text[]) OR key = 'web.base.url.freeze'`, values: [[...LICENCE_PARAMETERS]] },
+  ];
+}
 
 // ---- readiness ----
 

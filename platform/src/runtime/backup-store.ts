@@ -54,6 +54,15 @@ export class BackupStore {
     return path.join(this.root, instanceId, backupId);
   }
 
+  /**
+   * Where a template database's filestore is kept (runtime/template-filestore.ts):
+   * `.templates/<database>.tar.gz`, a dot folder that is never an instance id.
+   */
+  templateArchive(database: string): string {
+    assertSafeId(database, 'template database');
+    return path.join(this.root, '.templates', `${database}.tar.gz`);
+  }
+
   partialDir(instanceId: string, backupId: string): string {
     return `${this.dir(instanceId, backupId)}.partial`;
   }
@@ -239,6 +248,11 @@ export abstract class StoredBackups {
     await onStep?.('start');
     await putBack();
     return { safety };
+  }
+
+  /** Deletes a template's kept filestore (the template was made again). Idempotent. */
+  async dropTemplateFilestore(database: string): Promise<void> {
+    await fs.rm(this.backups.templateArchive(database), { force: true });
   }
 
   listBackups(id: string): Promise<BackupManifest[]> {

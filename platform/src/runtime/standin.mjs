@@ -23,7 +23,7 @@
  * about 13 MB instead of 90 MB, so a laptop can run hundreds.
  */
 // @ts-check
-import { pbkdf2Sync, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { createHash, pbkdf2Sync, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
@@ -144,7 +144,9 @@ async function init() {
         company_id integer REFERENCES res_company (id), active boolean DEFAULT true, share boolean DEFAULT false,
         create_date timestamp, write_date timestamp, CONSTRAINT res_users_login_key UNIQUE (login));
       CREATE TABLE ir_config_parameter (id serial PRIMARY KEY, key varchar NOT NULL, value text NOT NULL, create_uid integer,
-        create_date timestamp, write_uid integer, write_date timestamp, CONSTRAINT ir_config_parameter_key_uniq UNIQUE (key));`);
+        create_date timestamp, write_uid integer, write_date timestamp, CONSTRAINT ir_config_parameter_key_uniq UNIQUE (key));
+      CREATE TABLE ir_attachment (id serial PRIMARY KEY, name varchar NOT NULL, res_model varchar, res_id integer, store_fname varchar,
+        checksum varchar(40), file_size integer, mimetype varchar, create_date timestamp, write_date timestamp);`);
     const now = `now() at time zone 'UTC'`;
     const xmlid = (/** @type {string} */ name, /** @type {string} */ model, /** @type {number} */ id) =>
       client.query('INSERT INTO ir_model_data (module, name, model, res_id, noupdate) VALUES ($1, $2, $3, $4, true)', ['base', name, model, id]);
@@ -180,8 +182,15 @@ async function init() {
       ['web.base.url', `http://localhost:${conf.http_port || 8069}`]]) {
       await client.query(`INSERT INTO ir_config_parameter (key, value, create_uid, create_date, write_uid, write_date) VALUES ($1, $2, 1, ${now}, 1, ${now})`, [key, value]);
     }
+    // Attachments live in the filestore as Odoo keeps them (ir_attachment `_file_write`: <data_dir>/filestore/<db>/<sha1[:2]>/<sha1>).
+    const logo = Buffer.from(`<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10"><text y="8">${version}</text></svg>`);
+    const sha = createHash('sha1').update(logo).digest('hex');
+    const fname = `${sha.slice(0, 2)}/${sha}`;
+    await client.query(`INSERT INTO ir_attachment (name, res_model, res_id, store_fname, checksum, file_size, mimetype, create_date, write_date)
+      VALUES ('logo', 'res.company', $1, $2, $3, $4, 'image/svg+xml', ${now}, ${now})`, [company, fname, sha, logo.length]);
+    fs.mkdirSync(path.join(dataDir, 'filestore', dbName, sha.slice(0, 2)), { recursive: true, mode: 0o700 });
+    fs.writeFileSync(path.join(dataDir, 'filestore', dbName, fname), logo, { mode: 0o600 });
     await client.query('COMMIT');
-    fs.mkdirSync(path.join(dataDir, 'filestore', dbName), { recursive: true, mode: 0o700 });
     process.stdout.write(`odoo.modules.loading: base installed in ${dbName} (stand-in for Odoo ${version}; demo ${demo})\n`);
   } catch (err) {
     await client.query('ROLLBACK').catch(() => {});

@@ -131,6 +131,30 @@ export interface RuntimeDriver {
    */
   initialize(spec: InstanceSpec, timeoutMs: number): Promise<void>;
 
+  /**
+   * What runs Odoo for `version` (the image's id or reference, or the local
+   * command): a template database made by another build is made again
+   * (instances/templates.ts).
+   */
+  odooBuild(version: string): Promise<string>;
+
+  /**
+   * Keeps the filestore Odoo's init wrote for a template database (`spec`
+   * is the template's, initialised like an instance) in the backup store,
+   * so the template's runtime can be removed. Idempotent.
+   */
+  keepTemplateFilestore(spec: InstanceSpec): Promise<void>;
+
+  /**
+   * Puts template `templateDatabase`'s kept filestore in the instance's
+   * storage under the instance's database name (applying the instance
+   * stopped first, so its storage exists). Idempotent.
+   */
+  seedFilestore(spec: InstanceSpec, templateDatabase: string): Promise<void>;
+
+  /** Deletes a template's kept filestore. Idempotent. */
+  dropTemplateFilestore(database: string): Promise<void>;
+
   /** What the runtime sees now (never throws for an unknown id: `missing`). */
   status(id: string): Promise<RuntimeStatus>;
 

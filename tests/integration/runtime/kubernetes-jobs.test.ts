@@ -77,6 +77,25 @@ describe.skipIf(!available)('the Kubernetes driver\'s Jobs, run in containers', 
     expect(fs.statSync(path.join(world.pvcs[`${instanceName(spec.id)}-data`], 'filestore', spec.database.name)).uid).toBe(101);
   });
 
+  it("template-keep archives the init's filestore into the backup volume; template-seed unpacks it under another instance's database name", async () => {
+    const data = world.pvcs[`${instanceName(spec.id)}-data`];
+    const initFiles = fs.readdirSync(path.join(data, 'filestore', spec.database.name), { recursive: true }).map(String).sort();
+    expect(initFiles.length).toBeGreaterThan(0);
+    const k = await runJobInDocker(job(spec, settings, owner, 'template-keep', spec.database.name, objName('template-keep')), world);
+    expect(k, k.log).toMatchObject({ exitCode: 0 });
+    expect(fs.existsSync(store.templateArchive(spec.database.name))).toBe(true);
+
+    const copy: InstanceSpec = { ...spec, id: `00000000-0000-4000-8000-${randomBytes(6).toString('hex')}`, database: { ...spec.database, name: `${spec.database.name}_copy` } };
+    const copyData = path.join(tmp, 'copy');
+    fs.mkdirSync(copyData);
+    world.pvcs[`${instanceName(copy.id)}-data`] = copyData;
+    world.secrets[`${instanceName(copy.id)}-db`] = (dbSecret(copy, settings, owner) as any).stringData;
+    const s = await runJobInDocker(job(copy, settings, owner, 'template-seed', spec.database.name, objName('template-seed')), world);
+    expect(s, s.log).toMatchObject({ exitCode: 0 });
+    expect(fs.readdirSync(path.join(copyData, 'filestore', copy.database.name), { recursive: true }).map(String).sort()).toEqual(initFiles);
+    expect(fs.existsSync(path.join(copyData, '.seed'))).toBe(false);
+  });
+
   it('backup → change data → restore, each as its Job; the backup published as the driver publishes it', async () => {
     const data = world.pvcs[`${instanceName(spec.id)}-data`];
     await instanceQuery(spec.database, "CREATE TABLE notes (v text); INSERT INTO notes VALUES ('before')");

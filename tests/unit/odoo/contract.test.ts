@@ -5,8 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
-  ab64Decode, ab64Encode, configFile, configureStatements, demoArgs, initArgs, KNOWN_ODOO_VERSIONS, odooPasswordHash, ODOO_PBKDF2_ROUNDS,
-  serveArgs, verifyOdooPassword, workersFor,
+  ab64Decode, ab64Encode, configFile, configureStatements, copyDatabaseSql, demoArgs, freshCopyStatements, initArgs, KNOWN_ODOO_VERSIONS, LICENCE_PARAMETERS,
+  odooPasswordHash, ODOO_PBKDF2_ROUNDS, serveArgs, uuid1, verifyOdooPassword, workersFor,
 } from '../../../platform/src/odoo/contract.ts';
 import { loadConfig } from '../../../platform/src/config.ts';
 
@@ -97,5 +97,36 @@ describe('the ODOO_VERSIONS setting', () => {
     expect(loadConfig({}).ODOO_VERSIONS).toEqual(['17', '18', '19']);
     expect(loadConfig({ ODOO_VERSIONS: '18, 19' }).ODOO_VERSIONS).toEqual(['18', '19']);
     expect(() => loadConfig({ ODOO_VERSIONS: '16,17' })).toThrow(/ODOO_VERSIONS/);
+  });
+});
+
+describe('a copy of a template database, as exp_duplicate_database makes it', () => {
+  it('CREATE DATABASE … TEMPLATE owned by the tenant role, names quoted', () => {
+    expect(copyDatabaseSql('a"b', 'role', 'tpl')).toBe('CREATE DATABASE "a""b" OWNER "role" TEMPLATE "tpl"');
+  });
+
+  it('uuid1: version 1, RFC 4122 variant, a random (multicast) node, its time from the clock', () => {
+    const u = uuid1(Date.UTC(2026, 0, 1));
+    expect(u).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-1[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(parseInt(u.slice(24, 26), 16) & 1).toBe(1);
+    const [lo, mid, hi] = u.split('-');
+    const t = BigInt(`0x${hi.slice(1)}${mid}${lo}`);
+    expect(Number((t - 0x01b21dd213814000n) / 10000n) - Date.UTC(2026, 0, 1)).toBeLessThan(2);
+    expect(uuid1()).not.toBe(uuid1());
+  });
+
+  it('a new secret, uuid, creation date and localhost URL each time; licence keys and the URL freeze removed', () => {
+    const a = freshCopyStatements({ now: new Date('2026-12-07T01:02:03Z') });
+    const b = freshCopyStatements();
+    const values = (st: typeof a) => Object.fromEntries(st.filter((x) => x.values.length === 2).map((x) => x.values as [string, string]));
+    expect(values(a)['database.create_date']).toBe('2026-12-07 01:02:03');
+    expect(values(a)['web.base.url']).toBe('http://localhost:8069');
+    expect(values(a)['database.secret']).not.toBe(values(b)['database.secret']);
+    expect(values(a)['database.uuid']).not.toBe(values(b)['database.uuid']);
+    const del = a.find((x) => x.text.startsWith('DELETE'))!;
+    expect(del.values[0]).toEqual([...LICENCE_PARAMETERS]);
+    expect(LICENCE_PARAMETERS).toContain('database.enterprise_code');
+    expect(LICENCE_PARAMETERS).toContain('database.expiration_date');
+    expect(del.text).toContain('web.base.url.freeze');
   });
 });

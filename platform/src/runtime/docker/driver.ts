@@ -24,6 +24,7 @@ import { configFile, initArgs, ODOO_DATA_DIR, odooPasswordHash, ODOO_GEVENT_PORT
 import { BackupStore, StoredBackups, assertSafeId } from '../backup-store.ts';
 import { probeOne } from '../health.ts';
 import { backupOnHost, restoreOnHost } from '../host-backup.ts';
+import { keepTemplateFilestoreOnHost, seedFilestoreOnHost } from '../template-filestore.ts';
 import { duBytes, portFree, waitUntilRunning } from '../host-util.ts';
 import { labelsFor } from '../kubernetes/objects.ts';
 import { DEFAULT_PG_TOOLS, type PgTools } from '../pg-tools.ts';
@@ -479,6 +480,23 @@ export class DockerDriver extends StoredBackups implements RuntimeDriver {
     await this.apply(spec, { replicas: 0 });
     const st = (await this.readState(spec.id))!;
     await this.runInit(spec, st, this.imageOf(spec), timeoutMs);
+  }
+
+  /** The image's id (a new image under the same tag is another build). */
+  async odooBuild(version: string): Promise<string> {
+    return `image:${(await this.ensureImage(this.imageOf({ odooVersion: version }))).Id}`;
+  }
+
+  async keepTemplateFilestore(spec: InstanceSpec): Promise<void> {
+    await keepTemplateFilestoreOnHost(this.backups, path.join(this.dataDirOf(spec.id), 'filestore'), spec.database.name);
+  }
+
+  /** Unpacked here, then handed to the image's user as a restore's filestore is. */
+  async seedFilestore(spec: InstanceSpec, templateDatabase: string): Promise<void> {
+    await this.apply(spec, { replicas: 0 });
+    const root = path.join(this.dataDirOf(spec.id), 'filestore');
+    await seedFilestoreOnHost(this.backups, templateDatabase, root, spec.database.name);
+    await this.chownTree(path.join(root, spec.database.name), await this.imageUser(this.imageOf(spec)));
   }
 
   async status(id: string): Promise<DockerRuntimeStatus> {

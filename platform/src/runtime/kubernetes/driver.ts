@@ -290,6 +290,24 @@ export class KubernetesDriver extends StoredBackups implements RuntimeDriver {
     await this.runJobObject('init', (name) => initJob(spec, this.settings, owner, name), spec.id, timeoutMs);
   }
 
+  /** The image reference of the version (a new tag is another build). */
+  async odooBuild(version: string): Promise<string> {
+    return `image:${this.settings.odooImage.replace('{version}', version)}`;
+  }
+
+  /** A Job on the template's volume and the backup volume (objects.ts `template-keep`). */
+  async keepTemplateFilestore(spec: InstanceSpec): Promise<void> {
+    assertSafeId(spec.database.name, 'template database');
+    await this.runJob(spec, 'template-keep', spec.database.name);
+  }
+
+  /** A Job on the instance's volume and the backup volume (objects.ts `template-seed`), after the instance's objects exist. */
+  async seedFilestore(spec: InstanceSpec, templateDatabase: string): Promise<void> {
+    assertSafeId(templateDatabase, 'template database');
+    await this.apply(spec, { replicas: 0 });
+    await this.runJob(spec, 'template-seed', templateDatabase);
+  }
+
   /** Runs a Job to completion (Watch API); RuntimeError failed/timeout otherwise. Deletes it after. */
   private async runJob(spec: InstanceSpec, kind: JobKind, backupId: string): Promise<void> {
     const owner = await this.owner(spec);

@@ -312,7 +312,8 @@ export function instanceObjects(spec: InstanceSpec, s: KubeSettings, owner: Owne
   return [dbSecret(spec, s, owner), odooConfSecret(spec, s, owner), storagePvc(spec, s, owner), deployment(spec, s, owner, replicas, suspended), service(spec, s, owner), ingressRoute(spec, s, owner, routeTarget(replicas, suspended)), certificate(spec, s, owner)];
 }
 
-export type JobKind = 'backup' | 'restore' | 'usage';
+/** `template-keep` / `template-seed`: runtime/template-filestore.ts in a Job (the `backupId` argument is then the template database). */
+export type JobKind = 'backup' | 'restore' | 'usage' | 'template-keep' | 'template-seed';
 
 /**
  * A Job that runs next to the instance's volume and the backup volume:
@@ -344,6 +345,24 @@ export function job(spec: InstanceSpec, s: KubeSettings, owner: OwnerRef, kind: 
       'rm -rf /instance/.old-filestore /instance/.restore',
     ].join('\n'),
     usage: ['set -eu', `mkdir -p ${dir}`, `du -sb /instance | cut -f1 > ${dir}/.usage.tmp && mv ${dir}/.usage.tmp ${dir}/.usage`].join('\n'),
+    // The template's own volume: its filestore (keyed by the template database's name) into the backup volume.
+    'template-keep': [
+      'set -eu',
+      `t=/backups/.templates/${backupId}.tar.gz`,
+      'mkdir -p /backups/.templates',
+      `mkdir -p /instance/filestore/${backupId}`,
+      `tar -czf "$t.partial" -C /instance/filestore ${backupId}`,
+      'mv "$t.partial" "$t"',
+    ].join('\n'),
+    // A new instance's volume: the template's filestore under the instance's own database name.
+    'template-seed': [
+      'set -eu',
+      'rm -rf /instance/.seed && mkdir /instance/.seed',
+      `tar -xzf /backups/.templates/${backupId}.tar.gz -C /instance/.seed`,
+      `rm -rf /instance/filestore/${spec.database.name} && mkdir -p /instance/filestore`,
+      `mv /instance/.seed/${backupId} /instance/filestore/${spec.database.name}`,
+      'rm -rf /instance/.seed',
+    ].join('\n'),
   };
   return {
     apiVersion: 'batch/v1',
@@ -368,7 +387,7 @@ export function job(spec: InstanceSpec, s: KubeSettings, owner: OwnerRef, kind: 
               resources: { requests: { cpu: '100m', memory: '256Mi' }, limits: { memory: '1Gi' } },
               securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
               volumeMounts: [
-                { name: 'instance', mountPath: '/instance', readOnly: kind !== 'restore' },
+                { name: 'instance', mountPath: '/instance', readOnly: kind === 'backup' || kind === 'usage' },
                 { name: 'backups', mountPath: '/backups' },
               ],
             },

@@ -10,6 +10,10 @@ import { BackupStore, StoredBackups, assertSafeId } from '../backup-store.ts';
 import { backupOnHost, restoreOnHost } from '../host-backup.ts';
 import { waitUntilRunning } from '../host-util.ts';
 import { DEFAULT_PG_TOOLS, type PgTools } from '../pg-tools.ts';
+import { keepTemplateFilestoreOnHost, seedFilestoreOnHost } from '../template-filestore.ts';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import type { BackupKind, BackupManifest, BackupStep, DesiredState, RestoreStep, StepListener, InstanceSpec, QuotaUsage, ReadyProgress, RuntimeDriver, RuntimeStatus } from '../types.ts';
 import { RuntimeError } from '../types.ts';
 
@@ -84,6 +88,23 @@ export class LocalDriver extends StoredBackups implements RuntimeDriver {
     assertSafeId(spec.id, 'instance id');
     await this.apply(spec, { replicas: 0 });
     await this.call('POST', `/instances/${spec.id}/init`, undefined, timeoutMs + 10_000);
+  }
+
+  /** ODOO_COMMAND as configured (the daemon runs that), else the stand-in's own source digest. */
+  async odooBuild(): Promise<string> {
+    const cmd = config().ODOO_COMMAND;
+    if (cmd) return `command:${cmd}`;
+    const source = await fs.readFile(path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'standin.mjs'));
+    return `standin:${createHash('sha256').update(source).digest('hex').slice(0, 16)}`;
+  }
+
+  async keepTemplateFilestore(spec: InstanceSpec): Promise<void> {
+    await keepTemplateFilestoreOnHost(this.backups, path.join(this.instanceDir(spec.id), 'filestore'), spec.database.name);
+  }
+
+  async seedFilestore(spec: InstanceSpec, templateDatabase: string): Promise<void> {
+    await this.apply(spec, { replicas: 0 });
+    await seedFilestoreOnHost(this.backups, templateDatabase, path.join(this.instanceDir(spec.id), 'filestore'), spec.database.name);
   }
 
   status(id: string): Promise<LocalRuntimeStatus> {
