@@ -42,6 +42,7 @@ export async function startTestKillbill(o: Partial<SimulatorOptions> = {}): Prom
   resetConfig();
   resetKillbill();
   const adapter = new KillBill({ url: sim.url, readRetries: 0 });
+  await adapter.syncConfig(); // a fresh tenant has no catalogue or overdue config until they are uploaded, as in Kill Bill
   const records: ContractRecord[] = [];
   adapter.http.interceptors.response.use(
     (res) => {
@@ -78,6 +79,9 @@ function loadSwagger() {
 export function validateAgainstSwagger(r: ContractRecord): string[] {
   const { paths, ajv } = loadSwagger();
   if (r.path.startsWith('/1.0/kb/test/') || r.path.startsWith('/simulator/')) return []; // not in kbswagger.yaml
+  // kbswagger.yaml gives creates the schema of the created object, but Kill Bill answers 201 with only a
+  // Location header (the killbill client follows it with followLocationHeaderInterceptor): an empty body is right.
+  if (r.status === 201 && (r.body === '' || r.body === undefined || r.body === null)) return [];
   const candidates = Object.keys(paths)
     .filter((p) => new RegExp(`^${p.replace(/\{[^}]+\}/g, '[^/]+')}$`).test(r.path) && paths[p][r.method.toLowerCase()])
     .sort((a, b) => (a.match(/\{/g)?.length ?? 0) - (b.match(/\{/g)?.length ?? 0));

@@ -12,7 +12,7 @@ import {
 import { config } from '../config.ts';
 import { HttpError } from '../errors.ts';
 import { log } from '../log.ts';
-import { localCatalogXml, localOverdueXml, OVERDUE_SERVICE, parseCatalog, parseOverdue } from './catalog.ts';
+import { localCatalogXml, localOverdueXml, OVERDUE_SERVICE, parseCatalog, parseOverdueConfig } from './catalog.ts';
 
 export type { Account, BlockingState, Bundle, Invoice, OverdueState, Payment, PaymentMethod, Subscription };
 
@@ -148,7 +148,7 @@ export class KillBill {
       && versions(String(current)).includes(versions(catalogXml)[0]);
     if (!sameCatalog) await this.call('write', 'upload catalog', () => this.catalog.uploadCatalogXml(catalogXml, CREATED_BY));
     const od = await this.read('overdue', () => this.overdueApi.getOverdueConfigXml());
-    const sameOverdue = od !== null && JSON.stringify(parseOverdue(String(od))) === JSON.stringify(parseOverdue(overdueXml));
+    const sameOverdue = od !== null && JSON.stringify(parseOverdueConfig(String(od))) === JSON.stringify(parseOverdueConfig(overdueXml));
     if (!sameOverdue) await this.call('write', 'upload overdue', () => this.overdueApi.uploadOverdueConfigXml(overdueXml, CREATED_BY));
     return { catalog: !sameCatalog, overdue: !sameOverdue };
   }
@@ -293,12 +293,28 @@ export class KillBill {
     }
   }
 
-  /** Moves the test clock by `days` (or to `at`); everything due fires. */
-  async moveClock(o: { days?: number; at?: Date }): Promise<Date> {
+  /**
+   * Moves the test clock by `days` (or to `at`). Kill Bill jumps the clock and then waits for its queues
+   * only up to `timeoutSec` (default 5 s), answering the time either way; so this passes a timeout and
+   * then polls `GET /1.0/kb/test/queues` (412 = still busy) until everything due has fired.
+   */
+  async moveClock(o: { days?: number; at?: Date; timeoutSec?: number }): Promise<Date> {
+    const timeoutSec = o.timeoutSec ?? 10;
+    const opts = { headers: { 'X-Killbill-CreatedBy': CREATED_BY }, timeout: (timeoutSec + 30) * 1000 };
     const res = o.at
-      ? await this.http.post('/1.0/kb/test/clock', null, { params: { requestedDate: o.at.toISOString() }, headers: { 'X-Killbill-CreatedBy': CREATED_BY }, timeout: 120_000 })
-      : await this.http.put('/1.0/kb/test/clock', null, { params: { days: o.days ?? 0 }, headers: { 'X-Killbill-CreatedBy': CREATED_BY }, timeout: 120_000 });
+      ? await this.http.post('/1.0/kb/test/clock', null, { ...opts, params: { requestedDate: o.at.toISOString(), timeoutSec } })
+      : await this.http.put('/1.0/kb/test/clock', null, { ...opts, params: { days: o.days ?? 0, timeoutSec } });
+    await this.waitForQueues(timeoutSec);
     return new Date(res.data.currentUtcTime);
+  }
+
+  /** Polls Kill Bill's `GET /1.0/kb/test/queues` until it answers 200 (drained); gives up after 6 tries. */
+  async waitForQueues(timeoutSec = 10): Promise<void> {
+    for (let i = 0; i < 6; i++) {
+      const res = await this.http.get('/1.0/kb/test/queues', { params: { timeoutSec }, timeout: (timeoutSec + 30) * 1000, validateStatus: (s) => s === 200 || s === 412 });
+      if (res.status === 200) return;
+    }
+    throw HttpError.unavailable('Billing');
   }
 
   /** Simulator only: makes the account's test payment method succeed or fail from now on. */

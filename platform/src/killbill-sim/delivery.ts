@@ -127,6 +127,26 @@ export class Delivery {
     }
   }
 
+  /**
+   * Waits until the tenant has no push notification waiting for its first attempt (Kill Bill's bus
+   * still holding the event), at most `timeoutMs`; true when drained. Retries are future
+   * notifications, which Kill Bill's queue check does not wait for either.
+   */
+  async drained(apiKey: string, timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const { n } = await this.db.one<{ n: number }>(
+        `SELECT count(*)::int AS n FROM kb_notifications n JOIN kb_tenants t ON t.id = n.tenant_id
+         WHERE t.api_key = $1 AND n.attempt = 0 AND n.delivered_at IS NULL AND n.dropped_at IS NULL`,
+        [apiKey],
+      );
+      if (n === 0) return true;
+      if (Date.now() >= deadline || this.stopped) return false;
+      this.kick();
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
   /** Counts of notifications by delivery state (status, tests). */
   async counts(): Promise<{ pending: number; delivered: number; dropped: number; inFlight: number }> {
     const r = await this.db.one(

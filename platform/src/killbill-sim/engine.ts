@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Tx } from '../db/index.ts';
-import { CLEAR_OVERDUE_STATE, localCatalogXml, localOverdueXml, OVERDUE_SERVICE, parseCatalog, parseOverdue, type CatalogPlan } from '../billing/catalog.ts';
+import { CLEAR_OVERDUE_STATE, OVERDUE_SERVICE, parseCatalog, parseOverdueConfig, type CatalogPlan } from '../billing/catalog.ts';
 import { clockNow, find, findAll, get, put, setClock, type Doc, type Tenant } from './store.ts';
 
 export class SimError extends Error {
@@ -32,8 +32,14 @@ const addMonths = (d: Date, n: number) => {
 const money = (n: number) => Math.round(n * 100) / 100;
 export const TEST_PAYMENT_PLUGIN = '__SIMULATOR_TEST_PAYMENT__';
 
+/** A tenant's plans: none until a catalogue is uploaded (a fresh Kill Bill tenant has no catalogue). */
 export function catalogOf(tenant: Tenant): CatalogPlan[] {
-  return parseCatalog(tenant.catalog_xml ?? localCatalogXml());
+  return tenant.catalog_xml ? parseCatalog(tenant.catalog_xml) : [];
+}
+
+/** A tenant's overdue config: no states until one is uploaded. */
+function overdueOf(tenant: Tenant) {
+  return tenant.overdue_xml ? parseOverdueConfig(tenant.overdue_xml) : { initialReevaluationDays: undefined, states: [] };
 }
 
 function planOf(tenant: Tenant, name: string): CatalogPlan {
@@ -209,7 +215,7 @@ export class Engine {
   }
 
   /** DELETE /subscriptions/{id}: END_OF_TERM keeps the service to the charged-through date; IMMEDIATE ends it now. */
-  async cancel(t: Tx, tenant: Tenant, id: string, entitlementPolicy: string | undefined, billingPolicy: string | undefined): Promise<void> {
+  async cancel(t: Tx, tenant: Tenant, id: string, entitlementPolicy: string | undefined, billingPolicy: string | undefined, runDue = true): Promise<void> {
     const sub = await this.subscription(t, tenant, id);
     if (sub.state === 'CANCELLED' || sub.state === 'EXPIRED') throw new SimError(400, `Subscription ${id} is already cancelled`);
     const now = await clockNow(t);
@@ -222,7 +228,8 @@ export class Engine {
     sub._billingEndAt = iso(billingEnd);
     await put(t, 'subscription', tenant.id, id, sub, { accountId: sub.accountId, externalKey: sub.bundleExternalKey });
     await this.subscriptionEvent(t, tenant, 'SUBSCRIPTION_CANCEL', sub, ['REQUESTED']);
-    await this.runDue(t, now);
+    if (runDue) await this.runDue(t, now);
+    else await this.endEntitlementIfDue(t, tenant, sub, now);
   }
 
   async uncancel(t: Tx, tenant: Tenant, id: string): Promise<void> {
@@ -293,6 +300,7 @@ export class Engine {
     });
     if (!pm) {
       await this.notify(t, tenant, { eventType: 'INVOICE_PAYMENT_FAILED', accountId: account.accountId, objectType: 'INVOICE', objectId: inv.invoiceId, metaData: invoicePaymentMeta(null, inv.balance) });
+      await this.evaluateOverdue(t, tenant, await this.account(t, tenant, account.accountId), now);
       return;
     }
     const ok = pm.pluginName === '__EXTERNAL_PAYMENT__' || pm._outcome !== 'FAILURE';
@@ -325,6 +333,8 @@ export class Engine {
       eventType: ok ? 'PAYMENT_SUCCESS' : 'PAYMENT_FAILED', accountId: account.accountId, objectType: 'PAYMENT', objectId: paymentId,
       metaData: JSON.stringify({ paymentTransactionId: transactionId, amount, currency: 'USD', status, transactionType: 'PURCHASE', effectiveDate: iso(now) }),
     });
+    // Kill Bill's overdue listener re-evaluates the account on every invoice payment (success or error).
+    await this.evaluateOverdue(t, tenant, await this.account(t, tenant, account.accountId), now);
   }
 
   private async payUnpaid(t: Tx, tenant: Tenant, account: Doc): Promise<void> {
@@ -332,7 +342,6 @@ export class Engine {
     for (const inv of await find(t, 'invoice', tenant.id, { accountId: account.accountId })) {
       if (inv.balance > 0) await this.pay(t, tenant, account, inv, now);
     }
-    await this.evaluateOverdue(t, tenant, await this.account(t, tenant, account.accountId), now);
   }
 
   // ---- the clock ----
@@ -364,17 +373,8 @@ export class Engine {
       if (s.phaseType === 'EVERGREEN' && s._nextBillingAt && !s._billingBlocked) times.push(Date.parse(s._nextBillingAt));
       if (s._cancelAt) times.push(Date.parse(s._cancelAt));
     }
-    const overdue = new Map<string, number[]>();
-    for (const { tenantId, doc: inv } of await findAll(t, 'invoice')) {
-      if (inv.balance <= 0) continue;
-      let days = overdue.get(tenantId);
-      if (!days) {
-        const tenant = await t.one<Tenant>('SELECT * FROM kb_tenants WHERE id = $1', [tenantId]);
-        days = parseOverdue(tenant.overdue_xml ?? localOverdueXml()).map((st) => st.days);
-        overdue.set(tenantId, days);
-      }
-      for (const d of days) times.push(Date.parse(inv._createdAt) + d * DAY);
-    }
+    // Overdue is looked at only when a re-check Kill Bill scheduled falls due (OverdueStateApplicator), never by invoice age alone.
+    for (const { doc: a } of await findAll(t, 'account')) if (a._overdueCheckAt) times.push(Date.parse(a._overdueCheckAt));
     const future = times.filter((x) => x > after.getTime());
     return future.length ? new Date(Math.min(...future)) : null;
   }
@@ -385,16 +385,7 @@ export class Engine {
     for (const tenant of tenants) {
       for (const sub of await find(t, 'subscription', tenant.id)) {
         if (sub.state === 'CANCELLED' || sub.state === 'EXPIRED') continue;
-        if (sub._cancelAt && Date.parse(sub._cancelAt) <= now.getTime()) {
-          sub.state = 'CANCELLED';
-          sub._nextBillingAt = null;
-          sub._trialEnd = null;
-          sub.events.push({ ...sub.events[0], eventId: randomUUID(), eventType: 'STOP_ENTITLEMENT', effectiveDate: sub.cancelledDate, serviceStateName: 'ENT_CANCELLED' });
-          await put(t, 'subscription', tenant.id, sub.subscriptionId, sub, { accountId: sub.accountId, externalKey: sub.bundleExternalKey });
-          await this.notify(t, tenant, { eventType: 'ENTITLEMENT_CANCEL', accountId: sub.accountId, objectType: 'SUBSCRIPTION', objectId: sub.subscriptionId, metaData: null });
-          await this.subscriptionEvent(t, tenant, 'SUBSCRIPTION_CANCEL', sub, ['EFFECTIVE']);
-          continue;
-        }
+        if (await this.endEntitlementIfDue(t, tenant, sub, now)) continue;
         if (sub.phaseType === 'TRIAL' && sub._trialEnd && Date.parse(sub._trialEnd) <= now.getTime()) {
           sub.phaseType = 'EVERGREEN';
           sub._nextBillingAt = sub._trialEnd;
@@ -404,8 +395,26 @@ export class Engine {
         }
       }
       await this.billDue(t, now, tenant);
-      for (const account of await find(t, 'account', tenant.id)) await this.evaluateOverdue(t, tenant, account, now);
+      for (const account of await find(t, 'account', tenant.id)) {
+        if (!account._overdueCheckAt || Date.parse(account._overdueCheckAt) > now.getTime()) continue;
+        account._overdueCheckAt = null; // the notification is consumed; evaluating schedules the next one
+        await put(t, 'account', tenant.id, account.accountId, account, { accountId: account.accountId, externalKey: account.externalKey });
+        await this.evaluateOverdue(t, tenant, account, now);
+      }
     }
+  }
+
+  /** Ends a subscription whose cancellation date has come (ENTITLEMENT_CANCEL, effective SUBSCRIPTION_CANCEL); true when it did. */
+  private async endEntitlementIfDue(t: Tx, tenant: Tenant, sub: Doc, now: Date): Promise<boolean> {
+    if (!sub._cancelAt || Date.parse(sub._cancelAt) > now.getTime()) return false;
+    sub.state = 'CANCELLED';
+    sub._nextBillingAt = null;
+    sub._trialEnd = null;
+    sub.events.push({ ...sub.events[0], eventId: randomUUID(), eventType: 'STOP_ENTITLEMENT', effectiveDate: sub.cancelledDate, serviceStateName: 'ENT_CANCELLED' });
+    await put(t, 'subscription', tenant.id, sub.subscriptionId, sub, { accountId: sub.accountId, externalKey: sub.bundleExternalKey });
+    await this.notify(t, tenant, { eventType: 'ENTITLEMENT_CANCEL', accountId: sub.accountId, objectType: 'SUBSCRIPTION', objectId: sub.subscriptionId, metaData: null });
+    await this.subscriptionEvent(t, tenant, 'SUBSCRIPTION_CANCEL', sub, ['EFFECTIVE']);
+    return true;
   }
 
   /** Invoices every evergreen subscription whose period starts at or before `now`, one invoice per account. */
@@ -435,18 +444,35 @@ export class Engine {
     }
   }
 
-  /** Moves an account to the overdue state its oldest unpaid invoice calls for; fires BLOCKING_STATE then OVERDUE_CHANGE. */
+  /**
+   * Moves an account to the overdue state its oldest unpaid invoice calls for; fires BLOCKING_STATE then
+   * OVERDUE_CHANGE. Then schedules the next re-check as Kill Bill 0.24's OverdueStateApplicator does: from a
+   * non-clear state after its autoReevaluationInterval, from the clear state with an unpaid invoice after the
+   * config's initialReevaluationInterval, none when the interval is absent; the earliest pending re-check wins.
+   */
   private async evaluateOverdue(t: Tx, tenant: Tenant, account: Doc, now: Date): Promise<void> {
-    const states = parseOverdue(tenant.overdue_xml ?? localOverdueXml());
+    const config = overdueOf(tenant);
+    const states = config.states;
     const unpaid = (await find(t, 'invoice', tenant.id, { accountId: account.accountId })).filter((i) => i.balance > 0);
     const oldest = unpaid.reduce<number | undefined>((m, i) => Math.min(m ?? Infinity, Date.parse(i._createdAt)), undefined);
     const days = oldest === undefined ? -1 : Math.floor((now.getTime() - oldest) / DAY);
     const next = states.find((s) => days >= s.days);
     const nextName = next?.name ?? CLEAR_OVERDUE_STATE;
     const previous = states.find((s) => s.name === account._overdueState);
-    if (nextName === (account._overdueState ?? CLEAR_OVERDUE_STATE)) return;
+    if (next || (states.length && oldest !== undefined)) {
+      const interval = next ? next.reevaluationDays : config.initialReevaluationDays;
+      if (interval !== undefined) {
+        const at = now.getTime() + interval * DAY;
+        const pending = account._overdueCheckAt ? Date.parse(account._overdueCheckAt) : Infinity;
+        account._overdueCheckAt = iso(new Date(Math.min(pending, at)));
+      }
+    } else {
+      account._overdueCheckAt = null;
+    }
+    const changed = nextName !== (account._overdueState ?? CLEAR_OVERDUE_STATE);
     account._overdueState = nextName;
     await put(t, 'account', tenant.id, account.accountId, account, { accountId: account.accountId, externalKey: account.externalKey });
+    if (!changed) return;
     const blockEnt = next?.blockEntitlement ?? false;
     const wasBlocked = previous?.blockEntitlement ?? false;
     const bsId = randomUUID();
@@ -471,24 +497,18 @@ export class Engine {
     });
     await this.notify(t, tenant, { eventType: 'OVERDUE_CHANGE', accountId: account.accountId, objectType: 'ACCOUNT', objectId: account.accountId, metaData: null });
     if (next?.cancellation) {
+      // OverdueStateApplicator cancels with the entitlement ending on the day and the state's policy for billing only.
       for (const sub of await find(t, 'subscription', tenant.id, { accountId: account.accountId })) {
         if (sub.state === 'CANCELLED' || sub.state === 'EXPIRED' || sub._cancelAt) continue;
-        const eot = next.cancellation === 'END_OF_TERM' && sub._nextBillingAt && Date.parse(sub._nextBillingAt) > now.getTime();
-        const at = eot ? new Date(sub._nextBillingAt) : now;
-        sub.cancelledDate = iso(at);
-        sub.billingEndDate = iso(at);
-        sub._cancelAt = iso(at);
-        sub._billingEndAt = iso(at);
-        await put(t, 'subscription', tenant.id, sub.subscriptionId, sub, { accountId: sub.accountId, externalKey: sub.bundleExternalKey });
-        await this.subscriptionEvent(t, tenant, 'SUBSCRIPTION_CANCEL', sub, ['REQUESTED']);
+        await this.cancel(t, tenant, sub.subscriptionId, 'IMMEDIATE', next.cancellation, false);
       }
     }
   }
 
   /** OverdueState answer of GET /accounts/{id}/overdue. */
   overdueState(tenant: Tenant, account: Doc): Doc {
-    const def = parseOverdue(tenant.overdue_xml ?? localOverdueXml()).find((s) => s.name === account._overdueState);
+    const def = overdueOf(tenant).states.find((s) => s.name === account._overdueState);
     if (!def) return { name: CLEAR_OVERDUE_STATE, externalMessage: '', isDisableEntitlementAndChangesBlocked: false, isBlockChanges: false, isClearState: true, reevaluationIntervalDays: 0 };
-    return { name: def.name, externalMessage: '', isDisableEntitlementAndChangesBlocked: def.blockEntitlement, isBlockChanges: def.blockChanges, isClearState: false, reevaluationIntervalDays: 0 };
+    return { name: def.name, externalMessage: '', isDisableEntitlementAndChangesBlocked: def.blockEntitlement, isBlockChanges: def.blockChanges, isClearState: false, reevaluationIntervalDays: def.reevaluationDays ?? 0 };
   }
 }

@@ -18,6 +18,7 @@ import { callbackUrl } from '@saasodoo/platform/billing/webhook';
 import { startSubscription } from '@saasodoo/platform/billing/service';
 import { resetKillbill } from '@saasodoo/platform/billing/killbill';
 import intakeFn from '../../../functions/webhook-intake/index.ts';
+import { isKnownType } from '@saasodoo/events';
 import lifecycleFn, { KILLBILL_TYPES } from '../../../functions/lifecycle/index.ts';
 import { startTestKillbill, waitFor, type TestKillbill } from '../../helpers/killbill.ts';
 import { lossyHttpProxy } from '../../helpers/lossy-http-proxy.ts';
@@ -128,6 +129,22 @@ describe('webhook-intake', () => {
     expect((await post(qs(), { ...good(), metaData: JSON.stringify({ pad: 'x'.repeat(70_000) }) })).status).toBe(413);
     const unknown = await post(qs(), { ...good(), eventType: 'SOMETHING_NEW_IN_2027' });
     expect(unknown.status).toBe(200);
+  });
+
+  it('tolerant of every Kill Bill 0.22-0.24 shape: nullable fields may be absent, unknown types are stored as valid events', async () => {
+    const shapes = [
+      { eventType: 'BROADCAST_SERVICE', objectType: 'SERVICE_BROADCAST', metaData: '{"service":"s","commandType":"c","eventJson":"{}"}' }, // no ids at all
+      { eventType: 'INVOICE_NOTIFICATION', accountId: randomUUID(), objectType: 'INVOICE', metaData: '{"targetDate":"2026-12-07","amountOwed":5,"currency":"USD"}' }, // objectId absent
+      { eventType: 'ACCOUNT_CHANGE', accountId: randomUUID(), objectType: 'ACCOUNT', objectId: randomUUID() }, // metaData absent
+      { ...good(), eventType: 'SUBSCRIPTION_UNDO_CHANGE2', extraFieldFromANewerKillBill: true }, // a newer type, an unknown key
+    ];
+    for (const n of shapes) {
+      const res = await post(qs(), n);
+      expect(res.status, JSON.stringify(n)).toBe(200);
+      const row = await db('billing').one<OutRow>('SELECT * FROM outbox WHERE id = $1', [(await res.json()).id]);
+      expect(isKnownType(row.type), row.type).toBe(true);
+      expect(row.data).toMatchObject({ accountId: (n as { accountId?: string }).accountId ?? null, metaData: n.metaData ?? null });
+    }
   });
 
   it('one CloudEvent per distinct notification: id = dedupe key, Kill Bill extensions, a repeat is recognised', async () => {
