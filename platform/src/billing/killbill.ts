@@ -26,6 +26,8 @@ export class KillBillError extends Error {
 
 const CREATED_BY = 'saasodoo';
 const TEST_PAYMENT_PLUGIN = '__SIMULATOR_TEST_PAYMENT__';
+/** The payment plugin of cards: Kill Bill's Stripe plugin. */
+export const STRIPE_PLUGIN = 'killbill-stripe';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** True when the Kill Bill we talk to is the local simulator. */
@@ -230,6 +232,46 @@ export class KillBill {
   /** Blocking states of an account set by the overdue service, oldest first. */
   async overdueBlockingStates(accountId: string): Promise<BlockingState[]> {
     return (await this.read('blocking states', () => this.accounts.getBlockingStates(accountId, ['ACCOUNT'], [OVERDUE_SERVICE]))) ?? [];
+  }
+
+  // ---- cards (the killbill-stripe plugin) and payments ----
+
+  /**
+   * Asks the killbill-stripe plugin for a Stripe Checkout setup session for the account; returns the
+   * session id (form field `id`). The plugin does not return the session's hosted-page url (cards.ts reads it).
+   */
+  async stripeCheckoutSession(accountId: string, successUrl: string, cancelUrl: string): Promise<string> {
+    const res = await this.call('write', 'create card session', () =>
+      this.http.post<{ formFields?: { key: string; value: unknown }[] }>('/plugins/killbill-stripe/checkout', null, { params: { kbAccountId: accountId, successUrl, cancelUrl } }));
+    const id = res?.data?.formFields?.find((f) => f.key === 'id')?.value;
+    if (typeof id !== 'string') throw HttpError.unavailable('Billing');
+    return id;
+  }
+
+  /**
+   * Adds the card a completed Checkout setup session saved as the account's default payment method and
+   * asks Kill Bill to pay every unpaid invoice with it. Kill Bill answers 201 even when those charges were
+   * declined: read the invoices for the outcome.
+   */
+  async addStripeCard(accountId: string, sessionId: string): Promise<string> {
+    const res = await this.call('write', 'add card', () =>
+      this.accounts.createPaymentMethod({ pluginName: STRIPE_PLUGIN, pluginInfo: { properties: [{ key: 'sessionId', value: sessionId, isUpdatable: false }] } }, accountId, CREATED_BY, true, true));
+    return KillBill.createdId(res);
+  }
+
+  /**
+   * Pays one invoice's balance with the account's default method. Returns the payment id, or null when
+   * Kill Bill answered 204 (nothing left to pay). A declined charge is still a 201: read its transaction status.
+   */
+  async payInvoice(invoice: { invoiceId: string; accountId: string; balance: number }): Promise<string | null> {
+    const res = await this.call('write', 'pay invoice', () =>
+      this.http.post(`/1.0/kb/invoices/${invoice.invoiceId}/payments`, { accountId: invoice.accountId, purchasedAmount: invoice.balance }, { params: { externalPayment: false }, headers: { 'X-Killbill-CreatedBy': CREATED_BY } }));
+    return res?.status === 201 ? KillBill.createdId(res) : null;
+  }
+
+  /** An invoice payment with its transactions (status SUCCESS, PAYMENT_FAILURE, ...). */
+  async invoicePayment(paymentId: string): Promise<Payment | null> {
+    return this.read('invoice payment', () => this.http.get<Payment>(`/1.0/kb/invoicePayments/${paymentId}`));
   }
 
   // ---- subscriptions ----

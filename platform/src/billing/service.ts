@@ -5,6 +5,7 @@
  * per-customer lock), settling creates that failed half-way (no subscription
  * may stay open for them), and a customer's own billing view.
  */
+import { cardOf } from './cards.ts';
 import { randomUUID } from 'node:crypto';
 import { config } from '../config.ts';
 import { db } from '../db/index.ts';
@@ -248,8 +249,12 @@ export async function billingSummary(customerId: string) {
   const kb = killbill();
   const account = await kb.accountByCustomer(customerId, true);
   if (!account) return { subscriptions: [], invoices: [], balance: { amount: 0, currency: 'USD' }, paymentMethod: null };
-  const [bundles, invoices, methods] = await Promise.all([kb.bundlesOfAccount(account.accountId!), kb.invoices(account.accountId!, false), kb.paymentMethods(account.accountId!)]);
+  const [bundles, invoices, methods, payments] = await Promise.all([
+    kb.bundlesOfAccount(account.accountId!), kb.invoices(account.accountId!, false), kb.paymentMethods(account.accountId!), kb.payments(account.accountId!),
+  ]);
   const pm = methods.find((m) => m.isDefault);
+  // The failed-card warning: the last charge against the default method was declined.
+  const lastCharge = payments.filter((p) => p.paymentMethodId === pm?.paymentMethodId).at(-1)?.transactions?.at(-1);
   return {
     subscriptions: bundles.flatMap((b) => (b.subscriptions ?? []).map((s) => ({
       id: s.subscriptionId, instanceId: b.externalKey, plan: s.planName, phase: s.phaseType, state: s.state,
@@ -257,7 +262,12 @@ export async function billingSummary(customerId: string) {
     }))),
     invoices: invoices.map((i) => ({ id: i.invoiceId, number: i.invoiceNumber, date: i.invoiceDate, amount: i.amount, balance: i.balance, currency: i.currency })),
     balance: { amount: account.accountBalance ?? 0, currency: account.currency ?? 'USD' },
-    paymentMethod: pm ? { id: pm.paymentMethodId, type: pm.pluginName === '__EXTERNAL_PAYMENT__' ? 'external' : 'card', isDefault: true } : null,
+    paymentMethod: pm ? {
+      id: pm.paymentMethodId, isDefault: true,
+      type: cardOf(pm) ? 'card' : pm.pluginName === '__EXTERNAL_PAYMENT__' ? 'external' : 'test',
+      card: cardOf(pm),
+      failing: !!lastCharge && lastCharge.status !== 'SUCCESS',
+    } : null,
   };
 }
 

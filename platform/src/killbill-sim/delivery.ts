@@ -85,9 +85,13 @@ export class Delivery {
 
   private async pass(): Promise<void> {
     try {
+      // Claim the rows (next attempt pushed out) so a concurrent pass cannot send one a second time
+      // after its delivery was recorded; deliver() then sets the real outcome.
       const rows = await this.db.manyOrNone<Row>(
-        `SELECT id, url, body, attempt FROM kb_notifications
-         WHERE delivered_at IS NULL AND dropped_at IS NULL AND next_attempt_at <= now() ORDER BY random() LIMIT 500`,
+        `UPDATE kb_notifications SET next_attempt_at = now() + interval '5 minutes'
+         WHERE id IN (SELECT id FROM kb_notifications WHERE delivered_at IS NULL AND dropped_at IS NULL AND next_attempt_at <= now()
+                      ORDER BY random() LIMIT 500 FOR UPDATE SKIP LOCKED)
+         RETURNING id, url, body, attempt`,
       );
       for (const r of rows) {
         if (this.inFlight.has(r.id)) continue;

@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import type { Tx } from '../db/index.ts';
 import { CLEAR_OVERDUE_STATE, OVERDUE_SERVICE, parseCatalog, parseOverdueConfig, type CatalogPlan } from '../billing/catalog.ts';
 import { clockNow, find, findAll, get, put, setClock, type Doc, type Tenant } from './store.ts';
+import { savedCard, sessionRowId } from './stripe.ts';
 
 export class SimError extends Error {
   constructor(readonly status: number, message: string) {
@@ -31,6 +32,7 @@ const addMonths = (d: Date, n: number) => {
 };
 const money = (n: number) => Math.round(n * 100) / 100;
 export const TEST_PAYMENT_PLUGIN = '__SIMULATOR_TEST_PAYMENT__';
+export const STRIPE_PLUGIN = 'killbill-stripe';
 
 /** A tenant's plans: none until a catalogue is uploaded (a fresh Kill Bill tenant has no catalogue). */
 export function catalogOf(tenant: Tenant): CatalogPlan[] {
@@ -107,7 +109,7 @@ export class Engine {
     return { ...account, accountBalance: money(invoices.reduce((s, i) => s + i.balance, 0)), accountCBA: 0 };
   }
 
-  async addPaymentMethod(t: Tx, tenant: Tenant, accountId: string, body: Doc, isDefault: boolean, payAll: boolean): Promise<Doc> {
+  async addPaymentMethod(t: Tx, tenant: Tenant, accountId: string, body: Doc, isDefault: boolean, payAll: boolean, pluginProperties: { key: string; value: string }[] = []): Promise<Doc> {
     const account = await this.account(t, tenant, accountId);
     const id = randomUUID();
     if (typeof body.externalKey === 'string' && (await find(t, 'paymentMethod', tenant.id)).some((m) => m.externalKey === body.externalKey)) {
@@ -119,6 +121,26 @@ export class Engine {
       pluginInfo: { externalPaymentMethodId: id, isDefaultPaymentMethod: isDefault, properties: [] },
       _outcome: 'SUCCESS',
     };
+    if (pluginName === STRIPE_PLUGIN) {
+      // The plugin turns a completed Checkout setup session (plugin property sessionId) into the card it saved.
+      const props: Doc[] = [...(Array.isArray(body.pluginInfo?.properties) ? body.pluginInfo.properties : []), ...pluginProperties];
+      const sessionId = props.find((p) => p?.key === 'sessionId')?.value;
+      if (typeof sessionId !== 'string') throw new SimError(400, 'PaymentMethodPlugin#getExternalPaymentMethodId or sessionId plugin property must be passed');
+      const rowId = sessionRowId(sessionId);
+      const session = rowId ? await get(t, 'checkoutSession', tenant.id, rowId) : null;
+      if (!session || session.metadata?.kb_account_id !== accountId) throw new SimError(400, `Unable to add payment method: missing StripeHppRequestsRecord for sessionId ${sessionId}`);
+      const card = await savedCard(t, sessionId);
+      if (!card) throw new SimError(400, `Unable to add payment method: the session ${sessionId} saved no card`);
+      const prop = (key: string, value: unknown) => ({ key, value: String(value), isUpdatable: false });
+      Object.assign(pm, {
+        externalKey: card.id,
+        pluginInfo: {
+          externalPaymentMethodId: card.id, isDefaultPaymentMethod: isDefault,
+          properties: [prop('card_brand', card.brand), prop('card_last4', card.last4), prop('card_exp_month', card.expMonth), prop('card_exp_year', card.expYear)],
+        },
+        _outcome: card.chargeFails ? 'FAILURE' : 'SUCCESS',
+      });
+    }
     if (isDefault) {
       for (const other of await find(t, 'paymentMethod', tenant.id, { accountId })) {
         other.isDefault = false;
@@ -292,8 +314,8 @@ export class Engine {
   }
 
   /** Pays an invoice with the account's default payment method; no method means INVOICE_PAYMENT_FAILED only. */
-  private async pay(t: Tx, tenant: Tenant, account: Doc, inv: Doc, now: Date): Promise<void> {
-    const pm = account.paymentMethodId ? await get(t, 'paymentMethod', tenant.id, account.paymentMethodId) : null;
+  private async pay(t: Tx, tenant: Tenant, account: Doc, inv: Doc, now: Date, paymentMethodId = account.paymentMethodId): Promise<string | null> {
+    const pm = paymentMethodId ? await get(t, 'paymentMethod', tenant.id, paymentMethodId) : null;
     const invoicePaymentMeta = (paymentId: string | null, amount: number) => JSON.stringify({
       invoicePaymentType: 'ATTEMPT', paymentId, paymentAttemptId: null, paymentDate: iso(now), amount, currency: 'USD',
       linkedInvoicePaymentId: null, paymentCookieId: null, processedCurrency: 'USD',
@@ -301,7 +323,7 @@ export class Engine {
     if (!pm) {
       await this.notify(t, tenant, { eventType: 'INVOICE_PAYMENT_FAILED', accountId: account.accountId, objectType: 'INVOICE', objectId: inv.invoiceId, metaData: invoicePaymentMeta(null, inv.balance) });
       await this.evaluateOverdue(t, tenant, await this.account(t, tenant, account.accountId), now);
-      return;
+      return null;
     }
     const ok = pm.pluginName === '__EXTERNAL_PAYMENT__' || pm._outcome !== 'FAILURE';
     const paymentId = randomUUID();
@@ -335,6 +357,23 @@ export class Engine {
     });
     // Kill Bill's overdue listener re-evaluates the account on every invoice payment (success or error).
     await this.evaluateOverdue(t, tenant, await this.account(t, tenant, account.accountId), now);
+    return paymentId;
+  }
+
+  /**
+   * POST /invoices/{id}/payments: pays the invoice's balance with the given or default
+   * method. Null when there is nothing to pay (Kill Bill answers 204); a declined charge still makes a
+   * payment (201), whose transaction status says PAYMENT_FAILURE.
+   */
+  async payInvoice(t: Tx, tenant: Tenant, invoiceId: string, body: Doc): Promise<string | null> {
+    const inv = await get(t, 'invoice', tenant.id, invoiceId);
+    if (!inv) throw new SimError(404, `Object id=${invoiceId} type=INVOICE doesn't exist!`);
+    if (typeof body.accountId === 'string' && body.accountId !== inv.accountId) throw new SimError(400, 'InvoicePaymentJson accountId does not match the invoice');
+    if (inv.balance <= 0) return null;
+    const account = await this.account(t, tenant, inv.accountId);
+    const methodId = typeof body.paymentMethodId === 'string' ? body.paymentMethodId : account.paymentMethodId;
+    if (!methodId) throw new SimError(400, `No default payment method for account ${account.accountId}`);
+    return this.pay(t, tenant, account, inv, await clockNow(t), methodId);
   }
 
   private async payUnpaid(t: Tx, tenant: Tenant, account: Doc): Promise<void> {

@@ -10,6 +10,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Db, Tx } from '../db/index.ts';
 import { log } from '../log.ts';
 import { Engine, SimError } from './engine.ts';
+import { createCheckoutSession, SIM_PUBLISHABLE_KEY } from './stripe.ts';
 import type { Delivery } from './delivery.ts';
 import { clockNow, createTenant, find, get, publicView, tenantByKey, type Doc, type Tenant } from './store.ts';
 
@@ -18,7 +19,7 @@ export type Credentials = { username: string; password: string };
 type Ctx = { t: Tx; tenant: Tenant; query: URLSearchParams; body: any; rawBody: string; params: string[]; createdBy?: string };
 type Answer = { status: number; body?: unknown; headers?: Record<string, string>; text?: string };
 /** `waitsForQueues`: like Kill Bill's TestResource, answer only once the queues drained or `timeoutSec` (default 5) passed. */
-type Route = { method: string; path: RegExp; handle: (c: Ctx) => Promise<Answer>; write?: boolean; waitsForQueues?: boolean };
+type Route = { method: string; path: RegExp; handle: (c: Ctx) => Promise<Answer>; write?: boolean; waitsForQueues?: boolean; pluginTenant?: boolean };
 
 /**
  * Kill Bill's TenantFilter skips the tenant headers only for exactly these paths; everything else
@@ -54,7 +55,7 @@ class Mutex {
   }
 }
 
-export function buildRoutes(engine: Engine): Route[] {
+export function buildRoutes(engine: Engine, stripeUrl: string): Route[] {
   const sub = async (c: Ctx, id: string) => publicView(await engine.subscription(c.t, c.tenant, id));
   const bundleView = async (c: Ctx, b: Doc) => ({
     ...publicView(b),
@@ -186,7 +187,8 @@ export function buildRoutes(engine: Engine): Route[] {
     {
       method: 'POST', path: /^\/1\.0\/kb\/accounts\/([^/]+)\/paymentMethods$/, write: true,
       handle: async (c) => {
-        const pm = await engine.addPaymentMethod(c.t, c.tenant, c.params[0], c.body ?? {}, bool(c.query, 'isDefault'), bool(c.query, 'payAllUnpaidInvoices'));
+        const props = c.query.getAll('pluginProperty').map((p) => ({ key: p.split('=')[0], value: p.split('=').slice(1).join('=') }));
+        const pm = await engine.addPaymentMethod(c.t, c.tenant, c.params[0], c.body ?? {}, bool(c.query, 'isDefault'), bool(c.query, 'payAllUnpaidInvoices'), props);
         return created(`${KB}/paymentMethods/${pm.paymentMethodId}`);
       },
     },
@@ -270,7 +272,36 @@ export function buildRoutes(engine: Engine): Route[] {
         return json(200, await Promise.all(bundles.map((b) => bundleView(c, b))));
       },
     },
+    // the killbill-stripe plugin's checkout servlet: a setup-mode Checkout Session for the account (201, a form descriptor)
+    {
+      method: 'POST', path: /^\/plugins\/killbill-stripe\/checkout$/, pluginTenant: true,
+      handle: async (c) => {
+        const accountId = c.query.get('kbAccountId') ?? '';
+        await engine.account(c.t, c.tenant, accountId);
+        const successUrl = c.query.get('successUrl') ?? 'https://example.com/success?sessionId={CHECKOUT_SESSION_ID}';
+        const cancelUrl = c.query.get('cancelUrl') ?? 'https://example.com/cancel';
+        const s = await createCheckoutSession(c.t, c.tenant.id, { accountId, successUrl, cancelUrl, stripeBase: stripeUrl });
+        // As the plugin: the session's fields and the publishable key, but not the session's url.
+        const fields = { id: s.id, customer_id: s.customer, setup_intent_id: s.setup_intent, success_url: successUrl, cancel_url: cancelUrl, object: s.object, livemode: false, publishable_key: SIM_PUBLISHABLE_KEY };
+        return json(201, { kbAccountId: accountId, formMethod: null, formUrl: null, formFields: Object.entries(fields).map(([key, value]) => ({ key, value, isUpdatable: false })), properties: [] });
+      },
+    },
     // invoices and payments
+    {
+      method: 'POST', path: /^\/1\.0\/kb\/invoices\/([^/]+)\/payments$/, write: true,
+      handle: async (c) => {
+        const paymentId = await engine.payInvoice(c.t, c.tenant, c.params[0], c.body ?? {});
+        return paymentId ? created(`${KB}/invoicePayments/${paymentId}`) : json(204);
+      },
+    },
+    {
+      method: 'GET', path: /^\/1\.0\/kb\/invoicePayments\/([^/]+)$/,
+      handle: async (c) => {
+        const p = await get(c.t, 'payment', c.tenant.id, c.params[0]);
+        if (!p) throw new SimError(404, `Object id=${c.params[0]} type=PAYMENT doesn't exist!`);
+        return json(200, { ...publicView(p), targetInvoiceId: p._invoiceId });
+      },
+    },
     {
       method: 'GET', path: /^\/1\.0\/kb\/invoices\/([^/]+)$/,
       handle: async (c) => {
@@ -340,8 +371,8 @@ async function status(db: Db, delivery: Delivery) {
   }));
 }
 
-export function createServer(opts: { db: Db; engine: Engine; delivery: Delivery; credentials: Credentials }): http.Server {
-  const routes = buildRoutes(opts.engine);
+export function createServer(opts: { db: Db; engine: Engine; delivery: Delivery; credentials: Credentials; stripeUrl: string }): http.Server {
+  const routes = buildRoutes(opts.engine, opts.stripeUrl);
   const mutex = new Mutex();
   const send = (res: ServerResponse, a: Answer) => {
     const headers: Record<string, string> = { ...(a.headers ?? {}) };
@@ -390,7 +421,7 @@ export function createServer(opts: { db: Db; engine: Engine; delivery: Delivery;
       }
       const run = () => opts.db.tx(async (t) => {
         let tenant: Tenant | null = null;
-        if (needsTenant(url.pathname)) {
+        if (needsTenant(url.pathname) || r.pluginTenant) {
           const key = String(req.headers['x-killbill-apikey'] ?? '');
           const secret = String(req.headers['x-killbill-apisecret'] ?? '');
           tenant = key ? await tenantByKey(t, key) : null;

@@ -5,6 +5,7 @@
  * with push notifications in Kill Bill's exact shape, retried on failure.
  */
 import { randomUUID } from 'node:crypto';
+import Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dropNamespace, migrate } from '@saasodoo/platform/db/migrate';
 import { closeDatabases } from '@saasodoo/platform/db/index';
@@ -168,6 +169,38 @@ describe('Kill Bill simulator', () => {
     } finally {
       await kb.adapter.syncConfig();
     }
+  });
+
+  it('cards through the killbill-stripe plugin: 4242 saved, 0002 declined on the page, 0341 saved but declined when charged (201 all the same)', async () => {
+    const customerId = randomUUID();
+    const account = await kb.adapter.ensureAccount({ customerId });
+    await kb.adapter.setPaymentOutcome(account.accountId!, 'FAILURE');
+    await kb.adapter.createSubscription({ accountId: account.accountId!, plan: 'basic-immediate', trial: false, instanceId: randomUUID(), productName: 'Basic' });
+    expect((await kb.adapter.invoices(account.accountId!)).filter((i) => (i.balance ?? 0) > 0)).toHaveLength(1);
+    const cardPage = async (number: string) => {
+      const sessionId = await kb.adapter.stripeCheckoutSession(account.accountId!, 'http://portal.test/billing/card?session={CHECKOUT_SESSION_ID}', 'http://portal.test/billing');
+      const session = await new Stripe('sk_test_saasodoo_simulator', { host: new URL(kb.sim.stripeUrl).hostname, port: Number(new URL(kb.sim.stripeUrl).port), protocol: 'http' }).checkout.sessions.retrieve(sessionId);
+      expect(session.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/pay\/cs_test_/);
+      const res = await fetch(session.url!, { method: 'POST', redirect: 'manual', body: new URLSearchParams({ number, expiry: '12 / 34', cvc: '123' }) });
+      return { sessionId, res };
+    };
+    const declined = await cardPage('4000 0000 0000 0002');
+    expect(declined.res.status).toBe(200);
+    expect(await declined.res.text()).toContain('Your card was declined');
+    await expect(kb.adapter.addStripeCard(account.accountId!, declined.sessionId)).rejects.toThrow(/saved no card/);
+
+    const failing = await cardPage('4000 0000 0000 0341');
+    expect(failing.res.headers.get('location')).toBe(`http://portal.test/billing/card?session=${failing.sessionId}`);
+    await kb.adapter.addStripeCard(account.accountId!, failing.sessionId); // 201, though the charge of the unpaid invoice was declined
+    expect((await kb.adapter.invoices(account.accountId!)).filter((i) => (i.balance ?? 0) > 0)).toHaveLength(1);
+
+    const good = await cardPage('4242424242424242');
+    await kb.adapter.addStripeCard(account.accountId!, good.sessionId);
+    const methods = await kb.adapter.paymentMethods(account.accountId!);
+    const def = methods.find((m) => m.isDefault)!;
+    expect(def.pluginName).toBe('killbill-stripe');
+    expect(def.pluginInfo?.properties?.find((p) => p.key === 'card_last4')?.value).toBe('4242');
+    expect((await kb.adapter.invoices(account.accountId!)).filter((i) => (i.balance ?? 0) > 0)).toHaveLength(0);
   });
 
   it('paying clears overdue: BLOCKING_STATE back to the clear state', async () => {

@@ -1,3 +1,4 @@
+import { redirect } from '@sveltejs/kit';
 import { api } from '$lib/server/api';
 import { failFrom, invalid, loadError } from '$lib/server/forms';
 import type { Instance, Plan } from '$lib/platform';
@@ -23,7 +24,7 @@ export type BillingView = {
 	invoices?: Invoice[];
 	balance?: number | { amount: number; currency: string };
 	currency?: string;
-	paymentMethod?: { type?: string; label?: string; last4?: string; failing?: boolean } | null;
+	paymentMethod?: { type?: string; card?: { brand: string; last4: string; expMonth: number; expYear: number } | null; failing?: boolean } | null;
 };
 
 export const load: PageServerLoad = async (event) => {
@@ -43,6 +44,16 @@ export const load: PageServerLoad = async (event) => {
 };
 
 export const actions: Actions = {
+	/** "Add card" / "Update card": off to Stripe's hosted card page (the card never passes through us). */
+	addCard: async (event) => {
+		let url: string;
+		try {
+			({ url } = await api<{ url: string }>(event, 'POST', 'billing', { body: { action: 'addCard' } }));
+		} catch (err) {
+			return failFrom(err);
+		}
+		redirect(303, url);
+	},
 	cancel: async (event) => {
 		const data = await event.request.formData();
 		const subscriptionId = String(data.get('subscriptionId') ?? '');
