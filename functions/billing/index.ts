@@ -10,13 +10,14 @@
  * `addCard` answers 201 {url} of Stripe's hosted card page; `cardAdded`
  * {sessionId} (on the way back) puts the saved card on file and answers the
  * card and the invoices still unpaid after Kill Bill charged it (billing/cards.ts).
+ * `payNow` charges the unpaid invoices to the card on file: 200 {paid, declined}.
  */
 import { z } from 'zod';
 import { httpFunction, route } from '@saasodoo/platform/fn';
 import { requirePendingInstance } from '@saasodoo/platform/billing/instance-check';
 import { finishCardSetup, startCardSetup } from '@saasodoo/platform/billing/cards';
 import { config } from '@saasodoo/platform/config';
-import { billingSummary, cancelOwn, changeOwnPlan, startSubscription, stopBillingOutbox } from '@saasodoo/platform/billing/service';
+import { billingSummary, cancelOwn, changeOwnPlan, payNow, startSubscription, stopBillingOutbox } from '@saasodoo/platform/billing/service';
 
 const uuid = z.uuid('must be a UUID');
 const body = z.discriminatedUnion('action', [
@@ -24,8 +25,9 @@ const body = z.discriminatedUnion('action', [
   z.object({ action: z.literal('changePlan'), subscriptionId: uuid, plan: z.string().min(1).max(100) }).strict(),
   z.object({ action: z.literal('startSubscription'), instanceId: uuid, plan: z.string().min(1).max(100), trial: z.boolean() }).strict(),
   z.object({ action: z.literal('addCard') }).strict(),
+  z.object({ action: z.literal('payNow') }).strict(),
   z.object({ action: z.literal('cardAdded'), sessionId: z.string().regex(/^cs_(test|live)_[A-Za-z0-9]{1,200}$/, 'must be a Stripe Checkout session id') }).strict(),
-], { error: 'must be cancel, changePlan, startSubscription, addCard or cardAdded' });
+], { error: 'must be cancel, changePlan, startSubscription, addCard, cardAdded or payNow' });
 
 export default httpFunction({
   name: 'billing',
@@ -49,6 +51,7 @@ export default httpFunction({
         const r = await startCardSetup({ customerId: caller.userId }, { success: `${portal}/billing/card?session={CHECKOUT_SESSION_ID}`, cancel: `${portal}/billing?card=cancelled` });
         return { status: 201, body: r };
       }
+      if (b.action === 'payNow') return { status: 200, body: await payNow(caller.userId) };
       if (b.action === 'cardAdded') return { status: 200, body: await finishCardSetup(caller.userId, b.sessionId) };
       if (b.action === 'cancel') await cancelOwn(caller.userId, b.subscriptionId, b.immediate, caller.role === 'admin');
       else await changeOwnPlan(caller.userId, b.subscriptionId, b.plan);

@@ -104,7 +104,7 @@ export async function finishCardSetup(customerId: string, sessionId: string): Pr
 /** The default card of an account and its unpaid invoices. */
 export async function cardStatus(accountId: string): Promise<CardResult> {
   const kb = killbill();
-  const [methods, invoices] = await Promise.all([kb.paymentMethods(accountId), kb.invoices(accountId, false)]);
+  const [methods, invoices] = await Promise.all([kb.paymentMethods(accountId), kb.invoices(accountId, true)]); // shallow invoices carry no balance on a real Kill Bill
   return { card: cardOf(methods.find((m) => m.isDefault)), unpaid: unpaidOf(invoices) };
 }
 

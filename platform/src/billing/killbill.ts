@@ -360,8 +360,8 @@ export class KillBill {
   }
 
   /** Simulator only: makes the account's test payment method succeed or fail from now on. */
-  async setPaymentOutcome(accountId: string, outcome: 'SUCCESS' | 'FAILURE'): Promise<void> {
-    await this.http.post(`/simulator/accounts/${accountId}/paymentOutcome`, { outcome }, { headers: { 'X-Killbill-CreatedBy': CREATED_BY } });
+  async setPaymentOutcome(accountId: string, outcome: 'SUCCESS' | 'FAILURE', o: { payUnpaid?: boolean } = {}): Promise<void> {
+    await this.http.post(`/simulator/accounts/${accountId}/paymentOutcome`, { outcome, ...o }, { headers: { 'X-Killbill-CreatedBy': CREATED_BY } });
   }
 }
 

@@ -158,15 +158,16 @@ export class Engine {
   /**
    * Simulator-only: tells the account's test payment method to succeed or
    * fail from now on. Switching to success pays the unpaid invoices at once
-   * (as a customer fixing their card would), which clears overdue.
+   * (as a customer fixing their card would), which clears overdue, unless
+   * `payUnpaid` is false (then the customer's "Pay now" does it).
    */
-  async setPaymentOutcome(t: Tx, tenant: Tenant, accountId: string, outcome: 'SUCCESS' | 'FAILURE'): Promise<Doc> {
+  async setPaymentOutcome(t: Tx, tenant: Tenant, accountId: string, outcome: 'SUCCESS' | 'FAILURE', payUnpaid = true): Promise<Doc> {
     const account = await this.account(t, tenant, accountId);
     let pm = account.paymentMethodId ? await get(t, 'paymentMethod', tenant.id, account.paymentMethodId) : null;
     if (!pm) pm = await this.addPaymentMethod(t, tenant, accountId, { pluginName: TEST_PAYMENT_PLUGIN }, true, false);
     pm._outcome = outcome;
     await put(t, 'paymentMethod', tenant.id, pm.paymentMethodId, pm, { accountId });
-    if (outcome === 'SUCCESS') await this.payUnpaid(t, tenant, await this.account(t, tenant, accountId));
+    if (outcome === 'SUCCESS' && payUnpaid) await this.payUnpaid(t, tenant, await this.account(t, tenant, accountId));
     return pm;
   }
 

@@ -350,7 +350,8 @@ export function buildRoutes(engine: Engine, stripeUrl: string): Route[] {
       handle: async (c) => {
         const outcome = c.body?.outcome;
         if (outcome !== 'SUCCESS' && outcome !== 'FAILURE') throw new SimError(400, 'outcome must be SUCCESS or FAILURE');
-        const pm = await engine.setPaymentOutcome(c.t, c.tenant, c.params[0], outcome);
+        if (c.body?.payUnpaid !== undefined && typeof c.body.payUnpaid !== 'boolean') throw new SimError(400, 'payUnpaid must be true or false');
+        const pm = await engine.setPaymentOutcome(c.t, c.tenant, c.params[0], outcome, c.body?.payUnpaid ?? true);
         return json(200, { accountId: c.params[0], paymentMethodId: pm.paymentMethodId, outcome });
       },
     },

@@ -15,7 +15,7 @@ import { startFunction } from '@saasodoo/platform/host/run-function';
 import { startGateway } from '@saasodoo/platform/host/gateway';
 import type { Supervisor } from '@saasodoo/platform/host/supervisor';
 import { callbackUrl } from '@saasodoo/platform/billing/webhook';
-import { startSubscription } from '@saasodoo/platform/billing/service';
+import { payNow, startSubscription } from '@saasodoo/platform/billing/service';
 import { resetKillbill } from '@saasodoo/platform/billing/killbill';
 import intakeFn from '../../../functions/webhook-intake/index.ts';
 import { isKnownType } from '@saasodoo/events';
@@ -198,7 +198,7 @@ describe('lifecycle (SPEC 5)', () => {
     expect(await commands(unpaid.instanceId)).toEqual(['instance.provision']);
   });
 
-  it('overdue: warning at 10 days, suspend at 14, resume once paid', async () => {
+  it('overdue: warning at 10 days, suspend at 14; pay now (declined, then paid) resumes once', async () => {
     const c = await newSubscription('standard-monthly', true, 'FAILURE');
     await settle();
     await kb.adapter.moveClock({ days: 14 });
@@ -210,7 +210,14 @@ describe('lifecycle (SPEC 5)', () => {
     await kb.adapter.moveClock({ days: 4 });
     await settle();
     expect(await commands(c.instanceId)).toEqual(['instance.provision', 'instance.suspend']);
-    await kb.adapter.setPaymentOutcome(c.accountId, 'SUCCESS');
+    // Pay now with the declining method: Kill Bill answers 201, the invoice stays unpaid, nothing resumes.
+    expect((await payNow(c.customerId)).declined).toEqual([expect.objectContaining({ balance: 8, reason: 'declined by the bank' })]);
+    await settle();
+    expect(await commands(c.instanceId)).toEqual(['instance.provision', 'instance.suspend']);
+    // A working method, then Pay now: paid, and the instance resumes through Kill Bill's notifications, once.
+    await kb.adapter.setPaymentOutcome(c.accountId, 'SUCCESS', { payUnpaid: false });
+    expect(await payNow(c.customerId)).toEqual({ paid: [expect.objectContaining({ amount: 8 })], declined: [] });
+    expect(await payNow(c.customerId)).toEqual({ paid: [], declined: [] }); // nothing left: Kill Bill would answer 204
     await settle();
     expect(await commands(c.instanceId)).toEqual(['instance.provision', 'instance.suspend', 'instance.resume']);
     expect(await reasons(c.instanceId)).toEqual(expect.arrayContaining(['suspended', 'resumed']));
