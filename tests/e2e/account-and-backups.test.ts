@@ -199,7 +199,9 @@ describe.skipIf(!!unavailable)('account, backups, plan change and dead letters',
     };
     await p.goto(`${e2e.portal}/billing`);
     await p.getByRole('button', { name: 'Add card' }).click();
-    await p.waitForURL(/\/pay\/cs_test_[0-9a-f]+$/);
+    await p.waitForURL(/\/pay\/cs_test_[0-9a-f]+$/).catch(async (err) => {
+      throw new Error(`no card page (${p.url()}): ${(await p.locator('main').innerText().catch(() => '')).slice(0, 300)}`, { cause: err });
+    });
     await enterCard('4000 0000 0000 0002');
     await p.getByRole('alert').filter({ hasText: 'Your card was declined' }).waitFor();
     await e2e.shot(p, 'card-declined-on-card-page');
