@@ -17,7 +17,7 @@ import { httpFunction, route } from '@saasodoo/platform/fn';
 import { requirePendingInstance } from '@saasodoo/platform/billing/instance-check';
 import { finishCardSetup, startCardSetup } from '@saasodoo/platform/billing/cards';
 import { config } from '@saasodoo/platform/config';
-import { billingSummary, cancelOwn, changeOwnPlan, payNow, startSubscription, stopBillingOutbox } from '@saasodoo/platform/billing/service';
+import { billingSummary, cancelOwn, changeOwnPlan, ownInvoice, payNow, startSubscription, stopBillingOutbox } from '@saasodoo/platform/billing/service';
 
 const uuid = z.uuid('must be a UUID');
 const body = z.discriminatedUnion('action', [
@@ -31,10 +31,11 @@ const body = z.discriminatedUnion('action', [
 
 export default httpFunction({
   name: 'billing',
-  GET: route<Record<string, never>, undefined, 'customer'>({
+  GET: route<{ invoice?: string }, undefined, 'customer'>({
     auth: 'customer',
-    query: z.object({}).strict(),
-    handle: async ({ caller }) => ({ body: await billingSummary(caller.userId) }),
+    query: z.object({ invoice: uuid.optional() }).strict(),
+    // ?invoice=<id>: that invoice with Kill Bill's HTML rendering of it (the portal sandboxes it).
+    handle: async ({ caller, query }) => ({ body: query.invoice ? await ownInvoice(caller.userId, query.invoice) : await billingSummary(caller.userId) }),
   }),
   POST: route<Record<string, never>, z.infer<typeof body>, 'customer'>({
     auth: 'customer',

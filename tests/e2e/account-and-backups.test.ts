@@ -198,7 +198,7 @@ describe.skipIf(!!unavailable)('account, backups, plan change and dead letters',
       await p.getByRole('button', { name: 'Save card' }).click();
     };
     await p.goto(`${e2e.portal}/billing`);
-    await p.getByRole('button', { name: 'Add card' }).click();
+    await p.getByRole('link', { name: 'Add card' }).click();
     await p.waitForURL(/\/pay\/cs_test_[0-9a-f]+$/).catch(async (err) => {
       throw new Error(`no card page (${p.url()}): ${(await p.locator('main').innerText().catch(() => '')).slice(0, 300)}`, { cause: err });
     });
@@ -222,7 +222,7 @@ describe.skipIf(!!unavailable)('account, backups, plan change and dead letters',
     await p.getByRole('alert').filter({ hasText: /declined the charge for invoice \d+ \(\$5\.00\): still unpaid/ }).waitFor();
     await e2e.shot(p, 'pay-now-declined');
     expect(await unpaid()).toBe(1);
-    await p.getByRole('button', { name: 'Update card' }).click();
+    await p.getByRole('link', { name: 'Update card' }).click();
     await p.waitForURL(/\/pay\/cs_test_/);
     await enterCard('4242 4242 4242 4242');
     await p.getByText('Card saved: Visa ending 4242').waitFor();

@@ -314,6 +314,16 @@ export async function payNow(customerId: string): Promise<PayNowResult> {
   return result;
 }
 
+/** One of the caller's invoices with Kill Bill's HTML of it; another customer's id answers 404 like a missing one. */
+export async function ownInvoice(customerId: string, invoiceId: string) {
+  const kb = killbill();
+  const [inv, account] = await Promise.all([kb.invoice(invoiceId), kb.accountByCustomer(customerId)]);
+  if (!inv || !account || inv.accountId !== account.accountId) throw HttpError.notFound('No such invoice');
+  const html = await kb.invoiceHtml(invoiceId);
+  if (html === null) throw HttpError.notFound('No such invoice');
+  return { id: inv.invoiceId, number: inv.invoiceNumber, date: inv.invoiceDate, amount: inv.amount, balance: inv.balance, currency: inv.currency, html: String(html) };
+}
+
 /** A subscription of this customer, or 404 (another tenant's id looks like a missing one). */
 export async function ownSubscription(customerId: string, subscriptionId: string, asAdmin = false): Promise<Subscription> {
   const kb = killbill();

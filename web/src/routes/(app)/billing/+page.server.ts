@@ -1,4 +1,4 @@
-import { fail, redirect } from '@sveltejs/kit';
+import { fail } from '@sveltejs/kit';
 import { api } from '$lib/server/api';
 import { failFrom, invalid, loadError } from '$lib/server/forms';
 import type { Instance, Plan } from '$lib/platform';
@@ -47,6 +47,20 @@ type PayNowResult = { paid: { number: string; amount: number; currency: string }
 const money = (n: number, currency: string) => new Intl.NumberFormat('en-US', { style: 'currency', currency }).format(n);
 
 export const actions: Actions = {
+	/** "Pay now": the outcome is read from the invoices afterwards, never from Kill Bill's answer code. */
+	payNow: async (event) => {
+		try {
+			const r = await api<PayNowResult>(event, 'POST', 'billing', { body: { action: 'payNow' } });
+			const paid = r.paid.map((i) => `invoice ${i.number} (${money(i.amount, i.currency)})`).join(', ');
+			const declined = r.declined.map((i) => `invoice ${i.number} (${money(i.balance, i.currency)})`).join(', ');
+			if (r.declined.length) {
+				return fail(402, { message: `Your bank declined the charge for ${declined}: still unpaid. Update your card and try again.${paid ? ` Paid: ${paid}.` : ''}` });
+			}
+			return { success: paid ? `Paid ${paid}. Thank you! Any suspended instance restarts within minutes.` : 'Nothing to pay: you are all settled.' };
+		} catch (err) {
+			return failFrom(err);
+		}
+	},
 	/** "Pay now": the outcome is read from the invoices afterwards, never from Kill Bill's answer code. */
 	payNow: async (event) => {
 		try {
