@@ -97,7 +97,11 @@ export const catalog = {
   'instance.restore_completed': def(['instance-ops'], instance.extend({ backupId: z.string().max(100) }), 'a restore succeeded'),
   'instance.restore_failed': def(['instance-ops'], instance.extend({ backupId: z.string().max(100), reason: text({ multiline: true }) }), 'a restore failed'),
   'billing.trial_ending': def(['lifecycle'], z.object({ customerId: uuid, subscriptionId: uuid, daysLeft: z.union([z.literal(7), z.literal(3), z.literal(1)]), trialEndsAt: z.iso.datetime() }), 'a trial ends in 7, 3 or 1 days'),
-  'billing.status_changed': def(['lifecycle'], z.object({ customerId: uuid, instanceId: uuid.optional(), subscriptionId: uuid.optional(), status: billingStatus, reason: text({ multiline: true }), effectiveDate: z.string().optional() }), 'billing status of a subscription changed'),
+  'billing.status_changed': def(['lifecycle'], z.object({
+    customerId: uuid, instanceId: uuid.optional(), subscriptionId: uuid.optional(), status: billingStatus, reason: text({ multiline: true }), effectiveDate: z.string().optional(),
+    // The invoice the change is about (mails state its number, amount and due date); due on issue, as Kill Bill charges at once.
+    invoice: z.object({ number: text().max(50), amount: z.number(), balance: z.number(), currency: z.string().regex(/^[A-Z]{3}$/), dueDate: z.string().max(40) }).optional(),
+  }), 'billing status of a subscription changed'),
 } satisfies Record<string, Entry>;
 
 export type ShortType = keyof typeof catalog;
