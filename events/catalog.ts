@@ -21,12 +21,17 @@ const instanceStatus = z.enum([
 ]);
 export const billingStatus = z.enum(['trial', 'payment_required', 'paid', 'overdue', 'suspended']);
 
-/** Kill Bill's push notification body (reference/killbill.md 1.2), carried as the data of org.killbill.* events. */
+/**
+ * Kill Bill's push notification body (reference/killbill.md 1.2), carried as the data of org.killbill.* events.
+ * Tolerant of every shape Kill Bill 0.22 to 0.24 sends (issue 21, item 11): a field that may be null may also
+ * be absent (read as null), unknown keys are dropped, and eventType is an open string (new types are stored
+ * and ignored by consumers), because a refused notification is retried by Kill Bill and then lost.
+ */
 export const killbillNotification = z.object({
   eventType: text().min(1).max(100),
-  accountId: uuid.nullable(),
-  objectType: text().max(100).nullable(),
-  objectId: uuid.nullable(),
+  accountId: uuid.nullable().default(null),
+  objectType: text().max(100).nullable().default(null),
+  objectId: uuid.nullable().default(null),
   metaData: text({ multiline: true })
     .max(60_000)
     .nullable()
@@ -42,7 +47,8 @@ export const killbillNotification = z.object({
       // Escaped (`\u0000`) inside the JSON text, a control character is only found once parsed.
       const p = textProblemIn(inner);
       if (p) ctx.addIssue({ code: 'custom', message: `holds JSON whose ${p.path.join('.') || 'value'} ${p.message}` });
-    }),
+    })
+    .default(null),
 });
 export type KillbillNotification = z.infer<typeof killbillNotification>;
 
@@ -105,7 +111,11 @@ export const catalog = {
     requestId: text().max(200),
     at: z.iso.datetime(),
   }), 'a person asked the platform to change something (any POST of an HTTP function), and how it ended'),
-  'billing.status_changed': def(['lifecycle'], z.object({ customerId: uuid, instanceId: uuid.optional(), subscriptionId: uuid.optional(), status: billingStatus, reason: text({ multiline: true }), effectiveDate: z.string().optional() }), 'billing status of a subscription changed'),
+  'billing.status_changed': def(['lifecycle'], z.object({
+    customerId: uuid, instanceId: uuid.optional(), subscriptionId: uuid.optional(), status: billingStatus, reason: text({ multiline: true }), effectiveDate: z.string().optional(),
+    // The invoice the change is about (mails state its number, amount and due date); due on issue, as Kill Bill charges at once.
+    invoice: z.object({ number: text().max(50), amount: z.number(), balance: z.number(), currency: z.string().regex(/^[A-Z]{3}$/), dueDate: z.string().max(40) }).optional(),
+  }), 'billing status of a subscription changed'),
 } satisfies Record<string, Entry>;
 
 export type ShortType = keyof typeof catalog;
@@ -121,7 +131,7 @@ export function shortType(type: string): ShortType | undefined {
 
 /** True for every type the catalogue knows, including any `org.killbill.*`. */
 export function isKnownType(type: string): boolean {
-  return shortType(type) !== undefined || /^org\.killbill\.[a-z_]+$/.test(type);
+  return shortType(type) !== undefined || /^org\.killbill\.[a-z0-9_]+$/.test(type);
 }
 
 /** The data schema of a full event type. */

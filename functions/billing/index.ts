@@ -7,25 +7,35 @@
  * instance whose create was given up. Another customer's subscription id answers 404.
  * startSubscription opens nothing unless the id is an instance of the caller
  * still waiting for its subscription (billing/instance-check.ts): 404 or 409.
+ * `addCard` answers 201 {url} of Stripe's hosted card page; `cardAdded`
+ * {sessionId} (on the way back) puts the saved card on file and answers the
+ * card and the invoices still unpaid after Kill Bill charged it (billing/cards.ts).
+ * `payNow` charges the unpaid invoices to the card on file: 200 {paid, declined}.
  */
 import { z } from 'zod';
 import { httpFunction, route } from '@saasodoo/platform/fn';
 import { requirePendingInstance } from '@saasodoo/platform/billing/instance-check';
-import { billingSummary, cancelOwn, changeOwnPlan, startSubscription } from '@saasodoo/platform/billing/service';
+import { finishCardSetup, startCardSetup } from '@saasodoo/platform/billing/cards';
+import { config } from '@saasodoo/platform/config';
+import { billingSummary, cancelOwn, changeOwnPlan, ownInvoice, payNow, startSubscription } from '@saasodoo/platform/billing/service';
 
 const uuid = z.uuid('must be a UUID');
 const body = z.discriminatedUnion('action', [
   z.object({ action: z.literal('cancel'), subscriptionId: uuid, immediate: z.boolean().default(false) }).strict(),
   z.object({ action: z.literal('changePlan'), subscriptionId: uuid, plan: z.string().min(1).max(100) }).strict(),
   z.object({ action: z.literal('startSubscription'), instanceId: uuid, plan: z.string().min(1).max(100), trial: z.boolean() }).strict(),
-], { error: 'must be cancel, changePlan or startSubscription' });
+  z.object({ action: z.literal('addCard') }).strict(),
+  z.object({ action: z.literal('payNow') }).strict(),
+  z.object({ action: z.literal('cardAdded'), sessionId: z.string().regex(/^cs_(test|live)_[A-Za-z0-9]{1,200}$/, 'must be a Stripe Checkout session id') }).strict(),
+], { error: 'must be cancel, changePlan, startSubscription, addCard, cardAdded or payNow' });
 
 export default httpFunction({
   name: 'billing',
-  GET: route<Record<string, never>, undefined, 'customer'>({
+  GET: route<{ invoice?: string }, undefined, 'customer'>({
     auth: 'customer',
-    query: z.object({}).strict(),
-    handle: async ({ caller }) => ({ body: await billingSummary(caller.userId) }),
+    query: z.object({ invoice: uuid.optional() }).strict(),
+    // ?invoice=<id>: that invoice with Kill Bill's HTML rendering of it (the portal sandboxes it).
+    handle: async ({ caller, query }) => ({ body: query.invoice ? await ownInvoice(caller.userId, query.invoice) : await billingSummary(caller.userId) }),
   }),
   POST: route<Record<string, never>, z.infer<typeof body>, 'customer'>({
     auth: 'customer',
@@ -36,6 +46,14 @@ export default httpFunction({
         const r = await startSubscription({ customerId: caller.userId }, b);
         return { status: r.created ? 201 : 200, body: { subscriptionId: r.subscriptionId } };
       }
+      if (b.action === 'addCard') {
+        // Stripe's hosted page sends the customer back to the portal's billing page (it fills in the session id).
+        const portal = config().PUBLIC_URL.replace(/\/$/, '');
+        const r = await startCardSetup({ customerId: caller.userId }, { success: `${portal}/billing/card?session={CHECKOUT_SESSION_ID}`, cancel: `${portal}/billing?card=cancelled` });
+        return { status: 201, body: r };
+      }
+      if (b.action === 'payNow') return { status: 200, body: await payNow(caller.userId) };
+      if (b.action === 'cardAdded') return { status: 200, body: await finishCardSetup(caller.userId, b.sessionId) };
       if (b.action === 'cancel') await cancelOwn(caller.userId, b.subscriptionId, b.immediate, caller.role === 'admin');
       else await changeOwnPlan(caller.userId, b.subscriptionId, b.plan);
       return { status: 202, body: { status: 'accepted' } };

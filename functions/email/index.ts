@@ -140,8 +140,8 @@ export default eventFunction({
         return;
       }
       const instance = e.data.instanceId ? await instanceRef(e.data.instanceId) : undefined;
-      // Every billing template takes {instance?}; only cancellation-scheduled also prints effectiveDate.
-      await deliverToCustomer(e, template as 'cancellation-scheduled', e.data.customerId, { instance, effectiveDate: e.data.effectiveDate });
+      // Every billing template takes {instance?, invoice?}; only cancellation-scheduled also prints effectiveDate.
+      await deliverToCustomer(e, template as 'cancellation-scheduled', e.data.customerId, { instance, effectiveDate: e.data.effectiveDate, invoice: e.data.invoice });
     }),
   },
   checks: [function communicationDatabase() {

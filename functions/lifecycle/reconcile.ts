@@ -65,11 +65,27 @@ type Row = {
 };
 
 /** Enqueues `billing.status_changed` once per key. */
-async function notice(t: Tx, key: string, d: Desired, subscriptionId: string, reason: Reason, effectiveDate?: string): Promise<boolean> {
+/** What a mail says about an invoice: number, amount, balance and due date (Kill Bill charges on issue). */
+function invoiceFacts(i: Invoice | undefined) {
+  if (!i?.invoiceNumber || !i.invoiceDate) return undefined;
+  return { number: String(i.invoiceNumber), amount: i.amount ?? 0, balance: i.balance ?? 0, currency: i.currency ?? 'USD', dueDate: String(i.invoiceDate) };
+}
+
+/** The oldest unpaid invoice of a subscription (what overdue is counted from). */
+function oldestUnpaid(s: KbState): Invoice | undefined {
+  const subId = s.sub.subscriptionId;
+  return s.invoices
+    .filter((i) => (i.balance ?? 0) > 0 && (i.items ?? []).some((it) => it.subscriptionId === subId))
+    .sort((a, b) => String(a.invoiceDate).localeCompare(String(b.invoiceDate)))[0];
+}
+
+async function notice(t: Tx, key: string, d: Desired, subscriptionId: string, reason: Reason, effectiveDate?: string, invoice?: Invoice): Promise<boolean> {
   const fresh = await t.oneOrNone('INSERT INTO lifecycle_notices (key) VALUES ($1) ON CONFLICT DO NOTHING RETURNING 1', [key]);
   if (!fresh) return false;
+  const facts = invoiceFacts(invoice);
   await enqueue(t, 'billing.status_changed', {
     customerId: d.customerId, instanceId: d.instanceId, subscriptionId, status: d.billingStatus, reason, ...(effectiveDate ? { effectiveDate } : {}),
+    ...(facts ? { invoice: facts } : {}),
   }, { subject: d.instanceId });
   return true;
 }
@@ -109,7 +125,7 @@ export async function reconcile(t: Tx, s: KbState, n: KillbillNotification): Pro
       next.suspension_seq++;
       await enqueue(t, 'instance.suspend', { ...ids, reason: 'overdue', seq: next.suspension_seq }, opts);
       next.suspended = true;
-      noticed = await notice(t, `suspended:${subId}:${n.objectId}:${meta.effectiveDate ?? ''}`, d, subId, 'suspended') || noticed;
+      noticed = await notice(t, `suspended:${subId}:${n.objectId}:${meta.effectiveDate ?? ''}`, d, subId, 'suspended', undefined, oldestUnpaid(s)) || noticed;
     }
     if (row.suspended && !d.suspended) {
       next.suspension_seq++;
@@ -149,17 +165,17 @@ async function eventNotice(t: Tx, s: KbState, d: Desired, n: KillbillNotificatio
       if (n.objectId === subId && s.sub.phaseType === 'EVERGREEN') return notice(t, `trial_ended:${subId}`, d, subId, 'trial_ended');
       return false;
     case 'INVOICE_CREATION':
-      if (invoiceOfSub && (invoice.amount ?? 0) > 0) return notice(t, `invoice_created:${invoice.invoiceId}`, d, subId, 'invoice_created');
+      if (invoiceOfSub && (invoice.amount ?? 0) > 0) return notice(t, `invoice_created:${invoice.invoiceId}`, d, subId, 'invoice_created', undefined, invoice);
       return false;
     case 'INVOICE_PAYMENT_SUCCESS':
-      if (invoiceOfSub && (invoice.balance ?? 0) <= 0 && (invoice.amount ?? 0) > 0) return notice(t, `payment_succeeded:${invoice.invoiceId}`, d, subId, 'payment_succeeded');
+      if (invoiceOfSub && (invoice.balance ?? 0) <= 0 && (invoice.amount ?? 0) > 0) return notice(t, `payment_succeeded:${invoice.invoiceId}`, d, subId, 'payment_succeeded', undefined, invoice);
       return false;
     case 'INVOICE_PAYMENT_FAILED':
-      if (invoiceOfSub && (invoice.balance ?? 0) > 0) return notice(t, `payment_failed:${invoice.invoiceId}:${meta.paymentId ?? meta.paymentDate ?? ''}`, d, subId, 'payment_failed');
+      if (invoiceOfSub && (invoice.balance ?? 0) > 0) return notice(t, `payment_failed:${invoice.invoiceId}:${meta.paymentId ?? meta.paymentDate ?? ''}`, d, subId, 'payment_failed', undefined, invoice);
       return false;
     case 'BLOCKING_STATE':
       if (meta.service === OVERDUE_SERVICE && meta.stateName === 'WARNING' && s.overdue?.name === 'WARNING') {
-        return notice(t, `overdue_warning:${s.account.accountId}:${subId}:${meta.effectiveDate ?? ''}`, d, subId, 'overdue_warning');
+        return notice(t, `overdue_warning:${s.account.accountId}:${subId}:${meta.effectiveDate ?? ''}`, d, subId, 'overdue_warning', undefined, oldestUnpaid(s));
       }
       return false;
     case 'SUBSCRIPTION_CANCEL':

@@ -88,6 +88,15 @@ export const envSchema = z.object({
   KILLBILL_SIM_RETRIES: z.string().regex(/^\d+(ms|s|m|h|d)(,\d+(ms|s|m|h|d))*$/, 'e.g. 15m,30m,2h,12h,1d').default('15m,30m,2h,12h,1d'),
   /** Set by the host when KILLBILL_URL is its simulator (accounts then get the simulator's test payment method). */
   KILLBILL_SIMULATOR: bool,
+  /**
+   * The operator's Stripe secret key, the one configured in the killbill-stripe plugin: the platform only reads
+   * Checkout Sessions with it (their hosted-page url). The host sets a test key for its simulator.
+   */
+  STRIPE_SECRET_KEY: z.string().regex(/^(sk|rk)_(test|live)_\S+$/, 'a Stripe secret key (sk_test_… or sk_live_…)').optional(),
+  /** Where the `stripe` package connects; unset = api.stripe.com. The host points it at the simulator's Stripe stand-in. */
+  STRIPE_API_URL: optionalUrl(),
+  /** Port of the simulator's Stripe stand-in (its API subset and hosted card page). */
+  STRIPE_SIM_PORT: port(8086),
   /** Timeout of each call to Kill Bill, in milliseconds. */
   KILLBILL_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
   /** Address Kill Bill posts notifications to (the gateway's webhook-intake), without query string. */

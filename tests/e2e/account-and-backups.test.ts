@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { setAdminRole } from '@saasodoo/platform/cli/admin';
 import { e2eUnavailable, seriousA11yViolations, startE2e, uniqueEmail, type E2e } from './harness.ts';
-import { act, PASSWORD, signUpVerifyLogIn, waitForStatus } from './flows.ts';
+import { act, customerIdOf, killbill, PASSWORD, setPaymentOutcome, signUpVerifyLogIn, waitForStatus } from './flows.ts';
 
 const unavailable = e2eUnavailable();
 if (unavailable) console.warn(`skipping account-and-backups e2e: ${unavailable}`);
@@ -207,5 +207,64 @@ describe.skipIf(!!unavailable)('account, backups, plan change and dead letters',
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatchObject({ action: 'account.changepassword', actor: 'customer', outcome: 'succeeded' });
     await e2e.shot(admin, 'operator-activity');
+  });
+
+  it('cards through Stripe Checkout: a declined card adds nothing, 0341 saves but its charge is declined (said so), 4242 pays the invoice', async () => {
+    const cardEmail = uniqueEmail('card');
+    const p = await e2e.newPage();
+    await signUpVerifyLogIn(e2e, p, cardEmail, false);
+    const customerId = await customerIdOf(e2e, cardEmail);
+    // An unpaid invoice: the account's simulator test method declines, then a paid plan is bought in Kill Bill.
+    await expect.poll(() => setPaymentOutcome(e2e, customerId, 'FAILURE').then(() => true, () => false), { timeout: 30_000, interval: 500 }).toBe(true);
+    const account = await killbill(e2e, 'GET', `/1.0/kb/accounts?externalKey=${customerId}`);
+    await killbill(e2e, 'POST', '/1.0/kb/subscriptions', { accountId: account.accountId, externalKey: randomUUID(), planName: 'basic-immediate', productName: 'Basic', productCategory: 'BASE', billingPeriod: 'MONTHLY', priceList: 'DEFAULT' });
+    const unpaid = async () => (await killbill(e2e, 'GET', `/1.0/kb/accounts/${account.accountId}/invoices?unpaidInvoicesOnly=true`)).length;
+    const defaultCard = async () => (await killbill(e2e, 'GET', `/1.0/kb/accounts/${account.accountId}/paymentMethods?withPluginInfo=true`))
+      .filter((m: { isDefault: boolean; pluginName: string }) => m.isDefault && m.pluginName === 'killbill-stripe')
+      .map((m: { pluginInfo: { properties: { key: string; value: string }[] } }) => m.pluginInfo.properties.find((x) => x.key === 'card_last4')?.value);
+    expect(await unpaid()).toBe(1);
+
+    const enterCard = async (number: string) => {
+      await p.getByLabel('Card number').fill(number);
+      await p.getByLabel('Expiry (MM / YY)').fill('12 / 34');
+      await p.getByLabel('CVC').fill('123');
+      await p.getByRole('button', { name: 'Save card' }).click();
+    };
+    await p.goto(`${e2e.portal}/billing`);
+    await p.getByRole('link', { name: 'Add card' }).click();
+    await p.waitForURL(/\/pay\/cs_test_[0-9a-f]+$/).catch(async (err) => {
+      throw new Error(`no card page (${p.url()}): ${(await p.locator('main').innerText().catch(() => '')).slice(0, 300)}`, { cause: err });
+    });
+    await enterCard('4000 0000 0000 0002');
+    await p.getByRole('alert').filter({ hasText: 'Your card was declined' }).waitFor();
+    await e2e.shot(p, 'card-declined-on-card-page');
+    expect(await defaultCard()).toEqual([]);
+
+    await enterCard('4000 0000 0000 0341');
+    await p.waitForURL(/\/billing\/card\?session=cs_test_/);
+    await p.getByText('Card saved: Visa ending 0341').waitFor();
+    expect(await p.getByRole('alert').innerText()).toMatch(/declined the charge for invoice \d+ \(\$5\.00\)/);
+    await e2e.shot(p, 'card-saved-charge-declined');
+    expect(await defaultCard()).toEqual(['0341']);
+    expect(await unpaid()).toBe(1); // Kill Bill answered 201 to the method with payAllUnpaidInvoices all the same
+
+    await p.goto(`${e2e.portal}/billing`);
+    expect(await p.locator('#card-on-file').innerText()).toMatch(/Visa ending 0341 · expires 12\/2034/);
+    await p.getByRole('alert').filter({ hasText: 'last charge to this card was declined' }).waitFor();
+    await p.getByRole('button', { name: 'Pay now' }).click(); // Kill Bill answers 201; the invoice says declined
+    await p.getByRole('alert').filter({ hasText: /declined the charge for invoice \d+ \(\$5\.00\): still unpaid/ }).waitFor();
+    await e2e.shot(p, 'pay-now-declined');
+    expect(await unpaid()).toBe(1);
+    await p.getByRole('link', { name: 'Update card' }).click();
+    await p.waitForURL(/\/pay\/cs_test_/);
+    await enterCard('4242 4242 4242 4242');
+    await p.getByText('Card saved: Visa ending 4242').waitFor();
+    expect(await p.getByRole('alert').count()).toBe(0);
+    await e2e.shot(p, 'card-saved-invoice-paid');
+    expect(await defaultCard()).toEqual(['4242']);
+    expect(await unpaid()).toBe(0);
+    await p.goto(`${e2e.portal}/billing`);
+    await p.getByText('Nothing due.').waitFor();
+    await p.context().close();
   });
 });

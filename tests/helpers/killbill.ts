@@ -39,9 +39,12 @@ export async function startTestKillbill(o: Partial<SimulatorOptions> = {}): Prom
   const sim = await startSimulator({ port: 0, retries: '100ms,200ms,400ms', deliveryIntervalMs: 50, ...o });
   process.env.KILLBILL_URL = sim.url;
   process.env.KILLBILL_SIMULATOR = 'true';
+  process.env.STRIPE_API_URL = sim.stripeUrl;
+  process.env.STRIPE_SECRET_KEY = 'sk_test_saasodoo_simulator';
   resetConfig();
   resetKillbill();
   const adapter = new KillBill({ url: sim.url, readRetries: 0 });
+  await adapter.syncConfig(); // a fresh tenant has no catalogue or overdue config until they are uploaded, as in Kill Bill
   const records: ContractRecord[] = [];
   adapter.http.interceptors.response.use(
     (res) => {
@@ -77,7 +80,10 @@ function loadSwagger() {
 /** Errors of one recorded answer against the operation's response schema in kbswagger.yaml. */
 export function validateAgainstSwagger(r: ContractRecord): string[] {
   const { paths, ajv } = loadSwagger();
-  if (r.path.startsWith('/1.0/kb/test/') || r.path.startsWith('/simulator/')) return []; // not in kbswagger.yaml
+  if (r.path.startsWith('/1.0/kb/test/') || r.path.startsWith('/simulator/') || r.path.startsWith('/plugins/')) return []; // not in kbswagger.yaml (plugins have their own APIs)
+  // kbswagger.yaml gives creates the schema of the created object, but Kill Bill answers 201 with only a
+  // Location header (the killbill client follows it with followLocationHeaderInterceptor): an empty body is right.
+  if (r.status === 201 && (r.body === '' || r.body === undefined || r.body === null)) return [];
   const candidates = Object.keys(paths)
     .filter((p) => new RegExp(`^${p.replace(/\{[^}]+\}/g, '[^/]+')}$`).test(r.path) && paths[p][r.method.toLowerCase()])
     .sort((a, b) => (a.match(/\{/g)?.length ?? 0) - (b.match(/\{/g)?.length ?? 0));

@@ -58,6 +58,7 @@ export async function platformEnv(extra: Record<string, string> = {}): Promise<R
     GATEWAY_PORT: await freePort(),
     BROKER_PORT: await freePort(),
     KILLBILL_SIM_PORT: await freePort(),
+    STRIPE_SIM_PORT: await freePort(),
     SMTP_PORT: await freePort(),
     PORTAL_PORT: await freePort(),
     LOCAL_RUNTIME_PORT: await freePort(),

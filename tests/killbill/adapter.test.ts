@@ -47,6 +47,17 @@ describe.skipIf(!url)(`Kill Bill adapter against ${url}`, () => {
     expect(byName['premium-monthly']).toMatchObject({ trialDays: 14, price: 10 });
   });
 
+  it('held-back shapes: a create answers 201 with only a Location; tenant headers are needed everywhere but /1.0/kb/tenants', async () => {
+    const res = await kb.http.post('/1.0/kb/accounts', { externalKey: `shape-${run}`, currency: 'USD' }, { headers: { 'X-Killbill-CreatedBy': 'saasodoo-test' }, responseType: 'text' });
+    expect(res.status).toBe(201);
+    expect(String(res.headers.location)).toMatch(/\/1\.0\/kb\/accounts\/[0-9a-f-]{36}$/);
+    expect(res.data).toBe('');
+    const noTenant = { headers: { 'X-Killbill-ApiKey': '', 'X-Killbill-ApiSecret': '' }, validateStatus: () => true };
+    expect((await kb.http.get(`/1.0/kb/accounts?externalKey=shape-${run}`, noTenant)).status).toBe(401);
+    expect((await kb.http.get(`/1.0/kb/tenants?apiKey=${encodeURIComponent(String(kb.http.defaults.headers['X-Killbill-ApiKey']))}`, noTenant)).status).toBe(200);
+    if (testMode) expect((await kb.http.get('/1.0/kb/test/queues', { params: { timeoutSec: 5 }, validateStatus: () => true })).status).toBe(200);
+  });
+
   it('registers the callback only when it is not already registered; twice leaves one', async () => {
     const previous = await kb.callbacks();
     const testUrl = `http://127.0.0.1:9/saasodoo-adapter-test?run=${run}`;

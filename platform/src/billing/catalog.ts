@@ -24,7 +24,12 @@ export type OverdueStateDef = {
   blockChanges: boolean;
   blockEntitlement: boolean;
   cancellation?: 'END_OF_TERM' | 'IMMEDIATE';
+  /** autoReevaluationInterval in days: when Kill Bill re-checks an account in this state (none: never by time). */
+  reevaluationDays?: number;
 };
+
+/** The overdue config: states plus the re-check interval from the clear state (initialReevaluationInterval). */
+export type OverdueConfig = { initialReevaluationDays?: number; states: OverdueStateDef[] };
 
 export const CATALOG_PATH = path.join(repoRoot, 'infra/killbill/catalog.xml');
 export const OVERDUE_PATH = path.join(repoRoot, 'infra/killbill/overdue.xml');
@@ -73,6 +78,20 @@ export function parseCatalog(xml: string): CatalogPlan[] {
   return [...plans.values()];
 }
 
+/** A <unit>/<number> duration in days (MONTHS as 30, as the trial reader does); undefined when absent. */
+function durationDays(xml: string | undefined): number | undefined {
+  if (!xml) return undefined;
+  const n = Number(tag(xml, 'number'));
+  const unit = tag(xml, 'unit');
+  return unit === 'WEEKS' ? n * 7 : unit === 'MONTHS' ? n * 30 : unit === 'YEARS' ? n * 365 : n;
+}
+
+/** The overdue config with its re-evaluation schedule (what decides when Kill Bill looks at an account again). */
+export function parseOverdueConfig(xml: string): OverdueConfig {
+  const head = xml.split(/<state[\s>]/)[0];
+  return { initialReevaluationDays: durationDays(tag(head, 'initialReevaluationInterval')), states: parseOverdue(xml) };
+}
+
 /** Overdue states, most severe (largest threshold) first, as Kill Bill evaluates them. */
 export function parseOverdue(xml: string): OverdueStateDef[] {
   return all(xml, 'state')
@@ -86,6 +105,7 @@ export function parseOverdue(xml: string): OverdueStateDef[] {
         blockChanges: tag(body, 'blockChanges') === 'true',
         blockEntitlement: tag(body, 'disableEntitlementAndChangesBlocked') === 'true',
         cancellation: policy === 'END_OF_TERM' || policy === 'IMMEDIATE' ? policy : undefined,
+        reevaluationDays: durationDays(tag(body, 'autoReevaluationInterval')),
       } satisfies OverdueStateDef;
     })
     .sort((a, b) => b.days - a.days);

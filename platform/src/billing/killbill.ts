@@ -12,7 +12,7 @@ import {
 import { config } from '../config.ts';
 import { HttpError } from '../errors.ts';
 import { log } from '../log.ts';
-import { localCatalogXml, localOverdueXml, OVERDUE_SERVICE, parseCatalog, parseOverdue } from './catalog.ts';
+import { localCatalogXml, localOverdueXml, OVERDUE_SERVICE, parseCatalog, parseOverdueConfig } from './catalog.ts';
 
 export type { Account, BlockingState, Bundle, Invoice, OverdueState, Payment, PaymentMethod, Subscription };
 
@@ -26,6 +26,8 @@ export class KillBillError extends Error {
 
 const CREATED_BY = 'saasodoo';
 const TEST_PAYMENT_PLUGIN = '__SIMULATOR_TEST_PAYMENT__';
+/** The payment plugin of cards: Kill Bill's Stripe plugin. */
+export const STRIPE_PLUGIN = 'killbill-stripe';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** True when the Kill Bill we talk to is the local simulator. */
@@ -148,7 +150,7 @@ export class KillBill {
       && versions(String(current)).includes(versions(catalogXml)[0]);
     if (!sameCatalog) await this.call('write', 'upload catalog', () => this.catalog.uploadCatalogXml(catalogXml, CREATED_BY));
     const od = await this.read('overdue', () => this.overdueApi.getOverdueConfigXml());
-    const sameOverdue = od !== null && JSON.stringify(parseOverdue(String(od))) === JSON.stringify(parseOverdue(overdueXml));
+    const sameOverdue = od !== null && JSON.stringify(parseOverdueConfig(String(od))) === JSON.stringify(parseOverdueConfig(overdueXml));
     if (!sameOverdue) await this.call('write', 'upload overdue', () => this.overdueApi.uploadOverdueConfigXml(overdueXml, CREATED_BY));
     return { catalog: !sameCatalog, overdue: !sameOverdue };
   }
@@ -215,6 +217,11 @@ export class KillBill {
     return this.read('invoice', () => this.invoicesApi.getInvoice(invoiceId));
   }
 
+  /** Kill Bill's HTML rendering of an invoice (its invoice formatter / template); untrusted markup for the caller to sandbox. */
+  async invoiceHtml(invoiceId: string): Promise<string | null> {
+    return this.read('invoice html', () => this.http.get<string>(`/1.0/kb/invoices/${invoiceId}/html`, { responseType: 'text', headers: { accept: 'text/html' } }));
+  }
+
   async payments(accountId: string): Promise<Payment[]> {
     return (await this.read('payments', () => this.accounts.getPaymentsForAccount(accountId))) ?? [];
   }
@@ -230,6 +237,46 @@ export class KillBill {
   /** Blocking states of an account set by the overdue service, oldest first. */
   async overdueBlockingStates(accountId: string): Promise<BlockingState[]> {
     return (await this.read('blocking states', () => this.accounts.getBlockingStates(accountId, ['ACCOUNT'], [OVERDUE_SERVICE]))) ?? [];
+  }
+
+  // ---- cards (the killbill-stripe plugin) and payments ----
+
+  /**
+   * Asks the killbill-stripe plugin for a Stripe Checkout setup session for the account; returns the
+   * session id (form field `id`). The plugin does not return the session's hosted-page url (cards.ts reads it).
+   */
+  async stripeCheckoutSession(accountId: string, successUrl: string, cancelUrl: string): Promise<string> {
+    const res = await this.call('write', 'create card session', () =>
+      this.http.post<{ formFields?: { key: string; value: unknown }[] }>('/plugins/killbill-stripe/checkout', null, { params: { kbAccountId: accountId, successUrl, cancelUrl } }));
+    const id = res?.data?.formFields?.find((f) => f.key === 'id')?.value;
+    if (typeof id !== 'string') throw HttpError.unavailable('Billing');
+    return id;
+  }
+
+  /**
+   * Adds the card a completed Checkout setup session saved as the account's default payment method and
+   * asks Kill Bill to pay every unpaid invoice with it. Kill Bill answers 201 even when those charges were
+   * declined: read the invoices for the outcome.
+   */
+  async addStripeCard(accountId: string, sessionId: string): Promise<string> {
+    const res = await this.call('write', 'add card', () =>
+      this.accounts.createPaymentMethod({ pluginName: STRIPE_PLUGIN, pluginInfo: { properties: [{ key: 'sessionId', value: sessionId, isUpdatable: false }] } }, accountId, CREATED_BY, true, true));
+    return KillBill.createdId(res);
+  }
+
+  /**
+   * Pays one invoice's balance with the account's default method. Returns the payment id, or null when
+   * Kill Bill answered 204 (nothing left to pay). A declined charge is still a 201: read its transaction status.
+   */
+  async payInvoice(invoice: { invoiceId: string; accountId: string; balance: number }): Promise<string | null> {
+    const res = await this.call('write', 'pay invoice', () =>
+      this.http.post(`/1.0/kb/invoices/${invoice.invoiceId}/payments`, { accountId: invoice.accountId, purchasedAmount: invoice.balance }, { params: { externalPayment: false }, headers: { 'X-Killbill-CreatedBy': CREATED_BY } }));
+    return res?.status === 201 ? KillBill.createdId(res) : null;
+  }
+
+  /** An invoice payment with its transactions (status SUCCESS, PAYMENT_FAILURE, ...). */
+  async invoicePayment(paymentId: string): Promise<Payment | null> {
+    return this.read('invoice payment', () => this.http.get<Payment>(`/1.0/kb/invoicePayments/${paymentId}`));
   }
 
   // ---- subscriptions ----
@@ -293,17 +340,33 @@ export class KillBill {
     }
   }
 
-  /** Moves the test clock by `days` (or to `at`); everything due fires. */
-  async moveClock(o: { days?: number; at?: Date }): Promise<Date> {
+  /**
+   * Moves the test clock by `days` (or to `at`). Kill Bill jumps the clock and then waits for its queues
+   * only up to `timeoutSec` (default 5 s), answering the time either way; so this passes a timeout and
+   * then polls `GET /1.0/kb/test/queues` (412 = still busy) until everything due has fired.
+   */
+  async moveClock(o: { days?: number; at?: Date; timeoutSec?: number }): Promise<Date> {
+    const timeoutSec = o.timeoutSec ?? 10;
+    const opts = { headers: { 'X-Killbill-CreatedBy': CREATED_BY }, timeout: (timeoutSec + 30) * 1000 };
     const res = o.at
-      ? await this.http.post('/1.0/kb/test/clock', null, { params: { requestedDate: o.at.toISOString() }, headers: { 'X-Killbill-CreatedBy': CREATED_BY }, timeout: 120_000 })
-      : await this.http.put('/1.0/kb/test/clock', null, { params: { days: o.days ?? 0 }, headers: { 'X-Killbill-CreatedBy': CREATED_BY }, timeout: 120_000 });
+      ? await this.http.post('/1.0/kb/test/clock', null, { ...opts, params: { requestedDate: o.at.toISOString(), timeoutSec } })
+      : await this.http.put('/1.0/kb/test/clock', null, { ...opts, params: { days: o.days ?? 0, timeoutSec } });
+    await this.waitForQueues(timeoutSec);
     return new Date(res.data.currentUtcTime);
   }
 
+  /** Polls Kill Bill's `GET /1.0/kb/test/queues` until it answers 200 (drained); gives up after 6 tries. */
+  async waitForQueues(timeoutSec = 10): Promise<void> {
+    for (let i = 0; i < 6; i++) {
+      const res = await this.http.get('/1.0/kb/test/queues', { params: { timeoutSec }, timeout: (timeoutSec + 30) * 1000, validateStatus: (s) => s === 200 || s === 412 });
+      if (res.status === 200) return;
+    }
+    throw HttpError.unavailable('Billing');
+  }
+
   /** Simulator only: makes the account's test payment method succeed or fail from now on. */
-  async setPaymentOutcome(accountId: string, outcome: 'SUCCESS' | 'FAILURE'): Promise<void> {
-    await this.http.post(`/simulator/accounts/${accountId}/paymentOutcome`, { outcome }, { headers: { 'X-Killbill-CreatedBy': CREATED_BY } });
+  async setPaymentOutcome(accountId: string, outcome: 'SUCCESS' | 'FAILURE', o: { payUnpaid?: boolean } = {}): Promise<void> {
+    await this.http.post(`/simulator/accounts/${accountId}/paymentOutcome`, { outcome, ...o }, { headers: { 'X-Killbill-CreatedBy': CREATED_BY } });
   }
 }
 

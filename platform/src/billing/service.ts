@@ -5,6 +5,7 @@
  * per-customer lock), settling creates that failed half-way (no subscription
  * may stay open for them), and a customer's own billing view.
  */
+import { cardOf } from './cards.ts';
 import { randomUUID } from 'node:crypto';
 import { config } from '../config.ts';
 import { db } from '../db/index.ts';
@@ -170,6 +171,10 @@ export async function startSubscription(customer: { customerId: string; email?: 
         return { subscriptionId: sub.subscriptionId!, created: true };
       });
     }
+    // No charge against a card the customer never gave: a paid plan without a trial needs one on file first.
+    if (plan.price > 0 && !account.paymentMethodId) {
+      throw new HttpError(402, 'card_required', 'Add a card first: on the Billing page choose "Add card", then create the instance again.', { card: 'no card on file' });
+    }
     const sub = await kb.createSubscription({ accountId: account.accountId!, plan: o.plan, trial: false, instanceId: o.instanceId, productName: plan.product });
     return { subscriptionId: sub.subscriptionId!, created: true };
   });
@@ -233,17 +238,75 @@ export async function billingSummary(customerId: string) {
   const kb = killbill();
   const account = await kb.accountByCustomer(customerId, true);
   if (!account) return { subscriptions: [], invoices: [], balance: { amount: 0, currency: 'USD' }, paymentMethod: null };
-  const [bundles, invoices, methods] = await Promise.all([kb.bundlesOfAccount(account.accountId!), kb.invoices(account.accountId!, false), kb.paymentMethods(account.accountId!)]);
+  const [bundles, invoices, methods, payments] = await Promise.all([
+    kb.bundlesOfAccount(account.accountId!), kb.invoices(account.accountId!, true), kb.paymentMethods(account.accountId!), kb.payments(account.accountId!),
+  ]);
   const pm = methods.find((m) => m.isDefault);
+  // The failed-card warning: the last charge against the default method was declined.
+  const lastCharge = payments.filter((p) => p.paymentMethodId === pm?.paymentMethodId).at(-1)?.transactions?.at(-1);
   return {
     subscriptions: bundles.flatMap((b) => (b.subscriptions ?? []).map((s) => ({
       id: s.subscriptionId, instanceId: b.externalKey, plan: s.planName, phase: s.phaseType, state: s.state,
       startDate: s.startDate, chargedThroughDate: s.chargedThroughDate ?? null, cancelledDate: s.cancelledDate ?? null,
+      // The trial ends where the next phase starts (Kill Bill's PHASE event).
+      trialEndDate: s.phaseType === 'TRIAL' ? s.events?.find((e) => e.eventType === 'PHASE')?.effectiveDate ?? null : null,
     }))),
     invoices: invoices.map((i) => ({ id: i.invoiceId, number: i.invoiceNumber, date: i.invoiceDate, amount: i.amount, balance: i.balance, currency: i.currency })),
     balance: { amount: account.accountBalance ?? 0, currency: account.currency ?? 'USD' },
-    paymentMethod: pm ? { id: pm.paymentMethodId, type: pm.pluginName === '__EXTERNAL_PAYMENT__' ? 'external' : 'card', isDefault: true } : null,
+    paymentMethod: pm ? {
+      id: pm.paymentMethodId, isDefault: true,
+      type: cardOf(pm) ? 'card' : pm.pluginName === '__EXTERNAL_PAYMENT__' ? 'external' : 'test',
+      card: cardOf(pm),
+      failing: !!lastCharge && lastCharge.status !== 'SUCCESS',
+    } : null,
   };
+}
+
+export type PayNowResult = {
+  paid: { number: string; amount: number; currency: string }[];
+  declined: { number: string; balance: number; currency: string; reason?: string }[];
+};
+
+/**
+ * "Pay now": charges every unpaid invoice of the caller to the default payment method
+ * (POST /invoices/{id}/payments). Kill Bill answers 201 even for a declined charge and 204 when there
+ * was nothing to pay, so the outcome comes from each payment's transaction status and the invoice
+ * balances afterwards. A paid-up account leaves overdue through Kill Bill's own notifications, which
+ * resume suspended instances (lifecycle), once.
+ */
+export async function payNow(customerId: string): Promise<PayNowResult> {
+  const kb = killbill();
+  const account = await kb.accountByCustomer(customerId);
+  if (!account) return { paid: [], declined: [] };
+  if (!account.paymentMethodId) throw HttpError.conflict('Add a card first: there is no card to charge.', { card: 'no card on file' });
+  const before = (await kb.invoices(account.accountId!, true)).filter((i) => (i.balance ?? 0) > 0);
+  const reasons = new Map<string, string>();
+  for (const inv of before) {
+    const paymentId = await kb.payInvoice({ invoiceId: inv.invoiceId!, accountId: account.accountId!, balance: inv.balance! }).catch((err) => {
+      if (err instanceof KillBillError) throw HttpError.conflict('The payment could not be made. Please update your card.', { card: err.message });
+      throw err;
+    });
+    const tx = paymentId ? (await kb.invoicePayment(paymentId))?.transactions?.at(-1) : undefined;
+    if (tx && tx.status !== 'SUCCESS') reasons.set(inv.invoiceId!, 'declined by the bank');
+  }
+  const after = new Map((await kb.invoices(account.accountId!, true)).map((i) => [i.invoiceId, i]));
+  const result: PayNowResult = { paid: [], declined: [] };
+  for (const inv of before) {
+    const now = after.get(inv.invoiceId);
+    if ((now?.balance ?? 0) > 0) result.declined.push({ number: String(inv.invoiceNumber ?? ''), balance: now!.balance!, currency: inv.currency ?? 'USD', reason: reasons.get(inv.invoiceId!) });
+    else result.paid.push({ number: String(inv.invoiceNumber ?? ''), amount: inv.balance ?? 0, currency: inv.currency ?? 'USD' });
+  }
+  return result;
+}
+
+/** One of the caller's invoices with Kill Bill's HTML of it; another customer's id answers 404 like a missing one. */
+export async function ownInvoice(customerId: string, invoiceId: string) {
+  const kb = killbill();
+  const [inv, account] = await Promise.all([kb.invoice(invoiceId), kb.accountByCustomer(customerId)]);
+  if (!inv || !account || inv.accountId !== account.accountId) throw HttpError.notFound('No such invoice');
+  const html = await kb.invoiceHtml(invoiceId);
+  if (html === null) throw HttpError.notFound('No such invoice');
+  return { id: inv.invoiceId, number: inv.invoiceNumber, date: inv.invoiceDate, amount: inv.amount, balance: inv.balance, currency: inv.currency, html: String(html) };
 }
 
 /** A subscription of this customer, or 404 (another tenant's id looks like a missing one). */

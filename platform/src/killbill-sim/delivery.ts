@@ -85,9 +85,13 @@ export class Delivery {
 
   private async pass(): Promise<void> {
     try {
+      // Claim the rows (next attempt pushed out) so a concurrent pass cannot send one a second time
+      // after its delivery was recorded; deliver() then sets the real outcome.
       const rows = await this.db.manyOrNone<Row>(
-        `SELECT id, url, body, attempt FROM kb_notifications
-         WHERE delivered_at IS NULL AND dropped_at IS NULL AND next_attempt_at <= now() ORDER BY random() LIMIT 500`,
+        `UPDATE kb_notifications SET next_attempt_at = now() + interval '5 minutes'
+         WHERE id IN (SELECT id FROM kb_notifications WHERE delivered_at IS NULL AND dropped_at IS NULL AND next_attempt_at <= now()
+                      ORDER BY random() LIMIT 500 FOR UPDATE SKIP LOCKED)
+         RETURNING id, url, body, attempt`,
       );
       for (const r of rows) {
         if (this.inFlight.has(r.id)) continue;
@@ -124,6 +128,26 @@ export class Delivery {
       }
     } catch (err) {
       log.warn({ err: (err as Error).message }, 'killbill-sim: could not record delivery');
+    }
+  }
+
+  /**
+   * Waits until the tenant has no push notification waiting for its first attempt (Kill Bill's bus
+   * still holding the event), at most `timeoutMs`; true when drained. Retries are future
+   * notifications, which Kill Bill's queue check does not wait for either.
+   */
+  async drained(apiKey: string, timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const { n } = await this.db.one<{ n: number }>(
+        `SELECT count(*)::int AS n FROM kb_notifications n JOIN kb_tenants t ON t.id = n.tenant_id
+         WHERE t.api_key = $1 AND n.attempt = 0 AND n.delivered_at IS NULL AND n.dropped_at IS NULL`,
+        [apiKey],
+      );
+      if (n === 0) return true;
+      if (Date.now() >= deadline || this.stopped) return false;
+      this.kick();
+      await new Promise((r) => setTimeout(r, 50));
     }
   }
 

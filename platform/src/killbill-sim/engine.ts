@@ -7,8 +7,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Tx } from '../db/index.ts';
-import { CLEAR_OVERDUE_STATE, localCatalogXml, localOverdueXml, OVERDUE_SERVICE, parseCatalog, parseOverdue, type CatalogPlan } from '../billing/catalog.ts';
+import { CLEAR_OVERDUE_STATE, OVERDUE_SERVICE, parseCatalog, parseOverdueConfig, type CatalogPlan } from '../billing/catalog.ts';
 import { clockNow, find, findAll, get, put, setClock, type Doc, type Tenant } from './store.ts';
+import { savedCard, sessionRowId } from './stripe.ts';
 
 export class SimError extends Error {
   constructor(readonly status: number, message: string) {
@@ -31,9 +32,16 @@ const addMonths = (d: Date, n: number) => {
 };
 const money = (n: number) => Math.round(n * 100) / 100;
 export const TEST_PAYMENT_PLUGIN = '__SIMULATOR_TEST_PAYMENT__';
+export const STRIPE_PLUGIN = 'killbill-stripe';
 
+/** A tenant's plans: none until a catalogue is uploaded (a fresh Kill Bill tenant has no catalogue). */
 export function catalogOf(tenant: Tenant): CatalogPlan[] {
-  return parseCatalog(tenant.catalog_xml ?? localCatalogXml());
+  return tenant.catalog_xml ? parseCatalog(tenant.catalog_xml) : [];
+}
+
+/** A tenant's overdue config: no states until one is uploaded. */
+function overdueOf(tenant: Tenant) {
+  return tenant.overdue_xml ? parseOverdueConfig(tenant.overdue_xml) : { initialReevaluationDays: undefined, states: [] };
 }
 
 function planOf(tenant: Tenant, name: string): CatalogPlan {
@@ -101,7 +109,7 @@ export class Engine {
     return { ...account, accountBalance: money(invoices.reduce((s, i) => s + i.balance, 0)), accountCBA: 0 };
   }
 
-  async addPaymentMethod(t: Tx, tenant: Tenant, accountId: string, body: Doc, isDefault: boolean, payAll: boolean): Promise<Doc> {
+  async addPaymentMethod(t: Tx, tenant: Tenant, accountId: string, body: Doc, isDefault: boolean, payAll: boolean, pluginProperties: { key: string; value: string }[] = []): Promise<Doc> {
     const account = await this.account(t, tenant, accountId);
     const id = randomUUID();
     if (typeof body.externalKey === 'string' && (await find(t, 'paymentMethod', tenant.id)).some((m) => m.externalKey === body.externalKey)) {
@@ -113,6 +121,26 @@ export class Engine {
       pluginInfo: { externalPaymentMethodId: id, isDefaultPaymentMethod: isDefault, properties: [] },
       _outcome: 'SUCCESS',
     };
+    if (pluginName === STRIPE_PLUGIN) {
+      // The plugin turns a completed Checkout setup session (plugin property sessionId) into the card it saved.
+      const props: Doc[] = [...(Array.isArray(body.pluginInfo?.properties) ? body.pluginInfo.properties : []), ...pluginProperties];
+      const sessionId = props.find((p) => p?.key === 'sessionId')?.value;
+      if (typeof sessionId !== 'string') throw new SimError(400, 'PaymentMethodPlugin#getExternalPaymentMethodId or sessionId plugin property must be passed');
+      const rowId = sessionRowId(sessionId);
+      const session = rowId ? await get(t, 'checkoutSession', tenant.id, rowId) : null;
+      if (!session || session.metadata?.kb_account_id !== accountId) throw new SimError(400, `Unable to add payment method: missing StripeHppRequestsRecord for sessionId ${sessionId}`);
+      const card = await savedCard(t, sessionId);
+      if (!card) throw new SimError(400, `Unable to add payment method: the session ${sessionId} saved no card`);
+      const prop = (key: string, value: unknown) => ({ key, value: String(value), isUpdatable: false });
+      Object.assign(pm, {
+        externalKey: card.id,
+        pluginInfo: {
+          externalPaymentMethodId: card.id, isDefaultPaymentMethod: isDefault,
+          properties: [prop('card_brand', card.brand), prop('card_last4', card.last4), prop('card_exp_month', card.expMonth), prop('card_exp_year', card.expYear)],
+        },
+        _outcome: card.chargeFails ? 'FAILURE' : 'SUCCESS',
+      });
+    }
     if (isDefault) {
       for (const other of await find(t, 'paymentMethod', tenant.id, { accountId })) {
         other.isDefault = false;
@@ -130,15 +158,16 @@ export class Engine {
   /**
    * Simulator-only: tells the account's test payment method to succeed or
    * fail from now on. Switching to success pays the unpaid invoices at once
-   * (as a customer fixing their card would), which clears overdue.
+   * (as a customer fixing their card would), which clears overdue, unless
+   * `payUnpaid` is false (then the customer's "Pay now" does it).
    */
-  async setPaymentOutcome(t: Tx, tenant: Tenant, accountId: string, outcome: 'SUCCESS' | 'FAILURE'): Promise<Doc> {
+  async setPaymentOutcome(t: Tx, tenant: Tenant, accountId: string, outcome: 'SUCCESS' | 'FAILURE', payUnpaid = true): Promise<Doc> {
     const account = await this.account(t, tenant, accountId);
     let pm = account.paymentMethodId ? await get(t, 'paymentMethod', tenant.id, account.paymentMethodId) : null;
     if (!pm) pm = await this.addPaymentMethod(t, tenant, accountId, { pluginName: TEST_PAYMENT_PLUGIN }, true, false);
     pm._outcome = outcome;
     await put(t, 'paymentMethod', tenant.id, pm.paymentMethodId, pm, { accountId });
-    if (outcome === 'SUCCESS') await this.payUnpaid(t, tenant, await this.account(t, tenant, accountId));
+    if (outcome === 'SUCCESS' && payUnpaid) await this.payUnpaid(t, tenant, await this.account(t, tenant, accountId));
     return pm;
   }
 
@@ -209,7 +238,7 @@ export class Engine {
   }
 
   /** DELETE /subscriptions/{id}: END_OF_TERM keeps the service to the charged-through date; IMMEDIATE ends it now. */
-  async cancel(t: Tx, tenant: Tenant, id: string, entitlementPolicy: string | undefined, billingPolicy: string | undefined): Promise<void> {
+  async cancel(t: Tx, tenant: Tenant, id: string, entitlementPolicy: string | undefined, billingPolicy: string | undefined, runDue = true): Promise<void> {
     const sub = await this.subscription(t, tenant, id);
     if (sub.state === 'CANCELLED' || sub.state === 'EXPIRED') throw new SimError(400, `Subscription ${id} is already cancelled`);
     const now = await clockNow(t);
@@ -222,7 +251,8 @@ export class Engine {
     sub._billingEndAt = iso(billingEnd);
     await put(t, 'subscription', tenant.id, id, sub, { accountId: sub.accountId, externalKey: sub.bundleExternalKey });
     await this.subscriptionEvent(t, tenant, 'SUBSCRIPTION_CANCEL', sub, ['REQUESTED']);
-    await this.runDue(t, now);
+    if (runDue) await this.runDue(t, now);
+    else await this.endEntitlementIfDue(t, tenant, sub, now);
   }
 
   async uncancel(t: Tx, tenant: Tenant, id: string): Promise<void> {
@@ -285,15 +315,16 @@ export class Engine {
   }
 
   /** Pays an invoice with the account's default payment method; no method means INVOICE_PAYMENT_FAILED only. */
-  private async pay(t: Tx, tenant: Tenant, account: Doc, inv: Doc, now: Date): Promise<void> {
-    const pm = account.paymentMethodId ? await get(t, 'paymentMethod', tenant.id, account.paymentMethodId) : null;
+  private async pay(t: Tx, tenant: Tenant, account: Doc, inv: Doc, now: Date, paymentMethodId = account.paymentMethodId): Promise<string | null> {
+    const pm = paymentMethodId ? await get(t, 'paymentMethod', tenant.id, paymentMethodId) : null;
     const invoicePaymentMeta = (paymentId: string | null, amount: number) => JSON.stringify({
       invoicePaymentType: 'ATTEMPT', paymentId, paymentAttemptId: null, paymentDate: iso(now), amount, currency: 'USD',
       linkedInvoicePaymentId: null, paymentCookieId: null, processedCurrency: 'USD',
     });
     if (!pm) {
       await this.notify(t, tenant, { eventType: 'INVOICE_PAYMENT_FAILED', accountId: account.accountId, objectType: 'INVOICE', objectId: inv.invoiceId, metaData: invoicePaymentMeta(null, inv.balance) });
-      return;
+      await this.evaluateOverdue(t, tenant, await this.account(t, tenant, account.accountId), now);
+      return null;
     }
     const ok = pm.pluginName === '__EXTERNAL_PAYMENT__' || pm._outcome !== 'FAILURE';
     const paymentId = randomUUID();
@@ -325,6 +356,25 @@ export class Engine {
       eventType: ok ? 'PAYMENT_SUCCESS' : 'PAYMENT_FAILED', accountId: account.accountId, objectType: 'PAYMENT', objectId: paymentId,
       metaData: JSON.stringify({ paymentTransactionId: transactionId, amount, currency: 'USD', status, transactionType: 'PURCHASE', effectiveDate: iso(now) }),
     });
+    // Kill Bill's overdue listener re-evaluates the account on every invoice payment (success or error).
+    await this.evaluateOverdue(t, tenant, await this.account(t, tenant, account.accountId), now);
+    return paymentId;
+  }
+
+  /**
+   * POST /invoices/{id}/payments: pays the invoice's balance with the given or default
+   * method. Null when there is nothing to pay (Kill Bill answers 204); a declined charge still makes a
+   * payment (201), whose transaction status says PAYMENT_FAILURE.
+   */
+  async payInvoice(t: Tx, tenant: Tenant, invoiceId: string, body: Doc): Promise<string | null> {
+    const inv = await get(t, 'invoice', tenant.id, invoiceId);
+    if (!inv) throw new SimError(404, `Object id=${invoiceId} type=INVOICE doesn't exist!`);
+    if (typeof body.accountId === 'string' && body.accountId !== inv.accountId) throw new SimError(400, 'InvoicePaymentJson accountId does not match the invoice');
+    if (inv.balance <= 0) return null;
+    const account = await this.account(t, tenant, inv.accountId);
+    const methodId = typeof body.paymentMethodId === 'string' ? body.paymentMethodId : account.paymentMethodId;
+    if (!methodId) throw new SimError(400, `No default payment method for account ${account.accountId}`);
+    return this.pay(t, tenant, account, inv, await clockNow(t), methodId);
   }
 
   private async payUnpaid(t: Tx, tenant: Tenant, account: Doc): Promise<void> {
@@ -332,7 +382,6 @@ export class Engine {
     for (const inv of await find(t, 'invoice', tenant.id, { accountId: account.accountId })) {
       if (inv.balance > 0) await this.pay(t, tenant, account, inv, now);
     }
-    await this.evaluateOverdue(t, tenant, await this.account(t, tenant, account.accountId), now);
   }
 
   // ---- the clock ----
@@ -364,17 +413,8 @@ export class Engine {
       if (s.phaseType === 'EVERGREEN' && s._nextBillingAt && !s._billingBlocked) times.push(Date.parse(s._nextBillingAt));
       if (s._cancelAt) times.push(Date.parse(s._cancelAt));
     }
-    const overdue = new Map<string, number[]>();
-    for (const { tenantId, doc: inv } of await findAll(t, 'invoice')) {
-      if (inv.balance <= 0) continue;
-      let days = overdue.get(tenantId);
-      if (!days) {
-        const tenant = await t.one<Tenant>('SELECT * FROM kb_tenants WHERE id = $1', [tenantId]);
-        days = parseOverdue(tenant.overdue_xml ?? localOverdueXml()).map((st) => st.days);
-        overdue.set(tenantId, days);
-      }
-      for (const d of days) times.push(Date.parse(inv._createdAt) + d * DAY);
-    }
+    // Overdue is looked at only when a re-check Kill Bill scheduled falls due (OverdueStateApplicator), never by invoice age alone.
+    for (const { doc: a } of await findAll(t, 'account')) if (a._overdueCheckAt) times.push(Date.parse(a._overdueCheckAt));
     const future = times.filter((x) => x > after.getTime());
     return future.length ? new Date(Math.min(...future)) : null;
   }
@@ -385,16 +425,7 @@ export class Engine {
     for (const tenant of tenants) {
       for (const sub of await find(t, 'subscription', tenant.id)) {
         if (sub.state === 'CANCELLED' || sub.state === 'EXPIRED') continue;
-        if (sub._cancelAt && Date.parse(sub._cancelAt) <= now.getTime()) {
-          sub.state = 'CANCELLED';
-          sub._nextBillingAt = null;
-          sub._trialEnd = null;
-          sub.events.push({ ...sub.events[0], eventId: randomUUID(), eventType: 'STOP_ENTITLEMENT', effectiveDate: sub.cancelledDate, serviceStateName: 'ENT_CANCELLED' });
-          await put(t, 'subscription', tenant.id, sub.subscriptionId, sub, { accountId: sub.accountId, externalKey: sub.bundleExternalKey });
-          await this.notify(t, tenant, { eventType: 'ENTITLEMENT_CANCEL', accountId: sub.accountId, objectType: 'SUBSCRIPTION', objectId: sub.subscriptionId, metaData: null });
-          await this.subscriptionEvent(t, tenant, 'SUBSCRIPTION_CANCEL', sub, ['EFFECTIVE']);
-          continue;
-        }
+        if (await this.endEntitlementIfDue(t, tenant, sub, now)) continue;
         if (sub.phaseType === 'TRIAL' && sub._trialEnd && Date.parse(sub._trialEnd) <= now.getTime()) {
           sub.phaseType = 'EVERGREEN';
           sub._nextBillingAt = sub._trialEnd;
@@ -404,8 +435,26 @@ export class Engine {
         }
       }
       await this.billDue(t, now, tenant);
-      for (const account of await find(t, 'account', tenant.id)) await this.evaluateOverdue(t, tenant, account, now);
+      for (const account of await find(t, 'account', tenant.id)) {
+        if (!account._overdueCheckAt || Date.parse(account._overdueCheckAt) > now.getTime()) continue;
+        account._overdueCheckAt = null; // the notification is consumed; evaluating schedules the next one
+        await put(t, 'account', tenant.id, account.accountId, account, { accountId: account.accountId, externalKey: account.externalKey });
+        await this.evaluateOverdue(t, tenant, account, now);
+      }
     }
+  }
+
+  /** Ends a subscription whose cancellation date has come (ENTITLEMENT_CANCEL, effective SUBSCRIPTION_CANCEL); true when it did. */
+  private async endEntitlementIfDue(t: Tx, tenant: Tenant, sub: Doc, now: Date): Promise<boolean> {
+    if (!sub._cancelAt || Date.parse(sub._cancelAt) > now.getTime()) return false;
+    sub.state = 'CANCELLED';
+    sub._nextBillingAt = null;
+    sub._trialEnd = null;
+    sub.events.push({ ...sub.events[0], eventId: randomUUID(), eventType: 'STOP_ENTITLEMENT', effectiveDate: sub.cancelledDate, serviceStateName: 'ENT_CANCELLED' });
+    await put(t, 'subscription', tenant.id, sub.subscriptionId, sub, { accountId: sub.accountId, externalKey: sub.bundleExternalKey });
+    await this.notify(t, tenant, { eventType: 'ENTITLEMENT_CANCEL', accountId: sub.accountId, objectType: 'SUBSCRIPTION', objectId: sub.subscriptionId, metaData: null });
+    await this.subscriptionEvent(t, tenant, 'SUBSCRIPTION_CANCEL', sub, ['EFFECTIVE']);
+    return true;
   }
 
   /** Invoices every evergreen subscription whose period starts at or before `now`, one invoice per account. */
@@ -435,18 +484,35 @@ export class Engine {
     }
   }
 
-  /** Moves an account to the overdue state its oldest unpaid invoice calls for; fires BLOCKING_STATE then OVERDUE_CHANGE. */
+  /**
+   * Moves an account to the overdue state its oldest unpaid invoice calls for; fires BLOCKING_STATE then
+   * OVERDUE_CHANGE. Then schedules the next re-check as Kill Bill 0.24's OverdueStateApplicator does: from a
+   * non-clear state after its autoReevaluationInterval, from the clear state with an unpaid invoice after the
+   * config's initialReevaluationInterval, none when the interval is absent; the earliest pending re-check wins.
+   */
   private async evaluateOverdue(t: Tx, tenant: Tenant, account: Doc, now: Date): Promise<void> {
-    const states = parseOverdue(tenant.overdue_xml ?? localOverdueXml());
+    const config = overdueOf(tenant);
+    const states = config.states;
     const unpaid = (await find(t, 'invoice', tenant.id, { accountId: account.accountId })).filter((i) => i.balance > 0);
     const oldest = unpaid.reduce<number | undefined>((m, i) => Math.min(m ?? Infinity, Date.parse(i._createdAt)), undefined);
     const days = oldest === undefined ? -1 : Math.floor((now.getTime() - oldest) / DAY);
     const next = states.find((s) => days >= s.days);
     const nextName = next?.name ?? CLEAR_OVERDUE_STATE;
     const previous = states.find((s) => s.name === account._overdueState);
-    if (nextName === (account._overdueState ?? CLEAR_OVERDUE_STATE)) return;
+    if (next || (states.length && oldest !== undefined)) {
+      const interval = next ? next.reevaluationDays : config.initialReevaluationDays;
+      if (interval !== undefined) {
+        const at = now.getTime() + interval * DAY;
+        const pending = account._overdueCheckAt ? Date.parse(account._overdueCheckAt) : Infinity;
+        account._overdueCheckAt = iso(new Date(Math.min(pending, at)));
+      }
+    } else {
+      account._overdueCheckAt = null;
+    }
+    const changed = nextName !== (account._overdueState ?? CLEAR_OVERDUE_STATE);
     account._overdueState = nextName;
     await put(t, 'account', tenant.id, account.accountId, account, { accountId: account.accountId, externalKey: account.externalKey });
+    if (!changed) return;
     const blockEnt = next?.blockEntitlement ?? false;
     const wasBlocked = previous?.blockEntitlement ?? false;
     const bsId = randomUUID();
@@ -471,24 +537,18 @@ export class Engine {
     });
     await this.notify(t, tenant, { eventType: 'OVERDUE_CHANGE', accountId: account.accountId, objectType: 'ACCOUNT', objectId: account.accountId, metaData: null });
     if (next?.cancellation) {
+      // OverdueStateApplicator cancels with the entitlement ending on the day and the state's policy for billing only.
       for (const sub of await find(t, 'subscription', tenant.id, { accountId: account.accountId })) {
         if (sub.state === 'CANCELLED' || sub.state === 'EXPIRED' || sub._cancelAt) continue;
-        const eot = next.cancellation === 'END_OF_TERM' && sub._nextBillingAt && Date.parse(sub._nextBillingAt) > now.getTime();
-        const at = eot ? new Date(sub._nextBillingAt) : now;
-        sub.cancelledDate = iso(at);
-        sub.billingEndDate = iso(at);
-        sub._cancelAt = iso(at);
-        sub._billingEndAt = iso(at);
-        await put(t, 'subscription', tenant.id, sub.subscriptionId, sub, { accountId: sub.accountId, externalKey: sub.bundleExternalKey });
-        await this.subscriptionEvent(t, tenant, 'SUBSCRIPTION_CANCEL', sub, ['REQUESTED']);
+        await this.cancel(t, tenant, sub.subscriptionId, 'IMMEDIATE', next.cancellation, false);
       }
     }
   }
 
   /** OverdueState answer of GET /accounts/{id}/overdue. */
   overdueState(tenant: Tenant, account: Doc): Doc {
-    const def = parseOverdue(tenant.overdue_xml ?? localOverdueXml()).find((s) => s.name === account._overdueState);
+    const def = overdueOf(tenant).states.find((s) => s.name === account._overdueState);
     if (!def) return { name: CLEAR_OVERDUE_STATE, externalMessage: '', isDisableEntitlementAndChangesBlocked: false, isBlockChanges: false, isClearState: true, reevaluationIntervalDays: 0 };
-    return { name: def.name, externalMessage: '', isDisableEntitlementAndChangesBlocked: def.blockEntitlement, isBlockChanges: def.blockChanges, isClearState: false, reevaluationIntervalDays: 0 };
+    return { name: def.name, externalMessage: '', isDisableEntitlementAndChangesBlocked: def.blockEntitlement, isBlockChanges: def.blockChanges, isClearState: false, reevaluationIntervalDays: def.reevaluationDays ?? 0 };
   }
 }

@@ -11,10 +11,13 @@ import { Delivery } from './delivery.ts';
 import { Engine } from './engine.ts';
 import { createServer } from './server.ts';
 import { createTenant, tenantByKey } from './store.ts';
+import { startStripeStandIn } from './stripe.ts';
 
 export type SimulatorOptions = {
   /** 0 = a random free port. */
   port: number;
+  /** Port of the Stripe stand-in (API subset + hosted card page); 0 = a random free port. */
+  stripePort?: number;
   host?: string;
   /** Push retry schedule, e.g. `15m,30m,2h,12h,1d` (Kill Bill's default) or `50ms,100ms` in tests. */
   retries?: string;
@@ -30,6 +33,8 @@ export type SimulatorOptions = {
 
 export type Simulator = {
   url: string;
+  /** The Stripe stand-in: point the `stripe` package here (STRIPE_API_URL). */
+  stripeUrl: string;
   port: number;
   db: Db;
   engine: Engine;
@@ -48,11 +53,12 @@ export async function startSimulator(o: SimulatorOptions): Promise<Simulator> {
   });
   const engine = new Engine({ duplicateRate: o.duplicateRate ?? 0 });
   const delivery = new Delivery(store, o.retries ?? c.KILLBILL_SIM_RETRIES, o.deliveryIntervalMs ?? 250);
+  const host = o.host ?? '127.0.0.1';
+  const stripe = await startStripeStandIn(store, o.stripePort ?? 0, host);
   const server: Server = createServer({
-    db: store, engine, delivery,
+    db: store, engine, delivery, stripeUrl: stripe.url,
     credentials: { username: o.username ?? c.KILLBILL_USERNAME, password: o.password ?? c.KILLBILL_PASSWORD },
   });
-  const host = o.host ?? '127.0.0.1';
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(o.port, host, () => resolve());
@@ -61,6 +67,7 @@ export async function startSimulator(o: SimulatorOptions): Promise<Simulator> {
   const port = (server.address() as { port: number }).port;
   return {
     url: `http://${host}:${port}`,
+    stripeUrl: stripe.url,
     port,
     db: store,
     engine,
@@ -69,6 +76,8 @@ export async function startSimulator(o: SimulatorOptions): Promise<Simulator> {
       await delivery.stop();
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
+      stripe.server.closeAllConnections();
+      await new Promise<void>((r) => stripe.server.close(() => r()));
     },
   };
 }

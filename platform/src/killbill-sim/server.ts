@@ -9,19 +9,47 @@ import { timingSafeEqual } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Db, Tx } from '../db/index.ts';
 import { log } from '../log.ts';
-import { localCatalogXml, localOverdueXml } from '../billing/catalog.ts';
 import { Engine, SimError } from './engine.ts';
+import { createCheckoutSession, SIM_PUBLISHABLE_KEY } from './stripe.ts';
 import type { Delivery } from './delivery.ts';
 import { clockNow, createTenant, find, get, publicView, tenantByKey, type Doc, type Tenant } from './store.ts';
 
 export type Credentials = { username: string; password: string };
 
 type Ctx = { t: Tx; tenant: Tenant; query: URLSearchParams; body: any; rawBody: string; params: string[]; createdBy?: string };
-type Answer = { status: number; body?: unknown; headers?: Record<string, string>; text?: string };
-type Route = { method: string; path: RegExp; handle: (c: Ctx) => Promise<Answer>; write?: boolean; noTenant?: boolean };
+type Answer = { status: number; body?: unknown; headers?: Record<string, string>; text?: string; html?: string };
+
+const escHtml = (v: unknown) => String(v ?? '').replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
+
+/** An invoice as Kill Bill's default HTML invoice formatter lays it out (header, items, totals), every value escaped. */
+function invoiceHtml(i: Doc, account: Doc): string {
+  const rows = (i.items ?? []).map((it: Doc) => `<tr><td>${escHtml(it.description)}</td><td>${escHtml(it.startDate)}${it.endDate ? ` - ${escHtml(it.endDate)}` : ''}</td><td style="text-align:right">${escHtml(Number(it.amount).toFixed(2))} ${escHtml(it.currency)}</td></tr>`).join('');
+  return `<!DOCTYPE html><html><head><meta charset="UTF-8"><title>Invoice ${escHtml(i.invoiceNumber)}</title></head><body>
+<h1>Invoice</h1>
+<table><tr><td>Invoice #</td><td>${escHtml(i.invoiceNumber)}</td></tr><tr><td>Invoice Date</td><td>${escHtml(i.invoiceDate)}</td></tr><tr><td>Bill To</td><td>${escHtml(account.name ?? '')}<br>${escHtml(account.email ?? '')}</td></tr></table>
+<table><thead><tr><th>Description</th><th>Service Period</th><th>Amount</th></tr></thead><tbody>${rows}</tbody></table>
+<table><tr><td>Total</td><td>${escHtml(Number(i.amount).toFixed(2))} ${escHtml(i.currency)}</td></tr><tr><td>Paid</td><td>${escHtml((Number(i.amount) - Number(i.balance)).toFixed(2))} ${escHtml(i.currency)}</td></tr><tr><td>Balance</td><td>${escHtml(Number(i.balance).toFixed(2))} ${escHtml(i.currency)}</td></tr></table>
+</body></html>`;
+}
+/** `waitsForQueues`: like Kill Bill's TestResource, answer only once the queues drained or `timeoutSec` (default 5) passed. */
+type Route = { method: string; path: RegExp; handle: (c: Ctx) => Promise<Answer>; write?: boolean; waitsForQueues?: boolean; pluginTenant?: boolean };
+
+/**
+ * Kill Bill's TenantFilter skips the tenant headers only for exactly these paths; everything else
+ * (the test clock, uploadPluginConfig, the simulator's own calls) needs X-Killbill-ApiKey/ApiSecret.
+ */
+export function needsTenant(pathname: string): boolean {
+  return !(pathname === '/1.0/kb/tenants' || pathname === '/1.0/kb/nodesInfo' || pathname.startsWith('/1.0/kb/security/') || pathname.startsWith('/plugins/'));
+}
+
+/** What a tenant without an uploaded catalogue / overdue config answers: no versions, no states. */
+export const NO_CATALOG_XML = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<catalogs>\n    <versions/>\n</catalogs>\n';
+export const NO_OVERDUE_XML = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<overdueConfig>\n    <accountOverdueStates/>\n</overdueConfig>\n';
 
 const KB = '/1.0/kb';
 const json = (status: number, body?: unknown, headers?: Record<string, string>): Answer => ({ status, body, headers });
+/** Kill Bill answers every create with 201, an empty body and the new object's URL in Location (JaxrsUriBuilder.buildResponse). */
+const created = (path: string): Answer => ({ status: 201, headers: { location: path } });
 const bool = (q: URLSearchParams, k: string) => q.get(k) === 'true';
 
 function eq(a: string, b: string): boolean {
@@ -40,26 +68,25 @@ class Mutex {
   }
 }
 
-export function buildRoutes(engine: Engine): Route[] {
+export function buildRoutes(engine: Engine, stripeUrl: string): Route[] {
   const sub = async (c: Ctx, id: string) => publicView(await engine.subscription(c.t, c.tenant, id));
   const bundleView = async (c: Ctx, b: Doc) => ({
     ...publicView(b),
     subscriptions: (await find(c.t, 'subscription', c.tenant.id, { externalKey: b.externalKey })).filter((s) => s.bundleId === b.bundleId).map(publicView),
   });
-  const location = (path: string) => ({ location: `${path}` });
   return [
     // tenants
     {
-      method: 'POST', path: /^\/1\.0\/kb\/tenants$/, write: true, noTenant: true,
+      method: 'POST', path: /^\/1\.0\/kb\/tenants$/, write: true,
       handle: async (c) => {
         if (!c.body?.apiKey || !c.body?.apiSecret) throw new SimError(400, 'TenantJson apiKey and apiSecret need to be set');
         if (await tenantByKey(c.t, c.body.apiKey)) throw new SimError(409, `Tenant already exists for key ${c.body.apiKey}`);
         const t = await createTenant(c.t, c.body.apiKey, c.body.apiSecret, c.body.externalKey);
-        return json(201, { tenantId: t.id, apiKey: t.api_key, externalKey: c.body.externalKey ?? t.id }, location(`${KB}/tenants/${t.id}`));
+        return created(`${KB}/tenants/${t.id}`);
       },
     },
     {
-      method: 'GET', path: /^\/1\.0\/kb\/tenants$/, noTenant: true,
+      method: 'GET', path: /^\/1\.0\/kb\/tenants$/,
       handle: async (c) => {
         const t = await tenantByKey(c.t, c.query.get('apiKey') ?? '');
         if (!t) throw new SimError(404, 'TenantCacheInvalidation: tenant does not exist');
@@ -77,7 +104,7 @@ export function buildRoutes(engine: Engine): Route[] {
         if (!cb) throw new SimError(400, 'Callback should not be null');
         // Single-value key: registering replaces any previous URL (TenantKV.PUSH_NOTIFICATION_CB).
         await c.t.none('UPDATE kb_tenants SET callback_url = $2 WHERE id = $1', [c.tenant.id, cb]);
-        return json(201, { key: 'PUSH_NOTIFICATION_CB', values: [cb] }, location(`${KB}/tenants/registerNotificationCallback`));
+        return created(`${KB}/tenants/registerNotificationCallback`);
       },
     },
     {
@@ -88,22 +115,22 @@ export function buildRoutes(engine: Engine): Route[] {
       },
     },
     // catalogue and overdue
-    { method: 'GET', path: /^\/1\.0\/kb\/catalog\/xml$/, handle: async (c) => ({ status: 200, text: c.tenant.catalog_xml ?? localCatalogXml() }) },
+    { method: 'GET', path: /^\/1\.0\/kb\/catalog\/xml$/, handle: async (c) => ({ status: 200, text: c.tenant.catalog_xml ?? NO_CATALOG_XML }) },
     {
       method: 'POST', path: /^\/1\.0\/kb\/catalog\/xml$/, write: true,
       handle: async (c) => {
         if (!/<catalog[\s>]/.test(c.rawBody)) throw new SimError(400, 'Invalid catalog XML');
         await c.t.none('UPDATE kb_tenants SET catalog_xml = $2 WHERE id = $1', [c.tenant.id, c.rawBody]);
-        return { status: 201, text: 'Successfully uploaded catalog', headers: location(`${KB}/catalog`) };
+        return created(`${KB}/catalog`);
       },
     },
-    { method: 'GET', path: /^\/1\.0\/kb\/overdue\/xml$/, handle: async (c) => ({ status: 200, text: c.tenant.overdue_xml ?? localOverdueXml() }) },
+    { method: 'GET', path: /^\/1\.0\/kb\/overdue\/xml$/, handle: async (c) => ({ status: 200, text: c.tenant.overdue_xml ?? NO_OVERDUE_XML }) },
     {
       method: 'POST', path: /^\/1\.0\/kb\/overdue\/xml$/, write: true,
       handle: async (c) => {
         if (!/<overdueConfig[\s>]/.test(c.rawBody)) throw new SimError(400, 'Invalid overdue XML');
         await c.t.none('UPDATE kb_tenants SET overdue_xml = $2 WHERE id = $1', [c.tenant.id, c.rawBody]);
-        return { status: 201, text: 'Successfully uploaded overdue config', headers: location(`${KB}/overdue`) };
+        return created(`${KB}/overdue`);
       },
     },
     // accounts
@@ -111,7 +138,7 @@ export function buildRoutes(engine: Engine): Route[] {
       method: 'POST', path: /^\/1\.0\/kb\/accounts$/, write: true,
       handle: async (c) => {
         const a = await engine.createAccount(c.t, c.tenant, c.body ?? {});
-        return json(201, publicView(a), location(`${KB}/accounts/${a.accountId}`));
+        return created(`${KB}/accounts/${a.accountId}`);
       },
     },
     {
@@ -173,8 +200,9 @@ export function buildRoutes(engine: Engine): Route[] {
     {
       method: 'POST', path: /^\/1\.0\/kb\/accounts\/([^/]+)\/paymentMethods$/, write: true,
       handle: async (c) => {
-        const pm = await engine.addPaymentMethod(c.t, c.tenant, c.params[0], c.body ?? {}, bool(c.query, 'isDefault'), bool(c.query, 'payAllUnpaidInvoices'));
-        return json(201, publicView(pm), location(`${KB}/paymentMethods/${pm.paymentMethodId}`));
+        const props = c.query.getAll('pluginProperty').map((p) => ({ key: p.split('=')[0], value: p.split('=').slice(1).join('=') }));
+        const pm = await engine.addPaymentMethod(c.t, c.tenant, c.params[0], c.body ?? {}, bool(c.query, 'isDefault'), bool(c.query, 'payAllUnpaidInvoices'), props);
+        return created(`${KB}/paymentMethods/${pm.paymentMethodId}`);
       },
     },
     {
@@ -203,7 +231,7 @@ export function buildRoutes(engine: Engine): Route[] {
       method: 'POST', path: /^\/1\.0\/kb\/subscriptions$/, write: true,
       handle: async (c) => {
         const s = await engine.createSubscription(c.t, c.tenant, c.body ?? {});
-        return json(201, publicView(s), location(`${KB}/subscriptions/${s.subscriptionId}`));
+        return created(`${KB}/subscriptions/${s.subscriptionId}`);
       },
     },
     {
@@ -257,13 +285,51 @@ export function buildRoutes(engine: Engine): Route[] {
         return json(200, await Promise.all(bundles.map((b) => bundleView(c, b))));
       },
     },
+    // the killbill-stripe plugin's checkout servlet: a setup-mode Checkout Session for the account (201, a form descriptor)
+    {
+      method: 'POST', path: /^\/plugins\/killbill-stripe\/checkout$/, pluginTenant: true,
+      handle: async (c) => {
+        const accountId = c.query.get('kbAccountId') ?? '';
+        await engine.account(c.t, c.tenant, accountId);
+        const successUrl = c.query.get('successUrl') ?? 'https://example.com/success?sessionId={CHECKOUT_SESSION_ID}';
+        const cancelUrl = c.query.get('cancelUrl') ?? 'https://example.com/cancel';
+        const s = await createCheckoutSession(c.t, c.tenant.id, { accountId, successUrl, cancelUrl, stripeBase: stripeUrl });
+        // As the plugin: the session's fields and the publishable key, but not the session's url.
+        const fields = { id: s.id, customer_id: s.customer, setup_intent_id: s.setup_intent, success_url: successUrl, cancel_url: cancelUrl, object: s.object, livemode: false, publishable_key: SIM_PUBLISHABLE_KEY };
+        return json(201, { kbAccountId: accountId, formMethod: null, formUrl: null, formFields: Object.entries(fields).map(([key, value]) => ({ key, value, isUpdatable: false })), properties: [] });
+      },
+    },
     // invoices and payments
+    {
+      method: 'POST', path: /^\/1\.0\/kb\/invoices\/([^/]+)\/payments$/, write: true,
+      handle: async (c) => {
+        const paymentId = await engine.payInvoice(c.t, c.tenant, c.params[0], c.body ?? {});
+        return paymentId ? created(`${KB}/invoicePayments/${paymentId}`) : json(204);
+      },
+    },
+    {
+      method: 'GET', path: /^\/1\.0\/kb\/invoicePayments\/([^/]+)$/,
+      handle: async (c) => {
+        const p = await get(c.t, 'payment', c.tenant.id, c.params[0]);
+        if (!p) throw new SimError(404, `Object id=${c.params[0]} type=PAYMENT doesn't exist!`);
+        return json(200, { ...publicView(p), targetInvoiceId: p._invoiceId });
+      },
+    },
     {
       method: 'GET', path: /^\/1\.0\/kb\/invoices\/([^/]+)$/,
       handle: async (c) => {
         const i = await get(c.t, 'invoice', c.tenant.id, c.params[0]);
         if (!i) throw new SimError(404, `Object id=${c.params[0]} type=INVOICE doesn't exist!`);
         return json(200, publicView(i));
+      },
+    },
+    {
+      method: 'GET', path: /^\/1\.0\/kb\/invoices\/([^/]+)\/html$/,
+      handle: async (c) => {
+        const i = await get(c.t, 'invoice', c.tenant.id, c.params[0]);
+        if (!i) throw new SimError(404, `Object id=${c.params[0]} type=INVOICE doesn't exist!`);
+        const account = await engine.account(c.t, c.tenant, i.accountId);
+        return { status: 200, html: invoiceHtml(i, account) };
       },
     },
     {
@@ -274,10 +340,11 @@ export function buildRoutes(engine: Engine): Route[] {
         return json(200, publicView(p));
       },
     },
-    // test clock (needs no tenant, like Kill Bill's TestResource)
-    { method: 'GET', path: /^\/1\.0\/kb\/test\/clock$/, noTenant: true, handle: async (c) => json(200, clockJson(await clockNow(c.t))) },
+    // test clock: Kill Bill jumps the clock, then waits up to timeoutSec for its queues and answers the time either way
+    { method: 'GET', path: /^\/1\.0\/kb\/test\/queues$/, waitsForQueues: true, handle: async () => json(200) },
+    { method: 'GET', path: /^\/1\.0\/kb\/test\/clock$/, handle: async (c) => json(200, clockJson(await clockNow(c.t))) },
     {
-      method: 'POST', path: /^\/1\.0\/kb\/test\/clock$/, noTenant: true, write: true,
+      method: 'POST', path: /^\/1\.0\/kb\/test\/clock$/, write: true, waitsForQueues: true,
       handle: async (c) => {
         const requested = c.query.get('requestedDate');
         const at = requested ? new Date(/[zZ]|[+-]\d\d:?\d\d$/.test(requested) ? requested : `${requested}Z`) : new Date();
@@ -287,7 +354,7 @@ export function buildRoutes(engine: Engine): Route[] {
       },
     },
     {
-      method: 'PUT', path: /^\/1\.0\/kb\/test\/clock$/, noTenant: true, write: true,
+      method: 'PUT', path: /^\/1\.0\/kb\/test\/clock$/, write: true, waitsForQueues: true,
       handle: async (c) => {
         const now = await clockNow(c.t);
         const n = (k: string) => Number(c.query.get(k) ?? 0);
@@ -305,7 +372,8 @@ export function buildRoutes(engine: Engine): Route[] {
       handle: async (c) => {
         const outcome = c.body?.outcome;
         if (outcome !== 'SUCCESS' && outcome !== 'FAILURE') throw new SimError(400, 'outcome must be SUCCESS or FAILURE');
-        const pm = await engine.setPaymentOutcome(c.t, c.tenant, c.params[0], outcome);
+        if (c.body?.payUnpaid !== undefined && typeof c.body.payUnpaid !== 'boolean') throw new SimError(400, 'payUnpaid must be true or false');
+        const pm = await engine.setPaymentOutcome(c.t, c.tenant, c.params[0], outcome, c.body?.payUnpaid ?? true);
         return json(200, { accountId: c.params[0], paymentMethodId: pm.paymentMethodId, outcome });
       },
     },
@@ -326,13 +394,16 @@ async function status(db: Db, delivery: Delivery) {
   }));
 }
 
-export function createServer(opts: { db: Db; engine: Engine; delivery: Delivery; credentials: Credentials }): http.Server {
-  const routes = buildRoutes(opts.engine);
+export function createServer(opts: { db: Db; engine: Engine; delivery: Delivery; credentials: Credentials; stripeUrl: string }): http.Server {
+  const routes = buildRoutes(opts.engine, opts.stripeUrl);
   const mutex = new Mutex();
   const send = (res: ServerResponse, a: Answer) => {
     const headers: Record<string, string> = { ...(a.headers ?? {}) };
     let payload = '';
-    if (a.text !== undefined) {
+    if (a.html !== undefined) {
+      headers['content-type'] = 'text/html; charset=utf-8';
+      payload = a.html;
+    } else if (a.text !== undefined) {
       headers['content-type'] = 'text/xml; charset=utf-8';
       payload = a.text;
     } else if (a.body !== undefined) {
@@ -376,7 +447,7 @@ export function createServer(opts: { db: Db; engine: Engine; delivery: Delivery;
       }
       const run = () => opts.db.tx(async (t) => {
         let tenant: Tenant | null = null;
-        if (!r.noTenant) {
+        if (needsTenant(url.pathname) || r.pluginTenant) {
           const key = String(req.headers['x-killbill-apikey'] ?? '');
           const secret = String(req.headers['x-killbill-apisecret'] ?? '');
           tenant = key ? await tenantByKey(t, key) : null;
@@ -388,8 +459,15 @@ export function createServer(opts: { db: Db; engine: Engine; delivery: Delivery;
         if (err instanceof SimError) return kbError(err.status, err.message);
         throw err;
       });
-      send(res, answer);
       if (r.write) opts.delivery.kick();
+      if (r.waitsForQueues && answer.status < 300) {
+        const timeoutSec = Number(url.searchParams.get('timeoutSec') ?? 5);
+        if (!Number.isInteger(timeoutSec) || timeoutSec < 0) return send(res, kbError(400, 'timeoutSec must be a whole number of seconds'));
+        const drained = await opts.delivery.drained(String(req.headers['x-killbill-apikey'] ?? ''), timeoutSec * 1000);
+        // GET /test/queues reports the outcome (412: timeout too short); the clock answers the time either way.
+        if (url.pathname.endsWith('/queues')) return send(res, drained ? json(200) : kbError(412, 'Timeout too short'));
+      }
+      send(res, answer);
     } catch (err) {
       log.error({ err }, 'killbill-sim: request failed');
       if (!res.headersSent) send(res, kbError(500, 'Internal error'));

@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Tx } from '../db/index.ts';
 
-export type Kind = 'account' | 'bundle' | 'subscription' | 'invoice' | 'payment' | 'paymentMethod' | 'blocking';
+export type Kind = 'account' | 'bundle' | 'subscription' | 'invoice' | 'payment' | 'paymentMethod' | 'blocking' | 'checkoutSession';
 export type Doc = Record<string, any>;
 export type Tenant = { id: string; api_key: string; api_secret: string; callback_url: string | null; catalog_xml: string | null; overdue_xml: string | null };
 

@@ -12,7 +12,9 @@ export type InstanceRef = { id: string; label: string; url?: string };
 
 type WithName = { firstName?: string };
 type WithInstance = WithName & { instance: InstanceRef };
-type MaybeInstance = WithName & { instance?: InstanceRef };
+/** The invoice a billing mail is about: its number, amount, what is left to pay and when it is due. */
+export type InvoiceFacts = { number: string; amount: number; balance: number; currency: string; dueDate: string };
+type MaybeInstance = WithName & { instance?: InstanceRef; invoice?: InvoiceFacts };
 
 /** The variables each template needs. */
 export type TemplateVars = {
@@ -55,6 +57,20 @@ export function formatDate(value: string): string {
   const d = new Date(value);
   if (Number.isNaN(d.getTime())) return value;
   return new Intl.DateTimeFormat('en-GB', { weekday: 'long', day: 'numeric', month: 'long', year: 'numeric', timeZone: 'UTC' }).format(d);
+}
+
+/** 5, `USD` → `$5.00`. */
+export function formatMoney(amount: number, currency: string): string {
+  return new Intl.NumberFormat('en-US', { style: 'currency', currency }).format(amount);
+}
+
+/** The invoice lines of a billing mail: number, amount, due date, and the balance when something is left to pay. */
+function invoiceDetails(i: InvoiceFacts | undefined): [string, string][] {
+  if (!i) return [];
+  return [
+    ['Invoice', i.number], ['Amount', formatMoney(i.amount, i.currency)], ['Due', formatDate(i.dueDate)],
+    ...(i.balance > 0 && i.balance !== i.amount ? [['Still to pay', formatMoney(i.balance, i.currency)] as [string, string]] : []),
+  ];
 }
 
 /** 1536 → `1.5 KiB`. */
@@ -146,9 +162,9 @@ const builders: Builders = {
     subject: `Your SaaSOdoo trial ends in ${v.daysLeft} ${v.daysLeft === 1 ? 'day' : 'days'}`,
     greeting: hello(v),
     paragraphs: [
-      `Your free trial ends on ${formatDate(v.trialEndsAt)}. Add a payment method before then to keep your instance running without interruption.`,
+      `Your free trial ends on ${formatDate(v.trialEndsAt)}. Add a card before then to keep your instance running without interruption.`,
     ],
-    action: { label: 'Go to billing', url: link('/billing') },
+    action: { label: 'Add a card', url: link('/billing/card/new') },
   }),
   'trial-ended': (v, link) => ({
     subject: 'Your SaaSOdoo trial has ended',
@@ -161,22 +177,27 @@ const builders: Builders = {
   'invoice-created': (v, link) => ({
     subject: 'Your new SaaSOdoo invoice',
     greeting: hello(v),
-    paragraphs: ['A new invoice is available in your billing page.'],
+    paragraphs: [v.invoice
+      ? `Invoice ${v.invoice.number} for ${formatMoney(v.invoice.amount, v.invoice.currency)} is due on ${formatDate(v.invoice.dueDate)}; it is charged to your card on file.`
+      : 'A new invoice is available in your billing page.'],
     action: { label: 'See my invoices', url: link('/billing') },
+    details: invoiceDetails(v.invoice),
   }),
   'payment-succeeded': (v, link) => ({
     subject: 'Payment received, thank you',
     greeting: hello(v),
-    paragraphs: ['We received your payment. Thank you!'],
+    paragraphs: [v.invoice ? `We received your payment of ${formatMoney(v.invoice.amount, v.invoice.currency)} for invoice ${v.invoice.number}. Thank you!` : 'We received your payment. Thank you!'],
     action: { label: 'See my invoices', url: link('/billing') },
+    details: invoiceDetails(v.invoice),
   }),
   'payment-failed': (v, link) => ({
     subject: 'Your SaaSOdoo payment failed',
     greeting: hello(v),
     paragraphs: [
-      'We could not collect your last payment. Please check your payment method; unpaid accounts are suspended 14 days after the oldest unpaid invoice.',
+      `We could not collect ${v.invoice ? `${formatMoney(v.invoice.balance, v.invoice.currency)} for invoice ${v.invoice.number}` : 'your last payment'}. Please update your card or pay now; unpaid accounts are suspended 14 days after the oldest unpaid invoice.`,
     ],
-    action: { label: 'Update my payment method', url: link('/billing') },
+    action: { label: 'Pay now or update my card', url: link('/billing') },
+    details: invoiceDetails(v.invoice),
   }),
   'overdue-warning': (v, link) => ({
     subject: 'Your SaaSOdoo account is overdue',
@@ -185,6 +206,7 @@ const builders: Builders = {
       'Your account has an invoice unpaid for 10 days. If it is still unpaid 14 days after it was issued, your instances will be suspended.',
     ],
     action: { label: 'Pay now', url: link('/billing') },
+    details: invoiceDetails(v.invoice),
   }),
   'instance-suspended': (v, link) => ({
     subject: v.instance ? `Your instance ${v.instance.label} is suspended` : 'Your SaaSOdoo instances are suspended',
@@ -193,6 +215,7 @@ const builders: Builders = {
       `${v.instance ? `Your Odoo instance ${v.instance.label} is` : 'Your Odoo instances are'} suspended because of an unpaid invoice. Your data is kept; paying the balance resumes it.`,
     ],
     action: { label: 'Pay now', url: link('/billing') },
+    details: invoiceDetails(v.invoice),
   }),
   'instance-resumed': (v, link) => ({
     subject: v.instance ? `Your instance ${v.instance.label} is running again` : 'Your SaaSOdoo instances are running again',

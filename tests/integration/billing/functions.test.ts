@@ -170,3 +170,35 @@ describe('billing', () => {
     expect((await call('billing')).status).toBe(401);
   });
 });
+
+describe('cards (billing function)', () => {
+  it('addCard → Stripe card page → cardAdded puts the card on file; another customer cannot use the session', async () => {
+    const u = await createTestUser();
+    const other = await createTestUser();
+    const add = await call('billing', u, { action: 'addCard' });
+    expect(add.status, JSON.stringify(add.body)).toBe(201);
+    expect(add.body.url).toMatch(/\/pay\/cs_test_[0-9a-f]{32}$/);
+    const page = await fetch(add.body.url, { method: 'POST', redirect: 'manual', body: new URLSearchParams({ number: '4242 4242 4242 4242', expiry: '12 / 34', cvc: '123' }) });
+    const back = new URL(page.headers.get('location')!);
+    expect(back.pathname).toBe('/billing/card');
+    const sessionId = back.searchParams.get('session')!;
+    expect((await call('billing', other, { action: 'cardAdded', sessionId })).status).toBe(404);
+    const added = await call('billing', u, { action: 'cardAdded', sessionId });
+    expect(added).toEqual({ status: 200, body: { card: { brand: 'visa', last4: '4242', expMonth: 12, expYear: 2034 }, unpaid: [] } });
+    expect((await call('billing', u, { action: 'cardAdded', sessionId })).status).toBe(200); // a reload of the return page
+    const summary = await call('billing', u);
+    expect(summary.body.paymentMethod).toMatchObject({ type: 'card', card: { last4: '4242' }, failing: false });
+    expect((await call('billing', u, { action: 'cardAdded', sessionId: 'cs_test_<script>' })).body.error.fields).toHaveProperty('sessionId');
+
+    // Charged to the card; the invoice opens with Kill Bill's HTML, for its owner only.
+    const account = (await kb.adapter.accountByCustomer(u.userId))!;
+    await kb.adapter.createSubscription({ accountId: account.accountId!, plan: 'basic-immediate', trial: false, instanceId: randomUUID(), productName: 'Basic' });
+    const inv = (await kb.adapter.invoices(account.accountId!)).find((i) => (i.amount ?? 0) > 0)!;
+    const open = async (who: TestUser) => fetch(`${urls.billing}?invoice=${inv.invoiceId}`, { headers: auth(who) });
+    const view = await (await open(u)).json();
+    expect(view).toMatchObject({ number: inv.invoiceNumber, amount: 5, balance: 0 });
+    expect(view.html).toContain(`<title>Invoice ${inv.invoiceNumber}</title>`);
+    expect((await open(other)).status).toBe(404);
+  });
+});
+

@@ -5,10 +5,11 @@
  * with push notifications in Kill Bill's exact shape, retried on failure.
  */
 import { randomUUID } from 'node:crypto';
+import Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dropNamespace, migrate } from '@saasodoo/platform/db/migrate';
 import { closeDatabases } from '@saasodoo/platform/db/index';
-import { localCatalogXml } from '@saasodoo/platform/billing/catalog';
+import { localCatalogXml, localOverdueXml, parseCatalog, parseOverdueConfig } from '@saasodoo/platform/billing/catalog';
 import { startReceiver, startTestKillbill, waitFor, type Received, type TestKillbill } from '../../helpers/killbill.ts';
 
 let kb: TestKillbill;
@@ -27,6 +28,9 @@ afterAll(async () => {
   await dropNamespace();
 });
 
+const kbHeaders = () => ({
+  authorization: `Basic ${Buffer.from('admin:password').toString('base64')}`, 'x-killbill-apikey': 'saasodoo', 'x-killbill-apisecret': 'saasodoo-secret',
+});
 const of = (accountId: string) => rx.received.filter((r) => r.body.accountId === accountId);
 const types = (list: Received[]) => list.map((r) => r.body.eventType + (r.body.metaData && JSON.parse(r.body.metaData).actionType ? `:${JSON.parse(r.body.metaData).actionType}` : ''));
 const has = (accountId: string, ...wanted: string[]) => () => wanted.every((w) => types(of(accountId)).includes(w));
@@ -48,6 +52,33 @@ describe('Kill Bill simulator', () => {
       headers: { authorization: `Basic ${Buffer.from('admin:password').toString('base64')}`, 'x-killbill-apikey': 'saasodoo', 'x-killbill-apisecret': 'nope' },
     });
     expect(wrongSecret.status).toBe(401);
+  });
+
+  it('answers creates as Kill Bill 0.24 does: 201, a Location header, no body', async () => {
+    const res = await fetch(`${kb.url}/1.0/kb/accounts`, {
+      method: 'POST',
+      headers: { ...kbHeaders(), 'content-type': 'application/json', 'x-killbill-createdby': 'test' },
+      body: JSON.stringify({ externalKey: randomUUID(), currency: 'USD' }),
+    });
+    expect(res.status).toBe(201);
+    expect(res.headers.get('location')).toMatch(/\/1\.0\/kb\/accounts\/[0-9a-f-]{36}$/);
+    expect(await res.text()).toBe('');
+  });
+
+  it('requires tenant headers everywhere but /1.0/kb/tenants (the test clock too); a fresh tenant has no catalogue', async () => {
+    const basic = { authorization: kbHeaders().authorization };
+    expect((await fetch(`${kb.url}/1.0/kb/test/clock`, { headers: basic })).status).toBe(401);
+    expect((await fetch(`${kb.url}/1.0/kb/test/clock`, { headers: kbHeaders() })).status).toBe(200);
+    expect((await fetch(`${kb.url}/1.0/kb/test/queues?timeoutSec=1`, { headers: kbHeaders() })).status).toBe(200);
+    const apiKey = `fresh-${randomUUID().slice(0, 8)}`;
+    const created = await fetch(`${kb.url}/1.0/kb/tenants`, {
+      method: 'POST', headers: { ...basic, 'content-type': 'application/json', 'x-killbill-createdby': 'test' }, body: JSON.stringify({ apiKey, apiSecret: 'fresh-secret' }),
+    });
+    expect([created.status, await created.text()]).toEqual([201, '']);
+    expect((await fetch(`${kb.url}/1.0/kb/tenants?apiKey=${apiKey}`, { headers: basic })).status).toBe(200);
+    const fresh = { ...basic, 'x-killbill-apikey': apiKey, 'x-killbill-apisecret': 'fresh-secret' };
+    const catalog = await (await fetch(`${kb.url}/1.0/kb/catalog/xml`, { headers: fresh })).text();
+    expect(parseCatalog(catalog)).toEqual([]);
   });
 
   it('registers the callback only once: registering twice leaves one URL', async () => {
@@ -96,7 +127,7 @@ describe('Kill Bill simulator', () => {
     expect((await kb.adapter.payments(c.accountId))[0].transactions![0].status).toBe('SUCCESS');
   });
 
-  it('failed payment: overdue WARNING at 10 days, BLOCKED at 14, CANCELLATION at 21 (end of term)', async () => {
+  it('failed payment: overdue WARNING at 10 days, BLOCKED at 14, CANCELLATION at 21 (service ends that day)', async () => {
     const c = await customerWithSubscription('standard-monthly', true, 'FAILURE');
     await kb.adapter.moveClock({ days: 14 });
     await waitFor(has(c.accountId, 'INVOICE_PAYMENT_FAILED', 'PAYMENT_FAILED'), 10_000, 'payment failure');
@@ -118,12 +149,58 @@ describe('Kill Bill simulator', () => {
 
     await kb.adapter.moveClock({ days: 7 });
     expect((await kb.adapter.overdue(c.accountId))!.name).toBe('CANCELLATION');
-    await waitFor(has(c.accountId, 'SUBSCRIPTION_CANCEL:REQUESTED'), 10_000, 'cancellation requested');
-    const pending = await kb.adapter.subscription(c.sub.subscriptionId!);
-    expect(pending!.cancelledDate).toBeTruthy();
-    await kb.adapter.moveClock({ days: 10 });
-    await waitFor(has(c.accountId, 'SUBSCRIPTION_CANCEL:EFFECTIVE'), 10_000, 'cancellation effective');
-    expect((await kb.adapter.subscription(c.sub.subscriptionId!))!.state).toBe('CANCELLED');
+    // Kill Bill's overdue cancellation ends the service that day and the billing at end of term.
+    await waitFor(has(c.accountId, 'SUBSCRIPTION_CANCEL:REQUESTED', 'ENTITLEMENT_CANCEL'), 10_000, 'cancelled on the day');
+    const cancelled = await kb.adapter.subscription(c.sub.subscriptionId!);
+    expect(cancelled!.state).toBe('CANCELLED');
+    expect(Date.parse(cancelled!.cancelledDate!)).toBe((await kb.adapter.now()).getTime());
+    expect(Date.parse(cancelled!.billingEndDate!)).toBeGreaterThan(Date.parse(cancelled!.cancelledDate!));
+  });
+
+  it('overdue is re-evaluated only on its schedule: without initialReevaluationInterval an unpaid account never turns WARNING by time', async () => {
+    const without = localOverdueXml().replace(/<initialReevaluationInterval>[\s\S]*?<\/initialReevaluationInterval>/, '');
+    expect(parseOverdueConfig(without).initialReevaluationDays).toBeUndefined();
+    expect(await kb.adapter.syncConfig(undefined, without)).toEqual({ catalog: false, overdue: true });
+    try {
+      const c = await customerWithSubscription('basic-immediate', false, 'FAILURE');
+      await waitFor(has(c.accountId, 'INVOICE_PAYMENT_FAILED'), 10_000, 'payment failure');
+      for (const days of [10, 4, 7]) await kb.adapter.moveClock({ days });
+      expect((await kb.adapter.overdue(c.accountId))!.isClearState).toBe(true);
+    } finally {
+      await kb.adapter.syncConfig();
+    }
+  });
+
+  it('cards through the killbill-stripe plugin: 4242 saved, 0002 declined on the page, 0341 saved but declined when charged (201 all the same)', async () => {
+    const customerId = randomUUID();
+    const account = await kb.adapter.ensureAccount({ customerId });
+    await kb.adapter.setPaymentOutcome(account.accountId!, 'FAILURE');
+    await kb.adapter.createSubscription({ accountId: account.accountId!, plan: 'basic-immediate', trial: false, instanceId: randomUUID(), productName: 'Basic' });
+    expect((await kb.adapter.invoices(account.accountId!)).filter((i) => (i.balance ?? 0) > 0)).toHaveLength(1);
+    const cardPage = async (number: string) => {
+      const sessionId = await kb.adapter.stripeCheckoutSession(account.accountId!, 'http://portal.test/billing/card?session={CHECKOUT_SESSION_ID}', 'http://portal.test/billing');
+      const session = await new Stripe('sk_test_saasodoo_simulator', { host: new URL(kb.sim.stripeUrl).hostname, port: Number(new URL(kb.sim.stripeUrl).port), protocol: 'http' }).checkout.sessions.retrieve(sessionId);
+      expect(session.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/pay\/cs_test_/);
+      const res = await fetch(session.url!, { method: 'POST', redirect: 'manual', body: new URLSearchParams({ number, expiry: '12 / 34', cvc: '123' }) });
+      return { sessionId, res };
+    };
+    const declined = await cardPage('4000 0000 0000 0002');
+    expect(declined.res.status).toBe(200);
+    expect(await declined.res.text()).toContain('Your card was declined');
+    await expect(kb.adapter.addStripeCard(account.accountId!, declined.sessionId)).rejects.toThrow(/saved no card/);
+
+    const failing = await cardPage('4000 0000 0000 0341');
+    expect(failing.res.headers.get('location')).toBe(`http://portal.test/billing/card?session=${failing.sessionId}`);
+    await kb.adapter.addStripeCard(account.accountId!, failing.sessionId); // 201, though the charge of the unpaid invoice was declined
+    expect((await kb.adapter.invoices(account.accountId!)).filter((i) => (i.balance ?? 0) > 0)).toHaveLength(1);
+
+    const good = await cardPage('4242424242424242');
+    await kb.adapter.addStripeCard(account.accountId!, good.sessionId);
+    const methods = await kb.adapter.paymentMethods(account.accountId!);
+    const def = methods.find((m) => m.isDefault)!;
+    expect(def.pluginName).toBe('killbill-stripe');
+    expect(def.pluginInfo?.properties?.find((p) => p.key === 'card_last4')?.value).toBe('4242');
+    expect((await kb.adapter.invoices(account.accountId!)).filter((i) => (i.balance ?? 0) > 0)).toHaveLength(0);
   });
 
   it('paying clears overdue: BLOCKING_STATE back to the clear state', async () => {

@@ -15,9 +15,10 @@ import { startFunction } from '@saasodoo/platform/host/run-function';
 import { startGateway } from '@saasodoo/platform/host/gateway';
 import type { Supervisor } from '@saasodoo/platform/host/supervisor';
 import { callbackUrl } from '@saasodoo/platform/billing/webhook';
-import { startSubscription } from '@saasodoo/platform/billing/service';
+import { payNow, startSubscription } from '@saasodoo/platform/billing/service';
 import { resetKillbill } from '@saasodoo/platform/billing/killbill';
 import intakeFn from '../../../functions/webhook-intake/index.ts';
+import { isKnownType } from '@saasodoo/events';
 import lifecycleFn, { KILLBILL_TYPES } from '../../../functions/lifecycle/index.ts';
 import { startTestKillbill, waitFor, type TestKillbill } from '../../helpers/killbill.ts';
 import { lossyHttpProxy } from '../../helpers/lossy-http-proxy.ts';
@@ -130,6 +131,22 @@ describe('webhook-intake', () => {
     expect(unknown.status).toBe(200);
   });
 
+  it('tolerant of every Kill Bill 0.22-0.24 shape: nullable fields may be absent, unknown types are stored as valid events', async () => {
+    const shapes = [
+      { eventType: 'BROADCAST_SERVICE', objectType: 'SERVICE_BROADCAST', metaData: '{"service":"s","commandType":"c","eventJson":"{}"}' }, // no ids at all
+      { eventType: 'INVOICE_NOTIFICATION', accountId: randomUUID(), objectType: 'INVOICE', metaData: '{"targetDate":"2026-12-07","amountOwed":5,"currency":"USD"}' }, // objectId absent
+      { eventType: 'ACCOUNT_CHANGE', accountId: randomUUID(), objectType: 'ACCOUNT', objectId: randomUUID() }, // metaData absent
+      { ...good(), eventType: 'SUBSCRIPTION_UNDO_CHANGE2', extraFieldFromANewerKillBill: true }, // a newer type, an unknown key
+    ];
+    for (const n of shapes) {
+      const res = await post(qs(), n);
+      expect(res.status, JSON.stringify(n)).toBe(200);
+      const row = await db('billing').one<OutRow>('SELECT * FROM outbox WHERE id = $1', [(await res.json()).id]);
+      expect(isKnownType(row.type), row.type).toBe(true);
+      expect(row.data).toMatchObject({ accountId: (n as { accountId?: string }).accountId ?? null, metaData: n.metaData ?? null });
+    }
+  });
+
   it('one CloudEvent per distinct notification: id = dedupe key, Kill Bill extensions, a repeat is recognised', async () => {
     const n = good();
     const a = await (await post(qs(), n)).json();
@@ -181,7 +198,7 @@ describe('lifecycle (SPEC 5)', () => {
     expect(await commands(unpaid.instanceId)).toEqual(['instance.provision']);
   });
 
-  it('overdue: warning at 10 days, suspend at 14, resume once paid', async () => {
+  it('overdue: warning at 10 days, suspend at 14; pay now (declined, then paid) resumes once', async () => {
     const c = await newSubscription('standard-monthly', true, 'FAILURE');
     await settle();
     await kb.adapter.moveClock({ days: 14 });
@@ -193,7 +210,14 @@ describe('lifecycle (SPEC 5)', () => {
     await kb.adapter.moveClock({ days: 4 });
     await settle();
     expect(await commands(c.instanceId)).toEqual(['instance.provision', 'instance.suspend']);
-    await kb.adapter.setPaymentOutcome(c.accountId, 'SUCCESS');
+    // Pay now with the declining method: Kill Bill answers 201, the invoice stays unpaid, nothing resumes.
+    expect((await payNow(c.customerId)).declined).toEqual([expect.objectContaining({ balance: 8, reason: 'declined by the bank' })]);
+    await settle();
+    expect(await commands(c.instanceId)).toEqual(['instance.provision', 'instance.suspend']);
+    // A working method, then Pay now: paid, and the instance resumes through Kill Bill's notifications, once.
+    await kb.adapter.setPaymentOutcome(c.accountId, 'SUCCESS', { payUnpaid: false });
+    expect(await payNow(c.customerId)).toEqual({ paid: [expect.objectContaining({ amount: 8 })], declined: [] });
+    expect(await payNow(c.customerId)).toEqual({ paid: [], declined: [] }); // nothing left: Kill Bill would answer 204
     await settle();
     expect(await commands(c.instanceId)).toEqual(['instance.provision', 'instance.suspend', 'instance.resume']);
     expect(await reasons(c.instanceId)).toEqual(expect.arrayContaining(['suspended', 'resumed']));

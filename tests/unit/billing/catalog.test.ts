@@ -4,7 +4,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { CATALOG_PATH, localCatalogXml, localOverdueXml, OVERDUE_PATH, parseCatalog, parseOverdue } from '../../../platform/src/billing/catalog.ts';
+import { CATALOG_PATH, localCatalogXml, localOverdueXml, OVERDUE_PATH, parseCatalog, parseOverdue, parseOverdueConfig } from '../../../platform/src/billing/catalog.ts';
 import { PLANS } from '../../../platform/src/plans.ts';
 import { schemaFile } from '../../helpers/schemas.ts';
 
@@ -47,5 +47,13 @@ describe('Kill Bill configuration', () => {
       ['BLOCKED', 14, true, undefined],
       ['WARNING', 10, false, undefined],
     ]);
+  });
+
+  it('overdue re-checks meet each boundary on its day: 1 day from clear, then WARNING +4 = 14, BLOCKED +7 = 21', () => {
+    const { initialReevaluationDays, states } = parseOverdueConfig(localOverdueXml());
+    expect(initialReevaluationDays).toBe(1);
+    const byName = Object.fromEntries(states.map((s) => [s.name, s]));
+    expect(byName.WARNING.days + byName.WARNING.reevaluationDays!).toBe(byName.BLOCKED.days);
+    expect(byName.BLOCKED.days + byName.BLOCKED.reevaluationDays!).toBe(byName.CANCELLATION.days);
   });
 });

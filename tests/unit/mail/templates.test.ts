@@ -75,6 +75,22 @@ describe('templates', () => {
     expect(formatBytes(3 * 1024 ** 3)).toBe('3.0 GiB');
   });
 
+  it('billing mails state the invoice number, amount and due date; dunning mails link to pay now, trial warnings to adding a card', () => {
+    const invoice = { number: '42', amount: 8, balance: 8, currency: 'USD', dueDate: '2026-12-03' };
+    for (const name of ['invoice-created', 'payment-succeeded', 'payment-failed', 'overdue-warning', 'instance-suspended'] as const) {
+      const m = renderTemplate(name, { invoice }, ctx);
+      expect(m.text, name).toMatch(/Invoice: 42/);
+      expect(m.text, name).toMatch(/Amount: \$8\.00/);
+      expect(m.text, name).toMatch(/Due: Thursday,? 3 December 2026/);
+      expect(m.html, name).toContain('$8.00');
+    }
+    expect(renderTemplate('payment-failed', { invoice: { ...invoice, balance: 3 } }, ctx).text).toMatch(/Still to pay: \$3\.00/);
+    for (const name of ['payment-failed', 'overdue-warning', 'instance-suspended'] as const) {
+      expect(renderTemplate(name, { invoice }, ctx).text, name).toContain('https://example.test/portal/billing');
+    }
+    expect(renderTemplate('trial-ending', { daysLeft: 3, trialEndsAt: '2026-12-03T00:00:00Z' }, ctx).text).toContain('https://example.test/portal/billing/card/new');
+  });
+
   it('greets by name when known; a failed setup names the step', () => {
     expect(renderTemplate('welcome', { firstName: 'Ada' }, ctx).text).toMatch(/^Hello Ada,/);
     expect(renderTemplate('welcome', {}, ctx).text).toMatch(/^Hello,/);

@@ -80,6 +80,13 @@ export function label(s: string | undefined | null): string {
 	return (s ?? 'unknown').replace(/_/g, ' ');
 }
 
+const CARD_BRANDS: Record<string, string> = { visa: 'Visa', mastercard: 'Mastercard', amex: 'American Express', discover: 'Discover', diners: 'Diners Club', jcb: 'JCB', unionpay: 'UnionPay' };
+
+/** Stripe's card brand (`visa`) as printed on the card (`Visa`). */
+export function cardBrand(brand: string | undefined | null): string {
+	return CARD_BRANDS[brand ?? ''] ?? 'Card';
+}
+
 export function formatDate(s: string | undefined | null): string {
 	if (!s) return '—';
 	const d = new Date(s);

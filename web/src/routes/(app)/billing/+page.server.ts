@@ -1,3 +1,4 @@
+import { fail } from '@sveltejs/kit';
 import { api } from '$lib/server/api';
 import { failFrom, invalid, loadError } from '$lib/server/forms';
 import type { Instance, Plan } from '$lib/platform';
@@ -23,7 +24,7 @@ export type BillingView = {
 	invoices?: Invoice[];
 	balance?: number | { amount: number; currency: string };
 	currency?: string;
-	paymentMethod?: { type?: string; label?: string; last4?: string; failing?: boolean } | null;
+	paymentMethod?: { type?: string; card?: { brand: string; last4: string; expMonth: number; expYear: number } | null; failing?: boolean } | null;
 };
 
 export const load: PageServerLoad = async (event) => {
@@ -42,7 +43,48 @@ export const load: PageServerLoad = async (event) => {
 	}
 };
 
+type PayNowResult = { paid: { number: string; amount: number; currency: string }[]; declined: { number: string; balance: number; currency: string }[] };
+const money = (n: number, currency: string) => new Intl.NumberFormat('en-US', { style: 'currency', currency }).format(n);
+
 export const actions: Actions = {
+	/** "Pay now": the outcome is read from the invoices afterwards, never from Kill Bill's answer code. */
+	payNow: async (event) => {
+		try {
+			const r = await api<PayNowResult>(event, 'POST', 'billing', { body: { action: 'payNow' } });
+			const paid = r.paid.map((i) => `invoice ${i.number} (${money(i.amount, i.currency)})`).join(', ');
+			const declined = r.declined.map((i) => `invoice ${i.number} (${money(i.balance, i.currency)})`).join(', ');
+			if (r.declined.length) {
+				return fail(402, { message: `Your bank declined the charge for ${declined}: still unpaid. Update your card and try again.${paid ? ` Paid: ${paid}.` : ''}` });
+			}
+			return { success: paid ? `Paid ${paid}. Thank you! Any suspended instance restarts within minutes.` : 'Nothing to pay: you are all settled.' };
+		} catch (err) {
+			return failFrom(err);
+		}
+	},
+	/** "Pay now": the outcome is read from the invoices afterwards, never from Kill Bill's answer code. */
+	payNow: async (event) => {
+		try {
+			const r = await api<PayNowResult>(event, 'POST', 'billing', { body: { action: 'payNow' } });
+			const paid = r.paid.map((i) => `invoice ${i.number} (${money(i.amount, i.currency)})`).join(', ');
+			const declined = r.declined.map((i) => `invoice ${i.number} (${money(i.balance, i.currency)})`).join(', ');
+			if (r.declined.length) {
+				return fail(402, { message: `Your bank declined the charge for ${declined}: still unpaid. Update your card and try again.${paid ? ` Paid: ${paid}.` : ''}` });
+			}
+			return { success: paid ? `Paid ${paid}. Thank you! Any suspended instance restarts within minutes.` : 'Nothing to pay: you are all settled.' };
+		} catch (err) {
+			return failFrom(err);
+		}
+	},
+	/** "Add card" / "Update card": off to Stripe's hosted card page (the card never passes through us). */
+	addCard: async (event) => {
+		let url: string;
+		try {
+			({ url } = await api<{ url: string }>(event, 'POST', 'billing', { body: { action: 'addCard' } }));
+		} catch (err) {
+			return failFrom(err);
+		}
+		redirect(303, url);
+	},
 	cancel: async (event) => {
 		const data = await event.request.formData();
 		const subscriptionId = String(data.get('subscriptionId') ?? '');
