@@ -117,6 +117,14 @@ const MATRIX: Record<string, Record<string, Call>> = {
     'GET list (admins only)': { method: 'GET', expect: A(401, 403, 403, 200) },
     'POST replay (admins only)': { method: 'POST', body: () => ({ trigger: 'no-such-trigger' }), expect: A(401, 403, 403, 400) },
   },
+  domains: {
+    'GET Alice’s custom domains': {
+      method: 'GET', query: (f) => ({ instanceId: f.instanceId }), expect: A(401, 404, 200, 200), maySee: ['owner', 'admin'],
+    },
+    'add a domain to Alice’s instance': {
+      method: 'POST', body: (f) => ({ action: 'add', instanceId: f.instanceId, domain: 'matrix.example.test' }), expect: REFUSED,
+    },
+  },
   'instance-action': {
     'start Alice’s instance': {
       method: 'POST', body: (f) => ({ id: f.instanceId, action: 'start' }), expect: A(401, 404, 'allowed', 'allowed'), maySee: ['owner', 'admin'],
