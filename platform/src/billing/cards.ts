@@ -33,11 +33,6 @@ function stripe(): Stripe {
   return client;
 }
 
-/** Forget the Stripe client (tests that point at another stand-in). */
-export function resetStripe(): void {
-  client = undefined;
-}
-
 /** The card of a payment method, from the plugin's info (null for methods that are not cards). */
 export function cardOf(pm: PaymentMethod | undefined): Card | null {
   if (!pm || pm.pluginName !== STRIPE_PLUGIN) return null;
