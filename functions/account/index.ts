@@ -11,7 +11,7 @@ import { HttpError } from '@saasodoo/platform/errors';
 import { route, type Caller } from '@saasodoo/platform/fn';
 import { authFunction } from '@saasodoo/platform/auth/auth-function';
 import { setPassword } from '@saasodoo/platform/auth/password-change';
-import { givenPasswordSchema, newPasswordSchema, verifyPassword } from '@saasodoo/platform/auth/passwords';
+import { givenPasswordSchema, newPasswordSchema, refuseOwnerPassword, verifyPassword } from '@saasodoo/platform/auth/passwords';
 import { limitedAttempt } from '@saasodoo/platform/auth/rate-limits';
 import { endSessions, listSessions } from '@saasodoo/platform/auth/sessions';
 import { findUserById, nameSchema, type User } from '@saasodoo/platform/auth/users';
@@ -50,6 +50,7 @@ async function act(caller: Caller, b: Body) {
           throw failure(HttpError.badRequest('The current password is wrong', { currentPassword: 'is wrong' }));
         }
       });
+      refuseOwnerPassword(b.newPassword, u, 'newPassword');
       const done = await setPassword(async () => ({ id: u.id, email: u.email }), b.newPassword, { keepSession: caller.sessionId, source: '/saasodoo/account' });
       return { passwordChanged: true, endedSessions: done!.endedSessions };
     }

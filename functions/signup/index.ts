@@ -11,7 +11,7 @@ import { enqueue } from '@saasodoo/platform/outbox';
 import { authFunction, kickOutbox } from '@saasodoo/platform/auth/auth-function';
 import { issueEmailToken } from '@saasodoo/platform/auth/email-tokens';
 import { portalLink } from '@saasodoo/platform/auth/links';
-import { hashPassword, newPasswordSchema } from '@saasodoo/platform/auth/passwords';
+import { hashPassword, newPasswordSchema, refuseOwnerPassword } from '@saasodoo/platform/auth/passwords';
 import { consumeOrThrow } from '@saasodoo/platform/auth/rate-limits';
 import { emailSchema, insertUser, nameSchema } from '@saasodoo/platform/auth/users';
 
@@ -33,6 +33,7 @@ export default authFunction({
     auth: 'none',
     body,
     handle: async ({ body: b, ip }) => {
+      refuseOwnerPassword(b.password, b);
       await consumeOrThrow('signupIp', ip);
       const passwordHash = await hashPassword(b.password);
       await db('auth').tx(async (t) => {

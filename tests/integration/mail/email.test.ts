@@ -82,7 +82,7 @@ describe('templates: subject, recipient, links', () => {
     { template: 'verify-email', type: 'user.verification_requested', data: () => ({ customerId, email, firstName: 'Ada', verifyUrl: `${PUBLIC_URL}/verify-email?token=${verifyToken}` }), subject: /confirm your email/i, link: `${PUBLIC_URL}/verify-email?token=${verifyToken}` },
     { template: 'welcome', type: 'user.verified', data: () => ({ customerId, email, firstName: 'Ada' }), subject: /welcome/i, link: `${PUBLIC_URL}/instances` },
     { template: 'password-reset', type: 'user.password_reset_requested', data: () => ({ customerId, email, resetUrl: `${PUBLIC_URL}/reset-password?token=${resetToken}` }), subject: /reset your .*password/i, link: `${PUBLIC_URL}/reset-password?token=${resetToken}` },
-    { template: 'password-changed', type: 'user.password_changed', data: () => ({ customerId, email }), subject: /password was changed/i, link: `${PUBLIC_URL}/reset-password` },
+    { template: 'password-changed', type: 'user.password_changed', data: () => ({ customerId, email }), subject: /password was changed/i, link: `${PUBLIC_URL}/forgot-password` },
     { template: 'instance-ready', type: 'instance.ready', data: () => ({ instanceId, customerId, url: instanceUrl }), subject: /Acme Books is ready/, link: page },
     { template: 'instance-failed', type: 'instance.failed', data: () => ({ instanceId, customerId, step: 'database', reason: leakyReason }), subject: /could not set up .*Acme Books/, link: page },
     { template: 'trial-ending', type: 'billing.trial_ending', data: () => ({ customerId, subscriptionId: randomUUID(), daysLeft: 3, trialEndsAt: '2026-12-10T00:00:00Z' }), subject: /trial ends in 3 days/, link: billing },
@@ -134,7 +134,7 @@ describe('templates: subject, recipient, links', () => {
     sent.set('signup-attempt', m);
     expect(m.subject).toMatch(/tried to sign up/i);
     expect(m.rcptTo).toEqual(['taken@example.test']);
-    expect(links(m)).toEqual(expect.arrayContaining([`${PUBLIC_URL}/login`, `${PUBLIC_URL}/reset-password`]));
+    expect(links(m)).toEqual(expect.arrayContaining([`${PUBLIC_URL}/login`, `${PUBLIC_URL}/forgot-password`]));
   });
 
   it('cancellation-scheduled names the effective date; instance-ready the address and no password', () => {

@@ -7,7 +7,7 @@ import type { Actions, PageServerLoad } from './$types';
 export const load: PageServerLoad = async (event) => {
 	try {
 		const instance = await api<Instance>(event, 'GET', 'instances', { query: { id: event.params.id } });
-		return { instance, isAdmin: event.locals.user?.role === 'admin' };
+		return { instance, isAdmin: event.locals.user?.role === 'admin', viewerId: event.locals.user?.id };
 	} catch (err) {
 		loadError(err);
 	}
@@ -18,8 +18,8 @@ const DONE: Record<string, string> = {
 	stop: 'Stopping the instance…',
 	restart: 'Restarting the instance…',
 	backup: 'Taking a backup…',
-	restore: 'Restoring the backup: the instance stops, a safety backup is kept, then it starts again.',
-	delete: 'The instance is being deleted. A final backup is kept for 30 days.',
+	restore: 'Restoring the backup: a safety backup of the current state is taken first, and the instance keeps the state it had (a stopped instance stays stopped).',
+	delete: 'Deleting the instance. A final backup is kept for 30 days.',
 	retry: 'Retrying from the failed step…',
 	[RESET_ODOO_PASSWORD]: 'A new Odoo password is set. It is shown below, once; the old one no longer works.',
 };
@@ -37,6 +37,6 @@ export const actions: Actions = {
 		} catch (err) {
 			return failFrom(err);
 		}
-		return { success: DONE[action] };
+		return { success: DONE[action], action };
 	},
 };
