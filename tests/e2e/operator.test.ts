@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setAdminRole } from '@saasodoo/platform/cli/admin';
 import { e2eUnavailable, seriousA11yViolations, startE2e, uniqueEmail, type E2e } from './harness.ts';
-import { signUpVerifyLogIn, waitForStatus } from './flows.ts';
+import { signUpVerifyLogIn, waitForBadge, waitForStatus } from './flows.ts';
 
 const unavailable = e2eUnavailable();
 if (unavailable) console.warn(`skipping operator e2e: ${unavailable}`);
@@ -29,6 +29,19 @@ describe.skipIf(!!unavailable)('operator pages', () => {
     expect(await page.getByRole('link', { name: 'Operator' }).count()).toBe(0);
     const res = await page.goto(`${e2e.portal}/admin`);
     expect(res?.status()).toBe(404);
+
+    // A purchase without a trial never speaks of a trial, while it waits for payment or once paid.
+    await page.goto(`${e2e.portal}/instances/new`);
+    await page.getByLabel('Name').fill('Paid Co');
+    await page.getByLabel('Subdomain').fill(`paid-${Date.now().toString(36)}`);
+    await page.locator('[data-plan="basic-immediate"] input[type=radio]').check();
+    if (await page.getByLabel('Start with the free trial').count()) await page.getByLabel('Start with the free trial').uncheck();
+    await page.getByRole('button', { name: 'Create instance' }).click();
+    await page.waitForURL(/\/instances\/[0-9a-f-]{36}$/, { timeout: 60_000 });
+    expect(await page.locator('main').innerText()).not.toMatch(/trial/i);
+    await waitForBadge(page, 'billing', 'paid', 60_000);
+    expect(await page.locator('main').innerText()).not.toMatch(/trial/i);
+    await e2e.shot(page, 'no-trial-purchase');
   });
 
   it('retries a failed provisioning from the operator page', async () => {

@@ -81,6 +81,50 @@ describe.skipIf(!!unavailable)('portal public pages', () => {
     await e2e.shot(page, 'login-refused');
   });
 
+  it('refuses a weak password on signup and says why', async () => {
+    const page = await e2e.newPage();
+    await page.goto(`${e2e.portal}/signup`);
+    await page.getByLabel('First name', { exact: true }).fill('Ada');
+    await page.getByLabel('Last name', { exact: true }).fill('Lovelace');
+    await page.getByLabel('Email', { exact: true }).fill(`ada-weak-${Date.now()}@example.test`);
+    await page.getByLabel('Password', { exact: true }).fill('password1234');
+    await page.getByLabel('I accept the terms of service').check();
+    await page.getByRole('button', { name: 'Create account' }).click();
+    await page.locator('#f-password-error').waitFor();
+    expect(await page.locator('#f-password-error').innerText()).toMatch(/^is too easy to guess \(.+\): .+/);
+    expect(await page.getByRole('alert').innerText()).toMatch(/Password: is too easy to guess/);
+    await page.getByLabel('Password', { exact: true }).fill('AdaLovelace2026!');
+    await page.getByRole('button', { name: 'Create account' }).click();
+    await page.locator('#f-password-error', { hasText: 'built from your email address or name' }).waitFor();
+    expect(await seriousA11yViolations(page)).toEqual([]);
+    await e2e.shot(page, 'signup-weak-password');
+  });
+
+  it('after a lockout, the login page offers the password reset', async () => {
+    const page = await e2e.newPage();
+    await page.goto(`${e2e.portal}/login`);
+    const email = `locked-${Date.now()}@example.test`;
+    for (let i = 0; i < 6 && (await page.locator('#locked-help').count()) === 0; i++) {
+      await page.getByLabel('Email').fill(email);
+      await page.getByLabel('Password').fill(`wrong password number ${i}`);
+      await page.getByRole('button', { name: 'Log in' }).click();
+      await page.getByRole('alert').waitFor();
+      await page.waitForLoadState('networkidle');
+    }
+    expect(await page.getByRole('alert').innerText()).toMatch(/Too many attempts/);
+    await page.locator('#locked-help').getByRole('link', { name: 'Reset it now' }).click();
+    await page.waitForURL(`${e2e.portal}/forgot-password`);
+    await page.getByRole('heading', { name: 'Forgot your password?' }).waitFor();
+    await e2e.shot(page, 'lockout-offers-reset');
+  });
+
+  it('a reset page opened without a token leads to the page that asks for a reset link', async () => {
+    const page = await e2e.newPage();
+    await page.goto(`${e2e.portal}/reset-password`);
+    expect(new URL(page.url()).pathname).toBe('/forgot-password');
+    expect(await page.content()).not.toMatch(/link is incomplete/);
+  });
+
   it('sends visitors of private pages to login, and back after', async () => {
     const page = await e2e.newPage();
     for (const path of ['/instances', '/instances/new', '/billing', '/account', '/admin']) {

@@ -1,13 +1,15 @@
 import { fail } from '@sveltejs/kit';
 import { api } from '$lib/server/api';
 import { failFrom, loadError } from '$lib/server/forms';
+import { trialEnds } from '$lib/server/trials';
 import { ACTIONS, RESET_ODOO_PASSWORD, type Instance } from '$lib/platform';
 import type { Actions, PageServerLoad } from './$types';
 
 export const load: PageServerLoad = async (event) => {
 	try {
 		const instance = await api<Instance>(event, 'GET', 'instances', { query: { id: event.params.id } });
-		return { instance, isAdmin: event.locals.user?.role === 'admin', viewerId: event.locals.user?.id };
+		const trialEnd = instance.billingStatus === 'trial' ? (await trialEnds(event, [instance.id]))[instance.id] : undefined;
+		return { instance, trialEnd, isAdmin: event.locals.user?.role === 'admin', viewerId: event.locals.user?.id };
 	} catch (err) {
 		loadError(err);
 	}
