@@ -10,6 +10,7 @@
  */
 import { z } from 'zod';
 import { httpFunction, route } from '@saasodoo/platform/fn';
+import { HttpError } from '@saasodoo/platform/errors';
 import { requirePendingInstance } from '@saasodoo/platform/billing/instance-check';
 import { billingSummary, cancelOwn, changeOwnPlan, startSubscription, stopBillingOutbox } from '@saasodoo/platform/billing/service';
 
@@ -22,10 +23,14 @@ const body = z.discriminatedUnion('action', [
 
 export default httpFunction({
   name: 'billing',
-  GET: route<Record<string, never>, undefined, 'customer'>({
+  GET: route<{ customerId?: string }, undefined, 'customer'>({
     auth: 'customer',
-    query: z.object({}).strict(),
-    handle: async ({ caller }) => ({ body: await billingSummary(caller.userId) }),
+    // ?customerId= is the operator console's view of one customer (admins only).
+    query: z.object({ customerId: uuid.optional() }).strict(),
+    handle: async ({ caller, query: q }) => {
+      if (q.customerId && caller.role !== 'admin') throw HttpError.forbidden('Only operators see other customers');
+      return { body: await billingSummary(q.customerId ?? caller.userId) };
+    },
   }),
   POST: route<Record<string, never>, z.infer<typeof body>, 'customer'>({
     auth: 'customer',
