@@ -34,7 +34,7 @@ describe.skipIf(!!unavailable)('operator pages', () => {
     await page.goto(`${e2e.portal}/instances/new`);
     await page.getByLabel('Name').fill('Paid Co');
     await page.getByLabel('Subdomain').fill(`paid-${Date.now().toString(36)}`);
-    await page.locator('[data-plan="basic-immediate"] input[type=radio]').check();
+    await page.locator('[data-plan="basic"] input[type=radio]').check();
     if (await page.getByLabel('Start with the free trial').count()) await page.getByLabel('Start with the free trial').uncheck();
     await page.getByRole('button', { name: 'Create instance' }).click();
     await page.waitForURL(/\/instances\/[0-9a-f-]{36}$/, { timeout: 60_000 });
@@ -102,6 +102,7 @@ describe.skipIf(!!unavailable)('operator pages', () => {
     await admin.goto(`${e2e.portal}/admin`);
     await admin.getByLabel('Search').fill(customerEmail.toUpperCase().slice(0, 14));
     await admin.getByRole('button', { name: 'Filter' }).click();
+    await admin.waitForURL(/[?&]q=/);
     const found = admin.locator('tr[data-customer]', { hasText: customerEmail });
     await found.waitFor();
     expect(await admin.locator('tr[data-customer]').count()).toBe(1);

@@ -2,14 +2,17 @@ import { fail } from '@sveltejs/kit';
 import { api } from '$lib/server/api';
 import { failFrom, loadError } from '$lib/server/forms';
 import { trialEnds } from '$lib/server/trials';
-import { ACTIONS, RESET_ODOO_PASSWORD, type Instance } from '$lib/platform';
+import { ACTIONS, RESET_ODOO_PASSWORD, type Instance, type Plan } from '$lib/platform';
 import type { Actions, PageServerLoad } from './$types';
 
 export const load: PageServerLoad = async (event) => {
 	try {
-		const instance = await api<Instance>(event, 'GET', 'instances', { query: { id: event.params.id } });
+		const [instance, plans] = await Promise.all([
+			api<Instance>(event, 'GET', 'instances', { query: { id: event.params.id } }),
+			api<{ items: Plan[] }>(event, 'GET', 'plans').catch(() => ({ items: [] as Plan[] })),
+		]);
 		const trialEnd = instance.billingStatus === 'trial' ? (await trialEnds(event, [instance.id]))[instance.id] : undefined;
-		return { instance, trialEnd, isAdmin: event.locals.user?.role === 'admin', viewerId: event.locals.user?.id };
+		return { instance, plans: plans.items ?? [], trialEnd, isAdmin: event.locals.user?.role === 'admin', viewerId: event.locals.user?.id };
 	} catch (err) {
 		loadError(err);
 	}
