@@ -53,7 +53,10 @@ describe.skipIf(!!unavailable)('customer flow', () => {
     await page.getByText('at least 3 characters').waitFor();
     await page.getByLabel('Subdomain').fill('admin');
     await page.getByText('is reserved').waitFor();
-    await page.getByLabel('Subdomain').fill(sub);
+    await page.getByLabel('Subdomain').fill(sub.toUpperCase());
+    // what is typed is lowercased, and the full address it will get is shown
+    expect(await page.getByLabel('Subdomain').inputValue()).toBe(sub);
+    expect(await page.getByTestId('full-address').innerText()).toMatch(new RegExp(`^https?://${sub}\\.[a-z0-9.-]+(:\\d+)?$`));
     await page.getByText(`${sub} is available`).waitFor();
     expect(await seriousA11yViolations(page)).toEqual([]);
     await page.locator('[data-plan="basic-test-trial"] input[type=radio]').check();

@@ -125,6 +125,33 @@ describe.skipIf(!!unavailable)('portal public pages', () => {
     expect(await page.content()).not.toMatch(/link is incomplete/);
   });
 
+  it('a visitor sees what the service is, one card per plan in customer words, the trial, an FAQ, terms and privacy', async () => {
+    const page = await e2e.newPage();
+    await page.goto(`${e2e.portal}/`);
+    await page.getByRole('heading', { level: 1 }).waitFor();
+    await page.getByRole('img', { name: /instance page of the portal/ }).waitFor();
+    await page.getByRole('heading', { name: 'How the trial works' }).waitFor();
+    await page.getByRole('heading', { name: 'Questions' }).waitFor();
+    await e2e.shot(page, 'landing');
+    await page.getByRole('link', { name: 'See pricing' }).click();
+    await page.waitForURL(`${e2e.portal}/pricing`);
+    const cards = page.locator('li.plan h3');
+    const names = await cards.allInnerTexts();
+    expect(names.filter((n) => n === 'Basic'), 'one Basic card for the with- and without-trial plans').toHaveLength(1);
+    expect(names).toEqual(expect.arrayContaining(['Basic', 'Standard', 'Premium']));
+    const text = await page.locator('main').innerText();
+    expect(text).not.toMatch(/basic-immediate|basic-monthly|-monthly|evergreen|phase|blocked/i);
+    expect(text).toMatch(/\d+-day free trial/);
+    await e2e.shot(page, 'pricing');
+    await page.getByRole('link', { name: 'Terms of service' }).click();
+    await page.waitForURL(`${e2e.portal}/terms`);
+    // the operator's text file, as written
+    await page.getByRole('heading', { level: 1, name: 'Terms of service' }).waitFor();
+    await page.getByText('An invoice left unpaid for 14 days').waitFor();
+    await page.getByRole('link', { name: 'Privacy' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Privacy' }).waitFor();
+  });
+
   it('sends visitors of private pages to login, and back after', async () => {
     const page = await e2e.newPage();
     for (const path of ['/instances', '/instances/new', '/billing', '/account', '/admin']) {
@@ -144,7 +171,7 @@ describe.skipIf(!!unavailable)('portal public pages', () => {
   });
 
   it('has no serious or critical accessibility violation on public pages, desktop and phone', async () => {
-    const pages = ['/', '/signup', '/login', '/forgot-password', '/reset-password?token=x', '/verify-email?email=a%40b.c', '/no-such-page'];
+    const pages = ['/', '/pricing', '/terms', '/privacy', '/signup', '/login', '/forgot-password', '/reset-password?token=x', '/verify-email?email=a%40b.c', '/no-such-page'];
     for (const viewport of [{ width: 1200, height: 900 }, { width: 375, height: 740 }]) {
       const page = await e2e.newPage({ viewport, isMobile: viewport.width < 500 });
       for (const p of pages) {
