@@ -90,10 +90,17 @@ describe.skipIf(!!unavailable)('customer flow', () => {
     expect(shown.login).toBe(email);
     await e2e.shot(page, 'running-with-password');
     expect(await seriousA11yViolations(page)).toEqual([]);
-    // fits a phone: nothing scrolls sideways, the actions stay reachable
-    await page.setViewportSize({ width: 375, height: 740 });
+    // fits a phone (390×844): no page scrolls sideways, the actions stay reachable
+    await page.setViewportSize({ width: 390, height: 844 });
     expect(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1)).toBe(true);
     await e2e.shot(page, 'instance-on-phone');
+    for (const p of ['/instances', '/instances/new', '/billing', '/account', '/pricing', '/']) {
+      await page.goto(`${e2e.portal}${p}`);
+      await page.locator('main h1').first().waitFor();
+      expect(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1), `${p} at 390 px`).toBe(true);
+      expect(await seriousA11yViolations(page), p).toEqual([]);
+    }
+    await page.goto(`${e2e.portal}${instancePath}`);
     await page.setViewportSize({ width: 1200, height: 900 });
     // shown once: a reload does not show it again
     await page.reload();
@@ -151,6 +158,13 @@ describe.skipIf(!!unavailable)('customer flow', () => {
     await row.waitFor({ timeout: 120_000 });
     await waitForStatus(page, ['running'], 60_000);
     await e2e.shot(page, 'backup-taken');
+    // on a phone the backups table is a list of cards whose buttons stay on screen
+    await page.setViewportSize({ width: 390, height: 844 });
+    expect(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1)).toBe(true);
+    const box = await row.getByRole('link', { name: /Download/ }).boundingBox();
+    expect(box && box.x + box.width).toBeLessThanOrEqual(390);
+    await e2e.shot(page, 'backups-on-phone');
+    await page.setViewportSize({ width: 1200, height: 900 });
     const download = page.waitForEvent('download');
     await row.getByRole('link', { name: /Download/ }).click();
     const file = await download;

@@ -45,6 +45,8 @@ describe.skipIf(!!unavailable)('portal public pages', () => {
       expect(text).toMatch(/Password.*at least 12/i);
       expect(text).toMatch(/terms/i);
       await expect(page.getByLabel('Email', { exact: true }).getAttribute('aria-invalid')).resolves.toBe('true');
+      // after a failed submit the error summary has the focus
+      if (javaScriptEnabled) await expect.poll(() => page.evaluate(() => document.activeElement?.id)).toBe('error-summary');
       // the typed email is kept, the password never comes back
       await expect(page.getByLabel('Email', { exact: true }).inputValue()).resolves.toBe('not-an-email');
       if (!javaScriptEnabled) await expect(page.getByLabel('Password', { exact: true }).inputValue()).resolves.toBe('');

@@ -2,6 +2,7 @@ import { fail } from '@sveltejs/kit';
 import { api } from '$lib/server/api';
 import { failFrom, loadError } from '$lib/server/forms';
 import { trialEnds } from '$lib/server/trials';
+import { planOffers } from '$lib/plans';
 import { ACTIONS, RESET_ODOO_PASSWORD, type Instance, type Plan } from '$lib/platform';
 import type { Actions, PageServerLoad } from './$types';
 
@@ -30,6 +31,25 @@ const DONE: Record<string, string> = {
 };
 
 export const actions: Actions = {
+	/** A plan change from the instance page: the card (offer) chosen maps to its catalogue plan; billing applies it. */
+	changePlan: async (event) => {
+		const data = await event.request.formData();
+		const key = String(data.get('plan') ?? '');
+		try {
+			const [plans, billing] = await Promise.all([
+				api<{ items: Plan[] }>(event, 'GET', 'plans'),
+				api<{ subscriptions?: { id: string; instanceId?: string; state?: string }[] }>(event, 'GET', 'billing'),
+			]);
+			const offer = planOffers(plans.items ?? []).find((o) => o.key === key);
+			if (!offer) return fail(400, { message: 'Choose one of the plans shown', fields: { plan: 'choose a plan' } });
+			const sub = (billing.subscriptions ?? []).find((s) => s.instanceId === event.params.id && s.state !== 'CANCELLED');
+			if (!sub) return fail(409, { message: 'This instance has no subscription to change', fields: { plan: 'no subscription' } });
+			await api(event, 'POST', 'billing', { body: { action: 'changePlan', subscriptionId: sub.id, plan: offer.withoutTrial ?? offer.withTrial } });
+			return { success: `Plan change to ${offer.name} requested: the new resources apply within minutes.`, action: 'changePlan' };
+		} catch (err) {
+			return failFrom(err);
+		}
+	},
 	act: async (event) => {
 		const data = await event.request.formData();
 		const action = String(data.get('action') ?? '');
