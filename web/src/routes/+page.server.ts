@@ -4,5 +4,5 @@ import type { PageServerLoad } from './$types';
 
 export const load: PageServerLoad = async (event) => {
 	if (event.locals.user) redirect(303, '/instances');
-	return { offers: await publicOffers(event) };
+	return { offers: await publicOffers(event, 1500) };
 };

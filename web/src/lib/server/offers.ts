@@ -4,11 +4,11 @@ import type { Plan } from '$lib/platform';
 import { planOffers, type Offer } from '$lib/plans';
 import { api } from './api';
 
-export async function publicOffers(event: RequestEvent): Promise<Offer[]> {
-	try {
-		const r = await api<{ items: Plan[] }>(event, 'GET', 'plans', { auth: false });
-		return planOffers(r.items ?? []);
-	} catch {
-		return []; // the page still explains the service; the plans come back with the API
-	}
+export async function publicOffers(event: RequestEvent, waitMs?: number): Promise<Offer[]> {
+	const offers = api<{ items: Plan[] }>(event, 'GET', 'plans', { auth: false })
+		.then((r) => planOffers(r.items ?? []))
+		.catch(() => [] as Offer[]); // the page still explains the service; the plans come back with the API
+	if (waitMs === undefined) return offers;
+	// The landing page answers at once even while the plans function starts (it is also the portal's start-up probe).
+	return Promise.race([offers, new Promise<Offer[]>((r) => setTimeout(() => r([]), waitMs).unref())]);
 }
