@@ -109,9 +109,12 @@ describe.skipIf(!!unavailable)('portal public pages', () => {
     for (let i = 0; i < 6 && (await page.locator('#locked-help').count()) === 0; i++) {
       await page.getByLabel('Email').fill(email);
       await page.getByLabel('Password').fill(`wrong password number ${i}`);
-      await page.getByRole('button', { name: 'Log in' }).click();
+      // wait for this attempt's answer, not the alert the previous one left
+      await Promise.all([
+        page.waitForResponse((r) => new URL(r.url()).pathname === '/login' && r.request().method() === 'POST'),
+        page.getByRole('button', { name: 'Log in' }).click(),
+      ]);
       await page.getByRole('alert').waitFor();
-      await page.waitForLoadState('networkidle');
     }
     expect(await page.getByRole('alert').innerText()).toMatch(/Too many attempts/);
     await page.locator('#locked-help').getByRole('link', { name: 'Reset it now' }).click();
