@@ -116,6 +116,7 @@ describe.skipIf(!!unavailable)('portal public pages', () => {
       ]);
       await page.getByRole('alert').waitFor();
     }
+    await page.locator('#locked-help').waitFor();
     expect(await page.getByRole('alert').innerText()).toMatch(/Too many attempts/);
     await page.locator('#locked-help').getByRole('link', { name: 'Reset it now' }).click();
     await page.waitForURL(`${e2e.portal}/forgot-password`);
