@@ -58,6 +58,9 @@ beforeAll(async () => {
   process.env.SMTP_URL = smtp.url;
   process.env.PUBLIC_URL = PUBLIC_URL;
   process.env.MAIL_FROM = 'SaaSOdoo <no-reply@example.test>';
+  process.env.OPERATOR_NAME = 'Acme Hosting Ltd';
+  process.env.OPERATOR_POSTAL_ADDRESS = '12 Quay Street, Dublin D02, Ireland';
+  process.env.SUPPORT_CONTACT = 'help@acme-hosting.test';
   resetConfig();
   await migrate({ databases: ['communication'] });
   server = await startFunction(emailFn, await freePort()); // faas-js-runtime treats port 0 as 8080
@@ -72,6 +75,16 @@ afterAll(async () => {
   await closeDatabases();
   await smtp?.close();
   await dropNamespace();
+});
+
+describe('trial end', () => {
+  it('the one trial-end notice becomes one mail telling the trial, the first invoice and its failed payment, with the footer', async () => {
+    const m = await mailFor('billing.status_changed', { customerId, instanceId, subscriptionId: randomUUID(), status: 'overdue', reason: 'trial_ended' });
+    expect(m.subject).toMatch(/trial has ended: the first payment failed/);
+    expect(m.text).toMatch(/first invoice/);
+    expect(m.text).toMatch(/Acme Hosting Ltd · 12 Quay Street/);
+    expect(m.text).toMatch(/Questions\? Contact us: help@acme-hosting\.test/);
+  });
 });
 
 describe('templates: subject, recipient, links', () => {
@@ -116,6 +129,12 @@ describe('templates: subject, recipient, links', () => {
   it.each(cases)('$template ($type)', async (c) => {
     const m = await mailFor(c.type, c.data());
     sent.set(c.template, m);
+    // every mail carries the operator's name, postal address and support contact (settings)
+    for (const part of [m.text, m.html]) {
+      expect(part).toContain('Acme Hosting Ltd');
+      expect(part).toContain('12 Quay Street, Dublin D02, Ireland');
+      expect(part).toContain('help@acme-hosting.test');
+    }
     expect(m.subject).toMatch(c.subject);
     expect(m.rcptTo).toEqual([email]);
     expect(m.to).toEqual([email]);
