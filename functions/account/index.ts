@@ -13,7 +13,7 @@ import { HttpError } from '@saasodoo/platform/errors';
 import { route, type Caller } from '@saasodoo/platform/fn';
 import { authFunction } from '@saasodoo/platform/auth/auth-function';
 import { setPassword } from '@saasodoo/platform/auth/password-change';
-import { givenPasswordSchema, newPasswordSchema, refuseOwnerPassword, warmPasswordStrength, verifyPassword } from '@saasodoo/platform/auth/passwords';
+import { givenPasswordSchema, newPasswordSchema, refuseOwnerPassword, verifyPassword } from '@saasodoo/platform/auth/passwords';
 import { limitedAttempt } from '@saasodoo/platform/auth/rate-limits';
 import { endSessions, listSessions } from '@saasodoo/platform/auth/sessions';
 import { findUserById, nameSchema, type User } from '@saasodoo/platform/auth/users';
@@ -101,7 +101,6 @@ async function operatorView(caller: Caller, q: Query) {
 
 export default authFunction({
   name: 'account',
-  init: warmPasswordStrength,
   GET: route<Query, undefined, 'customer'>({
     auth: 'customer',
     query,

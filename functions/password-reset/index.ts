@@ -12,7 +12,7 @@ import { authFunction, kickOutbox } from '@saasodoo/platform/auth/auth-function'
 import { consumeEmailToken, issueEmailToken } from '@saasodoo/platform/auth/email-tokens';
 import { portalLink } from '@saasodoo/platform/auth/links';
 import { setPassword } from '@saasodoo/platform/auth/password-change';
-import { newPasswordSchema, refuseOwnerPassword, warmPasswordStrength } from '@saasodoo/platform/auth/passwords';
+import { newPasswordSchema, refuseOwnerPassword } from '@saasodoo/platform/auth/passwords';
 import { clearFailures, consumeOrThrow } from '@saasodoo/platform/auth/rate-limits';
 import { newSecretToken, SECRET_TOKEN_PATTERN } from '@saasodoo/platform/auth/secret-tokens';
 import { emailSchema, findUserByEmail, findUserById } from '@saasodoo/platform/auth/users';
@@ -27,7 +27,6 @@ const body = z
 
 export default authFunction({
   name: 'password-reset',
-  init: warmPasswordStrength,
   POST: {
     auth: 'none',
     body,

@@ -11,7 +11,7 @@ import { enqueue } from '@saasodoo/platform/outbox';
 import { authFunction, kickOutbox } from '@saasodoo/platform/auth/auth-function';
 import { issueEmailToken } from '@saasodoo/platform/auth/email-tokens';
 import { portalLink } from '@saasodoo/platform/auth/links';
-import { hashPassword, newPasswordSchema, refuseOwnerPassword, warmPasswordStrength } from '@saasodoo/platform/auth/passwords';
+import { hashPassword, newPasswordSchema, refuseOwnerPassword } from '@saasodoo/platform/auth/passwords';
 import { consumeOrThrow } from '@saasodoo/platform/auth/rate-limits';
 import { emailSchema, insertUser, nameSchema } from '@saasodoo/platform/auth/users';
 
@@ -29,7 +29,6 @@ export const ACCEPTED = { status: 'accepted', message: 'Check your inbox: we sen
 
 export default authFunction({
   name: 'signup',
-  init: warmPasswordStrength,
   POST: {
     auth: 'none',
     body,

@@ -39,6 +39,7 @@ const length = (s: string) => [...s].length; // characters, not UTF-16 units
 /** Lowest zxcvbn score (0–4) a new password may have: 3 is "safely unguessable" against an online attack and a slow hash. */
 export const MIN_PASSWORD_SCORE = 3;
 
+// Built on first use (about a second of CPU): at function start it would delay every cold start of signup, account and password-reset.
 let zxcvbn: ZxcvbnFactory | undefined;
 const strength = () =>
   (zxcvbn ??= new ZxcvbnFactory({
@@ -46,14 +47,6 @@ const strength = () =>
     graphs: zxcvbnCommon.adjacencyGraphs,
     translations: zxcvbnEn.translations,
   }));
-
-/**
- * Builds zxcvbn's ranked dictionaries now (about a second) instead of in the
- * first request that sets a password: call it from a function's init.
- */
-export function warmPasswordStrength(): void {
-  strength().check('warm up the dictionaries');
-}
 
 /** Who the password belongs to: what it must not be built from. */
 export type PasswordOwner = { email?: string; firstName?: string; lastName?: string };
