@@ -97,7 +97,7 @@ export const catalog = {
   'instance.quota_exceeded': def(['quota-set', 'health-probe'], instance.extend({ usedBytes: z.number(), limitBytes: z.number() }), 'storage usage over the plan quota'),
   'instance.backup_completed': def(['instance-ops'], instance.extend({ backupId: uuid, sizeBytes: z.number(), kind: z.enum(['manual', 'daily', 'safety', 'final']).optional() }), 'a backup succeeded (mailed unless kind is daily, safety or final)'),
   'instance.backup_failed': def(['instance-ops'], instance.extend({ backupId: uuid, reason: text({ multiline: true }), kind: z.enum(['manual', 'daily', 'safety', 'final']).optional() }), 'a backup failed (mailed unless kind is safety or final)'),
-  'instance.restore_completed': def(['instance-ops'], instance.extend({ backupId: z.string().max(100) }), 'a restore succeeded'),
+  'instance.restore_completed': def(['instance-ops'], instance.extend({ backupId: z.string().max(100), status: z.enum(['running', 'stopped']).optional() }), 'a restore succeeded (status: where the instance is left)'),
   'instance.restore_failed': def(['instance-ops'], instance.extend({ backupId: z.string().max(100), reason: text({ multiline: true }) }), 'a restore failed'),
   'billing.trial_ending': def(['lifecycle'], z.object({ customerId: uuid, subscriptionId: uuid, daysLeft: z.union([z.literal(7), z.literal(3), z.literal(1)]), trialEndsAt: z.iso.datetime() }), 'a trial ends in 7, 3 or 1 days'),
   'audit.action': def(['platform'], z.object({

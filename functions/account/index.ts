@@ -1,5 +1,7 @@
 /**
- * GET /api/account (Bearer) → 200 {profile, sessions}.
+ * GET /api/account (Bearer) → 200 {profile, sessions}. Operators (admin) also:
+ *   ?customers=true[&q=] → {items: customers, newest first, searched by email or name};
+ *   ?customerId= → {profile, sessions} of that customer.
  * POST /api/account (Bearer) {action: 'changePassword', currentPassword, newPassword}
  *   | {action: 'updateProfile', firstName?, lastName?} | {action: 'revokeSession', sessionId} → 200.
  * Changing the password ends every other session; a wrong current password
@@ -11,7 +13,7 @@ import { HttpError } from '@saasodoo/platform/errors';
 import { route, type Caller } from '@saasodoo/platform/fn';
 import { authFunction } from '@saasodoo/platform/auth/auth-function';
 import { setPassword } from '@saasodoo/platform/auth/password-change';
-import { givenPasswordSchema, newPasswordSchema, verifyPassword } from '@saasodoo/platform/auth/passwords';
+import { givenPasswordSchema, newPasswordSchema, refuseOwnerPassword, verifyPassword } from '@saasodoo/platform/auth/passwords';
 import { limitedAttempt } from '@saasodoo/platform/auth/rate-limits';
 import { endSessions, listSessions } from '@saasodoo/platform/auth/sessions';
 import { findUserById, nameSchema, type User } from '@saasodoo/platform/auth/users';
@@ -50,6 +52,7 @@ async function act(caller: Caller, b: Body) {
           throw failure(HttpError.badRequest('The current password is wrong', { currentPassword: 'is wrong' }));
         }
       });
+      refuseOwnerPassword(b.newPassword, u, 'newPassword');
       const done = await setPassword(async () => ({ id: u.id, email: u.email }), b.newPassword, { keepSession: caller.sessionId, source: '/saasodoo/account' });
       return { passwordChanged: true, endedSessions: done!.endedSessions };
     }
@@ -69,11 +72,42 @@ async function act(caller: Caller, b: Body) {
   }
 }
 
+const query = z.object({
+  customers: z.enum(['true']).optional(),
+  q: z.string().trim().max(200).optional(),
+  customerId: z.uuid('must be a customer id').optional(),
+}).strict();
+type Query = z.infer<typeof query>;
+
+/** Customers for the operator console: searched by email (or name), newest first. */
+async function customers(q: string | undefined) {
+  const rows = await db('auth').manyOrNone<User>(
+    `SELECT id, email, first_name AS "firstName", last_name AS "lastName", role, email_verified_at AS "emailVerifiedAt", created_at AS "createdAt"
+       FROM users
+      WHERE $1::text IS NULL OR email ILIKE $1 OR (first_name || ' ' || last_name) ILIKE $1
+      ORDER BY created_at DESC LIMIT 500`,
+    [q ? `%${q.replace(/[\\%_]/g, (c) => `\\${c}`)}%` : null],
+  );
+  return rows.map(profile);
+}
+
+async function operatorView(caller: Caller, q: Query) {
+  if (caller.role !== 'admin') throw HttpError.forbidden('Only operators see other customers');
+  if (q.customers) return { items: await customers(q.q || undefined) };
+  const u = await findUserById(db('auth'), q.customerId!);
+  if (!u) throw HttpError.notFound('No such customer');
+  return { profile: profile(u), sessions: await listSessions(u.id) };
+}
+
 export default authFunction({
   name: 'account',
-  GET: route<undefined, undefined, 'customer'>({
+  GET: route<Query, undefined, 'customer'>({
     auth: 'customer',
-    handle: async ({ caller }) => ({ body: { profile: profile(await me(caller)), sessions: await sessions(caller) } }),
+    query,
+    handle: async ({ caller, query: q }) => {
+      if (q.customers || q.customerId) return { body: await operatorView(caller, q), headers: { 'cache-control': 'no-store' } };
+      return { body: { profile: profile(await me(caller)), sessions: await sessions(caller) } };
+    },
   }),
   POST: route<undefined, Body, 'customer'>({
     auth: 'customer',

@@ -14,6 +14,7 @@
  */
 import { z } from 'zod';
 import { httpFunction, route } from '@saasodoo/platform/fn';
+import { HttpError } from '@saasodoo/platform/errors';
 import { requirePendingInstance } from '@saasodoo/platform/billing/instance-check';
 import { finishCardSetup, startCardSetup } from '@saasodoo/platform/billing/cards';
 import { config } from '@saasodoo/platform/config';
@@ -31,11 +32,15 @@ const body = z.discriminatedUnion('action', [
 
 export default httpFunction({
   name: 'billing',
-  GET: route<{ invoice?: string }, undefined, 'customer'>({
+  GET: route<{ invoice?: string; customerId?: string }, undefined, 'customer'>({
     auth: 'customer',
-    query: z.object({ invoice: uuid.optional() }).strict(),
     // ?invoice=<id>: that invoice with Kill Bill's HTML rendering of it (the portal sandboxes it).
-    handle: async ({ caller, query }) => ({ body: query.invoice ? await ownInvoice(caller.userId, query.invoice) : await billingSummary(caller.userId) }),
+    // ?customerId= is the operator console's view of one customer (admins only).
+    query: z.object({ invoice: uuid.optional(), customerId: uuid.optional() }).strict(),
+    handle: async ({ caller, query: q }) => {
+      if (q.customerId && caller.role !== 'admin') throw HttpError.forbidden('Only operators see other customers');
+      return { body: q.invoice ? await ownInvoice(caller.userId, q.invoice) : await billingSummary(q.customerId ?? caller.userId) };
+    },
   }),
   POST: route<Record<string, never>, z.infer<typeof body>, 'customer'>({
     auth: 'customer',

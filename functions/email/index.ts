@@ -25,7 +25,10 @@ type Delivery<T extends TemplateName> = {
 /** Renders `template` and sends it once per key. */
 async function deliver<T extends TemplateName>(e: ReceivedEvent, template: T, d: Delivery<T>): Promise<void> {
   const c = config();
-  const mail = renderTemplate(template, d.vars, { publicUrl: c.PUBLIC_URL });
+  const mail = renderTemplate(template, d.vars, {
+    publicUrl: c.PUBLIC_URL,
+    operator: { name: c.OPERATOR_NAME, postalAddress: c.OPERATOR_POSTAL_ADDRESS, support: c.SUPPORT_CONTACT },
+  });
   const key = d.key ?? `${e.id}:${template}`;
   const sent = await sendOnce(
     { key, eventId: e.id, eventType: e.type, template, customerId: d.customerId, to: d.to },
@@ -125,7 +128,7 @@ export default eventFunction({
       await deliverToCustomer(e, 'backup-failed', e.data.customerId, { instance: await instanceRef(e.data.instanceId) });
     }),
     ...on('instance.restore_completed', async (e) =>
-      deliverToCustomer(e, 'restore-completed', e.data.customerId, { instance: await instanceRef(e.data.instanceId) })),
+      deliverToCustomer(e, 'restore-completed', e.data.customerId, { instance: await instanceRef(e.data.instanceId), status: e.data.status })),
     ...on('instance.restore_failed', async (e) =>
       deliverToCustomer(e, 'restore-failed', e.data.customerId, { instance: await instanceRef(e.data.instanceId) })),
 
@@ -140,8 +143,8 @@ export default eventFunction({
         return;
       }
       const instance = e.data.instanceId ? await instanceRef(e.data.instanceId) : undefined;
-      // Every billing template takes {instance?, invoice?}; only cancellation-scheduled also prints effectiveDate.
-      await deliverToCustomer(e, template as 'cancellation-scheduled', e.data.customerId, { instance, effectiveDate: e.data.effectiveDate, invoice: e.data.invoice });
+      // Every billing template takes {instance?, status, invoice?}; cancellation-scheduled also prints effectiveDate.
+      await deliverToCustomer(e, template as 'cancellation-scheduled', e.data.customerId, { instance, status: e.data.status, effectiveDate: e.data.effectiveDate, invoice: e.data.invoice });
     }),
   },
   checks: [function communicationDatabase() {

@@ -138,14 +138,18 @@ export async function reconcile(t: Tx, s: KbState, n: KillbillNotification): Pro
       noticed = await notice(t, `plan_changed:${subId}:${d.plan}:${row.plan_id}`, d, subId, 'plan_changed') || noticed;
     }
     next.plan_id = d.plan;
-    noticed = (await eventNotice(t, s, d, n, meta)) || noticed;
+    if (row.billing_status === 'trial' && d.billingStatus !== 'trial' && s.sub.phaseType === 'EVERGREEN') noticed = (await trialEndNotice(t, s, d)) || noticed;
+    else noticed = (await eventNotice(t, s, d, n, meta)) || noticed;
   }
   if (!noticed && row.billing_status !== d.billingStatus && !next.terminated) {
     const fallback: Record<BillingStatus, Reason> = {
       trial: 'trial_started', paid: 'payment_succeeded', payment_required: s.sub.phaseType === 'EVERGREEN' && row.billing_status === 'trial' ? 'trial_ended' : 'invoice_created',
       overdue: 'payment_failed', suspended: 'suspended',
     };
-    await notice(t, `status:${subId}:${d.billingStatus}:${n.eventType}:${n.objectId}:${n.metaData ?? ''}`, d, subId, fallback[d.billingStatus]);
+    // A payment is told once, whichever notification noticed it: the same key as INVOICE_PAYMENT_SUCCESS's notice.
+    const paidInvoice = d.billingStatus === 'paid' ? invoicesOf(s).filter((i) => (i.amount ?? 0) > 0 && (i.balance ?? 0) <= 0).at(-1) : undefined;
+    const key = paidInvoice ? `payment_succeeded:${paidInvoice.invoiceId}` : `status:${subId}:${d.billingStatus}:${n.eventType}:${n.objectId}:${n.metaData ?? ''}`;
+    await notice(t, key, d, subId, fallback[d.billingStatus]);
   }
   await t.none(
     `UPDATE lifecycle_subscriptions SET plan_id = $2, billing_status = $3, provisioned = $4, suspended = $5, terminated = $6,
@@ -153,6 +157,28 @@ export async function reconcile(t: Tx, s: KbState, n: KillbillNotification): Pro
      WHERE subscription_id = $1`,
     [subId, next.plan_id, d.billingStatus, next.provisioned, next.suspended, next.terminated, next.suspension_seq],
   );
+}
+
+const invoicesOf = (s: KbState) => s.invoices.filter((i) => (i.items ?? []).some((it) => it.subscriptionId === s.sub.subscriptionId));
+
+/**
+ * The end of a trial is one moment for the customer, though Kill Bill tells
+ * it in three notifications within a second, in any order (phase change,
+ * first invoice, its first payment attempt). Whichever is handled first sees
+ * all three in Kill Bill's state, so it sends one `trial_ended` notice whose
+ * status says how the payment went, and marks the invoices it covered as
+ * told: their own notifications then send nothing (see eventNotice).
+ */
+async function trialEndNotice(t: Tx, s: KbState, d: Desired): Promise<boolean> {
+  const subId = s.sub.subscriptionId!;
+  for (const i of invoicesOf(s)) await t.none('INSERT INTO lifecycle_notices (key) VALUES ($1) ON CONFLICT DO NOTHING', [`told:${i.invoiceId}`]);
+  await notice(t, `trial_ended:${subId}`, d, subId, 'trial_ended');
+  return true; // told (now or by an earlier delivery): no fallback notice either
+}
+
+/** True when the trial-end notice already told this invoice (its creation and its first payment attempt). */
+async function toldAtTrialEnd(t: Tx, invoiceId: string): Promise<boolean> {
+  return Boolean(await t.oneOrNone('SELECT 1 FROM lifecycle_notices WHERE key = $1', [`told:${invoiceId}`]));
 }
 
 /** The mail-worthy notice a notification stands for, when Kill Bill's state confirms it. */
@@ -165,12 +191,16 @@ async function eventNotice(t: Tx, s: KbState, d: Desired, n: KillbillNotificatio
       if (n.objectId === subId && s.sub.phaseType === 'EVERGREEN') return notice(t, `trial_ended:${subId}`, d, subId, 'trial_ended');
       return false;
     case 'INVOICE_CREATION':
+      if (invoiceOfSub && (await toldAtTrialEnd(t, invoice.invoiceId!))) return true;
       if (invoiceOfSub && (invoice.amount ?? 0) > 0) return notice(t, `invoice_created:${invoice.invoiceId}`, d, subId, 'invoice_created', undefined, invoice);
       return false;
     case 'INVOICE_PAYMENT_SUCCESS':
+      if (invoiceOfSub && (await toldAtTrialEnd(t, invoice.invoiceId!))) return true;
       if (invoiceOfSub && (invoice.balance ?? 0) <= 0 && (invoice.amount ?? 0) > 0) return notice(t, `payment_succeeded:${invoice.invoiceId}`, d, subId, 'payment_succeeded', undefined, invoice);
       return false;
     case 'INVOICE_PAYMENT_FAILED':
+      // The attempt on the invoice's own day was told at trial end; a retry on a later day is news.
+      if (invoiceOfSub && String(meta.paymentDate ?? '').slice(0, 10) === String(invoice.invoiceDate ?? '').slice(0, 10) && (await toldAtTrialEnd(t, invoice.invoiceId!))) return true;
       if (invoiceOfSub && (invoice.balance ?? 0) > 0) return notice(t, `payment_failed:${invoice.invoiceId}:${meta.paymentId ?? meta.paymentDate ?? ''}`, d, subId, 'payment_failed', undefined, invoice);
       return false;
     case 'BLOCKING_STATE':

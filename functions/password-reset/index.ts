@@ -11,7 +11,7 @@ import { authFunction } from '@saasodoo/platform/auth/auth-function';
 import { consumeEmailToken, issueEmailToken } from '@saasodoo/platform/auth/email-tokens';
 import { portalLink } from '@saasodoo/platform/auth/links';
 import { setPassword } from '@saasodoo/platform/auth/password-change';
-import { newPasswordSchema } from '@saasodoo/platform/auth/passwords';
+import { newPasswordSchema, refuseOwnerPassword } from '@saasodoo/platform/auth/passwords';
 import { clearFailures, consumeOrThrow } from '@saasodoo/platform/auth/rate-limits';
 import { newSecretToken, SECRET_TOKEN_PATTERN } from '@saasodoo/platform/auth/secret-tokens';
 import { emailSchema, findUserByEmail, findUserById } from '@saasodoo/platform/auth/users';
@@ -41,8 +41,11 @@ export default authFunction({
           async (t) => {
             const userId = await consumeEmailToken(t, token, 'reset_password');
             if (!userId) return undefined;
+            const user = await findUserById(t, userId);
+            // Throwing here rolls the token back: the person can try another password with the same link.
+            if (user) refuseOwnerPassword(b.password, user);
             await t.none('UPDATE users SET email_verified_at = coalesce(email_verified_at, now()) WHERE id = $1', [userId]);
-            return (await findUserById(t, userId)) ?? undefined;
+            return user ?? undefined;
           },
           b.password!,
           { source: '/saasodoo/password-reset' },

@@ -10,7 +10,7 @@ import { enqueue, transact } from '@saasodoo/platform/outbox';
 import { authFunction } from '@saasodoo/platform/auth/auth-function';
 import { issueEmailToken } from '@saasodoo/platform/auth/email-tokens';
 import { portalLink } from '@saasodoo/platform/auth/links';
-import { hashPassword, newPasswordSchema } from '@saasodoo/platform/auth/passwords';
+import { hashPassword, newPasswordSchema, refuseOwnerPassword } from '@saasodoo/platform/auth/passwords';
 import { consumeOrThrow } from '@saasodoo/platform/auth/rate-limits';
 import { emailSchema, insertUser, nameSchema } from '@saasodoo/platform/auth/users';
 
@@ -33,6 +33,7 @@ export default authFunction({
     audit: false, // recorded from user.registered: the answer is the same whether or not an account was made
     body,
     handle: async ({ body: b, ip }) => {
+      refuseOwnerPassword(b.password, b);
       await consumeOrThrow('signupIp', ip);
       const passwordHash = await hashPassword(b.password);
       await transact('auth', async (t) => {

@@ -107,6 +107,12 @@ export const envSchema = z.object({
   /** A real SMTP server; unset means the host starts its catcher. */
   SMTP_URL: optionalUrl(),
   MAIL_FROM: z.string().default('SaaSOdoo <no-reply@saasodoo.localhost>'),
+  /** Who sends the mails, as printed in every mail's footer (the operator running this platform). */
+  OPERATOR_NAME: z.string().trim().min(1).max(100).default('SaaSOdoo'),
+  /** The operator's postal address for the mail footer (commercial mail must carry one); lines separated by commas. */
+  OPERATOR_POSTAL_ADDRESS: z.string().trim().min(1).max(300).default('SaaSOdoo, 1 Example Street, 1000 Brussels, Belgium'),
+  /** Where customers get help, printed in every mail's footer: an address or a web page. */
+  SUPPORT_CONTACT: z.string().trim().min(1).max(200).default('support@saasodoo.localhost'),
   /**
    * How long the email function keeps trying to record a mail the SMTP server
    * accepted when PostgreSQL dropped before the commit (a restart takes a few

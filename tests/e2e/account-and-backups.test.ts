@@ -16,6 +16,7 @@ const unavailable = e2eUnavailable();
 if (unavailable) console.warn(`skipping account-and-backups e2e: ${unavailable}`);
 
 const NEW_PASSWORD = 'another long passphrase 42';
+const IPHONE = 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1';
 const PROVISION_TRIGGER = 'provision-on-instance-provision';
 
 async function logIn(e2e: E2e, page: Page, email: string, password: string): Promise<void> {
@@ -63,16 +64,18 @@ describe.skipIf(!!unavailable)('account, backups, plan change and dead letters',
     await e2e.shot(page, 'profile-saved');
   });
 
-  it('lists the other session and logs it out', async () => {
-    const other = await e2e.newPage({ userAgent: 'Other-Device/1.0' });
+  it('lists the other session by device, browser and address, and logs it out', async () => {
+    const other = await e2e.newPage({ userAgent: IPHONE });
     await logIn(e2e, other, email, PASSWORD);
     await page.goto(`${e2e.portal}/account`);
-    const row = page.locator('li', { hasText: 'Other-Device/1.0' });
+    const row = page.locator('li', { hasText: 'Safari 17 on iOS · phone' });
     await row.waitFor();
+    expect(await row.innerText()).toMatch(/from (127\.0\.0\.1|::1|::ffff:127\.0\.0\.1)/);
+    expect(await page.locator('main').innerText()).not.toContain('Mozilla/5.0');
     await e2e.shot(page, 'two-sessions');
     await row.getByRole('button', { name: /Log out/ }).click();
     await page.getByText('Session logged out.').waitFor();
-    expect(await page.locator('li', { hasText: 'Other-Device/1.0' }).count()).toBe(0);
+    expect(await page.locator('li', { hasText: 'Safari 17 on iOS' }).count()).toBe(0);
     await other.goto(`${e2e.portal}/account`);
     await other.waitForURL((u) => u.pathname === '/login');
     await e2e.shot(other, 'revoked-session-at-login');
@@ -99,22 +102,36 @@ describe.skipIf(!!unavailable)('account, backups, plan change and dead letters',
     await other.context().close();
   });
 
-  it('restores a backup with confirmation; the status comes back and the history shows it', async () => {
+  it('restores a backup with confirmation; a stopped instance is said to stay stopped, progress notes clear, the history is in words', async () => {
     await page.goto(`${e2e.portal}${instancePath}`);
     await waitForStatus(page, ['running'], 180_000);
     await act(page, 'backup');
+    await page.getByText('Taking a backup…').waitFor();
     const row = page.locator('tr[data-backup]', { has: page.getByRole('link', { name: /Download/ }) }).first();
     await row.waitFor({ timeout: 120_000 });
     await waitForStatus(page, ['running'], 60_000);
+    // the progress note follows the work: gone once the backup is done
+    await page.getByText('Taking a backup…').waitFor({ state: 'hidden', timeout: 30_000 });
     await act(page, 'stop');
     await waitForStatus(page, ['stopped'], 90_000);
+    await page.getByText('Stopping the instance…').waitFor({ state: 'hidden', timeout: 30_000 });
     await row.getByText('Restore…').click(); // a <summary> disclosure
+    expect(await row.locator('#restore-outcome').innerText()).toMatch(/stays stopped/);
+    expect(await row.innerText()).not.toMatch(/starts again/);
     await e2e.shot(page, 'restore-confirm');
     await row.getByRole('button', { name: 'Yes, restore this backup' }).click();
+    await waitForStatus(page, ['restoring', 'stopped'], 60_000);
     await waitForStatus(page, ['stopped'], 120_000);
+    await page.getByText(/^Restoring the backup/).waitFor({ state: 'hidden', timeout: 30_000 });
     const history = page.locator('#history-title').locator('..');
-    await history.getByText(/restore requested/).first().waitFor();
-    await history.getByText(/restored backup/).first().waitFor();
+    await history.getByText(/Restored the backup of \d+ \w+ \d{4}/).first().waitFor();
+    const words = await history.innerText();
+    expect(words).toMatch(/by you/);
+    expect(words).not.toMatch(/[0-9a-f]{8}-[0-9a-f]{4}-|instance-ops|lifecycle|→|_/);
+    // the restore mail says where the instance is: stopped, not "running again"
+    const mail = await e2e.mail(email, /was restored from the backup/);
+    expect(mail.text).toMatch(/stays stopped/);
+    expect(mail.text).not.toMatch(/running again/);
     await e2e.shot(page, 'restored');
   });
 
@@ -266,5 +283,39 @@ describe.skipIf(!!unavailable)('account, backups, plan change and dead letters',
     await p.goto(`${e2e.portal}/billing`);
     await p.getByText('Nothing due.').waitFor();
     await p.context().close();
+  });
+
+  it('the reset links in the password-changed and duplicate-signup mails lead to a working reset', async () => {
+    // The duplicate signup's mail: its reset link opens the page that asks for a link.
+    const visitor = await e2e.newPage();
+    await visitor.goto(`${e2e.portal}/signup`);
+    await visitor.getByLabel('First name').fill('Someone');
+    await visitor.getByLabel('Last name').fill('Else');
+    await visitor.getByLabel('Email', { exact: true }).fill(email);
+    await visitor.getByLabel('Password', { exact: true }).fill('violet kayak drums 77');
+    await visitor.getByLabel('I accept the terms of service').check();
+    await visitor.getByRole('button', { name: 'Create account' }).click();
+    await visitor.getByText(`We sent a link to ${email}`).waitFor();
+    const attempt = await e2e.mail(email, /tried to create a SaaSOdoo account/);
+    const changed = await e2e.mail(email, /password of your SaaSOdoo account was just changed/);
+    for (const m of [attempt, changed]) {
+      expect(m.text).toMatch(/Questions\? Contact us: /); // the footer
+      const link = m.text.match(/https?:\/\/\S+\/forgot-password\b/)?.[0];
+      expect(link, m.subject).toBeTruthy();
+      await visitor.goto(link!);
+      await visitor.getByRole('heading', { name: 'Forgot your password?' }).waitFor();
+    }
+    // …and that page resets the password for real.
+    await visitor.getByLabel('Email').fill(email);
+    await visitor.getByRole('button', { name: 'Send me a reset link' }).click();
+    await visitor.getByRole('status').waitFor();
+    const reset = await e2e.mail(email, /\/reset-password\?token=/);
+    await visitor.goto(reset.text.match(/https?:\/\/\S+\/reset-password\?token=[^\s>)"]+/)![0]);
+    await visitor.getByLabel('New password', { exact: true }).fill('violet kayak drums 78');
+    await visitor.getByLabel('Repeat the new password').fill('violet kayak drums 78');
+    await visitor.getByRole('button', { name: 'Set the new password' }).click();
+    await visitor.waitForURL((u) => u.pathname === '/login');
+    await logIn(e2e, visitor, email, 'violet kayak drums 78');
+    await e2e.shot(visitor, 'logged-in-after-reset-from-mail');
   });
 });

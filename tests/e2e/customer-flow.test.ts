@@ -53,7 +53,10 @@ describe.skipIf(!!unavailable)('customer flow', () => {
     await page.getByText('at least 3 characters').waitFor();
     await page.getByLabel('Subdomain').fill('admin');
     await page.getByText('is reserved').waitFor();
-    await page.getByLabel('Subdomain').fill(sub);
+    await page.getByLabel('Subdomain').fill(sub.toUpperCase());
+    // what is typed is lowercased, and the full address it will get is shown
+    expect(await page.getByLabel('Subdomain').inputValue()).toBe(sub);
+    expect(await page.getByTestId('full-address').innerText()).toMatch(new RegExp(`^https?://${sub}\\.[a-z0-9.-]+(:\\d+)?$`));
     await page.getByText(`${sub} is available`).waitFor();
     expect(await seriousA11yViolations(page)).toEqual([]);
     await page.locator('[data-plan="basic-test-trial"] input[type=radio]').check();
@@ -82,13 +85,22 @@ describe.skipIf(!!unavailable)('customer flow', () => {
     await password.waitFor();
     expect((await password.innerText()).length).toBeGreaterThanOrEqual(12);
     shown = { login: (await page.getByTestId('odoo-login').innerText()).trim(), password: (await password.innerText()).trim() };
+    // the trial shows when it ends and the days left (the test plan's trial lasts 1 day)
+    expect(await page.locator('#trial-notice').innerText()).toMatch(/Free trial until \d+ \w+ \d{4} · 1 day left/);
     expect(shown.login).toBe(email);
     await e2e.shot(page, 'running-with-password');
     expect(await seriousA11yViolations(page)).toEqual([]);
-    // fits a phone: nothing scrolls sideways, the actions stay reachable
-    await page.setViewportSize({ width: 375, height: 740 });
+    // fits a phone (390×844): no page scrolls sideways, the actions stay reachable
+    await page.setViewportSize({ width: 390, height: 844 });
     expect(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1)).toBe(true);
     await e2e.shot(page, 'instance-on-phone');
+    for (const p of ['/instances', '/instances/new', '/billing', '/account', '/pricing', '/']) {
+      await page.goto(`${e2e.portal}${p}`);
+      await page.locator('main h1').first().waitFor();
+      expect(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1), `${p} at 390 px`).toBe(true);
+      expect(await seriousA11yViolations(page), p).toEqual([]);
+    }
+    await page.goto(`${e2e.portal}${instancePath}`);
     await page.setViewportSize({ width: 1200, height: 900 });
     // shown once: a reload does not show it again
     await page.reload();
@@ -162,6 +174,13 @@ describe.skipIf(!!unavailable)('customer flow', () => {
     await row.waitFor({ timeout: 120_000 });
     await waitForStatus(page, ['running'], 60_000);
     await e2e.shot(page, 'backup-taken');
+    // on a phone the backups table is a list of cards whose buttons stay on screen
+    await page.setViewportSize({ width: 390, height: 844 });
+    expect(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1)).toBe(true);
+    const box = await row.getByRole('link', { name: /Download/ }).boundingBox();
+    expect(box && box.x + box.width).toBeLessThanOrEqual(390);
+    await e2e.shot(page, 'backups-on-phone');
+    await page.setViewportSize({ width: 1200, height: 900 });
     const download = page.waitForEvent('download');
     await row.getByRole('link', { name: /Download/ }).click();
     const file = await download;
@@ -173,7 +192,8 @@ describe.skipIf(!!unavailable)('customer flow', () => {
     for (const p of ['/instances/new', '/instances', '/billing']) {
       await page.goto(`${e2e.portal}${p}`);
       await page.locator('main h1').waitFor();
-      expect(await page.locator('main').innerText(), p).not.toMatch(/free trial|trial ends/i);
+      // The running trial may be shown (with its end date); a new one is not offered.
+      expect(await page.locator('main').innerText(), p).not.toMatch(/\d+-day free trial|start with the free trial/i);
     }
     expect(await page.getByLabel('Start with the free trial').count()).toBe(0);
     await e2e.shot(page, 'billing-no-trial-offer');
@@ -187,11 +207,26 @@ describe.skipIf(!!unavailable)('customer flow', () => {
     await page.goto(`${e2e.portal}${instancePath}`);
     await waitForBadge(page, 'billing', 'overdue', 90_000);
     await e2e.shot(page, 'overdue');
+    // The trial's end, the first invoice and its failed payment: one mail, not three in a confusing order.
+    await e2e.mail(email, /free trial has ended/, 60_000);
     await moveClock(e2e, 15); // overdue BLOCKED at 14 days
     await waitForStatus(page, ['suspended'], 120_000);
     await page.locator('#suspended-notice').waitFor();
     expect(await page.locator('#suspended-notice').innerText()).toMatch(/suspended/i);
     for (const a of ['start', 'stop', 'restart', 'backup']) expect(await page.locator(`button[data-action="${a}"]`).isDisabled(), a).toBe(true);
+    // a suspended instance cannot be reached: its health is not "healthy"
+    const health = page.locator('#badges [data-kind="health"]');
+    expect(await health.getAttribute('data-value')).toBe('offline');
+    expect(await health.innerText()).not.toMatch(/healthy/);
+    const mails = await e2e.mails(email);
+    const billingMails = mails.filter((m) => /trial|invoice|payment/i.test(m.subject));
+    expect(billingMails.filter((m) => /trial has ended/.test(m.subject)), 'one trial-end mail').toHaveLength(1);
+    const trialEnd = billingMails.findIndex((m) => /trial has ended/.test(m.subject));
+    expect(billingMails[trialEnd].subject).toMatch(/first payment failed/);
+    // nothing about the same moment before it, and no separate invoice mail for the first invoice
+    expect(billingMails.slice(0, trialEnd).map((m) => m.subject).filter((s) => !/trial ends in/.test(s))).toEqual([]);
+    expect(billingMails.filter((m) => /new SaaSOdoo invoice/.test(m.subject))).toEqual([]);
+    for (const m of mails) expect(m.text, m.subject).toMatch(/Questions\? Contact us: \S+/);
     await e2e.shot(page, 'suspended');
     expect(await seriousA11yViolations(page)).toEqual([]);
     await setPaymentOutcome(e2e, customerId, 'SUCCESS'); // pays the unpaid invoices now

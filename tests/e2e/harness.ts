@@ -47,6 +47,8 @@ export type E2e = {
   shot(page: Page, name: string): Promise<void>;
   /** The newest mail to `to` whose text matches `pattern`, waiting for it to arrive in DATA_DIR/mail. */
   mail(to: string, pattern: RegExp, timeoutMs?: number): Promise<{ subject: string; text: string; html: string }>;
+  /** Every mail to `to` received so far, in the order they were sent. */
+  mails(to: string): Promise<{ subject: string; text: string; date: number }[]>;
   stop(): Promise<void>;
 };
 
@@ -105,6 +107,19 @@ export async function startE2e(suite: string, env: Record<string, string> = {}):
         await new Promise((r) => setTimeout(r, 250));
       }
       throw new Error(`No mail to ${to} matching ${pattern} within ${timeoutMs} ms (looked in ${dir})`);
+    },
+    async mails(to) {
+      const dir = path.join(dataDir, 'mail');
+      const files = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.eml')) : [];
+      const out: { subject: string; text: string; date: number; at: number }[] = [];
+      for (const f of files) {
+        const parsed = await simpleParser(fs.readFileSync(path.join(dir, f)));
+        const recipients = [parsed.to].flat().flatMap((a) => a?.value ?? []).map((a) => a.address?.toLowerCase());
+        if (recipients.includes(to.toLowerCase())) {
+          out.push({ subject: parsed.subject ?? '', text: parsed.text ?? '', date: parsed.date?.getTime() ?? 0, at: fs.statSync(path.join(dir, f)).mtimeMs });
+        }
+      }
+      return out.sort((a, b) => a.at - b.at).map(({ at: _at, ...m }) => m);
     },
     async stop() {
       for (const c of contexts) await c.close().catch(() => {});

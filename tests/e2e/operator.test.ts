@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setAdminRole } from '@saasodoo/platform/cli/admin';
 import { e2eUnavailable, seriousA11yViolations, startE2e, uniqueEmail, type E2e } from './harness.ts';
-import { signUpVerifyLogIn, waitForStatus } from './flows.ts';
+import { signUpVerifyLogIn, waitForBadge, waitForStatus } from './flows.ts';
 
 const unavailable = e2eUnavailable();
 if (unavailable) console.warn(`skipping operator e2e: ${unavailable}`);
@@ -29,11 +29,25 @@ describe.skipIf(!!unavailable)('operator pages', () => {
     expect(await page.getByRole('link', { name: 'Operator' }).count()).toBe(0);
     const res = await page.goto(`${e2e.portal}/admin`);
     expect(res?.status()).toBe(404);
+
+    // A purchase without a trial never speaks of a trial, while it waits for payment or once paid.
+    await page.goto(`${e2e.portal}/instances/new`);
+    await page.getByLabel('Name').fill('Paid Co');
+    await page.getByLabel('Subdomain').fill(`paid-${Date.now().toString(36)}`);
+    await page.locator('[data-plan="basic"] input[type=radio]').check();
+    if (await page.getByLabel('Start with the free trial').count()) await page.getByLabel('Start with the free trial').uncheck();
+    await page.getByRole('button', { name: 'Create instance' }).click();
+    await page.waitForURL(/\/instances\/[0-9a-f-]{36}$/, { timeout: 60_000 });
+    expect(await page.locator('main').innerText()).not.toMatch(/trial/i);
+    await waitForBadge(page, 'billing', 'paid', 60_000);
+    expect(await page.locator('main').innerText()).not.toMatch(/trial/i);
+    await e2e.shot(page, 'no-trial-purchase');
   });
 
   it('retries a failed provisioning from the operator page', async () => {
     const customer = await e2e.newPage();
-    await signUpVerifyLogIn(e2e, customer, uniqueEmail('failing'), false);
+    const customerEmail = uniqueEmail('failing');
+    await signUpVerifyLogIn(e2e, customer, customerEmail, false);
 
     // Break the instance storage root: the provisioning step `storage` fails.
     const root = path.join(e2e.dataDir, 'instances');
@@ -67,6 +81,9 @@ describe.skipIf(!!unavailable)('operator pages', () => {
     await admin.getByRole('button', { name: 'Filter' }).click();
     const row = admin.locator('tr', { hasText: 'Broken Co' });
     await row.waitFor();
+    // the "Failed" filter narrows the instances, not the customers
+    expect(await admin.locator('tr[data-customer]').count()).toBeGreaterThanOrEqual(3);
+    expect(await row.innerText()).toContain(customerEmail);
     expect(await seriousA11yViolations(admin)).toEqual([]);
     await e2e.shot(admin, 'operator-failed-list');
     await row.getByRole('button', { name: /Retry/ }).click();
@@ -80,5 +97,34 @@ describe.skipIf(!!unavailable)('operator pages', () => {
     await admin.getByRole('heading', { name: 'Dead-lettered events' }).waitFor();
     expect(await seriousA11yViolations(admin)).toEqual([]);
     await e2e.shot(admin, 'dead-letters');
+
+    // Search by email finds the customer; their page shows instances, subscriptions and sessions, as operator.
+    await admin.goto(`${e2e.portal}/admin`);
+    await admin.getByLabel('Search').fill(customerEmail.toUpperCase().slice(0, 14));
+    await admin.getByRole('button', { name: 'Filter' }).click();
+    await admin.waitForURL(/[?&]q=/);
+    const found = admin.locator('tr[data-customer]', { hasText: customerEmail });
+    await found.waitFor();
+    expect(await admin.locator('tr[data-customer]').count()).toBe(1);
+    await e2e.shot(admin, 'operator-search-by-email');
+    await found.getByRole('link', { name: customerEmail }).click();
+    await admin.locator('#operator-banner').waitFor();
+    expect(await admin.getByTestId('customer-email').innerText()).toContain(customerEmail);
+    await admin.getByRole('link', { name: 'Broken Co' }).waitFor();
+    await admin.locator('#sessions-title').locator('..').getByText(/Chrome \d+ on Linux/).first().waitFor();
+    expect(await admin.locator('#subscriptions-title').locator('..').innerText()).toMatch(/Broken Co · plan basic-test-trial/);
+    expect(await seriousA11yViolations(admin)).toEqual([]);
+    await e2e.shot(admin, 'operator-customer-page');
+    // …and the customer's instance page says it is seen as an operator
+    await admin.getByRole('link', { name: 'Broken Co' }).click();
+    await admin.locator('#operator-banner').waitFor();
+    await admin.getByRole('heading', { name: 'Broken Co' }).waitFor();
+    expect(await seriousA11yViolations(admin)).toEqual([]);
+    // nothing scrolls sideways on a phone, in the console either
+    await admin.setViewportSize({ width: 390, height: 844 });
+    for (const p of ['/admin', '/admin?status=error', '/admin/dead-letters']) {
+      await admin.goto(`${e2e.portal}${p}`);
+      expect(await admin.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1), p).toBe(true);
+    }
   });
 });

@@ -45,6 +45,8 @@ describe.skipIf(!!unavailable)('portal public pages', () => {
       expect(text).toMatch(/Password.*at least 12/i);
       expect(text).toMatch(/terms/i);
       await expect(page.getByLabel('Email', { exact: true }).getAttribute('aria-invalid')).resolves.toBe('true');
+      // after a failed submit the error summary has the focus
+      if (javaScriptEnabled) await expect.poll(() => page.evaluate(() => document.activeElement?.id)).toBe('error-summary');
       // the typed email is kept, the password never comes back
       await expect(page.getByLabel('Email', { exact: true }).inputValue()).resolves.toBe('not-an-email');
       if (!javaScriptEnabled) await expect(page.getByLabel('Password', { exact: true }).inputValue()).resolves.toBe('');
@@ -81,6 +83,81 @@ describe.skipIf(!!unavailable)('portal public pages', () => {
     await e2e.shot(page, 'login-refused');
   });
 
+  it('refuses a weak password on signup and says why', async () => {
+    const page = await e2e.newPage();
+    await page.goto(`${e2e.portal}/signup`);
+    await page.getByLabel('First name', { exact: true }).fill('Ada');
+    await page.getByLabel('Last name', { exact: true }).fill('Lovelace');
+    await page.getByLabel('Email', { exact: true }).fill(`ada-weak-${Date.now()}@example.test`);
+    await page.getByLabel('Password', { exact: true }).fill('password1234');
+    await page.getByLabel('I accept the terms of service').check();
+    await page.getByRole('button', { name: 'Create account' }).click();
+    await page.locator('#f-password-error').waitFor();
+    expect(await page.locator('#f-password-error').innerText()).toMatch(/^is too easy to guess \(.+\): .+/);
+    expect(await page.getByRole('alert').innerText()).toMatch(/Password: is too easy to guess/);
+    await page.getByLabel('Password', { exact: true }).fill('AdaLovelace2026!');
+    await page.getByRole('button', { name: 'Create account' }).click();
+    await page.locator('#f-password-error', { hasText: 'built from your email address or name' }).waitFor();
+    expect(await seriousA11yViolations(page)).toEqual([]);
+    await e2e.shot(page, 'signup-weak-password');
+  });
+
+  it('after a lockout, the login page offers the password reset', async () => {
+    const page = await e2e.newPage();
+    await page.goto(`${e2e.portal}/login`);
+    const email = `locked-${Date.now()}@example.test`;
+    for (let i = 0; i < 6 && (await page.locator('#locked-help').count()) === 0; i++) {
+      await page.getByLabel('Email').fill(email);
+      await page.getByLabel('Password').fill(`wrong password number ${i}`);
+      // wait for this attempt's answer, not the alert the previous one left
+      await Promise.all([
+        page.waitForResponse((r) => new URL(r.url()).pathname === '/login' && r.request().method() === 'POST'),
+        page.getByRole('button', { name: 'Log in' }).click(),
+      ]);
+      await page.getByRole('alert').waitFor();
+    }
+    await page.locator('#locked-help').waitFor();
+    expect(await page.getByRole('alert').innerText()).toMatch(/Too many attempts/);
+    await page.locator('#locked-help').getByRole('link', { name: 'Reset it now' }).click();
+    await page.waitForURL(`${e2e.portal}/forgot-password`);
+    await page.getByRole('heading', { name: 'Forgot your password?' }).waitFor();
+    await e2e.shot(page, 'lockout-offers-reset');
+  });
+
+  it('a reset page opened without a token leads to the page that asks for a reset link', async () => {
+    const page = await e2e.newPage();
+    await page.goto(`${e2e.portal}/reset-password`);
+    expect(new URL(page.url()).pathname).toBe('/forgot-password');
+    expect(await page.content()).not.toMatch(/link is incomplete/);
+  });
+
+  it('a visitor sees what the service is, one card per plan in customer words, the trial, an FAQ, terms and privacy', async () => {
+    const page = await e2e.newPage();
+    await page.goto(`${e2e.portal}/`);
+    await page.getByRole('heading', { level: 1 }).waitFor();
+    await page.getByRole('img', { name: /instance page of the portal/ }).waitFor();
+    await page.getByRole('heading', { name: 'How the trial works' }).waitFor();
+    await page.getByRole('heading', { name: 'Questions' }).waitFor();
+    await e2e.shot(page, 'landing');
+    await page.getByRole('link', { name: 'See pricing' }).click();
+    await page.waitForURL(`${e2e.portal}/pricing`);
+    const cards = page.locator('li.plan h3');
+    const names = await cards.allInnerTexts();
+    expect(names.filter((n) => n === 'Basic'), 'one Basic card for the with- and without-trial plans').toHaveLength(1);
+    expect(names).toEqual(expect.arrayContaining(['Basic', 'Standard', 'Premium']));
+    const text = await page.locator('main').innerText();
+    expect(text).not.toMatch(/basic-immediate|basic-monthly|-monthly|evergreen|phase|blocked/i);
+    expect(text).toMatch(/\d+-day free trial/);
+    await e2e.shot(page, 'pricing');
+    await page.getByRole('link', { name: 'Terms of service' }).click();
+    await page.waitForURL(`${e2e.portal}/terms`);
+    // the operator's text file, as written
+    await page.getByRole('heading', { level: 1, name: 'Terms of service' }).waitFor();
+    await page.getByText('An invoice left unpaid for 14 days').waitFor();
+    await page.getByRole('link', { name: 'Privacy' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Privacy' }).waitFor();
+  });
+
   it('sends visitors of private pages to login, and back after', async () => {
     const page = await e2e.newPage();
     for (const path of ['/instances', '/instances/new', '/billing', '/account', '/admin']) {
@@ -100,7 +177,7 @@ describe.skipIf(!!unavailable)('portal public pages', () => {
   });
 
   it('has no serious or critical accessibility violation on public pages, desktop and phone', async () => {
-    const pages = ['/', '/signup', '/login', '/forgot-password', '/reset-password?token=x', '/verify-email?email=a%40b.c', '/no-such-page'];
+    const pages = ['/', '/pricing', '/terms', '/privacy', '/signup', '/login', '/forgot-password', '/reset-password?token=x', '/verify-email?email=a%40b.c', '/no-such-page'];
     for (const viewport of [{ width: 1200, height: 900 }, { width: 375, height: 740 }]) {
       const page = await e2e.newPage({ viewport, isMobile: viewport.width < 500 });
       for (const p of pages) {

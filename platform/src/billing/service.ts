@@ -248,8 +248,8 @@ export async function billingSummary(customerId: string) {
     subscriptions: bundles.flatMap((b) => (b.subscriptions ?? []).map((s) => ({
       id: s.subscriptionId, instanceId: b.externalKey, plan: s.planName, phase: s.phaseType, state: s.state,
       startDate: s.startDate, chargedThroughDate: s.chargedThroughDate ?? null, cancelledDate: s.cancelledDate ?? null,
-      // The trial ends where the next phase starts (Kill Bill's PHASE event).
-      trialEndDate: s.phaseType === 'TRIAL' ? s.events?.find((e) => e.eventType === 'PHASE')?.effectiveDate ?? null : null,
+      // When the trial phase gives way to the paid one (shown with the days left wherever a trial is shown).
+      trialEndDate: s.phaseType === 'TRIAL' ? (s.events?.find((e) => e.eventType === 'PHASE')?.effectiveDate ?? null) : null,
     }))),
     invoices: invoices.map((i) => ({ id: i.invoiceId, number: i.invoiceNumber, date: i.invoiceDate, amount: i.amount, balance: i.balance, currency: i.currency })),
     balance: { amount: account.accountBalance ?? 0, currency: account.currency ?? 'USD' },

@@ -147,7 +147,7 @@ export async function restoreCommand(cmd: Command<Ids & { backupId: string }>): 
       await settle(row.id, to, causeOf(cmd, ACTOR, `restored backup ${cmd.data.backupId}`), {
         previous_status: null, error_step: null, error_reason: null,
       }, async (t) => {
-        await enqueue(t, 'instance.restore_completed', { instanceId: row.id, customerId: row.customer_id, backupId: cmd.data.backupId },
+        await enqueue(t, 'instance.restore_completed', { instanceId: row.id, customerId: row.customer_id, backupId: cmd.data.backupId, status: to },
           { subject: row.id, traceparent: cmd.traceparent });
       });
     } catch (err) {

@@ -16,6 +16,8 @@ export type MailContent = {
   details?: [string, string][];
   /** Extra lines after the action (e.g. "If you did not ask for this..."). */
   after?: string[];
+  /** Small print under the signature: the operator's name, postal address and support contact. */
+  footer?: string[];
 };
 
 export type RenderedMail = { subject: string; text: string; html: string };
@@ -44,6 +46,7 @@ export function renderMail(c: MailContent): RenderedMail {
     c.details?.length ? c.details.map(([k, v]) => `${k}: ${v}`).join('\n') : undefined,
     ...(c.after ?? []),
     `— The ${PRODUCT} team`,
+    c.footer?.length ? `--\n${c.footer.join('\n')}` : undefined,
   ]
     .filter((p): p is string => Boolean(p))
     .join('\n\n');
@@ -70,7 +73,11 @@ export function renderMail(c: MailContent): RenderedMail {
       : '',
     ...(c.after ?? []).map(p),
     `<p style="margin:24px 0 0;color:#52606d">— The ${PRODUCT} team</p>`,
-    '</div></body></html>',
+    '</div>',
+    c.footer?.length
+      ? `<p style="max-width:560px;margin:16px auto 0;font-size:12px;color:#52606d;text-align:center">${c.footer.map((l) => escapeHtml(l)).join('<br>')}</p>`
+      : '',
+    '</body></html>',
   ].join('\n');
 
   return { subject: c.subject, text: `${text}\n`, html };

@@ -14,7 +14,8 @@ type WithName = { firstName?: string };
 type WithInstance = WithName & { instance: InstanceRef };
 /** The invoice a billing mail is about: its number, amount, what is left to pay and when it is due. */
 export type InvoiceFacts = { number: string; amount: number; balance: number; currency: string; dueDate: string };
-type MaybeInstance = WithName & { instance?: InstanceRef; invoice?: InvoiceFacts };
+/** Billing mails also get the billing status the change led to (trial, paid, payment_required, overdue, suspended). */
+type MaybeInstance = WithName & { instance?: InstanceRef; status?: string; invoice?: InvoiceFacts };
 
 /** The variables each template needs. */
 export type TemplateVars = {
@@ -38,14 +39,16 @@ export type TemplateVars = {
   'instance-terminated': WithInstance;
   'backup-completed': WithInstance & { sizeBytes: number };
   'backup-failed': WithInstance;
-  'restore-completed': WithInstance;
+  /** status: where the restore left the instance (a stopped instance stays stopped). */
+  'restore-completed': WithInstance & { status?: 'running' | 'stopped' };
   'restore-failed': WithInstance;
 };
 
 export type TemplateName = keyof TemplateVars;
 
-/** Where links point: the portal's public address (config().PUBLIC_URL). */
-export type TemplateContext = { publicUrl: string };
+/** Where links point (the portal's public address) and who signs every mail (settings OPERATOR_NAME, OPERATOR_POSTAL_ADDRESS, SUPPORT_CONTACT). */
+export type TemplateContext = { publicUrl: string; operator?: Operator };
+export type Operator = { name: string; postalAddress: string; support: string };
 
 /** `/billing` → `https://portal.example/billing` (keeps a path prefix of PUBLIC_URL). */
 export function portalLink(publicUrl: string, pagePath: string): string {
@@ -124,7 +127,7 @@ const builders: Builders = {
       'If it was you, sign in with your existing account. If you forgot your password, you can reset it.',
     ],
     action: { label: 'Sign in', url: link('/login') },
-    after: [`Forgot your password? ${link('/reset-password')}`, 'If it was not you, you can ignore this mail: your account is unchanged.'],
+    after: [`Forgot your password? Ask for a reset link: ${link('/forgot-password')}`, 'If it was not you, you can ignore this mail: your account is unchanged.'],
   }),
   'password-reset': (v) => ({
     subject: 'Reset your SaaSOdoo password',
@@ -137,7 +140,7 @@ const builders: Builders = {
     subject: 'Your SaaSOdoo password was changed',
     greeting: hello(v),
     paragraphs: ['The password of your SaaSOdoo account was just changed, and your other sessions were signed out.'],
-    action: { label: 'Not you? Reset your password', url: link('/reset-password') },
+    action: { label: 'Not you? Reset your password', url: link('/forgot-password') },
   }),
   'instance-ready': (v, link) => ({
     subject: `Your Odoo instance ${v.instance.label} is ready`,
@@ -166,14 +169,35 @@ const builders: Builders = {
     ],
     action: { label: 'Add a card', url: link('/billing/card/new') },
   }),
-  'trial-ended': (v, link) => ({
-    subject: 'Your SaaSOdoo trial has ended',
-    greeting: hello(v),
-    paragraphs: [
-      `Your free trial has ended${v.instance ? ` for ${v.instance.label}` : ''}. Your instance keeps running; please pay the first invoice to keep it.`,
-    ],
-    action: { label: 'Go to billing', url: link('/billing') },
-  }),
+  // One mail for the trial's end, its first invoice and that invoice's first payment (lifecycle sends one notice for the three).
+  'trial-ended': (v, link) => {
+    const ended = `Your free trial has ended${v.instance ? ` for ${v.instance.label}` : ''}`;
+    if (v.status === 'paid') {
+      return {
+        subject: 'Your SaaSOdoo trial has ended: first payment received',
+        greeting: hello(v),
+        paragraphs: [`${ended} and we received the payment of your first invoice. Your instance keeps running; thank you!`],
+        action: { label: 'See my invoices', url: link('/billing') },
+      };
+    }
+    if (v.status === 'overdue') {
+      return {
+        subject: 'Your SaaSOdoo trial has ended: the first payment failed',
+        greeting: hello(v),
+        paragraphs: [
+          `${ended}. We issued your first invoice, but could not collect its payment.`,
+          'Your instance keeps running for now. Please check your payment method: unpaid accounts are suspended 14 days after the oldest unpaid invoice.',
+        ],
+        action: { label: 'Update my payment method', url: link('/billing') },
+      };
+    }
+    return {
+      subject: 'Your SaaSOdoo trial has ended',
+      greeting: hello(v),
+      paragraphs: [`${ended}. Your first invoice is in your billing page; your instance keeps running while it is paid.`],
+      action: { label: 'Go to billing', url: link('/billing') },
+    };
+  },
   'invoice-created': (v, link) => ({
     subject: 'Your new SaaSOdoo invoice',
     greeting: hello(v),
@@ -227,7 +251,11 @@ const builders: Builders = {
     subject: 'Your SaaSOdoo subscription will end',
     greeting: hello(v),
     paragraphs: [
-      `Your subscription${v.instance ? ` for ${v.instance.label}` : ''} is cancelled${v.effectiveDate ? ` and ends on ${formatDate(v.effectiveDate)}` : ''}. Until then everything keeps working; a final backup is kept for 30 days after.`,
+      `Your subscription${v.instance ? ` for ${v.instance.label}` : ''} is cancelled${v.effectiveDate ? ` and ends on ${formatDate(v.effectiveDate)}` : ''}.`,
+      // A suspended instance does not come back because the end is scheduled: say so rather than promise it works.
+      v.status === 'suspended'
+        ? 'Your instance is suspended because of an unpaid invoice and stays unreachable until then unless the balance is paid. A final backup is kept for 30 days after the end.'
+        : 'Until then your instance keeps working; a final backup is kept for 30 days after the end.',
     ],
     action: { label: 'Go to billing', url: link('/billing') },
   }),
@@ -255,7 +283,11 @@ const builders: Builders = {
   'restore-completed': (v, link) => ({
     subject: `Restore of ${v.instance.label} completed`,
     greeting: hello(v),
-    paragraphs: [`Your Odoo instance ${v.instance.label} was restored from the backup you chose and is running again.`],
+    paragraphs: [
+      v.status === 'stopped'
+        ? `Your Odoo instance ${v.instance.label} was restored from the backup you chose. It was stopped before the restore and stays stopped: start it when you are ready.`
+        : `Your Odoo instance ${v.instance.label} was restored from the backup you chose and is running again.`,
+    ],
     action: { label: 'See the instance', url: link(`/instances/${v.instance.id}`) },
   }),
   'restore-failed': (v, link) => ({
@@ -272,5 +304,7 @@ export const TEMPLATE_NAMES = Object.keys(builders) as TemplateName[];
 /** Renders one template to its subject, text and HTML parts. */
 export function renderTemplate<T extends TemplateName>(name: T, vars: TemplateVars[T], ctx: TemplateContext): RenderedMail {
   const build = builders[name] as (v: TemplateVars[T], link: (p: string) => string) => MailContent;
-  return renderMail(build(vars, (p) => portalLink(ctx.publicUrl, p)));
+  const o = ctx.operator;
+  const footer = o ? [`${o.name} · ${o.postalAddress}`, `Questions? Contact us: ${o.support}`] : undefined;
+  return renderMail({ ...build(vars, (p) => portalLink(ctx.publicUrl, p)), footer });
 }

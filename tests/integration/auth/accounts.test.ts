@@ -96,6 +96,14 @@ describe('signup and verification', () => {
     expect(long.body.error.fields).toEqual({ password: 'must be at most 128 characters' });
     const common = await call('signup', { body: { email: newEmail(), password: 'password', firstName: 'A', lastName: 'B', acceptTerms: true } });
     expect(common.body.error.fields.password).toBeDefined();
+    for (const password of ['password1234', 'aaaaaaaaaaaa']) {
+      const weak = await call('signup', { body: { email: newEmail(), password, firstName: 'A', lastName: 'B', acceptTerms: true } });
+      expect(weak.status, password).toBe(400);
+      expect(weak.body.error.fields.password, password).toMatch(/^is too easy to guess \(.+\)/);
+    }
+    const own = await call('signup', { body: { email: 'grace.hopper@example.test', password: 'GraceHopper1906!', firstName: 'Grace', lastName: 'Hopper', acceptTerms: true } });
+    expect(own.status).toBe(400);
+    expect(own.body.error.fields.password).toMatch(/built from your email address or name/);
     const notJson = await served.call('login', { body: undefined, headers: { 'content-type': 'text/plain' } });
     expect(notJson.status).toBe(415);
     for (const [fn, body, field] of [

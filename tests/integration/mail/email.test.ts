@@ -58,6 +58,9 @@ beforeAll(async () => {
   process.env.SMTP_URL = smtp.url;
   process.env.PUBLIC_URL = PUBLIC_URL;
   process.env.MAIL_FROM = 'SaaSOdoo <no-reply@example.test>';
+  process.env.OPERATOR_NAME = 'Acme Hosting Ltd';
+  process.env.OPERATOR_POSTAL_ADDRESS = '12 Quay Street, Dublin D02, Ireland';
+  process.env.SUPPORT_CONTACT = 'help@acme-hosting.test';
   resetConfig();
   await migrate({ databases: ['communication'] });
   server = await startFunction(emailFn, await freePort()); // faas-js-runtime treats port 0 as 8080
@@ -74,6 +77,16 @@ afterAll(async () => {
   await dropNamespace();
 });
 
+describe('trial end', () => {
+  it('the one trial-end notice becomes one mail telling the trial, the first invoice and its failed payment, with the footer', async () => {
+    const m = await mailFor('billing.status_changed', { customerId, instanceId, subscriptionId: randomUUID(), status: 'overdue', reason: 'trial_ended' });
+    expect(m.subject).toMatch(/trial has ended: the first payment failed/);
+    expect(m.text).toMatch(/first invoice/);
+    expect(m.text).toMatch(/Acme Hosting Ltd · 12 Quay Street/);
+    expect(m.text).toMatch(/Questions\? Contact us: help@acme-hosting\.test/);
+  });
+});
+
 describe('templates: subject, recipient, links', () => {
   const instanceUrl = 'http://acme.localhost:8080';
   const page = `${PUBLIC_URL}/instances/${instanceId}`;
@@ -82,7 +95,7 @@ describe('templates: subject, recipient, links', () => {
     { template: 'verify-email', type: 'user.verification_requested', data: () => ({ customerId, email, firstName: 'Ada', verifyUrl: `${PUBLIC_URL}/verify-email?token=${verifyToken}` }), subject: /confirm your email/i, link: `${PUBLIC_URL}/verify-email?token=${verifyToken}` },
     { template: 'welcome', type: 'user.verified', data: () => ({ customerId, email, firstName: 'Ada' }), subject: /welcome/i, link: `${PUBLIC_URL}/instances` },
     { template: 'password-reset', type: 'user.password_reset_requested', data: () => ({ customerId, email, resetUrl: `${PUBLIC_URL}/reset-password?token=${resetToken}` }), subject: /reset your .*password/i, link: `${PUBLIC_URL}/reset-password?token=${resetToken}` },
-    { template: 'password-changed', type: 'user.password_changed', data: () => ({ customerId, email }), subject: /password was changed/i, link: `${PUBLIC_URL}/reset-password` },
+    { template: 'password-changed', type: 'user.password_changed', data: () => ({ customerId, email }), subject: /password was changed/i, link: `${PUBLIC_URL}/forgot-password` },
     { template: 'instance-ready', type: 'instance.ready', data: () => ({ instanceId, customerId, url: instanceUrl }), subject: /Acme Books is ready/, link: page },
     { template: 'instance-failed', type: 'instance.failed', data: () => ({ instanceId, customerId, step: 'database', reason: leakyReason }), subject: /could not set up .*Acme Books/, link: page },
     { template: 'trial-ending', type: 'billing.trial_ending', data: () => ({ customerId, subscriptionId: randomUUID(), daysLeft: 3, trialEndsAt: '2026-12-10T00:00:00Z' }), subject: /trial ends in 3 days/, link: `${billing}/card/new` },
@@ -116,6 +129,12 @@ describe('templates: subject, recipient, links', () => {
   it.each(cases)('$template ($type)', async (c) => {
     const m = await mailFor(c.type, c.data());
     sent.set(c.template, m);
+    // every mail carries the operator's name, postal address and support contact (settings)
+    for (const part of [m.text, m.html]) {
+      expect(part).toContain('Acme Hosting Ltd');
+      expect(part).toContain('12 Quay Street, Dublin D02, Ireland');
+      expect(part).toContain('help@acme-hosting.test');
+    }
     expect(m.subject).toMatch(c.subject);
     expect(m.rcptTo).toEqual([email]);
     expect(m.to).toEqual([email]);
@@ -134,7 +153,7 @@ describe('templates: subject, recipient, links', () => {
     sent.set('signup-attempt', m);
     expect(m.subject).toMatch(/tried to sign up/i);
     expect(m.rcptTo).toEqual(['taken@example.test']);
-    expect(links(m)).toEqual(expect.arrayContaining([`${PUBLIC_URL}/login`, `${PUBLIC_URL}/reset-password`]));
+    expect(links(m)).toEqual(expect.arrayContaining([`${PUBLIC_URL}/login`, `${PUBLIC_URL}/forgot-password`]));
   });
 
   it('cancellation-scheduled names the effective date; instance-ready the address and no password', () => {

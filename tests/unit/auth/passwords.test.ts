@@ -1,6 +1,6 @@
 /** Password policy and hashing parameters (SPEC 2), without services. */
 import { describe, expect, it } from 'vitest';
-import { ARGON2_OPTIONS, hashPassword, isCommonPassword, newPasswordSchema, verifyAgainstDummy, verifyPassword } from '../../../platform/src/auth/passwords.ts';
+import { ARGON2_OPTIONS, hashPassword, isCommonPassword, newPasswordSchema, passwordWeakness, verifyAgainstDummy, verifyPassword } from '../../../platform/src/auth/passwords.ts';
 import { hashSecretToken, newSecretToken, SECRET_TOKEN_PATTERN } from '../../../platform/src/auth/secret-tokens.ts';
 import { emailSchema } from '../../../platform/src/auth/users.ts';
 import fs from 'node:fs';
@@ -12,17 +12,37 @@ const problems = (p: string) => {
 };
 
 describe('password policy', () => {
+  const long = (n: number) => 'violet kayak drums'.repeat(10).slice(0, n);
+
   it('accepts 12 to 128 characters with no composition rules', () => {
-    expect(problems('a'.repeat(12))).toEqual([]);
     expect(problems('lowercase only words')).toEqual([]);
-    expect(problems('x'.repeat(128))).toEqual([]);
+    expect(problems(long(128))).toEqual([]);
   });
 
   it('refuses shorter or longer, counting characters rather than UTF-16 units', () => {
     expect(problems('a'.repeat(11))).toEqual(['must be at least 12 characters']);
-    expect(problems('x'.repeat(129))).toEqual(['must be at most 128 characters']);
-    expect(problems('🔑'.repeat(12))).toEqual([]); // 24 UTF-16 units, 12 characters
+    expect(problems(long(129))).toEqual(['must be at most 128 characters']);
+    expect(problems('🔑a🐙b🦊c🌵d🍩e🧲f')).toEqual([]); // 24 UTF-16 units, 12 characters
     expect(problems('🔑'.repeat(11))).toEqual(['must be at least 12 characters']);
+  });
+
+  it('refuses guessable passwords (zxcvbn score below 3) and says why', () => {
+    for (const p of ['password1234', 'aaaaaaaaaaaa', 'qwertyuiop12', '123456789012']) {
+      const why = problems(p);
+      expect(why, p).toHaveLength(1);
+      expect(why[0], p).toMatch(/^is too easy to guess \(.+\): .+/);
+    }
+    expect(problems('aaaaaaaaaaaa')[0]).toMatch(/repeated/i);
+    expect(problems('correct horse battery staple')).toEqual([]);
+  });
+
+  it('refuses a password built from the owner’s own email or name, which zxcvbn alone scores as strong enough', () => {
+    const ada = { email: 'ada.lovelace@example.com', firstName: 'Ada', lastName: 'Lovelace' };
+    for (const p of ['AdaLovelace2026!', 'ada.lovelace@example.com', 'lovelace1815!!']) {
+      expect(passwordWeakness(p, ada), p).toMatch(/built from your email address or name/);
+    }
+    expect(passwordWeakness('violet kayak drums', ada)).toBeUndefined();
+    expect(passwordWeakness('AdaLovelace2026!')).toBeUndefined(); // the same text is fine for someone else
   });
 
   it('ships exactly 1,000 common passwords and refuses them whatever the case', () => {

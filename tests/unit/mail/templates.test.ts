@@ -101,6 +101,51 @@ describe('templates', () => {
   });
 });
 
+describe('mails say what happened', () => {
+  const operator = { name: 'Acme Hosting Ltd', postalAddress: '12 Quay Street, Dublin D02, Ireland', support: 'help@acme-hosting.test' };
+
+  it('every mail ends with the operator’s name, postal address and support contact', () => {
+    for (const name of TEMPLATE_NAMES) {
+      const m = renderTemplate(name, samples[name] as never, { ...ctx, operator });
+      for (const part of [m.text, m.html]) {
+        expect(part, name).toContain('Acme Hosting Ltd');
+        expect(part, name).toContain('12 Quay Street, Dublin D02, Ireland');
+        expect(part, name).toContain('help@acme-hosting.test');
+      }
+    }
+  });
+
+  it('the trial-end mail tells the trial, the first invoice and how its payment went, in one mail', () => {
+    const failed = renderTemplate('trial-ended', { status: 'overdue' }, ctx);
+    expect(failed.subject).toMatch(/trial has ended: the first payment failed/);
+    expect(failed.text).toMatch(/first invoice/);
+    const paid = renderTemplate('trial-ended', { status: 'paid' }, ctx);
+    expect(paid.subject).toMatch(/first payment received/);
+    expect(renderTemplate('trial-ended', { status: 'payment_required' }, ctx).text).not.toMatch(/payment failed|received/);
+  });
+
+  it('a restore of a stopped instance says it stays stopped; of a running one that it runs again', () => {
+    expect(renderTemplate('restore-completed', { instance, status: 'stopped' }, ctx).text).toMatch(/stays stopped/);
+    expect(renderTemplate('restore-completed', { instance, status: 'stopped' }, ctx).text).not.toMatch(/running again/);
+    expect(renderTemplate('restore-completed', { instance, status: 'running' }, ctx).text).toMatch(/running again/);
+  });
+
+  it('a cancellation while suspended does not promise that everything keeps working', () => {
+    const suspended = renderTemplate('cancellation-scheduled', { status: 'suspended', effectiveDate: '2027-01-31' }, ctx).text;
+    expect(suspended).not.toMatch(/keeps working/);
+    expect(suspended).toMatch(/suspended/);
+    expect(renderTemplate('cancellation-scheduled', { status: 'paid', effectiveDate: '2027-01-31' }, ctx).text).toMatch(/keeps working/);
+  });
+
+  it('reset links lead to the page that asks for a reset link, never to the token page without a token', () => {
+    for (const name of ['password-changed', 'signup-attempt'] as const) {
+      const text = renderTemplate(name, {} as never, ctx).text;
+      expect(text, name).toContain('https://example.test/portal/forgot-password');
+      expect(text, name).not.toMatch(/reset-password(?!\?token=)/);
+    }
+  });
+});
+
 describe('greeting names', () => {
   it('prints a name on one line and cut short, so a name cannot carry a message', () => {
     const typed = 'Ada\r\n\r\nYour account is locked.\u202e Call +1 555 0100 now to keep it: support desk';

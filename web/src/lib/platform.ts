@@ -17,6 +17,8 @@ export type Instance = {
 	odooVersion: string;
 	status: InstanceStatus;
 	billingStatus: string;
+	/** Whether it started as a free trial. */
+	trial?: boolean;
 	health: string;
 	resources?: { cpu: number; memoryMiB: number; storageGiB: number };
 	createdAt: string;

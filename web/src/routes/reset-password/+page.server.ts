@@ -3,7 +3,12 @@ import { api } from '$lib/server/api';
 import { failFrom, invalid } from '$lib/server/forms';
 import type { Actions, PageServerLoad } from './$types';
 
-export const load: PageServerLoad = ({ url }) => ({ token: url.searchParams.get('token') ?? '' });
+/** Without a token there is nothing to reset with: send the person to the page that mails one. */
+export const load: PageServerLoad = ({ url }) => {
+	const token = url.searchParams.get('token') ?? '';
+	if (!token) redirect(303, '/forgot-password');
+	return { token };
+};
 
 export const actions: Actions = {
 	default: async (event) => {

@@ -1,12 +1,17 @@
 import { api } from '$lib/server/api';
 import { loadError } from '$lib/server/forms';
-import type { Instance } from '$lib/platform';
+import { trialEnds } from '$lib/server/trials';
+import type { Instance, Plan } from '$lib/platform';
 import type { PageServerLoad } from './$types';
 
 export const load: PageServerLoad = async (event) => {
 	try {
-		const list = await api<{ items: Instance[] }>(event, 'GET', 'instances');
-		return { instances: list.items ?? [] };
+		const [list, plans] = await Promise.all([
+			api<{ items: Instance[] }>(event, 'GET', 'instances'),
+			api<{ items: Plan[] }>(event, 'GET', 'plans').catch(() => ({ items: [] as Plan[] })),
+		]);
+		const items = list.items ?? [];
+		return { instances: items, plans: plans.items ?? [], trialEnds: await trialEnds(event, items.filter((i) => i.billingStatus === 'trial').map((i) => i.id)) };
 	} catch (err) {
 		loadError(err);
 	}

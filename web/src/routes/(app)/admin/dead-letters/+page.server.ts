@@ -1,14 +1,20 @@
 import { api } from '$lib/server/api';
+import { findCustomers } from '$lib/server/customers';
 import { failFrom, invalid, loadError } from '$lib/server/forms';
 import type { Actions, PageServerLoad } from './$types';
 
-export type DeadLetter = { id: string; trigger?: string; type?: string; subject?: string; reason?: string; deadAt?: string; time?: string; attempts?: number };
+/** `data` is the event's payload with secret-looking fields already redacted by the API; `status`/`body` the subscriber's last answer. */
+export type DeadLetter = { id: string; trigger?: string; type?: string; subject?: string; reason?: string; deadAt?: string; time?: string; attempts?: number; status?: number; body?: string; data?: unknown };
 
 export const load: PageServerLoad = async (event) => {
 	const trigger = event.url.searchParams.get('trigger') ?? '';
 	try {
-		const list = await api<{ items: DeadLetter[]; triggers?: string[] }>(event, 'GET', 'dead-letters', { query: { trigger: trigger || undefined } });
-		return { items: list.items ?? [], triggers: list.triggers ?? [], trigger };
+		const [list, customers] = await Promise.all([
+			api<{ items: DeadLetter[]; triggers?: string[] }>(event, 'GET', 'dead-letters', { query: { trigger: trigger || undefined } }),
+			findCustomers(event).catch(() => []),
+		]);
+		const emails = Object.fromEntries(customers.map((c) => [c.id, c.email]));
+		return { items: list.items ?? [], triggers: list.triggers ?? [], trigger, emails };
 	} catch (err) {
 		loadError(err);
 	}

@@ -2,6 +2,7 @@ import { redirect } from '@sveltejs/kit';
 import { api, apiOptional } from '$lib/server/api';
 import { failFrom, formValues, invalid, loadError, missing } from '$lib/server/forms';
 import { subdomainProblem, type Plan } from '$lib/platform';
+import { planFor, planOffers } from '$lib/plans';
 import type { Actions, PageServerLoad } from './$types';
 
 type Eligibility = { eligible: boolean; reason?: string; trialDays?: number };
@@ -13,14 +14,14 @@ type Eligibility = { eligible: boolean; reason?: string; trialDays?: number };
  */
 async function offer(event: Parameters<PageServerLoad>[0]) {
 	const [plans, eligibility] = await Promise.all([
-		api<{ items: Plan[]; odooVersions?: string[] }>(event, 'GET', 'plans'),
+		api<{ items: Plan[]; odooVersions?: string[]; instanceAddress?: string }>(event, 'GET', 'plans'),
 		apiOptional<Eligibility>(event, 'GET', 'trial-eligibility'),
 	]);
 	const eligible = eligibility?.eligible === true;
 	const items = (plans.items ?? []).map((p) => (eligible ? p : { ...p, trial: undefined }));
 	// The versions provisioning accepts, newest first (the first is preselected).
 	const versions = [...(plans.odooVersions ?? [])].sort((a, b) => Number(b) - Number(a));
-	return { plans: items, trialEligible: eligible, versions };
+	return { offers: planOffers(items), trialEligible: eligible, versions, instanceAddress: plans.instanceAddress ?? '{subdomain}' };
 }
 
 export const load: PageServerLoad = async (event) => {
@@ -39,13 +40,13 @@ export const actions: Actions = {
 		const subdomain = String(data.get('subdomain') ?? '').trim().toLowerCase();
 		if (subdomain && subdomainProblem(subdomain)) fields.subdomain = subdomainProblem(subdomain)!;
 		if (Object.keys(fields).length) return invalid(fields, values);
-		const planId = String(data.get('plan'));
+		const key = String(data.get('plan'));
 		let created: { id: string };
 		try {
-			const { plans, trialEligible } = await offer(event);
-			const plan = plans.find((p) => p.id === planId);
-			if (!plan) return invalid({ plan: 'Choose one of the plans shown' }, values);
-			const trial = trialEligible && !!plan.trial && data.get('trial') === 'on';
+			const { offers, trialEligible } = await offer(event);
+			const chosen = offers.find((o) => o.key === key);
+			if (!chosen) return invalid({ plan: 'Choose one of the plans shown' }, values);
+			const { plan: planId, trial } = planFor(chosen, trialEligible && data.get('trial') === 'on');
 			created = await api(event, 'POST', 'instances', {
 				body: {
 					name: String(data.get('name')).trim(),

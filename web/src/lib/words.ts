@@ -1,0 +1,108 @@
+/**
+ * What the portal says about an instance, in the customer's words, derived
+ * from its real state (status, billing status, health, history). Raw values
+ * stay in data-value attributes for tests and scripts; people read these.
+ */
+import type { Backup } from './platform';
+import { formatDate, label } from './platform';
+
+/** The status as a person would say it: a trial that is being set up is "starting", not "pending payment". */
+export function statusWords(status: string, billing: string | undefined): string {
+	if (status === 'pending_payment') return billing === 'trial' ? 'starting trial' : 'awaiting payment';
+	return label(status);
+}
+
+/** The billing state in words; `trial` tells whether this instance started as a free trial. */
+export function billingWords(billing: string | undefined, trial: boolean | undefined, status?: string): string {
+	switch (billing) {
+		case 'trial': return 'free trial';
+		case 'paid': return 'paid';
+		case 'overdue': return 'payment overdue';
+		case 'suspended': return 'suspended';
+		case 'payment_required':
+			if (status === 'pending_payment') return 'awaiting payment';
+			return trial ? 'trial ended, invoice open' : 'invoice open';
+		default: return label(billing);
+	}
+}
+
+/**
+ * Health means something only while Odoo should answer: a stopped, suspended
+ * or deleted instance is "offline", never "healthy" from its last check.
+ */
+export function effectiveHealth(status: string, health: string | undefined): string {
+	if (status === 'running' || status === 'backing_up') return health ?? 'unknown';
+	if (['provisioning', 'starting', 'restarting', 'pending_payment'].includes(status)) return 'not_checked_yet';
+	return 'offline';
+}
+
+/** Days left until `end` (rounded up; 0 once it passed). */
+export function daysLeft(end: string | undefined | null, now = Date.now()): number | undefined {
+	if (!end) return undefined;
+	const t = new Date(end).getTime();
+	if (Number.isNaN(t)) return undefined;
+	return Math.max(0, Math.ceil((t - now) / 86_400_000));
+}
+
+export type HistoryEntry = { at?: string; from?: string | null; to?: string; status?: string; reason?: string; actor?: string };
+
+/** Who did it: you, the customer (seen by an operator), an operator, billing, or the system. */
+export function actorWords(actor: string | undefined, viewerId: string | undefined): string | undefined {
+	if (!actor) return undefined;
+	if (actor.startsWith('customer:')) return !viewerId || actor === `customer:${viewerId}` ? 'you' : 'the customer';
+	if (actor.startsWith('admin:')) return viewerId && actor === `admin:${viewerId}` ? 'you (operator)' : 'an operator';
+	if (actor === 'lifecycle') return 'billing';
+	return 'the system';
+}
+
+const BILLING_REASONS: Record<string, string> = {
+	trial_started: 'The free trial started.',
+	trial_ended: 'The free trial ended and the first invoice was issued.',
+	invoice_created: 'A new invoice was issued.',
+	payment_succeeded: 'A payment was received.',
+	payment_failed: 'A payment failed.',
+	overdue_warning: 'An invoice is overdue; the instance will be suspended if it stays unpaid.',
+	suspended: 'The instance was suspended because an invoice is unpaid.',
+	resumed: 'The instance was resumed after payment.',
+	cancellation_scheduled: 'The subscription was cancelled; it ends at the end of the paid period.',
+	cancelled: 'The subscription ended.',
+	plan_changed: 'The plan was changed.',
+};
+
+const BACKUP_KINDS: Record<string, string> = { manual: 'A backup', daily: 'The daily backup', safety: 'A safety backup', final: 'The final backup' };
+
+const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/i;
+
+/** "the backup of 3 Dec 2026, 10:00 UTC" for a backup id, or "a backup" when it is no longer listed. */
+function backupWords(id: string, backups: Backup[]): string {
+	const b = backups.find((x) => x.id === id);
+	return b?.createdAt ? `the backup of ${formatDate(b.createdAt)}` : 'a backup';
+}
+
+/**
+ * A history entry's reason as a sentence, without internal names or ids
+ * (`billing trial → overdue: payment_failed` → "A payment failed.").
+ * Reasons not recognised are shown only if they hold nothing internal.
+ */
+export function reasonWords(h: HistoryEntry, backups: Backup[] = []): string | undefined {
+	const r = (h.reason ?? '').trim();
+	if (!r) return undefined;
+	let m: RegExpMatchArray | null;
+	if ((m = r.match(/^billing \S+ → (\S+): (\S+)$/))) return BILLING_REASONS[m[2]] ?? `Billing is now ${billingWords(m[1], false)}.`;
+	if ((m = r.match(/^restore of backup (\S+)$/))) return `Restoring ${backupWords(m[1], backups)}.`;
+	if ((m = r.match(/^restored backup (\S+)$/))) return `Restored ${backupWords(m[1], backups)}.`;
+	if (/^restore failed/.test(r)) return 'The restore failed; the instance was put back as it was.';
+	if ((m = r.match(/^(manual|daily|safety|final) backup$/))) return `${BACKUP_KINDS[m[1]]} started.`;
+	if (r === 'backup completed') return 'The backup completed.';
+	if (/^backup failed/.test(r)) return 'The backup failed; earlier backups are not affected.';
+	if (r === 'created') return 'The instance was ordered.';
+	if (r === 'overdue') return 'Suspended because an invoice is unpaid.';
+	if (r === 'resumed after payment') return 'Resumed after payment.';
+	if (r === 'subscription_cancelled') return 'The subscription ended, so the instance was deleted.';
+	if (/^plan \S+ → \S+$/.test(r)) return 'The plan was changed; the new resources apply.';
+	if ((m = r.match(/^drift: runtime is (\S+)/))) return `The system found the instance ${label(m[1])} and corrected its status.`;
+	if ((m = r.match(/^resume failed/))) return 'Resuming after payment failed; our operators are notified.';
+	if ((m = r.match(/^(\S+) failed: /))) return `The step “${label(m[1])}” failed.`;
+	if (UUID.test(r) || /[_:]|→/.test(r)) return undefined; // internal: better nothing than an id
+	return /[.!?]$/.test(r) ? r.replace(/^./, (c) => c.toUpperCase()) : `${r.replace(/^./, (c) => c.toUpperCase())}.`;
+}
