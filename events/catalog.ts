@@ -16,8 +16,19 @@ const instance = z.object({ instanceId: uuid, customerId: uuid });
 const suspensionSeq = z.number().int().positive().optional();
 const customer = z.object({ customerId: uuid, email: z.email() });
 const instanceStatus = z.enum([
-  'pending_payment', 'provisioning', 'running', 'stopping', 'stopped', 'starting', 'restarting',
-  'backing_up', 'restoring', 'suspended', 'error', 'terminating', 'terminated',
+  'pending_payment',
+  'provisioning',
+  'running',
+  'stopping',
+  'stopped',
+  'starting',
+  'restarting',
+  'backing_up',
+  'restoring',
+  'suspended',
+  'error',
+  'terminating',
+  'terminated',
 ]);
 export const billingStatus = z.enum(['trial', 'payment_required', 'paid', 'overdue', 'suspended']);
 
@@ -72,7 +83,7 @@ export const catalog = {
   'instance.backup': def(['instance-action', 'instance-ops'], instance.extend({ backupId: uuid, kind: z.enum(['manual', 'daily', 'safety', 'final']) }), 'take a backup'),
   'instance.restore': def(['instance-action'], instance.extend({ backupId: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$/) }), 'restore a backup (a uuid, or a driver-named safety backup)'),
   'instance.quota': def(['lifecycle'], instance.extend({ plan: z.string() }), 'apply the plan resources and storage quota'),
-  'instance.routes': def(['domains'], instance, 'apply the instance\'s verified custom domains (routing, certificate, Odoo\'s address)'),
+  'instance.routes': def(['domains'], instance, "apply the instance's verified custom domains (routing, certificate, Odoo's address)"),
   'health.tick': def(['host'], z.object({ at: z.iso.datetime() }), 'schedule: probe running instances'),
   'billing.account.ensure': def(['platform'], customer, 'ensure the Kill Bill account of a customer exists'),
   'schedule.daily': def(['host'], z.object({ at: z.iso.datetime() }), 'daily schedule: backups and trial warnings'),
@@ -85,37 +96,78 @@ export const catalog = {
   'user.password_changed': def(['password-reset', 'account'], customer, 'a password was changed'),
   'instance.create_failed': def(['instances'], instance, 'a create gave up without a clear answer from billing: no subscription may stay open for this instance'),
   'instance.requested': def(['instances'], instance.extend({ plan: z.string(), trial: z.boolean(), subdomain: z.string(), name: storedText.max(200).optional() }), 'a customer asked for an instance'),
-  'instance.progress': def(['provision', 'instance-ops'], instance.extend({ operation: z.string(), step: z.string(), index: z.number().int().min(0), total: z.number().int().positive() }), 'a step of a long operation'),
+  'instance.progress': def(
+    ['provision', 'instance-ops'],
+    instance.extend({ operation: z.string(), step: z.string(), index: z.number().int().min(0), total: z.number().int().positive() }),
+    'a step of a long operation',
+  ),
   'instance.ready': def(['provision'], instance.extend({ url: z.url(), email: z.email().optional(), name: storedText.max(200).optional() }), 'an instance is running for the first time'),
   'instance.failed': def(['provision'], instance.extend({ step: z.string(), reason: text({ multiline: true }) }), 'provisioning failed'),
-  'instance.status_changed': def(['instances', 'provision', 'instance-ops', 'lifecycle'], instance.extend({ from: instanceStatus.nullable(), to: instanceStatus, reason: text({ multiline: true }).optional() }), 'an instance changed status'),
+  'instance.status_changed': def(
+    ['instances', 'provision', 'instance-ops', 'lifecycle'],
+    instance.extend({ from: instanceStatus.nullable(), to: instanceStatus, reason: text({ multiline: true }).optional() }),
+    'an instance changed status',
+  ),
   'instance.unhealthy': def(['health-probe'], instance.extend({ failures: z.number().int() }), 'probe failed 3 times in a row'),
   'instance.recovered': def(['health-probe'], instance, 'probe succeeds again'),
   'instance.drift_detected': def(['health-probe'], instance.extend({ runtimeState: z.string().max(50) }), 'runtime stopped or missing while the status says running'),
-  'pool.unhealthy': def(['health-probe'], z.object({ pool: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/), failures: z.number().int(), reason: text({ multiline: true }).max(500) }), 'a database pool failed its check 3 times in a row: no new placements'),
+  'pool.unhealthy': def(
+    ['health-probe'],
+    z.object({ pool: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/), failures: z.number().int(), reason: text({ multiline: true }).max(500) }),
+    'a database pool failed its check 3 times in a row: no new placements',
+  ),
   'pool.recovered': def(['health-probe'], z.object({ pool: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/) }), 'an unhealthy database pool answers again: active'),
   'instance.quota_exceeded': def(['quota-set', 'health-probe'], instance.extend({ usedBytes: z.number(), limitBytes: z.number() }), 'storage usage over the plan quota'),
-  'instance.backup_completed': def(['instance-ops'], instance.extend({ backupId: uuid, sizeBytes: z.number(), kind: z.enum(['manual', 'daily', 'safety', 'final']).optional() }), 'a backup succeeded (mailed unless kind is daily, safety or final)'),
-  'instance.backup_failed': def(['instance-ops'], instance.extend({ backupId: uuid, reason: text({ multiline: true }), kind: z.enum(['manual', 'daily', 'safety', 'final']).optional() }), 'a backup failed (mailed unless kind is safety or final)'),
-  'instance.restore_completed': def(['instance-ops'], instance.extend({ backupId: z.string().max(100), status: z.enum(['running', 'stopped']).optional() }), 'a restore succeeded (status: where the instance is left)'),
+  'instance.backup_completed': def(
+    ['instance-ops'],
+    instance.extend({ backupId: uuid, sizeBytes: z.number(), kind: z.enum(['manual', 'daily', 'safety', 'final']).optional() }),
+    'a backup succeeded (mailed unless kind is daily, safety or final)',
+  ),
+  'instance.backup_failed': def(
+    ['instance-ops'],
+    instance.extend({ backupId: uuid, reason: text({ multiline: true }), kind: z.enum(['manual', 'daily', 'safety', 'final']).optional() }),
+    'a backup failed (mailed unless kind is safety or final)',
+  ),
+  'instance.restore_completed': def(
+    ['instance-ops'],
+    instance.extend({ backupId: z.string().max(100), status: z.enum(['running', 'stopped']).optional() }),
+    'a restore succeeded (status: where the instance is left)',
+  ),
   'instance.restore_failed': def(['instance-ops'], instance.extend({ backupId: z.string().max(100), reason: text({ multiline: true }) }), 'a restore failed'),
-  'billing.trial_ending': def(['lifecycle'], z.object({ customerId: uuid, subscriptionId: uuid, daysLeft: z.union([z.literal(7), z.literal(3), z.literal(1)]), trialEndsAt: z.iso.datetime() }), 'a trial ends in 7, 3 or 1 days'),
-  'audit.action': def(['platform'], z.object({
-    actor: z.enum(['customer', 'operator', 'anonymous']),
-    actorId: uuid.optional(),
-    customerId: uuid.optional(),
-    instanceId: uuid.optional(),
-    action: z.string().regex(/^[a-z][a-z0-9_.-]{0,99}$/),
-    outcome: z.enum(['succeeded', 'refused', 'denied', 'failed']),
-    status: z.number().int().min(100).max(599),
-    requestId: text().max(200),
-    at: z.iso.datetime(),
-  }), 'a person asked the platform to change something (any POST of an HTTP function), and how it ended'),
-  'billing.status_changed': def(['lifecycle'], z.object({
-    customerId: uuid, instanceId: uuid.optional(), subscriptionId: uuid.optional(), status: billingStatus, reason: text({ multiline: true }), effectiveDate: z.string().optional(),
-    // The invoice the change is about (mails state its number, amount and due date); due on issue, as Kill Bill charges at once.
-    invoice: z.object({ number: text().max(50), amount: z.number(), balance: z.number(), currency: z.string().regex(/^[A-Z]{3}$/), dueDate: z.string().max(40) }).optional(),
-  }), 'billing status of a subscription changed'),
+  'billing.trial_ending': def(
+    ['lifecycle'],
+    z.object({ customerId: uuid, subscriptionId: uuid, daysLeft: z.union([z.literal(7), z.literal(3), z.literal(1)]), trialEndsAt: z.iso.datetime() }),
+    'a trial ends in 7, 3 or 1 days',
+  ),
+  'audit.action': def(
+    ['platform'],
+    z.object({
+      actor: z.enum(['customer', 'operator', 'anonymous']),
+      actorId: uuid.optional(),
+      customerId: uuid.optional(),
+      instanceId: uuid.optional(),
+      action: z.string().regex(/^[a-z][a-z0-9_.-]{0,99}$/),
+      outcome: z.enum(['succeeded', 'refused', 'denied', 'failed']),
+      status: z.number().int().min(100).max(599),
+      requestId: text().max(200),
+      at: z.iso.datetime(),
+    }),
+    'a person asked the platform to change something (any POST of an HTTP function), and how it ended',
+  ),
+  'billing.status_changed': def(
+    ['lifecycle'],
+    z.object({
+      customerId: uuid,
+      instanceId: uuid.optional(),
+      subscriptionId: uuid.optional(),
+      status: billingStatus,
+      reason: text({ multiline: true }),
+      effectiveDate: z.string().optional(),
+      // The invoice the change is about (mails state its number, amount and due date); due on issue, as Kill Bill charges at once.
+      invoice: z.object({ number: text().max(50), amount: z.number(), balance: z.number(), currency: z.string().regex(/^[A-Z]{3}$/), dueDate: z.string().max(40) }).optional(),
+    }),
+    'billing status of a subscription changed',
+  ),
 } satisfies Record<string, Entry>;
 
 export type ShortType = keyof typeof catalog;

@@ -54,7 +54,10 @@ const triggerSchema = z
 export type Trigger = z.infer<typeof triggerSchema>;
 
 export class TriggersError extends Error {
-  constructor(readonly problems: string[], file = 'events/triggers.yaml') {
+  constructor(
+    readonly problems: string[],
+    file = 'events/triggers.yaml',
+  ) {
     super(`Invalid ${file}:\n${problems.map((p) => `  ${p}`).join('\n')}`);
     this.name = 'TriggersError';
   }
@@ -85,7 +88,10 @@ export function loadTriggers(o: LoadOptions = {}): Trigger[] {
   } catch (err) {
     throw new TriggersError([`not valid YAML: ${(err as Error).message}`], path.basename(file));
   }
-  const root = z.object({ triggers: z.array(z.unknown()).nullable().default([]) }).strict().safeParse(doc ?? {});
+  const root = z
+    .object({ triggers: z.array(z.unknown()).nullable().default([]) })
+    .strict()
+    .safeParse(doc ?? {});
   if (!root.success) throw new TriggersError(['the file must hold one key, `triggers:`, with a list of rows'], path.basename(file));
   const exists = o.functionExists ?? defaultFunctionExists;
   const problems: string[] = [];

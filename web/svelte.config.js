@@ -7,21 +7,21 @@ import adapter from '@sveltejs/adapter-node';
  * content security policy lets only our own scripts run.
  */
 export default {
-  kit: {
-    adapter: adapter({ out: 'build', precompress: true }),
-    csp: {
-      mode: 'auto',
-      directives: {
-        'default-src': ['self'],
-        'script-src': ['self'],
-        'style-src': ['self', 'unsafe-inline'],
-        'img-src': ['self', 'data:'],
-        'connect-src': ['self'],
-        'form-action': ['self'],
-        'frame-ancestors': ['none'],
-        'base-uri': ['self'],
-        'object-src': ['none'],
-      },
-    },
-  },
+	kit: {
+		adapter: adapter({ out: 'build', precompress: true }),
+		csp: {
+			mode: 'auto',
+			directives: {
+				'default-src': ['self'],
+				'script-src': ['self'],
+				'style-src': ['self', 'unsafe-inline'],
+				'img-src': ['self', 'data:'],
+				'connect-src': ['self'],
+				'form-action': ['self'],
+				'frame-ancestors': ['none'],
+				'base-uri': ['self'],
+				'object-src': ['none'],
+			},
+		},
+	},
 };

@@ -57,10 +57,11 @@ async function act(caller: Caller, b: Body) {
       return { passwordChanged: true, endedSessions: done!.endedSessions };
     }
     case 'updateProfile': {
-      await db('auth').none(
-        'UPDATE users SET first_name = coalesce($2, first_name), last_name = coalesce($3, last_name), updated_at = now() WHERE id = $1',
-        [caller.userId, b.firstName ?? null, b.lastName ?? null],
-      );
+      await db('auth').none('UPDATE users SET first_name = coalesce($2, first_name), last_name = coalesce($3, last_name), updated_at = now() WHERE id = $1', [
+        caller.userId,
+        b.firstName ?? null,
+        b.lastName ?? null,
+      ]);
       return { profile: profile(await me(caller)) };
     }
     case 'revokeSession': {
@@ -72,11 +73,13 @@ async function act(caller: Caller, b: Body) {
   }
 }
 
-const query = z.object({
-  customers: z.enum(['true']).optional(),
-  q: z.string().trim().max(200).optional(),
-  customerId: z.uuid('must be a customer id').optional(),
-}).strict();
+const query = z
+  .object({
+    customers: z.enum(['true']).optional(),
+    q: z.string().trim().max(200).optional(),
+    customerId: z.uuid('must be a customer id').optional(),
+  })
+  .strict();
 type Query = z.infer<typeof query>;
 
 /** Customers for the operator console: searched by email (or name), newest first. */

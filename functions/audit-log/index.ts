@@ -18,7 +18,10 @@ const query = z
     customerId: z.uuid('must be a customer id').optional(),
     instanceId: z.uuid('must be an instance id').optional(),
     actor: z.enum(['customer', 'operator', 'anonymous', 'billing', 'system'], { message: 'one of customer, operator, anonymous, billing, system' }).optional(),
-    action: z.string().regex(/^[a-z][a-z0-9_.-]{0,99}$/, 'an action name such as instance-action.stop').optional(),
+    action: z
+      .string()
+      .regex(/^[a-z][a-z0-9_.-]{0,99}$/, 'an action name such as instance-action.stop')
+      .optional(),
     from: z.iso.datetime({ offset: true, message: 'an ISO 8601 date-time' }).optional(),
     to: z.iso.datetime({ offset: true, message: 'an ISO 8601 date-time' }).optional(),
     before: z.iso.datetime({ offset: true, message: 'an ISO 8601 date-time' }).optional(),
@@ -29,13 +32,31 @@ const query = z
 type Query = z.infer<typeof query>;
 
 type Row = {
-  id: string; at: Date; actor: string; actor_id: string | null; customer_id: string | null; instance_id: string | null;
-  action: string; outcome: string; status: number | null; request_id: string | null; detail: string | null;
+  id: string;
+  at: Date;
+  actor: string;
+  actor_id: string | null;
+  customer_id: string | null;
+  instance_id: string | null;
+  action: string;
+  outcome: string;
+  status: number | null;
+  request_id: string | null;
+  detail: string | null;
 };
 
 const toApi = (r: Row) => ({
-  id: r.id, at: r.at.toISOString(), actor: r.actor, actorId: r.actor_id, customerId: r.customer_id, instanceId: r.instance_id,
-  action: r.action, outcome: r.outcome, status: r.status, requestId: r.request_id, detail: r.detail,
+  id: r.id,
+  at: r.at.toISOString(),
+  actor: r.actor,
+  actorId: r.actor_id,
+  customerId: r.customer_id,
+  instanceId: r.instance_id,
+  action: r.action,
+  outcome: r.outcome,
+  status: r.status,
+  requestId: r.request_id,
+  detail: r.detail,
 });
 
 /** WHERE clause and values for the filters; `customerId` is already forced to the caller's own for customers. */
@@ -43,10 +64,12 @@ function where(q: Query): { sql: string; values: unknown[] } {
   const parts: string[] = [];
   const values: unknown[] = [];
   const add = (cond: string, ...vs: unknown[]) => {
-    parts.push(cond.replace(/\?/g, () => {
-      values.push(vs.shift());
-      return `$${values.length}`;
-    }));
+    parts.push(
+      cond.replace(/\?/g, () => {
+        values.push(vs.shift());
+        return `$${values.length}`;
+      }),
+    );
   };
   if (q.customerId) add('customer_id = ?', q.customerId);
   if (q.instanceId) add('instance_id = ?', q.instanceId);
@@ -66,7 +89,7 @@ export default httpFunction({
     query,
     handle: async ({ query: q, caller }): Promise<HttpResult> => {
       if (caller.role !== 'admin') {
-        if (q.customerId && q.customerId !== caller.userId) throw HttpError.forbidden('You can read your own account\'s activity only');
+        if (q.customerId && q.customerId !== caller.userId) throw HttpError.forbidden("You can read your own account's activity only");
         q = { ...q, customerId: caller.userId };
       }
       const w = where(q);
@@ -89,5 +112,9 @@ export default httpFunction({
       };
     },
   }),
-  checks: [function auditDatabase() { return db('audit').one('SELECT 1'); }],
+  checks: [
+    function auditDatabase() {
+      return db('audit').one('SELECT 1');
+    },
+  ],
 });

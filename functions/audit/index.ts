@@ -29,20 +29,43 @@ async function store(e: ReceivedEvent<unknown>, x: Entry): Promise<void> {
   await db('audit').none(
     `INSERT INTO audit_log (id, at, actor, actor_id, customer_id, instance_id, action, outcome, status, request_id, detail)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (id) DO NOTHING`,
-    [e.id, x.at ?? e.time ?? new Date().toISOString(), x.actor, x.actorId ?? null, x.customerId ?? null, x.instanceId ?? null,
-      x.action, x.outcome ?? 'succeeded', x.status ?? null, x.requestId ?? null, x.detail ?? null],
+    [
+      e.id,
+      x.at ?? e.time ?? new Date().toISOString(),
+      x.actor,
+      x.actorId ?? null,
+      x.customerId ?? null,
+      x.instanceId ?? null,
+      x.action,
+      x.outcome ?? 'succeeded',
+      x.status ?? null,
+      x.requestId ?? null,
+      x.detail ?? null,
+    ],
   );
 }
 
 /** A handler storing the entry `f` makes of each event of `type` (none when it answers undefined). */
-function entry<T extends 'audit.action' | 'user.registered' | 'billing.status_changed' | 'instance.ready' | 'instance.failed'
-  | 'instance.suspend' | 'instance.resume' | 'instance.terminate' | 'instance.backup_completed' | 'instance.backup_failed'>(
-  type: T, f: (d: EventData<T>) => Entry | undefined,
-) {
-  return [`com.saasodoo.${type}`, async (e: ReceivedEvent<EventData<T>>) => {
-    const x = f(e.data);
-    if (x) await store(e as ReceivedEvent<unknown>, x);
-  }] as const;
+function entry<
+  T extends
+    | 'audit.action'
+    | 'user.registered'
+    | 'billing.status_changed'
+    | 'instance.ready'
+    | 'instance.failed'
+    | 'instance.suspend'
+    | 'instance.resume'
+    | 'instance.terminate'
+    | 'instance.backup_completed'
+    | 'instance.backup_failed',
+>(type: T, f: (d: EventData<T>) => Entry | undefined) {
+  return [
+    `com.saasodoo.${type}`,
+    async (e: ReceivedEvent<EventData<T>>) => {
+      const x = f(e.data);
+      if (x) await store(e as ReceivedEvent<unknown>, x);
+    },
+  ] as const;
 }
 
 const scheduled = (kind: string | undefined) => kind !== undefined && kind !== 'manual';
@@ -53,24 +76,40 @@ export default eventFunction({
     entry('audit.action', (d) => ({ ...d })),
     entry('user.registered', (d) => ({ actor: 'customer', actorId: d.customerId, customerId: d.customerId, action: 'signup' })),
     entry('billing.status_changed', (d) => ({
-      actor: 'billing', customerId: d.customerId, instanceId: d.instanceId, action: `billing.${d.status}`, detail: d.reason,
+      actor: 'billing',
+      customerId: d.customerId,
+      instanceId: d.instanceId,
+      action: `billing.${d.status}`,
+      detail: d.reason,
     })),
     entry('instance.ready', (d) => ({ actor: 'system', customerId: d.customerId, instanceId: d.instanceId, action: 'instance.provisioned' })),
     entry('instance.failed', (d) => ({
-      actor: 'system', customerId: d.customerId, instanceId: d.instanceId, action: 'instance.provisioning', outcome: 'failed', detail: d.step,
+      actor: 'system',
+      customerId: d.customerId,
+      instanceId: d.instanceId,
+      action: 'instance.provisioning',
+      outcome: 'failed',
+      detail: d.step,
     })),
     entry('instance.suspend', (d) => ({ actor: 'billing', customerId: d.customerId, instanceId: d.instanceId, action: 'instance.suspend', detail: d.reason })),
     entry('instance.resume', (d) => ({ actor: 'billing', customerId: d.customerId, instanceId: d.instanceId, action: 'instance.resume' })),
     entry('instance.terminate', (d) => ({ actor: 'billing', customerId: d.customerId, instanceId: d.instanceId, action: 'instance.terminate', detail: d.reason })),
     // A manual backup is the customer's action, already recorded; these are the platform's own.
-    entry('instance.backup_completed', (d) => (scheduled(d.kind)
-      ? { actor: 'system', customerId: d.customerId, instanceId: d.instanceId, action: `instance.backup.${d.kind}` } : undefined)),
-    entry('instance.backup_failed', (d) => (scheduled(d.kind)
-      ? { actor: 'system', customerId: d.customerId, instanceId: d.instanceId, action: `instance.backup.${d.kind}`, outcome: 'failed' } : undefined)),
-    ['com.saasodoo.schedule.daily', async (e: ReceivedEvent<unknown>) => {
-      const n = await db('audit').one<{ n: number }>('SELECT audit_prune($1) AS n', [config().AUDIT_RETENTION_DAYS]);
-      e.log.info({ pruned: n.n }, 'audit log pruned');
-    }],
+    entry('instance.backup_completed', (d) => (scheduled(d.kind) ? { actor: 'system', customerId: d.customerId, instanceId: d.instanceId, action: `instance.backup.${d.kind}` } : undefined)),
+    entry('instance.backup_failed', (d) =>
+      scheduled(d.kind) ? { actor: 'system', customerId: d.customerId, instanceId: d.instanceId, action: `instance.backup.${d.kind}`, outcome: 'failed' } : undefined,
+    ),
+    [
+      'com.saasodoo.schedule.daily',
+      async (e: ReceivedEvent<unknown>) => {
+        const n = await db('audit').one<{ n: number }>('SELECT audit_prune($1) AS n', [config().AUDIT_RETENTION_DAYS]);
+        e.log.info({ pruned: n.n }, 'audit log pruned');
+      },
+    ],
   ]),
-  checks: [function auditDatabase() { return db('audit').one('SELECT 1'); }],
+  checks: [
+    function auditDatabase() {
+      return db('audit').one('SELECT 1');
+    },
+  ],
 });

@@ -21,14 +21,18 @@ import { config } from '@saasodoo/platform/config';
 import { billingSummary, cancelOwn, changeOwnPlan, ownInvoice, payNow, startSubscription } from '@saasodoo/platform/billing/service';
 
 const uuid = z.uuid('must be a UUID');
-const body = z.discriminatedUnion('action', [
-  z.object({ action: z.literal('cancel'), subscriptionId: uuid, immediate: z.boolean().default(false) }).strict(),
-  z.object({ action: z.literal('changePlan'), subscriptionId: uuid, plan: z.string().min(1).max(100) }).strict(),
-  z.object({ action: z.literal('startSubscription'), instanceId: uuid, plan: z.string().min(1).max(100), trial: z.boolean() }).strict(),
-  z.object({ action: z.literal('addCard') }).strict(),
-  z.object({ action: z.literal('payNow') }).strict(),
-  z.object({ action: z.literal('cardAdded'), sessionId: z.string().regex(/^cs_(test|live)_[A-Za-z0-9]{1,200}$/, 'must be a Stripe Checkout session id') }).strict(),
-], { error: 'must be cancel, changePlan, startSubscription, addCard, cardAdded or payNow' });
+const body = z.discriminatedUnion(
+  'action',
+  [
+    z.object({ action: z.literal('cancel'), subscriptionId: uuid, immediate: z.boolean().default(false) }).strict(),
+    z.object({ action: z.literal('changePlan'), subscriptionId: uuid, plan: z.string().min(1).max(100) }).strict(),
+    z.object({ action: z.literal('startSubscription'), instanceId: uuid, plan: z.string().min(1).max(100), trial: z.boolean() }).strict(),
+    z.object({ action: z.literal('addCard') }).strict(),
+    z.object({ action: z.literal('payNow') }).strict(),
+    z.object({ action: z.literal('cardAdded'), sessionId: z.string().regex(/^cs_(test|live)_[A-Za-z0-9]{1,200}$/, 'must be a Stripe Checkout session id') }).strict(),
+  ],
+  { error: 'must be cancel, changePlan, startSubscription, addCard, cardAdded or payNow' },
+);
 
 export default httpFunction({
   name: 'billing',

@@ -19,7 +19,11 @@ function checkTrigger(name: string): void {
   if (!triggerNames().includes(name)) throw HttpError.badRequest(`No trigger named ${name}`, { trigger: 'no such trigger' });
 }
 
-const triggerName = z.string().min(1).max(63).regex(/^[a-z0-9-]+$/, 'lowercase letters, digits and -');
+const triggerName = z
+  .string()
+  .min(1)
+  .max(63)
+  .regex(/^[a-z0-9-]+$/, 'lowercase letters, digits and -');
 
 export default httpFunction({
   name: 'dead-letters',

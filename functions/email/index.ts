@@ -30,22 +30,12 @@ async function deliver<T extends TemplateName>(e: ReceivedEvent, template: T, d:
     operator: { name: c.OPERATOR_NAME, postalAddress: c.OPERATOR_POSTAL_ADDRESS, support: c.SUPPORT_CONTACT },
   });
   const key = d.key ?? `${e.id}:${template}`;
-  const sent = await sendOnce(
-    { key, eventId: e.id, eventType: e.type, template, customerId: d.customerId, to: d.to },
-    mail,
-    new URL(c.PUBLIC_URL).hostname,
-  );
+  const sent = await sendOnce({ key, eventId: e.id, eventType: e.type, template, customerId: d.customerId, to: d.to }, mail, new URL(c.PUBLIC_URL).hostname);
   e.log.info({ template, key, sent }, sent ? 'mail sent' : 'mail already sent for this key');
 }
 
 /** Sends `template` to a customer known only by id (address from the contacts table). */
-async function deliverToCustomer<T extends TemplateName>(
-  e: ReceivedEvent,
-  template: T,
-  customerId: string,
-  vars: Omit<TemplateVars[T], 'firstName'>,
-  key?: string,
-): Promise<void> {
+async function deliverToCustomer<T extends TemplateName>(e: ReceivedEvent, template: T, customerId: string, vars: Omit<TemplateVars[T], 'firstName'>, key?: string): Promise<void> {
   const contact = await contactOf(customerId);
   await deliver(e, template, { to: contact.email, customerId, key, vars: { ...vars, firstName: shownName(contact) } as TemplateVars[T] });
 }
@@ -76,14 +66,12 @@ export const BILLING_REASON_TEMPLATES = {
 } as const satisfies Record<string, TemplateName>;
 
 /** `{ 'com.saasodoo.<type>': handle }`, typed so the spread keeps each key (the triggers test reads them). */
-const on = <T extends ShortType>(type: T, handle: (e: Ev<T>) => Promise<void>) =>
-  ({ [`${PREFIX}${type}`]: handle }) as { [K in `${typeof PREFIX}${T}`]: (e: Ev<T>) => Promise<void> };
+const on = <T extends ShortType>(type: T, handle: (e: Ev<T>) => Promise<void>) => ({ [`${PREFIX}${type}`]: handle }) as { [K in `${typeof PREFIX}${T}`]: (e: Ev<T>) => Promise<void> };
 
 export default eventFunction({
   name: 'email',
   on: {
-    ...on('user.registered', (e) =>
-      saveContact({ customerId: e.data.customerId, email: e.data.email, firstName: e.data.firstName, lastName: e.data.lastName })),
+    ...on('user.registered', (e) => saveContact({ customerId: e.data.customerId, email: e.data.email, firstName: e.data.firstName, lastName: e.data.lastName })),
     ...on('user.signup_attempted', (e) => deliver(e, 'signup-attempt', { to: e.data.email, vars: {} })),
     ...on('user.verification_requested', async (e) => {
       await saveContact({ customerId: e.data.customerId, email: e.data.email, firstName: e.data.firstName });
@@ -97,13 +85,14 @@ export default eventFunction({
     }),
     ...on('user.password_reset_requested', async (e) =>
       deliver(e, 'password-reset', {
-        to: e.data.email, customerId: e.data.customerId, vars: { firstName: await firstNameOf(e.data.customerId), resetUrl: e.data.resetUrl },
-      })),
-    ...on('user.password_changed', async (e) =>
-      deliver(e, 'password-changed', { to: e.data.email, customerId: e.data.customerId, vars: { firstName: await firstNameOf(e.data.customerId) } })),
+        to: e.data.email,
+        customerId: e.data.customerId,
+        vars: { firstName: await firstNameOf(e.data.customerId), resetUrl: e.data.resetUrl },
+      }),
+    ),
+    ...on('user.password_changed', async (e) => deliver(e, 'password-changed', { to: e.data.email, customerId: e.data.customerId, vars: { firstName: await firstNameOf(e.data.customerId) } })),
 
-    ...on('instance.requested', (e) =>
-      saveInstanceLabel({ instanceId: e.data.instanceId, customerId: e.data.customerId, name: e.data.name, subdomain: e.data.subdomain })),
+    ...on('instance.requested', (e) => saveInstanceLabel({ instanceId: e.data.instanceId, customerId: e.data.customerId, name: e.data.name, subdomain: e.data.subdomain })),
     ...on('instance.ready', async (e) => {
       const { instanceId, customerId } = e.data;
       await saveInstanceLabel({ instanceId, customerId, name: e.data.name, url: e.data.url });
@@ -112,8 +101,7 @@ export default eventFunction({
       if (e.data.email) await deliver(e, 'instance-ready', { to: e.data.email, customerId, key, vars: { ...vars, firstName: await firstNameOf(customerId) } });
       else await deliverToCustomer(e, 'instance-ready', customerId, vars, key);
     }),
-    ...on('instance.failed', async (e) =>
-      deliverToCustomer(e, 'instance-failed', e.data.customerId, { instance: await instanceRef(e.data.instanceId), step: e.data.step })),
+    ...on('instance.failed', async (e) => deliverToCustomer(e, 'instance-failed', e.data.customerId, { instance: await instanceRef(e.data.instanceId), step: e.data.step })),
     ...on('instance.status_changed', async (e) => {
       if (e.data.to !== 'terminated') return;
       await deliverToCustomer(e, 'instance-terminated', e.data.customerId, { instance: await instanceRef(e.data.instanceId) }, `instance-terminated:${e.data.instanceId}`);
@@ -127,15 +115,13 @@ export default eventFunction({
       if (e.data.kind === 'safety' || e.data.kind === 'final') return; // the restore / termination mail tells the story
       await deliverToCustomer(e, 'backup-failed', e.data.customerId, { instance: await instanceRef(e.data.instanceId) });
     }),
-    ...on('instance.restore_completed', async (e) =>
-      deliverToCustomer(e, 'restore-completed', e.data.customerId, { instance: await instanceRef(e.data.instanceId), status: e.data.status })),
-    ...on('instance.restore_failed', async (e) =>
-      deliverToCustomer(e, 'restore-failed', e.data.customerId, { instance: await instanceRef(e.data.instanceId) })),
+    ...on('instance.restore_completed', async (e) => deliverToCustomer(e, 'restore-completed', e.data.customerId, { instance: await instanceRef(e.data.instanceId), status: e.data.status })),
+    ...on('instance.restore_failed', async (e) => deliverToCustomer(e, 'restore-failed', e.data.customerId, { instance: await instanceRef(e.data.instanceId) })),
 
     ...on('billing.trial_ending', (e) =>
       // Once per (subscription, daysLeft), even if two different events announce the same day.
-      deliverToCustomer(e, 'trial-ending', e.data.customerId, { daysLeft: e.data.daysLeft, trialEndsAt: e.data.trialEndsAt },
-        `trial-ending:${e.data.subscriptionId}:${e.data.daysLeft}`)),
+      deliverToCustomer(e, 'trial-ending', e.data.customerId, { daysLeft: e.data.daysLeft, trialEndsAt: e.data.trialEndsAt }, `trial-ending:${e.data.subscriptionId}:${e.data.daysLeft}`),
+    ),
     ...on('billing.status_changed', async (e) => {
       const template = BILLING_REASON_TEMPLATES[e.data.reason as keyof typeof BILLING_REASON_TEMPLATES];
       if (!template) {
@@ -147,8 +133,10 @@ export default eventFunction({
       await deliverToCustomer(e, template as 'cancellation-scheduled', e.data.customerId, { instance, status: e.data.status, effectiveDate: e.data.effectiveDate, invoice: e.data.invoice });
     }),
   },
-  checks: [function communicationDatabase() {
-    return db('communication').one('SELECT 1 AS ok');
-  }],
+  checks: [
+    function communicationDatabase() {
+      return db('communication').one('SELECT 1 AS ok');
+    },
+  ],
   shutdown: () => closeMailTransport(),
 });

@@ -59,10 +59,9 @@ export async function saveInstanceLabel(i: { instanceId: string; customerId: str
 
 /** How mails name an instance: its name, else its subdomain, else the start of its id. */
 export async function instanceRef(instanceId: string): Promise<InstanceRef> {
-  const row = await db('communication').oneOrNone<{ name: string | null; subdomain: string | null; url: string | null }>(
-    'SELECT name, subdomain, url FROM instance_labels WHERE instance_id = $1',
-    [instanceId],
-  );
+  const row = await db('communication').oneOrNone<{ name: string | null; subdomain: string | null; url: string | null }>('SELECT name, subdomain, url FROM instance_labels WHERE instance_id = $1', [
+    instanceId,
+  ]);
   return { id: instanceId, label: row?.name ?? row?.subdomain ?? instanceId.slice(0, 8), url: row?.url ?? undefined };
 }
 
@@ -82,8 +81,17 @@ const INSERT_MAIL = `INSERT INTO mails (id, idempotency_key, event_id, event_typ
   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (idempotency_key)`;
 
 const mailRow = (r: MailRecord, subject: string, sent?: Sent) => [
-  randomUUID(), r.key, r.eventId, r.eventType, r.template, r.customerId ?? null, r.to, subject,
-  sent ? 'sent' : 'sending', sent?.messageId ?? null, sent?.at ?? null,
+  randomUUID(),
+  r.key,
+  r.eventId,
+  r.eventType,
+  r.template,
+  r.customerId ?? null,
+  r.to,
+  subject,
+  sent ? 'sent' : 'sending',
+  sent?.messageId ?? null,
+  sent?.at ?? null,
 ];
 
 /** Marks the key's mail sent, creating its row if the reservation was lost (see sendOnce). */
@@ -129,8 +137,7 @@ async function recordSentAfterDrop(r: MailRecord, subject: string, sent: Sent): 
       return;
     } catch (err) {
       if (Date.now() + delay > deadline) {
-        log.warn({ key: r.key, messageId: sent.messageId, reason: (err as Error).message },
-          'mail was sent but could not be recorded; a redelivery of the event will send it again');
+        log.warn({ key: r.key, messageId: sent.messageId, reason: (err as Error).message }, 'mail was sent but could not be recorded; a redelivery of the event will send it again');
         throw err;
       }
       await sleep(delay);

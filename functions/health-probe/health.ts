@@ -56,8 +56,7 @@ async function record(cmd: Command<unknown>, row: InstanceRow, ok: boolean, drif
     }
     const failures = cur.health_failures + 1;
     const becomesUnhealthy = failures >= UNHEALTHY_AFTER && cur.health !== 'unhealthy';
-    await t.none(`UPDATE instances SET health_failures = $2, health = $3, updated_at = now() WHERE id = $1`,
-      [cur.id, failures, failures >= UNHEALTHY_AFTER ? 'unhealthy' : cur.health]);
+    await t.none(`UPDATE instances SET health_failures = $2, health = $3, updated_at = now() WHERE id = $1`, [cur.id, failures, failures >= UNHEALTHY_AFTER ? 'unhealthy' : cur.health]);
     if (becomesUnhealthy) await enqueue(t, 'instance.unhealthy', { ...ids, failures }, o);
     if (driftState && failures === 1) {
       await recordHistory(t, cur.id, 'running', 'running', causeOf(cmd, 'health-probe', `drift: runtime is ${driftState} while status is running`));

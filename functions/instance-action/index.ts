@@ -33,17 +33,21 @@ const RESET = 'reset_odoo_password';
 /** Where Odoo's database is there to take a new password. */
 const RESETTABLE = new Set(['running', 'stopped']);
 
-const body = z.object({
-  id: z.uuid(),
-  action: z.enum([...ACTIONS, RESET], { message: `one of ${[...ACTIONS, RESET].join(', ')}` }),
-  backupId: z.string().regex(BACKUP_ID_RE, 'not a backup id').optional(),
-}).strict().superRefine((b, ctx) => {
-  if (b.action === 'restore' && !b.backupId) ctx.addIssue({ code: 'custom', path: ['backupId'], message: 'required for restore' });
-});
+const body = z
+  .object({
+    id: z.uuid(),
+    action: z.enum([...ACTIONS, RESET], { message: `one of ${[...ACTIONS, RESET].join(', ')}` }),
+    backupId: z.string().regex(BACKUP_ID_RE, 'not a backup id').optional(),
+  })
+  .strict()
+  .superRefine((b, ctx) => {
+    if (b.action === 'restore' && !b.backupId) ctx.addIssue({ code: 'custom', path: ['backupId'], message: 'required for restore' });
+  });
 
 function refuse(row: InstanceRow, action: Action): never {
   throw new HttpError(409, 'invalid_state', `Cannot ${action} an instance that is ${row.status}`, {
-    action: `not allowed while ${row.status}`, status: row.status,
+    action: `not allowed while ${row.status}`,
+    status: row.status,
   });
 }
 
@@ -84,7 +88,7 @@ async function apply(id: string, action: Action, caller: Caller, cause: Cause, b
       }
       default: {
         const next = await transition(t, cur, ACTION_STATUS[action], cause);
-        await enqueue(t, `instance.${action as "start" | "stop" | "restart"}`, ids, o);
+        await enqueue(t, `instance.${action as 'start' | 'stop' | 'restart'}`, ids, o);
         return next;
       }
     }
@@ -103,7 +107,8 @@ async function resetOdooPassword(id: string): Promise<InstanceRow> {
     const cur = (await getInstance(db('instance'), id))!;
     if (!RESETTABLE.has(cur.status) || !cur.db_password_sealed) {
       throw new HttpError(409, 'invalid_state', `Cannot reset the Odoo password of an instance that is ${cur.status}`, {
-        action: `not allowed while ${cur.status}`, status: cur.status,
+        action: `not allowed while ${cur.status}`,
+        status: cur.status,
       });
     }
     const fresh = newOdooPassword();
@@ -132,7 +137,9 @@ export default httpFunction({
       }
       if (!allowedActions(row.status, caller.role === 'admin').includes(b.action)) refuse(row, b.action);
       const cause: Cause = {
-        eventId: requestId, eventType: 'http:instance-action', traceparent,
+        eventId: requestId,
+        eventType: 'http:instance-action',
+        traceparent,
         actor: `${caller.role === 'admin' && row.customer_id !== caller.userId ? 'admin' : 'customer'}:${caller.userId}`,
         reason: b.action === 'delete' ? 'deleted: subscription cancelled, entitlement ends now' : `${b.action} requested`,
       };

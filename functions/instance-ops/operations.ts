@@ -48,10 +48,7 @@ async function bringDown(id: string, suspended = false): Promise<void> {
 const RUNNING_PATCH = { error_step: null, error_reason: null, previous_status: null } as const;
 
 /** Runs `work` with the instance in `working`; success → `done`, failure → `error` with `step` and the reason. */
-async function operate(
-  cmd: Command<Ids>, accept: InstanceRow['status'][], working: InstanceRow['status'], step: string,
-  work: (row: InstanceRow) => Promise<InstanceRow['status']>,
-): Promise<void> {
+async function operate(cmd: Command<Ids>, accept: InstanceRow['status'][], working: InstanceRow['status'], step: string, work: (row: InstanceRow) => Promise<InstanceRow['status']>): Promise<void> {
   await loadOwned(cmd);
   await withInstanceLock(cmd.data.instanceId, async () => {
     const row = await enter(cmd.data.instanceId, accept, working, causeOf(cmd, ACTOR));
@@ -156,8 +153,12 @@ export async function terminate(cmd: Command<Ids & { reason: string }>): Promise
   const row0 = await loadOwned(cmd);
   if (row0.status === 'terminated') return;
   await withInstanceLock(row0.id, async () => {
-    const row = await enter(row0.id, ['pending_payment', 'provisioning', 'running', 'stopping', 'stopped', 'starting', 'restarting',
-      'backing_up', 'restoring', 'suspended', 'error'], 'terminating', causeOf(cmd, ACTOR, cmd.data.reason));
+    const row = await enter(
+      row0.id,
+      ['pending_payment', 'provisioning', 'running', 'stopping', 'stopped', 'starting', 'restarting', 'backing_up', 'restoring', 'suspended', 'error'],
+      'terminating',
+      causeOf(cmd, ACTOR, cmd.data.reason),
+    );
     if (!row) return;
     const rt = await runtime();
     const st = await rt.status(row.id);
@@ -171,8 +172,13 @@ export async function terminate(cmd: Command<Ids & { reason: string }>): Promise
     await rt.remove(row.id);
     await dropInstanceDatabase(instanceDbNames(row.id, row.customer_id), {}, serverAdmin(await poolOf(row)));
     await settle(row.id, 'terminated', causeOf(cmd, ACTOR, cmd.data.reason), {
-      terminated_at: new Date(), db_password_sealed: null, admin_password_sealed: null, progress: null, previous_status: null,
-      health: 'unknown', health_failures: 0,
+      terminated_at: new Date(),
+      db_password_sealed: null,
+      admin_password_sealed: null,
+      progress: null,
+      previous_status: null,
+      health: 'unknown',
+      health_failures: 0,
     });
   });
 }
@@ -184,7 +190,8 @@ export async function billingStatusChanged(cmd: Command<{ customerId: string; in
     const rows = await t.manyOrNone<InstanceRow>(
       `SELECT * FROM instances WHERE customer_id = $1 AND status <> 'terminated'
          AND ($2::uuid IS NULL OR id = $2) AND ($3::uuid IS NULL OR subscription_id = $3) FOR UPDATE`,
-      [customerId, instanceId ?? null, subscriptionId ?? null]);
+      [customerId, instanceId ?? null, subscriptionId ?? null],
+    );
     for (const r of rows) {
       if (r.billing_status === status) continue;
       await t.none('UPDATE instances SET billing_status = $2, updated_at = now() WHERE id = $1', [r.id, status]);

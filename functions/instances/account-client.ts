@@ -26,6 +26,9 @@ export async function customerProfile(authorization: string): Promise<CustomerPr
   }
   const p = body?.profile;
   if (typeof p?.email !== 'string' || !p.email) throw HttpError.unavailable('Accounts');
-  const name = [p.firstName, p.lastName].filter((v) => typeof v === 'string' && v.trim()).join(' ').trim();
+  const name = [p.firstName, p.lastName]
+    .filter((v) => typeof v === 'string' && v.trim())
+    .join(' ')
+    .trim();
   return { email: p.email, name: name || p.email };
 }

@@ -33,22 +33,30 @@ import type { InstanceRow } from '@saasodoo/platform/instances/repository';
 import { customerProfile } from './account-client.ts';
 import { newOdooPassword } from '@saasodoo/platform/instances/secrets';
 
-export const createBody = z.object({
-  name: text().trim().min(1, 'required').max(100, 'at most 100 characters'),
-  subdomain: z.string().max(100).superRefine((s, ctx) => {
-    const p = subdomainProblem(s);
-    if (p) ctx.addIssue({ code: 'custom', message: p });
-  }),
-  plan: z.string().min(1).max(100),
-  // The ODOO_VERSIONS setting, read when a request is checked (the plans API lists the same).
-  odooVersion: z.string().max(10).superRefine((v, ctx) => {
-    if (!odooVersions().includes(v)) ctx.addIssue({ code: 'custom', message: `one of ${odooVersions().join(', ')}` });
-  }),
-  demoData: z.boolean().default(false),
-  trial: z.boolean().default(false),
-  /** Accepted and ignored: resources come from the plan. */
-  resources: z.unknown().optional(),
-}).strict();
+export const createBody = z
+  .object({
+    name: text().trim().min(1, 'required').max(100, 'at most 100 characters'),
+    subdomain: z
+      .string()
+      .max(100)
+      .superRefine((s, ctx) => {
+        const p = subdomainProblem(s);
+        if (p) ctx.addIssue({ code: 'custom', message: p });
+      }),
+    plan: z.string().min(1).max(100),
+    // The ODOO_VERSIONS setting, read when a request is checked (the plans API lists the same).
+    odooVersion: z
+      .string()
+      .max(10)
+      .superRefine((v, ctx) => {
+        if (!odooVersions().includes(v)) ctx.addIssue({ code: 'custom', message: `one of ${odooVersions().join(', ')}` });
+      }),
+    demoData: z.boolean().default(false),
+    trial: z.boolean().default(false),
+    /** Accepted and ignored: resources come from the plan. */
+    resources: z.unknown().optional(),
+  })
+  .strict();
 
 type Ctx = { requestId: string; traceparent?: string };
 
@@ -70,8 +78,22 @@ export async function createInstance(body: z.infer<typeof createBody>, caller: C
         `INSERT INTO instances (id, customer_id, name, subdomain, plan, odoo_version, demo_data, trial, status, billing_status,
            resources, admin_password_sealed, odoo_login, odoo_user_name)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending_payment', $9, $10, $11, $12, $13) RETURNING *`,
-        [id, caller.userId, body.name, body.subdomain, plan.id, body.odooVersion, body.demoData, body.trial,
-          body.trial ? 'trial' : 'payment_required', JSON.stringify(plan.resources), admin.sealed, profile.email, profile.name]);
+        [
+          id,
+          caller.userId,
+          body.name,
+          body.subdomain,
+          plan.id,
+          body.odooVersion,
+          body.demoData,
+          body.trial,
+          body.trial ? 'trial' : 'payment_required',
+          JSON.stringify(plan.resources),
+          admin.sealed,
+          profile.email,
+          profile.name,
+        ],
+      );
       await recordHistory(t, row.id, null, row.status, cause);
     });
   } catch (err) {
@@ -92,11 +114,20 @@ export async function createInstance(body: z.infer<typeof createBody>, caller: C
   }
   await transact('instance', async (t) => {
     await t.none('UPDATE instances SET subscription_id = $2, updated_at = now() WHERE id = $1', [id, started.subscriptionId]);
-    await enqueue(t, 'instance.status_changed', { instanceId: id, customerId: caller.userId, from: null, to: 'pending_payment' },
-      { subject: id, traceparent: ctx.traceparent });
-    await enqueue(t, 'instance.requested', {
-      instanceId: id, customerId: caller.userId, plan: plan.id, trial: body.trial, subdomain: body.subdomain, name: body.name,
-    }, { subject: id, traceparent: ctx.traceparent });
+    await enqueue(t, 'instance.status_changed', { instanceId: id, customerId: caller.userId, from: null, to: 'pending_payment' }, { subject: id, traceparent: ctx.traceparent });
+    await enqueue(
+      t,
+      'instance.requested',
+      {
+        instanceId: id,
+        customerId: caller.userId,
+        plan: plan.id,
+        trial: body.trial,
+        subdomain: body.subdomain,
+        name: body.name,
+      },
+      { subject: id, traceparent: ctx.traceparent },
+    );
   });
   return { status: 202, body: { id, status: 'pending_payment' }, audit: { instanceId: id } };
 }

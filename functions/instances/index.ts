@@ -11,9 +11,7 @@ import { HttpError } from '@saasodoo/platform/errors';
 import { httpFunction, route } from '@saasodoo/platform/fn';
 import { signBackupLink } from '@saasodoo/platform/runtime/backup-links';
 import { subdomainProblem } from '@saasodoo/platform/instances/names';
-import {
-  BACKUP_ID_RE, backupToApi, findForCaller, getBackup, historyToApi, listBackups, listHistory, toApi, type InstanceRow,
-} from '@saasodoo/platform/instances/repository';
+import { BACKUP_ID_RE, backupToApi, findForCaller, getBackup, historyToApi, listBackups, listHistory, toApi, type InstanceRow } from '@saasodoo/platform/instances/repository';
 import { allowedActions, STATUSES } from '@saasodoo/platform/instances/states';
 import { unseal } from '@saasodoo/platform/instances/secrets';
 import { createInstance, createBody } from './create.ts';
@@ -21,14 +19,16 @@ import { createInstance, createBody } from './create.ts';
 /** Download links live this long. */
 const LINK_TTL_SECONDS = 15 * 60;
 
-const query = z.object({
-  id: z.uuid().optional(),
-  available: z.string().max(100).optional(),
-  backupLink: z.string().regex(BACKUP_ID_RE, 'not a backup id').optional(),
-  all: z.enum(['true', 'false']).optional(),
-  status: z.enum(STATUSES).optional(),
-  customerId: z.uuid().optional(),
-}).strict();
+const query = z
+  .object({
+    id: z.uuid().optional(),
+    available: z.string().max(100).optional(),
+    backupLink: z.string().regex(BACKUP_ID_RE, 'not a backup id').optional(),
+    all: z.enum(['true', 'false']).optional(),
+    status: z.enum(STATUSES).optional(),
+    customerId: z.uuid().optional(),
+  })
+  .strict();
 
 /**
  * The one-time display of the Odoo admin password: the owner's first read
@@ -40,7 +40,9 @@ async function takeAdminPassword(row: InstanceRow, callerId: string): Promise<st
   const taken = await db('instance').oneOrNone<{ sealed: string }>(
     `UPDATE instances i SET admin_password_sealed = NULL, admin_password_shown = true, updated_at = now()
        FROM (SELECT id, admin_password_sealed AS sealed FROM instances WHERE id = $1 FOR UPDATE) old
-      WHERE i.id = old.id AND i.admin_password_sealed IS NOT NULL RETURNING old.sealed`, [row.id]);
+      WHERE i.id = old.id AND i.admin_password_sealed IS NOT NULL RETURNING old.sealed`,
+    [row.id],
+  );
   return taken ? unseal(taken.sealed) : undefined;
 }
 
@@ -70,9 +72,7 @@ export default httpFunction({
       }
       if (q.id) {
         const row = await findForCaller(d, q.id, caller);
-        const [history, backups, adminPassword] = await Promise.all([
-          listHistory(d, row.id), listBackups(d, row.id), takeAdminPassword(row, caller.userId),
-        ]);
+        const [history, backups, adminPassword] = await Promise.all([listHistory(d, row.id), listBackups(d, row.id), takeAdminPassword(row, caller.userId)]);
         return {
           body: {
             ...toApi(row),
@@ -89,15 +89,15 @@ export default httpFunction({
       const rows = await d.manyOrNone<InstanceRow>(
         `SELECT * FROM instances WHERE ($1::uuid IS NULL OR customer_id = $1) AND ($2::text IS NULL OR status = $2)
          ${all || q.status === 'terminated' ? '' : `AND status <> 'terminated'`} ORDER BY created_at DESC LIMIT 1000`,
-        [all ? q.customerId ?? null : caller.userId, q.status ?? null]);
+        [all ? (q.customerId ?? null) : caller.userId, q.status ?? null],
+      );
       return { body: { items: rows.map(toApi) } };
     },
   }),
   POST: route<undefined, z.infer<typeof createBody>, 'customer'>({
     auth: 'customer',
     body: createBody,
-    handle: ({ body, caller, headers, requestId, traceparent }) =>
-      createInstance(body, caller, String(headers.authorization ?? ''), { requestId, traceparent }),
+    handle: ({ body, caller, headers, requestId, traceparent }) => createInstance(body, caller, String(headers.authorization ?? ''), { requestId, traceparent }),
   }),
   outbox: 'instance',
 });

@@ -14,17 +14,24 @@ import { HttpError } from '@saasodoo/platform/errors';
 import { firstDelivery, handledBefore } from '@saasodoo/platform/idempotency';
 import { enqueue, transact } from '@saasodoo/platform/outbox';
 import { killbill, type Subscription } from '@saasodoo/platform/billing/killbill';
-import {
-  failedCreates, settleFailedCreate, voidSubscriptions,
-} from '@saasodoo/platform/billing/service';
+import { failedCreates, settleFailedCreate, voidSubscriptions } from '@saasodoo/platform/billing/service';
 import { reconcile, type KbState } from './reconcile.ts';
 
 const CONSUMER = 'lifecycle';
 
 /** The Kill Bill event types lifecycle subscribes to (events/triggers.yaml has one row each). */
 export const KILLBILL_TYPES = [
-  'SUBSCRIPTION_CREATION', 'SUBSCRIPTION_PHASE', 'SUBSCRIPTION_CHANGE', 'SUBSCRIPTION_CANCEL', 'SUBSCRIPTION_UNCANCEL',
-  'ENTITLEMENT_CANCEL', 'INVOICE_CREATION', 'INVOICE_PAYMENT_SUCCESS', 'INVOICE_PAYMENT_FAILED', 'BLOCKING_STATE', 'OVERDUE_CHANGE',
+  'SUBSCRIPTION_CREATION',
+  'SUBSCRIPTION_PHASE',
+  'SUBSCRIPTION_CHANGE',
+  'SUBSCRIPTION_CANCEL',
+  'SUBSCRIPTION_UNCANCEL',
+  'ENTITLEMENT_CANCEL',
+  'INVOICE_CREATION',
+  'INVOICE_PAYMENT_SUCCESS',
+  'INVOICE_PAYMENT_FAILED',
+  'BLOCKING_STATE',
+  'OVERDUE_CHANGE',
 ];
 
 /** Re-reads from Kill Bill everything a decision needs, for the subscriptions a notification concerns. */
@@ -82,7 +89,9 @@ async function onKillbill(ev: ReceivedEvent<KillbillNotification>): Promise<void
       await transact('billing', async (t) => {
         const now = await t.one<{ version: string }>(
           `INSERT INTO lifecycle_account_versions AS v (account_key, version) VALUES ($1, 1)
-           ON CONFLICT (account_key) DO UPDATE SET version = v.version + 1 RETURNING version`, [key]);
+           ON CONFLICT (account_key) DO UPDATE SET version = v.version + 1 RETURNING version`,
+          [key],
+        );
         if (Number(now.version) !== version + 1) throw new StaleRead();
         if (!(await firstDelivery(t, ev.id, CONSUMER))) return;
         for (const s of all.filter((x) => !ofFailedCreate(x))) await reconcile(t, s, ev.data);
@@ -119,7 +128,12 @@ export async function trialWarnings(): Promise<number> {
     await transact('billing', async (t) => {
       const fresh = await t.oneOrNone('INSERT INTO trial_warnings (subscription_id, days_left) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING 1', [tr.subscription_id, daysLeft]);
       if (!fresh) return;
-      await enqueue(t, 'billing.trial_ending', { customerId: tr.customer_id, subscriptionId: tr.subscription_id, daysLeft: daysLeft as 7 | 3 | 1, trialEndsAt: tr.ends_at.toISOString() }, { subject: tr.customer_id });
+      await enqueue(
+        t,
+        'billing.trial_ending',
+        { customerId: tr.customer_id, subscriptionId: tr.subscription_id, daysLeft: daysLeft as 7 | 3 | 1, trialEndsAt: tr.ends_at.toISOString() },
+        { subject: tr.customer_id },
+      );
       sent++;
     });
   }
@@ -132,8 +146,7 @@ export default eventFunction({
     ...Object.fromEntries(KILLBILL_TYPES.map((t) => [`${KILLBILL_PREFIX}${t.toLowerCase()}`, onKillbill])),
     'com.saasodoo.user.registered': ensureAccount,
     'com.saasodoo.billing.account.ensure': ensureAccount,
-    'com.saasodoo.instance.create_failed': (ev: ReceivedEvent<{ instanceId: string; customerId: string }>) =>
-      settleFailedCreate(ev.data.customerId, ev.data.instanceId),
+    'com.saasodoo.instance.create_failed': (ev: ReceivedEvent<{ instanceId: string; customerId: string }>) => settleFailedCreate(ev.data.customerId, ev.data.instanceId),
     'com.saasodoo.schedule.daily': async () => {
       await trialWarnings();
     },

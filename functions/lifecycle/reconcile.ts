@@ -13,8 +13,7 @@ import { enqueue } from '@saasodoo/platform/outbox';
 
 export type BillingStatus = 'trial' | 'payment_required' | 'paid' | 'overdue' | 'suspended';
 export type Reason =
-  | 'trial_started' | 'trial_ended' | 'invoice_created' | 'payment_succeeded' | 'payment_failed' | 'overdue_warning'
-  | 'suspended' | 'resumed' | 'cancellation_scheduled' | 'cancelled' | 'plan_changed';
+  'trial_started' | 'trial_ended' | 'invoice_created' | 'payment_succeeded' | 'payment_failed' | 'overdue_warning' | 'suspended' | 'resumed' | 'cancellation_scheduled' | 'cancelled' | 'plan_changed';
 
 /** What Kill Bill says now about one subscription and its account. */
 export type KbState = { account: Account; sub: Subscription; invoices: Invoice[]; payments: Payment[]; overdue: OverdueState | null };
@@ -44,7 +43,7 @@ export function desiredState(s: KbState): Desired {
   const inTrial = s.sub.phaseType === 'TRIAL';
   let billingStatus: BillingStatus;
   if (suspended) billingStatus = 'suspended';
-  else if (unpaid && (lastPayment?.status !== 'SUCCESS' && lastPayment !== undefined || (s.overdue && !s.overdue.isClearState))) billingStatus = 'overdue';
+  else if (unpaid && ((lastPayment?.status !== 'SUCCESS' && lastPayment !== undefined) || (s.overdue && !s.overdue.isClearState))) billingStatus = 'overdue';
   else if (inTrial) billingStatus = 'trial';
   else if (unpaid || !paidForSub) billingStatus = 'payment_required';
   else billingStatus = 'paid';
@@ -60,8 +59,15 @@ export function desiredState(s: KbState): Desired {
 }
 
 type Row = {
-  subscription_id: string; instance_id: string; customer_id: string; plan_id: string | null; billing_status: string | null;
-  provisioned: boolean; suspended: boolean; terminated: boolean; suspension_seq: number;
+  subscription_id: string;
+  instance_id: string;
+  customer_id: string;
+  plan_id: string | null;
+  billing_status: string | null;
+  provisioned: boolean;
+  suspended: boolean;
+  terminated: boolean;
+  suspension_seq: number;
 };
 
 /** Enqueues `billing.status_changed` once per key. */
@@ -74,19 +80,27 @@ function invoiceFacts(i: Invoice | undefined) {
 /** The oldest unpaid invoice of a subscription (what overdue is counted from). */
 function oldestUnpaid(s: KbState): Invoice | undefined {
   const subId = s.sub.subscriptionId;
-  return s.invoices
-    .filter((i) => (i.balance ?? 0) > 0 && (i.items ?? []).some((it) => it.subscriptionId === subId))
-    .sort((a, b) => String(a.invoiceDate).localeCompare(String(b.invoiceDate)))[0];
+  return s.invoices.filter((i) => (i.balance ?? 0) > 0 && (i.items ?? []).some((it) => it.subscriptionId === subId)).sort((a, b) => String(a.invoiceDate).localeCompare(String(b.invoiceDate)))[0];
 }
 
 async function notice(t: Tx, key: string, d: Desired, subscriptionId: string, reason: Reason, effectiveDate?: string, invoice?: Invoice): Promise<boolean> {
   const fresh = await t.oneOrNone('INSERT INTO lifecycle_notices (key) VALUES ($1) ON CONFLICT DO NOTHING RETURNING 1', [key]);
   if (!fresh) return false;
   const facts = invoiceFacts(invoice);
-  await enqueue(t, 'billing.status_changed', {
-    customerId: d.customerId, instanceId: d.instanceId, subscriptionId, status: d.billingStatus, reason, ...(effectiveDate ? { effectiveDate } : {}),
-    ...(facts ? { invoice: facts } : {}),
-  }, { subject: d.instanceId });
+  await enqueue(
+    t,
+    'billing.status_changed',
+    {
+      customerId: d.customerId,
+      instanceId: d.instanceId,
+      subscriptionId,
+      status: d.billingStatus,
+      reason,
+      ...(effectiveDate ? { effectiveDate } : {}),
+      ...(facts ? { invoice: facts } : {}),
+    },
+    { subject: d.instanceId },
+  );
   return true;
 }
 
@@ -99,10 +113,7 @@ async function notice(t: Tx, key: string, d: Desired, subscriptionId: string, re
 export async function reconcile(t: Tx, s: KbState, n: KillbillNotification): Promise<void> {
   const subId = s.sub.subscriptionId!;
   const d = desiredState(s);
-  await t.none(
-    `INSERT INTO lifecycle_subscriptions (subscription_id, instance_id, customer_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
-    [subId, d.instanceId, d.customerId],
-  );
+  await t.none(`INSERT INTO lifecycle_subscriptions (subscription_id, instance_id, customer_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, [subId, d.instanceId, d.customerId]);
   const row = await t.one<Row>('SELECT * FROM lifecycle_subscriptions WHERE subscription_id = $1 FOR UPDATE', [subId]);
   if (row.terminated) return;
   const ids = { instanceId: d.instanceId, customerId: d.customerId };
@@ -119,23 +130,23 @@ export async function reconcile(t: Tx, s: KbState, n: KillbillNotification): Pro
     if (!row.provisioned && d.provision && !d.suspended) {
       await enqueue(t, 'instance.provision', ids, opts);
       next.provisioned = true;
-      if (s.sub.phaseType === 'TRIAL') noticed = await notice(t, `trial_started:${subId}`, d, subId, 'trial_started') || noticed;
+      if (s.sub.phaseType === 'TRIAL') noticed = (await notice(t, `trial_started:${subId}`, d, subId, 'trial_started')) || noticed;
     }
     if ((row.provisioned || next.provisioned) && d.suspended && !row.suspended) {
       next.suspension_seq++;
       await enqueue(t, 'instance.suspend', { ...ids, reason: 'overdue', seq: next.suspension_seq }, opts);
       next.suspended = true;
-      noticed = await notice(t, `suspended:${subId}:${n.objectId}:${meta.effectiveDate ?? ''}`, d, subId, 'suspended', undefined, oldestUnpaid(s)) || noticed;
+      noticed = (await notice(t, `suspended:${subId}:${n.objectId}:${meta.effectiveDate ?? ''}`, d, subId, 'suspended', undefined, oldestUnpaid(s))) || noticed;
     }
     if (row.suspended && !d.suspended) {
       next.suspension_seq++;
       await enqueue(t, 'instance.resume', { ...ids, seq: next.suspension_seq }, opts);
       next.suspended = false;
-      noticed = await notice(t, `resumed:${subId}:${meta.effectiveDate ?? Date.now()}`, d, subId, 'resumed') || noticed;
+      noticed = (await notice(t, `resumed:${subId}:${meta.effectiveDate ?? Date.now()}`, d, subId, 'resumed')) || noticed;
     }
     if (row.plan_id && row.plan_id !== d.plan) {
       await enqueue(t, 'instance.quota', { ...ids, plan: d.plan }, opts);
-      noticed = await notice(t, `plan_changed:${subId}:${d.plan}:${row.plan_id}`, d, subId, 'plan_changed') || noticed;
+      noticed = (await notice(t, `plan_changed:${subId}:${d.plan}:${row.plan_id}`, d, subId, 'plan_changed')) || noticed;
     }
     next.plan_id = d.plan;
     if (row.billing_status === 'trial' && d.billingStatus !== 'trial' && s.sub.phaseType === 'EVERGREEN') noticed = (await trialEndNotice(t, s, d)) || noticed;
@@ -143,11 +154,19 @@ export async function reconcile(t: Tx, s: KbState, n: KillbillNotification): Pro
   }
   if (!noticed && row.billing_status !== d.billingStatus && !next.terminated) {
     const fallback: Record<BillingStatus, Reason> = {
-      trial: 'trial_started', paid: 'payment_succeeded', payment_required: s.sub.phaseType === 'EVERGREEN' && row.billing_status === 'trial' ? 'trial_ended' : 'invoice_created',
-      overdue: 'payment_failed', suspended: 'suspended',
+      trial: 'trial_started',
+      paid: 'payment_succeeded',
+      payment_required: s.sub.phaseType === 'EVERGREEN' && row.billing_status === 'trial' ? 'trial_ended' : 'invoice_created',
+      overdue: 'payment_failed',
+      suspended: 'suspended',
     };
     // A payment is told once, whichever notification noticed it: the same key as INVOICE_PAYMENT_SUCCESS's notice.
-    const paidInvoice = d.billingStatus === 'paid' ? invoicesOf(s).filter((i) => (i.amount ?? 0) > 0 && (i.balance ?? 0) <= 0).at(-1) : undefined;
+    const paidInvoice =
+      d.billingStatus === 'paid'
+        ? invoicesOf(s)
+            .filter((i) => (i.amount ?? 0) > 0 && (i.balance ?? 0) <= 0)
+            .at(-1)
+        : undefined;
     const key = paidInvoice ? `payment_succeeded:${paidInvoice.invoiceId}` : `status:${subId}:${d.billingStatus}:${n.eventType}:${n.objectId}:${n.metaData ?? ''}`;
     await notice(t, key, d, subId, fallback[d.billingStatus]);
   }
@@ -201,7 +220,8 @@ async function eventNotice(t: Tx, s: KbState, d: Desired, n: KillbillNotificatio
     case 'INVOICE_PAYMENT_FAILED':
       // The attempt on the invoice's own day was told at trial end; a retry on a later day is news.
       if (invoiceOfSub && String(meta.paymentDate ?? '').slice(0, 10) === String(invoice.invoiceDate ?? '').slice(0, 10) && (await toldAtTrialEnd(t, invoice.invoiceId!))) return true;
-      if (invoiceOfSub && (invoice.balance ?? 0) > 0) return notice(t, `payment_failed:${invoice.invoiceId}:${meta.paymentId ?? meta.paymentDate ?? ''}`, d, subId, 'payment_failed', undefined, invoice);
+      if (invoiceOfSub && (invoice.balance ?? 0) > 0)
+        return notice(t, `payment_failed:${invoice.invoiceId}:${meta.paymentId ?? meta.paymentDate ?? ''}`, d, subId, 'payment_failed', undefined, invoice);
       return false;
     case 'BLOCKING_STATE':
       if (meta.service === OVERDUE_SERVICE && meta.stateName === 'WARNING' && s.overdue?.name === 'WARNING') {
@@ -218,4 +238,3 @@ async function eventNotice(t: Tx, s: KbState, d: Desired, n: KillbillNotificatio
       return false;
   }
 }
-

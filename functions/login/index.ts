@@ -24,15 +24,21 @@ export default authFunction({
     body,
     handle: async ({ body: b, ip, headers, log }) => {
       // The attempt is counted before the password is checked (parallel guesses cannot outrun the count) and handed back unless it failed.
-      const user = await limitedAttempt([['loginIp', ip], ['loginAccount', b.email]], async (failure) => {
-        const found = await findUserByEmail(db('auth'), b.email);
-        const ok = found ? await verifyPassword(found.passwordHash, b.password) : await verifyAgainstDummy(b.password);
-        if (!found || !ok) {
-          log.info({ userId: found?.id, ip, body: b }, 'login failed'); // body is redacted by the logger: the test proves it
-          throw failure(new HttpError(401, 'invalid_credentials', 'Wrong email or password'));
-        }
-        return found;
-      });
+      const user = await limitedAttempt(
+        [
+          ['loginIp', ip],
+          ['loginAccount', b.email],
+        ],
+        async (failure) => {
+          const found = await findUserByEmail(db('auth'), b.email);
+          const ok = found ? await verifyPassword(found.passwordHash, b.password) : await verifyAgainstDummy(b.password);
+          if (!found || !ok) {
+            log.info({ userId: found?.id, ip, body: b }, 'login failed'); // body is redacted by the logger: the test proves it
+            throw failure(new HttpError(401, 'invalid_credentials', 'Wrong email or password'));
+          }
+          return found;
+        },
+      );
       if (!user.emailVerifiedAt) {
         throw new HttpError(403, 'email_not_verified', 'Confirm your email address first: use the link we sent, or ask for a new one', { email: 'not verified' });
       }

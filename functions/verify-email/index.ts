@@ -57,6 +57,11 @@ async function resend(email: string): Promise<void> {
       return;
     }
     const token = await issueEmailToken(t, u.id, 'verify_email');
-    await enqueue(t, 'user.verification_requested', { customerId: u.id, email: u.email, firstName: u.firstName, verifyUrl: portalLink('/verify-email', token) }, { subject: u.id, source: '/saasodoo/verify-email' });
+    await enqueue(
+      t,
+      'user.verification_requested',
+      { customerId: u.id, email: u.email, firstName: u.firstName, verifyUrl: portalLink('/verify-email', token) },
+      { subject: u.id, source: '/saasodoo/verify-email' },
+    );
   });
 }

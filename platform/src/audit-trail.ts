@@ -39,9 +39,7 @@ function actionName(fn: string, body: unknown): string {
  * with the entry, without its body, instead of turning a done action into an
  * error.
  */
-export async function recordAction(o: {
-  fn: string; caller?: Caller; body: unknown; status: number; requestId: string; note?: AuditNote; log: Logger;
-}): Promise<void> {
+export async function recordAction(o: { fn: string; caller?: Caller; body: unknown; status: number; requestId: string; note?: AuditNote; log: Logger }): Promise<void> {
   const b = (o.body && typeof o.body === 'object' ? o.body : {}) as Record<string, unknown>;
   const outcome = outcomeOf(o.status);
   // A successful anonymous request that names its account (a login, a reset link) was made by that customer.

@@ -30,7 +30,10 @@ export const envSchema = z.object({
   DATABASE_HOST: z.string().default('127.0.0.1'),
   DATABASE_PORT: port(5432),
   /** Prefix for every database and role name; tests use a unique one per run. */
-  DB_NAMESPACE: z.string().regex(/^[a-z0-9_]*$/, 'lowercase letters, digits and _ only').default(''),
+  DB_NAMESPACE: z
+    .string()
+    .regex(/^[a-z0-9_]*$/, 'lowercase letters, digits and _ only')
+    .default(''),
   DB_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(5),
   AUTH_DB_PASSWORD: z.string().min(16).optional(),
   BILLING_DB_PASSWORD: z.string().min(16).optional(),
@@ -46,7 +49,10 @@ export const envSchema = z.object({
   REDIS_PREFIX: z.string().default('saasodoo:'),
   RABBITMQ_URL: url('amqp://guest:guest@127.0.0.1:5672'),
   /** Name prefix of the broker's exchanges and queues (tests isolate with it). */
-  BROKER_NAME: z.string().regex(/^[a-zA-Z0-9_.-]+$/).default('saasodoo'),
+  BROKER_NAME: z
+    .string()
+    .regex(/^[a-zA-Z0-9_.-]+$/)
+    .default('saasodoo'),
   /** Where functions send CloudEvents (Knative injects it; the host sets its ingress). */
   K_SINK: optionalUrl(),
 
@@ -76,7 +82,17 @@ export const envSchema = z.object({
   BASE_DOMAIN: z.string().default('localhost'),
   INSTANCE_URL_SCHEME: z.enum(['http', 'https']).default('http'),
   /** DNS servers that check custom domains (`host[:port]`, comma-separated); default: the system's. */
-  DNS_SERVERS: z.string().optional().transform((s) => (s ? s.split(',').map((x) => x.trim()).filter(Boolean) : [])),
+  DNS_SERVERS: z
+    .string()
+    .optional()
+    .transform((s) =>
+      s
+        ? s
+            .split(',')
+            .map((x) => x.trim())
+            .filter(Boolean)
+        : [],
+    ),
 
   /** A real Kill Bill; unset means the host starts its simulator. */
   KILLBILL_URL: optionalUrl(),
@@ -85,14 +101,20 @@ export const envSchema = z.object({
   KILLBILL_USERNAME: z.string().default('admin'),
   KILLBILL_PASSWORD: z.string().default('password'),
   /** Push-notification retry schedule of the Kill Bill simulator (Kill Bill's default; tests shorten it). */
-  KILLBILL_SIM_RETRIES: z.string().regex(/^\d+(ms|s|m|h|d)(,\d+(ms|s|m|h|d))*$/, 'e.g. 15m,30m,2h,12h,1d').default('15m,30m,2h,12h,1d'),
+  KILLBILL_SIM_RETRIES: z
+    .string()
+    .regex(/^\d+(ms|s|m|h|d)(,\d+(ms|s|m|h|d))*$/, 'e.g. 15m,30m,2h,12h,1d')
+    .default('15m,30m,2h,12h,1d'),
   /** Set by the host when KILLBILL_URL is its simulator (accounts then get the simulator's test payment method). */
   KILLBILL_SIMULATOR: bool,
   /**
    * The operator's Stripe secret key, the one configured in the killbill-stripe plugin: the platform only reads
    * Checkout Sessions with it (their hosted-page url). The host sets a test key for its simulator.
    */
-  STRIPE_SECRET_KEY: z.string().regex(/^(sk|rk)_(test|live)_\S+$/, 'a Stripe secret key (sk_test_… or sk_live_…)').optional(),
+  STRIPE_SECRET_KEY: z
+    .string()
+    .regex(/^(sk|rk)_(test|live)_\S+$/, 'a Stripe secret key (sk_test_… or sk_live_…)')
+    .optional(),
   /** Where the `stripe` package connects; unset = api.stripe.com. The host points it at the simulator's Stripe stand-in. */
   STRIPE_API_URL: optionalUrl(),
   /** Port of the simulator's Stripe stand-in (its API subset and hosted card page). */
@@ -124,7 +146,10 @@ export const envSchema = z.object({
   TEST_PLANS: bool,
   RUNTIME_DRIVER: z.enum(['local', 'kubernetes', 'docker']).default('local'),
   /** Docker driver: the engine (`unix:///var/run/docker.sock`, a socket path, or `tcp://host:port`); default the local socket. */
-  DOCKER_HOST: z.string().regex(/^(unix:\/\/\/|\/|tcp:\/\/|http:\/\/)/, 'unix:///path, /path or tcp://host:port').optional(),
+  DOCKER_HOST: z
+    .string()
+    .regex(/^(unix:\/\/\/|\/|tcp:\/\/|http:\/\/)/, 'unix:///path, /path or tcp://host:port')
+    .optional(),
   /** Docker driver: the Odoo image template (`{version}` replaced), pulled when missing. */
   ODOO_IMAGE: z.string().min(1).default('odoo:{version}'),
   /**
@@ -132,16 +157,29 @@ export const envSchema = z.object({
    * as this machine does; Linux only) or the name of a bridge network (created when missing; ports
    * published on 127.0.0.1 only, PostgreSQL reached at DOCKER_DB_HOST).
    */
-  DOCKER_NETWORK: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/).default('host'),
+  DOCKER_NETWORK: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/)
+    .default('host'),
   /** Docker driver on a bridge network: PostgreSQL's address from inside a container when DATABASE_HOST is loopback (host-gateway by default). */
   DOCKER_DB_HOST: z.string().min(1).default('host.docker.internal'),
   /** Odoo versions on sale, comma-separated, each one the Odoo contract knows (platform/src/odoo/contract.ts). */
-  ODOO_VERSIONS: z.string().default('17,18,19').transform((s, ctx) => {
-    const list = [...new Set(s.split(',').map((v) => v.trim()).filter(Boolean))];
-    const bad = list.filter((v) => !isKnownVersion(v));
-    if (!list.length || bad.length) ctx.addIssue({ code: 'custom', message: `comma-separated, each one of ${KNOWN_ODOO_VERSIONS.join(', ')}` });
-    return list;
-  }),
+  ODOO_VERSIONS: z
+    .string()
+    .default('17,18,19')
+    .transform((s, ctx) => {
+      const list = [
+        ...new Set(
+          s
+            .split(',')
+            .map((v) => v.trim())
+            .filter(Boolean),
+        ),
+      ];
+      const bad = list.filter((v) => !isKnownVersion(v));
+      if (!list.length || bad.length) ctx.addIssue({ code: 'custom', message: `comma-separated, each one of ${KNOWN_ODOO_VERSIONS.join(', ')}` });
+      return list;
+    }),
   /** The command that runs real Odoo locally (`-c odoo.conf` and the contract's flags are appended); unset runs the stand-in. */
   ODOO_COMMAND: z.string().optional(),
   /**
@@ -149,7 +187,10 @@ export const envSchema = z.object({
    * database that Odoo's init made once per server, version, language and demo flag.
    * `false` runs Odoo's init for every instance.
    */
-  ODOO_TEMPLATES: z.enum(['true', 'false', '1', '0']).default('true').transform((v) => v === 'true' || v === '1'),
+  ODOO_TEMPLATES: z
+    .enum(['true', 'false', '1', '0'])
+    .default('true')
+    .transform((v) => v === 'true' || v === '1'),
   /** Instances the platform's own PostgreSQL takes as the first shared pool (`default`, instances/pools.ts) when registered. */
   DEFAULT_POOL_CAPACITY: z.coerce.number().int().min(1).default(500),
   PROVISION_READY_TIMEOUT: z.coerce.number().int().positive().default(300),
@@ -193,10 +234,7 @@ export type Config = z.infer<typeof envSchema> & { dataDir: string };
 
 export class ConfigError extends Error {
   constructor(readonly issues: { variable: string; message: string }[]) {
-    super(
-      'Invalid environment:\n' +
-        issues.map((i) => `  ${i.variable}: ${i.message}`).join('\n'),
-    );
+    super('Invalid environment:\n' + issues.map((i) => `  ${i.variable}: ${i.message}`).join('\n'));
     this.name = 'ConfigError';
   }
 }
@@ -207,9 +245,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== ''));
   const parsed = envSchema.safeParse(cleaned);
   if (!parsed.success) {
-    throw new ConfigError(
-      parsed.error.issues.map((i) => ({ variable: String(i.path[0] ?? '?'), message: i.message })),
-    );
+    throw new ConfigError(parsed.error.issues.map((i) => ({ variable: String(i.path[0] ?? '?'), message: i.message })));
   }
   return { ...parsed.data, dataDir: path.resolve(repoRoot, parsed.data.DATA_DIR) };
 }

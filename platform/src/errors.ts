@@ -121,8 +121,19 @@ export function writeError(res: ServerResponse, err: unknown, requestId?: string
 }
 
 const UNAVAILABLE_CODES = new Set([
-  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND',
-  '57P01', '57P02', '57P03', '08000', '08001', '08003', '08006', // PostgreSQL shutdown / connection
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENOTFOUND',
+  '57P01',
+  '57P02',
+  '57P03',
+  '08000',
+  '08001',
+  '08003',
+  '08006', // PostgreSQL shutdown / connection
 ]);
 
 /** True for errors that mean a dependency (database, cache, broker) is down, not that the request is wrong. */
@@ -132,7 +143,9 @@ export function isUnavailable(err: unknown): boolean {
   if (typeof e.code === 'string' && UNAVAILABLE_CODES.has(e.code)) return true;
   if (Array.isArray(e.errors) && e.errors.some(isUnavailable)) return true; // AggregateError
   if (e.name === 'MaxRetriesPerRequestError') return true; // ioredis
-  return /Connection is closed|connection terminated|Stream isn't writeable|not queryable|timeout exceeded when trying to connect|terminating connection due to administrator command/i.test(e.message ?? '');
+  return /Connection is closed|connection terminated|Stream isn't writeable|not queryable|timeout exceeded when trying to connect|terminating connection due to administrator command/i.test(
+    e.message ?? '',
+  );
 }
 
 /**
@@ -148,9 +161,11 @@ export function answerClientErrorsAsJson(server: Server): void {
       return;
     }
     const [status, reason, code, message, field] =
-      err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large', 'headers_too_large', 'The URL and headers may be at most 16 KiB', 'headers']
-      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Request Timeout', 'timeout', 'The request took too long to arrive', 'request']
-      : [400, 'Bad Request', 'bad_request', 'Malformed HTTP request', 'request'];
+      err.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'Request Header Fields Too Large', 'headers_too_large', 'The URL and headers may be at most 16 KiB', 'headers']
+        : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? [408, 'Request Timeout', 'timeout', 'The request took too long to arrive', 'request']
+          : [400, 'Bad Request', 'bad_request', 'Malformed HTTP request', 'request'];
     const body = JSON.stringify({ error: { code, message, fields: { [field]: message } } });
     socket.end(`HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
   });

@@ -32,9 +32,7 @@ export type AuthMode = 'none' | 'optional' | 'customer' | 'admin';
  * A handler's answer. `body`: JSON-able, a string or Buffer, or a Node Readable (streamed, see streamingBody).
  * `audit`: what the audit trail cannot know from the request (never sent to the caller).
  */
-export type HttpResult =
-  | { status?: number; body?: unknown; headers?: Record<string, string>; audit?: AuditNote }
-  | undefined;
+export type HttpResult = { status?: number; body?: unknown; headers?: Record<string, string>; audit?: AuditNote } | undefined;
 
 export type RequestInfo = {
   method: 'GET' | 'POST';
@@ -105,10 +103,7 @@ const emptyQuery = z.object({}).strict();
  * host's runner rejects them before they reach the runtime; this list is
  * shared with it.
  */
-export const RESERVED_QUERY_KEYS = [
-  'body', 'query', 'headers', 'method', 'httpVersion', 'httpVersionMajor', 'httpVersionMinor',
-  'contentType', 'rawBody', 'log', 'cloudevent', 'cloudEventResponse',
-];
+export const RESERVED_QUERY_KEYS = ['body', 'query', 'headers', 'method', 'httpVersion', 'httpVersionMajor', 'httpVersionMinor', 'contentType', 'rawBody', 'log', 'cloudevent', 'cloudEventResponse'];
 
 function header(headers: RequestInfo['headers'], name: string): string | undefined {
   const v = headers[name];
@@ -141,8 +136,8 @@ export function streamingBody<T extends Readable>(body: T): T {
 /** The size of the request body: the larger of Content-Length and the body received (raw when the runtime kept it). */
 function bodyBytes(context: FaasContext, headers: RequestInfo['headers']): number {
   const declared = Number(header(headers, 'content-length') ?? 0) || 0;
-  const raw = typeof context.rawBody === 'string' ? context.rawBody
-    : typeof context.body === 'string' ? context.body : Buffer.isBuffer(context.body) ? context.body : JSON.stringify(context.body ?? null);
+  const raw =
+    typeof context.rawBody === 'string' ? context.rawBody : typeof context.body === 'string' ? context.body : Buffer.isBuffer(context.body) ? context.body : JSON.stringify(context.body ?? null);
   return Math.max(declared, Buffer.byteLength(raw));
 }
 
@@ -178,9 +173,7 @@ async function liveness(_req: FastifyRequest, reply: FastifyReply): Promise<void
 function readinessHandler(checks: Check[]) {
   return async (_req: FastifyRequest, reply: FastifyReply) => {
     const failed: string[] = [];
-    await Promise.all(
-      checks.map((c, i) => c().catch((err: Error) => failed.push(`${c.name || `check${i}`}: ${err.message}`))),
-    );
+    await Promise.all(checks.map((c, i) => c().catch((err: Error) => failed.push(`${c.name || `check${i}`}: ${err.message}`))));
     reply.header('content-type', 'application/json; charset=utf-8');
     if (failed.length) reply.code(503).send({ status: 'unready', failed });
     else reply.code(200).send({ status: 'ready' });
@@ -254,7 +247,15 @@ export function httpFunction(def: HttpFunctionDef): FaasFunction {
       let result: HttpResult;
       try {
         result = await r.handle({
-          method: method as 'GET' | 'POST', headers, requestId, traceparent, ip, log, query, body, caller,
+          method: method as 'GET' | 'POST',
+          headers,
+          requestId,
+          traceparent,
+          ip,
+          log,
+          query,
+          body,
+          caller,
         });
       } catch (err) {
         const answer = errorResult(err, requestId, log);
@@ -321,9 +322,7 @@ export type EventResult = void | undefined | CloudEvent<unknown>;
 export type HandledType = EventType | `org.killbill.${string}`;
 
 /** The data an event of full type `T` carries, as the catalogue validates it. */
-export type DataOf<T extends string> = T extends `com.saasodoo.${infer S}`
-  ? S extends ShortType ? EventData<S> : never
-  : T extends `org.killbill.${string}` ? KillbillNotification : never;
+export type DataOf<T extends string> = T extends `com.saasodoo.${infer S}` ? (S extends ShortType ? EventData<S> : never) : T extends `org.killbill.${string}` ? KillbillNotification : never;
 
 /** Handlers by full event type, each typed with the data the catalogue gives that type. */
 export type EventHandlers = { [T in HandledType]?: (event: ReceivedEvent<DataOf<T>>) => Promise<EventResult> | EventResult };
@@ -394,8 +393,15 @@ export function eventFunction(def: EventFunctionDef): FaasFunction {
       if (bad) throw HttpError.badRequest(`Invalid data for ${ce.type}`, textProblemField(bad, 'data'));
       const { id, type, source, subject, time, specversion, datacontenttype, dataschema, data: _d, data_base64, ...extensions } = ce as unknown as Record<string, unknown>;
       const result = await handler({
-        id: String(id), type: String(type), source: String(source), subject: subject as string | undefined,
-        time: time as string | undefined, data, traceparent, extensions, log,
+        id: String(id),
+        type: String(type),
+        source: String(source),
+        subject: subject as string | undefined,
+        time: time as string | undefined,
+        data,
+        traceparent,
+        extensions,
+        log,
       });
       if (result instanceof CloudEvent) return result;
       return { statusCode: 204, headers: {}, body: '' };

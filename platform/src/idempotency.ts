@@ -9,10 +9,7 @@ type Q = Db | Tx;
 
 /** True the first time this consumer sees `eventId` (inside `t`); false on a redelivery. */
 export async function firstDelivery(t: Tx, eventId: string, consumer: string): Promise<boolean> {
-  const row = await t.oneOrNone(
-    'INSERT INTO processed_events (event_id, consumer) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING 1 AS ok',
-    [eventId, consumer],
-  );
+  const row = await t.oneOrNone('INSERT INTO processed_events (event_id, consumer) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING 1 AS ok', [eventId, consumer]);
   return row !== null;
 }
 

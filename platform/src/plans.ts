@@ -19,10 +19,43 @@ export type Plan = {
 
 export const PLANS: readonly Plan[] = [
   { id: 'basic-immediate', name: 'Basic', price: { amount: 5, currency: 'USD', period: 'month' }, resources: { cpu: 1, memoryMiB: 2048, storageGiB: 10 }, database: 'shared', customDomains: 1 },
-  { id: 'basic-monthly', name: 'Basic', price: { amount: 5, currency: 'USD', period: 'month' }, resources: { cpu: 1, memoryMiB: 2048, storageGiB: 10 }, database: 'shared', customDomains: 1, trial: { days: 14 } },
-  { id: 'standard-monthly', name: 'Standard', price: { amount: 8, currency: 'USD', period: 'month' }, resources: { cpu: 2, memoryMiB: 4096, storageGiB: 20 }, database: 'shared', customDomains: 3, trial: { days: 14 } },
-  { id: 'premium-monthly', name: 'Premium', price: { amount: 10, currency: 'USD', period: 'month' }, resources: { cpu: 4, memoryMiB: 8192, storageGiB: 50 }, database: 'dedicated', customDomains: 5, trial: { days: 14 } },
-  { id: 'basic-test-trial', name: 'Basic (test trial)', price: { amount: 5, currency: 'USD', period: 'month' }, resources: { cpu: 1, memoryMiB: 2048, storageGiB: 10 }, database: 'shared', customDomains: 1, trial: { days: 1 }, testOnly: true },
+  {
+    id: 'basic-monthly',
+    name: 'Basic',
+    price: { amount: 5, currency: 'USD', period: 'month' },
+    resources: { cpu: 1, memoryMiB: 2048, storageGiB: 10 },
+    database: 'shared',
+    customDomains: 1,
+    trial: { days: 14 },
+  },
+  {
+    id: 'standard-monthly',
+    name: 'Standard',
+    price: { amount: 8, currency: 'USD', period: 'month' },
+    resources: { cpu: 2, memoryMiB: 4096, storageGiB: 20 },
+    database: 'shared',
+    customDomains: 3,
+    trial: { days: 14 },
+  },
+  {
+    id: 'premium-monthly',
+    name: 'Premium',
+    price: { amount: 10, currency: 'USD', period: 'month' },
+    resources: { cpu: 4, memoryMiB: 8192, storageGiB: 50 },
+    database: 'dedicated',
+    customDomains: 5,
+    trial: { days: 14 },
+  },
+  {
+    id: 'basic-test-trial',
+    name: 'Basic (test trial)',
+    price: { amount: 5, currency: 'USD', period: 'month' },
+    resources: { cpu: 1, memoryMiB: 2048, storageGiB: 10 },
+    database: 'shared',
+    customDomains: 1,
+    trial: { days: 1 },
+    testOnly: true,
+  },
 ];
 
 /** Plans on sale: the test plan only when TEST_PLANS is on. */

@@ -102,4 +102,8 @@ export async function untilOk(url: string, t0: number, headers: Record<string, s
 }
 
 export const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-export const median = (xs: number[]) => pct([...xs].sort((a, b) => a - b), 50);
+export const median = (xs: number[]) =>
+  pct(
+    [...xs].sort((a, b) => a - b),
+    50,
+  );

@@ -38,7 +38,12 @@ export async function bench(opts: { quick: boolean }) {
       const bare = await load(`${base}/bare`, {}, seconds);
       const f = (x: number) => `${x} ms`;
       return [
-        { name: `GET /api/instances (Bearer) via gateway, ${CONCURRENCY} clients: req/s`, value: real.rps.toFixed(0), baseline: `${bare.rps.toFixed(0)} (bare fn)`, ratio: (real.rps / bare.rps).toFixed(2) },
+        {
+          name: `GET /api/instances (Bearer) via gateway, ${CONCURRENCY} clients: req/s`,
+          value: real.rps.toFixed(0),
+          baseline: `${bare.rps.toFixed(0)} (bare fn)`,
+          ratio: (real.rps / bare.rps).toFixed(2),
+        },
         { name: 'GET /api/instances p50', value: f(real.p50), baseline: f(bare.p50), ratio: (real.p50 / bare.p50).toFixed(2) },
         { name: 'GET /api/instances p99', value: f(real.p99), baseline: f(bare.p99), ratio: (real.p99 / bare.p99).toFixed(2) },
         { name: 'GET /api/instances errors + non-2xx', value: String(real.errors + real.non2xx), baseline: String(bare.errors + bare.non2xx) },

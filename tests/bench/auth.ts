@@ -25,7 +25,6 @@ import { pool, pct } from './_kit.ts';
 
 const CONCURRENCY = 8;
 
-
 async function serve(name: string): Promise<{ url: string; server: Server }> {
   const mod = await import(`../../functions/${name}/index.ts`);
   const server = await startFunction(mod.default, await freePort());
@@ -79,22 +78,33 @@ export async function bench(opts: { quick: boolean }) {
     const latencies: number[] = [];
     let signupErrors = 0;
     const t0 = performance.now();
-    await Promise.all(Array.from({ length: m }, async (_, i) => {
-      const s = performance.now();
-      try {
-        const r = await post(signup.url, { email: `bench-${i}-${id}@example.test`, password: 'a sensible passphrase 42', firstName: 'B', lastName: 'M', acceptTerms: true }, `10.2.${i >> 8}.${i & 255}`);
-        await r.arrayBuffer();
-        if (r.status !== 202) signupErrors++;
-      } catch {
-        signupErrors++;
-      }
-      latencies.push(performance.now() - s);
-    }));
+    await Promise.all(
+      Array.from({ length: m }, async (_, i) => {
+        const s = performance.now();
+        try {
+          const r = await post(
+            signup.url,
+            { email: `bench-${i}-${id}@example.test`, password: 'a sensible passphrase 42', firstName: 'B', lastName: 'M', acceptTerms: true },
+            `10.2.${i >> 8}.${i & 255}`,
+          );
+          await r.arrayBuffer();
+          if (r.status !== 202) signupErrors++;
+        } catch {
+          signupErrors++;
+        }
+        latencies.push(performance.now() - s);
+      }),
+    );
     const signupSeconds = (performance.now() - t0) / 1000;
     latencies.sort((a, b) => a - b);
 
     return [
-      { name: `login throughput (${n} logins, concurrency ${CONCURRENCY}, ${os.cpus().length} cores)`, value: `${loginRate.toFixed(1)}/s (errors ${loginErrors})`, baseline: `raw argon2id verify ${rawRate.toFixed(1)}/s`, ratio: (loginRate / rawRate).toFixed(2) },
+      {
+        name: `login throughput (${n} logins, concurrency ${CONCURRENCY}, ${os.cpus().length} cores)`,
+        value: `${loginRate.toFixed(1)}/s (errors ${loginErrors})`,
+        baseline: `raw argon2id verify ${rawRate.toFixed(1)}/s`,
+        ratio: (loginRate / rawRate).toFixed(2),
+      },
       { name: `${m} concurrent signups: errors`, value: String(signupErrors) },
       { name: `${m} concurrent signups: latency`, value: `p50 ${pct(latencies, 50).toFixed(0)} ms, p99 ${pct(latencies, 99).toFixed(0)} ms`, baseline: `all done in ${signupSeconds.toFixed(1)} s` },
     ];

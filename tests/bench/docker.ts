@@ -51,24 +51,40 @@ async function floorSteps(n: number, image: string): Promise<{ role: number; dat
         await fs.chmod(path.join(dir, 'data'), 0o777);
         await fs.writeFile(path.join(dir, 'odoo.conf'), configFile(target, { dataDir: '/var/lib/odoo', masterPasswordHash, httpPort: port, httpInterface: '127.0.0.1' }), { mode: 0o444 });
         const HostConfig = { NetworkMode: 'host', Binds: [`${path.join(dir, 'data')}:/var/lib/odoo`, `${path.join(dir, 'odoo.conf')}:${ODOO_RC}:ro`] };
-        t.init.push((await timed(async () => {
-          const c = await docker.createContainer({ Image: image, Entrypoint: ['odoo'], Cmd: initArgs(target, ODOO_RC), HostConfig });
-          const waited = c.wait({ condition: 'next-exit' });
-          await c.start();
-          await waited;
-          await c.remove({ v: true, force: true });
-        }))[0]);
-        t.configure.push((await timed(async () => {
-          const c = new pg.Client({ host: '127.0.0.1', port: 5432, user: name, password, database: name });
-          await c.connect();
-          try {
-            await c.query('BEGIN');
-            for (const st of configureStatements({ login: 'bench@example.com', passwordHash: masterPasswordHash, userName: 'Bench', email: 'bench@example.com', companyName: 'Bench', baseUrl: 'http://bench.localhost' })) await c.query(st.text, st.values);
-            await c.query('COMMIT');
-          } finally {
-            await c.end();
-          }
-        }))[0]);
+        t.init.push(
+          (
+            await timed(async () => {
+              const c = await docker.createContainer({ Image: image, Entrypoint: ['odoo'], Cmd: initArgs(target, ODOO_RC), HostConfig });
+              const waited = c.wait({ condition: 'next-exit' });
+              await c.start();
+              await waited;
+              await c.remove({ v: true, force: true });
+            })
+          )[0],
+        );
+        t.configure.push(
+          (
+            await timed(async () => {
+              const c = new pg.Client({ host: '127.0.0.1', port: 5432, user: name, password, database: name });
+              await c.connect();
+              try {
+                await c.query('BEGIN');
+                for (const st of configureStatements({
+                  login: 'bench@example.com',
+                  passwordHash: masterPasswordHash,
+                  userName: 'Bench',
+                  email: 'bench@example.com',
+                  companyName: 'Bench',
+                  baseUrl: 'http://bench.localhost',
+                }))
+                  await c.query(st.text, st.values);
+                await c.query('COMMIT');
+              } finally {
+                await c.end();
+              }
+            })
+          )[0],
+        );
         const [serveMs, c] = await timed(async () => {
           const c = await docker.createContainer({ Image: image, Entrypoint: ['odoo'], Cmd: serveArgs(target, ODOO_RC), HostConfig });
           await c.start();
@@ -96,8 +112,12 @@ export async function bench(opts: { quick: boolean }) {
   const id = `b${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
   const saved = { ...process.env };
   Object.assign(process.env, {
-    DB_NAMESPACE: `${id}_`, REDIS_PREFIX: `${id}:`, BROKER_NAME: id, DATA_DIR: path.join(os.tmpdir(), 'saasodoo-bench', id),
-    LOG_LEVEL: 'silent', NODE_ENV: 'test',
+    DB_NAMESPACE: `${id}_`,
+    REDIS_PREFIX: `${id}:`,
+    BROKER_NAME: id,
+    DATA_DIR: path.join(os.tmpdir(), 'saasodoo-bench', id),
+    LOG_LEVEL: 'silent',
+    NODE_ENV: 'test',
   });
   await closeDatabases();
   resetConfig();
@@ -118,7 +138,11 @@ export async function bench(opts: { quick: boolean }) {
       const sub = (await row(r.body.id)).subscription_id;
       const t0 = performance.now();
       await deliver(h.extra.lifecycle, 'org.killbill.subscription_creation', {
-        eventType: 'SUBSCRIPTION_CREATION', accountId: null, objectType: 'SUBSCRIPTION', objectId: sub, metaData: null,
+        eventType: 'SUBSCRIPTION_CREATION',
+        accountId: null,
+        objectType: 'SUBSCRIPTION',
+        objectId: sub,
+        metaData: null,
       });
       for (;;) {
         const s = (await row(r.body.id)).status;

@@ -17,7 +17,6 @@ import { pool, pct } from './_kit.ts';
 const TYPE = 'com.saasodoo.health.tick';
 const CONCURRENCY = 64;
 
-
 export async function bench(opts: { quick: boolean }) {
   const c = config();
   const name = `bench-${randomBytes(4).toString('hex')}`;
@@ -32,27 +31,40 @@ export async function bench(opts: { quick: boolean }) {
   try {
     // 1. Raw amqplib: persistent publish to a durable queue, awaiting each confirm, CONCURRENCY in flight.
     await ch.assertQueue(rawQueue, { durable: true });
-    const rawSecs = await pool(n, CONCURRENCY, (i) => new Promise<void>((resolve, reject) =>
-      ch.sendToQueue(rawQueue, Buffer.from(body), { persistent: true, headers: { type: TYPE, id: String(i) } }, (err) => (err ? reject(err) : resolve())),
-    ));
+    const rawSecs = await pool(
+      n,
+      CONCURRENCY,
+      (i) =>
+        new Promise<void>((resolve, reject) => ch.sendToQueue(rawQueue, Buffer.from(body), { persistent: true, headers: { type: TYPE, id: String(i) } }, (err) => (err ? reject(err) : resolve()))),
+    );
 
     // 2. The ingress: same count and concurrency, one HTTP POST (binary mode) per event, 202 after the confirm.
     const broker = await startBroker({ rabbitUrl: c.RABBITMQ_URL, name, port: 0, triggers: [], resolve: async () => '' });
     await ch.assertQueue(sinkQueue, { durable: true });
     await ch.bindQueue(sinkQueue, exchangeName(name), '', { 'x-match': 'all', type: TYPE });
-    const post = (url: string, id: string) => new Promise<void>((resolve, reject) => {
-      const req = http.request(url, { method: 'POST', agent: httpAgent, headers: { 'content-type': 'application/json', 'ce-specversion': '1.0', 'ce-id': id, 'ce-type': TYPE, 'ce-source': '/bench' } }, (res) => {
-        res.resume();
-        res.on('end', () => (res.statusCode === 202 ? resolve() : reject(new Error(`ingress answered ${res.statusCode}`))));
+    const post = (url: string, id: string) =>
+      new Promise<void>((resolve, reject) => {
+        const req = http.request(
+          url,
+          { method: 'POST', agent: httpAgent, headers: { 'content-type': 'application/json', 'ce-specversion': '1.0', 'ce-id': id, 'ce-type': TYPE, 'ce-source': '/bench' } },
+          (res) => {
+            res.resume();
+            res.on('end', () => (res.statusCode === 202 ? resolve() : reject(new Error(`ingress answered ${res.statusCode}`))));
+          },
+        );
+        req.on('error', reject);
+        req.end(body);
       });
-      req.on('error', reject);
-      req.end(body);
-    });
     const ingressSecs = await pool(n, CONCURRENCY, (i) => post(broker.url, `e${i}`));
     await broker.stop();
     const rawRate = n / rawSecs;
     const ingressRate = n / ingressSecs;
-    rows.push({ name: `publish ${n} events, ${CONCURRENCY} in flight (ingress HTTP vs raw amqplib confirms)`, value: `${ingressRate.toFixed(0)} ev/s`, baseline: `${rawRate.toFixed(0)} ev/s`, ratio: `${(ingressRate / rawRate).toFixed(2)}x` });
+    rows.push({
+      name: `publish ${n} events, ${CONCURRENCY} in flight (ingress HTTP vs raw amqplib confirms)`,
+      value: `${ingressRate.toFixed(0)} ev/s`,
+      baseline: `${rawRate.toFixed(0)} ev/s`,
+      ratio: `${(ingressRate / rawRate).toFixed(2)}x`,
+    });
 
     // 3. emit -> consumer latency at a fixed rate, through ingress, RabbitMQ and dispatcher.
     const rate = opts.quick ? 200 : 500;
@@ -77,7 +89,13 @@ export async function bench(opts: { quick: boolean }) {
     });
     await new Promise<void>((r) => consumer.listen(0, '127.0.0.1', () => r()));
     const consumerUrl = `http://127.0.0.1:${(consumer.address() as AddressInfo).port}`;
-    const trigger: Trigger = { name: 'latency', filter: { attributes: { type: TYPE } }, subscriber: 'consumer', delivery: { retry: 0, backoffPolicy: 'linear', backoffDelay: 'PT0.1S', timeout: 'PT5S' }, parallelism: 10 };
+    const trigger: Trigger = {
+      name: 'latency',
+      filter: { attributes: { type: TYPE } },
+      subscriber: 'consumer',
+      delivery: { retry: 0, backoffPolicy: 'linear', backoffDelay: 'PT0.1S', timeout: 'PT5S' },
+      parallelism: 10,
+    };
     const b2 = await startBroker({ rabbitUrl: c.RABBITMQ_URL, name, port: 0, triggers: [trigger], resolve: async () => consumerUrl });
     const t0 = performance.now();
     const inflight: Promise<void>[] = [];

@@ -35,7 +35,7 @@ function children(): Map<number, number[]> {
 export function treeMemory(pid: number): { pssKb: number; rssKb: number; procs: number } {
   const kids = children();
   const all: number[] = [];
-  for (const queue = [pid]; queue.length; ) {
+  for (const queue = [pid]; queue.length;) {
     const p = queue.shift()!;
     all.push(p);
     queue.push(...(kids.get(p) ?? []));
@@ -66,7 +66,15 @@ async function until(ok: () => Promise<boolean>, seconds: number): Promise<void>
 export async function bench() {
   const id = `b${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
   const token = randomBytes(16).toString('hex');
-  const env = await platformEnv({ DB_NAMESPACE: `${id}_`, REDIS_PREFIX: `${id}:`, BROKER_NAME: id, DATA_DIR: path.join(os.tmpdir(), 'saasodoo-bench', id), LOG_LEVEL: 'warn', NODE_ENV: 'test', OPERATOR_TOKEN: token });
+  const env = await platformEnv({
+    DB_NAMESPACE: `${id}_`,
+    REDIS_PREFIX: `${id}:`,
+    BROKER_NAME: id,
+    DATA_DIR: path.join(os.tmpdir(), 'saasodoo-bench', id),
+    LOG_LEVEL: 'warn',
+    NODE_ENV: 'test',
+    OPERATOR_TOKEN: token,
+  });
   const t0 = performance.now();
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'tests/helpers/platform.ts')], {
     cwd: repoRoot,
@@ -91,7 +99,12 @@ export async function bench() {
     const mb = (kb: number) => `${(kb / 1024).toFixed(0)} MB`;
     return [
       { name: 'platform up (no portal) → gateway serves GET /api/plans', value: `${(startMs / 1000).toFixed(1)} s`, baseline: '20 s (goal)', ratio: (startMs / 20_000).toFixed(2) },
-      { name: `memory, host + ${running}/${names.length} functions running and warmed (PSS, ${mem.procs} processes)`, value: mb(mem.pssKb), baseline: '1024 MB (goal)', ratio: (mem.pssKb / 1024 / 1024).toFixed(2) },
+      {
+        name: `memory, host + ${running}/${names.length} functions running and warmed (PSS, ${mem.procs} processes)`,
+        value: mb(mem.pssKb),
+        baseline: '1024 MB (goal)',
+        ratio: (mem.pssKb / 1024 / 1024).toFixed(2),
+      },
       { name: 'same, RSS summed (shared pages counted in every process)', value: mb(mem.rssKb), baseline: '1024 MB (goal)', ratio: (mem.rssKb / 1024 / 1024).toFixed(2) },
     ];
   } finally {

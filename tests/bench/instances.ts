@@ -25,8 +25,12 @@ export async function bench(opts: { quick: boolean }) {
   const id = `b${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
   const saved = { ...process.env };
   Object.assign(process.env, {
-    DB_NAMESPACE: `${id}_`, REDIS_PREFIX: `${id}:`, BROKER_NAME: id, DATA_DIR: path.join(os.tmpdir(), 'saasodoo-bench', id),
-    LOG_LEVEL: 'silent', NODE_ENV: 'test',
+    DB_NAMESPACE: `${id}_`,
+    REDIS_PREFIX: `${id}:`,
+    BROKER_NAME: id,
+    DATA_DIR: path.join(os.tmpdir(), 'saasodoo-bench', id),
+    LOG_LEVEL: 'silent',
+    NODE_ENV: 'test',
   });
   await closeDatabases();
   resetConfig();
@@ -45,7 +49,11 @@ export async function bench(opts: { quick: boolean }) {
       const sub = (await row(r.body.id)).subscription_id;
       const t0 = performance.now();
       await deliver(h.extra.lifecycle, 'org.killbill.subscription_creation', {
-        eventType: 'SUBSCRIPTION_CREATION', accountId: null, objectType: 'SUBSCRIPTION', objectId: sub, metaData: null,
+        eventType: 'SUBSCRIPTION_CREATION',
+        accountId: null,
+        objectType: 'SUBSCRIPTION',
+        objectId: sub,
+        metaData: null,
       });
       for (;;) {
         const s = (await row(r.body.id)).status;
@@ -69,7 +77,12 @@ export async function bench(opts: { quick: boolean }) {
   const total = median(rest);
   return [
     { name: `of which Odoo init, stand-in (plain init; median of ${n})`, value: `${steps.odooInit.toFixed(0)} ms` },
-    { name: `of which template copy (median of ${n})`, value: `${steps.templateCopy.toFixed(0)} ms`, baseline: `${steps.odooInit.toFixed(0)} ms (plain init)`, ratio: `${(steps.templateCopy / steps.odooInit).toFixed(2)}x` },
+    {
+      name: `of which template copy (median of ${n})`,
+      value: `${steps.templateCopy.toFixed(0)} ms`,
+      baseline: `${steps.odooInit.toFixed(0)} ms (plain init)`,
+      ratio: `${(steps.templateCopy / steps.odooInit).toFixed(2)}x`,
+    },
     { name: `of which Odoo configure (median of ${n})`, value: `${steps.odooConfigure.toFixed(0)} ms` },
     {
       name: `SUBSCRIPTION_CREATION → running from the template, median of ${n}`,
@@ -78,7 +91,7 @@ export async function bench(opts: { quick: boolean }) {
       ratio: `${(total / floor).toFixed(2)}x`,
     },
     {
-      name: 'first SUBSCRIPTION_CREATION → running of the run (makes the template with Odoo\'s init)',
+      name: "first SUBSCRIPTION_CREATION → running of the run (makes the template with Odoo's init)",
       value: `${first.toFixed(0)} ms`,
       baseline: `${plainFloor.toFixed(0)} ms (irreducible steps with a plain init)`,
       ratio: `${(first / plainFloor).toFixed(2)}x`,

@@ -12,8 +12,7 @@ import { startE2e, uniqueEmail } from '../e2e/harness.ts';
 import { PASSWORD } from '../e2e/flows.ts';
 
 async function signUpAndVerifyByApi(e2e: Awaited<ReturnType<typeof startE2e>>, email: string): Promise<void> {
-  const post = (fn: string, body: unknown) =>
-    fetch(`${e2e.gateway}/api/${fn}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const post = (fn: string, body: unknown) => fetch(`${e2e.gateway}/api/${fn}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
   const r = await post('signup', { email, password: PASSWORD, firstName: 'Bench', lastName: 'Mark', acceptTerms: true });
   if (r.status !== 202) throw new Error(`signup answered ${r.status}`);
   const mail = await e2e.mail(email, /verify-email\?token=/, 60_000);

@@ -24,7 +24,10 @@ const files = fs
 // Figures only compare within one run on one machine: say which machine, and how busy it was.
 const gb = (b: number) => `${(b / 2 ** 30).toFixed(1)} GB`;
 process.stdout.write(
-  `machine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), ${gb(os.totalmem())} memory (${gb(os.freemem())} free), Node ${process.version}, ${os.platform()} ${os.release()}, load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}\n\n`,
+  `machine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), ${gb(os.totalmem())} memory (${gb(os.freemem())} free), Node ${process.version}, ${os.platform()} ${os.release()}, load average ${os
+    .loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ')}\n\n`,
 );
 
 const rows: (BenchRow & { area: string })[] = [];
@@ -43,7 +46,12 @@ const header = ['area', 'figure', 'value', 'baseline', 'ratio'];
 const table = [header, ...rows.map((r) => [r.area, r.name, r.value, r.baseline ?? '', r.ratio ?? ''])];
 const widths = header.map((_, i) => Math.max(...table.map((row) => row[i].length)));
 for (const [i, row] of table.entries()) {
-  process.stdout.write(row.map((c, j) => c.padEnd(widths[j])).join('  ').trimEnd() + '\n');
+  process.stdout.write(
+    row
+      .map((c, j) => c.padEnd(widths[j]))
+      .join('  ')
+      .trimEnd() + '\n',
+  );
   if (i === 0) process.stdout.write(widths.map((w) => '-'.repeat(w)).join('  ') + '\n');
 }
 process.exit(rows.some((r) => r.name === 'FAILED') ? 1 : 0);

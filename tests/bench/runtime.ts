@@ -99,34 +99,50 @@ export async function irreducibleSteps(n: number): Promise<StepTimes> {
         const conf = path.join(dir, 'odoo.conf');
         await fs.writeFile(conf, configFile(target, { dataDir: dir, masterPasswordHash, httpPort: port, httpInterface: '127.0.0.1' }), { mode: 0o600 });
         t.odooInit.push((await timed(() => run(process.execPath, [STANDIN, ...initArgs(target, conf)], env)))[0]);
-        t.odooConfigure.push((await timed(async () => {
-          const passwordHash = await odooPasswordHash(randomBytes(18).toString('base64url'));
-          const c = new pg.Client({ host: '127.0.0.1', port: 5432, user: name, password, database: name });
-          await c.connect();
-          try {
-            await c.query('BEGIN');
-            for (const st of configureStatements({ login: 'bench@example.com', passwordHash, userName: 'Bench', email: 'bench@example.com', companyName: 'Bench', baseUrl: 'http://bench.localhost' })) await c.query(st.text, st.values);
-            await c.query('COMMIT');
-          } finally {
-            await c.end();
-          }
-        }))[0]);
+        t.odooConfigure.push(
+          (
+            await timed(async () => {
+              const passwordHash = await odooPasswordHash(randomBytes(18).toString('base64url'));
+              const c = new pg.Client({ host: '127.0.0.1', port: 5432, user: name, password, database: name });
+              await c.connect();
+              try {
+                await c.query('BEGIN');
+                for (const st of configureStatements({
+                  login: 'bench@example.com',
+                  passwordHash,
+                  userName: 'Bench',
+                  email: 'bench@example.com',
+                  companyName: 'Bench',
+                  baseUrl: 'http://bench.localhost',
+                }))
+                  await c.query(st.text, st.values);
+                await c.query('COMMIT');
+              } finally {
+                await c.end();
+              }
+            })
+          )[0],
+        );
         // The copy that replaces create database + init on a server with a template.
         const copy = `${name}_c`;
-        t.templateCopy.push((await timed(async () => {
-          await admin.query(copyDatabaseSql(copy, name, tpl));
-          const c = new pg.Client({ connectionString: adminUrlOf(copy) });
-          await c.connect();
-          try {
-            await c.query('BEGIN');
-            await c.query(`REASSIGN OWNED BY ${ident(tpl)} TO ${ident(name)}`);
-            for (const st of freshCopyStatements()) await c.query(st.text, st.values);
-            await c.query('COMMIT');
-          } finally {
-            await c.end();
-          }
-          await fs.cp(path.join(tdir, 'filestore', tpl), path.join(dir, 'filestore', copy), { recursive: true });
-        }))[0]);
+        t.templateCopy.push(
+          (
+            await timed(async () => {
+              await admin.query(copyDatabaseSql(copy, name, tpl));
+              const c = new pg.Client({ connectionString: adminUrlOf(copy) });
+              await c.connect();
+              try {
+                await c.query('BEGIN');
+                await c.query(`REASSIGN OWNED BY ${ident(tpl)} TO ${ident(name)}`);
+                for (const st of freshCopyStatements()) await c.query(st.text, st.values);
+                await c.query('COMMIT');
+              } finally {
+                await c.end();
+              }
+              await fs.cp(path.join(tdir, 'filestore', tpl), path.join(dir, 'filestore', copy), { recursive: true });
+            })
+          )[0],
+        );
         await admin.query(`DROP DATABASE ${ident(copy)} WITH (FORCE)`);
         const [spawnMs, child] = await timed(async () => {
           const child = spawn(process.execPath, [STANDIN, ...serveArgs(target, conf)], { cwd: repoRoot, env, stdio: 'ignore' });
@@ -150,8 +166,13 @@ export async function irreducibleSteps(n: number): Promise<StepTimes> {
     await fs.rm(dataDir, { recursive: true, force: true });
   }
   return {
-    role: median(t.role), database: median(t.database), dirs: median(t.dirs), odooInit: median(t.odooInit), templateCopy: median(t.templateCopy),
-    odooConfigure: median(t.odooConfigure), spawnHealthy: median(t.spawnHealthy),
+    role: median(t.role),
+    database: median(t.database),
+    dirs: median(t.dirs),
+    odooInit: median(t.odooInit),
+    templateCopy: median(t.templateCopy),
+    odooConfigure: median(t.odooConfigure),
+    spawnHealthy: median(t.spawnHealthy),
   };
 }
 
@@ -161,7 +182,16 @@ async function driverApplyToRunning(n: number): Promise<number> {
   await admin.connect();
   const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'bench-rt-'));
   const token = randomBytes(16).toString('hex');
-  const rt = await startLocalRuntime({ port: 0, dataDir, token, portBase: 30_000 + Math.floor(Math.random() * 20_000), baseDomain: 'localhost', gatewayPort: 8080, scheme: 'http', readyTimeoutMs: 30_000 });
+  const rt = await startLocalRuntime({
+    port: 0,
+    dataDir,
+    token,
+    portBase: 30_000 + Math.floor(Math.random() * 20_000),
+    baseDomain: 'localhost',
+    gatewayPort: 8080,
+    scheme: 'http',
+    readyTimeoutMs: 30_000,
+  });
   const driver = new LocalDriver({ url: rt.url, token, dataDir });
   const times: number[] = [];
   try {
@@ -183,10 +213,14 @@ async function driverApplyToRunning(n: number): Promise<number> {
         masterPasswordHash: await odooPasswordHash(randomBytes(12).toString('hex'), { rounds: 1000 }),
       };
       try {
-        times.push((await timed(async () => {
-          await driver.apply(spec);
-          await driver.waitReady(spec.id, 30_000);
-        }))[0]);
+        times.push(
+          (
+            await timed(async () => {
+              await driver.apply(spec);
+              await driver.waitReady(spec.id, 30_000);
+            })
+          )[0],
+        );
       } finally {
         await driver.remove(spec.id).catch(() => {});
         await admin.query(`DROP DATABASE IF EXISTS ${ident(name)} WITH (FORCE)`).catch(() => {});
@@ -242,13 +276,25 @@ export async function bench(opts: { quick: boolean }) {
     { name: `Odoo init, stand-in (-i base --stop-after-init; median of ${n})`, value: ms(steps.odooInit) },
     {
       name: `template copy (CREATE DATABASE … TEMPLATE + REASSIGN OWNED + own secret/uuid + filestore) vs create database + plain init (median of ${n})`,
-      value: ms(steps.templateCopy), baseline: ms(steps.database + steps.odooInit), ratio: (steps.templateCopy / (steps.database + steps.odooInit)).toFixed(2),
+      value: ms(steps.templateCopy),
+      baseline: ms(steps.database + steps.odooInit),
+      ratio: (steps.templateCopy / (steps.database + steps.odooInit)).toFixed(2),
     },
     { name: `Odoo configure (pbkdf2-sha512 600k rounds + SQL; median of ${n})`, value: ms(steps.odooConfigure) },
     { name: `spawn stand-in to ready (median of ${n})`, value: ms(steps.spawnHealthy) },
-    { name: 'local driver apply → running vs spawn to healthy + dirs', value: ms(driver), baseline: ms(steps.dirs + steps.spawnHealthy), ratio: (driver / (steps.dirs + steps.spawnHealthy)).toFixed(2) },
+    {
+      name: 'local driver apply → running vs spawn to healthy + dirs',
+      value: ms(driver),
+      baseline: ms(steps.dirs + steps.spawnHealthy),
+      ratio: (driver / (steps.dirs + steps.spawnHealthy)).toFixed(2),
+    },
     { name: 'sum of irreducible steps', value: ms(sum) },
     { name: `health sweep ${count} loopback endpoints (concurrency 200)`, value: ms(sweep.ms), baseline: `${sweep.okCount}/${count} ok` },
-    { name: 'health sweep peak RSS (servers in-process too)', value: `${sweep.peakRssMiB.toFixed(0)} MiB`, baseline: `${sweep.baseRssMiB.toFixed(0)} MiB before`, ratio: (sweep.peakRssMiB / sweep.baseRssMiB).toFixed(2) },
+    {
+      name: 'health sweep peak RSS (servers in-process too)',
+      value: `${sweep.peakRssMiB.toFixed(0)} MiB`,
+      baseline: `${sweep.baseRssMiB.toFixed(0)} MiB before`,
+      ratio: (sweep.peakRssMiB / sweep.baseRssMiB).toFixed(2),
+    },
   ];
 }

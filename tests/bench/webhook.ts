@@ -34,21 +34,22 @@ const CONCURRENCY = 32;
 
 type Figures = { rate: number; p50: number; p99: number; ok: number };
 
-
 /** Runs `task(i)` for i < n with `concurrency` in flight; rate, latency percentiles and successes. */
 async function measure(n: number, concurrency: number, task: (i: number) => Promise<boolean>): Promise<Figures> {
   let next = 0;
   let ok = 0;
   const latencies: number[] = [];
   const t0 = performance.now();
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next < n) {
-      const i = next++;
-      const s = performance.now();
-      if (await task(i)) ok++;
-      latencies.push(performance.now() - s);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < n) {
+        const i = next++;
+        const s = performance.now();
+        if (await task(i)) ok++;
+        latencies.push(performance.now() - s);
+      }
+    }),
+  );
   const secs = (performance.now() - t0) / 1000;
   latencies.sort((a, b) => a - b);
   return { rate: n / secs, p50: pct(latencies, 50), p99: pct(latencies, 99), ok };
@@ -61,24 +62,46 @@ function payloads(n: number, salt: string): string[] {
     const objectId = randomUUID();
     switch (i % 4) {
       case 0:
-        return JSON.stringify({ eventType: 'SUBSCRIPTION_CREATION', accountId, objectType: 'SUBSCRIPTION', objectId, metaData: JSON.stringify({ actionType: 'EFFECTIVE', bundleExternalKey: randomUUID(), subscriptionChangeUndo: false }) });
+        return JSON.stringify({
+          eventType: 'SUBSCRIPTION_CREATION',
+          accountId,
+          objectType: 'SUBSCRIPTION',
+          objectId,
+          metaData: JSON.stringify({ actionType: 'EFFECTIVE', bundleExternalKey: randomUUID(), subscriptionChangeUndo: false }),
+        });
       case 1:
         return JSON.stringify({ eventType: 'INVOICE_CREATION', accountId, objectType: 'INVOICE', objectId, metaData: null });
       case 2:
-        return JSON.stringify({ eventType: 'INVOICE_PAYMENT_SUCCESS', accountId, objectType: 'INVOICE', objectId, metaData: JSON.stringify({ invoicePaymentType: 'ATTEMPT', paymentId: randomUUID(), paymentDate: new Date().toISOString(), amount: 5, currency: 'USD', salt }) });
+        return JSON.stringify({
+          eventType: 'INVOICE_PAYMENT_SUCCESS',
+          accountId,
+          objectType: 'INVOICE',
+          objectId,
+          metaData: JSON.stringify({ invoicePaymentType: 'ATTEMPT', paymentId: randomUUID(), paymentDate: new Date().toISOString(), amount: 5, currency: 'USD', salt }),
+        });
       default:
-        return JSON.stringify({ eventType: 'BLOCKING_STATE', accountId, objectType: 'ACCOUNT', objectId: accountId, metaData: JSON.stringify({ blockableId: accountId, service: 'overdue-service', stateName: 'WARNING', blockingType: 'ACCOUNT', effectiveDate: new Date().toISOString() }) });
+        return JSON.stringify({
+          eventType: 'BLOCKING_STATE',
+          accountId,
+          objectType: 'ACCOUNT',
+          objectId: accountId,
+          metaData: JSON.stringify({ blockableId: accountId, service: 'overdue-service', stateName: 'WARNING', blockingType: 'ACCOUNT', effectiveDate: new Date().toISOString() }),
+        });
     }
   });
 }
 
 function post(agent: http.Agent, url: string, body: string): Promise<number> {
   return new Promise((resolve, reject) => {
-    const req = http.request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json; charset=UTF-8', 'user-agent': 'KillBill/1.0', 'content-length': Buffer.byteLength(body) } }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-      res.on('error', reject);
-    });
+    const req = http.request(
+      url,
+      { method: 'POST', agent, headers: { 'content-type': 'application/json; charset=UTF-8', 'user-agent': 'KillBill/1.0', 'content-length': Buffer.byteLength(body) } },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+        res.on('error', reject);
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
@@ -127,8 +150,7 @@ export async function bench(opts: { quick: boolean }) {
     // 1. raw amqplib publish with confirms, persistent, to a durable queue
     const ch = await conn.createConfirmChannel();
     await ch.assertQueue(queue, { durable: true });
-    const publish = (body: string) => new Promise<boolean>((resolve) =>
-      ch.sendToQueue(queue, Buffer.from(body), { persistent: true, contentType: 'application/json' }, (err) => resolve(!err)));
+    const publish = (body: string) => new Promise<boolean>((resolve) => ch.sendToQueue(queue, Buffer.from(body), { persistent: true, contentType: 'application/json' }, (err) => resolve(!err)));
     await measure(warm, CONCURRENCY, (i) => publish(warmBodies[i]));
     const raw = await measure(n, CONCURRENCY, (i) => publish(bodies[i]));
 
@@ -145,8 +167,18 @@ export async function bench(opts: { quick: boolean }) {
     const ms = (x: number) => `${x.toFixed(1)} ms`;
     const label = `${n} notifications, ${CONCURRENCY} in flight, ${os.cpus().length} cores`;
     return [
-      { name: `intake accepted via gateway (${label}; ${intakeFig.ok} answered 200, ${stored} stored) vs raw amqplib publish+confirm`, value: rate(intakeFig), baseline: rate(raw), ratio: `${(intakeFig.rate / raw.rate).toFixed(2)}x` },
-      { name: `intake accepted via gateway vs bare faas function via gateway (${nothing.ok} answered 200)`, value: rate(intakeFig), baseline: rate(nothing), ratio: `${(intakeFig.rate / nothing.rate).toFixed(2)}x` },
+      {
+        name: `intake accepted via gateway (${label}; ${intakeFig.ok} answered 200, ${stored} stored) vs raw amqplib publish+confirm`,
+        value: rate(intakeFig),
+        baseline: rate(raw),
+        ratio: `${(intakeFig.rate / raw.rate).toFixed(2)}x`,
+      },
+      {
+        name: `intake accepted via gateway vs bare faas function via gateway (${nothing.ok} answered 200)`,
+        value: rate(intakeFig),
+        baseline: rate(nothing),
+        ratio: `${(intakeFig.rate / nothing.rate).toFixed(2)}x`,
+      },
       { name: 'intake p50 latency vs raw amqplib confirm p50', value: ms(intakeFig.p50), baseline: ms(raw.p50), ratio: `${(intakeFig.p50 / raw.p50).toFixed(2)}x` },
       { name: 'intake p99 latency vs raw amqplib confirm p99', value: ms(intakeFig.p99), baseline: ms(raw.p99), ratio: `${(intakeFig.p99 / raw.p99).toFixed(2)}x` },
       { name: 'intake p50 latency vs bare function p50', value: ms(intakeFig.p50), baseline: ms(nothing.p50), ratio: `${(intakeFig.p50 / nothing.p50).toFixed(2)}x` },
@@ -154,10 +186,15 @@ export async function bench(opts: { quick: boolean }) {
     ];
   } finally {
     agent.destroy();
-    await Promise.all(servers.map((s) => new Promise((r) => {
-      s.closeAllConnections();
-      s.close(r);
-    })));
+    await Promise.all(
+      servers.map(
+        (s) =>
+          new Promise((r) => {
+            s.closeAllConnections();
+            s.close(r);
+          }),
+      ),
+    );
     const ch = await conn.createChannel().catch(() => undefined);
     await ch?.deleteQueue(queue).catch(() => {});
     await conn.close().catch(() => {});

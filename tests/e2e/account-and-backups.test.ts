@@ -124,7 +124,10 @@ describe.skipIf(!!unavailable)('account, backups, plan change and dead letters',
     await waitForStatus(page, ['stopped'], 120_000);
     await page.getByText(/^Restoring the backup/).waitFor({ state: 'hidden', timeout: 30_000 });
     const history = page.locator('#history-title').locator('..');
-    await history.getByText(/Restored the backup of \d+ \w+ \d{4}/).first().waitFor();
+    await history
+      .getByText(/Restored the backup of \d+ \w+ \d{4}/)
+      .first()
+      .waitFor();
     const words = await history.innerText();
     expect(words).toMatch(/by you/);
     expect(words).not.toMatch(/[0-9a-f]{8}-[0-9a-f]{4}-|instance-ops|lifecycle|→|_/);
@@ -147,10 +150,15 @@ describe.skipIf(!!unavailable)('account, backups, plan change and dead letters',
     await e2e.shot(page, 'change-plan');
     await sub.getByRole('button', { name: 'Change plan' }).click();
     await page.getByText('Plan change requested').waitFor();
-    await expect.poll(async () => {
-      await page.reload();
-      return page.locator('[data-subscription] h3').first().innerText();
-    }, { timeout: 30_000, interval: 1000 }).toContain(target);
+    await expect
+      .poll(
+        async () => {
+          await page.reload();
+          return page.locator('[data-subscription] h3').first().innerText();
+        },
+        { timeout: 30_000, interval: 1000 },
+      )
+      .toContain(target);
     await e2e.shot(page, 'plan-changed');
   });
 
@@ -160,7 +168,15 @@ describe.skipIf(!!unavailable)('account, backups, plan change and dead letters',
     const res = await fetch(`http://127.0.0.1:${process.env.BROKER_PORT}/`, {
       method: 'POST',
       headers: { 'content-type': 'application/cloudevents+json' },
-      body: JSON.stringify({ specversion: '1.0', id: eventId, source: 'e2e/account-and-backups', type: 'com.saasodoo.instance.provision', subject: 'ghost', datacontenttype: 'application/json', data: { instanceId: randomUUID(), customerId: randomUUID() } }),
+      body: JSON.stringify({
+        specversion: '1.0',
+        id: eventId,
+        source: 'e2e/account-and-backups',
+        type: 'com.saasodoo.instance.provision',
+        subject: 'ghost',
+        datacontenttype: 'application/json',
+        data: { instanceId: randomUUID(), customerId: randomUUID() },
+      }),
     });
     expect(res.status, await res.text()).toBe(202);
 
@@ -171,10 +187,15 @@ describe.skipIf(!!unavailable)('account, backups, plan change and dead letters',
     await admin.waitForURL(`${e2e.portal}/login`);
     await logIn(e2e, admin, adminEmail, PASSWORD);
     const row = admin.locator('tr', { hasText: eventId });
-    await expect.poll(async () => {
-      await admin.goto(`${e2e.portal}/admin/dead-letters?trigger=${PROVISION_TRIGGER}`);
-      return row.count();
-    }, { timeout: 60_000, interval: 1000 }).toBe(1);
+    await expect
+      .poll(
+        async () => {
+          await admin.goto(`${e2e.portal}/admin/dead-letters?trigger=${PROVISION_TRIGGER}`);
+          return row.count();
+        },
+        { timeout: 60_000, interval: 1000 },
+      )
+      .toBe(1);
     expect(await row.innerText()).toMatch(/instance/i);
     await e2e.shot(admin, 'dead-letter-listed');
     const deadAt = async (): Promise<string | undefined> => {
@@ -198,10 +219,15 @@ describe.skipIf(!!unavailable)('account, backups, plan change and dead letters',
     // The audit log is written through the broker: poll until the last action (the restore) shows.
     await page.goto(`${e2e.portal}/account`);
     const recent = page.locator('section', { has: page.getByRole('heading', { name: 'Recent activity' }) });
-    await expect.poll(async () => {
-      await page.reload();
-      return recent.innerText();
-    }, { timeout: 30_000, interval: 500 }).toContain('You asked to restore a backup of Restore Co');
+    await expect
+      .poll(
+        async () => {
+          await page.reload();
+          return recent.innerText();
+        },
+        { timeout: 30_000, interval: 500 },
+      )
+      .toContain('You asked to restore a backup of Restore Co');
     expect(await recent.innerText()).not.toMatch(/account\.|instance-action|[0-9a-f]{8}-[0-9a-f]{4}/);
     await page.getByRole('link', { name: 'All account activity' }).click();
     await page.getByText('You changed the password').waitFor();
@@ -220,7 +246,10 @@ describe.skipIf(!!unavailable)('account, backups, plan change and dead letters',
     expect(await seriousA11yViolations(admin)).toEqual([]);
     const download = await admin.request.get(`${e2e.portal}/admin/activity/export?action=account.changepassword`);
     expect(download.headers()['content-type']).toMatch(/^application\/x-ndjson/);
-    const lines = (await download.text()).trim().split('\n').map((l) => JSON.parse(l));
+    const lines = (await download.text())
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatchObject({ action: 'account.changepassword', actor: 'customer', outcome: 'succeeded' });
     await e2e.shot(admin, 'operator-activity');
@@ -232,13 +261,31 @@ describe.skipIf(!!unavailable)('account, backups, plan change and dead letters',
     await signUpVerifyLogIn(e2e, p, cardEmail, false);
     const customerId = await customerIdOf(e2e, cardEmail);
     // An unpaid invoice: the account's simulator test method declines, then a paid plan is bought in Kill Bill.
-    await expect.poll(() => setPaymentOutcome(e2e, customerId, 'FAILURE').then(() => true, () => false), { timeout: 30_000, interval: 500 }).toBe(true);
+    await expect
+      .poll(
+        () =>
+          setPaymentOutcome(e2e, customerId, 'FAILURE').then(
+            () => true,
+            () => false,
+          ),
+        { timeout: 30_000, interval: 500 },
+      )
+      .toBe(true);
     const account = await killbill(e2e, 'GET', `/1.0/kb/accounts?externalKey=${customerId}`);
-    await killbill(e2e, 'POST', '/1.0/kb/subscriptions', { accountId: account.accountId, externalKey: randomUUID(), planName: 'basic-immediate', productName: 'Basic', productCategory: 'BASE', billingPeriod: 'MONTHLY', priceList: 'DEFAULT' });
+    await killbill(e2e, 'POST', '/1.0/kb/subscriptions', {
+      accountId: account.accountId,
+      externalKey: randomUUID(),
+      planName: 'basic-immediate',
+      productName: 'Basic',
+      productCategory: 'BASE',
+      billingPeriod: 'MONTHLY',
+      priceList: 'DEFAULT',
+    });
     const unpaid = async () => (await killbill(e2e, 'GET', `/1.0/kb/accounts/${account.accountId}/invoices?unpaidInvoicesOnly=true`)).length;
-    const defaultCard = async () => (await killbill(e2e, 'GET', `/1.0/kb/accounts/${account.accountId}/paymentMethods?withPluginInfo=true`))
-      .filter((m: { isDefault: boolean; pluginName: string }) => m.isDefault && m.pluginName === 'killbill-stripe')
-      .map((m: { pluginInfo: { properties: { key: string; value: string }[] } }) => m.pluginInfo.properties.find((x) => x.key === 'card_last4')?.value);
+    const defaultCard = async () =>
+      (await killbill(e2e, 'GET', `/1.0/kb/accounts/${account.accountId}/paymentMethods?withPluginInfo=true`))
+        .filter((m: { isDefault: boolean; pluginName: string }) => m.isDefault && m.pluginName === 'killbill-stripe')
+        .map((m: { pluginInfo: { properties: { key: string; value: string }[] } }) => m.pluginInfo.properties.find((x) => x.key === 'card_last4')?.value);
     expect(await unpaid()).toBe(1);
 
     const enterCard = async (number: string) => {
@@ -250,7 +297,15 @@ describe.skipIf(!!unavailable)('account, backups, plan change and dead letters',
     await p.goto(`${e2e.portal}/billing`);
     await p.getByRole('link', { name: 'Add card' }).click();
     await p.waitForURL(/\/pay\/cs_test_[0-9a-f]+$/).catch(async (err) => {
-      throw new Error(`no card page (${p.url()}): ${(await p.locator('main').innerText().catch(() => '')).slice(0, 300)}`, { cause: err });
+      throw new Error(
+        `no card page (${p.url()}): ${(
+          await p
+            .locator('main')
+            .innerText()
+            .catch(() => '')
+        ).slice(0, 300)}`,
+        { cause: err },
+      );
     });
     await enterCard('4000 0000 0000 0002');
     await p.getByRole('alert').filter({ hasText: 'Your card was declined' }).waitFor();
@@ -269,7 +324,10 @@ describe.skipIf(!!unavailable)('account, backups, plan change and dead letters',
     expect(await p.locator('#card-on-file').innerText()).toMatch(/Visa ending 0341 · expires 12\/2034/);
     await p.getByRole('alert').filter({ hasText: 'last charge to this card was declined' }).waitFor();
     await p.getByRole('button', { name: 'Pay now' }).click(); // Kill Bill answers 201; the invoice says declined
-    await p.getByRole('alert').filter({ hasText: /declined the charge for invoice \d+ \(\$5\.00\): still unpaid/ }).waitFor();
+    await p
+      .getByRole('alert')
+      .filter({ hasText: /declined the charge for invoice \d+ \(\$5\.00\): still unpaid/ })
+      .waitFor();
     await e2e.shot(p, 'pay-now-declined');
     expect(await unpaid()).toBe(1);
     await p.getByRole('link', { name: 'Update card' }).click();

@@ -67,7 +67,10 @@ describe.skipIf(!!unavailable)('customer flow', () => {
     await page.getByRole('button', { name: 'Create instance' }).click();
     const outcome = await Promise.race([
       page.waitForURL(/\/instances\/[0-9a-f-]{36}$/, { timeout: 60_000 }).then(() => 'created'),
-      page.getByRole('alert').waitFor({ timeout: 60_000 }).then(() => 'refused'),
+      page
+        .getByRole('alert')
+        .waitFor({ timeout: 60_000 })
+        .then(() => 'refused'),
     ]);
     if (outcome === 'refused') await e2e.shot(page, 'create-refused');
     expect(outcome, outcome === 'refused' ? await page.getByRole('alert').innerText() : '').toBe('created');
@@ -220,11 +223,19 @@ describe.skipIf(!!unavailable)('customer flow', () => {
     expect(await health.innerText()).not.toMatch(/healthy/);
     const mails = await e2e.mails(email);
     const billingMails = mails.filter((m) => /trial|invoice|payment/i.test(m.subject));
-    expect(billingMails.filter((m) => /trial has ended/.test(m.subject)), 'one trial-end mail').toHaveLength(1);
+    expect(
+      billingMails.filter((m) => /trial has ended/.test(m.subject)),
+      'one trial-end mail',
+    ).toHaveLength(1);
     const trialEnd = billingMails.findIndex((m) => /trial has ended/.test(m.subject));
     expect(billingMails[trialEnd].subject).toMatch(/first payment failed/);
     // nothing about the same moment before it, and no separate invoice mail for the first invoice
-    expect(billingMails.slice(0, trialEnd).map((m) => m.subject).filter((s) => !/trial ends in/.test(s))).toEqual([]);
+    expect(
+      billingMails
+        .slice(0, trialEnd)
+        .map((m) => m.subject)
+        .filter((s) => !/trial ends in/.test(s)),
+    ).toEqual([]);
     expect(billingMails.filter((m) => /new SaaSOdoo invoice/.test(m.subject))).toEqual([]);
     for (const m of mails) expect(m.text, m.subject).toMatch(/Questions\? Contact us: \S+/);
     await e2e.shot(page, 'suspended');
@@ -245,7 +256,10 @@ describe.skipIf(!!unavailable)('customer flow', () => {
     await sub.getByText(/ends at the end of the paid period/).waitFor();
     await e2e.shot(page, 'cancel-confirm');
     await sub.getByRole('button', { name: 'Yes, cancel' }).click();
-    await page.getByRole('status').filter({ hasText: /Cancelled/ }).waitFor();
+    await page
+      .getByRole('status')
+      .filter({ hasText: /Cancelled/ })
+      .waitFor();
     await e2e.shot(page, 'cancelled');
     await moveClock(e2e, 40); // past the end of the paid period
     await page.goto(`${e2e.portal}${instancePath}`);

@@ -22,7 +22,16 @@ import { repoRoot } from '@saasodoo/platform/config';
 import { startPlatform } from '../helpers/platform.ts';
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-export const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'];
+export const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--disable-dev-shm-usage',
+];
 
 /** Why e2e tests cannot run here, or undefined when they can. */
 export function e2eUnavailable(): string | undefined {
@@ -97,7 +106,10 @@ export async function startE2e(suite: string, env: Record<string, string> = {}):
         const found: { at: number; subject: string; text: string; html: string }[] = [];
         for (const f of files) {
           const parsed = await simpleParser(fs.readFileSync(path.join(dir, f)));
-          const recipients = [parsed.to].flat().flatMap((a) => a?.value ?? []).map((a) => a.address?.toLowerCase());
+          const recipients = [parsed.to]
+            .flat()
+            .flatMap((a) => a?.value ?? [])
+            .map((a) => a.address?.toLowerCase());
           const text = parsed.text ?? '';
           if (recipients.includes(to.toLowerCase()) && pattern.test(text)) {
             found.push({ at: fs.statSync(path.join(dir, f)).mtimeMs, subject: parsed.subject ?? '', text, html: typeof parsed.html === 'string' ? parsed.html : '' });
@@ -114,7 +126,10 @@ export async function startE2e(suite: string, env: Record<string, string> = {}):
       const out: { subject: string; text: string; date: number; at: number }[] = [];
       for (const f of files) {
         const parsed = await simpleParser(fs.readFileSync(path.join(dir, f)));
-        const recipients = [parsed.to].flat().flatMap((a) => a?.value ?? []).map((a) => a.address?.toLowerCase());
+        const recipients = [parsed.to]
+          .flat()
+          .flatMap((a) => a?.value ?? [])
+          .map((a) => a.address?.toLowerCase());
         if (recipients.includes(to.toLowerCase())) {
           out.push({ subject: parsed.subject ?? '', text: parsed.text ?? '', date: parsed.date?.getTime() ?? 0, at: fs.statSync(path.join(dir, f)).mtimeMs });
         }

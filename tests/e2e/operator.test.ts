@@ -111,7 +111,12 @@ describe.skipIf(!!unavailable)('operator pages', () => {
     await admin.locator('#operator-banner').waitFor();
     expect(await admin.getByTestId('customer-email').innerText()).toContain(customerEmail);
     await admin.getByRole('link', { name: 'Broken Co' }).waitFor();
-    await admin.locator('#sessions-title').locator('..').getByText(/Chrome \d+ on Linux/).first().waitFor();
+    await admin
+      .locator('#sessions-title')
+      .locator('..')
+      .getByText(/Chrome \d+ on Linux/)
+      .first()
+      .waitFor();
     expect(await admin.locator('#subscriptions-title').locator('..').innerText()).toMatch(/Broken Co · plan basic-test-trial/);
     expect(await seriousA11yViolations(admin)).toEqual([]);
     await e2e.shot(admin, 'operator-customer-page');

@@ -54,7 +54,7 @@ describe.skipIf(!!unavailable)('portal public pages', () => {
     }
   });
 
-  it('shows the API\'s control-character refusal next to the field it names (issue 16)', async () => {
+  it("shows the API's control-character refusal next to the field it names (issue 16)", async () => {
     const page = await e2e.newPage();
     await page.goto(`${e2e.portal}/signup`);
     await page.getByLabel('First name', { exact: true }).fill('Ada\u0001');
@@ -110,10 +110,7 @@ describe.skipIf(!!unavailable)('portal public pages', () => {
       await page.getByLabel('Email').fill(email);
       await page.getByLabel('Password').fill(`wrong password number ${i}`);
       // wait for this attempt's answer, not the alert the previous one left
-      await Promise.all([
-        page.waitForResponse((r) => new URL(r.url()).pathname === '/login' && r.request().method() === 'POST'),
-        page.getByRole('button', { name: 'Log in' }).click(),
-      ]);
+      await Promise.all([page.waitForResponse((r) => new URL(r.url()).pathname === '/login' && r.request().method() === 'POST'), page.getByRole('button', { name: 'Log in' }).click()]);
       await page.getByRole('alert').waitFor();
     }
     await page.locator('#locked-help').waitFor();
@@ -143,7 +140,10 @@ describe.skipIf(!!unavailable)('portal public pages', () => {
     await page.waitForURL(`${e2e.portal}/pricing`);
     const cards = page.locator('li.plan h3');
     const names = await cards.allInnerTexts();
-    expect(names.filter((n) => n === 'Basic'), 'one Basic card for the with- and without-trial plans').toHaveLength(1);
+    expect(
+      names.filter((n) => n === 'Basic'),
+      'one Basic card for the with- and without-trial plans',
+    ).toHaveLength(1);
     expect(names).toEqual(expect.arrayContaining(['Basic', 'Standard', 'Premium']));
     const text = await page.locator('main').innerText();
     expect(text).not.toMatch(/basic-immediate|basic-monthly|-monthly|evergreen|phase|blocked/i);
@@ -178,7 +178,10 @@ describe.skipIf(!!unavailable)('portal public pages', () => {
 
   it('has no serious or critical accessibility violation on public pages, desktop and phone', async () => {
     const pages = ['/', '/pricing', '/terms', '/privacy', '/signup', '/login', '/forgot-password', '/reset-password?token=x', '/verify-email?email=a%40b.c', '/no-such-page'];
-    for (const viewport of [{ width: 1200, height: 900 }, { width: 375, height: 740 }]) {
+    for (const viewport of [
+      { width: 1200, height: 900 },
+      { width: 375, height: 740 },
+    ]) {
       const page = await e2e.newPage({ viewport, isMobile: viewport.width < 500 });
       for (const p of pages) {
         await page.goto(`${e2e.portal}${p}`);

@@ -61,12 +61,14 @@ const did: string[] = [];
 
 async function pool<T>(items: T[], n: number, fn: (t: T, i: number) => Promise<void>): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: n }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      await fn(items[i], i);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: n }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        await fn(items[i], i);
+      }
+    }),
+  );
 }
 
 function shuffle<T>(xs: T[]): T[] {
@@ -127,7 +129,9 @@ async function api(p: Platform, method: 'GET' | 'POST', fn: string, token: strin
   for (let attempt = 0; ; attempt++) {
     try {
       const res = await fetch(`${p.gateway}/api/${fn}${query}`, {
-        method, headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: body ? JSON.stringify(body) : undefined,
+        method,
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        body: body ? JSON.stringify(body) : undefined,
       });
       const text = await res.text();
       // A client retries a 502/503 (a dependency restarting), as the portal would.
@@ -158,11 +162,15 @@ async function main(): Promise<number> {
     // 1. Customers, each with a scenario and a contact for the mails (as signup's user.registered gives).
     const names = Object.keys(SCENARIOS) as ScenarioName[];
     const customers: Customer[] = [];
-    await pool(Array.from({ length: CUSTOMERS }, (_, i) => i), 4, async (i) => {
-      const user = await createTestUser({ firstName: `C${i}` });
-      await send(buildEvent('com.saasodoo.user.registered', { customerId: user.userId, email: user.email, firstName: user.firstName, lastName: user.lastName }, { subject: user.userId }), sink);
-      customers.push({ user, scenario: names[i % names.length] });
-    });
+    await pool(
+      Array.from({ length: CUSTOMERS }, (_, i) => i),
+      4,
+      async (i) => {
+        const user = await createTestUser({ firstName: `C${i}` });
+        await send(buildEvent('com.saasodoo.user.registered', { customerId: user.userId, email: user.email, firstName: user.firstName, lastName: user.lastName }, { subject: user.userId }), sink);
+        customers.push({ user, scenario: names[i % names.length] });
+      },
+    );
     log(`created ${customers.length} customers`);
 
     // 2. Subscriptions, with RabbitMQ restarted halfway through.
@@ -202,7 +210,10 @@ async function main(): Promise<number> {
     log('clock +15 days (trials end, invoices, payments)');
     const target = new Date((await kb.now()).getTime() + 15 * 86_400_000);
     // The move may fail while PostgreSQL is away: then move again to the same date, as an operator would.
-    const moving = kb.moveClock({ at: target }).then(() => undefined, (err: Error) => err);
+    const moving = kb.moveClock({ at: target }).then(
+      () => undefined,
+      (err: Error) => err,
+    );
     await sleep(1000);
     log(`fault: restarting PostgreSQL (${MODE})`);
     await f.restartPostgres();
@@ -211,7 +222,13 @@ async function main(): Promise<number> {
     for (let attempt = 0; failed && attempt < 20; attempt++) {
       if (attempt === 0) log(`clock move interrupted (${failed.message}); moving again`);
       await sleep(2000);
-      if (await kb.moveClock({ at: target }).then(() => true, () => false)) break;
+      if (
+        await kb.moveClock({ at: target }).then(
+          () => true,
+          () => false,
+        )
+      )
+        break;
     }
     // Between clock moves the platform catches up, as it would over the days the moves stand for.
     await settle(db, 4000);
@@ -220,7 +237,11 @@ async function main(): Promise<number> {
     await kb.moveClock({ days: 16 });
     await settle(db, 4000);
     log('payments work again for the suspended-then-pays customers');
-    await pool(customers.filter((c) => c.scenario === 'suspended-then-pays'), 4, (c) => kb.setPaymentOutcome(c.accountId!, 'SUCCESS'));
+    await pool(
+      customers.filter((c) => c.scenario === 'suspended-then-pays'),
+      4,
+      (c) => kb.setPaymentOutcome(c.accountId!, 'SUCCESS'),
+    );
     await settle(db, 4000);
     log('clock +16 days (end-of-term cancellations take effect)');
     await kb.moveClock({ days: 16 });
@@ -274,8 +295,7 @@ const considered = new Set<string>();
 
 /** Pushes `DUPLICATES` of the notifications received since the last call again, shuffled, as Kill Bill's retries would. */
 async function resendSome(p: Platform, url: string, db: DbFn): Promise<void> {
-  const rows = (await db('billing').manyOrNone<{ key: string; body: unknown }>('SELECT dedupe_key::text AS key, body FROM kb_inbox'))
-    .filter((r) => !considered.has(r.key));
+  const rows = (await db('billing').manyOrNone<{ key: string; body: unknown }>('SELECT dedupe_key::text AS key, body FROM kb_inbox')).filter((r) => !considered.has(r.key));
   for (const r of rows) considered.add(r.key);
   const picked = shuffle(rows).slice(0, Math.round(rows.length * DUPLICATES));
   const target = new URL(url);
@@ -290,7 +310,8 @@ async function resendSome(p: Platform, url: string, db: DbFn): Promise<void> {
 async function unconverged(db: DbFn): Promise<number> {
   const [decided, rows] = await Promise.all([
     db('billing').manyOrNone<{ instance_id: string; provisioned: boolean; suspended: boolean; terminated: boolean }>(
-      'SELECT instance_id, provisioned, suspended, terminated FROM lifecycle_subscriptions'),
+      'SELECT instance_id, provisioned, suspended, terminated FROM lifecycle_subscriptions',
+    ),
     db('instance').manyOrNone<{ id: string; status: string }>('SELECT id, status FROM instances'),
   ]);
   const status = new Map(rows.map((r) => [r.id, r.status]));
@@ -336,29 +357,38 @@ async function compare(customers: Customer[], db: DbFn, p: Platform): Promise<st
     const row = await db('instance').oneOrNone<{ status: string; billing_status: string }>('SELECT status, billing_status FROM instances WHERE id = $1', [c.instanceId]);
     // A provisioning is an entry into `provisioning` (steps reported inside it do not count).
     const history = await db('instance').manyOrNone<{ from_status: string | null; to_status: string; event_type: string | null }>(
-      'SELECT from_status, to_status, event_type FROM instance_history WHERE instance_id = $1 ORDER BY id', [c.instanceId]);
+      'SELECT from_status, to_status, event_type FROM instance_history WHERE instance_id = $1 ORDER BY id',
+      [c.instanceId],
+    );
     const provisions = history.filter((h) => h.to_status === 'provisioning' && h.from_status !== 'provisioning').length;
     const trail = history.map((h) => `${h.from_status ?? '∅'}→${h.to_status} (${h.event_type ?? '?'})`).join(', ');
     const tag = `${c.scenario} ${c.instanceId}`;
     if (!row) problems.push(`${tag}: instance row missing`);
     else if (row.status !== s.status) problems.push(`${tag}: status ${row.status} (billing ${row.billing_status}), expected ${s.status}`);
-    if (s.provisions >= 0 ? provisions !== s.provisions : provisions > 1) problems.push(`${tag}: ${provisions} provisionings, expected ${s.provisions >= 0 ? s.provisions : 'at most 1'}; history: ${trail}`);
-    if (SCENARIOS[c.scenario].fails && s.provisions === 1 && !history.some((h) => h.to_status === 'suspended')) problems.push(`${tag}: never suspended while overdue (the platform settled between clock moves); history: ${trail}`);
+    if (s.provisions >= 0 ? provisions !== s.provisions : provisions > 1)
+      problems.push(`${tag}: ${provisions} provisionings, expected ${s.provisions >= 0 ? s.provisions : 'at most 1'}; history: ${trail}`);
+    if (SCENARIOS[c.scenario].fails && s.provisions === 1 && !history.some((h) => h.to_status === 'suspended'))
+      problems.push(`${tag}: never suspended while overdue (the platform settled between clock moves); history: ${trail}`);
   }
   // Lost notifications: every distinct one of a type routed to lifecycle reached it.
   const { loadTriggers } = await import('@saasodoo/events/triggers');
-  const routed = loadTriggers({ functionExists: () => true }).filter((t) => t.subscriber === 'lifecycle').map((t) => String(t.filter.attributes.type ?? ''));
+  const routed = loadTriggers({ functionExists: () => true })
+    .filter((t) => t.subscriber === 'lifecycle')
+    .map((t) => String(t.filter.attributes.type ?? ''));
   const unprocessed = await db('billing').manyOrNone<{ dedupe_key: string; event_type: string }>(
-    `SELECT dedupe_key, event_type FROM kb_inbox k WHERE NOT EXISTS (SELECT 1 FROM processed_events e WHERE e.event_id = k.dedupe_key::text)`);
+    `SELECT dedupe_key, event_type FROM kb_inbox k WHERE NOT EXISTS (SELECT 1 FROM processed_events e WHERE e.event_id = k.dedupe_key::text)`,
+  );
   for (const u of unprocessed) {
     if (routed.includes(`org.killbill.${u.event_type.toLowerCase()}`)) problems.push(`notification ${u.event_type} ${u.dedupe_key} never processed by lifecycle`);
   }
   // Double mails: one mail per causing event and template, and each recorded mail sent once.
   const doubles = await db('communication').manyOrNone<{ event_id: string; template: string; n: number }>(
-    'SELECT event_id, template, count(*)::int AS n FROM mails GROUP BY event_id, template HAVING count(*) > 1');
+    'SELECT event_id, template, count(*)::int AS n FROM mails GROUP BY event_id, template HAVING count(*) > 1',
+  );
   for (const d of doubles) problems.push(`mail ${d.template} sent ${d.n} times for event ${d.event_id}`);
   const perInstance = await db('communication').manyOrNone<{ template: string; recipient: string; n: number }>(
-    `SELECT template, recipient, count(*)::int AS n FROM mails WHERE template IN ('instance-ready', 'instance-suspended', 'instance-terminated') GROUP BY template, recipient HAVING count(*) > 1`);
+    `SELECT template, recipient, count(*)::int AS n FROM mails WHERE template IN ('instance-ready', 'instance-suspended', 'instance-terminated') GROUP BY template, recipient HAVING count(*) > 1`,
+  );
   for (const d of perInstance) problems.push(`${d.template} mailed ${d.n} times to ${d.recipient} (one instance each)`);
   const stuck = await db('communication').one<{ n: number }>(`SELECT count(*)::int AS n FROM mails WHERE status <> 'sent'`);
   if (stuck.n) problems.push(`${stuck.n} mail(s) recorded but never sent`);
@@ -367,8 +397,11 @@ async function compare(customers: Customer[], db: DbFn, p: Platform): Promise<st
   const sent = (await db('communication').one<{ n: number }>(`SELECT count(*)::int AS n FROM mails WHERE status = 'sent'`)).n;
   if (files !== sent) {
     // Name the odd ones: caught mails whose Message-ID the mails table does not know, or knows once but was caught twice.
-    const known = new Map((await db('communication').manyOrNone<{ message_id: string | null; template: string; event_type: string; recipient: string }>(
-      'SELECT message_id, template, event_type, recipient FROM mails')).map((m) => [m.message_id ?? '', m]));
+    const known = new Map(
+      (
+        await db('communication').manyOrNone<{ message_id: string | null; template: string; event_type: string; recipient: string }>('SELECT message_id, template, event_type, recipient FROM mails')
+      ).map((m) => [m.message_id ?? '', m]),
+    );
     const seen = new Map<string, number>();
     for (const f of fs.readdirSync(dir).filter((x) => x.endsWith('.eml'))) {
       const raw = fs.readFileSync(path.join(dir, f), 'utf8');

@@ -11,7 +11,12 @@ import { exchangeName, queueNames } from '@saasodoo/platform/broker/topology';
 
 export const TICK = 'com.saasodoo.health.tick';
 
-export function testTrigger(name: string, testcase: string, subscriber: string, o: { retry?: number; backoffDelay?: string; backoffPolicy?: 'linear' | 'exponential'; timeout?: string; parallelism?: number; type?: string } = {}): Trigger {
+export function testTrigger(
+  name: string,
+  testcase: string,
+  subscriber: string,
+  o: { retry?: number; backoffDelay?: string; backoffPolicy?: 'linear' | 'exponential'; timeout?: string; parallelism?: number; type?: string } = {},
+): Trigger {
   return {
     name,
     filter: { attributes: { type: o.type ?? TICK, testcase } },

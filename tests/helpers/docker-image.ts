@@ -111,7 +111,6 @@ export async function testOdooImage(): Promise<string> {
 }
 
 async function buildStandinBase(tag: string, node: string, standinRel: string, packages: string[]): Promise<void> {
-
   const ctx = fs.mkdtempSync(path.join(os.tmpdir(), 'saasodoo-image-'));
   try {
     const root = path.join(ctx, 'rootfs');
@@ -125,7 +124,11 @@ async function buildStandinBase(tag: string, node: string, standinRel: string, p
     for (const p of packages) fs.cpSync(p, path.join(app, path.relative(repoRoot, p)), { recursive: true, dereference: true, filter: (s) => !s.includes(`${path.sep}.bin`) });
     fs.mkdirSync(path.join(root, 'usr/bin'), { recursive: true });
     fs.writeFileSync(path.join(root, 'usr/bin/odoo'), ODOO_SHIM.replaceAll('{standin}', `/opt/saasodoo/${standinRel}`), { mode: 0o755 });
-    fs.writeFileSync(path.join(root, 'entrypoint.sh'), '#!/usr/local/bin/node\nconsole.error("the image entrypoint was used: it would wait for PostgreSQL on the postgres database");\nprocess.exit(3);\n', { mode: 0o755 });
+    fs.writeFileSync(
+      path.join(root, 'entrypoint.sh'),
+      '#!/usr/local/bin/node\nconsole.error("the image entrypoint was used: it would wait for PostgreSQL on the postgres database");\nprocess.exit(3);\n',
+      { mode: 0o755 },
+    );
     fs.mkdirSync(path.join(root, 'etc'), { recursive: true });
     fs.writeFileSync(path.join(root, 'etc/passwd'), `root:x:0:0:root:/root:/bin/false\nodoo:x:${TEST_IMAGE_UID}:${TEST_IMAGE_UID}::/var/lib/odoo:/bin/false\n`);
     fs.writeFileSync(path.join(root, 'etc/group'), `root:x:0:\nodoo:x:${TEST_IMAGE_UID}:\n`);
@@ -133,17 +136,20 @@ async function buildStandinBase(tag: string, node: string, standinRel: string, p
     fs.chmodSync(path.join(root, 'tmp'), 0o1777);
     fs.chownSync(path.join(root, 'var/lib/odoo'), TEST_IMAGE_UID, TEST_IMAGE_UID);
     fs.chownSync(path.join(root, 'mnt/extra-addons'), TEST_IMAGE_UID, TEST_IMAGE_UID);
-    fs.writeFileSync(path.join(ctx, 'Dockerfile'), [
-      'FROM scratch',
-      'COPY rootfs/ /',
-      'ENV PATH=/usr/local/bin:/usr/bin:/bin',
-      'VOLUME ["/var/lib/odoo", "/mnt/extra-addons"]',
-      'EXPOSE 8069 8071 8072',
-      `USER odoo`,
-      'ENTRYPOINT ["/entrypoint.sh"]',
-      'CMD ["odoo"]',
-      '',
-    ].join('\n'));
+    fs.writeFileSync(
+      path.join(ctx, 'Dockerfile'),
+      [
+        'FROM scratch',
+        'COPY rootfs/ /',
+        'ENV PATH=/usr/local/bin:/usr/bin:/bin',
+        'VOLUME ["/var/lib/odoo", "/mnt/extra-addons"]',
+        'EXPOSE 8069 8071 8072',
+        `USER odoo`,
+        'ENTRYPOINT ["/entrypoint.sh"]',
+        'CMD ["odoo"]',
+        '',
+      ].join('\n'),
+    );
     await buildContext(ctx, tag);
   } finally {
     fs.rmSync(ctx, { recursive: true, force: true });

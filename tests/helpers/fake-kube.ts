@@ -177,7 +177,7 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
 
   const apiVersionOf = (t: ResourceType) => (t.group ? `${t.group}/${t.version}` : t.version);
   const typeOf = (apiVersion: string, kind: string) => types.find((t) => apiVersionOf(t) === apiVersion && t.kind === kind);
-  const keyOf = (t: ResourceType, ns: string | undefined, name: string) => `${apiVersionOf(t)}|${t.kind}|${t.namespaced ? ns ?? '' : ''}|${name}`;
+  const keyOf = (t: ResourceType, ns: string | undefined, name: string) => `${apiVersionOf(t)}|${t.kind}|${t.namespaced ? (ns ?? '') : ''}|${name}`;
 
   function notify(type: WatchEvent['type'], t: ResourceType, obj: KubeObject) {
     const ev: WatchEvent = { type, object: clone(obj), rv: Number(obj.metadata.resourceVersion) };
@@ -191,11 +191,7 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
   }
 
   function watchMatches(w: Omit<Watcher, 'res'>, obj: KubeObject) {
-    return (
-      (!w.namespace || obj.metadata.namespace === w.namespace) &&
-      (!w.name || obj.metadata.name === w.name) &&
-      matchesLabels(obj, w.labels)
-    );
+    return (!w.namespace || obj.metadata.namespace === w.namespace) && (!w.name || obj.metadata.name === w.name) && matchesLabels(obj, w.labels);
   }
 
   function save(t: ResourceType, obj: KubeObject, event: 'ADDED' | 'MODIFIED'): KubeObject {
@@ -217,9 +213,7 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
   }
 
   function updateObject(t: ResourceType, existing: KubeObject, next: KubeObject, statusOnly = false): KubeObject {
-    const merged: KubeObject = statusOnly
-      ? { ...clone(existing), status: clone(next.status) }
-      : { ...clone(next), status: clone(existing.status) };
+    const merged: KubeObject = statusOnly ? { ...clone(existing), status: clone(next.status) } : { ...clone(next), status: clone(existing.status) };
     if (merged.status === undefined) delete merged.status;
     merged.apiVersion = existing.apiVersion;
     merged.kind = existing.kind;
@@ -229,8 +223,7 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
       namespace: existing.metadata.namespace,
       uid: existing.metadata.uid,
       creationTimestamp: existing.metadata.creationTimestamp,
-      generation:
-        (existing.metadata.generation ?? 1) + (!statusOnly && JSON.stringify(existing.spec) !== JSON.stringify(next.spec) ? 1 : 0),
+      generation: (existing.metadata.generation ?? 1) + (!statusOnly && JSON.stringify(existing.spec) !== JSON.stringify(next.spec) ? 1 : 0),
     };
     if (!merged.metadata.namespace) delete merged.metadata.namespace;
     return save(t, merged, 'MODIFIED');
@@ -285,7 +278,14 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
             ...cur,
             status: {
               ...(ok ? { succeeded: 1, completionTime: now } : { failed: 1 }),
-              conditions: [{ type: ok ? 'Complete' : 'Failed', status: 'True', lastTransitionTime: now, ...(ok ? {} : { reason: 'BackoffLimitExceeded', message: 'Job has reached the specified backoff limit' }) }],
+              conditions: [
+                {
+                  type: ok ? 'Complete' : 'Failed',
+                  status: 'True',
+                  lastTransitionTime: now,
+                  ...(ok ? {} : { reason: 'BackoffLimitExceeded', message: 'Job has reached the specified backoff limit' }),
+                },
+              ],
             },
           },
           true,
@@ -312,8 +312,8 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
   }
 
   function discovery(path: string, res: ServerResponse): boolean {
-    if (path === '/api') return send(res, 200, { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [] }), true;
-    if (path === '/version') return send(res, 200, { major: '1', minor: '33', gitVersion: 'v1.33.0-fake' }), true;
+    if (path === '/api') return (send(res, 200, { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [] }), true);
+    if (path === '/version') return (send(res, 200, { major: '1', minor: '33', gitVersion: 'v1.33.0-fake' }), true);
     if (path === '/apis') {
       const groups = new Map<string, Set<string>>();
       for (const t of types) if (t.group) (groups.get(t.group) ?? groups.set(t.group, new Set()).get(t.group)!).add(t.version);
@@ -331,7 +331,7 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
     const m = path.match(/^\/api\/(v1)$/) ?? path.match(/^\/apis\/([^/]+\/[^/]+)$/);
     if (!m) return false;
     const list = types.filter((t) => apiVersionOf(t) === m[1]);
-    if (!list.length) return status(res, 404, 'NotFound', 'the server could not find the requested resource'), true;
+    if (!list.length) return (status(res, 404, 'NotFound', 'the server could not find the requested resource'), true);
     send(res, 200, {
       kind: 'APIResourceList',
       apiVersion: 'v1',
@@ -346,9 +346,7 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
 
   type Route = { t: ResourceType; namespace?: string; name?: string; sub?: string };
   function route(path: string): Route | undefined {
-    const m =
-      path.match(/^\/api\/(v1)\/namespaces\/([^/]+)\/([^/]+)(?:\/([^/]+))?(?:\/([^/]+))?$/) ??
-      path.match(/^\/apis\/([^/]+\/[^/]+)\/namespaces\/([^/]+)\/([^/]+)(?:\/([^/]+))?(?:\/([^/]+))?$/);
+    const m = path.match(/^\/api\/(v1)\/namespaces\/([^/]+)\/([^/]+)(?:\/([^/]+))?(?:\/([^/]+))?$/) ?? path.match(/^\/apis\/([^/]+\/[^/]+)\/namespaces\/([^/]+)\/([^/]+)(?:\/([^/]+))?(?:\/([^/]+))?$/);
     if (m) {
       const t = types.find((x) => apiVersionOf(x) === m[1] && x.plural === m[3] && x.namespaced);
       if (t) return { t, namespace: decodeURIComponent(m[2]), name: m[4] && decodeURIComponent(m[4]), sub: m[5] };

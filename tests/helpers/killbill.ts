@@ -46,12 +46,10 @@ export async function startTestKillbill(o: Partial<SimulatorOptions> = {}): Prom
   const adapter = new KillBill({ url: sim.url, readRetries: 0 });
   await adapter.syncConfig(); // a fresh tenant has no catalogue or overdue config until they are uploaded, as in Kill Bill
   const records: ContractRecord[] = [];
-  adapter.http.interceptors.response.use(
-    (res) => {
-      records.push({ method: String(res.config.method).toUpperCase(), path: new URL(res.request?.path ?? res.config.url ?? '/', sim.url).pathname, status: res.status, body: res.data });
-      return res;
-    },
-  );
+  adapter.http.interceptors.response.use((res) => {
+    records.push({ method: String(res.config.method).toUpperCase(), path: new URL(res.request?.path ?? res.config.url ?? '/', sim.url).pathname, status: res.status, body: res.data });
+    return res;
+  });
   return {
     sim,
     url: sim.url,
@@ -125,10 +123,11 @@ export async function startReceiver(): Promise<{ url: string; received: Received
   const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/hook`;
   return Object.assign(state, {
     url,
-    close: () => new Promise<void>((r) => {
-      server.closeAllConnections();
-      server.close(() => r());
-    }),
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   });
 }
 

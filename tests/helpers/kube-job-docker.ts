@@ -87,7 +87,7 @@ export async function runJobInDocker(job: any, world: JobWorld): Promise<{ exitC
     const { StatusCode } = (await waited) as { StatusCode: number };
     const raw = (await container.logs({ stdout: true, stderr: true, follow: false })) as unknown as Buffer;
     let log = '';
-    for (let i = 0; i + 8 <= raw.length; ) {
+    for (let i = 0; i + 8 <= raw.length;) {
       const n = raw.readUInt32BE(i + 4);
       log += raw.subarray(i + 8, i + 8 + n).toString('utf8');
       i += 8 + n;

@@ -47,7 +47,12 @@ export async function startPgServer(): Promise<TestPgServer> {
   const start = () => run([`${BIN}/pg_ctl`, '-D', data, '-w', '-l', path.join(dir, 'log'), '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`, 'start']).then(() => {});
   await start();
   return {
-    host: '127.0.0.1', port, user: 'postgres', password, dir, start,
+    host: '127.0.0.1',
+    port,
+    user: 'postgres',
+    password,
+    dir,
+    start,
     async stop() {
       await run([`${BIN}/pg_ctl`, '-D', data, '-m', 'fast', '-w', 'stop']).catch(() => {});
     },

@@ -97,12 +97,20 @@ async function cleanup(dataDir: string): Promise<void> {
  * takes best), so a suite's first requests do not each pay a start.
  */
 export async function warm(supervisor: import('@saasodoo/platform/host/supervisor').Supervisor, which: string[] | true): Promise<void> {
-  const names = which === true ? supervisor.status().filter((f) => f.invoke === 'http').map((f) => f.name) : which;
+  const names =
+    which === true
+      ? supervisor
+          .status()
+          .filter((f) => f.invoke === 'http')
+          .map((f) => f.name)
+      : which;
   const queue = [...names];
-  await Promise.all(Array.from({ length: 3 }, async () => {
-    // Best effort: a function that fails to start here is started (or reported) by the first request.
-    for (let n = queue.shift(); n; n = queue.shift()) await supervisor.url(n).catch(() => {});
-  }));
+  await Promise.all(
+    Array.from({ length: 3 }, async () => {
+      // Best effort: a function that fails to start here is started (or reported) by the first request.
+      for (let n = queue.shift(); n; n = queue.shift()) await supervisor.url(n).catch(() => {});
+    }),
+  );
 }
 
 /**

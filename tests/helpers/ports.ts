@@ -18,12 +18,14 @@ export async function freePortRange(count: number): Promise<number> {
     // Below the kernel's ephemeral range (32768+), so outgoing connections never take a port of the run meanwhile.
     const base = 15000 + Math.floor(Math.random() * (32000 - 15000 - count));
     const ok = await Promise.all(
-      Array.from({ length: count }, (_, i) =>
-        new Promise<boolean>((resolve) => {
-          const srv = net.createServer();
-          srv.once('error', () => resolve(false));
-          srv.listen(base + i, '127.0.0.1', () => srv.close(() => resolve(true)));
-        }),
+      Array.from(
+        { length: count },
+        (_, i) =>
+          new Promise<boolean>((resolve) => {
+            const srv = net.createServer();
+            srv.once('error', () => resolve(false));
+            srv.listen(base + i, '127.0.0.1', () => srv.close(() => resolve(true)));
+          }),
       ),
     );
     if (ok.every(Boolean)) return base;

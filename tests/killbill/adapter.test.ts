@@ -32,7 +32,10 @@ describe.skipIf(!url)(`Kill Bill adapter against ${url}`, () => {
   beforeAll(async () => {
     kb = new KillBill();
     await kb.ensureTenant();
-    testMode = await kb.http.get('/1.0/kb/test/clock').then(() => true, () => false);
+    testMode = await kb.http.get('/1.0/kb/test/clock').then(
+      () => true,
+      () => false,
+    );
   });
 
   it('uploads the catalogue and overdue config only when they changed; the plans of SPEC 3 are on sale', async () => {

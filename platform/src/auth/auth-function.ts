@@ -10,7 +10,11 @@ import { useSessionDatabaseFallback } from './sessions.ts';
 export function authFunction(def: HttpFunctionDef): FaasFunction {
   useSessionDatabaseFallback();
   return httpFunction({
-    checks: [function authDatabase() { return db('auth').one('SELECT 1'); }],
+    checks: [
+      function authDatabase() {
+        return db('auth').one('SELECT 1');
+      },
+    ],
     outbox: 'auth',
     ...def,
   });

@@ -28,8 +28,10 @@ let common: Set<string> | undefined;
 /** True for one of the 1,000 most common passwords (case-insensitive, as the list is lower case). */
 export function isCommonPassword(password: string): boolean {
   common ??= new Set(
-    fs.readFileSync(path.join(repoRoot, 'platform/data/common-passwords.txt'), 'utf8')
-      .split('\n').filter((l) => l && !l.startsWith('#')),
+    fs
+      .readFileSync(path.join(repoRoot, 'platform/data/common-passwords.txt'), 'utf8')
+      .split('\n')
+      .filter((l) => l && !l.startsWith('#')),
   );
   return common.has(password.toLowerCase());
 }
@@ -55,9 +57,7 @@ export type PasswordOwner = { email?: string; firstName?: string; lastName?: str
 function personalWords(o: PasswordOwner): string[] {
   const email = (o.email ?? '').toLowerCase();
   const [local = '', domain = ''] = email.split('@');
-  const words = [email, local, domain, domain.split('.')[0] ?? '', ...local.split(/[._+-]+/), o.firstName ?? '', o.lastName ?? '']
-    .map((w) => w.trim().toLowerCase())
-    .filter((w) => length(w) >= 3);
+  const words = [email, local, domain, domain.split('.')[0] ?? '', ...local.split(/[._+-]+/), o.firstName ?? '', o.lastName ?? ''].map((w) => w.trim().toLowerCase()).filter((w) => length(w) >= 3);
   return [...new Set(words)].sort((a, b) => b.length - a.length); // longest first, so the whole address goes before its parts
 }
 
@@ -109,7 +109,10 @@ export function refuseOwnerPassword(password: string | undefined, owner: Passwor
 }
 
 /** A password typed to log in: bounded so nobody makes us hash megabytes. */
-export const givenPasswordSchema = z.string().min(1, 'required').max(PASSWORD_MAX * 4, 'too long');
+export const givenPasswordSchema = z
+  .string()
+  .min(1, 'required')
+  .max(PASSWORD_MAX * 4, 'too long');
 
 /** Hashes a password with argon2id (runs on libuv's thread pool). */
 export function hashPassword(password: string): Promise<string> {

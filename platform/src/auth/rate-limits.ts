@@ -73,7 +73,13 @@ export async function takeAttempt(limits: Counted[]): Promise<() => Promise<void
   const taken: Counted[] = [];
   const refund = async (which: Counted[]) => {
     // Best effort: a refund lost to a Redis hiccup only leaves the attempt counted (the safe side).
-    await Promise.all(which.map(([name, key]) => ready(name).then((l) => l.reward(keyOf(key))).catch(() => {})));
+    await Promise.all(
+      which.map(([name, key]) =>
+        ready(name)
+          .then((l) => l.reward(keyOf(key)))
+          .catch(() => {}),
+      ),
+    );
   };
   for (const [name, key] of limits) {
     try {

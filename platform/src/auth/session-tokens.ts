@@ -26,10 +26,7 @@ async function insertRefreshToken(t: Tx, sessionId: string, expiresAt: Date): Pr
 }
 
 /** Opens a session for a user who just proved who they are; returns the token pair. */
-export async function openSession(
-  user: { id: string; role: Role },
-  client: { ip?: string; userAgent?: string } = {},
-): Promise<TokenPair & { sessionId: string }> {
+export async function openSession(user: { id: string; role: Role }, client: { ip?: string; userAgent?: string } = {}): Promise<TokenPair & { sessionId: string }> {
   const sessionId = randomUUID();
   const expiresAt = new Date(Date.now() + REFRESH_MS);
   const { token: refreshToken, hash } = newSecretToken();
@@ -41,10 +38,7 @@ export async function openSession(
     [sessionId, user.id, expiresAt, client.ip?.slice(0, 100) ?? null, client.userAgent?.slice(0, 300) ?? null, hash],
   );
   // Both need only the committed session: the Redis mirror and the signature do not wait on each other.
-  const [, access] = await Promise.all([
-    mirrorLive(sessionId, { userId: user.id, role: user.role }, expiresAt),
-    issueAccessToken({ userId: user.id, sessionId, role: user.role }),
-  ]);
+  const [, access] = await Promise.all([mirrorLive(sessionId, { userId: user.id, role: user.role }, expiresAt), issueAccessToken({ userId: user.id, sessionId, role: user.role })]);
   return { ...access, refreshToken, tokenType: 'Bearer', sessionId };
 }
 
@@ -69,10 +63,7 @@ export async function rotateRefreshToken(refreshToken: string): Promise<TokenPai
       [hash],
     );
     if (!used) {
-      const old = await t.oneOrNone<{ sessionId: string; usedAt: Date | null }>(
-        'SELECT session_id AS "sessionId", used_at AS "usedAt" FROM refresh_tokens WHERE token_hash = $1',
-        [hash],
-      );
+      const old = await t.oneOrNone<{ sessionId: string; usedAt: Date | null }>('SELECT session_id AS "sessionId", used_at AS "usedAt" FROM refresh_tokens WHERE token_hash = $1', [hash]);
       return old?.usedAt ? { kind: 'reused', sessionId: old.sessionId } : { kind: 'invalid' };
     }
     await t.none('UPDATE user_sessions SET last_used_at = now(), expires_at = $2 WHERE id = $1', [used.sessionId, expiresAt]);

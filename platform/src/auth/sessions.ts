@@ -45,10 +45,7 @@ export async function endSessions(sessionIds: string[]): Promise<void> {
 
 /** Ends every session of a user, except `keep` (password change keeps the caller's own). Returns how many ended. */
 export async function endUserSessions(userId: string, keep?: string): Promise<number> {
-  const rows = await db('auth').manyOrNone<{ id: string }>(
-    'SELECT id FROM user_sessions WHERE user_id = $1 AND ($2::uuid IS NULL OR id <> $2::uuid)',
-    [userId, keep ?? null],
-  );
+  const rows = await db('auth').manyOrNone<{ id: string }>('SELECT id FROM user_sessions WHERE user_id = $1 AND ($2::uuid IS NULL OR id <> $2::uuid)', [userId, keep ?? null]);
   await endSessions(rows.map((r) => r.id));
   return rows.length;
 }

@@ -17,10 +17,7 @@ export type User = {
 };
 
 /** An email as we store and compare it: trimmed, lower case. */
-export const emailSchema = z.preprocess(
-  (v) => (typeof v === 'string' ? v.trim().toLowerCase() : v),
-  z.email('must be a valid email address').max(254, 'must be at most 254 characters'),
-);
+export const emailSchema = z.preprocess((v) => (typeof v === 'string' ? v.trim().toLowerCase() : v), z.email('must be a valid email address').max(254, 'must be at most 254 characters'));
 
 /** A first or last name: free text (one line, NFC: events/text.ts), trimmed. */
 export const nameSchema = text().trim().min(1, 'required').max(100, 'must be at most 100 characters');
@@ -40,10 +37,7 @@ export function findUserById(q: Db | Tx, id: string): Promise<User | null> {
  * Inserts a user; returns undefined when the email is taken (the caller
  * answers the same either way, platform/src/auth/README.md 2 no enumeration).
  */
-export async function insertUser(
-  t: Tx,
-  u: { email: string; passwordHash: string; firstName: string; lastName: string; role?: Role; verified?: boolean },
-): Promise<string | undefined> {
+export async function insertUser(t: Tx, u: { email: string; passwordHash: string; firstName: string; lastName: string; role?: Role; verified?: boolean }): Promise<string | undefined> {
   const row = await t.oneOrNone<{ id: string }>(
     `INSERT INTO users (id, email, password_hash, first_name, last_name, role, email_verified_at, terms_accepted_at)
      VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $7 THEN now() END, now())

@@ -57,10 +57,12 @@ export async function startCardSetup(customer: { customerId: string; email?: str
     }
     throw err;
   });
-  const session = await stripe().checkout.sessions.retrieve(sessionId).catch((err: Error) => {
-    log.warn({ err: err.message }, 'Stripe: reading the checkout session failed');
-    throw HttpError.unavailable('Card payments');
-  });
+  const session = await stripe()
+    .checkout.sessions.retrieve(sessionId)
+    .catch((err: Error) => {
+      log.warn({ err: err.message }, 'Stripe: reading the checkout session failed');
+      throw HttpError.unavailable('Card payments');
+    });
   if (!session.url) throw HttpError.unavailable('Card payments');
   return { url: session.url };
 }
@@ -80,11 +82,13 @@ export async function finishCardSetup(customerId: string, sessionId: string): Pr
   const kb = killbill();
   const account = await kb.accountByCustomer(customerId);
   if (!account) throw HttpError.notFound('No such card session');
-  const session = await stripe().checkout.sessions.retrieve(sessionId).catch((err: { statusCode?: number; message: string }) => {
-    if (err.statusCode === 404) return null;
-    log.warn({ err: err.message }, 'Stripe: reading the checkout session failed');
-    throw HttpError.unavailable('Card payments');
-  });
+  const session = await stripe()
+    .checkout.sessions.retrieve(sessionId)
+    .catch((err: { statusCode?: number; message: string }) => {
+      if (err.statusCode === 404) return null;
+      log.warn({ err: err.message }, 'Stripe: reading the checkout session failed');
+      throw HttpError.unavailable('Card payments');
+    });
   // Another customer's session looks like a missing one.
   if (!session || session.metadata?.kb_account_id !== account.accountId) throw HttpError.notFound('No such card session');
   if (session.status !== 'complete') throw HttpError.conflict('The card was not saved. Please add it again.', { session: 'not completed' });

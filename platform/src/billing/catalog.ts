@@ -48,7 +48,9 @@ const all = (xml: string, name: string) => [...xml.matchAll(new RegExp(`<${name}
 /** Plans of a catalogue XML, in document order (the last version wins for a repeated name). */
 export function parseCatalog(xml: string): CatalogPlan[] {
   const plans = new Map<string, CatalogPlan>();
-  const plansBlocks = all(xml, 'plans').map((m) => m[2]).filter((b) => b.includes('<plan name='));
+  const plansBlocks = all(xml, 'plans')
+    .map((m) => m[2])
+    .filter((b) => b.includes('<plan name='));
   for (const block of plansBlocks) {
     for (const m of all(block, 'plan')) {
       const name = m[1]?.match(/name="([^"]+)"/)?.[1];

@@ -41,9 +41,7 @@ async function instancesOf(authorization: string): Promise<InstanceView[]> {
  * caller), 409 `instance_state` (no longer waiting), 409 `instance_mismatch`
  * (another plan or trial than the instance was created with).
  */
-export async function requirePendingInstance(
-  authorization: string, customerId: string, o: { instanceId: string; plan: string; trial: boolean },
-): Promise<void> {
+export async function requirePendingInstance(authorization: string, customerId: string, o: { instanceId: string; plan: string; trial: boolean }): Promise<void> {
   const found = (await instancesOf(authorization)).find((i) => i.id === o.instanceId && i.customerId === customerId);
   if (!found) throw new HttpError(404, 'not_found', 'No such instance', { instanceId: 'no instance of yours has this id' });
   if (found.status !== 'pending_payment') {

@@ -6,8 +6,23 @@
  */
 import axios, { AxiosError, type AxiosInstance, type AxiosResponse } from 'axios';
 import {
-  AccountApi, BundleApi, CatalogApi, Configuration, InvoiceApi, OverdueApi, SubscriptionApi, TenantApi, apiKey,
-  type Account, type BlockingState, type Bundle, type Invoice, type OverdueState, type Payment, type PaymentMethod, type Subscription,
+  AccountApi,
+  BundleApi,
+  CatalogApi,
+  Configuration,
+  InvoiceApi,
+  OverdueApi,
+  SubscriptionApi,
+  TenantApi,
+  apiKey,
+  type Account,
+  type BlockingState,
+  type Bundle,
+  type Invoice,
+  type OverdueState,
+  type Payment,
+  type PaymentMethod,
+  type Subscription,
 } from 'killbill';
 import { config } from '../config.ts';
 import { HttpError } from '../errors.ts';
@@ -18,7 +33,10 @@ export type { Account, BlockingState, Bundle, Invoice, OverdueState, Payment, Pa
 
 /** A Kill Bill answer that is the caller's problem (4xx other than 404), with Kill Bill's message. */
 export class KillBillError extends Error {
-  constructor(readonly status: number, message: string) {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
     super(message);
     this.name = 'KillBillError';
   }
@@ -146,8 +164,7 @@ export class KillBill {
     const current = await this.read('catalog', () => this.catalog.getCatalogXml());
     // Kill Bill answers its own serialisation (versions wrapped, dates as ...000Z): compare plans and the version's instant.
     const versions = (xml: string) => [...xml.matchAll(/<effectiveDate>([^<]+)</g)].map((m) => Date.parse(m[1]));
-    const sameCatalog = current !== null && JSON.stringify(parseCatalog(String(current))) === JSON.stringify(parseCatalog(catalogXml))
-      && versions(String(current)).includes(versions(catalogXml)[0]);
+    const sameCatalog = current !== null && JSON.stringify(parseCatalog(String(current))) === JSON.stringify(parseCatalog(catalogXml)) && versions(String(current)).includes(versions(catalogXml)[0]);
     if (!sameCatalog) await this.call('write', 'upload catalog', () => this.catalog.uploadCatalogXml(catalogXml, CREATED_BY));
     const od = await this.read('overdue', () => this.overdueApi.getOverdueConfigXml());
     const sameOverdue = od !== null && JSON.stringify(parseOverdueConfig(String(od))) === JSON.stringify(parseOverdueConfig(overdueXml));
@@ -186,20 +203,20 @@ export class KillBill {
     let account = await this.accountByCustomer(customer.customerId);
     if (!account) {
       await this.call('write', 'create account', () =>
-        this.accounts.createAccount({ externalKey: customer.customerId, email: customer.email, name: customer.name, currency: 'USD' }, CREATED_BY))
-        .catch((err) => {
-          if (!(err instanceof KillBillError && err.status === 409)) throw err; // created concurrently
-        });
+        this.accounts.createAccount({ externalKey: customer.customerId, email: customer.email, name: customer.name, currency: 'USD' }, CREATED_BY),
+      ).catch((err) => {
+        if (!(err instanceof KillBillError && err.status === 409)) throw err; // created concurrently
+      });
       account = await this.accountByCustomer(customer.customerId);
       if (!account) throw HttpError.unavailable('Billing');
     }
     if (isSimulated() && !account.paymentMethodId) {
       const accountId = account.accountId!;
-      await this.call('write', 'add payment method', () =>
-        this.accounts.createPaymentMethod({ pluginName: TEST_PAYMENT_PLUGIN, externalKey: `test-${accountId}` }, accountId, CREATED_BY, true))
-        .catch((err) => {
+      await this.call('write', 'add payment method', () => this.accounts.createPaymentMethod({ pluginName: TEST_PAYMENT_PLUGIN, externalKey: `test-${accountId}` }, accountId, CREATED_BY, true)).catch(
+        (err) => {
           if (!(err instanceof KillBillError && err.status === 409)) throw err; // added concurrently
-        });
+        },
+      );
       account = (await this.account(accountId)) ?? account;
     }
     return account;
@@ -247,7 +264,8 @@ export class KillBill {
    */
   async stripeCheckoutSession(accountId: string, successUrl: string, cancelUrl: string): Promise<string> {
     const res = await this.call('write', 'create card session', () =>
-      this.http.post<{ formFields?: { key: string; value: unknown }[] }>('/plugins/killbill-stripe/checkout', null, { params: { kbAccountId: accountId, successUrl, cancelUrl } }));
+      this.http.post<{ formFields?: { key: string; value: unknown }[] }>('/plugins/killbill-stripe/checkout', null, { params: { kbAccountId: accountId, successUrl, cancelUrl } }),
+    );
     const id = res?.data?.formFields?.find((f) => f.key === 'id')?.value;
     if (typeof id !== 'string') throw HttpError.unavailable('Billing');
     return id;
@@ -260,7 +278,8 @@ export class KillBill {
    */
   async addStripeCard(accountId: string, sessionId: string): Promise<string> {
     const res = await this.call('write', 'add card', () =>
-      this.accounts.createPaymentMethod({ pluginName: STRIPE_PLUGIN, pluginInfo: { properties: [{ key: 'sessionId', value: sessionId, isUpdatable: false }] } }, accountId, CREATED_BY, true, true));
+      this.accounts.createPaymentMethod({ pluginName: STRIPE_PLUGIN, pluginInfo: { properties: [{ key: 'sessionId', value: sessionId, isUpdatable: false }] } }, accountId, CREATED_BY, true, true),
+    );
     return KillBill.createdId(res);
   }
 
@@ -270,7 +289,12 @@ export class KillBill {
    */
   async payInvoice(invoice: { invoiceId: string; accountId: string; balance: number }): Promise<string | null> {
     const res = await this.call('write', 'pay invoice', () =>
-      this.http.post(`/1.0/kb/invoices/${invoice.invoiceId}/payments`, { accountId: invoice.accountId, purchasedAmount: invoice.balance }, { params: { externalPayment: false }, headers: { 'X-Killbill-CreatedBy': CREATED_BY } }));
+      this.http.post(
+        `/1.0/kb/invoices/${invoice.invoiceId}/payments`,
+        { accountId: invoice.accountId, purchasedAmount: invoice.balance },
+        { params: { externalPayment: false }, headers: { 'X-Killbill-CreatedBy': CREATED_BY } },
+      ),
+    );
     return res?.status === 201 ? KillBill.createdId(res) : null;
   }
 
@@ -288,8 +312,14 @@ export class KillBill {
    */
   async createSubscription(o: { accountId: string; plan: string; trial: boolean; instanceId: string; productName: string }): Promise<Subscription> {
     const body: Subscription = {
-      accountId: o.accountId, externalKey: o.instanceId, bundleExternalKey: o.instanceId, planName: o.plan,
-      productName: o.productName, productCategory: 'BASE', billingPeriod: 'MONTHLY', priceList: 'DEFAULT',
+      accountId: o.accountId,
+      externalKey: o.instanceId,
+      bundleExternalKey: o.instanceId,
+      planName: o.plan,
+      productName: o.productName,
+      productCategory: 'BASE',
+      billingPeriod: 'MONTHLY',
+      priceList: 'DEFAULT',
       ...(o.trial ? {} : { phaseType: 'EVERGREEN' as const }),
     };
     const res = await this.call('write', 'create subscription', () => this.subscriptions.createSubscription(body, CREATED_BY));
@@ -318,13 +348,13 @@ export class KillBill {
    */
   async cancel(subscriptionId: string, when: 'end_of_term' | 'now' | 'void'): Promise<void> {
     const [entitlement, billing] = ({ end_of_term: ['END_OF_TERM', 'END_OF_TERM'], now: ['IMMEDIATE', 'END_OF_TERM'], void: ['IMMEDIATE', 'IMMEDIATE'] } as const)[when];
-    await this.call('write', 'cancel subscription', () =>
-      this.subscriptions.cancelSubscriptionPlan(subscriptionId, CREATED_BY, undefined, undefined, undefined, entitlement, billing));
+    await this.call('write', 'cancel subscription', () => this.subscriptions.cancelSubscriptionPlan(subscriptionId, CREATED_BY, undefined, undefined, undefined, entitlement, billing));
   }
 
   async changePlan(subscriptionId: string, plan: { name: string; productName: string }): Promise<void> {
     await this.call('write', 'change plan', () =>
-      this.subscriptions.changeSubscriptionPlan({ planName: plan.name, productName: plan.productName, billingPeriod: 'MONTHLY', priceList: 'DEFAULT' }, subscriptionId, CREATED_BY));
+      this.subscriptions.changeSubscriptionPlan({ planName: plan.name, productName: plan.productName, billingPeriod: 'MONTHLY', priceList: 'DEFAULT' }, subscriptionId, CREATED_BY),
+    );
   }
 
   // ---- test clock (Kill Bill in test mode, or the simulator) ----

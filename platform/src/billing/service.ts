@@ -45,7 +45,8 @@ export async function plansOnSale(withTrial: boolean): Promise<Plan[]> {
       const e = rows.find((r) => r.plan_id === p.name);
       if (!e) return []; // not sellable without entitlements
       const plan: Plan = {
-        id: p.name, name: names[p.name] ?? p.product,
+        id: p.name,
+        name: names[p.name] ?? p.product,
         price: { amount: p.price, currency: 'USD', period: 'month' },
         resources: { cpu: Number(e.cpu), memoryMiB: e.memory_mib, storageGiB: e.storage_gib },
         database: e.database,
@@ -140,7 +141,10 @@ export class TrialUnavailable extends HttpError {
  * Calling again for the same instance returns the same subscription; an
  * instance whose create already failed (settleFailedCreate) gets none.
  */
-export async function startSubscription(customer: { customerId: string; email?: string }, o: { instanceId: string; plan: string; trial: boolean }): Promise<{ subscriptionId: string; created: boolean }> {
+export async function startSubscription(
+  customer: { customerId: string; email?: string },
+  o: { instanceId: string; plan: string; trial: boolean },
+): Promise<{ subscriptionId: string; created: boolean }> {
   const plan = (await catalogPlans()).find((p) => p.name === o.plan && (config().TEST_PLANS || p.name !== 'basic-test-trial'));
   if (!plan) throw HttpError.badRequest('Unknown plan', { plan: 'not a plan on sale' });
   if (o.trial && !plan.trialDays) throw HttpError.badRequest('This plan has no trial', { trial: 'the plan has no trial' });
@@ -155,15 +159,18 @@ export async function startSubscription(customer: { customerId: string; email?: 
       if (existing[0].accountId !== account.accountId) throw HttpError.conflict('Instance id already used', { instanceId: 'already used' });
       return { subscriptionId: existing[0].subscriptionId!, created: false };
     }
-    await redis().del(`trial-eligibility:${customer.customerId}`).catch(() => {});
+    await redis()
+      .del(`trial-eligibility:${customer.customerId}`)
+      .catch(() => {});
     if (o.trial) {
       const e = await computeEligibility(customer.customerId).catch(() => ({ eligible: false }) as Eligibility);
       if (!e.eligible) throw new TrialUnavailable();
       return db('billing').tx(async (t) => {
-        const inserted = await t.oneOrNone(
-          'INSERT INTO trials (customer_id, instance_id, plan_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING 1',
-          [customer.customerId, o.instanceId, o.plan],
-        );
+        const inserted = await t.oneOrNone('INSERT INTO trials (customer_id, instance_id, plan_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING 1', [
+          customer.customerId,
+          o.instanceId,
+          o.plan,
+        ]);
         if (!inserted) throw new TrialUnavailable();
         const sub = await kb.createSubscription({ accountId: account.accountId!, plan: o.plan, trial: true, instanceId: o.instanceId, productName: plan.product });
         const trialEnd = sub.events?.find((e) => e.eventType === 'PHASE')?.effectiveDate ?? null;
@@ -188,8 +195,7 @@ const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 export async function failedCreates(instanceIds: string[]): Promise<Map<string, string>> {
   const ids = instanceIds.filter((id) => UUID_RE.test(id));
   if (!ids.length) return new Map();
-  const rows = await db('billing').manyOrNone<{ instance_id: string; customer_id: string }>(
-    'SELECT instance_id, customer_id FROM failed_creates WHERE instance_id = ANY($1::uuid[])', [ids]);
+  const rows = await db('billing').manyOrNone<{ instance_id: string; customer_id: string }>('SELECT instance_id, customer_id FROM failed_creates WHERE instance_id = ANY($1::uuid[])', [ids]);
   return new Map(rows.map((r) => [r.instance_id, r.customer_id]));
 }
 
@@ -227,7 +233,9 @@ export async function settleFailedCreate(customerId: string, instanceId: string)
       const bundles = (await kb.bundlesOfInstance(instanceId)).filter((b) => b.accountId === account.accountId);
       await voidSubscriptions(bundles.flatMap((b) => b.subscriptions ?? []));
     }
-    await redis().del(`trial-eligibility:${customerId}`).catch(() => {});
+    await redis()
+      .del(`trial-eligibility:${customerId}`)
+      .catch(() => {});
   });
 }
 
@@ -239,26 +247,43 @@ export async function billingSummary(customerId: string) {
   const account = await kb.accountByCustomer(customerId, true);
   if (!account) return { subscriptions: [], invoices: [], balance: { amount: 0, currency: 'USD' }, paymentMethod: null };
   const [bundles, invoices, methods, payments] = await Promise.all([
-    kb.bundlesOfAccount(account.accountId!), kb.invoices(account.accountId!, true), kb.paymentMethods(account.accountId!), kb.payments(account.accountId!),
+    kb.bundlesOfAccount(account.accountId!),
+    kb.invoices(account.accountId!, true),
+    kb.paymentMethods(account.accountId!),
+    kb.payments(account.accountId!),
   ]);
   const pm = methods.find((m) => m.isDefault);
   // The failed-card warning: the last charge against the default method was declined.
-  const lastCharge = payments.filter((p) => p.paymentMethodId === pm?.paymentMethodId).at(-1)?.transactions?.at(-1);
+  const lastCharge = payments
+    .filter((p) => p.paymentMethodId === pm?.paymentMethodId)
+    .at(-1)
+    ?.transactions?.at(-1);
   return {
-    subscriptions: bundles.flatMap((b) => (b.subscriptions ?? []).map((s) => ({
-      id: s.subscriptionId, instanceId: b.externalKey, plan: s.planName, phase: s.phaseType, state: s.state,
-      startDate: s.startDate, chargedThroughDate: s.chargedThroughDate ?? null, cancelledDate: s.cancelledDate ?? null,
-      // When the trial phase gives way to the paid one (shown with the days left wherever a trial is shown).
-      trialEndDate: s.phaseType === 'TRIAL' ? (s.events?.find((e) => e.eventType === 'PHASE')?.effectiveDate ?? null) : null,
-    }))),
+    subscriptions: bundles.flatMap((b) =>
+      (b.subscriptions ?? []).map((s) => ({
+        id: s.subscriptionId,
+        instanceId: b.externalKey,
+        plan: s.planName,
+        phase: s.phaseType,
+        state: s.state,
+        startDate: s.startDate,
+        chargedThroughDate: s.chargedThroughDate ?? null,
+        cancelledDate: s.cancelledDate ?? null,
+        // When the trial phase gives way to the paid one (shown with the days left wherever a trial is shown).
+        trialEndDate: s.phaseType === 'TRIAL' ? (s.events?.find((e) => e.eventType === 'PHASE')?.effectiveDate ?? null) : null,
+      })),
+    ),
     invoices: invoices.map((i) => ({ id: i.invoiceId, number: i.invoiceNumber, date: i.invoiceDate, amount: i.amount, balance: i.balance, currency: i.currency })),
     balance: { amount: account.accountBalance ?? 0, currency: account.currency ?? 'USD' },
-    paymentMethod: pm ? {
-      id: pm.paymentMethodId, isDefault: true,
-      type: cardOf(pm) ? 'card' : pm.pluginName === '__EXTERNAL_PAYMENT__' ? 'external' : 'test',
-      card: cardOf(pm),
-      failing: !!lastCharge && lastCharge.status !== 'SUCCESS',
-    } : null,
+    paymentMethod: pm
+      ? {
+          id: pm.paymentMethodId,
+          isDefault: true,
+          type: cardOf(pm) ? 'card' : pm.pluginName === '__EXTERNAL_PAYMENT__' ? 'external' : 'test',
+          card: cardOf(pm),
+          failing: !!lastCharge && lastCharge.status !== 'SUCCESS',
+        }
+      : null,
   };
 }
 
@@ -328,10 +353,12 @@ export async function cancelOwn(customerId: string, subscriptionId: string, imme
   const sub = await ownSubscription(customerId, subscriptionId, asAdmin);
   if (sub.state === 'CANCELLED' || sub.state === 'EXPIRED') throw new HttpError(409, 'already_cancelled', 'The subscription is already cancelled');
   if (!immediate && sub.cancelledDate) throw new HttpError(409, 'already_cancelled', 'The subscription is already set to cancel');
-  await killbill().cancel(subscriptionId, immediate ? 'now' : 'end_of_term').catch((err) => {
-    if (err instanceof KillBillError) throw new HttpError(409, 'already_cancelled', 'The subscription cannot be cancelled');
-    throw err;
-  });
+  await killbill()
+    .cancel(subscriptionId, immediate ? 'now' : 'end_of_term')
+    .catch((err) => {
+      if (err instanceof KillBillError) throw new HttpError(409, 'already_cancelled', 'The subscription cannot be cancelled');
+      throw err;
+    });
 }
 
 /** Moves the caller's subscription to another plan on sale (immediate, prorated by Kill Bill). */
@@ -341,8 +368,10 @@ export async function changeOwnPlan(customerId: string, subscriptionId: string, 
   if (!plan) throw HttpError.badRequest('Unknown plan', { plan: 'not a plan on sale' });
   if (sub.planName === planId) throw HttpError.conflict('Already on this plan', { plan: 'already the current plan' });
   if (sub.state !== 'ACTIVE') throw HttpError.conflict('Only an active subscription can change plan');
-  await killbill().changePlan(subscriptionId, { name: plan.name, productName: plan.product }).catch((err) => {
-    if (err instanceof KillBillError) throw HttpError.conflict(err.message);
-    throw err;
-  });
+  await killbill()
+    .changePlan(subscriptionId, { name: plan.name, productName: plan.product })
+    .catch((err) => {
+      if (err instanceof KillBillError) throw HttpError.conflict(err.message);
+      throw err;
+    });
 }

@@ -22,8 +22,12 @@ export function webhookToken(tenant: string): string {
 /** Constant-time check of `?tenant=&token=`; unknown tenants fail the same way. */
 export function tokenMatches(tenant: string | undefined, token: string | undefined): boolean {
   const known = !!tenant && knownTenants().includes(tenant);
-  const expected = createHash('sha256').update(known ? webhookToken(tenant) : 'no such tenant').digest();
-  const given = createHash('sha256').update(token ?? '').digest();
+  const expected = createHash('sha256')
+    .update(known ? webhookToken(tenant) : 'no such tenant')
+    .digest();
+  const given = createHash('sha256')
+    .update(token ?? '')
+    .digest();
   return timingSafeEqual(expected, given) && known && !!token;
 }
 

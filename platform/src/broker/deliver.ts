@@ -10,9 +10,7 @@ import { toHttpBinary, type ReceivedAmqp } from './message.ts';
 import { parseIncoming } from './validate.ts';
 
 export type Outcome =
-  | { kind: 'done'; status: number; reply?: CloudEvent<unknown> }
-  | { kind: 'retry'; status: number; reason: string; body: string }
-  | { kind: 'dead'; status: number; reason: string; body: string };
+  { kind: 'done'; status: number; reply?: CloudEvent<unknown> } | { kind: 'retry'; status: number; reason: string; body: string } | { kind: 'dead'; status: number; reason: string; body: string };
 
 const RETRYABLE = new Set([404, 408, 409, 429]);
 const BODY_KEEP = 4096;

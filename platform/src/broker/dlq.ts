@@ -68,7 +68,10 @@ function describe(trigger: string, m: GetMessage): DeadLetter {
 async function takeAll(conn: ChannelModel, queue: string, limit: number) {
   const probe = await conn.createChannel();
   probe.on('error', () => {});
-  const exists = await probe.checkQueue(queue).then(() => true, () => false);
+  const exists = await probe.checkQueue(queue).then(
+    () => true,
+    () => false,
+  );
   if (exists) await probe.close().catch(() => {});
   const ch = await conn.createConfirmChannel();
   ch.on('error', () => {});

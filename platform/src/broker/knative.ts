@@ -24,7 +24,12 @@ export type KnativeOptions = {
   brokerConfig?: string;
 };
 
-export type KnativeObject = { apiVersion: string; kind: string; metadata: { name: string; namespace: string; labels?: Record<string, string>; annotations?: Record<string, string> }; spec: Record<string, unknown> };
+export type KnativeObject = {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  spec: Record<string, unknown>;
+};
 
 const LABELS = { 'app.kubernetes.io/part-of': 'saasodoo', 'app.kubernetes.io/managed-by': 'saasodoo-platform' };
 

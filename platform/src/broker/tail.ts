@@ -19,15 +19,25 @@ export async function tailEvents(conn: ChannelModel, broker: string, onEvent: (e
   await declareExchange(ch, broker);
   const { queue } = await ch.assertQueue('', { exclusive: true, autoDelete: true, durable: false });
   await ch.bindQueue(queue, exchangeName(broker), '', { 'x-match': 'all', ...(o.type ? { type: o.type } : {}) });
-  await ch.consume(queue, (m) => {
-    if (!m) return;
-    const attrs = eventHeaders(m);
-    const extensions = Object.fromEntries(Object.entries(attrs).filter(([k]) => !CORE.has(k)));
-    onEvent({
-      id: attrs.id, type: attrs.type, source: attrs.source, subject: attrs.subject, time: attrs.time,
-      traceparent: attrs.traceparent, extensions: redact(extensions) as Record<string, string>, data: redact(fromAmqp(m).data),
-    });
-  }, { noAck: true });
+  await ch.consume(
+    queue,
+    (m) => {
+      if (!m) return;
+      const attrs = eventHeaders(m);
+      const extensions = Object.fromEntries(Object.entries(attrs).filter(([k]) => !CORE.has(k)));
+      onEvent({
+        id: attrs.id,
+        type: attrs.type,
+        source: attrs.source,
+        subject: attrs.subject,
+        time: attrs.time,
+        traceparent: attrs.traceparent,
+        extensions: redact(extensions) as Record<string, string>,
+        data: redact(fromAmqp(m).data),
+      });
+    },
+    { noAck: true },
+  );
   return async () => {
     await ch.close().catch(() => {});
   };

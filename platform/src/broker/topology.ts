@@ -38,4 +38,3 @@ export async function declareTrigger(ch: Channel, broker: string, t: Pick<Trigge
   await ch.bindQueue(q.main, exchangeName(broker), '', { 'x-match': 'all', ...t.filter.attributes, 'x-trigger': t.name });
   return q;
 }
-

@@ -27,7 +27,10 @@ export async function setAdminRole(email: string, role: Role): Promise<string> {
 
 export function registerAdmin(program: Command): void {
   const admin = program.command('admin').description('manage operator (admin) accounts');
-  for (const [name, role, what] of [['grant', 'admin', 'give the admin role to'], ['revoke', 'customer', 'take the admin role from']] as const) {
+  for (const [name, role, what] of [
+    ['grant', 'admin', 'give the admin role to'],
+    ['revoke', 'customer', 'take the admin role from'],
+  ] as const) {
     admin
       .command(`${name} <email>`)
       .description(`${what} the account with this email`)

@@ -87,7 +87,9 @@ export function registerCore(program: Command): void {
         }),
       );
       // Which driver runs the instances (local processes, Docker containers, Kubernetes): the host's, not this shell's setting.
-      process.stdout.write(`runtime driver: ${status.runtimeDriver ?? 'unknown (a host older than this CLI)'}\nservices:\n${formatTable(status.services.map((s) => [s.name, s.endpoint]))}\nfunctions:\n${formatTable(rows)}\n`);
+      process.stdout.write(
+        `runtime driver: ${status.runtimeDriver ?? 'unknown (a host older than this CLI)'}\nservices:\n${formatTable(status.services.map((s) => [s.name, s.endpoint]))}\nfunctions:\n${formatTable(rows)}\n`,
+      );
     });
 
   program
@@ -137,7 +139,7 @@ export async function invoke(name: string, o: InvokeOptions): Promise<{ status: 
   if (o.cloudevent || o.broker) {
     if (!o.type) throw new Error('--type is required for a CloudEvent');
     // Straight to one function through the operator listener (which answers 404 for an unknown one), or to the broker.
-    const target = o.broker ? c.K_SINK ?? `http://127.0.0.1:${c.BROKER_PORT}` : `${operatorUrl()}/invoke/${name}`;
+    const target = o.broker ? (c.K_SINK ?? `http://127.0.0.1:${c.BROKER_PORT}`) : `${operatorUrl()}/invoke/${name}`;
     const headers: Record<string, string> = {
       'content-type': 'application/json',
       'ce-specversion': '1.0',

@@ -56,7 +56,9 @@ export function registerDeploy(program: Command): void {
     .action(async (names: string[], o: { tag?: string; out: string; minify?: boolean; image?: boolean; push?: boolean; registry?: string; nodeImage?: string }) => {
       const built = await buildFunctions({ names, outDir: path.resolve(o.out), tag: tagOf(o), minify: o.minify });
       for (const b of built) {
-        const deps = Object.entries(b.dependencies).map(([k, v]) => `${k}@${v}`).join(', ');
+        const deps = Object.entries(b.dependencies)
+          .map(([k, v]) => `${k}@${v}`)
+          .join(', ');
         process.stdout.write(`${b.name.padEnd(20)} ${(b.bytes / 1024).toFixed(0).padStart(6)} KiB  ${path.relative(process.cwd(), b.dir)}  (${deps})\n`);
       }
       if (!o.image && !o.push) return;
@@ -117,5 +119,3 @@ export function registerDeploy(program: Command): void {
       if (o.dryRun) process.stdout.write(`${r.changes.filter((c) => c.action !== 'unchanged').map((c) => `${c.action} ${c.id}`).length ? '' : 'nothing to change\n'}`);
     });
 }
-
-

@@ -62,12 +62,17 @@ export function registerEvents(program: Command): void {
       const c = config();
       const { default: amqp } = await import('amqplib');
       const conn = await amqp.connect(c.RABBITMQ_URL);
-      const stop = await tailEvents(conn, c.BROKER_NAME, (e) => {
-        const line = o.json
-          ? JSON.stringify(e)
-          : `${e.time ?? new Date().toISOString()}  ${e.type}  ${e.id}${e.subject ? `  subject=${e.subject}` : ''}  trace=${e.traceparent?.split('-')[1] ?? '-'}  ${JSON.stringify(e.data)}`;
-        process.stdout.write(`${scrubString(line)}\n`);
-      }, { type: o.type });
+      const stop = await tailEvents(
+        conn,
+        c.BROKER_NAME,
+        (e) => {
+          const line = o.json
+            ? JSON.stringify(e)
+            : `${e.time ?? new Date().toISOString()}  ${e.type}  ${e.id}${e.subject ? `  subject=${e.subject}` : ''}  trace=${e.traceparent?.split('-')[1] ?? '-'}  ${JSON.stringify(e.data)}`;
+          process.stdout.write(`${scrubString(line)}\n`);
+        },
+        { type: o.type },
+      );
       process.stderr.write(`Tailing ${c.BROKER_NAME}${o.type ? ` (type ${o.type})` : ''}; Ctrl-C stops.\n`);
       const quit = async () => {
         await stop();

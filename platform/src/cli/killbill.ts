@@ -34,7 +34,10 @@ export function registerKillbill(program: Command): void {
         const [now, callbacks] = await Promise.all([k.now(), k.callbacks()]);
         lines.push(`reachable  yes`, `clock      ${now.toISOString()}`);
         lines.push(`callback   ${callbacks.length ? callbacks.map((u) => u.replace(/([?&]token=)[^&]+/, '$1[redacted]')).join(', ') : 'none registered'}`);
-        const sim = await k.http.get('/simulator/status').then((r) => r.data).catch(() => undefined);
+        const sim = await k.http
+          .get('/simulator/status')
+          .then((r) => r.data)
+          .catch(() => undefined);
         if (sim) lines.push(`objects    ${JSON.stringify(sim.objects)}`, `pushes     ${JSON.stringify(sim.notifications)}`);
       } catch {
         lines.push('reachable  no (start the platform with npm start, or check KILLBILL_URL)');

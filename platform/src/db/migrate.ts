@@ -8,10 +8,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { runner } from 'node-pg-migrate';
 import { config, repoRoot } from '../config.ts';
-import {
-  connectionFor, databaseName, DATABASE_ROLE, PROVISIONER_ROLE, roleName, rolePassword,
-  RUNTIME_ROLE, SERVICE_DATABASES, type ServiceDatabase,
-} from './services.ts';
+import { connectionFor, databaseName, DATABASE_ROLE, PROVISIONER_ROLE, roleName, rolePassword, RUNTIME_ROLE, SERVICE_DATABASES, type ServiceDatabase } from './services.ts';
 
 const ident = (s: string) => `"${s.replace(/"/g, '""')}"`;
 const literal = (s: string) => `'${s.replace(/'/g, "''")}'`;
@@ -57,7 +54,10 @@ export async function migrate(opts: { databases?: readonly ServiceDatabase[] } =
         result.createdDatabases.push(name);
       }
     }
-    await fenceMaintenanceDatabases(admin, roles.map(([role]) => roleName(role)));
+    await fenceMaintenanceDatabases(
+      admin,
+      roles.map(([role]) => roleName(role)),
+    );
   } finally {
     await admin.end();
   }

@@ -143,10 +143,9 @@ export function needsOf(files: string[], packages: string[] = []): FunctionNeeds
     for (const s of APP_SECRETS) if (new RegExp(`\\b${s.env}\\b`).test(text)) mentioned.add(s.env);
   }
   if (files.includes(REDIS_MODULE)) mentioned.add('REDIS_URL');
-  const secrets = [
-    ...[...databases].filter((d) => d in DATABASE_SECRETS).map((d) => DATABASE_SECRETS[d]!),
-    ...APP_SECRETS.filter((s) => mentioned.has(s.env)),
-  ].sort((a, b) => a.env.localeCompare(b.env));
+  const secrets = [...[...databases].filter((d) => d in DATABASE_SECRETS).map((d) => DATABASE_SECRETS[d]!), ...APP_SECRETS.filter((s) => mentioned.has(s.env))].sort((a, b) =>
+    a.env.localeCompare(b.env),
+  );
   return {
     files: files.sort(),
     packages,

@@ -227,7 +227,9 @@ export async function deploy(objects: KubeObject[], o: DeployOptions = {}): Prom
       throw describeError(obj, err);
     }
   }
-  const counts = (['create', 'update', 'replace', 'unchanged'] as const).map((a) => `${changes.filter((c) => c.action === a).length} ${a === 'unchanged' ? 'unchanged' : `${o.dryRun ? 'to ' : ''}${a}`}`);
+  const counts = (['create', 'update', 'replace', 'unchanged'] as const).map(
+    (a) => `${changes.filter((c) => c.action === a).length} ${a === 'unchanged' ? 'unchanged' : `${o.dryRun ? 'to ' : ''}${a}`}`,
+  );
   out(`${o.dryRun ? 'dry run: ' : ''}${counts.join(', ')}`);
 
   if (o.dryRun || o.wait === false) return { changes, ready: !o.dryRun, notReady: [] };

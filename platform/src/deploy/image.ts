@@ -21,16 +21,7 @@ export const FUNCTION_UID = 1000;
 
 /** The Dockerfile of a function image (files owned by root: the function cannot rewrite its own code). */
 export function functionDockerfile(nodeImage: string): string {
-  return [
-    `FROM ${nodeImage}`,
-    'WORKDIR /app',
-    'COPY . /app/',
-    'ENV NODE_ENV=production PORT=8080',
-    `USER ${FUNCTION_UID}:${FUNCTION_UID}`,
-    'EXPOSE 8080',
-    'CMD ["node", "index.js"]',
-    '',
-  ].join('\n');
+  return [`FROM ${nodeImage}`, 'WORKDIR /app', 'COPY . /app/', 'ENV NODE_ENV=production PORT=8080', `USER ${FUNCTION_UID}:${FUNCTION_UID}`, 'EXPOSE 8080', 'CMD ["node", "index.js"]', ''].join('\n');
 }
 
 export type ImageOptions = {

@@ -49,10 +49,9 @@ export function runEnvs(spec: FuncSpec): EnvVar[] {
     const m = /^\{\{\s*(secret|configMap|env):([^:}\s]+)(?::([^}\s]+))?\s*\}\}$/.exec(e.value ?? '');
     if (!m) return { name: e.name, value: String(e.value ?? '') };
     const [, kind, name, key] = m;
-    if (kind === 'env' || !key) throw new Error(`func.yaml of ${spec.name}: run.envs ${e.name} = ${e.value} is not supported in manifests (use a literal, {{ secret:name:key }} or {{ configMap:name:key }})`);
-    return kind === 'secret'
-      ? { name: e.name, valueFrom: { secretKeyRef: { name, key } } }
-      : { name: e.name, valueFrom: { configMapKeyRef: { name, key } } };
+    if (kind === 'env' || !key)
+      throw new Error(`func.yaml of ${spec.name}: run.envs ${e.name} = ${e.value} is not supported in manifests (use a literal, {{ secret:name:key }} or {{ configMap:name:key }})`);
+    return kind === 'secret' ? { name: e.name, valueFrom: { secretKeyRef: { name, key } } } : { name: e.name, valueFrom: { configMapKeyRef: { name, key } } };
   });
 }
 

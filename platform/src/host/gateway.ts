@@ -152,7 +152,12 @@ function refuseTooLarge(req: IncomingMessage, res: ServerResponse): void {
 function forwardHeaders(req: IncomingMessage, requestId: string, length: number, proxyToken: string): http.OutgoingHttpHeaders {
   const out: http.OutgoingHttpHeaders = {};
   const connection = req.headers.connection;
-  const connectionListed = connection ? connection.toLowerCase().split(',').map((s) => s.trim()) : undefined;
+  const connectionListed = connection
+    ? connection
+        .toLowerCase()
+        .split(',')
+        .map((s) => s.trim())
+    : undefined;
   const raw = req.rawHeaders;
   for (let i = 0; i < raw.length; i += 2) {
     const k = raw[i]!.toLowerCase();
@@ -188,15 +193,12 @@ function responseHeaders(up: IncomingMessage, requestId: string): string[] {
  */
 function proxy(req: IncomingMessage, res: ServerResponse, port: number, pathAndQuery: string, body: Buffer, requestId: string, proxyToken: string, retry = true): Promise<void> {
   return new Promise((resolve, reject) => {
-    const upstream = http.request(
-      { host: '127.0.0.1', port, method: req.method, path: pathAndQuery, headers: forwardHeaders(req, requestId, body.length, proxyToken), agent: upstreamAgent },
-      (up) => {
-        res.writeHead(up.statusCode ?? 502, responseHeaders(up, requestId));
-        up.pipe(res);
-        up.on('end', resolve);
-        up.on('error', resolve);
-      },
-    );
+    const upstream = http.request({ host: '127.0.0.1', port, method: req.method, path: pathAndQuery, headers: forwardHeaders(req, requestId, body.length, proxyToken), agent: upstreamAgent }, (up) => {
+      res.writeHead(up.statusCode ?? 502, responseHeaders(up, requestId));
+      up.pipe(res);
+      up.on('end', resolve);
+      up.on('error', resolve);
+    });
     upstream.on('error', (err: NodeJS.ErrnoException) => {
       if (retry && upstream.reusedSocket && (req.method === 'GET' || req.method === 'HEAD') && err.code === 'ECONNRESET' && !res.headersSent) {
         proxy(req, res, port, pathAndQuery, body, requestId, proxyToken, false).then(resolve, reject);
@@ -225,9 +227,7 @@ function maybeCustomDomain(host: string): boolean {
  * Sends a request to function `name` (started on demand) and streams its
  * answer back: the one forwarding path of the gateway and the operator listener.
  */
-export async function forwardToFunction(
-  req: IncomingMessage, res: ServerResponse, supervisor: Supervisor, name: string, search: string, requestId: string, proxyToken: string,
-): Promise<void> {
+export async function forwardToFunction(req: IncomingMessage, res: ServerResponse, supervisor: Supervisor, name: string, search: string, requestId: string, proxyToken: string): Promise<void> {
   const body = await readBody(req);
   if (body === 'too_large') return refuseTooLarge(req, res);
   const ct = String(req.headers['content-type'] ?? '');
@@ -258,8 +258,7 @@ export async function startGateway(opts: GatewayOptions): Promise<http.Server> {
     try {
       const url = new URL(req.url ?? '/', 'http://gateway');
       const host = hostOf(req.headers.host);
-      const sub = subdomainOf(req.headers.host, opts.baseDomain)
-        ?? (opts.customDomain && maybeCustomDomain(host) ? await opts.customDomain(host) : undefined);
+      const sub = subdomainOf(req.headers.host, opts.baseDomain) ?? (opts.customDomain && maybeCustomDomain(host) ? await opts.customDomain(host) : undefined);
       if (sub && opts.instanceRouter) {
         const target = await opts.instanceRouter(sub);
         if (!target) return sendError(res, 404, 'not_found', `No instance at ${sub}.${opts.baseDomain}`);
@@ -269,9 +268,7 @@ export async function startGateway(opts: GatewayOptions): Promise<http.Server> {
         }
         const body = await readBody(req);
         if (body === 'too_large') return refuseTooLarge(req, res);
-        return await proxy(req, res, target.port, url.pathname + url.search, body, requestId, proxyToken).catch(() =>
-          sendError(res, 502, 'bad_gateway', 'The instance is not answering'),
-        );
+        return await proxy(req, res, target.port, url.pathname + url.search, body, requestId, proxyToken).catch(() => sendError(res, 502, 'bad_gateway', 'The instance is not answering'));
       }
       const name = url.pathname.match(/^\/api\/([a-z0-9-]+)\/?$/)?.[1];
       const spec = name ? opts.supervisor.spec(name) : undefined;

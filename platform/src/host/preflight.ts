@@ -10,7 +10,7 @@ export type Dependency = { name: string; url: string; hint: string };
 
 export function dependencies(c: Config): Dependency[] {
   return [
-    { name: 'PostgreSQL', url: c.DATABASE_ADMIN_URL, hint: "sudo apt-get install postgresql && sudo pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start" },
+    { name: 'PostgreSQL', url: c.DATABASE_ADMIN_URL, hint: 'sudo apt-get install postgresql && sudo pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start' },
     { name: 'Redis', url: c.REDIS_URL, hint: 'sudo apt-get install redis-server && redis-server --daemonize yes' },
     { name: 'RabbitMQ', url: c.RABBITMQ_URL, hint: 'sudo apt-get install rabbitmq-server && sudo rabbitmq-server -detached' },
   ];
@@ -38,7 +38,5 @@ export function reachable(url: string, timeoutMs = 2000): Promise<boolean> {
 export async function missingDependencies(c: Config): Promise<string[]> {
   const deps = dependencies(c);
   const ok = await Promise.all(deps.map((d) => reachable(d.url)));
-  return deps
-    .filter((_, i) => !ok[i])
-    .map((d) => `${d.name} is not reachable at ${scrubString(d.url)}.\n    Start it with: ${d.hint}`);
+  return deps.filter((_, i) => !ok[i]).map((d) => `${d.name} is not reachable at ${scrubString(d.url)}.\n    Start it with: ${d.hint}`);
 }

@@ -205,14 +205,17 @@ export class Supervisor {
   async start(): Promise<void> {
     await Promise.all([...this.procs.values()].filter((p) => p.minScale > 0).map((p) => p.ensureRunning()));
     const idleMs = (this.opts.idleSeconds ?? 600) * 1000;
-    this.idleTimer = setInterval(() => {
-      for (const p of this.procs.values()) {
-        if (p.minScale === 0 && p.state === 'running' && Date.now() - p.lastUsed > idleMs) {
-          log.info({ fn: p.name }, 'scaling to zero after idle');
-          p.stop().catch(() => {});
+    this.idleTimer = setInterval(
+      () => {
+        for (const p of this.procs.values()) {
+          if (p.minScale === 0 && p.state === 'running' && Date.now() - p.lastUsed > idleMs) {
+            log.info({ fn: p.name }, 'scaling to zero after idle');
+            p.stop().catch(() => {});
+          }
         }
-      }
-    }, Math.min(idleMs, 10_000));
+      },
+      Math.min(idleMs, 10_000),
+    );
     this.idleTimer.unref();
   }
 

@@ -59,7 +59,16 @@ export async function up(opts: { only?: string[]; quiet?: boolean; skip?: string
           supervisor,
           status: () => ({ runtimeDriver: c.RUNTIME_DRIVER, functions: supervisor.status(), services: table.map(([name, endpoint]) => ({ name, endpoint })) }),
         });
-        running.push({ name: 'operator', svc: { stop: () => new Promise((r) => { operator.close(() => r()); operator.closeAllConnections(); }) } });
+        running.push({
+          name: 'operator',
+          svc: {
+            stop: () =>
+              new Promise((r) => {
+                operator.close(() => r());
+                operator.closeAllConnections();
+              }),
+          },
+        });
         table.push(['operator', `http://127.0.0.1:${c.OPERATOR_PORT}  (platform status / invoke; OPERATOR_TOKEN or .data/secrets.json)`]);
       }
       for (const s of hostServices.filter((h) => h.phase === phase && !opts.skip?.includes(h.name) && (h.enabled?.(c) ?? true))) {

@@ -48,12 +48,18 @@ function restoreProgress(cmd: Command<unknown>, row: InstanceRow) {
  * daily and final backups stay quiet).
  */
 export async function takeBackup(
-  cmd: Command<unknown>, row: InstanceRow, backupId: string | undefined, kind: BackupKind, progress = false,
+  cmd: Command<unknown>,
+  row: InstanceRow,
+  backupId: string | undefined,
+  kind: BackupKind,
+  progress = false,
 ): Promise<{ ok: true; backupId: string } | { ok: false; backupId: string; reason: string }> {
   const id = backupId ?? randomUUID();
   await db('instance').none(
     `INSERT INTO backups (id, instance_id, kind, status) VALUES ($1, $2, $3, 'running')
-     ON CONFLICT (id) DO UPDATE SET status = 'running' WHERE backups.status = 'pending'`, [id, row.id, kind]);
+     ON CONFLICT (id) DO UPDATE SET status = 'running' WHERE backups.status = 'pending'`,
+    [id, row.id, kind],
+  );
   try {
     const m = await (await runtime()).backup(specOf(row), id, kind, progress ? backupProgress(cmd, row) : undefined);
     const c = completedColumns(m, kind);
@@ -61,9 +67,9 @@ export async function takeBackup(
       await t.none(
         `UPDATE backups SET status = 'completed', db_size_bytes = $2, filestore_size_bytes = $3, size_bytes = $4,
            manifest = $5, completed_at = now(), expires_at = $6, error = NULL WHERE id = $1`,
-        [id, c.dbBytes, c.fsBytes, c.total, JSON.stringify(m), c.expires]);
-      await enqueue(t, 'instance.backup_completed', { instanceId: row.id, customerId: row.customer_id, backupId: id, sizeBytes: c.total, kind },
-        { subject: row.id, traceparent: cmd.traceparent });
+        [id, c.dbBytes, c.fsBytes, c.total, JSON.stringify(m), c.expires],
+      );
+      await enqueue(t, 'instance.backup_completed', { instanceId: row.id, customerId: row.customer_id, backupId: id, sizeBytes: c.total, kind }, { subject: row.id, traceparent: cmd.traceparent });
     });
     return { ok: true, backupId: id };
   } catch (err) {
@@ -71,8 +77,7 @@ export async function takeBackup(
     cmd.log.warn({ instanceId: row.id, backupId: id, reason }, 'backup failed');
     await transact('instance', async (t) => {
       await t.none(`UPDATE backups SET status = 'failed', error = $2, completed_at = now() WHERE id = $1`, [id, reason]);
-      await enqueue(t, 'instance.backup_failed', { instanceId: row.id, customerId: row.customer_id, backupId: id, reason, kind },
-        { subject: row.id, traceparent: cmd.traceparent });
+      await enqueue(t, 'instance.backup_failed', { instanceId: row.id, customerId: row.customer_id, backupId: id, reason, kind }, { subject: row.id, traceparent: cmd.traceparent });
     });
     return { ok: false, backupId: id, reason };
   }
@@ -89,9 +94,7 @@ export async function backupCommand(cmd: Command<Ids & { backupId: string; kind:
   if (existing && existing.status !== 'pending') return;
   await withInstanceLock(row0.id, async () => {
     const daily = cmd.data.kind === 'daily';
-    const row = daily
-      ? await getInstance(db('instance'), row0.id)
-      : await enter(row0.id, ['running', 'stopped'], 'backing_up', causeOf(cmd, ACTOR, `${cmd.data.kind} backup`));
+    const row = daily ? await getInstance(db('instance'), row0.id) : await enter(row0.id, ['running', 'stopped'], 'backing_up', causeOf(cmd, ACTOR, `${cmd.data.kind} backup`));
     if (!row) return;
     if (daily && row.status !== 'running') {
       // Stopped since the schedule fired: nothing to back up, nothing taken.
@@ -129,8 +132,7 @@ export async function restoreCommand(cmd: Command<Ids & { backupId: string }>): 
     const backup = await getBackup(db('instance'), row.id, cmd.data.backupId);
     const fail = async (reason: string) => {
       await settle(row.id, back, causeOf(cmd, ACTOR, `restore failed: ${reason}`), { previous_status: null }, async (t) => {
-        await enqueue(t, 'instance.restore_failed', { instanceId: row.id, customerId: row.customer_id, backupId: cmd.data.backupId, reason },
-          { subject: row.id, traceparent: cmd.traceparent });
+        await enqueue(t, 'instance.restore_failed', { instanceId: row.id, customerId: row.customer_id, backupId: cmd.data.backupId, reason }, { subject: row.id, traceparent: cmd.traceparent });
       });
     };
     if (!backup || backup.status !== 'completed') return fail('backup not found or not completed');
@@ -141,15 +143,28 @@ export async function restoreCommand(cmd: Command<Ids & { backupId: string }>): 
       await db('instance').none(
         `INSERT INTO backups (id, instance_id, kind, status, db_size_bytes, filestore_size_bytes, size_bytes, manifest, completed_at, expires_at)
          VALUES ($1, $2, 'safety', 'completed', $3, $4, $5, $6, now(), $7) ON CONFLICT (id) DO NOTHING`,
-        [safety.backupId, row.id, c.dbBytes, c.fsBytes, c.total, JSON.stringify(safety), c.expires]);
+        [safety.backupId, row.id, c.dbBytes, c.fsBytes, c.total, JSON.stringify(safety), c.expires],
+      );
       const state = (await rt.status(row.id)).state;
       const to = state === 'running' || state === 'starting' ? 'running' : 'stopped';
-      await settle(row.id, to, causeOf(cmd, ACTOR, `restored backup ${cmd.data.backupId}`), {
-        previous_status: null, error_step: null, error_reason: null,
-      }, async (t) => {
-        await enqueue(t, 'instance.restore_completed', { instanceId: row.id, customerId: row.customer_id, backupId: cmd.data.backupId, status: to },
-          { subject: row.id, traceparent: cmd.traceparent });
-      });
+      await settle(
+        row.id,
+        to,
+        causeOf(cmd, ACTOR, `restored backup ${cmd.data.backupId}`),
+        {
+          previous_status: null,
+          error_step: null,
+          error_reason: null,
+        },
+        async (t) => {
+          await enqueue(
+            t,
+            'instance.restore_completed',
+            { instanceId: row.id, customerId: row.customer_id, backupId: cmd.data.backupId, status: to },
+            { subject: row.id, traceparent: cmd.traceparent },
+          );
+        },
+      );
     } catch (err) {
       cmd.log.warn({ instanceId: row.id, reason: safeReason(err) }, 'restore failed');
       await fail(safeReason(err));
@@ -169,13 +184,13 @@ export async function dailyBackups(cmd: Command<{ at: string }>): Promise<number
     for (const r of due) {
       const backupId = randomUUID();
       await t.none(`INSERT INTO backups (id, instance_id, kind, status) VALUES ($1, $2, 'daily', 'pending')`, [backupId, r.id]);
-      await enqueue(t, 'instance.backup', { instanceId: r.id, customerId: r.customer_id, backupId, kind: 'daily' },
-        { subject: r.id, traceparent: cmd.traceparent });
+      await enqueue(t, 'instance.backup', { instanceId: r.id, customerId: r.customer_id, backupId, kind: 'daily' }, { subject: r.id, traceparent: cmd.traceparent });
     }
     return due;
   });
   const expired = await db('instance').manyOrNone<{ id: string; instance_id: string }>(
-    `SELECT id, instance_id FROM backups WHERE status = 'completed' AND expires_at IS NOT NULL AND expires_at < now()`);
+    `SELECT id, instance_id FROM backups WHERE status = 'completed' AND expires_at IS NOT NULL AND expires_at < now()`,
+  );
   const rt = await runtime();
   for (const b of expired) {
     await rt.deleteBackup(b.instance_id, b.id);

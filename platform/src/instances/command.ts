@@ -33,9 +33,7 @@ export async function loadOwned(cmd: Command<{ instanceId: string; customerId: s
  * In one transaction: lock the row, move it to `to` (history + status
  * event), and run `extra` for the events the change causes. Then publish.
  */
-export async function settle(
-  id: string, to: Status, cause: Cause, patch: InstancePatch = {}, extra?: (t: Tx, row: InstanceRow) => Promise<void>,
-): Promise<InstanceRow> {
+export async function settle(id: string, to: Status, cause: Cause, patch: InstancePatch = {}, extra?: (t: Tx, row: InstanceRow) => Promise<void>): Promise<InstanceRow> {
   const row = await transact('instance', async (t) => {
     const cur = (await getInstance(t, id, true))!;
     const next = await transition(t, cur, to, cause, patch);

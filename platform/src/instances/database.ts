@@ -56,18 +56,23 @@ export async function ensureInstanceDatabase(p: { role: string; database: string
   const hasRole = await pdb.oneOrNone('SELECT 1 FROM pg_roles WHERE rolname = $1', [p.role]);
   // Role DDL takes no bind parameters; the password is ours (url-safe base64), quoted.
   if (!hasRole) {
-    await pdb.none(`CREATE ROLE ${ident(p.role)} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE CONNECTION LIMIT ${p.connectionLimit} PASSWORD ${literal(p.password)}`)
-      .catch((err) => { if (err?.code !== '42710') throw err; }); // created concurrently
+    await pdb.none(`CREATE ROLE ${ident(p.role)} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE CONNECTION LIMIT ${p.connectionLimit} PASSWORD ${literal(p.password)}`).catch((err) => {
+      if (err?.code !== '42710') throw err;
+    }); // created concurrently
   } else {
     await pdb.none(`ALTER ROLE ${ident(p.role)} CONNECTION LIMIT ${p.connectionLimit} PASSWORD ${literal(p.password)}`);
   }
   // To create a database owned by the role, the provisioner must be a member of it.
-  const member = await pdb.oneOrNone('SELECT 1 FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid JOIN pg_roles u ON u.oid = m.member WHERE r.rolname = $1 AND u.rolname = $2', [p.role, provisioner]);
+  const member = await pdb.oneOrNone('SELECT 1 FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid JOIN pg_roles u ON u.oid = m.member WHERE r.rolname = $1 AND u.rolname = $2', [
+    p.role,
+    provisioner,
+  ]);
   if (!member) await pdb.none(`GRANT ${ident(p.role)} TO ${ident(provisioner)}`);
   const hasDb = await pdb.oneOrNone('SELECT 1 FROM pg_database WHERE datname = $1', [p.database]);
   if (!hasDb) {
-    await pdb.none(p.createSql)
-      .catch((err) => { if (err?.code !== '42P04') throw err; });
+    await pdb.none(p.createSql).catch((err) => {
+      if (err?.code !== '42P04') throw err;
+    });
   }
   await pdb.none(`REVOKE ALL ON DATABASE ${ident(p.database)} FROM PUBLIC`);
   await pdb.none(`GRANT CONNECT, TEMPORARY ON DATABASE ${ident(p.database)} TO ${ident(p.role)}`);

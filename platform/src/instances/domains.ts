@@ -31,7 +31,13 @@ export const domainSchema = z
   .refine((s) => !s.split('.').some((l) => l.startsWith(CHALLENGE_PREFIX)), 'not a challenge record name');
 
 export type DomainRow = {
-  instance_id: string; domain: string; token: string; verified_at: Date | null; checked_at: Date | null; problem: string | null; created_at: Date;
+  instance_id: string;
+  domain: string;
+  token: string;
+  verified_at: Date | null;
+  checked_at: Date | null;
+  problem: string | null;
+  created_at: Date;
 };
 
 /** The instance's own address, which a custom domain's CNAME must name. */
@@ -75,10 +81,7 @@ export async function addDomain(row: InstanceRow, domain: string): Promise<Domai
     if (n >= limit) {
       throw HttpError.conflict(`This plan allows ${limit} custom domain${limit === 1 ? '' : 's'}: remove one first or change plan`, { domain: `at most ${limit} on this plan` });
     }
-    return t.one<DomainRow>(
-      'INSERT INTO instance_domains (instance_id, domain, token) VALUES ($1, $2, $3) RETURNING *',
-      [row.id, domain, randomBytes(18).toString('base64url')],
-    );
+    return t.one<DomainRow>('INSERT INTO instance_domains (instance_id, domain, token) VALUES ($1, $2, $3) RETURNING *', [row.id, domain, randomBytes(18).toString('base64url')]);
   });
 }
 
@@ -130,8 +133,7 @@ export async function checkDomain(row: InstanceRow, domain: string): Promise<Dom
       return t.one<DomainRow>('UPDATE instance_domains SET checked_at = now(), problem = $3 WHERE instance_id = $1 AND domain = $2 RETURNING *', [row.id, domain, problem]);
     }
     await refuseIfVerifiedElsewhere(t, row.id, domain);
-    const done = await t.one<DomainRow>(
-      'UPDATE instance_domains SET checked_at = now(), problem = NULL, verified_at = now() WHERE instance_id = $1 AND domain = $2 RETURNING *', [row.id, domain]);
+    const done = await t.one<DomainRow>('UPDATE instance_domains SET checked_at = now(), problem = NULL, verified_at = now() WHERE instance_id = $1 AND domain = $2 RETURNING *', [row.id, domain]);
     await syncRoutes(t, row);
     return done;
   });
@@ -151,7 +153,9 @@ export async function removeDomain(row: InstanceRow, domain: string): Promise<vo
 async function syncRoutes(t: Tx, row: InstanceRow): Promise<void> {
   await t.none(
     `UPDATE instances SET custom_domains = coalesce((SELECT array_agg(domain ORDER BY verified_at, domain) FROM instance_domains
-       WHERE instance_id = $1 AND verified_at IS NOT NULL), '{}'), updated_at = now() WHERE id = $1`, [row.id]);
+       WHERE instance_id = $1 AND verified_at IS NOT NULL), '{}'), updated_at = now() WHERE id = $1`,
+    [row.id],
+  );
   await enqueue(t, 'instance.routes', { instanceId: row.id, customerId: row.customer_id }, { subject: row.id });
 }
 
@@ -165,7 +169,6 @@ export async function pendingClaims(): Promise<{ instance_id: string; domain: st
 
 /** The instance a verified custom domain routes to (the local gateway's lookup). */
 export async function subdomainForDomain(host: string): Promise<string | undefined> {
-  const r = await db('instance').oneOrNone<{ subdomain: string }>(
-    `SELECT subdomain FROM instances WHERE custom_domains @> ARRAY[$1]::text[] AND status NOT IN ('terminating', 'terminated')`, [host]);
+  const r = await db('instance').oneOrNone<{ subdomain: string }>(`SELECT subdomain FROM instances WHERE custom_domains @> ARRAY[$1]::text[] AND status NOT IN ('terminating', 'terminated')`, [host]);
   return r?.subdomain;
 }

@@ -42,9 +42,18 @@ export async function transition(t: Tx, row: InstanceRow, to: Status, cause: Cau
   const updated = await updateInstance(t, row.id, { ...extra, status: to });
   if (from !== to) {
     await recordHistory(t, row.id, from, to, cause);
-    await enqueue(t, 'instance.status_changed', {
-      instanceId: row.id, customerId: row.customer_id, from, to, ...(cause.reason ? { reason: cause.reason.slice(0, 500) } : {}),
-    }, { subject: row.id, traceparent: cause.traceparent });
+    await enqueue(
+      t,
+      'instance.status_changed',
+      {
+        instanceId: row.id,
+        customerId: row.customer_id,
+        from,
+        to,
+        ...(cause.reason ? { reason: cause.reason.slice(0, 500) } : {}),
+      },
+      { subject: row.id, traceparent: cause.traceparent },
+    );
   }
   return updated;
 }

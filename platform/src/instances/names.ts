@@ -7,9 +7,7 @@
 import { config } from '../config.ts';
 
 /** Words a customer may not take: they route to the platform itself. */
-export const RESERVED_SUBDOMAINS: ReadonlySet<string> = new Set([
-  'www', 'api', 'admin', 'app', 'auth', 'billing', 'mail', 'static', 'status',
-]);
+export const RESERVED_SUBDOMAINS: ReadonlySet<string> = new Set(['www', 'api', 'admin', 'app', 'auth', 'billing', 'mail', 'static', 'status']);
 
 const SUBDOMAIN_RE = /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/;
 

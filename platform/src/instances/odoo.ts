@@ -7,7 +7,16 @@
  */
 import pg from 'pg';
 import {
-  BASE_INSTALLED_SQL, baseUrlStatements, configureStatements, CREATE_EXTENSIONS_SQL, IS_INITIALISED_SQL, ODOO_PATHS, setPasswordStatements, type ConfigureInput, type OdooDatabase, type Statement,
+  BASE_INSTALLED_SQL,
+  baseUrlStatements,
+  configureStatements,
+  CREATE_EXTENSIONS_SQL,
+  IS_INITIALISED_SQL,
+  ODOO_PATHS,
+  setPasswordStatements,
+  type ConfigureInput,
+  type OdooDatabase,
+  type Statement,
 } from '../odoo/contract.ts';
 
 /** Runs `fn` on one connection with `d`'s settings (a tenant's, or the provisioner's on a tenant database). */

@@ -23,7 +23,9 @@ async function probe(p: PoolRow, timeoutMs: number): Promise<string | undefined>
     await Promise.race([
       // The platform's own server through health-probe's own role; other pools through their admin.
       (poolConnection(p) ?? db('instance')).one('SELECT 1 AS ok'),
-      new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`no answer in ${timeoutMs} ms`)), timeoutMs); }),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer in ${timeoutMs} ms`)), timeoutMs);
+      }),
     ]);
     return undefined;
   } catch (err) {
@@ -56,8 +58,7 @@ export async function checkPools(cmd: Command<unknown>, o: { timeoutMs?: number 
         state = 'active';
       }
       if (state === 'unhealthy') unhealthy++;
-      await t.none('UPDATE db_pools SET state = $2, health_failures = $3, checked_at = now(), last_error = $4 WHERE name = $1',
-        [cur.name, state, failures, problem ?? null]);
+      await t.none('UPDATE db_pools SET state = $2, health_failures = $3, checked_at = now(), last_error = $4 WHERE name = $1', [cur.name, state, failures, problem ?? null]);
     });
   }
   return { checked: pools.length, unhealthy };

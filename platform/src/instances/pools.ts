@@ -43,9 +43,12 @@ const NAME_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
 /** Registers the platform's own server as the shared pool `default` (once; an operator may resize or drain it later). */
 export async function ensureDefaultPool(): Promise<void> {
   const c = config();
-  await db('instance').none(
-    `INSERT INTO db_pools (name, kind, host, port, capacity) VALUES ($1, 'shared', $2, $3, $4) ON CONFLICT (name) DO NOTHING`,
-    [DEFAULT_POOL, c.DATABASE_HOST, c.DATABASE_PORT, c.DEFAULT_POOL_CAPACITY]);
+  await db('instance').none(`INSERT INTO db_pools (name, kind, host, port, capacity) VALUES ($1, 'shared', $2, $3, $4) ON CONFLICT (name) DO NOTHING`, [
+    DEFAULT_POOL,
+    c.DATABASE_HOST,
+    c.DATABASE_PORT,
+    c.DEFAULT_POOL_CAPACITY,
+  ]);
 }
 
 /** Every pool with its instance count (terminated instances do not count). */
@@ -53,7 +56,8 @@ export async function listPools(): Promise<PoolView[]> {
   await ensureDefaultPool();
   const rows = await db('instance').manyOrNone<PoolRow & { instances: string }>(
     `SELECT p.*, (SELECT count(*) FROM instances i WHERE i.db_pool = p.name AND i.status <> 'terminated') AS instances
-     FROM db_pools p ORDER BY p.created_at, p.name`);
+     FROM db_pools p ORDER BY p.created_at, p.name`,
+  );
   return rows.map(({ admin_password_sealed: _s, ...r }) => ({ ...r, instances: Number(r.instances) }));
 }
 
@@ -92,9 +96,15 @@ export async function addPool(p: NewPool): Promise<PoolView> {
     await c.end().catch(() => {});
   }
   try {
-    await db('instance').none(
-      `INSERT INTO db_pools (name, kind, host, port, admin_user, admin_password_sealed, capacity) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-      [p.name, p.kind, p.host, p.port, p.adminUser, seal(p.adminPassword), p.capacity]);
+    await db('instance').none(`INSERT INTO db_pools (name, kind, host, port, admin_user, admin_password_sealed, capacity) VALUES ($1, $2, $3, $4, $5, $6, $7)`, [
+      p.name,
+      p.kind,
+      p.host,
+      p.port,
+      p.adminUser,
+      seal(p.adminPassword),
+      p.capacity,
+    ]);
   } catch (err) {
     if ((err as { code?: string }).code === '23505') throw new HttpError(409, 'pool_exists', 'A pool with this name exists', { name: 'taken' });
     throw err;
@@ -126,9 +136,7 @@ export async function removePool(name: string): Promise<void> {
 /** No shared pool can take another database: provisioning fails at `database` with this reason, nothing created. */
 export class NoRoomError extends Error {
   constructor(pools: number) {
-    super(pools === 0
-      ? 'no shared database server is registered'
-      : `no shared database server has room: all ${pools} are full, draining or unhealthy`);
+    super(pools === 0 ? 'no shared database server is registered' : `no shared database server has room: all ${pools} are full, draining or unhealthy`);
     this.name = 'NoRoomError';
   }
 }
@@ -146,9 +154,11 @@ export async function placeInstance(instanceId: string): Promise<PoolRow> {
     if (cur.db_pool) return t.one<PoolRow>('SELECT * FROM db_pools WHERE name = $1', [cur.db_pool]);
     const pools = await t.manyOrNone<PoolRow & { load: string }>(
       `SELECT p.*, (SELECT count(*) FROM instances i WHERE i.db_pool = p.name AND i.status <> 'terminated') AS load
-       FROM db_pools p WHERE p.kind = 'shared' ORDER BY p.name FOR UPDATE OF p`);
+       FROM db_pools p WHERE p.kind = 'shared' ORDER BY p.name FOR UPDATE OF p`,
+    );
     // A degraded pool (a failed check or two) still takes databases; unhealthy and draining ones do not.
-    const open = pools.filter((p) => (p.state === 'active' || p.state === 'degraded') && Number(p.load) < p.capacity)
+    const open = pools
+      .filter((p) => (p.state === 'active' || p.state === 'degraded') && Number(p.load) < p.capacity)
       .sort((a, b) => Number(a.load) / a.capacity - Number(b.load) / b.capacity || Number(a.load) - Number(b.load) || a.name.localeCompare(b.name));
     const pick = open[0];
     if (!pick) throw new NoRoomError(pools.length);

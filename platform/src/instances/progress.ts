@@ -7,14 +7,11 @@ import { enqueue, transact } from '../outbox.ts';
 import { scrubString } from '../log.ts';
 import type { InstanceRow } from './repository.ts';
 
-export async function reportProgress(
-  row: Pick<InstanceRow, 'id' | 'customer_id'>, operation: string, step: string, index: number, total: number, traceparent?: string,
-): Promise<void> {
+export async function reportProgress(row: Pick<InstanceRow, 'id' | 'customer_id'>, operation: string, step: string, index: number, total: number, traceparent?: string): Promise<void> {
   const progress = { operation, step, index, total, at: new Date().toISOString() };
   await transact('instance', async (t) => {
     await t.none('UPDATE instances SET progress = $2, updated_at = now() WHERE id = $1', [row.id, JSON.stringify(progress)]);
-    await enqueue(t, 'instance.progress', { instanceId: row.id, customerId: row.customer_id, operation, step, index, total },
-      { subject: row.id, traceparent });
+    await enqueue(t, 'instance.progress', { instanceId: row.id, customerId: row.customer_id, operation, step, index, total }, { subject: row.id, traceparent });
   });
 }
 
@@ -26,5 +23,11 @@ export async function reportProgress(
 export function safeReason(err: unknown): string {
   const msg = err instanceof Error ? err.message : String(err);
   // Cleaned after the cut, which may split a surrogate pair.
-  return cleanText(scrubString(msg).replace(/PASSWORD\s+'[^']*'/gi, "PASSWORD '[redacted]'").slice(0, 300)) || 'unknown error';
+  return (
+    cleanText(
+      scrubString(msg)
+        .replace(/PASSWORD\s+'[^']*'/gi, "PASSWORD '[redacted]'")
+        .slice(0, 300),
+    ) || 'unknown error'
+  );
 }

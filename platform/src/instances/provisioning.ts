@@ -109,23 +109,28 @@ const STEPS: Record<Exclude<ProvisionStep, 'claim'>, StepFn> = {
     let current = (await getInstance(db('instance'), row.id))!;
     if (!row.db_password_sealed || row.db_name !== names.database || row.db_role !== names.role || !row.odoo_master_hash) {
       current = await updateInstance(db('instance'), row.id, {
-        db_name: names.database, db_role: names.role, db_password_sealed: row.db_password_sealed ?? seal(randomPassword()),
+        db_name: names.database,
+        db_role: names.role,
+        db_password_sealed: row.db_password_sealed ?? seal(randomPassword()),
         // Odoo's master password (admin_passwd): random, only its hash kept; nobody needs the clear text
         // (the database manager is off: --no-database-list).
-        odoo_master_hash: row.odoo_master_hash ?? await odooPasswordHash(randomPassword()),
+        odoo_master_hash: row.odoo_master_hash ?? (await odooPasswordHash(randomPassword())),
       });
     }
     const spec = specOf(current);
     // With a template ready on this server, the database is its copy from the start (odoo_init then adopts it).
     const fresh = !(await instanceDatabaseExists(names, admin)).database;
     const template = fresh ? await templateFor(spec, { make: false, timeoutMs: config().PROVISION_READY_TIMEOUT * 1000 }) : undefined;
-    await ensureInstanceDatabase({
-      role: names.role,
-      database: names.database,
-      password: spec.database.password,
-      connectionLimit: tenantConnectionLimit(spec.resources),
-      createSql: template ? copySqlFor(spec, template) : createDatabaseSql(names.database, names.role),
-    }, admin);
+    await ensureInstanceDatabase(
+      {
+        role: names.role,
+        database: names.database,
+        password: spec.database.password,
+        connectionLimit: tenantConnectionLimit(spec.resources),
+        createSql: template ? copySqlFor(spec, template) : createDatabaseSql(names.database, names.role),
+      },
+      admin,
+    );
     if (template) current = await updateInstance(db('instance'), row.id, { odoo_template: template.database });
     await createOdooExtensions(spec.database);
     return current;
@@ -139,7 +144,9 @@ const STEPS: Record<Exclude<ProvisionStep, 'claim'>, StepFn> = {
     const rt = await runtime();
     await rt.setQuota(row.id, quotaBytes(row));
     // The first figure for the API's storage bar; health-probe refreshes it later. Best effort: no new way to fail.
-    await rt.usage(row.id).then((u) => recordUsage({ log, traceparent: cause.traceparent }, row.id, row.customer_id, u))
+    await rt
+      .usage(row.id)
+      .then((u) => recordUsage({ log, traceparent: cause.traceparent }, row.id, row.customer_id, u))
       .catch((err) => log.warn({ instanceId: row.id, reason: safeReason(err) }, 'storage usage not measured'));
     return row;
   },
@@ -162,9 +169,16 @@ const STEPS: Record<Exclude<ProvisionStep, 'claim'>, StepFn> = {
     if (exists && current.odoo_template) await adoptCopy(spec, templateNamed(current.odoo_template));
     if (!exists || (await odooDatabaseState(spec.database)) !== 'installed') {
       const template = await templateFor(spec, { make: true, timeoutMs });
-      const ensure = (createSql: string) => ensureInstanceDatabase({
-        ...names, password: spec.database.password, connectionLimit: tenantConnectionLimit(spec.resources), createSql,
-      }, admin);
+      const ensure = (createSql: string) =>
+        ensureInstanceDatabase(
+          {
+            ...names,
+            password: spec.database.password,
+            connectionLimit: tenantConnectionLimit(spec.resources),
+            createSql,
+          },
+          admin,
+        );
       if (template) {
         // The empty database of the database step makes way for the copy (nothing was ever in it).
         await dropInstanceDatabase(names, { keepRole: true }, admin);
@@ -195,11 +209,17 @@ const STEPS: Record<Exclude<ProvisionStep, 'claim'>, StepFn> = {
     if (!row.odoo_login) throw new Error('the instance has no Odoo login (created before logins were recorded)');
     const passwordHash = row.admin_password_sealed
       ? await odooPasswordHash(unseal(row.admin_password_sealed))
-      : row.admin_password_hash?.startsWith('$pbkdf2-sha512$') ? row.admin_password_hash : undefined;
+      : row.admin_password_hash?.startsWith('$pbkdf2-sha512$')
+        ? row.admin_password_hash
+        : undefined;
     if (!passwordHash) throw new Error('the instance has no Odoo password to set');
     await configureOdoo(specOf(row).database, {
-      login: row.odoo_login, passwordHash, userName: row.odoo_user_name || row.odoo_login, email: row.odoo_login,
-      companyName: row.name, baseUrl: odooBaseUrl(row),
+      login: row.odoo_login,
+      passwordHash,
+      userName: row.odoo_user_name || row.odoo_login,
+      email: row.odoo_login,
+      companyName: row.name,
+      baseUrl: odooBaseUrl(row),
     });
     return updateInstance(db('instance'), row.id, { admin_password_hash: passwordHash });
   },
@@ -223,11 +243,20 @@ const STEPS: Record<Exclude<ProvisionStep, 'claim'>, StepFn> = {
   async ready(row, cause) {
     const done = await transact('instance', async (t) => {
       const cur = (await getInstance(t, row.id, true))!;
-      const next = await transition(t, cur, 'running', { ...cause, reason: 'provisioned' }, {
-        error_step: null, error_reason: null, health: 'unknown', health_failures: 0, previous_status: null,
-      });
-      await enqueue(t, 'instance.ready', { instanceId: row.id, customerId: row.customer_id, url: instanceUrl(row.subdomain), name: row.name },
-        { subject: row.id, traceparent: cause.traceparent });
+      const next = await transition(
+        t,
+        cur,
+        'running',
+        { ...cause, reason: 'provisioned' },
+        {
+          error_step: null,
+          error_reason: null,
+          health: 'unknown',
+          health_failures: 0,
+          previous_status: null,
+        },
+      );
+      await enqueue(t, 'instance.ready', { instanceId: row.id, customerId: row.customer_id, url: instanceUrl(row.subdomain), name: row.name }, { subject: row.id, traceparent: cause.traceparent });
       return next;
     });
     return done;

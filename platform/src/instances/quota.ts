@@ -60,15 +60,15 @@ export async function reportUsage(cmd: Command<unknown>, instanceId: string, cus
 export async function recordUsage(cmd: Pick<Command<unknown>, 'log' | 'traceparent'>, instanceId: string, customerId: string, usage: QuotaUsage): Promise<boolean> {
   cmd.log.info({ instanceId, usedBytes: usage.usedBytes, limitBytes: usage.limitBytes }, 'storage usage');
   const crossed = await transact('instance', async (t) => {
-    const before = await t.oneOrNone<{ storage_exceeded: boolean }>(
-      'SELECT storage_exceeded FROM instances WHERE id = $1 FOR UPDATE', [instanceId]);
+    const before = await t.oneOrNone<{ storage_exceeded: boolean }>('SELECT storage_exceeded FROM instances WHERE id = $1 FOR UPDATE', [instanceId]);
     if (!before) return false;
     await t.none(
       `UPDATE instances SET storage_used_bytes = $2, storage_limit_bytes = $3, storage_exceeded = $4, storage_measured_at = now(), storage_checked_at = now()
-       WHERE id = $1`, [instanceId, Math.round(usage.usedBytes), Math.round(usage.limitBytes), usage.exceeded]);
+       WHERE id = $1`,
+      [instanceId, Math.round(usage.usedBytes), Math.round(usage.limitBytes), usage.exceeded],
+    );
     if (!usage.exceeded || before.storage_exceeded) return false;
-    await enqueue(t, 'instance.quota_exceeded', { instanceId, customerId, usedBytes: usage.usedBytes, limitBytes: usage.limitBytes },
-      { subject: instanceId, traceparent: cmd.traceparent });
+    await enqueue(t, 'instance.quota_exceeded', { instanceId, customerId, usedBytes: usage.usedBytes, limitBytes: usage.limitBytes }, { subject: instanceId, traceparent: cmd.traceparent });
     return true;
   });
   return crossed;
@@ -86,15 +86,15 @@ export type UsageRefresh = { measured: number; failed: number; exceeded: number 
  * with at most `concurrency` runtime usage() calls in flight: on Kubernetes
  * each is a Job, so a tick must not start hundreds.
  */
-export async function refreshUsage(
-  cmd: Command<unknown>, opts: { everyMinutes: number; batch?: number; concurrency?: number },
-): Promise<UsageRefresh> {
+export async function refreshUsage(cmd: Command<unknown>, opts: { everyMinutes: number; batch?: number; concurrency?: number }): Promise<UsageRefresh> {
   const due = await db('instance').manyOrNone<{ id: string; customer_id: string }>(
     `UPDATE instances SET storage_checked_at = now() WHERE id IN (
        SELECT id FROM instances WHERE status IN ($1:csv)
           AND (storage_checked_at IS NULL OR storage_checked_at <= now() - make_interval(mins => $2))
         ORDER BY storage_checked_at NULLS FIRST LIMIT $3 FOR UPDATE SKIP LOCKED)
-     RETURNING id, customer_id`, [MEASURED_STATUSES, opts.everyMinutes, opts.batch ?? 200]);
+     RETURNING id, customer_id`,
+    [MEASURED_STATUSES, opts.everyMinutes, opts.batch ?? 200],
+  );
   const out: UsageRefresh = { measured: 0, failed: 0, exceeded: 0 };
   if (!due.length) return out;
   const rt = await runtime();

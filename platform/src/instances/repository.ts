@@ -198,8 +198,7 @@ export async function updateInstance(q: Q, id: string, patch: InstancePatch): Pr
 }
 
 export async function listBackups(q: Q, instanceId: string): Promise<BackupRow[]> {
-  return q.manyOrNone<BackupRow>(
-    `SELECT * FROM backups WHERE instance_id = $1 AND status <> 'expired' ORDER BY created_at DESC`, [instanceId]);
+  return q.manyOrNone<BackupRow>(`SELECT * FROM backups WHERE instance_id = $1 AND status <> 'expired' ORDER BY created_at DESC`, [instanceId]);
 }
 
 export async function getBackup(q: Q, instanceId: string, backupId: string): Promise<BackupRow | undefined> {

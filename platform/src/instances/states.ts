@@ -5,8 +5,19 @@
  * unit-tested on its own and `instance-action` just applies it.
  */
 export const STATUSES = [
-  'pending_payment', 'provisioning', 'running', 'stopping', 'stopped', 'starting', 'restarting',
-  'backing_up', 'restoring', 'suspended', 'error', 'terminating', 'terminated',
+  'pending_payment',
+  'provisioning',
+  'running',
+  'stopping',
+  'stopped',
+  'starting',
+  'restarting',
+  'backing_up',
+  'restoring',
+  'suspended',
+  'error',
+  'terminating',
+  'terminated',
 ] as const;
 export type Status = (typeof STATUSES)[number];
 

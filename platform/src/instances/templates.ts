@@ -67,8 +67,12 @@ export async function templateFor(spec: InstanceSpec, o: { make: boolean; timeou
   return lockDb('instance').task(async (c) => {
     await c.one('SELECT pg_advisory_lock($1, hashtext($2)) IS NULL AS x', [LOCK_NAMESPACE, lockKey]);
     try {
-      const cur = await db('instance').oneOrNone<TemplateRow>(
-        'SELECT * FROM odoo_templates WHERE server = $1 AND odoo_version = $2 AND lang = $3 AND demo = $4', [key.server, key.version, key.lang, key.demo]);
+      const cur = await db('instance').oneOrNone<TemplateRow>('SELECT * FROM odoo_templates WHERE server = $1 AND odoo_version = $2 AND lang = $3 AND demo = $4', [
+        key.server,
+        key.version,
+        key.lang,
+        key.demo,
+      ]);
       if (cur && cur.build === build && (await isTemplateDatabase(cur.database))) return { database: cur.database, role: cur.role };
       if (!o.make) return undefined;
       if (cur) await dropTemplate(cur);
@@ -77,7 +81,8 @@ export async function templateFor(spec: InstanceSpec, o: { make: boolean; timeou
         `INSERT INTO odoo_templates (server, odoo_version, lang, demo, build, database, role, runtime_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
          ON CONFLICT (server, odoo_version, lang, demo) DO UPDATE SET build = EXCLUDED.build, database = EXCLUDED.database, role = EXCLUDED.role,
            runtime_id = EXCLUDED.runtime_id, created_at = now()`,
-        [key.server, key.version, key.lang, key.demo, build, made.database, made.role, made.runtimeId]);
+        [key.server, key.version, key.lang, key.demo, build, made.database, made.role, made.runtimeId],
+      );
       return { database: made.database, role: made.role };
     } finally {
       await c.one('SELECT pg_advisory_unlock($1, hashtext($2)) AS ok', [LOCK_NAMESPACE, lockKey]);
@@ -107,7 +112,8 @@ async function dropTemplate(t: TemplateRow): Promise<void> {
   await dropDatabase(t.database);
   await (await runtime()).dropTemplateFilestore(t.database);
   await db('instance').none('DELETE FROM odoo_templates WHERE database = $1', [t.database]);
-  await platformServer().db.none(`DROP ROLE IF EXISTS ${ident(t.role)}`)
+  await platformServer()
+    .db.none(`DROP ROLE IF EXISTS ${ident(t.role)}`)
     .catch((err) => log.warn({ role: t.role, reason: (err as Error).message }, 'template role kept: copies still own objects of it'));
 }
 

@@ -64,7 +64,11 @@ export class Delivery {
   private stopped = false;
   private schedule: number[];
 
-  constructor(private readonly db: Db, schedule: string, private readonly intervalMs = 250) {
+  constructor(
+    private readonly db: Db,
+    schedule: string,
+    private readonly intervalMs = 250,
+  ) {
     this.schedule = parseSchedule(schedule);
   }
 
@@ -121,10 +125,12 @@ export class Delivery {
         await this.db.none('UPDATE kb_notifications SET dropped_at = now(), attempt = $2, last_status = $3 WHERE id = $1', [r.id, attempt, status ? String(status) : error]);
       } else {
         const delay = this.schedule[attempt - 1];
-        await this.db.none(
-          `UPDATE kb_notifications SET attempt = $2, last_status = $3, next_attempt_at = now() + ($4 || ' milliseconds')::interval WHERE id = $1`,
-          [r.id, attempt, status ? String(status) : error, String(delay)],
-        );
+        await this.db.none(`UPDATE kb_notifications SET attempt = $2, last_status = $3, next_attempt_at = now() + ($4 || ' milliseconds')::interval WHERE id = $1`, [
+          r.id,
+          attempt,
+          status ? String(status) : error,
+          String(delay),
+        ]);
       }
     } catch (err) {
       log.warn({ err: (err as Error).message }, 'killbill-sim: could not record delivery');

@@ -12,7 +12,10 @@ import { clockNow, find, findAll, get, put, setClock, type Doc, type Tenant } fr
 import { savedCard, sessionRowId } from './stripe.ts';
 
 export class SimError extends Error {
-  constructor(readonly status: number, message: string) {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -71,7 +74,10 @@ export class Engine {
   private async subscriptionEvent(t: Tx, tenant: Tenant, type: string, sub: Doc, actions: ('REQUESTED' | 'EFFECTIVE')[]) {
     for (const actionType of actions) {
       await this.notify(t, tenant, {
-        eventType: type, accountId: sub.accountId, objectType: 'SUBSCRIPTION', objectId: sub.subscriptionId,
+        eventType: type,
+        accountId: sub.accountId,
+        objectType: 'SUBSCRIPTION',
+        objectId: sub.subscriptionId,
         metaData: JSON.stringify({ actionType, bundleExternalKey: sub.bundleExternalKey, subscriptionChangeUndo: false }),
       });
     }
@@ -87,8 +93,14 @@ export class Engine {
     }
     const now = await clockNow(t);
     const account: Doc = {
-      accountId, externalKey, currency: body.currency ?? 'USD',
-      billCycleDayLocal: 0, timeZone: 'UTC', referenceTime: iso(now), isMigrated: false, isPaymentDelegatedToParent: false,
+      accountId,
+      externalKey,
+      currency: body.currency ?? 'USD',
+      billCycleDayLocal: 0,
+      timeZone: 'UTC',
+      referenceTime: iso(now),
+      isMigrated: false,
+      isPaymentDelegatedToParent: false,
       _overdueState: CLEAR_OVERDUE_STATE,
     };
     if (typeof body.name === 'string') Object.assign(account, { name: body.name, firstNameLength: body.name.split(' ')[0].length });
@@ -117,7 +129,11 @@ export class Engine {
     }
     const pluginName = typeof body.pluginName === 'string' ? body.pluginName : TEST_PAYMENT_PLUGIN;
     const pm: Doc = {
-      paymentMethodId: id, externalKey: body.externalKey ?? id, accountId, isDefault, pluginName,
+      paymentMethodId: id,
+      externalKey: body.externalKey ?? id,
+      accountId,
+      isDefault,
+      pluginName,
       pluginInfo: { externalPaymentMethodId: id, isDefaultPaymentMethod: isDefault, properties: [] },
       _outcome: 'SUCCESS',
     };
@@ -135,7 +151,8 @@ export class Engine {
       Object.assign(pm, {
         externalKey: card.id,
         pluginInfo: {
-          externalPaymentMethodId: card.id, isDefaultPaymentMethod: isDefault,
+          externalPaymentMethodId: card.id,
+          isDefaultPaymentMethod: isDefault,
           properties: [prop('card_brand', card.brand), prop('card_last4', card.last4), prop('card_exp_month', card.expMonth), prop('card_exp_year', card.expYear)],
         },
         _outcome: card.chargeFails ? 'FAILURE' : 'SUCCESS',
@@ -197,18 +214,41 @@ export class Engine {
     const inTrial = plan.trialDays !== undefined && !skipTrial;
     const subscriptionId = randomUUID();
     const sub: Doc = {
-      accountId: account.accountId, bundleId: bundle.bundleId, bundleExternalKey: bundle.externalKey, subscriptionId,
-      externalKey: bundle.externalKey, startDate: iso(now), productName: plan.product, productCategory: 'BASE',
-      billingPeriod: plan.billingPeriod, phaseType: inTrial ? 'TRIAL' : 'EVERGREEN', priceList: 'DEFAULT', planName,
-      state: 'ACTIVE', sourceType: 'NATIVE', billingStartDate: iso(now), billCycleDayLocal: now.getUTCDate(), quantity: 1,
-      events: [], priceOverrides: [], prices: [],
+      accountId: account.accountId,
+      bundleId: bundle.bundleId,
+      bundleExternalKey: bundle.externalKey,
+      subscriptionId,
+      externalKey: bundle.externalKey,
+      startDate: iso(now),
+      productName: plan.product,
+      productCategory: 'BASE',
+      billingPeriod: plan.billingPeriod,
+      phaseType: inTrial ? 'TRIAL' : 'EVERGREEN',
+      priceList: 'DEFAULT',
+      planName,
+      state: 'ACTIVE',
+      sourceType: 'NATIVE',
+      billingStartDate: iso(now),
+      billCycleDayLocal: now.getUTCDate(),
+      quantity: 1,
+      events: [],
+      priceOverrides: [],
+      prices: [],
       _trialEnd: inTrial ? iso(new Date(now.getTime() + (plan.trialDays ?? 0) * DAY)) : null,
       _nextBillingAt: inTrial ? null : iso(now),
     };
     const ev = (eventType: string, at: Date, phase: string) => ({
-      eventId: randomUUID(), billingPeriod: inTrial && eventType !== 'PHASE' ? 'NO_BILLING_PERIOD' : plan.billingPeriod,
-      effectiveDate: iso(at), catalogEffectiveDate: '2026-01-01T00:00:00.000Z', plan: planName, product: plan.product, priceList: 'DEFAULT',
-      eventType, isBlockedBilling: false, isBlockedEntitlement: false, serviceName: 'entitlement+billing-service',
+      eventId: randomUUID(),
+      billingPeriod: inTrial && eventType !== 'PHASE' ? 'NO_BILLING_PERIOD' : plan.billingPeriod,
+      effectiveDate: iso(at),
+      catalogEffectiveDate: '2026-01-01T00:00:00.000Z',
+      plan: planName,
+      product: plan.product,
+      priceList: 'DEFAULT',
+      eventType,
+      isBlockedBilling: false,
+      isBlockedEntitlement: false,
+      serviceName: 'entitlement+billing-service',
       serviceStateName: eventType === 'PHASE' ? 'PHASE' : eventType === 'START_ENTITLEMENT' ? 'ENT_STARTED' : 'START_BILLING',
       phase: `${planName}-${phase}`,
     });
@@ -275,7 +315,16 @@ export class Engine {
     const now = await clockNow(t);
     sub.planName = plan.name;
     sub.productName = plan.product;
-    sub.events.push({ ...sub.events[0], eventId: randomUUID(), eventType: 'CHANGE', effectiveDate: iso(now), plan: plan.name, product: plan.product, serviceStateName: 'CHANGE', phase: `${plan.name}-${sub.phaseType === 'TRIAL' ? 'trial' : 'evergreen'}` });
+    sub.events.push({
+      ...sub.events[0],
+      eventId: randomUUID(),
+      eventType: 'CHANGE',
+      effectiveDate: iso(now),
+      plan: plan.name,
+      product: plan.product,
+      serviceStateName: 'CHANGE',
+      phase: `${plan.name}-${sub.phaseType === 'TRIAL' ? 'trial' : 'evergreen'}`,
+    });
     await put(t, 'subscription', tenant.id, id, sub, { accountId: sub.accountId, externalKey: sub.bundleExternalKey });
     await this.subscriptionEvent(t, tenant, 'SUBSCRIPTION_CHANGE', sub, ['REQUESTED', 'EFFECTIVE']);
     if (sub.phaseType === 'EVERGREEN' && sub._nextBillingAt) {
@@ -292,19 +341,49 @@ export class Engine {
 
   // ---- invoices and payments ----
 
-  private async invoice(t: Tx, tenant: Tenant, account: Doc, lines: { sub: Doc; type: 'FIXED' | 'RECURRING'; amount: number; start: Date; end: Date | null; phase: string }[], now: Date): Promise<Doc> {
+  private async invoice(
+    t: Tx,
+    tenant: Tenant,
+    account: Doc,
+    lines: { sub: Doc; type: 'FIXED' | 'RECURRING'; amount: number; start: Date; end: Date | null; phase: string }[],
+    now: Date,
+  ): Promise<Doc> {
     const invoiceId = randomUUID();
     const number = await t.one<{ n: number }>("SELECT count(*) + 1 AS n FROM kb_objects WHERE kind = 'invoice'");
     const amount = money(lines.reduce((s, l) => s + l.amount, 0));
     const inv: Doc = {
-      amount, currency: 'USD', status: 'COMMITTED', creditAdj: 0, refundAdj: 0, invoiceId, invoiceDate: day(now), targetDate: day(now),
-      invoiceNumber: String(number.n), balance: amount, accountId: account.accountId,
-      bundleKeys: [...new Set(lines.map((l) => l.sub.bundleExternalKey))].join(','), credits: [], trackingIds: [], isParentInvoice: false,
+      amount,
+      currency: 'USD',
+      status: 'COMMITTED',
+      creditAdj: 0,
+      refundAdj: 0,
+      invoiceId,
+      invoiceDate: day(now),
+      targetDate: day(now),
+      invoiceNumber: String(number.n),
+      balance: amount,
+      accountId: account.accountId,
+      bundleKeys: [...new Set(lines.map((l) => l.sub.bundleExternalKey))].join(','),
+      credits: [],
+      trackingIds: [],
+      isParentInvoice: false,
       items: lines.map((l) => ({
-        invoiceItemId: randomUUID(), invoiceId, accountId: account.accountId, bundleId: l.sub.bundleId, subscriptionId: l.sub.subscriptionId,
-        productName: l.sub.productName, planName: l.sub.planName, phaseName: `${l.sub.planName}-${l.phase}`, itemType: l.type,
-        description: `${l.sub.planName}-${l.phase}`, startDate: day(l.start), ...(l.end ? { endDate: day(l.end) } : {}),
-        amount: l.amount, rate: l.amount, currency: 'USD', quantity: 1,
+        invoiceItemId: randomUUID(),
+        invoiceId,
+        accountId: account.accountId,
+        bundleId: l.sub.bundleId,
+        subscriptionId: l.sub.subscriptionId,
+        productName: l.sub.productName,
+        planName: l.sub.planName,
+        phaseName: `${l.sub.planName}-${l.phase}`,
+        itemType: l.type,
+        description: `${l.sub.planName}-${l.phase}`,
+        startDate: day(l.start),
+        ...(l.end ? { endDate: day(l.end) } : {}),
+        amount: l.amount,
+        rate: l.amount,
+        currency: 'USD',
+        quantity: 1,
       })),
       _createdAt: iso(now),
     };
@@ -317,12 +396,26 @@ export class Engine {
   /** Pays an invoice with the account's default payment method; no method means INVOICE_PAYMENT_FAILED only. */
   private async pay(t: Tx, tenant: Tenant, account: Doc, inv: Doc, now: Date, paymentMethodId = account.paymentMethodId): Promise<string | null> {
     const pm = paymentMethodId ? await get(t, 'paymentMethod', tenant.id, paymentMethodId) : null;
-    const invoicePaymentMeta = (paymentId: string | null, amount: number) => JSON.stringify({
-      invoicePaymentType: 'ATTEMPT', paymentId, paymentAttemptId: null, paymentDate: iso(now), amount, currency: 'USD',
-      linkedInvoicePaymentId: null, paymentCookieId: null, processedCurrency: 'USD',
-    });
+    const invoicePaymentMeta = (paymentId: string | null, amount: number) =>
+      JSON.stringify({
+        invoicePaymentType: 'ATTEMPT',
+        paymentId,
+        paymentAttemptId: null,
+        paymentDate: iso(now),
+        amount,
+        currency: 'USD',
+        linkedInvoicePaymentId: null,
+        paymentCookieId: null,
+        processedCurrency: 'USD',
+      });
     if (!pm) {
-      await this.notify(t, tenant, { eventType: 'INVOICE_PAYMENT_FAILED', accountId: account.accountId, objectType: 'INVOICE', objectId: inv.invoiceId, metaData: invoicePaymentMeta(null, inv.balance) });
+      await this.notify(t, tenant, {
+        eventType: 'INVOICE_PAYMENT_FAILED',
+        accountId: account.accountId,
+        objectType: 'INVOICE',
+        objectId: inv.invoiceId,
+        metaData: invoicePaymentMeta(null, inv.balance),
+      });
       await this.evaluateOverdue(t, tenant, await this.account(t, tenant, account.accountId), now);
       return null;
     }
@@ -333,14 +426,35 @@ export class Engine {
     const status = ok ? 'SUCCESS' : 'PAYMENT_FAILURE';
     const count = await t.one<{ n: number }>("SELECT count(*) + 1 AS n FROM kb_objects WHERE kind = 'payment'");
     const payment: Doc = {
-      accountId: account.accountId, paymentId, paymentNumber: String(count.n), paymentExternalKey: paymentId,
-      authAmount: 0, capturedAmount: 0, purchasedAmount: ok ? amount : 0, refundedAmount: 0, creditedAmount: 0, currency: 'USD',
-      paymentMethodId: pm.paymentMethodId, paymentAttempts: [],
-      transactions: [{
-        transactionId, transactionExternalKey: transactionId, paymentId, paymentExternalKey: paymentId, transactionType: 'PURCHASE',
-        amount, currency: 'USD', effectiveDate: iso(now), processedAmount: ok ? amount : 0, processedCurrency: 'USD', status,
-        ...(ok ? {} : { gatewayErrorCode: 'DECLINED', gatewayErrorMsg: 'Simulated payment failure' }), properties: [],
-      }],
+      accountId: account.accountId,
+      paymentId,
+      paymentNumber: String(count.n),
+      paymentExternalKey: paymentId,
+      authAmount: 0,
+      capturedAmount: 0,
+      purchasedAmount: ok ? amount : 0,
+      refundedAmount: 0,
+      creditedAmount: 0,
+      currency: 'USD',
+      paymentMethodId: pm.paymentMethodId,
+      paymentAttempts: [],
+      transactions: [
+        {
+          transactionId,
+          transactionExternalKey: transactionId,
+          paymentId,
+          paymentExternalKey: paymentId,
+          transactionType: 'PURCHASE',
+          amount,
+          currency: 'USD',
+          effectiveDate: iso(now),
+          processedAmount: ok ? amount : 0,
+          processedCurrency: 'USD',
+          status,
+          ...(ok ? {} : { gatewayErrorCode: 'DECLINED', gatewayErrorMsg: 'Simulated payment failure' }),
+          properties: [],
+        },
+      ],
       _invoiceId: inv.invoiceId,
     };
     await put(t, 'payment', tenant.id, paymentId, payment, { accountId: account.accountId });
@@ -349,11 +463,17 @@ export class Engine {
       await put(t, 'invoice', tenant.id, inv.invoiceId, inv, { accountId: account.accountId });
     }
     await this.notify(t, tenant, {
-      eventType: ok ? 'INVOICE_PAYMENT_SUCCESS' : 'INVOICE_PAYMENT_FAILED', accountId: account.accountId, objectType: 'INVOICE',
-      objectId: inv.invoiceId, metaData: invoicePaymentMeta(paymentId, amount),
+      eventType: ok ? 'INVOICE_PAYMENT_SUCCESS' : 'INVOICE_PAYMENT_FAILED',
+      accountId: account.accountId,
+      objectType: 'INVOICE',
+      objectId: inv.invoiceId,
+      metaData: invoicePaymentMeta(paymentId, amount),
     });
     await this.notify(t, tenant, {
-      eventType: ok ? 'PAYMENT_SUCCESS' : 'PAYMENT_FAILED', accountId: account.accountId, objectType: 'PAYMENT', objectId: paymentId,
+      eventType: ok ? 'PAYMENT_SUCCESS' : 'PAYMENT_FAILED',
+      accountId: account.accountId,
+      objectType: 'PAYMENT',
+      objectId: paymentId,
       metaData: JSON.stringify({ paymentTransactionId: transactionId, amount, currency: 'USD', status, transactionType: 'PURCHASE', effectiveDate: iso(now) }),
     });
     // Kill Bill's overdue listener re-evaluates the account on every invoice payment (success or error).
@@ -516,10 +636,23 @@ export class Engine {
     const blockEnt = next?.blockEntitlement ?? false;
     const wasBlocked = previous?.blockEntitlement ?? false;
     const bsId = randomUUID();
-    await put(t, 'blocking', tenant.id, bsId, {
-      blockedId: account.accountId, stateName: nextName, service: OVERDUE_SERVICE, isBlockChange: next?.blockChanges ?? false,
-      isBlockEntitlement: blockEnt, isBlockBilling: blockEnt, effectiveDate: iso(now), type: 'ACCOUNT',
-    }, { accountId: account.accountId });
+    await put(
+      t,
+      'blocking',
+      tenant.id,
+      bsId,
+      {
+        blockedId: account.accountId,
+        stateName: nextName,
+        service: OVERDUE_SERVICE,
+        isBlockChange: next?.blockChanges ?? false,
+        isBlockEntitlement: blockEnt,
+        isBlockBilling: blockEnt,
+        effectiveDate: iso(now),
+        type: 'ACCOUNT',
+      },
+      { accountId: account.accountId },
+    );
     for (const sub of await find(t, 'subscription', tenant.id, { accountId: account.accountId })) {
       if (sub.state === 'CANCELLED' || sub.state === 'EXPIRED') continue;
       sub.state = blockEnt ? 'BLOCKED' : 'ACTIVE';
@@ -528,11 +661,20 @@ export class Engine {
       await put(t, 'subscription', tenant.id, sub.subscriptionId, sub, { accountId: sub.accountId, externalKey: sub.bundleExternalKey });
     }
     await this.notify(t, tenant, {
-      eventType: 'BLOCKING_STATE', accountId: account.accountId, objectType: 'ACCOUNT', objectId: account.accountId,
+      eventType: 'BLOCKING_STATE',
+      accountId: account.accountId,
+      objectType: 'ACCOUNT',
+      objectId: account.accountId,
       metaData: JSON.stringify({
-        blockableId: account.accountId, service: OVERDUE_SERVICE, stateName: nextName, blockingType: 'ACCOUNT', effectiveDate: iso(now),
-        transitionedToBlockedBilling: blockEnt && !wasBlocked, transitionedToUnblockedBilling: !blockEnt && wasBlocked,
-        transitionedToBlockedEntitlement: blockEnt && !wasBlocked, transitionedToUnblockedEntitlement: !blockEnt && wasBlocked,
+        blockableId: account.accountId,
+        service: OVERDUE_SERVICE,
+        stateName: nextName,
+        blockingType: 'ACCOUNT',
+        effectiveDate: iso(now),
+        transitionedToBlockedBilling: blockEnt && !wasBlocked,
+        transitionedToUnblockedBilling: !blockEnt && wasBlocked,
+        transitionedToBlockedEntitlement: blockEnt && !wasBlocked,
+        transitionedToUnblockedEntitlement: !blockEnt && wasBlocked,
       }),
     });
     await this.notify(t, tenant, { eventType: 'OVERDUE_CHANGE', accountId: account.accountId, objectType: 'ACCOUNT', objectId: account.accountId, metaData: null });
@@ -549,6 +691,13 @@ export class Engine {
   overdueState(tenant: Tenant, account: Doc): Doc {
     const def = overdueOf(tenant).states.find((s) => s.name === account._overdueState);
     if (!def) return { name: CLEAR_OVERDUE_STATE, externalMessage: '', isDisableEntitlementAndChangesBlocked: false, isBlockChanges: false, isClearState: true, reevaluationIntervalDays: 0 };
-    return { name: def.name, externalMessage: '', isDisableEntitlementAndChangesBlocked: def.blockEntitlement, isBlockChanges: def.blockChanges, isClearState: false, reevaluationIntervalDays: def.reevaluationDays ?? 0 };
+    return {
+      name: def.name,
+      externalMessage: '',
+      isDisableEntitlementAndChangesBlocked: def.blockEntitlement,
+      isBlockChanges: def.blockChanges,
+      isClearState: false,
+      reevaluationIntervalDays: def.reevaluationDays ?? 0,
+    };
   }
 }

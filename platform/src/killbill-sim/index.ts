@@ -56,7 +56,10 @@ export async function startSimulator(o: SimulatorOptions): Promise<Simulator> {
   const host = o.host ?? '127.0.0.1';
   const stripe = await startStripeStandIn(store, o.stripePort ?? 0, host);
   const server: Server = createServer({
-    db: store, engine, delivery, stripeUrl: stripe.url,
+    db: store,
+    engine,
+    delivery,
+    stripeUrl: stripe.url,
     credentials: { username: o.username ?? c.KILLBILL_USERNAME, password: o.password ?? c.KILLBILL_PASSWORD },
   });
   await new Promise<void>((resolve, reject) => {

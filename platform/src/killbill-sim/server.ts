@@ -23,7 +23,12 @@ const escHtml = (v: unknown) => String(v ?? '').replace(/[&<>"']/g, (ch) => `&#$
 
 /** An invoice as Kill Bill's default HTML invoice formatter lays it out (header, items, totals), every value escaped. */
 function invoiceHtml(i: Doc, account: Doc): string {
-  const rows = (i.items ?? []).map((it: Doc) => `<tr><td>${escHtml(it.description)}</td><td>${escHtml(it.startDate)}${it.endDate ? ` - ${escHtml(it.endDate)}` : ''}</td><td style="text-align:right">${escHtml(Number(it.amount).toFixed(2))} ${escHtml(it.currency)}</td></tr>`).join('');
+  const rows = (i.items ?? [])
+    .map(
+      (it: Doc) =>
+        `<tr><td>${escHtml(it.description)}</td><td>${escHtml(it.startDate)}${it.endDate ? ` - ${escHtml(it.endDate)}` : ''}</td><td style="text-align:right">${escHtml(Number(it.amount).toFixed(2))} ${escHtml(it.currency)}</td></tr>`,
+    )
+    .join('');
   return `<!DOCTYPE html><html><head><meta charset="UTF-8"><title>Invoice ${escHtml(i.invoiceNumber)}</title></head><body>
 <h1>Invoice</h1>
 <table><tr><td>Invoice #</td><td>${escHtml(i.invoiceNumber)}</td></tr><tr><td>Invoice Date</td><td>${escHtml(i.invoiceDate)}</td></tr><tr><td>Bill To</td><td>${escHtml(account.name ?? '')}<br>${escHtml(account.email ?? '')}</td></tr></table>
@@ -63,7 +68,10 @@ class Mutex {
   private last: Promise<void> = Promise.resolve();
   run<T>(fn: () => Promise<T>): Promise<T> {
     const result = this.last.then(fn);
-    this.last = result.then(() => undefined, () => undefined);
+    this.last = result.then(
+      () => undefined,
+      () => undefined,
+    );
     return result;
   }
 }
@@ -77,7 +85,9 @@ export function buildRoutes(engine: Engine, stripeUrl: string): Route[] {
   return [
     // tenants
     {
-      method: 'POST', path: /^\/1\.0\/kb\/tenants$/, write: true,
+      method: 'POST',
+      path: /^\/1\.0\/kb\/tenants$/,
+      write: true,
       handle: async (c) => {
         if (!c.body?.apiKey || !c.body?.apiSecret) throw new SimError(400, 'TenantJson apiKey and apiSecret need to be set');
         if (await tenantByKey(c.t, c.body.apiKey)) throw new SimError(409, `Tenant already exists for key ${c.body.apiKey}`);
@@ -86,7 +96,8 @@ export function buildRoutes(engine: Engine, stripeUrl: string): Route[] {
       },
     },
     {
-      method: 'GET', path: /^\/1\.0\/kb\/tenants$/,
+      method: 'GET',
+      path: /^\/1\.0\/kb\/tenants$/,
       handle: async (c) => {
         const t = await tenantByKey(c.t, c.query.get('apiKey') ?? '');
         if (!t) throw new SimError(404, 'TenantCacheInvalidation: tenant does not exist');
@@ -94,11 +105,14 @@ export function buildRoutes(engine: Engine, stripeUrl: string): Route[] {
       },
     },
     {
-      method: 'GET', path: /^\/1\.0\/kb\/tenants\/registerNotificationCallback$/,
+      method: 'GET',
+      path: /^\/1\.0\/kb\/tenants\/registerNotificationCallback$/,
       handle: async (c) => json(200, { key: 'PUSH_NOTIFICATION_CB', values: c.tenant.callback_url ? [c.tenant.callback_url] : [] }),
     },
     {
-      method: 'POST', path: /^\/1\.0\/kb\/tenants\/registerNotificationCallback$/, write: true,
+      method: 'POST',
+      path: /^\/1\.0\/kb\/tenants\/registerNotificationCallback$/,
+      write: true,
       handle: async (c) => {
         const cb = c.query.get('cb');
         if (!cb) throw new SimError(400, 'Callback should not be null');
@@ -108,7 +122,9 @@ export function buildRoutes(engine: Engine, stripeUrl: string): Route[] {
       },
     },
     {
-      method: 'DELETE', path: /^\/1\.0\/kb\/tenants\/registerNotificationCallback$/, write: true,
+      method: 'DELETE',
+      path: /^\/1\.0\/kb\/tenants\/registerNotificationCallback$/,
+      write: true,
       handle: async (c) => {
         await c.t.none('UPDATE kb_tenants SET callback_url = NULL WHERE id = $1', [c.tenant.id]);
         return json(204);
@@ -117,7 +133,9 @@ export function buildRoutes(engine: Engine, stripeUrl: string): Route[] {
     // catalogue and overdue
     { method: 'GET', path: /^\/1\.0\/kb\/catalog\/xml$/, handle: async (c) => ({ status: 200, text: c.tenant.catalog_xml ?? NO_CATALOG_XML }) },
     {
-      method: 'POST', path: /^\/1\.0\/kb\/catalog\/xml$/, write: true,
+      method: 'POST',
+      path: /^\/1\.0\/kb\/catalog\/xml$/,
+      write: true,
       handle: async (c) => {
         if (!/<catalog[\s>]/.test(c.rawBody)) throw new SimError(400, 'Invalid catalog XML');
         await c.t.none('UPDATE kb_tenants SET catalog_xml = $2 WHERE id = $1', [c.tenant.id, c.rawBody]);
@@ -126,7 +144,9 @@ export function buildRoutes(engine: Engine, stripeUrl: string): Route[] {
     },
     { method: 'GET', path: /^\/1\.0\/kb\/overdue\/xml$/, handle: async (c) => ({ status: 200, text: c.tenant.overdue_xml ?? NO_OVERDUE_XML }) },
     {
-      method: 'POST', path: /^\/1\.0\/kb\/overdue\/xml$/, write: true,
+      method: 'POST',
+      path: /^\/1\.0\/kb\/overdue\/xml$/,
+      write: true,
       handle: async (c) => {
         if (!/<overdueConfig[\s>]/.test(c.rawBody)) throw new SimError(400, 'Invalid overdue XML');
         await c.t.none('UPDATE kb_tenants SET overdue_xml = $2 WHERE id = $1', [c.tenant.id, c.rawBody]);
@@ -135,14 +155,17 @@ export function buildRoutes(engine: Engine, stripeUrl: string): Route[] {
     },
     // accounts
     {
-      method: 'POST', path: /^\/1\.0\/kb\/accounts$/, write: true,
+      method: 'POST',
+      path: /^\/1\.0\/kb\/accounts$/,
+      write: true,
       handle: async (c) => {
         const a = await engine.createAccount(c.t, c.tenant, c.body ?? {});
         return created(`${KB}/accounts/${a.accountId}`);
       },
     },
     {
-      method: 'GET', path: /^\/1\.0\/kb\/accounts$/,
+      method: 'GET',
+      path: /^\/1\.0\/kb\/accounts$/,
       handle: async (c) => {
         const key = c.query.get('externalKey');
         if (!key) throw new SimError(400, 'externalKey needs to be set');
@@ -153,7 +176,8 @@ export function buildRoutes(engine: Engine, stripeUrl: string): Route[] {
       },
     },
     {
-      method: 'GET', path: /^\/1\.0\/kb\/accounts\/([^/]+)$/,
+      method: 'GET',
+      path: /^\/1\.0\/kb\/accounts\/([^/]+)$/,
       handle: async (c) => {
         const a = await engine.account(c.t, c.tenant, c.params[0]);
         const withBal = bool(c.query, 'accountWithBalance') || bool(c.query, 'accountWithBalanceAndCBA');
@@ -161,7 +185,8 @@ export function buildRoutes(engine: Engine, stripeUrl: string): Route[] {
       },
     },
     {
-      method: 'GET', path: /^\/1\.0\/kb\/accounts\/([^/]+)\/bundles$/,
+      method: 'GET',
+      path: /^\/1\.0\/kb\/accounts\/([^/]+)\/bundles$/,
       handle: async (c) => {
         await engine.account(c.t, c.tenant, c.params[0]);
         const bundles = await find(c.t, 'bundle', c.tenant.id, { accountId: c.params[0], externalKey: c.query.get('externalKey') ?? undefined });
@@ -169,36 +194,47 @@ export function buildRoutes(engine: Engine, stripeUrl: string): Route[] {
       },
     },
     {
-      method: 'GET', path: /^\/1\.0\/kb\/accounts\/([^/]+)\/invoices$/,
+      method: 'GET',
+      path: /^\/1\.0\/kb\/accounts\/([^/]+)\/invoices$/,
       handle: async (c) => {
         await engine.account(c.t, c.tenant, c.params[0]);
         const withItems = bool(c.query, 'includeInvoiceComponents');
         let invoices = await find(c.t, 'invoice', c.tenant.id, { accountId: c.params[0] });
         if (bool(c.query, 'unpaidInvoicesOnly')) invoices = invoices.filter((i) => i.balance > 0);
-        return json(200, invoices.map((i) => ({ ...publicView(i), items: withItems ? i.items : [] })));
+        return json(
+          200,
+          invoices.map((i) => ({ ...publicView(i), items: withItems ? i.items : [] })),
+        );
       },
     },
     {
-      method: 'GET', path: /^\/1\.0\/kb\/accounts\/([^/]+)\/payments$/,
+      method: 'GET',
+      path: /^\/1\.0\/kb\/accounts\/([^/]+)\/payments$/,
       handle: async (c) => {
         await engine.account(c.t, c.tenant, c.params[0]);
         return json(200, (await find(c.t, 'payment', c.tenant.id, { accountId: c.params[0] })).map(publicView));
       },
     },
     {
-      method: 'GET', path: /^\/1\.0\/kb\/accounts\/([^/]+)\/paymentMethods$/,
+      method: 'GET',
+      path: /^\/1\.0\/kb\/accounts\/([^/]+)\/paymentMethods$/,
       handle: async (c) => {
         await engine.account(c.t, c.tenant, c.params[0]);
         const withInfo = bool(c.query, 'withPluginInfo');
-        return json(200, (await find(c.t, 'paymentMethod', c.tenant.id, { accountId: c.params[0] })).map((p) => {
-          const v = publicView(p);
-          if (!withInfo) delete v.pluginInfo;
-          return v;
-        }));
+        return json(
+          200,
+          (await find(c.t, 'paymentMethod', c.tenant.id, { accountId: c.params[0] })).map((p) => {
+            const v = publicView(p);
+            if (!withInfo) delete v.pluginInfo;
+            return v;
+          }),
+        );
       },
     },
     {
-      method: 'POST', path: /^\/1\.0\/kb\/accounts\/([^/]+)\/paymentMethods$/, write: true,
+      method: 'POST',
+      path: /^\/1\.0\/kb\/accounts\/([^/]+)\/paymentMethods$/,
+      write: true,
       handle: async (c) => {
         const props = c.query.getAll('pluginProperty').map((p) => ({ key: p.split('=')[0], value: p.split('=').slice(1).join('=') }));
         const pm = await engine.addPaymentMethod(c.t, c.tenant, c.params[0], c.body ?? {}, bool(c.query, 'isDefault'), bool(c.query, 'payAllUnpaidInvoices'), props);
@@ -206,7 +242,8 @@ export function buildRoutes(engine: Engine, stripeUrl: string): Route[] {
       },
     },
     {
-      method: 'GET', path: /^\/1\.0\/kb\/paymentMethods\/([^/]+)$/,
+      method: 'GET',
+      path: /^\/1\.0\/kb\/paymentMethods\/([^/]+)$/,
       handle: async (c) => {
         const pm = await get(c.t, 'paymentMethod', c.tenant.id, c.params[0]);
         if (!pm) throw new SimError(404, `Object id=${c.params[0]} type=PAYMENT_METHOD doesn't exist!`);
@@ -214,11 +251,13 @@ export function buildRoutes(engine: Engine, stripeUrl: string): Route[] {
       },
     },
     {
-      method: 'GET', path: /^\/1\.0\/kb\/accounts\/([^/]+)\/overdue$/,
+      method: 'GET',
+      path: /^\/1\.0\/kb\/accounts\/([^/]+)\/overdue$/,
       handle: async (c) => json(200, engine.overdueState(c.tenant, await engine.account(c.t, c.tenant, c.params[0]))),
     },
     {
-      method: 'GET', path: /^\/1\.0\/kb\/accounts\/([^/]+)\/block$/,
+      method: 'GET',
+      path: /^\/1\.0\/kb\/accounts\/([^/]+)\/block$/,
       handle: async (c) => {
         await engine.account(c.t, c.tenant, c.params[0]);
         const svcs = c.query.get('blockingStateSvcs')?.split(',');
@@ -228,14 +267,17 @@ export function buildRoutes(engine: Engine, stripeUrl: string): Route[] {
     },
     // subscriptions and bundles
     {
-      method: 'POST', path: /^\/1\.0\/kb\/subscriptions$/, write: true,
+      method: 'POST',
+      path: /^\/1\.0\/kb\/subscriptions$/,
+      write: true,
       handle: async (c) => {
         const s = await engine.createSubscription(c.t, c.tenant, c.body ?? {});
         return created(`${KB}/subscriptions/${s.subscriptionId}`);
       },
     },
     {
-      method: 'GET', path: /^\/1\.0\/kb\/subscriptions$/,
+      method: 'GET',
+      path: /^\/1\.0\/kb\/subscriptions$/,
       handle: async (c) => {
         const key = c.query.get('externalKey');
         if (!key) throw new SimError(400, 'externalKey needs to be set');
@@ -247,28 +289,35 @@ export function buildRoutes(engine: Engine, stripeUrl: string): Route[] {
     },
     { method: 'GET', path: /^\/1\.0\/kb\/subscriptions\/([^/]+)$/, handle: async (c) => json(200, await sub(c, c.params[0])) },
     {
-      method: 'PUT', path: /^\/1\.0\/kb\/subscriptions\/([^/]+)$/, write: true,
+      method: 'PUT',
+      path: /^\/1\.0\/kb\/subscriptions\/([^/]+)$/,
+      write: true,
       handle: async (c) => {
         await engine.changePlan(c.t, c.tenant, c.params[0], c.body ?? {});
         return json(204);
       },
     },
     {
-      method: 'DELETE', path: /^\/1\.0\/kb\/subscriptions\/([^/]+)$/, write: true,
+      method: 'DELETE',
+      path: /^\/1\.0\/kb\/subscriptions\/([^/]+)$/,
+      write: true,
       handle: async (c) => {
         await engine.cancel(c.t, c.tenant, c.params[0], c.query.get('entitlementPolicy') ?? undefined, c.query.get('billingPolicy') ?? undefined);
         return json(204);
       },
     },
     {
-      method: 'PUT', path: /^\/1\.0\/kb\/subscriptions\/([^/]+)\/uncancel$/, write: true,
+      method: 'PUT',
+      path: /^\/1\.0\/kb\/subscriptions\/([^/]+)\/uncancel$/,
+      write: true,
       handle: async (c) => {
         await engine.uncancel(c.t, c.tenant, c.params[0]);
         return json(204);
       },
     },
     {
-      method: 'GET', path: /^\/1\.0\/kb\/bundles\/([^/]+)$/,
+      method: 'GET',
+      path: /^\/1\.0\/kb\/bundles\/([^/]+)$/,
       handle: async (c) => {
         const b = await get(c.t, 'bundle', c.tenant.id, c.params[0]);
         if (!b) throw new SimError(404, `Object id=${c.params[0]} type=BUNDLE doesn't exist!`);
@@ -276,7 +325,8 @@ export function buildRoutes(engine: Engine, stripeUrl: string): Route[] {
       },
     },
     {
-      method: 'GET', path: /^\/1\.0\/kb\/bundles$/,
+      method: 'GET',
+      path: /^\/1\.0\/kb\/bundles$/,
       handle: async (c) => {
         const key = c.query.get('externalKey');
         if (!key) throw new SimError(400, 'externalKey needs to be set');
@@ -287,7 +337,9 @@ export function buildRoutes(engine: Engine, stripeUrl: string): Route[] {
     },
     // the killbill-stripe plugin's checkout servlet: a setup-mode Checkout Session for the account (201, a form descriptor)
     {
-      method: 'POST', path: /^\/plugins\/killbill-stripe\/checkout$/, pluginTenant: true,
+      method: 'POST',
+      path: /^\/plugins\/killbill-stripe\/checkout$/,
+      pluginTenant: true,
       handle: async (c) => {
         const accountId = c.query.get('kbAccountId') ?? '';
         await engine.account(c.t, c.tenant, accountId);
@@ -295,20 +347,32 @@ export function buildRoutes(engine: Engine, stripeUrl: string): Route[] {
         const cancelUrl = c.query.get('cancelUrl') ?? 'https://example.com/cancel';
         const s = await createCheckoutSession(c.t, c.tenant.id, { accountId, successUrl, cancelUrl, stripeBase: stripeUrl });
         // As the plugin: the session's fields and the publishable key, but not the session's url.
-        const fields = { id: s.id, customer_id: s.customer, setup_intent_id: s.setup_intent, success_url: successUrl, cancel_url: cancelUrl, object: s.object, livemode: false, publishable_key: SIM_PUBLISHABLE_KEY };
+        const fields = {
+          id: s.id,
+          customer_id: s.customer,
+          setup_intent_id: s.setup_intent,
+          success_url: successUrl,
+          cancel_url: cancelUrl,
+          object: s.object,
+          livemode: false,
+          publishable_key: SIM_PUBLISHABLE_KEY,
+        };
         return json(201, { kbAccountId: accountId, formMethod: null, formUrl: null, formFields: Object.entries(fields).map(([key, value]) => ({ key, value, isUpdatable: false })), properties: [] });
       },
     },
     // invoices and payments
     {
-      method: 'POST', path: /^\/1\.0\/kb\/invoices\/([^/]+)\/payments$/, write: true,
+      method: 'POST',
+      path: /^\/1\.0\/kb\/invoices\/([^/]+)\/payments$/,
+      write: true,
       handle: async (c) => {
         const paymentId = await engine.payInvoice(c.t, c.tenant, c.params[0], c.body ?? {});
         return paymentId ? created(`${KB}/invoicePayments/${paymentId}`) : json(204);
       },
     },
     {
-      method: 'GET', path: /^\/1\.0\/kb\/invoicePayments\/([^/]+)$/,
+      method: 'GET',
+      path: /^\/1\.0\/kb\/invoicePayments\/([^/]+)$/,
       handle: async (c) => {
         const p = await get(c.t, 'payment', c.tenant.id, c.params[0]);
         if (!p) throw new SimError(404, `Object id=${c.params[0]} type=PAYMENT doesn't exist!`);
@@ -316,7 +380,8 @@ export function buildRoutes(engine: Engine, stripeUrl: string): Route[] {
       },
     },
     {
-      method: 'GET', path: /^\/1\.0\/kb\/invoices\/([^/]+)$/,
+      method: 'GET',
+      path: /^\/1\.0\/kb\/invoices\/([^/]+)$/,
       handle: async (c) => {
         const i = await get(c.t, 'invoice', c.tenant.id, c.params[0]);
         if (!i) throw new SimError(404, `Object id=${c.params[0]} type=INVOICE doesn't exist!`);
@@ -324,7 +389,8 @@ export function buildRoutes(engine: Engine, stripeUrl: string): Route[] {
       },
     },
     {
-      method: 'GET', path: /^\/1\.0\/kb\/invoices\/([^/]+)\/html$/,
+      method: 'GET',
+      path: /^\/1\.0\/kb\/invoices\/([^/]+)\/html$/,
       handle: async (c) => {
         const i = await get(c.t, 'invoice', c.tenant.id, c.params[0]);
         if (!i) throw new SimError(404, `Object id=${c.params[0]} type=INVOICE doesn't exist!`);
@@ -333,7 +399,8 @@ export function buildRoutes(engine: Engine, stripeUrl: string): Route[] {
       },
     },
     {
-      method: 'GET', path: /^\/1\.0\/kb\/payments\/([^/]+)$/,
+      method: 'GET',
+      path: /^\/1\.0\/kb\/payments\/([^/]+)$/,
       handle: async (c) => {
         const p = await get(c.t, 'payment', c.tenant.id, c.params[0]);
         if (!p) throw new SimError(404, `Object id=${c.params[0]} type=PAYMENT doesn't exist!`);
@@ -344,7 +411,10 @@ export function buildRoutes(engine: Engine, stripeUrl: string): Route[] {
     { method: 'GET', path: /^\/1\.0\/kb\/test\/queues$/, waitsForQueues: true, handle: async () => json(200) },
     { method: 'GET', path: /^\/1\.0\/kb\/test\/clock$/, handle: async (c) => json(200, clockJson(await clockNow(c.t))) },
     {
-      method: 'POST', path: /^\/1\.0\/kb\/test\/clock$/, write: true, waitsForQueues: true,
+      method: 'POST',
+      path: /^\/1\.0\/kb\/test\/clock$/,
+      write: true,
+      waitsForQueues: true,
       handle: async (c) => {
         const requested = c.query.get('requestedDate');
         const at = requested ? new Date(/[zZ]|[+-]\d\d:?\d\d$/.test(requested) ? requested : `${requested}Z`) : new Date();
@@ -354,7 +424,10 @@ export function buildRoutes(engine: Engine, stripeUrl: string): Route[] {
       },
     },
     {
-      method: 'PUT', path: /^\/1\.0\/kb\/test\/clock$/, write: true, waitsForQueues: true,
+      method: 'PUT',
+      path: /^\/1\.0\/kb\/test\/clock$/,
+      write: true,
+      waitsForQueues: true,
       handle: async (c) => {
         const now = await clockNow(c.t);
         const n = (k: string) => Number(c.query.get(k) ?? 0);
@@ -368,7 +441,9 @@ export function buildRoutes(engine: Engine, stripeUrl: string): Route[] {
     },
     // simulator-only
     {
-      method: 'POST', path: /^\/simulator\/accounts\/([^/]+)\/paymentOutcome$/, write: true,
+      method: 'POST',
+      path: /^\/simulator\/accounts\/([^/]+)\/paymentOutcome$/,
+      write: true,
       handle: async (c) => {
         const outcome = c.body?.outcome;
         if (outcome !== 'SUCCESS' && outcome !== 'FAILURE') throw new SimError(400, 'outcome must be SUCCESS or FAILURE');
@@ -388,7 +463,10 @@ export function clockJson(now: Date) {
 async function status(db: Db, delivery: Delivery) {
   return db.task(async (t) => ({
     clock: clockJson(await clockNow(t)),
-    tenants: (await t.manyOrNone<{ api_key: string; callback_url: string | null }>('SELECT api_key, callback_url FROM kb_tenants ORDER BY created_at')).map((r) => ({ apiKey: r.api_key, callback: r.callback_url ? r.callback_url.replace(/([?&]token=)[^&]+/, '$1[redacted]') : null })),
+    tenants: (await t.manyOrNone<{ api_key: string; callback_url: string | null }>('SELECT api_key, callback_url FROM kb_tenants ORDER BY created_at')).map((r) => ({
+      apiKey: r.api_key,
+      callback: r.callback_url ? r.callback_url.replace(/([?&]token=)[^&]+/, '$1[redacted]') : null,
+    })),
     objects: Object.fromEntries((await t.manyOrNone<{ kind: string; n: number }>('SELECT kind, count(*) AS n FROM kb_objects GROUP BY kind')).map((r) => [r.kind, r.n])),
     notifications: await delivery.counts(),
   }));
@@ -414,7 +492,8 @@ export function createServer(opts: { db: Db; engine: Engine; delivery: Delivery;
     res.writeHead(a.status, headers);
     res.end(payload);
   };
-  const kbError = (status: number, message: string): Answer => json(status, { className: 'org.killbill.billing.SimulatorException', code: status, message, causeClassName: null, causeMessage: null, stackTrace: [] });
+  const kbError = (status: number, message: string): Answer =>
+    json(status, { className: 'org.killbill.billing.SimulatorException', code: status, message, causeClassName: null, causeMessage: null, stackTrace: [] });
 
   return http.createServer(async (req: IncomingMessage, res: ServerResponse) => {
     try {
@@ -422,7 +501,9 @@ export function createServer(opts: { db: Db; engine: Engine; delivery: Delivery;
       const chunks: Buffer[] = [];
       for await (const ch of req) chunks.push(ch as Buffer);
       const rawBody = Buffer.concat(chunks).toString('utf8');
-      const [user, pass] = Buffer.from((req.headers.authorization ?? '').replace(/^Basic\s+/i, ''), 'base64').toString().split(':');
+      const [user, pass] = Buffer.from((req.headers.authorization ?? '').replace(/^Basic\s+/i, ''), 'base64')
+        .toString()
+        .split(':');
       if (!(eq(user ?? '', opts.credentials.username) && eq(pass ?? '', opts.credentials.password))) {
         return send(res, { ...kbError(401, 'Authentication required'), headers: { 'www-authenticate': 'Basic realm="killbill"' } });
       }
@@ -445,16 +526,17 @@ export function createServer(opts: { db: Db; engine: Engine; delivery: Delivery;
           return send(res, kbError(400, 'Invalid JSON body'));
         }
       }
-      const run = () => opts.db.tx(async (t) => {
-        let tenant: Tenant | null = null;
-        if (needsTenant(url.pathname) || r.pluginTenant) {
-          const key = String(req.headers['x-killbill-apikey'] ?? '');
-          const secret = String(req.headers['x-killbill-apisecret'] ?? '');
-          tenant = key ? await tenantByKey(t, key) : null;
-          if (!tenant || !eq(secret, tenant.api_secret)) return kbError(401, 'Unknown or invalid tenant api key/secret');
-        }
-        return r.handle({ t, tenant: tenant as Tenant, query: url.searchParams, body, rawBody, params, createdBy });
-      });
+      const run = () =>
+        opts.db.tx(async (t) => {
+          let tenant: Tenant | null = null;
+          if (needsTenant(url.pathname) || r.pluginTenant) {
+            const key = String(req.headers['x-killbill-apikey'] ?? '');
+            const secret = String(req.headers['x-killbill-apisecret'] ?? '');
+            tenant = key ? await tenantByKey(t, key) : null;
+            if (!tenant || !eq(secret, tenant.api_secret)) return kbError(401, 'Unknown or invalid tenant api key/secret');
+          }
+          return r.handle({ t, tenant: tenant as Tenant, query: url.searchParams, body, rawBody, params, createdBy });
+        });
       const answer = await (r.write ? mutex.run(run) : run()).catch((err) => {
         if (err instanceof SimError) return kbError(err.status, err.message);
         throw err;
@@ -474,4 +556,3 @@ export function createServer(opts: { db: Db; engine: Engine; delivery: Delivery;
     }
   });
 }
-

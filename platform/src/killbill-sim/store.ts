@@ -16,10 +16,7 @@ export async function tenantByKey(t: Tx, apiKey: string): Promise<Tenant | null>
 }
 
 export async function createTenant(t: Tx, apiKey: string, apiSecret: string, externalKey?: string): Promise<Tenant> {
-  return t.one<Tenant>(
-    'INSERT INTO kb_tenants (id, api_key, api_secret, external_key) VALUES ($1, $2, $3, $4) RETURNING *',
-    [randomUUID(), apiKey, apiSecret, externalKey ?? null],
-  );
+  return t.one<Tenant>('INSERT INTO kb_tenants (id, api_key, api_secret, external_key) VALUES ($1, $2, $3, $4) RETURNING *', [randomUUID(), apiKey, apiSecret, externalKey ?? null]);
 }
 
 export async function put(t: Tx, kind: Kind, tenantId: string, id: string, doc: Doc, o: { accountId?: string | null; externalKey?: string | null } = {}): Promise<Doc> {

@@ -44,9 +44,17 @@ export async function createCheckoutSession(t: Tx, tenantId: string, o: { accoun
   const rowId = randomUUID();
   const id = `cs_test_${rowId.replace(/-/g, '')}`;
   const doc: Doc = {
-    id, object: 'checkout.session', mode: 'setup', status: 'open', livemode: false, payment_method_types: ['card'],
-    customer: `cus_${o.accountId.replace(/-/g, '').slice(0, 14)}`, setup_intent: `seti_${randomUUID().replace(/-/g, '').slice(0, 24)}`,
-    success_url: o.successUrl, cancel_url: o.cancelUrl, url: `${o.stripeBase}/pay/${id}`,
+    id,
+    object: 'checkout.session',
+    mode: 'setup',
+    status: 'open',
+    livemode: false,
+    payment_method_types: ['card'],
+    customer: `cus_${o.accountId.replace(/-/g, '').slice(0, 14)}`,
+    setup_intent: `seti_${randomUUID().replace(/-/g, '').slice(0, 24)}`,
+    success_url: o.successUrl,
+    cancel_url: o.cancelUrl,
+    url: `${o.stripeBase}/pay/${id}`,
     metadata: { kb_account_id: o.accountId },
   };
   await put(t, 'checkoutSession', tenantId, rowId, doc, { accountId: o.accountId });
@@ -83,8 +91,7 @@ export async function startStripeStandIn(db: Db, port: number, host: string): Pr
       res.writeHead(status, { 'content-type': type, ...headers });
       res.end(body);
     };
-    const stripeError = (status: number, message: string, param?: string) =>
-      send(status, JSON.stringify({ error: { type: 'invalid_request_error', message, ...(param ? { param } : {}) } }));
+    const stripeError = (status: number, message: string, param?: string) => send(status, JSON.stringify({ error: { type: 'invalid_request_error', message, ...(param ? { param } : {}) } }));
     try {
       const url = new URL(req.url ?? '/', 'http://stripe');
       const chunks: Buffer[] = [];
@@ -117,7 +124,11 @@ export async function startStripeStandIn(db: Db, port: number, host: string): Pr
       if (!card.saved) return send(200, cardPage(id, 'Your card was declined. Try another card.'), 'text/html; charset=utf-8');
       const year = exp[2].length === 2 ? 2000 + Number(exp[2]) : Number(exp[2]);
       await db.tx(async (t) => {
-        const doc = { ...s.doc, status: 'complete', _card: { id: `pm_${randomUUID().replace(/-/g, '').slice(0, 24)}`, brand: card.brand, last4: number.slice(-4), expMonth: Number(exp[1]), expYear: year, chargeFails: card.chargeFails } };
+        const doc = {
+          ...s.doc,
+          status: 'complete',
+          _card: { id: `pm_${randomUUID().replace(/-/g, '').slice(0, 24)}`, brand: card.brand, last4: number.slice(-4), expMonth: Number(exp[1]), expYear: year, chargeFails: card.chargeFails },
+        };
         await put(t, 'checkoutSession', s.tenantId, sessionRowId(id)!, doc, { accountId: s.doc.metadata.kb_account_id });
       });
       return send(303, '', 'text/plain', { location: String(s.doc.success_url).replace('{CHECKOUT_SESSION_ID}', encodeURIComponent(id)) });

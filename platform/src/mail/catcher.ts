@@ -75,7 +75,11 @@ export type CaughtMail = { id: string; date?: Date; from: string; to: string; su
 
 function ids(dir: string): string[] {
   if (!fs.existsSync(dir)) return [];
-  return fs.readdirSync(dir).filter((f) => f.endsWith('.eml')).map((f) => f.slice(0, -4)).sort();
+  return fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.eml'))
+    .map((f) => f.slice(0, -4))
+    .sort();
 }
 
 /** Caught mails, oldest first; `to` keeps only mails to that address. */

@@ -74,9 +74,7 @@ export function renderMail(c: MailContent): RenderedMail {
     ...(c.after ?? []).map(p),
     `<p style="margin:24px 0 0;color:#52606d">— The ${PRODUCT} team</p>`,
     '</div>',
-    c.footer?.length
-      ? `<p style="max-width:560px;margin:16px auto 0;font-size:12px;color:#52606d;text-align:center">${c.footer.map((l) => escapeHtml(l)).join('<br>')}</p>`
-      : '',
+    c.footer?.length ? `<p style="max-width:560px;margin:16px auto 0;font-size:12px;color:#52606d;text-align:center">${c.footer.map((l) => escapeHtml(l)).join('<br>')}</p>` : '',
     '</body></html>',
   ].join('\n');
 

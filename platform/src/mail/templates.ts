@@ -71,7 +71,9 @@ export function formatMoney(amount: number, currency: string): string {
 function invoiceDetails(i: InvoiceFacts | undefined): [string, string][] {
   if (!i) return [];
   return [
-    ['Invoice', i.number], ['Amount', formatMoney(i.amount, i.currency)], ['Due', formatDate(i.dueDate)],
+    ['Invoice', i.number],
+    ['Amount', formatMoney(i.amount, i.currency)],
+    ['Due', formatDate(i.dueDate)],
     ...(i.balance > 0 && i.balance !== i.amount ? [['Still to pay', formatMoney(i.balance, i.currency)] as [string, string]] : []),
   ];
 }
@@ -99,9 +101,22 @@ export const GREETING_NAME_MAX = 40;
 const hello = (v: WithName) => {
   const name = [...(v.firstName ?? '').replace(/[\p{Cc}\p{Cf}\p{Z}\s]+/gu, ' ').trim()];
   if (!name.length) return 'Hello,';
-  return `Hello ${name.length > GREETING_NAME_MAX ? `${name.slice(0, GREETING_NAME_MAX - 1).join('').trimEnd()}…` : name.join('')},`;
+  return `Hello ${
+    name.length > GREETING_NAME_MAX
+      ? `${name
+          .slice(0, GREETING_NAME_MAX - 1)
+          .join('')
+          .trimEnd()}…`
+      : name.join('')
+  },`;
 };
-const instanceDetails = (i: InstanceRef): [string, string][] => (i.url ? [['Instance', i.label], ['Address', i.url]] : [['Instance', i.label]]);
+const instanceDetails = (i: InstanceRef): [string, string][] =>
+  i.url
+    ? [
+        ['Instance', i.label],
+        ['Address', i.url],
+      ]
+    : [['Instance', i.label]];
 
 type Builders = { [T in TemplateName]: (v: TemplateVars[T], link: (p: string) => string) => MailContent };
 
@@ -145,28 +160,21 @@ const builders: Builders = {
   'instance-ready': (v, link) => ({
     subject: `Your Odoo instance ${v.instance.label} is ready`,
     greeting: hello(v),
-    paragraphs: [
-      `Your Odoo instance ${v.instance.label} is up and running.`,
-      'Sign in with the administrator password shown in the portal when the instance was created (we never send it by mail).',
-    ],
+    paragraphs: [`Your Odoo instance ${v.instance.label} is up and running.`, 'Sign in with the administrator password shown in the portal when the instance was created (we never send it by mail).'],
     action: { label: 'Open my instance', url: v.instance.url ?? link(`/instances/${v.instance.id}`) },
     details: [...instanceDetails(v.instance), ['Manage it', link(`/instances/${v.instance.id}`)]],
   }),
   'instance-failed': (v, link) => ({
     subject: `We could not set up your instance ${v.instance.label}`,
     greeting: hello(v),
-    paragraphs: [
-      `Setting up your Odoo instance ${v.instance.label} failed at the step "${v.step}". Our team has been notified and can resume it from that step.`,
-    ],
+    paragraphs: [`Setting up your Odoo instance ${v.instance.label} failed at the step "${v.step}". Our team has been notified and can resume it from that step.`],
     action: { label: 'See the instance', url: link(`/instances/${v.instance.id}`) },
     details: instanceDetails(v.instance),
   }),
   'trial-ending': (v, link) => ({
     subject: `Your SaaSOdoo trial ends in ${v.daysLeft} ${v.daysLeft === 1 ? 'day' : 'days'}`,
     greeting: hello(v),
-    paragraphs: [
-      `Your free trial ends on ${formatDate(v.trialEndsAt)}. Add a card before then to keep your instance running without interruption.`,
-    ],
+    paragraphs: [`Your free trial ends on ${formatDate(v.trialEndsAt)}. Add a card before then to keep your instance running without interruption.`],
     action: { label: 'Add a card', url: link('/billing/card/new') },
   }),
   // One mail for the trial's end, its first invoice and that invoice's first payment (lifecycle sends one notice for the three).
@@ -201,9 +209,11 @@ const builders: Builders = {
   'invoice-created': (v, link) => ({
     subject: 'Your new SaaSOdoo invoice',
     greeting: hello(v),
-    paragraphs: [v.invoice
-      ? `Invoice ${v.invoice.number} for ${formatMoney(v.invoice.amount, v.invoice.currency)} is due on ${formatDate(v.invoice.dueDate)}; it is charged to your card on file.`
-      : 'A new invoice is available in your billing page.'],
+    paragraphs: [
+      v.invoice
+        ? `Invoice ${v.invoice.number} for ${formatMoney(v.invoice.amount, v.invoice.currency)} is due on ${formatDate(v.invoice.dueDate)}; it is charged to your card on file.`
+        : 'A new invoice is available in your billing page.',
+    ],
     action: { label: 'See my invoices', url: link('/billing') },
     details: invoiceDetails(v.invoice),
   }),
@@ -226,18 +236,14 @@ const builders: Builders = {
   'overdue-warning': (v, link) => ({
     subject: 'Your SaaSOdoo account is overdue',
     greeting: hello(v),
-    paragraphs: [
-      'Your account has an invoice unpaid for 10 days. If it is still unpaid 14 days after it was issued, your instances will be suspended.',
-    ],
+    paragraphs: ['Your account has an invoice unpaid for 10 days. If it is still unpaid 14 days after it was issued, your instances will be suspended.'],
     action: { label: 'Pay now', url: link('/billing') },
     details: invoiceDetails(v.invoice),
   }),
   'instance-suspended': (v, link) => ({
     subject: v.instance ? `Your instance ${v.instance.label} is suspended` : 'Your SaaSOdoo instances are suspended',
     greeting: hello(v),
-    paragraphs: [
-      `${v.instance ? `Your Odoo instance ${v.instance.label} is` : 'Your Odoo instances are'} suspended because of an unpaid invoice. Your data is kept; paying the balance resumes it.`,
-    ],
+    paragraphs: [`${v.instance ? `Your Odoo instance ${v.instance.label} is` : 'Your Odoo instances are'} suspended because of an unpaid invoice. Your data is kept; paying the balance resumes it.`],
     action: { label: 'Pay now', url: link('/billing') },
     details: invoiceDetails(v.invoice),
   }),
@@ -262,9 +268,7 @@ const builders: Builders = {
   'instance-terminated': (v, link) => ({
     subject: `Your instance ${v.instance.label} was deleted`,
     greeting: hello(v),
-    paragraphs: [
-      `Your Odoo instance ${v.instance.label} has been removed. A final backup is kept for 30 days; after that nothing of it remains.`,
-    ],
+    paragraphs: [`Your Odoo instance ${v.instance.label} has been removed. A final backup is kept for 30 days; after that nothing of it remains.`],
     action: { label: 'See my instances', url: link('/instances') },
   }),
   'backup-completed': (v, link) => ({

@@ -123,11 +123,7 @@ export function demoArgs(version: string, demo: boolean): string[] {
  */
 export function initArgs(t: OdooTarget, configPath: string): string[] {
   const lang = t.lang ?? DEFAULT_LANG;
-  return [
-    '-c', configPath, '-d', t.database.name, '-i', 'base', '--stop-after-init',
-    ...demoArgs(t.version, t.demo ?? false),
-    ...(lang !== DEFAULT_LANG ? [`--load-language=${lang}`] : []),
-  ];
+  return ['-c', configPath, '-d', t.database.name, '-i', 'base', '--stop-after-init', ...demoArgs(t.version, t.demo ?? false), ...(lang !== DEFAULT_LANG ? [`--load-language=${lang}`] : [])];
 }
 
 /**
@@ -171,11 +167,11 @@ export function configFile(t: OdooTarget, s: OdooServeSettings): string {
     ['workers', workers],
     ...(workers > 0
       ? ([
-        ['gevent_port', s.geventPort ?? ODOO_GEVENT_PORT],
-        // Per worker, leaving room for the gevent process: soft at 1/(workers+1) of the memory, hard 20% above.
-        ['limit_memory_soft', Math.floor((mem * 1024 * 1024) / (workers + 1))],
-        ['limit_memory_hard', Math.floor(((mem * 1024 * 1024) / (workers + 1)) * 1.2)],
-      ] as [string, number][])
+          ['gevent_port', s.geventPort ?? ODOO_GEVENT_PORT],
+          // Per worker, leaving room for the gevent process: soft at 1/(workers+1) of the memory, hard 20% above.
+          ['limit_memory_soft', Math.floor((mem * 1024 * 1024) / (workers + 1))],
+          ['limit_memory_hard', Math.floor(((mem * 1024 * 1024) / (workers + 1)) * 1.2)],
+        ] as [string, number][])
       : []),
   ];
   return `[options]\n${opts.map(([k, v]) => `${k} = ${confValue(String(v))}`).join('\n')}\n`;
@@ -223,7 +219,14 @@ export function copyDatabaseSql(database: string, owner: string, template: strin
  * Licence parameters of Odoo Enterprise (`publisher_warranty`, the
  * expiration banner): a copy must not carry the template's.
  */
-export const LICENCE_PARAMETERS = ['database.enterprise_code', 'database.expiration_date', 'database.expiration_reason', 'database.already_linked_subscription_url', 'database.already_linked_email', 'database.already_linked_send_mail_url'] as const;
+export const LICENCE_PARAMETERS = [
+  'database.enterprise_code',
+  'database.expiration_date',
+  'database.expiration_reason',
+  'database.already_linked_subscription_url',
+  'database.already_linked_email',
+  'database.already_linked_send_mail_url',
+] as const;
 
 /** A version 1 UUID (time and random node), the form Odoo gives `database.uuid` (`uuid.uuid1()`). */
 export function uuid1(now = Date.now()): string {
@@ -319,22 +322,30 @@ export function configureStatements(c: ConfigureInput): Statement[] {
   const company = `(SELECT res_id FROM ir_model_data WHERE module = 'base' AND name = 'main_company' AND model = 'res.company')`;
   return [
     { text: `UPDATE res_users SET login = $1, password = $2, write_date = now() at time zone 'UTC' WHERE id = ${admin}`, values: [c.login, c.passwordHash] },
-    { text: `UPDATE res_partner SET name = $1, complete_name = $1, email = $2, lang = $3, write_date = now() at time zone 'UTC'
-              WHERE id = (SELECT partner_id FROM res_users WHERE id = ${admin})`, values: [c.userName, c.email, lang] },
+    {
+      text: `UPDATE res_partner SET name = $1, complete_name = $1, email = $2, lang = $3, write_date = now() at time zone 'UTC'
+              WHERE id = (SELECT partner_id FROM res_users WHERE id = ${admin})`,
+      values: [c.userName, c.email, lang],
+    },
     { text: `UPDATE res_company SET name = $1, write_date = now() at time zone 'UTC' WHERE id = ${company}`, values: [c.companyName] },
-    { text: `UPDATE res_partner SET name = $1, complete_name = $1, write_date = now() at time zone 'UTC'
-              WHERE id = (SELECT partner_id FROM res_company WHERE id = ${company})`, values: [c.companyName] },
+    {
+      text: `UPDATE res_partner SET name = $1, complete_name = $1, write_date = now() at time zone 'UTC'
+              WHERE id = (SELECT partner_id FROM res_company WHERE id = ${company})`,
+      values: [c.companyName],
+    },
     ...baseUrlStatements(c.baseUrl),
   ];
 }
 
 /** Only the password (reset_odoo_password): the same admin user, found the same way. */
 export function setPasswordStatements(passwordHash: string): Statement[] {
-  return [{
-    text: `UPDATE res_users SET password = $1, write_date = now() at time zone 'UTC'
+  return [
+    {
+      text: `UPDATE res_users SET password = $1, write_date = now() at time zone 'UTC'
            WHERE id = (SELECT res_id FROM ir_model_data WHERE module = 'base' AND name = 'user_admin' AND model = 'res.users')`,
-    values: [passwordHash],
-  }];
+      values: [passwordHash],
+    },
+  ];
 }
 
 // ---- passwords as Odoo stores them: passlib pbkdf2_sha512 ----
@@ -389,7 +400,11 @@ export function serveSettingsOf(
 ): OdooServeSettings {
   if (!spec.masterPasswordHash) throw new Error('the instance has no master password hash');
   return {
-    dataDir: o.dataDir, httpPort: o.httpPort, httpInterface: o.httpInterface, masterPasswordHash: spec.masterPasswordHash,
-    workers: o.workers ?? workersFor(spec.resources.cpu), memoryMiB: spec.resources.memoryMiB,
+    dataDir: o.dataDir,
+    httpPort: o.httpPort,
+    httpInterface: o.httpInterface,
+    masterPasswordHash: spec.masterPasswordHash,
+    workers: o.workers ?? workersFor(spec.resources.cpu),
+    memoryMiB: spec.resources.memoryMiB,
   };
 }

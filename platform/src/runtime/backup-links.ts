@@ -22,9 +22,7 @@ export function signBackupLink(instanceId: string, backupId: string, ttlSeconds:
   return `${payload}.${mac(payload).toString('base64url')}`;
 }
 
-export type BackupLinkCheck =
-  | { ok: true; instanceId: string; backupId: string; expiresAt: Date }
-  | { ok: false; reason: 'malformed' | 'bad_signature' | 'expired' };
+export type BackupLinkCheck = { ok: true; instanceId: string; backupId: string; expiresAt: Date } | { ok: false; reason: 'malformed' | 'bad_signature' | 'expired' };
 
 /** Checks a token's signature and expiry (constant-time compare). */
 export function verifyBackupLink(token: string, now = Date.now()): BackupLinkCheck {

@@ -70,7 +70,13 @@ export class BackupStore {
   /** Prepares an empty `.partial` directory; a finished backup with that id is an error. */
   async begin(instanceId: string, backupId: string): Promise<string> {
     const final = this.dir(instanceId, backupId);
-    if (await fs.stat(final).then(() => true, () => false)) throw new RuntimeError('invalid', `backup ${backupId} already exists`);
+    if (
+      await fs.stat(final).then(
+        () => true,
+        () => false,
+      )
+    )
+      throw new RuntimeError('invalid', `backup ${backupId} already exists`);
     const partial = this.partialDir(instanceId, backupId);
     await fs.rm(partial, { recursive: true, force: true });
     await fs.mkdir(partial, { recursive: true, mode: 0o700 });

@@ -18,8 +18,13 @@ import { BackupError, RuntimeError } from './types.ts';
  * them. A failure leaves no backup behind and is a BackupError naming the part.
  */
 export async function backupOnHost(
-  store: BackupStore, tools: PgTools, spec: InstanceSpec, filestoreParent: string,
-  backupId: string, kind: BackupKind, onStep?: StepListener<BackupStep>,
+  store: BackupStore,
+  tools: PgTools,
+  spec: InstanceSpec,
+  filestoreParent: string,
+  backupId: string,
+  kind: BackupKind,
+  onStep?: StepListener<BackupStep>,
 ): Promise<BackupManifest> {
   const partial = await store.begin(spec.id, backupId);
   try {
@@ -36,7 +41,12 @@ export async function backupOnHost(
         throw new BackupError('database dump is not a readable archive', 'database');
       });
     }
-    if (!(await fs.stat(path.join(filestoreParent, 'filestore')).then((s) => s.isDirectory(), () => false))) {
+    if (
+      !(await fs.stat(path.join(filestoreParent, 'filestore')).then(
+        (s) => s.isDirectory(),
+        () => false,
+      ))
+    ) {
       throw new BackupError('filestore directory is missing', 'filestore');
     }
     await onStep?.('filestore');
@@ -54,10 +64,7 @@ export async function backupOnHost(
 }
 
 /** Restores a backup's database and swaps its filestore in place of `{filestoreParent}/filestore` (atomic rename). */
-export async function restoreOnHost(
-  store: BackupStore, tools: PgTools, spec: InstanceSpec, filestoreParent: string,
-  backupId: string, onStep?: StepListener<RestoreStep>,
-): Promise<void> {
+export async function restoreOnHost(store: BackupStore, tools: PgTools, spec: InstanceSpec, filestoreParent: string, backupId: string, onStep?: StepListener<RestoreStep>): Promise<void> {
   const from = store.dir(spec.id, backupId);
   await onStep?.('database');
   await restoreDatabase(spec.database, path.join(from, 'db.dump'), tools);

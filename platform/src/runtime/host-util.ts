@@ -29,10 +29,7 @@ export function duBytes(dir: string): Promise<number> {
  * state; a missing, failed, stopped or suspended instance or the timeout
  * ends the wait with a RuntimeError naming why.
  */
-export async function waitUntilRunning(
-  status: () => Promise<RuntimeStatus>,
-  o: { timeoutMs: number; intervalMs: number; runtime: string; onProgress?: (p: ReadyProgress) => void },
-): Promise<void> {
+export async function waitUntilRunning(status: () => Promise<RuntimeStatus>, o: { timeoutMs: number; intervalMs: number; runtime: string; onProgress?: (p: ReadyProgress) => void }): Promise<void> {
   const started = Date.now();
   let last: string | undefined;
   for (;;) {

@@ -14,7 +14,12 @@ function run(cmd: string, args: string[], env: Record<string, string> = {}): Pro
   return new Promise((resolve, reject) => {
     execFile(cmd, args, { env: { ...process.env, ...env }, maxBuffer: 16 * 1024 * 1024 }, (err, _out, stderr) => {
       if (!err) return resolve();
-      const tail = String(stderr ?? '').trim().split('\n').slice(-3).join(' | ').slice(0, 400);
+      const tail = String(stderr ?? '')
+        .trim()
+        .split('\n')
+        .slice(-3)
+        .join(' | ')
+        .slice(0, 400);
       reject(new Error(`${cmd.split('/').pop()} failed (${(err as NodeJS.ErrnoException).code ?? 'error'})${tail ? `: ${tail}` : ''}`));
     });
   });

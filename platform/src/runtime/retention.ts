@@ -44,7 +44,7 @@ export function applyRetention<T extends Dated>(backups: readonly T[], policy: R
     if (Number.isNaN(time)) keep.add(b);
     else if (b.kind === 'final') {
       const until = b.keepUntil ? Date.parse(b.keepUntil) : time + FINAL_BACKUP_DAYS * 86_400_000;
-      (until > now.getTime() ? keep.add(b) : remove.push(b));
+      until > now.getTime() ? keep.add(b) : remove.push(b);
     } else regular.push(b);
   }
   const newestFirst = [...regular].sort((a, b) => Date.parse(b.time) - Date.parse(a.time));

@@ -51,20 +51,37 @@ const opts = { stopAfterInit: false, withDemo: false, listDb: true, proxyMode: f
       return v;
     };
     switch (flag) {
-      case '-c': opts.config = value(); break;
-      case '-d': opts.database = value(); break;
-      case '-i': opts.init = value(); break;
-      case '--stop-after-init': opts.stopAfterInit = true; break;
-      case '--without-demo': opts.withoutDemo = value(); break;
-      case '--load-language': opts.lang = value(); break;
-      case '--no-database-list': opts.listDb = false; break;
-      case '--proxy-mode': opts.proxyMode = true; break;
+      case '-c':
+        opts.config = value();
+        break;
+      case '-d':
+        opts.database = value();
+        break;
+      case '-i':
+        opts.init = value();
+        break;
+      case '--stop-after-init':
+        opts.stopAfterInit = true;
+        break;
+      case '--without-demo':
+        opts.withoutDemo = value();
+        break;
+      case '--load-language':
+        opts.lang = value();
+        break;
+      case '--no-database-list':
+        opts.listDb = false;
+        break;
+      case '--proxy-mode':
+        opts.proxyMode = true;
+        break;
       case '--with-demo':
         // Odoo 19 made demo data opt-in; earlier versions have no such option.
         if (Number(version) < 19) usageError('no such option: --with-demo');
         opts.withDemo = true;
         break;
-      default: usageError(`no such option: ${flag}`);
+      default:
+        usageError(`no such option: ${flag}`);
     }
   }
 }
@@ -85,8 +102,13 @@ if (!dbName) usageError('no database (-d)');
 const dataDir = conf.data_dir ?? path.join(process.cwd(), '.local/share/Odoo');
 /** @param {string} [database] */
 const pgConfig = (database = dbName) => ({
-  host: conf.db_host, port: Number(conf.db_port || 5432), user: conf.db_user, password: conf.db_password, database,
-  connectionTimeoutMillis: 3000, statement_timeout: 5000,
+  host: conf.db_host,
+  port: Number(conf.db_port || 5432),
+  user: conf.db_user,
+  password: conf.db_password,
+  database,
+  connectionTimeoutMillis: 3000,
+  statement_timeout: 5000,
 });
 
 /** @param {string} s */
@@ -151,10 +173,22 @@ async function init() {
     const xmlid = (/** @type {string} */ name, /** @type {string} */ model, /** @type {number} */ id) =>
       client.query('INSERT INTO ir_model_data (module, name, model, res_id, noupdate) VALUES ($1, $2, $3, $4, true)', ['base', name, model, id]);
     const partner = async (/** @type {string} */ name, /** @type {string | null} */ email) =>
-      (await client.query(`INSERT INTO res_partner (name, complete_name, email, lang, company_id, create_date, write_date) VALUES ($1, $1, $2, $3, 1, ${now}, ${now}) RETURNING id`, [name, email, lang])).rows[0].id;
+      (
+        await client.query(`INSERT INTO res_partner (name, complete_name, email, lang, company_id, create_date, write_date) VALUES ($1, $1, $2, $3, 1, ${now}, ${now}) RETURNING id`, [
+          name,
+          email,
+          lang,
+        ])
+      ).rows[0].id;
     const user = async (/** @type {string} */ login, /** @type {string} */ password, /** @type {number} */ partnerId, active = true) =>
-      (await client.query(`INSERT INTO res_users (login, password, partner_id, company_id, active, create_date, write_date) VALUES ($1, $2, $3, 1, $4, ${now}, ${now}) RETURNING id`,
-        [login, password, partnerId, active])).rows[0].id;
+      (
+        await client.query(`INSERT INTO res_users (login, password, partner_id, company_id, active, create_date, write_date) VALUES ($1, $2, $3, 1, $4, ${now}, ${now}) RETURNING id`, [
+          login,
+          password,
+          partnerId,
+          active,
+        ])
+      ).rows[0].id;
     const mainPartner = await partner('My Company', 'info@yourcompany.com');
     const company = (await client.query(`INSERT INTO res_company (name, partner_id, create_date, write_date) VALUES ('My Company', $1, ${now}, ${now}) RETURNING id`, [mainPartner])).rows[0].id;
     await xmlid('main_partner', 'res.partner', mainPartner);
@@ -172,22 +206,32 @@ async function init() {
       await xmlid('user_demo', 'res.users', await user('demo', odooHash('demo'), demoPartner));
     }
     for (const name of ['base', 'web']) {
-      await client.query(`INSERT INTO ir_module_module (name, state, demo, latest_version, create_date, write_date) VALUES ($1, 'installed', $2, $3, ${now}, ${now})`,
-        [name, demo, `${version}.0.1.3`]);
+      await client.query(`INSERT INTO ir_module_module (name, state, demo, latest_version, create_date, write_date) VALUES ($1, 'installed', $2, $3, ${now}, ${now})`, [
+        name,
+        demo,
+        `${version}.0.1.3`,
+      ]);
     }
     await client.query(`INSERT INTO res_lang (name, code, active) VALUES ('English (US)', 'en_US', true)`);
     if (lang !== 'en_US') await client.query('INSERT INTO res_lang (name, code, active) VALUES ($1, $1, true)', [lang]);
     // What Odoo's ir.config_parameter `init` writes on a new database.
-    for (const [key, value] of [['database.secret', randomUUID()], ['database.uuid', randomUUID()], ['database.create_date', new Date().toISOString().slice(0, 19).replace('T', ' ')],
-      ['web.base.url', `http://localhost:${conf.http_port || 8069}`]]) {
+    for (const [key, value] of [
+      ['database.secret', randomUUID()],
+      ['database.uuid', randomUUID()],
+      ['database.create_date', new Date().toISOString().slice(0, 19).replace('T', ' ')],
+      ['web.base.url', `http://localhost:${conf.http_port || 8069}`],
+    ]) {
       await client.query(`INSERT INTO ir_config_parameter (key, value, create_uid, create_date, write_uid, write_date) VALUES ($1, $2, 1, ${now}, 1, ${now})`, [key, value]);
     }
     // Attachments live in the filestore as Odoo keeps them (ir_attachment `_file_write`: <data_dir>/filestore/<db>/<sha1[:2]>/<sha1>).
     const logo = Buffer.from(`<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10"><text y="8">${version}</text></svg>`);
     const sha = createHash('sha1').update(logo).digest('hex');
     const fname = `${sha.slice(0, 2)}/${sha}`;
-    await client.query(`INSERT INTO ir_attachment (name, res_model, res_id, store_fname, checksum, file_size, mimetype, create_date, write_date)
-      VALUES ('logo', 'res.company', $1, $2, $3, $4, 'image/svg+xml', ${now}, ${now})`, [company, fname, sha, logo.length]);
+    await client.query(
+      `INSERT INTO ir_attachment (name, res_model, res_id, store_fname, checksum, file_size, mimetype, create_date, write_date)
+      VALUES ('logo', 'res.company', $1, $2, $3, $4, 'image/svg+xml', ${now}, ${now})`,
+      [company, fname, sha, logo.length],
+    );
     fs.mkdirSync(path.join(dataDir, 'filestore', dbName, sha.slice(0, 2)), { recursive: true, mode: 0o700 });
     fs.writeFileSync(path.join(dataDir, 'filestore', dbName, fname), logo, { mode: 0o600 });
     await client.query('COMMIT');
@@ -252,8 +296,15 @@ function send(res, status, body, type = 'text/html; charset=utf-8') {
 
 /** Odoo's answer when the database was never initialised: an error, not a login form. */
 function notInitialised(res) {
-  send(res, 500, html('Internal Server Error', `<h1>Internal Server Error</h1>
-<p>Database <code>${esc(dbName)}</code> not initialized, you can force it with <code>-i base</code>.</p>${notice()}`));
+  send(
+    res,
+    500,
+    html(
+      'Internal Server Error',
+      `<h1>Internal Server Error</h1>
+<p>Database <code>${esc(dbName)}</code> not initialized, you can force it with <code>-i base</code>.</p>${notice()}`,
+    ),
+  );
 }
 
 /** @param {http.IncomingMessage} req */
@@ -269,9 +320,12 @@ async function readBody(req) {
 }
 
 /** @param {unknown} id @param {string} name @param {string} message */
-const rpcError = (id, name, message) => JSON.stringify({
-  jsonrpc: '2.0', id, error: { code: 200, message: 'Odoo Server Error', data: { name, debug: '', message, arguments: [message], context: {} } },
-});
+const rpcError = (id, name, message) =>
+  JSON.stringify({
+    jsonrpc: '2.0',
+    id,
+    error: { code: 200, message: 'Odoo Server Error', data: { name, debug: '', message, arguments: [message], context: {} } },
+  });
 
 /** POST /web/session/authenticate: JSON-RPC {params: {db, login, password}} (addons/web/controllers/session.py). */
 async function authenticate(req, res) {
@@ -288,19 +342,33 @@ async function authenticate(req, res) {
   if (db !== dbName) return send(res, 200, rpcError(id, 'odoo.exceptions.AccessError', 'Database not found.'), 'application/json');
   const state = await readDatabase();
   if (!state.ok || !state.initialised) return notInitialised(res);
-  const user = typeof login === 'string' && typeof password === 'string' && login && password
-    ? await withDb(async (c) => (await c.query(
-      `SELECT u.id, u.login, u.password, u.partner_id, u.company_id, p.name FROM res_users u JOIN res_partner p ON p.id = u.partner_id
-        WHERE u.login = $1 AND u.active`, [login])).rows[0])
-    : undefined;
+  const user =
+    typeof login === 'string' && typeof password === 'string' && login && password
+      ? await withDb(
+          async (c) =>
+            (
+              await c.query(
+                `SELECT u.id, u.login, u.password, u.partner_id, u.company_id, p.name FROM res_users u JOIN res_partner p ON p.id = u.partner_id
+        WHERE u.login = $1 AND u.active`,
+                [login],
+              )
+            ).rows[0],
+        )
+      : undefined;
   if (!user || !verifyHash(password, user.password)) {
     return send(res, 200, rpcError(id, 'odoo.exceptions.AccessDenied', 'Access Denied'), 'application/json');
   }
   res.setHeader('set-cookie', `session_id=${randomBytes(20).toString('hex')}; HttpOnly; Path=/; SameSite=Lax`);
-  send(res, 200, JSON.stringify({
-    jsonrpc: '2.0', id,
-    result: { uid: user.id, db: dbName, username: user.login, name: user.name, partner_id: user.partner_id, company_id: user.company_id, server_version: `${version}.0`, standin: true },
-  }), 'application/json');
+  send(
+    res,
+    200,
+    JSON.stringify({
+      jsonrpc: '2.0',
+      id,
+      result: { uid: user.id, db: dbName, username: user.login, name: user.name, partner_id: user.partner_id, company_id: user.company_id, server_version: `${version}.0`, standin: true },
+    }),
+    'application/json',
+  );
 }
 
 async function serve() {
@@ -313,7 +381,10 @@ async function serve() {
       if (url.pathname === '/web/health') {
         // addons/web/controllers/webclient.py `health`: db_server_status connects to the `postgres` database.
         if (!url.searchParams.get('db_server_status')) return send(res, 200, JSON.stringify({ status: 'pass' }), 'application/json');
-        const up = await withDb(async (c) => c.query('SELECT 1'), 'postgres').then(() => true, () => false);
+        const up = await withDb(async (c) => c.query('SELECT 1'), 'postgres').then(
+          () => true,
+          () => false,
+        );
         return send(res, up ? 200 : 500, JSON.stringify({ status: up ? 'pass' : 'fail', db_server_status: up }), 'application/json');
       }
       if (url.pathname === '/web/session/authenticate' && req.method === 'POST') return await authenticate(req, res);
@@ -321,22 +392,36 @@ async function serve() {
         const state = await readDatabase();
         if (!state.ok) return send(res, 500, html('Internal Server Error', `<h1>Internal Server Error</h1><p>The database is not reachable.</p>${notice()}`));
         if (!state.initialised) return notInitialised(res);
-        return send(res, 200, html(state.company ?? name, `<h1>${esc(state.company ?? name)}</h1>${notice()}
+        return send(
+          res,
+          200,
+          html(
+            state.company ?? name,
+            `<h1>${esc(state.company ?? name)}</h1>${notice()}
 <form class="oe_login_form" method="post" action="/web/login">
 <input type="hidden" name="db" value="${esc(dbName)}">
 <p><label for="login">Email</label> <input id="login" name="login" type="text" autocomplete="username" required></p>
 <p><label for="password">Password</label> <input id="password" name="password" type="password" autocomplete="current-password" required></p>
 <p><button type="submit">Log in</button></p>
-</form>`));
+</form>`,
+          ),
+        );
       }
       if (url.pathname === '/web/login' && req.method === 'POST') {
         // A browser's form post: checked like authenticate, answered with a page (no Odoo web client here).
         const form = new URLSearchParams(await readBody(req));
         const user = await withDb(async (c) => (await c.query('SELECT id, password FROM res_users WHERE login = $1 AND active', [form.get('login') ?? ''])).rows[0]).catch(() => undefined);
         const ok = !!user && verifyHash(form.get('password') ?? '', user.password);
-        return send(res, ok ? 200 : 401, html('Login', ok
-          ? `<h1 id="logged-in">Logged in</h1><p>As user ${esc(String(user.id))} of <code>${esc(dbName)}</code>.</p>${notice()}`
-          : `<h1>Wrong login/password</h1>${notice()}<p><a href="/web/login">Try again</a></p>`));
+        return send(
+          res,
+          ok ? 200 : 401,
+          html(
+            'Login',
+            ok
+              ? `<h1 id="logged-in">Logged in</h1><p>As user ${esc(String(user.id))} of <code>${esc(dbName)}</code>.</p>${notice()}`
+              : `<h1>Wrong login/password</h1>${notice()}<p><a href="/web/login">Try again</a></p>`,
+          ),
+        );
       }
       const state = await readDatabase();
       if (url.pathname === '/standin.json') {
@@ -345,10 +430,17 @@ async function serve() {
       const dbLine = state.ok
         ? `<p>Database <code>${esc(dbName)}</code> is reachable as this instance's own role: <strong id="tables">${state.tables}</strong> table(s) in its public schema${state.initialised ? ', initialised' : ', not initialised'}.</p>`
         : `<p>The instance database is <strong>not reachable</strong>: ${esc(state.error)}</p>`;
-      return send(res, 200, html(name, `<h1>${esc(name)}</h1>${notice()}
+      return send(
+        res,
+        200,
+        html(
+          name,
+          `<h1>${esc(name)}</h1>${notice()}
 <p>Odoo version: <strong id="version">${esc(version)}</strong></p>
 ${dbLine}
-<p><a href="/web/login">Log in</a></p>`));
+<p><a href="/web/login">Log in</a></p>`,
+        ),
+      );
     } catch (err) {
       if (!res.headersSent) send(res, 500, html('Internal Server Error', `<h1>Internal Server Error</h1>${notice()}`));
       else res.destroy();

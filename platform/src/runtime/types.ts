@@ -221,7 +221,10 @@ export type RuntimeErrorCode = 'not_found' | 'timeout' | 'failed' | 'unavailable
 
 /** A driver failure the caller can act on (message is safe to record: no secrets). */
 export class RuntimeError extends Error {
-  constructor(readonly code: RuntimeErrorCode, message: string) {
+  constructor(
+    readonly code: RuntimeErrorCode,
+    message: string,
+  ) {
     super(message);
     this.name = 'RuntimeError';
   }
@@ -229,7 +232,10 @@ export class RuntimeError extends Error {
 
 /** A backup that must be recorded as `backup_failed` (missing/empty part, dump error). */
 export class BackupError extends Error {
-  constructor(message: string, readonly part?: 'database' | 'filestore' | 'manifest') {
+  constructor(
+    message: string,
+    readonly part?: 'database' | 'filestore' | 'manifest',
+  ) {
     super(message);
     this.name = 'BackupError';
   }
@@ -237,7 +243,10 @@ export class BackupError extends Error {
 
 /** A restore that failed; the instance was left as it was (from the safety backup). */
 export class RestoreError extends Error {
-  constructor(message: string, readonly safetyBackupId?: string) {
+  constructor(
+    message: string,
+    readonly safetyBackupId?: string,
+  ) {
     super(message);
     this.name = 'RestoreError';
   }

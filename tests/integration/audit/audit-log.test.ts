@@ -112,7 +112,10 @@ describe('each action leaves exactly one entry with the right actor', () => {
     const event = {
       method: 'POST',
       headers: {
-        'content-type': 'application/json', 'ce-specversion': '1.0', 'ce-id': id, 'ce-source': '/saasodoo/lifecycle',
+        'content-type': 'application/json',
+        'ce-specversion': '1.0',
+        'ce-id': id,
+        'ce-source': '/saasodoo/lifecycle',
         'ce-type': 'com.saasodoo.billing.status_changed',
       },
       body: JSON.stringify({ customerId: bob.userId, instanceId: bobInstance, status: 'overdue', reason: 'payment failed' }),
@@ -147,7 +150,10 @@ describe('who reads what', () => {
     expect(new Set(byAction.items.map((e: { action: string }) => e.action))).toEqual(new Set(['instance-action.stop', 'instance-action.backup']));
     const res = await get(`/api/audit-log?format=jsonl&customerId=${alice.userId}`, ada.accessToken);
     expect(res.headers.get('content-type')).toMatch(/^application\/x-ndjson/);
-    const lines = (await res.text()).trim().split('\n').map((l) => JSON.parse(l));
+    const lines = (await res.text())
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines.length).toBeGreaterThanOrEqual(6);
     for (const l of lines) expect(l.customerId).toBe(alice.userId);
   });
@@ -160,11 +166,11 @@ describe('append-only', () => {
     await expect(db('audit').none('TRUNCATE audit_log')).rejects.toThrow(/permission denied/);
     const old = `old-${randomUUID()}`;
     const recent = `recent-${randomUUID()}`;
-    for (const [id, days] of [[old, 100], [recent, 10]] as const) {
-      await db('audit').none(
-        `INSERT INTO audit_log (id, at, actor, action, outcome) VALUES ($1, now() - make_interval(days => $2), 'system', 'test.prune', 'succeeded')`,
-        [id, days],
-      );
+    for (const [id, days] of [
+      [old, 100],
+      [recent, 10],
+    ] as const) {
+      await db('audit').none(`INSERT INTO audit_log (id, at, actor, action, outcome) VALUES ($1, now() - make_interval(days => $2), 'system', 'test.prune', 'succeeded')`, [id, days]);
     }
     await db('audit').one('SELECT audit_prune(0)');
     const left = await db('audit').map('SELECT id FROM audit_log WHERE action = $1', ['test.prune'], (r: { id: string }) => r.id);

@@ -143,9 +143,7 @@ describe('signup and verification', () => {
     const email = newEmail();
     await signup(email);
     const token = await verifyTokenFor(email);
-    const ttl = await db('auth').one(
-      `SELECT extract(epoch FROM expires_at - created_at)::int AS s FROM email_tokens ORDER BY created_at DESC LIMIT 1`,
-    );
+    const ttl = await db('auth').one(`SELECT extract(epoch FROM expires_at - created_at)::int AS s FROM email_tokens ORDER BY created_at DESC LIMIT 1`);
     expect(ttl.s).toBe(86_400);
     await db('auth').none("UPDATE email_tokens SET expires_at = now() - interval '1 second' WHERE purpose = 'verify_email'");
     expect((await call('verify-email', { body: { token } })).status).toBe(400);
@@ -169,7 +167,10 @@ describe('login, refresh, logout', () => {
   it('issues a 10-minute EdDSA token with sub, sid, role, iss, aud, exp, iat, jti and an opaque refresh token', async () => {
     const c = await customer();
     expect(c.expiresIn).toBe(600);
-    const [h, p] = c.accessToken.split('.').slice(0, 2).map((s) => JSON.parse(Buffer.from(s, 'base64url').toString()));
+    const [h, p] = c.accessToken
+      .split('.')
+      .slice(0, 2)
+      .map((s) => JSON.parse(Buffer.from(s, 'base64url').toString()));
     expect(h.alg).toBe('EdDSA');
     expect(h.kid).toBeTruthy();
     expect(Object.keys(p).sort()).toEqual(['aud', 'exp', 'iat', 'iss', 'jti', 'role', 'sid', 'sub']);
@@ -232,9 +233,7 @@ describe('password reset and change', () => {
     const ev = (await outboxEvents()).filter((e) => e.type === 'user.password_reset_requested' && e.data.email === c.email);
     expect(ev).toHaveLength(1);
     expect(ev[0].data.resetUrl).toMatch(/^http:\/\/localhost:3000\/reset-password\?token=/);
-    const ttl = await db('auth').one(
-      "SELECT extract(epoch FROM expires_at - created_at)::int AS s FROM email_tokens WHERE purpose = 'reset_password' ORDER BY created_at DESC LIMIT 1",
-    );
+    const ttl = await db('auth').one("SELECT extract(epoch FROM expires_at - created_at)::int AS s FROM email_tokens WHERE purpose = 'reset_password' ORDER BY created_at DESC LIMIT 1");
     expect(ttl.s).toBe(3_600);
     const token = linkToken(ev[0].data.resetUrl);
     const newPassword = 'an entirely new passphrase';

@@ -98,7 +98,12 @@ describe('token checks', () => {
     const pub = createPublicKey((await signingKey()).privateKey).export({ format: 'der', type: 'spki' });
     const token = await new SignJWT({ sid: user.sessionId, role: 'admin' })
       .setProtectedHeader({ alg: 'HS256', kid: (await signingKey()).kid })
-      .setSubject(user.userId).setIssuer('saasodoo').setAudience('saasodoo-api').setIssuedAt().setExpirationTime('5m').setJti('x')
+      .setSubject(user.userId)
+      .setIssuer('saasodoo')
+      .setAudience('saasodoo-api')
+      .setIssuedAt()
+      .setExpirationTime('5m')
+      .setJti('x')
       .sign(new Uint8Array(pub));
     expect(await status(authenticate(`Bearer ${token}`))).toBe(401);
   });

@@ -31,7 +31,12 @@ const urls: Record<string, string> = {};
 beforeAll(async () => {
   await migrate();
   kb = await startTestKillbill();
-  for (const [name, fn] of [['plans', plansFn], ['trial-eligibility', eligibilityFn], ['billing', billingFn], ['instances', instancesFn]] as const) {
+  for (const [name, fn] of [
+    ['plans', plansFn],
+    ['trial-eligibility', eligibilityFn],
+    ['billing', billingFn],
+    ['instances', instancesFn],
+  ] as const) {
     const s = await startFunction(fn, await freePort()); // faas-js-runtime treats port 0 as 8080
     servers.push(s);
     urls[name] = `http://127.0.0.1:${(s.address() as { port: number }).port}/`;
@@ -42,10 +47,14 @@ beforeAll(async () => {
     const target = urls[/^\/api\/([a-z-]+)$/.exec(url.pathname)?.[1] ?? ''];
     if (!target) return void res.writeHead(404).end();
     const to = new URL(target);
-    req.pipe(http.request({ host: to.hostname, port: to.port, path: `/${url.search}`, method: req.method, headers: req.headers }, (up) => {
-      res.writeHead(up.statusCode ?? 502, up.headers);
-      up.pipe(res);
-    }).on('error', () => res.writeHead(502).end()));
+    req.pipe(
+      http
+        .request({ host: to.hostname, port: to.port, path: `/${url.search}`, method: req.method, headers: req.headers }, (up) => {
+          res.writeHead(up.statusCode ?? 502, up.headers);
+          up.pipe(res);
+        })
+        .on('error', () => res.writeHead(502).end()),
+    );
   });
   await new Promise<void>((r) => router.listen(0, '127.0.0.1', () => r()));
   servers.push(router);
@@ -75,7 +84,8 @@ async function pendingInstance(u: TestUser, id: string, plan: string, trial: boo
   await db('instance').none(
     `INSERT INTO instances (id, customer_id, name, subdomain, plan, odoo_version, status, billing_status, trial, resources)
      VALUES ($1, $2, 'Test', $3, $4, '17', 'pending_payment', $5, $6, '{"cpu":1,"memoryMiB":1024,"storageGiB":5}') ON CONFLICT (id) DO NOTHING`,
-    [id, u.userId, `t-${id.slice(0, 8)}`, plan, trial ? 'trial' : 'payment_required', trial]);
+    [id, u.userId, `t-${id.slice(0, 8)}`, plan, trial ? 'trial' : 'payment_required', trial],
+  );
 }
 async function start(u: TestUser, plan: string, trial: boolean, instanceId = randomUUID()) {
   await pendingInstance(u, instanceId, plan, trial);
@@ -88,8 +98,12 @@ describe('plans and trials', () => {
     expect(anon.status).toBe(200);
     expect(anon.body.items.map((p: any) => p.id)).toEqual(['basic-immediate', 'basic-monthly', 'standard-monthly', 'premium-monthly']);
     expect(anon.body.items.find((p: any) => p.id === 'premium-monthly')).toEqual({
-      id: 'premium-monthly', name: 'Premium', price: { amount: 10, currency: 'USD', period: 'month' },
-      resources: { cpu: 4, memoryMiB: 8192, storageGiB: 50 }, database: 'dedicated', trial: { days: 14 },
+      id: 'premium-monthly',
+      name: 'Premium',
+      price: { amount: 10, currency: 'USD', period: 'month' },
+      resources: { cpu: 4, memoryMiB: 8192, storageGiB: 50 },
+      database: 'dedicated',
+      trial: { days: 14 },
     });
     const fresh = await createTestUser();
     expect((await call('trial-eligibility', fresh)).body).toEqual({ eligible: true, reason: 'eligible', trialDays: 14 });
@@ -201,4 +215,3 @@ describe('cards (billing function)', () => {
     expect((await open(other)).status).toBe(404);
   });
 });
-

@@ -29,11 +29,16 @@ afterAll(async () => {
 });
 
 const kbHeaders = () => ({
-  authorization: `Basic ${Buffer.from('admin:password').toString('base64')}`, 'x-killbill-apikey': 'saasodoo', 'x-killbill-apisecret': 'saasodoo-secret',
+  authorization: `Basic ${Buffer.from('admin:password').toString('base64')}`,
+  'x-killbill-apikey': 'saasodoo',
+  'x-killbill-apisecret': 'saasodoo-secret',
 });
 const of = (accountId: string) => rx.received.filter((r) => r.body.accountId === accountId);
 const types = (list: Received[]) => list.map((r) => r.body.eventType + (r.body.metaData && JSON.parse(r.body.metaData).actionType ? `:${JSON.parse(r.body.metaData).actionType}` : ''));
-const has = (accountId: string, ...wanted: string[]) => () => wanted.every((w) => types(of(accountId)).includes(w));
+const has =
+  (accountId: string, ...wanted: string[]) =>
+  () =>
+    wanted.every((w) => types(of(accountId)).includes(w));
 
 async function customerWithSubscription(plan: string, trial: boolean, outcome: 'SUCCESS' | 'FAILURE' = 'SUCCESS') {
   const customerId = randomUUID();
@@ -72,7 +77,9 @@ describe('Kill Bill simulator', () => {
     expect((await fetch(`${kb.url}/1.0/kb/test/queues?timeoutSec=1`, { headers: kbHeaders() })).status).toBe(200);
     const apiKey = `fresh-${randomUUID().slice(0, 8)}`;
     const created = await fetch(`${kb.url}/1.0/kb/tenants`, {
-      method: 'POST', headers: { ...basic, 'content-type': 'application/json', 'x-killbill-createdby': 'test' }, body: JSON.stringify({ apiKey, apiSecret: 'fresh-secret' }),
+      method: 'POST',
+      headers: { ...basic, 'content-type': 'application/json', 'x-killbill-createdby': 'test' },
+      body: JSON.stringify({ apiKey, apiSecret: 'fresh-secret' }),
     });
     expect([created.status, await created.text()]).toEqual([201, '']);
     expect((await fetch(`${kb.url}/1.0/kb/tenants?apiKey=${apiKey}`, { headers: basic })).status).toBe(200);
@@ -123,7 +130,10 @@ describe('Kill Bill simulator', () => {
     const sub = await kb.adapter.subscription(c.sub.subscriptionId!);
     expect(sub).toMatchObject({ phaseType: 'EVERGREEN', state: 'ACTIVE' });
     const invoices = await kb.adapter.invoices(c.accountId);
-    expect(invoices.map((i) => [i.amount, i.balance])).toEqual([[0, 0], [5, 0]]);
+    expect(invoices.map((i) => [i.amount, i.balance])).toEqual([
+      [0, 0],
+      [5, 0],
+    ]);
     expect((await kb.adapter.payments(c.accountId))[0].transactions![0].status).toBe('SUCCESS');
   });
 
@@ -133,7 +143,10 @@ describe('Kill Bill simulator', () => {
     await waitFor(has(c.accountId, 'INVOICE_PAYMENT_FAILED', 'PAYMENT_FAILED'), 10_000, 'payment failure');
     expect((await kb.adapter.overdue(c.accountId))!.isClearState).toBe(true);
 
-    const blocking = () => of(c.accountId).filter((r) => r.body.eventType === 'BLOCKING_STATE').map((r) => JSON.parse(r.body.metaData!));
+    const blocking = () =>
+      of(c.accountId)
+        .filter((r) => r.body.eventType === 'BLOCKING_STATE')
+        .map((r) => JSON.parse(r.body.metaData!));
     await kb.adapter.moveClock({ days: 9 });
     expect((await kb.adapter.overdue(c.accountId))!.name).not.toBe('WARNING');
     await kb.adapter.moveClock({ days: 1 });
@@ -179,7 +192,11 @@ describe('Kill Bill simulator', () => {
     expect((await kb.adapter.invoices(account.accountId!)).filter((i) => (i.balance ?? 0) > 0)).toHaveLength(1);
     const cardPage = async (number: string) => {
       const sessionId = await kb.adapter.stripeCheckoutSession(account.accountId!, 'http://portal.test/billing/card?session={CHECKOUT_SESSION_ID}', 'http://portal.test/billing');
-      const session = await new Stripe('sk_test_saasodoo_simulator', { host: new URL(kb.sim.stripeUrl).hostname, port: Number(new URL(kb.sim.stripeUrl).port), protocol: 'http' }).checkout.sessions.retrieve(sessionId);
+      const session = await new Stripe('sk_test_saasodoo_simulator', {
+        host: new URL(kb.sim.stripeUrl).hostname,
+        port: Number(new URL(kb.sim.stripeUrl).port),
+        protocol: 'http',
+      }).checkout.sessions.retrieve(sessionId);
       expect(session.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/pay\/cs_test_/);
       const res = await fetch(session.url!, { method: 'POST', redirect: 'manual', body: new URLSearchParams({ number, expiry: '12 / 34', cvc: '123' }) });
       return { sessionId, res };

@@ -40,7 +40,17 @@ beforeAll(async () => {
   ch.sendToQueue(queueNames(c.BROKER_NAME, trigger.name).dlq, Buffer.from(JSON.stringify({ email: 'a@example.test', password: 'hunter2hunter2' })), {
     persistent: true,
     contentType: 'application/json',
-    headers: { id: 'dead-1', type: trigger.filter.attributes.type, source: '/tests', specversion: '1.0', 'x-attempt': 1, 'x-dead-status': 422, 'x-dead-reason': 'HTTP 422 (not retryable)', 'x-dead-body': 'nope', 'x-dead-trigger': trigger.name },
+    headers: {
+      id: 'dead-1',
+      type: trigger.filter.attributes.type,
+      source: '/tests',
+      specversion: '1.0',
+      'x-attempt': 1,
+      'x-dead-status': 422,
+      'x-dead-reason': 'HTTP 422 (not retryable)',
+      'x-dead-body': 'nope',
+      'x-dead-trigger': trigger.name,
+    },
   });
   await ch.waitForConfirms();
   await conn.close();

@@ -50,7 +50,11 @@ beforeAll(async () => {
 afterAll(async () => {
   await broker?.stop();
   await Promise.all(Object.values(subs).map((s) => s.close()));
-  await removeBroker(c.RABBITMQ_URL, c.BROKER_NAME, triggers.map((t) => t.name));
+  await removeBroker(
+    c.RABBITMQ_URL,
+    c.BROKER_NAME,
+    triggers.map((t) => t.name),
+  );
 });
 
 const dead = (trigger: string) => withAmqp(c.RABBITMQ_URL, (conn) => listDeadLetters(conn, c.BROKER_NAME, trigger));
@@ -86,7 +90,11 @@ describe('ingress', () => {
 
   it('answers 400 naming the field for invalid events, and stores nothing', async () => {
     const before = subs.basic.received.length;
-    const missingType = await fetch(broker.url, { method: 'POST', headers: { 'content-type': 'application/json', 'ce-specversion': '1.0', 'ce-id': 'x', 'ce-source': '/t', 'ce-testcase': 'basic' }, body: '{}' });
+    const missingType = await fetch(broker.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'ce-specversion': '1.0', 'ce-id': 'x', 'ce-source': '/t', 'ce-testcase': 'basic' },
+      body: '{}',
+    });
     expect(missingType.status).toBe(400);
     expect((await missingType.json()).error.fields).toHaveProperty('type');
 
@@ -102,7 +110,11 @@ describe('ingress', () => {
     expect(notEvent.status).toBe(400);
     expect((await notEvent.json()).error.fields).toHaveProperty('event');
 
-    const badJson = await fetch(broker.url, { method: 'POST', headers: { 'content-type': 'application/json', 'ce-specversion': '1.0', 'ce-id': 'y', 'ce-source': '/t', 'ce-type': TICK }, body: '{nope' });
+    const badJson = await fetch(broker.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'ce-specversion': '1.0', 'ce-id': 'y', 'ce-source': '/t', 'ce-type': TICK },
+      body: '{nope',
+    });
     expect(badJson.status).toBe(400);
     expect((await badJson.json()).error.fields).toHaveProperty('data');
 
@@ -197,7 +209,11 @@ describe('real event function', () => {
       await b.stop();
       await target.close();
       await new Promise((r) => server.close(r));
-      await removeBroker(c.RABBITMQ_URL, c.BROKER_NAME, t.map((x) => x.name)).catch(() => {});
+      await removeBroker(
+        c.RABBITMQ_URL,
+        c.BROKER_NAME,
+        t.map((x) => x.name),
+      ).catch(() => {});
     }
   });
 });

@@ -35,7 +35,11 @@ beforeAll(async () => {
 afterAll(async () => {
   await broker?.stop();
   await Promise.all(Object.values(subs).map((s) => s.close()));
-  await removeBroker(c.RABBITMQ_URL, c.BROKER_NAME, triggers.map((t) => t.name));
+  await removeBroker(
+    c.RABBITMQ_URL,
+    c.BROKER_NAME,
+    triggers.map((t) => t.name),
+  );
 });
 
 describe('host services', () => {

@@ -30,7 +30,11 @@ beforeAll(async () => {
 afterAll(async () => {
   await broker?.stop();
   await Promise.all(Object.values(subs).map((s) => s.close()));
-  await removeBroker(c.RABBITMQ_URL, c.BROKER_NAME, triggers.map((t) => t.name));
+  await removeBroker(
+    c.RABBITMQ_URL,
+    c.BROKER_NAME,
+    triggers.map((t) => t.name),
+  );
 });
 
 /** POSTs what the SDK's HTTP binding makes of `ev` in `mode`. */
@@ -41,7 +45,14 @@ function sendSdk(ev: CloudEvent<unknown>, mode: 'structured' | 'binary'): Promis
 
 describe('ingress decoding', () => {
   it('accepts the SDK structured encoding of binary data (data_base64) and delivers the decoded JSON data', async () => {
-    const ev = new CloudEvent({ id: 'b64-1', type: TICK, source: '/tests', testcase: 'encodings', datacontenttype: 'application/json', data: Buffer.from(JSON.stringify({ at: '2026-12-06T10:00:00.000Z' })) });
+    const ev = new CloudEvent({
+      id: 'b64-1',
+      type: TICK,
+      source: '/tests',
+      testcase: 'encodings',
+      datacontenttype: 'application/json',
+      data: Buffer.from(JSON.stringify({ at: '2026-12-06T10:00:00.000Z' })),
+    });
     const m = HTTP.structured(ev);
     expect(JSON.parse(m.body as string)).toMatchObject({ data_base64: expect.any(String) }); // what the SDK sends: no `data`
     expect(JSON.parse(m.body as string)).not.toHaveProperty('data');
@@ -55,7 +66,10 @@ describe('ingress decoding', () => {
 
   it('accepts the same data in the SDK binary encoding and as structured JSON data', async () => {
     const data = { at: '2026-12-06T11:00:00.000Z' };
-    expect((await sendSdk(new CloudEvent({ id: 'bin-2', type: TICK, source: '/tests', testcase: 'encodings', datacontenttype: 'application/json', data: Buffer.from(JSON.stringify(data)) }), 'binary')).status).toBe(202);
+    expect(
+      (await sendSdk(new CloudEvent({ id: 'bin-2', type: TICK, source: '/tests', testcase: 'encodings', datacontenttype: 'application/json', data: Buffer.from(JSON.stringify(data)) }), 'binary'))
+        .status,
+    ).toBe(202);
     expect((await sendSdk(new CloudEvent({ id: 'str-2', type: TICK, source: '/tests', testcase: 'encodings', datacontenttype: 'application/json', data }), 'structured')).status).toBe(202);
     for (const id of ['bin-2', 'str-2']) {
       const d = await eventually(() => subs.encodings.received.find((x) => x.headers['ce-id'] === id));
@@ -73,11 +87,21 @@ describe('the text rule at the ingress', () => {
     const binary = await postBinary(broker.url, { type: FAILED, testcase: 'multiline', data });
     expect(binary.status).toBe(400);
     expect((await binary.json()).error.fields).toEqual({ 'data.reason': 'must not contain control characters (found U+0000)' });
-    const b64 = await sendSdk(new CloudEvent({ type: FAILED, source: '/tests', testcase: 'multiline', datacontenttype: 'application/json', data: Buffer.from(JSON.stringify({ ...data, reason: 'ok', step: 'data\u001bbase' })) }), 'structured');
+    const b64 = await sendSdk(
+      new CloudEvent({
+        type: FAILED,
+        source: '/tests',
+        testcase: 'multiline',
+        datacontenttype: 'application/json',
+        data: Buffer.from(JSON.stringify({ ...data, reason: 'ok', step: 'data\u001bbase' })),
+      }),
+      'structured',
+    );
     expect(b64.status).toBe(400);
     expect((await b64.json()).error.fields).toEqual({ 'data.step': 'must not contain control characters (found U+001B)' });
     const surrogate = await fetch(broker.url, {
-      method: 'POST', headers: { 'content-type': 'application/cloudevents+json' },
+      method: 'POST',
+      headers: { 'content-type': 'application/cloudevents+json' },
       body: `{"specversion":"1.0","id":"s-1","type":"${FAILED}","source":"/tests","testcase":"multiline","data":{"instanceId":"${ids.instanceId}","customerId":"${ids.customerId}","step":"x","reason":"\\ud800"}}`,
     });
     expect(surrogate.status).toBe(400);

@@ -19,11 +19,7 @@ import { eventually, postBinary, removeBroker, sleep, testTrigger } from '../../
 import { tcpProxy, type TcpProxy } from '../../helpers/tcp-proxy.ts';
 
 const c = config();
-const triggers = [
-  testTrigger('outage', 'outage', 'outage'),
-  testTrigger('bulk', 'bulk', 'bulk', { parallelism: 10 }),
-  testTrigger('outbox', 'outbox', 'outbox'),
-];
+const triggers = [testTrigger('outage', 'outage', 'outage'), testTrigger('bulk', 'bulk', 'bulk', { parallelism: 10 }), testTrigger('outbox', 'outbox', 'outbox')];
 const subs: Record<string, FakeSubscriber> = {};
 const effects = new Map<string, number>();
 let proxy: TcpProxy;
@@ -51,7 +47,11 @@ afterAll(async () => {
   await broker?.stop();
   await proxy?.close();
   await Promise.all(Object.values(subs).map((s) => s.close()));
-  await removeBroker(c.RABBITMQ_URL, c.BROKER_NAME, triggers.map((t) => t.name)).catch(() => {});
+  await removeBroker(
+    c.RABBITMQ_URL,
+    c.BROKER_NAME,
+    triggers.map((t) => t.name),
+  ).catch(() => {});
   await closeDatabases();
   await dropNamespace();
 });

@@ -103,9 +103,7 @@ describe.skipIf(!kubectl)('platform deploy', () => {
     const cm = changed.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'saasodoo-config') as any;
     cm.data.LOG_LEVEL = 'debug';
     const third = await deploy(changed, { kubeConfig: k.kubeConfig(), wait: false, diff: true, progress });
-    expect(third.changes.filter((c) => c.action !== 'unchanged')).toEqual([
-      { id: objectId(cm), action: 'update', diff: ['.data.LOG_LEVEL: "info" → "debug"'] },
-    ]);
+    expect(third.changes.filter((c) => c.action !== 'unchanged')).toEqual([{ id: objectId(cm), action: 'update', diff: ['.data.LOG_LEVEL: "info" → "debug"'] }]);
     expect(writes(k)).toBe(afterFirst + 1);
   });
 
@@ -137,11 +135,15 @@ describe.skipIf(!kubectl)('platform deploy', () => {
         const r = readiness(o as KubeObject);
         if (!r || r.ready || o.kind === 'Deployment' || o.kind === 'Job') continue;
         const st =
-          o.kind === 'StatefulSet' ? { readyReplicas: o.spec?.replicas ?? 1 }
-          : o.kind === 'Cluster' ? { readyInstances: o.spec.instances, phase: 'Cluster in healthy state' }
-          : o.kind === 'RabbitmqCluster' ? { conditions: [{ type: 'AllReplicasReady', status: 'True' }] }
-          : o.kind === 'CephFilesystem' ? { phase: 'Ready' }
-          : { conditions: [{ type: 'Ready', status: 'True' }] };
+          o.kind === 'StatefulSet'
+            ? { readyReplicas: o.spec?.replicas ?? 1 }
+            : o.kind === 'Cluster'
+              ? { readyInstances: o.spec.instances, phase: 'Cluster in healthy state' }
+              : o.kind === 'RabbitmqCluster'
+                ? { conditions: [{ type: 'AllReplicasReady', status: 'True' }] }
+                : o.kind === 'CephFilesystem'
+                  ? { phase: 'Ready' }
+                  : { conditions: [{ type: 'Ready', status: 'True' }] };
         k.setStatus(o.apiVersion, o.kind, o.metadata.namespace, o.metadata.name, st);
       }
     }, 20);

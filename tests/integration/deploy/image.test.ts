@@ -94,15 +94,21 @@ describe.skipIf(!available)('platform build --image / --push', () => {
   });
 
   afterAll(async () => {
-    for (const ref of created) await docker.getImage(ref).remove({ force: true }).catch(() => {});
+    for (const ref of created)
+      await docker
+        .getImage(ref)
+        .remove({ force: true })
+        .catch(() => {});
     registry.server.close();
     fs.rmSync(out, { recursive: true, force: true });
   });
 
   it('builds REGISTRY/<name>:<tag> as the Knative Service names it, non-root, `node index.js`; pushes it', async () => {
-    const r = await promisify(execFile)(process.execPath, [
-      '--import', 'tsx', 'platform/src/cli.ts', 'build', 'plans', '--out', out, '--tag', tag, '--registry', `${registryHost}/saasodoo`, '--push',
-    ], { cwd: repoRoot, env: { ...process.env, NODE_IMAGE: base }, timeout: 300_000 });
+    const r = await promisify(execFile)(
+      process.execPath,
+      ['--import', 'tsx', 'platform/src/cli.ts', 'build', 'plans', '--out', out, '--tag', tag, '--registry', `${registryHost}/saasodoo`, '--push'],
+      { cwd: repoRoot, env: { ...process.env, NODE_IMAGE: base }, timeout: 300_000 },
+    );
     const ref = `${registryHost}/saasodoo/plans:${tag}`;
     created.push(ref);
     expect(r.stdout).toContain(`image ${ref}\n`);
@@ -118,7 +124,9 @@ describe.skipIf(!available)('platform build --image / --push', () => {
     // It runs on its own (its external packages are in the image) and answers.
     const port = await freePort();
     const c = await docker.createContainer({
-      Image: ref, Env: [`PORT=${port}`, 'DATA_DIR=/tmp/data'], HostConfig: { NetworkMode: 'host', AutoRemove: false },
+      Image: ref,
+      Env: [`PORT=${port}`, 'DATA_DIR=/tmp/data'],
+      HostConfig: { NetworkMode: 'host', AutoRemove: false },
     });
     try {
       await c.start();

@@ -72,7 +72,10 @@ describe('create', () => {
     for (const [over, field] of cases) {
       const r = await create(alice, over);
       expect(r.status, JSON.stringify(over)).toBe(400);
-      expect(Object.keys(r.body.error.fields ?? {}).some((k) => k === field || k.endsWith(field)), `${JSON.stringify(over)} → ${JSON.stringify(r.body)}`).toBe(true);
+      expect(
+        Object.keys(r.body.error.fields ?? {}).some((k) => k === field || k.endsWith(field)),
+        `${JSON.stringify(over)} → ${JSON.stringify(r.body)}`,
+      ).toBe(true);
     }
   });
 
@@ -100,7 +103,7 @@ describe('create', () => {
     h.billing.start = 'ok';
     expect(r.status).toBe(503);
     expect(r.headers.get('retry-after')).toMatch(/^[1-9][0-9]*$/);
-    expect((await db('instance').oneOrNone('SELECT 1 FROM instances WHERE subdomain = $1', [s]))).toBeNull();
+    expect(await db('instance').oneOrNone('SELECT 1 FROM instances WHERE subdomain = $1', [s])).toBeNull();
   });
 
   it('two concurrent creates with one subdomain: one 202, one 409', async () => {

@@ -52,7 +52,11 @@ async function subscriptionsOf(customerId: string): Promise<Subscription[]> {
 /** What Kill Bill would push for the subscription (lifecycle re-reads the state anyway). */
 function notify(eventType: string, subscriptionId: string) {
   return deliver(h.extra.lifecycle!, `org.killbill.${eventType.toLowerCase()}`, {
-    eventType, accountId: null, objectType: 'SUBSCRIPTION', objectId: subscriptionId, metaData: null,
+    eventType,
+    accountId: null,
+    objectType: 'SUBSCRIPTION',
+    objectId: subscriptionId,
+    metaData: null,
   });
 }
 
@@ -118,8 +122,7 @@ describe('a create whose subscription was opened but whose answer was lost', () 
     expect(late.status, JSON.stringify(late.body)).toBe(404);
     expect(late.body.error.code).toBe('not_found');
     // One already past that check when the create gave up meets the failed-create record.
-    await expect(startSubscription({ customerId: alice.userId }, { instanceId: failedId, plan: 'standard-monthly', trial: false }))
-      .rejects.toMatchObject({ status: 409, code: 'create_failed' });
+    await expect(startSubscription({ customerId: alice.userId }, { instanceId: failedId, plan: 'standard-monthly', trial: false })).rejects.toMatchObject({ status: 409, code: 'create_failed' });
     expect((await kb.bundlesOfInstance(failedId)).flatMap((b) => b.subscriptions ?? []).filter(isOpen)).toEqual([]);
   });
 

@@ -47,7 +47,9 @@ function startDns(port: number) {
 
 async function api(method: 'GET' | 'POST', path: string, token: string, body?: unknown) {
   const res = await fetch(`${p.gateway}${path}`, {
-    method, headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined,
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
   });
   return { status: res.status, body: res.status === 204 ? undefined : await res.json() };
 }
@@ -95,7 +97,11 @@ beforeAll(async () => {
   const created = await api('POST', '/api/instances', alice.accessToken, { name: 'Acme', subdomain, plan: 'basic-test-trial', odooVersion: '17', trial: true });
   expect(created.status, JSON.stringify(created.body)).toBe(202);
   instanceId = created.body.id;
-  await until('running', () => api('GET', `/api/instances?id=${instanceId}`, alice.accessToken), (r) => r.body.status === 'running');
+  await until(
+    'running',
+    () => api('GET', `/api/instances?id=${instanceId}`, alice.accessToken),
+    (r) => r.body.status === 'running',
+  );
 }, 240_000);
 
 afterAll(async () => {
@@ -150,7 +156,12 @@ describe('custom domains', () => {
     records.set(`TXT _saasodoo-challenge.${DOMAIN}`, { type: 'TXT', value: token });
     const r = await api('POST', '/api/domains', alice.accessToken, { action: 'verify', instanceId, domain: DOMAIN });
     expect(r.body).toMatchObject({ verified: true, primary: true, problem: null });
-    const page = await until('routed', () => viaHost(DOMAIN, '/web/login'), (x) => x.status === 200, 30_000);
+    const page = await until(
+      'routed',
+      () => viaHost(DOMAIN, '/web/login'),
+      (x) => x.status === 200,
+      30_000,
+    );
     expect(page.body).toMatch(/<form/i);
     await until('web.base.url', webBaseUrl, (u) => u === `http://${DOMAIN}:${p.env.GATEWAY_PORT}`, 30_000);
     const inst = await api('GET', `/api/instances?id=${instanceId}`, alice.accessToken);
@@ -162,7 +173,8 @@ describe('custom domains', () => {
     await db('instance').none(
       `INSERT INTO instances (id, customer_id, name, subdomain, plan, odoo_version, status, billing_status, resources)
        VALUES ($1, $2, 'Bob Co', $3, 'basic-immediate', '17', 'stopped', 'paid', '{"cpu":1,"memoryMiB":1024,"storageGiB":5}')`,
-      [bobInstance, bob.userId, `bob-${Date.now().toString(36)}`]);
+      [bobInstance, bob.userId, `bob-${Date.now().toString(36)}`],
+    );
     const r = await api('POST', '/api/domains', bob.accessToken, { action: 'add', instanceId: bobInstance, domain: DOMAIN });
     expect(r.status).toBe(409);
     expect(r.body.error.message).toMatch(/already in use/);
@@ -173,7 +185,12 @@ describe('custom domains', () => {
   it('removed: routed nowhere, and Odoo’s address is its own again', async () => {
     const r = await api('POST', '/api/domains', alice.accessToken, { action: 'remove', instanceId, domain: DOMAIN });
     expect(r.status).toBe(204);
-    await until('unrouted', () => viaHost(DOMAIN, '/web/login'), (x) => x.status === 404, 30_000);
+    await until(
+      'unrouted',
+      () => viaHost(DOMAIN, '/web/login'),
+      (x) => x.status === 404,
+      30_000,
+    );
     await until('web.base.url', webBaseUrl, (u) => u === `http://${subdomain}.localhost:${p.env.GATEWAY_PORT}`, 30_000);
     const list = await api('GET', `/api/domains?instanceId=${instanceId}`, alice.accessToken);
     expect(list.body.items).toEqual([]);

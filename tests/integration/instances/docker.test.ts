@@ -35,11 +35,13 @@ describe.skipIf(!available)('instances on the docker driver', () => {
   const viaGateway = async (p = '/'): Promise<{ status: number; body: string }> => {
     const sub = (await row(h.id)).subdomain;
     return new Promise((resolve, reject) => {
-      http.get({ host: '127.0.0.1', port: h.docker!.gatewayPort, path: p, headers: { host: `${sub}.localhost:8080` } }, (res) => {
-        let body = '';
-        res.on('data', (c) => (body += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      }).on('error', reject);
+      http
+        .get({ host: '127.0.0.1', port: h.docker!.gatewayPort, path: p, headers: { host: `${sub}.localhost:8080` } }, (res) => {
+          let body = '';
+          res.on('data', (c) => (body += c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        })
+        .on('error', reject);
     });
   };
   /** Odoo's JSON-RPC login through the gateway at the instance's host: the uid, or the exception name. */
@@ -47,14 +49,20 @@ describe.skipIf(!available)('instances on the docker driver', () => {
     const r = await row(h.id);
     const payload = JSON.stringify({ jsonrpc: '2.0', method: 'call', id: 1, params: { db: r.db_name, login, password } });
     const body = await new Promise<string>((resolve, reject) => {
-      const req = http.request({
-        host: '127.0.0.1', port: h.docker!.gatewayPort, method: 'POST', path: '/web/session/authenticate',
-        headers: { host: `${r.subdomain}.localhost:8080`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
-      }, (res) => {
-        let b = '';
-        res.on('data', (c) => (b += c));
-        res.on('end', () => resolve(b));
-      });
+      const req = http.request(
+        {
+          host: '127.0.0.1',
+          port: h.docker!.gatewayPort,
+          method: 'POST',
+          path: '/web/session/authenticate',
+          headers: { host: `${r.subdomain}.localhost:8080`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
+        },
+        (res) => {
+          let b = '';
+          res.on('data', (c) => (b += c));
+          res.on('end', () => resolve(b));
+        },
+      );
       req.on('error', reject);
       req.end(payload);
     });

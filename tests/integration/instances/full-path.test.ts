@@ -35,7 +35,11 @@ afterAll(async () => {
 /** What Kill Bill would push for the subscription (lifecycle re-reads the state anyway). */
 function notify(eventType: string, subscriptionId: string) {
   return deliver(h.extra.lifecycle, `org.killbill.${eventType.toLowerCase()}`, {
-    eventType, accountId: null, objectType: 'SUBSCRIPTION', objectId: subscriptionId, metaData: null,
+    eventType,
+    accountId: null,
+    objectType: 'SUBSCRIPTION',
+    objectId: subscriptionId,
+    metaData: null,
   });
 }
 

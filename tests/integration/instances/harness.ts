@@ -35,9 +35,11 @@ export type Received = { id: string; type: string; subject?: string; data: any }
 
 function listen(handler: http.RequestListener): Promise<{ server: http.Server; url: string }> {
   const server = http.createServer(handler);
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => {
-    resolve({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` });
-  }));
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () => {
+      resolve({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` });
+    }),
+  );
 }
 
 /** Forwards /api/<fn> to the function served here under that name (what the gateway does). */
@@ -178,8 +180,14 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
     docker = { host, gatewayPort: (gateway.address() as AddressInfo).port };
   } else {
     runtime = await startLocalRuntime({
-      port: 0, dataDir: config().dataDir, token: localRuntimeToken(), portBase, baseDomain: 'localhost',
-      gatewayPort: 8080, scheme: 'http', readyTimeoutMs: 20_000,
+      port: 0,
+      dataDir: config().dataDir,
+      token: localRuntimeToken(),
+      portBase,
+      baseDomain: 'localhost',
+      gatewayPort: 8080,
+      scheme: 'http',
+      readyTimeoutMs: 20_000,
     });
     process.env.LOCAL_RUNTIME_PORT = String(runtime.port);
   }
@@ -213,7 +221,10 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
     backupDownload: await serve(await import('../../../functions/backup-download/index.ts')),
   };
   Object.assign(served, {
-    provision: fn.provision, 'instance-ops': fn.instanceOps, 'quota-set': fn.quotaSet, 'health-probe': fn.healthProbe,
+    provision: fn.provision,
+    'instance-ops': fn.instanceOps,
+    'quota-set': fn.quotaSet,
+    'health-probe': fn.healthProbe,
   });
   if (o.realBilling) {
     extra.billing = await serve(await import('../../../functions/billing/index.ts'));
@@ -223,7 +234,13 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
     extra.instances = fn.instances;
   }
   return {
-    events, billing, fn, runtime, docker, kb, extra,
+    events,
+    billing,
+    fn,
+    runtime,
+    docker,
+    kb,
+    extra,
     router: (sub) => (docker ? docker.host.router(sub) : runtime!.router(sub)),
     async stop() {
       await stopRelays().catch(() => {});
@@ -290,9 +307,7 @@ export { migrate };
 
 /** The latest command the functions wrote to the outbox for `instanceId` (what the broker would deliver). */
 export async function queued(instanceId: string, type: string): Promise<{ id: string; type: string; data: any }> {
-  return db('instance').one(
-    `SELECT id, type, data FROM outbox WHERE subject = $1 AND type = $2 ORDER BY created_at DESC, id LIMIT 1`,
-    [instanceId, `com.saasodoo.${type}`]);
+  return db('instance').one(`SELECT id, type, data FROM outbox WHERE subject = $1 AND type = $2 ORDER BY created_at DESC, id LIMIT 1`, [instanceId, `com.saasodoo.${type}`]);
 }
 
 /** Delivers the queued command of that type to `url` (same event id, as the broker would). */

@@ -51,14 +51,20 @@ async function odooLogin(login: string, password: string): Promise<{ uid?: numbe
   const { url } = (await call(h.fn.instances, alice.accessToken, { query: { id } })).body.odoo;
   const payload = JSON.stringify({ jsonrpc: '2.0', method: 'call', id: 1, params: { db: (await row(id)).db_name, login, password } });
   const { status, body } = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-    const req = http.request({
-      host: '127.0.0.1', port: (gateway.address() as AddressInfo).port, method: 'POST', path: '/web/session/authenticate',
-      headers: { host: new URL(url).host, 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
-    }, (res) => {
-      let b = '';
-      res.on('data', (c) => (b += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: b }));
-    });
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port: (gateway.address() as AddressInfo).port,
+        method: 'POST',
+        path: '/web/session/authenticate',
+        headers: { host: new URL(url).host, 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
+      },
+      (res) => {
+        let b = '';
+        res.on('data', (c) => (b += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: b }));
+      },
+    );
     req.on('error', reject);
     req.end(payload);
   });
@@ -71,7 +77,11 @@ async function odooLogin(login: string, password: string): Promise<{ uid?: numbe
 async function sql(instanceId: string, text: string): Promise<any[]> {
   const r = await row(instanceId);
   const c = new pg.Client({
-    host: config().DATABASE_HOST, port: config().DATABASE_PORT, database: r.db_name, user: r.db_role, password: unseal(r.db_password_sealed),
+    host: config().DATABASE_HOST,
+    port: config().DATABASE_PORT,
+    database: r.db_name,
+    user: r.db_role,
+    password: unseal(r.db_password_sealed),
   });
   await c.connect();
   try {
@@ -140,11 +150,18 @@ describe('instance lifecycle', () => {
     expect(await sql(id, `SELECT name, state, demo FROM ir_module_module WHERE name = 'base'`)).toEqual([{ name: 'base', state: 'installed', demo: false }]);
     expect(await sql(id, `SELECT count(*)::int AS n FROM ir_model_data WHERE module = 'base' AND name = 'user_demo'`)).toEqual([{ n: 0 }]);
     expect(await sql(id, `SELECT datcollate FROM pg_database WHERE datname = current_database()`)).toEqual([{ datcollate: 'C' }]);
-    expect(await sql(id, `SELECT e.extname, r.rolname FROM pg_extension e JOIN pg_roles r ON r.oid = e.extowner WHERE extname = 'pg_trgm'`)).toEqual([{ extname: 'pg_trgm', rolname: (await row(id)).db_role }]);
-    const [admin] = await sql(id, `SELECT u.login, p.name, p.email FROM res_users u JOIN res_partner p ON p.id = u.partner_id
-      JOIN ir_model_data d ON d.res_id = u.id AND d.module = 'base' AND d.name = 'user_admin'`);
+    expect(await sql(id, `SELECT e.extname, r.rolname FROM pg_extension e JOIN pg_roles r ON r.oid = e.extowner WHERE extname = 'pg_trgm'`)).toEqual([
+      { extname: 'pg_trgm', rolname: (await row(id)).db_role },
+    ]);
+    const [admin] = await sql(
+      id,
+      `SELECT u.login, p.name, p.email FROM res_users u JOIN res_partner p ON p.id = u.partner_id
+      JOIN ir_model_data d ON d.res_id = u.id AND d.module = 'base' AND d.name = 'user_admin'`,
+    );
     expect(admin).toEqual({ login: alice.email, name: 'Alice Owner', email: alice.email });
-    expect(await sql(id, `SELECT c.name, p.name AS partner, p.complete_name FROM res_company c JOIN res_partner p ON p.id = c.partner_id`)).toEqual([{ name: 'Shop', partner: 'Shop', complete_name: 'Shop' }]);
+    expect(await sql(id, `SELECT c.name, p.name AS partner, p.complete_name FROM res_company c JOIN res_partner p ON p.id = c.partner_id`)).toEqual([
+      { name: 'Shop', partner: 'Shop', complete_name: 'Shop' },
+    ]);
     const params = Object.fromEntries((await sql(id, `SELECT key, value FROM ir_config_parameter WHERE key LIKE 'web.base.url%'`)).map((p) => [p.key, p.value]));
     const r = await row(id);
     expect(params).toEqual({ 'web.base.url': `http://${r.subdomain}.localhost:8080`, 'web.base.url.freeze': 'True' });
@@ -242,8 +259,13 @@ describe('instance lifecycle', () => {
   });
 
   it('a restore of an unusable backup leaves the instance as it was', async () => {
-    const bad = (await (await import('../../../platform/src/db/index.ts')).db('instance').one(
-      `INSERT INTO backups (id, instance_id, kind, status) VALUES (gen_random_uuid(), $1, 'manual', 'completed') RETURNING id`, [id])).id;
+    const bad = (
+      await (
+        await import('../../../platform/src/db/index.ts')
+      )
+        .db('instance')
+        .one(`INSERT INTO backups (id, instance_id, kind, status) VALUES (gen_random_uuid(), $1, 'manual', 'completed') RETURNING id`, [id])
+    ).id;
     await action(alice, 'restore', { backupId: bad });
     await deliverQueued(h.fn.instanceOps, id, 'instance.restore');
     expect((await row(id)).status).toBe('stopped');

@@ -33,9 +33,9 @@ describe('health-probe', () => {
     await until('process dead', async () => (await (await runtime()).status(h.id)).state === 'failed');
     await tick();
     await tick();
-    expect((await row(h.id))).toMatchObject({ health: 'healthy', health_failures: 2 });
+    expect(await row(h.id)).toMatchObject({ health: 'healthy', health_failures: 2 });
     await tick();
-    expect((await row(h.id))).toMatchObject({ health: 'unhealthy', health_failures: 3 });
+    expect(await row(h.id)).toMatchObject({ health: 'unhealthy', health_failures: 3 });
     await until('instance.unhealthy', () => eventsOf('instance.unhealthy').length === 1);
     expect(eventsOf('instance.unhealthy')[0].data.failures).toBe(3);
     await tick();
@@ -45,11 +45,11 @@ describe('health-probe', () => {
     await deliverQueued(h.fn.instanceOps, h.id, 'instance.restart');
     expect((await row(h.id)).status).toBe('running');
     await tick();
-    expect((await row(h.id))).toMatchObject({ health: 'healthy', health_failures: 0 });
+    expect(await row(h.id)).toMatchObject({ health: 'healthy', health_failures: 0 });
     await until('instance.recovered', () => eventsOf('instance.recovered').length === 1);
   });
 
-  it('drift: runtime stopped behind the platform\'s back is recorded once and reported', async () => {
+  it("drift: runtime stopped behind the platform's back is recorded once and reported", async () => {
     await (await runtime()).scale(h.id, 0);
     await tick();
     await tick();

@@ -48,7 +48,9 @@ async function onSecond(q: string, values: unknown[]): Promise<number> {
 }
 
 async function created(name: string): Promise<string> {
-  const r = await call(h.fn.instances, alice.accessToken, { body: { name, subdomain: `p-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`, plan: 'basic-monthly', odooVersion: '17', trial: true } });
+  const r = await call(h.fn.instances, alice.accessToken, {
+    body: { name, subdomain: `p-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`, plan: 'basic-monthly', odooVersion: '17', trial: true },
+  });
   expect(r.status).toBe(202);
   return r.body.id;
 }
@@ -56,20 +58,36 @@ async function created(name: string): Promise<string> {
 describe.skipIf(!!unavailable)('database pools', () => {
   it('adding a pool checks every field and the credentials; the password is sealed at rest', async () => {
     await expect(addPool({ name: 'Bad Name', kind: 'x' as never, host: '', port: 0, adminUser: '', adminPassword: '', capacity: 0 })).rejects.toMatchObject({
-      status: 400, fields: { name: expect.any(String), kind: expect.any(String), host: expect.any(String), port: expect.any(String), adminUser: expect.any(String), adminPassword: expect.any(String), capacity: expect.any(String) },
+      status: 400,
+      fields: {
+        name: expect.any(String),
+        kind: expect.any(String),
+        host: expect.any(String),
+        port: expect.any(String),
+        adminUser: expect.any(String),
+        adminPassword: expect.any(String),
+        capacity: expect.any(String),
+      },
     });
-    await expect(addPool({ name: 'second', kind: 'shared', host: server.host, port: server.port, adminUser: 'postgres', adminPassword: 'wrong', capacity: 2 }))
-      .rejects.toMatchObject({ status: 400, fields: { host: expect.stringContaining('no connection') } });
+    await expect(addPool({ name: 'second', kind: 'shared', host: server.host, port: server.port, adminUser: 'postgres', adminPassword: 'wrong', capacity: 2 })).rejects.toMatchObject({
+      status: 400,
+      fields: { host: expect.stringContaining('no connection') },
+    });
     const p = await addPool({ name: 'second', kind: 'shared', host: server.host, port: server.port, adminUser: server.user, adminPassword: server.password, capacity: 2 });
     expect(p).toMatchObject({ name: 'second', kind: 'shared', capacity: 2, state: 'active', instances: 0 });
     expect(JSON.stringify(p)).not.toContain(server.password);
     const stored = await db('instance').one('SELECT admin_password_sealed FROM db_pools WHERE name = $1', ['second']);
     expect(stored.admin_password_sealed).not.toContain(server.password);
     expect(unseal(stored.admin_password_sealed)).toBe(server.password);
-    await expect(addPool({ name: 'second', kind: 'shared', host: server.host, port: server.port, adminUser: server.user, adminPassword: server.password, capacity: 2 })).rejects.toMatchObject({ status: 409 });
+    await expect(addPool({ name: 'second', kind: 'shared', host: server.host, port: server.port, adminUser: server.user, adminPassword: server.password, capacity: 2 })).rejects.toMatchObject({
+      status: 409,
+    });
     // The platform's own server is the first shared pool; an operator sizes it (here 2, for the test).
     await db('instance').none(`UPDATE db_pools SET capacity = 2 WHERE name = 'default'`);
-    expect((await listPools()).map((x) => [x.name, x.kind])).toEqual([['default', 'shared'], ['second', 'shared']]);
+    expect((await listPools()).map((x) => [x.name, x.kind])).toEqual([
+      ['default', 'shared'],
+      ['second', 'shared'],
+    ]);
   });
 
   let onDefault: string;
@@ -119,7 +137,7 @@ describe.skipIf(!!unavailable)('database pools', () => {
   it('the pool health check: a stopped server is degraded, then unhealthy after 3 failures (pool.unhealthy), avoided by placement; started again it is active (pool.recovered)', async () => {
     await db('instance').none(`UPDATE db_pools SET capacity = CASE name WHEN 'second' THEN 10 ELSE 2 END`);
     const cmd = { eventId: 'tick', eventType: 'com.saasodoo.health.tick', data: {}, log };
-    const state = async () => (await db('instance').one(`SELECT state, health_failures FROM db_pools WHERE name = 'second'`));
+    const state = async () => await db('instance').one(`SELECT state, health_failures FROM db_pools WHERE name = 'second'`);
     await server.stop();
     await checkPools(cmd, { timeoutMs: 3000 });
     expect(await state()).toEqual({ state: 'degraded', health_failures: 1 });

@@ -63,7 +63,10 @@ describe('provisioning failures', () => {
       expect(done.status).toBe('running');
       expect(done.error_step).toBeNull();
       await until('ready after the retry', () => h.events.slice(before).some((e) => e.type === 'com.saasodoo.instance.ready' && e.subject === id));
-      const steps = h.events.slice(before).filter((e) => e.type === 'com.saasodoo.instance.progress' && e.subject === id).map((e) => e.data.step);
+      const steps = h.events
+        .slice(before)
+        .filter((e) => e.type === 'com.saasodoo.instance.progress' && e.subject === id)
+        .map((e) => e.data.step);
       // Resumed from the failed step: the steps before it did not run again.
       expect(steps.filter((s) => s !== 'claim')).toEqual(PROVISION_STEPS.slice(PROVISION_STEPS.indexOf(step)));
       const hist = (await call(h.fn.instances, admin.accessToken, { query: { id } })).body.history;

@@ -83,7 +83,10 @@ describe('storage usage in the API', () => {
 
 describe('progress of backup and restore', () => {
   let backupId: string;
-  const progress = (operation: string) => eventsOf('instance.progress').filter((e) => e.data.operation === operation).map((e) => `${e.data.index}/${e.data.total} ${e.data.step}`);
+  const progress = (operation: string) =>
+    eventsOf('instance.progress')
+      .filter((e) => e.data.operation === operation)
+      .map((e) => `${e.data.index}/${e.data.total} ${e.data.step}`);
 
   it('a backup reports its steps as instance.progress and keeps the last on the row', async () => {
     // Incompressible data: the backup is several MiB (used by the download test below).
@@ -124,7 +127,10 @@ describe('progress of backup and restore', () => {
       const archive = path.join(dir, 'download.tar');
       await pipeline(Readable.fromWeb(res.body as any), fs.createWriteStream(archive));
       await promisify(execFile)('tar', ['-x', '-f', archive, '-C', dir]);
-      const sha = (f: string) => createHash('sha256').update(fs.readFileSync(path.join(dir, f))).digest('hex');
+      const sha = (f: string) =>
+        createHash('sha256')
+          .update(fs.readFileSync(path.join(dir, f)))
+          .digest('hex');
       const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
       expect(manifest).toEqual(b.manifest);
       for (const part of [manifest.parts.database, manifest.parts.filestore]) {

@@ -25,7 +25,9 @@ let carol: TestUser;
 beforeAll(async () => {
   h = await startHarness();
   [alice, bob, carol] = await Promise.all([
-    createTestUser({ firstName: 'Alice', lastName: 'A' }), createTestUser({ firstName: 'Bob', lastName: 'B' }), createTestUser({ firstName: 'Carol', lastName: 'C' }),
+    createTestUser({ firstName: 'Alice', lastName: 'A' }),
+    createTestUser({ firstName: 'Bob', lastName: 'B' }),
+    createTestUser({ firstName: 'Carol', lastName: 'C' }),
   ]);
 });
 afterAll(async () => {
@@ -46,11 +48,18 @@ async function sql(instanceId: string, text: string, values: unknown[] = []): Pr
 }
 
 const params = async (id: string) => Object.fromEntries((await sql(id, 'SELECT key, value FROM ir_config_parameter')).map((p) => [p.key, p.value]));
-const modules = async (id: string) => (await sql(id, 'SELECT name, state, demo FROM ir_module_module ORDER BY name'));
+const modules = async (id: string) => await sql(id, 'SELECT name, state, demo FROM ir_module_module ORDER BY name');
 /** Objects (tables, sequences, indexes, the extension...) in `database` owned by `role`, from pg_shdepend: no connection to that database. */
-const ownedIn = async (database: string, role: string) => Number((await provisionerDb().one(
-  `SELECT count(*) AS n FROM pg_shdepend s JOIN pg_database d ON d.oid = s.dbid JOIN pg_roles r ON r.oid = s.refobjid
-   WHERE d.datname = $1 AND r.rolname = $2 AND s.deptype = 'o'`, [database, role])).n);
+const ownedIn = async (database: string, role: string) =>
+  Number(
+    (
+      await provisionerDb().one(
+        `SELECT count(*) AS n FROM pg_shdepend s JOIN pg_database d ON d.oid = s.dbid JOIN pg_roles r ON r.oid = s.refobjid
+   WHERE d.datname = $1 AND r.rolname = $2 AND s.deptype = 'o'`,
+        [database, role],
+      )
+    ).n,
+  );
 
 describe('fast init from a template', () => {
   let first: string;
@@ -58,14 +67,13 @@ describe('fast init from a template', () => {
   let template: { database: string; role: string };
   let templateOwned: number;
 
-  it('the first instance makes the template with Odoo\'s init; it is a template nobody can connect to, owned by the provisioner, its objects by a role that owns no database', async () => {
+  it("the first instance makes the template with Odoo's init; it is a template nobody can connect to, owned by the provisioner, its objects by a role that owns no database", async () => {
     first = await provisioned(h, alice.accessToken, alice.userId, { name: 'Alpha Shop' });
     const r = await row(first);
     expect(r.status).toBe('running');
     template = await db('instance').one('SELECT database, role FROM odoo_templates WHERE odoo_version = $1 AND lang = $2 AND demo = false', ['17', 'en_US']);
     expect(r.odoo_template).toBe(template.database);
-    const tdb = await provisionerDb().one(
-      `SELECT datistemplate, datallowconn, pg_get_userbyid(datdba) AS owner FROM pg_database WHERE datname = $1`, [template.database]);
+    const tdb = await provisionerDb().one(`SELECT datistemplate, datallowconn, pg_get_userbyid(datdba) AS owner FROM pg_database WHERE datname = $1`, [template.database]);
     expect(tdb).toEqual({ datistemplate: true, datallowconn: false, owner: `${config().DB_NAMESPACE}provisioner` });
     expect(await provisionerDb().oneOrNone('SELECT 1 FROM pg_database WHERE datdba = (SELECT oid FROM pg_roles WHERE rolname = $1)', [template.role])).toBeNull();
     expect(await provisionerDb().one('SELECT rolcanlogin FROM pg_roles WHERE rolname = $1', [template.role])).toEqual({ rolcanlogin: false });

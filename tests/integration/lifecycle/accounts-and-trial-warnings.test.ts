@@ -105,9 +105,11 @@ describe('user.registered / billing.account.ensure → the Kill Bill account', (
 describe('schedule.daily → billing.trial_ending (7, 3, 1 days before the end)', () => {
   type Warning = { subscriptionId: string; customerId: string; daysLeft: number; trialEndsAt: string };
   const warnings = async (subscriptionId: string) =>
-    (await db('billing').manyOrNone<{ data: Warning }>(
-      `SELECT data FROM outbox WHERE type = 'com.saasodoo.billing.trial_ending' AND data->>'subscriptionId' = $1 ORDER BY created_at`, [subscriptionId],
-    )).map((r) => r.data);
+    (
+      await db('billing').manyOrNone<{ data: Warning }>(`SELECT data FROM outbox WHERE type = 'com.saasodoo.billing.trial_ending' AND data->>'subscriptionId' = $1 ORDER BY created_at`, [
+        subscriptionId,
+      ])
+    ).map((r) => r.data);
   const daily = async () => deliver('com.saasodoo.schedule.daily', { at: (await kb.adapter.now()).toISOString() });
 
   it('the clock moving day by day through a 14-day trial: one warning at 7, 3 and 1 days left; a second daily event the same day adds none', async () => {

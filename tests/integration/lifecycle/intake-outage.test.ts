@@ -95,7 +95,8 @@ describe('webhook-intake with its database down', () => {
       accountId = (await kb.adapter.ensureAccount({ customerId })).accountId!;
       const refused = async () => {
         const rows = await kb.sim.db.manyOrNone<{ attempt: number; last_status: string | null; delivered_at: Date | null }>(
-          `SELECT attempt, last_status, delivered_at FROM kb_notifications WHERE body::jsonb->>'eventType' = 'ACCOUNT_CREATION' AND body::jsonb->>'accountId' = $1`, [accountId],
+          `SELECT attempt, last_status, delivered_at FROM kb_notifications WHERE body::jsonb->>'eventType' = 'ACCOUNT_CREATION' AND body::jsonb->>'accountId' = $1`,
+          [accountId],
         );
         return rows.length === 1 && rows[0].attempt >= 1 && rows[0].last_status === '503' && !rows[0].delivered_at;
       };
@@ -104,14 +105,20 @@ describe('webhook-intake with its database down', () => {
     } finally {
       proxy.restore();
     }
-    await waitFor(async () => {
-      const r = await kb.sim.db.oneOrNone<{ delivered_at: Date | null }>(
-        `SELECT delivered_at FROM kb_notifications WHERE body::jsonb->>'eventType' = 'ACCOUNT_CREATION' AND body::jsonb->>'accountId' = $1`, [accountId],
-      );
-      return !!r?.delivered_at;
-    }, 15_000, 'the retry to be accepted');
+    await waitFor(
+      async () => {
+        const r = await kb.sim.db.oneOrNone<{ delivered_at: Date | null }>(
+          `SELECT delivered_at FROM kb_notifications WHERE body::jsonb->>'eventType' = 'ACCOUNT_CREATION' AND body::jsonb->>'accountId' = $1`,
+          [accountId],
+        );
+        return !!r?.delivered_at;
+      },
+      15_000,
+      'the retry to be accepted',
+    );
     const delivery = await kb.sim.db.one<{ attempt: number; last_status: string }>(
-      `SELECT attempt, last_status FROM kb_notifications WHERE body::jsonb->>'eventType' = 'ACCOUNT_CREATION' AND body::jsonb->>'accountId' = $1`, [accountId],
+      `SELECT attempt, last_status FROM kb_notifications WHERE body::jsonb->>'eventType' = 'ACCOUNT_CREATION' AND body::jsonb->>'accountId' = $1`,
+      [accountId],
     );
     expect(delivery.attempt).toBeGreaterThanOrEqual(2);
     expect(delivery.last_status).toBe('200');

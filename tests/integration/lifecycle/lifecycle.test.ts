@@ -69,7 +69,10 @@ async function pump(o: { reverse?: boolean; where?: (r: OutRow) => boolean } = {
   if (o.where) rows = rows.filter(o.where);
   if (o.reverse) rows.reverse();
   for (const r of rows) {
-    const res = (await lifecycleFn.handle({ cloudevent: new CloudEvent({ id: r.id, type: r.type, source: '/saasodoo/webhook-intake', data: r.data, ...r.extensions }) })) as { statusCode: number; body: unknown };
+    const res = (await lifecycleFn.handle({ cloudevent: new CloudEvent({ id: r.id, type: r.type, source: '/saasodoo/webhook-intake', data: r.data, ...r.extensions }) })) as {
+      statusCode: number;
+      body: unknown;
+    };
     expect(res.statusCode, JSON.stringify(res.body)).toBe(204);
     // a redelivery of the same event id has no second effect
     await lifecycleFn.handle({ cloudevent: new CloudEvent({ id: r.id, type: r.type, source: '/saasodoo/webhook-intake', data: r.data, ...r.extensions }) });
@@ -80,10 +83,14 @@ async function pump(o: { reverse?: boolean; where?: (r: OutRow) => boolean } = {
 
 /** Waits until the simulator has nothing left to deliver, then pumps. */
 async function settle(): Promise<void> {
-  await waitFor(async () => {
-    const c = await kb.sim.delivery.counts();
-    return c.pending === 0 && c.inFlight === 0;
-  }, 20_000, 'deliveries');
+  await waitFor(
+    async () => {
+      const c = await kb.sim.delivery.counts();
+      return c.pending === 0 && c.inFlight === 0;
+    },
+    20_000,
+    'deliveries',
+  );
   await pump();
 }
 
@@ -92,7 +99,9 @@ async function commands(instanceId: string): Promise<string[]> {
   return rows.map((r) => r.type.replace('com.saasodoo.', ''));
 }
 async function reasons(instanceId: string): Promise<string[]> {
-  const rows = await db('billing').manyOrNone<{ data: any }>(`SELECT data FROM outbox WHERE type = 'com.saasodoo.billing.status_changed' AND data->>'instanceId' = $1 ORDER BY created_at`, [instanceId]);
+  const rows = await db('billing').manyOrNone<{ data: any }>(`SELECT data FROM outbox WHERE type = 'com.saasodoo.billing.status_changed' AND data->>'instanceId' = $1 ORDER BY created_at`, [
+    instanceId,
+  ]);
   return rows.map((r) => r.data.reason);
 }
 
@@ -182,7 +191,9 @@ describe('lifecycle (SPEC 5)', () => {
     expect(await commands(c.instanceId)).toEqual(['instance.provision']);
     // Trial end, first invoice and its payment are one moment for the customer: one notice, saying the payment went through.
     expect(await reasons(c.instanceId)).toEqual(['trial_started', 'trial_ended']);
-    const ended = await db('billing').one(`SELECT data FROM outbox WHERE type = 'com.saasodoo.billing.status_changed' AND data->>'instanceId' = $1 AND data->>'reason' = 'trial_ended'`, [c.instanceId]);
+    const ended = await db('billing').one(`SELECT data FROM outbox WHERE type = 'com.saasodoo.billing.status_changed' AND data->>'instanceId' = $1 AND data->>'reason' = 'trial_ended'`, [
+      c.instanceId,
+    ]);
     expect(ended.data.status).toBe('paid');
     const row = await db('billing').one('SELECT * FROM lifecycle_subscriptions WHERE subscription_id = $1', [c.subscriptionId]);
     expect(row).toMatchObject({ billing_status: 'paid', provisioned: true, suspended: false, terminated: false });
@@ -226,7 +237,9 @@ describe('lifecycle (SPEC 5)', () => {
     expect(await reasons(c.instanceId)).toEqual(expect.arrayContaining(['suspended', 'resumed']));
     // Numbered, so instance-ops can ignore a suspend a broker retry delivers after the resume.
     const seqs = await db('billing').manyOrNone<{ seq: number }>(
-      `SELECT (data->>'seq')::int AS seq FROM outbox WHERE type IN ('com.saasodoo.instance.suspend', 'com.saasodoo.instance.resume') AND data->>'instanceId' = $1 ORDER BY created_at`, [c.instanceId]);
+      `SELECT (data->>'seq')::int AS seq FROM outbox WHERE type IN ('com.saasodoo.instance.suspend', 'com.saasodoo.instance.resume') AND data->>'instanceId' = $1 ORDER BY created_at`,
+      [c.instanceId],
+    );
     expect(seqs.map((r) => r.seq)).toEqual([1, 2]);
   });
 
@@ -248,10 +261,15 @@ describe('lifecycle (SPEC 5)', () => {
     let release!: () => void;
     proxy.hold = new Promise((r) => (release = r));
     proxy.slow = (r) => r.path.endsWith('/overdue');
-    const look = (id: string) => lifecycleFn.handle({ cloudevent: new CloudEvent({
-      id, type: 'org.killbill.overdue_change', source: '/saasodoo/webhook-intake',
-      data: { eventType: 'OVERDUE_CHANGE', accountId: c.accountId, objectType: 'ACCOUNT', objectId: c.accountId, metaData: null },
-    }) }) as Promise<{ statusCode: number }>;
+    const look = (id: string) =>
+      lifecycleFn.handle({
+        cloudevent: new CloudEvent({
+          id,
+          type: 'org.killbill.overdue_change',
+          source: '/saasodoo/webhook-intake',
+          data: { eventType: 'OVERDUE_CHANGE', accountId: c.accountId, objectType: 'ACCOUNT', objectId: c.accountId, metaData: null },
+        }),
+      }) as Promise<{ statusCode: number }>;
     try {
       const stale = look(randomUUID()); // reads "blocked", answer held
       await waitFor(async () => proxy.held.length === 1, 10_000, 'the held read');
@@ -278,7 +296,10 @@ describe('lifecycle (SPEC 5)', () => {
     expect(await commands(c.instanceId)).toEqual(['instance.provision', 'instance.quota']);
     await kb.adapter.cancel(c.subscriptionId, 'end_of_term');
     await settle();
-    const scheduled = await db('billing').one(`SELECT data FROM outbox WHERE type = 'com.saasodoo.billing.status_changed' AND data->>'instanceId' = $1 AND data->>'reason' = 'cancellation_scheduled'`, [c.instanceId]);
+    const scheduled = await db('billing').one(
+      `SELECT data FROM outbox WHERE type = 'com.saasodoo.billing.status_changed' AND data->>'instanceId' = $1 AND data->>'reason' = 'cancellation_scheduled'`,
+      [c.instanceId],
+    );
     expect(scheduled.data.effectiveDate).toMatch(/^\d{4}-\d{2}-\d{2}/);
     expect(await commands(c.instanceId)).not.toContain('instance.terminate');
     await kb.adapter.moveClock({ days: 32 });
@@ -289,7 +310,13 @@ describe('lifecycle (SPEC 5)', () => {
   it('a forged cancel terminates nothing: Kill Bill says the subscription is active', async () => {
     const c = await newSubscription('basic-immediate', false);
     await settle();
-    const forged = { eventType: 'SUBSCRIPTION_CANCEL', accountId: c.accountId, objectType: 'SUBSCRIPTION', objectId: c.subscriptionId, metaData: JSON.stringify({ actionType: 'EFFECTIVE', bundleExternalKey: c.instanceId }) };
+    const forged = {
+      eventType: 'SUBSCRIPTION_CANCEL',
+      accountId: c.accountId,
+      objectType: 'SUBSCRIPTION',
+      objectId: c.subscriptionId,
+      metaData: JSON.stringify({ actionType: 'EFFECTIVE', bundleExternalKey: c.instanceId }),
+    };
     const res = await fetch(hookUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(forged) });
     expect(res.status).toBe(200);
     await pump();

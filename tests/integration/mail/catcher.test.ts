@@ -87,11 +87,18 @@ describe('SMTP catcher host service', () => {
   });
 
   it('keeps the verification mail sent by `email` as an .eml file, and the CLI lists and shows it', async () => {
-    const msg = HTTP.binary(buildEvent('com.saasodoo.user.verification_requested', {
-      customerId: randomUUID(), email: 'grace@example.test', firstName: 'Grace', verifyUrl,
-    }));
+    const msg = HTTP.binary(
+      buildEvent('com.saasodoo.user.verification_requested', {
+        customerId: randomUUID(),
+        email: 'grace@example.test',
+        firstName: 'Grace',
+        verifyUrl,
+      }),
+    );
     const res = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`, {
-      method: 'POST', headers: msg.headers as Record<string, string>, body: msg.body as string,
+      method: 'POST',
+      headers: msg.headers as Record<string, string>,
+      body: msg.body as string,
     });
     expect(res.status).toBe(204);
 

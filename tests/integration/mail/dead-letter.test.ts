@@ -42,7 +42,10 @@ beforeAll(async () => {
   const trigger: Trigger = { ...real, delivery: { ...real.delivery, retry: 2, backoffPolicy: 'linear', backoffDelay: 'PT0.1S' } };
   const fnUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   broker = await startBroker({
-    rabbitUrl: config().RABBITMQ_URL, name: config().BROKER_NAME, port: 0, triggers: [trigger],
+    rabbitUrl: config().RABBITMQ_URL,
+    name: config().BROKER_NAME,
+    port: 0,
+    triggers: [trigger],
     resolve: async (fn) => {
       if (fn !== 'email') throw new Error(`unexpected subscriber ${fn}`);
       return fnUrl;

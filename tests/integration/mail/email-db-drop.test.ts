@@ -44,12 +44,10 @@ async function deliver(type: string, data: unknown, id: string): Promise<number>
   return res.status;
 }
 
-const resetRequested = (id: string) =>
-  deliver('user.password_reset_requested', { customerId, email, resetUrl: `https://portal.example.test/reset-password?token=${id}` }, id);
+const resetRequested = (id: string) => deliver('user.password_reset_requested', { customerId, email, resetUrl: `https://portal.example.test/reset-password?token=${id}` }, id);
 
 const mailRows = (eventId: string) =>
-  direct.any<{ status: string; message_id: string | null; sent: boolean }>(
-    'SELECT status, message_id, sent_at IS NOT NULL AS sent FROM mails WHERE event_id = $1', [eventId]);
+  direct.any<{ status: string; message_id: string | null; sent: boolean }>('SELECT status, message_id, sent_at IS NOT NULL AS sent FROM mails WHERE event_id = $1', [eventId]);
 
 /** Cuts the database off the moment the next mail is accepted; with `restoreAfterMs`, brings it back that much later. */
 function dropDatabaseOnNextMail(restoreAfterMs?: number): { fired: boolean; restored: Promise<void> } {

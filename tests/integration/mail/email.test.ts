@@ -92,18 +92,60 @@ describe('templates: subject, recipient, links', () => {
   const page = `${PUBLIC_URL}/instances/${instanceId}`;
   const billing = `${PUBLIC_URL}/billing`;
   const cases: { template: string; type: string; data: () => unknown; subject: RegExp; link: string }[] = [
-    { template: 'verify-email', type: 'user.verification_requested', data: () => ({ customerId, email, firstName: 'Ada', verifyUrl: `${PUBLIC_URL}/verify-email?token=${verifyToken}` }), subject: /confirm your email/i, link: `${PUBLIC_URL}/verify-email?token=${verifyToken}` },
+    {
+      template: 'verify-email',
+      type: 'user.verification_requested',
+      data: () => ({ customerId, email, firstName: 'Ada', verifyUrl: `${PUBLIC_URL}/verify-email?token=${verifyToken}` }),
+      subject: /confirm your email/i,
+      link: `${PUBLIC_URL}/verify-email?token=${verifyToken}`,
+    },
     { template: 'welcome', type: 'user.verified', data: () => ({ customerId, email, firstName: 'Ada' }), subject: /welcome/i, link: `${PUBLIC_URL}/instances` },
-    { template: 'password-reset', type: 'user.password_reset_requested', data: () => ({ customerId, email, resetUrl: `${PUBLIC_URL}/reset-password?token=${resetToken}` }), subject: /reset your .*password/i, link: `${PUBLIC_URL}/reset-password?token=${resetToken}` },
+    {
+      template: 'password-reset',
+      type: 'user.password_reset_requested',
+      data: () => ({ customerId, email, resetUrl: `${PUBLIC_URL}/reset-password?token=${resetToken}` }),
+      subject: /reset your .*password/i,
+      link: `${PUBLIC_URL}/reset-password?token=${resetToken}`,
+    },
     { template: 'password-changed', type: 'user.password_changed', data: () => ({ customerId, email }), subject: /password was changed/i, link: `${PUBLIC_URL}/forgot-password` },
     { template: 'instance-ready', type: 'instance.ready', data: () => ({ instanceId, customerId, url: instanceUrl }), subject: /Acme Books is ready/, link: page },
     { template: 'instance-failed', type: 'instance.failed', data: () => ({ instanceId, customerId, step: 'database', reason: leakyReason }), subject: /could not set up .*Acme Books/, link: page },
-    { template: 'trial-ending', type: 'billing.trial_ending', data: () => ({ customerId, subscriptionId: randomUUID(), daysLeft: 3, trialEndsAt: '2026-12-10T00:00:00Z' }), subject: /trial ends in 3 days/, link: `${billing}/card/new` },
-    { template: 'backup-completed', type: 'instance.backup_completed', data: () => ({ instanceId, customerId, backupId: randomUUID(), sizeBytes: 5 * 1024 * 1024, kind: 'manual' }), subject: /Backup of Acme Books completed/, link: page },
-    { template: 'backup-failed', type: 'instance.backup_failed', data: () => ({ instanceId, customerId, backupId: randomUUID(), reason: leakyReason }), subject: /Backup of Acme Books failed/, link: page },
+    {
+      template: 'trial-ending',
+      type: 'billing.trial_ending',
+      data: () => ({ customerId, subscriptionId: randomUUID(), daysLeft: 3, trialEndsAt: '2026-12-10T00:00:00Z' }),
+      subject: /trial ends in 3 days/,
+      link: `${billing}/card/new`,
+    },
+    {
+      template: 'backup-completed',
+      type: 'instance.backup_completed',
+      data: () => ({ instanceId, customerId, backupId: randomUUID(), sizeBytes: 5 * 1024 * 1024, kind: 'manual' }),
+      subject: /Backup of Acme Books completed/,
+      link: page,
+    },
+    {
+      template: 'backup-failed',
+      type: 'instance.backup_failed',
+      data: () => ({ instanceId, customerId, backupId: randomUUID(), reason: leakyReason }),
+      subject: /Backup of Acme Books failed/,
+      link: page,
+    },
     { template: 'restore-completed', type: 'instance.restore_completed', data: () => ({ instanceId, customerId, backupId: randomUUID() }), subject: /Restore of Acme Books completed/, link: page },
-    { template: 'restore-failed', type: 'instance.restore_failed', data: () => ({ instanceId, customerId, backupId: randomUUID(), reason: leakyReason }), subject: /Restore of Acme Books failed/, link: page },
-    { template: 'instance-terminated', type: 'instance.status_changed', data: () => ({ instanceId, customerId, from: 'terminating', to: 'terminated' }), subject: /Acme Books was deleted/, link: `${PUBLIC_URL}/instances` },
+    {
+      template: 'restore-failed',
+      type: 'instance.restore_failed',
+      data: () => ({ instanceId, customerId, backupId: randomUUID(), reason: leakyReason }),
+      subject: /Restore of Acme Books failed/,
+      link: page,
+    },
+    {
+      template: 'instance-terminated',
+      type: 'instance.status_changed',
+      data: () => ({ instanceId, customerId, from: 'terminating', to: 'terminated' }),
+      subject: /Acme Books was deleted/,
+      link: `${PUBLIC_URL}/instances`,
+    },
     ...(
       [
         ['trial_ended', 'trial-ended', /trial has ended/, billing],
@@ -165,10 +207,7 @@ describe('templates: subject, recipient, links', () => {
 
   it('no mail carries a secret; each one-time token appears only in its own mail', () => {
     expect(sent.size).toBe(cases.length + 1);
-    const secrets = [
-      'Hunter2Secret', 'Sup3rSecret', rolePassword('communication_service'),
-      config().KILLBILL_API_SECRET, config().KILLBILL_PASSWORD,
-    ].filter((s) => s.length >= 12); // a short default such as Kill Bill's "password" is a word, not a findable secret
+    const secrets = ['Hunter2Secret', 'Sup3rSecret', rolePassword('communication_service'), config().KILLBILL_API_SECRET, config().KILLBILL_PASSWORD].filter((s) => s.length >= 12); // a short default such as Kill Bill's "password" is a word, not a findable secret
     for (const [template, m] of sent) {
       const all = `${m.subject}\n${m.text}\n${m.html}`;
       for (const s of secrets) expect(all, `${template} leaks a secret`).not.toContain(s);
@@ -185,7 +224,7 @@ describe('exactly once', () => {
     const before = smtp.mails.length;
     for (let i = 0; i < 3; i++) expect(await deliver('user.verification_requested', data, id)).toBe(204);
     expect(smtp.mails.length).toBe(before + 1);
-    const rows = await db('communication').any("SELECT status FROM mails WHERE event_id = $1", [id]);
+    const rows = await db('communication').any('SELECT status FROM mails WHERE event_id = $1', [id]);
     expect(rows).toEqual([{ status: 'sent' }]);
   });
 
@@ -208,11 +247,7 @@ describe('exactly once', () => {
       }
     }
     const mails = smtp.mails.slice(before);
-    expect(mails.map((m) => m.subject)).toEqual([
-      'Your SaaSOdoo trial ends in 7 days',
-      'Your SaaSOdoo trial ends in 3 days',
-      'Your SaaSOdoo trial ends in 1 day',
-    ]);
+    expect(mails.map((m) => m.subject)).toEqual(['Your SaaSOdoo trial ends in 7 days', 'Your SaaSOdoo trial ends in 3 days', 'Your SaaSOdoo trial ends in 1 day']);
   });
 
   it('welcome goes once per customer and instance-ready once per instance', async () => {

@@ -78,7 +78,7 @@ describe('gateway', () => {
     const before = supervisor.status()[0];
     process.kill(before.pid!, 'SIGKILL');
     let answered = false;
-    for (const deadline = Date.now() + 50_000; Date.now() < deadline && !answered; ) {
+    for (const deadline = Date.now() + 50_000; Date.now() < deadline && !answered;) {
       await new Promise((r) => setTimeout(r, 200));
       const st = supervisor.status()[0];
       if (st.state === 'running' && st.pid !== before.pid) answered = (await fetch(`${base}/api/plans`)).status === 200;
@@ -116,8 +116,7 @@ describe('gateway', () => {
 });
 
 describe('gateway input guards', () => {
-  const post = (body: string, headers: Record<string, string> = {}) =>
-    fetch(`${base}/api/plans`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+  const post = (body: string, headers: Record<string, string> = {}) => fetch(`${base}/api/plans`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
 
   it('refuses empty, prototype-polluting and absurdly nested JSON with 400 naming the body', async () => {
     for (const body of ['', '{"__proto__":{"admin":true}}', '{"constructor":{"prototype":{"x":1}}}', '['.repeat(5000) + ']'.repeat(5000)]) {
@@ -153,7 +152,9 @@ describe('X-Forwarded-For', () => {
     await new Promise<void>((r) => echo.listen(0, '127.0.0.1', () => r()));
     const port = await freePort();
     const gw = await startGateway({
-      port, supervisor, baseDomain: 'localhost',
+      port,
+      supervisor,
+      baseDomain: 'localhost',
       instanceRouter: async () => ({ port: (echo.address() as AddressInfo).port }),
     });
     const get = (headers: Record<string, string>) =>
@@ -175,10 +176,17 @@ describe('function processes', () => {
     const port = await freePort();
     const runner = `${repoRoot}/platform/src/host/run-function.ts`;
     // A parent that starts a function (as the supervisor does), prints its pid, then waits to be killed.
-    const parent = spawn(process.execPath, ['-e', `
+    const parent = spawn(
+      process.execPath,
+      [
+        '-e',
+        `
       const c = require('node:child_process').spawn(process.execPath, ['--import', 'tsx', ${JSON.stringify(runner)}, 'plans'],
         { cwd: ${JSON.stringify(repoRoot)}, stdio: 'ignore', env: { ...process.env, PORT: '${port}' } });
-      console.log(c.pid); setInterval(() => {}, 1000);`], { stdio: ['ignore', 'pipe', 'inherit'] });
+      console.log(c.pid); setInterval(() => {}, 1000);`,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     const pid = Number(await new Promise<string>((resolve) => parent.stdout!.once('data', (d) => resolve(String(d).trim()))));
     const alive = () => {
       try {
@@ -189,7 +197,16 @@ describe('function processes', () => {
       }
     };
     try {
-      for (let i = 0; i < 300 && !(await fetch(`http://127.0.0.1:${port}/health/liveness`).then((r) => r.ok, () => false)); i++) await new Promise((r) => setTimeout(r, 100));
+      for (
+        let i = 0;
+        i < 300 &&
+        !(await fetch(`http://127.0.0.1:${port}/health/liveness`).then(
+          (r) => r.ok,
+          () => false,
+        ));
+        i++
+      )
+        await new Promise((r) => setTimeout(r, 100));
       expect(alive()).toBe(true);
       parent.kill('SIGKILL');
       for (let i = 0; i < 200 && alive(); i++) await new Promise((r) => setTimeout(r, 100));

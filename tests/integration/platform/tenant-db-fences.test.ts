@@ -104,7 +104,13 @@ describe('maintenance database exposure', () => {
 
   it('the provisioner still works on postgres and every service role reaches its own database', async () => {
     expect(await tryConnect(asService('provisioner', 'postgres'))).toBe('ok');
-    for (const [role, db] of [['auth_service', 'auth'], ['billing_service', 'billing'], ['instance_service', 'instance'], ['communication_service', 'communication'], ['killbill_sim', 'killbill']] as const) {
+    for (const [role, db] of [
+      ['auth_service', 'auth'],
+      ['billing_service', 'billing'],
+      ['instance_service', 'instance'],
+      ['communication_service', 'communication'],
+      ['killbill_sim', 'killbill'],
+    ] as const) {
       expect([role, await tryConnect(asService(role, databaseName(db)))]).toEqual([role, 'ok']);
     }
     // A second migrate keeps it so (the fence is re-applied, the grant too).

@@ -61,7 +61,16 @@ describe.skipIf(!available)('docker runtime', () => {
   beforeAll(async () => {
     const template = await testOdooImage();
     driver = new DockerDriver({
-      settings: { image: template, network: 'host', dbHost: 'host.docker.internal', dataDir: config().dataDir, portBase: await freePortRange(20), baseDomain: 'localhost', gatewayPort: 8080, scheme: 'http' },
+      settings: {
+        image: template,
+        network: 'host',
+        dbHost: 'host.docker.internal',
+        dataDir: config().dataDir,
+        portBase: await freePortRange(20),
+        baseDomain: 'localhost',
+        gatewayPort: 8080,
+        scheme: 'http',
+      },
     });
     host = await startDockerRuntime(driver);
     gateway = await startGateway({ port: 0, supervisor: {} as Supervisor, baseDomain: 'localhost', instanceRouter: (s) => host.router(s) });
@@ -87,7 +96,7 @@ describe.skipIf(!available)('docker runtime', () => {
     await dropNamespace();
   });
 
-  it('initialize runs Odoo\'s init in a one-shot container; apply then serves at the instance URL through the gateway', async () => {
+  it("initialize runs Odoo's init in a one-shot container; apply then serves at the instance URL through the gateway", async () => {
     await driver.initialize(spec, 60_000);
     expect((await driver.status(spec.id)).state).toBe('stopped');
     await driver.apply(spec);

@@ -27,12 +27,17 @@ const available = await dockerAvailable();
 if (!available) console.warn('Kubernetes Job tests skipped: no Docker engine answers on /var/run/docker.sock (.ci/run starts dockerd)');
 
 const settings: KubeSettings = {
-  namespace: 'saasodoo-instances', baseDomain: 'example.test', storageClass: 'cephfs', odooImage: 'odoo:{version}',
-  backupImage: 'postgres:16', backupPvc: 'saasodoo-backups', clusterIssuer: 'letsencrypt',
+  namespace: 'saasodoo-instances',
+  baseDomain: 'example.test',
+  storageClass: 'cephfs',
+  odooImage: 'odoo:{version}',
+  backupImage: 'postgres:16',
+  backupPvc: 'saasodoo-backups',
+  clusterIssuer: 'letsencrypt',
 };
 const owner: OwnerRef = { apiVersion: 'v1', kind: 'ConfigMap', name: 'owner', uid: '00000000-0000-0000-0000-000000000000' };
 
-describe.skipIf(!available)('the Kubernetes driver\'s Jobs, run in containers', () => {
+describe.skipIf(!available)("the Kubernetes driver's Jobs, run in containers", () => {
   let spec: InstanceSpec;
   let world: JobWorld;
   let store: BackupStore;
@@ -43,7 +48,11 @@ describe.skipIf(!available)('the Kubernetes driver\'s Jobs, run in containers', 
     const short = randomBytes(4).toString('hex');
     spec = {
       id: `00000000-0000-4000-8000-${randomBytes(6).toString('hex')}`,
-      customerId: 'c1', name: 'Jobs', subdomain: `jobs-${short}`, odooVersion: '17', plan: 'basic-monthly',
+      customerId: 'c1',
+      name: 'Jobs',
+      subdomain: `jobs-${short}`,
+      odooVersion: '17',
+      plan: 'basic-monthly',
       resources: { cpu: 1, memoryMiB: 512, storageGiB: 1 },
       database: await createInstanceDb(short),
       masterPasswordHash: await odooPasswordHash('x', { rounds: 1000 }),
@@ -68,7 +77,7 @@ describe.skipIf(!available)('the Kubernetes driver\'s Jobs, run in containers', 
     await dropNamespace();
   });
 
-  it('init: Odoo\'s init as the Job runs it leaves the database the way provisioning checks it', async () => {
+  it("init: Odoo's init as the Job runs it leaves the database the way provisioning checks it", async () => {
     expect(await odooDatabaseState(spec.database)).toBe('missing');
     const r = await runJobInDocker(initJob(spec, settings, owner, objName('init')), world);
     expect(r, r.log).toMatchObject({ exitCode: 0 });
@@ -79,7 +88,10 @@ describe.skipIf(!available)('the Kubernetes driver\'s Jobs, run in containers', 
 
   it("template-keep archives the init's filestore into the backup volume; template-seed unpacks it under another instance's database name", async () => {
     const data = world.pvcs[`${instanceName(spec.id)}-data`];
-    const initFiles = fs.readdirSync(path.join(data, 'filestore', spec.database.name), { recursive: true }).map(String).sort();
+    const initFiles = fs
+      .readdirSync(path.join(data, 'filestore', spec.database.name), { recursive: true })
+      .map(String)
+      .sort();
     expect(initFiles.length).toBeGreaterThan(0);
     const k = await runJobInDocker(job(spec, settings, owner, 'template-keep', spec.database.name, objName('template-keep')), world);
     expect(k, k.log).toMatchObject({ exitCode: 0 });
@@ -92,7 +104,12 @@ describe.skipIf(!available)('the Kubernetes driver\'s Jobs, run in containers', 
     world.secrets[`${instanceName(copy.id)}-db`] = (dbSecret(copy, settings, owner) as any).stringData;
     const s = await runJobInDocker(job(copy, settings, owner, 'template-seed', spec.database.name, objName('template-seed')), world);
     expect(s, s.log).toMatchObject({ exitCode: 0 });
-    expect(fs.readdirSync(path.join(copyData, 'filestore', copy.database.name), { recursive: true }).map(String).sort()).toEqual(initFiles);
+    expect(
+      fs
+        .readdirSync(path.join(copyData, 'filestore', copy.database.name), { recursive: true })
+        .map(String)
+        .sort(),
+    ).toEqual(initFiles);
     expect(fs.existsSync(path.join(copyData, '.seed'))).toBe(false);
   });
 
@@ -116,7 +133,7 @@ describe.skipIf(!available)('the Kubernetes driver\'s Jobs, run in containers', 
     expect(fs.readFileSync(path.join(data, 'filestore', 'doc.txt'), 'utf8')).toBe('before');
   });
 
-  it('a junk dump is refused: by pg_restore --list in the Job, and by the driver\'s check after it', async () => {
+  it("a junk dump is refused: by pg_restore --list in the Job, and by the driver's check after it", async () => {
     // The Job's own check: a pg_dump that writes 15 bytes of junk fails the Job.
     const junkJob = job(spec, settings, owner, 'backup', 'junk', objName('backup')) as any;
     const c = junkJob.spec.template.spec.containers[0];

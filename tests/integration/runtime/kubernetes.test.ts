@@ -27,7 +27,15 @@ import { initArgs, serveArgs, targetOf } from '../../../platform/src/odoo/contra
 import { freePort } from '../../helpers/ports.ts';
 
 const NS = 'saasodoo-instances';
-const settings: KubeSettings = { namespace: NS, baseDomain: 'odoo.example.com', storageClass: 'cephfs', odooImage: 'odoo:{version}', backupImage: 'postgres:16', backupPvc: 'saasodoo-backups', clusterIssuer: 'letsencrypt' };
+const settings: KubeSettings = {
+  namespace: NS,
+  baseDomain: 'odoo.example.com',
+  storageClass: 'cephfs',
+  odooImage: 'odoo:{version}',
+  backupImage: 'postgres:16',
+  backupPvc: 'saasodoo-backups',
+  clusterIssuer: 'letsencrypt',
+};
 const spec: InstanceSpec = {
   id: '3f1c2a9e-1111-4222-8333-444455556666',
   customerId: 'cust-1',
@@ -129,9 +137,17 @@ describe('kubernetes driver', () => {
   });
 
   it('apply is idempotent (same objects, same uids)', async () => {
-    const before = fake.list({ namespace: NS }).map((o) => `${o.kind}/${o.metadata.name}/${o.metadata.uid}`).sort();
+    const before = fake
+      .list({ namespace: NS })
+      .map((o) => `${o.kind}/${o.metadata.name}/${o.metadata.uid}`)
+      .sort();
     await driver.apply(spec);
-    expect(fake.list({ namespace: NS }).map((o) => `${o.kind}/${o.metadata.name}/${o.metadata.uid}`).sort()).toEqual(before);
+    expect(
+      fake
+        .list({ namespace: NS })
+        .map((o) => `${o.kind}/${o.metadata.name}/${o.metadata.uid}`)
+        .sort(),
+    ).toEqual(before);
   });
 
   it('custom domains: a verified domain joins the IngressRoute hosts and the certificate; removed, it leaves both', async () => {
@@ -165,7 +181,12 @@ describe('kubernetes driver', () => {
     expect(seen).toEqual(['starting', 'running']);
     expect(routeServices()).toEqual(ODOO_BACKEND);
     expect(fake.get('apps/v1', 'Deployment', NS, name)!.metadata.annotations?.[ROUTE_ANNOTATION]).toBe('odoo');
-    expect(await driver.status(spec.id)).toMatchObject({ state: 'running', url: 'https://acme.odoo.example.com', healthUrl: `http://${name}.${NS}.svc.cluster.local:8069/web/health?db_server_status=1`, replicas: 1 });
+    expect(await driver.status(spec.id)).toMatchObject({
+      state: 'running',
+      url: 'https://acme.odoo.example.com',
+      healthUrl: `http://${name}.${NS}.svc.cluster.local:8069/web/health?db_server_status=1`,
+      replicas: 1,
+    });
   });
 
   it('waitReady fails on a stalled rollout and times out when nothing happens', async () => {
@@ -174,7 +195,11 @@ describe('kubernetes driver', () => {
     fake.setStatus('apps/v1', 'Deployment', NS, name, { observedGeneration: dep.metadata.generation, replicas: 1, readyReplicas: 0 });
     await expect(driver.waitReady(spec.id, 300)).rejects.toMatchObject({ code: 'timeout' });
     const failing = driver.waitReady(spec.id, 10_000);
-    fake.setStatus('apps/v1', 'Deployment', NS, name, { observedGeneration: dep.metadata.generation, replicas: 1, conditions: [{ type: 'Progressing', status: 'False', reason: 'ProgressDeadlineExceeded' }] });
+    fake.setStatus('apps/v1', 'Deployment', NS, name, {
+      observedGeneration: dep.metadata.generation,
+      replicas: 1,
+      conditions: [{ type: 'Progressing', status: 'False', reason: 'ProgressDeadlineExceeded' }],
+    });
     await expect(failing).rejects.toMatchObject({ code: 'failed', message: expect.stringContaining('ProgressDeadlineExceeded') });
     await expect(driver.waitReady('no-such-instance', 1000)).rejects.toMatchObject({ code: 'not_found' });
   });
@@ -364,7 +389,10 @@ describe('kubernetes driver', () => {
   });
 
   it('needs nothing beyond RUNTIME_RBAC_RULES; anything else is forbidden', async () => {
-    const auto = await startFakeKube({ simulate: { deployments: 'ready', jobs: 'succeed', delayMs: 5 }, rbac: { rules: RUNTIME_RBAC_RULES.map((r) => ({ ...r, apiGroups: [...r.apiGroups], resources: [...r.resources], verbs: [...r.verbs] })), namespace: NS } });
+    const auto = await startFakeKube({
+      simulate: { deployments: 'ready', jobs: 'succeed', delayMs: 5 },
+      rbac: { rules: RUNTIME_RBAC_RULES.map((r) => ({ ...r, apiGroups: [...r.apiGroups], resources: [...r.resources], verbs: [...r.verbs] })), namespace: NS },
+    });
     try {
       const d = new KubernetesDriver({ kubeConfig: auto.kubeConfig(NS), settings, backups: store });
       const s2 = { ...spec, id: 'aaaa1111-2222-4333-8444-555566667777', subdomain: 'other' };
@@ -385,7 +413,10 @@ describe('kubernetes driver', () => {
   });
 
   it("Odoo's init runs as a Job with the instance's image, odoo.conf Secret and volume, before any Deployment; the Deployment mounts the whole data dir", async () => {
-    const auto = await startFakeKube({ simulate: { deployments: 'ready', jobs: 'succeed', delayMs: 5 }, rbac: { rules: RUNTIME_RBAC_RULES.map((r) => ({ ...r, apiGroups: [...r.apiGroups], resources: [...r.resources], verbs: [...r.verbs] })), namespace: NS } });
+    const auto = await startFakeKube({
+      simulate: { deployments: 'ready', jobs: 'succeed', delayMs: 5 },
+      rbac: { rules: RUNTIME_RBAC_RULES.map((r) => ({ ...r, apiGroups: [...r.apiGroups], resources: [...r.resources], verbs: [...r.verbs] })), namespace: NS },
+    });
     try {
       const d = new KubernetesDriver({ kubeConfig: auto.kubeConfig(NS), settings, backups: store });
       const s3: InstanceSpec = { ...spec, id: 'bbbb1111-2222-4333-8444-555566667777', subdomain: 'fresh', demoData: true, odooVersion: '19' };
@@ -395,7 +426,9 @@ describe('kubernetes driver', () => {
       expect(auto.get('apps/v1', 'Deployment', NS, n3)).toBeUndefined();
       expect(await d.status(s3.id)).toMatchObject({ state: 'stopped' });
       let initJob: KubeObject | undefined;
-      const seen = setInterval(() => { initJob ??= auto.list({ namespace: NS, kind: 'Job' })[0]; }, 1);
+      const seen = setInterval(() => {
+        initJob ??= auto.list({ namespace: NS, kind: 'Job' })[0];
+      }, 1);
       await d.initialize(s3, 10_000);
       clearInterval(seen);
       await d.apply(s3, { replicas: 1 });
@@ -416,10 +449,12 @@ describe('kubernetes driver', () => {
       expect(jc.args).toEqual(['-c', '/etc/odoo/odoo.conf', '-d', s3.database.name, '-i', 'base', '--stop-after-init', '--with-demo']);
       const mounts = (c: any) => Object.fromEntries(c.volumeMounts.map((m: any) => [m.mountPath, m]));
       expect(mounts(jc)['/var/lib/odoo']).toEqual({ name: 'data', mountPath: '/var/lib/odoo' });
-      expect(initJob!.spec.template.spec.volumes).toEqual(expect.arrayContaining([
-        { name: 'data', persistentVolumeClaim: { claimName: `${n3}-data` } },
-        { name: 'odoo-conf', secret: { secretName: `${n3}-odoo`, defaultMode: 0o440 } },
-      ]));
+      expect(initJob!.spec.template.spec.volumes).toEqual(
+        expect.arrayContaining([
+          { name: 'data', persistentVolumeClaim: { claimName: `${n3}-data` } },
+          { name: 'odoo-conf', secret: { secretName: `${n3}-odoo`, defaultMode: 0o440 } },
+        ]),
+      );
 
       // odoo.conf lives in a Secret (database password, master password hash), never in the ConfigMap.
       const conf = auto.get('v1', 'Secret', NS, `${n3}-odoo`)!;
@@ -438,7 +473,10 @@ describe('kubernetes driver', () => {
       expect(c.args).not.toContain('--db-filter');
       expect(mounts(c)['/var/lib/odoo']).toEqual({ name: 'data', mountPath: '/var/lib/odoo' });
       expect(c.volumeMounts.some((m: any) => m.subPath && m.name === 'data')).toBe(false);
-      expect(c.ports).toEqual([{ name: 'http', containerPort: 8069 }, { name: 'websocket', containerPort: 8072 }]);
+      expect(c.ports).toEqual([
+        { name: 'http', containerPort: 8069 },
+        { name: 'websocket', containerPort: 8072 },
+      ]);
       expect(c.env ?? []).toEqual([]);
       expect(JSON.stringify(dep)).not.toContain(s3.database.password);
       expect(JSON.stringify(initJob)).not.toContain(s3.database.password);
@@ -452,7 +490,8 @@ describe('kubernetes driver', () => {
     const s4: InstanceSpec = { ...spec, id: 'cccc1111-2222-4333-8444-555566667777', subdomain: 'broken' };
     const p = driver.initialize(s4, 10_000);
     let jobs: KubeObject[] = [];
-    for (let i = 0; i < 500 && !(jobs = fake.list({ namespace: NS, kind: 'Job' }).filter((j) => j.metadata.labels?.['saasodoo.io/instance-id'] === s4.id)).length; i++) await new Promise((r) => setTimeout(r, 10));
+    for (let i = 0; i < 500 && !(jobs = fake.list({ namespace: NS, kind: 'Job' }).filter((j) => j.metadata.labels?.['saasodoo.io/instance-id'] === s4.id)).length; i++)
+      await new Promise((r) => setTimeout(r, 10));
     fake.setStatus('batch/v1', 'Job', NS, jobs[0].metadata.name, { failed: 1, conditions: [{ type: 'Failed', status: 'True', reason: 'BackoffLimitExceeded' }] });
     await expect(p).rejects.toMatchObject({ name: 'RuntimeError', code: 'failed', message: expect.stringContaining('init Job failed: BackoffLimitExceeded') });
     await driver.remove(s4.id);
@@ -474,7 +513,8 @@ describe('fake API server', () => {
     const token = { authorization: 'Bearer x', 'content-type': 'application/json' };
     const created = await (await fetch(`${base}/api/v1/namespaces/${NS}/configmaps`, { method: 'POST', headers: token, body: JSON.stringify({ metadata: { name: 'c' }, data: { a: '1' } }) })).json();
     expect((await fetch(`${base}/api/v1/namespaces/${NS}/configmaps`, { method: 'POST', headers: token, body: JSON.stringify({ metadata: { name: 'c' } }) })).status).toBe(409);
-    const put = (rv: string) => fetch(`${base}/api/v1/namespaces/${NS}/configmaps/c`, { method: 'PUT', headers: token, body: JSON.stringify({ metadata: { name: 'c', resourceVersion: rv }, data: { a: '2' } }) });
+    const put = (rv: string) =>
+      fetch(`${base}/api/v1/namespaces/${NS}/configmaps/c`, { method: 'PUT', headers: token, body: JSON.stringify({ metadata: { name: 'c', resourceVersion: rv }, data: { a: '2' } }) });
     const ok = await put(created.metadata.resourceVersion);
     expect(ok.status).toBe(200);
     const stale = await put(created.metadata.resourceVersion);
@@ -483,7 +523,12 @@ describe('fake API server', () => {
     expect((await fetch(`${base}/api/v1/namespaces/${NS}/configmaps/nope`)).status).toBe(404);
     const events: string[] = [];
     const { Watch } = await import('@kubernetes/client-node');
-    const ctrl = await new Watch(kc).watch(`/api/v1/namespaces/${NS}/configmaps`, { resourceVersion: created.metadata.resourceVersion }, (t, o) => events.push(`${t} ${o.data?.a ?? ''}`), () => {});
+    const ctrl = await new Watch(kc).watch(
+      `/api/v1/namespaces/${NS}/configmaps`,
+      { resourceVersion: created.metadata.resourceVersion },
+      (t, o) => events.push(`${t} ${o.data?.a ?? ''}`),
+      () => {},
+    );
     await fetch(`${base}/api/v1/namespaces/${NS}/configmaps/c`, { method: 'DELETE', headers: token });
     for (let i = 0; i < 100 && events.length < 2; i++) await new Promise((r) => setTimeout(r, 10));
     ctrl.abort();

@@ -161,7 +161,10 @@ describe('local runtime', () => {
     const port = await freePort();
     const conf = path.join(config().dataDir, `down-${port}.conf`);
     const db = spec.database;
-    fs.writeFileSync(conf, `[options]\ndb_host = 127.0.0.1\ndb_port = ${proxy.port}\ndb_user = ${db.user}\ndb_password = ${db.password}\nhttp_port = ${port}\nhttp_interface = 127.0.0.1\ndata_dir = ${path.join(config().dataDir, `down-${port}`)}\n`);
+    fs.writeFileSync(
+      conf,
+      `[options]\ndb_host = 127.0.0.1\ndb_port = ${proxy.port}\ndb_user = ${db.user}\ndb_password = ${db.password}\nhttp_port = ${port}\nhttp_interface = 127.0.0.1\ndata_dir = ${path.join(config().dataDir, `down-${port}`)}\n`,
+    );
     const child = spawn(process.execPath, [STANDIN, '-c', conf, '-d', db.name, '--no-database-list', '--proxy-mode'], { stdio: 'ignore' });
     try {
       for (let i = 0; i < 300 && !(await probeOne(`http://127.0.0.1:${port}/web/health`, 1000)).ok; i++) await new Promise((r) => setTimeout(r, 100));
@@ -187,7 +190,10 @@ describe('local runtime', () => {
     await admin.query(`REVOKE CONNECT ON DATABASE postgres FROM PUBLIC`);
     await admin.query(`CREATE ROLE "${stranger.user}" LOGIN PASSWORD '${stranger.password}'`);
     try {
-      fs.writeFileSync(conf, `[options]\ndb_host = ${spec.database.host}\ndb_port = ${spec.database.port}\ndb_user = ${stranger.user}\ndb_password = ${stranger.password}\nhttp_port = ${port}\nhttp_interface = 127.0.0.1\ndata_dir = ${path.join(config().dataDir, `nopg-${port}`)}\n`);
+      fs.writeFileSync(
+        conf,
+        `[options]\ndb_host = ${spec.database.host}\ndb_port = ${spec.database.port}\ndb_user = ${stranger.user}\ndb_password = ${stranger.password}\nhttp_port = ${port}\nhttp_interface = 127.0.0.1\ndata_dir = ${path.join(config().dataDir, `nopg-${port}`)}\n`,
+      );
       const r = spawnSync(process.execPath, [STANDIN, '-c', conf, '-d', spec.database.name, '--no-database-list', '--proxy-mode'], { encoding: 'utf8', timeout: 20_000 });
       expect(r.status).toBe(1);
       expect(r.stderr).toMatch(/OperationalError: permission denied for database "postgres"/);
@@ -295,7 +301,12 @@ describe('local runtime', () => {
     await expect(empty.backup(spec, 'e1', 'manual')).rejects.toMatchObject({ name: 'BackupError', part: 'database', message: expect.stringContaining('empty') });
     const none = new LocalDriver({ url: rt.url, token, dataDir: config().dataDir, tools: { pgDump: '/bin/true', pgRestore: 'pg_restore' } });
     await expect(none.backup(spec, 'e2', 'manual')).rejects.toBeInstanceOf(BackupError);
-    const garbage = new LocalDriver({ url: rt.url, token, dataDir: config().dataDir, tools: { pgDump: wrapper('pg_dump', 'while [ $# -gt 0 ]; do if [ "$1" = -f ]; then echo junk > "$2"; fi; shift; done'), pgRestore: 'pg_restore' } });
+    const garbage = new LocalDriver({
+      url: rt.url,
+      token,
+      dataDir: config().dataDir,
+      tools: { pgDump: wrapper('pg_dump', 'while [ $# -gt 0 ]; do if [ "$1" = -f ]; then echo junk > "$2"; fi; shift; done'), pgRestore: 'pg_restore' },
+    });
     await expect(garbage.backup(spec, 'e3', 'manual')).rejects.toMatchObject({ part: 'database' });
     expect((await driver.listBackups(spec.id)).length).toBe(before);
     expect(fs.readdirSync(path.join(config().dataDir, 'backups', spec.id)).filter((n) => n.endsWith('.partial'))).toEqual([]);
@@ -326,11 +337,21 @@ describe('local runtime', () => {
     const port = await freePort();
     const conf = path.join(config().dataDir, `orphan-${port}.conf`);
     const db = spec.database;
-    fs.writeFileSync(conf, `[options]\ndb_host = ${db.host}\ndb_port = ${db.port}\ndb_user = ${db.user}\ndb_password = ${db.password}\ndb_name = ${db.name}\nhttp_port = ${port}\nhttp_interface = 127.0.0.1\ndata_dir = ${path.join(config().dataDir, `orphan-${port}`)}\n`);
+    fs.writeFileSync(
+      conf,
+      `[options]\ndb_host = ${db.host}\ndb_port = ${db.port}\ndb_user = ${db.user}\ndb_password = ${db.password}\ndb_name = ${db.name}\nhttp_port = ${port}\nhttp_interface = 127.0.0.1\ndata_dir = ${path.join(config().dataDir, `orphan-${port}`)}\n`,
+    );
     // A parent that starts a stand-in detached (as the daemon does), prints its pid, then waits to be killed.
-    const parent = spawn(process.execPath, ['-e', `
+    const parent = spawn(
+      process.execPath,
+      [
+        '-e',
+        `
       const c = require('node:child_process').spawn(process.execPath, [${JSON.stringify(STANDIN)}, '-c', ${JSON.stringify(conf)}, '-d', ${JSON.stringify(spec.database.name)}], { detached: true, stdio: 'ignore' });
-      console.log(c.pid); setInterval(() => {}, 1000);`], { stdio: ['ignore', 'pipe', 'inherit'] });
+      console.log(c.pid); setInterval(() => {}, 1000);`,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     const pid = Number(await new Promise<string>((resolve) => parent.stdout!.once('data', (d) => resolve(String(d).trim()))));
     try {
       for (let i = 0; i < 300 && !(await probeOne(`http://127.0.0.1:${port}/web/health`, 1000)).ok; i++) await new Promise((r) => setTimeout(r, 100));

@@ -17,7 +17,15 @@ import { startFakeKube, type FakeKube } from '../../helpers/fake-kube.ts';
 import { podSpecOf, restrictedViolations } from '../../helpers/pod-security.ts';
 
 const NS = 'saasodoo-instances';
-const settings: KubeSettings = { namespace: NS, baseDomain: 'odoo.example.com', storageClass: 'cephfs', odooImage: 'odoo:{version}', backupImage: 'postgres:16', backupPvc: 'saasodoo-backups', clusterIssuer: 'letsencrypt' };
+const settings: KubeSettings = {
+  namespace: NS,
+  baseDomain: 'odoo.example.com',
+  storageClass: 'cephfs',
+  odooImage: 'odoo:{version}',
+  backupImage: 'postgres:16',
+  backupPvc: 'saasodoo-backups',
+  clusterIssuer: 'letsencrypt',
+};
 const spec: InstanceSpec = {
   id: '7a1c2a9e-1111-4222-8333-444455556666',
   customerId: 'cust-1',

@@ -66,51 +66,85 @@ const REFUSED = { anonymous: 401, other: 404 } as const;
 const MATRIX: Record<string, Record<string, Call>> = {
   account: {
     'GET own profile': {
-      method: 'GET', expect: A(401, 200, 200, 200), maySee: ['owner'],
-      check: (who, _s, b) => { if (who !== 'anonymous') expect(b.profile.email).toBe(users[who].email); },
+      method: 'GET',
+      expect: A(401, 200, 200, 200),
+      maySee: ['owner'],
+      check: (who, _s, b) => {
+        if (who !== 'anonymous') expect(b.profile.email).toBe(users[who].email);
+      },
     },
     'revoke Alice’s session': {
-      method: 'POST', body: (f) => ({ action: 'revokeSession', sessionId: f.spareSessionId }), expect: A(401, 404, 200, 404), maySee: ['owner'],
+      method: 'POST',
+      body: (f) => ({ action: 'revokeSession', sessionId: f.spareSessionId }),
+      expect: A(401, 404, 200, 404),
+      maySee: ['owner'],
     },
   },
   'audit-log': {
     'GET own activity': {
-      method: 'GET', expect: A(401, 200, 200, 200), maySee: ['owner', 'admin'],
-      check: (who, _s, b) => { if (who === 'other') for (const e of b.items) expect(e.customerId).toBe(users.other.userId); },
+      method: 'GET',
+      expect: A(401, 200, 200, 200),
+      maySee: ['owner', 'admin'],
+      check: (who, _s, b) => {
+        if (who === 'other') for (const e of b.items) expect(e.customerId).toBe(users.other.userId);
+      },
     },
     'GET Alice’s activity by her id': {
-      method: 'GET', query: () => ({ customerId: users.owner.userId }), expect: A(401, 403, 200, 200), maySee: ['owner', 'admin'],
+      method: 'GET',
+      query: () => ({ customerId: users.owner.userId }),
+      expect: A(401, 403, 200, 200),
+      maySee: ['owner', 'admin'],
     },
   },
   'backup-download': {
     'Alice’s link tampered (other instance)': {
-      method: 'GET', noBearer: true, query: (f) => ({ token: tamper(f.backupToken) }), expect: A(401, 401, 401, 401),
+      method: 'GET',
+      noBearer: true,
+      query: (f) => ({ token: tamper(f.backupToken) }),
+      expect: A(401, 401, 401, 401),
     },
     'Alice’s valid link (the link is the credential)': {
       // The backup has no files in this suite: past the signature check the answer is 404 for everyone alike.
-      method: 'GET', noBearer: true, query: (f) => ({ token: f.backupToken }), expect: A(404, 404, 404, 404),
+      method: 'GET',
+      noBearer: true,
+      query: (f) => ({ token: f.backupToken }),
+      expect: A(404, 404, 404, 404),
     },
   },
   billing: {
     'GET own summary': {
-      method: 'GET', expect: A(401, 200, 200, 200), maySee: ['owner'],
-      check: (who, _s, b, f) => { if (who === 'owner') expect(JSON.stringify(b)).toContain(f.subscriptionId); },
+      method: 'GET',
+      expect: A(401, 200, 200, 200),
+      maySee: ['owner'],
+      check: (who, _s, b, f) => {
+        if (who === 'owner') expect(JSON.stringify(b)).toContain(f.subscriptionId);
+      },
     },
     'change plan of Alice’s subscription (to its own plan)': {
-      method: 'POST', body: (f) => ({ action: 'changePlan', subscriptionId: f.subscriptionId, plan: 'basic-immediate' }), expect: A(401, 404, 409, 404), maySee: ['owner'],
+      method: 'POST',
+      body: (f) => ({ action: 'changePlan', subscriptionId: f.subscriptionId, plan: 'basic-immediate' }),
+      expect: A(401, 404, 409, 404),
+      maySee: ['owner'],
     },
     'startSubscription for Alice’s instance': {
       // The owner's own instance: 200 while it waits for its subscription (the same one back), 409 once it is past that.
-      method: 'POST', body: (f) => ({ action: 'startSubscription', instanceId: f.instanceId, plan: 'basic-immediate', trial: false }),
-      expect: A(401, 404, 'allowed', 404), maySee: ['owner'],
+      method: 'POST',
+      body: (f) => ({ action: 'startSubscription', instanceId: f.instanceId, plan: 'basic-immediate', trial: false }),
+      expect: A(401, 404, 'allowed', 404),
+      maySee: ['owner'],
     },
     'startSubscription for an id that is no instance': {
-      method: 'POST', body: () => ({ action: 'startSubscription', instanceId: randomUUID(), plan: 'basic-immediate', trial: false }), expect: A(401, 404, 404, 404),
+      method: 'POST',
+      body: () => ({ action: 'startSubscription', instanceId: randomUUID(), plan: 'basic-immediate', trial: false }),
+      expect: A(401, 404, 404, 404),
     },
     'cancel Alice’s subscription': {
       // Admins act for any tenant (instance-action delete by an admin cancels through here). The admin and
       // owner cells run last (ordered below) and cancel at end of term: harmless for the other rows.
-      method: 'POST', body: (f) => ({ action: 'cancel', subscriptionId: f.subscriptionId }), expect: A(401, 404, 'allowed', 'allowed'), maySee: ['owner', 'admin'],
+      method: 'POST',
+      body: (f) => ({ action: 'cancel', subscriptionId: f.subscriptionId }),
+      expect: A(401, 404, 'allowed', 'allowed'),
+      maySee: ['owner', 'admin'],
     },
   },
   'dead-letters': {
@@ -119,65 +153,111 @@ const MATRIX: Record<string, Record<string, Call>> = {
   },
   domains: {
     'GET Alice’s custom domains': {
-      method: 'GET', query: (f) => ({ instanceId: f.instanceId }), expect: A(401, 404, 200, 200), maySee: ['owner', 'admin'],
+      method: 'GET',
+      query: (f) => ({ instanceId: f.instanceId }),
+      expect: A(401, 404, 200, 200),
+      maySee: ['owner', 'admin'],
     },
     'add a domain to Alice’s instance': {
-      method: 'POST', body: (f) => ({ action: 'add', instanceId: f.instanceId, domain: 'matrix.example.test' }), expect: REFUSED,
+      method: 'POST',
+      body: (f) => ({ action: 'add', instanceId: f.instanceId, domain: 'matrix.example.test' }),
+      expect: REFUSED,
     },
   },
   'instance-action': {
     'start Alice’s instance': {
-      method: 'POST', body: (f) => ({ id: f.instanceId, action: 'start' }), expect: A(401, 404, 'allowed', 'allowed'), maySee: ['owner', 'admin'],
+      method: 'POST',
+      body: (f) => ({ id: f.instanceId, action: 'start' }),
+      expect: A(401, 404, 'allowed', 'allowed'),
+      maySee: ['owner', 'admin'],
     },
     'retry Alice’s instance (admins only)': {
-      method: 'POST', body: (f) => ({ id: f.instanceId, action: 'retry' }), expect: A(401, 403, 403, 'allowed'), maySee: ['admin'],
+      method: 'POST',
+      body: (f) => ({ id: f.instanceId, action: 'retry' }),
+      expect: A(401, 403, 403, 'allowed'),
+      maySee: ['admin'],
     },
     'restore Alice’s instance from her backup': {
-      method: 'POST', body: (f) => ({ id: f.instanceId, action: 'restore', backupId: f.backupId }), expect: A(401, 404, 'allowed', 'allowed'), maySee: ['owner', 'admin'],
+      method: 'POST',
+      body: (f) => ({ id: f.instanceId, action: 'restore', backupId: f.backupId }),
+      expect: A(401, 404, 'allowed', 'allowed'),
+      maySee: ['owner', 'admin'],
     },
     'stop Alice’s instance': { method: 'POST', body: (f) => ({ id: f.instanceId, action: 'stop' }), expect: REFUSED },
     'back up Alice’s instance': { method: 'POST', body: (f) => ({ id: f.instanceId, action: 'backup' }), expect: REFUSED },
     'delete Alice’s instance': { method: 'POST', body: (f) => ({ id: f.instanceId, action: 'delete' }), expect: REFUSED },
     'restore Bob’s instance from Alice’s backup id': {
       // Bob's own instance is his to restore (a backup of his own is found: 409, it is still running); Alice's backup id is no backup of it.
-      method: 'POST', body: (f) => ({ id: f.bobInstanceId, action: 'restore', backupId: f.backupId }), expect: A(401, 404, 404, 404),
+      method: 'POST',
+      body: (f) => ({ id: f.bobInstanceId, action: 'restore', backupId: f.backupId }),
+      expect: A(401, 404, 404, 404),
     },
     'restore Bob’s instance from his own unfinished backup (control)': {
-      method: 'POST', body: (f) => ({ id: f.bobInstanceId, action: 'restore', backupId: f.bobPendingBackupId }), expect: A(401, 409, 404, 409),
+      method: 'POST',
+      body: (f) => ({ id: f.bobInstanceId, action: 'restore', backupId: f.bobPendingBackupId }),
+      expect: A(401, 409, 404, 409),
     },
     // The Odoo password is the customer's alone: an admin may not set one (and then be shown it).
     'new Odoo password for Alice’s instance (owner only)': {
-      method: 'POST', body: (f) => ({ id: f.instanceId, action: 'reset_odoo_password' }), expect: A(401, 404, 'allowed', 403), maySee: ['owner'],
+      method: 'POST',
+      body: (f) => ({ id: f.instanceId, action: 'reset_odoo_password' }),
+      expect: A(401, 404, 'allowed', 403),
+      maySee: ['owner'],
     },
   },
   instances: {
     'GET own list': {
-      method: 'GET', expect: A(401, 200, 200, 200), maySee: ['owner'],
-      check: (who, _s, b, f) => { if (who === 'owner') expect(b.items.map((i: { id: string }) => i.id)).toContain(f.instanceId); },
+      method: 'GET',
+      expect: A(401, 200, 200, 200),
+      maySee: ['owner'],
+      check: (who, _s, b, f) => {
+        if (who === 'owner') expect(b.items.map((i: { id: string }) => i.id)).toContain(f.instanceId);
+      },
     },
     'GET Alice’s instance': { method: 'GET', query: (f) => ({ id: f.instanceId }), expect: A(401, 404, 200, 200), maySee: ['owner', 'admin'] },
     'GET every tenant (admins only)': {
-      method: 'GET', query: () => ({ all: 'true' }), expect: A(401, 403, 403, 200), maySee: ['admin'],
-      check: (who, _s, b, f) => { if (who === 'admin') expect(b.items.map((i: { id: string }) => i.id)).toContain(f.instanceId); },
+      method: 'GET',
+      query: () => ({ all: 'true' }),
+      expect: A(401, 403, 403, 200),
+      maySee: ['admin'],
+      check: (who, _s, b, f) => {
+        if (who === 'admin') expect(b.items.map((i: { id: string }) => i.id)).toContain(f.instanceId);
+      },
     },
     'GET Alice’s instances by customerId (admins only)': {
-      method: 'GET', query: () => ({ all: 'true', customerId: users.owner.userId }), expect: A(401, 403, 403, 200), maySee: ['admin'],
+      method: 'GET',
+      query: () => ({ all: 'true', customerId: users.owner.userId }),
+      expect: A(401, 403, 403, 200),
+      maySee: ['admin'],
     },
     'sign a link to Alice’s backup (owner only)': {
-      method: 'GET', query: (f) => ({ id: f.instanceId, backupLink: f.backupId }), expect: A(401, 404, 200, 404), maySee: ['owner'],
-      check: (who, _s, b) => { if (who === 'owner') expect(b.url).toMatch(/\/api\/backup-download\?token=/); },
+      method: 'GET',
+      query: (f) => ({ id: f.instanceId, backupLink: f.backupId }),
+      expect: A(401, 404, 200, 404),
+      maySee: ['owner'],
+      check: (who, _s, b) => {
+        if (who === 'owner') expect(b.url).toMatch(/\/api\/backup-download\?token=/);
+      },
     },
     'subdomain availability (no tenant data)': {
-      method: 'GET', query: (f) => ({ available: f.subdomain }), expect: A(401, 200, 200, 200),
-      check: (who, _s, b) => { if (who !== 'anonymous') expect(b).toEqual({ available: false, reason: 'is taken' }); },
+      method: 'GET',
+      query: (f) => ({ available: f.subdomain }),
+      expect: A(401, 200, 200, 200),
+      check: (who, _s, b) => {
+        if (who !== 'anonymous') expect(b).toEqual({ available: false, reason: 'is taken' });
+      },
     },
     'create (bad plan: auth first, then validation)': {
-      method: 'POST', body: () => ({ name: 'x', subdomain: `m-${Date.now().toString(36)}`, plan: 'no-such-plan', odooVersion: '17' }), expect: A(401, 400, 400, 400),
+      method: 'POST',
+      body: () => ({ name: 'x', subdomain: `m-${Date.now().toString(36)}`, plan: 'no-such-plan', odooVersion: '17' }),
+      expect: A(401, 400, 400, 400),
     },
   },
   login: {
     'Alice’s address, wrong password (a Bearer changes nothing)': {
-      method: 'POST', body: () => ({ email: users.owner.email, password: 'not the right password at all' }), expect: A(401, 401, 401, 401),
+      method: 'POST',
+      body: () => ({ email: users.owner.email, password: 'not the right password at all' }),
+      expect: A(401, 401, 401, 401),
     },
   },
   logout: {
@@ -194,7 +274,8 @@ const MATRIX: Record<string, Record<string, Call>> = {
   },
   signup: {
     'Alice’s address again (no enumeration)': {
-      method: 'POST', body: () => ({ email: users.owner.email, password: 'a long enough new password 1', firstName: 'Eve', lastName: 'Mallory', acceptTerms: true }),
+      method: 'POST',
+      body: () => ({ email: users.owner.email, password: 'a long enough new password 1', firstName: 'Eve', lastName: 'Mallory', acceptTerms: true }),
       expect: A(202, 202, 202, 202),
     },
   },
@@ -207,7 +288,8 @@ const MATRIX: Record<string, Record<string, Call>> = {
   },
   'webhook-intake': {
     'a notification with a Bearer but no webhook token': {
-      method: 'POST', query: () => ({ tenant: 'saasodoo' }),
+      method: 'POST',
+      query: () => ({ tenant: 'saasodoo' }),
       body: (f) => ({ eventType: 'SUBSCRIPTION_CANCEL', objectType: 'SUBSCRIPTION', objectId: f.subscriptionId, accountId: randomUUID(), accountExternalKey: null, metaData: null }),
       expect: A(401, 401, 401, 401),
     },
@@ -257,7 +339,8 @@ async function bobsStoppedInstance(): Promise<void> {
   await db('instance').none(
     `INSERT INTO instances (id, customer_id, name, subdomain, plan, odoo_version, status, billing_status, resources)
      VALUES ($1, $2, 'Bob Co', $3, 'basic-immediate', '17', 'stopped', 'paid', '{"cpu":1,"memoryMiB":1024,"storageGiB":5}')`,
-    [f.bobInstanceId, users.other.userId, `bob-${Date.now().toString(36)}`]);
+    [f.bobInstanceId, users.other.userId, `bob-${Date.now().toString(36)}`],
+  );
   await db('instance').none(`INSERT INTO backups (id, instance_id, kind, status) VALUES ($1, $2, 'manual', 'running')`, [f.bobPendingBackupId, f.bobInstanceId]);
 }
 
@@ -345,8 +428,12 @@ describe('internal routes from outside, through the gateway (issue 15)', () => {
           const res = await fetch(`${p.gateway}${path}`, {
             method: 'POST',
             headers: {
-              ...headersOf(who), 'content-type': 'application/json', 'ce-specversion': '1.0', 'ce-id': randomUUID(),
-              'ce-type': 'com.saasodoo.instance.create_failed', 'ce-source': '/saasodoo/instances',
+              ...headersOf(who),
+              'content-type': 'application/json',
+              'ce-specversion': '1.0',
+              'ce-id': randomUUID(),
+              'ce-type': 'com.saasodoo.instance.create_failed',
+              'ce-source': '/saasodoo/instances',
             },
             body: JSON.stringify({ instanceId: f.instanceId, customerId: users.owner.userId }),
           });

@@ -32,7 +32,12 @@ async function api(method: 'GET' | 'POST', path: string, o: { body?: unknown; to
 }
 
 const signupBody = (over: Record<string, unknown> = {}) => ({
-  email: `text-${randomBytes(5).toString('hex')}@example.test`, password: 'a sensible passphrase 42', firstName: 'Ada', lastName: 'Lovelace', acceptTerms: true, ...over,
+  email: `text-${randomBytes(5).toString('hex')}@example.test`,
+  password: 'a sensible passphrase 42',
+  firstName: 'Ada',
+  lastName: 'Lovelace',
+  acceptTerms: true,
+  ...over,
 });
 let n = 0;
 const instanceBody = (over: Record<string, unknown> = {}) => ({ name: 'Shop', subdomain: `text-${Date.now().toString(36)}-${n++}`, plan: 'basic-monthly', odooVersion: '17', ...over });
@@ -48,7 +53,14 @@ afterAll(async () => {
 
 describe('control characters in text fields answer 400 naming the field, never 500', () => {
   it('POST /api/signup with a NUL (or another control, or a lone surrogate) in firstName or lastName', async () => {
-    for (const [field, value] of [['firstName', 'Ada\u0000'], ['firstName', '\u0000'], ['lastName', 'Love\u001blace'], ['lastName', 'Lo\u007fve'], ['firstName', 'A\ud800'], ['firstName', 'Ada\tB']] as const) {
+    for (const [field, value] of [
+      ['firstName', 'Ada\u0000'],
+      ['firstName', '\u0000'],
+      ['lastName', 'Love\u001blace'],
+      ['lastName', 'Lo\u007fve'],
+      ['firstName', 'A\ud800'],
+      ['firstName', 'Ada\tB'],
+    ] as const) {
       const r = await api('POST', '/api/signup', { body: signupBody({ [field]: value }) });
       expect(r.status, `${field}=${JSON.stringify(value)}`).toBe(400);
       expect(Object.keys(r.body.error!.fields!), JSON.stringify(r.body)).toEqual([field]);

@@ -73,9 +73,10 @@ async function violation(s: Sent, fresh = false): Promise<string | undefined> {
     }
   } catch (err) {
     const e = err as Error;
-    throw new Error(`${s.method} /api/${s.fn}: ${e.name === 'TimeoutError' ? 'no answer within 15 s' : (e.cause as Error)?.message ?? e.message}`);
+    throw new Error(`${s.method} /api/${s.fn}: ${e.name === 'TimeoutError' ? 'no answer within 15 s' : ((e.cause as Error)?.message ?? e.message)}`);
   }
-  const what = () => `${s.method} /api/${s.fn}${s.query ? `?${s.query.slice(0, 200)}` : ''} body=${String(s.body ?? '').slice(0, 200)} → ${status} ${text.slice(0, 300)}`.replace(/token=[\w-]+/g, 'token=…');
+  const what = () =>
+    `${s.method} /api/${s.fn}${s.query ? `?${s.query.slice(0, 200)}` : ''} body=${String(s.body ?? '').slice(0, 200)} → ${status} ${text.slice(0, 300)}`.replace(/token=[\w-]+/g, 'token=…');
   if (status >= 500) return `5xx: ${what()}`;
   if (status < 400) return s.mustRefuse ? `accepted, but ${s.mustRefuse} breaks the text rule: ${what()}` : undefined;
   let body: { error?: { code?: unknown; message?: unknown; fields?: unknown } };
@@ -132,22 +133,27 @@ describe('fuzzing every HTTP function (fast-check, from each input schema)', () 
         const r = table[method];
         if (!r) continue;
         const baseQuery = fn === 'webhook-intake' ? webhookQuery() : '';
-        const arb = method === 'POST' && r.body
-          ? fc.record({ body: inputFor(r.body), query: fc.constant(baseQuery) })
-          : fc.record({ body: fc.constant(undefined), query: r.query ? queryFor(r.query) : fc.constant('') });
-        await fc.assert(
-          fc.asyncProperty(arb, fc.boolean(), async ({ body, query }, withToken) => {
-            const v = await violation({
-              method, fn, query: query || undefined,
-              body: method === 'POST' ? JSON.stringify(body ?? {}) : undefined,
-              contentType: method === 'POST' ? 'application/json' : undefined,
-              auth: withToken ? tokenFor(fn, method) : undefined,
-            }).catch((err: Error) => `${err.message} (body ${JSON.stringify(body)?.slice(0, 300)}, query ${query})`);
-            if (v) found.push(v);
-            return v === undefined;
-          }),
-          { seed: SEED, numRuns: RUNS, endOnFailure: true },
-        ).catch(() => {});
+        const arb =
+          method === 'POST' && r.body
+            ? fc.record({ body: inputFor(r.body), query: fc.constant(baseQuery) })
+            : fc.record({ body: fc.constant(undefined), query: r.query ? queryFor(r.query) : fc.constant('') });
+        await fc
+          .assert(
+            fc.asyncProperty(arb, fc.boolean(), async ({ body, query }, withToken) => {
+              const v = await violation({
+                method,
+                fn,
+                query: query || undefined,
+                body: method === 'POST' ? JSON.stringify(body ?? {}) : undefined,
+                contentType: method === 'POST' ? 'application/json' : undefined,
+                auth: withToken ? tokenFor(fn, method) : undefined,
+              }).catch((err: Error) => `${err.message} (body ${JSON.stringify(body)?.slice(0, 300)}, query ${query})`);
+              if (v) found.push(v);
+              return v === undefined;
+            }),
+            { seed: SEED, numRuns: RUNS, endOnFailure: true },
+          )
+          .catch(() => {});
       }
       expect(found, `${REPLAY}\n${found.join('\n')}`).toEqual([]);
     });
@@ -177,7 +183,9 @@ describe('hostile characters in each string field of an otherwise valid input', 
               const refused = REFUSED.includes(probe) && !(method === 'GET' && LONE_SURROGATE.test(probe));
               const query = method === 'GET' ? new URLSearchParams(input as Record<string, string>).toString() : '';
               const v = await violation({
-                method, fn, query: [fn === 'webhook-intake' ? webhookQuery() : '', query].filter(Boolean).join('&') || undefined,
+                method,
+                fn,
+                query: [fn === 'webhook-intake' ? webhookQuery() : '', query].filter(Boolean).join('&') || undefined,
                 body: method === 'POST' ? JSON.stringify(input) : undefined,
                 contentType: method === 'POST' ? 'application/json' : undefined,
                 auth: tokenFor(fn, method),
@@ -209,8 +217,20 @@ describe('raw garbage against every HTTP function', () => {
     { label: 'no content type', body: '{"a":1}' },
     { label: 'binary junk as JSON', body: Buffer.from([0xff, 0xfe, 0x00, 0x01, 0x80, 0x7b]), contentType: 'application/json' },
     { label: 'body over 1 MiB', body: JSON.stringify({ email: 'x'.repeat(1.5 * 1024 * 1024) }), contentType: 'application/json' },
-    { label: 'every nasty string in every common field', body: JSON.stringify(Object.fromEntries(['email', 'password', 'token', 'refreshToken', 'id', 'action', 'name', 'subdomain', 'plan', 'trigger', 'firstName', 'eventType'].map((k, i) => [k, NASTY_STRINGS[i % NASTY_STRINGS.length]]))), contentType: 'application/json' },
-    { label: 'NUL and lone surrogates in strings', body: '{"email":"a\\u0000@b.co","password":"\\ud800\\ud800\\ud800\\ud800\\ud800\\ud800","firstName":"\\u0000","name":"\\udfff","id":"\\u0000"}', contentType: 'application/json' },
+    {
+      label: 'every nasty string in every common field',
+      body: JSON.stringify(
+        Object.fromEntries(
+          ['email', 'password', 'token', 'refreshToken', 'id', 'action', 'name', 'subdomain', 'plan', 'trigger', 'firstName', 'eventType'].map((k, i) => [k, NASTY_STRINGS[i % NASTY_STRINGS.length]]),
+        ),
+      ),
+      contentType: 'application/json',
+    },
+    {
+      label: 'NUL and lone surrogates in strings',
+      body: '{"email":"a\\u0000@b.co","password":"\\ud800\\ud800\\ud800\\ud800\\ud800\\ud800","firstName":"\\u0000","name":"\\udfff","id":"\\u0000"}',
+      contentType: 'application/json',
+    },
     { label: '__proto__ pollution', body: '{"__proto__":{"role":"admin","isAdmin":true},"constructor":{"prototype":{"x":1}}}', contentType: 'application/json' },
     { label: 'wrong types everywhere', body: JSON.stringify({ email: 1, password: [], token: {}, id: true, action: null, acceptTerms: 'true', refreshToken: 1e308 }), contentType: 'application/json' },
     ...RESERVED_QUERY_KEYS.map((k) => ({ label: `reserved query key ${k}`, method: 'GET', query: `${k}=x` })),
@@ -233,12 +253,17 @@ describe('raw garbage against every HTTP function', () => {
         // Anonymous for the public routes, the route's caller for the protected ones (so validation is reached).
         const token = tokenFor(fn, method === 'GET' ? 'GET' : 'POST');
         const query = [fn === 'webhook-intake' && !g.query?.includes('headers') ? webhookQuery() : '', g.query ?? ''].filter(Boolean).join('&');
-        const v = await violation({
-          method, fn, query: query || undefined,
-          body: method === 'GET' || method === 'DELETE' ? undefined : g.body,
-          contentType: g.contentType,
-          auth: token,
-        }, true).catch((err: Error) => `network error (${err.message}) instead of an answer`);
+        const v = await violation(
+          {
+            method,
+            fn,
+            query: query || undefined,
+            body: method === 'GET' || method === 'DELETE' ? undefined : g.body,
+            contentType: g.contentType,
+            auth: token,
+          },
+          true,
+        ).catch((err: Error) => `network error (${err.message}) instead of an answer`);
         if (v) found.push(`[${g.label}] ${v}`);
       }
       expect(found, found.join('\n')).toEqual([]);
@@ -249,8 +274,10 @@ describe('raw garbage against every HTTP function', () => {
     const url = `${p.gateway}/api/plans`;
     const answers: string[] = [];
     for (const body of [undefined, JSON.stringify({ x: 'x'.repeat(1.5 * 1024 * 1024) }), undefined, undefined, undefined]) {
-      const r = await fetch(url, { method: body ? 'POST' : 'GET', headers: { 'content-type': 'application/json' }, body, signal: AbortSignal.timeout(5000) })
-        .then((res) => String(res.status), (err: Error) => (err.name === 'TimeoutError' ? 'no answer in 5 s' : err.message));
+      const r = await fetch(url, { method: body ? 'POST' : 'GET', headers: { 'content-type': 'application/json' }, body, signal: AbortSignal.timeout(5000) }).then(
+        (res) => String(res.status),
+        (err: Error) => (err.name === 'TimeoutError' ? 'no answer in 5 s' : err.message),
+      );
       answers.push(r);
     }
     expect(answers).toEqual(['200', '413', '200', '200', '200']);

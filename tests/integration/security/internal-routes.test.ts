@@ -36,7 +36,12 @@ function cloudEvent(type: string, data: unknown, extra: Record<string, string> =
   return {
     method: 'POST',
     headers: {
-      'content-type': 'application/json', 'ce-specversion': '1.0', 'ce-id': randomUUID(), 'ce-type': type, 'ce-source': '/saasodoo/instances', ...extra,
+      'content-type': 'application/json',
+      'ce-specversion': '1.0',
+      'ce-id': randomUUID(),
+      'ce-type': type,
+      'ce-source': '/saasodoo/instances',
+      ...extra,
     },
     body: JSON.stringify(data),
   };
@@ -45,13 +50,19 @@ const tick = () => cloudEvent('com.saasodoo.health.tick', { at: new Date().toISO
 
 const cli = (args: string[], env: Record<string, string> = {}) =>
   promisify(execFile)(process.execPath, ['--import', 'tsx', 'platform/src/cli.ts', ...args], {
-    cwd: repoRoot, env: { ...process.env, ...env }, timeout: 60_000,
-  }).then((r) => ({ code: 0, ...r }), (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }));
+    cwd: repoRoot,
+    env: { ...process.env, ...env },
+    timeout: 60_000,
+  }).then(
+    (r) => ({ code: 0, ...r }),
+    (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
+  );
 
 beforeAll(async () => {
   // Warm: a billing cold start on a loaded machine can outlast the 15 s instances gives it.
   p = await startPlatform({
-    only: ['instances', 'account', 'billing', 'trial-eligibility', 'lifecycle', 'health-probe', 'webhook-intake'], warm: ['instances', 'account', 'billing', 'trial-eligibility'],
+    only: ['instances', 'account', 'billing', 'trial-eligibility', 'lifecycle', 'health-probe', 'webhook-intake'],
+    warm: ['instances', 'account', 'billing', 'trial-eligibility'],
   });
   operator = `http://127.0.0.1:${p.env.OPERATOR_PORT}`;
   alice = await createTestUser();
@@ -84,8 +95,13 @@ describe('the public gateway has no internal routes', () => {
   it('no spelling of the old routes or of /api reaches an event-only function, with or without a login', async () => {
     const paths = [
       ...eventFunctions.flatMap((fn) => [`/_platform/invoke/${fn}`, `/api/${fn}`, `/api/${fn}/`, `/api/${fn}?x=1`]),
-      '/_platform/invoke/lifecycle/', '/_platform//invoke/lifecycle', '/%5Fplatform/invoke/lifecycle', '/_PLATFORM/invoke/lifecycle',
-      '/api/../_platform/invoke/lifecycle', '/_platform/status/', '/_platform/',
+      '/_platform/invoke/lifecycle/',
+      '/_platform//invoke/lifecycle',
+      '/%5Fplatform/invoke/lifecycle',
+      '/_PLATFORM/invoke/lifecycle',
+      '/api/../_platform/invoke/lifecycle',
+      '/_platform/status/',
+      '/_platform/',
     ];
     expect(eventFunctions).toEqual(expect.arrayContaining(['lifecycle', 'health-probe', 'provision', 'instance-ops', 'quota-set', 'email']));
     for (const path of paths) {
@@ -157,11 +173,20 @@ describe('the operator listener', () => {
   });
 
   it('it and the broker ingress (K_SINK) listen on loopback only', async () => {
-    const external = Object.values(os.networkInterfaces()).flat().filter((a) => a && !a.internal && a.family === 'IPv4').map((a) => a!.address);
+    const external = Object.values(os.networkInterfaces())
+      .flat()
+      .filter((a) => a && !a.internal && a.family === 'IPv4')
+      .map((a) => a!.address);
     expect(external.length, 'this check needs a non-loopback IPv4 address').toBeGreaterThan(0);
-    const connects = (host: string, port: number) => new Promise<boolean>((resolve) => {
-      const s = net.connect({ host, port }, () => { s.destroy(); resolve(true); }).on('error', () => resolve(false));
-    });
+    const connects = (host: string, port: number) =>
+      new Promise<boolean>((resolve) => {
+        const s = net
+          .connect({ host, port }, () => {
+            s.destroy();
+            resolve(true);
+          })
+          .on('error', () => resolve(false));
+      });
     for (const port of [Number(p.env.OPERATOR_PORT), Number(p.env.BROKER_PORT)]) {
       expect(await connects('127.0.0.1', port), `127.0.0.1:${port}`).toBe(true);
       for (const host of external) expect(await connects(host, port), `${host}:${port}`).toBe(false);

@@ -44,8 +44,7 @@ function expectNoInjectedText(m: ReceivedMail) {
   expect(m.text).toMatch(/^Hello,\n/);
 }
 
-const signup = (email: string, firstName: string) =>
-  api('signup', { email, password: 'a sensible passphrase 42', firstName, lastName: 'Doe', acceptTerms: true });
+const signup = (email: string, firstName: string) => api('signup', { email, password: 'a sensible passphrase 42', firstName, lastName: 'Doe', acceptTerms: true });
 
 beforeAll(async () => {
   smtp = await startTestSmtp();
@@ -62,7 +61,7 @@ afterAll(async () => {
 });
 
 describe('a first name chosen by whoever signed up', () => {
-  it("is not in the verification mail to the (unproven) address, nor in a reset mail asked for that account", async () => {
+  it('is not in the verification mail to the (unproven) address, nor in a reset mail asked for that account', async () => {
     const victim = address('victim');
     expect(await signup(victim, PHISH)).toBe(202);
     expectNoInjectedText(await mailTo(victim, /confirm your email/i));

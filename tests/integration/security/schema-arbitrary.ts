@@ -36,38 +36,111 @@ type JsonSchema = {
 
 /** Strings a careless handler chokes on: SQL and shell metacharacters, odd unicode, NUL, path tricks. */
 export const NASTY_STRINGS = [
-  "' OR '1'='1' --", '"; DROP TABLE users; --', '$(reboot)', '`id`', '; rm -rf / #', '| cat /etc/passwd', '../../../../etc/passwd',
-  '%00', '\u0000', 'a\u0000b', '\ud800', '\udfff\ud800', '\u202e\u0644\u0627', '\u200b\ufeff', '🧨'.repeat(50), 'e\u0301'.repeat(30),
-  '<script>alert(1)</script>', '{{7*7}}', '${7*7}', '%s%s%s%n', 'null', 'undefined', 'NaN', '-1', '1e309', ' ', '\n\r\t',
-  'x'.repeat(5000), '__proto__', 'constructor', 'A'.repeat(43), '00000000-0000-0000-0000-000000000000',
+  "' OR '1'='1' --",
+  '"; DROP TABLE users; --',
+  '$(reboot)',
+  '`id`',
+  '; rm -rf / #',
+  '| cat /etc/passwd',
+  '../../../../etc/passwd',
+  '%00',
+  '\u0000',
+  'a\u0000b',
+  '\ud800',
+  '\udfff\ud800',
+  '\u202e\u0644\u0627',
+  '\u200b\ufeff',
+  '🧨'.repeat(50),
+  'e\u0301'.repeat(30),
+  '<script>alert(1)</script>',
+  '{{7*7}}',
+  '${7*7}',
+  '%s%s%s%n',
+  'null',
+  'undefined',
+  'NaN',
+  '-1',
+  '1e309',
+  ' ',
+  '\n\r\t',
+  'x'.repeat(5000),
+  '__proto__',
+  'constructor',
+  'A'.repeat(43),
+  '00000000-0000-0000-0000-000000000000',
 ];
 
 /** Single characters a text field must refuse or survive: C0/DEL/C1 controls, line breaks, lone surrogates, bidi and other format marks, combining marks, noncharacters. */
 export const HOSTILE_CHARS = [
-  '\u0000', '\u0001', '\u0007', '\u0008', '\u000b', '\u000c', '\u001b', '\u001f', '\u007f', '\u0080', '\u0085', '\u009f',
-  '\t', '\n', '\r', '\r\n', '\u2028', '\u2029',
-  '\ud800', '\udbff', '\udc00', '\udfff',
-  '\u200e', '\u200f', '\u202a', '\u202e', '\u2066', '\u2069', '\u061c', '\u200b', '\u200d', '\ufeff',
-  '\u0301', 'e\u0301', '\u0627\u0644\u0639\u0631\u0628\u064a\u0629', '\ufffe', '\uffff', '\ufffd', '🧨', '👩\u200d👩\u200d👧',
+  '\u0000',
+  '\u0001',
+  '\u0007',
+  '\u0008',
+  '\u000b',
+  '\u000c',
+  '\u001b',
+  '\u001f',
+  '\u007f',
+  '\u0080',
+  '\u0085',
+  '\u009f',
+  '\t',
+  '\n',
+  '\r',
+  '\r\n',
+  '\u2028',
+  '\u2029',
+  '\ud800',
+  '\udbff',
+  '\udc00',
+  '\udfff',
+  '\u200e',
+  '\u200f',
+  '\u202a',
+  '\u202e',
+  '\u2066',
+  '\u2069',
+  '\u061c',
+  '\u200b',
+  '\u200d',
+  '\ufeff',
+  '\u0301',
+  'e\u0301',
+  '\u0627\u0644\u0639\u0631\u0628\u064a\u0629',
+  '\ufffe',
+  '\uffff',
+  '\ufffd',
+  '🧨',
+  '👩\u200d👩\u200d👧',
 ];
 // NUL is what PostgreSQL refuses outright (a 500 before issue 16): one pick in four.
 const hostileChar = fc.oneof({ weight: 1, arbitrary: fc.constant('\u0000') }, { weight: 3, arbitrary: fc.constantFrom(...HOSTILE_CHARS) });
 
 /** Ordinary text with hostile characters mixed in (about one in four). */
 const hostileText = (minLength: number, maxLength: number) =>
-  fc.array(fc.oneof({ weight: 3, arbitrary: fc.string({ minLength: 1, maxLength: 1, unit: 'grapheme' }) }, { weight: 1, arbitrary: hostileChar }), { minLength, maxLength })
+  fc
+    .array(fc.oneof({ weight: 3, arbitrary: fc.string({ minLength: 1, maxLength: 1, unit: 'grapheme' }) }, { weight: 1, arbitrary: hostileChar }), { minLength, maxLength })
     .map((parts) => parts.join(''));
 
 /** Very long strings, 1,000 to 20,000 repetitions of one unit (hostile or not), built without generating each unit. */
-const longText = fc.tuple(fc.oneof(fc.constantFrom('a', 'é', 'e\u0301', ' ', '%'), hostileChar), fc.integer({ min: 1000, max: 20_000 }))
-  .map(([unit, n]) => unit.repeat(n));
+const longText = fc.tuple(fc.oneof(fc.constantFrom('a', 'é', 'e\u0301', ' ', '%'), hostileChar), fc.integer({ min: 1000, max: 20_000 })).map(([unit, n]) => unit.repeat(n));
 
 /** `v` with `c` inserted at `at` (modulo its length). */
-const insertAt = (v: string, c: string, at: number) => { const i = v.length ? at % (v.length + 1) : 0; return v.slice(0, i) + c + v.slice(i); };
+const insertAt = (v: string, c: string, at: number) => {
+  const i = v.length ? at % (v.length + 1) : 0;
+  return v.slice(0, i) + c + v.slice(i);
+};
 
 /** Edits that make one string hostile: a hostile character inserted into it, or replaced by hostile or very long text. */
 const hostileEdit: fc.Arbitrary<(v: string) => string> = fc.oneof(
-  { weight: 3, arbitrary: fc.tuple(hostileChar, fc.nat()).map(([c, at]) => (v: string) => insertAt(v, c, at)) },
+  {
+    weight: 3,
+    arbitrary: fc.tuple(hostileChar, fc.nat()).map(
+      ([c, at]) =>
+        (v: string) =>
+          insertAt(v, c, at),
+    ),
+  },
   { weight: 1, arbitrary: hostileText(1, 40).map((t) => () => t) },
   { weight: 1, arbitrary: longText.map((t) => () => t) },
 );
@@ -88,7 +161,12 @@ const FIELD_VALUES: Record<string, fc.Arbitrary<string>> = {
 
 const nasty = fc.oneof(fc.constantFrom(...NASTY_STRINGS), hostileText(1, 20), longText);
 // `__proto__` keys are left to the raw garbage cases (fastify refuses them before our code: one known answer).
-const anyJson = fc.oneof({ depthSize: 'small' }, fc.jsonValue({ maxDepth: 3 }).filter((v) => !JSON.stringify(v).includes('"__proto__"')), nasty, fc.constantFrom(null, true, 0, -1, 1.5, [], {}, 1e308));
+const anyJson = fc.oneof(
+  { depthSize: 'small' },
+  fc.jsonValue({ maxDepth: 3 }).filter((v) => !JSON.stringify(v).includes('"__proto__"')),
+  nasty,
+  fc.constantFrom(null, true, 0, -1, 1.5, [], {}, 1e308),
+);
 
 /** The JSON Schema (input side) of a zod schema; transforms and refinements become `any`. */
 export function jsonSchemaOf(schema: ZodType): JsonSchema {
@@ -162,7 +240,10 @@ export function inputFor(schema: ZodType): fc.Arbitrary<unknown> {
   const valid = validArb(js);
   const keys = knownKeys(js);
   const obj = valid.filter((v): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v));
-  const mutations: fc.WeightedArbitrary<unknown>[] = [{ weight: 2, arbitrary: valid }, { weight: 1, arbitrary: anyJson }];
+  const mutations: fc.WeightedArbitrary<unknown>[] = [
+    { weight: 2, arbitrary: valid },
+    { weight: 1, arbitrary: anyJson },
+  ];
   if (keys.length) {
     const key = fc.constantFrom(...keys);
     mutations.push(
@@ -174,7 +255,16 @@ export function inputFor(schema: ZodType): fc.Arbitrary<unknown> {
   }
   mutations.push({
     weight: 1,
-    arbitrary: fc.tuple(fc.dictionary(fc.string({ maxLength: 8 }).filter((k) => k !== '__proto__'), anyJson, { maxKeys: 3 }), fc.constantFrom('extra', 'role', 'customerId', 'isAdmin'), anyJson)
+    arbitrary: fc
+      .tuple(
+        fc.dictionary(
+          fc.string({ maxLength: 8 }).filter((k) => k !== '__proto__'),
+          anyJson,
+          { maxKeys: 3 },
+        ),
+        fc.constantFrom('extra', 'role', 'customerId', 'isAdmin'),
+        anyJson,
+      )
       .map(([v, k, x]) => ({ ...v, [k]: x })),
   });
   return fc.oneof(...mutations);
@@ -189,7 +279,10 @@ export function queryFor(schema: ZodType): fc.Arbitrary<string> {
     return fc.oneof(p ? validArb(p).map(String) : fc.string(), nasty, hostileText(0, 30));
   };
   return fc
-    .array(fc.constantFrom(...keys).chain((k) => value(k).map((v) => [k, v] as [string, string])), { maxLength: 4 })
+    .array(
+      fc.constantFrom(...keys).chain((k) => value(k).map((v) => [k, v] as [string, string])),
+      { maxLength: 4 },
+    )
     .map((pairs) => new URLSearchParams(pairs).toString());
 }
 

@@ -43,7 +43,10 @@ async function api(method: 'GET' | 'POST', fn: string, o: { body?: unknown; toke
 function mails(): { file: string; raw: string }[] {
   const dir = path.join(p.dataDir, 'mail');
   if (!fs.existsSync(dir)) return [];
-  return fs.readdirSync(dir).filter((f) => f.endsWith('.eml')).map((f) => ({ file: f, raw: fs.readFileSync(path.join(dir, f), 'utf8') }));
+  return fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.eml'))
+    .map((f) => ({ file: f, raw: fs.readFileSync(path.join(dir, f), 'utf8') }));
 }
 
 /** Mail bodies are quoted-printable or base64: the parsed text and HTML sit next to the raw source, so a secret cannot hide behind the transfer encoding. */
@@ -69,10 +72,14 @@ beforeAll(async () => {
   await declareExchange(ch, process.env.BROKER_NAME!);
   const { queue } = await ch.assertQueue('', { exclusive: true, autoDelete: true, durable: false });
   await ch.bindQueue(queue, exchangeName(process.env.BROKER_NAME!), '', { 'x-match': 'all' });
-  await ch.consume(queue, (m) => {
-    if (!m) return;
-    events.push({ type: eventHeaders(m).type, raw: `${JSON.stringify(m.properties.headers ?? {})}\n${m.content.toString('utf8')}` });
-  }, { noAck: true });
+  await ch.consume(
+    queue,
+    (m) => {
+      if (!m) return;
+      events.push({ type: eventHeaders(m).type, raw: `${JSON.stringify(m.properties.headers ?? {})}\n${m.content.toString('utf8')}` });
+    },
+    { noAck: true },
+  );
 }, 180_000);
 
 afterAll(async () => {
@@ -117,10 +124,14 @@ describe('secret scan over logs, events and mails of the customer flow', () => {
     // The simulator pushes SUBSCRIPTION_CREATION & co. to webhook-intake with the token in the URL; wait for them.
     await waitFor('a Kill Bill notification on the broker', () => events.find((e) => e.type.startsWith('org.killbill.')));
     // The instance runs (trial) and the owner's first read shows the Odoo admin password once.
-    const adminPassword = await waitFor('the instance to run', async () => {
-      const r = await api('GET', 'instances', { token, query: `id=${id}` });
-      return r.body?.status === 'running' ? (r.body.adminPassword ?? '') : undefined;
-    }, 90_000).catch(() => '');
+    const adminPassword = await waitFor(
+      'the instance to run',
+      async () => {
+        const r = await api('GET', 'instances', { token, query: `id=${id}` });
+        return r.body?.status === 'running' ? (r.body.adminPassword ?? '') : undefined;
+      },
+      90_000,
+    ).catch(() => '');
     if (adminPassword) secrets.set('Odoo admin password', adminPassword);
 
     expect((await api('POST', 'logout', { token })).status).toBe(204);

@@ -28,7 +28,12 @@ const started: { driver: LocalDriver; id: string }[] = [];
 /** The environment of a live process, as the kernel shows it. */
 function environOf(pid: number): Record<string, string> {
   const raw = fs.readFileSync(`/proc/${pid}/environ`, 'utf8');
-  return Object.fromEntries(raw.split('\0').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+  return Object.fromEntries(
+    raw
+      .split('\0')
+      .filter(Boolean)
+      .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+  );
 }
 
 async function runInstance(odooCommand?: string): Promise<{ env: Record<string, string>; spec: InstanceSpec }> {

@@ -46,7 +46,10 @@ describe('password policy', () => {
   });
 
   it('ships exactly 1,000 common passwords and refuses them whatever the case', () => {
-    const list = fs.readFileSync(`${repoRoot}/platform/data/common-passwords.txt`, 'utf8').split('\n').filter((l) => l && !l.startsWith('#'));
+    const list = fs
+      .readFileSync(`${repoRoot}/platform/data/common-passwords.txt`, 'utf8')
+      .split('\n')
+      .filter((l) => l && !l.startsWith('#'));
     expect(list).toHaveLength(1000);
     expect(new Set(list).size).toBe(1000);
     for (const p of ['password', '123456', 'qwerty', 'PassWord', 'dragon']) expect(isCommonPassword(p)).toBe(true);

@@ -21,7 +21,10 @@ function xmllint(): boolean {
 const hasXmllint = xmllint();
 
 describe('Kill Bill configuration', () => {
-  for (const [file, xsd] of [[CATALOG_PATH, 'killbill-catalog.xsd'], [OVERDUE_PATH, 'killbill-overdue.xsd']] as const) {
+  for (const [file, xsd] of [
+    [CATALOG_PATH, 'killbill-catalog.xsd'],
+    [OVERDUE_PATH, 'killbill-overdue.xsd'],
+  ] as const) {
     const schema = schemaFile(xsd);
     it.skipIf(!hasXmllint || !schema)(`${file.split('/').pop()} validates against ${xsd}`, () => {
       const out = execFileSync('xmllint', ['--noout', '--schema', schema!, file], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
@@ -35,7 +38,10 @@ describe('Kill Bill configuration', () => {
     for (const plan of PLANS) {
       const c = catalog.find((p) => p.name === plan.id)!;
       expect({ price: c.price, currency: c.currency, period: c.billingPeriod, trial: c.trialDays }).toEqual({
-        price: plan.price.amount, currency: plan.price.currency, period: 'MONTHLY', trial: plan.trial?.days,
+        price: plan.price.amount,
+        currency: plan.price.currency,
+        period: 'MONTHLY',
+        trial: plan.trial?.days,
       });
     }
   });

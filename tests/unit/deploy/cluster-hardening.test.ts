@@ -18,8 +18,7 @@ const kubectl = kubectlOrSkip('the cluster hardening checks');
 describe.skipIf(!kubectl)('cluster hardening (production overlay)', () => {
   let dir: string;
   let objects: any[];
-  const find = (kind: string, name: string, namespace?: string) =>
-    objects.find((o) => o.kind === kind && o.metadata.name === name && (!namespace || o.metadata.namespace === namespace));
+  const find = (kind: string, name: string, namespace?: string) => objects.find((o) => o.kind === kind && o.metadata.name === name && (!namespace || o.metadata.namespace === namespace));
   const env = (container: any, name: string) => container.env?.find((e: any) => e.name === name);
   const ksvcs = () => objects.filter((o) => o.kind === 'Service' && o.apiVersion.startsWith('serving.knative.dev/'));
 
@@ -31,7 +30,7 @@ describe.skipIf(!kubectl)('cluster hardening (production overlay)', () => {
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   describe('client address sharing', () => {
-    it('the edge keeps the client address and trusts nobody\'s X-Forwarded-For', () => {
+    it("the edge keeps the client address and trusts nobody's X-Forwarded-For", () => {
       const lb = find('Service', 'traefik', 'traefik');
       expect(lb.spec.type).toBe('LoadBalancer');
       expect(lb.spec.externalTrafficPolicy).toBe('Local');
@@ -63,10 +62,12 @@ describe.skipIf(!kubectl)('cluster hardening (production overlay)', () => {
       expect(find('Service', 'traefik', 'traefik').spec.ports.map((p: any) => p.targetPort)).not.toContain(8001);
       const np = find('NetworkPolicy', 'traefik', 'traefik');
       const to8001 = np.spec.ingress.filter((r: any) => r.ports.some((p: any) => p.port === 8001));
-      expect(to8001).toEqual([{
-        from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'saasodoo' } }, podSelector: { matchLabels: { 'app.kubernetes.io/name': 'portal' } } }],
-        ports: [{ port: 8001, protocol: 'TCP' }],
-      }]);
+      expect(to8001).toEqual([
+        {
+          from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'saasodoo' } }, podSelector: { matchLabels: { 'app.kubernetes.io/name': 'portal' } } }],
+          ports: [{ port: 8001, protocol: 'TCP' }],
+        },
+      ]);
     });
   });
 
@@ -87,8 +88,14 @@ describe.skipIf(!kubectl)('cluster hardening (production overlay)', () => {
 
   describe('JWT private key exposure', () => {
     it('only the signers (login, refresh) get JWT_PRIVATE_KEY; every function gets the public keys, not optional', () => {
-      expect(ksvcs().map((s) => s.metadata.name).sort()).toEqual(functionNames().sort());
-      const withPrivate = ksvcs().filter((s) => env(s.spec.template.spec.containers[0], 'JWT_PRIVATE_KEY')).map((s) => s.metadata.name);
+      expect(
+        ksvcs()
+          .map((s) => s.metadata.name)
+          .sort(),
+      ).toEqual(functionNames().sort());
+      const withPrivate = ksvcs()
+        .filter((s) => env(s.spec.template.spec.containers[0], 'JWT_PRIVATE_KEY'))
+        .map((s) => s.metadata.name);
       expect(withPrivate.sort()).toEqual(['login', 'refresh']);
       for (const s of ksvcs()) {
         const pub = env(s.spec.template.spec.containers[0], 'JWT_PUBLIC_KEYS');

@@ -13,7 +13,11 @@ import { schemaFile } from '../../helpers/schemas.ts';
 function stripDraft(node: unknown): unknown {
   if (Array.isArray(node)) return node.map(stripDraft);
   if (!node || typeof node !== 'object') return node;
-  return Object.fromEntries(Object.entries(node).filter(([k]) => k !== '$schema').map(([k, v]) => [k, stripDraft(v)]));
+  return Object.fromEntries(
+    Object.entries(node)
+      .filter(([k]) => k !== '$schema')
+      .map(([k, v]) => [k, stripDraft(v)]),
+  );
 }
 
 const file = schemaFile('knative-func-func_yaml-schema.json');

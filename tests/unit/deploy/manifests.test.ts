@@ -14,7 +14,12 @@ const spec: FuncSpec = {
   runtime: 'node',
   registry: 'ghcr.io/saasodoo',
   invoke: 'cloudevent',
-  run: { envs: [{ name: 'PLAIN', value: 'x' }, { name: 'FROM_SECRET', value: '{{ secret:s1:k1 }}' }] },
+  run: {
+    envs: [
+      { name: 'PLAIN', value: 'x' },
+      { name: 'FROM_SECRET', value: '{{ secret:s1:k1 }}' },
+    ],
+  },
   deploy: {
     namespace: 'saasodoo',
     healthEndpoints: { liveness: '/health/liveness', readiness: '/health/readiness' },
@@ -113,7 +118,24 @@ describe('apply helpers', () => {
 
   it('lists referenced Secrets, not optional ones, not ones it creates', () => {
     const objs: KubeObject[] = [
-      { ...o('apps/v1', 'Deployment', 'd', 'ns'), spec: { template: { spec: { containers: [{ env: [{ name: 'A', valueFrom: { secretKeyRef: { name: 's1', key: 'k' } } }, { name: 'B', valueFrom: { secretKeyRef: { name: 's2', key: 'k', optional: true } } }], envFrom: [{ secretRef: { name: 's3' } }] }] } } } },
+      {
+        ...o('apps/v1', 'Deployment', 'd', 'ns'),
+        spec: {
+          template: {
+            spec: {
+              containers: [
+                {
+                  env: [
+                    { name: 'A', valueFrom: { secretKeyRef: { name: 's1', key: 'k' } } },
+                    { name: 'B', valueFrom: { secretKeyRef: { name: 's2', key: 'k', optional: true } } },
+                  ],
+                  envFrom: [{ secretRef: { name: 's3' } }],
+                },
+              ],
+            },
+          },
+        },
+      },
       { ...o('postgresql.cnpg.io/v1', 'Cluster', 'c', 'ns'), spec: { managed: { roles: [{ name: 'r', passwordSecret: { name: 's4' } }] } } },
       { ...o('v1', 'Secret', 's3', 'ns') },
     ];
@@ -129,9 +151,7 @@ describe('apply helpers', () => {
   });
 
   it('setImages points platform images at the requested registry and tag only', () => {
-    const objs: KubeObject[] = [
-      { ...o('apps/v1', 'Deployment', 'd'), spec: { template: { spec: { containers: [{ image: 'ghcr.io/saasodoo/portal:latest' }, { image: 'redis:7' }] } } } },
-    ];
+    const objs: KubeObject[] = [{ ...o('apps/v1', 'Deployment', 'd'), spec: { template: { spec: { containers: [{ image: 'ghcr.io/saasodoo/portal:latest' }, { image: 'redis:7' }] } } } }];
     setImages(objs, 'v9', 'registry.example/acme', 'ghcr.io/saasodoo');
     expect((objs[0] as any).spec.template.spec.containers.map((c: any) => c.image)).toEqual(['registry.example/acme/portal:v9', 'redis:7']);
   });

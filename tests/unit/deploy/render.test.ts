@@ -35,13 +35,17 @@ describe.skipIf(!kubectl)('platform render', () => {
 
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  it.each(['production', 'staging'])('%s: every object validates against its schema', async (overlay) => {
-    const v = await validateObjects(rendered[overlay]!);
-    expect(v.errors).toEqual([]);
-    // Only kinds without any schema stay unchecked (Traefik Middleware has no CRD copy here), and only when schemas are present.
-    if (haveCrds) expect([...new Set(v.unchecked.map((u) => u.id.split(' ')[0]))]).toEqual(['traefik.io/v1alpha1/Middleware']);
-    expect(v.checked.length).toBeGreaterThan(50);
-  }, 60_000);
+  it.each(['production', 'staging'])(
+    '%s: every object validates against its schema',
+    async (overlay) => {
+      const v = await validateObjects(rendered[overlay]!);
+      expect(v.errors).toEqual([]);
+      // Only kinds without any schema stay unchecked (Traefik Middleware has no CRD copy here), and only when schemas are present.
+      if (haveCrds) expect([...new Set(v.unchecked.map((u) => u.id.split(' ')[0]))]).toEqual(['traefik.io/v1alpha1/Middleware']);
+      expect(v.checked.length).toBeGreaterThan(50);
+    },
+    60_000,
+  );
 
   it('every function has a Knative Service with its image tag', () => {
     const ksvcs = rendered.production!.filter((o) => o.kind === 'Service' && o.apiVersion === 'serving.knative.dev/v1');

@@ -12,8 +12,20 @@ import { knativeBroker, knativeTriggers, PARALLELISM_ANNOTATION } from '@saasodo
 import { schemaFile } from '../../helpers/schemas.ts';
 
 const sample: Trigger[] = [
-  { name: 'ordered', filter: { attributes: { type: 'com.saasodoo.instance.provision' } }, subscriber: 'provision', delivery: { retry: 5, backoffPolicy: 'exponential', backoffDelay: 'PT0.5S', timeout: 'PT30S' }, parallelism: 1 },
-  { name: 'wide', filter: { attributes: { type: 'com.saasodoo.health.tick', source: '/saasodoo/host' } }, subscriber: 'health-probe', delivery: { retry: 2, backoffPolicy: 'linear', backoffDelay: 'PT1S', timeout: 'PT10S' }, parallelism: 20 },
+  {
+    name: 'ordered',
+    filter: { attributes: { type: 'com.saasodoo.instance.provision' } },
+    subscriber: 'provision',
+    delivery: { retry: 5, backoffPolicy: 'exponential', backoffDelay: 'PT0.5S', timeout: 'PT30S' },
+    parallelism: 1,
+  },
+  {
+    name: 'wide',
+    filter: { attributes: { type: 'com.saasodoo.health.tick', source: '/saasodoo/host' } },
+    subscriber: 'health-probe',
+    delivery: { retry: 2, backoffPolicy: 'linear', backoffDelay: 'PT1S', timeout: 'PT10S' },
+    parallelism: 20,
+  },
 ];
 const all = [...sample, ...loadTriggers()];
 

@@ -14,7 +14,14 @@ const TICK = 'com.saasodoo.health.tick';
 
 describe('textProblem', () => {
   it('refuses NUL, other C0 controls, DEL and C1 controls, naming the code point', () => {
-    for (const [s, cp] of [['a\u0000b', 'U+0000'], ['\u0001', 'U+0001'], ['x\u001b[31m', 'U+001B'], ['\u007f', 'U+007F'], ['\u0085', 'U+0085'], ['\u009f', 'U+009F']]) {
+    for (const [s, cp] of [
+      ['a\u0000b', 'U+0000'],
+      ['\u0001', 'U+0001'],
+      ['x\u001b[31m', 'U+001B'],
+      ['\u007f', 'U+007F'],
+      ['\u0085', 'U+0085'],
+      ['\u009f', 'U+009F'],
+    ]) {
       expect(textProblem(s)).toBe(`must not contain control characters (found ${cp})`);
       expect(textProblem(s, { multiline: true })).toBe(`must not contain control characters (found ${cp})`);
     }
@@ -127,7 +134,14 @@ describe('broker ingress decoding (parseIncoming)', () => {
     const b64 = HTTP.structured(new CloudEvent({ type, source: '/t', datacontenttype: 'application/json', data: Buffer.from(JSON.stringify(data)) }));
     expect(fields(() => parseIncoming(b64.headers, b64.body as string))).toMatchObject({ status: 400, fields: { 'data.firstName': expect.stringMatching(/U\+0000/) } });
     // a field the catalogue declares as a plain string is caught by the net
-    const net = HTTP.binary(new CloudEvent({ type: 'com.saasodoo.instance.progress', source: '/t', datacontenttype: 'application/json', data: { instanceId: data.customerId, customerId: data.customerId, operation: 'op\u0007', step: 's', index: 0, total: 1 } }));
+    const net = HTTP.binary(
+      new CloudEvent({
+        type: 'com.saasodoo.instance.progress',
+        source: '/t',
+        datacontenttype: 'application/json',
+        data: { instanceId: data.customerId, customerId: data.customerId, operation: 'op\u0007', step: 's', index: 0, total: 1 },
+      }),
+    );
     expect(fields(() => parseIncoming(net.headers, net.body as string))).toEqual({ status: 400, fields: { 'data.operation': 'must not contain control characters (found U+0007)' } });
     const attr = JSON.stringify({ specversion: '1.0', id: 'x', type: TICK, source: '/t', subject: 'a\u0000', data: { at: '2026-12-06T10:00:00Z' } });
     expect(fields(() => parseIncoming({ 'content-type': 'application/cloudevents+json' }, attr))).toEqual({ status: 400, fields: { subject: 'must not contain control characters (found U+0000)' } });

@@ -45,7 +45,7 @@ describe("SPEC 5's action table", () => {
     };
     for (const s of STATUSES) {
       expect(allowedActions(s, false), s).toEqual(table[s] ?? []);
-      expect(allowedActions(s, true), s).toEqual(s === 'error' ? [...table.error, 'retry'] : table[s] ?? []);
+      expect(allowedActions(s, true), s).toEqual(s === 'error' ? [...table.error, 'retry'] : (table[s] ?? []));
     }
   });
   it('each accepted action has a working status', () => {

@@ -37,8 +37,15 @@ describe('portal words', () => {
     expect(reasonWords({ reason: 'database failed: timeout' })).toBe('The step “database” failed.');
     expect(reasonWords({ reason: `something about ${backupId}` })).toBeUndefined();
     expect(reasonWords({ reason: 'some_internal_code' })).toBeUndefined();
-    const all = ['billing paid → suspended: suspended', 'created', 'overdue', 'resumed after payment', 'backup completed', 'plan basic-monthly → standard-monthly', 'drift: runtime is stopped while status is running']
-      .map((reason) => reasonWords({ reason }, backups) ?? '');
+    const all = [
+      'billing paid → suspended: suspended',
+      'created',
+      'overdue',
+      'resumed after payment',
+      'backup completed',
+      'plan basic-monthly → standard-monthly',
+      'drift: runtime is stopped while status is running',
+    ].map((reason) => reasonWords({ reason }, backups) ?? '');
     for (const w of all) expect(w).not.toMatch(/[_→]|instance-ops|lifecycle|[0-9a-f]{8}-/);
   });
 

@@ -33,10 +33,27 @@ const samples: { [T in TemplateName]: TemplateVars[T] } = {
 describe('templates', () => {
   it('cover every mail of SPEC 9', () => {
     expect([...TEMPLATE_NAMES].sort()).toEqual([
-      'backup-completed', 'backup-failed', 'cancellation-scheduled', 'instance-failed', 'instance-ready',
-      'instance-resumed', 'instance-suspended', 'instance-terminated', 'invoice-created', 'overdue-warning',
-      'password-changed', 'password-reset', 'payment-failed', 'payment-succeeded', 'restore-completed',
-      'restore-failed', 'signup-attempt', 'trial-ended', 'trial-ending', 'verify-email', 'welcome',
+      'backup-completed',
+      'backup-failed',
+      'cancellation-scheduled',
+      'instance-failed',
+      'instance-ready',
+      'instance-resumed',
+      'instance-suspended',
+      'instance-terminated',
+      'invoice-created',
+      'overdue-warning',
+      'password-changed',
+      'password-reset',
+      'payment-failed',
+      'payment-succeeded',
+      'restore-completed',
+      'restore-failed',
+      'signup-attempt',
+      'trial-ended',
+      'trial-ending',
+      'verify-email',
+      'welcome',
     ]);
   });
 

@@ -5,18 +5,40 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
-  ab64Decode, ab64Encode, configFile, configureStatements, copyDatabaseSql, demoArgs, freshCopyStatements, initArgs, KNOWN_ODOO_VERSIONS, LICENCE_PARAMETERS,
-  odooPasswordHash, ODOO_PBKDF2_ROUNDS, serveArgs, uuid1, verifyOdooPassword, workersFor,
+  ab64Decode,
+  ab64Encode,
+  configFile,
+  configureStatements,
+  copyDatabaseSql,
+  demoArgs,
+  freshCopyStatements,
+  initArgs,
+  KNOWN_ODOO_VERSIONS,
+  LICENCE_PARAMETERS,
+  odooPasswordHash,
+  ODOO_PBKDF2_ROUNDS,
+  serveArgs,
+  uuid1,
+  verifyOdooPassword,
+  workersFor,
 } from '../../../platform/src/odoo/contract.ts';
 import { loadConfig } from '../../../platform/src/config.ts';
 
 // Made with passlib 1.7.4: pbkdf2_sha512.using(rounds=…, salt=…).hash(…)
 const PASSLIB_VECTORS = [
-  { plain: 'correct horse', rounds: 1000, salt: Buffer.from('0123456789abcdef'),
-    hash: '$pbkdf2-sha512$1000$MDEyMzQ1Njc4OWFiY2RlZg$OM0FAoIqCVK1sWtxDiffVlBejtLa.ks4TP71JiecwuSZCG8iLbnlIEPOMoVX.i2B2wkSxjQ8CRGR9OkNGuIPMQ' },
+  {
+    plain: 'correct horse',
+    rounds: 1000,
+    salt: Buffer.from('0123456789abcdef'),
+    hash: '$pbkdf2-sha512$1000$MDEyMzQ1Njc4OWFiY2RlZg$OM0FAoIqCVK1sWtxDiffVlBejtLa.ks4TP71JiecwuSZCG8iLbnlIEPOMoVX.i2B2wkSxjQ8CRGR9OkNGuIPMQ',
+  },
   // A salt whose base64 has '+' (written '.') and a non-ASCII password (UTF-8).
-  { plain: 'Pässwörd ✓', rounds: 2000, salt: Buffer.from([251, 255, 190, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]),
-    hash: '$pbkdf2-sha512$2000$./..AAECAwQFBgcICQoLDA$IwZl9hLZn1GZORFhoMRA22Lz2w0gl7zL1u6qSmektn2CjsLbADggS2oc3Xoeu6Xf2Zwkws3rfEaTTFcy.MD3Yg' },
+  {
+    plain: 'Pässwörd ✓',
+    rounds: 2000,
+    salt: Buffer.from([251, 255, 190, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]),
+    hash: '$pbkdf2-sha512$2000$./..AAECAwQFBgcICQoLDA$IwZl9hLZn1GZORFhoMRA22Lz2w0gl7zL1u6qSmektn2CjsLbADggS2oc3Xoeu6Xf2Zwkws3rfEaTTFcy.MD3Yg',
+  },
 ];
 
 const db = { host: '127.0.0.1', port: 5432, name: 'odoo_a_b', user: 'odoo_b', password: 'secret-pw' };
@@ -58,8 +80,17 @@ describe('command lines per version', () => {
 
   it('init: -d -i base --stop-after-init, the language when not en_US, never a password', () => {
     expect(initArgs({ version: '17', database: db }, '/c')).toEqual(['-c', '/c', '-d', 'odoo_a_b', '-i', 'base', '--stop-after-init', '--without-demo=all']);
-    expect(initArgs({ version: '19', database: db, demo: true, lang: 'fr_FR' }, '/c')).toEqual(
-      ['-c', '/c', '-d', 'odoo_a_b', '-i', 'base', '--stop-after-init', '--with-demo', '--load-language=fr_FR']);
+    expect(initArgs({ version: '19', database: db, demo: true, lang: 'fr_FR' }, '/c')).toEqual([
+      '-c',
+      '/c',
+      '-d',
+      'odoo_a_b',
+      '-i',
+      'base',
+      '--stop-after-init',
+      '--with-demo',
+      '--load-language=fr_FR',
+    ]);
     for (const v of KNOWN_ODOO_VERSIONS) expect(initArgs({ version: v, database: db }, '/c').join(' ')).not.toContain(db.password);
   });
 
@@ -83,7 +114,14 @@ describe('command lines per version', () => {
 
 describe('configure SQL', () => {
   it('finds the admin user and main company by XML id, parameterised, and freezes web.base.url', () => {
-    const st = configureStatements({ login: "o'brien@example.com", passwordHash: '$pbkdf2-sha512$1$a$b', userName: 'Pat', email: "o'brien@example.com", companyName: 'Shop', baseUrl: 'http://shop.localhost:8080' });
+    const st = configureStatements({
+      login: "o'brien@example.com",
+      passwordHash: '$pbkdf2-sha512$1$a$b',
+      userName: 'Pat',
+      email: "o'brien@example.com",
+      companyName: 'Shop',
+      baseUrl: 'http://shop.localhost:8080',
+    });
     const sql = st.map((s) => s.text).join('\n');
     expect(sql).toContain("name = 'user_admin'");
     expect(sql).toContain("name = 'main_company'");

@@ -5,7 +5,11 @@ import { functionNames, functionSpec, functionsDir, mergeSpec } from '../../../p
 
 describe('func.yaml', () => {
   it('every function folder has a func.yaml whose name is the folder', () => {
-    const dirs = fs.readdirSync(functionsDir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort();
+    const dirs = fs
+      .readdirSync(functionsDir, { withFileTypes: true })
+      .filter((d) => d.isDirectory())
+      .map((d) => d.name)
+      .sort();
     expect(functionNames()).toEqual(dirs);
     for (const name of dirs) {
       expect(fs.existsSync(path.join(functionsDir, name, 'index.ts')), `${name}/index.ts`).toBe(true);

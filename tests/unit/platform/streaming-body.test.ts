@@ -86,7 +86,7 @@ describe('streamed function bodies', () => {
       await new Promise((r) => setTimeout(r, 200));
     }
     console.log(`produced ${(last!.state.produced / MiB).toFixed(0)} MiB of ${CHUNKS} MiB while the client paused`);
-    expect(last!.state.produced).toBeLessThan(CHUNKS * MiB / 4);
+    expect(last!.state.produced).toBeLessThan((CHUNKS * MiB) / 4);
     res.destroy();
   });
 });

@@ -21,7 +21,11 @@ export type Offer = {
 	withoutTrial?: string;
 };
 
-const slug = (s: string) => s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '');
+const slug = (s: string) =>
+	s
+		.toLowerCase()
+		.replace(/[^a-z0-9]+/g, '-')
+		.replace(/^-+|-+$/g, '');
 
 /** One offer per plan name, in the order the catalogue lists them. */
 export function planOffers(plans: Plan[]): Offer[] {

@@ -5,8 +5,7 @@
  */
 
 export type InstanceStatus =
-	| 'pending_payment' | 'provisioning' | 'running' | 'stopping' | 'stopped' | 'starting' | 'restarting'
-	| 'backing_up' | 'restoring' | 'suspended' | 'error' | 'terminating' | 'terminated';
+	'pending_payment' | 'provisioning' | 'running' | 'stopping' | 'stopped' | 'starting' | 'restarting' | 'backing_up' | 'restoring' | 'suspended' | 'error' | 'terminating' | 'terminated';
 
 export type Instance = {
 	id: string;

@@ -15,14 +15,19 @@ export function statusWords(status: string, billing: string | undefined): string
 /** The billing state in words; `trial` tells whether this instance started as a free trial. */
 export function billingWords(billing: string | undefined, trial: boolean | undefined, status?: string): string {
 	switch (billing) {
-		case 'trial': return 'free trial';
-		case 'paid': return 'paid';
-		case 'overdue': return 'payment overdue';
-		case 'suspended': return 'suspended';
+		case 'trial':
+			return 'free trial';
+		case 'paid':
+			return 'paid';
+		case 'overdue':
+			return 'payment overdue';
+		case 'suspended':
+			return 'suspended';
 		case 'payment_required':
 			if (status === 'pending_payment') return 'awaiting payment';
 			return trial ? 'trial ended, invoice open' : 'invoice open';
-		default: return label(billing);
+		default:
+			return label(billing);
 	}
 }
 

@@ -96,7 +96,6 @@ function httpCode(err: unknown): number | undefined {
   return typeof c === 'number' ? c : undefined;
 }
 
-
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
 
 /** The text of a log buffer from the Engine API (frames of 8-byte headers when not a TTY). */
@@ -263,7 +262,10 @@ export class DockerDriver extends StoredBackups implements RuntimeDriver {
       const c = await this.docker.createContainer({ Image: info.Id, Entrypoint: ['/nonexistent'], Cmd: [], Labels: { 'app.kubernetes.io/managed-by': 'saasodoo' } });
       try {
         const passwd = firstTarFile(await readAll(await c.getArchive({ path: '/etc/passwd' })));
-        const line = passwd.split('\n').map((l) => l.split(':')).find((f) => f[0] === user || f[2] === user);
+        const line = passwd
+          .split('\n')
+          .map((l) => l.split(':'))
+          .find((f) => f[0] === user || f[2] === user);
         if (!line) throw new RuntimeError('failed', `image ${image} runs as ${user}, who is not in its /etc/passwd`);
         out = { uid: Number(line[2]), gid: Number(line[3]) };
       } finally {
@@ -327,9 +329,9 @@ export class DockerDriver extends StoredBackups implements RuntimeDriver {
       ...(this.hostNetwork()
         ? {}
         : {
-          PortBindings: { [`${ODOO_HTTP_PORT}/tcp`]: [{ HostIp: '127.0.0.1', HostPort: String(st.httpPort) }] },
-          ExtraHosts: ['host.docker.internal:host-gateway'],
-        }),
+            PortBindings: { [`${ODOO_HTTP_PORT}/tcp`]: [{ HostIp: '127.0.0.1', HostPort: String(st.httpPort) }] },
+            ExtraHosts: ['host.docker.internal:host-gateway'],
+          }),
     };
   }
 
@@ -340,7 +342,10 @@ export class DockerDriver extends StoredBackups implements RuntimeDriver {
     const target = targetOf({ ...spec, database: { ...spec.database, host: dbHost } });
     let settings;
     try {
-      settings = serveSettingsOf({ ...spec, masterPasswordHash: spec.masterPasswordHash ?? st.fallbackMasterHash }, { dataDir: ODOO_DATA_DIR, httpPort: host ? st.httpPort : ODOO_HTTP_PORT, httpInterface: host ? '127.0.0.1' : '0.0.0.0' });
+      settings = serveSettingsOf(
+        { ...spec, masterPasswordHash: spec.masterPasswordHash ?? st.fallbackMasterHash },
+        { dataDir: ODOO_DATA_DIR, httpPort: host ? st.httpPort : ODOO_HTTP_PORT, httpInterface: host ? '127.0.0.1' : '0.0.0.0' },
+      );
     } catch (err) {
       throw new RuntimeError('invalid', (err as Error).message);
     }
@@ -350,7 +355,10 @@ export class DockerDriver extends StoredBackups implements RuntimeDriver {
   /** The init as a one-shot container; RuntimeError failed with the log tail when it exits non-zero, timeout after timeoutMs. */
   private async runInit(spec: InstanceSpec, st: DockerState, image: string, timeoutMs: number): Promise<void> {
     const name = `${containerName(spec.id)}-init`;
-    await this.docker.getContainer(name).remove({ force: true, v: true }).catch(() => {});
+    await this.docker
+      .getContainer(name)
+      .remove({ force: true, v: true })
+      .catch(() => {});
     const c = await this.docker.createContainer({
       name,
       Image: image,
@@ -369,7 +377,12 @@ export class DockerDriver extends StoredBackups implements RuntimeDriver {
       if (result === 'timeout') throw new RuntimeError('timeout', `Odoo init did not finish within ${Math.round(timeoutMs / 1000)} s`);
       const { StatusCode } = result;
       if (StatusCode !== 0) {
-        const tail = demux((await c.logs({ stdout: true, stderr: true, tail: 5, follow: false })) as unknown as Buffer).trim().split('\n').slice(-3).join(' | ').slice(0, 400);
+        const tail = demux((await c.logs({ stdout: true, stderr: true, tail: 5, follow: false })) as unknown as Buffer)
+          .trim()
+          .split('\n')
+          .slice(-3)
+          .join(' | ')
+          .slice(0, 400);
         throw new RuntimeError('failed', `Odoo init exited with code ${StatusCode}${tail ? `: ${tail}` : ''}`);
       }
     } finally {
@@ -465,7 +478,9 @@ export class DockerDriver extends StoredBackups implements RuntimeDriver {
 
     const cur = await this.inspect(spec.id);
     if (cur && cur.Config.Labels?.[CONFIG_LABEL] !== st.create.Labels![CONFIG_LABEL]) {
-      await this.container(spec.id).remove({ force: true, v: true }).catch(() => {});
+      await this.container(spec.id)
+        .remove({ force: true, v: true })
+        .catch(() => {});
     }
     await this.reconcile(spec.id, st);
   }
@@ -583,7 +598,7 @@ export class DockerDriver extends StoredBackups implements RuntimeDriver {
     assertSafeId(id, 'instance id');
     const st = await this.readState(id);
     if (!st) throw new RuntimeError('not_found', `no instance ${id} in the docker runtime`);
-    const used = await duBytes(path.join(this.instanceDir(id), 'data')) + await duBytes(path.join(this.instanceDir(id), 'addons'));
+    const used = (await duBytes(path.join(this.instanceDir(id), 'data'))) + (await duBytes(path.join(this.instanceDir(id), 'addons')));
     return { usedBytes: used, limitBytes: st.quotaBytes, exceeded: used > st.quotaBytes };
   }
 

@@ -15,7 +15,26 @@ import { BackupStore, StoredBackups, assertSafeId } from '../backup-store.ts';
 import type { BackupKind, BackupManifest, BackupStep, DesiredState, InstanceSpec, QuotaUsage, ReadyProgress, RestoreStep, RuntimeDriver, RuntimeStatus, StepListener } from '../types.ts';
 import { BackupError, RuntimeError } from '../types.ts';
 import { ODOO_PATHS } from '../../odoo/contract.ts';
-import { FIELD_MANAGER, ingressRoute, initJob, instanceHost, instanceName, instanceObjects, job, ODOO_PORT, ownerConfigMap, ownerRef, ROUTE_ANNOTATION, routeTarget, storagePvc, SUSPENDED_ANNOTATION, type JobKind, type RouteTarget, type KubeSettings, type Obj } from './objects.ts';
+import {
+  FIELD_MANAGER,
+  ingressRoute,
+  initJob,
+  instanceHost,
+  instanceName,
+  instanceObjects,
+  job,
+  ODOO_PORT,
+  ownerConfigMap,
+  ownerRef,
+  ROUTE_ANNOTATION,
+  routeTarget,
+  storagePvc,
+  SUSPENDED_ANNOTATION,
+  type JobKind,
+  type RouteTarget,
+  type KubeSettings,
+  type Obj,
+} from './objects.ts';
 
 /**
  * Every API verb and resource this driver uses, in RBAC PolicyRule shape: the
@@ -392,15 +411,18 @@ export class KubernetesDriver extends StoredBackups implements RuntimeDriver {
  */
 export async function finalizeJobBackup(store: BackupStore, spec: InstanceSpec, backupId: string, kind: BackupKind): Promise<BackupManifest> {
   const dump = path.join(store.partialDir(spec.id, backupId), 'db.dump');
-  const head = await fs.open(dump, 'r').then(async (f) => {
-    try {
-      const b = Buffer.alloc(5);
-      const { bytesRead } = await f.read(b, 0, 5, 0);
-      return b.subarray(0, bytesRead).toString('latin1');
-    } finally {
-      await f.close();
-    }
-  }, () => undefined);
+  const head = await fs.open(dump, 'r').then(
+    async (f) => {
+      try {
+        const b = Buffer.alloc(5);
+        const { bytesRead } = await f.read(b, 0, 5, 0);
+        return b.subarray(0, bytesRead).toString('latin1');
+      } finally {
+        await f.close();
+      }
+    },
+    () => undefined,
+  );
   if (head !== undefined && head.length > 0 && head !== 'PGDMP') {
     await store.abort(spec.id, backupId);
     throw new BackupError('database dump is not a readable archive', 'database');

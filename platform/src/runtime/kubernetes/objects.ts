@@ -21,7 +21,12 @@ export type KubeSettings = {
   clusterIssuer: string;
 };
 
-export type Obj = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string>; ownerReferences?: OwnerRef[] }; [k: string]: unknown };
+export type Obj = {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string>; ownerReferences?: OwnerRef[] };
+  [k: string]: unknown;
+};
 export type OwnerRef = { apiVersion: string; kind: string; name: string; uid: string; controller?: boolean; blockOwnerDeletion?: boolean };
 
 export const FIELD_MANAGER = 'saasodoo-runtime';
@@ -196,7 +201,10 @@ export function deployment(spec: InstanceSpec, s: KubeSettings, owner: OwnerRef,
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
-    metadata: { ...meta(spec, s, name, owner, { 'app.kubernetes.io/component': 'odoo' }), annotations: { [SUSPENDED_ANNOTATION]: String(suspended), [ROUTE_ANNOTATION]: routeTarget(replicas, suspended) } },
+    metadata: {
+      ...meta(spec, s, name, owner, { 'app.kubernetes.io/component': 'odoo' }),
+      annotations: { [SUSPENDED_ANNOTATION]: String(suspended), [ROUTE_ANNOTATION]: routeTarget(replicas, suspended) },
+    },
     spec: {
       replicas,
       strategy: { type: 'Recreate' },
@@ -247,11 +255,13 @@ export function initJob(spec: InstanceSpec, s: KubeSettings, owner: OwnerRef, jo
           restartPolicy: 'Never',
           automountServiceAccountToken: false,
           securityContext: { runAsNonRoot: true, runAsUser: 101, runAsGroup: 101, fsGroup: 101, seccompProfile: { type: 'RuntimeDefault' } },
-          containers: [{
-            name: 'init',
-            ...pod.container,
-            resources: { requests: { cpu: String(spec.resources.cpu), memory: `${spec.resources.memoryMiB}Mi` }, limits: { memory: `${spec.resources.memoryMiB}Mi` } },
-          }],
+          containers: [
+            {
+              name: 'init',
+              ...pod.container,
+              resources: { requests: { cpu: String(spec.resources.cpu), memory: `${spec.resources.memoryMiB}Mi` }, limits: { memory: `${spec.resources.memoryMiB}Mi` } },
+            },
+          ],
           volumes: pod.volumes,
         },
       },
@@ -309,7 +319,15 @@ export function certificate(spec: InstanceSpec, s: KubeSettings, owner: OwnerRef
 
 /** Every object `apply` creates under the owner, in apply order. */
 export function instanceObjects(spec: InstanceSpec, s: KubeSettings, owner: OwnerRef, replicas: 0 | 1, suspended: boolean): Obj[] {
-  return [dbSecret(spec, s, owner), odooConfSecret(spec, s, owner), storagePvc(spec, s, owner), deployment(spec, s, owner, replicas, suspended), service(spec, s, owner), ingressRoute(spec, s, owner, routeTarget(replicas, suspended)), certificate(spec, s, owner)];
+  return [
+    dbSecret(spec, s, owner),
+    odooConfSecret(spec, s, owner),
+    storagePvc(spec, s, owner),
+    deployment(spec, s, owner, replicas, suspended),
+    service(spec, s, owner),
+    ingressRoute(spec, s, owner, routeTarget(replicas, suspended)),
+    certificate(spec, s, owner),
+  ];
 }
 
 /** `template-keep` / `template-seed`: runtime/template-filestore.ts in a Job (the `backupId` argument is then the template database). */

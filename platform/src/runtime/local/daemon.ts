@@ -40,10 +40,22 @@ export const instanceSpecSchema = z.object({
   odooVersion: z.string().regex(/^[0-9]{2}(\.[0-9])?$/),
   plan: z.string().min(1),
   resources: z.object({ cpu: z.number().positive(), memoryMiB: z.number().int().positive(), storageGiB: z.number().positive() }),
-  database: z.object({ host: z.string().min(1), port: z.number().int().min(1).max(65535), name: z.string().regex(/^[a-z0-9_]{1,63}$/), user: z.string().regex(/^[a-z0-9_]{1,63}$/), password: z.string().min(1) }),
-  masterPasswordHash: z.string().regex(/^\$pbkdf2-sha512\$\d+\$[A-Za-z0-9./]+\$[A-Za-z0-9./]+$/).optional(),
+  database: z.object({
+    host: z.string().min(1),
+    port: z.number().int().min(1).max(65535),
+    name: z.string().regex(/^[a-z0-9_]{1,63}$/),
+    user: z.string().regex(/^[a-z0-9_]{1,63}$/),
+    password: z.string().min(1),
+  }),
+  masterPasswordHash: z
+    .string()
+    .regex(/^\$pbkdf2-sha512\$\d+\$[A-Za-z0-9./]+\$[A-Za-z0-9./]+$/)
+    .optional(),
   demoData: z.boolean().optional(),
-  lang: z.string().regex(/^[a-z]{2,3}(_[A-Za-z0-9]{2,4})?(@[a-z]+)?$/).optional(),
+  lang: z
+    .string()
+    .regex(/^[a-z]{2,3}(_[A-Za-z0-9]{2,4})?(@[a-z]+)?$/)
+    .optional(),
 });
 
 export type LocalRuntimeOptions = {
@@ -73,7 +85,11 @@ type Live = { child?: ChildProcess; healthy: boolean; failure?: string; stopping
 type Instance = Persisted & { live: Live };
 
 class ApiError extends Error {
-  constructor(readonly status: number, readonly code: string, message: string) {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -95,7 +111,6 @@ export function tenantBaseEnv(host: NodeJS.ProcessEnv = process.env): NodeJS.Pro
 export function shellQuote(v: string): string {
   return `'${v.replace(/'/g, `'\\''`)}'`;
 }
-
 
 /** Starts the daemon: loads instances from disk, restarts those that should run, serves the API. */
 export async function startLocalRuntime(opts: LocalRuntimeOptions): Promise<LocalRuntime> {
@@ -223,8 +238,14 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions): Promise<Loca
         }
         resolve({ code: null, signal: 'SIGKILL', timedOut: true });
       }, timeoutMs);
-      child.once('error', () => { clearTimeout(timer); resolve({ code: 127, signal: null }); });
-      child.once('exit', (code, signal) => { clearTimeout(timer); resolve({ code, signal }); });
+      child.once('error', () => {
+        clearTimeout(timer);
+        resolve({ code: 127, signal: null });
+      });
+      child.once('exit', (code, signal) => {
+        clearTimeout(timer);
+        resolve({ code, signal });
+      });
     });
     if (result.code === 0) return;
     const last = (await fs.readFile(logFile, 'utf8').catch(() => '')).trim().split('\n').filter(Boolean).at(-1) ?? '';

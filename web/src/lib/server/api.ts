@@ -23,7 +23,7 @@ export class ApiError extends Error {
 	}
 	/** The platform (or a dependency) is down, not the caller's fault. */
 	get unavailable(): boolean {
-		return this.status >= 500 || this.status === 404 && this.code === 'not_found' && /^No function/.test(this.message);
+		return this.status >= 500 || (this.status === 404 && this.code === 'not_found' && /^No function/.test(this.message));
 	}
 }
 

@@ -9,10 +9,3 @@ export async function findCustomers(event: RequestEvent, q = ''): Promise<Custom
 	const r = await api<{ items: Customer[] }>(event, 'GET', 'account', { query: { customers: 'true', q: q || undefined } });
 	return r.items ?? [];
 }
-
-/** "Ada Lovelace <ada@example.com>"-like label parts: the name when known, else the email. */
-export function customerName(c: Customer | undefined): string {
-	if (!c) return 'Unknown customer';
-	const name = [c.firstName, c.lastName].filter(Boolean).join(' ').trim();
-	return name || c.email;
-}

@@ -26,7 +26,10 @@ export const actions: Actions = {
 			});
 		} catch (err) {
 			if (err instanceof ApiError && err.status === 403 && /verif/i.test(err.code + err.message)) {
-				return failFrom(new ApiError(403, err.code, 'Please confirm your email address first: open the link we mailed you, or send a new one below.', { email: 'not verified yet' }), { ...values, unverified: 'true' });
+				return failFrom(new ApiError(403, err.code, 'Please confirm your email address first: open the link we mailed you, or send a new one below.', { email: 'not verified yet' }), {
+					...values,
+					unverified: 'true',
+				});
 			}
 			// Locked out: the way back in that does not wait is a password reset.
 			if (err instanceof ApiError && err.status === 429) return failFrom(err, { ...values, locked: 'true' });

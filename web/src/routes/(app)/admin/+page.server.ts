@@ -9,10 +9,7 @@ export const load: PageServerLoad = async (event) => {
 	const q = (event.url.searchParams.get('q') ?? '').trim().toLowerCase();
 	try {
 		// Every instance once: the status filter narrows the instance table only, never the customers.
-		const [list, customers] = await Promise.all([
-			api<{ items: Instance[] }>(event, 'GET', 'instances', { query: { all: 'true' } }),
-			findCustomers(event, q),
-		]);
+		const [list, customers] = await Promise.all([api<{ items: Instance[] }>(event, 'GET', 'instances', { query: { all: 'true' } }), findCustomers(event, q)]);
 		const all = list.items ?? [];
 		const byId = new Map(customers.map((c) => [c.id, c]));
 		const items = all

@@ -4,7 +4,19 @@ import { failFrom, invalid, loadError } from '$lib/server/forms';
 import type { Actions, PageServerLoad } from './$types';
 
 /** `data` is the event's payload with secret-looking fields already redacted by the API; `status`/`body` the subscriber's last answer. */
-export type DeadLetter = { id: string; trigger?: string; type?: string; subject?: string; reason?: string; deadAt?: string; time?: string; attempts?: number; status?: number; body?: string; data?: unknown };
+export type DeadLetter = {
+	id: string;
+	trigger?: string;
+	type?: string;
+	subject?: string;
+	reason?: string;
+	deadAt?: string;
+	time?: string;
+	attempts?: number;
+	status?: number;
+	body?: string;
+	data?: unknown;
+};
 
 export const load: PageServerLoad = async (event) => {
 	const trigger = event.url.searchParams.get('trigger') ?? '';

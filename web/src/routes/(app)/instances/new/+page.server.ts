@@ -37,7 +37,9 @@ export const actions: Actions = {
 		const data = await event.request.formData();
 		const values = formValues(data);
 		const fields = missing(data, { name: 'Name', subdomain: 'Subdomain', plan: 'Plan', odooVersion: 'Odoo version' });
-		const subdomain = String(data.get('subdomain') ?? '').trim().toLowerCase();
+		const subdomain = String(data.get('subdomain') ?? '')
+			.trim()
+			.toLowerCase();
 		if (subdomain && subdomainProblem(subdomain)) fields.subdomain = subdomainProblem(subdomain)!;
 		if (Object.keys(fields).length) return invalid(fields, values);
 		const key = String(data.get('plan'));

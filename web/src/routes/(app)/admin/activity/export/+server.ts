@@ -20,11 +20,17 @@ export const GET: RequestHandler = async (event) => {
 	} catch (err) {
 		loadError(err);
 	}
-	return new Response(lines.slice(0, MAX).map((l) => `${l}\n`).join(''), {
-		headers: {
-			'content-type': 'application/x-ndjson; charset=utf-8',
-			'content-disposition': 'attachment; filename="audit-log.jsonl"',
-			'cache-control': 'no-store',
+	return new Response(
+		lines
+			.slice(0, MAX)
+			.map((l) => `${l}\n`)
+			.join(''),
+		{
+			headers: {
+				'content-type': 'application/x-ndjson; charset=utf-8',
+				'content-disposition': 'attachment; filename="audit-log.jsonl"',
+				'cache-control': 'no-store',
+			},
 		},
-	});
+	);
 };

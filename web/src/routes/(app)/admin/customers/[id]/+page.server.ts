@@ -5,7 +5,17 @@ import type { Instance } from '$lib/platform';
 import type { PageServerLoad } from './$types';
 
 type Session = { id: string; createdAt?: string; lastUsedAt?: string; userAgent?: string; ip?: string };
-type Subscription = { id: string; instanceId?: string; plan?: string; phase?: string; state?: string; startDate?: string; chargedThroughDate?: string | null; cancelledDate?: string | null; trialEndDate?: string | null };
+type Subscription = {
+	id: string;
+	instanceId?: string;
+	plan?: string;
+	phase?: string;
+	state?: string;
+	startDate?: string;
+	chargedThroughDate?: string | null;
+	cancelledDate?: string | null;
+	trialEndDate?: string | null;
+};
 
 /** One customer as an operator sees them: profile, instances, subscriptions and sessions. */
 export const load: PageServerLoad = async (event) => {
