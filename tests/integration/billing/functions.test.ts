@@ -103,6 +103,7 @@ describe('plans and trials', () => {
       price: { amount: 10, currency: 'USD', period: 'month' },
       resources: { cpu: 4, memoryMiB: 8192, storageGiB: 50 },
       database: 'dedicated',
+      customDomains: 5,
       trial: { days: 14 },
     });
     const fresh = await createTestUser();
