@@ -61,20 +61,6 @@ export const actions: Actions = {
 			return failFrom(err);
 		}
 	},
-	/** "Pay now": the outcome is read from the invoices afterwards, never from Kill Bill's answer code. */
-	payNow: async (event) => {
-		try {
-			const r = await api<PayNowResult>(event, 'POST', 'billing', { body: { action: 'payNow' } });
-			const paid = r.paid.map((i) => `invoice ${i.number} (${money(i.amount, i.currency)})`).join(', ');
-			const declined = r.declined.map((i) => `invoice ${i.number} (${money(i.balance, i.currency)})`).join(', ');
-			if (r.declined.length) {
-				return fail(402, { message: `Your bank declined the charge for ${declined}: still unpaid. Update your card and try again.${paid ? ` Paid: ${paid}.` : ''}` });
-			}
-			return { success: paid ? `Paid ${paid}. Thank you! Any suspended instance restarts within minutes.` : 'Nothing to pay: you are all settled.' };
-		} catch (err) {
-			return failFrom(err);
-		}
-	},
 	/** "Add card" / "Update card": off to Stripe's hosted card page (the card never passes through us). */
 	addCard: async (event) => {
 		let url: string;
