@@ -38,6 +38,8 @@ export const APP_SECRETS: SecretEnv[] = [
   { env: 'KILLBILL_USERNAME', secret: 'saasodoo-killbill', key: 'KILLBILL_USERNAME' },
   { env: 'KILLBILL_PASSWORD', secret: 'saasodoo-killbill', key: 'KILLBILL_PASSWORD' },
   { env: 'WEBHOOK_TOKEN', secret: 'saasodoo-killbill', key: 'WEBHOOK_TOKEN' },
+  // Optional: without the operator's Stripe key the platform runs, and "Add card" says cards are not set up.
+  { env: 'STRIPE_SECRET_KEY', secret: 'saasodoo-stripe', key: 'STRIPE_SECRET_KEY', optional: true },
   { env: 'SMTP_URL', secret: 'saasodoo-smtp', key: 'url' },
   { env: 'BACKUP_LINK_KEY', secret: 'saasodoo-instance-secrets', key: 'BACKUP_LINK_KEY' },
   { env: 'INSTANCE_SECRETS_KEY', secret: 'saasodoo-instance-secrets', key: 'INSTANCE_SECRETS_KEY' },

@@ -82,6 +82,12 @@ describe('needsOf', () => {
     expect(n.kubernetes).toBe(false);
     expect(n.databases).toEqual([]);
   });
+
+  it("gives the card code the operator's Stripe key from an optional Secret (cards are off without one)", () => {
+    const n = needsOf(['platform/src/billing/cards.ts']);
+    expect(n.secrets).toContainEqual({ env: 'STRIPE_SECRET_KEY', secret: 'saasodoo-stripe', key: 'STRIPE_SECRET_KEY', optional: true });
+    expect(needsOf(['platform/src/redis.ts']).secrets.map((s) => s.env)).not.toContain('STRIPE_SECRET_KEY');
+  });
 });
 
 describe('apiRoutes', () => {
