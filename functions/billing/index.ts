@@ -11,12 +11,13 @@
  * {sessionId} (on the way back) puts the saved card on file and answers the
  * card and the invoices still unpaid after Kill Bill charged it (billing/cards.ts).
  * `payNow` charges the unpaid invoices to the card on file: 200 {paid, declined}.
+ * `removeCard` takes the card off the account: 204, or 409 when there is none.
  */
 import { z } from 'zod';
 import { httpFunction, route } from '@saasodoo/platform/fn';
 import { HttpError } from '@saasodoo/platform/errors';
 import { requirePendingInstance } from '@saasodoo/platform/billing/instance-check';
-import { finishCardSetup, startCardSetup } from '@saasodoo/platform/billing/cards';
+import { finishCardSetup, removeCard, startCardSetup } from '@saasodoo/platform/billing/cards';
 import { config } from '@saasodoo/platform/config';
 import { billingSummary, cancelOwn, changeOwnPlan, ownInvoice, payNow, startSubscription } from '@saasodoo/platform/billing/service';
 
@@ -29,9 +30,10 @@ const body = z.discriminatedUnion(
     z.object({ action: z.literal('startSubscription'), instanceId: uuid, plan: z.string().min(1).max(100), trial: z.boolean() }).strict(),
     z.object({ action: z.literal('addCard') }).strict(),
     z.object({ action: z.literal('payNow') }).strict(),
+    z.object({ action: z.literal('removeCard') }).strict(),
     z.object({ action: z.literal('cardAdded'), sessionId: z.string().regex(/^cs_(test|live)_[A-Za-z0-9]{1,200}$/, 'must be a Stripe Checkout session id') }).strict(),
   ],
-  { error: 'must be cancel, changePlan, startSubscription, addCard, cardAdded or payNow' },
+  { error: 'must be cancel, changePlan, startSubscription, addCard, cardAdded, payNow or removeCard' },
 );
 
 export default httpFunction({
@@ -62,6 +64,10 @@ export default httpFunction({
         return { status: 201, body: r };
       }
       if (b.action === 'payNow') return { status: 200, body: await payNow(caller.userId) };
+      if (b.action === 'removeCard') {
+        await removeCard(caller.userId);
+        return { status: 204 };
+      }
       if (b.action === 'cardAdded') return { status: 200, body: await finishCardSetup(caller.userId, b.sessionId) };
       if (b.action === 'cancel') await cancelOwn(caller.userId, b.subscriptionId, b.immediate, caller.role === 'admin');
       else await changeOwnPlan(caller.userId, b.subscriptionId, b.plan);

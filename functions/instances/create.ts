@@ -110,6 +110,8 @@ export async function createInstance(body: z.infer<typeof createBody>, caller: C
   if (!started.ok) {
     await forget(id);
     if (started.code === 'trial_unavailable') throw new HttpError(409, 'trial_unavailable', started.message, { trial: 'not eligible' });
+    // A paid plan without a trial needs a card on file first (billing's rule); the message points at "Add card".
+    if (started.code === 'card_required') throw new HttpError(402, 'card_required', started.message, { card: 'no card on file' });
     throw HttpError.unavailable('Billing');
   }
   await transact('instance', async (t) => {

@@ -1,6 +1,6 @@
 /**
- * GET /api/instances: the caller's instances (`?id=` one, with its history
- * and backups; `?available=` checks a subdomain; `?backupLink=` signs a
+ * GET /api/instances: the caller's instances (`?id=` one, with its history,
+ * backups and storage samples; `?available=` checks a subdomain; `?backupLink=` signs a
  * download link; admins: `?all=true&status=&customerId=`).
  * POST /api/instances: create (platform/src/instances/README.md 3 and functions/README.md, HTTP API), answered 202 {id, status}.
  */
@@ -11,7 +11,7 @@ import { HttpError } from '@saasodoo/platform/errors';
 import { httpFunction, route } from '@saasodoo/platform/fn';
 import { signBackupLink } from '@saasodoo/platform/runtime/backup-links';
 import { subdomainProblem } from '@saasodoo/platform/instances/names';
-import { BACKUP_ID_RE, backupToApi, findForCaller, getBackup, historyToApi, listBackups, listHistory, toApi, type InstanceRow } from '@saasodoo/platform/instances/repository';
+import { BACKUP_ID_RE, backupToApi, findForCaller, getBackup, historyToApi, listBackups, listHistory, listStorageSamples, toApi, type InstanceRow } from '@saasodoo/platform/instances/repository';
 import { allowedActions, STATUSES } from '@saasodoo/platform/instances/states';
 import { unseal } from '@saasodoo/platform/instances/secrets';
 import { createInstance, createBody } from './create.ts';
@@ -72,13 +72,19 @@ export default httpFunction({
       }
       if (q.id) {
         const row = await findForCaller(d, q.id, caller);
-        const [history, backups, adminPassword] = await Promise.all([listHistory(d, row.id), listBackups(d, row.id), takeAdminPassword(row, caller.userId)]);
+        const [history, backups, storageHistory, adminPassword] = await Promise.all([
+          listHistory(d, row.id),
+          listBackups(d, row.id),
+          listStorageSamples(d, row.id),
+          takeAdminPassword(row, caller.userId),
+        ]);
         return {
           body: {
             ...toApi(row),
             actions: allowedActions(row.status, caller.role === 'admin'),
             history: history.map(historyToApi),
             backups: backups.map(backupToApi),
+            storageHistory,
             ...(adminPassword ? { adminPassword } : {}),
           },
           headers: { 'cache-control': 'no-store' },

@@ -340,6 +340,30 @@ describe.skipIf(!!unavailable)('account, backups, plan change and dead letters',
     expect(await unpaid()).toBe(0);
     await p.goto(`${e2e.portal}/billing`);
     await p.getByText('Nothing due.').waitFor();
+
+    // Card removed: a paid plan without a trial is refused before anything is made, pointing at "Add card".
+    await p.getByText('Remove card…').click();
+    await p.getByRole('button', { name: 'Yes, remove it' }).click();
+    await p.getByText('Card removed.').waitFor();
+    expect(await p.locator('#card-on-file').innerText()).toBe('No card on file yet.');
+    expect(await defaultCard()).toEqual([]);
+    const bundles = async () => (await killbill(e2e, 'GET', `/1.0/kb/accounts/${account.accountId}/bundles`)).length;
+    const bundlesBefore = await bundles();
+    await p.goto(`${e2e.portal}/instances/new`);
+    await p.getByLabel('Name').fill('No Card Co');
+    await p.getByLabel('Subdomain').fill(`nocard-${Date.now().toString(36)}`);
+    await p.locator('[data-plan="basic"] input[type=radio]').check();
+    if (await p.getByLabel('Start with the free trial').count()) await p.getByLabel('Start with the free trial').uncheck();
+    await p.getByRole('button', { name: 'Create instance' }).click();
+    await p.getByRole('alert').filter({ hasText: 'Add a card first' }).waitFor();
+    expect(new URL(p.url()).pathname).toBe('/instances/new');
+    expect(await p.getByRole('link', { name: 'Add card' }).getAttribute('href')).toBe('/billing/card/new');
+    expect(await seriousA11yViolations(p)).toEqual([]);
+    await e2e.shot(p, 'no-card-purchase-refused');
+    expect(await bundles()).toBe(bundlesBefore);
+    await p.goto(`${e2e.portal}/instances`);
+    await p.locator('main h1').waitFor();
+    expect(await p.locator('main').innerText()).not.toContain('No Card Co');
     await p.context().close();
   });
 

@@ -8,6 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
+import { closeDatabases, db } from '@saasodoo/platform/db/index';
 import { e2eUnavailable, seriousA11yViolations, startE2e, uniqueEmail, type E2e } from './harness.ts';
 import { act, customerIdOf, moveClock, setPaymentOutcome, signUpVerifyLogIn, waitForBadge, waitForStatus } from './flows.ts';
 
@@ -27,6 +28,7 @@ describe.skipIf(!!unavailable)('customer flow', () => {
     page = await e2e.newPage();
   });
   afterAll(async () => {
+    await closeDatabases();
     await e2e?.stop();
   });
 
@@ -110,6 +112,17 @@ describe.skipIf(!!unavailable)('customer flow', () => {
     await waitForStatus(page, ['running']);
     expect(await page.getByTestId('admin-password').count()).toBe(0);
     expect((await page.getByTestId('odoo-login').innerText()).trim()).toBe(email);
+    // Storage over time: samples of two earlier hours (a chart needs two points) and this hour's measurement.
+    await db('instance').none(
+      `INSERT INTO storage_samples (instance_id, hour, used_bytes, limit_bytes)
+       SELECT $1, date_trunc('hour', now()) - h * interval '1 hour', 5 * 1024 * 1024 * (4 - h), 1024 * 1024 * 1024 FROM generate_series(2, 3) h`,
+      [instancePath.split('/').pop()],
+    );
+    await page.reload();
+    const chart = page.locator('.storage-chart figcaption');
+    expect(await chart.innerText()).toMatch(/^Storage used from \d+ \w+ \d{4} to \d+ \w+ \d{4}: 5\.0 MiB then, [\d.]+ [KMG]?i?B now, at most [\d.]+ [KMG]?i?B\.$/);
+    expect(await page.locator('.storage-chart svg').getAttribute('aria-label')).toBe(await chart.innerText());
+    await e2e.shot(page, 'storage-chart');
   });
 
   it('logs in to Odoo with the login and password the portal showed', async () => {

@@ -100,6 +100,18 @@ export async function finishCardSetup(customerId: string, sessionId: string): Pr
   return cardStatus(account.accountId!);
 }
 
+/**
+ * "Remove card": takes the default payment method off the account. Kill Bill then charges nothing
+ * (its invoices stay unpaid and dunning runs as for a declined card), and a paid plan without a trial
+ * asks for a card again. 409 when there is none.
+ */
+export async function removeCard(customerId: string): Promise<void> {
+  const kb = killbill();
+  const account = await kb.accountByCustomer(customerId);
+  if (!account?.paymentMethodId) throw HttpError.conflict('There is no card on file.', { card: 'no card on file' });
+  await kb.removePaymentMethod(account.paymentMethodId);
+}
+
 /** The default card of an account and its unpaid invoices. */
 export async function cardStatus(accountId: string): Promise<CardResult> {
   const kb = killbill();

@@ -12,6 +12,7 @@ import {
   Configuration,
   InvoiceApi,
   OverdueApi,
+  PaymentMethodApi,
   SubscriptionApi,
   TenantApi,
   apiKey,
@@ -67,6 +68,7 @@ export class KillBill {
   private readonly cfg: Configuration;
   private readonly retries: number;
   readonly accounts: AccountApi;
+  private readonly paymentMethodsApi: PaymentMethodApi;
   readonly subscriptions: SubscriptionApi;
   readonly bundles: BundleApi;
   readonly invoicesApi: InvoiceApi;
@@ -96,6 +98,7 @@ export class KillBill {
     this.tenants = new TenantApi(this.cfg, this.url, this.http);
     this.catalog = new CatalogApi(this.cfg, this.url, this.http);
     this.overdueApi = new OverdueApi(this.cfg, this.url, this.http);
+    this.paymentMethodsApi = new PaymentMethodApi(this.cfg, this.url, this.http);
   }
 
   /** Runs a call; maps transport failures and 5xx to 503, 404 to null, other 4xx to KillBillError. Reads retry with backoff. */
@@ -210,7 +213,8 @@ export class KillBill {
       account = await this.accountByCustomer(customer.customerId);
       if (!account) throw HttpError.unavailable('Billing');
     }
-    if (isSimulated() && !account.paymentMethodId) {
+    // Only an account that never had a method gets one: a customer who removed their card has none, as on Kill Bill.
+    if (isSimulated() && !account.paymentMethodId && !(await this.paymentMethods(account.accountId!, { includeDeleted: true })).length) {
       const accountId = account.accountId!;
       await this.call('write', 'add payment method', () => this.accounts.createPaymentMethod({ pluginName: TEST_PAYMENT_PLUGIN, externalKey: `test-${accountId}` }, accountId, CREATED_BY, true)).catch(
         (err) => {
@@ -243,8 +247,17 @@ export class KillBill {
     return (await this.read('payments', () => this.accounts.getPaymentsForAccount(accountId))) ?? [];
   }
 
-  async paymentMethods(accountId: string): Promise<PaymentMethod[]> {
-    return (await this.read('payment methods', () => this.accounts.getPaymentMethodsForAccount(accountId, true))) ?? [];
+  async paymentMethods(accountId: string, o: { includeDeleted?: boolean } = {}): Promise<PaymentMethod[]> {
+    return (await this.read('payment methods', () => this.accounts.getPaymentMethodsForAccount(accountId, true, o.includeDeleted ?? false))) ?? [];
+  }
+
+  /**
+   * Removes a payment method, also the account's default. `forceDefaultPmDeletion` rather than
+   * `deleteDefaultPmWithAutoPayOff`: the latter tags the account AUTO_PAY_OFF, which a card added later
+   * would not lift, so Kill Bill would silently stop charging it.
+   */
+  async removePaymentMethod(paymentMethodId: string): Promise<void> {
+    await this.call('write', 'remove payment method', () => this.paymentMethodsApi.deletePaymentMethod(paymentMethodId, CREATED_BY, false, true));
   }
 
   async overdue(accountId: string): Promise<OverdueState | null> {

@@ -50,7 +50,7 @@ export async function trialEligible(authorization: string): Promise<boolean> {
   return r.status === 200 && r.body?.eligible === true;
 }
 
-export type StartResult = { ok: true; subscriptionId: string } | { ok: false; code: 'trial_unavailable' | 'refused'; message: string };
+export type StartResult = { ok: true; subscriptionId: string } | { ok: false; code: 'trial_unavailable' | 'card_required' | 'refused'; message: string };
 
 /**
  * Opens the Kill Bill subscription of a new instance (billing's startSubscription).
@@ -63,6 +63,9 @@ export async function startSubscription(authorization: string, p: { instanceId: 
   }
   if (r.status === 409 && r.body?.error?.code === 'trial_unavailable') {
     return { ok: false, code: 'trial_unavailable', message: 'No trial available for this account' };
+  }
+  if (r.status === 402 && r.body?.error?.code === 'card_required') {
+    return { ok: false, code: 'card_required', message: String(r.body.error.message ?? 'Add a card first.').slice(0, 200) };
   }
   return { ok: false, code: 'refused', message: String(r.body?.error?.message ?? `billing answered ${r.status}`).slice(0, 200) };
 }

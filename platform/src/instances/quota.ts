@@ -56,7 +56,10 @@ export async function reportUsage(cmd: Command<unknown>, instanceId: string, cus
   return usage;
 }
 
-/** Stores one measurement; sends `instance.quota_exceeded` on an upward crossing. Returns whether it was sent. */
+/** How far back the storage chart goes. */
+export const SAMPLE_DAYS = 30;
+
+/** Stores one measurement (and the hour's chart sample); sends `instance.quota_exceeded` on an upward crossing. Returns whether it was sent. */
 export async function recordUsage(cmd: Pick<Command<unknown>, 'log' | 'traceparent'>, instanceId: string, customerId: string, usage: QuotaUsage): Promise<boolean> {
   cmd.log.info({ instanceId, usedBytes: usage.usedBytes, limitBytes: usage.limitBytes }, 'storage usage');
   const crossed = await transact('instance', async (t) => {
@@ -67,6 +70,13 @@ export async function recordUsage(cmd: Pick<Command<unknown>, 'log' | 'tracepare
        WHERE id = $1`,
       [instanceId, Math.round(usage.usedBytes), Math.round(usage.limitBytes), usage.exceeded],
     );
+    // The chart's sample for this hour (the last measurement wins), and what fell out of its 30 days.
+    await t.none(
+      `INSERT INTO storage_samples (instance_id, hour, used_bytes, limit_bytes) VALUES ($1, date_trunc('hour', now()), $2, $3)
+       ON CONFLICT (instance_id, hour) DO UPDATE SET used_bytes = EXCLUDED.used_bytes, limit_bytes = EXCLUDED.limit_bytes`,
+      [instanceId, Math.round(usage.usedBytes), Math.round(usage.limitBytes)],
+    );
+    await t.none(`DELETE FROM storage_samples WHERE instance_id = $1 AND hour < now() - interval '${SAMPLE_DAYS} days'`, [instanceId]);
     if (!usage.exceeded || before.storage_exceeded) return false;
     await enqueue(t, 'instance.quota_exceeded', { instanceId, customerId, usedBytes: usage.usedBytes, limitBytes: usage.limitBytes }, { subject: instanceId, traceparent: cmd.traceparent });
     return true;

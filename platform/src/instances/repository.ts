@@ -205,6 +205,14 @@ export async function getBackup(q: Q, instanceId: string, backupId: string): Pro
   return (await q.oneOrNone<BackupRow>('SELECT * FROM backups WHERE id = $1 AND instance_id = $2', [backupId, instanceId])) ?? undefined;
 }
 
+/** Storage used per hour over the chart's 30 days, oldest first (quota.ts writes and prunes them). */
+export async function listStorageSamples(q: Q, instanceId: string): Promise<{ at: string; usedBytes: number; limitBytes: number }[]> {
+  const rows = await q.manyOrNone<{ hour: Date; used_bytes: string; limit_bytes: string }>('SELECT hour, used_bytes, limit_bytes FROM storage_samples WHERE instance_id = $1 ORDER BY hour', [
+    instanceId,
+  ]);
+  return rows.map((r) => ({ at: r.hour.toISOString(), usedBytes: Number(r.used_bytes), limitBytes: Number(r.limit_bytes) }));
+}
+
 export async function listHistory(q: Q, instanceId: string): Promise<HistoryRow[]> {
   return q.manyOrNone<HistoryRow>('SELECT * FROM instance_history WHERE instance_id = $1 ORDER BY id', [instanceId]);
 }

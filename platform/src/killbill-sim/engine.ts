@@ -173,6 +173,26 @@ export class Engine {
   }
 
   /**
+   * DELETE /paymentMethods/{id} as Kill Bill's PaymentMethodProcessor does: the account's default needs
+   * `deleteDefaultPmWithAutoPayOff` (also tags the account AUTO_PAY_OFF) or `forceDefaultPmDeletion`, else 400.
+   * The method is kept, marked deleted (listed only with `includedDeleted`).
+   */
+  async deletePaymentMethod(t: Tx, tenant: Tenant, id: string, o: { autoPayOff: boolean; force: boolean }): Promise<void> {
+    const pm = await get(t, 'paymentMethod', tenant.id, id);
+    if (!pm || pm._deleted) throw new SimError(404, `Object id=${id} type=PAYMENT_METHOD doesn't exist!`);
+    const account = await this.account(t, tenant, pm.accountId);
+    if (account.paymentMethodId === id) {
+      if (!o.autoPayOff && !o.force) throw new SimError(400, `Cannot delete default payment method for account ${account.accountId}`);
+      delete account.paymentMethodId; // Kill Bill leaves the field out rather than answering null
+      if (o.autoPayOff) account._autoPayOff = true;
+      await put(t, 'account', tenant.id, account.accountId, account, { accountId: account.accountId, externalKey: account.externalKey });
+    }
+    Object.assign(pm, { _deleted: true, isDefault: false });
+    pm.pluginInfo.isDefaultPaymentMethod = false;
+    await put(t, 'paymentMethod', tenant.id, id, pm, { accountId: pm.accountId });
+  }
+
+  /**
    * Simulator-only: tells the account's test payment method to succeed or
    * fail from now on. Switching to success pays the unpaid invoices at once
    * (as a customer fixing their card would), which clears overdue, unless
@@ -389,7 +409,8 @@ export class Engine {
     };
     await put(t, 'invoice', tenant.id, invoiceId, inv, { accountId: account.accountId });
     await this.notify(t, tenant, { eventType: 'INVOICE_CREATION', accountId: account.accountId, objectType: 'INVOICE', objectId: invoiceId, metaData: null });
-    if (amount > 0) await this.pay(t, tenant, account, inv, now);
+    // AUTO_PAY_OFF: Kill Bill invoices but makes no automatic payment attempt.
+    if (amount > 0 && !account._autoPayOff) await this.pay(t, tenant, account, inv, now);
     return inv;
   }
 

@@ -223,11 +223,13 @@ export function buildRoutes(engine: Engine, stripeUrl: string): Route[] {
         const withInfo = bool(c.query, 'withPluginInfo');
         return json(
           200,
-          (await find(c.t, 'paymentMethod', c.tenant.id, { accountId: c.params[0] })).map((p) => {
-            const v = publicView(p);
-            if (!withInfo) delete v.pluginInfo;
-            return v;
-          }),
+          (await find(c.t, 'paymentMethod', c.tenant.id, { accountId: c.params[0] }))
+            .filter((p) => !p._deleted || bool(c.query, 'includedDeleted'))
+            .map((p) => {
+              const v = publicView(p);
+              if (!withInfo) delete v.pluginInfo;
+              return v;
+            }),
         );
       },
     },
@@ -242,11 +244,20 @@ export function buildRoutes(engine: Engine, stripeUrl: string): Route[] {
       },
     },
     {
+      method: 'DELETE',
+      path: /^\/1\.0\/kb\/paymentMethods\/([^/]+)$/,
+      write: true,
+      handle: async (c) => {
+        await engine.deletePaymentMethod(c.t, c.tenant, c.params[0], { autoPayOff: bool(c.query, 'deleteDefaultPmWithAutoPayOff'), force: bool(c.query, 'forceDefaultPmDeletion') });
+        return json(204);
+      },
+    },
+    {
       method: 'GET',
       path: /^\/1\.0\/kb\/paymentMethods\/([^/]+)$/,
       handle: async (c) => {
         const pm = await get(c.t, 'paymentMethod', c.tenant.id, c.params[0]);
-        if (!pm) throw new SimError(404, `Object id=${c.params[0]} type=PAYMENT_METHOD doesn't exist!`);
+        if (!pm || (pm._deleted && !bool(c.query, 'includedDeleted'))) throw new SimError(404, `Object id=${c.params[0]} type=PAYMENT_METHOD doesn't exist!`);
         return json(200, publicView(pm));
       },
     },

@@ -220,6 +220,26 @@ describe('Kill Bill simulator', () => {
     expect((await kb.adapter.invoices(account.accountId!)).filter((i) => (i.balance ?? 0) > 0)).toHaveLength(0);
   });
 
+  it('removing the default method: 400 without a flag, then forced; hidden unless includedDeleted; the account is not given one again', async () => {
+    const customerId = randomUUID();
+    const account = await kb.adapter.ensureAccount({ customerId });
+    const pmId = account.paymentMethodId!;
+    const del = (query: string) => fetch(`${kb.url}/1.0/kb/paymentMethods/${pmId}${query}`, { method: 'DELETE', headers: { ...kbHeaders(), 'x-killbill-createdby': 'test' } });
+    const refused = await del('');
+    expect(refused.status).toBe(400);
+    expect(await refused.text()).toContain('Cannot delete default payment method');
+    await kb.adapter.removePaymentMethod(pmId);
+    expect((await del('?forceDefaultPmDeletion=true')).status).toBe(404);
+    expect(await kb.adapter.paymentMethods(account.accountId!)).toEqual([]);
+    expect((await kb.adapter.paymentMethods(account.accountId!, { includeDeleted: true })).map((m) => m.paymentMethodId)).toEqual([pmId]);
+    const again = await kb.adapter.ensureAccount({ customerId });
+    expect(again.paymentMethodId ?? null).toBeNull();
+    // With no method, Kill Bill's charge of a new invoice fails (and overdue follows).
+    await kb.adapter.createSubscription({ accountId: account.accountId!, plan: 'basic-immediate', trial: false, instanceId: randomUUID(), productName: 'Basic' });
+    await waitFor(has(account.accountId!, 'INVOICE_PAYMENT_FAILED'));
+    expect((await kb.adapter.invoices(account.accountId!)).filter((i) => (i.balance ?? 0) > 0)).toHaveLength(1);
+  });
+
   it('paying clears overdue: BLOCKING_STATE back to the clear state', async () => {
     const c = await customerWithSubscription('basic-immediate', false, 'SUCCESS');
     await kb.adapter.setPaymentOutcome(c.accountId, 'FAILURE');

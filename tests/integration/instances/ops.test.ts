@@ -162,4 +162,24 @@ describe('billing-driven operations', () => {
     expect(eventsOf('instance.quota_exceeded')[0].data).toMatchObject({ limitBytes: 1 });
     await (await runtime()).setQuota(h.id, 20 * 1024 ** 3);
   });
+
+  it("storage chart samples: one per hour (the hour's last measurement), 30 days kept, only in the owner's detail view", async () => {
+    const d = db('instance');
+    // Measurements of earlier hours stand in for the days this test cannot wait for.
+    await d.none(
+      `INSERT INTO storage_samples (instance_id, hour, used_bytes, limit_bytes) VALUES
+         ($1, date_trunc('hour', now()) - interval '31 days', 1, 10), ($1, date_trunc('hour', now()) - interval '2 hours', 1000, 10)`,
+      [h.id],
+    );
+    const measure = () => reportUsage({ eventId: crypto.randomUUID(), eventType: 'test', data: {}, log }, h.id, h.alice.userId);
+    await measure();
+    const used = (await measure()).usedBytes;
+    const view = await call(h.fn.instances, h.alice.accessToken, { query: { id: h.id } });
+    const samples: { at: string; usedBytes: number; limitBytes: number }[] = view.body.storageHistory;
+    expect(samples.map((s) => s.usedBytes)).toEqual([1000, Math.round(used)]); // the 31-day-old one pruned, this hour's kept once
+    expect(Date.parse(samples[1].at)).toBe(Math.floor(Date.now() / 3_600_000) * 3_600_000);
+    const bob = await createTestUser();
+    expect((await call(h.fn.instances, bob.accessToken, { query: { id: h.id } })).status).toBe(404);
+    expect((await call(h.fn.instances, h.alice.accessToken)).body.items[0].storageHistory).toBeUndefined();
+  });
 });

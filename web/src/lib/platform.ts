@@ -36,6 +36,8 @@ export type Instance = {
 	/** Where and as whom the customer logs in to Odoo. */
 	odoo?: { url: string; database: string; login: string };
 	storage?: { usedBytes?: number; limitBytes?: number };
+	/** Storage used per hour over the last 30 days, oldest first (the instance page's chart). */
+	storageHistory?: { at: string; usedBytes: number; limitBytes: number }[];
 };
 
 export type Backup = { id: string; createdAt?: string; kind?: string; status?: string; sizeBytes?: number; size?: number };

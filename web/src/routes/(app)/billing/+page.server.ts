@@ -61,15 +61,14 @@ export const actions: Actions = {
 			return failFrom(err);
 		}
 	},
-	/** "Add card" / "Update card": off to Stripe's hosted card page (the card never passes through us). */
-	addCard: async (event) => {
-		let url: string;
+	/** "Remove card": nothing is charged until a card is added again (the page says so before confirming). */
+	removeCard: async (event) => {
 		try {
-			({ url } = await api<{ url: string }>(event, 'POST', 'billing', { body: { action: 'addCard' } }));
+			await api(event, 'POST', 'billing', { body: { action: 'removeCard' } });
 		} catch (err) {
 			return failFrom(err);
 		}
-		redirect(303, url);
+		return { success: 'Card removed. Nothing will be charged until you add a card again.' };
 	},
 	cancel: async (event) => {
 		const data = await event.request.formData();
