@@ -8,42 +8,10 @@
  * and read, never update or delete; `schedule.daily` prunes past the retention.
  */
 import { config } from '@saasodoo/platform/config';
+import { storeAuditEntry, type AuditEntry as Entry } from '@saasodoo/platform/audit-log';
 import { db } from '@saasodoo/platform/db/index';
 import { eventFunction, type ReceivedEvent } from '@saasodoo/platform/fn';
 import type { EventData } from '@saasodoo/events';
-
-type Entry = {
-  actor: 'customer' | 'operator' | 'anonymous' | 'billing' | 'system';
-  actorId?: string;
-  customerId?: string;
-  instanceId?: string;
-  action: string;
-  outcome?: 'succeeded' | 'refused' | 'denied' | 'failed';
-  status?: number;
-  requestId?: string;
-  detail?: string;
-  at?: string;
-};
-
-async function store(e: ReceivedEvent<unknown>, x: Entry): Promise<void> {
-  await db('audit').none(
-    `INSERT INTO audit_log (id, at, actor, actor_id, customer_id, instance_id, action, outcome, status, request_id, detail)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (id) DO NOTHING`,
-    [
-      e.id,
-      x.at ?? e.time ?? new Date().toISOString(),
-      x.actor,
-      x.actorId ?? null,
-      x.customerId ?? null,
-      x.instanceId ?? null,
-      x.action,
-      x.outcome ?? 'succeeded',
-      x.status ?? null,
-      x.requestId ?? null,
-      x.detail ?? null,
-    ],
-  );
-}
 
 /** A handler storing the entry `f` makes of each event of `type` (none when it answers undefined). */
 function entry<
@@ -63,7 +31,7 @@ function entry<
     `com.saasodoo.${type}`,
     async (e: ReceivedEvent<EventData<T>>) => {
       const x = f(e.data);
-      if (x) await store(e as ReceivedEvent<unknown>, x);
+      if (x) await storeAuditEntry(e.id, x, e.time);
     },
   ] as const;
 }

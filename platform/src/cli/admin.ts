@@ -1,5 +1,6 @@
 /** `platform admin grant EMAIL` / `platform admin revoke EMAIL`: the operator role (platform/src/auth/README.md 1). */
 import type { Command } from 'commander';
+import { recordOperatorCommand } from '../audit-log.ts';
 import { closeDatabases } from '../db/index.ts';
 import { closeRedis } from '../redis.ts';
 import { updateLiveRole } from '../auth/liveness.ts';
@@ -9,14 +10,17 @@ import { emailSchema, setRoleByEmail } from '../auth/users.ts';
 /**
  * Sets the role of the account `email`. The live sessions of the account get
  * the new role in Redis at once, so a revoked admin loses admin calls
- * immediately rather than when their access token expires. Returns a line
- * for the operator; throws when no account has that address.
+ * immediately rather than when their access token expires. The change is
+ * written to the audit log. Returns a line for the operator; throws when no
+ * account has that address.
  */
 export async function setAdminRole(email: string, role: Role): Promise<string> {
   const parsed = emailSchema.safeParse(email);
   if (!parsed.success) throw new Error(`Not an email address: ${email}`);
   const r = await setRoleByEmail(parsed.data, role);
   if (!r) throw new Error(`No account uses ${parsed.data}`);
+  // Operator actions are audited; this one bypasses HTTP (and so the function kit's trail).
+  await recordOperatorCommand(role === 'admin' ? 'admin.grant' : 'admin.revoke', { customerId: r.id, detail: `role set to ${role}` });
   try {
     await updateLiveRole(r.sessionIds, r.id, role);
   } catch {

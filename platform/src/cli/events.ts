@@ -5,6 +5,8 @@ import { config } from '../config.ts';
 import { listDeadLetters, replayDeadLetters, withAmqp, type DeadLetter } from '../broker/dlq.ts';
 import { tailEvents } from '../broker/tail.ts';
 import { scrubString } from '../log.ts';
+import { recordOperatorCommand } from '../audit-log.ts';
+import { closeDatabases } from '../db/index.ts';
 
 function knownTrigger(name: string): void {
   const names = loadTriggers({ functionExists: () => true }).map((t) => t.name);
@@ -48,6 +50,7 @@ export function registerEvents(program: Command): void {
         process.exitCode = 1;
         return;
       }
+      if (ids.length) await recordOperatorCommand('dlq.replay', { detail: `${ids.length} event(s) sent back to ${trigger}` }).finally(closeDatabases);
       process.stdout.write(`Replayed ${ids.length} event(s) to ${trigger}${ids.length ? `:\n  ${ids.join('\n  ')}` : ''}\n`);
     });
 

@@ -9,6 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { db } from '@saasodoo/platform/db/index';
+import { setAdminRole } from '@saasodoo/platform/cli/admin';
 import { createTestUser, type TestUser } from '../../helpers/auth.ts';
 import { startPlatform, type Platform } from '../../helpers/platform.ts';
 
@@ -19,7 +20,7 @@ let ada: TestUser;
 const aliceInstance = randomUUID();
 const bobInstance = randomUUID();
 
-type Entry = { actor: string; actor_id: string | null; customer_id: string | null; instance_id: string | null; action: string; outcome: string };
+type Entry = { actor: string; actor_id: string | null; customer_id: string | null; instance_id: string | null; action: string; outcome: string; detail: string | null };
 
 async function post(path: string, body: unknown, token?: string): Promise<Response> {
   return fetch(`${p.gateway}${path}`, {
@@ -105,6 +106,19 @@ describe('each action leaves exactly one entry with the right actor', () => {
     expect((await post('/api/dead-letters', { trigger: 'no-such-trigger' }, ada.accessToken)).status).toBe(400);
     const [row] = await entries('dead-letters');
     expect(row).toMatchObject({ actor: 'operator', actor_id: ada.userId, outcome: 'refused' });
+  });
+
+  it("an operator's command-line grant and revoke (no HTTP, so no kit) each leave one entry on the account", async () => {
+    const carol = await createTestUser();
+    await setAdminRole(carol.email, 'admin');
+    await setAdminRole(carol.email, 'customer');
+    const [grant] = await entries('admin.grant');
+    const revokes = (await entries('admin.revoke')).filter((r) => r.customer_id === carol.userId);
+    expect(grant).toMatchObject({ actor: 'operator', actor_id: null, customer_id: carol.userId, outcome: 'succeeded' });
+    expect(grant.detail).toMatch(/^role set to admin \(command line, user \S+\)$/);
+    expect(revokes).toHaveLength(1);
+    await expect(setAdminRole('nobody@example.test', 'admin')).rejects.toThrow('No account uses');
+    expect(await entries('admin.grant')).toHaveLength(1); // a refused grant changed nothing and records nothing
   });
 
   it('billing’s decisions arrive through the broker, stored once however often delivered', async () => {

@@ -38,7 +38,18 @@ const PERSON: Record<string, [string, string]> = {
 	'billing.startsubscription': ['started a subscription', 'start a subscription'],
 	'billing.changeplan': ['changed plan', 'change plan'],
 	'billing.cancel': ['cancelled a subscription', 'cancel a subscription'],
+	'billing.addcard': ['started adding a card', 'start adding a card'],
+	'billing.cardadded': ['added a card', 'add a card'],
+	'billing.removecard': ['removed the card', 'remove the card'],
+	'billing.paynow': ['asked to pay the open invoices now', 'pay the open invoices now'],
+	'domains.add': ['added a custom domain to {i}', 'add a custom domain to {i}'],
+	'domains.verify': ['checked the DNS records of a custom domain of {i}', 'check a custom domain of {i}'],
+	'domains.remove': ['removed a custom domain from {i}', 'remove a custom domain from {i}'],
 	'dead-letters': ['sent undelivered events again', 'send undelivered events again'],
+	// Command-line operator actions (platform admin, platform dlq).
+	'admin.grant': ['gave this account the operator role', 'give this account the operator role'],
+	'admin.revoke': ['took the operator role from this account', 'take the operator role from this account'],
+	'dlq.replay': ['sent undelivered events again', 'send undelivered events again'],
 };
 
 /** Decisions made by billing or the platform itself, as sentences. */
