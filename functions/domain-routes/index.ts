@@ -2,11 +2,12 @@
  * `domain-routes`: applies an instance's verified custom domains
  * (`instance.routes`: runtime routing and Odoo's address), and once a day
  * checks the DNS of claims still pending (a customer who created the records
- * and never pressed "Check now" is verified all the same).
+ * and never pressed "Check now" is verified all the same) and of verified
+ * domains (released a week after their records went away).
  */
 import { db } from '@saasodoo/platform/db/index';
 import { eventFunction } from '@saasodoo/platform/fn';
-import { checkDomain, pendingClaims } from '@saasodoo/platform/instances/domains';
+import { checkDomain, claimsToCheck } from '@saasodoo/platform/instances/domains';
 import { getInstance } from '@saasodoo/platform/instances/repository';
 import { applyRoutes } from '@saasodoo/platform/instances/routes';
 
@@ -18,7 +19,7 @@ export default eventFunction({
     },
     'com.saasodoo.schedule.daily': async (e) => {
       let verified = 0;
-      for (const c of await pendingClaims()) {
+      for (const c of await claimsToCheck()) {
         const row = await getInstance(db('instance'), c.instance_id);
         if (!row) continue;
         // One claim's DNS outage must not stop the others' checks.
@@ -28,7 +29,7 @@ export default eventFunction({
         });
         if (claim?.verified_at) verified++;
       }
-      e.log.info({ verified }, 'pending custom domains checked');
+      e.log.info({ verified }, 'custom domains checked');
     },
   },
   outbox: 'instance',

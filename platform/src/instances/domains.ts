@@ -37,8 +37,13 @@ export type DomainRow = {
   verified_at: Date | null;
   checked_at: Date | null;
   problem: string | null;
+  /** A verified domain's records stopped checking out at this time (null while they do). */
+  failing_since: Date | null;
   created_at: Date;
 };
+
+/** How long a verified domain whose records went away is still served: time for a DNS mistake to be fixed. */
+export const RELEASE_AFTER_DAYS = 7;
 
 /** The instance's own address, which a custom domain's CNAME must name. */
 export function instanceHostname(row: Pick<InstanceRow, 'subdomain'>): string {
@@ -54,6 +59,9 @@ export function toApi(d: DomainRow, row: Pick<InstanceRow, 'subdomain' | 'custom
     verifiedAt: d.verified_at?.toISOString() ?? null,
     checkedAt: d.checked_at?.toISOString() ?? null,
     problem: d.problem,
+    // Verified, but its records no longer check out: served until releasesAt, then released.
+    failingSince: d.failing_since?.toISOString() ?? null,
+    releasesAt: d.failing_since ? new Date(d.failing_since.getTime() + RELEASE_AFTER_DAYS * 86_400_000).toISOString() : null,
     records: [
       { type: 'CNAME', name: d.domain, value: instanceHostname(row) },
       { type: 'TXT', name: `${CHALLENGE_PREFIX}.${d.domain}`, value: d.token },
@@ -120,13 +128,15 @@ export async function dnsProblem(d: Pick<DomainRow, 'domain' | 'token'>, target:
 /**
  * Checks a claim's records; on success marks it verified and asks for the
  * routes to be applied (`instance.routes`, which also moves Odoo's address).
- * Returns the claim as it now stands.
+ * A verified domain is checked again: while its records fail it is still
+ * served, and after RELEASE_AFTER_DAYS it is released, so a domain that
+ * changed hands can be proven by its new owner. Returns the claim as it now stands.
  */
 export async function checkDomain(row: InstanceRow, domain: string): Promise<DomainRow> {
   const claim = await db('instance').oneOrNone<DomainRow>('SELECT * FROM instance_domains WHERE instance_id = $1 AND domain = $2', [row.id, domain]);
   if (!claim) throw HttpError.notFound(`No claim for ${domain} on this instance`);
-  if (claim.verified_at) return claim;
   const problem = await dnsProblem(claim, instanceHostname(row));
+  if (claim.verified_at) return recheckVerified(row, domain, problem);
   return transact('instance', async (t) => {
     await t.any('SELECT 1 FROM instances WHERE id = $1 FOR UPDATE', [row.id]);
     if (problem) {
@@ -136,6 +146,24 @@ export async function checkDomain(row: InstanceRow, domain: string): Promise<Dom
     const done = await t.one<DomainRow>('UPDATE instance_domains SET checked_at = now(), problem = NULL, verified_at = now() WHERE instance_id = $1 AND domain = $2 RETURNING *', [row.id, domain]);
     await syncRoutes(t, row);
     return done;
+  });
+}
+
+async function recheckVerified(row: InstanceRow, domain: string, problem: string | undefined): Promise<DomainRow> {
+  return transact('instance', async (t) => {
+    await t.any('SELECT 1 FROM instances WHERE id = $1 FOR UPDATE', [row.id]);
+    if (!problem) {
+      return t.one<DomainRow>('UPDATE instance_domains SET checked_at = now(), problem = NULL, failing_since = NULL WHERE instance_id = $1 AND domain = $2 RETURNING *', [row.id, domain]);
+    }
+    const d = await t.one<DomainRow>(
+      `UPDATE instance_domains SET checked_at = now(), problem = $3, failing_since = coalesce(failing_since, now())
+        WHERE instance_id = $1 AND domain = $2 RETURNING *`,
+      [row.id, domain, problem],
+    );
+    if (d.failing_since!.getTime() > Date.now() - RELEASE_AFTER_DAYS * 86_400_000) return d;
+    const released = await t.one<DomainRow>('UPDATE instance_domains SET verified_at = NULL, failing_since = NULL WHERE instance_id = $1 AND domain = $2 RETURNING *', [row.id, domain]);
+    await syncRoutes(t, row);
+    return released;
   });
 }
 
@@ -159,11 +187,11 @@ async function syncRoutes(t: Tx, row: InstanceRow): Promise<void> {
   await enqueue(t, 'instance.routes', { instanceId: row.id, customerId: row.customer_id }, { subject: row.id });
 }
 
-/** Pending claims younger than a week, checked again by the daily schedule. */
-export async function pendingClaims(): Promise<{ instance_id: string; domain: string }[]> {
+/** What the daily schedule checks: claims younger than a week still pending, and every verified domain. */
+export async function claimsToCheck(): Promise<{ instance_id: string; domain: string }[]> {
   return db('instance').manyOrNone(
     `SELECT d.instance_id, d.domain FROM instance_domains d JOIN instances i ON i.id = d.instance_id
-     WHERE d.verified_at IS NULL AND d.created_at > now() - interval '7 days' AND i.status NOT IN ('terminating', 'terminated')`,
+     WHERE (d.verified_at IS NOT NULL OR d.created_at > now() - interval '7 days') AND i.status NOT IN ('terminating', 'terminated')`,
   );
 }
 

@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { config } from '@saasodoo/platform/config';
 import { db } from '@saasodoo/platform/db/index';
 import { unseal } from '@saasodoo/platform/instances/secrets';
+import { claimsToCheck } from '@saasodoo/platform/instances/domains';
 import { createTestUser, type TestUser } from '../../helpers/auth.ts';
 import { freePort } from '../../helpers/ports.ts';
 import { startPlatform, type Platform } from '../../helpers/platform.ts';
@@ -180,6 +181,34 @@ describe('custom domains', () => {
     expect(r.body.error.message).toMatch(/already in use/);
     const list = await api('GET', `/api/domains?instanceId=${instanceId}`, bob.accessToken);
     expect(list.status).toBe(404);
+  });
+
+  it('a verified domain whose records go away is still served for a week, then released; records back, verified again', async () => {
+    const check = () => api('POST', '/api/domains', alice.accessToken, { action: 'verify', instanceId, domain: DOMAIN });
+    const txt = records.get(`TXT _saasodoo-challenge.${DOMAIN}`)!;
+    records.delete(`TXT _saasodoo-challenge.${DOMAIN}`);
+    expect((await claimsToCheck()).map((c) => c.domain)).toContain(DOMAIN); // the daily schedule checks verified domains too
+    const failing = await check();
+    expect(failing.body).toMatchObject({ verified: true, problem: `No TXT record for _saasodoo-challenge.${DOMAIN} yet` });
+    expect(Date.parse(failing.body.releasesAt) - Date.parse(failing.body.failingSince)).toBe(7 * 86_400_000);
+    expect((await viaHost(DOMAIN, '/web/login')).status).toBe(200);
+    // A week on (the clock moved by moving when it started failing):
+    await db('instance').none(`UPDATE instance_domains SET failing_since = now() - interval '7 days 1 minute' WHERE domain = $1`, [DOMAIN]);
+    expect((await check()).body).toMatchObject({ verified: false, failingSince: null });
+    await until(
+      'released',
+      () => viaHost(DOMAIN, '/web/login'),
+      (x) => x.status === 404,
+      30_000,
+    );
+    records.set(`TXT _saasodoo-challenge.${DOMAIN}`, txt);
+    expect((await check()).body).toMatchObject({ verified: true, problem: null, failingSince: null });
+    await until(
+      'routed again',
+      () => viaHost(DOMAIN, '/web/login'),
+      (x) => x.status === 200,
+      30_000,
+    );
   });
 
   it('removed: routed nowhere, and Odoo’s address is its own again', async () => {

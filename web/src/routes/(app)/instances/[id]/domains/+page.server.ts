@@ -8,6 +8,9 @@ export type Domain = {
 	primary: boolean;
 	checkedAt: string | null;
 	problem: string | null;
+	/** Verified, but its records stopped checking out then; it is released at releasesAt. */
+	failingSince: string | null;
+	releasesAt: string | null;
 	records: { type: 'CNAME' | 'TXT'; name: string; value: string }[];
 };
 
@@ -32,6 +35,7 @@ async function act(event: Parameters<Actions[string]>[0], action: 'add' | 'verif
 		const r = await api<Domain | undefined>(event, 'POST', 'domains', { body: { action, instanceId: event.params.id, domain } });
 		if (action === 'remove') return { success: `${domain} was removed. It no longer leads to this instance.` };
 		if (action === 'add') return { success: `${r!.domain} was added. Create the two DNS records below, then check them.` };
+		if (r!.verified && r!.problem) return { message: `${r!.domain} still leads here, but its records no longer check out: ${r!.problem}.`, fields: {} };
 		return r!.verified
 			? { success: `${r!.domain} is verified. It leads to this instance within a minute, with its own certificate.` }
 			: { message: `${r!.domain} is not verified yet: ${r!.problem ?? 'the records were not found'}.`, fields: {} };
