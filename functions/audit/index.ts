@@ -11,39 +11,7 @@ import { config } from '@saasodoo/platform/config';
 import { db } from '@saasodoo/platform/db/index';
 import { eventFunction, type ReceivedEvent } from '@saasodoo/platform/fn';
 import type { EventData } from '@saasodoo/events';
-
-type Entry = {
-  actor: 'customer' | 'operator' | 'anonymous' | 'billing' | 'system';
-  actorId?: string;
-  customerId?: string;
-  instanceId?: string;
-  action: string;
-  outcome?: 'succeeded' | 'refused' | 'denied' | 'failed';
-  status?: number;
-  requestId?: string;
-  detail?: string;
-  at?: string;
-};
-
-async function store(e: ReceivedEvent<unknown>, x: Entry): Promise<void> {
-  await db('audit').none(
-    `INSERT INTO audit_log (id, at, actor, actor_id, customer_id, instance_id, action, outcome, status, request_id, detail)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (id) DO NOTHING`,
-    [
-      e.id,
-      x.at ?? e.time ?? new Date().toISOString(),
-      x.actor,
-      x.actorId ?? null,
-      x.customerId ?? null,
-      x.instanceId ?? null,
-      x.action,
-      x.outcome ?? 'succeeded',
-      x.status ?? null,
-      x.requestId ?? null,
-      x.detail ?? null,
-    ],
-  );
-}
+import { prune, store, type Entry } from './store.ts';
 
 /** A handler storing the entry `f` makes of each event of `type` (none when it answers undefined). */
 function entry<
@@ -63,7 +31,7 @@ function entry<
     `com.saasodoo.${type}`,
     async (e: ReceivedEvent<EventData<T>>) => {
       const x = f(e.data);
-      if (x) await store(e as ReceivedEvent<unknown>, x);
+      if (x) await store(e, x);
     },
   ] as const;
 }
@@ -102,8 +70,7 @@ export default eventFunction({
     [
       'com.saasodoo.schedule.daily',
       async (e: ReceivedEvent<unknown>) => {
-        const n = await db('audit').one<{ n: number }>('SELECT audit_prune($1) AS n', [config().AUDIT_RETENTION_DAYS]);
-        e.log.info({ pruned: n.n }, 'audit log pruned');
+        e.log.info({ pruned: await prune(config().AUDIT_RETENTION_DAYS) }, 'audit log pruned');
       },
     ],
   ]),
