@@ -15,8 +15,8 @@ import { authFunction } from '@saasodoo/platform/auth/auth-function';
 import { setPassword } from '@saasodoo/platform/auth/password-change';
 import { givenPasswordSchema, newPasswordSchema, refuseOwnerPassword, verifyPassword } from '@saasodoo/platform/auth/passwords';
 import { limitedAttempt } from '@saasodoo/platform/auth/rate-limits';
-import { endSessions, listSessions } from '@saasodoo/platform/auth/sessions';
-import { findUserById, nameSchema, type User } from '@saasodoo/platform/auth/users';
+import { endSessions, listSessions, sessionOwnedBy } from '@saasodoo/platform/auth/sessions';
+import { findUserById, nameSchema, searchUsers, updateProfile, type User } from '@saasodoo/platform/auth/users';
 
 const body = z.discriminatedUnion('action', [
   z.object({ action: z.literal('changePassword'), currentPassword: givenPasswordSchema, newPassword: newPasswordSchema }).strict(),
@@ -28,7 +28,7 @@ const body = z.discriminatedUnion('action', [
 ]);
 type Body = z.infer<typeof body>;
 
-function profile(u: User) {
+function profile(u: Omit<User, 'passwordHash'>) {
   return { id: u.id, email: u.email, firstName: u.firstName, lastName: u.lastName, role: u.role, emailVerified: u.emailVerifiedAt !== null, createdAt: u.createdAt };
 }
 
@@ -57,16 +57,11 @@ async function act(caller: Caller, b: Body) {
       return { passwordChanged: true, endedSessions: done!.endedSessions };
     }
     case 'updateProfile': {
-      await db('auth').none('UPDATE users SET first_name = coalesce($2, first_name), last_name = coalesce($3, last_name), updated_at = now() WHERE id = $1', [
-        caller.userId,
-        b.firstName ?? null,
-        b.lastName ?? null,
-      ]);
+      await updateProfile(db('auth'), caller.userId, { firstName: b.firstName, lastName: b.lastName });
       return { profile: profile(await me(caller)) };
     }
     case 'revokeSession': {
-      const owned = await db('auth').oneOrNone('SELECT 1 FROM user_sessions WHERE id = $1 AND user_id = $2', [b.sessionId, caller.userId]);
-      if (!owned) throw HttpError.notFound('No such session');
+      if (!(await sessionOwnedBy(b.sessionId, caller.userId))) throw HttpError.notFound('No such session');
       await endSessions([b.sessionId]);
       return { revoked: true };
     }
@@ -84,13 +79,7 @@ type Query = z.infer<typeof query>;
 
 /** Customers for the operator console: searched by email (or name), newest first. */
 async function customers(q: string | undefined) {
-  const rows = await db('auth').manyOrNone<User>(
-    `SELECT id, email, first_name AS "firstName", last_name AS "lastName", role, email_verified_at AS "emailVerifiedAt", created_at AS "createdAt"
-       FROM users
-      WHERE $1::text IS NULL OR email ILIKE $1 OR (first_name || ' ' || last_name) ILIKE $1
-      ORDER BY created_at DESC LIMIT 500`,
-    [q ? `%${q.replace(/[\\%_]/g, (c) => `\\${c}`)}%` : null],
-  );
+  const rows = await searchUsers(db('auth'), q);
   return rows.map(profile);
 }
 

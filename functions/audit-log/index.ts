@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { db } from '@saasodoo/platform/db/index';
 import { HttpError } from '@saasodoo/platform/errors';
 import { httpFunction, route, type HttpResult } from '@saasodoo/platform/fn';
+import { findEntries, type Row } from './store.ts';
 
 const EXPORT_MAX = 10_000;
 
@@ -31,20 +32,6 @@ const query = z
   .strict();
 type Query = z.infer<typeof query>;
 
-type Row = {
-  id: string;
-  at: Date;
-  actor: string;
-  actor_id: string | null;
-  customer_id: string | null;
-  instance_id: string | null;
-  action: string;
-  outcome: string;
-  status: number | null;
-  request_id: string | null;
-  detail: string | null;
-};
-
 const toApi = (r: Row) => ({
   id: r.id,
   at: r.at.toISOString(),
@@ -59,29 +46,6 @@ const toApi = (r: Row) => ({
   detail: r.detail,
 });
 
-/** WHERE clause and values for the filters; `customerId` is already forced to the caller's own for customers. */
-function where(q: Query): { sql: string; values: unknown[] } {
-  const parts: string[] = [];
-  const values: unknown[] = [];
-  const add = (cond: string, ...vs: unknown[]) => {
-    parts.push(
-      cond.replace(/\?/g, () => {
-        values.push(vs.shift());
-        return `$${values.length}`;
-      }),
-    );
-  };
-  if (q.customerId) add('customer_id = ?', q.customerId);
-  if (q.instanceId) add('instance_id = ?', q.instanceId);
-  if (q.actor) add('actor = ?', q.actor);
-  // `instance-action` also finds `instance-action.stop` and the other operations.
-  if (q.action) add('(action = ? OR starts_with(action, ?))', q.action, `${q.action}.`);
-  if (q.from) add('at >= ?', q.from);
-  if (q.to) add('at < ?', q.to);
-  if (q.before) add('at < ?', q.before);
-  return { sql: parts.length ? `WHERE ${parts.join(' AND ')}` : '', values };
-}
-
 export default httpFunction({
   name: 'audit-log',
   GET: route<Query, undefined, 'customer'>({
@@ -92,9 +56,8 @@ export default httpFunction({
         if (q.customerId && q.customerId !== caller.userId) throw HttpError.forbidden("You can read your own account's activity only");
         q = { ...q, customerId: caller.userId };
       }
-      const w = where(q);
       if (q.format === 'jsonl') {
-        const rows = await db('audit').manyOrNone<Row>(`SELECT * FROM audit_log ${w.sql} ORDER BY at DESC, id LIMIT ${EXPORT_MAX}`, w.values);
+        const rows = await findEntries(q, EXPORT_MAX);
         return {
           body: rows.map((r) => JSON.stringify(toApi(r))).join('\n') + (rows.length ? '\n' : ''),
           headers: {
@@ -104,7 +67,7 @@ export default httpFunction({
           },
         };
       }
-      const rows = await db('audit').manyOrNone<Row>(`SELECT * FROM audit_log ${w.sql} ORDER BY at DESC, id LIMIT $${w.values.length + 1}`, [...w.values, q.limit + 1]);
+      const rows = await findEntries(q, q.limit + 1);
       const page = rows.slice(0, q.limit);
       return {
         body: { items: page.map(toApi), next: rows.length > q.limit ? page[page.length - 1]!.at.toISOString() : null },

@@ -8,7 +8,7 @@
  * and read, never update or delete; `schedule.daily` prunes past the retention.
  */
 import { config } from '@saasodoo/platform/config';
-import { storeAuditEntry, type AuditEntry as Entry } from '@saasodoo/platform/audit-log';
+import { pruneAuditLog, storeAuditEntry, type AuditEntry as Entry } from '@saasodoo/platform/audit-log';
 import { db } from '@saasodoo/platform/db/index';
 import { eventFunction, type ReceivedEvent } from '@saasodoo/platform/fn';
 import type { EventData } from '@saasodoo/events';
@@ -70,8 +70,7 @@ export default eventFunction({
     [
       'com.saasodoo.schedule.daily',
       async (e: ReceivedEvent<unknown>) => {
-        const n = await db('audit').one<{ n: number }>('SELECT audit_prune($1) AS n', [config().AUDIT_RETENTION_DAYS]);
-        e.log.info({ pruned: n.n }, 'audit log pruned');
+        e.log.info({ pruned: await pruneAuditLog(config().AUDIT_RETENTION_DAYS) }, 'audit log pruned');
       },
     ],
   ]),

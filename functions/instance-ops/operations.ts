@@ -15,7 +15,7 @@ import { recordHistory } from '@saasodoo/platform/instances/history';
 import { withInstanceLock } from '@saasodoo/platform/instances/locks';
 import { instanceDbNames } from '@saasodoo/platform/instances/names';
 import { safeReason } from '@saasodoo/platform/instances/progress';
-import { updateInstance, type InstanceRow } from '@saasodoo/platform/instances/repository';
+import { getInstance, updateInstance, type InstanceRow } from '@saasodoo/platform/instances/repository';
 import { specOf } from '@saasodoo/platform/instances/runtime-spec';
 import { takeBackup } from '@saasodoo/platform/instances/backups';
 
@@ -109,7 +109,7 @@ export async function suspend(cmd: Command<Ids & { reason: string; seq?: number 
   const row0 = await loadOwned(cmd);
   if (row0.status === 'terminated') return;
   await withInstanceLock(row0.id, async () => {
-    const row = (await db('instance').oneOrNone<InstanceRow>('SELECT * FROM instances WHERE id = $1', [row0.id]))!;
+    const row = (await getInstance(db('instance'), row0.id))!;
     if (isLate(row, cmd)) return;
     if (['suspended', 'terminating', 'terminated'].includes(row.status)) return void (await updateInstance(db('instance'), row.id, seqPatch(cmd)));
     await bringDown(row.id, true);
@@ -123,7 +123,7 @@ export async function resume(cmd: Command<Ids & { seq?: number }>): Promise<void
   const row0 = await loadOwned(cmd);
   if (row0.status === 'terminated') return;
   await withInstanceLock(row0.id, async () => {
-    const row = (await db('instance').oneOrNone<InstanceRow>('SELECT * FROM instances WHERE id = $1', [row0.id]))!;
+    const row = (await getInstance(db('instance'), row0.id))!;
     if (isLate(row, cmd)) return;
     if (row.status !== 'suspended') return void (await updateInstance(db('instance'), row.id, seqPatch(cmd)));
     const back = row.previous_status ?? 'running';

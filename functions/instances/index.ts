@@ -11,9 +11,9 @@ import { HttpError } from '@saasodoo/platform/errors';
 import { httpFunction, route } from '@saasodoo/platform/fn';
 import { signBackupLink } from '@saasodoo/platform/runtime/backup-links';
 import { subdomainProblem } from '@saasodoo/platform/instances/names';
-import { BACKUP_ID_RE, backupToApi, findForCaller, getBackup, historyToApi, listBackups, listHistory, listStorageSamples, toApi, type InstanceRow } from '@saasodoo/platform/instances/repository';
+import { takeAdminPassword } from '@saasodoo/platform/instances/admin-password';
+import { BACKUP_ID_RE, backupToApi, findForCaller, getBackup, historyToApi, listBackups, listHistory, listInstances, listStorageSamples, subdomainTaken, toApi } from '@saasodoo/platform/instances/repository';
 import { allowedActions, STATUSES } from '@saasodoo/platform/instances/states';
-import { unseal } from '@saasodoo/platform/instances/secrets';
 import { createInstance, createBody } from './create.ts';
 
 /** Download links live this long. */
@@ -30,22 +30,6 @@ const query = z
   })
   .strict();
 
-/**
- * The one-time display of the Odoo admin password: the owner's first read
- * of a running instance takes the sealed clear text out of the database
- * (atomically, so two tabs cannot both get it); afterwards only the hash is left.
- */
-async function takeAdminPassword(row: InstanceRow, callerId: string): Promise<string | undefined> {
-  if (row.customer_id !== callerId || row.admin_password_shown || !row.admin_password_sealed || row.status !== 'running') return undefined;
-  const taken = await db('instance').oneOrNone<{ sealed: string }>(
-    `UPDATE instances i SET admin_password_sealed = NULL, admin_password_shown = true, updated_at = now()
-       FROM (SELECT id, admin_password_sealed AS sealed FROM instances WHERE id = $1 FOR UPDATE) old
-      WHERE i.id = old.id AND i.admin_password_sealed IS NOT NULL RETURNING old.sealed`,
-    [row.id],
-  );
-  return taken ? unseal(taken.sealed) : undefined;
-}
-
 export default httpFunction({
   name: 'instances',
   GET: route<z.infer<typeof query>, undefined, 'customer'>({
@@ -56,7 +40,7 @@ export default httpFunction({
       if (q.available !== undefined) {
         const problem = subdomainProblem(q.available);
         if (problem) return { body: { available: false, reason: problem } };
-        const taken = await d.oneOrNone(`SELECT 1 FROM instances WHERE subdomain = $1 AND status <> 'terminated'`, [q.available]);
+        const taken = await subdomainTaken(d, q.available);
         return { body: { available: !taken, reason: taken ? 'is taken' : undefined } };
       }
       if (q.backupLink) {
@@ -92,11 +76,11 @@ export default httpFunction({
       }
       const all = q.all === 'true';
       if ((all || q.customerId) && caller.role !== 'admin') throw HttpError.forbidden('Only admins list every tenant');
-      const rows = await d.manyOrNone<InstanceRow>(
-        `SELECT * FROM instances WHERE ($1::uuid IS NULL OR customer_id = $1) AND ($2::text IS NULL OR status = $2)
-         ${all || q.status === 'terminated' ? '' : `AND status <> 'terminated'`} ORDER BY created_at DESC LIMIT 1000`,
-        [all ? (q.customerId ?? null) : caller.userId, q.status ?? null],
-      );
+      const rows = await listInstances(d, {
+        customerId: all ? (q.customerId ?? null) : caller.userId,
+        status: q.status ?? null,
+        withTerminated: all || q.status === 'terminated',
+      });
       return { body: { items: rows.map(toApi) } };
     },
   }),

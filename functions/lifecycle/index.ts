@@ -16,6 +16,7 @@ import { enqueue, transact } from '@saasodoo/platform/outbox';
 import { killbill, type Subscription } from '@saasodoo/platform/billing/killbill';
 import { failedCreates, settleFailedCreate, voidSubscriptions } from '@saasodoo/platform/billing/service';
 import { reconcile, type KbState } from './reconcile.ts';
+import { accountVersion, bumpAccountVersion, markTrialWarned, trialsEnding } from './store.ts';
 
 const CONSUMER = 'lifecycle';
 
@@ -58,12 +59,6 @@ async function readStates(n: KillbillNotification): Promise<KbState[]> {
 
 const instanceOf = (s: KbState) => s.sub.bundleExternalKey ?? s.sub.externalKey ?? '';
 
-/** The current decision counter of an account (0 before its first decision). */
-async function accountVersion(key: string): Promise<number> {
-  const row = await db('billing').oneOrNone<{ version: string }>('SELECT version FROM lifecycle_account_versions WHERE account_key = $1', [key]);
-  return Number(row?.version ?? 0);
-}
-
 class StaleRead extends Error {}
 
 /**
@@ -87,12 +82,7 @@ async function onKillbill(ev: ReceivedEvent<KillbillNotification>): Promise<void
     await voidSubscriptions(all.filter(ofFailedCreate).map((s) => s.sub));
     try {
       await transact('billing', async (t) => {
-        const now = await t.one<{ version: string }>(
-          `INSERT INTO lifecycle_account_versions AS v (account_key, version) VALUES ($1, 1)
-           ON CONFLICT (account_key) DO UPDATE SET version = v.version + 1 RETURNING version`,
-          [key],
-        );
-        if (Number(now.version) !== version + 1) throw new StaleRead();
+        if ((await bumpAccountVersion(t, key)) !== version + 1) throw new StaleRead();
         if (!(await firstDelivery(t, ev.id, CONSUMER))) return;
         for (const s of all.filter((x) => !ofFailedCreate(x))) await reconcile(t, s, ev.data);
       });
@@ -115,10 +105,7 @@ const DAY = 86_400_000;
 export async function trialWarnings(): Promise<number> {
   const kb = killbill();
   const now = await kb.now();
-  const trials = await db('billing').manyOrNone<{ customer_id: string; subscription_id: string; ends_at: Date }>(
-    `SELECT customer_id, subscription_id, ends_at FROM trials WHERE subscription_id IS NOT NULL AND ends_at > $1 AND ends_at <= $2`,
-    [now, new Date(now.getTime() + 7 * DAY)],
-  );
+  const trials = await trialsEnding(now, new Date(now.getTime() + 7 * DAY));
   let sent = 0;
   for (const tr of trials) {
     const daysLeft = Math.ceil((tr.ends_at.getTime() - now.getTime()) / DAY);
@@ -126,8 +113,7 @@ export async function trialWarnings(): Promise<number> {
     const sub = await kb.subscription(tr.subscription_id);
     if (!sub || sub.phaseType !== 'TRIAL' || sub.state !== 'ACTIVE') continue;
     await transact('billing', async (t) => {
-      const fresh = await t.oneOrNone('INSERT INTO trial_warnings (subscription_id, days_left) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING 1', [tr.subscription_id, daysLeft]);
-      if (!fresh) return;
+      if (!(await markTrialWarned(t, tr.subscription_id, daysLeft))) return;
       await enqueue(
         t,
         'billing.trial_ending',

@@ -14,7 +14,7 @@ import { setPassword } from '@saasodoo/platform/auth/password-change';
 import { newPasswordSchema, refuseOwnerPassword } from '@saasodoo/platform/auth/passwords';
 import { clearFailures, consumeOrThrow } from '@saasodoo/platform/auth/rate-limits';
 import { newSecretToken, SECRET_TOKEN_PATTERN } from '@saasodoo/platform/auth/secret-tokens';
-import { emailSchema, findUserByEmail, findUserById } from '@saasodoo/platform/auth/users';
+import { emailSchema, findUserByEmail, findUserById, markEmailVerified } from '@saasodoo/platform/auth/users';
 
 const body = z
   .object({
@@ -44,7 +44,7 @@ export default authFunction({
             const user = await findUserById(t, userId);
             // Throwing here rolls the token back: the person can try another password with the same link.
             if (user) refuseOwnerPassword(b.password, user);
-            await t.none('UPDATE users SET email_verified_at = coalesce(email_verified_at, now()) WHERE id = $1', [userId]);
+            await markEmailVerified(t, userId);
             return user ?? undefined;
           },
           b.password!,

@@ -11,7 +11,7 @@ import { consumeEmailToken, issueEmailToken } from '@saasodoo/platform/auth/emai
 import { portalLink } from '@saasodoo/platform/auth/links';
 import { consumeOrThrow } from '@saasodoo/platform/auth/rate-limits';
 import { newSecretToken, SECRET_TOKEN_PATTERN } from '@saasodoo/platform/auth/secret-tokens';
-import { emailSchema, findUserByEmail, findUserById } from '@saasodoo/platform/auth/users';
+import { emailSchema, findUserByEmail, findUserById, markEmailVerified } from '@saasodoo/platform/auth/users';
 
 const body = z
   .object({
@@ -38,7 +38,7 @@ export default authFunction({
       const customerId = await transact('auth', async (t) => {
         const userId = await consumeEmailToken(t, token, 'verify_email');
         if (!userId) throw HttpError.badRequest('This link is invalid, used or expired', { token: 'invalid, used or expired' });
-        await t.none('UPDATE users SET email_verified_at = coalesce(email_verified_at, now()), updated_at = now() WHERE id = $1', [userId]);
+        await markEmailVerified(t, userId);
         const u = (await findUserById(t, userId))!;
         await enqueue(t, 'user.verified', { customerId: u.id, email: u.email, firstName: u.firstName }, { subject: u.id });
         return u.id;

@@ -41,6 +41,11 @@ export async function storeAuditEntry(id: string, x: AuditEntry, at?: string): P
   );
 }
 
+/** Deletes entries past the retention (the database function keeps the role insert-only otherwise); answers how many. */
+export async function pruneAuditLog(retentionDays: number): Promise<number> {
+  return (await db('audit').one<{ n: number }>('SELECT audit_prune($1) AS n', [retentionDays])).n;
+}
+
 /**
  * Records an operator's command-line action (admin grants, dead-letter replays). The command line has no
  * account, so the entry names the machine user who ran it.

@@ -6,7 +6,11 @@
  * Status bodies, does server-side apply (create or merge), merge patches,
  * deletes with ownerReference cascade, lists and watch streams (JSON lines,
  * from a resourceVersion), serves API discovery, and can enforce a Role's
- * rules (403 for anything they do not allow). Plain HTTP: the KubeConfig from
+ * rules (403 for anything they do not allow). Like a real server it refuses
+ * (422 Invalid) an object its kind's schema rejects (the kubernetes-models
+ * models, platform/src/deploy/validate.ts), and honours `dryRun=All` on
+ * writes: the answer (201/200 with the object) as if written, nothing stored,
+ * no watch event. Plain HTTP: the KubeConfig from
  * `kubeConfig()` points at it with skipTLSVerify.
  *
  * Simulation knobs: `setStatus()` (e.g. a Deployment's readyReplicas) and the
@@ -17,6 +21,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
 import YAML from 'yaml';
+import { modelProblem } from '../../platform/src/deploy/validate.ts';
 
 export type KubeObject = {
   apiVersion: string;
@@ -42,7 +47,7 @@ export type ResourceType = { group: string; version: string; kind: string; plura
 
 export type PolicyRule = { apiGroups?: string[]; resources?: string[]; verbs: string[]; resourceNames?: string[] };
 
-export type FakeRequest = { method: string; path: string; verb: string; group: string; resource: string; namespace?: string; name?: string; status: number };
+export type FakeRequest = { method: string; path: string; verb: string; group: string; resource: string; namespace?: string; name?: string; status: number; dryRun: boolean };
 
 /** Resource types the fake knows (extend with `resources` option). */
 export const DEFAULT_RESOURCES: ResourceType[] = [
@@ -202,17 +207,17 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
     return clone(obj);
   }
 
-  function createObject(t: ResourceType, obj: KubeObject): KubeObject {
+  function createObject(t: ResourceType, obj: KubeObject, dry = false): KubeObject {
     obj.apiVersion = apiVersionOf(t);
     obj.kind = t.kind;
     obj.metadata.uid = randomUUID();
     obj.metadata.creationTimestamp = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
     obj.metadata.generation = 1;
     if (!t.namespaced) delete obj.metadata.namespace;
-    return save(t, obj, 'ADDED');
+    return dry ? clone(obj) : save(t, obj, 'ADDED');
   }
 
-  function updateObject(t: ResourceType, existing: KubeObject, next: KubeObject, statusOnly = false): KubeObject {
+  function updateObject(t: ResourceType, existing: KubeObject, next: KubeObject, statusOnly = false, dry = false): KubeObject {
     const merged: KubeObject = statusOnly ? { ...clone(existing), status: clone(next.status) } : { ...clone(next), status: clone(existing.status) };
     if (merged.status === undefined) delete merged.status;
     merged.apiVersion = existing.apiVersion;
@@ -226,7 +231,7 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
       generation: (existing.metadata.generation ?? 1) + (!statusOnly && JSON.stringify(existing.spec) !== JSON.stringify(next.spec) ? 1 : 0),
     };
     if (!merged.metadata.namespace) delete merged.metadata.namespace;
-    return save(t, merged, 'MODIFIED');
+    return dry ? clone(merged) : save(t, merged, 'MODIFIED');
   }
 
   function deleteObject(t: ResourceType, obj: KubeObject, cascade: boolean) {
@@ -381,7 +386,8 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
     const watch = ['1', 'true'].includes(u.searchParams.get('watch') ?? '');
     const verb = verbOf(method, r, watch);
     const resource = r.sub ? `${r.t.plural}/${r.sub}` : r.t.plural;
-    const entry: FakeRequest = { method, path, verb, group: r.t.group, resource, namespace: r.namespace, name: r.name, status: 0 };
+    const dryRun = u.searchParams.get('dryRun');
+    const entry: FakeRequest = { method, path, verb, group: r.t.group, resource, namespace: r.namespace, name: r.name, status: 0, dryRun: dryRun === 'All' };
     requests.push(entry);
     const orig = res.writeHead.bind(res);
     res.writeHead = ((code: number, ...rest: any[]) => {
@@ -402,6 +408,17 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
         );
       }
     }
+
+    if (dryRun !== null && dryRun !== 'All') return status(res, 400, 'BadRequest', `Invalid dryRun value: ${dryRun}: supported values: "All"`);
+    const dry = dryRun === 'All';
+    /** The schema check a real server makes before storing: 422 naming what the kind's model rejects. */
+    const invalid = async (candidate: Record<string, any>): Promise<boolean> => {
+      if (r.sub) return false;
+      const problem = await modelProblem({ ...candidate, apiVersion: apiVersionOf(r.t), kind: r.t.kind } as KubeObject);
+      if (problem)
+        status(res, 422, 'Invalid', `${r.t.kind} "${candidate.metadata?.name ?? r.name}" is invalid: ${problem}`, { name: candidate.metadata?.name ?? r.name, group: r.t.group, kind: r.t.kind });
+      return !!problem;
+    };
 
     const key = r.name ? keyOf(r.t, r.namespace, r.name) : '';
     const existing = r.name ? store.get(key) : undefined;
@@ -458,7 +475,8 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
       const k = keyOf(r.t, r.namespace, body.metadata.name);
       if (store.has(k)) return status(res, 409, 'AlreadyExists', `${r.t.plural} "${body.metadata.name}" already exists`);
       body.metadata.namespace = r.namespace;
-      return send(res, 201, createObject(r.t, body as KubeObject));
+      if (await invalid(body)) return;
+      return send(res, 201, createObject(r.t, body as KubeObject, dry));
     }
 
     if (method === 'PUT') {
@@ -468,7 +486,8 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
       if (want !== undefined && want !== existing.metadata.resourceVersion) {
         return status(res, 409, 'Conflict', `Operation cannot be fulfilled on ${r.t.plural} "${r.name}": the object has been modified; please apply your changes to the latest version and try again`);
       }
-      return send(res, 200, updateObject(r.t, existing, body as KubeObject, r.sub === 'status'));
+      if (await invalid(body)) return;
+      return send(res, 200, updateObject(r.t, existing, body as KubeObject, r.sub === 'status', dry));
     }
 
     if (method === 'PATCH') {
@@ -479,17 +498,22 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
         if (!existing) {
           if (r.sub) return notFound();
           body.metadata = { ...(body.metadata ?? {}), name: r.name, namespace: r.namespace };
-          return send(res, 201, createObject(r.t, body as KubeObject));
+          if (await invalid(body)) return;
+          return send(res, 201, createObject(r.t, body as KubeObject, dry));
         }
         const want = body.metadata?.resourceVersion;
         if (want !== undefined && want !== existing.metadata.resourceVersion) {
           return status(res, 409, 'Conflict', `Operation cannot be fulfilled on ${r.t.plural} "${r.name}": the object has been modified`);
         }
-        return send(res, 200, updateObject(r.t, existing, applyMerge(existing, body), r.sub === 'status'));
+        const next = applyMerge(existing, body);
+        if (await invalid(next)) return;
+        return send(res, 200, updateObject(r.t, existing, next, r.sub === 'status', dry));
       }
       if (!existing) return notFound();
       if (ct === 'application/merge-patch+json' || ct === 'application/strategic-merge-patch+json') {
-        return send(res, 200, updateObject(r.t, existing, mergePatch(existing, body), r.sub === 'status'));
+        const next = mergePatch(existing, body);
+        if (await invalid(next)) return;
+        return send(res, 200, updateObject(r.t, existing, next, r.sub === 'status', dry));
       }
       return status(res, 415, 'UnsupportedMediaType', `the fake does not support ${ct}`);
     }
@@ -498,7 +522,7 @@ export async function startFakeKube(opts: FakeKubeOptions = {}): Promise<FakeKub
       if (!r.name) return status(res, 405, 'MethodNotAllowed', 'deletecollection is not supported by the fake');
       if (!existing) return notFound();
       const policy = u.searchParams.get('propagationPolicy');
-      deleteObject(r.t, existing, policy !== 'Orphan');
+      if (!dry) deleteObject(r.t, existing, policy !== 'Orphan');
       return send(res, 200, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details: { name: r.name, group: r.t.group, kind: r.t.plural, uid: existing.metadata.uid } });
     }
     return status(res, 405, 'MethodNotAllowed', `${method} not allowed`);

@@ -59,6 +59,11 @@ export function listSessions(userId: string): Promise<SessionInfo[]> {
   );
 }
 
+/** Whether `sessionId` is one of the user's: a session id alone must not let one user end another's session. */
+export async function sessionOwnedBy(sessionId: string, userId: string): Promise<boolean> {
+  return Boolean(await db('auth').oneOrNone('SELECT 1 FROM user_sessions WHERE id = $1 AND user_id = $2', [sessionId, userId]));
+}
+
 /** Liveness from the database, for when Redis is down. */
 export async function sessionFromDatabase(sid: string): Promise<LiveSession | undefined> {
   const row = await db('auth').oneOrNone<{ userId: string; role: Role }>(

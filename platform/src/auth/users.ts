@@ -56,3 +56,30 @@ export async function setRoleByEmail(email: string, role: Role): Promise<{ id: s
     return { id: row.id, sessionIds: sessions.map((s) => s.id) };
   });
 }
+
+/** Changes a user's names; an absent one stays as it is. */
+export async function updateProfile(q: Db | Tx, id: string, names: { firstName?: string; lastName?: string }): Promise<void> {
+  await q.none('UPDATE users SET first_name = coalesce($2, first_name), last_name = coalesce($3, last_name), updated_at = now() WHERE id = $1', [id, names.firstName ?? null, names.lastName ?? null]);
+}
+
+/**
+ * Marks the email verified (kept if it already was): a used verify link, or
+ * a used reset link, which proves the same thing (the person reads that mailbox).
+ */
+export async function markEmailVerified(t: Tx, id: string): Promise<void> {
+  await t.none('UPDATE users SET email_verified_at = coalesce(email_verified_at, now()), updated_at = now() WHERE id = $1', [id]);
+}
+
+/**
+ * Users for the operator console, newest first (at most 500), whose email or
+ * name contains `term` (LIKE wildcards in it are taken literally); all without one.
+ */
+export function searchUsers(q: Db | Tx, term: string | undefined): Promise<Omit<User, 'passwordHash'>[]> {
+  return q.manyOrNone<Omit<User, 'passwordHash'>>(
+    `SELECT id, email, first_name AS "firstName", last_name AS "lastName", role, email_verified_at AS "emailVerifiedAt", created_at AS "createdAt"
+       FROM users
+      WHERE $1::text IS NULL OR email ILIKE $1 OR (first_name || ' ' || last_name) ILIKE $1
+      ORDER BY created_at DESC LIMIT 500`,
+    [term ? `%${term.replace(/[\\%_]/g, (c) => `\\${c}`)}%` : null],
+  );
+}

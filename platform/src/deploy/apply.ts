@@ -3,7 +3,10 @@
  * apply (@kubernetes/client-node), in dependency order, then waits until the
  * workloads are ready, printing progress. It first reads each live object and
  * skips those already as desired, so a second run changes nothing and says
- * so; Jobs (immutable) are replaced when their spec changed.
+ * so; Jobs (immutable) are replaced when their spec changed. Before the first
+ * write, the cluster itself checks every change (server-side apply with
+ * `dryRun: 'All'`: its schemas, CRDs and admission), so an object it refuses
+ * stops the deploy with nothing applied rather than half-way through.
  */
 import { KubeConfig, KubernetesObjectApi, PatchStrategy, type KubernetesObject } from '@kubernetes/client-node';
 // Not re-exported by the package index: turns typed objects back into their JSON (wire) form.
@@ -216,6 +219,19 @@ export async function deploy(objects: KubeObject[], o: DeployOptions = {}): Prom
     changes.push({ id, action, diff: o.diff ? diff : [] });
     if (action !== 'unchanged' || o.diff) out(`[${i + 1}/${ordered.length}] ${o.dryRun ? 'would ' : ''}${action} ${id}`);
     if (o.diff) for (const d of diff) out(`    ${d}`);
+  }
+
+  if (!offline) {
+    const refused = await serverDryRun(api, ordered, changes);
+    if (refused.length) {
+      const msg = `The cluster refuses ${refused.length} object(s) (server-side dry run); nothing was applied:\n  ${refused.join('\n  ')}`;
+      if (!o.dryRun) throw new Error(msg);
+      out(`warning: ${msg}`);
+    }
+  }
+
+  for (const [i, obj] of ordered.entries()) {
+    const action = changes[i]!.action;
     if (o.dryRun || action === 'unchanged') continue;
     try {
       if (action === 'replace') {
@@ -235,6 +251,32 @@ export async function deploy(objects: KubeObject[], o: DeployOptions = {}): Prom
   if (o.dryRun || o.wait === false) return { changes, ready: !o.dryRun, notReady: [] };
   const notReady = await waitReady(api, ordered, o.timeoutSeconds ?? 900, o.pollMs ?? 2000, out);
   return { changes, ready: notReady.length === 0, notReady };
+}
+
+/**
+ * Asks the cluster to check each change without storing it (server-side
+ * apply, `dryRun: 'All'`): the API server's schema, the CRD's schema and the
+ * admission webhooks all run, which no client-side model covers. Returns one
+ * line per refused object. Not checked this way: a Job to be replaced (the
+ * live one's immutable spec would refuse any change; it is deleted first),
+ * and an object the server cannot check because its namespace is created by
+ * this deploy (404 for the namespace; it is checked when applied).
+ */
+async function serverDryRun(api: KubernetesObjectApi, ordered: KubeObject[], changes: Change[]): Promise<string[]> {
+  const newNamespaces = new Set(ordered.filter((x, i) => x.kind === 'Namespace' && changes[i]!.action === 'create').map((x) => x.metadata.name));
+  const refused: string[] = [];
+  for (const [i, obj] of ordered.entries()) {
+    const action = changes[i]!.action;
+    if (action === 'unchanged' || action === 'replace') continue;
+    try {
+      await api.patch(toModel(obj), undefined, 'All', FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
+    } catch (err) {
+      const ns = obj.metadata.namespace;
+      const namespaceToCome = statusCode(err) === 404 && ns && newNamespaces.has(ns) && String((err as Error)?.message).includes(`namespaces "${ns}" not found`);
+      if (!namespaceToCome) refused.push(describeError(obj, err).message);
+    }
+  }
+  return refused;
 }
 
 async function waitGone(api: KubernetesObjectApi, obj: KubeObject, pollMs: number): Promise<void> {

@@ -1,8 +1,11 @@
 /**
- * Validates rendered objects before anything reaches a cluster: Kubernetes
- * and Knative kinds against kubernetes-models / @kubernetes-models/knative,
- * custom resources without a model (CloudNativePG, RabbitMQ, eventing-rabbitmq,
- * Traefik, Rook) against the openAPIV3Schema of their CRD, read from
+ * Validates rendered objects before anything reaches a cluster: Kubernetes,
+ * Knative and cert-manager kinds against kubernetes-models /
+ * @kubernetes-models/knative / @kubernetes-models/cert-manager (npm packages,
+ * so these checks run in any clone), custom resources without a model usable
+ * on Node 20 (CloudNativePG, RabbitMQ, eventing-rabbitmq, Rook; Traefik, whose
+ * @kubernetes-models/traefik needs Node 22 in every version) against the
+ * openAPIV3Schema of their CRD, read from
  * SCHEMAS_DIR (else ../shared/reference/schemas beside the repo). A kind with
  * neither is reported as unchecked, never silently passed as valid.
  */
@@ -32,6 +35,7 @@ function modelModule(apiVersion: string): string | undefined {
   const [group, version] = apiVersion.includes('/') ? apiVersion.split('/') : ['', apiVersion];
   if (!group) return `kubernetes-models/${version}`;
   if (KNATIVE_GROUPS.includes(group!)) return `@kubernetes-models/knative/${group}/${version}`;
+  if (group === 'cert-manager.io') return `@kubernetes-models/cert-manager/${group}/${version}`;
   if (group!.endsWith('.k8s.io') || ['apps', 'batch', 'autoscaling', 'policy'].includes(group!)) return `kubernetes-models/${group}/${version}`;
   return undefined;
 }
@@ -47,6 +51,22 @@ async function modelFor(o: KubeObject): Promise<ModelClass | undefined> {
     return cls && cls.kind === o.kind && cls.apiVersion === o.apiVersion ? cls : undefined;
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * What the kind's model says is wrong with `o`: undefined when it is valid
+ * or has no model. Exported for the fake API server in tests/, which refuses
+ * what a real one would (422) with the same models.
+ */
+export async function modelProblem(o: KubeObject): Promise<string | undefined> {
+  const Model = await modelFor(o);
+  if (!Model) return undefined;
+  try {
+    new Model(o).validate();
+    return undefined;
+  } catch (err) {
+    return (err as Error).message;
   }
 }
 
@@ -87,13 +107,9 @@ export async function validateObjects(objects: KubeObject[], schemasDir = defaul
   const compiled = new Map<string, ValidateFunction>();
   for (const o of objects) {
     const id = objectId(o);
-    const Model = await modelFor(o);
-    if (Model) {
-      try {
-        new Model(o).validate();
-      } catch (err) {
-        result.errors.push({ id, message: (err as Error).message });
-      }
+    if (await modelFor(o)) {
+      const problem = await modelProblem(o);
+      if (problem) result.errors.push({ id, message: problem });
       result.checked.push({ id, by: 'model' });
       continue;
     }

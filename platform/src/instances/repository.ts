@@ -216,3 +216,26 @@ export async function listStorageSamples(q: Q, instanceId: string): Promise<{ at
 export async function listHistory(q: Q, instanceId: string): Promise<HistoryRow[]> {
   return q.manyOrNone<HistoryRow>('SELECT * FROM instance_history WHERE instance_id = $1 ORDER BY id', [instanceId]);
 }
+
+/** A new backup row (`pending` until instance-ops takes it), written with the command that will take it. */
+export async function insertBackup(q: Q, id: string, instanceId: string, kind: BackupRow['kind']): Promise<void> {
+  await q.none(`INSERT INTO backups (id, instance_id, kind, status) VALUES ($1, $2, $3, 'pending')`, [id, instanceId, kind]);
+}
+
+/** Whether a live (not terminated) instance holds `subdomain`: a terminated one frees its name. */
+export async function subdomainTaken(q: Q, subdomain: string): Promise<boolean> {
+  return Boolean(await q.oneOrNone(`SELECT 1 FROM instances WHERE subdomain = $1 AND status <> 'terminated'`, [subdomain]));
+}
+
+/**
+ * Instances, newest first, at most 1000: one customer's (`customerId`) or
+ * every tenant's (null, admins only; the caller checks). Terminated ones
+ * only when asked for (`withTerminated`), so a customer's list shows what exists.
+ */
+export async function listInstances(q: Q, f: { customerId: string | null; status: Status | null; withTerminated: boolean }): Promise<InstanceRow[]> {
+  return q.manyOrNone<InstanceRow>(
+    `SELECT * FROM instances WHERE ($1::uuid IS NULL OR customer_id = $1) AND ($2::text IS NULL OR status = $2)
+     ${f.withTerminated ? '' : `AND status <> 'terminated'`} ORDER BY created_at DESC LIMIT 1000`,
+    [f.customerId, f.status],
+  );
+}

@@ -1,6 +1,7 @@
 /**
  * `platform deploy` against the fake Kubernetes API server: a dry run writes
- * nothing, missing Secrets stop the deploy before any write, the first run
+ * nothing, missing Secrets stop the deploy before any write, an object the
+ * cluster refuses (its server-side dry run) stops it before any write, the first run
  * applies every rendered object by server-side apply, a second run changes
  * nothing (no write request at all), a changed object is updated alone, and
  * the readiness wait finishes once the controllers (simulated) report ready.
@@ -35,7 +36,8 @@ function secretsFor(objects: KubeObject[]): KubeObject[] {
   });
 }
 
-const writes = (kube: FakeKube) => kube.requests.filter((r) => r.method !== 'GET').length;
+/** Requests that change the cluster (a server-side dry run changes nothing). */
+const writes = (kube: FakeKube) => kube.requests.filter((r) => r.method !== 'GET' && !r.dryRun).length;
 
 describe.skipIf(!kubectl)('platform deploy', () => {
   let dir: string;
@@ -84,8 +86,12 @@ describe.skipIf(!kubectl)('platform deploy', () => {
     const first = await deploy(objects, { kubeConfig: k.kubeConfig(), wait: false, progress });
     expect(first.changes.filter((c) => c.action !== 'create')).toEqual([]);
     for (const o of objects) expect(k.get(o.apiVersion, o.kind, o.metadata.namespace, o.metadata.name), objectId(o)).toBeDefined();
-    const applies = k.requests.filter((r) => r.method === 'PATCH');
+    const applies = k.requests.filter((r) => r.method === 'PATCH' && !r.dryRun);
     expect(applies).toHaveLength(objects.length);
+    // The cluster checked every object before the first write.
+    const checks = k.requests.filter((r) => r.dryRun);
+    expect(checks).toHaveLength(objects.length);
+    expect(k.requests.indexOf(checks.at(-1)!)).toBeLessThan(k.requests.indexOf(applies[0]!));
     // Namespaces before anything namespaced; the Broker before Triggers; Knative Services before Triggers.
     const firstIndex = (resource: string) => applies.findIndex((r) => r.resource === resource);
     expect(firstIndex('namespaces')).toBe(0);
@@ -94,9 +100,11 @@ describe.skipIf(!kubectl)('platform deploy', () => {
 
     const afterFirst = writes(k);
     expect(afterFirst - before).toBe(objects.length);
+    const requestsBefore = k.requests.length;
     const second = await deploy(objects, { kubeConfig: k.kubeConfig(), wait: false, progress });
     expect(second.changes.every((c) => c.action === 'unchanged')).toBe(true);
     expect(writes(k)).toBe(afterFirst);
+    expect(k.requests.slice(requestsBefore).filter((r) => r.dryRun)).toEqual([]);
     expect(lines.at(-1)).toMatch(/^0 create, 0 update, 0 replace, \d+ unchanged$/);
 
     const changed = structuredClone(objects);
@@ -105,6 +113,27 @@ describe.skipIf(!kubectl)('platform deploy', () => {
     const third = await deploy(changed, { kubeConfig: k.kubeConfig(), wait: false, diff: true, progress });
     expect(third.changes.filter((c) => c.action !== 'unchanged')).toEqual([{ id: objectId(cm), action: 'update', diff: ['.data.LOG_LEVEL: "info" → "debug"'] }]);
     expect(writes(k)).toBe(afterFirst + 1);
+  });
+
+  it('an object the cluster refuses (server-side dry run) stops the deploy before anything is applied, naming it', async () => {
+    const k = await fake();
+    for (const s of secretsFor(objects)) k.put(s as any);
+    const bad = structuredClone(objects);
+    // The last Deployment in apply order: every object before it would have been applied without the dry run.
+    const dep = bad.filter((o) => o.kind === 'Deployment').at(-1) as any;
+    delete dep.spec.selector;
+    const err = await deploy(bad, { kubeConfig: k.kubeConfig(), wait: false, progress }).then(
+      () => undefined,
+      (e: Error) => e,
+    );
+    expect(err?.message).toContain('The cluster refuses 1 object(s) (server-side dry run); nothing was applied');
+    expect(err?.message).toContain(`${objectId(dep)}: `);
+    expect(err?.message).toMatch(/selector/);
+    expect(writes(k)).toBe(0);
+    expect(k.requests.filter((r) => r.dryRun && r.status === 422)).toHaveLength(1);
+    // The dry runs of the valid objects answered as if written (201) and stored nothing.
+    expect(k.requests.filter((r) => r.dryRun && r.status === 201)).toHaveLength(objects.length - 1);
+    for (const o of objects) expect(k.get(o.apiVersion, o.kind, o.metadata.namespace, o.metadata.name), objectId(o)).toBeUndefined();
   });
 
   it('replaces a Job whose spec changed (Jobs are immutable)', async () => {

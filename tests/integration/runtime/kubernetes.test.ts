@@ -14,6 +14,7 @@ import { ConfigMap, PersistentVolumeClaim, Secret, Service } from 'kubernetes-mo
 import { Deployment } from 'kubernetes-models/apps/v1';
 import { Job } from 'kubernetes-models/batch/v1';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
+import { Certificate } from '@kubernetes-models/cert-manager/cert-manager.io/v1';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { config, repoRoot } from '../../../platform/src/config.ts';
@@ -54,7 +55,10 @@ let driver: KubernetesDriver;
 let store: BackupStore;
 
 const schemasDir = process.env.SCHEMAS_DIR ?? path.resolve(repoRoot, '../shared/reference/schemas');
+// cert-manager's Certificate is checked with @kubernetes-models/cert-manager in any clone; Traefik's
+// IngressRoute only against its CRD from SCHEMAS_DIR: @kubernetes-models/traefik needs Node 22 in every version.
 const haveSchemas = fs.existsSync(path.join(schemasDir, 'crd-traefik.io_ingressroutes.yaml'));
+const TRAEFIK_SKIP = `Traefik CRD schema not found in ${schemasDir} (set SCHEMAS_DIR): IngressRoute schema validation skipped (@kubernetes-models/traefik needs Node 22 in every version, so Traefik and CNPG stay on SCHEMAS_DIR)`;
 
 function crdValidator(file: string, version: string) {
   const docs = YAML.parseAllDocuments(fs.readFileSync(path.join(schemasDir, file), 'utf8')).map((d) => d.toJS());
@@ -126,14 +130,13 @@ describe('kubernetes driver', () => {
     expect(route.spec.routes[0].match).toBe('Host(`acme.odoo.example.com`)');
     expect(route.spec.tls.secretName).toBe(cert.spec.secretName);
     expect(cert.spec.dnsNames).toEqual(['acme.odoo.example.com']);
+    new Certificate(cert as any).validate();
     if (!haveSchemas) {
-      console.warn(`CRD schemas not found in ${schemasDir} (set SCHEMAS_DIR): IngressRoute/Certificate schema validation skipped`);
+      console.warn(TRAEFIK_SKIP);
       return;
     }
     const vRoute = crdValidator('crd-traefik.io_ingressroutes.yaml', 'v1alpha1');
     expect(vRoute(route), JSON.stringify(vRoute.errors)).toBe(true);
-    const vCert = crdValidator('crd-cert-manager.io_certificates.yaml', 'v1');
-    expect(vCert(cert), JSON.stringify(vCert.errors)).toBe(true);
   });
 
   it('apply is idempotent (same objects, same uids)', async () => {
@@ -156,12 +159,11 @@ describe('kubernetes driver', () => {
     const cert = fake.get('cert-manager.io/v1', 'Certificate', NS, name)!;
     expect(route.spec.routes[0].match).toBe('(Host(`acme.odoo.example.com`) || Host(`erp.acme.test`))');
     expect(cert.spec.dnsNames).toEqual(['acme.odoo.example.com', 'erp.acme.test']);
+    new Certificate(cert as any).validate();
     if (haveSchemas) {
       const vRoute = crdValidator('crd-traefik.io_ingressroutes.yaml', 'v1alpha1');
       expect(vRoute(route), JSON.stringify(vRoute.errors)).toBe(true);
-      const vCert = crdValidator('crd-cert-manager.io_certificates.yaml', 'v1');
-      expect(vCert(cert), JSON.stringify(vCert.errors)).toBe(true);
-    }
+    } else console.warn(TRAEFIK_SKIP);
     await driver.apply(spec);
     expect(fake.get('traefik.io/v1alpha1', 'IngressRoute', NS, name)!.spec.routes[0].match).toBe('Host(`acme.odoo.example.com`)');
     expect(fake.get('cert-manager.io/v1', 'Certificate', NS, name)!.spec.dnsNames).toEqual(['acme.odoo.example.com']);

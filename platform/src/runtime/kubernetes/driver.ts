@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { KubeConfig, KubernetesObjectApi, PatchStrategy, Watch, type KubernetesObject } from '@kubernetes/client-node';
+import { KubeConfig, KubernetesObjectApi, PatchStrategy, Watch, type KubernetesObject, type V1ConfigMap, type V1Deployment, type V1Job, type V1PersistentVolumeClaim } from '@kubernetes/client-node';
 import { config } from '../../config.ts';
 import { log } from '../../log.ts';
 import { BackupStore, StoredBackups, assertSafeId } from '../backup-store.ts';
@@ -119,7 +119,7 @@ export class KubernetesDriver extends StoredBackups implements RuntimeDriver {
     const cm = await this.ssa(ownerConfigMap(spec, this.settings)).catch((err) => {
       throw this.wrap(err, 'apply ConfigMap');
     });
-    return ownerRef(cm as { metadata: { name?: string; uid?: string } });
+    return ownerRef({ metadata: cm.metadata ?? {} });
   }
 
   async apply(spec: InstanceSpec, desired: DesiredState = {}): Promise<void> {
@@ -127,7 +127,7 @@ export class KubernetesDriver extends StoredBackups implements RuntimeDriver {
     const suspended = desired.suspended ?? false;
     const replicas = suspended ? 0 : (desired.replicas ?? 1);
     const owner = await this.owner(spec);
-    const existingPvc = await this.read<any>('v1', 'PersistentVolumeClaim', `${instanceName(spec.id)}-data`);
+    const existingPvc = await this.read<V1PersistentVolumeClaim>('v1', 'PersistentVolumeClaim', `${instanceName(spec.id)}-data`);
     const current = quantityBytes(existingPvc?.spec?.resources?.requests?.storage);
     // Stopped and never started (provisioning's storage step): no Deployment yet, so Odoo's init Job comes before it.
     const withDeployment = replicas === 1 || !!(await this.read('apps/v1', 'Deployment', instanceName(spec.id)));
@@ -138,7 +138,7 @@ export class KubernetesDriver extends StoredBackups implements RuntimeDriver {
       if (obj.kind === 'PersistentVolumeClaim' && current > spec.resources.storageGiB * 1024 ** 3) obj = storagePvc(spec, this.settings, owner, current);
       // The Deployment is applied before the route: one with nothing to roll out keeps serving, so its route stays on Odoo.
       if (obj.kind === 'IngressRoute' && serving) obj = ingressRoute(spec, this.settings, owner, 'odoo');
-      const applied = await this.ssa<any>(obj).catch((err) => {
+      const applied = await this.ssa<V1Deployment>(obj).catch((err) => {
         throw this.wrap(err, `apply ${obj.kind}`);
       });
       if (obj.kind === 'Deployment') serving = deploymentState(applied).state === 'running';
@@ -148,8 +148,8 @@ export class KubernetesDriver extends StoredBackups implements RuntimeDriver {
 
   async status(id: string): Promise<RuntimeStatus> {
     assertSafeId(id, 'instance id');
-    const d = await this.read<any>('apps/v1', 'Deployment', instanceName(id));
-    const cm = await this.read<any>('v1', 'ConfigMap', instanceName(id));
+    const d = await this.read<V1Deployment>('apps/v1', 'Deployment', instanceName(id));
+    const cm = await this.read<V1ConfigMap>('v1', 'ConfigMap', instanceName(id));
     if (!d) return cm ? { state: 'stopped', replicas: 0 } : { state: 'missing' };
     let url: string | undefined;
     try {
@@ -178,7 +178,7 @@ export class KubernetesDriver extends StoredBackups implements RuntimeDriver {
     assertSafeId(id, 'instance id');
     const suspended = opts.suspended ?? false;
     const target = routeTarget(suspended ? 0 : replicas, suspended);
-    const cm = await this.read<any>('v1', 'ConfigMap', instanceName(id));
+    const cm = await this.read<V1ConfigMap>('v1', 'ConfigMap', instanceName(id));
     if (!cm) throw new RuntimeError('not_found', `scale instance ${id}: not found`);
     const patch = {
       apiVersion: 'apps/v1',
@@ -189,9 +189,10 @@ export class KubernetesDriver extends StoredBackups implements RuntimeDriver {
     if (target !== 'starting') await this.route(id, cm, target);
     // Never started (no Deployment yet): stopping it is only its route.
     if (target !== 'starting' && !(await this.read('apps/v1', 'Deployment', instanceName(id)))) return;
-    let d: any;
+    let d: V1Deployment;
     try {
-      d = await this.api.patch(patch, undefined, undefined, FIELD_MANAGER, undefined, PatchStrategy.MergePatch);
+      // A merge patch of the Deployment answers the whole Deployment.
+      d = (await this.api.patch<KubernetesObject>(patch, undefined, undefined, FIELD_MANAGER, undefined, PatchStrategy.MergePatch)) as V1Deployment;
     } catch (err) {
       throw this.wrap(err, `scale instance ${id}`);
     }
@@ -200,8 +201,8 @@ export class KubernetesDriver extends StoredBackups implements RuntimeDriver {
     else await this.route(id, cm, target);
   }
 
-  private async route(id: string, cm: any, target: RouteTarget): Promise<void> {
-    await this.ssa(ingressRoute(storedSpec(cm), this.settings, ownerRef(cm), target)).catch((err) => {
+  private async route(id: string, cm: V1ConfigMap, target: RouteTarget): Promise<void> {
+    await this.ssa(ingressRoute(storedSpec(cm), this.settings, ownerRef({ metadata: cm.metadata ?? {} }), target)).catch((err) => {
       throw this.wrap(err, `route instance ${id}`);
     });
   }
@@ -215,8 +216,8 @@ export class KubernetesDriver extends StoredBackups implements RuntimeDriver {
   }
 
   /** Moves the route of a ready instance from the starting page to Odoo. */
-  private async serveOdoo(id: string, cm?: any): Promise<void> {
-    cm ??= await this.read<any>('v1', 'ConfigMap', instanceName(id));
+  private async serveOdoo(id: string, cm?: V1ConfigMap): Promise<void> {
+    cm ??= await this.read<V1ConfigMap>('v1', 'ConfigMap', instanceName(id));
     if (!cm) throw new RuntimeError('not_found', `route instance ${id}: not found`);
     await this.route(id, cm, 'odoo');
     await this.recordRoute(id, 'odoo');
@@ -235,7 +236,7 @@ export class KubernetesDriver extends StoredBackups implements RuntimeDriver {
    * Watches one object until `decide` says done (true) or failed (a string);
    * re-opens the watch when the server ends it. RuntimeError timeout after timeoutMs.
    */
-  private watchOne(collectionPath: string, name: string, timeoutMs: number, decide: (obj: any, type: string) => true | string | undefined): Promise<void> {
+  private watchOne<T extends KubernetesObject>(collectionPath: string, name: string, timeoutMs: number, decide: (obj: T, type: string) => true | string | undefined): Promise<void> {
     return new Promise((resolve, reject) => {
       let finished = false;
       let controller: AbortController | undefined;
@@ -244,7 +245,8 @@ export class KubernetesDriver extends StoredBackups implements RuntimeDriver {
         finished = true;
         clearTimeout(timer);
         controller?.abort();
-        err ? reject(err) : resolve();
+        if (err) reject(err);
+        else resolve();
       };
       const timer = setTimeout(() => finish(new RuntimeError('timeout', `${name}: not done after ${Math.round(timeoutMs / 1000)} s`)), timeoutMs);
       const open = async () => {
@@ -253,7 +255,7 @@ export class KubernetesDriver extends StoredBackups implements RuntimeDriver {
           controller = await new Watch(this.kc).watch(
             collectionPath,
             { fieldSelector: `metadata.name=${name}` },
-            (type, obj) => {
+            (type, obj: T) => {
               const verdict = type === 'DELETED' ? `${name} was deleted` : decide(obj, type);
               if (verdict === true) finish();
               else if (typeof verdict === 'string') finish(new RuntimeError('failed', verdict));
@@ -278,9 +280,9 @@ export class KubernetesDriver extends StoredBackups implements RuntimeDriver {
     assertSafeId(id, 'instance id');
     const started = Date.now();
     let last: string | undefined;
-    let ready: any;
+    let ready: V1Deployment | undefined;
     if (!(await this.read('apps/v1', 'Deployment', instanceName(id)))) throw new RuntimeError('not_found', `instance ${id} has no Deployment`);
-    await this.watchOne(`/apis/apps/v1/namespaces/${this.ns()}/deployments`, instanceName(id), timeoutMs, (d) => {
+    await this.watchOne<V1Deployment>(`/apis/apps/v1/namespaces/${this.ns()}/deployments`, instanceName(id), timeoutMs, (d) => {
       const st = deploymentState(d);
       if (st.state !== last) {
         last = st.state;
@@ -294,7 +296,7 @@ export class KubernetesDriver extends StoredBackups implements RuntimeDriver {
       if (st.state === 'stopped' || st.state === 'suspended') return `the instance is ${st.state}`;
       return undefined;
     });
-    if (ready.metadata?.annotations?.[ROUTE_ANNOTATION] !== 'odoo') await this.serveOdoo(id);
+    if (ready?.metadata?.annotations?.[ROUTE_ANNOTATION] !== 'odoo') await this.serveOdoo(id);
   }
 
   /**
@@ -339,9 +341,9 @@ export class KubernetesDriver extends StoredBackups implements RuntimeDriver {
       throw this.wrap(err, `create ${kind} Job`);
     });
     try {
-      await this.watchOne(`/apis/batch/v1/namespaces/${this.ns()}/jobs`, name, timeoutMs, (j) => {
+      await this.watchOne<V1Job>(`/apis/batch/v1/namespaces/${this.ns()}/jobs`, name, timeoutMs, (j) => {
         if ((j.status?.succeeded ?? 0) >= 1) return true;
-        const failed = (j.status?.conditions ?? []).find((c: any) => c.type === 'Failed' && c.status === 'True');
+        const failed = (j.status?.conditions ?? []).find((c) => c.type === 'Failed' && c.status === 'True');
         if (failed || (j.status?.failed ?? 0) >= 1) return `${kind} Job failed${failed?.reason ? `: ${failed.reason}` : ''}`;
         return undefined;
       });
@@ -367,7 +369,7 @@ export class KubernetesDriver extends StoredBackups implements RuntimeDriver {
   /** Scales to 0 and waits until no pod is left (a restore must not race a running Odoo). */
   protected async stopForRestore(id: string, suspended: boolean): Promise<void> {
     await this.scale(id, 0, { suspended });
-    await this.watchOne(`/apis/apps/v1/namespaces/${this.ns()}/deployments`, instanceName(id), 300_000, (d) => ((d.status?.replicas ?? 0) === 0 ? true : undefined));
+    await this.watchOne<V1Deployment>(`/apis/apps/v1/namespaces/${this.ns()}/deployments`, instanceName(id), 300_000, (d) => ((d.status?.replicas ?? 0) === 0 ? true : undefined));
   }
 
   protected async restoreParts(spec: InstanceSpec, backupId: string, onStep?: StepListener<RestoreStep>): Promise<void> {
@@ -379,7 +381,7 @@ export class KubernetesDriver extends StoredBackups implements RuntimeDriver {
   async setQuota(id: string, bytes: number): Promise<void> {
     assertSafeId(id, 'instance id');
     const name = `${instanceName(id)}-data`;
-    const pvc = await this.read<any>('v1', 'PersistentVolumeClaim', name);
+    const pvc = await this.read<V1PersistentVolumeClaim>('v1', 'PersistentVolumeClaim', name);
     if (!pvc) throw new RuntimeError('not_found', `instance ${id} has no storage`);
     const current = quantityBytes(pvc.spec?.resources?.requests?.storage);
     if (bytes < current) throw new RuntimeError('invalid', 'a volume cannot shrink: the quota can only grow on Kubernetes');
@@ -392,8 +394,8 @@ export class KubernetesDriver extends StoredBackups implements RuntimeDriver {
 
   async usage(id: string): Promise<QuotaUsage> {
     assertSafeId(id, 'instance id');
-    const pvc = await this.read<any>('v1', 'PersistentVolumeClaim', `${instanceName(id)}-data`);
-    const cm = await this.read<any>('v1', 'ConfigMap', instanceName(id));
+    const pvc = await this.read<V1PersistentVolumeClaim>('v1', 'PersistentVolumeClaim', `${instanceName(id)}-data`);
+    const cm = await this.read<V1ConfigMap>('v1', 'ConfigMap', instanceName(id));
     if (!pvc || !cm) throw new RuntimeError('not_found', `instance ${id} has no storage`);
     await this.runJob(storedSpec(cm), 'usage', 'usage');
     const used = await readJobUsage(this.backups, id);
@@ -447,10 +449,10 @@ function storedSpec(cm: { data?: Record<string, string> }): InstanceSpec {
 }
 
 /** Reads a Deployment's run state (suspended annotation, replicas, readiness, progress deadline). */
-export function deploymentState(d: any): Pick<RuntimeStatus, 'state' | 'reason'> {
+export function deploymentState(d: V1Deployment): Pick<RuntimeStatus, 'state' | 'reason'> {
   if (d.metadata?.annotations?.[SUSPENDED_ANNOTATION] === 'true') return { state: 'suspended' };
   if (!d.spec?.replicas) return { state: 'stopped' };
-  const stalled = (d.status?.conditions ?? []).find((c: any) => c.type === 'Progressing' && c.status === 'False');
+  const stalled = (d.status?.conditions ?? []).find((c) => c.type === 'Progressing' && c.status === 'False');
   if (stalled) return { state: 'failed', reason: stalled.reason ?? 'not progressing' };
   const current = (d.status?.observedGeneration ?? 0) >= (d.metadata?.generation ?? 0);
   return { state: current && (d.status?.readyReplicas ?? 0) >= 1 ? 'running' : 'starting' };

@@ -5,7 +5,7 @@
  * answers 401; the rotated pair goes back into the sealed cookie.
  */
 import { redirect, type RequestEvent } from '@sveltejs/kit';
-import { env } from '$env/dynamic/private';
+import { serverEnv } from './env';
 import { clearSession, tokensFrom, userOf, writeSession, type SessionTokens } from './session';
 
 export type ApiErrorBody = { code: string; message: string; fields?: Record<string, string> };
@@ -43,7 +43,7 @@ const inflight = new Map<string, Promise<SessionTokens | undefined>>();
 const rotated = new Map<string, { tokens: SessionTokens; at: number }>();
 
 function gateway(): string {
-	return (env.GATEWAY_URL || 'http://127.0.0.1:8080').replace(/\/$/, '');
+	return serverEnv().GATEWAY_URL;
 }
 
 async function rawCall(event: RequestEvent, method: 'GET' | 'POST', fn: string, opts: CallOptions, token?: string) {
@@ -59,8 +59,9 @@ async function rawCall(event: RequestEvent, method: 'GET' | 'POST', fn: string, 
 		headers['x-forwarded-for'] = event.getClientAddress();
 		// Vouches for that address, so the gateway keeps it for per-IP rate limits
 		// (on Kubernetes Traefik replaces X-Forwarded-For: the functions read X-SaaSOdoo-Client-IP).
-		if (env.GATEWAY_PROXY_TOKEN) {
-			headers['x-saasodoo-proxy-token'] = env.GATEWAY_PROXY_TOKEN;
+		const proxyToken = serverEnv().GATEWAY_PROXY_TOKEN;
+		if (proxyToken) {
+			headers['x-saasodoo-proxy-token'] = proxyToken;
 			headers['x-saasodoo-client-ip'] = headers['x-forwarded-for'];
 		}
 	} catch {

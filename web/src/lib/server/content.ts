@@ -6,12 +6,13 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { serverEnv } from './env';
 
 export type Block = { heading: string } | { paragraph: string };
 
 /** The blocks of content file `name` (e.g. 'terms'); undefined when the operator has not written it. */
 export function siteText(name: 'terms' | 'privacy'): Block[] | undefined {
-	const dir = process.env.SITE_CONTENT_DIR ?? path.resolve('content'); // the portal runs in web/
+	const dir = serverEnv().SITE_CONTENT_DIR ?? path.resolve('content'); // the portal runs in web/
 	let text: string;
 	try {
 		text = fs.readFileSync(path.join(dir, `${name}.md`), 'utf8');

@@ -6,7 +6,7 @@
  */
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import type { Cookies } from '@sveltejs/kit';
-import { env } from '$env/dynamic/private';
+import { serverEnv } from './env';
 
 export type SessionTokens = { accessToken: string; refreshToken: string; /** epoch ms */ expiresAt: number };
 export type SessionUser = { id: string; sessionId: string; role: 'customer' | 'admin' };
@@ -39,7 +39,7 @@ let key: Buffer | undefined;
  */
 function sealingKey(): Buffer {
 	if (!key) {
-		const secret = env.SESSION_SECRET;
+		const secret = serverEnv().SESSION_SECRET;
 		if (!secret) console.warn('SESSION_SECRET is not set: portal sessions will not survive a restart');
 		key = createHash('sha256')
 			.update(secret || randomBytes(32))

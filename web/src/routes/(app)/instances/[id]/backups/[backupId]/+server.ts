@@ -1,6 +1,6 @@
 import { error } from '@sveltejs/kit';
-import { env } from '$env/dynamic/private';
 import { api } from '$lib/server/api';
+import { serverEnv } from '$lib/server/env';
 import { loadError } from '$lib/server/forms';
 import type { RequestHandler } from './$types';
 
@@ -16,7 +16,7 @@ export const GET: RequestHandler = async (event) => {
 	} catch (err) {
 		loadError(err);
 	}
-	const target = new URL(link.url, (env.GATEWAY_URL || 'http://127.0.0.1:8080') + '/');
+	const target = new URL(link.url, serverEnv().GATEWAY_URL + '/');
 	const upstream = await fetch(target).catch(() => undefined);
 	if (!upstream?.ok || !upstream.body) error(upstream?.status === 404 ? 404 : 503, { message: 'The backup cannot be downloaded right now' });
 	const headers = new Headers({ 'cache-control': 'no-store' });
