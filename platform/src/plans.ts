@@ -20,7 +20,15 @@ export type Plan = {
 };
 
 export const PLANS: readonly Plan[] = [
-  { id: 'basic-immediate', name: 'Basic', price: { amount: 5, currency: 'USD', period: 'month' }, resources: { cpu: 1, memoryMiB: 2048, storageGiB: 10 }, database: 'shared', customDomains: 1, staging: false },
+  {
+    id: 'basic-immediate',
+    name: 'Basic',
+    price: { amount: 5, currency: 'USD', period: 'month' },
+    resources: { cpu: 1, memoryMiB: 2048, storageGiB: 10 },
+    database: 'shared',
+    customDomains: 1,
+    staging: false,
+  },
   {
     id: 'basic-monthly',
     name: 'Basic',

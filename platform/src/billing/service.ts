@@ -208,7 +208,7 @@ export async function startStagingAddOn(customerId: string, o: { instanceId: str
     const existing = subs.find((s) => s.productCategory === 'ADD_ON' && s.externalKey === o.stagingId && s.state !== 'CANCELLED' && s.state !== 'EXPIRED');
     if (existing) return { subscriptionId: existing.subscriptionId!, created: false };
     const base = subs.find((s) => s.productCategory === 'BASE' && (s.state === 'ACTIVE' || s.state === 'BLOCKED') && !s.cancelledDate);
-    if (!base) throw HttpError.conflict('The instance\'s subscription is not active', { instanceId: 'subscription not active' });
+    if (!base) throw HttpError.conflict("The instance's subscription is not active", { instanceId: 'subscription not active' });
     if (!catalog.find((p) => p.name === base.planName)?.addOns.includes(addOn.product)) {
       throw HttpError.badRequest('This plan has no staging copies', { plan: `${base.planName} does not offer staging copies` });
     }

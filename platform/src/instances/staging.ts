@@ -62,7 +62,13 @@ export async function createStagingCopy(original: InstanceRow, caller: Caller, a
   }
   if (await stagingCopyOf(db('instance'), original.id)) throw HttpError.conflict('This instance already has a staging copy', { id: 'already has a staging copy' });
   const id = randomUUID();
-  const cause: Cause = { eventId: ctx.requestId, eventType: 'http:staging', actor: `${caller.role === 'admin' && caller.userId !== original.customer_id ? 'admin' : 'customer'}:${caller.userId}`, reason: 'staging copy requested', traceparent: ctx.traceparent };
+  const cause: Cause = {
+    eventId: ctx.requestId,
+    eventType: 'http:staging',
+    actor: `${caller.role === 'admin' && caller.userId !== original.customer_id ? 'admin' : 'customer'}:${caller.userId}`,
+    reason: 'staging copy requested',
+    traceparent: ctx.traceparent,
+  };
   let row: InstanceRow | undefined;
   for (const salt of [undefined, randomBytes(2).toString('hex')]) {
     try {
@@ -125,7 +131,13 @@ export async function refreshStagingCopy(copy: InstanceRow, caller: Caller, ctx:
   if (!original || !COPYABLE.has(original.status)) {
     throw new HttpError(409, 'invalid_state', 'The original instance must be running or stopped to copy it', { status: `the original is ${original?.status ?? 'gone'}` });
   }
-  const cause: Cause = { eventId: ctx.requestId, eventType: 'http:staging', actor: `${caller.role === 'admin' && caller.userId !== copy.customer_id ? 'admin' : 'customer'}:${caller.userId}`, reason: 'refresh from production requested', traceparent: ctx.traceparent };
+  const cause: Cause = {
+    eventId: ctx.requestId,
+    eventType: 'http:staging',
+    actor: `${caller.role === 'admin' && caller.userId !== copy.customer_id ? 'admin' : 'customer'}:${caller.userId}`,
+    reason: 'refresh from production requested',
+    traceparent: ctx.traceparent,
+  };
   return transact('instance', async (t) => {
     const cur = (await getInstance(t, copy.id, true))!;
     if (!REFRESHABLE.has(cur.status)) throw new HttpError(409, 'invalid_state', `Cannot refresh a copy that is ${cur.status}`, { status: `must be running, stopped or in error, is ${cur.status}` });

@@ -228,7 +228,12 @@ async function init() {
       ['autovacuum_job', 'Base: Auto-vacuum internal data'],
       ['ir_cron_res_users_deletion', 'Base: Portal Users Deletion'],
     ]) {
-      const id = (await client.query(`INSERT INTO ir_cron (cron_name, active, interval_number, interval_type, nextcall, create_date, write_date) VALUES ($1, true, 1, 'days', ${now}, ${now}, ${now}) RETURNING id`, [cron])).rows[0].id;
+      const id = (
+        await client.query(
+          `INSERT INTO ir_cron (cron_name, active, interval_number, interval_type, nextcall, create_date, write_date) VALUES ($1, true, 1, 'days', ${now}, ${now}, ${now}) RETURNING id`,
+          [cron],
+        )
+      ).rows[0].id;
       await client.query('INSERT INTO ir_model_data (module, name, model, res_id, noupdate) VALUES ($1, $2, $3, $4, true)', ['base', xml, 'ir.cron', id]);
     }
     for (const name of ['base', 'web']) {

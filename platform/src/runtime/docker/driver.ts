@@ -20,7 +20,20 @@ import path from 'node:path';
 import Docker from 'dockerode';
 import { config } from '../../config.ts';
 import { log } from '../../log.ts';
-import { configFile, initArgs, neutralizeArgs, ODOO_DATA_DIR, odooPasswordHash, ODOO_GEVENT_PORT, ODOO_HTTP_PORT, ODOO_PATHS, ODOO_RC, serveArgs, serveSettingsOf, targetOf } from '../../odoo/contract.ts';
+import {
+  configFile,
+  initArgs,
+  neutralizeArgs,
+  ODOO_DATA_DIR,
+  odooPasswordHash,
+  ODOO_GEVENT_PORT,
+  ODOO_HTTP_PORT,
+  ODOO_PATHS,
+  ODOO_RC,
+  serveArgs,
+  serveSettingsOf,
+  targetOf,
+} from '../../odoo/contract.ts';
 import { BackupStore, StoredBackups, assertSafeId } from '../backup-store.ts';
 import { probeOne } from '../health.ts';
 import { backupOnHost, restoreOnHost } from '../host-backup.ts';
