@@ -177,7 +177,8 @@ export async function copyOriginal(row: InstanceRow, cause: Cause): Promise<Inst
   const copy = specOf(row);
   await rt.copyBackup(specOf(original), taken.backupId, copy);
   try {
-    await rt.apply(copy, { replicas: 0 });
+    // Its storage exists since provisioning's storage step (or the copy's first run, for a refresh).
+    if ((await rt.status(copy.id)).state === 'missing') await rt.apply(copy, { replicas: 0 });
     await rt.restoreCopy(copy, taken.backupId);
   } finally {
     // The copy's restore source is the original's backup: not one of the copy's own.

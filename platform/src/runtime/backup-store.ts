@@ -303,7 +303,8 @@ export abstract class StoredBackups {
     await this.backups.verify(spec.id, backupId);
     const before = await this.status(spec.id);
     await onStep?.('stop');
-    if (before.state !== 'missing') await this.stopForRestore(spec.id, false);
+    // Running (a refresh) or on its way: stopped and waited for. A copy that never ran has nothing to stop.
+    if (before.replicas === 1 || before.state === 'running' || before.state === 'starting') await this.stopForRestore(spec.id, false);
     await this.restoreParts(spec, backupId, onStep);
   }
 
