@@ -36,6 +36,8 @@ export type Instance = {
 	/** Where and as whom the customer logs in to Odoo. */
 	odoo?: { url: string; database: string; login: string };
 	storage?: { usedBytes?: number; limitBytes?: number };
+	/** A staging copy: the instance it copies and when its data was taken from it. */
+	staging?: { of: string; copiedAt?: string };
 };
 
 export type Backup = { id: string; createdAt?: string; kind?: string; status?: string; sizeBytes?: number; size?: number };
@@ -48,6 +50,8 @@ export type Plan = {
 	resources: { cpu: number; memoryMiB: number; storageGiB: number };
 	database: string;
 	trial?: { days: number };
+	/** Whether instances on this plan may have a staging copy. */
+	staging?: boolean;
 };
 
 /** Customer actions by status (SPEC 5); admins may also retry an instance in error. */
