@@ -34,13 +34,13 @@ const REFRESHABLE = new Set(['running', 'stopped', 'error']);
 const SUFFIX = '-staging';
 
 /** `<sub>-staging`, cut to the 50 characters a subdomain may have; `salt` makes another when that one is taken. */
-export function stagingSubdomain(original: string, salt?: string): string {
+function stagingSubdomain(original: string, salt?: string): string {
   const tail = salt ? `${SUFFIX}-${salt}` : SUFFIX;
   return `${original.slice(0, 50 - tail.length).replace(/-+$/, '')}${tail}`;
 }
 
 /** The live staging copy of an instance, if any. */
-export async function stagingCopyOf(q: Tx | ReturnType<typeof db>, originalId: string): Promise<InstanceRow | undefined> {
+async function stagingCopyOf(q: Tx | ReturnType<typeof db>, originalId: string): Promise<InstanceRow | undefined> {
   return (await q.oneOrNone<InstanceRow>(`SELECT * FROM instances WHERE staging_of = $1 AND status <> 'terminated'`, [originalId])) ?? undefined;
 }
 
@@ -190,7 +190,7 @@ export async function copyOriginal(row: InstanceRow, cause: Cause): Promise<Inst
 }
 
 /** Whether the copy's Odoo database carries the flag `odoo neutralize` sets. */
-export async function isNeutralized(row: InstanceRow): Promise<boolean> {
+async function isNeutralized(row: InstanceRow): Promise<boolean> {
   return withTenant(specOf(row).database, async (c) => (await c.query(IS_NEUTRALIZED_SQL)).rows[0].neutralized === true);
 }
 

@@ -157,7 +157,7 @@ export function neutralizeArgs(t: OdooTarget, configPath: string): string[] {
 }
 
 /** The parameter Odoo's neutralisation sets (base/data/neutralize.sql): the proof a copy was neutralised. */
-export const NEUTRALIZED_PARAMETER = 'database.is_neutralized';
+const NEUTRALIZED_PARAMETER = 'database.is_neutralized';
 /** Whether the database was neutralised (one row, `neutralized` true, once it ran). */
 export const IS_NEUTRALIZED_SQL = `SELECT coalesce((SELECT value FROM ir_config_parameter WHERE key = '${NEUTRALIZED_PARAMETER}'), 'false') IN ('true', 'True', '1') AS neutralized`;
 
