@@ -72,14 +72,14 @@ function def<D extends z.ZodType>(emitters: string[], data: D, description: stri
 
 export const catalog = {
   // Commands
-  'instance.provision': def(['lifecycle', 'instance-action'], instance.extend({ fromStep: z.string().optional() }), 'provision (or resume provisioning of) an instance'),
+  'instance.provision': def(['lifecycle', 'instance-action', 'staging'], instance.extend({ fromStep: z.string().optional() }), 'provision (or resume provisioning of) an instance'),
   'instance.start': def(['instance-action'], instance, 'start a stopped instance'),
   'instance.stop': def(['instance-action'], instance, 'stop a running instance'),
   'instance.restart': def(['instance-action'], instance, 'restart a running instance'),
   // `seq` orders suspend/resume of one subscription: a broker retry can deliver an older one after a newer one.
   'instance.suspend': def(['lifecycle'], instance.extend({ reason: text({ multiline: true }).max(500), seq: suspensionSeq }), 'suspend for non-payment: runtime scaled to zero, data kept'),
   'instance.resume': def(['lifecycle'], instance.extend({ seq: suspensionSeq }), 'resume a suspended instance'),
-  'instance.terminate': def(['lifecycle'], instance.extend({ reason: text({ multiline: true }).max(500) }), 'final backup, then remove everything'),
+  'instance.terminate': def(['lifecycle', 'instance-action', 'instance-ops'], instance.extend({ reason: text({ multiline: true }).max(500) }), 'final backup, then remove everything'),
   'instance.backup': def(['instance-action', 'instance-ops'], instance.extend({ backupId: uuid, kind: z.enum(['manual', 'daily', 'safety', 'final']) }), 'take a backup'),
   'instance.restore': def(['instance-action'], instance.extend({ backupId: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$/) }), 'restore a backup (a uuid, or a driver-named safety backup)'),
   'instance.quota': def(['lifecycle'], instance.extend({ plan: z.string() }), 'apply the plan resources and storage quota'),
@@ -104,7 +104,7 @@ export const catalog = {
   'instance.ready': def(['provision'], instance.extend({ url: z.url(), email: z.email().optional(), name: storedText.max(200).optional() }), 'an instance is running for the first time'),
   'instance.failed': def(['provision'], instance.extend({ step: z.string(), reason: text({ multiline: true }) }), 'provisioning failed'),
   'instance.status_changed': def(
-    ['instances', 'provision', 'instance-ops', 'lifecycle'],
+    ['instances', 'provision', 'instance-ops', 'lifecycle', 'staging'],
     instance.extend({ from: instanceStatus.nullable(), to: instanceStatus, reason: text({ multiline: true }).optional() }),
     'an instance changed status',
   ),

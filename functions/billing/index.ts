@@ -12,6 +12,10 @@
  * card and the invoices still unpaid after Kill Bill charged it (billing/cards.ts).
  * `payNow` charges the unpaid invoices to the card on file: 200 {paid, declined}.
  * `removeCard` takes the card off the account: 204, or 409 when there is none.
+ * `startStagingAddOn` {instanceId, stagingId} (called by the staging function
+ * with the caller's Authorization) opens the staging add-on in that instance's
+ * bundle: 201 {subscriptionId} (200 when already open), 400 naming `plan` when
+ * the instance's plan offers no staging.
  */
 import { z } from 'zod';
 import { httpFunction, route } from '@saasodoo/platform/fn';
@@ -19,7 +23,7 @@ import { HttpError } from '@saasodoo/platform/errors';
 import { requirePendingInstance } from '@saasodoo/platform/billing/instance-check';
 import { finishCardSetup, removeCard, startCardSetup } from '@saasodoo/platform/billing/cards';
 import { config } from '@saasodoo/platform/config';
-import { billingSummary, cancelOwn, changeOwnPlan, ownInvoice, payNow, startSubscription } from '@saasodoo/platform/billing/service';
+import { billingSummary, cancelOwn, changeOwnPlan, ownInvoice, payNow, startStagingAddOn, startSubscription } from '@saasodoo/platform/billing/service';
 
 const uuid = z.uuid('must be a UUID');
 const body = z.discriminatedUnion(
@@ -28,12 +32,13 @@ const body = z.discriminatedUnion(
     z.object({ action: z.literal('cancel'), subscriptionId: uuid, immediate: z.boolean().default(false) }).strict(),
     z.object({ action: z.literal('changePlan'), subscriptionId: uuid, plan: z.string().min(1).max(100) }).strict(),
     z.object({ action: z.literal('startSubscription'), instanceId: uuid, plan: z.string().min(1).max(100), trial: z.boolean() }).strict(),
+    z.object({ action: z.literal('startStagingAddOn'), instanceId: uuid, stagingId: uuid }).strict(),
     z.object({ action: z.literal('addCard') }).strict(),
     z.object({ action: z.literal('payNow') }).strict(),
     z.object({ action: z.literal('removeCard') }).strict(),
     z.object({ action: z.literal('cardAdded'), sessionId: z.string().regex(/^cs_(test|live)_[A-Za-z0-9]{1,200}$/, 'must be a Stripe Checkout session id') }).strict(),
   ],
-  { error: 'must be cancel, changePlan, startSubscription, addCard, cardAdded, payNow or removeCard' },
+  { error: 'must be cancel, changePlan, startSubscription, startStagingAddOn, addCard, cardAdded, payNow or removeCard' },
 );
 
 export default httpFunction({
@@ -55,6 +60,10 @@ export default httpFunction({
       if (b.action === 'startSubscription') {
         await requirePendingInstance(String(headers.authorization ?? ''), caller.userId, b);
         const r = await startSubscription({ customerId: caller.userId }, b);
+        return { status: r.created ? 201 : 200, body: { subscriptionId: r.subscriptionId } };
+      }
+      if (b.action === 'startStagingAddOn') {
+        const r = await startStagingAddOn(caller.userId, b, caller.role === 'admin');
         return { status: r.created ? 201 : 200, body: { subscriptionId: r.subscriptionId } };
       }
       if (b.action === 'addCard') {

@@ -18,6 +18,8 @@ import { safeReason } from '@saasodoo/platform/instances/progress';
 import { getInstance, updateInstance, type InstanceRow } from '@saasodoo/platform/instances/repository';
 import { specOf } from '@saasodoo/platform/instances/runtime-spec';
 import { takeBackup } from '@saasodoo/platform/instances/backups';
+import { terminateCopiesOf } from '@saasodoo/platform/instances/staging';
+import { transact } from '@saasodoo/platform/outbox';
 
 type Ids = { instanceId: string; customerId: string };
 const ACTOR = 'instance-ops';
@@ -145,7 +147,7 @@ export async function resume(cmd: Command<Ids & { seq?: number }>): Promise<void
 
 /**
  * Termination (platform/src/instances/README.md 1-2, CANCEL EFFECTIVE): a final backup kept 30 days, then
- * the runtime objects and storage, the database and the role are removed.
+ * the runtime objects and storage, the database and the role are removed; its staging copy is terminated too.
  * If the final backup fails the instance stays `terminating` and the command
  * fails (retried, then dead-lettered): data is never destroyed unsaved.
  */
@@ -160,6 +162,8 @@ export async function terminate(cmd: Command<Ids & { reason: string }>): Promise
       causeOf(cmd, ACTOR, cmd.data.reason),
     );
     if (!row) return;
+    // A staging copy ends with its original (README 6): Kill Bill cancelled its add-on with the base.
+    await transact('instance', (t) => terminateCopiesOf(t, row, cmd.traceparent));
     const rt = await runtime();
     const st = await rt.status(row.id);
     if (row.db_name && st.state !== 'missing') {

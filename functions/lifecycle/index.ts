@@ -52,9 +52,13 @@ async function readStates(n: KillbillNotification): Promise<KbState[]> {
   if (!subs.length) subs = (await kb.bundlesOfAccount(accountId)).flatMap((b) => (b.subscriptions ?? []).map((s) => ({ ...s, bundleExternalKey: s.bundleExternalKey ?? b.externalKey })));
   if (!subs.length) return [];
   const [invoices, payments, overdue] = await Promise.all([kb.invoices(accountId, true), kb.payments(accountId), kb.overdue(accountId)]);
-  return subs
-    .filter((s) => /^[0-9a-f-]{36}$/i.test(s.bundleExternalKey ?? s.externalKey ?? '') && /^[0-9a-f-]{36}$/i.test(account.externalKey!))
-    .map((sub) => ({ account, sub, invoices, payments, overdue }));
+  return (
+    subs
+      // An add-on (a staging copy) follows its base: the instance service ends the copy with the original.
+      .filter((s) => s.productCategory !== 'ADD_ON')
+      .filter((s) => /^[0-9a-f-]{36}$/i.test(s.bundleExternalKey ?? s.externalKey ?? '') && /^[0-9a-f-]{36}$/i.test(account.externalKey!))
+      .map((sub) => ({ account, sub, invoices, payments, overdue }))
+  );
 }
 
 const instanceOf = (s: KbState) => s.sub.bundleExternalKey ?? s.sub.externalKey ?? '';

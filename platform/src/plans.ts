@@ -14,11 +14,21 @@ export type Plan = {
   trial?: { days: number };
   /** Custom domains an instance on this plan may have. */
   customDomains: number;
+  /** Whether an instance on this plan may have a staging copy (the catalogue's Staging add-on is available on its product). */
+  staging: boolean;
   testOnly?: boolean;
 };
 
 export const PLANS: readonly Plan[] = [
-  { id: 'basic-immediate', name: 'Basic', price: { amount: 5, currency: 'USD', period: 'month' }, resources: { cpu: 1, memoryMiB: 2048, storageGiB: 10 }, database: 'shared', customDomains: 1 },
+  {
+    id: 'basic-immediate',
+    name: 'Basic',
+    price: { amount: 5, currency: 'USD', period: 'month' },
+    resources: { cpu: 1, memoryMiB: 2048, storageGiB: 10 },
+    database: 'shared',
+    customDomains: 1,
+    staging: false,
+  },
   {
     id: 'basic-monthly',
     name: 'Basic',
@@ -26,6 +36,7 @@ export const PLANS: readonly Plan[] = [
     resources: { cpu: 1, memoryMiB: 2048, storageGiB: 10 },
     database: 'shared',
     customDomains: 1,
+    staging: false,
     trial: { days: 14 },
   },
   {
@@ -35,6 +46,7 @@ export const PLANS: readonly Plan[] = [
     resources: { cpu: 2, memoryMiB: 4096, storageGiB: 20 },
     database: 'shared',
     customDomains: 3,
+    staging: true,
     trial: { days: 14 },
   },
   {
@@ -44,6 +56,7 @@ export const PLANS: readonly Plan[] = [
     resources: { cpu: 4, memoryMiB: 8192, storageGiB: 50 },
     database: 'dedicated',
     customDomains: 5,
+    staging: true,
     trial: { days: 14 },
   },
   {
@@ -53,10 +66,18 @@ export const PLANS: readonly Plan[] = [
     resources: { cpu: 1, memoryMiB: 2048, storageGiB: 10 },
     database: 'shared',
     customDomains: 1,
+    staging: false,
     trial: { days: 1 },
     testOnly: true,
   },
 ];
+
+/**
+ * The staging copy add-on (platform/src/instances/README.md 6): Kill Bill plan
+ * `staging-monthly` of the ADD_ON product `Staging`, bought into the original
+ * instance's bundle, available on the plans with `staging`.
+ */
+export const STAGING_ADDON = { plan: 'staging-monthly', product: 'Staging', price: { amount: 4, currency: 'USD', period: 'month' }, trial: { days: 14 } } as const;
 
 /** Plans on sale: the test plan only when TEST_PLANS is on. */
 export function availablePlans(testPlans: boolean): Plan[] {

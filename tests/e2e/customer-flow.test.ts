@@ -2,15 +2,16 @@
  * The customer's whole journey in headless Chromium (issue 9): sign up, open
  * the verification mail, verify, log in, create a trial instance, watch it
  * provision, use it, and (as billing lands) go through overdue, suspension,
- * payment and cancellation; plus logout/back-button, tenant isolation and
- * accessibility of the private pages. Each step needs the one before: a
+ * payment and cancellation; plus logout/back-button, tenant isolation,
+ * staging copies (Basic says which plans have them; a Standard customer
+ * makes one, sees it marked, refreshes it) and accessibility of the private pages. Each step needs the one before: a
  * step whose predecessor failed fails too, never skips.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { closeDatabases, db } from '@saasodoo/platform/db/index';
 import { e2eUnavailable, seriousA11yViolations, startE2e, uniqueEmail, type E2e } from './harness.ts';
-import { act, customerIdOf, moveClock, setPaymentOutcome, signUpVerifyLogIn, waitForBadge, waitForStatus } from './flows.ts';
+import { accessTokenOf, act, customerIdOf, moveClock, setPaymentOutcome, signUpVerifyLogIn, waitForBadge, waitForStatus } from './flows.ts';
 
 const unavailable = e2eUnavailable();
 if (unavailable) console.warn(`skipping e2e: ${unavailable}`);
@@ -170,6 +171,13 @@ describe.skipIf(!!unavailable)('customer flow', () => {
     await page.goto(`${e2e.portal}${instancePath}`); // where the next steps start
   });
 
+  it('a staging copy: the Basic plan says which plans include one', async () => {
+    expect(instancePath, 'the instance was created in an earlier step').not.toBe('');
+    await page.goto(`${e2e.portal}${instancePath}`);
+    expect(await page.locator('#staging-unavailable').innerText()).toBe('Staging copies come with the Standard and Premium plans.');
+    expect(await page.locator('button[data-action="staging"]').count()).toBe(0);
+  });
+
   it('stops and starts the instance', async () => {
     expect(instancePath, 'the instance was created in an earlier step').not.toBe('');
     await act(page, 'stop');
@@ -292,6 +300,37 @@ describe.skipIf(!!unavailable)('customer flow', () => {
     expect(new URL(page.url()).pathname).toBe('/login');
     expect(await page.content()).not.toContain(email);
     await e2e.shot(page, 'back-after-logout');
+  });
+
+  it('on Standard, makes a staging copy: marked in the list and on its pages, refreshed from production', async () => {
+    const carol = await e2e.newPage();
+    const carolEmail = uniqueEmail('carol');
+    await signUpVerifyLogIn(e2e, carol, carolEmail, false);
+    // The original is set up through the API (creating one through the portal is the first steps' subject).
+    const res = await fetch(`${e2e.gateway}/api/instances`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${await accessTokenOf(e2e, carolEmail)}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'Carol Shop', subdomain: `carol-${Date.now().toString(36)}`, plan: 'standard-monthly', odooVersion: '17', trial: true }),
+    });
+    expect(res.status).toBe(202);
+    const { id } = (await res.json()) as { id: string };
+    await carol.goto(`${e2e.portal}/instances/${id}`);
+    await waitForStatus(carol, ['running'], 180_000);
+    await carol.locator('button[data-action="staging"]').click();
+    await carol.waitForURL(/\/instances\/[0-9a-f-]{36}\?staging=new$/);
+    const copyId = new URL(carol.url()).pathname.split('/').at(-1)!;
+    expect(await carol.locator('#staging-banner').innerText()).toMatch(/staging copy of Carol Shop[\s\S]*never mails your customers or charges their cards/);
+    await waitForStatus(carol, ['running'], 180_000);
+    expect(await seriousA11yViolations(carol)).toEqual([]);
+    await e2e.shot(carol, 'staging-copy');
+    await carol.getByText('Refresh from production…').click();
+    await carol.getByRole('button', { name: 'Yes, replace this copy’s data' }).click();
+    await carol.getByText('Refreshing from production').waitFor();
+    await waitForStatus(carol, ['running'], 180_000);
+    await carol.goto(`${e2e.portal}/instances`);
+    expect(await carol.locator(`[data-instance="${copyId}"] [data-kind="staging"]`).innerText()).toBe('Staging copy');
+    expect(await carol.locator(`[data-instance="${id}"] [data-kind="staging"]`).count()).toBe(0);
+    await carol.close();
   });
 
   it('a second customer can neither see nor open the first one’s instance', async () => {

@@ -57,6 +57,12 @@ export async function act(page: Page, action: string): Promise<void> {
   await button.click();
 }
 
+/** An access token for an account, from a login through the API (for a step that sets up through the API). */
+export async function accessTokenOf(e2e: E2e, email: string): Promise<string> {
+  const res = await fetch(`${e2e.gateway}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email, password: PASSWORD }) });
+  return ((await res.json()) as { accessToken: string }).accessToken;
+}
+
 /** The customer id (JWT `sub`) of an account, from a login through the API. */
 export async function customerIdOf(e2e: E2e, email: string): Promise<string> {
   const res = await fetch(`${e2e.gateway}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email, password: PASSWORD }) });

@@ -12,6 +12,10 @@ import { repoRoot } from '../config.ts';
 export type CatalogPlan = {
   name: string;
   product: string;
+  /** The product's category: BASE (an instance's plan) or ADD_ON (bought into a base's bundle: a staging copy). */
+  category: 'BASE' | 'ADD_ON';
+  /** ADD_ON products a subscription to this plan may add (its product's `<available>`). */
+  addOns: string[];
   trialDays?: number;
   price: number;
   currency: string;
@@ -48,6 +52,16 @@ const all = (xml: string, name: string) => [...xml.matchAll(new RegExp(`<${name}
 /** Plans of a catalogue XML, in document order (the last version wins for a repeated name). */
 export function parseCatalog(xml: string): CatalogPlan[] {
   const plans = new Map<string, CatalogPlan>();
+  // Products by name (the <products> list only: a plan's <product> is a reference without a name).
+  const products = new Map<string, { category: 'BASE' | 'ADD_ON'; addOns: string[] }>();
+  for (const block of all(xml, 'products').map((m) => m[2])) {
+    for (const m of all(block, 'product')) {
+      const name = m[1]?.match(/name="([^"]+)"/)?.[1];
+      if (!name) continue;
+      const available = tag(m[2], 'available') ?? '';
+      products.set(name, { category: tag(m[2], 'category') === 'ADD_ON' ? 'ADD_ON' : 'BASE', addOns: all(available, 'addonProduct').map((a) => a[2].trim()) });
+    }
+  }
   const plansBlocks = all(xml, 'plans')
     .map((m) => m[2])
     .filter((b) => b.includes('<plan name='));
@@ -67,9 +81,12 @@ export function parseCatalog(xml: string): CatalogPlan[] {
         const n = Number(tag(duration, 'number'));
         trialDays = unit === 'DAYS' ? n : unit === 'WEEKS' ? n * 7 : unit === 'MONTHS' ? n * 30 : n;
       }
+      const product = tag(body, 'product') ?? name;
       plans.set(name, {
         name,
-        product: tag(body, 'product') ?? name,
+        product,
+        category: products.get(product)?.category ?? 'BASE',
+        addOns: products.get(product)?.addOns ?? [],
         trialDays,
         price: Number(tag(priceXml, 'value') ?? 0),
         currency: tag(priceXml, 'currency') ?? 'USD',

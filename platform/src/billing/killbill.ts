@@ -341,6 +341,28 @@ export class KillBill {
     return sub;
   }
 
+  /**
+   * An ADD_ON subscription (a staging copy) in an existing bundle: Kill Bill
+   * checks the add-on is available on the base's product and cancels it with
+   * the base. `externalKey` is the add-on's own key (the copy's instance id).
+   */
+  async createAddOn(o: { accountId: string; bundleId: string; plan: string; productName: string; externalKey: string }): Promise<Subscription> {
+    const body: Subscription = {
+      accountId: o.accountId,
+      bundleId: o.bundleId,
+      externalKey: o.externalKey,
+      planName: o.plan,
+      productName: o.productName,
+      productCategory: 'ADD_ON',
+      billingPeriod: 'MONTHLY',
+      priceList: 'DEFAULT',
+    };
+    const res = await this.call('write', 'create add-on', () => this.subscriptions.createSubscription(body, CREATED_BY));
+    const sub = await this.subscription(KillBill.createdId(res));
+    if (!sub) throw HttpError.unavailable('Billing');
+    return sub;
+  }
+
   async subscription(subscriptionId: string): Promise<Subscription | null> {
     return this.read('subscription', () => this.subscriptions.getSubscription(subscriptionId));
   }

@@ -11,7 +11,7 @@ import { config } from '../config.ts';
 import { db } from '../db/index.ts';
 import { HttpError } from '../errors.ts';
 import { log } from '../log.ts';
-import { findPlan, type Plan } from '../plans.ts';
+import { findPlan, STAGING_ADDON, type Plan } from '../plans.ts';
 import { redis } from '../redis.ts';
 import { parseCatalog, type CatalogPlan } from './catalog.ts';
 import { killbill, KillBillError, type Subscription } from './killbill.ts';
@@ -51,6 +51,7 @@ export async function plansOnSale(withTrial: boolean): Promise<Plan[]> {
         resources: { cpu: Number(e.cpu), memoryMiB: e.memory_mib, storageGiB: e.storage_gib },
         database: e.database,
         customDomains: findPlan(p.name, true)?.customDomains ?? 1,
+        staging: findPlan(p.name, true)?.staging ?? false,
       };
       if (withTrial && p.trialDays) plan.trial = { days: p.trialDays };
       return [plan];
@@ -145,7 +146,7 @@ export async function startSubscription(
   customer: { customerId: string; email?: string },
   o: { instanceId: string; plan: string; trial: boolean },
 ): Promise<{ subscriptionId: string; created: boolean }> {
-  const plan = (await catalogPlans()).find((p) => p.name === o.plan && (config().TEST_PLANS || p.name !== 'basic-test-trial'));
+  const plan = (await catalogPlans()).find((p) => p.name === o.plan && p.category === 'BASE' && (config().TEST_PLANS || p.name !== 'basic-test-trial'));
   if (!plan) throw HttpError.badRequest('Unknown plan', { plan: 'not a plan on sale' });
   if (o.trial && !plan.trialDays) throw HttpError.badRequest('This plan has no trial', { trial: 'the plan has no trial' });
   const kb = killbill();
@@ -183,6 +184,35 @@ export async function startSubscription(
       throw new HttpError(402, 'card_required', 'Add a card first: on the Billing page choose "Add card", then create the instance again.', { card: 'no card on file' });
     }
     const sub = await kb.createSubscription({ accountId: account.accountId!, plan: o.plan, trial: false, instanceId: o.instanceId, productName: plan.product });
+    return { subscriptionId: sub.subscriptionId!, created: true };
+  });
+}
+
+/**
+ * Opens the staging copy add-on (plans.ts STAGING_ADDON, platform/src/instances/README.md 6)
+ * in the bundle of instance `instanceId`, keyed by the copy's id; calling
+ * again for the same copy returns the same subscription. The base must be
+ * live and its plan must offer the add-on (else 400 naming `plan`); the
+ * bundle must be the caller's account's unless `asAdmin`.
+ */
+export async function startStagingAddOn(customerId: string, o: { instanceId: string; stagingId: string }, asAdmin = false): Promise<{ subscriptionId: string; created: boolean }> {
+  const kb = killbill();
+  const catalog = await catalogPlans();
+  const addOn = catalog.find((p) => p.name === STAGING_ADDON.plan && p.category === 'ADD_ON');
+  if (!addOn) throw HttpError.unavailable('The staging add-on in the catalogue');
+  return withCustomerLock(customerId, async () => {
+    const account = asAdmin ? undefined : await kb.accountByCustomer(customerId);
+    const bundle = (await kb.bundlesOfInstance(o.instanceId)).find((b) => (asAdmin || b.accountId === account?.accountId) && (b.subscriptions ?? []).some((s) => s.productCategory === 'BASE'));
+    if (!bundle) throw HttpError.notFound('No subscription for this instance');
+    const subs = bundle.subscriptions ?? [];
+    const existing = subs.find((s) => s.productCategory === 'ADD_ON' && s.externalKey === o.stagingId && s.state !== 'CANCELLED' && s.state !== 'EXPIRED');
+    if (existing) return { subscriptionId: existing.subscriptionId!, created: false };
+    const base = subs.find((s) => s.productCategory === 'BASE' && (s.state === 'ACTIVE' || s.state === 'BLOCKED') && !s.cancelledDate);
+    if (!base) throw HttpError.conflict("The instance's subscription is not active", { instanceId: 'subscription not active' });
+    if (!catalog.find((p) => p.name === base.planName)?.addOns.includes(addOn.product)) {
+      throw HttpError.badRequest('This plan has no staging copies', { plan: `${base.planName} does not offer staging copies` });
+    }
+    const sub = await kb.createAddOn({ accountId: base.accountId!, bundleId: bundle.bundleId!, plan: addOn.name, productName: addOn.product, externalKey: o.stagingId });
     return { subscriptionId: sub.subscriptionId!, created: true };
   });
 }
@@ -364,7 +394,7 @@ export async function cancelOwn(customerId: string, subscriptionId: string, imme
 /** Moves the caller's subscription to another plan on sale (immediate, prorated by Kill Bill). */
 export async function changeOwnPlan(customerId: string, subscriptionId: string, planId: string): Promise<void> {
   const sub = await ownSubscription(customerId, subscriptionId);
-  const plan = (await catalogPlans()).find((p) => p.name === planId && (config().TEST_PLANS || p.name !== 'basic-test-trial'));
+  const plan = (await catalogPlans()).find((p) => p.name === planId && p.category === 'BASE' && (config().TEST_PLANS || p.name !== 'basic-test-trial'));
   if (!plan) throw HttpError.badRequest('Unknown plan', { plan: 'not a plan on sale' });
   if (sub.planName === planId) throw HttpError.conflict('Already on this plan', { plan: 'already the current plan' });
   if (sub.state !== 'ACTIVE') throw HttpError.conflict('Only an active subscription can change plan');

@@ -40,8 +40,9 @@ export async function applyAction(id: string, action: Action, caller: Caller, ca
     switch (action) {
       case 'delete': {
         const next = await transition(t, cur, 'terminating', cause);
-        // Without a subscription there is no CANCEL EFFECTIVE to wait for: terminate directly.
-        if (!cur.subscription_id) await enqueue(t, 'instance.terminate', { ...ids, reason: 'deleted by the customer' }, o);
+        // Without a subscription there is no CANCEL EFFECTIVE to wait for, and a staging copy's add-on
+        // drives no lifecycle decision (it follows its base): terminate directly.
+        if (!cur.subscription_id || cur.staging_of) await enqueue(t, 'instance.terminate', { ...ids, reason: 'deleted by the customer' }, o);
         return next;
       }
       case 'retry': {

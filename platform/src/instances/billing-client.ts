@@ -7,6 +7,7 @@
  *   {action:'startSubscription', instanceId, plan, trial} → 201 {subscriptionId} (200: the one already open)
  *                                                         | 409 {error:{code:'trial_unavailable'}}
  *                                                         | 409 {error:{code:'create_failed'}} (settled, see create.ts)
+ *   {action:'startStagingAddOn', instanceId, stagingId}   → 201/200 {subscriptionId} | 400 {fields:{plan}} | 409
  *   {action:'cancel', subscriptionId, immediate:true}    → 2xx (entitlement ends now, platform/src/instances/README.md 1-2 delete)
  * GET /api/trial-eligibility → 200 {eligible, reason, trialDays}
  */
@@ -68,6 +69,17 @@ export async function startSubscription(authorization: string, p: { instanceId: 
     return { ok: false, code: 'card_required', message: String(r.body.error.message ?? 'Add a card first.').slice(0, 200) };
   }
   return { ok: false, code: 'refused', message: String(r.body?.error?.message ?? `billing answered ${r.status}`).slice(0, 200) };
+}
+
+/**
+ * Opens the staging add-on of copy `stagingId` in instance `instanceId`'s
+ * bundle. A refusal (4xx) is passed on as it is, fields included; no answer is 503.
+ */
+export async function startStagingAddOn(authorization: string, p: { instanceId: string; stagingId: string }): Promise<string> {
+  const r = await call('/api/billing', authorization, { method: 'POST', body: { action: 'startStagingAddOn', ...p } });
+  if ((r.status === 201 || r.status === 200) && typeof r.body?.subscriptionId === 'string') return r.body.subscriptionId;
+  if (r.status >= 400 && r.status < 500 && r.body?.error) throw new HttpError(r.status, String(r.body.error.code ?? 'refused'), String(r.body.error.message ?? 'Billing refused'), r.body.error.fields);
+  throw HttpError.unavailable('Billing');
 }
 
 /** Cancels a subscription with the entitlement ending now; throws 503 when billing cannot do it. */

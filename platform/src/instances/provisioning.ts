@@ -26,6 +26,7 @@ import { quotaBytes, specOf } from './runtime-spec.ts';
 import { randomPassword, seal, unseal } from './secrets.ts';
 import { configureOdoo, createOdooExtensions, odooDatabaseState, odooReadyProblem } from './odoo.ts';
 import { createDatabaseSql, odooPasswordHash } from '../odoo/contract.ts';
+import { configureCopy, copyOriginal } from './staging.ts';
 
 export const PROVISION_STEPS = ['claim', 'database', 'storage', 'quota', 'odoo_init', 'odoo_configure', 'runtime', 'wait_ready', 'ready'] as const;
 export type ProvisionStep = (typeof PROVISION_STEPS)[number];
@@ -120,7 +121,8 @@ const STEPS: Record<Exclude<ProvisionStep, 'claim'>, StepFn> = {
     const spec = specOf(current);
     // With a template ready on this server, the database is its copy from the start (odoo_init then adopts it).
     const fresh = !(await instanceDatabaseExists(names, admin)).database;
-    const template = fresh ? await templateFor(spec, { make: false, timeoutMs: config().PROVISION_READY_TIMEOUT * 1000 }) : undefined;
+    // A staging copy's database is the original's restored into it (odoo_init): it starts empty.
+    const template = fresh && !row.staging_of ? await templateFor(spec, { make: false, timeoutMs: config().PROVISION_READY_TIMEOUT * 1000 }) : undefined;
     await ensureInstanceDatabase(
       {
         role: names.role,
@@ -157,7 +159,9 @@ const STEPS: Record<Exclude<ProvisionStep, 'claim'>, StepFn> = {
    * Odoo's own `-i base --stop-after-init`. A copy made by the database step
    * (a template was ready then) is adopted here.
    */
-  async odoo_init(row) {
+  async odoo_init(row, cause) {
+    // A staging copy: the original's data from a fresh backup, neutralised (staging.ts), never Odoo's init.
+    if (row.staging_of) return copyOriginal(row, cause);
     const spec = specOf(row);
     const names = { role: spec.database.user, database: spec.database.name };
     const timeoutMs = config().PROVISION_READY_TIMEOUT * 1000;
@@ -206,6 +210,8 @@ const STEPS: Record<Exclude<ProvisionStep, 'claim'>, StepFn> = {
    * single display), names, language and the frozen URL. Idempotent.
    */
   async odoo_configure(row) {
+    // A copy keeps the original's users and passwords; it gets Odoo's copy reset and its own address.
+    if (row.staging_of) return configureCopy(row);
     if (!row.odoo_login) throw new Error('the instance has no Odoo login (created before logins were recorded)');
     const passwordHash = row.admin_password_sealed
       ? await odooPasswordHash(unseal(row.admin_password_sealed))

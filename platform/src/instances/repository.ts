@@ -61,6 +61,10 @@ export type InstanceRow = {
   /** Whether the last measurement was over the quota (quota_exceeded is sent on the crossing only). */
   storage_exceeded: boolean;
   storage_checked_at: Date | null;
+  /** A staging copy: the instance it copies (README 6); null for any other instance. */
+  staging_of: string | null;
+  /** When the staging copy's data was taken from the original (its fresh backup). */
+  staging_copied_at: Date | null;
   /** Sequence number of the last suspend/resume from lifecycle (older ones arrive late and are ignored). */
   suspension_seq: number;
   created_at: Date;
@@ -119,6 +123,7 @@ export function toApi(r: InstanceRow) {
     createdAt: r.created_at.toISOString(),
     updatedAt: r.updated_at.toISOString(),
     ...(r.error_step ? { error: { step: r.error_step, reason: r.error_reason ?? '' } } : {}),
+    ...(r.staging_of ? { staging: { of: r.staging_of, copiedAt: r.staging_copied_at?.toISOString() } } : {}),
     // Where and as whom the customer logs in to Odoo (the password is shown once, by the instances function).
     ...(r.odoo_login ? { odoo: { url: odooBaseUrl(r), database: r.db_name ?? instanceDbNames(r.id, r.customer_id).database, login: r.odoo_login } } : {}),
   };

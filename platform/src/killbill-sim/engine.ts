@@ -217,6 +217,7 @@ export class Engine {
     if (!planName) throw new SimError(400, 'SubscriptionJson planName needs to be set');
     const plan = planOf(tenant, planName);
     const now = await clockNow(t);
+    if (plan.category === 'ADD_ON') return this.createAddOn(t, tenant, account, plan, body, now);
     const key = typeof body.externalKey === 'string' && body.externalKey ? body.externalKey : typeof body.bundleExternalKey === 'string' ? body.bundleExternalKey : undefined;
     let bundle = key ? (await find(t, 'bundle', tenant.id, { externalKey: key }))[0] : undefined;
     if (bundle) {
@@ -291,6 +292,85 @@ export class Engine {
     return (await get(t, 'subscription', tenant.id, subscriptionId))!;
   }
 
+  /**
+   * An ADD_ON subscription in an existing bundle (POST /subscriptions with
+   * `bundleId`, or `bundleExternalKey`), as Kill Bill checks it: the bundle
+   * is the account's and has a live BASE subscription whose product lists the
+   * add-on's product as available. Its phases are aligned with the bundle's
+   * start (the catalogue's default START_OF_BUNDLE): a trial counted from the
+   * base's start date, so an add-on bought in the base's trial is free until
+   * the base's trial ends, and billed at once when that is past.
+   */
+  private async createAddOn(t: Tx, tenant: Tenant, account: Doc, plan: CatalogPlan, body: Doc, now: Date): Promise<Doc> {
+    const bundle =
+      typeof body.bundleId === 'string'
+        ? await get(t, 'bundle', tenant.id, body.bundleId)
+        : typeof body.bundleExternalKey === 'string'
+          ? (await find(t, 'bundle', tenant.id, { externalKey: body.bundleExternalKey }))[0]
+          : undefined;
+    if (!bundle) throw new SimError(400, `SubscriptionJson bundleId or bundleExternalKey needs to be set for ADD_ON plan ${plan.name}`);
+    if (bundle.accountId !== account.accountId) throw new SimError(400, `Bundle ${bundle.bundleId} does not belong to account ${account.accountId}`);
+    const inBundle = (await find(t, 'subscription', tenant.id, { externalKey: bundle.externalKey })).filter((s) => s.bundleId === bundle.bundleId);
+    const base = inBundle.find((s) => s.productCategory === 'BASE' && s.state !== 'CANCELLED' && s.state !== 'EXPIRED' && !s._cancelAt);
+    if (!base) throw new SimError(400, `Can't create AddOn ${plan.name} for bundle ${bundle.bundleId}: no active base subscription`);
+    if (!planOf(tenant, base.planName).addOns.includes(plan.product)) {
+      throw new SimError(400, `Can't create AddOn ${plan.product} for BasePlan ${base.planName} (Not available)`);
+    }
+    const trialEnd = plan.trialDays !== undefined ? new Date(Date.parse(base.startDate) + plan.trialDays * DAY) : undefined;
+    const inTrial = !!trialEnd && trialEnd > now;
+    const subscriptionId = randomUUID();
+    const ev = (eventType: string, at: Date, phase: string) => ({
+      eventId: randomUUID(),
+      billingPeriod: inTrial && eventType !== 'PHASE' ? 'NO_BILLING_PERIOD' : plan.billingPeriod,
+      effectiveDate: iso(at),
+      catalogEffectiveDate: '2026-01-01T00:00:00.000Z',
+      plan: plan.name,
+      product: plan.product,
+      priceList: 'DEFAULT',
+      eventType,
+      isBlockedBilling: false,
+      isBlockedEntitlement: false,
+      serviceName: 'entitlement+billing-service',
+      serviceStateName: eventType === 'PHASE' ? 'PHASE' : eventType === 'START_ENTITLEMENT' ? 'ENT_STARTED' : 'START_BILLING',
+      phase: `${plan.name}-${phase}`,
+    });
+    const sub: Doc = {
+      accountId: account.accountId,
+      bundleId: bundle.bundleId,
+      bundleExternalKey: bundle.externalKey,
+      subscriptionId,
+      // A subscription's own key is unique in Kill Bill; the bundle's key stays the base's.
+      externalKey: typeof body.externalKey === 'string' && body.externalKey ? body.externalKey : subscriptionId,
+      startDate: iso(now),
+      productName: plan.product,
+      productCategory: 'ADD_ON',
+      billingPeriod: plan.billingPeriod,
+      phaseType: inTrial ? 'TRIAL' : 'EVERGREEN',
+      priceList: 'DEFAULT',
+      planName: plan.name,
+      state: base.state === 'BLOCKED' ? 'BLOCKED' : 'ACTIVE',
+      sourceType: 'NATIVE',
+      billingStartDate: iso(now),
+      billCycleDayLocal: base.billCycleDayLocal,
+      quantity: 1,
+      events: [],
+      priceOverrides: [],
+      prices: [],
+      _billingBlocked: base._billingBlocked ?? false,
+      _trialEnd: inTrial ? iso(trialEnd) : null,
+      _nextBillingAt: inTrial ? null : iso(now),
+    };
+    const first = inTrial ? 'trial' : 'evergreen';
+    sub.events.push(ev('START_ENTITLEMENT', now, first), ev('START_BILLING', now, first));
+    if (inTrial) sub.events.push(ev('PHASE', trialEnd, 'evergreen'));
+    await put(t, 'subscription', tenant.id, subscriptionId, sub, { accountId: account.accountId, externalKey: bundle.externalKey });
+    await this.notify(t, tenant, { eventType: 'ENTITLEMENT_CREATION', accountId: account.accountId, objectType: 'SUBSCRIPTION', objectId: subscriptionId, metaData: null });
+    await this.subscriptionEvent(t, tenant, 'SUBSCRIPTION_CREATION', sub, ['REQUESTED', 'EFFECTIVE']);
+    if (inTrial) await this.invoice(t, tenant, account, [{ sub, type: 'FIXED', amount: 0, start: now, end: null, phase: 'trial' }], now);
+    else await this.billDue(t, now, tenant);
+    return (await get(t, 'subscription', tenant.id, subscriptionId))!;
+  }
+
   async subscription(t: Tx, tenant: Tenant, id: string): Promise<Doc> {
     const s = await get(t, 'subscription', tenant.id, id);
     if (!s) throw new SimError(404, `Object id=${id} type=SUBSCRIPTION doesn't exist!`);
@@ -311,6 +391,20 @@ export class Engine {
     sub._billingEndAt = iso(billingEnd);
     await put(t, 'subscription', tenant.id, id, sub, { accountId: sub.accountId, externalKey: sub.bundleExternalKey });
     await this.subscriptionEvent(t, tenant, 'SUBSCRIPTION_CANCEL', sub, ['REQUESTED']);
+    if (sub.productCategory === 'BASE') {
+      // Kill Bill cancels a bundle's add-ons with its base, on the same dates (entitlement and billing).
+      for (const addOn of await find(t, 'subscription', tenant.id, { externalKey: sub.bundleExternalKey })) {
+        if (addOn.bundleId !== sub.bundleId || addOn.productCategory !== 'ADD_ON' || addOn.state === 'CANCELLED' || addOn.state === 'EXPIRED') continue;
+        if (addOn._cancelAt && Date.parse(addOn._cancelAt) <= entitlementEnd.getTime()) continue;
+        addOn.cancelledDate = iso(entitlementEnd);
+        addOn.billingEndDate = iso(billingEnd);
+        addOn._cancelAt = iso(entitlementEnd);
+        addOn._billingEndAt = iso(billingEnd);
+        await put(t, 'subscription', tenant.id, addOn.subscriptionId, addOn, { accountId: addOn.accountId, externalKey: addOn.bundleExternalKey });
+        await this.subscriptionEvent(t, tenant, 'SUBSCRIPTION_CANCEL', addOn, ['REQUESTED']);
+        if (!runDue) await this.endEntitlementIfDue(t, tenant, addOn, now);
+      }
+    }
     if (runDue) await this.runDue(t, now);
     else await this.endEntitlementIfDue(t, tenant, sub, now);
   }

@@ -292,7 +292,8 @@ export function buildRoutes(engine: Engine, stripeUrl: string): Route[] {
       handle: async (c) => {
         const key = c.query.get('externalKey');
         if (!key) throw new SimError(400, 'externalKey needs to be set');
-        const subs = await find(c.t, 'subscription', c.tenant.id, { externalKey: key });
+        // The store indexes subscriptions by their bundle's key; an add-on's own key differs.
+        const subs = (await find(c.t, 'subscription', c.tenant.id, { externalKey: key })).filter((x) => x.externalKey === key);
         const s = subs.at(-1);
         if (!s) throw new SimError(404, `Subscription does not exist for externalKey ${key}`);
         return json(200, publicView(s));

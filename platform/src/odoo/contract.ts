@@ -22,6 +22,9 @@
  * - session: addons/web/controllers/session.py `authenticate` (`/web/session/authenticate`)
  * - database copies: odoo/service/db.py `exp_duplicate_database`, `_drop_conn`;
  *   odoo/addons/base/models/ir_config_parameter.py `_default_parameters`, `init(force=True)`
+ * - neutralisation (16+): odoo/cli/neutralize.py (`odoo neutralize -d <db>`),
+ *   odoo/modules/neutralize.py (each installed module's `data/neutralize.sql`),
+ *   odoo/addons/base/data/neutralize.sql (mail servers, crons, `database.is_neutralized`)
  */
 import { pbkdf2, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 
@@ -137,6 +140,26 @@ export function serveArgs(t: OdooTarget, configPath: string): string[] {
   requireKnown(t.version);
   return ['-c', configPath, '-d', t.database.name, '--no-database-list', '--proxy-mode'];
 }
+
+/**
+ * `odoo neutralize -c <conf> -d <db>` (Odoo 16 and later, odoo/cli/neutralize.py):
+ * runs every installed module's `data/neutralize.sql` in the database and
+ * exits, so a copy of production never mails its customers, runs its
+ * scheduled actions or charges their cards (base: outgoing mail servers off
+ * and a dummy one in front, crons off but the autovacuum; payment: providers
+ * disabled; and so on per module), and sets `database.is_neutralized`, which
+ * makes Odoo show its "neutralised" banner. The platform runs it on a staging
+ * copy after the restore, before anything can reach it, the same way as init.
+ */
+export function neutralizeArgs(t: OdooTarget, configPath: string): string[] {
+  requireKnown(t.version);
+  return ['neutralize', '-c', configPath, '-d', t.database.name];
+}
+
+/** The parameter Odoo's neutralisation sets (base/data/neutralize.sql): the proof a copy was neutralised. */
+const NEUTRALIZED_PARAMETER = 'database.is_neutralized';
+/** Whether the database was neutralised (one row, `neutralized` true, once it ran). */
+export const IS_NEUTRALIZED_SQL = `SELECT coalesce((SELECT value FROM ir_config_parameter WHERE key = '${NEUTRALIZED_PARAMETER}'), 'false') IN ('true', 'True', '1') AS neutralized`;
 
 const confValue = (v: string) => {
   if (/[\r\n]/.test(v)) throw new Error('odoo.conf values cannot contain line breaks');

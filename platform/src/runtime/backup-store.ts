@@ -14,6 +14,8 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { config } from '../config.ts';
 import { applyRetention, FINAL_BACKUP_DAYS } from './retention.ts';
+import os from 'node:os';
+import { archiveDir, extractArchive } from './pg-tools.ts';
 import type { BackupDownload, BackupKind, BackupManifest, BackupStep, InstanceSpec, RestoreStep, RetentionPolicy, RuntimeStatus, StepListener } from './types.ts';
 import { BackupError, DEFAULT_RETENTION, RestoreError, RuntimeError } from './types.ts';
 
@@ -254,6 +256,56 @@ export abstract class StoredBackups {
     await onStep?.('start');
     await putBack();
     return { safety };
+  }
+
+  /**
+   * A staging copy's restore source (platform/src/instances/README.md 6): backup
+   * `backupId` of `from`, verified, published again under `to` with the
+   * filestore moved under `to`'s database name (Odoo keys it by database:
+   * `filestore/<db>/`). Runs where the backup store is mounted, whatever runs
+   * the instances. Returns the new backup's manifest (same id, under `to`).
+   */
+  async copyBackup(from: InstanceSpec, backupId: string, to: InstanceSpec): Promise<BackupManifest> {
+    const source = await this.backups.verify(from.id, backupId);
+    await this.backups.delete(to.id, backupId);
+    const partial = await this.backups.begin(to.id, backupId);
+    const work = await fs.mkdtemp(path.join(os.tmpdir(), 'staging-'));
+    try {
+      const src = this.backups.dir(from.id, backupId);
+      await fs.copyFile(path.join(src, 'db.dump'), path.join(partial, 'db.dump'));
+      await extractArchive(path.join(src, 'filestore.tar.gz'), work);
+      const old = path.join(work, 'filestore', from.database.name);
+      await fs.mkdir(path.join(work, 'filestore'), { recursive: true });
+      if (from.database.name !== to.database.name) {
+        await fs.rm(path.join(work, 'filestore', to.database.name), { recursive: true, force: true });
+        await fs.rename(old, path.join(work, 'filestore', to.database.name)).catch((err) => {
+          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        });
+      }
+      await archiveDir(work, 'filestore', path.join(partial, 'filestore.tar.gz'));
+      return await this.backups.finalize(to.id, backupId, { kind: source.kind, odooVersion: source.odooVersion });
+    } catch (err) {
+      await this.backups.abort(to.id, backupId);
+      throw err;
+    } finally {
+      await fs.rm(work, { recursive: true, force: true });
+    }
+  }
+
+  /**
+   * Puts a backup in place of a staging copy's data: verified, the copy
+   * stopped, then the driver's own restore (restoreParts) with no safety
+   * backup, since the copy's data is replaced by design (a refresh) or was
+   * never there (a new copy). Leaves the copy stopped.
+   */
+  async restoreCopy(spec: InstanceSpec, backupId: string, onStep?: StepListener<RestoreStep>): Promise<void> {
+    await onStep?.('verify');
+    await this.backups.verify(spec.id, backupId);
+    const before = await this.status(spec.id);
+    await onStep?.('stop');
+    // Running (a refresh) or on its way: stopped and waited for. A copy that never ran has nothing to stop.
+    if (before.replicas === 1 || before.state === 'running' || before.state === 'starting') await this.stopForRestore(spec.id, false);
+    await this.restoreParts(spec, backupId, onStep);
   }
 
   /** Deletes a template's kept filestore (the template was made again). Idempotent. */

@@ -16,7 +16,11 @@
  *   /web/session/authenticate against res_users (passlib pbkdf2-sha512) and
  *   answers AccessDenied as a JSON-RPC error with HTTP 200 as Odoo does;
  *   /web/health passes without touching the database, and with
- *   `db_server_status` fails when the database server cannot be reached.
+ *   `db_server_status` fails when the database server cannot be reached;
+ * - `neutralize -c <conf> -d <db>` runs what base's `data/neutralize.sql` does
+ *   (the only module it installs): outgoing mail servers off behind a dummy
+ *   one, crons off but the autovacuum, `database.is_neutralized` set, and
+ *   exits; `--stdout` prints the SQL instead, as Odoo's command does.
  *
  * Every page says plainly that this is a stand-in, not Odoo. Plain
  * JavaScript on purpose: without the TypeScript loader a stand-in costs
@@ -37,10 +41,16 @@ function usageError(msg) {
 
 // ---- command line: exactly the contract's flags (contract.ts PLATFORM_FLAGS) ----
 const version = process.env.ODOO_VERSION ?? '17';
-/** @type {{ config?: string; database?: string; init?: string; stopAfterInit: boolean; withoutDemo?: string; withDemo: boolean; lang?: string; listDb: boolean; proxyMode: boolean }} */
+/** @type {{ command?: 'neutralize'; toStdout?: boolean; config?: string; database?: string; init?: string; stopAfterInit: boolean; withoutDemo?: string; withDemo: boolean; lang?: string; listDb: boolean; proxyMode: boolean }} */
 const opts = { stopAfterInit: false, withDemo: false, listDb: true, proxyMode: false };
 {
   const argv = process.argv.slice(2);
+  // odoo-bin's commands come first (odoo/cli/command.py `main`): a first argument without a dash names one.
+  if (argv[0] && !argv[0].startsWith('-')) {
+    if (argv[0] !== 'neutralize') usageError(`unknown command ${argv[0]}`);
+    opts.command = 'neutralize';
+    argv.shift();
+  }
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const [flag, inline] = a.startsWith('--') && a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
@@ -74,6 +84,10 @@ const opts = { stopAfterInit: false, withDemo: false, listDb: true, proxyMode: f
         break;
       case '--proxy-mode':
         opts.proxyMode = true;
+        break;
+      case '--stdout':
+        if (!opts.command) usageError('no such option: --stdout');
+        opts.toStdout = true;
         break;
       case '--with-demo':
         // Odoo 19 made demo data opt-in; earlier versions have no such option.
@@ -167,6 +181,10 @@ async function init() {
         create_date timestamp, write_date timestamp, CONSTRAINT res_users_login_key UNIQUE (login));
       CREATE TABLE ir_config_parameter (id serial PRIMARY KEY, key varchar NOT NULL, value text NOT NULL, create_uid integer,
         create_date timestamp, write_uid integer, write_date timestamp, CONSTRAINT ir_config_parameter_key_uniq UNIQUE (key));
+      CREATE TABLE ir_cron (id serial PRIMARY KEY, cron_name varchar NOT NULL, active boolean DEFAULT true, interval_number integer,
+        interval_type varchar, nextcall timestamp, create_date timestamp, write_date timestamp);
+      CREATE TABLE ir_mail_server (id serial PRIMARY KEY, name varchar NOT NULL, smtp_host varchar, smtp_port integer, smtp_encryption varchar,
+        smtp_authentication varchar, smtp_user varchar, active boolean DEFAULT true, sequence integer DEFAULT 10, create_date timestamp, write_date timestamp);
       CREATE TABLE ir_attachment (id serial PRIMARY KEY, name varchar NOT NULL, res_model varchar, res_id integer, store_fname varchar,
         checksum varchar(40), file_size integer, mimetype varchar, create_date timestamp, write_date timestamp);`);
     const now = `now() at time zone 'UTC'`;
@@ -205,6 +223,19 @@ async function init() {
       await xmlid('partner_demo', 'res.partner', demoPartner);
       await xmlid('user_demo', 'res.users', await user('demo', odooHash('demo'), demoPartner));
     }
+    // Base's scheduled actions (a neutralisation keeps only the autovacuum running).
+    for (const [xml, cron] of [
+      ['autovacuum_job', 'Base: Auto-vacuum internal data'],
+      ['ir_cron_res_users_deletion', 'Base: Portal Users Deletion'],
+    ]) {
+      const id = (
+        await client.query(
+          `INSERT INTO ir_cron (cron_name, active, interval_number, interval_type, nextcall, create_date, write_date) VALUES ($1, true, 1, 'days', ${now}, ${now}, ${now}) RETURNING id`,
+          [cron],
+        )
+      ).rows[0].id;
+      await client.query('INSERT INTO ir_model_data (module, name, model, res_id, noupdate) VALUES ($1, $2, $3, $4, true)', ['base', xml, 'ir.cron', id]);
+    }
     for (const name of ['base', 'web']) {
       await client.query(`INSERT INTO ir_module_module (name, state, demo, latest_version, create_date, write_date) VALUES ($1, 'installed', $2, $3, ${now}, ${now})`, [
         name,
@@ -239,6 +270,64 @@ async function init() {
   } catch (err) {
     await client.query('ROLLBACK').catch(() => {});
     process.stderr.write(`odoo.modules.loading: init failed: ${/** @type {Error} */ (err).message}\n`);
+    process.exitCode = 1;
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+// ---- neutralize: what `odoo neutralize` does with base installed (odoo/addons/base/data/neutralize.sql) ----
+
+const NEUTRALIZE_SQL = `-- deactivate mail servers
+UPDATE ir_mail_server
+   SET active = false;
+
+-- insert dummy mail server to prevent using fallback servers specified using command line
+INSERT INTO ir_mail_server(name, smtp_port, smtp_host, smtp_encryption, active, smtp_authentication)
+VALUES ('neutralization - disable emails', 1025, 'invalid', 'none', true, 'login');
+
+-- deactivate crons
+UPDATE ir_cron
+   SET active = false
+ WHERE id NOT IN (
+       SELECT res_id
+         FROM ir_model_data
+        WHERE model = 'ir.cron'
+          AND name = 'autovacuum_job'
+);
+
+-- neutralization flag for the database
+INSERT INTO ir_config_parameter (key, value)
+VALUES ('database.is_neutralized', true)
+    ON CONFLICT (key) DO
+       UPDATE SET value = true;
+`;
+
+async function neutralize() {
+  if (opts.init || opts.stopAfterInit) usageError('neutralize takes neither -i nor --stop-after-init');
+  if (opts.toStdout) {
+    // odoo/cli/neutralize.py --stdout: the queries, in a transaction, for a human to run.
+    process.stdout.write(`BEGIN;\n${NEUTRALIZE_SQL}COMMIT;\n`);
+    return;
+  }
+  const client = new pg.Client(pgConfig());
+  try {
+    await client.connect();
+  } catch (err) {
+    process.stderr.write(`odoo.sql_db: Connection to the database failed: ${/** @type {Error} */ (err).message}\n`);
+    process.exit(1);
+  }
+  try {
+    const done = await client.query(`SELECT to_regclass('public.ir_module_module') IS NOT NULL AS t`);
+    if (!done.rows[0].t) throw new Error(`database ${dbName} is not initialised`);
+    // One transaction, as Odoo runs the installed modules' scripts in one cursor.
+    await client.query('BEGIN');
+    await client.query(NEUTRALIZE_SQL);
+    await client.query('COMMIT');
+    process.stdout.write(`odoo.modules.neutralize: Neutralization finished for ${dbName} (stand-in for Odoo ${version})\n`);
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {});
+    process.stderr.write(`odoo.modules.neutralize: Neutralization failed: ${/** @type {Error} */ (err).message}\n`);
     process.exitCode = 1;
   } finally {
     await client.end().catch(() => {});
@@ -473,5 +562,6 @@ async function startupCheck() {
 }
 
 await startupCheck();
-if (opts.stopAfterInit || opts.init) await init();
+if (opts.command === 'neutralize') await neutralize();
+else if (opts.stopAfterInit || opts.init) await init();
 else await serve();

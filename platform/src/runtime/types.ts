@@ -155,6 +155,27 @@ export interface RuntimeDriver {
   /** Deletes a template's kept filestore. Idempotent. */
   dropTemplateFilestore(database: string): Promise<void>;
 
+  /**
+   * Odoo's neutralisation of a staging copy (`odoo neutralize`, contract.ts
+   * neutralizeArgs), to completion, run exactly as `initialize` runs init
+   * (local: a process; Docker: a one-shot container; Kubernetes: a Job). The
+   * instance is left stopped. Throws RuntimeError `failed` or `timeout`.
+   */
+  neutralize(spec: InstanceSpec, timeoutMs: number): Promise<void>;
+
+  /**
+   * Publishes backup `backupId` of `from` again under `to` (a staging copy),
+   * its filestore under `to`'s database name. The source is verified first.
+   */
+  copyBackup(from: InstanceSpec, backupId: string, to: InstanceSpec): Promise<BackupManifest>;
+
+  /**
+   * Replaces a staging copy's database and filestore with one of its backups
+   * (made by copyBackup): stops it and restores, without a safety backup (a
+   * copy's data is disposable). Leaves it stopped.
+   */
+  restoreCopy(spec: InstanceSpec, backupId: string, onStep?: StepListener<RestoreStep>): Promise<void>;
+
   /** What the runtime sees now (never throws for an unknown id: `missing`). */
   status(id: string): Promise<RuntimeStatus>;
 

@@ -104,6 +104,7 @@ describe('plans and trials', () => {
       resources: { cpu: 4, memoryMiB: 8192, storageGiB: 50 },
       database: 'dedicated',
       customDomains: 5,
+      staging: true,
       trial: { days: 14 },
     });
     const fresh = await createTestUser();

@@ -3,7 +3,11 @@
  * functions against the Kill Bill simulator (no stand-in): create a trial
  * instance → Kill Bill SUBSCRIPTION_CREATION → lifecycle → provision →
  * running, the stand-in answering; delete → immediate cancellation →
- * SUBSCRIPTION_CANCEL → lifecycle → terminate → nothing left; an admin
+ * SUBSCRIPTION_CANCEL → lifecycle → terminate → nothing left; a staging
+ * copy (issue 24.2): the original's data at copy time, neutralised by the
+ * stand-in's `odoo neutralize`, at its own address, billed as the Staging
+ * add-on in the original's bundle; refreshed from production; terminated
+ * with the original; refused on a plan without staging; an admin
  * deleting another customer's instance goes the same way; GET /api/plans
  * names the Odoo versions create accepts. Published
  * events are routed by events/triggers.yaml to the functions served here.
@@ -19,6 +23,11 @@ import plansFn from '../../../functions/plans/index.ts';
 import { probeOne } from '../../../platform/src/runtime/health.ts';
 import { runtime } from '../../../platform/src/runtime/index.ts';
 import { createTestUser, type TestUser } from '../../helpers/auth.ts';
+import fs from 'node:fs';
+import path from 'node:path';
+import { config } from '../../../platform/src/config.ts';
+import { withTenant } from '../../../platform/src/instances/odoo.ts';
+import { specOf } from '../../../platform/src/instances/runtime-spec.ts';
 import { call, deliver, row, startHarness, until, type Harness } from './harness.ts';
 
 let h: Harness;
@@ -43,8 +52,14 @@ function notify(eventType: string, subscriptionId: string) {
   });
 }
 
+/** Rows of a query in an instance's own Odoo database, as its role. */
+async function odooRows(instanceId: string, sql: string): Promise<Record<string, unknown>[]> {
+  return withTenant(specOf(await row(instanceId)).database, async (c) => (await c.query(sql)).rows);
+}
+
 describe('full path through Kill Bill', () => {
   let id: string;
+  let copyId: string;
   it('trial: create → SUBSCRIPTION_CREATION → running; a second trial is refused', async () => {
     const r = await call(h.fn.instances, alice.accessToken, {
       body: { name: 'Real', subdomain: `real-${Date.now().toString(36)}`, plan: 'standard-monthly', odooVersion: '17', trial: true },
@@ -66,6 +81,72 @@ describe('full path through Kill Bill', () => {
     expect(again.body.error.code).toBe('trial_unavailable');
   });
 
+  it("staging copy: the original's data at copy time, neutralised, at its own address, billed as an add-on", async () => {
+    // The customer's own data and outgoing mail server, in production.
+    await odooRows(id, `INSERT INTO res_partner (name, complete_name, email) VALUES ('Zed Customer', 'Zed Customer', 'zed@example.com')`);
+    await odooRows(id, `INSERT INTO ir_mail_server (name, smtp_host, smtp_port, active) VALUES ('Production SMTP', 'smtp.acme.test', 587, true)`);
+    const r = await call(h.fn.staging, alice.accessToken, { body: { action: 'create', id } });
+    expect(r.status, JSON.stringify(r.body)).toBe(202);
+    copyId = r.body.id;
+    const orig = await row(id);
+    expect(r.body.subdomain).toBe(`${orig.subdomain}-staging`);
+    await until('the copy running', async () => ['running', 'error'].includes((await row(copyId)).status), 60_000);
+    const copy = await row(copyId);
+    expect(copy, JSON.stringify({ step: copy.error_step, reason: copy.error_reason })).toMatchObject({ status: 'running', staging_of: id, customer_id: alice.userId });
+    expect(copy.db_name).not.toBe(orig.db_name);
+    // The same data, in a database of its own; production untouched by the neutralisation.
+    expect(await odooRows(copyId, `SELECT name, email FROM res_partner WHERE name = 'Zed Customer'`)).toEqual([{ name: 'Zed Customer', email: 'zed@example.com' }]);
+    const neutralised = `SELECT value FROM ir_config_parameter WHERE key = 'database.is_neutralized'`;
+    expect(await odooRows(copyId, neutralised)).toEqual([{ value: 'true' }]);
+    expect(await odooRows(id, neutralised)).toEqual([]);
+    const servers = `SELECT name, active FROM ir_mail_server ORDER BY id`;
+    expect(await odooRows(copyId, servers)).toEqual([
+      { name: 'Production SMTP', active: false },
+      { name: 'neutralization - disable emails', active: true },
+    ]);
+    expect(await odooRows(id, servers)).toEqual([{ name: 'Production SMTP', active: true }]);
+    expect(await odooRows(copyId, `SELECT d.name, c.active FROM ir_cron c JOIN ir_model_data d ON d.res_id = c.id AND d.model = 'ir.cron' ORDER BY d.name`)).toEqual([
+      { name: 'autovacuum_job', active: true },
+      { name: 'ir_cron_res_users_deletion', active: false },
+    ]);
+    // Odoo's copy reset: a secret of its own, and its own address in its links.
+    const param = (key: string) => `SELECT value FROM ir_config_parameter WHERE key = '${key}'`;
+    expect((await odooRows(copyId, param('database.secret')))[0].value).not.toBe((await odooRows(id, param('database.secret')))[0].value);
+    expect(await odooRows(copyId, param('web.base.url'))).toEqual([{ value: `http://${copy.subdomain}.localhost:8080` }]);
+    // Its own address answers, with the copy's own filestore under its database name.
+    const st = await (await runtime()).status(copyId);
+    expect(st.url).toBe(`http://${copy.subdomain}.localhost:8080`);
+    expect((await probeOne(st.healthUrl!)).ok).toBe(true);
+    expect(await h.router(copy.subdomain)).toHaveProperty('port');
+    expect(fs.readdirSync(path.join(config().dataDir, 'instances', copyId, 'filestore'))).toEqual([copy.db_name]);
+    // Billed as the Staging add-on in the original's bundle.
+    const bundle = (await new KillBill({ url: h.kb!.url, readRetries: 0 }).bundlesOfInstance(id))[0];
+    expect(bundle.subscriptions?.map((s) => [s.productCategory, s.planName, s.state, s.externalKey])).toEqual([
+      ['BASE', 'standard-monthly', 'ACTIVE', id],
+      ['ADD_ON', 'staging-monthly', 'ACTIVE', copyId],
+    ]);
+    expect(bundle.subscriptions?.[1].subscriptionId).toBe(copy.subscription_id);
+    // One copy per instance; a copy has none of its own.
+    const again = await call(h.fn.staging, alice.accessToken, { body: { action: 'create', id } });
+    expect(again.status).toBe(409);
+    const ofCopy = await call(h.fn.staging, alice.accessToken, { body: { action: 'create', id: copyId } });
+    expect([ofCopy.status, Object.keys(ofCopy.body.error.fields)]).toEqual([400, ['id']]);
+  });
+
+  it("refresh from production replaces the copy's data with a new neutralised copy", async () => {
+    await odooRows(copyId, `INSERT INTO res_partner (name) VALUES ('Only in staging')`);
+    await odooRows(id, `INSERT INTO res_partner (name) VALUES ('New in production')`);
+    const notCopy = await call(h.fn.staging, alice.accessToken, { body: { action: 'refresh', id } });
+    expect([notCopy.status, Object.keys(notCopy.body.error.fields)]).toEqual([400, ['id']]);
+    const r = await call(h.fn.staging, alice.accessToken, { body: { action: 'refresh', id: copyId } });
+    expect(r.status, JSON.stringify(r.body)).toBe(202);
+    expect(r.body.status).toBe('provisioning');
+    await until('the copy running again', async () => ['running', 'error'].includes((await row(copyId)).status), 60_000);
+    expect((await row(copyId)).status).toBe('running');
+    expect(await odooRows(copyId, `SELECT name FROM res_partner WHERE name IN ('Only in staging', 'New in production')`)).toEqual([{ name: 'New in production' }]);
+    expect(await odooRows(copyId, `SELECT value FROM ir_config_parameter WHERE key = 'database.is_neutralized'`)).toEqual([{ value: 'true' }]);
+  });
+
   it('delete → cancellation effective now → terminated, nothing left', async () => {
     const d = await call(h.fn.instanceAction, alice.accessToken, { body: { id, action: 'delete' } });
     expect(d.status, JSON.stringify(d.body)).toBe(202);
@@ -74,6 +155,12 @@ describe('full path through Kill Bill', () => {
     await until('terminated', async () => (await row(id)).status === 'terminated', 40_000);
     expect(await instanceDatabaseExists(instanceDbNames(id, alice.userId))).toEqual({ database: false, role: false });
     expect((await (await runtime()).status(id)).state).toBe('missing');
+    // Its staging copy ended with it: Kill Bill cancelled the add-on with the base, the platform the copy.
+    const addOn = await new KillBill({ url: h.kb!.url, readRetries: 0 }).subscription((await row(copyId)).subscription_id);
+    expect(addOn?.state).toBe('CANCELLED');
+    await until('the copy terminated', async () => (await row(copyId)).status === 'terminated', 40_000);
+    expect(await instanceDatabaseExists(instanceDbNames(copyId, alice.userId))).toEqual({ database: false, role: false });
+    expect((await (await runtime()).status(copyId)).state).toBe('missing');
   });
 
   it("an admin deletes another customer's instance: 202 → subscription cancelled now → terminated", async () => {
@@ -117,6 +204,10 @@ describe('full path through Kill Bill', () => {
       expect(bad.body.error.fields.odooVersion).toContain(plans.body.odooVersions.join(', '));
       const ok = await call(h.fn.instances, dave.accessToken, { body: body(plans.body.odooVersions.at(-1)) });
       expect(ok.status, JSON.stringify(ok.body)).toBe(202);
+      // Basic offers no staging copies: refused, naming the plan.
+      const staging = await call(h.fn.staging, dave.accessToken, { body: { action: 'create', id: ok.body.id } });
+      expect(staging.status).toBe(400);
+      expect(staging.body.error.fields.plan).toMatch(/Basic plan has no staging/);
     } finally {
       await new Promise((r) => server.close(r));
     }

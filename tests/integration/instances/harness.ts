@@ -96,7 +96,7 @@ export type Harness = {
   /** The real billing-side functions (realBilling), by name. */
   extra: Record<string, string>;
   billing: BillingStandIn;
-  fn: Record<'account' | 'instances' | 'instanceAction' | 'provision' | 'instanceOps' | 'quotaSet' | 'healthProbe' | 'backupDownload', string>;
+  fn: Record<'account' | 'instances' | 'instanceAction' | 'staging' | 'provision' | 'instanceOps' | 'quotaSet' | 'healthProbe' | 'backupDownload', string>;
   /** Routes `<subdomain>.localhost` as the gateway does (Odoo's port or a status page), whatever the driver. */
   router: InstanceRouter;
   /** The local runtime daemon (driver `local`). */
@@ -214,6 +214,7 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
     account: await serve(await import('../../../functions/account/index.ts')),
     instances: await serve(await import('../../../functions/instances/index.ts')),
     instanceAction: await serve(await import('../../../functions/instance-action/index.ts')),
+    staging: await serve(await import('../../../functions/staging/index.ts')),
     provision: await serve(await import('../../../functions/provision/index.ts')),
     instanceOps: await serve(await import('../../../functions/instance-ops/index.ts')),
     quotaSet: await serve(await import('../../../functions/quota-set/index.ts')),

@@ -24,7 +24,8 @@ import { instanceName, ROUTE_ANNOTATION, STATUS_PAGES_SERVICE, type KubeSettings
 import { statusPageObjects } from '../../../platform/src/runtime/kubernetes/status-pages.ts';
 import { BackupError, RuntimeError, type InstanceSpec } from '../../../platform/src/runtime/types.ts';
 import { startFakeKube, type FakeKube, type KubeObject } from '../../helpers/fake-kube.ts';
-import { initArgs, serveArgs, targetOf } from '../../../platform/src/odoo/contract.ts';
+import { initArgs, neutralizeArgs, serveArgs, targetOf } from '../../../platform/src/odoo/contract.ts';
+import { execFileSync } from 'node:child_process';
 import { freePort } from '../../helpers/ports.ts';
 
 const NS = 'saasodoo-instances';
@@ -497,6 +498,81 @@ describe('kubernetes driver', () => {
     fake.setStatus('batch/v1', 'Job', NS, jobs[0].metadata.name, { failed: 1, conditions: [{ type: 'Failed', status: 'True', reason: 'BackoffLimitExceeded' }] });
     await expect(p).rejects.toMatchObject({ name: 'RuntimeError', code: 'failed', message: expect.stringContaining('init Job failed: BackoffLimitExceeded') });
     await driver.remove(s4.id);
+  });
+
+  it("a staging copy: the original's backup published under the copy (filestore renamed), restored by a Job without a safety backup, then `odoo neutralize` as a Job like init's; all valid", async () => {
+    const copy: InstanceSpec = {
+      ...spec,
+      id: 'dddd1111-2222-4333-8444-555566667777',
+      subdomain: 'acme-staging',
+      database: { ...spec.database, name: 'odoo_c1_i2', user: 'odoo_i2', password: 'another-not-real-password-456' },
+    };
+    // A finished backup of the original, its filestore keyed by the original's database.
+    const partial = await store.begin(spec.id, 'st1');
+    const work = fs.mkdtempSync(path.join(config().dataDir, 'fs-'));
+    fs.mkdirSync(path.join(work, 'filestore', spec.database.name, 'ab'), { recursive: true });
+    fs.writeFileSync(path.join(work, 'filestore', spec.database.name, 'ab', 'abcdef'), 'logo');
+    execFileSync('tar', ['-czf', path.join(partial, 'filestore.tar.gz'), '-C', work, 'filestore']);
+    fs.writeFileSync(path.join(partial, 'db.dump'), 'PGDMP fake dump');
+    await store.finalize(spec.id, 'st1', { kind: 'safety', odooVersion: '17' });
+
+    await driver.apply(copy, { replicas: 0 });
+    const m = await driver.copyBackup(spec, 'st1', copy);
+    expect(m).toMatchObject({ instanceId: copy.id, backupId: 'st1', kind: 'safety' });
+    const listed = execFileSync('tar', ['-tzf', path.join(store.dir(copy.id, 'st1'), 'filestore.tar.gz')], { encoding: 'utf8' });
+    expect(listed).toContain(`filestore/${copy.database.name}/ab/abcdef`);
+    expect(listed).not.toContain(spec.database.name);
+
+    /** Waits for the copy's Job of `component`, checks it is valid, and lets it succeed. */
+    const finish = async (component: string) => {
+      let j: KubeObject | undefined;
+      for (let i = 0; i < 500 && !j; i++) {
+        j = fake.list({ namespace: NS, kind: 'Job' }).find((x) => x.metadata.labels?.['saasodoo.io/instance-id'] === copy.id && x.metadata.labels?.['app.kubernetes.io/component'] === component);
+        if (!j) await new Promise((r) => setTimeout(r, 10));
+      }
+      expect(j, `${component} Job`).toBeDefined();
+      new Job(j as any).validate();
+      fake.setStatus('batch/v1', 'Job', NS, j!.metadata.name, { succeeded: 1 });
+      return j!;
+    };
+    const restoring = driver.restoreCopy(copy, 'st1');
+    const restore = await finish('restore');
+    await restoring;
+    const script = restore.spec.template.spec.containers[0].command.join(' ');
+    expect(script).toContain(`/backups/${copy.id}/st1`);
+    expect(script).toContain('mkdir -p /instance/filestore'); // a copy's volume has no filestore yet
+    expect(restore.spec.template.spec.volumes.map((v: any) => v.persistentVolumeClaim?.claimName)).toContain(`${instanceName(copy.id)}-data`);
+
+    const neutralizing = driver.neutralize(copy, 10_000);
+    const nj = await finish('neutralize');
+    await neutralizing;
+    const c = nj.spec.template.spec.containers[0];
+    expect(c.image).toBe('odoo:17');
+    expect([...c.command, ...c.args]).toEqual(['odoo', ...neutralizeArgs(targetOf(copy), '/etc/odoo/odoo.conf')]);
+    expect(c.args).toEqual(['neutralize', '-c', '/etc/odoo/odoo.conf', '-d', copy.database.name]);
+    expect(nj.spec.template.spec.volumes).toEqual(
+      expect.arrayContaining([
+        { name: 'data', persistentVolumeClaim: { claimName: `${instanceName(copy.id)}-data` } },
+        { name: 'odoo-conf', secret: { secretName: `${instanceName(copy.id)}-odoo`, defaultMode: 0o440 } },
+      ]),
+    );
+    expect(JSON.stringify(nj)).not.toContain(copy.database.password);
+    // No safety backup Job ran for the copy: its data is replaced by design.
+    expect(fake.requests.filter((r) => r.method === 'PATCH' && r.resource === 'jobs' && r.name?.includes(instanceName(copy.id)) && r.name.includes('-backup-'))).toEqual([]);
+
+    // Its own objects at its own address, valid.
+    await driver.apply(copy);
+    const route = fake.get('traefik.io/v1alpha1', 'IngressRoute', NS, instanceName(copy.id))!;
+    expect(route.spec.routes[0].match).toBe('Host(`acme-staging.odoo.example.com`)');
+    new Deployment(fake.get('apps/v1', 'Deployment', NS, instanceName(copy.id)) as any).validate();
+    new PersistentVolumeClaim(fake.get('v1', 'PersistentVolumeClaim', NS, `${instanceName(copy.id)}-data`) as any).validate();
+    if (haveSchemas) {
+      const vRoute = crdValidator('crd-traefik.io_ingressroutes.yaml', 'v1alpha1');
+      expect(vRoute(route), JSON.stringify(vRoute.errors)).toBe(true);
+    }
+    await driver.deleteBackup(copy.id, 'st1');
+    await driver.remove(copy.id);
+    fs.rmSync(work, { recursive: true, force: true });
   });
 
   it('remove cascades through owner references and is idempotent', async () => {

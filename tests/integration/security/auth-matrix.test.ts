@@ -138,6 +138,12 @@ const MATRIX: Record<string, Record<string, Call>> = {
       body: () => ({ action: 'startSubscription', instanceId: randomUUID(), plan: 'basic-immediate', trial: false }),
       expect: A(401, 404, 404, 404),
     },
+    'open a staging add-on on Alice’s subscription': {
+      // Another customer finds no subscription of theirs for the instance; past that, Basic offers no add-on.
+      method: 'POST',
+      body: (f) => ({ action: 'startStagingAddOn', instanceId: f.instanceId, stagingId: randomUUID() }),
+      expect: A(401, 404, 400, 400),
+    },
     'cancel Alice’s subscription': {
       // Admins act for any tenant (instance-action delete by an admin cancels through here). The admin and
       // owner cells run last (ordered below) and cancel at end of term: harmless for the other rows.
@@ -146,6 +152,16 @@ const MATRIX: Record<string, Record<string, Call>> = {
       expect: A(401, 404, 'allowed', 'allowed'),
       maySee: ['owner', 'admin'],
     },
+  },
+  staging: {
+    // Alice's plan (Basic) offers no staging: past auth the owner and an operator get the plan's 400.
+    'make a staging copy of Alice’s instance': {
+      method: 'POST',
+      body: (f) => ({ action: 'create', id: f.instanceId }),
+      expect: A(401, 404, 400, 400),
+      maySee: ['owner', 'admin'],
+    },
+    'refresh Alice’s instance (not a copy)': { method: 'POST', body: (f) => ({ action: 'refresh', id: f.instanceId }), expect: A(401, 404, 400, 400) },
   },
   'dead-letters': {
     'GET list (admins only)': { method: 'GET', expect: A(401, 403, 403, 200) },

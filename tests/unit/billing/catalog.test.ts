@@ -5,7 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { CATALOG_PATH, localCatalogXml, localOverdueXml, OVERDUE_PATH, parseCatalog, parseOverdue, parseOverdueConfig } from '../../../platform/src/billing/catalog.ts';
-import { PLANS } from '../../../platform/src/plans.ts';
+import { PLANS, STAGING_ADDON } from '../../../platform/src/plans.ts';
 import { schemaFile } from '../../helpers/schemas.ts';
 
 function xmllint(): boolean {
@@ -33,7 +33,7 @@ describe('Kill Bill configuration', () => {
   }
 
   it('the catalogue has exactly the plans of SPEC 3, as platform/src/plans.ts says', () => {
-    const catalog = parseCatalog(localCatalogXml());
+    const catalog = parseCatalog(localCatalogXml()).filter((p) => p.category === 'BASE');
     expect(catalog.map((p) => p.name).sort()).toEqual(PLANS.map((p) => p.id).sort());
     for (const plan of PLANS) {
       const c = catalog.find((p) => p.name === plan.id)!;
@@ -44,6 +44,17 @@ describe('Kill Bill configuration', () => {
         trial: plan.trial?.days,
       });
     }
+  });
+
+  it('the staging add-on is an ADD_ON available on exactly the plans with staging, priced as plans.ts says', () => {
+    const catalog = parseCatalog(localCatalogXml());
+    const addOn = catalog.find((p) => p.name === STAGING_ADDON.plan)!;
+    expect(addOn).toMatchObject({ category: 'ADD_ON', product: STAGING_ADDON.product, price: STAGING_ADDON.price.amount, trialDays: STAGING_ADDON.trial.days, billingPeriod: 'MONTHLY' });
+    expect(catalog.filter((p) => p.category === 'ADD_ON').map((p) => p.name)).toEqual([STAGING_ADDON.plan]);
+    for (const plan of PLANS) {
+      expect({ plan: plan.id, staging: catalog.find((p) => p.name === plan.id)!.addOns.includes(STAGING_ADDON.product) }).toEqual({ plan: plan.id, staging: plan.staging });
+    }
+    expect(PLANS.filter((p) => p.staging).map((p) => p.id)).toEqual(['standard-monthly', 'premium-monthly']);
   });
 
   it('overdue: WARNING at 10 days, BLOCKED at 14 (suspends), CANCELLATION at 21 (end of term)', () => {

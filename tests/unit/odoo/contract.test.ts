@@ -15,6 +15,7 @@ import {
   initArgs,
   KNOWN_ODOO_VERSIONS,
   LICENCE_PARAMETERS,
+  neutralizeArgs,
   odooPasswordHash,
   ODOO_PBKDF2_ROUNDS,
   serveArgs,
@@ -97,6 +98,11 @@ describe('command lines per version', () => {
   it('serve: -d alone (no --db-filter, so Odoo never lists databases in postgres), no database list, proxy mode', () => {
     const args = serveArgs({ version: '18', database: db }, '/c');
     expect(args).toEqual(['-c', '/c', '-d', 'odoo_a_b', '--no-database-list', '--proxy-mode']);
+  });
+
+  it('neutralize: the odoo-bin command first, then -c and -d (odoo/cli/neutralize.py), for every known version', () => {
+    for (const version of KNOWN_ODOO_VERSIONS) expect(neutralizeArgs({ version, database: db }, '/c')).toEqual(['neutralize', '-c', '/c', '-d', 'odoo_a_b']);
+    expect(() => neutralizeArgs({ version: '15', database: db }, '/c')).toThrow(/unsupported Odoo version/);
   });
 
   it('odoo.conf carries the connection, the master password hash and the plan workers', () => {

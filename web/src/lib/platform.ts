@@ -38,6 +38,8 @@ export type Instance = {
 	storage?: { usedBytes?: number; limitBytes?: number };
 	/** Storage used per hour over the last 30 days, oldest first (the instance page's chart). */
 	storageHistory?: { at: string; usedBytes: number; limitBytes: number }[];
+	/** A staging copy: the instance it copies and when its data was taken from it. */
+	staging?: { of: string; copiedAt?: string };
 };
 
 export type Backup = { id: string; createdAt?: string; kind?: string; status?: string; sizeBytes?: number; size?: number };
@@ -50,6 +52,8 @@ export type Plan = {
 	resources: { cpu: number; memoryMiB: number; storageGiB: number };
 	database: string;
 	trial?: { days: number };
+	/** Whether instances on this plan may have a staging copy. */
+	staging?: boolean;
 };
 
 /** Customer actions by status (SPEC 5); admins may also retry an instance in error. */

@@ -101,6 +101,9 @@ export function reasonWords(h: HistoryEntry, backups: Backup[] = []): string | u
 	if (r === 'backup completed') return 'The backup completed.';
 	if (/^backup failed/.test(r)) return 'The backup failed; earlier backups are not affected.';
 	if (r === 'created') return 'The instance was ordered.';
+	if (r === 'staging copy requested') return 'A staging copy was ordered.';
+	if (r === 'refresh from production requested') return 'Its data is being replaced with a fresh copy of production.';
+	if (r === 'its original instance was terminated') return 'Its original instance was deleted, so this staging copy was deleted with it.';
 	if (r === 'overdue') return 'Suspended because an invoice is unpaid.';
 	if (r === 'resumed after payment') return 'Resumed after payment.';
 	if (r === 'subscription_cancelled') return 'The subscription ended, so the instance was deleted.';
@@ -110,4 +113,26 @@ export function reasonWords(h: HistoryEntry, backups: Backup[] = []): string | u
 	if ((m = r.match(/^(\S+) failed: /))) return `The step “${label(m[1])}” failed.`;
 	if (UUID.test(r) || /[_:]|→/.test(r)) return undefined; // internal: better nothing than an id
 	return /[.!?]$/.test(r) ? r.replace(/^./, (c) => c.toUpperCase()) : `${r.replace(/^./, (c) => c.toUpperCase())}.`;
+}
+
+/** The badge of a staging copy in lists and on its page. */
+export const STAGING_BADGE = 'Staging copy';
+
+/**
+ * The banner on a staging copy's pages: what it is, from when, and why it is
+ * safe (Odoo's neutralisation switched off outgoing mail, scheduled actions
+ * and payment providers in the copy).
+ */
+export function stagingBanner(originalName: string | undefined, copiedAt: string | undefined): string {
+	const of = originalName ? `of ${originalName}` : 'of your instance';
+	const when = copiedAt ? `, with its data as it was on ${formatDate(copiedAt)}` : '';
+	return `This is a staging copy ${of}${when}. Outgoing mail, scheduled actions and payment providers are switched off in it, so it never mails your customers or charges their cards. Try changes here; production is not affected.`;
+}
+
+/** Why an instance offers no staging copy, or undefined when it does. */
+export function stagingUnavailableWords(planOffersStaging: boolean, status: string, isCopy: boolean, stagingPlans: string[]): string | undefined {
+	if (isCopy) return undefined;
+	if (!planOffersStaging) return stagingPlans.length ? `Staging copies come with the ${stagingPlans.join(' and ')} plans.` : 'Your plan has no staging copies.';
+	if (status !== 'running' && status !== 'stopped') return 'A staging copy can be made while the instance is running or stopped.';
+	return undefined;
 }

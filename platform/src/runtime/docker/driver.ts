@@ -20,7 +20,20 @@ import path from 'node:path';
 import Docker from 'dockerode';
 import { config } from '../../config.ts';
 import { log } from '../../log.ts';
-import { configFile, initArgs, ODOO_DATA_DIR, odooPasswordHash, ODOO_GEVENT_PORT, ODOO_HTTP_PORT, ODOO_PATHS, ODOO_RC, serveArgs, serveSettingsOf, targetOf } from '../../odoo/contract.ts';
+import {
+  configFile,
+  initArgs,
+  neutralizeArgs,
+  ODOO_DATA_DIR,
+  odooPasswordHash,
+  ODOO_GEVENT_PORT,
+  ODOO_HTTP_PORT,
+  ODOO_PATHS,
+  ODOO_RC,
+  serveArgs,
+  serveSettingsOf,
+  targetOf,
+} from '../../odoo/contract.ts';
 import { BackupStore, StoredBackups, assertSafeId } from '../backup-store.ts';
 import { probeOne } from '../health.ts';
 import { backupOnHost, restoreOnHost } from '../host-backup.ts';
@@ -352,9 +365,9 @@ export class DockerDriver extends StoredBackups implements RuntimeDriver {
     return configFile(target, { ...settings, geventPort: host ? st.geventPort : ODOO_GEVENT_PORT });
   }
 
-  /** The init as a one-shot container; RuntimeError failed with the log tail when it exits non-zero, timeout after timeoutMs. */
-  private async runInit(spec: InstanceSpec, st: DockerState, image: string, timeoutMs: number): Promise<void> {
-    const name = `${containerName(spec.id)}-init`;
+  /** One Odoo command (init, neutralize) as a one-shot container; RuntimeError failed with the log tail when it exits non-zero, timeout after timeoutMs. */
+  private async runOnce(spec: InstanceSpec, st: DockerState, image: string, timeoutMs: number, what: 'init' | 'neutralize' = 'init'): Promise<void> {
+    const name = `${containerName(spec.id)}-${what}`;
     await this.docker
       .getContainer(name)
       .remove({ force: true, v: true })
@@ -363,8 +376,8 @@ export class DockerDriver extends StoredBackups implements RuntimeDriver {
       name,
       Image: image,
       Entrypoint: ['odoo'],
-      Cmd: initArgs(targetOf(spec), ODOO_RC),
-      Labels: { ...labelsFor(spec), [COMPONENT_LABEL]: 'init' },
+      Cmd: what === 'init' ? initArgs(targetOf(spec), ODOO_RC) : neutralizeArgs(targetOf(spec), ODOO_RC),
+      Labels: { ...labelsFor(spec), [COMPONENT_LABEL]: what },
       HostConfig: this.hostConfig(spec, st),
     });
     try {
@@ -374,7 +387,7 @@ export class DockerDriver extends StoredBackups implements RuntimeDriver {
       let timer: NodeJS.Timeout | undefined;
       const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeoutMs)));
       const result = await Promise.race([waited as Promise<{ StatusCode: number }>, timedOut]).finally(() => clearTimeout(timer));
-      if (result === 'timeout') throw new RuntimeError('timeout', `Odoo init did not finish within ${Math.round(timeoutMs / 1000)} s`);
+      if (result === 'timeout') throw new RuntimeError('timeout', `Odoo ${what} did not finish within ${Math.round(timeoutMs / 1000)} s`);
       const { StatusCode } = result;
       if (StatusCode !== 0) {
         const tail = demux((await c.logs({ stdout: true, stderr: true, tail: 5, follow: false })) as unknown as Buffer)
@@ -383,7 +396,7 @@ export class DockerDriver extends StoredBackups implements RuntimeDriver {
           .slice(-3)
           .join(' | ')
           .slice(0, 400);
-        throw new RuntimeError('failed', `Odoo init exited with code ${StatusCode}${tail ? `: ${tail}` : ''}`);
+        throw new RuntimeError('failed', `Odoo ${what} exited with code ${StatusCode}${tail ? `: ${tail}` : ''}`);
       }
     } finally {
       await c.remove({ force: true, v: true }).catch(() => {});
@@ -494,7 +507,14 @@ export class DockerDriver extends StoredBackups implements RuntimeDriver {
   async initialize(spec: InstanceSpec, timeoutMs: number): Promise<void> {
     await this.apply(spec, { replicas: 0 });
     const st = (await this.readState(spec.id))!;
-    await this.runInit(spec, st, this.imageOf(spec), timeoutMs);
+    await this.runOnce(spec, st, this.imageOf(spec), timeoutMs);
+  }
+
+  /** `odoo neutralize` (contract.ts neutralizeArgs) as a one-shot container, the instance stopped, exactly as init runs. */
+  async neutralize(spec: InstanceSpec, timeoutMs: number): Promise<void> {
+    await this.apply(spec, { replicas: 0 });
+    const st = (await this.readState(spec.id))!;
+    await this.runOnce(spec, st, this.imageOf(spec), timeoutMs, 'neutralize');
   }
 
   /** The image's id (a new image under the same tag is another build). */
@@ -568,7 +588,7 @@ export class DockerDriver extends StoredBackups implements RuntimeDriver {
 
   async remove(id: string): Promise<void> {
     assertSafeId(id, 'instance id');
-    for (const name of [containerName(id), `${containerName(id)}-init`]) {
+    for (const name of [containerName(id), `${containerName(id)}-init`, `${containerName(id)}-neutralize`]) {
       try {
         await this.docker.getContainer(name).remove({ force: true, v: true });
       } catch (err) {

@@ -19,6 +19,7 @@ import {
   FIELD_MANAGER,
   ingressRoute,
   initJob,
+  neutralizeJob,
   instanceHost,
   instanceName,
   instanceObjects,
@@ -309,6 +310,13 @@ export class KubernetesDriver extends StoredBackups implements RuntimeDriver {
     await this.apply(spec, { replicas: 0 });
     const owner = await this.owner(spec);
     await this.runJobObject('init', (name) => initJob(spec, this.settings, owner, name), spec.id, timeoutMs);
+  }
+
+  /** `odoo neutralize` as a Job (objects.ts neutralizeJob) on the stopped copy, as initialize runs init. */
+  async neutralize(spec: InstanceSpec, timeoutMs: number): Promise<void> {
+    assertSafeId(spec.id, 'instance id');
+    const owner = await this.owner(spec);
+    await this.runJobObject('neutralize', (name) => neutralizeJob(spec, this.settings, owner, name), spec.id, timeoutMs);
   }
 
   /** The image reference of the version (a new tag is another build). */

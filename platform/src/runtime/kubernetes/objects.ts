@@ -6,7 +6,7 @@
  * Service, IngressRoute, Certificate and Jobs.
  */
 import { createHash } from 'node:crypto';
-import { configFile, initArgs, ODOO_DATA_DIR, ODOO_GEVENT_PORT, ODOO_PATHS, ODOO_RC, serveArgs, serveSettingsOf, targetOf, workersFor } from '../../odoo/contract.ts';
+import { configFile, initArgs, neutralizeArgs, ODOO_DATA_DIR, ODOO_GEVENT_PORT, ODOO_PATHS, ODOO_RC, serveArgs, serveSettingsOf, targetOf, workersFor } from '../../odoo/contract.ts';
 import type { InstanceSpec } from '../types.ts';
 
 export type KubeSettings = {
@@ -240,24 +240,37 @@ export function deployment(spec: InstanceSpec, s: KubeSettings, owner: OwnerRef,
  * volume, run before the Deployment serves anything.
  */
 export function initJob(spec: InstanceSpec, s: KubeSettings, owner: OwnerRef, jobName: string): Obj {
-  const pod = odooPodParts(spec, s, initArgs(targetOf(spec), ODOO_RC));
+  return odooJob(spec, s, owner, jobName, 'init', initArgs(targetOf(spec), ODOO_RC));
+}
+
+/**
+ * `odoo neutralize` (contract.ts neutralizeArgs) on a staging copy, as a
+ * one-shot Job exactly like init's: the same image, odoo.conf and volume,
+ * run after the restore and before the Deployment serves the copy.
+ */
+export function neutralizeJob(spec: InstanceSpec, s: KubeSettings, owner: OwnerRef, jobName: string): Obj {
+  return odooJob(spec, s, owner, jobName, 'neutralize', neutralizeArgs(targetOf(spec), ODOO_RC));
+}
+
+function odooJob(spec: InstanceSpec, s: KubeSettings, owner: OwnerRef, jobName: string, component: 'init' | 'neutralize', args: string[]): Obj {
+  const pod = odooPodParts(spec, s, args);
   return {
     apiVersion: 'batch/v1',
     kind: 'Job',
-    metadata: meta(spec, s, jobName, owner, { 'app.kubernetes.io/component': 'init' }),
+    metadata: meta(spec, s, jobName, owner, { 'app.kubernetes.io/component': component }),
     spec: {
       backoffLimit: 0,
       activeDeadlineSeconds: 3600,
       ttlSecondsAfterFinished: 3600,
       template: {
-        metadata: { labels: { ...labelsFor(spec), 'app.kubernetes.io/component': 'init' } },
+        metadata: { labels: { ...labelsFor(spec), 'app.kubernetes.io/component': component } },
         spec: {
           restartPolicy: 'Never',
           automountServiceAccountToken: false,
           securityContext: { runAsNonRoot: true, runAsUser: 101, runAsGroup: 101, fsGroup: 101, seccompProfile: { type: 'RuntimeDefault' } },
           containers: [
             {
-              name: 'init',
+              name: component,
               ...pod.container,
               resources: { requests: { cpu: String(spec.resources.cpu), memory: `${spec.resources.memoryMiB}Mi` }, limits: { memory: `${spec.resources.memoryMiB}Mi` } },
             },
@@ -359,7 +372,8 @@ export function job(spec: InstanceSpec, s: KubeSettings, owner: OwnerRef, kind: 
       'pg_restore --clean --if-exists --no-owner --no-privileges --single-transaction --exit-on-error -d "$PGDATABASE" "$b/db.dump"',
       'rm -rf /instance/.restore /instance/.old-filestore && mkdir /instance/.restore',
       'tar -xzf "$b/filestore.tar.gz" -C /instance/.restore',
-      'mv /instance/filestore /instance/.old-filestore && mv /instance/.restore/filestore /instance/filestore',
+      // A staging copy restores into a volume that has no filestore yet.
+      'mkdir -p /instance/filestore && mv /instance/filestore /instance/.old-filestore && mv /instance/.restore/filestore /instance/filestore',
       'rm -rf /instance/.old-filestore /instance/.restore',
     ].join('\n'),
     usage: ['set -eu', `mkdir -p ${dir}`, `du -sb /instance | cut -f1 > ${dir}/.usage.tmp && mv ${dir}/.usage.tmp ${dir}/.usage`].join('\n'),

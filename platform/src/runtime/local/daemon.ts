@@ -26,7 +26,7 @@ import { duBytes, portFree } from '../host-util.ts';
 import { isPageState, statusPage } from '../status-page.ts';
 import type { InstanceSpec, QuotaUsage, RuntimeStatus } from '../types.ts';
 import { assertSafeId } from '../backup-store.ts';
-import { configFile, initArgs, ODOO_PATHS, serveArgs, serveSettingsOf, targetOf } from '../../odoo/contract.ts';
+import { configFile, initArgs, neutralizeArgs, ODOO_PATHS, serveArgs, serveSettingsOf, targetOf } from '../../odoo/contract.ts';
 
 const GiB = 1024 ** 3;
 /** The Odoo stand-in, run with plain `node` (see standin.mjs). */
@@ -219,12 +219,22 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions): Promise<Loca
    * instance's config, to completion. Fails with the exit code and the last
    * line Odoo printed (it prints no secrets: the password is in odoo.conf).
    */
-  async function initialize(inst: Instance) {
+  function initialize(inst: Instance) {
+    return runOnce(inst, 'init', (conf) => initArgs(targetOf(inst.spec), conf));
+  }
+
+  /** `odoo neutralize` (contract.ts neutralizeArgs) on a staging copy, stopped, the same way as init. */
+  function neutralize(inst: Instance) {
+    return runOnce(inst, 'neutralize', (conf) => neutralizeArgs(targetOf(inst.spec), conf));
+  }
+
+  /** One Odoo command to completion with the instance stopped (init, neutralize); fails with the exit reason and Odoo's last line. */
+  async function runOnce(inst: Instance, what: 'init' | 'neutralize', argsFor: (conf: string) => string[]) {
     await stopProcess(inst);
     const { spec } = inst;
-    const logFile = path.join(dirOf(spec.id), 'init.log');
+    const logFile = path.join(dirOf(spec.id), `${what}.log`);
     const logFd = await fs.open(logFile, 'w', 0o600);
-    const [cmd, args] = odooCommandLine(initArgs(targetOf(spec), await writeOdooConf(inst)));
+    const [cmd, args] = odooCommandLine(argsFor(await writeOdooConf(inst)));
     const env: NodeJS.ProcessEnv = { ...tenantBaseEnv(), SAASODOO_INSTANCE: spec.id, INSTANCE_NAME: spec.name, ODOO_VERSION: spec.odooVersion };
     const child = spawn(cmd, args, { cwd: repoRoot, env, stdio: ['ignore', logFd.fd, logFd.fd], detached: true });
     await logFd.close();
@@ -250,7 +260,7 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions): Promise<Loca
     if (result.code === 0) return;
     const last = (await fs.readFile(logFile, 'utf8').catch(() => '')).trim().split('\n').filter(Boolean).at(-1) ?? '';
     const why = result.timedOut ? `did not finish within ${Math.round(timeoutMs / 1000)} s` : result.signal ? `was killed (${result.signal})` : `exited with code ${result.code}`;
-    throw new ApiError(500, 'failed', `Odoo init ${why}${last ? `: ${last.slice(0, 200)}` : ''}`);
+    throw new ApiError(500, 'failed', `Odoo ${what} ${why}${last ? `: ${last.slice(0, 200)}` : ''}`);
   }
 
   async function watchHealth(inst: Instance, child: ChildProcess) {
@@ -445,6 +455,9 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions): Promise<Loca
       }
       case 'POST init':
         await locked(id, () => initialize(need(id)));
+        return send(res, 200, statusOf(need(id)));
+      case 'POST neutralize':
+        await locked(id, () => neutralize(need(id)));
         return send(res, 200, statusOf(need(id)));
       case 'GET usage':
         return send(res, 200, await usage(id));

@@ -90,6 +90,13 @@ export class LocalDriver extends StoredBackups implements RuntimeDriver {
     await this.call('POST', `/instances/${spec.id}/init`, undefined, timeoutMs + 10_000);
   }
 
+  /** Runs `odoo neutralize` (ODOO_COMMAND or the stand-in) in the daemon, with the instance stopped, as init runs. */
+  async neutralize(spec: InstanceSpec, timeoutMs: number): Promise<void> {
+    assertSafeId(spec.id, 'instance id');
+    await this.apply(spec, { replicas: 0 });
+    await this.call('POST', `/instances/${spec.id}/neutralize`, undefined, timeoutMs + 10_000);
+  }
+
   /** ODOO_COMMAND as configured (the daemon runs that), else the stand-in's own source digest. */
   async odooBuild(): Promise<string> {
     const cmd = config().ODOO_COMMAND;

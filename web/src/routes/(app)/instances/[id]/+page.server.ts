@@ -1,4 +1,4 @@
-import { fail } from '@sveltejs/kit';
+import { fail, redirect } from '@sveltejs/kit';
 import { api } from '$lib/server/api';
 import { failFrom, loadError } from '$lib/server/forms';
 import { trialEnds } from '$lib/server/trials';
@@ -8,12 +8,24 @@ import type { Actions, PageServerLoad } from './$types';
 
 export const load: PageServerLoad = async (event) => {
 	try {
-		const [instance, plans] = await Promise.all([
+		const [instance, plans, list] = await Promise.all([
 			api<Instance>(event, 'GET', 'instances', { query: { id: event.params.id } }),
 			api<{ items: Plan[] }>(event, 'GET', 'plans').catch(() => ({ items: [] as Plan[] })),
+			api<{ items: Instance[] }>(event, 'GET', 'instances').catch(() => ({ items: [] as Instance[] })),
 		]);
 		const trialEnd = instance.billingStatus === 'trial' ? (await trialEnds(event, [instance.id]))[instance.id] : undefined;
-		return { instance, plans: plans.items ?? [], trialEnd, isAdmin: event.locals.user?.role === 'admin', viewerId: event.locals.user?.id };
+		// A staging copy names its original; an original links to its live copy (both from the customer's own list).
+		const items = list.items ?? [];
+		const original = instance.staging ? items.find((x) => x.id === instance.staging!.of) : undefined;
+		const copy = items.find((x) => x.staging?.of === instance.id && x.status !== 'terminated');
+		return {
+			instance,
+			plans: plans.items ?? [],
+			trialEnd,
+			isAdmin: event.locals.user?.role === 'admin',
+			viewerId: event.locals.user?.id,
+			staging: { original: original ? { id: original.id, name: original.name } : undefined, copy: copy ? { id: copy.id, name: copy.name, status: copy.status } : undefined },
+		};
 	} catch (err) {
 		loadError(err);
 	}
@@ -49,6 +61,19 @@ export const actions: Actions = {
 		} catch (err) {
 			return failFrom(err);
 		}
+	},
+	/** Make a staging copy of this instance (then show the copy), or refresh this copy from production. */
+	staging: async (event) => {
+		const action = String((await event.request.formData()).get('action') ?? '');
+		if (action !== 'create' && action !== 'refresh') return fail(400, { message: 'Unknown action', fields: { action: 'choose one of the buttons' } });
+		let copyId: string;
+		try {
+			copyId = (await api<{ id: string }>(event, 'POST', 'staging', { body: { action, id: event.params.id } })).id;
+		} catch (err) {
+			return failFrom(err);
+		}
+		if (action === 'create') redirect(303, `/instances/${copyId}?staging=new`);
+		return { success: 'Refreshing from production: a fresh backup of the original is copied here and neutralised; this takes a few minutes.', action: 'refresh' };
 	},
 	act: async (event) => {
 		const data = await event.request.formData();
