@@ -69,8 +69,22 @@ export function expectedMails(scenario: string, o: { months: number; manualBacku
     case 'paid-now':
       // Paid on subscribing (invoice + payment), then day 30, 60, …: day 30 falls in the +16 move to day 31, day 60 in the one to day 78 (with day 90 not reached).
       return { steps: [['invoice-created', 'payment-succeeded'], ['instance-ready'], ...monthly(1 + o.months)], anywhere };
+    case 'suspended-then-pays':
+      // Trial ends unpaid (day 14), blocked at 14 days unpaid (day 28: the +16 move jumps past WARNING, which lifecycle
+      // only tells while Kill Bill still shows it), resumed when the card works, then paid like trial-then-pays.
+      return { steps: [['instance-ready'], ['trial-ended'], ['instance-suspended'], ['instance-resumed'], ...monthly(1 + o.months)], anywhere };
+    case 'trial-then-fails':
+      // As above, never paid: overdue CANCELLATION (21 days unpaid) cancels at the end of the term (day 44).
+      return { steps: [['instance-ready'], ['trial-ended'], ['instance-suspended'], ['cancellation-scheduled'], ['instance-terminated']], anywhere };
+    case 'never-pays':
+      // The first payment fails on subscribing: nothing to provision; blocked at 14 days, cancelled at the end of the term (day 30).
+      return { steps: [['invoice-created', 'payment-failed'], ['instance-suspended'], ['instance-terminated']], anywhere };
+    case 'trial-cancelled-now':
+      return { steps: [['instance-ready'], ['instance-terminated']], anywhere };
+    case 'paid-cancelled-end-of-term':
+      return { steps: [['invoice-created', 'payment-succeeded'], ['instance-ready'], ['cancellation-scheduled'], ['instance-terminated']], anywhere };
     default:
-      return { steps: [], anywhere };
+      throw new Error(`no mail oracle for scenario ${scenario}`);
   }
 }
 
