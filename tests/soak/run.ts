@@ -63,6 +63,8 @@ async function call(p: Platform, endpoint: string, method: 'GET' | 'POST', path:
         ...(o.token ? { authorization: `Bearer ${o.token}` } : {}),
       },
       body: o.body ? JSON.stringify(o.body) : undefined,
+      // A request unanswered in 30 s is an error, not a hang of the soak.
+      signal: AbortSignal.timeout(30_000),
     });
     const text = await res.text();
     const ms = performance.now() - t0;
@@ -140,13 +142,17 @@ async function main(): Promise<number> {
   const { KillBill } = await import('@saasodoo/platform/billing/killbill');
   const { db } = await import('@saasodoo/platform/db/index');
   const { callbackUrl } = await import('@saasodoo/platform/billing/webhook');
+  const { buildEvent, send } = await import('@saasodoo/platform/emit');
   const kb = new KillBill({ url: p.killbill });
+  const sink = `http://127.0.0.1:${p.env.BROKER_PORT}`;
   try {
     // Customers with a running trial instance each: the ones the load logs in, reads and acts on.
     const users: TestUser[] = [];
     const instances = new Map<TestUser, string>();
     for (let i = 0; i < 6; i++) {
       const u = await createTestUser({ firstName: `Soak${i}` });
+      // The contact mails go to, as signup's user.registered gives it (createTestUser writes the user directly).
+      await send(buildEvent('com.saasodoo.user.registered', { customerId: u.userId, email: u.email, firstName: u.firstName, lastName: u.lastName }, { subject: u.userId }), sink);
       users.push(u);
       const r = await call(p, 'POST /api/instances', 'POST', '/api/instances', {
         token: u.accessToken,
@@ -212,13 +218,16 @@ async function main(): Promise<number> {
         void kb.moveClock({ days: 1 }).catch((err: Error) => log(`clock move failed: ${err.message}`));
         const s = sample(p, samples.length + 1);
         samples.push(s);
-        log(`minute ${s.minute}: ${requests} requests, ${errors} errors, queues ${s.queues}, host ${s.mem.get('host')?.toFixed(0)} MB`);
+        log(
+          `minute ${s.minute}: ${requests} requests, ${errors} errors (${[...errorKinds].map(([k, v]) => `${k} × ${v}`).join(', ') || 'none'}), queues ${s.queues}, host ${s.mem.get('host')?.toFixed(0)} MB`,
+        );
         nextSample += 60_000;
       }
       const due = start + (tick * 1000) / RATE;
       if (due > Date.now()) await sleep(due - Date.now());
     }
     await Promise.allSettled([...inflight]);
+    if (samples.length < MINUTES) samples.push(sample(p, samples.length + 1));
     // The last sample, once the load stopped and the queues had 60 s to drain.
     let drained = queueDepths();
     for (let i = 0; i < 60 && [...(drained ?? [])].some(([n, d]) => d > 0 && !n.endsWith('.dlq')); i++) {
