@@ -53,6 +53,8 @@ export async function privateRedis(): Promise<PrivateRedis> {
     await exited;
   };
   await start();
+  // Not left running when the suite is interrupted (run.ts turns SIGINT/SIGTERM into an exit).
+  process.once('exit', () => child?.kill('SIGKILL'));
   return {
     url: `redis://127.0.0.1:${port}`,
     async restart() {

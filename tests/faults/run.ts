@@ -542,6 +542,8 @@ async function compare(customers: Customer[], db: DbFn, p: Platform): Promise<st
   return problems;
 }
 
+for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => process.exit(130));
+
 main().then(
   (code) => process.exit(code),
   (err) => {
