@@ -21,22 +21,29 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const log = (msg: string) => process.stdout.write(`[faults ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
 
 async function get(p: Platform, fn: string, token: string, query = ''): Promise<Response> {
-  return fetch(`${p.gateway}/api/${fn}${query}`, { headers: { authorization: `Bearer ${token}` } });
+  return fetch(`${p.gateway}/api/${fn}${query}`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(30_000) });
 }
 
 /** Fault 5: Redis restarted (its data gone). Sessions come back with one refresh; a login limit still bites. */
 async function redisRestart(c: Ctx): Promise<string> {
   await c.redis.restart();
+  log('fault: Redis is back; checking every session and the login limit');
   // Sessions: every customer's next call works, at worst after one refresh (the portal's answer to a 401).
   let refreshed = 0;
   for (const cu of c.customers) {
-    let r = await get(c.p, 'instances', cu.user.accessToken);
+    const attempt = () => get(c.p, 'instances', cu.user.accessToken).catch(() => new Response(null, { status: 503 }));
+    let r = await attempt();
     for (let i = 0; (r.status === 502 || r.status === 503) && i < 30; i++) {
       await sleep(1000);
-      r = await get(c.p, 'instances', cu.user.accessToken);
+      r = await attempt();
     }
     if (r.status === 401) {
-      const res = await fetch(`${c.p.gateway}/api/refresh`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ refreshToken: cu.user.refreshToken }) });
+      const res = await fetch(`${c.p.gateway}/api/refresh`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ refreshToken: cu.user.refreshToken }),
+        signal: AbortSignal.timeout(30_000),
+      });
       if (res.status !== 200) throw new Error(`after the Redis restart a customer's refresh answered ${res.status}: logged out for good`);
       const t = (await res.json()) as { accessToken: string; refreshToken: string };
       cu.user.accessToken = t.accessToken;

@@ -315,7 +315,7 @@ async function main(): Promise<number> {
     await settle(db, 4000);
     await resendSome(p, callbackUrl(), db);
     log('clock +16 days (overdue blocks the unpaid; first term of paid plans ends)');
-    await kb.moveClock({ days: 16 });
+    await moveClock(kb, 16);
     await settle(db, 4000);
     log('payments work again for the suspended-then-pays customers');
     await pool(
@@ -325,7 +325,7 @@ async function main(): Promise<number> {
     );
     await settle(db, 4000);
     log('clock +16 days (end-of-term cancellations take effect)');
-    await kb.moveClock({ days: 16 });
+    await moveClock(kb, 16);
     await resendSome(p, callbackUrl(), db);
 
     // 5. Month by month (paid plans invoice and pay) until Kill Bill has pushed enough.
@@ -334,7 +334,7 @@ async function main(): Promise<number> {
       const { n } = await db('billing').one<{ n: number }>('SELECT count(*)::int AS n FROM kb_inbox');
       if (month > 1 && n >= NOTIFICATIONS) break;
       log(`clock +1 month (${n} distinct notifications so far)`);
-      await kb.moveClock({ days: 31 });
+      await moveClock(kb, 31);
       await resendSome(p, callbackUrl(), db);
       months = month;
     }
@@ -393,6 +393,25 @@ async function main(): Promise<number> {
     await redis.stop();
   }
   return exit;
+}
+
+/**
+ * Moves Kill Bill's clock `days` on, to a date fixed before the first try, so
+ * a move the shared PostgreSQL interrupted (a restart, its connection slots
+ * full) is simply made again to the same date, as an operator would.
+ */
+async function moveClock(kb: InstanceType<(typeof import('@saasodoo/platform/billing/killbill'))['KillBill']>, days: number): Promise<void> {
+  const at = new Date((await kb.now()).getTime() + days * 86_400_000);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await kb.moveClock({ at });
+      return;
+    } catch (err) {
+      if (attempt >= 20) throw err;
+      log(`clock move interrupted (${(err as Error).message}); moving again`);
+      await sleep(3000);
+    }
+  }
 }
 
 /** Polls `check` every second until true; throws after `ms`. */
