@@ -74,10 +74,12 @@ export function expectedMails(scenario: string, o: { months: number; manualBacku
       // only tells while Kill Bill still shows it), resumed when the card works, then paid like trial-then-pays.
       return { steps: [['instance-ready'], ['trial-ended'], ['instance-suspended'], ['instance-resumed'], ...monthly(1 + o.months)], anywhere };
     case 'trial-then-fails':
-      // As above, never paid: overdue CANCELLATION (21 days unpaid) cancels at the end of the term (day 44).
-      return { steps: [['instance-ready'], ['trial-ended'], ['instance-suspended'], ['cancellation-scheduled'], ['instance-terminated']], anywhere };
+      // As above, never paid: overdue CANCELLATION (21 days unpaid, day 35) cancels at the end of the term (day 44); the
+      // move from day 31 to 47 passes both, so Kill Bill already shows it cancelled: terminated, no "scheduled" mail.
+      return { steps: [['instance-ready'], ['trial-ended'], ['instance-suspended'], ['instance-terminated']], anywhere };
     case 'never-pays':
-      // The first payment fails on subscribing: nothing to provision; blocked at 14 days, cancelled at the end of the term (day 30).
+      // The first payment fails on subscribing: nothing to provision (billing still tells the suspension); blocked at 14
+      // days, cancelled at the end of the term (day 30), both passed by the move to day 31: no "scheduled" mail.
       return { steps: [['invoice-created', 'payment-failed'], ['instance-suspended'], ['instance-terminated']], anywhere };
     case 'trial-cancelled-now':
       return { steps: [['instance-ready'], ['instance-terminated']], anywhere };
