@@ -164,11 +164,12 @@ async function main(): Promise<number> {
     for (const id of instances.values()) {
       for (let i = 0; i < 300; i++) {
         const s = (await db('instance').one<{ status: string }>('SELECT status FROM instances WHERE id = $1', [id])).status;
-        if (s === 'running') break;
+        if (s !== 'pending_payment' && s !== 'provisioning') break;
         await sleep(1000);
       }
     }
-    log(`${instances.size} instances running; load starts`);
+    const states = await db('instance').manyOrNone<{ status: string }>('SELECT status FROM instances');
+    log(`${states.filter((x) => x.status === 'running').length} of ${instances.size} instances running; load starts`);
     requests = 0;
     errors = 0;
     errorKinds.clear();
