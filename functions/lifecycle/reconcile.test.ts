@@ -3,7 +3,7 @@
  * an instance should be, from Kill Bill's state alone. Pure: no services.
  */
 import { describe, expect, it } from 'vitest';
-import { desiredState, type KbState } from './reconcile.ts';
+import { desiredState, fallbackKey, type KbState } from './reconcile.ts';
 
 const customerId = '11111111-1111-4111-8111-111111111111';
 const instanceId = '22222222-2222-4222-8222-222222222222';
@@ -55,5 +55,22 @@ describe('desiredState', () => {
 
   it('the plan is the subscription’s current plan', () => {
     expect(desiredState(state({}, { planName: 'standard-monthly' })).plan).toBe('standard-monthly');
+  });
+});
+
+describe('fallbackKey', () => {
+  const n = { eventType: 'SUBSCRIPTION_CREATION', objectId: subscriptionId, metaData: '{}' } as Parameters<typeof fallbackKey>[2];
+  it("an overdue account told by another notification uses the failed payment's own key (one mail per failed payment)", () => {
+    const s = state({
+      invoices: [{ ...invoice(5, 5), invoiceId: 'inv-1', invoiceDate: '2026-01-01' } as KbState['invoices'][number]],
+      payments: [{ paymentId: 'pay-1', transactions: [{ status: 'PAYMENT_FAILURE', effectiveDate: '2026-01-01' }] } as unknown as KbState['payments'][number]],
+    });
+    expect(fallbackKey(s, desiredState(s), n)).toBe('payment_failed:inv-1:pay-1');
+  });
+  it('a paid subscription uses the paid invoice; any other change a key of the notification', () => {
+    const paid = state({ invoices: [{ ...invoice(5, 0), invoiceId: 'inv-2' } as KbState['invoices'][number]], payments: [payment('SUCCESS', '2026-01-01')] });
+    expect(fallbackKey(paid, desiredState(paid), n)).toBe('payment_succeeded:inv-2');
+    const trial = state({}, { phaseType: 'TRIAL' });
+    expect(fallbackKey(trial, desiredState(trial), n)).toBe(`status:${subscriptionId}:trial:SUBSCRIPTION_CREATION:${subscriptionId}:{}`);
   });
 });

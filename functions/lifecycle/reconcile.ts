@@ -160,15 +160,7 @@ export async function reconcile(t: Tx, s: KbState, n: KillbillNotification): Pro
       overdue: 'payment_failed',
       suspended: 'suspended',
     };
-    // A payment is told once, whichever notification noticed it: the same key as INVOICE_PAYMENT_SUCCESS's notice.
-    const paidInvoice =
-      d.billingStatus === 'paid'
-        ? invoicesOf(s)
-            .filter((i) => (i.amount ?? 0) > 0 && (i.balance ?? 0) <= 0)
-            .at(-1)
-        : undefined;
-    const key = paidInvoice ? `payment_succeeded:${paidInvoice.invoiceId}` : `status:${subId}:${d.billingStatus}:${n.eventType}:${n.objectId}:${n.metaData ?? ''}`;
-    await notice(t, key, d, subId, fallback[d.billingStatus]);
+    await notice(t, fallbackKey(s, d, n), d, subId, fallback[d.billingStatus]);
   }
   await t.none(
     `UPDATE lifecycle_subscriptions SET plan_id = $2, billing_status = $3, provisioned = $4, suspended = $5, terminated = $6,
@@ -176,6 +168,33 @@ export async function reconcile(t: Tx, s: KbState, n: KillbillNotification): Pro
      WHERE subscription_id = $1`,
     [subId, next.plan_id, d.billingStatus, next.provisioned, next.suspended, next.terminated, next.suspension_seq],
   );
+}
+
+/**
+ * The exactly-once key of a status change no notification's own notice told.
+ * A payment, paid or failed, is told once whichever notification noticed it
+ * first: the same key as INVOICE_PAYMENT_SUCCESS's or INVOICE_PAYMENT_FAILED's
+ * own notice. (The fault suite's oracle caught a never-paying customer told
+ * "payment failed" twice: SUBSCRIPTION_CREATION, handled after the failed
+ * payment, saw the account overdue and told it under a key of its own.)
+ */
+export function fallbackKey(s: KbState, d: Desired, n: KillbillNotification): string {
+  const subId = s.sub.subscriptionId!;
+  if (d.billingStatus === 'paid') {
+    const paidInvoice = invoicesOf(s)
+      .filter((i) => (i.amount ?? 0) > 0 && (i.balance ?? 0) <= 0)
+      .at(-1);
+    if (paidInvoice) return `payment_succeeded:${paidInvoice.invoiceId}`;
+  }
+  if (d.billingStatus === 'overdue') {
+    const failed = s.payments
+      .flatMap((p) => (p.transactions ?? []).map((tx) => ({ ...tx, paymentId: tx.paymentId ?? p.paymentId })))
+      .sort((a, b) => String(a.effectiveDate).localeCompare(String(b.effectiveDate)))
+      .at(-1);
+    const unpaid = oldestUnpaid(s);
+    if (failed && failed.status !== 'SUCCESS' && failed.paymentId && unpaid) return `payment_failed:${unpaid.invoiceId}:${failed.paymentId}`;
+  }
+  return `status:${subId}:${d.billingStatus}:${n.eventType}:${n.objectId}:${n.metaData ?? ''}`;
 }
 
 const invoicesOf = (s: KbState) => s.invoices.filter((i) => (i.items ?? []).some((it) => it.subscriptionId === s.sub.subscriptionId));

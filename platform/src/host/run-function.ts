@@ -45,6 +45,31 @@ function installCrashLog(): void {
   });
 }
 
+/** The process events faas-js-runtime (through `death`) listens to on every start. */
+const RUNTIME_EVENTS = ['uncaughtException', 'SIGINT', 'SIGTERM', 'SIGQUIT'] as const;
+
+/**
+ * faas-js-runtime adds an uncaughtException and three signal listeners per
+ * start and never removes them, so a process that starts functions again and
+ * again (test harnesses, the soak) piles them up: 11 starts warn of a leak,
+ * and every closed server stays reachable from `process`. The listeners a
+ * start added go when its server closes.
+ */
+function releaseRuntimeListenersOnClose(server: Server, before: Map<string, Set<Listener>>): void {
+  const added = RUNTIME_EVENTS.flatMap((e) =>
+    listenersOf(e)
+      .filter((l) => !before.get(e)!.has(l))
+      .map((l) => [e, l] as const),
+  );
+  server.once('close', () => {
+    for (const [e, l] of added) process.removeListener(e, l);
+  });
+}
+
+type Listener = (...args: unknown[]) => void;
+/** process.listeners for a signal or an error event alike (the typings take one kind per overload). */
+const listenersOf = (e: string): Listener[] => (process as unknown as { listeners(e: string): Listener[] }).listeners(e);
+
 /** Starts a function module on `port` (0: a free one); resolves to its HTTP server. */
 export async function startFunction(fn: FaasFunction, port: number): Promise<Server> {
   // faas-js-runtime treats 0 as "use the default 8080", so pick the free port here.
@@ -52,7 +77,9 @@ export async function startFunction(fn: FaasFunction, port: number): Promise<Ser
   // `config` points at a folder without func.yaml: settings come from our env, not the cwd.
   const options = { port, logLevel: 'warn', config: path.dirname(new URL(import.meta.url).pathname) };
   installCrashLog();
+  const before = new Map(RUNTIME_EVENTS.map((e) => [e, new Set(listenersOf(e))]));
   const server: Server = await faas.start(fn as Parameters<typeof faas.start>[0], options as unknown as Parameters<typeof faas.start>[1]);
+  releaseRuntimeListenersOnClose(server, before);
   guardReservedQueryKeys(server);
   // The gateway keeps upstream connections alive for up to 60 s idle: outlast it, so it is always the one to close them.
   server.keepAliveTimeout = 65_000;

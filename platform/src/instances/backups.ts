@@ -83,16 +83,23 @@ export async function takeBackup(
   }
 }
 
+/** A backup in one of these states was finished by an earlier delivery: a redelivery does nothing. */
+const finished = (b: { status: string } | null | undefined) => Boolean(b && b.status !== 'pending' && b.status !== 'running');
+
 /**
  * `instance.backup`. A manual backup runs with the instance in `backing_up`
  * and returns it to where it was; a daily one leaves the status alone. A
- * redelivered command for a finished backup does nothing.
+ * redelivered command for a finished backup does nothing; one for a backup
+ * still `running` takes it again: under the instance lock (a session lock
+ * that dies with its process) `running` means the process taking it was
+ * killed mid-way, and skipping it left the instance `backing_up` for good
+ * (the fault suite's SIGKILL of instance-ops found it).
  */
 export async function backupCommand(cmd: Command<Ids & { backupId: string; kind: BackupKind }>): Promise<void> {
   const row0 = await loadOwned(cmd);
-  const existing = await getBackup(db('instance'), row0.id, cmd.data.backupId);
-  if (existing && existing.status !== 'pending') return;
+  if (finished(await getBackup(db('instance'), row0.id, cmd.data.backupId))) return;
   await withInstanceLock(row0.id, async () => {
+    if (finished(await getBackup(db('instance'), row0.id, cmd.data.backupId))) return;
     const daily = cmd.data.kind === 'daily';
     const row = daily ? await getInstance(db('instance'), row0.id) : await enter(row0.id, ['running', 'stopped'], 'backing_up', causeOf(cmd, ACTOR, `${cmd.data.kind} backup`));
     if (!row) return;

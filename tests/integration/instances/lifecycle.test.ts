@@ -258,6 +258,18 @@ describe('instance lifecycle', () => {
     expect(kinds).toContain('safety');
   });
 
+  it('a backup whose process died mid-way (left running) is taken again when its command comes back', async () => {
+    expect((await action(alice, 'backup')).body.status).toBe('backing_up');
+    const cmd = await queued(id, 'instance.backup');
+    // What a SIGKILLed instance-ops leaves: the backup row `running`, the instance `backing_up`, the command redelivered.
+    const { db } = await import('../../../platform/src/db/index.ts');
+    await db('instance').none(`INSERT INTO backups (id, instance_id, kind, status) VALUES ($1, $2, 'manual', 'running') ON CONFLICT (id) DO UPDATE SET status = 'running'`, [cmd.data.backupId, id]);
+    await deliverQueued(h.fn.instanceOps, id, 'instance.backup');
+    expect((await row(id)).status).toBe('stopped');
+    const got = await call(h.fn.instances, alice.accessToken, { query: { id } });
+    expect(got.body.backups.find((x: any) => x.id === cmd.data.backupId)).toMatchObject({ kind: 'manual', status: 'completed' });
+  });
+
   it('a restore of an unusable backup leaves the instance as it was', async () => {
     const bad = (
       await (

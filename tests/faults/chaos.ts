@@ -1,0 +1,176 @@
+/**
+ * Faults 5–8 of the fault suite (issue 25), each started once at a random
+ * moment within FAULT_WINDOW_S of the first subscription, beside the
+ * scripted flow; the oracle does not change for them. Each returns what it
+ * did (for the summary) and throws when the platform failed a promise the
+ * fault is about (a session lost for good, a limit lifted, Kill Bill's
+ * outage not answered with 503 + Retry-After): a problem of the run.
+ */
+import type { Platform } from '../helpers/platform.ts';
+import type { TcpProxy } from '../helpers/tcp-proxy.ts';
+import { createTestUser, type TestUser } from '../helpers/auth.ts';
+import type { PrivateRedis, RefusingSmtp } from './injectors.ts';
+import type { Customer } from './run.ts';
+
+type DbFn = (typeof import('@saasodoo/platform/db/index'))['db'];
+type Ctx = { p: Platform; db: DbFn; customers: Customer[]; redis: PrivateRedis; smtp: RefusingSmtp; kbProxy: TcpProxy };
+
+const WINDOW_MS = Number(process.env.FAULT_WINDOW_S ?? 150) * 1000;
+const OUTAGE_MS = Number(process.env.FAULT_OUTAGE_S ?? 60) * 1000;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const log = (msg: string) => process.stdout.write(`[faults ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+
+async function get(p: Platform, fn: string, token: string, query = ''): Promise<Response> {
+  return fetch(`${p.gateway}/api/${fn}${query}`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(30_000) });
+}
+
+/** Fault 5: Redis restarted (its data gone). Sessions come back with one refresh; a login limit still bites. */
+async function redisRestart(c: Ctx): Promise<string> {
+  await c.redis.restart();
+  log('fault: Redis is back; checking every session and the login limit');
+  // Sessions: every customer's next call works, at worst after one refresh (the portal's answer to a 401).
+  let refreshed = 0;
+  for (const cu of c.customers) {
+    const attempt = () => get(c.p, 'instances', cu.user.accessToken).catch(() => new Response(null, { status: 503 }));
+    let r = await attempt();
+    for (let i = 0; (r.status === 502 || r.status === 503) && i < 30; i++) {
+      await sleep(1000);
+      r = await attempt();
+    }
+    if (r.status === 401) {
+      const res = await fetch(`${c.p.gateway}/api/refresh`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ refreshToken: cu.user.refreshToken }),
+        signal: AbortSignal.timeout(30_000),
+      });
+      if (res.status !== 200) throw new Error(`after the Redis restart a customer's refresh answered ${res.status}: logged out for good`);
+      const t = (await res.json()) as { accessToken: string; refreshToken: string };
+      cu.user.accessToken = t.accessToken;
+      cu.user.refreshToken = t.refreshToken;
+      refreshed++;
+      r = await get(c.p, 'instances', cu.user.accessToken);
+    }
+    if (r.status !== 200) throw new Error(`after the Redis restart a customer's call answered ${r.status}`);
+  }
+  // Limits: a fresh account's 6th wrong password in a row is refused (5 per account per 15 min), as before the restart.
+  const victim: TestUser = await createTestUser({ firstName: 'Limit' });
+  const statuses: number[] = [];
+  for (let i = 0; i < 6; i++) {
+    const res = await fetch(`${c.p.gateway}/api/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email: victim.email, password: 'not the password at all' }),
+    });
+    statuses.push(res.status);
+  }
+  if (statuses[5] !== 429 || statuses.slice(0, 5).some((s) => s !== 401)) throw new Error(`after the Redis restart, 6 wrong passwords answered ${statuses.join(', ')} (want 5 × 401 then 429)`);
+  return `Redis restarted (a private redis-server, its data gone): ${c.customers.length} customers' calls work again (${refreshed} after one refresh), the login limit still answers 429 on the 6th wrong password`;
+}
+
+/** Fault 6: the SMTP server refuses every mail (451) for OUTAGE_MS. */
+async function smtpRefusing(c: Ctx): Promise<string> {
+  c.smtp.refuse = true;
+  await sleep(OUTAGE_MS);
+  c.smtp.refuse = false;
+  return `SMTP refused mail for ${OUTAGE_MS / 1000} s (${c.smtp.refused} attempts refused with 451)`;
+}
+
+/** Fault 7: Kill Bill unreachable for OUTAGE_MS; a customer reading their billing meanwhile gets 503 with Retry-After. */
+async function killbillAway(c: Ctx): Promise<string> {
+  c.kbProxy.cut();
+  try {
+    await sleep(2000);
+    const cu = c.customers[0];
+    const r = await get(c.p, 'billing', cu.user.accessToken);
+    const after = r.headers.get('retry-after');
+    await r.text();
+    if (r.status === 401) {
+      // Its session went with a Redis restart at the same moment: not this fault's business.
+    } else if (r.status !== 503 || !after) throw new Error(`with Kill Bill unreachable, GET /api/billing answered ${r.status} (Retry-After ${after ?? 'absent'}), want 503 with Retry-After`);
+    await sleep(Math.max(0, OUTAGE_MS - 2000));
+    return `Kill Bill unreachable for ${OUTAGE_MS / 1000} s (GET /api/billing meanwhile: ${r.status}, Retry-After ${after})`;
+  } finally {
+    c.kbProxy.restore();
+  }
+}
+
+async function pidOf(p: Platform, name: string): Promise<number | undefined> {
+  return p.host!.supervisor.status().find((s) => s.name === name)?.pid;
+}
+
+/** Polls `check` every 50 ms for up to `ms`; true when it held. */
+async function waitFor(check: () => Promise<boolean>, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (await check().catch(() => false)) return true;
+    await sleep(50);
+  }
+  return false;
+}
+
+/** Fault 8a: `provision` SIGKILLed while an instance is being provisioned (one is started for the purpose if none is). */
+async function killProvision(c: Ctx): Promise<string> {
+  const provisioning = async () => Boolean(await c.db('instance').oneOrNone(`SELECT 1 FROM instance_history WHERE to_status = 'provisioning' AND created_at > now() - interval '2 seconds' LIMIT 1`));
+  const inFlight = async () => Boolean(await c.db('instance').oneOrNone(`SELECT 1 FROM instances WHERE status = 'provisioning' LIMIT 1`));
+  const mid = (await waitFor(async () => (await inFlight()) || (await provisioning()), 60_000)) && (await inFlight());
+  const pid = await pidOf(c.p, 'provision');
+  if (!pid) return 'provision was not running when its SIGKILL was due';
+  process.kill(pid, 'SIGKILL');
+  return `provision (pid ${pid}) killed with SIGKILL ${mid ? 'while an instance was provisioning' : 'with no provisioning in flight (none came within 60 s)'}`;
+}
+
+/** Fault 8b: `instance-ops` SIGKILLed mid-backup: a running paid customer asks for a backup, killed once it is `backing_up`. */
+async function killInstanceOps(c: Ctx, call: (u: TestUser, body: unknown) => Promise<{ status: number }>): Promise<string> {
+  const candidates = c.customers.filter((x) => x.scenario === 'paid-now' && x.instanceId);
+  let victim: Customer | undefined;
+  await waitFor(async () => {
+    for (const x of candidates) {
+      const r = await c.db('instance').one<{ status: string }>('SELECT status FROM instances WHERE id = $1', [x.instanceId]);
+      if (r.status === 'running') {
+        victim = x;
+        return true;
+      }
+    }
+    return false;
+  }, 120_000);
+  if (!victim) return 'instance-ops not killed: no paid customer had a running instance to back up';
+  const r = await call(victim.user, { id: victim.instanceId, action: 'backup' });
+  if (r.status !== 202) return `instance-ops not killed: the backup was refused (${r.status})`;
+  victim.manualBackup = true;
+  const mid = await waitFor(async () => (await c.db('instance').one<{ status: string }>('SELECT status FROM instances WHERE id = $1', [victim!.instanceId])).status === 'backing_up', 30_000);
+  await waitFor(async () => Boolean(await c.db('instance').oneOrNone(`SELECT 1 FROM backups WHERE instance_id = $1 AND status = 'running'`, [victim!.instanceId])), 10_000);
+  const pid = await pidOf(c.p, 'instance-ops');
+  if (!pid) return 'instance-ops was not running when its SIGKILL was due';
+  process.kill(pid, 'SIGKILL');
+  return `instance-ops (pid ${pid}) killed with SIGKILL ${mid ? 'in the middle of a manual backup' : 'while the backup was still queued'}`;
+}
+
+/**
+ * Starts faults 5–8, each after a random delay within the window; resolves
+ * once all are over to what each did and the promises the platform broke.
+ */
+export async function randomFaults(c: Ctx & { action: (u: TestUser, body: unknown) => Promise<{ status: number }> }): Promise<{ did: string[]; problems: string[] }> {
+  // [name, run, window]: provisionings happen while the subscriptions open, so provision's moment is drawn from those first seconds.
+  const plan: [string, () => Promise<string>, number][] = [
+    ['Redis restart', () => redisRestart(c), WINDOW_MS],
+    ['SMTP refusing mail', () => smtpRefusing(c), WINDOW_MS],
+    ['Kill Bill unreachable', () => killbillAway(c), WINDOW_MS],
+    ['SIGKILL provision', () => killProvision(c), 10_000],
+    ['SIGKILL instance-ops', () => killInstanceOps(c, c.action), WINDOW_MS],
+  ];
+  const results = await Promise.allSettled(
+    plan.map(async ([name, run, window]) => {
+      const at = Math.round(Math.random() * window);
+      await sleep(at);
+      log(`fault: ${name} (at +${Math.round(at / 1000)} s)`);
+      const what = await run();
+      log(`fault over: ${what}`);
+      return `${what} (started at +${Math.round(at / 1000)} s)`;
+    }),
+  );
+  return {
+    did: results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : [])),
+    problems: results.flatMap((r, i) => (r.status === 'rejected' ? [`${plan[i][0]}: ${(r.reason as Error)?.message ?? r.reason}`] : [])),
+  };
+}

@@ -1,0 +1,136 @@
+/**
+ * The fault suite's faults 5–8 (issue 25), each something the runner owns so
+ * it can be broken without touching what other people on the machine use:
+ *
+ * - a private `redis-server` on a port of its own, restarted for real (its
+ *   data is gone after, as after a real Redis restart without persistence);
+ * - an SMTP server that refuses every mail (451) while `refuse` is on and
+ *   otherwise stores mails where the platform's catcher would;
+ * - a TCP proxy between the functions and the Kill Bill simulator, cut to
+ *   make Kill Bill unreachable (the simulator keeps pushing notifications);
+ * - SIGKILL of a function process, the supervisor starting it again.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { SMTPServer } from 'smtp-server';
+import { freePort } from '../helpers/ports.ts';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export type PrivateRedis = { url: string; restart(): Promise<void>; stop(): Promise<void> };
+
+async function waitPort(port: number, ms: number): Promise<void> {
+  const net = await import('node:net');
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const ok = await new Promise<boolean>((r) => {
+      const s = net.connect(port, '127.0.0.1', () => {
+        s.destroy();
+        r(true);
+      });
+      s.on('error', () => r(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`nothing listens on ${port} after ${ms} ms`);
+    await sleep(50);
+  }
+}
+
+/** A redis-server of the suite's own (no persistence, like the machine's), so restarting it breaks no one else. */
+export async function privateRedis(): Promise<PrivateRedis> {
+  const port = await freePort();
+  let child: ChildProcess | undefined;
+  const start = async () => {
+    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    await waitPort(port, 10_000);
+  };
+  const stop = async () => {
+    const c = child;
+    if (!c || c.exitCode !== null) return;
+    const exited = new Promise((r) => c.once('exit', r));
+    c.kill('SIGTERM');
+    await exited;
+  };
+  await start();
+  // Not left running when the suite is interrupted (run.ts turns SIGINT/SIGTERM into an exit).
+  process.once('exit', () => child?.kill('SIGKILL'));
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    async restart() {
+      await stop();
+      await sleep(1000);
+      await start();
+    },
+    stop,
+  };
+}
+
+export type RefusingSmtp = { url: string; refuse: boolean; refused: number; stop(): Promise<void> };
+
+/**
+ * Stores each mail as `<n>.eml` in `dir` (where the catcher would, so the
+ * suite counts them the same way); while `refuse` is set, answers every
+ * MAIL FROM with 451, a temporary failure a sender must retry.
+ */
+export async function refusingSmtp(dir: string): Promise<RefusingSmtp> {
+  fs.mkdirSync(dir, { recursive: true });
+  let n = 0;
+  const state = { refuse: false, refused: 0 };
+  const server = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['AUTH', 'STARTTLS'],
+    logger: false,
+    onMailFrom(_address, _session, done) {
+      if (state.refuse) {
+        state.refused++;
+        return done(Object.assign(new Error('Try again later'), { responseCode: 451 }));
+      }
+      done();
+    },
+    onData(stream, _session, done) {
+      const id = `${Date.now()}-${n++}`;
+      const tmp = path.join(dir, `.${id}.tmp`);
+      const out = fs.createWriteStream(tmp);
+      stream.pipe(out);
+      out.on('error', done);
+      out.on('finish', () => {
+        fs.renameSync(tmp, path.join(dir, `${id}.eml`));
+        done();
+      });
+    },
+  });
+  server.on('error', () => {});
+  const port = await freePort();
+  await new Promise<void>((r) => server.listen(port, '127.0.0.1', () => r()));
+  return {
+    url: `smtp://127.0.0.1:${port}`,
+    get refuse() {
+      return state.refuse;
+    },
+    set refuse(v: boolean) {
+      state.refuse = v;
+    },
+    get refused() {
+      return state.refused;
+    },
+    stop: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}
+
+/**
+ * Messages in this run's RabbitMQ queues (ready + unacknowledged), by queue,
+ * read from the node with `rabbitmqctl` (not through the suite's proxy, so it
+ * answers while the platform's connections are cut). Queues are named after
+ * BROKER_NAME, which the test env makes unique per run.
+ */
+export function queueDepths(prefix = process.env.BROKER_NAME ?? ''): Map<string, number> | undefined {
+  const r = spawnSync('rabbitmqctl', ['list_queues', '-q', '--no-table-headers', 'name', 'messages'], { encoding: 'utf8', timeout: 30_000 });
+  if (r.status !== 0) return undefined;
+  const out = new Map<string, number>();
+  for (const line of r.stdout.split('\n')) {
+    const [name, n] = line.trim().split(/\s+/);
+    if (name?.startsWith(`${prefix}.`)) out.set(name.slice(prefix.length + 1), Number(n));
+  }
+  return out;
+}
