@@ -21,6 +21,8 @@ export default defineConfig({
           include: ['tests/unit/**/*.test.ts', 'functions/*/**/*.test.ts', 'platform/src/**/*.test.ts', 'events/**/*.test.ts'],
           exclude: ['**/node_modules/**'],
           environment: 'node',
+          // One unit test runs the `platform` CLI, which runs from its bundle: build it once, up front.
+          globalSetup: ['tests/helpers/bundle-host.ts'],
         },
       },
       {

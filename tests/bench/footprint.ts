@@ -1,6 +1,6 @@
 /**
- * Footprint (issue 23 item 6): the host as `npm start` runs it (`up()`, in a
- * child process of its own, portal left out: its first `vite build` is a
+ * Footprint (issue 23 item 6): the host as `npm start` runs it (`up()` from
+ * its bundle, in a child process of its own, portal left out: its first `vite build` is a
  * one-off and it is one more process), time from spawn to a gateway that
  * serves `GET /api/plans`, then every function started through the operator
  * listener and warmed with a few requests, then the memory of the host and
@@ -14,7 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { repoRoot, resetConfig } from '../../platform/src/config.ts';
 import { functionNames } from '../../platform/src/funcspec.ts';
-import { platformEnv } from '../helpers/platform.ts';
+import { platformChildBundle, platformEnv } from '../helpers/platform.ts';
 
 function children(): Map<number, number[]> {
   const kids = new Map<number, number[]>();
@@ -75,10 +75,11 @@ export async function bench() {
     NODE_ENV: 'test',
     OPERATOR_TOKEN: token,
   });
+  const bundle = await platformChildBundle(); // built before the clock starts, as a warm machine has it
   const t0 = performance.now();
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'tests/helpers/platform.ts')], {
+  const child = spawn(process.execPath, [bundle], {
     cwd: repoRoot,
-    env: { ...process.env, ...env, PLATFORM_SKIP: 'portal' },
+    env: { ...process.env, ...env, PLATFORM_SKIP: 'portal', PLATFORM_CHILD: '1' },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   try {

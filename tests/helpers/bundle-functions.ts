@@ -1,12 +1,16 @@
 /**
- * Vitest global setup for the suites that start functions: brings every
- * function bundle up to date once, in one esbuild pass, before the files
- * run, so parallel files never each rebuild the same stale bundles (the host
- * still checks them on every start: this only takes the work off the files).
+ * Vitest global setup for the suites that start functions or the host:
+ * brings every function bundle and the host bundles (the `platform` CLI,
+ * the child-process platform) up to date once, before the files run, so
+ * parallel files never each rebuild the same stale bundles (every start
+ * still checks them: this only takes the work off the files).
  */
+import { hostBundle } from '../../platform/bin/host-bundle.mjs';
 import { functionBundles } from '../../platform/src/host/bundles.ts';
 import { functionNames } from '../../platform/src/funcspec.ts';
 
 export default async function setup(): Promise<void> {
   await functionBundles(functionNames());
+  await hostBundle('cli', 'platform/src/cli.ts');
+  await hostBundle('platform-child', 'tests/helpers/platform-child.ts');
 }

@@ -29,7 +29,7 @@ import { log } from '../log.ts';
 export const bundleDir = path.join(repoRoot, 'node_modules/.cache/saasodoo-functions');
 
 /** Bump when the bundle options below change, so older bundles count as stale. */
-const FORMAT = 3;
+const FORMAT = 4;
 const RUNNER = path.join(repoRoot, 'platform/src/host/run-function.ts');
 const ENTRY_NS = 'saasodoo-function-entry';
 
@@ -100,7 +100,10 @@ export const sourceUrlPlugin: esbuild.Plugin = {
       if (args.path.includes(`${path.sep}node_modules${path.sep}`)) return undefined;
       const source = await fs.promises.readFile(args.path, 'utf8');
       if (!source.includes('import.meta.url')) return { contents: source, loader: 'ts' };
-      return { contents: source.replaceAll('import.meta.url', JSON.stringify(pathToFileURL(args.path).href)), loader: 'ts' };
+      // A define, not a text replace: strings that merely contain the words (this file's own) stay as written.
+      const define = { 'import.meta.url': JSON.stringify(pathToFileURL(args.path).href) };
+      const out = await esbuild.transform(source, { loader: 'ts', format: 'esm', target: 'node20', sourcefile: args.path, define });
+      return { contents: out.code, loader: 'js' };
     });
   },
 };

@@ -25,15 +25,20 @@ export function duBytes(dir: string): Promise<number> {
 }
 
 /**
- * Polls `status` until the instance is running, reporting each change of
+ * Asks `status` until the instance is running, reporting each change of
  * state; a missing, failed, stopped or suspended instance or the timeout
- * ends the wait with a RuntimeError naming why.
+ * ends the wait with a RuntimeError naming why. `status` gets the last state
+ * seen, so a runtime that can wait for a change (the local daemon) does, and
+ * passes intervalMs 0; others are polled every intervalMs.
  */
-export async function waitUntilRunning(status: () => Promise<RuntimeStatus>, o: { timeoutMs: number; intervalMs: number; runtime: string; onProgress?: (p: ReadyProgress) => void }): Promise<void> {
+export async function waitUntilRunning(
+  status: (last: string | undefined, remainingMs: number) => Promise<RuntimeStatus>,
+  o: { timeoutMs: number; intervalMs: number; runtime: string; onProgress?: (p: ReadyProgress) => void },
+): Promise<void> {
   const started = Date.now();
   let last: string | undefined;
   for (;;) {
-    const st = await status();
+    const st = await status(last, o.timeoutMs - (Date.now() - started));
     if (st.state !== last) {
       last = st.state;
       o.onProgress?.({ state: st.state, elapsedMs: Date.now() - started, message: st.reason });
@@ -43,6 +48,6 @@ export async function waitUntilRunning(status: () => Promise<RuntimeStatus>, o: 
     if (st.state === 'failed') throw new RuntimeError('failed', st.reason ?? 'the instance failed to start');
     if (st.state === 'stopped' || st.state === 'suspended') throw new RuntimeError('failed', st.reason ?? `the instance is ${st.state}`);
     if (Date.now() - started >= o.timeoutMs) throw new RuntimeError('timeout', `not healthy after ${Math.round(o.timeoutMs / 1000)} s`);
-    await new Promise((r) => setTimeout(r, o.intervalMs));
+    if (o.intervalMs > 0) await new Promise((r) => setTimeout(r, o.intervalMs));
   }
 }

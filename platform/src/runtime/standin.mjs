@@ -536,7 +536,10 @@ ${dbLine}
       void err;
     }
   });
-  server.listen(Number(conf.http_port || 8069), conf.http_interface || '127.0.0.1');
+  const host = conf.http_interface || '127.0.0.1';
+  const port = Number(conf.http_port || 8069);
+  // Odoo's own line once it listens: the local runtime waits for it (fs.watch on the log) instead of polling.
+  server.listen(port, host, () => process.stdout.write(`odoo.service.server: HTTP service (werkzeug) running on ${host}:${port}\n`));
   const stop = () => server.close(() => process.exit(0));
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);

@@ -104,11 +104,11 @@ describe.skipIf(!available)('platform build --image / --push', () => {
   });
 
   it('builds REGISTRY/<name>:<tag> as the Knative Service names it, non-root, `node index.js`; pushes it', async () => {
-    const r = await promisify(execFile)(
-      process.execPath,
-      ['--import', 'tsx', 'platform/src/cli.ts', 'build', 'plans', '--out', out, '--tag', tag, '--registry', `${registryHost}/saasodoo`, '--push'],
-      { cwd: repoRoot, env: { ...process.env, NODE_IMAGE: base }, timeout: 300_000 },
-    );
+    const r = await promisify(execFile)(process.execPath, ['platform/bin/platform.js', 'build', 'plans', '--out', out, '--tag', tag, '--registry', `${registryHost}/saasodoo`, '--push'], {
+      cwd: repoRoot,
+      env: { ...process.env, NODE_IMAGE: base },
+      timeout: 300_000,
+    });
     const ref = `${registryHost}/saasodoo/plans:${tag}`;
     created.push(ref);
     expect(r.stdout).toContain(`image ${ref}\n`);

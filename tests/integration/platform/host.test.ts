@@ -89,7 +89,7 @@ describe('gateway', () => {
 
   it('`platform invoke plans` prints the plans', async () => {
     // Async: the gateway answering it lives in this process.
-    const r = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'platform/src/cli.ts', 'invoke', 'plans'], {
+    const r = await promisify(execFile)(process.execPath, ['platform/bin/platform.js', 'invoke', 'plans'], {
       cwd: repoRoot,
       env: { ...process.env, GATEWAY_URL: base },
       timeout: 30_000,
@@ -102,7 +102,7 @@ describe('gateway', () => {
     const port = await freePort();
     const operator = await startOperator({ port, supervisor, status: () => ({ runtimeDriver: 'docker', functions: [], services: [] }) });
     try {
-      const r = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'platform/src/cli.ts', 'status'], {
+      const r = await promisify(execFile)(process.execPath, ['platform/bin/platform.js', 'status'], {
         cwd: repoRoot,
         env: { ...process.env, OPERATOR_PORT: String(port), RUNTIME_DRIVER: 'local' },
         timeout: 30_000,
@@ -174,14 +174,16 @@ describe('function processes', () => {
   it('a function whose supervisor was SIGKILLed exits instead of lingering as an orphan', async () => {
     const { spawn } = await import('node:child_process');
     const port = await freePort();
-    const runner = `${repoRoot}/platform/src/host/run-function.ts`;
+    // The bundle the supervisor runs (host/bundles.ts), not the source under tsx: the same process, seconds sooner.
+    const { functionBundles } = await import('../../../platform/src/host/bundles.ts');
+    const runner = (await functionBundles(['plans'])).plans!.file;
     // A parent that starts a function (as the supervisor does), prints its pid, then waits to be killed.
     const parent = spawn(
       process.execPath,
       [
         '-e',
         `
-      const c = require('node:child_process').spawn(process.execPath, ['--import', 'tsx', ${JSON.stringify(runner)}, 'plans'],
+      const c = require('node:child_process').spawn(process.execPath, [${JSON.stringify(runner)}],
         { cwd: ${JSON.stringify(repoRoot)}, stdio: 'ignore', env: { ...process.env, PORT: '${port}' } });
       console.log(c.pid); setInterval(() => {}, 1000);`,
       ],

@@ -33,8 +33,8 @@ let driver: LocalDriver;
 let spec: InstanceSpec;
 const portBase = 20_000 + Math.floor(Math.random() * 20_000);
 
-async function startRuntime() {
-  return startLocalRuntime({ port: 0, dataDir: config().dataDir, token, portBase, baseDomain: 'localhost', gatewayPort: 8080, scheme: 'http', readyTimeoutMs: 20_000 });
+async function startRuntime(odooCommand?: string) {
+  return startLocalRuntime({ port: 0, dataDir: config().dataDir, token, portBase, baseDomain: 'localhost', gatewayPort: 8080, scheme: 'http', readyTimeoutMs: 20_000, odooCommand });
 }
 
 function viaGateway(sub: string, p = '/'): Promise<{ status: number; body: string }> {
@@ -237,6 +237,16 @@ describe('local runtime', () => {
     expect((await viaGateway(spec.subdomain)).body).toContain('stand-in');
   });
 
+  it('a status request asked to wait answers on the next change (what waitReady uses); the stand-in logs the line Odoo logs when it serves', async () => {
+    await driver.scale(spec.id, 0);
+    const waiting = fetch(`${rt.url}/instances/${spec.id}?changedFrom=stopped&waitMs=30000`, { headers: { authorization: `Bearer ${token}` } }).then((r) => r.json());
+    await driver.scale(spec.id, 1);
+    // The first settled state after the scale is `starting` (spawned, not serving yet): an answer only at the deadline would read `running`.
+    expect(await waiting).toMatchObject({ state: 'starting' });
+    await driver.waitReady(spec.id, 20_000);
+    expect(fs.readFileSync(path.join(driver.instanceDir(spec.id), 'instance.log'), 'utf8')).toMatch(/odoo\.service\.server: HTTP service \(werkzeug\) running on 127\.0\.0\.1:\d+\n/);
+  });
+
   it('a killed process is reported failed; scaling to 1 restarts it', async () => {
     const { pid } = await driver.status(spec.id);
     process.kill(pid!, 'SIGKILL');
@@ -312,11 +322,12 @@ describe('local runtime', () => {
     expect(fs.readdirSync(path.join(config().dataDir, 'backups', spec.id)).filter((n) => n.endsWith('.partial'))).toEqual([]);
   });
 
-  it('instances that should run come back when the daemon restarts', async () => {
+  it('instances that should run come back when the daemon restarts (found ready without the serving line in the log)', async () => {
     const { pid } = await driver.status(spec.id);
     await rt.stop();
     expect(alive(pid!)).toBe(false);
-    rt = await startRuntime();
+    // An ODOO_COMMAND that logs elsewhere: readiness comes from the daemon's backing-off probe instead.
+    rt = await startRuntime(`${process.execPath} ${STANDIN} >/dev/null`);
     driver = new LocalDriver({ url: rt.url, token, dataDir: config().dataDir });
     await driver.waitReady(spec.id, 20_000);
     expect((await viaGateway(spec.subdomain)).body).toContain('stand-in');

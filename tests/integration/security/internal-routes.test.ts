@@ -49,7 +49,7 @@ function cloudEvent(type: string, data: unknown, extra: Record<string, string> =
 const tick = () => cloudEvent('com.saasodoo.health.tick', { at: new Date().toISOString() });
 
 const cli = (args: string[], env: Record<string, string> = {}) =>
-  promisify(execFile)(process.execPath, ['--import', 'tsx', 'platform/src/cli.ts', ...args], {
+  promisify(execFile)(process.execPath, ['platform/bin/platform.js', ...args], {
     cwd: repoRoot,
     env: { ...process.env, ...env },
     timeout: 60_000,

@@ -22,7 +22,7 @@ describe('config', () => {
   });
 
   it('a bad variable stops start-up with its name in the message', () => {
-    const r = spawnSync(process.execPath, ['--import', 'tsx', 'platform/src/cli.ts', 'up'], {
+    const r = spawnSync(process.execPath, ['platform/bin/platform.js', 'up'], {
       cwd: repoRoot,
       env: { ...process.env, GATEWAY_PORT: 'not-a-port' },
       encoding: 'utf8',

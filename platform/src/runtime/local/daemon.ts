@@ -11,8 +11,9 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { timingSafeEqual } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import fs from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
+import { readFileSync, watch } from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -31,6 +32,16 @@ import { configFile, initArgs, neutralizeArgs, ODOO_PATHS, serveArgs, serveSetti
 const GiB = 1024 ** 3;
 /** The Odoo stand-in, run with plain `node` (see standin.mjs). */
 export const STANDIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'standin.mjs');
+
+/**
+ * The line Odoo logs once its HTTP server listens ("HTTP service
+ * (werkzeug) running on host:port"); the stand-in logs the same. The daemon
+ * waits for it instead of probing an instance that cannot answer yet.
+ */
+const SERVING_LINE = 'HTTP service (werkzeug) running on';
+
+/** Longest a status request may wait for a change (`GET /instances/<id>?changedFrom=<state>&waitMs=<n>`). */
+const MAX_STATUS_WAIT_MS = 30_000;
 
 export const instanceSpecSchema = z.object({
   id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/),
@@ -119,13 +130,27 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions): Promise<Loca
   const instances = new Map<string, Instance>();
   const locks = new Map<string, Promise<unknown>>();
   let closing = false;
+  /**
+   * Emits an instance id whenever its status may have changed (an operation
+   * ended, the process became ready or exited), for status requests that
+   * wait for a change. Mid-operation states (replicas 1 before the process
+   * is spawned reads as failed) are not announced: waiters skip ids with an
+   * operation in progress and hear from the operation's end.
+   */
+  const changes = new EventEmitter().setMaxListeners(0);
+  const changed = (id: string) => changes.emit('change', id);
 
   /** Serialises operations on one instance. */
   function locked<T>(id: string, fn: () => Promise<T>): Promise<T> {
     const prev = locks.get(id) ?? Promise.resolve();
     const next = prev.catch(() => {}).then(fn);
     locks.set(id, next);
-    next.finally(() => locks.get(id) === next && locks.delete(id)).catch(() => {});
+    next
+      .finally(() => {
+        if (locks.get(id) === next) locks.delete(id);
+        changed(id);
+      })
+      .catch(() => {});
     return next;
   }
 
@@ -181,7 +206,9 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions): Promise<Loca
       PGPASSWORD: spec.database.password,
       PGDATABASE: spec.database.name,
     };
-    const logFd = await fs.open(path.join(dir, 'instance.log'), 'a', 0o600);
+    const logFile = path.join(dir, 'instance.log');
+    const logFd = await fs.open(logFile, 'a', 0o600);
+    const logStart = (await logFd.stat()).size;
     const [cmd, args] = odooCommandLine(serveArgs(targetOf(spec), await writeOdooConf(inst)));
     const child = spawn(cmd, args, { cwd: repoRoot, env, stdio: ['ignore', logFd.fd, logFd.fd], detached: true });
     await logFd.close();
@@ -192,8 +219,9 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions): Promise<Loca
       inst.live.healthy = false;
       inst.live.failure = signal ? `the process was killed (${signal})` : `the process exited with code ${code}`;
       if (!inst.live.stopping && !closing) log.warn({ instance: spec.id, code, signal }, 'instance process exited');
+      changed(spec.id);
     });
-    void watchHealth(inst, child);
+    void watchHealth(inst, child, logFile, logStart);
   }
 
   /**
@@ -263,16 +291,82 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions): Promise<Loca
     throw new ApiError(500, 'failed', `Odoo ${what} ${why}${last ? `: ${last.slice(0, 200)}` : ''}`);
   }
 
-  async function watchHealth(inst: Instance, child: ChildProcess) {
+  /**
+   * Marks the instance healthy once it is ready, woken by events rather than
+   * a timer: the process's log (fs.watch) saying it serves, then one
+   * readiness probe (Odoo answers and its database server is reachable), or
+   * the process's exit. A process that never logs that line (an
+   * ODOO_COMMAND logging elsewhere) is still found by a probe that backs off
+   * to every 2 s; once the line is seen, a failed probe (database not yet
+   * reachable) is retried after 100 ms.
+   */
+  async function watchHealth(inst: Instance, child: ChildProcess, logFile: string, logStart: number) {
     const deadline = Date.now() + opts.readyTimeoutMs;
-    while (inst.live.child === child && child.exitCode === null && child.signalCode === null && Date.now() < deadline) {
-      // Readiness: Odoo answers and its database server is reachable.
-      const r = await probeOne(`http://127.0.0.1:${inst.port}${ODOO_PATHS.readiness}`, 2000);
-      if (r.ok && inst.live.child === child) {
-        inst.live.healthy = true;
-        return;
+    const current = () => inst.live.child === child && child.exitCode === null && child.signalCode === null;
+    // `dirty` keeps an event that lands while no one waits (between a look and the next wait).
+    let dirty = false;
+    let wake = () => {};
+    const poke = () => {
+      dirty = true;
+      wake();
+    };
+    const watcher = (() => {
+      try {
+        return watch(logFile, poke);
+      } catch {
+        return undefined; // no inotify: the backing-off probe still finds it
       }
-      await new Promise((res) => setTimeout(res, 100));
+    })();
+    child.once('exit', poke);
+    let offset = logStart;
+    let tail = '';
+    /** Reads what the process logged since the last look; true once it said it serves. */
+    const saysServing = async () => {
+      dirty = false;
+      const fd = await fs.open(logFile, 'r').catch(() => undefined);
+      if (!fd) return false;
+      try {
+        const { bytesRead, buffer } = await fd.read({ buffer: Buffer.alloc(64 * 1024), position: offset });
+        offset += bytesRead;
+        tail = (tail + buffer.subarray(0, bytesRead).toString('utf8')).slice(-4096);
+        return tail.includes(SERVING_LINE);
+      } finally {
+        await fd.close();
+      }
+    };
+    const ready = async () => {
+      const r = await probeOne(`http://127.0.0.1:${inst.port}${ODOO_PATHS.readiness}`, 2000);
+      if (!r.ok || inst.live.child !== child) return false;
+      inst.live.healthy = true;
+      changed(inst.spec.id);
+      return true;
+    };
+    /** Resolves true after `ms`, or false as soon as the log grows or the process exits. */
+    const woken = (ms: number) =>
+      new Promise<boolean>((resolve) => {
+        if (dirty) return resolve(false);
+        const t = setTimeout(() => resolve(true), ms);
+        wake = () => {
+          clearTimeout(t);
+          resolve(false);
+        };
+      }).finally(() => (wake = () => {}));
+    let serving = false;
+    let backoff = 250;
+    try {
+      while (current() && Date.now() < deadline) {
+        serving ||= await saysServing();
+        if (serving && (await ready())) return;
+        if (serving) {
+          await new Promise((res) => setTimeout(res, 100)); // it serves but its database is not reachable yet
+        } else if (await woken(backoff)) {
+          backoff = Math.min(backoff * 2, 2000);
+          if (await ready()) return;
+        }
+      }
+    } finally {
+      watcher?.close();
+      child.off('exit', poke);
     }
     if (inst.live.child === child && !inst.live.healthy && child.exitCode === null) {
       inst.live.failure = `no answer on /web/health within ${Math.round(opts.readyTimeoutMs / 1000)} s`;
@@ -421,8 +515,9 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions): Promise<Loca
     const action = `${req.method} ${m[2] ?? ''}`;
     switch (action) {
       case 'GET ': {
-        const inst = instances.get(id);
-        return send(res, 200, inst ? statusOf(inst) : { state: 'missing' });
+        const from = url.searchParams.get('changedFrom');
+        const waitMs = Math.min(Number(url.searchParams.get('waitMs') ?? 0) || 0, MAX_STATUS_WAIT_MS);
+        return send(res, 200, from && waitMs > 0 ? await statusChange(id, from, waitMs, res) : currentStatus(id));
       }
       case 'PUT ': {
         const body = await readJson(req);
@@ -464,6 +559,33 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions): Promise<Loca
       default:
         throw new ApiError(405, 'method_not_allowed', `${req.method} not allowed here`);
     }
+  }
+
+  function currentStatus(id: string): RuntimeStatus {
+    const inst = instances.get(id);
+    return inst ? statusOf(inst) : { state: 'missing' };
+  }
+
+  /**
+   * The status once it is no longer `from` (or after `waitMs`, or when the
+   * caller hangs up): a driver waiting for an instance to run asks again on
+   * each change, instead of asking every 100 ms.
+   */
+  function statusChange(id: string, from: string, waitMs: number, res: ServerResponse): Promise<RuntimeStatus> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        changes.off('change', onChange);
+        res.off('close', done);
+        resolve(currentStatus(id));
+      };
+      const settled = () => !locks.has(id) && currentStatus(id).state !== from;
+      const onChange = (changedId: string) => changedId === id && settled() && done();
+      const timer = setTimeout(done, waitMs);
+      changes.on('change', onChange);
+      res.once('close', done); // the caller hung up
+      if (settled() || closing) done();
+    });
   }
 
   const server = http.createServer((req, res) => {

@@ -133,8 +133,19 @@ export class LocalDriver extends StoredBackups implements RuntimeDriver {
     return this.scale(id, 0, { suspended });
   }
 
+  /**
+   * Waits on the daemon's own change notification: each status request
+   * returns as soon as the state differs from the last one seen (the
+   * process said it serves, exited, or was stopped), not on a 100 ms poll.
+   */
   waitReady(id: string, timeoutMs: number, onProgress?: (p: ReadyProgress) => void): Promise<void> {
-    return waitUntilRunning(() => this.status(id), { timeoutMs, intervalMs: 100, runtime: 'runtime', onProgress });
+    assertSafeId(id, 'instance id');
+    const next = (last: string | undefined, remainingMs: number) => {
+      if (!last || remainingMs <= 0) return this.status(id);
+      const waitMs = Math.min(remainingMs, 30_000);
+      return this.call<LocalRuntimeStatus>('GET', `/instances/${id}?changedFrom=${encodeURIComponent(last)}&waitMs=${waitMs}`, undefined, waitMs + 10_000);
+    };
+    return waitUntilRunning(next, { timeoutMs, intervalMs: 0, runtime: 'runtime', onProgress });
   }
 
   async setQuota(id: string, bytes: number): Promise<void> {
