@@ -1,29 +1,43 @@
 /**
  * Dedicated PostgreSQL servers on this machine (local and docker drivers):
- * one real server per premium instance (local-postgres.ts), in
- * DATA_DIR/dbservers/<instance id>, owned by the `postgres` user. It sits
- * beside the instance's folder rather than in it: that folder is root's,
- * 0700, and holds the tenant's filestore, which the server's user has no
- * business reading. With the docker driver Odoo's container reaches it on
- * 127.0.0.1 (DOCKER_NETWORK=host, the default).
+ * one real server per premium instance (local-postgres.ts), owned by the
+ * `postgres` user, in that user's home:
+ * /var/lib/postgresql/saasodoo/<hash of DATA_DIR>/<instance id>. Not under
+ * DATA_DIR: that folder is root's and 0700 on purpose (it holds the
+ * platform's generated secrets, secrets.ts), and the instance's own folder
+ * holds the tenant's filestore, which the server's user has no business
+ * reading; initdb and pg_ctl, run as `postgres`, could reach neither. The
+ * hash keeps two installations (or two test files) apart, so `npm start`
+ * starts only its own servers. With the docker driver Odoo's container
+ * reaches the server on 127.0.0.1 (DOCKER_NETWORK=host, the default).
  */
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { assertSafeId } from './backup-store.ts';
 import { createLocalPgServer, LOCAL_PG_SUPERUSER, removeLocalPgServer, startLocalPgServer } from './local-postgres.ts';
 import type { DatabaseServer } from './types.ts';
 
+const PG_HOME = '/var/lib/postgresql';
+
+/** The folder holding this installation's dedicated servers. */
+export function localDedicatedRoot(dataDir: string): string {
+  return path.join(PG_HOME, 'saasodoo', createHash('sha256').update(path.resolve(dataDir)).digest('hex').slice(0, 12));
+}
+
 /** The folder of an instance's dedicated server. */
 export function dedicatedServerDir(dataDir: string, id: string): string {
   assertSafeId(id, 'instance id');
-  return path.join(dataDir, 'dbservers', id);
+  return path.join(localDedicatedRoot(dataDir), id);
 }
 
 function ensureParent(dataDir: string): void {
-  // Traversable by the postgres user, not listable: it must not learn other instances' ids.
-  const parent = path.join(dataDir, 'dbservers');
-  fs.mkdirSync(parent, { recursive: true });
-  fs.chmodSync(parent, 0o711);
+  if (!fs.existsSync(PG_HOME)) throw new Error(`no ${PG_HOME} (the postgres user's home): apt-get install postgresql`);
+  // Traversable by the postgres user, not listable by others.
+  for (const dir of [path.join(PG_HOME, 'saasodoo'), localDedicatedRoot(dataDir)]) {
+    fs.mkdirSync(dir, { recursive: true });
+    fs.chmodSync(dir, 0o711);
+  }
 }
 
 /** Creates (or starts) the instance's server; its superuser is `postgres` with `adminPassword`. */
@@ -45,7 +59,7 @@ export async function removeLocalDedicated(dataDir: string, id: string): Promise
  * the other instances must come up. Returns the ids started or failed.
  */
 export async function startLocalDedicatedServers(dataDir: string): Promise<{ started: string[]; failed: { id: string; reason: string }[] }> {
-  const parent = path.join(dataDir, 'dbservers');
+  const parent = localDedicatedRoot(dataDir);
   const out = { started: [] as string[], failed: [] as { id: string; reason: string }[] };
   if (!fs.existsSync(parent)) return out;
   for (const id of fs.readdirSync(parent)) {
@@ -57,4 +71,12 @@ export async function startLocalDedicatedServers(dataDir: string): Promise<{ sta
     }
   }
   return out;
+}
+
+/** Stops and deletes every dedicated server of this installation (tests, after their file). */
+export async function removeAllLocalDedicated(dataDir: string): Promise<void> {
+  const parent = localDedicatedRoot(dataDir);
+  if (!fs.existsSync(parent)) return;
+  for (const id of fs.readdirSync(parent)) await removeLocalPgServer(path.join(parent, id)).catch(() => {});
+  fs.rmSync(parent, { recursive: true, force: true });
 }

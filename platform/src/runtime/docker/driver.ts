@@ -29,7 +29,20 @@ import { keepTemplateFilestoreOnHost, seedFilestoreOnHost } from '../template-fi
 import { duBytes, portFree, waitUntilRunning } from '../host-util.ts';
 import { labelsFor } from '../kubernetes/objects.ts';
 import { DEFAULT_PG_TOOLS, type PgTools } from '../pg-tools.ts';
-import type { BackupKind, DatabaseServer, BackupManifest, BackupStep, DesiredState, InstanceSpec, QuotaUsage, ReadyProgress, RestoreStep, RuntimeDriver, RuntimeStatus, StepListener } from '../types.ts';
+import type {
+  BackupKind,
+  DatabaseServer,
+  BackupManifest,
+  BackupStep,
+  DesiredState,
+  InstanceSpec,
+  QuotaUsage,
+  ReadyProgress,
+  RestoreStep,
+  RuntimeDriver,
+  RuntimeStatus,
+  StepListener,
+} from '../types.ts';
 import { RuntimeError } from '../types.ts';
 
 const GiB = 1024 ** 3;

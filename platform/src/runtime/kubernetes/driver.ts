@@ -12,7 +12,20 @@ import { KubeConfig, KubernetesObjectApi, PatchStrategy, Watch, type KubernetesO
 import { config } from '../../config.ts';
 import { log } from '../../log.ts';
 import { BackupStore, StoredBackups, assertSafeId } from '../backup-store.ts';
-import type { BackupKind, DatabaseServer, BackupManifest, BackupStep, DesiredState, InstanceSpec, QuotaUsage, ReadyProgress, RestoreStep, RuntimeDriver, RuntimeStatus, StepListener } from '../types.ts';
+import type {
+  BackupKind,
+  DatabaseServer,
+  BackupManifest,
+  BackupStep,
+  DesiredState,
+  InstanceSpec,
+  QuotaUsage,
+  ReadyProgress,
+  RestoreStep,
+  RuntimeDriver,
+  RuntimeStatus,
+  StepListener,
+} from '../types.ts';
 import { BackupError, RuntimeError } from '../types.ts';
 import { ODOO_PATHS } from '../../odoo/contract.ts';
 import {

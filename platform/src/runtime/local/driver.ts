@@ -15,7 +15,20 @@ import { keepTemplateFilestoreOnHost, seedFilestoreOnHost } from '../template-fi
 import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import type { BackupKind, DatabaseServer, BackupManifest, BackupStep, DesiredState, RestoreStep, StepListener, InstanceSpec, QuotaUsage, ReadyProgress, RuntimeDriver, RuntimeStatus } from '../types.ts';
+import type {
+  BackupKind,
+  DatabaseServer,
+  BackupManifest,
+  BackupStep,
+  DesiredState,
+  RestoreStep,
+  StepListener,
+  InstanceSpec,
+  QuotaUsage,
+  ReadyProgress,
+  RuntimeDriver,
+  RuntimeStatus,
+} from '../types.ts';
 import { RuntimeError } from '../types.ts';
 
 export type LocalDriverOptions = {
