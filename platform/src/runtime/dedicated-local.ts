@@ -15,7 +15,8 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { assertSafeId } from './backup-store.ts';
-import { createLocalPgServer, LOCAL_PG_SUPERUSER, removeLocalPgServer, startLocalPgServer } from './local-postgres.ts';
+import { log } from '../log.ts';
+import { createLocalPgServer, LOCAL_PG_SUPERUSER, removeLocalPgServer, startLocalPgServer, stopLocalPgServer } from './local-postgres.ts';
 import type { DatabaseServer } from './types.ts';
 
 const PG_HOME = '/var/lib/postgresql';
@@ -79,4 +80,20 @@ export async function removeAllLocalDedicated(dataDir: string): Promise<void> {
   if (!fs.existsSync(parent)) return;
   for (const id of fs.readdirSync(parent)) await removeLocalPgServer(path.join(parent, id)).catch(() => {});
   fs.rmSync(parent, { recursive: true, force: true });
+}
+
+/**
+ * `npm start` (local and docker runtime services, before instances come
+ * back): every dedicated server of this installation started again, each
+ * failure logged; returns how to stop them on Ctrl-C.
+ */
+export async function bringUpLocalDedicated(dataDir: string): Promise<() => Promise<void>> {
+  const r = await startLocalDedicatedServers(dataDir);
+  if (r.started.length) log.info({ servers: r.started.length }, 'dedicated database servers running');
+  for (const f of r.failed) log.error({ instanceId: f.id, reason: f.reason }, 'a dedicated database server did not start');
+  return async () => {
+    const parent = localDedicatedRoot(dataDir);
+    if (!fs.existsSync(parent)) return;
+    for (const id of fs.readdirSync(parent)) await stopLocalPgServer(path.join(parent, id)).catch(() => {});
+  };
 }

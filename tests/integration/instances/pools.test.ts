@@ -17,7 +17,8 @@ import { startGateway } from '../../../platform/src/host/gateway.ts';
 import type { Supervisor } from '../../../platform/src/host/supervisor.ts';
 import { dedicatedPoolName } from '../../../platform/src/instances/dedicated.ts';
 import { MOVE_STEPS } from '../../../platform/src/instances/move.ts';
-import { dedicatedServerDir, removeAllLocalDedicated } from '../../../platform/src/runtime/dedicated-local.ts';
+import { dedicatedServerDir, removeAllLocalDedicated, startLocalDedicatedServers } from '../../../platform/src/runtime/dedicated-local.ts';
+import { stopLocalPgServer } from '../../../platform/src/runtime/local-postgres.ts';
 import { db } from '../../../platform/src/db/index.ts';
 import { instanceDbNames } from '../../../platform/src/instances/names.ts';
 import { addPool, listPools, placeInstance, setPoolState } from '../../../platform/src/instances/pools.ts';
@@ -302,6 +303,15 @@ describe.skipIf(!!unavailable)('database pools', () => {
     expect(last.reason).toMatch(/failed at verify \(still on its previous server\)/);
     const health = await fetch(`${(await (await import('../../../platform/src/runtime/index.ts')).runtime().then((rt) => rt.status(id))).healthUrl}`);
     expect(health.status).toBe(200);
+  });
+
+  it('after a reboot (its server stopped), npm start brings the dedicated server back on the same port', async () => {
+    const { db_port: port } = await row(premium);
+    await stopLocalPgServer(dedicatedServerDir(config().dataDir, premium));
+    expect(await answers(port)).toBe(false);
+    const r = await startLocalDedicatedServers(config().dataDir); // what the runtime host service runs first
+    expect(r).toEqual({ started: [premium], failed: [] });
+    expect(await asTenant(premium, 'SELECT inet_server_port() AS port')).toEqual([{ port }]);
   });
 
   it('terminating the premium instance leaves no dedicated server, database, role or pool behind (after its final backup)', async () => {

@@ -38,6 +38,7 @@ import {
   job,
   ODOO_PORT,
   ownerConfigMap,
+  type OwnerRef,
   dbCluster,
   dbClusterName,
   dbOwnerSecret,
@@ -245,14 +246,17 @@ export class KubernetesDriver extends StoredBackups implements RuntimeDriver {
    * instance's ConfigMap (removing the instance removes them). No admin:
    * CloudNativePG's bootstrap makes the database and role.
    */
-  async ensureDatabaseServer(spec: InstanceSpec): Promise<DatabaseServer> {
+  async ensureDatabaseServer(spec: InstanceSpec, _o?: { adminPassword: string; fresh?: boolean }): Promise<DatabaseServer> {
     assertSafeId(spec.id, 'instance id');
     const owner = await this.owner(spec);
-    for (const obj of [dbOwnerSecret(spec, this.settings, owner), dbCluster(spec, this.settings, owner)]) {
-      await this.ssa(obj).catch((err) => {
-        throw this.wrap(err, `apply ${obj.kind}`);
-      });
-    }
+    const cluster = await this.ssa(dbCluster(spec, this.settings, owner)).catch((err) => {
+      throw this.wrap(err, 'apply Cluster');
+    });
+    // The Secret belongs to the Cluster: removing the Cluster (a move back to a shared plan) takes it along.
+    const byCluster: OwnerRef = { apiVersion: 'postgresql.cnpg.io/v1', kind: 'Cluster', name: cluster.metadata!.name!, uid: cluster.metadata!.uid!, blockOwnerDeletion: true };
+    await this.ssa(dbOwnerSecret(spec, this.settings, byCluster)).catch((err) => {
+      throw this.wrap(err, 'apply Secret');
+    });
     return { host: `${dbClusterName(spec.id)}-rw.${this.ns()}.svc`, port: 5432 };
   }
 
@@ -261,18 +265,20 @@ export class KubernetesDriver extends StoredBackups implements RuntimeDriver {
     await this.watchOne(`/apis/postgresql.cnpg.io/v1/namespaces/${this.ns()}/clusters`, dbClusterName(id), timeoutMs, (c) => ((c.status?.readyInstances ?? 0) >= 1 ? true : undefined));
   }
 
-  /** Deletes the Cluster (CloudNativePG removes its pods and volumes with it). */
+  /** Deletes the Cluster (CloudNativePG removes its pods and volumes, the garbage collector its owner Secret). */
   async removeDatabaseServer(id: string): Promise<void> {
     assertSafeId(id, 'instance id');
     try {
-      await this.api.delete({ apiVersion: 'postgresql.cnpg.io/v1', kind: 'Cluster', metadata: { name: dbClusterName(id), namespace: this.ns() } } as KubernetesObject);
+      await this.api.delete(
+        { apiVersion: 'postgresql.cnpg.io/v1', kind: 'Cluster', metadata: { name: dbClusterName(id), namespace: this.ns() } } as KubernetesObject,
+        undefined,
+        undefined,
+        undefined,
+        undefined,
+        'Foreground',
+      );
     } catch (err) {
       if (httpCode(err) !== 404) throw this.wrap(err, `remove database of ${id}`);
-    }
-    try {
-      await this.api.delete({ apiVersion: 'v1', kind: 'Secret', metadata: { name: `${dbClusterName(id)}-owner`, namespace: this.ns() } } as KubernetesObject);
-    } catch (err) {
-      if (httpCode(err) !== 404) throw this.wrap(err, `remove database secret of ${id}`);
     }
   }
 

@@ -140,7 +140,7 @@ export function dbClusterName(id: string): string {
 /**
  * The owner's credentials for CloudNativePG's `bootstrap.initdb` (it wants
  * a basic-auth Secret: `username`, `password`), made from the instance's
- * own database credentials, owned like its other objects.
+ * own database credentials, owned by the Cluster (which the instance owns).
  */
 export function dbOwnerSecret(spec: InstanceSpec, s: KubeSettings, owner: OwnerRef): Obj {
   return {
