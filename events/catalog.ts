@@ -29,6 +29,7 @@ const instanceStatus = z.enum([
   'error',
   'terminating',
   'terminated',
+  'migrating',
 ]);
 export const billingStatus = z.enum(['trial', 'payment_required', 'paid', 'overdue', 'suspended']);
 

@@ -11,6 +11,7 @@ import { runtime, RuntimeError } from '@saasodoo/platform/runtime/index';
 import { enter, loadOwned, settle, causeOf, type Command } from '@saasodoo/platform/instances/command';
 import { dropInstanceDatabase, serverAdmin } from '@saasodoo/platform/instances/database';
 import { poolOf } from '@saasodoo/platform/instances/pools';
+import { removeDedicatedServer } from '@saasodoo/platform/instances/dedicated';
 import { recordHistory } from '@saasodoo/platform/instances/history';
 import { withInstanceLock } from '@saasodoo/platform/instances/locks';
 import { instanceDbNames } from '@saasodoo/platform/instances/names';
@@ -174,7 +175,10 @@ export async function terminate(cmd: Command<Ids & { reason: string }>): Promise
       }
     }
     await rt.remove(row.id);
-    await dropInstanceDatabase(instanceDbNames(row.id, row.customer_id), {}, serverAdmin(await poolOf(row)));
+    const pool = await poolOf(row);
+    // A dedicated server goes as a whole (with its database and role); on a shared one only the instance's own.
+    if (pool?.kind === 'dedicated') await removeDedicatedServer(row.id);
+    else await dropInstanceDatabase(instanceDbNames(row.id, row.customer_id), {}, serverAdmin(pool));
     await settle(row.id, 'terminated', causeOf(cmd, ACTOR, cmd.data.reason), {
       terminated_at: new Date(),
       db_password_sealed: null,

@@ -197,6 +197,8 @@ export const envSchema = z.object({
   /** Key sealing instance secrets at rest (db passwords, the not-yet-shown admin password); generated locally when unset. */
   INSTANCE_SECRETS_KEY: z.string().min(32).optional(),
   /** Tests only (ignored unless NODE_ENV=test): make provisioning fail at this step. */
+  /** Tests only (with NODE_ENV=test): a database move (instances/move.ts) fails at this step. */
+  MOVE_FAIL_AT_STEP: z.string().optional(),
   PROVISION_FAIL_AT_STEP: z.string().optional(),
   HEALTH_INTERVAL_SECONDS: z.coerce.number().int().positive().default(30),
   /** health-probe re-measures each instance's storage usage (runtime usage()) this often, on its tick. */

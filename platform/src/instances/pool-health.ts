@@ -38,7 +38,8 @@ async function probe(p: PoolRow, timeoutMs: number): Promise<string | undefined>
 /** One check of every pool; state changes and their events in one transaction per pool. */
 export async function checkPools(cmd: Command<unknown>, o: { timeoutMs?: number } = {}): Promise<PoolCheckSummary> {
   await ensureDefaultPool();
-  const pools = await db('instance').manyOrNone<PoolRow>('SELECT * FROM db_pools ORDER BY name');
+  // A CloudNativePG server has no admin here: CloudNativePG watches its own health.
+  const pools = await db('instance').manyOrNone<PoolRow>(`SELECT * FROM db_pools WHERE NOT (kind = 'dedicated' AND admin_user IS NULL) ORDER BY name`);
   const problems = await mapBounded(pools, 10, (p) => probe(p, o.timeoutMs ?? 5000));
   let unhealthy = 0;
   for (let i = 0; i < pools.length; i++) {

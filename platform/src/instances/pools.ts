@@ -128,6 +128,11 @@ export async function removePool(name: string): Promise<void> {
     await t.none(`UPDATE instances SET db_pool = NULL WHERE db_pool = $1`, [name]);
     await t.none('DELETE FROM db_pools WHERE name = $1', [name]);
   });
+  await forgetPoolConnection(name);
+}
+
+/** Closes and forgets a pool's cached admin connection (its server is going away). */
+export async function forgetPoolConnection(name: string): Promise<void> {
   const cached = admins.get(name);
   admins.delete(name);
   await cached?.$pool.end().catch(() => {});
@@ -152,20 +157,36 @@ export async function placeInstance(instanceId: string): Promise<PoolRow> {
   return db('instance').tx(async (t) => {
     const cur = await t.one<{ db_pool: string | null }>('SELECT db_pool FROM instances WHERE id = $1 FOR UPDATE', [instanceId]);
     if (cur.db_pool) return t.one<PoolRow>('SELECT * FROM db_pools WHERE name = $1', [cur.db_pool]);
-    const pools = await t.manyOrNone<PoolRow & { load: string }>(
-      `SELECT p.*, (SELECT count(*) FROM instances i WHERE i.db_pool = p.name AND i.status <> 'terminated') AS load
-       FROM db_pools p WHERE p.kind = 'shared' ORDER BY p.name FOR UPDATE OF p`,
-    );
-    // A degraded pool (a failed check or two) still takes databases; unhealthy and draining ones do not.
-    const open = pools
-      .filter((p) => (p.state === 'active' || p.state === 'degraded') && Number(p.load) < p.capacity)
-      .sort((a, b) => Number(a.load) / a.capacity - Number(b.load) / b.capacity || Number(a.load) - Number(b.load) || a.name.localeCompare(b.name));
-    const pick = open[0];
-    if (!pick) throw new NoRoomError(pools.length);
+    const pick = await leastLoaded(t);
     await t.none('UPDATE instances SET db_pool = $2, db_host = $3, db_port = $4, updated_at = now() WHERE id = $1', [instanceId, pick.name, pick.host, pick.port]);
-    const { load: _l, ...row } = pick;
-    return row;
+    return pick;
   });
+}
+
+/** The least-loaded active (or degraded) shared pool with room, holding the pools' rows; NoRoomError when none. */
+async function leastLoaded(t: Pick<Db, 'manyOrNone'>): Promise<PoolRow> {
+  const pools = await t.manyOrNone<PoolRow & { load: string }>(
+    `SELECT p.*, (SELECT count(*) FROM instances i WHERE i.db_pool = p.name AND i.status <> 'terminated') AS load
+     FROM db_pools p WHERE p.kind = 'shared' ORDER BY p.name FOR UPDATE OF p`,
+  );
+  // A degraded pool (a failed check or two) still takes databases; unhealthy and draining ones do not.
+  const open = pools
+    .filter((p) => (p.state === 'active' || p.state === 'degraded') && Number(p.load) < p.capacity)
+    .sort((a, b) => Number(a.load) / a.capacity - Number(b.load) / b.capacity || Number(a.load) - Number(b.load) || a.name.localeCompare(b.name));
+  const pick = open[0];
+  if (!pick) throw new NoRoomError(pools.length);
+  const { load: _l, ...row } = pick;
+  return row;
+}
+
+/**
+ * The shared pool a database moving off its dedicated server goes to
+ * (instances/move.ts), by the same rule as placement; the move records it
+ * on the instance only at its switch.
+ */
+export async function pickSharedPool(): Promise<PoolRow> {
+  await ensureDefaultPool();
+  return db('instance').tx((t) => leastLoaded(t));
 }
 
 const admins = /* @__PURE__ */ new Map<string, Db>();

@@ -14,6 +14,7 @@ import { runtime } from '../runtime/index.ts';
 import { dropInstanceDatabase, ensureInstanceDatabase, instanceDatabaseExists, serverAdmin } from './database.ts';
 import { adoptCopy, copySqlFor, templateFor, templateNamed } from './templates.ts';
 import { placeInstance, poolOf } from './pools.ts';
+import { managedByOperator, placeDedicated, wantsDedicated } from './dedicated.ts';
 import { tenantConnectionLimit } from './db-limits.ts';
 import { loadOwned, type Command } from './command.ts';
 import { transition, type Cause } from './history.ts';
@@ -106,7 +107,9 @@ const STEPS: Record<Exclude<ProvisionStep, 'claim'>, StepFn> = {
   async database(row) {
     const names = instanceDbNames(row.id, row.customer_id);
     // Placement first (pools.ts): nothing is created anywhere when no server has room.
-    const admin = serverAdmin(await placeInstance(row.id));
+    // A plan promising a dedicated server gets one of its own (dedicated.ts).
+    const pool = wantsDedicated(row.plan) ? await placeDedicated(row) : await placeInstance(row.id);
+    const admin = serverAdmin(pool);
     let current = (await getInstance(db('instance'), row.id))!;
     if (!row.db_password_sealed || row.db_name !== names.database || row.db_role !== names.role || !row.odoo_master_hash) {
       current = await updateInstance(db('instance'), row.id, {
@@ -119,6 +122,11 @@ const STEPS: Record<Exclude<ProvisionStep, 'claim'>, StepFn> = {
       });
     }
     const spec = specOf(current);
+    if (managedByOperator(pool)) {
+      // CloudNativePG made the database, owned by the tenant's role with its password, from the instance's Secret.
+      await createOdooExtensions(spec.database);
+      return current;
+    }
     // With a template ready on this server, the database is its copy from the start (odoo_init then adopts it).
     const fresh = !(await instanceDatabaseExists(names, admin)).database;
     // A staging copy's database is the original's restored into it (odoo_init): it starts empty.
@@ -167,8 +175,10 @@ const STEPS: Record<Exclude<ProvisionStep, 'claim'>, StepFn> = {
     const timeoutMs = config().PROVISION_READY_TIMEOUT * 1000;
     const rt = await runtime();
     let current = row;
-    const admin = serverAdmin(await poolOf(row));
-    const exists = (await instanceDatabaseExists(names, admin)).database;
+    const pool = await poolOf(row);
+    const admin = serverAdmin(pool);
+    // A CloudNativePG server made the database itself (and the platform cannot ask it as an admin).
+    const exists = managedByOperator(pool) || (await instanceDatabaseExists(names, admin)).database;
     // Until adopted, a copy's tables are the template role's: adopt before reading them.
     if (exists && current.odoo_template) await adoptCopy(spec, templateNamed(current.odoo_template));
     if (!exists || (await odooDatabaseState(spec.database)) !== 'installed') {

@@ -13,6 +13,7 @@ import { causeOf, loadOwned, type Command } from './command.ts';
 import { recordHistory } from './history.ts';
 import { withInstanceLock } from './locks.ts';
 import { mapBounded } from './bounded.ts';
+import { moveIfNeeded } from './move.ts';
 import { getInstance, updateInstance } from './repository.ts';
 import { quotaBytes, specOf } from './runtime-spec.ts';
 
@@ -31,6 +32,8 @@ export async function applyQuota(cmd: Command<{ instanceId: string; customerId: 
         return next;
       });
     }
+    // A change between a shared and a dedicated plan moves the database (move.ts); a failed move leaves it where it was.
+    row = await moveIfNeeded(cmd, row);
     const rt = await runtime();
     const st = await rt.status(row.id);
     if (st.state === 'missing') return undefined;

@@ -18,6 +18,8 @@ export const STATUSES = [
   'error',
   'terminating',
   'terminated',
+  // The database moves between a shared pool and a dedicated server (plan change: instances/move.ts).
+  'migrating',
 ] as const;
 export type Status = (typeof STATUSES)[number];
 

@@ -111,6 +111,14 @@ export type StepListener<S extends string> = (step: S) => Promise<void> | void;
 /** A downloadable backup: the three files as one uncompressed tar stream. */
 export type BackupDownload = { filename: string; contentType: string; stream: Readable };
 
+/**
+ * Where a dedicated PostgreSQL server (plan database `dedicated`) answers,
+ * and its superuser when the platform administers it (local: a server made
+ * with initdb). None on Kubernetes: CloudNativePG makes the instance's
+ * database and owner itself and its own `postgres` user is never used.
+ */
+export type DatabaseServer = { host: string; port: number; admin?: { user: string; password: string } };
+
 export interface RuntimeDriver {
   readonly name: 'local' | 'kubernetes' | 'docker';
 
@@ -215,6 +223,20 @@ export interface RuntimeDriver {
    * RestoreError names what failed. Returns the safety backup's manifest.
    */
   restore(spec: InstanceSpec, backupId: string, onStep?: StepListener<RestoreStep>): Promise<{ safety: BackupManifest }>;
+
+  /**
+   * Creates (or starts) the instance's dedicated PostgreSQL server and
+   * answers where it is. `adminPassword`: the superuser's password where the
+   * driver makes one (kept sealed by the caller); `fresh`: a server found
+   * without its record holds nothing and is made again. Idempotent.
+   */
+  ensureDatabaseServer(spec: InstanceSpec, o: { adminPassword: string; fresh?: boolean }): Promise<DatabaseServer>;
+
+  /** Resolves once the dedicated server accepts connections (RuntimeError `timeout`). */
+  waitDatabaseServer(id: string, timeoutMs: number): Promise<void>;
+
+  /** Stops and deletes the dedicated server and its data. Idempotent. */
+  removeDatabaseServer(id: string): Promise<void>;
 
   /** Set the storage quota (Kubernetes: PVC size, grow-only; local: recorded limit). */
   setQuota(id: string, bytes: number): Promise<void>;

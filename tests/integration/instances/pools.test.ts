@@ -6,8 +6,19 @@
  * when none has room; an instance on the second server runs there (its
  * backups and Odoo use that server).
  */
+import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { config, resetConfig } from '../../../platform/src/config.ts';
+import { startGateway } from '../../../platform/src/host/gateway.ts';
+import type { Supervisor } from '../../../platform/src/host/supervisor.ts';
+import { dedicatedPoolName } from '../../../platform/src/instances/dedicated.ts';
+import { MOVE_STEPS } from '../../../platform/src/instances/move.ts';
+import { dedicatedServerDir, removeAllLocalDedicated, startLocalDedicatedServers } from '../../../platform/src/runtime/dedicated-local.ts';
+import { stopLocalPgServer } from '../../../platform/src/runtime/local-postgres.ts';
 import { db } from '../../../platform/src/db/index.ts';
 import { instanceDbNames } from '../../../platform/src/instances/names.ts';
 import { addPool, listPools, placeInstance, setPoolState } from '../../../platform/src/instances/pools.ts';
@@ -17,7 +28,7 @@ import { poolsTable } from '../../../platform/src/cli/pools.ts';
 import { unseal } from '../../../platform/src/instances/secrets.ts';
 import { createTestUser, type TestUser } from '../../helpers/auth.ts';
 import { destroyPgServer, pgServerUnavailable, startPgServer, type TestPgServer } from '../../helpers/pg-server.ts';
-import { call, provisioned, row, startHarness, type Harness } from './harness.ts';
+import { call, deliver, provisioned, row, startHarness, type Harness } from './harness.ts';
 
 const unavailable = pgServerUnavailable();
 if (unavailable) console.warn(`database pool tests skipped: ${unavailable}`);
@@ -25,15 +36,19 @@ if (unavailable) console.warn(`database pool tests skipped: ${unavailable}`);
 let h: Harness;
 let alice: TestUser;
 let server: TestPgServer;
+let gateway: http.Server | undefined;
 
 beforeAll(async () => {
   if (unavailable) return;
   [h, server] = await Promise.all([startHarness(), startPgServer()]);
   alice = await createTestUser();
+  gateway = await startGateway({ port: 0, supervisor: {} as Supervisor, baseDomain: 'localhost', instanceRouter: (s) => h.router(s) });
 });
 afterAll(async () => {
+  await new Promise((r) => (gateway ? gateway.close(r) : r(undefined)));
   await h?.stop();
   await destroyPgServer(server);
+  if (!unavailable) await removeAllLocalDedicated(config().dataDir);
 });
 
 /** Whether `names` exist on the second server (asked as its superuser). */
@@ -44,6 +59,58 @@ async function onSecond(q: string, values: unknown[]): Promise<number> {
     return (await c.query(q, values)).rowCount ?? 0;
   } finally {
     await c.end();
+  }
+}
+
+/** SQL as the instance's own role, on whatever server its row names. */
+async function asTenant(id: string, text: string): Promise<any[]> {
+  const r = await row(id);
+  const c = new pg.Client({ host: r.db_host ?? config().DATABASE_HOST, port: r.db_port ?? config().DATABASE_PORT, user: r.db_role, password: unseal(r.db_password_sealed), database: r.db_name });
+  await c.connect();
+  try {
+    return (await c.query(text)).rows;
+  } finally {
+    await c.end();
+  }
+}
+
+/** Odoo's JSON-RPC login at the instance's URL, through the gateway: the uid, or the exception name. */
+async function odooLogin(id: string, login: string, password: string): Promise<{ uid?: number; error?: string }> {
+  const r = await row(id);
+  const payload = JSON.stringify({ jsonrpc: '2.0', method: 'call', id: 1, params: { db: r.db_name, login, password } });
+  const body = await new Promise<string>((resolve, reject) => {
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port: (gateway!.address() as AddressInfo).port,
+        method: 'POST',
+        path: '/web/session/authenticate',
+        headers: { host: `${r.subdomain}.localhost`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
+      },
+      (res) => {
+        let b = '';
+        res.on('data', (c) => (b += c));
+        res.on('end', () => resolve(b));
+      },
+    );
+    req.on('error', reject);
+    req.end(payload);
+  });
+  const j = JSON.parse(body);
+  return j.result ? { uid: j.result.uid } : { error: j.error?.data?.name };
+}
+
+/** Whether anything answers on a local port. */
+async function answers(port: number): Promise<boolean> {
+  const c = new pg.Client({ host: '127.0.0.1', port, user: 'nobody', database: 'postgres', connectionTimeoutMillis: 2000 });
+  c.on('error', () => {});
+  try {
+    await c.connect();
+    return true;
+  } catch (err) {
+    return !/ECONNREFUSED/.test((err as Error).message);
+  } finally {
+    await c.end().catch(() => {});
   }
 }
 
@@ -155,6 +222,107 @@ describe.skipIf(!!unavailable)('database pools', () => {
     expect(await state()).toEqual({ state: 'active', health_failures: 0 });
     expect(await db('instance').many(`SELECT 1 FROM outbox WHERE type = 'com.saasodoo.pool.recovered' AND subject = 'second'`)).toHaveLength(1);
     expect((await placeInstance(f)).name).toBe('second');
+  });
+
+  let premium: string;
+  let premiumPassword: string;
+
+  it('a premium instance gets its own PostgreSQL server (another port, a dedicated pool of one); Odoo runs there as the tenant role and the customer logs in', async () => {
+    premium = await provisioned(h, alice.accessToken, alice.userId, { name: 'Premium', plan: 'premium-monthly' });
+    const r = await row(premium);
+    expect(r).toMatchObject({ status: 'running', db_pool: dedicatedPoolName(premium), db_host: '127.0.0.1', odoo_template: null });
+    expect([config().DATABASE_PORT, server.port]).not.toContain(r.db_port);
+    expect(fs.existsSync(path.join(dedicatedServerDir(config().dataDir, premium), 'data', 'PG_VERSION'))).toBe(true);
+    expect((await listPools()).find((p) => p.name === dedicatedPoolName(premium))).toMatchObject({ kind: 'dedicated', capacity: 1, instances: 1, state: 'active', port: r.db_port });
+    // Odoo's own role there: no superuser; the database holds Odoo's tables for this customer.
+    expect(await asTenant(premium, 'SELECT rolsuper, current_user AS me FROM pg_roles WHERE rolname = current_user')).toEqual([{ rolsuper: false, me: r.db_role }]);
+    expect(await asTenant(premium, `SELECT u.login FROM res_users u JOIN ir_model_data d ON d.res_id = u.id AND d.module = 'base' AND d.name = 'user_admin'`)).toEqual([{ login: alice.email }]);
+    premiumPassword = (await call(h.fn.instances, alice.accessToken, { query: { id: premium } })).body.adminPassword;
+    expect((await odooLogin(premium, alice.email, premiumPassword)).uid).toBeGreaterThan(0);
+    expect(await odooLogin(premium, 'admin', 'admin')).toEqual({ error: 'odoo.exceptions.AccessDenied' });
+  });
+
+  it('plan changes shared → dedicated → shared move the database (Odoo stopped, copied, verified, switched, started), keeping every row and file; the old copy goes', async () => {
+    const id = onOther; // basic plan, on the shared pool `second`
+    const password = (await call(h.fn.instances, alice.accessToken, { query: { id } })).body.adminPassword;
+    const before = await row(id);
+    await asTenant(id, 'CREATE TABLE x_moved (n integer); INSERT INTO x_moved SELECT generate_series(1, 1000)');
+    const file = path.join(config().dataDir, 'instances', id, 'filestore', before.db_name, 'zz', 'marker.bin');
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, 'kept across moves');
+    const users = (await asTenant(id, 'SELECT count(*)::int AS n FROM res_users'))[0].n;
+
+    const up = await deliver(h.fn.quotaSet, 'com.saasodoo.instance.quota', { instanceId: id, customerId: alice.userId, plan: 'premium-monthly' });
+    expect(up.status).toBeLessThan(300);
+    const onDedicated = await row(id);
+    expect(onDedicated).toMatchObject({ status: 'running', plan: 'premium-monthly', db_pool: dedicatedPoolName(id), previous_status: null });
+    expect(onDedicated.db_port).not.toBe(server.port);
+    expect(await asTenant(id, 'SELECT count(*)::int AS n, sum(n)::int AS s FROM x_moved')).toEqual([{ n: 1000, s: 500500 }]);
+    expect((await asTenant(id, 'SELECT count(*)::int AS n FROM res_users'))[0].n).toBe(users);
+    expect(fs.readFileSync(file, 'utf8')).toBe('kept across moves');
+    expect(await onSecond('SELECT 1 FROM pg_database WHERE datname = $1', [before.db_name])).toBe(0);
+    expect(await onSecond('SELECT 1 FROM pg_roles WHERE rolname = $1', [before.db_role])).toBe(0);
+    expect((await odooLogin(id, alice.email, password)).uid).toBeGreaterThan(0);
+    const steps = h.events.filter((e) => e.type === 'com.saasodoo.instance.progress' && e.subject === id && e.data.operation === 'move').map((e) => e.data.step);
+    expect(steps).toEqual([...MOVE_STEPS]);
+    const hist = await db('instance').many(`SELECT to_status, reason FROM instance_history WHERE instance_id = $1 ORDER BY at, id`, [id]);
+    expect(hist.slice(-2).map((x) => x.to_status)).toEqual(['migrating', 'running']);
+
+    const down = await deliver(h.fn.quotaSet, 'com.saasodoo.instance.quota', { instanceId: id, customerId: alice.userId, plan: 'basic-monthly' });
+    expect(down.status).toBeLessThan(300);
+    const back = await row(id);
+    expect(back).toMatchObject({ status: 'running', plan: 'basic-monthly', db_pool: 'second', db_port: server.port });
+    expect(await asTenant(id, 'SELECT count(*)::int AS n, sum(n)::int AS s FROM x_moved')).toEqual([{ n: 1000, s: 500500 }]);
+    expect(fs.readFileSync(file, 'utf8')).toBe('kept across moves');
+    // The dedicated server went with the move back: no folder, no pool, nothing listening.
+    expect(fs.existsSync(dedicatedServerDir(config().dataDir, id))).toBe(false);
+    expect(await db('instance').oneOrNone('SELECT 1 FROM db_pools WHERE name = $1', [dedicatedPoolName(id)])).toBeNull();
+    expect(await answers(onDedicated.db_port)).toBe(false);
+    expect((await odooLogin(id, alice.email, password)).uid).toBeGreaterThan(0);
+  });
+
+  it('a move that fails (here at its check) leaves the instance running on its old database, the half-made server removed', async () => {
+    const id = onOther;
+    const before = await row(id);
+    process.env.MOVE_FAIL_AT_STEP = 'verify';
+    resetConfig();
+    try {
+      const r = await deliver(h.fn.quotaSet, 'com.saasodoo.instance.quota', { instanceId: id, customerId: alice.userId, plan: 'premium-monthly' });
+      expect(r.status).toBeLessThan(300);
+    } finally {
+      delete process.env.MOVE_FAIL_AT_STEP;
+      resetConfig();
+    }
+    const after = await row(id);
+    expect(after).toMatchObject({ status: 'running', db_pool: 'second', db_host: before.db_host, db_port: before.db_port, error_step: null });
+    expect(await asTenant(id, 'SELECT count(*)::int AS n FROM x_moved')).toEqual([{ n: 1000 }]);
+    expect(fs.existsSync(dedicatedServerDir(config().dataDir, id))).toBe(false);
+    expect(await db('instance').oneOrNone('SELECT 1 FROM db_pools WHERE name = $1', [dedicatedPoolName(id)])).toBeNull();
+    const last = await db('instance').one(`SELECT to_status, reason FROM instance_history WHERE instance_id = $1 ORDER BY at DESC, id DESC LIMIT 1`, [id]);
+    expect(last.to_status).toBe('running');
+    expect(last.reason).toMatch(/failed at verify \(still on its previous server\)/);
+    const health = await fetch(`${(await (await import('../../../platform/src/runtime/index.ts')).runtime().then((rt) => rt.status(id))).healthUrl}`);
+    expect(health.status).toBe(200);
+  });
+
+  it('after a reboot (its server stopped), npm start brings the dedicated server back on the same port', async () => {
+    const { db_port: port } = await row(premium);
+    await stopLocalPgServer(dedicatedServerDir(config().dataDir, premium));
+    expect(await answers(port)).toBe(false);
+    const r = await startLocalDedicatedServers(config().dataDir); // what the runtime host service runs first
+    expect(r).toEqual({ started: [premium], failed: [] });
+    expect(await asTenant(premium, 'SELECT inet_server_port() AS port')).toEqual([{ port }]);
+  });
+
+  it('terminating the premium instance leaves no dedicated server, database, role or pool behind (after its final backup)', async () => {
+    const r = await row(premium);
+    const t = await deliver(h.fn.instanceOps, 'com.saasodoo.instance.terminate', { instanceId: premium, customerId: alice.userId, reason: 'test' });
+    expect(t.status).toBeLessThan(300);
+    expect(await row(premium)).toMatchObject({ status: 'terminated', db_pool: null });
+    expect(await db('instance').oneOrNone(`SELECT 1 FROM backups WHERE instance_id = $1 AND kind = 'final' AND status = 'completed'`, [premium])).not.toBeNull();
+    expect(fs.existsSync(dedicatedServerDir(config().dataDir, premium))).toBe(false);
+    expect(await db('instance').oneOrNone('SELECT 1 FROM db_pools WHERE name = $1', [dedicatedPoolName(premium)])).toBeNull();
+    expect(await answers(r.db_port)).toBe(false);
   });
 
   it('platform pools list shows each pool with its load, capacity and health, no credentials', async () => {

@@ -575,6 +575,60 @@ describe('kubernetes driver', () => {
     fs.rmSync(work, { recursive: true, force: true });
   });
 
+  it("a dedicated database: a CloudNativePG Cluster (valid against its CRD) sized from the plan, bootstrapped with the instance's database, owner and a basic-auth Secret of its credentials, owned by the instance; ready through the Watch API; removed alone or with the instance", async () => {
+    const auto = await startFakeKube({
+      rbac: { rules: RUNTIME_RBAC_RULES.map((r) => ({ ...r, apiGroups: [...r.apiGroups], resources: [...r.resources], verbs: [...r.verbs] })), namespace: NS },
+    });
+    try {
+      const d = new KubernetesDriver({ kubeConfig: auto.kubeConfig(NS), settings, backups: store });
+      const s3: InstanceSpec = { ...spec, id: 'bbbb1111-2222-4333-8444-555566667777', subdomain: 'premium', plan: 'premium-monthly', resources: { cpu: 4, memoryMiB: 8192, storageGiB: 50 } };
+      const n = `${instanceName(s3.id)}-pg`;
+      expect(await d.ensureDatabaseServer(s3, { adminPassword: 'not-used-by-cnpg' })).toEqual({ host: `${n}-rw.${NS}.svc`, port: 5432 });
+      const cm = auto.get('v1', 'ConfigMap', NS, instanceName(s3.id))!;
+      const cluster = auto.get('postgresql.cnpg.io/v1', 'Cluster', NS, n)!;
+      expect(cluster.metadata.ownerReferences?.[0]).toMatchObject({ kind: 'ConfigMap', name: instanceName(s3.id), uid: cm.metadata.uid });
+      expect(cluster.spec).toMatchObject({
+        instances: 1,
+        enableSuperuserAccess: false,
+        bootstrap: { initdb: { database: s3.database.name, owner: s3.database.user, secret: { name: `${n}-owner` }, localeCollate: 'C' } },
+        storage: { size: '50Gi' },
+        resources: { requests: { cpu: '1000m', memory: '2048Mi' }, limits: { memory: '2048Mi' } },
+      });
+      // CloudNativePG's own postgres database and superuser are never the instance's.
+      expect([cluster.spec.bootstrap.initdb.database, cluster.spec.bootstrap.initdb.owner]).not.toContain('postgres');
+      expect(JSON.stringify(cluster)).not.toContain(s3.database.password);
+      const secret = auto.get('v1', 'Secret', NS, `${n}-owner`)!;
+      new Secret(secret as any).validate();
+      expect(secret).toMatchObject({ type: 'kubernetes.io/basic-auth', stringData: { username: s3.database.user, password: s3.database.password } });
+      expect(secret.metadata.ownerReferences?.[0]).toMatchObject({ kind: 'Cluster', name: n, uid: cluster.metadata.uid });
+      if (fs.existsSync(path.join(schemasDir, 'crd-cnpg-postgresql.cnpg.io_clusters.yaml'))) {
+        const valid = crdValidator('crd-cnpg-postgresql.cnpg.io_clusters.yaml', 'v1');
+        expect(valid(cluster), JSON.stringify(valid.errors)).toBe(true);
+        // The validator is not a rubber stamp: a wrong field type fails.
+        expect(valid({ ...cluster, spec: { ...cluster.spec, instances: 'one' } })).toBe(false);
+      } else {
+        console.warn(`crd-cnpg-postgresql.cnpg.io_clusters.yaml not found in ${schemasDir} (set SCHEMAS_DIR): Cluster schema validation skipped`);
+      }
+      // Ready when CloudNativePG says an instance is.
+      const ready = d.waitDatabaseServer(s3.id, 5000);
+      setTimeout(() => auto.setStatus('postgresql.cnpg.io/v1', 'Cluster', NS, n, { readyInstances: 1, phase: 'Cluster in healthy state' }), 50);
+      await ready;
+      // A move back to a shared plan removes the server alone; the instance's other objects stay.
+      await d.removeDatabaseServer(s3.id);
+      await d.removeDatabaseServer(s3.id);
+      expect(auto.get('postgresql.cnpg.io/v1', 'Cluster', NS, n)).toBeUndefined();
+      expect(auto.get('v1', 'Secret', NS, `${n}-owner`)).toBeUndefined();
+      expect(auto.get('v1', 'ConfigMap', NS, instanceName(s3.id))).toBeDefined();
+      // Terminate: removing the instance takes its database server with it.
+      await d.ensureDatabaseServer(s3, { adminPassword: 'x' });
+      await d.remove(s3.id);
+      expect(auto.list({ namespace: NS })).toEqual([]);
+      expect(auto.requests.filter((r) => r.status === 403)).toEqual([]);
+    } finally {
+      await auto.close();
+    }
+  });
+
   it('remove cascades through owner references and is idempotent', async () => {
     expect(objectsOf('Deployment')).toHaveLength(1);
     await driver.remove(spec.id);

@@ -14,6 +14,7 @@
  * instance next to its data: containers are immutable, and a stopped
  * container cannot say whether it was stopped or suspended.
  */
+import { ensureLocalDedicated, removeLocalDedicated } from '../dedicated-local.ts';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -41,7 +42,20 @@ import { keepTemplateFilestoreOnHost, seedFilestoreOnHost } from '../template-fi
 import { duBytes, portFree, waitUntilRunning } from '../host-util.ts';
 import { labelsFor } from '../kubernetes/objects.ts';
 import { DEFAULT_PG_TOOLS, type PgTools } from '../pg-tools.ts';
-import type { BackupKind, BackupManifest, BackupStep, DesiredState, InstanceSpec, QuotaUsage, ReadyProgress, RestoreStep, RuntimeDriver, RuntimeStatus, StepListener } from '../types.ts';
+import type {
+  BackupKind,
+  DatabaseServer,
+  BackupManifest,
+  BackupStep,
+  DesiredState,
+  InstanceSpec,
+  QuotaUsage,
+  ReadyProgress,
+  RestoreStep,
+  RuntimeDriver,
+  RuntimeStatus,
+  StepListener,
+} from '../types.ts';
 import { RuntimeError } from '../types.ts';
 
 const GiB = 1024 ** 3;
@@ -155,6 +169,18 @@ export class DockerDriver extends StoredBackups implements RuntimeDriver {
   /** The driver for this process's config (DOCKER_HOST, ODOO_IMAGE, DOCKER_NETWORK, DOCKER_DB_HOST, DATA_DIR). */
   static fromConfig(): DockerDriver {
     return new DockerDriver({ docker: dockerFromHost(config().DOCKER_HOST), settings: dockerSettingsFromConfig() });
+  }
+
+  /** The instance's dedicated PostgreSQL: a real server on this machine (dedicated-local.ts). */
+  ensureDatabaseServer(spec: InstanceSpec, o: { adminPassword: string; fresh?: boolean }): Promise<DatabaseServer> {
+    return ensureLocalDedicated(this.settings.dataDir, spec.id, o);
+  }
+
+  /** pg_ctl start waited for it already. */
+  async waitDatabaseServer(): Promise<void> {}
+
+  removeDatabaseServer(id: string): Promise<void> {
+    return removeLocalDedicated(this.settings.dataDir, id);
   }
 
   /** The instance's folder: `data/` (mounted over /var/lib/odoo), `addons/`, odoo.conf, the state file. */

@@ -14,9 +14,16 @@ export const dockerRuntimeService: HostService = {
     // Loaded only when chosen: dockerode is not needed by the other drivers.
     const { DockerDriver } = await import('./driver.ts');
     const { startDockerRuntime } = await import('./host.ts');
+    const { bringUpLocalDedicated } = await import('../dedicated-local.ts');
+    // Premium instances' own database servers (on this machine with this driver too) before the instances.
+    const stopServers = await bringUpLocalDedicated(ctx.config.dataDir);
     const driver = DockerDriver.fromConfig();
     const rt = await startDockerRuntime(driver);
     ctx.setInstanceRouter(rt.router);
-    return { stop: rt.stop, endpoint: `docker (${ctx.config.DOCKER_HOST ?? 'unix:///var/run/docker.sock'}), image ${ctx.config.ODOO_IMAGE}, network ${ctx.config.DOCKER_NETWORK}` };
+    const stop = async () => {
+      await rt.stop();
+      await stopServers();
+    };
+    return { stop, endpoint: `docker (${ctx.config.DOCKER_HOST ?? 'unix:///var/run/docker.sock'}), image ${ctx.config.ODOO_IMAGE}, network ${ctx.config.DOCKER_NETWORK}` };
   },
 };

@@ -12,7 +12,20 @@ import { KubeConfig, KubernetesObjectApi, PatchStrategy, Watch, type KubernetesO
 import { config } from '../../config.ts';
 import { log } from '../../log.ts';
 import { BackupStore, StoredBackups, assertSafeId } from '../backup-store.ts';
-import type { BackupKind, BackupManifest, BackupStep, DesiredState, InstanceSpec, QuotaUsage, ReadyProgress, RestoreStep, RuntimeDriver, RuntimeStatus, StepListener } from '../types.ts';
+import type {
+  BackupKind,
+  DatabaseServer,
+  BackupManifest,
+  BackupStep,
+  DesiredState,
+  InstanceSpec,
+  QuotaUsage,
+  ReadyProgress,
+  RestoreStep,
+  RuntimeDriver,
+  RuntimeStatus,
+  StepListener,
+} from '../types.ts';
 import { BackupError, RuntimeError } from '../types.ts';
 import { ODOO_PATHS } from '../../odoo/contract.ts';
 import {
@@ -26,6 +39,10 @@ import {
   job,
   ODOO_PORT,
   ownerConfigMap,
+  type OwnerRef,
+  dbCluster,
+  dbClusterName,
+  dbOwnerSecret,
   ownerRef,
   ROUTE_ANNOTATION,
   routeTarget,
@@ -51,6 +68,8 @@ export const RUNTIME_RBAC_RULES = [
   { apiGroups: ['batch'], resources: ['jobs'], verbs: ['patch', 'watch', 'delete'] },
   { apiGroups: ['traefik.io'], resources: ['ingressroutes'], verbs: ['patch'] },
   { apiGroups: ['cert-manager.io'], resources: ['certificates'], verbs: ['patch'] },
+  // Dedicated databases (plan `dedicated`): one CloudNativePG Cluster per instance.
+  { apiGroups: ['postgresql.cnpg.io'], resources: ['clusters'], verbs: ['patch', 'watch', 'delete'] },
 ] as const satisfies readonly { apiGroups: readonly string[]; resources: readonly string[]; verbs: readonly string[] }[];
 
 const JOB_TIMEOUT_MS = 60 * 60 * 1000;
@@ -222,6 +241,47 @@ export class KubernetesDriver extends StoredBackups implements RuntimeDriver {
     if (!cm) throw new RuntimeError('not_found', `route instance ${id}: not found`);
     await this.route(id, cm, 'odoo');
     await this.recordRoute(id, 'odoo');
+  }
+
+  /**
+   * The instance's CloudNativePG Cluster and its owner Secret, under the
+   * instance's ConfigMap (removing the instance removes them). No admin:
+   * CloudNativePG's bootstrap makes the database and role.
+   */
+  async ensureDatabaseServer(spec: InstanceSpec, _o?: { adminPassword: string; fresh?: boolean }): Promise<DatabaseServer> {
+    assertSafeId(spec.id, 'instance id');
+    const owner = await this.owner(spec);
+    const cluster = await this.ssa(dbCluster(spec, this.settings, owner)).catch((err) => {
+      throw this.wrap(err, 'apply Cluster');
+    });
+    // The Secret belongs to the Cluster: removing the Cluster (a move back to a shared plan) takes it along.
+    const byCluster: OwnerRef = { apiVersion: 'postgresql.cnpg.io/v1', kind: 'Cluster', name: cluster.metadata!.name!, uid: cluster.metadata!.uid!, blockOwnerDeletion: true };
+    await this.ssa(dbOwnerSecret(spec, this.settings, byCluster)).catch((err) => {
+      throw this.wrap(err, 'apply Secret');
+    });
+    return { host: `${dbClusterName(spec.id)}-rw.${this.ns()}.svc`, port: 5432 };
+  }
+
+  /** Until CloudNativePG reports the Cluster's instance ready (the Watch API). */
+  async waitDatabaseServer(id: string, timeoutMs: number): Promise<void> {
+    await this.watchOne(`/apis/postgresql.cnpg.io/v1/namespaces/${this.ns()}/clusters`, dbClusterName(id), timeoutMs, (c) => ((c.status?.readyInstances ?? 0) >= 1 ? true : undefined));
+  }
+
+  /** Deletes the Cluster (CloudNativePG removes its pods and volumes, the garbage collector its owner Secret). */
+  async removeDatabaseServer(id: string): Promise<void> {
+    assertSafeId(id, 'instance id');
+    try {
+      await this.api.delete(
+        { apiVersion: 'postgresql.cnpg.io/v1', kind: 'Cluster', metadata: { name: dbClusterName(id), namespace: this.ns() } } as KubernetesObject,
+        undefined,
+        undefined,
+        undefined,
+        undefined,
+        'Foreground',
+      );
+    } catch (err) {
+      if (httpCode(err) !== 404) throw this.wrap(err, `remove database of ${id}`);
+    }
   }
 
   async remove(id: string): Promise<void> {

@@ -132,6 +132,65 @@ export function dbSecret(spec: InstanceSpec, s: KubeSettings, owner: OwnerRef): 
   };
 }
 
+/** The CloudNativePG `Cluster` of an instance with a dedicated database (DNS name `<this>-rw`). */
+export function dbClusterName(id: string): string {
+  return `${instanceName(id)}-pg`;
+}
+
+/**
+ * The owner's credentials for CloudNativePG's `bootstrap.initdb` (it wants
+ * a basic-auth Secret: `username`, `password`), made from the instance's
+ * own database credentials, owned by the Cluster (which the instance owns).
+ */
+export function dbOwnerSecret(spec: InstanceSpec, s: KubeSettings, owner: OwnerRef): Obj {
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: meta(spec, s, `${dbClusterName(spec.id)}-owner`, owner),
+    type: 'kubernetes.io/basic-auth',
+    stringData: { username: spec.database.user, password: spec.database.password },
+  };
+}
+
+/**
+ * A dedicated PostgreSQL for one instance (plan database `dedicated`): one
+ * CloudNativePG instance sized from the plan (a quarter of its memory for
+ * PostgreSQL, shared_buffers a quarter of that, storage as large as the
+ * plan's), whose `bootstrap.initdb` makes the instance's database owned by
+ * its role with the instance's password. CloudNativePG's own `postgres`
+ * database and superuser stay its own: superuser access is off and the
+ * platform never connects as it. Collation C like the Odoo contract's
+ * CREATE DATABASE (odoo/contract.ts createDatabaseSql).
+ */
+export function dbCluster(spec: InstanceSpec, s: KubeSettings, owner: OwnerRef): Obj {
+  const memMiB = Math.max(256, Math.floor(spec.resources.memoryMiB / 4));
+  return {
+    apiVersion: 'postgresql.cnpg.io/v1',
+    kind: 'Cluster',
+    metadata: meta(spec, s, dbClusterName(spec.id), owner, { 'app.kubernetes.io/component': 'database' }),
+    spec: {
+      instances: 1,
+      enableSuperuserAccess: false,
+      bootstrap: {
+        initdb: {
+          database: spec.database.name,
+          owner: spec.database.user,
+          secret: { name: `${dbClusterName(spec.id)}-owner` },
+          encoding: 'UTF8',
+          localeCollate: 'C',
+          localeCType: 'C',
+        },
+      },
+      postgresql: { parameters: { shared_buffers: `${Math.floor(memMiB / 4)}MB`, max_connections: '100' } },
+      resources: {
+        requests: { cpu: `${Math.max(250, Math.floor(spec.resources.cpu * 250))}m`, memory: `${memMiB}Mi` },
+        limits: { memory: `${memMiB}Mi` },
+      },
+      storage: { size: `${spec.resources.storageGiB}Gi` },
+    },
+  };
+}
+
 /**
  * odoo.conf (contract.ts configFile) in a Secret of its own: it holds the
  * database password and the master password hash, so never a ConfigMap.

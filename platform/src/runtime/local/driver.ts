@@ -3,6 +3,7 @@
  * daemon (which owns the instance processes) plus backups and restores run
  * right here with pg_dump/pg_restore/tar on the instance's own files.
  */
+import { ensureLocalDedicated, removeLocalDedicated } from '../dedicated-local.ts';
 import path from 'node:path';
 import { config } from '../../config.ts';
 import { localSecret } from '../../secrets.ts';
@@ -14,7 +15,20 @@ import { keepTemplateFilestoreOnHost, seedFilestoreOnHost } from '../template-fi
 import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import type { BackupKind, BackupManifest, BackupStep, DesiredState, RestoreStep, StepListener, InstanceSpec, QuotaUsage, ReadyProgress, RuntimeDriver, RuntimeStatus } from '../types.ts';
+import type {
+  BackupKind,
+  DatabaseServer,
+  BackupManifest,
+  BackupStep,
+  DesiredState,
+  RestoreStep,
+  StepListener,
+  InstanceSpec,
+  QuotaUsage,
+  ReadyProgress,
+  RuntimeDriver,
+  RuntimeStatus,
+} from '../types.ts';
 import { RuntimeError } from '../types.ts';
 
 export type LocalDriverOptions = {
@@ -52,6 +66,18 @@ export class LocalDriver extends StoredBackups implements RuntimeDriver {
   static fromConfig(): LocalDriver {
     const c = config();
     return new LocalDriver({ url: `http://127.0.0.1:${c.LOCAL_RUNTIME_PORT}`, token: localRuntimeToken(), dataDir: c.dataDir });
+  }
+
+  /** The instance's dedicated PostgreSQL: a real server on this machine (dedicated-local.ts). */
+  ensureDatabaseServer(spec: InstanceSpec, o: { adminPassword: string; fresh?: boolean }): Promise<DatabaseServer> {
+    return ensureLocalDedicated(this.opts.dataDir, spec.id, o);
+  }
+
+  /** pg_ctl start waited for it already. */
+  async waitDatabaseServer(): Promise<void> {}
+
+  removeDatabaseServer(id: string): Promise<void> {
+    return removeLocalDedicated(this.opts.dataDir, id);
   }
 
   /** The instance's directory (addons, filestore, sessions). */

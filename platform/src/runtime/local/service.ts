@@ -6,6 +6,7 @@
 import type { HostService } from '../../host/host-service.ts';
 import { startLocalRuntime } from './daemon.ts';
 import { localRuntimeToken } from './driver.ts';
+import { bringUpLocalDedicated } from '../dedicated-local.ts';
 
 export const localRuntimeService: HostService = {
   name: 'runtime',
@@ -13,6 +14,8 @@ export const localRuntimeService: HostService = {
   enabled: (c) => c.RUNTIME_DRIVER === 'local',
   async start(ctx) {
     const c = ctx.config;
+    // Premium instances' own database servers first: the instances coming back need them (after a reboot too).
+    const stopServers = await bringUpLocalDedicated(c.dataDir);
     const rt = await startLocalRuntime({
       port: c.LOCAL_RUNTIME_PORT,
       dataDir: c.dataDir,
@@ -26,6 +29,12 @@ export const localRuntimeService: HostService = {
     });
     ctx.functionEnv.LOCAL_RUNTIME_PORT = String(rt.port);
     ctx.setInstanceRouter(rt.router);
-    return { stop: rt.stop, endpoint: rt.url };
+    return {
+      stop: async () => {
+        await rt.stop();
+        await stopServers();
+      },
+      endpoint: rt.url,
+    };
   },
 };
