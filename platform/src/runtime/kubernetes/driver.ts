@@ -264,7 +264,8 @@ export class KubernetesDriver extends StoredBackups implements RuntimeDriver {
 
   /** Until CloudNativePG reports the Cluster's instance ready (the Watch API). */
   async waitDatabaseServer(id: string, timeoutMs: number): Promise<void> {
-    await this.watchOne(`/apis/postgresql.cnpg.io/v1/namespaces/${this.ns()}/clusters`, dbClusterName(id), timeoutMs, (c) => ((c.status?.readyInstances ?? 0) >= 1 ? true : undefined));
+    type CnpgCluster = KubernetesObject & { status?: { readyInstances?: number } };
+    await this.watchOne<CnpgCluster>(`/apis/postgresql.cnpg.io/v1/namespaces/${this.ns()}/clusters`, dbClusterName(id), timeoutMs, (c) => ((c.status?.readyInstances ?? 0) >= 1 ? true : undefined));
   }
 
   /** Deletes the Cluster (CloudNativePG removes its pods and volumes, the garbage collector its owner Secret). */
