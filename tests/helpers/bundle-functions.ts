@@ -4,8 +4,8 @@
  * run, so parallel files never each rebuild the same stale bundles (the host
  * still checks them on every start: this only takes the work off the files).
  */
-import { functionBundles } from '../../platform/src/host/bundles.ts';
-import { functionNames } from '../../platform/src/funcspec.ts';
+import { functionBundles } from '@saasodoo/platform/host/bundles';
+import { functionNames } from '@saasodoo/platform/funcspec';
 
 export default async function setup(): Promise<void> {
   await functionBundles(functionNames());

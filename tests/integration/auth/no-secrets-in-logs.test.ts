@@ -8,10 +8,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { repoRoot } from '../../../platform/src/config.ts';
-import { closeDatabases } from '../../../platform/src/db/index.ts';
-import { dropNamespace, migrate } from '../../../platform/src/db/migrate.ts';
-import { closeRedis } from '../../../platform/src/redis.ts';
+import { repoRoot } from '@saasodoo/platform/config';
+import { closeDatabases } from '@saasodoo/platform/db/index';
+import { dropNamespace, migrate } from '@saasodoo/platform/db/migrate';
+import { closeRedis } from '@saasodoo/platform/redis';
 import { linkToken, outboxEvents } from './serve.ts';
 
 let child: ChildProcess;

@@ -8,13 +8,13 @@
  */
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { db } from '../../../platform/src/db/index.ts';
-import { instanceDbNames } from '../../../platform/src/instances/names.ts';
-import { addPool, listPools, placeInstance, setPoolState } from '../../../platform/src/instances/pools.ts';
-import { checkPools } from '../../../platform/src/instances/pool-health.ts';
-import { log } from '../../../platform/src/log.ts';
-import { poolsTable } from '../../../platform/src/cli/pools.ts';
-import { unseal } from '../../../platform/src/instances/secrets.ts';
+import { db } from '@saasodoo/platform/db/index';
+import { instanceDbNames } from '@saasodoo/platform/instances/names';
+import { addPool, listPools, placeInstance, setPoolState } from '@saasodoo/platform/instances/pools';
+import { checkPools } from '@saasodoo/platform/instances/pool-health';
+import { log } from '@saasodoo/platform/log';
+import { poolsTable } from '@saasodoo/platform/cli/pools';
+import { unseal } from '@saasodoo/platform/instances/secrets';
 import { createTestUser, type TestUser } from '../../helpers/auth.ts';
 import { destroyPgServer, pgServerUnavailable, startPgServer, type TestPgServer } from '../../helpers/pg-server.ts';
 import { call, provisioned, row, startHarness, type Harness } from './harness.ts';
@@ -129,7 +129,7 @@ describe.skipIf(!!unavailable)('database pools', () => {
     expect(await db('instance').oneOrNone('SELECT 1 FROM instances WHERE id = $1 AND db_name IS NOT NULL', [e])).toBeNull();
     expect(await onSecond('SELECT 1 FROM pg_database WHERE datname = $1', [names.database])).toBe(0);
     expect(await onSecond('SELECT 1 FROM pg_roles WHERE rolname = $1', [names.role])).toBe(0);
-    const { provisionerDb } = await import('../../../platform/src/db/index.ts');
+    const { provisionerDb } = await import('@saasodoo/platform/db/index');
     expect(await provisionerDb().oneOrNone('SELECT 1 FROM pg_database WHERE datname = $1', [names.database])).toBeNull();
     expect(await provisionerDb().oneOrNone('SELECT 1 FROM pg_roles WHERE rolname = $1', [names.role])).toBeNull();
   });
