@@ -18,6 +18,32 @@ export default defineConfig(
     languageOptions: { globals: { ...globals.browser }, parserOptions: { parser: tseslint.parser, extraFileExtensions: ['.svelte'] } },
   },
   {
+    // Packages meet through their names and exports maps (`@saasodoo/platform/config`), never a `../` path
+    // into another package's folder: a path import skips the package's declared surface and breaks
+    // when a folder moves. `node .ci/package-imports.mjs` rewrites any that slip in.
+    files: ['**/*.{ts,mts,js,mjs,svelte}'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^(\\.\\./)+(platform|events|web|functions|tests)/',
+              message: 'Import another package through its name (@saasodoo/platform/…, @saasodoo/events/…, @saasodoo/web/lib/…, @saasodoo/fn-…): run node .ci/package-imports.mjs.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // A function's folder is its own package: `../` from its top level is always another package.
+    files: ['functions/*/*.{ts,mts,js,mjs}'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ regex: '^\\.\\./', message: 'Import another package through its name (@saasodoo/platform/…, @saasodoo/fn-…).' }] }],
+    },
+  },
+  {
     // Typed with the client's models (issue 19): an `any` here would hide a wrong field of a Kubernetes object.
     files: ['platform/src/runtime/kubernetes/**'],
     rules: { '@typescript-eslint/no-explicit-any': 'error' },

@@ -8,16 +8,16 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
-import { repoRoot, resetConfig } from '../../platform/src/config.ts';
-import { closeDatabases } from '../../platform/src/db/index.ts';
-import { dropNamespace, migrate } from '../../platform/src/db/migrate.ts';
-import { closeRedis } from '../../platform/src/redis.ts';
-import { resetKeyRing } from '../../platform/src/auth/keys.ts';
-import { resetSigningKey } from '../../platform/src/auth/signing.ts';
+import { repoRoot, resetConfig } from '@saasodoo/platform/config';
+import { closeDatabases } from '@saasodoo/platform/db/index';
+import { dropNamespace, migrate } from '@saasodoo/platform/db/migrate';
+import { closeRedis } from '@saasodoo/platform/redis';
+import { resetKeyRing } from '@saasodoo/platform/auth/keys';
+import { resetSigningKey } from '@saasodoo/platform/auth/signing';
 import * as esbuild from 'esbuild';
-import { EXTERNAL_PACKAGES } from '../../platform/src/deploy/build.ts';
-import { bundleDir, functionBundles, sourceUrlPlugin } from '../../platform/src/host/bundles.ts';
-import { FUNCTION_NODE_ARGS } from '../../platform/src/host/supervisor.ts';
+import { EXTERNAL_PACKAGES } from '@saasodoo/platform/deploy/build';
+import { bundleDir, functionBundles, sourceUrlPlugin } from '@saasodoo/platform/host/bundles';
+import { FUNCTION_NODE_ARGS } from '@saasodoo/platform/host/supervisor';
 import { freePort } from '../helpers/ports.ts';
 
 /** Runs `fn` in a fresh namespace (migrated), restoring the environment and dropping the namespace afterwards. */

@@ -6,8 +6,8 @@
  * separate process. Requests/s, p50 and p99.
  */
 import type { AddressInfo } from 'node:net';
-import { startGateway } from '../../platform/src/host/gateway.ts';
-import type { Supervisor } from '../../platform/src/host/supervisor.ts';
+import { startGateway } from '@saasodoo/platform/host/gateway';
+import type { Supervisor } from '@saasodoo/platform/host/supervisor';
 import { createTestUser } from '../helpers/auth.ts';
 import { autocannon, type Load } from './_load.ts';
 import { inNamespace, spawnFunction, untilOk } from './_shared.ts';

@@ -13,10 +13,10 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { config, resetConfig } from '../../platform/src/config.ts';
-import { closeDatabases } from '../../platform/src/db/index.ts';
-import { configFile, configureStatements, createDatabaseSql, initArgs, ODOO_PATHS, ODOO_RC, odooPasswordHash, serveArgs } from '../../platform/src/odoo/contract.ts';
-import { probeOne } from '../../platform/src/runtime/health.ts';
+import { config, resetConfig } from '@saasodoo/platform/config';
+import { closeDatabases } from '@saasodoo/platform/db/index';
+import { configFile, configureStatements, createDatabaseSql, initArgs, ODOO_PATHS, ODOO_RC, odooPasswordHash, serveArgs } from '@saasodoo/platform/odoo/contract';
+import { probeOne } from '@saasodoo/platform/runtime/health';
 import { docker, dockerAvailable, testOdooImage } from '../helpers/docker-image.ts';
 import { freePort } from '../helpers/ports.ts';
 
@@ -154,7 +154,7 @@ export async function bench(opts: { quick: boolean }) {
       times.push(performance.now() - t0);
     }
   } finally {
-    const { runtime } = await import('../../platform/src/runtime/index.ts');
+    const { runtime } = await import('@saasodoo/platform/runtime/index');
     const rt = await runtime();
     for (const i of ids) await rt.remove(i).catch(() => {});
     await h.stop();

@@ -8,10 +8,10 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import amqp from 'amqplib';
-import { config } from '../../platform/src/config.ts';
-import { startBroker } from '../../platform/src/broker/broker.ts';
-import { exchangeName, queueNames } from '../../platform/src/broker/topology.ts';
-import type { Trigger } from '../../events/triggers.ts';
+import { config } from '@saasodoo/platform/config';
+import { startBroker } from '@saasodoo/platform/broker/broker';
+import { exchangeName, queueNames } from '@saasodoo/platform/broker/topology';
+import type { Trigger } from '@saasodoo/events/triggers';
 import { pool, pct } from './_kit.ts';
 
 const TYPE = 'com.saasodoo.health.tick';

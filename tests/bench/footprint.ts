@@ -12,8 +12,8 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { repoRoot, resetConfig } from '../../platform/src/config.ts';
-import { functionNames } from '../../platform/src/funcspec.ts';
+import { repoRoot, resetConfig } from '@saasodoo/platform/config';
+import { functionNames } from '@saasodoo/platform/funcspec';
 import { platformChildBundle, platformEnv } from '../helpers/platform.ts';
 
 function children(): Map<number, number[]> {
@@ -111,8 +111,8 @@ export async function bench() {
   } finally {
     child.kill('SIGTERM');
     await new Promise((r) => child.once('exit', r));
-    const { dropNamespace } = await import('../../platform/src/db/migrate.ts');
-    const { closeDatabases } = await import('../../platform/src/db/index.ts');
+    const { dropNamespace } = await import('@saasodoo/platform/db/migrate');
+    const { closeDatabases } = await import('@saasodoo/platform/db/index');
     const saved = process.env.DB_NAMESPACE;
     process.env.DB_NAMESPACE = `${id}_`;
     resetConfig();

@@ -6,8 +6,8 @@
  * ≥ 70% of direct.
  */
 import type { AddressInfo } from 'node:net';
-import { startGateway } from '../../platform/src/host/gateway.ts';
-import type { Supervisor } from '../../platform/src/host/supervisor.ts';
+import { startGateway } from '@saasodoo/platform/host/gateway';
+import type { Supervisor } from '@saasodoo/platform/host/supervisor';
 import { autocannon, describe } from './_load.ts';
 import { spawnFunction, untilOk } from './_shared.ts';
 

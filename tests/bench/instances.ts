@@ -13,8 +13,8 @@
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
-import { resetConfig } from '../../platform/src/config.ts';
-import { closeDatabases } from '../../platform/src/db/index.ts';
+import { resetConfig } from '@saasodoo/platform/config';
+import { closeDatabases } from '@saasodoo/platform/db/index';
 import { irreducibleSteps } from './runtime.ts';
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];

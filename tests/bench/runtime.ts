@@ -15,12 +15,12 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { config, repoRoot } from '../../platform/src/config.ts';
-import { probeAll, probeOne } from '../../platform/src/runtime/health.ts';
-import { STANDIN, startLocalRuntime } from '../../platform/src/runtime/local/daemon.ts';
-import { LocalDriver } from '../../platform/src/runtime/local/driver.ts';
-import type { InstanceSpec } from '../../platform/src/runtime/types.ts';
-import { configFile, configureStatements, copyDatabaseSql, createDatabaseSql, freshCopyStatements, initArgs, ODOO_PATHS, odooPasswordHash, serveArgs } from '../../platform/src/odoo/contract.ts';
+import { config, repoRoot } from '@saasodoo/platform/config';
+import { probeAll, probeOne } from '@saasodoo/platform/runtime/health';
+import { STANDIN, startLocalRuntime } from '@saasodoo/platform/runtime/local/daemon';
+import { LocalDriver } from '@saasodoo/platform/runtime/local/driver';
+import type { InstanceSpec } from '@saasodoo/platform/runtime/types';
+import { configFile, configureStatements, copyDatabaseSql, createDatabaseSql, freshCopyStatements, initArgs, ODOO_PATHS, odooPasswordHash, serveArgs } from '@saasodoo/platform/odoo/contract';
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const ms = (x: number) => `${x.toFixed(1)} ms`;

@@ -18,15 +18,15 @@ import os from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import amqp from 'amqplib';
-import { config, resetConfig } from '../../platform/src/config.ts';
-import { closeDatabases, db } from '../../platform/src/db/index.ts';
-import { dropNamespace, migrate } from '../../platform/src/db/migrate.ts';
-import { startFunction } from '../../platform/src/host/run-function.ts';
-import { startGateway } from '../../platform/src/host/gateway.ts';
-import type { Supervisor } from '../../platform/src/host/supervisor.ts';
-import type { FaasFunction } from '../../platform/src/fn.ts';
-import { log } from '../../platform/src/log.ts';
-import { webhookToken } from '../../platform/src/billing/webhook.ts';
+import { config, resetConfig } from '@saasodoo/platform/config';
+import { closeDatabases, db } from '@saasodoo/platform/db/index';
+import { dropNamespace, migrate } from '@saasodoo/platform/db/migrate';
+import { startFunction } from '@saasodoo/platform/host/run-function';
+import { startGateway } from '@saasodoo/platform/host/gateway';
+import type { Supervisor } from '@saasodoo/platform/host/supervisor';
+import type { FaasFunction } from '@saasodoo/platform/fn';
+import { log } from '@saasodoo/platform/log';
+import { webhookToken } from '@saasodoo/platform/billing/webhook';
 import { freePort } from '../helpers/ports.ts';
 import { pct } from './_kit.ts';
 
@@ -127,7 +127,7 @@ export async function bench(opts: { quick: boolean }) {
   const conn = await amqp.connect(config().RABBITMQ_URL, { noDelay: true });
   try {
     await migrate({ databases: ['billing'] });
-    const intakeFn = (await import('../../functions/webhook-intake/index.ts')).default;
+    const intakeFn = (await import('@saasodoo/fn-webhook-intake')).default;
     const intake = await startFunction(intakeFn, 0);
     const bareServer = await startFunction(bare, 0);
     servers.push(intake, bareServer);

@@ -5,9 +5,9 @@
  * parallel files never each rebuild the same stale bundles (every start
  * still checks them: this only takes the work off the files).
  */
-import { hostBundle } from '../../platform/bin/host-bundle.mjs';
-import { functionBundles } from '../../platform/src/host/bundles.ts';
-import { functionNames } from '../../platform/src/funcspec.ts';
+import { hostBundle } from '@saasodoo/platform/bin/host-bundle';
+import { functionBundles } from '@saasodoo/platform/host/bundles';
+import { functionNames } from '@saasodoo/platform/funcspec';
 
 export default async function setup(): Promise<void> {
   await functionBundles(functionNames());

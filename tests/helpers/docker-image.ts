@@ -11,10 +11,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Docker from 'dockerode';
-import { repoRoot } from '../../platform/src/config.ts';
-import { KNOWN_ODOO_VERSIONS } from '../../platform/src/odoo/contract.ts';
-import { findPackage, packageClosure } from '../../platform/src/deploy/vendor.ts';
-import { STANDIN } from '../../platform/src/runtime/local/daemon.ts';
+import { repoRoot } from '@saasodoo/platform/config';
+import { KNOWN_ODOO_VERSIONS } from '@saasodoo/platform/odoo/contract';
+import { findPackage, packageClosure } from '@saasodoo/platform/deploy/vendor';
+import { STANDIN } from '@saasodoo/platform/runtime/local/daemon';
 
 /** Bump when the recipe changes (the hash covers inputs, not this code). */
 const RECIPE = 'odoo-standin-3';

@@ -21,7 +21,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
 import YAML from 'yaml';
-import { modelProblem } from '../../platform/src/deploy/validate.ts';
+import { modelProblem } from '@saasodoo/platform/deploy/validate';
 
 export type KubeObject = {
   apiVersion: string;

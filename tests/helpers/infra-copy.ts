@@ -6,8 +6,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { repoRoot } from '../../platform/src/config.ts';
-import { findKubectl } from '../../platform/src/deploy/render.ts';
+import { repoRoot } from '@saasodoo/platform/config';
+import { findKubectl } from '@saasodoo/platform/deploy/render';
 
 /** Copies infra/ to a new temp folder; returns its path. */
 export function copyInfra(): string {

@@ -5,8 +5,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { config } from '../../platform/src/config.ts';
-import type { InstanceSpec } from '../../platform/src/runtime/types.ts';
+import { config } from '@saasodoo/platform/config';
+import type { InstanceSpec } from '@saasodoo/platform/runtime/types';
 
 const ident = (s: string) => `"${s.replace(/"/g, '""')}"`;
 

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createLocalPgServer, localPgUnavailable, removeLocalPgServer, startLocalPgServer, stopLocalPgServer } from '../../platform/src/runtime/local-postgres.ts';
+import { createLocalPgServer, localPgUnavailable, removeLocalPgServer, startLocalPgServer, stopLocalPgServer } from '@saasodoo/platform/runtime/local-postgres';
 
 export type TestPgServer = { host: string; port: number; user: string; password: string; dir: string; stop(): Promise<void>; start(): Promise<void> };
 

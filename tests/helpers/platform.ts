@@ -149,7 +149,7 @@ const READY = 'PLATFORM_READY ';
  * faster than under tsx.
  */
 export async function platformChildBundle(): Promise<string> {
-  const { hostBundle } = await import('../../platform/bin/host-bundle.mjs');
+  const { hostBundle } = await import('@saasodoo/platform/bin/host-bundle');
   return hostBundle('platform-child', 'tests/helpers/platform-child.ts');
 }
 

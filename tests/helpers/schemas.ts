@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { repoRoot } from '../../platform/src/config.ts';
+import { repoRoot } from '@saasodoo/platform/config';
 
 export const schemasDir = process.env.SCHEMAS_DIR ?? path.resolve(repoRoot, '../shared/reference/schemas');
 

@@ -6,11 +6,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { closeDatabases, db } from '../../../platform/src/db/index.ts';
-import { dropNamespace, migrate } from '../../../platform/src/db/migrate.ts';
-import { closeRedis } from '../../../platform/src/redis.ts';
-import { setAdminRole } from '../../../platform/src/cli/admin.ts';
-import { httpFunction } from '../../../platform/src/fn.ts';
+import { closeDatabases, db } from '@saasodoo/platform/db/index';
+import { dropNamespace, migrate } from '@saasodoo/platform/db/migrate';
+import { closeRedis } from '@saasodoo/platform/redis';
+import { setAdminRole } from '@saasodoo/platform/cli/admin';
+import { httpFunction } from '@saasodoo/platform/fn';
 import { createTestUser, loginTestUser } from '../../helpers/auth.ts';
 import { freshIp, linkToken, outboxEvents, serveFunctions, AUTH_FUNCTIONS, type Served } from './serve.ts';
 

@@ -6,11 +6,11 @@
 import type { Server } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { closeDatabases } from '../../../platform/src/db/index.ts';
-import { dropNamespace, migrate } from '../../../platform/src/db/migrate.ts';
-import { startGateway } from '../../../platform/src/host/gateway.ts';
-import { Supervisor } from '../../../platform/src/host/supervisor.ts';
-import { closeRedis } from '../../../platform/src/redis.ts';
+import { closeDatabases } from '@saasodoo/platform/db/index';
+import { dropNamespace, migrate } from '@saasodoo/platform/db/migrate';
+import { startGateway } from '@saasodoo/platform/host/gateway';
+import { Supervisor } from '@saasodoo/platform/host/supervisor';
+import { closeRedis } from '@saasodoo/platform/redis';
 import { freePort, freePortRange } from '../../helpers/ports.ts';
 import { linkToken, outboxEvents, AUTH_FUNCTIONS } from './serve.ts';
 

@@ -9,11 +9,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { resetKeyRing } from '../../../platform/src/auth/keys.ts';
-import { currentPublicJwk, issueAccessToken, localJwtEnv, resetSigningKey } from '../../../platform/src/auth/signing.ts';
-import { InvalidTokenError, verifyAccessToken } from '../../../platform/src/auth/tokens.ts';
-import { resetConfig } from '../../../platform/src/config.ts';
-import { Supervisor } from '../../../platform/src/host/supervisor.ts';
+import { resetKeyRing } from '@saasodoo/platform/auth/keys';
+import { currentPublicJwk, issueAccessToken, localJwtEnv, resetSigningKey } from '@saasodoo/platform/auth/signing';
+import { InvalidTokenError, verifyAccessToken } from '@saasodoo/platform/auth/tokens';
+import { resetConfig } from '@saasodoo/platform/config';
+import { Supervisor } from '@saasodoo/platform/host/supervisor';
 import { freePortRange } from '../../helpers/ports.ts';
 
 const saved = { ...process.env };

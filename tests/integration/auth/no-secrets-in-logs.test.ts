@@ -7,10 +7,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { repoRoot } from '../../../platform/src/config.ts';
-import { closeDatabases } from '../../../platform/src/db/index.ts';
-import { dropNamespace, migrate } from '../../../platform/src/db/migrate.ts';
-import { closeRedis } from '../../../platform/src/redis.ts';
+import { repoRoot } from '@saasodoo/platform/config';
+import { closeDatabases } from '@saasodoo/platform/db/index';
+import { dropNamespace, migrate } from '@saasodoo/platform/db/migrate';
+import { closeRedis } from '@saasodoo/platform/redis';
 import { linkToken, outboxEvents } from './serve.ts';
 
 let child: ChildProcess;
@@ -32,7 +32,7 @@ async function call(fn: string, o: { body?: unknown; token?: string; raw?: strin
 beforeAll(async () => {
   await migrate({ databases: ['auth'] });
   // From a bundle (platform/bin/host-bundle.mjs), not under tsx: the same code, seconds sooner.
-  const { hostBundle } = await import('../../../platform/bin/host-bundle.mjs');
+  const { hostBundle } = await import('@saasodoo/platform/bin/host-bundle');
   child = spawn(process.execPath, [await hostBundle('auth-serve-child', 'tests/integration/auth/serve-child.ts')], {
     cwd: repoRoot,
     env: { ...process.env, LOG_LEVEL: 'trace' },

@@ -5,9 +5,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { closeDatabases } from '../../../platform/src/db/index.ts';
-import { dropNamespace, migrate } from '../../../platform/src/db/migrate.ts';
-import { closeRedis } from '../../../platform/src/redis.ts';
+import { closeDatabases } from '@saasodoo/platform/db/index';
+import { dropNamespace, migrate } from '@saasodoo/platform/db/migrate';
+import { closeRedis } from '@saasodoo/platform/redis';
 import { createTestUser, TEST_PASSWORD } from '../../helpers/auth.ts';
 import { freshIp, serveFunctions, AUTH_FUNCTIONS, type Reply, type Served } from './serve.ts';
 

@@ -3,8 +3,8 @@
  * process and prints `{"ports": {...}}` on its first stdout line. Everything
  * else it writes is what the functions log.
  */
-import { startFunction } from '../../../platform/src/host/run-function.ts';
-import type { FaasFunction } from '../../../platform/src/fn.ts';
+import { startFunction } from '@saasodoo/platform/host/run-function';
+import type { FaasFunction } from '@saasodoo/platform/fn';
 import { freePort } from '../../helpers/ports.ts';
 import { AUTH_FUNCTIONS } from './serve.ts';
 

@@ -1,9 +1,9 @@
 /** Serves function modules in-process and calls them like the gateway does (JSON, X-Forwarded-For). */
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { startFunction } from '../../../platform/src/host/run-function.ts';
-import type { FaasFunction } from '../../../platform/src/fn.ts';
-import { db } from '../../../platform/src/db/index.ts';
+import { startFunction } from '@saasodoo/platform/host/run-function';
+import type { FaasFunction } from '@saasodoo/platform/fn';
+import { db } from '@saasodoo/platform/db/index';
 import { freePort } from '../../helpers/ports.ts';
 
 export const AUTH_FUNCTIONS = ['signup', 'verify-email', 'login', 'refresh', 'logout', 'password-reset', 'account'] as const;

@@ -7,15 +7,15 @@
 import { generateKeyPairSync, createPublicKey } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SignJWT } from 'jose';
-import { resetConfig } from '../../../platform/src/config.ts';
-import { closeDatabases } from '../../../platform/src/db/index.ts';
-import { dropNamespace, migrate } from '../../../platform/src/db/migrate.ts';
-import { HttpError } from '../../../platform/src/errors.ts';
-import { closeRedis } from '../../../platform/src/redis.ts';
-import { resetKeyRing } from '../../../platform/src/auth/keys.ts';
-import { currentPublicJwk, signingKey } from '../../../platform/src/auth/signing.ts';
-import { sessionFromDatabase, useSessionDatabaseFallback } from '../../../platform/src/auth/sessions.ts';
-import { authenticate, setSessionFallback } from '../../../platform/src/auth/verify.ts';
+import { resetConfig } from '@saasodoo/platform/config';
+import { closeDatabases } from '@saasodoo/platform/db/index';
+import { dropNamespace, migrate } from '@saasodoo/platform/db/migrate';
+import { HttpError } from '@saasodoo/platform/errors';
+import { closeRedis } from '@saasodoo/platform/redis';
+import { resetKeyRing } from '@saasodoo/platform/auth/keys';
+import { currentPublicJwk, signingKey } from '@saasodoo/platform/auth/signing';
+import { sessionFromDatabase, useSessionDatabaseFallback } from '@saasodoo/platform/auth/sessions';
+import { authenticate, setSessionFallback } from '@saasodoo/platform/auth/verify';
 import { createTestUser, endTestSession, type TestUser } from '../../helpers/auth.ts';
 import { tcpProxy, type TcpProxy } from '../../helpers/tcp-proxy.ts';
 

@@ -13,7 +13,7 @@ import { dropNamespace, migrate } from '@saasodoo/platform/db/migrate';
 import { closeRedis } from '@saasodoo/platform/redis';
 import { startFunction } from '@saasodoo/platform/host/run-function';
 import { declareTrigger, queueNames } from '@saasodoo/platform/broker/topology';
-import fn from '../../../functions/dead-letters/index.ts';
+import fn from '@saasodoo/fn-dead-letters';
 import { createTestUser, type TestUser } from '../../helpers/auth.ts';
 import { removeBroker } from '../../helpers/broker-test-kit.ts';
 import { freePort } from '../../helpers/ports.ts';

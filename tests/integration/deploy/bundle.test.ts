@@ -10,8 +10,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { repoRoot } from '../../../platform/src/config.ts';
-import { buildFunctions, type BuiltFunction } from '../../../platform/src/deploy/build.ts';
+import { repoRoot } from '@saasodoo/platform/config';
+import { buildFunctions, type BuiltFunction } from '@saasodoo/platform/deploy/build';
 import { freePort } from '../../helpers/ports.ts';
 
 const NAMES = ['plans', 'health-probe'];

@@ -8,9 +8,9 @@
  */
 import fs from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { deploy, readiness, referencedSecrets } from '../../../platform/src/deploy/apply.ts';
-import { objectId, type KubeObject } from '../../../platform/src/deploy/objects.ts';
-import { render } from '../../../platform/src/deploy/render.ts';
+import { deploy, readiness, referencedSecrets } from '@saasodoo/platform/deploy/apply';
+import { objectId, type KubeObject } from '@saasodoo/platform/deploy/objects';
+import { render } from '@saasodoo/platform/deploy/render';
 import { DEFAULT_RESOURCES, startFakeKube, type FakeKube, type FakeKubeOptions, type ResourceType } from '../../helpers/fake-kube.ts';
 import { copyInfra, kubectlOrSkip } from '../../helpers/infra-copy.ts';
 

@@ -15,11 +15,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { repoRoot } from '../../../platform/src/config.ts';
-import { knativeService } from '../../../platform/src/deploy/knative-services.ts';
-import { needsOf } from '../../../platform/src/deploy/analyze.ts';
-import { functionSpec } from '../../../platform/src/funcspec.ts';
-import { functionDockerfile } from '../../../platform/src/deploy/image.ts';
+import { repoRoot } from '@saasodoo/platform/config';
+import { knativeService } from '@saasodoo/platform/deploy/knative-services';
+import { needsOf } from '@saasodoo/platform/deploy/analyze';
+import { functionSpec } from '@saasodoo/platform/funcspec';
+import { functionDockerfile } from '@saasodoo/platform/deploy/image';
 import { docker, dockerAvailable, testNodeImage } from '../../helpers/docker-image.ts';
 import { freePort } from '../../helpers/ports.ts';
 

@@ -6,8 +6,8 @@
  * stand-in of harness.ts.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { db } from '../../../platform/src/db/index.ts';
-import { STATUSES, allowedActions, type Action } from '../../../platform/src/instances/states.ts';
+import { db } from '@saasodoo/platform/db/index';
+import { STATUSES, allowedActions, type Action } from '@saasodoo/platform/instances/states';
 import { createTestUser, type TestUser } from '../../helpers/auth.ts';
 import { call, row, startHarness, type Harness } from './harness.ts';
 

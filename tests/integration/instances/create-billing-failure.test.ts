@@ -10,10 +10,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KillBill, resetKillbill, type Subscription } from '../../../platform/src/billing/killbill.ts';
-import { startSubscription } from '../../../platform/src/billing/service.ts';
-import { resetConfig } from '../../../platform/src/config.ts';
-import { db } from '../../../platform/src/db/index.ts';
+import { KillBill, resetKillbill, type Subscription } from '@saasodoo/platform/billing/killbill';
+import { startSubscription } from '@saasodoo/platform/billing/service';
+import { resetConfig } from '@saasodoo/platform/config';
+import { db } from '@saasodoo/platform/db/index';
 import { createTestUser, type TestUser } from '../../helpers/auth.ts';
 import { lossyHttpProxy, type LossyHttpProxy } from '../../helpers/lossy-http-proxy.ts';
 import { call, deliver, startHarness, until, type Harness } from './harness.ts';

@@ -13,21 +13,21 @@
  * events are routed by events/triggers.yaml to the functions served here.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { instanceDatabaseExists } from '../../../platform/src/instances/database.ts';
-import { instanceDbNames } from '../../../platform/src/instances/names.ts';
+import { instanceDatabaseExists } from '@saasodoo/platform/instances/database';
+import { instanceDbNames } from '@saasodoo/platform/instances/names';
 import type { AddressInfo } from 'node:net';
-import { KillBill } from '../../../platform/src/billing/killbill.ts';
-import { startFunction } from '../../../platform/src/host/run-function.ts';
-import { odooVersions } from '../../../platform/src/plans.ts';
-import plansFn from '../../../functions/plans/index.ts';
-import { probeOne } from '../../../platform/src/runtime/health.ts';
-import { runtime } from '../../../platform/src/runtime/index.ts';
+import { KillBill } from '@saasodoo/platform/billing/killbill';
+import { startFunction } from '@saasodoo/platform/host/run-function';
+import { odooVersions } from '@saasodoo/platform/plans';
+import plansFn from '@saasodoo/fn-plans';
+import { probeOne } from '@saasodoo/platform/runtime/health';
+import { runtime } from '@saasodoo/platform/runtime/index';
 import { createTestUser, type TestUser } from '../../helpers/auth.ts';
 import fs from 'node:fs';
 import path from 'node:path';
-import { config } from '../../../platform/src/config.ts';
-import { withTenant } from '../../../platform/src/instances/odoo.ts';
-import { specOf } from '../../../platform/src/instances/runtime-spec.ts';
+import { config } from '@saasodoo/platform/config';
+import { withTenant } from '@saasodoo/platform/instances/odoo';
+import { specOf } from '@saasodoo/platform/instances/runtime-spec';
 import { call, deliver, row, startHarness, until, type Harness } from './harness.ts';
 
 let h: Harness;

@@ -11,25 +11,25 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { HTTP, type CloudEvent } from 'cloudevents';
 import { afterAll, beforeAll } from 'vitest';
-import { config, resetConfig } from '../../../platform/src/config.ts';
-import { closeDatabases, db } from '../../../platform/src/db/index.ts';
-import { dropNamespace, migrate } from '../../../platform/src/db/migrate.ts';
-import { buildEvent } from '../../../platform/src/emit.ts';
-import { startFunction } from '../../../platform/src/host/run-function.ts';
-import type { FaasFunction } from '../../../platform/src/fn.ts';
-import { stopRelays } from '../../../platform/src/outbox.ts';
-import { resetRuntime } from '../../../platform/src/runtime/index.ts';
-import { startLocalRuntime, type LocalRuntime } from '../../../platform/src/runtime/local/daemon.ts';
-import { localRuntimeToken } from '../../../platform/src/runtime/local/driver.ts';
-import { DockerDriver } from '../../../platform/src/runtime/docker/driver.ts';
-import { startDockerRuntime, type DockerRuntimeHost } from '../../../platform/src/runtime/docker/host.ts';
-import { startGateway, type InstanceRouter } from '../../../platform/src/host/gateway.ts';
-import type { Supervisor } from '../../../platform/src/host/supervisor.ts';
+import { config, resetConfig } from '@saasodoo/platform/config';
+import { closeDatabases, db } from '@saasodoo/platform/db/index';
+import { dropNamespace, migrate } from '@saasodoo/platform/db/migrate';
+import { buildEvent } from '@saasodoo/platform/emit';
+import { startFunction } from '@saasodoo/platform/host/run-function';
+import type { FaasFunction } from '@saasodoo/platform/fn';
+import { stopRelays } from '@saasodoo/platform/outbox';
+import { resetRuntime } from '@saasodoo/platform/runtime/index';
+import { startLocalRuntime, type LocalRuntime } from '@saasodoo/platform/runtime/local/daemon';
+import { localRuntimeToken } from '@saasodoo/platform/runtime/local/driver';
+import { DockerDriver } from '@saasodoo/platform/runtime/docker/driver';
+import { startDockerRuntime, type DockerRuntimeHost } from '@saasodoo/platform/runtime/docker/host';
+import { startGateway, type InstanceRouter } from '@saasodoo/platform/host/gateway';
+import type { Supervisor } from '@saasodoo/platform/host/supervisor';
 import { testOdooImage } from '../../helpers/docker-image.ts';
 import { createTestUser, type TestUser } from '../../helpers/auth.ts';
 import { freePort, freePortRange } from '../../helpers/ports.ts';
 import { startTestKillbill, type TestKillbill } from '../../helpers/killbill.ts';
-import { loadTriggers } from '../../../events/triggers.ts';
+import { loadTriggers } from '@saasodoo/events/triggers';
 
 export type Received = { id: string; type: string; subject?: string; data: any };
 
@@ -211,15 +211,15 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
   };
   const servers: http.Server[] = [];
   fn = {
-    account: await serve(await import('../../../functions/account/index.ts')),
-    instances: await serve(await import('../../../functions/instances/index.ts')),
-    instanceAction: await serve(await import('../../../functions/instance-action/index.ts')),
-    staging: await serve(await import('../../../functions/staging/index.ts')),
-    provision: await serve(await import('../../../functions/provision/index.ts')),
-    instanceOps: await serve(await import('../../../functions/instance-ops/index.ts')),
-    quotaSet: await serve(await import('../../../functions/quota-set/index.ts')),
-    healthProbe: await serve(await import('../../../functions/health-probe/index.ts')),
-    backupDownload: await serve(await import('../../../functions/backup-download/index.ts')),
+    account: await serve(await import('@saasodoo/fn-account')),
+    instances: await serve(await import('@saasodoo/fn-instances')),
+    instanceAction: await serve(await import('@saasodoo/fn-instance-action')),
+    staging: await serve(await import('@saasodoo/fn-staging')),
+    provision: await serve(await import('@saasodoo/fn-provision')),
+    instanceOps: await serve(await import('@saasodoo/fn-instance-ops')),
+    quotaSet: await serve(await import('@saasodoo/fn-quota-set')),
+    healthProbe: await serve(await import('@saasodoo/fn-health-probe')),
+    backupDownload: await serve(await import('@saasodoo/fn-backup-download')),
   };
   Object.assign(served, {
     provision: fn.provision,
@@ -228,9 +228,9 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
     'health-probe': fn.healthProbe,
   });
   if (o.realBilling) {
-    extra.billing = await serve(await import('../../../functions/billing/index.ts'));
-    extra['trial-eligibility'] = await serve(await import('../../../functions/trial-eligibility/index.ts'));
-    served.lifecycle = extra.lifecycle = await serve(await import('../../../functions/lifecycle/index.ts'));
+    extra.billing = await serve(await import('@saasodoo/fn-billing'));
+    extra['trial-eligibility'] = await serve(await import('@saasodoo/fn-trial-eligibility'));
+    served.lifecycle = extra.lifecycle = await serve(await import('@saasodoo/fn-lifecycle'));
     // billing checks the instance of a startSubscription with the instances function (billing/instance-check.ts).
     extra.instances = fn.instances;
   }
@@ -246,7 +246,7 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
     async stop() {
       await stopRelays().catch(() => {});
       if (o.realBilling) {
-        await (await import('../../../platform/src/redis.ts')).closeRedis();
+        await (await import('@saasodoo/platform/redis')).closeRedis();
       }
       for (const s of servers) await new Promise((r) => s.close(r));
       await runtime?.stop();

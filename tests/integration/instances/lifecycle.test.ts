@@ -9,21 +9,21 @@ import fs from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { config } from '../../../platform/src/config.ts';
-import { instanceDatabaseExists } from '../../../platform/src/instances/database.ts';
-import { instanceDbNames } from '../../../platform/src/instances/names.ts';
-import { unseal } from '../../../platform/src/instances/secrets.ts';
-import { probeOne } from '../../../platform/src/runtime/health.ts';
-import { runtime } from '../../../platform/src/runtime/index.ts';
-import { signBackupLink } from '../../../platform/src/runtime/backup-links.ts';
-import type { LocalRuntimeStatus } from '../../../platform/src/runtime/local/driver.ts';
+import { config } from '@saasodoo/platform/config';
+import { instanceDatabaseExists } from '@saasodoo/platform/instances/database';
+import { instanceDbNames } from '@saasodoo/platform/instances/names';
+import { unseal } from '@saasodoo/platform/instances/secrets';
+import { probeOne } from '@saasodoo/platform/runtime/health';
+import { runtime } from '@saasodoo/platform/runtime/index';
+import { signBackupLink } from '@saasodoo/platform/runtime/backup-links';
+import type { LocalRuntimeStatus } from '@saasodoo/platform/runtime/local/driver';
 import { createTestUser, type TestUser } from '../../helpers/auth.ts';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { startGateway } from '../../../platform/src/host/gateway.ts';
-import type { Supervisor } from '../../../platform/src/host/supervisor.ts';
-import { PROVISION_STEPS } from '../../../platform/src/instances/provisioning.ts';
-import { verifyOdooPassword } from '../../../platform/src/odoo/contract.ts';
+import { startGateway } from '@saasodoo/platform/host/gateway';
+import type { Supervisor } from '@saasodoo/platform/host/supervisor';
+import { PROVISION_STEPS } from '@saasodoo/platform/instances/provisioning';
+import { verifyOdooPassword } from '@saasodoo/platform/odoo/contract';
 import { call, deliver, deliverQueued, downloadBackup, queued, row, startHarness, until, type Harness } from './harness.ts';
 
 let h: Harness;
@@ -262,7 +262,7 @@ describe('instance lifecycle', () => {
     expect((await action(alice, 'backup')).body.status).toBe('backing_up');
     const cmd = await queued(id, 'instance.backup');
     // What a SIGKILLed instance-ops leaves: the backup row `running`, the instance `backing_up`, the command redelivered.
-    const { db } = await import('../../../platform/src/db/index.ts');
+    const { db } = await import('@saasodoo/platform/db/index');
     await db('instance').none(`INSERT INTO backups (id, instance_id, kind, status) VALUES ($1, $2, 'manual', 'running') ON CONFLICT (id) DO UPDATE SET status = 'running'`, [cmd.data.backupId, id]);
     await deliverQueued(h.fn.instanceOps, id, 'instance.backup');
     expect((await row(id)).status).toBe('stopped');
@@ -273,7 +273,7 @@ describe('instance lifecycle', () => {
   it('a restore of an unusable backup leaves the instance as it was', async () => {
     const bad = (
       await (
-        await import('../../../platform/src/db/index.ts')
+        await import('@saasodoo/platform/db/index')
       )
         .db('instance')
         .one(`INSERT INTO backups (id, instance_id, kind, status) VALUES (gen_random_uuid(), $1, 'manual', 'completed') RETURNING id`, [id])
@@ -327,7 +327,7 @@ describe('instance lifecycle', () => {
   });
 
   it('the final backup is deleted by the daily schedule once its 30 days are over', async () => {
-    const { db } = await import('../../../platform/src/db/index.ts');
+    const { db } = await import('@saasodoo/platform/db/index');
     const final = await db('instance').one(`SELECT * FROM backups WHERE instance_id = $1 AND kind = 'final'`, [id]);
     const dir = path.join(config().dataDir, 'backups', id, final.id);
     expect(fs.existsSync(dir)).toBe(true);

@@ -8,13 +8,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { config } from '../../../platform/src/config.ts';
-import { log } from '../../../platform/src/log.ts';
-import { reportUsage } from '../../../platform/src/instances/quota.ts';
-import { db } from '../../../platform/src/db/index.ts';
-import { probeOne } from '../../../platform/src/runtime/health.ts';
-import { runtime } from '../../../platform/src/runtime/index.ts';
-import type { LocalRuntimeStatus } from '../../../platform/src/runtime/local/driver.ts';
+import { config } from '@saasodoo/platform/config';
+import { log } from '@saasodoo/platform/log';
+import { reportUsage } from '@saasodoo/platform/instances/quota';
+import { db } from '@saasodoo/platform/db/index';
+import { probeOne } from '@saasodoo/platform/runtime/health';
+import { runtime } from '@saasodoo/platform/runtime/index';
+import type { LocalRuntimeStatus } from '@saasodoo/platform/runtime/local/driver';
 import { createTestUser } from '../../helpers/auth.ts';
 import { call, deliver, deliverQueued, harnessWithInstance, row, until } from './harness.ts';
 

@@ -5,8 +5,8 @@
  * from the failed step and ends `running`.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { resetConfig } from '../../../platform/src/config.ts';
-import { PROVISION_STEPS } from '../../../platform/src/instances/provisioning.ts';
+import { resetConfig } from '@saasodoo/platform/config';
+import { PROVISION_STEPS } from '@saasodoo/platform/instances/provisioning';
 import { createTestUser, type TestUser } from '../../helpers/auth.ts';
 import { call, deliver, deliverQueued, row, startHarness, until, type Harness } from './harness.ts';
 

@@ -15,9 +15,9 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { config } from '../../../platform/src/config.ts';
-import { db } from '../../../platform/src/db/index.ts';
-import { runtime } from '../../../platform/src/runtime/index.ts';
+import { config } from '@saasodoo/platform/config';
+import { db } from '@saasodoo/platform/db/index';
+import { runtime } from '@saasodoo/platform/runtime/index';
 import { call, deliver, deliverQueued, downloadBackup, harnessWithInstance, queued, row, until } from './harness.ts';
 
 const MiB = 1024 * 1024;

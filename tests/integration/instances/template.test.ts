@@ -11,9 +11,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { config, resetConfig } from '../../../platform/src/config.ts';
-import { db, provisionerDb } from '../../../platform/src/db/index.ts';
-import { unseal } from '../../../platform/src/instances/secrets.ts';
+import { config, resetConfig } from '@saasodoo/platform/config';
+import { db, provisionerDb } from '@saasodoo/platform/db/index';
+import { unseal } from '@saasodoo/platform/instances/secrets';
 import { createTestUser, type TestUser } from '../../helpers/auth.ts';
 import { provisioned, row, startHarness, type Harness } from './harness.ts';
 

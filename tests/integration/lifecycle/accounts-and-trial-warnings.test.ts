@@ -14,7 +14,7 @@ import { closeRedis } from '@saasodoo/platform/redis';
 import { resetConfig } from '@saasodoo/platform/config';
 import { resetKillbill } from '@saasodoo/platform/billing/killbill';
 import { startSubscription } from '@saasodoo/platform/billing/service';
-import lifecycleFn from '../../../functions/lifecycle/index.ts';
+import lifecycleFn from '@saasodoo/fn-lifecycle';
 import { startTestKillbill, type TestKillbill } from '../../helpers/killbill.ts';
 import { freePort } from '../../helpers/ports.ts';
 

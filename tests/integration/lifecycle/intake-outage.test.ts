@@ -16,7 +16,7 @@ import { closeRedis } from '@saasodoo/platform/redis';
 import { config, resetConfig } from '@saasodoo/platform/config';
 import { callbackUrl } from '@saasodoo/platform/billing/webhook';
 import { startFunction } from '@saasodoo/platform/host/run-function';
-import intakeFn from '../../../functions/webhook-intake/index.ts';
+import intakeFn from '@saasodoo/fn-webhook-intake';
 import { startTestKillbill, waitFor, type TestKillbill } from '../../helpers/killbill.ts';
 import { tcpProxy, type TcpProxy } from '../../helpers/tcp-proxy.ts';
 

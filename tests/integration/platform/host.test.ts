@@ -6,13 +6,13 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { repoRoot } from '../../../platform/src/config.ts';
+import { repoRoot } from '@saasodoo/platform/config';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { gatewayProxyToken, startGateway } from '../../../platform/src/host/gateway.ts';
-import { startOperator } from '../../../platform/src/host/operator.ts';
-import { Supervisor } from '../../../platform/src/host/supervisor.ts';
-import { dropNamespace, migrate } from '../../../platform/src/db/migrate.ts';
+import { gatewayProxyToken, startGateway } from '@saasodoo/platform/host/gateway';
+import { startOperator } from '@saasodoo/platform/host/operator';
+import { Supervisor } from '@saasodoo/platform/host/supervisor';
+import { dropNamespace, migrate } from '@saasodoo/platform/db/migrate';
 import { startTestKillbill, type TestKillbill } from '../../helpers/killbill.ts';
 import { freePort, freePortRange } from '../../helpers/ports.ts';
 
@@ -175,7 +175,7 @@ describe('function processes', () => {
     const { spawn } = await import('node:child_process');
     const port = await freePort();
     // The bundle the supervisor runs (host/bundles.ts), not the source under tsx: the same process, seconds sooner.
-    const { functionBundles } = await import('../../../platform/src/host/bundles.ts');
+    const { functionBundles } = await import('@saasodoo/platform/host/bundles');
     const runner = (await functionBundles(['plans'])).plans!.file;
     // A parent that starts a function (as the supervisor does), prints its pid, then waits to be killed.
     const parent = spawn(

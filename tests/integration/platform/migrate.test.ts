@@ -1,8 +1,8 @@
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { config } from '../../../platform/src/config.ts';
-import { databaseName, roleName, rolePassword } from '../../../platform/src/db/services.ts';
-import { dropNamespace, migrate } from '../../../platform/src/db/migrate.ts';
+import { config } from '@saasodoo/platform/config';
+import { databaseName, roleName, rolePassword } from '@saasodoo/platform/db/services';
+import { dropNamespace, migrate } from '@saasodoo/platform/db/migrate';
 
 afterAll(() => dropNamespace());
 

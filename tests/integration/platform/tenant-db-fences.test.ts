@@ -9,14 +9,14 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { config } from '../../../platform/src/config.ts';
-import { closeDatabases } from '../../../platform/src/db/index.ts';
-import { dropNamespace, migrate } from '../../../platform/src/db/migrate.ts';
-import { databaseName, roleName, rolePassword } from '../../../platform/src/db/services.ts';
-import { dropInstanceDatabase, ensureInstanceDatabase, instanceDatabaseExists } from '../../../platform/src/instances/database.ts';
-import { createDatabaseSql } from '../../../platform/src/odoo/contract.ts';
-import { tenantConnectionLimit } from '../../../platform/src/instances/db-limits.ts';
-import { PLANS } from '../../../platform/src/plans.ts';
+import { config } from '@saasodoo/platform/config';
+import { closeDatabases } from '@saasodoo/platform/db/index';
+import { dropNamespace, migrate } from '@saasodoo/platform/db/migrate';
+import { databaseName, roleName, rolePassword } from '@saasodoo/platform/db/services';
+import { dropInstanceDatabase, ensureInstanceDatabase, instanceDatabaseExists } from '@saasodoo/platform/instances/database';
+import { createDatabaseSql } from '@saasodoo/platform/odoo/contract';
+import { tenantConnectionLimit } from '@saasodoo/platform/instances/db-limits';
+import { PLANS } from '@saasodoo/platform/plans';
 
 const plan = (id: string) => PLANS.find((p) => p.id === id)!;
 const ns = () => config().DB_NAMESPACE;

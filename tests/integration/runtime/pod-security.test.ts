@@ -7,12 +7,12 @@
  */
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { config } from '../../../platform/src/config.ts';
-import { BackupStore } from '../../../platform/src/runtime/backup-store.ts';
-import { KubernetesDriver } from '../../../platform/src/runtime/kubernetes/driver.ts';
-import { initJob, job, type KubeSettings } from '../../../platform/src/runtime/kubernetes/objects.ts';
-import { statusPageObjects } from '../../../platform/src/runtime/kubernetes/status-pages.ts';
-import type { InstanceSpec } from '../../../platform/src/runtime/types.ts';
+import { config } from '@saasodoo/platform/config';
+import { BackupStore } from '@saasodoo/platform/runtime/backup-store';
+import { KubernetesDriver } from '@saasodoo/platform/runtime/kubernetes/driver';
+import { initJob, job, type KubeSettings } from '@saasodoo/platform/runtime/kubernetes/objects';
+import { statusPageObjects } from '@saasodoo/platform/runtime/kubernetes/status-pages';
+import type { InstanceSpec } from '@saasodoo/platform/runtime/types';
 import { startFakeKube, type FakeKube } from '../../helpers/fake-kube.ts';
 import { podSpecOf, restrictedViolations } from '../../helpers/pod-security.ts';
 

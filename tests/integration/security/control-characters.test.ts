@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { webhookToken } from '@saasodoo/platform/billing/webhook';
 import { config } from '@saasodoo/platform/config';
 import { db } from '@saasodoo/platform/db/index';
-import { gatewayProxyToken } from '../../../platform/src/host/gateway.ts';
+import { gatewayProxyToken } from '@saasodoo/platform/host/gateway';
 import { createTestUser, type TestUser } from '../../helpers/auth.ts';
 import { startPlatform, type Platform } from '../../helpers/platform.ts';
 

@@ -23,7 +23,7 @@ import { createTestUser, type TestUser } from '../../helpers/auth.ts';
 import { startPlatform, type Platform } from '../../helpers/platform.ts';
 import { httpFunctionNames, routeTable } from './http-functions.ts';
 import { inputFor, NASTY_STRINGS, queryFor, validSamples } from './schema-arbitrary.ts';
-import { gatewayProxyToken } from '../../../platform/src/host/gateway.ts';
+import { gatewayProxyToken } from '@saasodoo/platform/host/gateway';
 
 const SEED = process.env.FUZZ_SEED ? Number(process.env.FUZZ_SEED) : Math.floor(Math.random() * 2 ** 31);
 const REPLAY = `replay with FUZZ_SEED=${SEED}`;

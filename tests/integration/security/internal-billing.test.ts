@@ -9,8 +9,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KillBill } from '../../../platform/src/billing/killbill.ts';
-import { db } from '../../../platform/src/db/index.ts';
+import { KillBill } from '@saasodoo/platform/billing/killbill';
+import { db } from '@saasodoo/platform/db/index';
 import { createTestUser, type TestUser } from '../../helpers/auth.ts';
 import { call, startHarness, type Harness } from '../instances/harness.ts';
 

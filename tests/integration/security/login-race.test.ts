@@ -8,10 +8,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LIMITS } from '../../../platform/src/auth/rate-limits.ts';
-import { closeDatabases } from '../../../platform/src/db/index.ts';
-import { dropNamespace, migrate } from '../../../platform/src/db/migrate.ts';
-import { closeRedis } from '../../../platform/src/redis.ts';
+import { LIMITS } from '@saasodoo/platform/auth/rate-limits';
+import { closeDatabases } from '@saasodoo/platform/db/index';
+import { dropNamespace, migrate } from '@saasodoo/platform/db/migrate';
+import { closeRedis } from '@saasodoo/platform/redis';
 import { createTestUser, TEST_PASSWORD } from '../../helpers/auth.ts';
 import { AUTH_FUNCTIONS, freshIp, serveFunctions, type Reply, type Served } from '../auth/serve.ts';
 

@@ -9,12 +9,12 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { config } from '../../../platform/src/config.ts';
-import { dropNamespace } from '../../../platform/src/db/migrate.ts';
-import { odooPasswordHash } from '../../../platform/src/odoo/contract.ts';
-import { STANDIN, startLocalRuntime, type LocalRuntime } from '../../../platform/src/runtime/local/daemon.ts';
-import { LocalDriver } from '../../../platform/src/runtime/local/driver.ts';
-import type { InstanceSpec } from '../../../platform/src/runtime/types.ts';
+import { config } from '@saasodoo/platform/config';
+import { dropNamespace } from '@saasodoo/platform/db/migrate';
+import { odooPasswordHash } from '@saasodoo/platform/odoo/contract';
+import { STANDIN, startLocalRuntime, type LocalRuntime } from '@saasodoo/platform/runtime/local/daemon';
+import { LocalDriver } from '@saasodoo/platform/runtime/local/driver';
+import type { InstanceSpec } from '@saasodoo/platform/runtime/types';
 import { createInstanceDb } from '../../helpers/instance-db.ts';
 
 const token = randomBytes(16).toString('hex');

@@ -1,10 +1,10 @@
 /** Password policy and hashing parameters (SPEC 2), without services. */
 import { describe, expect, it } from 'vitest';
-import { ARGON2_OPTIONS, hashPassword, isCommonPassword, newPasswordSchema, passwordWeakness, verifyAgainstDummy, verifyPassword } from '../../../platform/src/auth/passwords.ts';
-import { hashSecretToken, newSecretToken, SECRET_TOKEN_PATTERN } from '../../../platform/src/auth/secret-tokens.ts';
-import { emailSchema } from '../../../platform/src/auth/users.ts';
+import { ARGON2_OPTIONS, hashPassword, isCommonPassword, newPasswordSchema, passwordWeakness, verifyAgainstDummy, verifyPassword } from '@saasodoo/platform/auth/passwords';
+import { hashSecretToken, newSecretToken, SECRET_TOKEN_PATTERN } from '@saasodoo/platform/auth/secret-tokens';
+import { emailSchema } from '@saasodoo/platform/auth/users';
 import fs from 'node:fs';
-import { repoRoot } from '../../../platform/src/config.ts';
+import { repoRoot } from '@saasodoo/platform/config';
 
 const problems = (p: string) => {
   const r = newPasswordSchema.safeParse(p);

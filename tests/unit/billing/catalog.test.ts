@@ -4,8 +4,8 @@
  */
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { CATALOG_PATH, localCatalogXml, localOverdueXml, OVERDUE_PATH, parseCatalog, parseOverdue, parseOverdueConfig } from '../../../platform/src/billing/catalog.ts';
-import { PLANS, STAGING_ADDON } from '../../../platform/src/plans.ts';
+import { CATALOG_PATH, localCatalogXml, localOverdueXml, OVERDUE_PATH, parseCatalog, parseOverdue, parseOverdueConfig } from '@saasodoo/platform/billing/catalog';
+import { PLANS, STAGING_ADDON } from '@saasodoo/platform/plans';
 import { schemaFile } from '../../helpers/schemas.ts';
 
 function xmllint(): boolean {

@@ -7,9 +7,9 @@
  */
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { KubeObject } from '../../../platform/src/deploy/objects.ts';
-import { render } from '../../../platform/src/deploy/render.ts';
-import { functionSpec, functionNames } from '../../../platform/src/funcspec.ts';
+import type { KubeObject } from '@saasodoo/platform/deploy/objects';
+import { render } from '@saasodoo/platform/deploy/render';
+import { functionSpec, functionNames } from '@saasodoo/platform/funcspec';
 import { copyInfra, kubectlOrSkip } from '../../helpers/infra-copy.ts';
 import { podSpecOf, restrictedViolations } from '../../helpers/pod-security.ts';
 

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import { Ajv } from 'ajv';
 import { describe, expect, it } from 'vitest';
-import { functionNames, functionSpec } from '../../../platform/src/funcspec.ts';
+import { functionNames, functionSpec } from '@saasodoo/platform/funcspec';
 import { schemaFile } from '../../helpers/schemas.ts';
 
 /** The schema is draft-04; Ajv 8 reads it once the draft markers are dropped (no draft-04-only keywords are used). */

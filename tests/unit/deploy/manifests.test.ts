@@ -1,11 +1,11 @@
 /** The pure parts of the deploy tooling: Knative Service shape, routes, ordering, diffing, secrets, readiness. */
 import { describe, expect, it } from 'vitest';
-import { differences, readiness, referencedSecrets } from '../../../platform/src/deploy/apply.ts';
-import { needsOf } from '../../../platform/src/deploy/analyze.ts';
-import { apiRoutes, functionImage, knativeService, runEnvs, scaleAnnotations } from '../../../platform/src/deploy/knative-services.ts';
-import { sortForApply, type KubeObject } from '../../../platform/src/deploy/objects.ts';
-import { setImages } from '../../../platform/src/deploy/render.ts';
-import type { FuncSpec } from '../../../platform/src/funcspec.ts';
+import { differences, readiness, referencedSecrets } from '@saasodoo/platform/deploy/apply';
+import { needsOf } from '@saasodoo/platform/deploy/analyze';
+import { apiRoutes, functionImage, knativeService, runEnvs, scaleAnnotations } from '@saasodoo/platform/deploy/knative-services';
+import { sortForApply, type KubeObject } from '@saasodoo/platform/deploy/objects';
+import { setImages } from '@saasodoo/platform/deploy/render';
+import type { FuncSpec } from '@saasodoo/platform/funcspec';
 
 const spec: FuncSpec = {
   specVersion: '0.36.0',

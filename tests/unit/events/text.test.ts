@@ -7,8 +7,8 @@
 import { CloudEvent, HTTP } from 'cloudevents';
 import { describe, expect, it } from 'vitest';
 import { cleanText, killbillNotification, text, textProblem, textProblemIn } from '@saasodoo/events';
-import { HttpError } from '../../../platform/src/errors.ts';
-import { parseIncoming } from '../../../platform/src/broker/validate.ts';
+import { HttpError } from '@saasodoo/platform/errors';
+import { parseIncoming } from '@saasodoo/platform/broker/validate';
 
 const TICK = 'com.saasodoo.health.tick';
 

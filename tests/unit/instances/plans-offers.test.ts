@@ -1,7 +1,7 @@
 /** Plans as customers see them (web/src/lib/plans.ts): one card per plan, the catalogue id chosen from the trial box. */
 import { describe, expect, it } from 'vitest';
-import { planFor, planName, planOffers, resourceWords } from '../../../web/src/lib/plans.ts';
-import { PLANS } from '../../../platform/src/plans.ts';
+import { planFor, planName, planOffers, resourceWords } from '@saasodoo/web/lib/plans';
+import { PLANS } from '@saasodoo/platform/plans';
 
 const onSale = PLANS.filter((p) => !p.testOnly).map((p) => ({ ...p }));
 

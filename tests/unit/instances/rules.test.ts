@@ -1,9 +1,9 @@
 /** The pure rules of the instance service: subdomains, names, the action table, sealing. */
 import { describe, expect, it } from 'vitest';
-import { instanceDbNames, RESERVED_SUBDOMAINS, shortId, subdomainProblem } from '../../../platform/src/instances/names.ts';
-import { ACTION_STATUS, allowedActions, STATUSES } from '../../../platform/src/instances/states.ts';
-import { PROVISION_STEPS, isProvisionStep } from '../../../platform/src/instances/provisioning.ts';
-import { safeReason } from '../../../platform/src/instances/progress.ts';
+import { instanceDbNames, RESERVED_SUBDOMAINS, shortId, subdomainProblem } from '@saasodoo/platform/instances/names';
+import { ACTION_STATUS, allowedActions, STATUSES } from '@saasodoo/platform/instances/states';
+import { PROVISION_STEPS, isProvisionStep } from '@saasodoo/platform/instances/provisioning';
+import { safeReason } from '@saasodoo/platform/instances/progress';
 
 describe('subdomains (SPEC 6)', () => {
   it('accepts 3 to 50 of [a-z0-9-] without a leading or trailing hyphen', () => {

@@ -1,6 +1,6 @@
 /** What the portal says about an instance (web/src/lib/words.ts): customer words, never internal names or ids. */
 import { describe, expect, it } from 'vitest';
-import { actorWords, billingWords, daysLeft, effectiveHealth, reasonWords, statusWords } from '../../../web/src/lib/words.ts';
+import { actorWords, billingWords, daysLeft, effectiveHealth, reasonWords, statusWords } from '@saasodoo/web/lib/words';
 
 const backupId = '44416fb0-1111-4222-8333-944445555666';
 const backups = [{ id: backupId, createdAt: '2026-12-03T10:00:00Z' }];

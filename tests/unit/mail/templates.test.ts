@@ -1,7 +1,7 @@
 /** Mail templates and rendering: every SPEC 9 template renders both parts, escapes, and links only to the portal. */
 import { describe, expect, it } from 'vitest';
-import { escapeHtml, renderMail } from '../../../platform/src/mail/render.ts';
-import { formatBytes, formatDate, GREETING_NAME_MAX, portalLink, renderTemplate, TEMPLATE_NAMES, type TemplateName, type TemplateVars } from '../../../platform/src/mail/templates.ts';
+import { escapeHtml, renderMail } from '@saasodoo/platform/mail/render';
+import { formatBytes, formatDate, GREETING_NAME_MAX, portalLink, renderTemplate, TEMPLATE_NAMES, type TemplateName, type TemplateVars } from '@saasodoo/platform/mail/templates';
 
 const ctx = { publicUrl: 'https://example.test/portal/' };
 const instance = { id: '5f0c1b7e-1111-4222-8333-944445555666', label: 'Acme <Books>', url: 'https://acme.example.test' };

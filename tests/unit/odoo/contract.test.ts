@@ -22,8 +22,8 @@ import {
   uuid1,
   verifyOdooPassword,
   workersFor,
-} from '../../../platform/src/odoo/contract.ts';
-import { loadConfig } from '../../../platform/src/config.ts';
+} from '@saasodoo/platform/odoo/contract';
+import { loadConfig } from '@saasodoo/platform/config';
 
 // Made with passlib 1.7.4: pbkdf2_sha512.using(rounds=…, salt=…).hash(…)
 const PASSLIB_VECTORS = [

@@ -8,10 +8,10 @@
  */
 import type { AddressInfo, Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { resetProxyToken } from '../../../platform/src/client-ip.ts';
-import { resetConfig } from '../../../platform/src/config.ts';
-import { httpFunction } from '../../../platform/src/fn.ts';
-import { startFunction } from '../../../platform/src/host/run-function.ts';
+import { resetProxyToken } from '@saasodoo/platform/client-ip';
+import { resetConfig } from '@saasodoo/platform/config';
+import { httpFunction } from '@saasodoo/platform/fn';
+import { startFunction } from '@saasodoo/platform/host/run-function';
 
 const TOKEN = 'proxy-token-for-this-test-0123456789';
 let server: Server;

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, repoRoot } from '../../../platform/src/config.ts';
+import { ConfigError, loadConfig, repoRoot } from '@saasodoo/platform/config';
 
 describe('config', () => {
   it('defaults make a local start work', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { HttpError, toErrorResponse } from '../../../platform/src/errors.ts';
+import { HttpError, toErrorResponse } from '@saasodoo/platform/errors';
 
 describe('error mapping', () => {
   it('renders HttpError in the one JSON shape', () => {

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { functionNames, functionSpec, functionsDir, mergeSpec } from '../../../platform/src/funcspec.ts';
+import { functionNames, functionSpec, functionsDir, mergeSpec } from '@saasodoo/platform/funcspec';
 
 describe('func.yaml', () => {
   it('every function folder has a func.yaml whose name is the folder', () => {

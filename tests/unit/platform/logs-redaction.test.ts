@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { createLogger } from '../../../platform/src/log.ts';
+import { createLogger } from '@saasodoo/platform/log';
 
 function capture() {
   const lines: string[] = [];

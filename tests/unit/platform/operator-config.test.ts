@@ -1,6 +1,6 @@
 /** The operator listener's settings (issue 15.1): its own loopback port and a token of at least 16 characters. */
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../../../platform/src/config.ts';
+import { ConfigError, loadConfig } from '@saasodoo/platform/config';
 
 describe('operator listener config', () => {
   it('defaults to port 8084 and a generated token (none in the environment)', () => {

@@ -6,7 +6,7 @@
  */
 import type { Server } from 'node:http';
 import { describe, expect, it } from 'vitest';
-import { startFunction } from '../../../platform/src/host/run-function.ts';
+import { startFunction } from '@saasodoo/platform/host/run-function';
 
 const EVENTS = ['uncaughtException', 'SIGINT', 'SIGTERM', 'SIGQUIT'] as const;
 const counts = () => EVENTS.map((e) => process.listenerCount(e));

@@ -11,8 +11,8 @@ import type { AddressInfo, Server } from 'node:net';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { httpFunction } from '../../../platform/src/fn.ts';
-import { startFunction } from '../../../platform/src/host/run-function.ts';
+import { httpFunction } from '@saasodoo/platform/fn';
+import { startFunction } from '@saasodoo/platform/host/run-function';
 
 const MiB = 1024 * 1024;
 const CHUNKS = 64;

@@ -2,11 +2,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { resetConfig } from '../../../platform/src/config.ts';
-import { signBackupLink, verifyBackupLink } from '../../../platform/src/runtime/backup-links.ts';
-import { shellQuote } from '../../../platform/src/runtime/local/daemon.ts';
-import { quantityBytes } from '../../../platform/src/runtime/kubernetes/driver.ts';
-import { assertSafeId } from '../../../platform/src/runtime/backup-store.ts';
+import { resetConfig } from '@saasodoo/platform/config';
+import { signBackupLink, verifyBackupLink } from '@saasodoo/platform/runtime/backup-links';
+import { shellQuote } from '@saasodoo/platform/runtime/local/daemon';
+import { quantityBytes } from '@saasodoo/platform/runtime/kubernetes/driver';
+import { assertSafeId } from '@saasodoo/platform/runtime/backup-store';
 
 beforeAll(() => {
   process.env.BACKUP_LINK_KEY = randomBytes(24).toString('hex');

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { applyRetention, isoWeekKey } from '../../../platform/src/runtime/retention.ts';
-import type { BackupKind } from '../../../platform/src/runtime/types.ts';
+import { applyRetention, isoWeekKey } from '@saasodoo/platform/runtime/retention';
+import type { BackupKind } from '@saasodoo/platform/runtime/types';
 
 type B = { backupId: string; time: string; kind: BackupKind; keepUntil?: string };
 const DAY = 86_400_000;
