@@ -278,6 +278,7 @@ export function httpFunction(def: HttpFunctionDef): FaasFunction {
     handle,
     ...lifecycle(def),
     readiness: readinessHandler(def.checks ?? []),
+    liveness,
     routes,
   };
 }

@@ -146,6 +146,7 @@ describe.skipIf(!!unavailable)('account, backups, plan change and dead letters',
     const options = await select.locator('option').evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).value));
     expect(options.length).toBeGreaterThan(0);
     const target = options[0];
+    const targetName = (await select.locator('option').first().innerText()).split(' · ')[0];
     await select.selectOption(target);
     await e2e.shot(page, 'change-plan');
     await sub.getByRole('button', { name: 'Change plan' }).click();
@@ -158,7 +159,8 @@ describe.skipIf(!!unavailable)('account, backups, plan change and dead letters',
         },
         { timeout: 30_000, interval: 1000 },
       )
-      .toContain(target);
+      .toContain(targetName); // the plan's name, never the catalogue's id
+    expect(await page.locator('[data-subscription] h3').first().innerText()).not.toContain(target);
     await e2e.shot(page, 'plan-changed');
   });
 
@@ -340,6 +342,22 @@ describe.skipIf(!!unavailable)('account, backups, plan change and dead letters',
     expect(await unpaid()).toBe(0);
     await p.goto(`${e2e.portal}/billing`);
     await p.getByText('Nothing due.').waitFor();
+
+    // An invoice opens with Kill Bill's own rendering, in a sandbox without scripts, and can be printed.
+    await p
+      .getByRole('link', { name: /^Open invoice \d+$/ })
+      .last()
+      .click();
+    await p.waitForURL(/\/billing\/invoices\/[0-9a-f-]{36}$/);
+    const number = (await p.locator('main h1').innerText()).replace('Invoice ', '');
+    expect(await p.locator('main').innerText()).toMatch(/\$5\.00 · paid/);
+    expect(await p.locator('iframe.invoice-frame').getAttribute('sandbox')).toBe('');
+    await p.frameLocator('iframe.invoice-frame').getByText('Invoice #').waitFor();
+    expect(await p.frameLocator('iframe.invoice-frame').locator('body').innerText()).toContain(number);
+    await p.getByRole('button', { name: 'Print or save as PDF' }).waitFor();
+    expect(await seriousA11yViolations(p)).toEqual([]);
+    await e2e.shot(p, 'invoice');
+    await p.goto(`${e2e.portal}/billing`);
 
     // Card removed: a paid plan without a trial is refused before anything is made, pointing at "Add card".
     await p.getByText('Remove card…').click();

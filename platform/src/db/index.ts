@@ -41,7 +41,11 @@ export function db(service: ServiceDatabase): Db {
  * each hold one and wait forever for another (seen under load as 503s).
  */
 export function lockDb(service: ServiceDatabase): Db {
-  return pool(`${service}:locks`, () => pgp(connectionFor(DATABASE_ROLE[service], databaseName(service))));
+  // Its own application_name tells its sessions apart in pg_stat_activity (and pg-promise from a duplicate pool).
+  return pool(`${service}:locks`, () => {
+    const c = connectionFor(DATABASE_ROLE[service], databaseName(service));
+    return pgp({ ...c, application_name: `${c.application_name}:locks` });
+  });
 }
 
 /**
