@@ -9,8 +9,8 @@
 import net, { type AddressInfo, type Server } from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { z } from 'zod';
-import { eventFunction, httpFunction } from '../../../platform/src/fn.ts';
-import { startFunction } from '../../../platform/src/host/run-function.ts';
+import { eventFunction, httpFunction } from '@saasodoo/platform/fn';
+import { startFunction } from '@saasodoo/platform/host/run-function';
 
 let servers: Server[] = [];
 
