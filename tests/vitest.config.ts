@@ -47,7 +47,10 @@ export default defineConfig({
         },
       },
       {
-        // The whole platform plus headless Chromium per file: one file at a time.
+        // The whole platform plus headless Chromium per file. They run beside the other files (two
+        // workers): a browser file mostly waits (provisioning, mail, page loads; about a quarter of a
+        // core on average), so one at a time left most of the 2-core CI box idle. Their portals share
+        // one build (host/portal.ts locks it).
         test: {
           name: 'e2e',
           include: ['tests/e2e/**/*.test.ts'],
@@ -55,7 +58,6 @@ export default defineConfig({
           setupFiles: ['tests/helpers/setup-env.ts'],
           testTimeout: 240_000,
           hookTimeout: 240_000,
-          fileParallelism: false,
         },
       },
     ],

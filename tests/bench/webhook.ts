@@ -8,27 +8,29 @@
  *     publisher confirm (what "durable" costs with no HTTP and no database);
  *   - a bare faas-js-runtime function answering 200 behind the same gateway
  *     (what the HTTP path costs with no work).
- * The intake and the bare function run in this process (as the load
- * generator does), so the two HTTP figures share the same handicap. Runs in
- * its own database namespace, dropped at the end. No assertion on time.
+ * The intake and the bare function run as their own processes, from their
+ * bundles, as the supervisor runs them; the gateway runs here, as in the
+ * gateway bench; the HTTP load comes from autocannon in a separate process,
+ * each request a distinct notification. Runs in its own database namespace,
+ * dropped at the end. No assertion on time.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import type { AddressInfo } from 'node:net';
 import amqp from 'amqplib';
 import { config, resetConfig } from '@saasodoo/platform/config';
 import { closeDatabases, db } from '@saasodoo/platform/db/index';
 import { dropNamespace, migrate } from '@saasodoo/platform/db/migrate';
-import { startFunction } from '@saasodoo/platform/host/run-function';
 import { startGateway } from '@saasodoo/platform/host/gateway';
 import type { Supervisor } from '@saasodoo/platform/host/supervisor';
-import type { FaasFunction } from '@saasodoo/platform/fn';
 import { log } from '@saasodoo/platform/log';
 import { webhookToken } from '@saasodoo/platform/billing/webhook';
 import { freePort } from '../helpers/ports.ts';
 import { pct } from './_kit.ts';
+import { autocannonShots, type Load } from './_load.ts';
+import { spawnFunction, untilOk, type Proc } from './_shared.ts';
 
 const CONCURRENCY = 32;
 
@@ -91,23 +93,16 @@ function payloads(n: number, salt: string): string[] {
   });
 }
 
-function post(agent: http.Agent, url: string, body: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      url,
-      { method: 'POST', agent, headers: { 'content-type': 'application/json; charset=UTF-8', 'user-agent': 'KillBill/1.0', 'content-length': Buffer.byteLength(body) } },
-      (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode ?? 0));
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
+/** Posts every body once, as Kill Bill posts a notification, CONCURRENCY in flight, from autocannon. */
+function load(url: string, bodies: string[]): Promise<Load> {
+  return autocannonShots(url, {
+    connections: CONCURRENCY,
+    headers: { 'content-type': 'application/json; charset=UTF-8', 'user-agent': 'KillBill/1.0' },
+    shots: bodies.map((body) => ({ body })),
   });
 }
 
-const bare: FaasFunction = { handle: async () => ({ statusCode: 200, headers: { 'content-type': 'application/json; charset=utf-8' }, body: { ok: true } }) };
+const asFigures = (l: Load): Figures => ({ rate: l.rps, p50: l.p50, p99: l.p99, ok: l.requests - l.non2xx - l.errors });
 
 export async function bench(opts: { quick: boolean }) {
   const n = opts.quick ? 1000 : 10_000;
@@ -122,16 +117,17 @@ export async function bench(opts: { quick: boolean }) {
   const level = log.level;
   log.level = 'error';
   const servers: http.Server[] = [];
-  const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+  const procs: Proc[] = [];
   const queue = `${id}.webhook-bench`;
   const conn = await amqp.connect(config().RABBITMQ_URL, { noDelay: true });
   try {
     await migrate({ databases: ['billing'] });
-    const intakeFn = (await import('@saasodoo/fn-webhook-intake')).default;
-    const intake = await startFunction(intakeFn, 0);
-    const bareServer = await startFunction(bare, 0);
-    servers.push(intake, bareServer);
-    const ports: Record<string, number> = { 'webhook-intake': (intake.address() as AddressInfo).port, bare: (bareServer.address() as AddressInfo).port };
+    const intake = await spawnFunction('webhook-intake');
+    const bareFn = await spawnFunction('bare');
+    procs.push(intake, bareFn);
+    await untilOk(`http://127.0.0.1:${intake.port}/health/readiness`, 0);
+    await untilOk(`http://127.0.0.1:${bareFn.port}/`, 0);
+    const ports: Record<string, number> = { 'webhook-intake': intake.port, bare: bareFn.port };
     const supervisor = {
       spec: (name: string) => (ports[name] ? { invoke: 'http' } : undefined),
       url: async (name: string) => `http://127.0.0.1:${ports[name]}`,
@@ -155,12 +151,12 @@ export async function bench(opts: { quick: boolean }) {
     const raw = await measure(n, CONCURRENCY, (i) => publish(bodies[i]));
 
     // 2. a bare faas-js-runtime function answering 200, through the same gateway
-    await measure(warm, CONCURRENCY, async (i) => (await post(agent, bareUrl, warmBodies[i])) === 200);
-    const nothing = await measure(n, CONCURRENCY, async (i) => (await post(agent, bareUrl, bodies[i])) === 200);
+    await load(bareUrl, warmBodies);
+    const nothing = asFigures(await load(bareUrl, bodies));
 
     // 3. the intake: token check, validation, inbox + outbox in one transaction, 200 after commit
-    await measure(warm, CONCURRENCY, async (i) => (await post(agent, intakeUrl, warmBodies[i])) === 200);
-    const intakeFig = await measure(n, CONCURRENCY, async (i) => (await post(agent, intakeUrl, bodies[i])) === 200);
+    await load(intakeUrl, warmBodies);
+    const intakeFig = asFigures(await load(intakeUrl, bodies));
     const stored = (await db('billing').one<{ n: number }>('SELECT count(*) AS n FROM kb_inbox')).n - warm;
 
     const rate = (f: Figures) => `${f.rate.toFixed(0)}/s`;
@@ -185,7 +181,7 @@ export async function bench(opts: { quick: boolean }) {
       { name: "intake p99 latency vs bare function p99 (Kill Bill's timeout: 15 s)", value: ms(intakeFig.p99), baseline: ms(nothing.p99), ratio: `${(intakeFig.p99 / nothing.p99).toFixed(2)}x` },
     ];
   } finally {
-    agent.destroy();
+    for (const p of procs) p.kill();
     await Promise.all(
       servers.map(
         (s) =>

@@ -1,6 +1,8 @@
 /**
  * Ends a run with one plain line, `tests: N passed, N failed, N skipped`,
- * that CI systems not knowing vitest's own summary can read.
+ * that CI systems not knowing vitest's own summary can read, after the
+ * slowest files of the run (import + tests and hooks): the CI time budget
+ * is tight, and this says where it goes without another profiling run.
  */
 import type { Reporter, TestModule } from 'vitest/node';
 
@@ -20,6 +22,13 @@ export default class SummaryReporter implements Reporter {
       count.failed += failedHere;
     }
     count.failed += unhandledErrors.length;
+    const slowest = modules
+      .map((m) => ({ file: m.moduleId.replace(`${process.cwd()}/`, ''), ms: m.diagnostic().collectDuration + m.diagnostic().duration }))
+      .sort((a, b) => b.ms - a.ms)
+      .slice(0, 12);
+    if (modules.length > 1) {
+      process.stdout.write(`\nslowest files (import + tests):\n${slowest.map((x) => `  ${(x.ms / 1000).toFixed(1).padStart(6)} s  ${x.file}`).join('\n')}\n`);
+    }
     process.stdout.write(`\ntests: ${count.passed} passed, ${count.failed} failed, ${count.skipped} skipped\n`);
   }
 }
