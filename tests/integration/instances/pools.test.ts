@@ -325,6 +325,20 @@ describe.skipIf(!!unavailable)('database pools', () => {
     expect(await answers(r.db_port)).toBe(false);
   });
 
+  it('the operators API lists each pool with its instances, capacity and health (no credentials); customers are refused', async () => {
+    const admin = await createTestUser({ role: 'admin' });
+    const r = await call(h.fn.instances, admin.accessToken, { query: { pools: 'true' } });
+    expect(r.status).toBe(200);
+    const second = r.body.items.find((p: any) => p.name === 'second');
+    expect(second).toMatchObject({ kind: 'shared', server: `127.0.0.1:${server.port}`, capacity: 10, state: 'active' });
+    expect(second.instances.map((i: any) => i.id)).toContain(onOther);
+    // Its plan is premium since the failed move (the database stays shared until a move succeeds: README "Moving").
+    expect(second.instances.find((i: any) => i.id === onOther)).toMatchObject({ customerId: alice.userId, status: 'running', plan: 'premium-monthly' });
+    expect(JSON.stringify(r.body)).not.toMatch(new RegExp(`${server.password}|admin_user|postgres`));
+    expect(r.body.items.some((p: any) => p.kind === 'dedicated')).toBe(false); // the premium instance was terminated
+    expect((await call(h.fn.instances, alice.accessToken, { query: { pools: 'true' } })).status).toBe(403);
+  });
+
   it('platform pools list shows each pool with its load, capacity and health, no credentials', async () => {
     const out = await poolsTable();
     const lines = out.trim().split('\n');
