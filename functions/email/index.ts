@@ -40,6 +40,17 @@ async function deliverToCustomer<T extends TemplateName>(e: ReceivedEvent, templ
   await deliver(e, template, { to: contact.email, customerId, key, vars: { ...vars, firstName: shownName(contact) } as TemplateVars[T] });
 }
 
+/** Sends an operator alert; without an operator address it is logged and dropped (nothing to retry). */
+async function deliverToOperator<T extends 'pool-unhealthy' | 'pool-recovered'>(e: ReceivedEvent, template: T, vars: TemplateVars[T]): Promise<void> {
+  const c = config();
+  const to = c.OPERATOR_EMAIL ?? (/^[^\s@]+@[^\s@]+$/.test(c.SUPPORT_CONTACT) ? c.SUPPORT_CONTACT : undefined);
+  if (!to) {
+    e.log.warn({ template }, 'operator alert not mailed: set OPERATOR_EMAIL');
+    return;
+  }
+  await deliver(e, template, { to, vars });
+}
+
 /**
  * The first name a mail may print: only once the customer verified the
  * address. Before that the name is whatever the person who signed up typed,
@@ -117,6 +128,10 @@ export default eventFunction({
     }),
     ...on('instance.restore_completed', async (e) => deliverToCustomer(e, 'restore-completed', e.data.customerId, { instance: await instanceRef(e.data.instanceId), status: e.data.status })),
     ...on('instance.restore_failed', async (e) => deliverToCustomer(e, 'restore-failed', e.data.customerId, { instance: await instanceRef(e.data.instanceId) })),
+
+    // Operator alerts: to OPERATOR_EMAIL (else SUPPORT_CONTACT when it is an address), once per event.
+    ...on('pool.unhealthy', (e) => deliverToOperator(e, 'pool-unhealthy', { pool: e.data.pool, failures: e.data.failures, reason: e.data.reason })),
+    ...on('pool.recovered', (e) => deliverToOperator(e, 'pool-recovered', { pool: e.data.pool })),
 
     ...on('billing.trial_ending', (e) =>
       // Once per (subscription, daysLeft), even if two different events announce the same day.

@@ -10,8 +10,8 @@ import { db } from '@saasodoo/platform/db/index';
 import { runtime, RuntimeError } from '@saasodoo/platform/runtime/index';
 import { enter, loadOwned, settle, causeOf, type Command } from '@saasodoo/platform/instances/command';
 import { dropInstanceDatabase, serverAdmin } from '@saasodoo/platform/instances/database';
-import { poolOf } from '@saasodoo/platform/instances/pools';
-import { removeDedicatedServer } from '@saasodoo/platform/instances/dedicated';
+import { getPool, poolOf } from '@saasodoo/platform/instances/pools';
+import { dedicatedPoolName, removeDedicatedServer } from '@saasodoo/platform/instances/dedicated';
 import { recordHistory } from '@saasodoo/platform/instances/history';
 import { withInstanceLock } from '@saasodoo/platform/instances/locks';
 import { instanceDbNames } from '@saasodoo/platform/instances/names';
@@ -158,7 +158,7 @@ export async function terminate(cmd: Command<Ids & { reason: string }>): Promise
   await withInstanceLock(row0.id, async () => {
     const row = await enter(
       row0.id,
-      ['pending_payment', 'provisioning', 'running', 'stopping', 'stopped', 'starting', 'restarting', 'backing_up', 'restoring', 'suspended', 'error'],
+      ['pending_payment', 'provisioning', 'running', 'stopping', 'stopped', 'starting', 'restarting', 'backing_up', 'restoring', 'suspended', 'error', 'migrating'],
       'terminating',
       causeOf(cmd, ACTOR, cmd.data.reason),
     );
@@ -177,8 +177,9 @@ export async function terminate(cmd: Command<Ids & { reason: string }>): Promise
     await rt.remove(row.id);
     const pool = await poolOf(row);
     // A dedicated server goes as a whole (with its database and role); on a shared one only the instance's own.
-    if (pool?.kind === 'dedicated') await removeDedicatedServer(row.id);
-    else await dropInstanceDatabase(instanceDbNames(row.id, row.customer_id), {}, serverAdmin(pool));
+    if (pool?.kind !== 'dedicated') await dropInstanceDatabase(instanceDbNames(row.id, row.customer_id), {}, serverAdmin(pool));
+    // Its own server: the one it is on, or one a move interrupted by a crash made before switching to it.
+    if (pool?.kind === 'dedicated' || (await getPool(dedicatedPoolName(row.id)))) await removeDedicatedServer(row.id);
     await settle(row.id, 'terminated', causeOf(cmd, ACTOR, cmd.data.reason), {
       terminated_at: new Date(),
       db_password_sealed: null,

@@ -1,7 +1,7 @@
 /**
  * GET /api/instances: the caller's instances (`?id=` one, with its history,
  * backups and storage samples; `?available=` checks a subdomain; `?backupLink=` signs a
- * download link; admins: `?all=true&status=&customerId=`).
+ * download link; admins: `?all=true&status=&customerId=`, `?pools=true`).
  * POST /api/instances: create (platform/src/instances/README.md 3 and functions/README.md, HTTP API), answered 202 {id, status}.
  */
 import { z } from 'zod';
@@ -14,6 +14,7 @@ import { subdomainProblem } from '@saasodoo/platform/instances/names';
 import { takeAdminPassword } from '@saasodoo/platform/instances/admin-password';
 import { BACKUP_ID_RE, backupToApi, findForCaller, getBackup, historyToApi, listBackups, listHistory, listInstances, listStorageSamples, subdomainTaken, toApi } from '@saasodoo/platform/instances/repository';
 import { allowedActions, STATUSES } from '@saasodoo/platform/instances/states';
+import { poolsForOperators } from '@saasodoo/platform/instances/pools';
 import { createInstance, createBody } from './create.ts';
 
 /** Download links live this long. */
@@ -27,6 +28,8 @@ const query = z
     all: z.enum(['true', 'false']).optional(),
     status: z.enum(STATUSES).optional(),
     customerId: z.uuid().optional(),
+    /** Admins: the database pools with their instances, capacity and health (the operators' page). */
+    pools: z.enum(['true']).optional(),
   })
   .strict();
 
@@ -37,6 +40,10 @@ export default httpFunction({
     query,
     async handle({ query: q, caller }) {
       const d = db('instance');
+      if (q.pools) {
+        if (caller.role !== 'admin') throw HttpError.forbidden('Only admins see the database pools');
+        return { body: { items: await poolsForOperators() } };
+      }
       if (q.available !== undefined) {
         const problem = subdomainProblem(q.available);
         if (problem) return { body: { available: false, reason: problem } };

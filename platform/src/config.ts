@@ -135,6 +135,8 @@ export const envSchema = z.object({
   OPERATOR_POSTAL_ADDRESS: z.string().trim().min(1).max(300).default('SaaSOdoo, 1 Example Street, 1000 Brussels, Belgium'),
   /** Where customers get help, printed in every mail's footer: an address or a web page. */
   SUPPORT_CONTACT: z.string().trim().min(1).max(200).default('support@saasodoo.localhost'),
+  /** Where operator alerts go (a database pool turned unhealthy, or recovered); default SUPPORT_CONTACT when that is an address. */
+  OPERATOR_EMAIL: z.email().optional(),
   /**
    * How long the email function keeps trying to record a mail the SMTP server
    * accepted when PostgreSQL dropped before the commit (a restart takes a few

@@ -98,6 +98,16 @@ describe.skipIf(!!unavailable)('operator pages', () => {
     expect(await seriousA11yViolations(admin)).toEqual([]);
     await e2e.shot(admin, 'dead-letters');
 
+    // The database servers: the platform's own shared pool, healthy, holding the retried instance.
+    await admin.goto(`${e2e.portal}/admin/pools`);
+    await admin.getByRole('heading', { name: 'Database servers' }).waitFor();
+    const pool = admin.locator('section', { has: admin.getByRole('heading', { name: /^default/ }) });
+    await pool.getByRole('link', { name: 'Broken Co' }).waitFor();
+    expect(await pool.locator('dd[data-value]').first().getAttribute('data-value')).toBe('active');
+    expect(await pool.innerText()).toMatch(/healthy, takes new databases/);
+    expect(await seriousA11yViolations(admin)).toEqual([]);
+    await e2e.shot(admin, 'operator-database-servers');
+
     // Search by email finds the customer; their page shows instances, subscriptions and sessions, as operator.
     await admin.goto(`${e2e.portal}/admin`);
     await admin.getByLabel('Search').fill(customerEmail.toUpperCase().slice(0, 14));
@@ -129,7 +139,7 @@ describe.skipIf(!!unavailable)('operator pages', () => {
     expect(await seriousA11yViolations(admin)).toEqual([]);
     // nothing scrolls sideways on a phone, in the console either
     await admin.setViewportSize({ width: 390, height: 844 });
-    for (const p of ['/admin', '/admin?status=error', '/admin/dead-letters']) {
+    for (const p of ['/admin', '/admin?status=error', '/admin/dead-letters', '/admin/pools']) {
       await admin.goto(`${e2e.portal}${p}`);
       expect(await admin.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1), p).toBe(true);
     }

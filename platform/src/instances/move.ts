@@ -130,7 +130,9 @@ export async function moveDatabase(cmd: Command<unknown>, row0: InstanceRow, to:
     const moved = await updateInstance(db('instance'), row.id, { db_pool: target.name, db_host: target.host, db_port: target.port });
     switched = true;
     await at('start');
+    // A stopped instance stays stopped, but its runtime (odoo.conf) must name the new server for its next start.
     if (back === 'running') await startOn(specOf(moved));
+    else await rt.apply(specOf(moved), { replicas: 0 });
   } catch (err) {
     const reason = safeReason(err);
     cmd.log.warn({ instanceId: row.id, step, reason }, 'database move failed; the instance stays on its old database');

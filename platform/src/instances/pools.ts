@@ -61,6 +61,39 @@ export async function listPools(): Promise<PoolView[]> {
   return rows.map(({ admin_password_sealed: _s, ...r }) => ({ ...r, instances: Number(r.instances) }));
 }
 
+/**
+ * The operators' page (GET /api/instances?pools=true, admins): each pool's
+ * server, kind, capacity, load, health and the instances on it, without
+ * any credential (not even the admin user's name).
+ */
+export async function poolsForOperators(): Promise<
+  {
+    name: string;
+    kind: PoolKind;
+    server: string;
+    capacity: number;
+    state: PoolState;
+    checkedAt: string | null;
+    lastError: string | null;
+    instances: { id: string; name: string; subdomain: string; customerId: string; status: string; plan: string }[];
+  }[]
+> {
+  const pools = await listPools();
+  const rows = await db('instance').manyOrNone<{ id: string; name: string; subdomain: string; customer_id: string; status: string; plan: string; db_pool: string }>(
+    `SELECT id, name, subdomain, customer_id, status, plan, db_pool FROM instances WHERE db_pool IS NOT NULL AND status <> 'terminated' ORDER BY created_at`,
+  );
+  return pools.map((p) => ({
+    name: p.name,
+    kind: p.kind,
+    server: `${p.host}:${p.port}`,
+    capacity: p.capacity,
+    state: p.state,
+    checkedAt: p.checked_at ? new Date(p.checked_at).toISOString() : null,
+    lastError: p.last_error,
+    instances: rows.filter((r) => r.db_pool === p.name).map((r) => ({ id: r.id, name: r.name, subdomain: r.subdomain, customerId: r.customer_id, status: r.status, plan: r.plan })),
+  }));
+}
+
 export async function getPool(name: string): Promise<PoolRow | undefined> {
   return (await db('instance').oneOrNone<PoolRow>('SELECT * FROM db_pools WHERE name = $1', [name])) ?? undefined;
 }

@@ -106,10 +106,9 @@ type StepFn = (row: InstanceRow, cause: Cause) => Promise<InstanceRow>;
 const STEPS: Record<Exclude<ProvisionStep, 'claim'>, StepFn> = {
   async database(row) {
     const names = instanceDbNames(row.id, row.customer_id);
-    // Placement first (pools.ts): nothing is created anywhere when no server has room.
-    // A plan promising a dedicated server gets one of its own (dedicated.ts).
-    const pool = wantsDedicated(row.plan) ? await placeDedicated(row) : await placeInstance(row.id);
-    const admin = serverAdmin(pool);
+    // Placement first (pools.ts): nothing is created anywhere when no shared server has room.
+    const dedicated = wantsDedicated(row.plan);
+    const shared = dedicated ? undefined : await placeInstance(row.id);
     let current = (await getInstance(db('instance'), row.id))!;
     if (!row.db_password_sealed || row.db_name !== names.database || row.db_role !== names.role || !row.odoo_master_hash) {
       current = await updateInstance(db('instance'), row.id, {
@@ -121,6 +120,11 @@ const STEPS: Record<Exclude<ProvisionStep, 'claim'>, StepFn> = {
         odoo_master_hash: row.odoo_master_hash ?? (await odooPasswordHash(randomPassword())),
       });
     }
+    // A plan promising a dedicated server gets one of its own (dedicated.ts), made with the credentials just recorded
+    // (CloudNativePG's bootstrap makes the role and database from them).
+    const pool = shared ?? (await placeDedicated(current));
+    const admin = serverAdmin(pool);
+    current = (await getInstance(db('instance'), row.id))!;
     const spec = specOf(current);
     if (managedByOperator(pool)) {
       // CloudNativePG made the database, owned by the tenant's role with its password, from the instance's Secret.

@@ -42,6 +42,9 @@ export type TemplateVars = {
   /** status: where the restore left the instance (a stopped instance stays stopped). */
   'restore-completed': WithInstance & { status?: 'running' | 'stopped' };
   'restore-failed': WithInstance;
+  /** Operator alerts (issue 20): a database pool failed its health check 3 times in a row, or answers again. */
+  'pool-unhealthy': { pool: string; failures: number; reason: string };
+  'pool-recovered': { pool: string };
 };
 
 export type TemplateName = keyof TemplateVars;
@@ -299,6 +302,21 @@ const builders: Builders = {
     greeting: hello(v),
     paragraphs: [`Restoring your Odoo instance ${v.instance.label} failed. The instance was left exactly as it was before the restore.`],
     action: { label: 'See the instance', url: link(`/instances/${v.instance.id}`) },
+  }),
+  'pool-unhealthy': (v, link) => ({
+    subject: `Database server ${v.pool} is unhealthy`,
+    greeting: 'Hello,',
+    paragraphs: [
+      `The database server ${v.pool} did not answer its health check ${v.failures} times in a row. No new instance databases are placed on it until it answers again; the instances already on it may be down.`,
+    ],
+    action: { label: 'See the database servers', url: link('/admin/pools') },
+    details: [['Last error', v.reason]],
+  }),
+  'pool-recovered': (v, link) => ({
+    subject: `Database server ${v.pool} answers again`,
+    greeting: 'Hello,',
+    paragraphs: [`The database server ${v.pool} answers its health check again and takes new instance databases.`],
+    action: { label: 'See the database servers', url: link('/admin/pools') },
   }),
 };
 

@@ -281,28 +281,29 @@ describe.skipIf(!!unavailable)('database pools', () => {
     expect((await odooLogin(id, alice.email, password)).uid).toBeGreaterThan(0);
   });
 
-  it('a move that fails (here at its check) leaves the instance running on its old database, the half-made server removed', async () => {
-    const id = onOther;
+  it('a move that fails (here at its check, after the copy) leaves the instance running on its old database (its own server), the half-made copy removed', async () => {
+    const id = premium; // premium → basic would move it to the shared pool `second`
     const before = await row(id);
+    await asTenant(id, 'CREATE TABLE x_kept (n integer); INSERT INTO x_kept SELECT generate_series(1, 10)');
     process.env.MOVE_FAIL_AT_STEP = 'verify';
     resetConfig();
     try {
-      const r = await deliver(h.fn.quotaSet, 'com.saasodoo.instance.quota', { instanceId: id, customerId: alice.userId, plan: 'premium-monthly' });
+      const r = await deliver(h.fn.quotaSet, 'com.saasodoo.instance.quota', { instanceId: id, customerId: alice.userId, plan: 'basic-monthly' });
       expect(r.status).toBeLessThan(300);
     } finally {
       delete process.env.MOVE_FAIL_AT_STEP;
       resetConfig();
     }
     const after = await row(id);
-    expect(after).toMatchObject({ status: 'running', db_pool: 'second', db_host: before.db_host, db_port: before.db_port, error_step: null });
-    expect(await asTenant(id, 'SELECT count(*)::int AS n FROM x_moved')).toEqual([{ n: 1000 }]);
-    expect(fs.existsSync(dedicatedServerDir(config().dataDir, id))).toBe(false);
-    expect(await db('instance').oneOrNone('SELECT 1 FROM db_pools WHERE name = $1', [dedicatedPoolName(id)])).toBeNull();
+    expect(after).toMatchObject({ status: 'running', db_pool: dedicatedPoolName(id), db_host: before.db_host, db_port: before.db_port, error_step: null });
+    expect(await asTenant(id, 'SELECT count(*)::int AS n FROM x_kept')).toEqual([{ n: 10 }]);
+    // The copy restored on `second` is gone again, role included.
+    expect(await onSecond('SELECT 1 FROM pg_database WHERE datname = $1', [before.db_name])).toBe(0);
+    expect(await onSecond('SELECT 1 FROM pg_roles WHERE rolname = $1', [before.db_role])).toBe(0);
     const last = await db('instance').one(`SELECT to_status, reason FROM instance_history WHERE instance_id = $1 ORDER BY at DESC, id DESC LIMIT 1`, [id]);
     expect(last.to_status).toBe('running');
     expect(last.reason).toMatch(/failed at verify \(still on its previous server\)/);
-    const health = await fetch(`${(await (await import('@saasodoo/platform/runtime/index')).runtime().then((rt) => rt.status(id))).healthUrl}`);
-    expect(health.status).toBe(200);
+    expect((await odooLogin(id, alice.email, premiumPassword)).uid).toBeGreaterThan(0);
   });
 
   it('after a reboot (its server stopped), npm start brings the dedicated server back on the same port', async () => {
@@ -323,6 +324,19 @@ describe.skipIf(!!unavailable)('database pools', () => {
     expect(fs.existsSync(dedicatedServerDir(config().dataDir, premium))).toBe(false);
     expect(await db('instance').oneOrNone('SELECT 1 FROM db_pools WHERE name = $1', [dedicatedPoolName(premium)])).toBeNull();
     expect(await answers(r.db_port)).toBe(false);
+  });
+
+  it('the operators API lists each pool with its instances, capacity and health (no credentials); customers are refused', async () => {
+    const admin = await createTestUser({ role: 'admin' });
+    const r = await call(h.fn.instances, admin.accessToken, { query: { pools: 'true' } });
+    expect(r.status).toBe(200);
+    const second = r.body.items.find((p: any) => p.name === 'second');
+    expect(second).toMatchObject({ kind: 'shared', server: `127.0.0.1:${server.port}`, capacity: 10, state: 'active' });
+    expect(second.instances.map((i: any) => i.id)).toContain(onOther);
+    expect(second.instances.find((i: any) => i.id === onOther)).toMatchObject({ customerId: alice.userId, status: 'running', plan: 'basic-monthly' });
+    expect(JSON.stringify(r.body)).not.toMatch(new RegExp(`${server.password}|admin_user|postgres`));
+    expect(r.body.items.some((p: any) => p.kind === 'dedicated')).toBe(false); // the premium instance was terminated
+    expect((await call(h.fn.instances, alice.accessToken, { query: { pools: 'true' } })).status).toBe(403);
   });
 
   it('platform pools list shows each pool with its load, capacity and health, no credentials', async () => {

@@ -61,6 +61,7 @@ beforeAll(async () => {
   process.env.OPERATOR_NAME = 'Acme Hosting Ltd';
   process.env.OPERATOR_POSTAL_ADDRESS = '12 Quay Street, Dublin D02, Ireland';
   process.env.SUPPORT_CONTACT = 'help@acme-hosting.test';
+  process.env.OPERATOR_EMAIL = 'ops@acme-hosting.test';
   resetConfig();
   await migrate({ databases: ['communication'] });
   server = await startFunction(emailFn, await freePort()); // faas-js-runtime treats port 0 as 8080
@@ -188,6 +189,21 @@ describe('templates: subject, recipient, links', () => {
       // Every link points at the portal or at the customer's own instance.
       expect(l.startsWith(`${PUBLIC_URL}/`) || l.startsWith(instanceUrl)).toBe(true);
     }
+  });
+
+  it('a database pool turning unhealthy, then recovering, mails the operator (OPERATOR_EMAIL) once per event, with the reason and a link to the pools page', async () => {
+    const id = randomUUID();
+    const before = smtp.mails.length;
+    for (let i = 0; i < 2; i++) expect(await deliver('pool.unhealthy', { pool: 'second', failures: 3, reason: 'connect ECONNREFUSED 127.0.0.1:6543' }, id)).toBe(204);
+    expect(smtp.mails.length).toBe(before + 1);
+    const down = smtp.mails.at(-1)!;
+    expect(down.rcptTo).toEqual(['ops@acme-hosting.test']);
+    expect(down.subject).toBe('Database server second is unhealthy');
+    expect(down.text).toContain('ECONNREFUSED');
+    expect(links(down)).toContain(`${PUBLIC_URL}/admin/pools`);
+    const up = await mailFor('pool.recovered', { pool: 'second' });
+    expect(up.rcptTo).toEqual(['ops@acme-hosting.test']);
+    expect(up.subject).toBe('Database server second answers again');
   });
 
   it('signup-attempt goes to the address in the event, with sign-in and reset links', async () => {

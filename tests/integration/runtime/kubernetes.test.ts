@@ -20,7 +20,7 @@ import YAML from 'yaml';
 import { config, repoRoot } from '@saasodoo/platform/config';
 import { BackupStore } from '@saasodoo/platform/runtime/backup-store';
 import { KubernetesDriver, RUNTIME_RBAC_RULES } from '@saasodoo/platform/runtime/kubernetes/driver';
-import { instanceName, ROUTE_ANNOTATION, STATUS_PAGES_SERVICE, type KubeSettings } from '@saasodoo/platform/runtime/kubernetes/objects';
+import { instanceName, job, ownerRef, ROUTE_ANNOTATION, STATUS_PAGES_SERVICE, type KubeSettings } from '@saasodoo/platform/runtime/kubernetes/objects';
 import { statusPageObjects } from '@saasodoo/platform/runtime/kubernetes/status-pages';
 import { BackupError, RuntimeError, type InstanceSpec } from '@saasodoo/platform/runtime/types';
 import { startFakeKube, type FakeKube, type KubeObject } from '../../helpers/fake-kube.ts';
@@ -609,6 +609,14 @@ describe('kubernetes driver', () => {
       } else {
         console.warn(`crd-cnpg-postgresql.cnpg.io_clusters.yaml not found in ${schemasDir} (set SCHEMAS_DIR): Cluster schema validation skipped`);
       }
+      // Backup and restore Jobs connect to the server their spec names (a move restores onto its target before the switch).
+      const restoreJob = job({ ...s3, database: { ...s3.database, host: `${n}-rw.${NS}.svc` } }, settings, ownerRef(cm as any), 'restore', 'b1', 'restore-b1');
+      const c0 = (restoreJob as any).spec.template.spec.containers[0];
+      expect(c0.env).toEqual([
+        { name: 'PGHOST', value: `${n}-rw.${NS}.svc` },
+        { name: 'PGPORT', value: '5432' },
+      ]);
+      new Job(restoreJob as any).validate();
       // Ready when CloudNativePG says an instance is.
       const ready = d.waitDatabaseServer(s3.id, 5000);
       setTimeout(() => auto.setStatus('postgresql.cnpg.io/v1', 'Cluster', NS, n, { readyInstances: 1, phase: 'Cluster in healthy state' }), 50);

@@ -246,6 +246,15 @@ const MATRIX: Record<string, Record<string, Call>> = {
       expect: A(401, 403, 403, 200),
       maySee: ['admin'],
     },
+    'GET the database pools (admins only)': {
+      method: 'GET',
+      query: () => ({ pools: 'true' }),
+      expect: A(401, 403, 403, 200),
+      maySee: ['admin'],
+      check: (who, _s, b) => {
+        if (who === 'admin') expect(b.items.map((p: { name: string }) => p.name)).toContain('default');
+      },
+    },
     'sign a link to Alice’s backup (owner only)': {
       method: 'GET',
       query: (f) => ({ id: f.instanceId, backupLink: f.backupId }),

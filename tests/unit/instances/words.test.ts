@@ -1,6 +1,6 @@
 /** What the portal says about an instance (web/src/lib/words.ts): customer words, never internal names or ids. */
 import { describe, expect, it } from 'vitest';
-import { actorWords, billingWords, daysLeft, effectiveHealth, reasonWords, statusWords } from '@saasodoo/web/lib/words';
+import { actorWords, billingWords, daysLeft, effectiveHealth, reasonWords, statusExplanation, statusWords, stepWords } from '@saasodoo/web/lib/words';
 
 const backupId = '44416fb0-1111-4222-8333-944445555666';
 const backups = [{ id: backupId, createdAt: '2026-12-03T10:00:00Z' }];
@@ -54,5 +54,19 @@ describe('portal words', () => {
     expect(daysLeft('2026-12-03T00:00:00Z', now)).toBe(2);
     expect(daysLeft('2026-11-30T00:00:00Z', now)).toBe(0);
     expect(daysLeft(undefined, now)).toBeUndefined();
+  });
+  it('a database move on a plan change is explained in customer words: status, steps, history; a failed one says the instance stays as it was', () => {
+    expect(statusWords('migrating', 'paid')).toBe('moving to a new server');
+    expect(statusExplanation('migrating')).toMatch(/Odoo is paused for a few minutes/);
+    expect(statusExplanation('running')).toBeUndefined();
+    expect(effectiveHealth('migrating', 'healthy')).toBe('not_checked_yet');
+    expect(stepWords('move', 'drop_old')).toBe('cleaning up the old server');
+    expect(stepWords('move', 'restore')).toBe('copying your data');
+    expect(stepWords('provision', 'odoo_init')).toBe('odoo init');
+    expect(reasonWords({ reason: 'database moves to its own database server' })).toMatch(/moving to a database server of its own/);
+    expect(reasonWords({ reason: 'database moved to a shared database server' })).toMatch(/moved to a shared database server; Odoo runs again/);
+    const failed = reasonWords({ reason: 'database move to its own database server failed at verify (still on its previous server): the copy differs in 2 table(s), e.g. public.res_users' });
+    expect(failed).toMatch(/stays on its previous server, running as before/);
+    expect(failed).not.toMatch(/verify|res_users|public\./);
   });
 });

@@ -28,6 +28,8 @@ const samples: { [T in TemplateName]: TemplateVars[T] } = {
   'backup-failed': { instance },
   'restore-completed': { instance },
   'restore-failed': { instance },
+  'pool-unhealthy': { pool: 'second', failures: 3, reason: 'connect ECONNREFUSED 10.0.0.5:5432' },
+  'pool-recovered': { pool: 'second' },
 };
 
 describe('templates', () => {
@@ -47,6 +49,8 @@ describe('templates', () => {
       'password-reset',
       'payment-failed',
       'payment-succeeded',
+      'pool-recovered',
+      'pool-unhealthy',
       'restore-completed',
       'restore-failed',
       'signup-attempt',

@@ -5,7 +5,7 @@
  */
 
 export type InstanceStatus =
-	'pending_payment' | 'provisioning' | 'running' | 'stopping' | 'stopped' | 'starting' | 'restarting' | 'backing_up' | 'restoring' | 'suspended' | 'error' | 'terminating' | 'terminated';
+	'pending_payment' | 'provisioning' | 'running' | 'stopping' | 'stopped' | 'starting' | 'restarting' | 'backing_up' | 'restoring' | 'suspended' | 'error' | 'terminating' | 'terminated' | 'migrating';
 
 export type Instance = {
 	id: string;
@@ -69,7 +69,7 @@ export const ACTIONS: Record<string, string[]> = {
 export const RESET_ODOO_PASSWORD = 'reset_odoo_password';
 export const RESETTABLE = new Set(['running', 'stopped']);
 
-export const IN_PROGRESS = new Set(['provisioning', 'stopping', 'starting', 'restarting', 'backing_up', 'restoring', 'terminating']);
+export const IN_PROGRESS = new Set(['provisioning', 'stopping', 'starting', 'restarting', 'backing_up', 'restoring', 'terminating', 'migrating']);
 
 export const RESERVED_SUBDOMAINS = ['www', 'api', 'admin', 'app', 'auth', 'billing', 'mail', 'static', 'status'];
 

@@ -9,7 +9,35 @@ import { formatDate, label } from './platform';
 /** The status as a person would say it: a trial that is being set up is "starting", not "pending payment". */
 export function statusWords(status: string, billing: string | undefined): string {
 	if (status === 'pending_payment') return billing === 'trial' ? 'starting trial' : 'awaiting payment';
+	if (status === 'migrating') return 'moving to a new server';
 	return label(status);
+}
+
+/**
+ * What a status in progress means for the customer, when the badge alone
+ * does not say it (a plan change that moves the database pauses Odoo).
+ */
+export function statusExplanation(status: string): string | undefined {
+	if (status === 'migrating')
+		return 'Your plan changed, so your Odoo data is moving to the database server that comes with it. Odoo is paused for a few minutes and comes back by itself; nothing you saved is lost. If the move does not work, your instance stays where it was and keeps running.';
+	return undefined;
+}
+
+const MOVE_STEPS: Record<string, string> = {
+	prepare: 'preparing the new server',
+	stop: 'pausing Odoo',
+	backup: 'taking a backup',
+	restore: 'copying your data',
+	verify: 'checking the copy',
+	switch: 'switching to the new server',
+	start: 'starting Odoo',
+	drop_old: 'cleaning up the old server',
+};
+
+/** A progress step in words (a database move's steps are said for the customer; others by name). */
+export function stepWords(operation: string | undefined, step: string | undefined): string {
+	if (operation === 'move' && step && MOVE_STEPS[step]) return MOVE_STEPS[step];
+	return label(step);
 }
 
 /** The billing state in words; `trial` tells whether this instance started as a free trial. */
@@ -37,7 +65,7 @@ export function billingWords(billing: string | undefined, trial: boolean | undef
  */
 export function effectiveHealth(status: string, health: string | undefined): string {
 	if (status === 'running' || status === 'backing_up') return health ?? 'unknown';
-	if (['provisioning', 'starting', 'restarting', 'pending_payment'].includes(status)) return 'not_checked_yet';
+	if (['provisioning', 'starting', 'restarting', 'pending_payment', 'migrating'].includes(status)) return 'not_checked_yet';
 	return 'offline';
 }
 
@@ -104,6 +132,11 @@ export function reasonWords(h: HistoryEntry, backups: Backup[] = []): string | u
 	if (r === 'staging copy requested') return 'A staging copy was ordered.';
 	if (r === 'refresh from production requested') return 'Its data is being replaced with a fresh copy of production.';
 	if (r === 'its original instance was terminated') return 'Its original instance was deleted, so this staging copy was deleted with it.';
+	if ((m = r.match(/^database moves to (its own|a shared) database server$/)))
+		return `The plan changed: your data is moving to ${m[1] === 'its own' ? 'a database server of its own' : 'a shared database server'}. Odoo is paused meanwhile.`;
+	if ((m = r.match(/^database moved to (its own|a shared) database server$/)))
+		return `Your data moved to ${m[1] === 'its own' ? 'a database server of its own' : 'a shared database server'}; Odoo runs again.`;
+	if (/^database move to .* failed/.test(r)) return 'Moving your data to the new server did not work; the instance stays on its previous server, running as before. Our operators are notified.';
 	if (r === 'overdue') return 'Suspended because an invoice is unpaid.';
 	if (r === 'resumed after payment') return 'Resumed after payment.';
 	if (r === 'subscription_cancelled') return 'The subscription ended, so the instance was deleted.';

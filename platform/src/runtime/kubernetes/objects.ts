@@ -475,6 +475,11 @@ export function job(spec: InstanceSpec, s: KubeSettings, owner: OwnerRef, kind: 
               image: s.backupImage,
               command: ['sh', '-c', scripts[kind]],
               envFrom: [{ secretRef: { name: `${name}-db` } }],
+              // The server named by this spec, over the Secret's (env wins over envFrom): a database move restores onto its target before the instance is switched to it.
+              env: [
+                { name: 'PGHOST', value: spec.database.host },
+                { name: 'PGPORT', value: String(spec.database.port) },
+              ],
               resources: { requests: { cpu: '100m', memory: '256Mi' }, limits: { memory: '1Gi' } },
               securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
               volumeMounts: [
