@@ -213,6 +213,20 @@ export async function configureCopy(row: InstanceRow): Promise<InstanceRow> {
   return row;
 }
 
+/**
+ * Billing's decisions on the original reach its copy (its add-on shares the
+ * base's account, so Kill Bill blocks both): `instance.suspend` or
+ * `instance.resume` for each live copy, in the original's transaction.
+ */
+export async function followOriginal(t: Tx, original: InstanceRow, type: 'instance.suspend' | 'instance.resume', reason: string, traceparent?: string): Promise<void> {
+  const copies = await t.manyOrNone<InstanceRow>(`SELECT * FROM instances WHERE staging_of = $1 AND status NOT IN ('terminated', 'terminating')`, [original.id]);
+  for (const c of copies) {
+    const data = { instanceId: c.id, customerId: c.customer_id };
+    if (type === 'instance.suspend') await enqueue(t, type, { ...data, reason: `its original instance was suspended: ${reason}`.slice(0, 500) }, { subject: c.id, traceparent });
+    else await enqueue(t, type, data, { subject: c.id, traceparent });
+  }
+}
+
 /** The original's termination ends its copy (its add-on was cancelled with the base by Kill Bill): `instance.terminate` for it. */
 export async function terminateCopiesOf(t: Tx, original: InstanceRow, traceparent?: string): Promise<void> {
   const copies = await t.manyOrNone<InstanceRow>(`SELECT * FROM instances WHERE staging_of = $1 AND status NOT IN ('terminated', 'terminating')`, [original.id]);

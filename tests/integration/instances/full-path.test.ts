@@ -147,6 +147,15 @@ describe('full path through Kill Bill', () => {
     expect(await odooRows(copyId, `SELECT value FROM ir_config_parameter WHERE key = 'database.is_neutralized'`)).toEqual([{ value: 'true' }]);
   });
 
+  it("the copy follows the original's suspension for non-payment and its resumption", async () => {
+    expect((await deliver(h.fn.instanceOps, 'com.saasodoo.instance.suspend', { instanceId: id, customerId: alice.userId, reason: 'overdue' })).status).toBeLessThan(300);
+    await until('the copy suspended', async () => (await row(copyId)).status === 'suspended', 40_000);
+    expect(await h.router((await row(copyId)).subdomain)).toHaveProperty('page');
+    expect((await deliver(h.fn.instanceOps, 'com.saasodoo.instance.resume', { instanceId: id, customerId: alice.userId })).status).toBeLessThan(300);
+    await until('the copy running again', async () => (await row(copyId)).status === 'running', 40_000);
+    expect((await row(id)).status).toBe('running');
+  });
+
   it('delete → cancellation effective now → terminated, nothing left', async () => {
     const d = await call(h.fn.instanceAction, alice.accessToken, { body: { id, action: 'delete' } });
     expect(d.status, JSON.stringify(d.body)).toBe(202);
