@@ -201,7 +201,9 @@ export async function billingStatusChanged(cmd: Command<{ customerId: string; in
          AND ($2::uuid IS NULL OR id = $2) AND ($3::uuid IS NULL OR subscription_id = $3) FOR UPDATE`,
       [customerId, instanceId ?? null, subscriptionId ?? null],
     );
-    for (const r of rows) {
+    // A staging copy is billed on its original's subscription: its billing status is the original's (README 6).
+    const copies = rows.length ? await t.manyOrNone<InstanceRow>(`SELECT * FROM instances WHERE staging_of = ANY($1::uuid[]) AND status <> 'terminated' FOR UPDATE`, [rows.map((r) => r.id)]) : [];
+    for (const r of [...rows, ...copies]) {
       if (r.billing_status === status) continue;
       await t.none('UPDATE instances SET billing_status = $2, updated_at = now() WHERE id = $1', [r.id, status]);
       await recordHistory(t, r.id, r.status, r.status, causeOf(cmd, 'lifecycle', `billing ${r.billing_status} → ${status}: ${reason}`));

@@ -154,6 +154,10 @@ describe('full path through Kill Bill', () => {
     expect((await deliver(h.fn.instanceOps, 'com.saasodoo.instance.resume', { instanceId: id, customerId: alice.userId })).status).toBeLessThan(300);
     await until('the copy running again', async () => (await row(copyId)).status === 'running', 40_000);
     expect((await row(id)).status).toBe('running');
+    // Billing's view of the original is the copy's too (its add-on is on the original's subscription).
+    const changed = { customerId: alice.userId, instanceId: id, status: 'paid', reason: 'payment_succeeded' };
+    expect((await deliver(h.fn.instanceOps, 'com.saasodoo.billing.status_changed', changed)).status).toBeLessThan(300);
+    expect([(await row(id)).billing_status, (await row(copyId)).billing_status]).toEqual(['paid', 'paid']);
   });
 
   it('delete → cancellation effective now → terminated, nothing left', async () => {
