@@ -161,6 +161,9 @@ describe('full path through Kill Bill', () => {
   });
 
   it('delete → cancellation effective now → terminated, nothing left', async () => {
+    // A plan without staging is refused while the copy lives (Kill Bill would drop its add-on).
+    const down = await call(`${h.extra.billing}`, alice.accessToken, { body: { action: 'changePlan', subscriptionId: (await row(id)).subscription_id, plan: 'basic-monthly' } });
+    expect([down.status, Object.keys(down.body.error.fields)]).toEqual([409, ['plan']]);
     const d = await call(h.fn.instanceAction, alice.accessToken, { body: { id, action: 'delete' } });
     expect(d.status, JSON.stringify(d.body)).toBe(202);
     expect(d.body.status).toBe('terminating');
