@@ -22,6 +22,7 @@ import { findPlan } from '../../../platform/src/plans.ts';
 import { containerName, DockerDriver } from '../../../platform/src/runtime/docker/driver.ts';
 import { startDockerRuntime } from '../../../platform/src/runtime/docker/host.ts';
 import { runtime } from '../../../platform/src/runtime/index.ts';
+import { specOf } from '../../../platform/src/instances/runtime-spec.ts';
 import { docker, dockerAvailable } from '../../helpers/docker-image.ts';
 import { call, deliver, deliverQueued, harnessWithInstance, queued, row, until } from './harness.ts';
 
@@ -157,6 +158,10 @@ describe.skipIf(!available)('instances on the docker driver', () => {
     expect((await row(h.id)).status).toBe('stopped');
     expect(await sql('SELECT v FROM notes')).toEqual([{ v: 'before' }]);
     expect(fs.readFileSync(file, 'utf8')).toBe('before');
+    // A staging copy's step on this driver: `odoo neutralize` as a one-shot container, like init, the instance stopped.
+    await (await runtime()).neutralize(specOf(await row(h.id)), 60_000);
+    expect(await sql(`SELECT value FROM ir_config_parameter WHERE key = 'database.is_neutralized'`)).toEqual([{ value: 'true' }]);
+    expect(await sql(`SELECT name FROM ir_mail_server WHERE active`)).toEqual([{ name: 'neutralization - disable emails' }]);
     await action('start');
     await deliverQueued(h.fn.instanceOps, h.id, 'instance.start');
     expect((await row(h.id)).status).toBe('running');
