@@ -118,6 +118,10 @@ describe('full path through Kill Bill', () => {
     expect(st.url).toBe(`http://${copy.subdomain}.localhost:8080`);
     expect((await probeOne(st.healthUrl!)).ok).toBe(true);
     expect(await h.router(copy.subdomain)).toHaveProperty('port');
+    // Odoo's neutralised banner on the copy's own pages, never on production's.
+    expect(await (await fetch(`${new URL(st.healthUrl!).origin}/web/login`)).text()).toContain('This database is neutralized.');
+    const prod = (await (await runtime()).status(id)).healthUrl!;
+    expect(await (await fetch(`${new URL(prod).origin}/web/login`)).text()).not.toContain('neutralized');
     expect(fs.readdirSync(path.join(config().dataDir, 'instances', copyId, 'filestore'))).toEqual([copy.db_name]);
     // Billed as the Staging add-on in the original's bundle.
     const bundle = (await new KillBill({ url: h.kb!.url, readRetries: 0 }).bundlesOfInstance(id))[0];
