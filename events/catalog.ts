@@ -78,8 +78,12 @@ export const catalog = {
   'instance.stop': def(['instance-action'], instance, 'stop a running instance'),
   'instance.restart': def(['instance-action'], instance, 'restart a running instance'),
   // `seq` orders suspend/resume of one subscription: a broker retry can deliver an older one after a newer one.
-  'instance.suspend': def(['lifecycle'], instance.extend({ reason: text({ multiline: true }).max(500), seq: suspensionSeq }), 'suspend for non-payment: runtime scaled to zero, data kept'),
-  'instance.resume': def(['lifecycle'], instance.extend({ seq: suspensionSeq }), 'resume a suspended instance'),
+  'instance.suspend': def(
+    ['lifecycle', 'instance-ops'],
+    instance.extend({ reason: text({ multiline: true }).max(500), seq: suspensionSeq }),
+    'suspend for non-payment: runtime scaled to zero, data kept',
+  ),
+  'instance.resume': def(['lifecycle', 'instance-ops'], instance.extend({ seq: suspensionSeq }), 'resume a suspended instance'),
   'instance.terminate': def(['lifecycle', 'instance-action', 'instance-ops'], instance.extend({ reason: text({ multiline: true }).max(500) }), 'final backup, then remove everything'),
   'instance.backup': def(['instance-action', 'instance-ops'], instance.extend({ backupId: uuid, kind: z.enum(['manual', 'daily', 'safety', 'final']) }), 'take a backup'),
   'instance.restore': def(['instance-action'], instance.extend({ backupId: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$/) }), 'restore a backup (a uuid, or a driver-named safety backup)'),

@@ -19,7 +19,7 @@ import { safeReason } from '@saasodoo/platform/instances/progress';
 import { getInstance, updateInstance, type InstanceRow } from '@saasodoo/platform/instances/repository';
 import { specOf } from '@saasodoo/platform/instances/runtime-spec';
 import { takeBackup } from '@saasodoo/platform/instances/backups';
-import { terminateCopiesOf } from '@saasodoo/platform/instances/staging';
+import { followOriginal, terminateCopiesOf } from '@saasodoo/platform/instances/staging';
 import { transact } from '@saasodoo/platform/outbox';
 
 type Ids = { instanceId: string; customerId: string };
@@ -117,7 +117,10 @@ export async function suspend(cmd: Command<Ids & { reason: string; seq?: number 
     if (['suspended', 'terminating', 'terminated'].includes(row.status)) return void (await updateInstance(db('instance'), row.id, seqPatch(cmd)));
     await bringDown(row.id, true);
     const back = row.status === 'stopped' || row.status === 'pending_payment' || row.status === 'error' ? row.status : 'running';
-    await settle(row.id, 'suspended', causeOf(cmd, 'lifecycle', cmd.data.reason), { previous_status: back, ...seqPatch(cmd) });
+    // Its staging copy is suspended with it (README 6).
+    await settle(row.id, 'suspended', causeOf(cmd, 'lifecycle', cmd.data.reason), { previous_status: back, ...seqPatch(cmd) }, (t, next) =>
+      followOriginal(t, next, 'instance.suspend', cmd.data.reason, cmd.traceparent),
+    );
   });
 }
 
@@ -131,6 +134,8 @@ export async function resume(cmd: Command<Ids & { seq?: number }>): Promise<void
     if (row.status !== 'suspended') return void (await updateInstance(db('instance'), row.id, seqPatch(cmd)));
     const back = row.previous_status ?? 'running';
     const cause = causeOf(cmd, 'lifecycle', 'resumed after payment');
+    // Its staging copy resumes with it (README 6), whatever becomes of the original's own start.
+    await transact('instance', (t) => followOriginal(t, row, 'instance.resume', 'resumed', cmd.traceparent));
     if (back !== 'running') {
       await bringDown(row.id); // clears the "suspended" page, stays stopped
       await settle(row.id, back, cause, { previous_status: null, ...seqPatch(cmd) });
@@ -201,7 +206,9 @@ export async function billingStatusChanged(cmd: Command<{ customerId: string; in
          AND ($2::uuid IS NULL OR id = $2) AND ($3::uuid IS NULL OR subscription_id = $3) FOR UPDATE`,
       [customerId, instanceId ?? null, subscriptionId ?? null],
     );
-    for (const r of rows) {
+    // A staging copy is billed on its original's subscription: its billing status is the original's (README 6).
+    const copies = rows.length ? await t.manyOrNone<InstanceRow>(`SELECT * FROM instances WHERE staging_of = ANY($1::uuid[]) AND status <> 'terminated' FOR UPDATE`, [rows.map((r) => r.id)]) : [];
+    for (const r of [...rows, ...copies]) {
       if (r.billing_status === status) continue;
       await t.none('UPDATE instances SET billing_status = $2, updated_at = now() WHERE id = $1', [r.id, status]);
       await recordHistory(t, r.id, r.status, r.status, causeOf(cmd, 'lifecycle', `billing ${r.billing_status} → ${status}: ${reason}`));

@@ -398,6 +398,10 @@ export async function changeOwnPlan(customerId: string, subscriptionId: string, 
   if (!plan) throw HttpError.badRequest('Unknown plan', { plan: 'not a plan on sale' });
   if (sub.planName === planId) throw HttpError.conflict('Already on this plan', { plan: 'already the current plan' });
   if (sub.state !== 'ACTIVE') throw HttpError.conflict('Only an active subscription can change plan');
+  // Kill Bill would cancel an add-on the new plan does not offer, leaving its staging copy unpaid: refused instead.
+  const addOns = sub.bundleId ? ((await killbill().bundle(sub.bundleId))?.subscriptions ?? []).filter((s) => s.productCategory === 'ADD_ON' && s.state !== 'CANCELLED' && s.state !== 'EXPIRED') : [];
+  const lost = addOns.find((a) => !plan.addOns.includes(a.productName ?? ''));
+  if (lost) throw HttpError.conflict(`The ${plan.product} plan has no staging copies: delete the staging copy first`, { plan: `${plan.name} does not offer ${lost.productName}` });
   await killbill()
     .changePlan(subscriptionId, { name: plan.name, productName: plan.product })
     .catch((err) => {

@@ -27,7 +27,7 @@ import { quotaBytes, specOf } from './runtime-spec.ts';
 import { randomPassword, seal, unseal } from './secrets.ts';
 import { configureOdoo, createOdooExtensions, odooDatabaseState, odooReadyProblem } from './odoo.ts';
 import { createDatabaseSql, odooPasswordHash } from '../odoo/contract.ts';
-import { configureCopy, copyOriginal } from './staging.ts';
+import { configureCopy, copyOriginal } from './staging-copy.ts';
 
 export const PROVISION_STEPS = ['claim', 'database', 'storage', 'quota', 'odoo_init', 'odoo_configure', 'runtime', 'wait_ready', 'ready'] as const;
 export type ProvisionStep = (typeof PROVISION_STEPS)[number];

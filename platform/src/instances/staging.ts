@@ -4,31 +4,23 @@
  * backup of the original and neutralised the way Odoo does it, billed as the
  * Kill Bill add-on `staging-monthly` in the original's bundle, and ended with
  * the original. The copy is provisioned by `provision` like any instance; only
- * its data step differs (copyOriginal instead of Odoo's init) and its
- * configure step (Odoo's own copy reset and its address, instead of the
- * customer's login: the copy keeps the original's users, as Odoo.sh does).
+ * its data step differs (staging-copy.ts copyOriginal instead of Odoo's
+ * init) and its configure step (Odoo's own copy reset and its address,
+ * instead of the customer's login: the copy keeps the original's users, as
+ * Odoo.sh does).
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { config } from '../config.ts';
 import { db, type Tx } from '../db/index.ts';
 import { HttpError } from '../errors.ts';
 import type { Caller } from '../fn.ts';
-import { log } from '../log.ts';
 import { enqueue, transact } from '../outbox.ts';
 import { findPlan } from '../plans.ts';
-import { runtime } from '../runtime/index.ts';
-import { baseUrlStatements, freshCopyStatements, IS_NEUTRALIZED_SQL } from '../odoo/contract.ts';
-import { takeBackup } from './backups.ts';
 import { startStagingAddOn } from './billing-client.ts';
 import { recordHistory, transition, type Cause } from './history.ts';
-import { withInstanceLock } from './locks.ts';
-import { instanceUrl } from './names.ts';
-import { withTenant } from './odoo.ts';
 import { getInstance, updateInstance, type InstanceRow } from './repository.ts';
-import { specOf } from './runtime-spec.ts';
 
 /** Where an original must be for a copy to be taken from it (a fresh backup needs its database there and quiet). */
-const COPYABLE = new Set(['running', 'stopped']);
+export const COPYABLE: ReadonlySet<string> = new Set(['running', 'stopped']);
 /** Where a copy may be refreshed from. */
 const REFRESHABLE = new Set(['running', 'stopped', 'error']);
 const SUFFIX = '-staging';
@@ -147,70 +139,18 @@ export async function refreshStagingCopy(copy: InstanceRow, caller: Caller, ctx:
   });
 }
 
-/** Runs `fn` under the original's lock, waiting a little for an operation on it to finish (a copy must not race its restore). */
-async function withOriginalLock<T>(id: string, fn: () => Promise<T>): Promise<T> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await withInstanceLock(id, fn);
-    } catch (err) {
-      if (!(err instanceof HttpError && err.status === 409 && err.code === 'busy') || attempt >= 60) throw err;
-      await new Promise((r) => setTimeout(r, 1000));
-    }
-  }
-}
-
 /**
- * Provisioning's data step for a copy: a fresh backup of the original (kind
- * `safety`: kept by retention, not mailed), published again under the copy
- * with its filestore renamed to the copy's database, restored in place of
- * the copy's data (driver restore path, no safety backup: the copy's data is
- * disposable), then `odoo neutralize` the way the driver runs init, checked
- * by the flag Odoo sets. The copy is left stopped.
+ * Billing's decisions on the original reach its copy (its add-on shares the
+ * base's account, so Kill Bill blocks both): `instance.suspend` or
+ * `instance.resume` for each live copy, in the original's transaction.
  */
-export async function copyOriginal(row: InstanceRow, cause: Cause): Promise<InstanceRow> {
-  const original = row.staging_of ? await getInstance(db('instance'), row.staging_of) : undefined;
-  if (!original || !COPYABLE.has(original.status)) throw new Error(`the original instance is ${original?.status ?? 'gone'}: a copy needs it running or stopped`);
-  const rt = await runtime();
-  const cmd = { eventId: cause.eventId ?? randomUUID(), eventType: cause.eventType ?? 'staging', data: undefined, traceparent: cause.traceparent, log };
-  const taken = await withOriginalLock(original.id, async () => takeBackup(cmd, (await getInstance(db('instance'), original.id))!, undefined, 'safety'));
-  if (!taken.ok) throw new Error(`the fresh backup of the original failed: ${taken.reason}`);
-  const copy = specOf(row);
-  await rt.copyBackup(specOf(original), taken.backupId, copy);
-  try {
-    // Its storage exists since provisioning's storage step (or the copy's first run, for a refresh).
-    if ((await rt.status(copy.id)).state === 'missing') await rt.apply(copy, { replicas: 0 });
-    await rt.restoreCopy(copy, taken.backupId);
-  } finally {
-    // The copy's restore source is the original's backup: not one of the copy's own.
-    await rt.deleteBackup(copy.id, taken.backupId).catch(() => {});
+export async function followOriginal(t: Tx, original: InstanceRow, type: 'instance.suspend' | 'instance.resume', reason: string, traceparent?: string): Promise<void> {
+  const copies = await t.manyOrNone<InstanceRow>(`SELECT * FROM instances WHERE staging_of = $1 AND status NOT IN ('terminated', 'terminating')`, [original.id]);
+  for (const c of copies) {
+    const data = { instanceId: c.id, customerId: c.customer_id };
+    if (type === 'instance.suspend') await enqueue(t, type, { ...data, reason: `its original instance was suspended: ${reason}`.slice(0, 500) }, { subject: c.id, traceparent });
+    else await enqueue(t, type, data, { subject: c.id, traceparent });
   }
-  await rt.neutralize(copy, config().PROVISION_READY_TIMEOUT * 1000);
-  if (!(await isNeutralized(row))) throw new Error('Odoo neutralize finished but the copy is not marked neutralised');
-  return updateInstance(db('instance'), row.id, { staging_copied_at: new Date(), odoo_template: null });
-}
-
-/** Whether the copy's Odoo database carries the flag `odoo neutralize` sets. */
-async function isNeutralized(row: InstanceRow): Promise<boolean> {
-  return withTenant(specOf(row).database, async (c) => (await c.query(IS_NEUTRALIZED_SQL)).rows[0].neutralized === true);
-}
-
-/**
- * Provisioning's configure step for a copy: what Odoo's own duplication does
- * to a copy (a new database.secret and uuid, no licence parameters) and the
- * copy's own address, frozen, so its links never point at production.
- */
-export async function configureCopy(row: InstanceRow): Promise<InstanceRow> {
-  await withTenant(specOf(row).database, async (c) => {
-    await c.query('BEGIN');
-    try {
-      for (const s of [...freshCopyStatements(), ...baseUrlStatements(instanceUrl(row.subdomain))]) await c.query(s.text, s.values);
-      await c.query('COMMIT');
-    } catch (err) {
-      await c.query('ROLLBACK').catch(() => {});
-      throw err;
-    }
-  });
-  return row;
 }
 
 /** The original's termination ends its copy (its add-on was cancelled with the base by Kill Bill): `instance.terminate` for it. */

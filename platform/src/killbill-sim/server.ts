@@ -78,10 +78,22 @@ class Mutex {
 
 export function buildRoutes(engine: Engine, stripeUrl: string): Route[] {
   const sub = async (c: Ctx, id: string) => publicView(await engine.subscription(c.t, c.tenant, id));
-  const bundleView = async (c: Ctx, b: Doc) => ({
-    ...publicView(b),
-    subscriptions: (await find(c.t, 'subscription', c.tenant.id, { externalKey: b.externalKey })).filter((s) => s.bundleId === b.bundleId).map(publicView),
-  });
+  const bundleView = async (c: Ctx, b: Doc) => {
+    const subs = (await find(c.t, 'subscription', c.tenant.id, { externalKey: b.externalKey })).filter((s) => s.bundleId === b.bundleId);
+    return {
+      ...publicView(b),
+      subscriptions: subs.map(publicView),
+      // BundleTimelineJson (kbswagger): the bundle's subscription events, oldest first.
+      timeline: {
+        accountId: b.accountId,
+        bundleId: b.bundleId,
+        externalKey: b.externalKey,
+        events: subs
+          .flatMap((s) => (s.events ?? []).map((e: Doc) => ({ ...e, subscriptionId: s.subscriptionId })))
+          .sort((x: Doc, y: Doc) => String(x.effectiveDate).localeCompare(String(y.effectiveDate))),
+      },
+    };
+  };
   return [
     // tenants
     {

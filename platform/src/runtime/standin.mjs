@@ -351,7 +351,7 @@ async function withDb(fn, database) {
   }
 }
 
-/** @returns {Promise<{ ok: true; initialised: boolean; company?: string; tables: number } | { ok: false; error: string }>} */
+/** @returns {Promise<{ ok: true; initialised: boolean; company?: string; neutralized?: boolean; tables: number } | { ok: false; error: string }>} */
 async function readDatabase() {
   try {
     return await withDb(async (c) => {
@@ -361,7 +361,9 @@ async function readDatabase() {
       if (!r.rows[0].has_modules) return { ok: true, initialised: false, tables };
       const base = await c.query(`SELECT state FROM ir_module_module WHERE name = 'base'`);
       const company = await c.query(`SELECT c.name FROM res_company c JOIN ir_model_data d ON d.res_id = c.id AND d.module = 'base' AND d.name = 'main_company'`);
-      return { ok: true, initialised: base.rows[0]?.state === 'installed', company: company.rows[0]?.name, tables };
+      // web.neutralize_banner: Odoo says so on every page of a neutralised database.
+      const neutralized = await c.query(`SELECT value FROM ir_config_parameter WHERE key = 'database.is_neutralized'`);
+      return { ok: true, initialised: base.rows[0]?.state === 'installed', company: company.rows[0]?.name, neutralized: ['true', 'True'].includes(neutralized.rows[0]?.value), tables };
     });
   } catch (err) {
     return { ok: false, error: /** @type {Error} */ (err).message };
@@ -395,6 +397,9 @@ function notInitialised(res) {
     ),
   );
 }
+
+/** Odoo's `web.neutralize_banner`, which a neutralised database shows on its pages. */
+const NEUTRALIZED_BANNER = '<p id="neutralize_banner" style="background:#fde68a;padding:.5rem"><strong>This database is neutralized.</strong></p>';
 
 /** @param {http.IncomingMessage} req */
 async function readBody(req) {
@@ -486,7 +491,7 @@ async function serve() {
           200,
           html(
             state.company ?? name,
-            `<h1>${esc(state.company ?? name)}</h1>${notice()}
+            `${state.neutralized ? NEUTRALIZED_BANNER : ''}<h1>${esc(state.company ?? name)}</h1>${notice()}
 <form class="oe_login_form" method="post" action="/web/login">
 <input type="hidden" name="db" value="${esc(dbName)}">
 <p><label for="login">Email</label> <input id="login" name="login" type="text" autocomplete="username" required></p>

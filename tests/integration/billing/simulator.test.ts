@@ -264,6 +264,28 @@ describe('Kill Bill simulator', () => {
     expect((await kb.adapter.subscription(c.sub.subscriptionId!))!.state).toBe('CANCELLED');
   });
 
+  it("an ADD_ON (staging): not available on Basic; on Standard in the base's bundle, its trial ending with the base's, cancelled with the base", async () => {
+    const basic = await customerWithSubscription('basic-monthly', true);
+    const addOnOf = (c: typeof basic) => kb.adapter.createAddOn({ accountId: c.accountId, bundleId: c.sub.bundleId!, plan: 'staging-monthly', productName: 'Staging', externalKey: randomUUID() });
+    await expect(addOnOf(basic)).rejects.toThrow();
+    expect((await kb.adapter.bundlesOfInstance(basic.instanceId))[0].subscriptions?.map((s) => s.productCategory)).toEqual(['BASE']);
+
+    const std = await customerWithSubscription('standard-monthly', true);
+    await kb.adapter.moveClock({ days: 3 });
+    const addOn = await addOnOf(std);
+    expect(addOn).toMatchObject({ productCategory: 'ADD_ON', planName: 'staging-monthly', bundleId: std.sub.bundleId, phaseType: 'TRIAL', state: 'ACTIVE' });
+    // Aligned with the bundle's start: the add-on's trial ends when the base's does.
+    const phaseAt = (s: typeof addOn) => s.events?.find((e) => e.eventType === 'PHASE')?.effectiveDate;
+    expect(phaseAt(addOn)).toBe(phaseAt(std.sub));
+    expect((await kb.adapter.bundlesOfInstance(std.instanceId))[0].subscriptions?.map((s) => [s.productCategory, s.subscriptionId])).toEqual([
+      ['BASE', std.sub.subscriptionId],
+      ['ADD_ON', addOn.subscriptionId],
+    ]);
+    await kb.adapter.cancel(std.sub.subscriptionId!, 'now');
+    await waitFor(() => of(std.accountId).some((r) => r.body.eventType === 'ENTITLEMENT_CANCEL' && r.body.objectId === addOn.subscriptionId), 10_000, 'the add-on cancelled');
+    expect((await kb.adapter.subscription(addOn.subscriptionId!))!.state).toBe('CANCELLED');
+  });
+
   it('retries a notification the receiver refused until it is accepted', async () => {
     rx.fail = true;
     const account = await kb.adapter.ensureAccount({ customerId: randomUUID() });

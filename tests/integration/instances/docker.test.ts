@@ -22,6 +22,7 @@ import { findPlan } from '@saasodoo/platform/plans';
 import { containerName, DockerDriver } from '@saasodoo/platform/runtime/docker/driver';
 import { startDockerRuntime } from '@saasodoo/platform/runtime/docker/host';
 import { runtime } from '@saasodoo/platform/runtime/index';
+import { specOf } from '@saasodoo/platform/instances/runtime-spec';
 import { docker, dockerAvailable } from '../../helpers/docker-image.ts';
 import { call, deliver, deliverQueued, harnessWithInstance, queued, row, until } from './harness.ts';
 
@@ -157,6 +158,10 @@ describe.skipIf(!available)('instances on the docker driver', () => {
     expect((await row(h.id)).status).toBe('stopped');
     expect(await sql('SELECT v FROM notes')).toEqual([{ v: 'before' }]);
     expect(fs.readFileSync(file, 'utf8')).toBe('before');
+    // A staging copy's step on this driver: `odoo neutralize` as a one-shot container, like init, the instance stopped.
+    await (await runtime()).neutralize(specOf(await row(h.id)), 60_000);
+    expect(await sql(`SELECT value FROM ir_config_parameter WHERE key = 'database.is_neutralized'`)).toEqual([{ value: 'true' }]);
+    expect(await sql(`SELECT name FROM ir_mail_server WHERE active`)).toEqual([{ name: 'neutralization - disable emails' }]);
     await action('start');
     await deliverQueued(h.fn.instanceOps, h.id, 'instance.start');
     expect((await row(h.id)).status).toBe('running');

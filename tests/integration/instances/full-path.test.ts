@@ -118,6 +118,10 @@ describe('full path through Kill Bill', () => {
     expect(st.url).toBe(`http://${copy.subdomain}.localhost:8080`);
     expect((await probeOne(st.healthUrl!)).ok).toBe(true);
     expect(await h.router(copy.subdomain)).toHaveProperty('port');
+    // Odoo's neutralised banner on the copy's own pages, never on production's.
+    expect(await (await fetch(`${new URL(st.healthUrl!).origin}/web/login`)).text()).toContain('This database is neutralized.');
+    const prod = (await (await runtime()).status(id)).healthUrl!;
+    expect(await (await fetch(`${new URL(prod).origin}/web/login`)).text()).not.toContain('neutralized');
     expect(fs.readdirSync(path.join(config().dataDir, 'instances', copyId, 'filestore'))).toEqual([copy.db_name]);
     // Billed as the Staging add-on in the original's bundle.
     const bundle = (await new KillBill({ url: h.kb!.url, readRetries: 0 }).bundlesOfInstance(id))[0];
@@ -147,7 +151,23 @@ describe('full path through Kill Bill', () => {
     expect(await odooRows(copyId, `SELECT value FROM ir_config_parameter WHERE key = 'database.is_neutralized'`)).toEqual([{ value: 'true' }]);
   });
 
+  it("the copy follows the original's suspension for non-payment and its resumption", async () => {
+    expect((await deliver(h.fn.instanceOps, 'com.saasodoo.instance.suspend', { instanceId: id, customerId: alice.userId, reason: 'overdue' })).status).toBeLessThan(300);
+    await until('the copy suspended', async () => (await row(copyId)).status === 'suspended', 40_000);
+    expect(await h.router((await row(copyId)).subdomain)).toHaveProperty('page');
+    expect((await deliver(h.fn.instanceOps, 'com.saasodoo.instance.resume', { instanceId: id, customerId: alice.userId })).status).toBeLessThan(300);
+    await until('the copy running again', async () => (await row(copyId)).status === 'running', 40_000);
+    expect((await row(id)).status).toBe('running');
+    // Billing's view of the original is the copy's too (its add-on is on the original's subscription).
+    const changed = { customerId: alice.userId, instanceId: id, status: 'paid', reason: 'payment_succeeded' };
+    expect((await deliver(h.fn.instanceOps, 'com.saasodoo.billing.status_changed', changed)).status).toBeLessThan(300);
+    expect([(await row(id)).billing_status, (await row(copyId)).billing_status]).toEqual(['paid', 'paid']);
+  });
+
   it('delete → cancellation effective now → terminated, nothing left', async () => {
+    // A plan without staging is refused while the copy lives (Kill Bill would drop its add-on).
+    const down = await call(`${h.extra.billing}`, alice.accessToken, { body: { action: 'changePlan', subscriptionId: (await row(id)).subscription_id, plan: 'basic-monthly' } });
+    expect([down.status, Object.keys(down.body.error.fields)]).toEqual([409, ['plan']]);
     const d = await call(h.fn.instanceAction, alice.accessToken, { body: { id, action: 'delete' } });
     expect(d.status, JSON.stringify(d.body)).toBe(202);
     expect(d.body.status).toBe('terminating');
