@@ -48,9 +48,16 @@ export async function pruneAuditLog(retentionDays: number): Promise<number> {
 
 /**
  * Records an operator's command-line action (admin grants, dead-letter replays). The command line has no
- * account, so the entry names the machine user who ran it.
+ * account, so the entry names the machine user who ran it. Answers a warning for the operator when the
+ * audit database could not take the entry.
  */
-export async function recordOperatorCommand(action: string, o: { customerId?: string; detail: string }): Promise<void> {
+export async function recordOperatorCommand(action: string, o: { customerId?: string; detail: string }): Promise<string | undefined> {
   const user = process.env.SUDO_USER ?? process.env.USER ?? 'unknown';
-  await storeAuditEntry(randomUUID(), { actor: 'operator', action, customerId: o.customerId, requestId: 'command-line', detail: `${o.detail} (command line, user ${user})` });
+  try {
+    await storeAuditEntry(randomUUID(), { actor: 'operator', action, customerId: o.customerId, requestId: 'command-line', detail: `${o.detail} (command line, user ${user})` });
+    return undefined;
+  } catch (err) {
+    // The action is done either way: say so, and that the audit log missed it, rather than fail a done action.
+    return `not recorded in the audit log: ${(err as Error).message}`;
+  }
 }

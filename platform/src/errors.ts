@@ -127,6 +127,7 @@ const UNAVAILABLE_CODES = new Set([
   'EPIPE',
   'EHOSTUNREACH',
   'ENOTFOUND',
+  '53300', // PostgreSQL out of connection slots: busy now, not broken
   '57P01',
   '57P02',
   '57P03',

@@ -20,7 +20,8 @@ export async function setAdminRole(email: string, role: Role): Promise<string> {
   const r = await setRoleByEmail(parsed.data, role);
   if (!r) throw new Error(`No account uses ${parsed.data}`);
   // Operator actions are audited; this one bypasses HTTP (and so the function kit's trail).
-  await recordOperatorCommand(role === 'admin' ? 'admin.grant' : 'admin.revoke', { customerId: r.id, detail: `role set to ${role}` });
+  const unaudited = await recordOperatorCommand(role === 'admin' ? 'admin.grant' : 'admin.revoke', { customerId: r.id, detail: `role set to ${role}` });
+  if (unaudited) process.stderr.write(`warning: ${unaudited}\n`);
   try {
     await updateLiveRole(r.sessionIds, r.id, role);
   } catch {

@@ -50,7 +50,10 @@ export function registerEvents(program: Command): void {
         process.exitCode = 1;
         return;
       }
-      if (ids.length) await recordOperatorCommand('dlq.replay', { detail: `${ids.length} event(s) sent back to ${trigger}` }).finally(closeDatabases);
+      if (ids.length) {
+        const unaudited = await recordOperatorCommand('dlq.replay', { detail: `${ids.length} event(s) sent back to ${trigger}` }).finally(closeDatabases);
+        if (unaudited) process.stderr.write(`warning: ${unaudited}\n`);
+      }
       process.stdout.write(`Replayed ${ids.length} event(s) to ${trigger}${ids.length ? `:\n  ${ids.join('\n  ')}` : ''}\n`);
     });
 

@@ -71,6 +71,9 @@ export function connectionFor(role: string, database: string) {
     password: rolePassword(role),
     max: c.DB_POOL_SIZE,
     connectionTimeoutMillis: 5000,
+    // Scale-to-zero functions mostly idle: give connections back soon (pg's default keeps them 10 s), so
+    // many function processes on one server do not hold its connection slots while doing nothing.
+    idleTimeoutMillis: 2000,
     application_name: process.env.FUNCTION_NAME ?? 'saasodoo',
   };
 }

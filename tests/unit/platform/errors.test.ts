@@ -31,6 +31,11 @@ describe('error mapping', () => {
     }
   });
 
+  it('maps a database out of connection slots (53300) to 503, not 500', () => {
+    const err = Object.assign(new Error('remaining connection slots are reserved for non-replication superuser connections'), { code: '53300' });
+    expect(toErrorResponse(err).status).toBe(503);
+  });
+
   it('maps a refused connection to 503 with Retry-After', () => {
     const r = toErrorResponse(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }));
     expect(r.status).toBe(503);
