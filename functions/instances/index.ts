@@ -12,7 +12,19 @@ import { httpFunction, route } from '@saasodoo/platform/fn';
 import { signBackupLink } from '@saasodoo/platform/runtime/backup-links';
 import { subdomainProblem } from '@saasodoo/platform/instances/names';
 import { takeAdminPassword } from '@saasodoo/platform/instances/admin-password';
-import { BACKUP_ID_RE, backupToApi, findForCaller, getBackup, historyToApi, listBackups, listHistory, listInstances, listStorageSamples, subdomainTaken, toApi } from '@saasodoo/platform/instances/repository';
+import {
+  BACKUP_ID_RE,
+  backupToApi,
+  findForCaller,
+  getBackup,
+  historyToApi,
+  listBackups,
+  listHistory,
+  listInstances,
+  listStorageSamples,
+  subdomainTaken,
+  toApi,
+} from '@saasodoo/platform/instances/repository';
 import { allowedActions, STATUSES } from '@saasodoo/platform/instances/states';
 import { poolsForOperators } from '@saasodoo/platform/instances/pools';
 import { createInstance, createBody } from './create.ts';
