@@ -5,9 +5,15 @@ import type { E2e } from './harness.ts';
 
 export const PASSWORD = 'correct horse battery staple';
 
+/** Waits until the portal page is interactive (hydrated): typing before that can be undone by hydration. */
+export async function ready(page: Page): Promise<void> {
+  await page.locator('html[data-ready]').waitFor({ state: 'attached' });
+}
+
 /** Signs up through the form, confirms the address from the mail, and logs in. Ends on /instances. */
 export async function signUpVerifyLogIn(e2e: E2e, page: Page, email: string, shots = true): Promise<void> {
   await page.goto(`${e2e.portal}/signup`);
+  await ready(page);
   await page.getByLabel('First name').fill('Ada');
   await page.getByLabel('Last name').fill('Lovelace');
   await page.getByLabel('Email', { exact: true }).fill(email);
@@ -27,6 +33,8 @@ export async function signUpVerifyLogIn(e2e: E2e, page: Page, email: string, sho
   if (shots) await e2e.shot(page, 'verified');
 
   await page.getByRole('link', { name: 'Log in' }).last().click();
+  await page.waitForURL(/\/login/);
+  await ready(page);
   await page.getByLabel('Email').fill(email);
   await page.getByLabel('Password').fill(PASSWORD);
   await page.getByRole('button', { name: 'Log in' }).click();
