@@ -9,8 +9,10 @@
  * cannot know (whose account an anonymous login was for, the instance it made).
  */
 import type { Caller } from './auth/verify.ts';
+import type { ServiceDatabase } from './db/services.ts';
 import { buildEvent, send } from './emit.ts';
 import type { Logger } from './log.ts';
+import { enqueue, transact } from './outbox.ts';
 
 /** What a handler may add to its result about the action (stripped from the response). */
 export type AuditNote = { customerId?: string; instanceId?: string };
@@ -34,12 +36,13 @@ function actionName(fn: string, body: unknown): string {
 }
 
 /**
- * Emits the audit event of one handled POST. Never throws: the action has
- * happened (or failed) whatever the trail does, so a broker outage is logged
- * with the entry, without its body, instead of turning a done action into an
- * error.
+ * Emits the audit event of one handled POST. A function with an outbox puts
+ * it there (durable: the relay sends it once the broker is back); one without
+ * sends it straight to the broker. Never throws: the action has happened (or
+ * failed) whatever the trail does, so an entry that could go nowhere is
+ * logged, without its body, instead of turning a done action into an error.
  */
-export async function recordAction(o: { fn: string; caller?: Caller; body: unknown; status: number; requestId: string; note?: AuditNote; log: Logger }): Promise<void> {
+export async function recordAction(o: { fn: string; caller?: Caller; body: unknown; status: number; requestId: string; note?: AuditNote; log: Logger; outbox?: ServiceDatabase }): Promise<void> {
   const b = (o.body && typeof o.body === 'object' ? o.body : {}) as Record<string, unknown>;
   const outcome = outcomeOf(o.status);
   // A successful anonymous request that names its account (a login, a reset link) was made by that customer.
@@ -57,6 +60,15 @@ export async function recordAction(o: { fn: string; caller?: Caller; body: unkno
     requestId: o.requestId,
     at: new Date().toISOString(),
   } as const;
+  if (o.outbox) {
+    const outbox = o.outbox;
+    try {
+      await transact(outbox, (t) => enqueue(t, 'audit.action', data));
+      return;
+    } catch (err) {
+      o.log.warn({ reason: (err as Error).message }, 'audit entry not queued; sending it straight to the broker');
+    }
+  }
   try {
     await send(buildEvent('com.saasodoo.audit.action', data));
   } catch (err) {

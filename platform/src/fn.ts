@@ -259,11 +259,11 @@ export function httpFunction(def: HttpFunctionDef): FaasFunction {
         });
       } catch (err) {
         const answer = errorResult(err, requestId, log);
-        if (audited) await recordAction({ fn: def.name, caller, body, status: answer.statusCode, requestId, log });
+        if (audited) await recordAction({ fn: def.name, caller, body, status: answer.statusCode, requestId, log, outbox: def.outbox });
         return answer;
       }
       const answer = respond(result);
-      if (audited) await recordAction({ fn: def.name, caller, body, status: answer.statusCode, requestId, note: result?.audit, log });
+      if (audited) await recordAction({ fn: def.name, caller, body, status: answer.statusCode, requestId, note: result?.audit, log, outbox: def.outbox });
       return answer;
     } catch (err) {
       return errorResult(err, requestId, log);

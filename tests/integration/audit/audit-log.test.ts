@@ -69,6 +69,9 @@ describe('each action leaves exactly one entry with the right actor', () => {
     expect((await post('/api/login', { email: alice.email, password: alice.password })).status).toBe(200);
     expect((await post('/api/login', { email: bob.email, password: 'not the password at all' })).status).toBe(401);
     const rows = await entries('login', 2);
+    // Through the auth database's outbox, so an entry survives a broker outage (the relay sends it later).
+    const queued = await db('auth').manyOrNone<{ data: { action: string } }>(`SELECT data FROM outbox WHERE type = 'com.saasodoo.audit.action'`);
+    expect(queued.filter((q) => q.data.action === 'login')).toHaveLength(2);
     expect(rows).toHaveLength(2);
     const ok = rows.find((r) => r.outcome === 'succeeded')!;
     expect(ok).toMatchObject({ actor: 'customer', actor_id: alice.userId, customer_id: alice.userId });
