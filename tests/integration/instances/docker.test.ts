@@ -10,6 +10,8 @@
  */
 import fs from 'node:fs';
 import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
@@ -22,6 +24,12 @@ import { findPlan } from '@saasodoo/platform/plans';
 import { containerName, DockerDriver } from '@saasodoo/platform/runtime/docker/driver';
 import { startDockerRuntime } from '@saasodoo/platform/runtime/docker/host';
 import { runtime } from '@saasodoo/platform/runtime/index';
+import { db } from '@saasodoo/platform/db/index';
+import { startGateway } from '@saasodoo/platform/host/gateway';
+import type { Supervisor } from '@saasodoo/platform/host/supervisor';
+import { subdomainForDomain } from '@saasodoo/platform/instances/domains';
+import { applyRoutes } from '@saasodoo/platform/instances/routes';
+import { log } from '@saasodoo/platform/log';
 import { specOf } from '@saasodoo/platform/instances/runtime-spec';
 import { docker, dockerAvailable } from '../../helpers/docker-image.ts';
 import { call, deliver, deliverQueued, harnessWithInstance, queued, row, until } from './harness.ts';
@@ -101,6 +109,40 @@ describe.skipIf(!available)('instances on the docker driver', () => {
     const plan = findPlan(r.plan, true)!;
     expect(info.Config.Labels).toMatchObject({ 'saasodoo.io/instance-id': h.id, 'saasodoo.io/customer-id': h.alice.userId, 'saasodoo.io/plan': r.plan });
     expect(info.HostConfig).toMatchObject({ NanoCpus: plan.resources.cpu * 1e9, Memory: plan.resources.memoryMiB * 1024 * 1024, RestartPolicy: { Name: 'unless-stopped' } });
+  });
+
+  it('a verified custom domain: the gateway routes it to the container, and Odoo calls itself by it', async () => {
+    const domain = `erp-${Date.now().toString(36)}.acme.test`;
+    const routes = () => applyRoutes({ eventId: randomUUID(), eventType: 'test', data: { instanceId: h.id, customerId: h.alice.userId }, log });
+    const baseUrl = async () => (await sql(`SELECT value FROM ir_config_parameter WHERE key = 'web.base.url'`))[0].value;
+    // Verified as domains.ts leaves a claim whose DNS records checked out (their checks are custom-domains.test.ts').
+    await db('instance').none(`INSERT INTO instance_domains (instance_id, domain, token, verified_at) VALUES ($1, $2, 'token', now())`, [h.id, domain]);
+    await db('instance').none('UPDATE instances SET custom_domains = ARRAY[$2] WHERE id = $1', [h.id, domain]);
+    await routes();
+    const gw = await startGateway({ port: 0, supervisor: {} as Supervisor, baseDomain: 'localhost', instanceRouter: (sub) => h.docker!.host.router(sub), customDomain: subdomainForDomain });
+    const viaHost = (host: string) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        http
+          .get({ host: '127.0.0.1', port: (gw.address() as AddressInfo).port, path: '/web/login', headers: { host } }, (res) => {
+            let body = '';
+            res.on('data', (c) => (body += c));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+          })
+          .on('error', reject);
+      });
+    try {
+      const page = await viaHost(domain);
+      expect(page.status).toBe(200);
+      expect(page.body).toContain((await row(h.id)).db_name);
+      expect((await viaHost('not-verified.acme.test')).status).toBe(404);
+      expect(await baseUrl()).toBe(`http://${domain}:${config().GATEWAY_PORT}`);
+    } finally {
+      await new Promise((r) => gw.close(r));
+      await db('instance').none('DELETE FROM instance_domains WHERE instance_id = $1', [h.id]);
+      await db('instance').none("UPDATE instances SET custom_domains = '{}' WHERE id = $1", [h.id]);
+      await routes();
+    }
+    expect(await baseUrl()).toBe(`http://${(await row(h.id)).subdomain}.localhost:${config().GATEWAY_PORT}`);
   });
 
   it('stop → container stopped, the stopped page; start → running again', async () => {
