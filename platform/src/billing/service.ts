@@ -260,8 +260,11 @@ export async function settleFailedCreate(customerId: string, instanceId: string)
     });
     const account = await kb.accountByCustomer(customerId);
     if (account) {
-      const bundles = (await kb.bundlesOfInstance(instanceId)).filter((b) => b.accountId === account.accountId);
-      await voidSubscriptions(bundles.flatMap((b) => b.subscriptions ?? []));
+      // The instance's own bundle, or, for a staging copy, its add-on (keyed by the copy's id) in the original's bundle.
+      const bundles = await kb.bundlesOfAccount(account.accountId!);
+      await voidSubscriptions(
+        bundles.flatMap((b) => (b.externalKey === instanceId ? (b.subscriptions ?? []) : (b.subscriptions ?? []).filter((s) => s.productCategory === 'ADD_ON' && s.externalKey === instanceId))),
+      );
     }
     await redis()
       .del(`trial-eligibility:${customerId}`)

@@ -100,7 +100,13 @@ export async function createStagingCopy(original: InstanceRow, caller: Caller, a
   try {
     subscriptionId = await startStagingAddOn(authorization, { instanceId: original.id, stagingId: id });
   } catch (err) {
-    await db('instance').none('DELETE FROM instances WHERE id = $1', [id]);
+    // A refusal opened nothing. No answer (503) may have opened the add-on all the same: as for a failed
+    // create, `instance.create_failed` has billing void whatever Kill Bill holds for the copy's id.
+    const unsure = !(err instanceof HttpError) || err.status >= 500;
+    await transact('instance', async (t) => {
+      await t.none('DELETE FROM instances WHERE id = $1', [id]);
+      if (unsure) await enqueue(t, 'instance.create_failed', { instanceId: id, customerId: row!.customer_id }, { subject: id, traceparent: ctx.traceparent });
+    });
     throw err;
   }
   return transact('instance', async (t) => {

@@ -11,7 +11,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KillBill, resetKillbill, type Subscription } from '@saasodoo/platform/billing/killbill';
-import { startSubscription } from '@saasodoo/platform/billing/service';
+import { settleFailedCreate, startSubscription } from '@saasodoo/platform/billing/service';
 import { resetConfig } from '@saasodoo/platform/config';
 import { db } from '@saasodoo/platform/db/index';
 import { createTestUser, type TestUser } from '../../helpers/auth.ts';
@@ -171,5 +171,17 @@ describe('a create whose subscription was opened but whose answer was lost', () 
     expect((await notify('SUBSCRIPTION_CREATION', sub.subscriptionId!)).status).toBeLessThan(300);
     expect((await kb.subscription(sub.subscriptionId!))?.state).toBe('CANCELLED');
     expect(await lifecycleOutbox(id)).toEqual([]);
+  });
+
+  it("a staging copy's add-on opened without an answer is voided by instance.create_failed; the original's subscription stays", async () => {
+    const u = await createTestUser();
+    const account = await kb.ensureAccount({ customerId: u.userId });
+    const original = randomUUID();
+    const copy = randomUUID();
+    const base = await kb.createSubscription({ accountId: account.accountId!, plan: 'standard-monthly', trial: true, instanceId: original, productName: 'Standard' });
+    const addOn = await kb.createAddOn({ accountId: account.accountId!, bundleId: base.bundleId!, plan: 'staging-monthly', productName: 'Staging', externalKey: copy });
+    await settleFailedCreate(u.userId, copy);
+    expect((await kb.subscription(addOn.subscriptionId!))?.state).toBe('CANCELLED');
+    expect((await kb.subscription(base.subscriptionId!))?.state).toBe('ACTIVE');
   });
 });
