@@ -190,7 +190,7 @@ async function main(): Promise<number> {
       let job: Promise<unknown>;
       if (kind < 2) {
         job = call(p, 'POST /api/signup', 'POST', '/api/signup', {
-          body: { email: `soak-${randomUUID()}@example.com`, password: `Soak ${randomBytes(9).toString('base64url')} load`, firstName: 'Soak', lastName: 'Test' },
+          body: { email: `soak-${randomUUID()}@example.com`, password: `Soak ${randomBytes(9).toString('base64url')} load`, firstName: 'Soak', lastName: 'Test', acceptTerms: true },
           ok: [202],
         });
       } else if (kind < 5) {
