@@ -250,13 +250,13 @@ async function main(): Promise<number> {
         did.push(`RabbitMQ restarted after ${half} subscriptions (${MODE})`);
       }
       const s = SCENARIOS[c.scenario];
-      const account = await kb.ensureAccount({ customerId: c.user.userId, email: c.user.email });
+      const account = await again(() => kb.ensureAccount({ customerId: c.user.userId, email: c.user.email }));
       c.accountId = account.accountId!;
       if (s.fails) await kb.setPaymentOutcome(c.accountId, 'FAILURE');
       const r = await api(p, 'POST', 'instances', c.user, { name: `Co ${i}`, subdomain: `f${i}-${randomUUID().slice(0, 6)}`, plan: s.plan, odooVersion: '17', trial: s.trial });
       if (r.status !== 202) throw new Error(`create instance for ${c.scenario}: ${r.status} ${JSON.stringify(r.body)}`);
       c.instanceId = r.body.id;
-      c.subscriptionId = (await db('instance').one<{ subscription_id: string }>('SELECT subscription_id FROM instances WHERE id = $1', [c.instanceId])).subscription_id;
+      c.subscriptionId = (await again(() => db('instance').one<{ subscription_id: string }>('SELECT subscription_id FROM instances WHERE id = $1', [c.instanceId]))).subscription_id;
     });
     log('subscriptions opened');
     // Every instance that is provisioned at once runs before Kill Bill's clock moves: the mails of a scenario
@@ -411,6 +411,18 @@ async function moveClock(kb: InstanceType<(typeof import('@saasodoo/platform/bil
     } catch (err) {
       if (attempt >= 20) throw err;
       log(`clock move interrupted (${(err as Error).message}); moving again`);
+      await sleep(3000);
+    }
+  }
+}
+
+/** The suite's own reads, again after a pause when the shared PostgreSQL is away or full (up to a minute). */
+async function again<T>(fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (attempt >= 20) throw err;
       await sleep(3000);
     }
   }
