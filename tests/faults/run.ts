@@ -32,6 +32,7 @@
  *   FAULT_WINDOW_S    faults 5–8 each start at a random moment this many seconds
  *                     from the first subscription (default 150)
  *   FAULT_OUTAGE_S    how long SMTP refuses and Kill Bill is unreachable (default 60)
+ *   FAULT_DUMP_MAILS  set: print each customer's mails (templates, oldest first)
  */
 import '../helpers/setup-env.ts';
 import { spawnSync } from 'node:child_process';
