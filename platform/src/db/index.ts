@@ -41,7 +41,12 @@ export function db(service: ServiceDatabase): Db {
  * each hold one and wait forever for another (seen under load as 503s).
  */
 export function lockDb(service: ServiceDatabase): Db {
-  return pool(`${service}:locks`, () => pgp(connectionFor(DATABASE_ROLE[service], databaseName(service))));
+  // A name of its own: the lock sessions stand out in pg_stat_activity, and pg-promise does not warn of a
+  // "duplicate database object" (the same settings as db(service), which is this pool's whole point).
+  return pool(`${service}:locks`, () => {
+    const c = connectionFor(DATABASE_ROLE[service], databaseName(service));
+    return pgp({ ...c, application_name: `${c.application_name}:locks` });
+  });
 }
 
 /**
