@@ -247,8 +247,15 @@ async function main(): Promise<number> {
       } else {
         job = call(p, 'GET /api/plans', 'GET', '/api/plans', { ok: [200] });
       }
-      inflight.add(job);
-      void job.finally(() => inflight.delete(job));
+      // A job's own failure (the duplicate push reads the database first) is an error of the run, not a crash of the soak.
+      const tracked: Promise<unknown> = job.catch((err: Error) => {
+        requests++;
+        errors++;
+        const k = `load ${err.message.slice(0, 80)}`;
+        errorKinds.set(k, (errorKinds.get(k) ?? 0) + 1);
+      });
+      inflight.add(tracked);
+      void tracked.finally(() => inflight.delete(tracked));
       tick++;
       if (Date.now() >= nextSample) {
         // Kill Bill's day goes by: invoices, payments, phase changes pushed to webhook-intake.
