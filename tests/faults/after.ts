@@ -14,6 +14,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import pg from 'pg';
 
@@ -24,14 +25,34 @@ export type Owner = { instanceId: string; accessToken: string; email: string; ru
 /** PostgreSQL as its superuser, straight (not through the suite's proxy): what is left is asked of the server itself. */
 const admin = () => new pg.Client({ host: '127.0.0.1', port: 5432, user: process.env.PGUSER ?? 'postgres', database: 'postgres' });
 
-/** A POST or GET to the gateway with the instance's host name, as a browser at `url` would send it. */
-async function atInstance(gateway: string, url: string, pathName: string, body?: unknown): Promise<{ status: number; text: string }> {
-  const res = await fetch(`${gateway}${pathName}`, {
-    method: body ? 'POST' : 'GET',
-    headers: { host: new URL(url).host, ...(body ? { 'content-type': 'application/json' } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
+/**
+ * A POST or GET to the gateway with the instance's host name, as a browser at
+ * `url` would send it (node:http: fetch does not let a caller set Host).
+ */
+function atInstance(gateway: string, url: string, pathName: string, body?: unknown): Promise<{ status: number; text: string }> {
+  const payload = body ? JSON.stringify(body) : undefined;
+  const g = new URL(gateway);
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      {
+        host: g.hostname,
+        port: g.port,
+        method: payload ? 'POST' : 'GET',
+        path: pathName,
+        headers: { host: new URL(url).host, ...(payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}) },
+        timeout: 30_000,
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+    req.end(payload);
   });
-  return { status: res.status, text: await res.text() };
 }
 
 /** Running instances answer and their customers log in; returns the problems found. */

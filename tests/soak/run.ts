@@ -50,7 +50,13 @@ let ipSeq = 0;
 /** A client address the portal vouches for (GATEWAY_PROXY_TOKEN), one per simulated visitor, so per-IP limits see many visitors as they would. */
 const visitor = () => `10.${(ipSeq >> 16) & 255}.${(ipSeq >> 8) & 255}.${ipSeq++ & 255}`;
 
-async function call(p: Platform, endpoint: string, method: 'GET' | 'POST', path: string, o: { token?: string; body?: unknown; ok?: number[] } = {}): Promise<{ status: number; body: any }> {
+async function call(
+  p: Platform,
+  endpoint: string,
+  method: 'GET' | 'POST',
+  path: string,
+  o: { user?: TestUser; body?: unknown; ok?: number[]; retried?: boolean } = {},
+): Promise<{ status: number; body: any }> {
   const t0 = performance.now();
   requests++;
   try {
@@ -60,13 +66,18 @@ async function call(p: Platform, endpoint: string, method: 'GET' | 'POST', path:
         'content-type': 'application/json',
         'x-saasodoo-proxy-token': PROXY_TOKEN,
         'x-forwarded-for': visitor(),
-        ...(o.token ? { authorization: `Bearer ${o.token}` } : {}),
+        ...(o.user ? { authorization: `Bearer ${o.user.accessToken}` } : {}),
       },
       body: o.body ? JSON.stringify(o.body) : undefined,
       // A request unanswered in 30 s is an error, not a hang of the soak.
       signal: AbortSignal.timeout(30_000),
     });
     const text = await res.text();
+    // An expired access token: the portal refreshes and asks again, and so does the soak (one request, not an error).
+    if (res.status === 401 && o.user && !o.retried && (await refresh(p, o.user))) {
+      requests--;
+      return call(p, endpoint, method, path, { ...o, retried: true });
+    }
     const ms = performance.now() - t0;
     window.set(endpoint, [...(window.get(endpoint) ?? []), ms]);
     const bad = res.status >= 500 || res.status === 429 || (o.ok && !o.ok.includes(res.status));
@@ -82,6 +93,31 @@ async function call(p: Platform, endpoint: string, method: 'GET' | 'POST', path:
     errorKinds.set(k, (errorKinds.get(k) ?? 0) + 1);
     return { status: 0, body: undefined };
   }
+}
+
+/** Rotates the customer's tokens (POST /api/refresh); false when refused. One refresh at a time per customer. */
+const refreshing = new Map<TestUser, Promise<boolean>>();
+function refresh(p: Platform, u: TestUser): Promise<boolean> {
+  let r = refreshing.get(u);
+  if (!r) {
+    const stale = u.accessToken;
+    r = (async () => {
+      if (u.accessToken !== stale) return true;
+      const res = await fetch(`${p.gateway}/api/refresh`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ refreshToken: u.refreshToken }),
+        signal: AbortSignal.timeout(30_000),
+      }).catch(() => undefined);
+      if (res?.status !== 200) return false;
+      const t = (await res.json()) as { accessToken: string; refreshToken: string };
+      u.accessToken = t.accessToken;
+      u.refreshToken = t.refreshToken;
+      return true;
+    })().finally(() => refreshing.delete(u));
+    refreshing.set(u, r);
+  }
+  return r;
 }
 
 const p99 = (xs: number[]) => {
@@ -155,7 +191,7 @@ async function main(): Promise<number> {
       await send(buildEvent('com.saasodoo.user.registered', { customerId: u.userId, email: u.email, firstName: u.firstName, lastName: u.lastName }, { subject: u.userId }), sink);
       users.push(u);
       const r = await call(p, 'POST /api/instances', 'POST', '/api/instances', {
-        token: u.accessToken,
+        user: u,
         body: { name: `Soak ${i}`, subdomain: `soak${i}-${randomUUID().slice(0, 6)}`, plan: 'basic-monthly', odooVersion: '17', trial: true },
         ok: [202],
       });
@@ -190,18 +226,18 @@ async function main(): Promise<number> {
       let job: Promise<unknown>;
       if (kind < 2) {
         job = call(p, 'POST /api/signup', 'POST', '/api/signup', {
-          body: { email: `soak-${randomUUID()}@example.com`, password: `Soak ${randomBytes(9).toString('base64url')} load`, firstName: 'Soak', lastName: 'Test' },
+          body: { email: `soak-${randomUUID()}@example.com`, password: `Soak ${randomBytes(9).toString('base64url')} load`, firstName: 'Soak', lastName: 'Test', acceptTerms: true },
           ok: [202],
         });
       } else if (kind < 5) {
         job = call(p, 'POST /api/login', 'POST', '/api/login', { body: { email: u.email, password: u.password }, ok: [200] });
       } else if (kind < 13) {
-        job = call(p, 'GET /api/instances', 'GET', `/api/instances${id && kind % 2 ? `?id=${id}` : ''}`, { token: u.accessToken, ok: [200] });
+        job = call(p, 'GET /api/instances', 'GET', `/api/instances${id && kind % 2 ? `?id=${id}` : ''}`, { user: u, ok: [200] });
       } else if (kind < 15) {
-        job = call(p, 'GET /api/billing', 'GET', '/api/billing', { token: u.accessToken, ok: [200] });
+        job = call(p, 'GET /api/billing', 'GET', '/api/billing', { user: u, ok: [200] });
       } else if (kind === 15 && id) {
         // Actions the instance's status allows now; a 409 (busy with the last one) is an answer, not an error.
-        job = call(p, 'POST /api/instance-action', 'POST', '/api/instance-action', { token: u.accessToken, body: { id, action: tick % 40 < 20 ? 'restart' : 'backup' }, ok: [200, 202, 409] });
+        job = call(p, 'POST /api/instance-action', 'POST', '/api/instance-action', { user: u, body: { id, action: tick % 40 < 20 ? 'restart' : 'backup' }, ok: [200, 202, 409] });
       } else if (kind < 18) {
         // A notification Kill Bill pushed before, pushed again (its retries do this): a duplicate to absorb.
         job = (async () => {
@@ -211,8 +247,15 @@ async function main(): Promise<number> {
       } else {
         job = call(p, 'GET /api/plans', 'GET', '/api/plans', { ok: [200] });
       }
-      inflight.add(job);
-      void job.finally(() => inflight.delete(job));
+      // A job's own failure (the duplicate push reads the database first) is an error of the run, not a crash of the soak.
+      const tracked: Promise<unknown> = job.catch((err: Error) => {
+        requests++;
+        errors++;
+        const k = `load ${err.message.slice(0, 80)}`;
+        errorKinds.set(k, (errorKinds.get(k) ?? 0) + 1);
+      });
+      inflight.add(tracked);
+      void tracked.finally(() => inflight.delete(tracked));
       tick++;
       if (Date.now() >= nextSample) {
         // Kill Bill's day goes by: invoices, payments, phase changes pushed to webhook-intake.

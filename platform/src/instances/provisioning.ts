@@ -45,6 +45,42 @@ function injectedFailure(step: ProvisionStep): void {
 }
 
 /**
+ * Errors that say the database server could not be reached or had no room
+ * for another connection just now, not that the step is wrong: node-postgres
+ * and pg-pool messages, socket errors, and PostgreSQL's too_many_connections
+ * (53300) and cannot_connect_now (57P03).
+ */
+export function isTransientDbError(err: unknown): boolean {
+  const e = err as { code?: string; message?: string } | undefined;
+  if (e?.code && ['53300', '57P03', 'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE'].includes(e.code)) return true;
+  return /timeout exceeded when trying to connect|Connection terminated|remaining connection slots are reserved|too many clients already|the database system is (starting up|shutting down)/i.test(
+    e?.message ?? '',
+  );
+}
+
+const STEP_RETRY_DELAYS_MS = [1000, 2000, 4000, 8000, 16000];
+
+/**
+ * Runs a provisioning step, again after a pause when it failed for a
+ * transient reason (isTransientDbError), up to ~30 s in all. Steps are
+ * idempotent (a redelivered command runs them again), and without this a
+ * database restart or a full connection pool at the wrong second parked a
+ * new customer's instance in `error` for good: the fault suite saw three in
+ * one run on a loaded machine.
+ */
+export async function retryTransient<T>(fn: () => Promise<T>, onRetry?: (err: unknown, attempt: number) => void, delays = STEP_RETRY_DELAYS_MS): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (attempt >= delays.length || !isTransientDbError(err)) throw err;
+      onRetry?.(err, attempt + 1);
+      await new Promise((r) => setTimeout(r, delays[attempt]));
+    }
+  }
+}
+
+/**
  * Handles `instance.provision`. Refuses (400, never retried) a command whose
  * customer does not own the instance: a forged or mismatched subscription
  * must not provision someone else's instance.
@@ -68,7 +104,11 @@ export async function provision(cmd: ProvisionCommand): Promise<void> {
         step = current;
         await reportProgress(row, 'provision', current, i + 1, PROVISION_STEPS.length, cmd.traceparent);
         injectedFailure(current);
-        row = await STEPS[current](row, cause);
+        const before = row;
+        row = await retryTransient(
+          () => STEPS[current](before, cause),
+          (err, n) => cmd.log.warn({ instanceId, step: current, attempt: n, reason: safeReason(err) }, 'provisioning step retried'),
+        );
       }
     } catch (err) {
       const reason = safeReason(err);
