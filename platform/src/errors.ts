@@ -144,7 +144,7 @@ export function isUnavailable(err: unknown): boolean {
   if (typeof e.code === 'string' && UNAVAILABLE_CODES.has(e.code)) return true;
   if (Array.isArray(e.errors) && e.errors.some(isUnavailable)) return true; // AggregateError
   if (e.name === 'MaxRetriesPerRequestError') return true; // ioredis
-  return /Connection is closed|connection terminated|Stream isn't writeable|not queryable|timeout exceeded when trying to connect|terminating connection due to administrator command/i.test(
+  return /Connection is closed|connection terminated|Stream isn't writeable|not queryable|timeout exceeded when trying to connect|terminating connection due to administrator command|too many clients already|remaining connection slots are reserved|the database system is (starting up|shutting down)/i.test(
     e.message ?? '',
   );
 }

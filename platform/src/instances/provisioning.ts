@@ -7,7 +7,7 @@
  */
 import { config } from '../config.ts';
 import { db } from '../db/index.ts';
-import { HttpError } from '../errors.ts';
+import { HttpError, isUnavailable } from '../errors.ts';
 import { enqueue, transact } from '../outbox.ts';
 import { log } from '../log.ts';
 import { runtime } from '../runtime/index.ts';
@@ -44,25 +44,12 @@ function injectedFailure(step: ProvisionStep): void {
   if (c.NODE_ENV === 'test' && c.PROVISION_FAIL_AT_STEP === step) throw new Error(`injected failure at step ${step}`);
 }
 
-/**
- * Errors that say the database server could not be reached or had no room
- * for another connection just now, not that the step is wrong: node-postgres
- * and pg-pool messages, socket errors, and PostgreSQL's too_many_connections
- * (53300) and cannot_connect_now (57P03).
- */
-export function isTransientDbError(err: unknown): boolean {
-  const e = err as { code?: string; message?: string } | undefined;
-  if (e?.code && ['53300', '57P03', 'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE'].includes(e.code)) return true;
-  return /timeout exceeded when trying to connect|Connection terminated|remaining connection slots are reserved|too many clients already|the database system is (starting up|shutting down)/i.test(
-    e?.message ?? '',
-  );
-}
-
 const STEP_RETRY_DELAYS_MS = [1000, 2000, 4000, 8000, 16000];
 
 /**
  * Runs a provisioning step, again after a pause when it failed for a
- * transient reason (isTransientDbError), up to ~30 s in all. Steps are
+ * transient reason (a dependency unreachable or full just then: errors.ts
+ * isUnavailable, the same test that answers 503), up to ~30 s in all. Steps are
  * idempotent (a redelivered command runs them again), and without this a
  * database restart or a full connection pool at the wrong second parked a
  * new customer's instance in `error` for good: the fault suite saw three in
@@ -73,7 +60,7 @@ export async function retryTransient<T>(fn: () => Promise<T>, onRetry?: (err: un
     try {
       return await fn();
     } catch (err) {
-      if (attempt >= delays.length || !isTransientDbError(err)) throw err;
+      if (attempt >= delays.length || !isUnavailable(err)) throw err;
       onRetry?.(err, attempt + 1);
       await new Promise((r) => setTimeout(r, delays[attempt]));
     }

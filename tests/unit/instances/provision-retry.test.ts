@@ -4,17 +4,18 @@
  * parked in `error` by a connection timeout); any other failure is not.
  */
 import { describe, expect, it } from 'vitest';
-import { isTransientDbError, retryTransient } from '@saasodoo/platform/instances/provisioning';
+import { isUnavailable } from '@saasodoo/platform/errors';
+import { retryTransient } from '@saasodoo/platform/instances/provisioning';
 
-describe('isTransientDbError', () => {
+describe('transient for provisioning = unavailable for an answer (isUnavailable)', () => {
   it('knows connection timeouts, resets, full connection slots and a restarting server; not a wrong step', () => {
-    expect(isTransientDbError(new Error('timeout exceeded when trying to connect'))).toBe(true);
-    expect(isTransientDbError(new Error('Connection terminated unexpectedly'))).toBe(true);
-    expect(isTransientDbError(Object.assign(new Error('sorry, too many clients already'), { code: '53300' }))).toBe(true);
-    expect(isTransientDbError(Object.assign(new Error('the database system is starting up'), { code: '57P03' }))).toBe(true);
-    expect(isTransientDbError(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' }))).toBe(true);
-    expect(isTransientDbError(new Error('permission denied for table ir_module_module'))).toBe(false);
-    expect(isTransientDbError(new Error('odoo exited with code 2'))).toBe(false);
+    expect(isUnavailable(new Error('timeout exceeded when trying to connect'))).toBe(true);
+    expect(isUnavailable(new Error('Connection terminated unexpectedly'))).toBe(true);
+    expect(isUnavailable(Object.assign(new Error('sorry, too many clients already'), { code: '53300' }))).toBe(true);
+    expect(isUnavailable(Object.assign(new Error('the database system is starting up'), { code: '57P03' }))).toBe(true);
+    expect(isUnavailable(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' }))).toBe(true);
+    expect(isUnavailable(new Error('permission denied for table ir_module_module'))).toBe(false);
+    expect(isUnavailable(new Error('odoo exited with code 2'))).toBe(false);
   });
 });
 
