@@ -164,7 +164,11 @@ export async function startSubscription(
       .del(`trial-eligibility:${customer.customerId}`)
       .catch(() => {});
     if (o.trial) {
-      const e = await computeEligibility(customer.customerId).catch(() => ({ eligible: false }) as Eligibility);
+      // Nothing is decided on a failed read: Kill Bill or the database unreachable is a 503 to retry, not
+      // "no trial" (the trial-eligibility function, which only shows or hides the offer, fails closed instead).
+      const e = await computeEligibility(customer.customerId).catch((err) => {
+        throw err instanceof HttpError ? err : HttpError.unavailable('Billing');
+      });
       if (!e.eligible) throw new TrialUnavailable();
       return db('billing').tx(async (t) => {
         const inserted = await t.oneOrNone('INSERT INTO trials (customer_id, instance_id, plan_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING 1', [

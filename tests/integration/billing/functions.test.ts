@@ -142,16 +142,22 @@ describe('plans and trials', () => {
     expect((await call('trial-eligibility', u)).body).toMatchObject({ eligible: false, reason: 'active_subscription' });
   });
 
-  it('fails closed when Kill Bill is down or Redis is down', async () => {
+  it('trial eligibility fails closed when Kill Bill or Redis is down; a trial start then answers 503, deciding nothing', async () => {
     const customerId = randomUUID();
     const saved = process.env.KILLBILL_URL;
     process.env.KILLBILL_URL = 'http://127.0.0.1:9';
     resetConfig();
     resetKillbill();
     expect(await trialEligibility(customerId)).toEqual({ eligible: false, reason: 'unavailable' });
+    // Showing the offer fails closed; starting a trial decides nothing on a failed read: 503 to retry, not "no trial".
+    const u = await createTestUser();
+    const down = await start(u, 'basic-monthly', true);
+    expect(down.status).toBe(503);
+    expect(down.body.error.code).toBe('unavailable');
     process.env.KILLBILL_URL = saved;
     resetConfig();
     resetKillbill();
+    expect((await start(u, 'basic-monthly', true)).status).toBe(201); // the trial was not used up by the failed read
     await closeRedis();
     const savedRedis = process.env.REDIS_URL;
     process.env.REDIS_URL = 'redis://127.0.0.1:9';
