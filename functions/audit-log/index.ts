@@ -14,6 +14,15 @@ import { findEntries, type Row } from './store.ts';
 
 const EXPORT_MAX = 10_000;
 
+/**
+ * A date-time, handed to PostgreSQL in UTC: ISO 8601 allows offsets up to ±23:59, PostgreSQL's
+ * timestamptz only to ±15:59, so `…-21:16` passed as written was a 500 (found by the fuzzer).
+ */
+const instant = z.iso
+  .datetime({ offset: true, message: 'an ISO 8601 date-time' })
+  .refine((s) => !Number.isNaN(Date.parse(s)), 'an ISO 8601 date-time')
+  .transform((s) => new Date(s).toISOString());
+
 const query = z
   .object({
     customerId: z.uuid('must be a customer id').optional(),
@@ -23,9 +32,9 @@ const query = z
       .string()
       .regex(/^[a-z][a-z0-9_.-]{0,99}$/, 'an action name such as instance-action.stop')
       .optional(),
-    from: z.iso.datetime({ offset: true, message: 'an ISO 8601 date-time' }).optional(),
-    to: z.iso.datetime({ offset: true, message: 'an ISO 8601 date-time' }).optional(),
-    before: z.iso.datetime({ offset: true, message: 'an ISO 8601 date-time' }).optional(),
+    from: instant.optional(),
+    to: instant.optional(),
+    before: instant.optional(),
     limit: z.coerce.number().int().min(1).max(200).default(50),
     format: z.enum(['json', 'jsonl'], { message: 'json or jsonl' }).default('json'),
   })

@@ -174,6 +174,16 @@ describe('who reads what', () => {
     expect(lines.length).toBeGreaterThanOrEqual(6);
     for (const l of lines) expect(l.customerId).toBe(alice.userId);
   });
+
+  it('dates with any ISO 8601 offset are searched in UTC (an offset PostgreSQL refuses was a 500)', async () => {
+    // 22:27:32 at −21:16 is 19:43:32 UTC the next day: after every entry of this run, in the year 7242.
+    const all = await get(`/api/audit-log?customerId=${alice.userId}&to=${encodeURIComponent('7242-12-08T22:27:32-21:16')}`, ada.accessToken);
+    expect(all.status).toBe(200);
+    expect((await all.json()).items.length).toBeGreaterThan(0);
+    const none = await get(`/api/audit-log?customerId=${alice.userId}&from=${encodeURIComponent('7242-12-08T22:27:32-21:16')}`, ada.accessToken);
+    expect((await none.json()).items).toEqual([]);
+    expect((await get('/api/audit-log?to=2026-13-01T00:00:00Z', ada.accessToken)).status).toBe(400);
+  });
 });
 
 describe('append-only', () => {
