@@ -88,7 +88,30 @@ function locate(env: Record<string, string>): Pick<Platform, 'gateway' | 'killbi
 async function cleanup(dataDir: string): Promise<void> {
   const { dropNamespace } = await import('@saasodoo/platform/db/migrate');
   await dropNamespace().catch(() => {});
+  await dropBroker().catch(() => {});
   fs.rmSync(dataDir, { recursive: true, force: true });
+}
+
+/**
+ * Deletes this run's broker (its exchange and every trigger's four queues). RabbitMQ keeps durable queues
+ * after the platform stops: without this, each test file left about 240 behind (10,000 after a few runs).
+ */
+async function dropBroker(): Promise<void> {
+  const [{ default: amqp }, { config }, { loadTriggers }, { exchangeName, queueNames }] = await Promise.all([
+    import('amqplib'),
+    import('@saasodoo/platform/config'),
+    import('@saasodoo/events/triggers'),
+    import('@saasodoo/platform/broker/topology'),
+  ]);
+  const c = config();
+  const conn = await amqp.connect(c.RABBITMQ_URL);
+  try {
+    const ch = await conn.createChannel();
+    for (const t of loadTriggers({ functionExists: () => true })) for (const q of Object.values(queueNames(c.BROKER_NAME, t.name))) await ch.deleteQueue(q);
+    await ch.deleteExchange(exchangeName(c.BROKER_NAME));
+  } finally {
+    await conn.close();
+  }
 }
 
 /**
