@@ -15,7 +15,8 @@ const storedText = text({ multiline: true });
 const instance = z.object({ instanceId: uuid, customerId: uuid });
 const suspensionSeq = z.number().int().positive().optional();
 const customer = z.object({ customerId: uuid, email: z.email() });
-const instanceStatus = z.enum([
+/** Every status an instance can be in (its rules: platform/src/instances/states.ts). The one list. */
+export const instanceStatus = z.enum([
   'pending_payment',
   'provisioning',
   'running',

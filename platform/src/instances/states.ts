@@ -1,29 +1,16 @@
+import { billingStatus, instanceStatus } from '@saasodoo/events/catalog';
+
 /**
  * The instance state machine (platform/src/instances/README.md 1-2): which customer action is allowed in
  * which status, and what each accepted action does (the transient status it
  * sets and the command it sends). Pure data and functions, so the table is
  * unit-tested on its own and `instance-action` just applies it.
  */
-export const STATUSES = [
-  'pending_payment',
-  'provisioning',
-  'running',
-  'stopping',
-  'stopped',
-  'starting',
-  'restarting',
-  'backing_up',
-  'restoring',
-  'suspended',
-  'error',
-  'terminating',
-  'terminated',
-  // The database moves between a shared pool and a dedicated server (plan change: instances/move.ts).
-  'migrating',
-] as const;
+// The catalogue's list, so the events and the state machine never disagree ('migrating': a database move, instances/move.ts).
+export const STATUSES = instanceStatus.options;
 export type Status = (typeof STATUSES)[number];
 
-export const BILLING_STATUSES = ['trial', 'payment_required', 'paid', 'overdue', 'suspended'] as const;
+export const BILLING_STATUSES = billingStatus.options;
 export type BillingStatus = (typeof BILLING_STATUSES)[number];
 
 export const HEALTH = ['unknown', 'healthy', 'unhealthy'] as const;
