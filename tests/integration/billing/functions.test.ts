@@ -194,6 +194,16 @@ describe('billing', () => {
 });
 
 describe('cards (billing function)', () => {
+  it('removeCard with no card on file is 409 naming `card`; with extra fields, 400', async () => {
+    const u = await createTestUser();
+    const none = await call('billing', u, { action: 'removeCard' });
+    expect(none.status).toBe(409);
+    expect(none.body.error.fields).toEqual({ card: 'no card on file' });
+    const bad = await call('billing', u, { action: 'removeCard', cardId: 'x' });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.fields).toHaveProperty('cardId');
+  });
+
   it('addCard → Stripe card page → cardAdded puts the card on file; another customer cannot use the session', async () => {
     const u = await createTestUser();
     const other = await createTestUser();
