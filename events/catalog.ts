@@ -107,7 +107,17 @@ export const catalog = {
     instance.extend({ operation: z.string(), step: z.string(), index: z.number().int().min(0), total: z.number().int().positive() }),
     'a step of a long operation',
   ),
-  'instance.ready': def(['provision'], instance.extend({ url: z.url(), email: z.email().optional(), name: storedText.max(200).optional() }), 'an instance is running for the first time'),
+  'instance.ready': def(
+    ['provision'],
+    instance.extend({
+      url: z.url(),
+      email: z.email().optional(),
+      name: storedText.max(200).optional(),
+      // A staging copy: the original's name and the moment its data was copied (each refresh is a new copy).
+      stagingOf: z.object({ name: storedText.max(200), copiedAt: z.iso.datetime({ offset: true }) }).optional(),
+    }),
+    'an instance is running for the first time, or a staging copy is ready with fresh data',
+  ),
   'instance.failed': def(['provision'], instance.extend({ step: z.string(), reason: text({ multiline: true }) }), 'provisioning failed'),
   'instance.status_changed': def(
     ['instances', 'provision', 'instance-ops', 'lifecycle', 'staging'],

@@ -108,6 +108,15 @@ export default eventFunction({
       const { instanceId, customerId } = e.data;
       await saveInstanceLabel({ instanceId, customerId, name: e.data.name, url: e.data.url });
       const vars = { instance: await instanceRef(instanceId) };
+      // A staging copy is announced as one, once per copy of the data (its creation and each refresh).
+      if (e.data.stagingOf)
+        return deliverToCustomer(
+          e,
+          'staging-ready',
+          customerId,
+          { ...vars, original: e.data.stagingOf.name, copiedAt: e.data.stagingOf.copiedAt },
+          `staging-ready:${instanceId}:${e.data.stagingOf.copiedAt}`,
+        );
       const key = `instance-ready:${instanceId}`; // "ready for the first time": once per instance
       if (e.data.email) await deliver(e, 'instance-ready', { to: e.data.email, customerId, key, vars: { ...vars, firstName: await firstNameOf(customerId) } });
       else await deliverToCustomer(e, 'instance-ready', customerId, vars, key);

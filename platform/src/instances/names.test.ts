@@ -19,6 +19,8 @@ describe('subdomainProblem', () => {
     expect(subdomainProblem('-Shop')).toBe('only lowercase letters, digits and hyphens');
     expect(subdomainProblem('shop-')).toBe('must not start or end with a hyphen');
     expect(subdomainProblem('www')).toBe('is reserved');
+    expect(subdomainProblem('tpl-0123abcd')).toMatch(/^is reserved/); // the platform's template instances
+    expect(subdomainProblem('my-tpl-shop')).toBeUndefined();
   });
 
   it('refuses what is not plain ASCII (look-alike letters would route elsewhere)', () => {

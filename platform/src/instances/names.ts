@@ -9,6 +9,9 @@ import { config } from '../config.ts';
 /** Words a customer may not take: they route to the platform itself. */
 export const RESERVED_SUBDOMAINS: ReadonlySet<string> = new Set(['www', 'api', 'admin', 'app', 'auth', 'billing', 'mail', 'static', 'status']);
 
+/** Template instances (templates.ts) are served as `tpl-<hash>`: a customer's address must never be one. */
+export const TEMPLATE_PREFIX = 'tpl-';
+
 const SUBDOMAIN_RE = /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/;
 
 /**
@@ -20,6 +23,7 @@ export function subdomainProblem(s: string): string | undefined {
   if (!/^[a-z0-9-]+$/.test(s)) return 'only lowercase letters, digits and hyphens';
   if (!SUBDOMAIN_RE.test(s)) return 'must not start or end with a hyphen';
   if (RESERVED_SUBDOMAINS.has(s)) return 'is reserved';
+  if (s.startsWith(TEMPLATE_PREFIX)) return `is reserved (addresses starting with ${TEMPLATE_PREFIX} are the platform's own)`;
   return undefined;
 }
 

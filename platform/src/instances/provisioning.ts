@@ -303,7 +303,14 @@ const STEPS: Record<Exclude<ProvisionStep, 'claim'>, StepFn> = {
           previous_status: null,
         },
       );
-      await enqueue(t, 'instance.ready', { instanceId: row.id, customerId: row.customer_id, url: instanceUrl(row.subdomain), name: row.name }, { subject: row.id, traceparent: cause.traceparent });
+      const original = cur.staging_of ? await getInstance(t, cur.staging_of) : undefined;
+      const stagingOf = original && cur.staging_copied_at ? { name: original.name, copiedAt: cur.staging_copied_at.toISOString() } : undefined;
+      await enqueue(
+        t,
+        'instance.ready',
+        { instanceId: row.id, customerId: row.customer_id, url: instanceUrl(row.subdomain), name: row.name, stagingOf },
+        { subject: row.id, traceparent: cause.traceparent },
+      );
       return next;
     });
     return done;

@@ -23,6 +23,7 @@ import { copyDatabaseSql, createDatabaseSql, DEFAULT_LANG, freshCopyStatements, 
 import { createOdooExtensions, odooDatabaseState, withTenant } from './odoo.ts';
 import { randomPassword, sha256Hex } from './secrets.ts';
 import { grantOnPostgres, serverAdmin } from './database.ts';
+import { TEMPLATE_PREFIX } from './names.ts';
 
 /** The platform's own server, where templates live, through the provisioner. */
 const platformServer = () => serverAdmin(undefined);
@@ -149,7 +150,7 @@ async function makeTemplate(spec: InstanceSpec, key: { server: string; version: 
     id: names.runtimeId,
     customerId: names.runtimeId,
     name: `Odoo ${key.version} template`,
-    subdomain: `tpl-${names.hash}`,
+    subdomain: `${TEMPLATE_PREFIX}${names.hash}`,
     odooVersion: key.version,
     plan: 'template',
     resources: { cpu: 1, memoryMiB: Math.max(spec.resources.memoryMiB, 1024), storageGiB: 1 },

@@ -26,6 +26,8 @@ export type TemplateVars = {
   'password-reset': WithName & { resetUrl: string };
   'password-changed': WithName;
   'instance-ready': WithInstance;
+  /** A staging copy made or refreshed: the original's name and when its data was copied. */
+  'staging-ready': WithInstance & { original: string; copiedAt: string };
   'instance-failed': WithInstance & { step: string };
   'trial-ending': WithName & { daysLeft: 7 | 3 | 1; trialEndsAt: string };
   'trial-ended': MaybeInstance;
@@ -63,6 +65,14 @@ export function formatDate(value: string): string {
   const d = new Date(value);
   if (Number.isNaN(d.getTime())) return value;
   return new Intl.DateTimeFormat('en-GB', { weekday: 'long', day: 'numeric', month: 'long', year: 'numeric', timeZone: 'UTC' }).format(d);
+}
+
+/** An ISO instant as a date and a UTC time (`Monday, 7 December 2026 at 03:40 UTC`): a copy's moment matters to the minute. */
+export function formatDateTime(value: string): string {
+  const d = new Date(value);
+  if (Number.isNaN(d.getTime())) return value;
+  const time = new Intl.DateTimeFormat('en-GB', { hour: '2-digit', minute: '2-digit', hourCycle: 'h23', timeZone: 'UTC' }).format(d);
+  return `${formatDate(value)} at ${time} UTC`;
 }
 
 /** 5, `USD` → `$5.00`. */
@@ -165,6 +175,16 @@ const builders: Builders = {
     greeting: hello(v),
     paragraphs: [`Your Odoo instance ${v.instance.label} is up and running.`, 'Sign in with the administrator password shown in the portal when the instance was created (we never send it by mail).'],
     action: { label: 'Open my instance', url: v.instance.url ?? link(`/instances/${v.instance.id}`) },
+    details: [...instanceDetails(v.instance), ['Manage it', link(`/instances/${v.instance.id}`)]],
+  }),
+  'staging-ready': (v, link) => ({
+    subject: `Your staging copy of ${v.original} is ready`,
+    greeting: hello(v),
+    paragraphs: [
+      `${v.instance.label} now holds a copy of ${v.original} as it was on ${formatDateTime(v.copiedAt)}.`,
+      'Outgoing mail and scheduled actions are turned off in the copy, so you can try changes without anyone receiving anything. Sign in with the same users and passwords as in the original at that time.',
+    ],
+    action: { label: 'Open the staging copy', url: v.instance.url ?? link(`/instances/${v.instance.id}`) },
     details: [...instanceDetails(v.instance), ['Manage it', link(`/instances/${v.instance.id}`)]],
   }),
   'instance-failed': (v, link) => ({

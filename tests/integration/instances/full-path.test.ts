@@ -81,6 +81,9 @@ describe('full path through Kill Bill', () => {
     expect(again.body.error.code).toBe('trial_unavailable');
   });
 
+  const readyOf = (instanceId: string) =>
+    h.events.filter((e) => e.type === 'com.saasodoo.instance.ready' && e.subject === instanceId).map((e) => e.data as { stagingOf?: { name: string; copiedAt: string } });
+
   it("staging copy: the original's data at copy time, neutralised, at its own address, billed as an add-on", async () => {
     // The customer's own data and outgoing mail server, in production.
     await odooRows(id, `INSERT INTO res_partner (name, complete_name, email) VALUES ('Zed Customer', 'Zed Customer', 'zed@example.com')`);
@@ -94,6 +97,8 @@ describe('full path through Kill Bill', () => {
     const copy = await row(copyId);
     expect(copy, JSON.stringify({ step: copy.error_step, reason: copy.error_reason })).toMatchObject({ status: 'running', staging_of: id, customer_id: alice.userId });
     expect(copy.db_name).not.toBe(orig.db_name);
+    // Announced as a copy of the original (its mail says so), not as a new instance.
+    expect(readyOf(copyId).map((d) => d.stagingOf?.name)).toEqual([orig.name]);
     // The same data, in a database of its own; production untouched by the neutralisation.
     expect(await odooRows(copyId, `SELECT name, email FROM res_partner WHERE name = 'Zed Customer'`)).toEqual([{ name: 'Zed Customer', email: 'zed@example.com' }]);
     const neutralised = `SELECT value FROM ir_config_parameter WHERE key = 'database.is_neutralized'`;
@@ -148,6 +153,9 @@ describe('full path through Kill Bill', () => {
     await until('the copy running again', async () => ['running', 'error'].includes((await row(copyId)).status), 60_000);
     expect((await row(copyId)).status).toBe('running');
     expect(await odooRows(copyId, `SELECT name FROM res_partner WHERE name IN ('Only in staging', 'New in production')`)).toEqual([{ name: 'New in production' }]);
+    // The refresh is announced as a new copy of the data, with its later moment.
+    const [made, refreshed] = readyOf(copyId).map((d) => d.stagingOf!.copiedAt);
+    expect(Date.parse(refreshed)).toBeGreaterThan(Date.parse(made));
     expect(await odooRows(copyId, `SELECT value FROM ir_config_parameter WHERE key = 'database.is_neutralized'`)).toEqual([{ value: 'true' }]);
   });
 

@@ -272,6 +272,17 @@ describe('exactly once', () => {
     expect(await deliver('instance.ready', { instanceId, customerId, url: 'http://acme.localhost:8080' })).toBe(204);
     expect(smtp.mails.length).toBe(before);
   });
+
+  it('a staging copy is announced once per copy of its data (made, then each refresh), never as a new instance', async () => {
+    const copyId = randomUUID();
+    const ready = (copiedAt: string) => ({ instanceId: copyId, customerId, url: 'http://acme-staging.localhost:8080', name: 'Acme Books (staging)', stagingOf: { name: 'Acme Books', copiedAt } });
+    const before = smtp.mails.length;
+    expect(await deliver('instance.ready', ready('2026-12-07T03:40:00Z'))).toBe(204);
+    expect(await deliver('instance.ready', ready('2026-12-07T03:40:00Z'))).toBe(204); // the same copy announced again
+    expect(await deliver('instance.ready', ready('2026-12-08T09:15:00Z'))).toBe(204); // a refresh
+    expect(smtp.mails.slice(before).map((m) => m.subject)).toEqual(['Your staging copy of Acme Books is ready', 'Your staging copy of Acme Books is ready']);
+    expect(smtp.mails[before + 1].text).toContain('8 December 2026 at 09:15 UTC');
+  });
 });
 
 describe('what sends nothing', () => {

@@ -13,6 +13,7 @@ const samples: { [T in TemplateName]: TemplateVars[T] } = {
   'password-reset': { resetUrl: 'https://example.test/portal/reset-password?token=def' },
   'password-changed': {},
   'instance-ready': { instance },
+  'staging-ready': { instance, original: 'Acme Books', copiedAt: '2026-12-07T03:40:12Z' },
   'instance-failed': { instance, step: 'database' },
   'trial-ending': { daysLeft: 1, trialEndsAt: '2026-12-03T00:00:00Z' },
   'trial-ended': {},
@@ -54,6 +55,7 @@ describe('templates', () => {
       'restore-completed',
       'restore-failed',
       'signup-attempt',
+      'staging-ready',
       'trial-ended',
       'trial-ending',
       'verify-email',
@@ -149,6 +151,14 @@ describe('mails say what happened', () => {
     expect(renderTemplate('restore-completed', { instance, status: 'stopped' }, ctx).text).toMatch(/stays stopped/);
     expect(renderTemplate('restore-completed', { instance, status: 'stopped' }, ctx).text).not.toMatch(/running again/);
     expect(renderTemplate('restore-completed', { instance, status: 'running' }, ctx).text).toMatch(/running again/);
+  });
+
+  it('a staging copy is announced as a copy of its original, with the moment of the copy, not as a new instance', () => {
+    const m = renderTemplate('staging-ready', samples['staging-ready'], ctx);
+    expect(m.subject).toBe('Your staging copy of Acme Books is ready');
+    expect(m.text).toContain('Monday, 7 December 2026 at 03:40 UTC');
+    expect(m.text).toMatch(/same users and passwords/);
+    expect(m.text).not.toMatch(/password shown in the portal/);
   });
 
   it('a cancellation while suspended does not promise that everything keeps working', () => {

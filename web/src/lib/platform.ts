@@ -79,7 +79,7 @@ export function subdomainProblem(s: string): string | undefined {
 	if (s.length > 50) return 'Subdomain must be at most 50 characters';
 	if (!/^[a-z0-9-]+$/.test(s)) return 'Subdomain may use only lowercase letters, digits and hyphens';
 	if (s.startsWith('-') || s.endsWith('-')) return 'Subdomain cannot start or end with a hyphen';
-	if (RESERVED_SUBDOMAINS.includes(s)) return `“${s}” is reserved`;
+	if (RESERVED_SUBDOMAINS.includes(s) || s.startsWith('tpl-')) return `“${s}” is reserved`;
 	return undefined;
 }
 
