@@ -12,7 +12,7 @@ import { enqueue, transact } from '../outbox.ts';
 import { log } from '../log.ts';
 import { runtime } from '../runtime/index.ts';
 import { dropInstanceDatabase, ensureInstanceDatabase, instanceDatabaseExists, serverAdmin } from './database.ts';
-import { adoptCopy, copySqlFor, templateFor, templateNamed } from './templates.ts';
+import { adoptCopy, copySqlFor, templateFor, templateNamed, whileTemplateKept } from './templates.ts';
 import { placeInstance, poolOf } from './pools.ts';
 import { managedByOperator, placeDedicated, wantsDedicated } from './dedicated.ts';
 import { tenantConnectionLimit } from './db-limits.ts';
@@ -242,7 +242,12 @@ const STEPS: Record<Exclude<ProvisionStep, 'claim'>, StepFn> = {
         return current;
       }
     }
-    if (current.odoo_template) await rt.seedFilestore(spec, current.odoo_template);
+    const template = current.odoo_template;
+    if (template && !(await whileTemplateKept(spec, template, () => rt.seedFilestore(spec, template)))) {
+      // The template was made again since the copy: the copy holds nothing of the customer's yet, so it is made again.
+      await dropInstanceDatabase(names, { keepRole: true }, admin);
+      return STEPS.odoo_init(await updateInstance(db('instance'), row.id, { odoo_template: null }), cause);
+    }
     return current;
   },
   /**

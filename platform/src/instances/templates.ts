@@ -62,9 +62,8 @@ export async function templateFor(spec: InstanceSpec, o: { make: boolean; timeou
   // Templates live on the platform's own server (the `default` pool); elsewhere a plain init runs.
   if (spec.database.host !== c.DATABASE_HOST || spec.database.port !== c.DATABASE_PORT) return undefined;
   const rt = await runtime();
-  const key = { server: serverOf(spec), version: spec.odooVersion, lang: spec.lang ?? DEFAULT_LANG, demo: spec.demoData ?? false };
+  const { key, lockKey } = templateKeyOf(spec);
   const build = await rt.odooBuild(key.version);
-  const lockKey = `${key.server}|${key.version}|${key.lang}|${key.demo}`;
   return lockDb('instance').task(async (c) => {
     await c.one('SELECT pg_advisory_lock($1, hashtext($2)) IS NULL AS x', [LOCK_NAMESPACE, lockKey]);
     try {
@@ -87,6 +86,31 @@ export async function templateFor(spec: InstanceSpec, o: { make: boolean; timeou
       return { database: made.database, role: made.role };
     } finally {
       await c.one('SELECT pg_advisory_unlock($1, hashtext($2)) AS ok', [LOCK_NAMESPACE, lockKey]);
+    }
+  });
+}
+
+function templateKeyOf(spec: InstanceSpec) {
+  const key = { server: serverOf(spec), version: spec.odooVersion, lang: spec.lang ?? DEFAULT_LANG, demo: spec.demoData ?? false };
+  return { key, lockKey: `${key.server}|${key.version}|${key.lang}|${key.demo}` };
+}
+
+/**
+ * Runs `fn` (a copy's filestore seeding) while template `database` cannot be
+ * dropped: a shared hold on the lock a rebuild takes whole. False, without
+ * running it, when that template is gone: made again (a new image) between
+ * the copy of its database and this step, its kept filestore with it.
+ */
+export async function whileTemplateKept(spec: InstanceSpec, database: string, fn: () => Promise<void>): Promise<boolean> {
+  const { lockKey } = templateKeyOf(spec);
+  return lockDb('instance').task(async (c) => {
+    await c.one('SELECT pg_advisory_lock_shared($1, hashtext($2)) IS NULL AS x', [LOCK_NAMESPACE, lockKey]);
+    try {
+      if (!(await db('instance').oneOrNone('SELECT 1 FROM odoo_templates WHERE database = $1', [database]))) return false;
+      await fn();
+      return true;
+    } finally {
+      await c.one('SELECT pg_advisory_unlock_shared($1, hashtext($2)) AS ok', [LOCK_NAMESPACE, lockKey]);
     }
   });
 }

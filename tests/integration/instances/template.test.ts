@@ -15,19 +15,21 @@ import { config, resetConfig } from '@saasodoo/platform/config';
 import { db, provisionerDb } from '@saasodoo/platform/db/index';
 import { unseal } from '@saasodoo/platform/instances/secrets';
 import { createTestUser, type TestUser } from '../../helpers/auth.ts';
-import { provisioned, row, startHarness, type Harness } from './harness.ts';
+import { call, deliver, deliverQueued, provisioned, row, startHarness, type Harness } from './harness.ts';
 
 let h: Harness;
 let alice: TestUser;
 let bob: TestUser;
 let carol: TestUser;
+let admin: TestUser;
 
 beforeAll(async () => {
   h = await startHarness();
-  [alice, bob, carol] = await Promise.all([
+  [alice, bob, carol, admin] = await Promise.all([
     createTestUser({ firstName: 'Alice', lastName: 'A' }),
     createTestUser({ firstName: 'Bob', lastName: 'B' }),
     createTestUser({ firstName: 'Carol', lastName: 'C' }),
+    createTestUser({ role: 'admin' }),
   ]);
 });
 afterAll(async () => {
@@ -120,6 +122,39 @@ describe('fast init from a template', () => {
     const files = await sql(second, `SELECT store_fname FROM ir_attachment WHERE store_fname IS NOT NULL`);
     expect(files.length).toBeGreaterThan(0);
     for (const f of files) expect(fs.existsSync(path.join(config().dataDir, 'instances', second, 'filestore', r.db_name, f.store_fname))).toBe(true);
+  });
+
+  it('a template made again between the copy of its database and the copy of its filestore: the copy is made again from the new one, attachments and all', async () => {
+    const dave = await createTestUser({ firstName: 'Dave', lastName: 'D' });
+    const created = await call(h.fn.instances, dave.accessToken, { body: { name: 'Race Shop', subdomain: `race-${Date.now().toString(36)}`, plan: 'basic-monthly', odooVersion: '17', trial: true } });
+    const id = created.body.id;
+    // The database step copies the template; the filestore step (odoo_init) fails before its turn.
+    process.env.PROVISION_FAIL_AT_STEP = 'odoo_init';
+    resetConfig();
+    expect((await deliver(h.fn.provision, 'com.saasodoo.instance.provision', { instanceId: id, customerId: dave.userId })).status).toBe(204);
+    expect(await row(id)).toMatchObject({ status: 'error', error_step: 'odoo_init', odoo_template: template.database });
+    // A new Odoo build (the same stand-in under another command line): the next instance makes the template again.
+    delete process.env.PROVISION_FAIL_AT_STEP;
+    process.env.ODOO_COMMAND = `${process.execPath} ${path.resolve('platform/src/runtime/standin.mjs')}`;
+    resetConfig();
+    try {
+      const erin = await createTestUser({ firstName: 'Erin', lastName: 'E' });
+      const next = await provisioned(h, erin.accessToken, erin.userId, { name: 'Next Shop' });
+      const rebuilt = (await row(next)).odoo_template;
+      expect(rebuilt).not.toBe(template.database);
+      expect(await provisionerDb().oneOrNone('SELECT 1 FROM pg_database WHERE datname = $1', [template.database])).toBeNull();
+      // The retry finds its template gone: its copy is made again from the new one, with that one's filestore.
+      expect((await call(h.fn.instanceAction, admin.accessToken, { body: { id, action: 'retry' } })).status).toBe(202);
+      await deliverQueued(h.fn.provision, id, 'instance.provision');
+      const r = await row(id);
+      expect(r, JSON.stringify({ step: r.error_step, reason: r.error_reason })).toMatchObject({ status: 'running', odoo_template: rebuilt });
+      const files = await sql(id, `SELECT store_fname FROM ir_attachment WHERE store_fname IS NOT NULL`);
+      expect(files.length).toBeGreaterThan(0);
+      for (const f of files) expect(fs.existsSync(path.join(config().dataDir, 'instances', id, 'filestore', r.db_name, f.store_fname))).toBe(true);
+    } finally {
+      delete process.env.ODOO_COMMAND;
+      resetConfig();
+    }
   });
 
   it('a plain init (templates off) installs the same modules', async () => {
