@@ -98,6 +98,7 @@ describe('full path through Kill Bill', () => {
     expect(copy, JSON.stringify({ step: copy.error_step, reason: copy.error_reason })).toMatchObject({ status: 'running', staging_of: id, customer_id: alice.userId });
     expect(copy.db_name).not.toBe(orig.db_name);
     // Announced as a copy of the original (its mail says so), not as a new instance.
+    await until('the copy announced', () => readyOf(copyId).length === 1); // relayed from the outbox after the commit
     expect(readyOf(copyId).map((d) => d.stagingOf?.name)).toEqual([orig.name]);
     // The same data, in a database of its own; production untouched by the neutralisation.
     expect(await odooRows(copyId, `SELECT name, email FROM res_partner WHERE name = 'Zed Customer'`)).toEqual([{ name: 'Zed Customer', email: 'zed@example.com' }]);
@@ -154,6 +155,7 @@ describe('full path through Kill Bill', () => {
     expect((await row(copyId)).status).toBe('running');
     expect(await odooRows(copyId, `SELECT name FROM res_partner WHERE name IN ('Only in staging', 'New in production')`)).toEqual([{ name: 'New in production' }]);
     // The refresh is announced as a new copy of the data, with its later moment.
+    await until('the refresh announced', () => readyOf(copyId).length === 2);
     const [made, refreshed] = readyOf(copyId).map((d) => d.stagingOf!.copiedAt);
     expect(Date.parse(refreshed)).toBeGreaterThan(Date.parse(made));
     expect(await odooRows(copyId, `SELECT value FROM ir_config_parameter WHERE key = 'database.is_neutralized'`)).toEqual([{ value: 'true' }]);
