@@ -5,8 +5,9 @@
  * bridge network: the server also listens on the bridge's gateway, open to
  * its subnet, and on no public interface. The platform's own PostgreSQL
  * listens on loopback only here, so nothing of this instance can have used
- * it. The customer logs in through the gateway; terminate leaves no server,
- * folder, database, role or container behind.
+ * it. The plan's CPUs are capped at the machine's. The customer logs in
+ * through the gateway; terminate leaves no server, folder, database, role or
+ * container behind.
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -119,6 +120,8 @@ describe.skipIf(!!why)('a premium instance on the docker driver (bridge network)
     // The container is on the bridge and its odoo.conf names the dedicated server at the gateway.
     const info = await docker.getContainer(containerName(id)).inspect();
     expect(info.HostConfig.NetworkMode).toBe(NETWORK);
+    // The plan's 4 CPUs, capped at what this machine has (Docker refuses a limit above it).
+    expect(info.HostConfig.NanoCpus).toBe(Math.min(4, (await docker.info()).NCPU) * 1e9);
     const conf = fs.readFileSync(path.join(config().dataDir, 'instances', id, 'odoo.conf'), 'utf8');
     expect(conf).toMatch(new RegExp(`^db_host = ${gateway.replaceAll('.', '\\.')}$`, 'm'));
     expect(conf).toMatch(new RegExp(`^db_port = ${r.db_port}$`, 'm'));
