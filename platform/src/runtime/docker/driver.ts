@@ -360,7 +360,12 @@ export class DockerDriver extends StoredBackups implements RuntimeDriver {
     }
   }
 
-  private async ensureNetwork(): Promise<void> {
+  /**
+   * Creates the bridge network when missing (nothing on the host network).
+   * The host service calls it before starting dedicated servers, which
+   * listen on the bridge's address.
+   */
+  async ensureNetwork(): Promise<void> {
     if (this.hostNetwork()) return;
     const name = this.settings.network;
     try {
