@@ -15,9 +15,16 @@ import type { InstanceRow } from './repository.ts';
 import { specOf } from './runtime-spec.ts';
 import { randomPassword, seal, unseal } from './secrets.ts';
 
+const DEDICATED_PREFIX = 'dedicated-';
+
 /** The pool name of an instance's dedicated server. */
 export function dedicatedPoolName(instanceId: string): string {
-  return `dedicated-${instanceId.toLowerCase()}`;
+  return `${DEDICATED_PREFIX}${instanceId.toLowerCase()}`;
+}
+
+/** The instance a dedicated pool belongs to (undefined for any other pool name). */
+export function instanceOfDedicatedPool(pool: string): string | undefined {
+  return pool.startsWith(DEDICATED_PREFIX) ? pool.slice(DEDICATED_PREFIX.length) : undefined;
 }
 
 /** Whether `plan` promises a dedicated database server. */

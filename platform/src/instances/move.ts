@@ -9,13 +9,14 @@
  * the switch of the instance's connection, Odoo started on the target, and
  * only then the old database (or dedicated server) dropped. Any failure
  * before the old one is dropped leaves the instance on its old database,
- * back in its previous status, and removes the half-made copy.
+ * back in its previous status, and removes the half-made copy. A stopped,
+ * suspended or failed instance moves too, and stays as it was.
  */
 import { config } from '../config.ts';
 import { db } from '../db/index.ts';
 import { log } from '../log.ts';
 import { createDatabaseSql } from '../odoo/contract.ts';
-import { runtime, type InstanceSpec } from '../runtime/index.ts';
+import { runtime, type DesiredState, type InstanceSpec } from '../runtime/index.ts';
 import { takeBackup } from './backups.ts';
 import { causeOf, enter, settle, type Command } from './command.ts';
 import { dropInstanceDatabase, ensureInstanceDatabase, serverAdmin } from './database.ts';
@@ -80,18 +81,32 @@ async function startOn(spec: InstanceSpec): Promise<void> {
   await rt.waitReady(spec.id, config().PROVISION_READY_TIMEOUT * 1000);
 }
 
+/** The statuses a move starts from, and returns to: Odoo runs again only if it ran. */
+const MOVABLE = ['running', 'stopped', 'suspended', 'error'] as const;
+type Movable = (typeof MOVABLE)[number];
+
 /**
  * Moves the database to `to` ('dedicated': the instance's own server,
  * made if missing; 'shared': the least-loaded shared pool with room). Runs
- * for a `running` or `stopped` instance (or one left `migrating` by a crash:
- * the move starts over); returns the row as it ends. Never throws for a
- * failed move: the instance stays on its old database and the history says why.
+ * for a `running`, `stopped`, `suspended` or `error` instance (or one left
+ * `migrating` by a crash: the move starts over) and leaves it in that
+ * status: a stopped or suspended one is not started (no `stop` or `start`
+ * step), only its runtime's configuration names the new server for its
+ * next start. An instance in `error` has Odoo stopped for the dump (it may
+ * be crash-looping) and stays in `error`, its reason kept: its next start
+ * (the customer's, or a provisioning retry) runs on the server its plan
+ * promises, and a database that cannot be dumped simply stays where it is.
+ * Returns the row as it ends. Never throws for a failed move: the instance
+ * stays on its old database and the history says why.
  */
 export async function moveDatabase(cmd: Command<unknown>, row0: InstanceRow, to: 'dedicated' | 'shared'): Promise<InstanceRow> {
   const where = to === 'dedicated' ? 'its own database server' : 'a shared database server';
-  const row = row0.status === 'migrating' ? row0 : await enter(row0.id, ['running', 'stopped'], 'migrating', causeOf(cmd, ACTOR, `database moves to ${where}`));
+  const row = row0.status === 'migrating' ? row0 : await enter(row0.id, MOVABLE, 'migrating', causeOf(cmd, ACTOR, `database moves to ${where}`));
   if (!row) return row0;
-  const back: 'running' | 'stopped' = row.previous_status === 'stopped' ? 'stopped' : 'running';
+  const back: Movable = (MOVABLE as readonly string[]).includes(row.previous_status ?? '') ? (row.previous_status as Movable) : 'running';
+  const idle: DesiredState = back === 'suspended' ? { replicas: 0, suspended: true } : { replicas: 0 };
+  // Only a running Odoo is paused and started again (the customer sees those steps); an instance in error is stopped quietly.
+  const steps = MOVE_STEPS.filter((s) => back === 'running' || (s !== 'start' && (s !== 'stop' || back === 'error')));
   const rt = await runtime();
   const oldSpec = specOf(row);
   const oldPool = await poolOf(row);
@@ -101,7 +116,7 @@ export async function moveDatabase(cmd: Command<unknown>, row0: InstanceRow, to:
   let step: MoveStep = 'prepare';
   const at = async (s: MoveStep) => {
     step = s;
-    await reportProgress(row, 'move', s, MOVE_STEPS.indexOf(s) + 1, MOVE_STEPS.length, cmd.traceparent);
+    if (steps.includes(s)) await reportProgress(row, 'move', s, steps.indexOf(s) + 1, steps.length, cmd.traceparent);
     injectedFailure(s);
   };
   try {
@@ -119,6 +134,7 @@ export async function moveDatabase(cmd: Command<unknown>, row0: InstanceRow, to:
     await createOdooExtensions(targetSpec.database);
     await at('stop');
     if (back === 'running') await rt.scale(row.id, 0);
+    if (back === 'error') await rt.scale(row.id, 0).catch((e) => cmd.log.info({ instanceId: row.id, reason: safeReason(e) }, 'nothing to stop before the move'));
     await at('backup');
     const b = await takeBackup(cmd, row, undefined, 'safety');
     if (!b.ok) throw new Error(`the backup failed: ${b.reason}`);
@@ -130,9 +146,9 @@ export async function moveDatabase(cmd: Command<unknown>, row0: InstanceRow, to:
     const moved = await updateInstance(db('instance'), row.id, { db_pool: target.name, db_host: target.host, db_port: target.port });
     switched = true;
     await at('start');
-    // A stopped instance stays stopped, but its runtime (odoo.conf) must name the new server for its next start.
+    // Not running: it stays as it was, but its runtime (odoo.conf) must name the new server for its next start.
     if (back === 'running') await startOn(specOf(moved));
-    else await rt.apply(specOf(moved), { replicas: 0 });
+    else await rt.apply(specOf(moved), idle);
   } catch (err) {
     const reason = safeReason(err);
     cmd.log.warn({ instanceId: row.id, step, reason }, 'database move failed; the instance stays on its old database');
@@ -145,13 +161,16 @@ export async function moveDatabase(cmd: Command<unknown>, row0: InstanceRow, to:
         (e) => void cmd.log.warn({ instanceId: row.id, reason: safeReason(e) }, 'the instance did not start again on its old database'),
       );
       if (!restarted) to = 'error';
+    } else if (switched) {
+      // Its runtime may already name the new server: written again for the old one.
+      await rt.apply(oldSpec, idle).catch((e) => cmd.log.warn({ instanceId: row.id, reason: safeReason(e) }, 'the runtime still names the new server'));
     }
     return settle(row.id, to, causeOf(cmd, ACTOR, `database move to ${where} failed at ${step} (still on its previous server): ${reason}`), {
       previous_status: null,
-      ...(to === 'error' ? { error_step: 'move', error_reason: reason } : {}),
+      ...(to === 'error' && back !== 'error' ? { error_step: 'move', error_reason: reason } : {}),
     });
   }
-  // The instance runs on the target: the old copy goes. A failure here leaves a leftover, not a broken instance.
+  // The instance is on the target: the old copy goes. A failure here leaves a leftover, not a broken instance.
   await at('drop_old').catch(() => {});
   try {
     if (oldPool?.kind === 'dedicated') await removeDedicatedServer(row.id);
@@ -166,9 +185,9 @@ export async function moveDatabase(cmd: Command<unknown>, row0: InstanceRow, to:
 export async function moveIfNeeded(cmd: Command<unknown>, row: InstanceRow): Promise<InstanceRow> {
   const to = await moveNeeded(row);
   if (!to) return row;
-  if (!['running', 'stopped', 'migrating'].includes(row.status)) {
-    // Suspended, in error or busy: the database stays where it is for now (the next plan change or an operator moves it).
-    cmd.log.info({ instanceId: row.id, status: row.status }, 'database move deferred: the instance is not running or stopped');
+  if (![...MOVABLE, 'migrating'].includes(row.status)) {
+    // Busy (a backup, a restore, a start...): the database stays where it is for now; the next instance.quota moves it.
+    cmd.log.info({ instanceId: row.id, status: row.status }, 'database move deferred: the instance is busy');
     return row;
   }
   return moveDatabase(cmd, row, to);

@@ -5,29 +5,42 @@
  * three in a row `unhealthy` (no new placements, `pool.unhealthy` for the
  * operators); an answer again makes it `active` (`pool.recovered` after
  * unhealthy). A draining pool stays draining: that is the operator's call.
+ * A CloudNativePG server (no credentials here) is checked through the
+ * Kubernetes API instead (the driver's databaseServerProblem: the Cluster's
+ * Ready condition, ready instances and phase), by the same rules.
  */
 import { db } from '../db/index.ts';
 import { enqueue, transact } from '../outbox.ts';
 import { mapBounded } from './bounded.ts';
+import { runtime } from '../runtime/index.ts';
 import type { Command } from './command.ts';
+import { instanceOfDedicatedPool, managedByOperator } from './dedicated.ts';
 import { ensureDefaultPool, poolConnection, type PoolRow, type PoolState } from './pools.ts';
 
 export const POOL_UNHEALTHY_AFTER = 3;
 
 export type PoolCheckSummary = { checked: number; unhealthy: number };
 
+/** Why the operator's server is not healthy, from the runtime (undefined: healthy). */
+async function operatorProblem(p: PoolRow): Promise<string | undefined> {
+  const rt = await runtime();
+  const id = instanceOfDedicatedPool(p.name);
+  if (!rt.databaseServerProblem || !id) return `the ${rt.name} runtime cannot report on this server`;
+  return rt.databaseServerProblem(id);
+}
+
 /** Whether the pool's server answers within `timeoutMs`; the reason (no secrets: the driver's message) when not. */
 async function probe(p: PoolRow, timeoutMs: number): Promise<string | undefined> {
   let timer: NodeJS.Timeout | undefined;
   try {
-    await Promise.race([
-      // The platform's own server through health-probe's own role; other pools through their admin.
-      (poolConnection(p) ?? db('instance')).one('SELECT 1 AS ok'),
+    const problem = await Promise.race([
+      // CloudNativePG's through the Kubernetes API; the platform's own server through health-probe's own role; other pools through their admin.
+      managedByOperator(p) ? operatorProblem(p) : (poolConnection(p) ?? db('instance')).one('SELECT 1 AS ok').then(() => undefined),
       new Promise((_, reject) => {
         timer = setTimeout(() => reject(new Error(`no answer in ${timeoutMs} ms`)), timeoutMs);
       }),
     ]);
-    return undefined;
+    return problem ? String(problem).slice(0, 300) : undefined;
   } catch (err) {
     return (err as Error).message.slice(0, 300);
   } finally {
@@ -38,8 +51,7 @@ async function probe(p: PoolRow, timeoutMs: number): Promise<string | undefined>
 /** One check of every pool; state changes and their events in one transaction per pool. */
 export async function checkPools(cmd: Command<unknown>, o: { timeoutMs?: number } = {}): Promise<PoolCheckSummary> {
   await ensureDefaultPool();
-  // A CloudNativePG server has no admin here: CloudNativePG watches its own health.
-  const pools = await db('instance').manyOrNone<PoolRow>(`SELECT * FROM db_pools WHERE NOT (kind = 'dedicated' AND admin_user IS NULL) ORDER BY name`);
+  const pools = await db('instance').manyOrNone<PoolRow>(`SELECT * FROM db_pools ORDER BY name`);
   const problems = await mapBounded(pools, 10, (p) => probe(p, o.timeoutMs ?? 5000));
   let unhealthy = 0;
   for (let i = 0; i < pools.length; i++) {

@@ -9,14 +9,16 @@
  * reading; initdb and pg_ctl, run as `postgres`, could reach neither. The
  * hash keeps two installations (or two test files) apart, so `npm start`
  * starts only its own servers. With the docker driver Odoo's container
- * reaches the server on 127.0.0.1 (DOCKER_NETWORK=host, the default).
+ * reaches the server on 127.0.0.1 (DOCKER_NETWORK=host, the default) or, on
+ * a bridge network, at that network's gateway address, where the server
+ * also listens, open to the bridge's subnet only.
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { assertSafeId } from './backup-store.ts';
 import { log } from '../log.ts';
-import { createLocalPgServer, LOCAL_PG_SUPERUSER, removeLocalPgServer, startLocalPgServer, stopLocalPgServer } from './local-postgres.ts';
+import { createLocalPgServer, type ExtraListen, LOCAL_PG_SUPERUSER, localPgHost, removeLocalPgServer, startLocalPgServer, stopLocalPgServer } from './local-postgres.ts';
 import type { DatabaseServer } from './types.ts';
 
 const PG_HOME = '/var/lib/postgresql';
@@ -41,13 +43,18 @@ function ensureParent(dataDir: string): void {
   }
 }
 
-/** Creates (or starts) the instance's server; its superuser is `postgres` with `adminPassword`. */
-export async function ensureLocalDedicated(dataDir: string, id: string, o: { adminPassword: string; fresh?: boolean }): Promise<DatabaseServer> {
+/**
+ * Creates (or starts) the instance's server; its superuser is `postgres`
+ * with `adminPassword`. `listen`: the docker bridge it must be reachable
+ * from (used when it is made); the host returned is the address it was made
+ * to answer on, the one Odoo's container and the platform both reach.
+ */
+export async function ensureLocalDedicated(dataDir: string, id: string, o: { adminPassword: string; fresh?: boolean; listen?: ExtraListen }): Promise<DatabaseServer> {
   ensureParent(dataDir);
   const dir = dedicatedServerDir(dataDir, id);
   if (o.fresh) await removeLocalPgServer(dir);
-  const port = await createLocalPgServer(dir, { password: o.adminPassword });
-  return { host: '127.0.0.1', port, admin: { user: LOCAL_PG_SUPERUSER, password: o.adminPassword } };
+  const port = await createLocalPgServer(dir, { password: o.adminPassword, listen: o.listen });
+  return { host: localPgHost(dir), port, admin: { user: LOCAL_PG_SUPERUSER, password: o.adminPassword } };
 }
 
 export async function removeLocalDedicated(dataDir: string, id: string): Promise<void> {

@@ -4,10 +4,12 @@
  * helper tests/helpers/pg-server.ts makes its second pool with it too).
  * Debian's initdb and pg_ctl (/usr/lib/postgresql/<v>/bin) refuse to run as
  * root, so both run as the `postgres` user, which owns the server's folder.
- * The server listens on 127.0.0.1 only, on a port chosen once and written
- * into its postgresql.conf (a restart after a reboot comes back on the same
- * port), with password (scram) authentication for everyone and the
- * superuser `postgres` whose password the caller keeps (sealed).
+ * The server listens on 127.0.0.1 (and, for the docker driver on a bridge
+ * network, on that network's gateway address, open to its subnet only;
+ * never on a public interface), on a port chosen once and written into its
+ * postgresql.conf (a restart after a reboot comes back on the same port),
+ * with password (scram) authentication for everyone and the superuser
+ * `postgres` whose password the caller keeps (sealed).
  */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
@@ -56,12 +58,25 @@ export function localPgPort(dir: string): number | undefined {
 }
 
 /**
+ * The address clients should use: the bridge gateway it was made to listen
+ * on (reachable from the host and from the bridge's containers), else 127.0.0.1.
+ */
+export function localPgHost(dir: string): string {
+  const conf = path.join(dataOf(dir), 'postgresql.conf');
+  const m = fs.existsSync(conf) ? /^listen_addresses = '127\.0\.0\.1,([^',]+)'/m.exec(fs.readFileSync(conf, 'utf8')) : null;
+  return m ? m[1] : '127.0.0.1';
+}
+
+/** A second address the server listens on (a Docker bridge's gateway) and the subnet allowed to connect through it. */
+export type ExtraListen = { address: string; subnet: string };
+
+/**
  * Makes the server in `dir` (initdb) unless it exists, then starts it.
  * Returns its port. `fresh`: a folder left by an attempt that did not
  * finish (no port in its config) is made again from scratch: nothing can be
- * in it yet.
+ * in it yet. `listen`: where containers reach it besides loopback.
  */
-export async function createLocalPgServer(dir: string, o: { password: string; fsync?: boolean }): Promise<number> {
+export async function createLocalPgServer(dir: string, o: { password: string; fsync?: boolean; listen?: ExtraListen }): Promise<number> {
   const why = localPgUnavailable();
   if (why) throw new Error(why);
   let port = localPgPort(dir);
@@ -82,9 +97,18 @@ export async function createLocalPgServer(dir: string, o: { password: string; fs
     port = await freeLocalPort();
     // Appended by the postgres user's file owner (we are root: keep the owner).
     const conf = path.join(dataOf(dir), 'postgresql.conf');
-    const extra = [`port = ${port} # saasodoo: chosen once, kept across restarts`, `listen_addresses = '127.0.0.1'`, `unix_socket_directories = '${dir}'`];
+    if (o.listen && !(net.isIPv4(o.listen.address) && /^[0-9.]+\/\d{1,2}$/.test(o.listen.subnet))) throw new Error(`not an IPv4 bridge address and subnet: ${o.listen.address} ${o.listen.subnet}`);
+    const listen = ['127.0.0.1', ...(o.listen ? [o.listen.address] : [])].join(',');
+    const extra = [`port = ${port} # saasodoo: chosen once, kept across restarts`, `listen_addresses = '${listen}'`, `unix_socket_directories = '${dir}'`];
     if (o.fsync === false) extra.push('fsync = off', 'synchronous_commit = off', 'full_page_writes = off');
     fs.appendFileSync(conf, `\n${extra.join('\n')}\n`);
+    // initdb's pg_hba.conf allows loopback only. Through the bridge address come its containers (each
+    // tenant still needs its password) and this machine itself, whose source address Linux may pick on
+    // another interface (`samehost`: any of this machine's own addresses).
+    if (o.listen) {
+      const hba = [`host all all ${o.listen.subnet} scram-sha-256 # saasodoo: docker bridge`, 'host all all samehost scram-sha-256 # saasodoo: this machine'];
+      fs.appendFileSync(path.join(dataOf(dir), 'pg_hba.conf'), `${hba.join('\n')}\n`);
+    }
   }
   await startLocalPgServer(dir);
   return port;

@@ -238,6 +238,14 @@ export interface RuntimeDriver {
   /** Stops and deletes the dedicated server and its data. Idempotent. */
   removeDatabaseServer(id: string): Promise<void>;
 
+  /**
+   * Drivers whose dedicated servers the platform holds no credentials for
+   * (CloudNativePG): why the server is not healthy, from its operator's
+   * status, or undefined when it is. The pool health check uses it instead
+   * of a `SELECT 1`; a driver without it is checked by connecting.
+   */
+  databaseServerProblem?(id: string): Promise<string | undefined>;
+
   /** Set the storage quota (Kubernetes: PVC size, grow-only; local: recorded limit). */
   setQuota(id: string, bytes: number): Promise<void>;
 

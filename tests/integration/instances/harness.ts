@@ -88,6 +88,8 @@ export type HarnessOptions = {
    * the tests build, behind a gateway of its own).
    */
   driver?: 'local' | 'docker';
+  /** Driver `docker`: the network (DOCKER_NETWORK); default `host`. */
+  dockerNetwork?: string;
 };
 
 export type Harness = {
@@ -173,7 +175,7 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
   let docker: Harness['docker'];
   let gateway: http.Server | undefined;
   if (o.driver === 'docker') {
-    Object.assign(process.env, { RUNTIME_DRIVER: 'docker', ODOO_IMAGE: await testOdooImage(), DOCKER_NETWORK: 'host', LOCAL_INSTANCE_PORT_BASE: String(portBase) });
+    Object.assign(process.env, { RUNTIME_DRIVER: 'docker', ODOO_IMAGE: await testOdooImage(), DOCKER_NETWORK: o.dockerNetwork ?? 'host', LOCAL_INSTANCE_PORT_BASE: String(portBase) });
     resetConfig();
     const host = await startDockerRuntime(DockerDriver.fromConfig());
     gateway = await startGateway({ port: 0, supervisor: {} as Supervisor, baseDomain: 'localhost', instanceRouter: (sub) => host.router(sub) });

@@ -28,7 +28,9 @@ import { poolsTable } from '@saasodoo/platform/cli/pools';
 import { unseal } from '@saasodoo/platform/instances/secrets';
 import { createTestUser, type TestUser } from '../../helpers/auth.ts';
 import { destroyPgServer, pgServerUnavailable, startPgServer, type TestPgServer } from '../../helpers/pg-server.ts';
-import { call, deliver, provisioned, row, startHarness, type Harness } from './harness.ts';
+import { settle } from '@saasodoo/platform/instances/command';
+import { runtime } from '@saasodoo/platform/runtime/index';
+import { call, deliver, deliverQueued, provisioned, row, startHarness, type Harness } from './harness.ts';
 
 const unavailable = pgServerUnavailable();
 if (unavailable) console.warn(`database pool tests skipped: ${unavailable}`);
@@ -98,6 +100,13 @@ async function odooLogin(id: string, login: string, password: string): Promise<{
   });
   const j = JSON.parse(body);
   return j.result ? { uid: j.result.uid } : { error: j.error?.data?.name };
+}
+
+const passwords = new Map<string, string>();
+/** The Odoo login password the portal shows the customer (once: kept here for the next test). */
+async function passwordOf(id: string): Promise<string> {
+  if (!passwords.has(id)) passwords.set(id, (await call(h.fn.instances, alice.accessToken, { query: { id } })).body.adminPassword);
+  return passwords.get(id)!;
 }
 
 /** Whether anything answers on a local port. */
@@ -244,7 +253,7 @@ describe.skipIf(!!unavailable)('database pools', () => {
 
   it('plan changes shared → dedicated → shared move the database (Odoo stopped, copied, verified, switched, started), keeping every row and file; the old copy goes', async () => {
     const id = onOther; // basic plan, on the shared pool `second`
-    const password = (await call(h.fn.instances, alice.accessToken, { query: { id } })).body.adminPassword;
+    const password = await passwordOf(id);
     const before = await row(id);
     await asTenant(id, 'CREATE TABLE x_moved (n integer); INSERT INTO x_moved SELECT generate_series(1, 1000)');
     const file = path.join(config().dataDir, 'instances', id, 'filestore', before.db_name, 'zz', 'marker.bin');
@@ -345,5 +354,102 @@ describe.skipIf(!!unavailable)('database pools', () => {
     expect(lines[0]).toMatch(/^name\s+kind\s+server\s+instances\s+capacity\s+state/);
     expect(lines.find((l) => l.startsWith('second'))).toMatch(new RegExp(`^second\\s+shared\\s+127\\.0\\.0\\.1:${server.port}\\s+3\\s+10\\s+active`));
     expect(out).not.toContain(server.password);
+  });
+
+  /** Sends the plan change quota-set acts on (as billing does), optionally with a move step made to fail. */
+  async function changePlan(id: string, plan: string, failAt?: string): Promise<void> {
+    if (failAt) process.env.MOVE_FAIL_AT_STEP = failAt;
+    resetConfig();
+    try {
+      const r = await deliver(h.fn.quotaSet, 'com.saasodoo.instance.quota', { instanceId: id, customerId: alice.userId, plan });
+      expect(r.status).toBeLessThan(300);
+    } finally {
+      delete process.env.MOVE_FAIL_AT_STEP;
+      resetConfig();
+    }
+  }
+  const action = async (id: string, a: string) => {
+    const r = await call(h.fn.instanceAction, alice.accessToken, { body: { id, action: a } });
+    expect(r.status, JSON.stringify(r.body)).toBe(202);
+    await deliverQueued(h.fn.instanceOps, id, `instance.${a}`);
+  };
+  /** The `move` progress steps reported for `id` since `since` events. */
+  const moveSteps = (id: string, since: number) =>
+    h.events
+      .slice(since)
+      .filter((e) => e.type === 'com.saasodoo.instance.progress' && e.subject === id && e.data.operation === 'move')
+      .map((e) => e.data.step);
+  const lastHistory = async (id: string, n: number) =>
+    (await db('instance').many(`SELECT to_status, reason FROM instance_history WHERE instance_id = $1 ORDER BY at DESC, id DESC LIMIT $2`, [id, n])).reverse();
+
+  it('a stopped instance moves to its own server without being started (no stop or start step) and stays stopped; started, Odoo runs there', async () => {
+    const id = onDefault; // basic, on `default`
+    const password = await passwordOf(id);
+    const before = await row(id);
+    await asTenant(id, 'CREATE TABLE x_stopped (n integer); INSERT INTO x_stopped SELECT generate_series(1, 100)');
+    await action(id, 'stop');
+    expect((await row(id)).status).toBe('stopped');
+    const since = h.events.length;
+    await changePlan(id, 'premium-monthly');
+    const r = await row(id);
+    expect(r).toMatchObject({ status: 'stopped', plan: 'premium-monthly', db_pool: dedicatedPoolName(id), previous_status: null });
+    expect((await (await runtime()).status(id)).state).toBe('stopped');
+    expect(moveSteps(id, since)).toEqual(MOVE_STEPS.filter((s) => s !== 'stop' && s !== 'start'));
+    expect((await lastHistory(id, 2)).map((x) => x.to_status)).toEqual(['migrating', 'stopped']);
+    expect(await asTenant(id, 'SELECT count(*)::int AS n FROM x_stopped')).toEqual([{ n: 100 }]);
+    const { provisionerDb } = await import('@saasodoo/platform/db/index');
+    expect(await provisionerDb().oneOrNone('SELECT 1 FROM pg_database WHERE datname = $1', [before.db_name])).toBeNull();
+    // Its next start runs on the new server (the old database is gone: a login proves Odoo reads the new one).
+    await action(id, 'start');
+    expect((await row(id)).status).toBe('running');
+    expect((await odooLogin(id, alice.email, password)).uid).toBeGreaterThan(0);
+  });
+
+  it('a suspended instance: a failed move leaves it suspended on its own server; the move back to a shared server keeps it suspended; resumed, Odoo runs there', async () => {
+    const id = onDefault; // premium now, on its own server
+    const password = await passwordOf(id);
+    expect((await deliver(h.fn.instanceOps, 'com.saasodoo.instance.suspend', { instanceId: id, customerId: alice.userId, reason: 'overdue' })).status).toBe(204);
+    const before = await row(id);
+    expect(before.status).toBe('suspended');
+
+    // Failing after the switch (its runtime was already told the new server): all of it is undone.
+    await changePlan(id, 'basic-monthly', 'start');
+    const failed = await row(id);
+    expect(failed).toMatchObject({ status: 'suspended', db_pool: dedicatedPoolName(id), db_host: before.db_host, db_port: before.db_port, error_step: null, previous_status: null });
+    expect((await (await runtime()).status(id)).state).toBe('suspended');
+    expect(await onSecond('SELECT 1 FROM pg_database WHERE datname = $1', [before.db_name])).toBe(0);
+    expect((await lastHistory(id, 1))[0].reason).toMatch(/failed at start \(still on its previous server\)/);
+    expect(await asTenant(id, 'SELECT count(*)::int AS n FROM x_stopped')).toEqual([{ n: 100 }]);
+
+    // The plan is already basic: the same plan change sent again retries the move.
+    await changePlan(id, 'basic-monthly');
+    const moved = await row(id);
+    expect(moved).toMatchObject({ status: 'suspended', plan: 'basic-monthly', db_pool: 'second', db_port: server.port, previous_status: null });
+    expect((await (await runtime()).status(id)).state).toBe('suspended');
+    expect(fs.existsSync(dedicatedServerDir(config().dataDir, id))).toBe(false);
+    expect(await answers(before.db_port)).toBe(false);
+    expect(await asTenant(id, 'SELECT count(*)::int AS n FROM x_stopped')).toEqual([{ n: 100 }]);
+    expect((await deliver(h.fn.instanceOps, 'com.saasodoo.instance.resume', { instanceId: id, customerId: alice.userId })).status).toBe(204);
+    expect((await row(id)).status).toBe('running');
+    expect((await odooLogin(id, alice.email, password)).uid).toBeGreaterThan(0);
+  });
+
+  it('an instance in error moves (Odoo stopped for the copy) and stays in error with its reason; started, it runs on the new server', async () => {
+    const id = onOther; // basic, on `second`
+    const password = await passwordOf(id);
+    const before = await row(id);
+    // As a failed start leaves it (instance-ops: settle to error with the step and reason).
+    await settle(id, 'error', { actor: 'test', reason: 'start failed: test' }, { error_step: 'start', error_reason: 'test' });
+    const since = h.events.length;
+    await changePlan(id, 'premium-monthly');
+    const r = await row(id);
+    expect(r).toMatchObject({ status: 'error', error_step: 'start', error_reason: 'test', db_pool: dedicatedPoolName(id), previous_status: null });
+    expect((await (await runtime()).status(id)).state).toBe('stopped');
+    expect(moveSteps(id, since)).toEqual(MOVE_STEPS.filter((s) => s !== 'start'));
+    expect(await asTenant(id, 'SELECT count(*)::int AS n, sum(n)::int AS s FROM x_moved')).toEqual([{ n: 1000, s: 500500 }]);
+    expect(await onSecond('SELECT 1 FROM pg_database WHERE datname = $1', [before.db_name])).toBe(0);
+    await action(id, 'start');
+    expect((await row(id)).status).toBe('running');
+    expect((await odooLogin(id, alice.email, password)).uid).toBeGreaterThan(0);
   });
 });

@@ -57,7 +57,7 @@ describe('portal words', () => {
   });
   it('a database move on a plan change is explained in customer words: status, steps, history; a failed one says the instance stays as it was', () => {
     expect(statusWords('migrating', 'paid')).toBe('moving to a new server');
-    expect(statusExplanation('migrating')).toMatch(/Odoo is paused for a few minutes/);
+    expect(statusExplanation('migrating')).toMatch(/If Odoo was running, it is paused meanwhile and comes back by itself; a stopped or suspended instance stays as it was/);
     expect(statusExplanation('running')).toBeUndefined();
     expect(effectiveHealth('migrating', 'healthy')).toBe('not_checked_yet');
     expect(stepWords('move', 'drop_old')).toBe('cleaning up the old server');

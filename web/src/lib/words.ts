@@ -19,7 +19,7 @@ export function statusWords(status: string, billing: string | undefined): string
  */
 export function statusExplanation(status: string): string | undefined {
 	if (status === 'migrating')
-		return 'Your plan changed, so your Odoo data is moving to the database server that comes with it. Odoo is paused for a few minutes and comes back by itself; nothing you saved is lost. If the move does not work, your instance stays where it was and keeps running.';
+		return 'Your plan changed, so your Odoo data is moving to the database server that comes with it. This takes a few minutes and nothing you saved is lost. If Odoo was running, it is paused meanwhile and comes back by itself; a stopped or suspended instance stays as it was. If the move does not work, your instance stays where it was.';
 	return undefined;
 }
 

@@ -157,6 +157,8 @@ export class DockerDriver extends StoredBackups implements RuntimeDriver {
   protected readonly restoresIntoMissing = false;
   private readonly tools: PgTools;
   private readonly users = new Map<string, { uid: number; gid: number }>();
+  /** The engine's CPU count (read by apply, before any container is made). */
+  private ncpu?: number;
 
   constructor(opts: DockerDriverOptions) {
     super();
@@ -171,9 +173,25 @@ export class DockerDriver extends StoredBackups implements RuntimeDriver {
     return new DockerDriver({ docker: dockerFromHost(config().DOCKER_HOST), settings: dockerSettingsFromConfig() });
   }
 
-  /** The instance's dedicated PostgreSQL: a real server on this machine (dedicated-local.ts). */
-  ensureDatabaseServer(spec: InstanceSpec, o: { adminPassword: string; fresh?: boolean }): Promise<DatabaseServer> {
-    return ensureLocalDedicated(this.settings.dataDir, spec.id, o);
+  /**
+   * The instance's dedicated PostgreSQL: a real server on this machine
+   * (dedicated-local.ts). On the host network Odoo reaches it on 127.0.0.1;
+   * on a bridge network it also listens on the bridge's gateway (the host's
+   * own address on that bridge, not a public interface), open to the
+   * bridge's subnet, and that address is the one Odoo is given.
+   */
+  async ensureDatabaseServer(spec: InstanceSpec, o: { adminPassword: string; fresh?: boolean }): Promise<DatabaseServer> {
+    return ensureLocalDedicated(this.settings.dataDir, spec.id, { ...o, listen: await this.bridgeAddress() });
+  }
+
+  /** The bridge network's gateway and subnet (undefined on the host network). */
+  private async bridgeAddress(): Promise<{ address: string; subnet: string } | undefined> {
+    if (this.hostNetwork()) return undefined;
+    await this.ensureNetwork();
+    const net = await this.docker.getNetwork(this.settings.network).inspect();
+    const v4 = (net.IPAM?.Config ?? []).find((c: { Subnet?: string; Gateway?: string }) => c.Gateway && c.Subnet && !c.Subnet.includes(':'));
+    if (!v4?.Gateway || !v4.Subnet) throw new RuntimeError('failed', `network ${this.settings.network} has no IPv4 gateway for the database server to listen on`);
+    return { address: v4.Gateway, subnet: v4.Subnet };
   }
 
   /** pg_ctl start waited for it already. */
@@ -342,7 +360,12 @@ export class DockerDriver extends StoredBackups implements RuntimeDriver {
     }
   }
 
-  private async ensureNetwork(): Promise<void> {
+  /**
+   * Creates the bridge network when missing (nothing on the host network).
+   * The host service calls it before starting dedicated servers, which
+   * listen on the bridge's address.
+   */
+  async ensureNetwork(): Promise<void> {
     if (this.hostNetwork()) return;
     const name = this.settings.network;
     try {
@@ -362,7 +385,8 @@ export class DockerDriver extends StoredBackups implements RuntimeDriver {
     return {
       Binds: [`${path.join(dir, 'data')}:${ODOO_DATA_DIR}`, `${path.join(dir, 'addons')}:/mnt/extra-addons`, `${path.join(dir, 'odoo.conf')}:${ODOO_RC}:ro`],
       NetworkMode: this.settings.network,
-      NanoCpus: Math.round(spec.resources.cpu * 1e9),
+      // Docker refuses a limit above the host's CPUs: a plan larger than this machine gets all of it.
+      NanoCpus: Math.round(Math.min(spec.resources.cpu, this.ncpu ?? Infinity) * 1e9),
       Memory: memory,
       MemorySwap: memory, // no swap beyond the plan's memory
       ...(this.hostNetwork()
@@ -482,6 +506,7 @@ export class DockerDriver extends StoredBackups implements RuntimeDriver {
     if (clash) throw new RuntimeError('invalid', `subdomain ${spec.subdomain} is used by another instance`);
     const image = this.imageOf(spec);
     const user = await this.imageUser(image);
+    this.ncpu ??= (await this.docker.info()).NCPU || undefined;
     const dir = this.instanceDir(spec.id);
     await fs.mkdir(dir, { recursive: true, mode: 0o700 });
     await fs.chmod(dir, 0o711); // the container user must reach data/ and odoo.conf, nothing else

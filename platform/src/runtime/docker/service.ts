@@ -15,9 +15,12 @@ export const dockerRuntimeService: HostService = {
     const { DockerDriver } = await import('./driver.ts');
     const { startDockerRuntime } = await import('./host.ts');
     const { bringUpLocalDedicated } = await import('../dedicated-local.ts');
+    const { log } = await import('../../log.ts');
+    const driver = DockerDriver.fromConfig();
+    // A bridge network's address must exist before the dedicated servers listening on it start.
+    await driver.ensureNetwork().catch((err) => log.warn({ reason: (err as Error).message }, 'the docker network is not ready: dedicated servers may answer on loopback only'));
     // Premium instances' own database servers (on this machine with this driver too) before the instances.
     const stopServers = await bringUpLocalDedicated(ctx.config.dataDir);
-    const driver = DockerDriver.fromConfig();
     const rt = await startDockerRuntime(driver);
     ctx.setInstanceRouter(rt.router);
     const stop = async () => {

@@ -68,11 +68,13 @@ export const RUNTIME_RBAC_RULES = [
   { apiGroups: ['batch'], resources: ['jobs'], verbs: ['patch', 'watch', 'delete'] },
   { apiGroups: ['traefik.io'], resources: ['ingressroutes'], verbs: ['patch'] },
   { apiGroups: ['cert-manager.io'], resources: ['certificates'], verbs: ['patch'] },
-  // Dedicated databases (plan `dedicated`): one CloudNativePG Cluster per instance.
-  { apiGroups: ['postgresql.cnpg.io'], resources: ['clusters'], verbs: ['patch', 'watch', 'delete'] },
+  // Dedicated databases (plan `dedicated`): one CloudNativePG Cluster per instance (get: the pool health check reads its status).
+  { apiGroups: ['postgresql.cnpg.io'], resources: ['clusters'], verbs: ['get', 'patch', 'watch', 'delete'] },
 ] as const satisfies readonly { apiGroups: readonly string[]; resources: readonly string[]; verbs: readonly string[] }[];
 
 const JOB_TIMEOUT_MS = 60 * 60 * 1000;
+/** CloudNativePG's status.phase when all is well (its `PhaseHealthy`). */
+const CNPG_HEALTHY_PHASE = 'Cluster in healthy state';
 
 function httpCode(err: unknown): number | undefined {
   const e = err as { code?: unknown; statusCode?: unknown };
@@ -266,6 +268,31 @@ export class KubernetesDriver extends StoredBackups implements RuntimeDriver {
   async waitDatabaseServer(id: string, timeoutMs: number): Promise<void> {
     type CnpgCluster = KubernetesObject & { status?: { readyInstances?: number } };
     await this.watchOne<CnpgCluster>(`/apis/postgresql.cnpg.io/v1/namespaces/${this.ns()}/clusters`, dbClusterName(id), timeoutMs, (c) => ((c.status?.readyInstances ?? 0) >= 1 ? true : undefined));
+  }
+
+  /**
+   * The pool health check's probe of a CloudNativePG server (the platform
+   * holds no credentials for it, so it asks CloudNativePG): a problem when
+   * the Cluster is missing, its `Ready` condition is not True, fewer
+   * instances are ready than it has, or (without conditions) its phase is
+   * not the healthy one. Undefined when healthy.
+   */
+  async databaseServerProblem(id: string): Promise<string | undefined> {
+    assertSafeId(id, 'instance id');
+    type CnpgCluster = KubernetesObject & {
+      spec?: { instances?: number };
+      status?: { instances?: number; readyInstances?: number; phase?: string; conditions?: { type: string; status: string; reason?: string; message?: string }[] };
+    };
+    const c = await this.read<CnpgCluster>('postgresql.cnpg.io/v1', 'Cluster', dbClusterName(id));
+    if (!c) return 'its CloudNativePG Cluster does not exist';
+    const st = c.status ?? {};
+    const want = st.instances ?? c.spec?.instances ?? 1;
+    const phase = st.phase ? ` (phase: ${st.phase})` : '';
+    const ready = st.conditions?.find((x) => x.type === 'Ready');
+    if (ready && ready.status !== 'True') return `CloudNativePG reports it not ready${ready.reason ? `: ${ready.reason}` : ''}${ready.message ? ` (${ready.message})` : ''}${phase}`.slice(0, 300);
+    if ((st.readyInstances ?? 0) < want) return `${st.readyInstances ?? 0} of ${want} PostgreSQL instance(s) ready${phase}`;
+    if (!ready && st.phase !== CNPG_HEALTHY_PHASE) return st.phase ? `CloudNativePG reports the phase "${st.phase}"` : 'CloudNativePG reports no status yet';
+    return undefined;
   }
 
   /** Deletes the Cluster (CloudNativePG removes its pods and volumes, the garbage collector its owner Secret). */
