@@ -1,4 +1,7 @@
 /** Small helpers the benchmarks share (files starting with _ are not benchmarks). */
+import fs from 'node:fs';
+import inspector from 'node:inspector/promises';
+import path from 'node:path';
 
 /** Runs `task(i)` for every i < n with `concurrency` in flight; resolves to the elapsed seconds. */
 export async function pool(n: number, concurrency: number, task: (i: number) => Promise<void>): Promise<number> {
@@ -14,3 +17,26 @@ export async function pool(n: number, concurrency: number, task: (i: number) => 
 
 /** The p-th percentile of an ascending array. */
 export const pct = (sorted: number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+
+/**
+ * Runs `fn` under the V8 CPU profiler of this process when BENCH_CPUPROF
+ * names a directory (writing `<label>.cpuprofile` there), so a bench can
+ * profile exactly its measured window; plain `fn()` otherwise. Summarise a
+ * profile with `node tests/bench/cpuprof-top.mjs <file>`.
+ */
+export async function profiled<T>(label: string, fn: () => Promise<T>): Promise<T> {
+  const dir = process.env.BENCH_CPUPROF;
+  if (!dir) return fn();
+  const session = new inspector.Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  try {
+    return await fn();
+  } finally {
+    const { profile } = await session.post('Profiler.stop');
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, `${label}.cpuprofile`), JSON.stringify(profile));
+    session.disconnect();
+  }
+}

@@ -23,7 +23,7 @@ import { resetSigningKey } from '@saasodoo/platform/auth/signing';
 import { hashPassword, verifyPassword } from '@saasodoo/platform/auth/passwords';
 import { createTestUser, TEST_PASSWORD } from '../helpers/auth.ts';
 import { freePort } from '../helpers/ports.ts';
-import { pool } from './_kit.ts';
+import { pool, profiled } from './_kit.ts';
 import { autocannonShots } from './_load.ts';
 
 const CONCURRENCY = 8;
@@ -70,7 +70,7 @@ export async function bench(opts: { quick: boolean }) {
       }));
     // Warm-up (JIT, database and Redis connections), as the raw verify had its hash made first.
     await autocannonShots(login.url, { connections: CONCURRENCY, headers: JSON_HEADERS, shots: loginShots(2 * CONCURRENCY, 3) });
-    const logins = await autocannonShots(login.url, { connections: CONCURRENCY, headers: JSON_HEADERS, shots: loginShots(n, 1) });
+    const logins = await profiled('login', () => autocannonShots(login.url, { connections: CONCURRENCY, headers: JSON_HEADERS, shots: loginShots(n, 1) }));
     const loginErrors = logins.errors + logins.non2xx;
     const loginRate = logins.rps;
 

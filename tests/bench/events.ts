@@ -13,7 +13,7 @@ import { config } from '@saasodoo/platform/config';
 import { startBroker } from '@saasodoo/platform/broker/broker';
 import { exchangeName, queueNames } from '@saasodoo/platform/broker/topology';
 import type { Trigger } from '@saasodoo/events/triggers';
-import { pool, pct } from './_kit.ts';
+import { pool, pct, profiled } from './_kit.ts';
 import { autocannonShots } from './_load.ts';
 
 const TYPE = 'com.saasodoo.health.tick';
@@ -57,11 +57,13 @@ export async function bench(opts: { quick: boolean }) {
         req.on('error', reject);
         req.end(body);
       });
-    const ingress = await autocannonShots(broker.url, {
-      connections: CONCURRENCY,
-      headers: { 'content-type': 'application/json', 'ce-specversion': '1.0', 'ce-type': TYPE, 'ce-source': '/bench' },
-      shots: Array.from({ length: n }, (_, i) => ({ body, headers: { 'ce-id': `${name}-e${i}` } })),
-    });
+    const ingress = await profiled('broker-ingress', () =>
+      autocannonShots(broker.url, {
+        connections: CONCURRENCY,
+        headers: { 'content-type': 'application/json', 'ce-specversion': '1.0', 'ce-type': TYPE, 'ce-source': '/bench' },
+        shots: Array.from({ length: n }, (_, i) => ({ body, headers: { 'ce-id': `${name}-e${i}` } })),
+      }),
+    );
     await broker.stop();
     const rawRate = n / rawSecs;
     const ingressRate = ingress.rps;

@@ -28,7 +28,7 @@ import type { Supervisor } from '@saasodoo/platform/host/supervisor';
 import { log } from '@saasodoo/platform/log';
 import { webhookToken } from '@saasodoo/platform/billing/webhook';
 import { freePort } from '../helpers/ports.ts';
-import { pct } from './_kit.ts';
+import { pct, profiled } from './_kit.ts';
 import { autocannonShots, type Load } from './_load.ts';
 import { spawnFunction, untilOk, type Proc } from './_shared.ts';
 
@@ -156,7 +156,7 @@ export async function bench(opts: { quick: boolean }) {
 
     // 3. the intake: token check, validation, inbox + outbox in one transaction, 200 after commit
     await load(intakeUrl, warmBodies);
-    const intakeFig = asFigures(await load(intakeUrl, bodies));
+    const intakeFig = asFigures(await profiled('webhook-gateway', () => load(intakeUrl, bodies)));
     const stored = (await db('billing').one<{ n: number }>('SELECT count(*) AS n FROM kb_inbox')).n - warm;
 
     const rate = (f: Figures) => `${f.rate.toFixed(0)}/s`;
