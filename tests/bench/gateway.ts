@@ -8,6 +8,7 @@
 import type { AddressInfo } from 'node:net';
 import { startGateway } from '@saasodoo/platform/host/gateway';
 import type { Supervisor } from '@saasodoo/platform/host/supervisor';
+import { profiled } from './_kit.ts';
 import { autocannon, describe } from './_load.ts';
 import { spawnFunction, untilOk } from './_shared.ts';
 
@@ -30,7 +31,7 @@ export async function bench(opts: { quick: boolean }) {
     await autocannon(direct, { connections: CONNECTIONS, seconds: 1 }); // warm-up (JIT, sockets)
     await autocannon(via, { connections: CONNECTIONS, seconds: 1 });
     const d = await autocannon(direct, { connections: CONNECTIONS, seconds });
-    const g = await autocannon(via, { connections: CONNECTIONS, seconds });
+    const g = await profiled('gateway-get', () => autocannon(via, { connections: CONNECTIONS, seconds }));
     const body = JSON.stringify({ name: 'x'.repeat(200), items: Array.from({ length: 20 }, (_, i) => ({ i, tag: `t${i}` })) });
     const post = { connections: CONNECTIONS, seconds, method: 'POST' as const, headers: { 'content-type': 'application/json' }, body };
     const dp = await autocannon(direct, post);
