@@ -78,8 +78,8 @@ const appending = new Map<ServiceDatabase, { waiting: Appending[]; writes: numbe
  * arriving while a write is in flight go into the next statement together
  * (group commit): one round trip and one commit for all of them, instead
  * of BEGIN, INSERT and COMMIT each, which on a busy path (every audited
- * POST) cost more than the request's own work. Rejects with the database's
- * error (the caller decides what then).
+ * POST) cost more than the request's own work. Throws (400-mapped) for data
+ * the catalogue refuses, as outboxRow; rejects with the database's error.
  */
 export function appendEvent(service: ServiceDatabase, type: string, data: unknown, o: EmitOptions = {}): Promise<string> {
   const row = outboxRow(type, data, o);
