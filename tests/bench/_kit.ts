@@ -44,9 +44,9 @@ export async function profiled<T>(label: string, fn: () => Promise<T>): Promise<
 /**
  * CPU time (user + system, ms, every thread) a process has used so far:
  * this process from process.cpuUsage, another from /proc/<pid>/stat (Linux;
- * NaN elsewhere). Unlike requests per second, CPU per request hardly moves
+ * NaN elsewhere). CPU per request moves much less than requests per second
  * with what else the machine runs, so it is the figure to compare on a
- * shared machine.
+ * shared machine (short of overload, where it inflates too).
  */
 export function cpuMs(pid = process.pid): number {
   if (pid === process.pid) {

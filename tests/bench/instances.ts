@@ -92,7 +92,7 @@ export async function bench(opts: { quick: boolean }) {
   const [first, ...rest] = times;
   const total = median(rest);
   return [
-    ...[...phases].map(([label, xs]) => ({ name: `  provisioning timeline: ${label} → next event (median of ${xs.length})`, value: `${median(xs).toFixed(0)} ms` })),
+    ...[...phases].map(([label, xs]) => ({ name: `provisioning timeline: ${label} → next event (median of ${xs.length})`, value: `${median(xs).toFixed(0)} ms` })),
     { name: `of which Odoo init, stand-in (plain init; median of ${n})`, value: `${steps.odooInit.toFixed(0)} ms` },
     {
       name: `of which template copy (median of ${n})`,
