@@ -12,7 +12,8 @@ import type { Caller } from './auth/verify.ts';
 import type { ServiceDatabase } from './db/services.ts';
 import { buildEvent, send } from './emit.ts';
 import type { Logger } from './log.ts';
-import { enqueue, transact } from './outbox.ts';
+import { PREFIX } from '@saasodoo/events';
+import { appendEvent } from './outbox.ts';
 
 /** What a handler may add to its result about the action (stripped from the response). */
 export type AuditNote = { customerId?: string; instanceId?: string };
@@ -37,7 +38,8 @@ function actionName(fn: string, body: unknown): string {
 
 /**
  * Emits the audit event of one handled POST. A function with an outbox puts
- * it there (durable: the relay sends it once the broker is back); one without
+ * it there (durable: the relay sends it once the broker is back; concurrent
+ * requests' entries share one statement and commit); one without
  * sends it straight to the broker. Never throws: the action has happened (or
  * failed) whatever the trail does, so an entry that could go nowhere is
  * logged, without its body, instead of turning a done action into an error.
@@ -63,7 +65,7 @@ export async function recordAction(o: { fn: string; caller?: Caller; body: unkno
   if (o.outbox) {
     const outbox = o.outbox;
     try {
-      await transact(outbox, (t) => enqueue(t, 'audit.action', data));
+      await appendEvent(outbox, `${PREFIX}audit.action`, data);
       return;
     } catch (err) {
       o.log.warn({ reason: (err as Error).message }, 'audit entry not queued; sending it straight to the broker');

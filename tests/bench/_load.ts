@@ -62,7 +62,7 @@ const next = (req) => {
 };
 let start = 0;
 let last = 0;
-const run = autocannon({ url: spec.url, connections: spec.connections, amount: spec.shots.length, method: spec.method, headers: spec.headers, requests: [{ setupRequest: next }] }, (err, r) => {
+const run = autocannon({ url: spec.url, connections: spec.connections, amount: spec.shots.length, method: spec.method, headers: spec.headers, ...(spec.overallRate ? { overallRate: spec.overallRate } : {}), requests: [{ setupRequest: next }] }, (err, r) => {
   if (err) throw err;
   process.stdout.write(JSON.stringify({ ...r, elapsedMs: last - start }));
 });
@@ -72,14 +72,15 @@ run.on('response', () => (last = performance.now()));
 
 /**
  * Sends every shot once (each request its own body and headers, so no two
- * are the same notification, login or signup), `connections` in flight,
+ * are the same notification, login or signup), `connections` in flight
+ * (and at most `overallRate` requests per second when given: an open-ish load),
  * from a separate process; rate over the whole run and latency percentiles.
  */
-export async function autocannonShots(url: string, o: { connections: number; method?: 'GET' | 'POST'; headers?: Record<string, string>; shots: Shot[] }): Promise<Load> {
+export async function autocannonShots(url: string, o: { connections: number; method?: 'GET' | 'POST'; headers?: Record<string, string>; shots: Shot[]; overallRate?: number }): Promise<Load> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-load-'));
   const spec = path.join(dir, 'spec.json');
   try {
-    fs.writeFileSync(spec, JSON.stringify({ url, connections: o.connections, method: o.method ?? 'POST', headers: o.headers ?? {}, shots: o.shots }));
+    fs.writeFileSync(spec, JSON.stringify({ url, connections: o.connections, method: o.method ?? 'POST', headers: o.headers ?? {}, shots: o.shots, overallRate: o.overallRate }));
     const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', DRIVER], {
       env: { ...process.env, LOAD_SPEC: spec, AUTOCANNON_LIB: pathToFileURL(lib).href },
       maxBuffer: 16 * 1024 * 1024,

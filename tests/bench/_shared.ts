@@ -79,12 +79,15 @@ function bareBundle(): Promise<string> {
 export async function spawnFunction(name: string): Promise<Proc> {
   const port = await freePort();
   const file = name === 'bare' ? await bareBundle() : (await functionBundles([name]))[name]!.file;
-  const child = spawn(process.execPath, [...FUNCTION_NODE_ARGS, file, name], {
+  // BENCH_CPUPROF: the process writes its CPU profile there when it ends (SIGTERM lets it exit normally).
+  const prof = process.env.BENCH_CPUPROF;
+  const profArgs = prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`, `--cpu-prof-name=${name}-${port}.cpuprofile`] : [];
+  const child = spawn(process.execPath, [...FUNCTION_NODE_ARGS, ...profArgs, file, name], {
     cwd: repoRoot,
     env: { ...process.env, PORT: String(port), FUNCTION_NAME: name },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
-  return { port, child, kill: () => child.kill('SIGKILL') };
+  return { port, child, kill: () => child.kill(prof ? 'SIGTERM' : 'SIGKILL') };
 }
 
 /** Polls `url` until it answers 200; returns the ms since `t0`. */

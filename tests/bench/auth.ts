@@ -23,7 +23,7 @@ import { resetSigningKey } from '@saasodoo/platform/auth/signing';
 import { hashPassword, verifyPassword } from '@saasodoo/platform/auth/passwords';
 import { createTestUser, TEST_PASSWORD } from '../helpers/auth.ts';
 import { freePort } from '../helpers/ports.ts';
-import { pool } from './_kit.ts';
+import { perRequest, pool, profiled, withCpu } from './_kit.ts';
 import { autocannonShots } from './_load.ts';
 
 const CONCURRENCY = 8;
@@ -54,9 +54,11 @@ export async function bench(opts: { quick: boolean }) {
 
     // raw argon2id verify, same parameters, same concurrency
     const phc = await hashPassword(TEST_PASSWORD);
-    const rawSeconds = await pool(n, CONCURRENCY, async () => {
-      if (!(await verifyPassword(phc, TEST_PASSWORD))) throw new Error('verify failed');
-    });
+    const [rawSeconds, [rawCpu]] = await withCpu([process.pid], () =>
+      pool(n, CONCURRENCY, async () => {
+        if (!(await verifyPassword(phc, TEST_PASSWORD))) throw new Error('verify failed');
+      }),
+    );
     const rawRate = n / rawSeconds;
 
     // login through the function (HTTP, validation, rate-limit checks, argon2, session row, Redis, JWT)
@@ -70,7 +72,8 @@ export async function bench(opts: { quick: boolean }) {
       }));
     // Warm-up (JIT, database and Redis connections), as the raw verify had its hash made first.
     await autocannonShots(login.url, { connections: CONCURRENCY, headers: JSON_HEADERS, shots: loginShots(2 * CONCURRENCY, 3) });
-    const logins = await autocannonShots(login.url, { connections: CONCURRENCY, headers: JSON_HEADERS, shots: loginShots(n, 1) });
+    // login runs in this process: its CPU (argon2's threads included) per login, against the raw verify's.
+    const [logins, [loginCpu]] = await withCpu([process.pid], () => profiled('login', () => autocannonShots(login.url, { connections: CONCURRENCY, headers: JSON_HEADERS, shots: loginShots(n, 1) })));
     const loginErrors = logins.errors + logins.non2xx;
     const loginRate = logins.rps;
 
@@ -95,6 +98,12 @@ export async function bench(opts: { quick: boolean }) {
         value: `${loginRate.toFixed(1)}/s (errors ${loginErrors})`,
         baseline: `raw argon2id verify ${rawRate.toFixed(1)}/s`,
         ratio: (loginRate / rawRate).toFixed(2),
+      },
+      {
+        name: 'login CPU per login (this process, argon2 threads included) vs raw argon2id verify',
+        value: perRequest(loginCpu, n),
+        baseline: perRequest(rawCpu, n),
+        ratio: (loginCpu / rawCpu).toFixed(2),
       },
       { name: `${m} concurrent signups: errors`, value: String(signupErrors) },
       { name: `${m} concurrent signups: latency`, value: `p50 ${signups.p50.toFixed(0)} ms, p99 ${signups.p99.toFixed(0)} ms`, baseline: `all done in ${signupSeconds.toFixed(1)} s` },

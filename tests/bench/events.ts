@@ -13,7 +13,7 @@ import { config } from '@saasodoo/platform/config';
 import { startBroker } from '@saasodoo/platform/broker/broker';
 import { exchangeName, queueNames } from '@saasodoo/platform/broker/topology';
 import type { Trigger } from '@saasodoo/events/triggers';
-import { pool, pct } from './_kit.ts';
+import { perRequest, pool, pct, profiled, withCpu } from './_kit.ts';
 import { autocannonShots } from './_load.ts';
 
 const TYPE = 'com.saasodoo.health.tick';
@@ -33,11 +33,13 @@ export async function bench(opts: { quick: boolean }) {
   try {
     // 1. Raw amqplib: persistent publish to a durable queue, awaiting each confirm, CONCURRENCY in flight.
     await ch.assertQueue(rawQueue, { durable: true });
-    const rawSecs = await pool(
-      n,
-      CONCURRENCY,
-      (i) =>
-        new Promise<void>((resolve, reject) => ch.sendToQueue(rawQueue, Buffer.from(body), { persistent: true, headers: { type: TYPE, id: String(i) } }, (err) => (err ? reject(err) : resolve()))),
+    const [rawSecs, [rawCpu]] = await withCpu([process.pid], () =>
+      pool(
+        n,
+        CONCURRENCY,
+        (i) =>
+          new Promise<void>((resolve, reject) => ch.sendToQueue(rawQueue, Buffer.from(body), { persistent: true, headers: { type: TYPE, id: String(i) } }, (err) => (err ? reject(err) : resolve()))),
+      ),
     );
 
     // 2. The ingress: same count and concurrency, one HTTP POST (binary mode) per event, 202 after the confirm.
@@ -57,11 +59,16 @@ export async function bench(opts: { quick: boolean }) {
         req.on('error', reject);
         req.end(body);
       });
-    const ingress = await autocannonShots(broker.url, {
-      connections: CONCURRENCY,
-      headers: { 'content-type': 'application/json', 'ce-specversion': '1.0', 'ce-type': TYPE, 'ce-source': '/bench' },
-      shots: Array.from({ length: n }, (_, i) => ({ body, headers: { 'ce-id': `${name}-e${i}` } })),
-    });
+    // The broker runs in this process: its CPU during the load is the ingress's (autocannon is another process).
+    const [ingress, [ingressCpu]] = await withCpu([process.pid], () =>
+      profiled('broker-ingress', () =>
+        autocannonShots(broker.url, {
+          connections: CONCURRENCY,
+          headers: { 'content-type': 'application/json', 'ce-specversion': '1.0', 'ce-type': TYPE, 'ce-source': '/bench' },
+          shots: Array.from({ length: n }, (_, i) => ({ body, headers: { 'ce-id': `${name}-e${i}` } })),
+        }),
+      ),
+    );
     await broker.stop();
     const rawRate = n / rawSecs;
     const ingressRate = ingress.rps;
@@ -71,6 +78,12 @@ export async function bench(opts: { quick: boolean }) {
       value: `${ingressRate.toFixed(0)} ev/s`,
       baseline: `${rawRate.toFixed(0)} ev/s`,
       ratio: `${(ingressRate / rawRate).toFixed(2)}x`,
+    });
+    rows.push({
+      name: 'broker ingress CPU per event (HTTP, validation, publish+confirm) vs raw amqplib client CPU per event',
+      value: perRequest(ingressCpu, n),
+      baseline: perRequest(rawCpu, n),
+      ratio: `${(ingressCpu / rawCpu).toFixed(2)}x`,
     });
 
     // 3. emit -> consumer latency at a fixed rate, through ingress, RabbitMQ and dispatcher.

@@ -38,6 +38,9 @@ export async function bench(opts: { quick: boolean }) {
   const { createTestUser } = await import('../helpers/auth.ts');
   const h = await startHarness({ realBilling: true, dispatch: true });
   const times: number[] = [];
+  // Where the time goes: from the delivery to each event the run wrote (progress steps, commands), to running.
+  const phases = new Map<string, number[]>();
+  const { db } = await import('@saasodoo/platform/db/index');
   try {
     // One more than measured: the first makes the template database.
     for (let i = 0; i <= n; i++) {
@@ -48,6 +51,7 @@ export async function bench(opts: { quick: boolean }) {
       if (r.status !== 202) throw new Error(`create: ${r.status} ${JSON.stringify(r.body)}`);
       const sub = (await row(r.body.id)).subscription_id;
       const t0 = performance.now();
+      const wall0 = Date.now();
       await deliver(h.extra.lifecycle, 'org.killbill.subscription_creation', {
         eventType: 'SUBSCRIPTION_CREATION',
         accountId: null,
@@ -63,6 +67,18 @@ export async function bench(opts: { quick: boolean }) {
         await new Promise((w) => setTimeout(w, 5));
       }
       times.push(performance.now() - t0);
+      const wallEnd = Date.now();
+      if (i > 0) {
+        const marks = await db('instance').manyOrNone<{ type: string; step: string | null; at: Date }>(
+          `SELECT type, data->>'step' AS step, created_at AS at FROM outbox WHERE subject = $1 AND created_at >= $2 ORDER BY created_at, id`,
+          [r.body.id, new Date(wall0 - 5)],
+        );
+        let prev = { label: 'delivery → first event', at: wall0 };
+        for (const m of [...marks.map((x) => ({ label: x.step ? `step ${x.step}` : x.type.replace(/^com\.saasodoo\./, ''), at: x.at.getTime() })), { label: 'end', at: wallEnd }]) {
+          phases.set(prev.label, [...(phases.get(prev.label) ?? []), m.at - prev.at]);
+          prev = m;
+        }
+      }
     }
   } finally {
     await h.stop();
@@ -76,6 +92,7 @@ export async function bench(opts: { quick: boolean }) {
   const [first, ...rest] = times;
   const total = median(rest);
   return [
+    ...[...phases].map(([label, xs]) => ({ name: `provisioning timeline: ${label} → next event (median of ${xs.length})`, value: `${median(xs).toFixed(0)} ms` })),
     { name: `of which Odoo init, stand-in (plain init; median of ${n})`, value: `${steps.odooInit.toFixed(0)} ms` },
     {
       name: `of which template copy (median of ${n})`,

@@ -28,7 +28,7 @@ import type { Supervisor } from '@saasodoo/platform/host/supervisor';
 import { log } from '@saasodoo/platform/log';
 import { webhookToken } from '@saasodoo/platform/billing/webhook';
 import { freePort } from '../helpers/ports.ts';
-import { pct } from './_kit.ts';
+import { pct, perRequest, profiled, withCpu } from './_kit.ts';
 import { autocannonShots, type Load } from './_load.ts';
 import { spawnFunction, untilOk, type Proc } from './_shared.ts';
 
@@ -94,8 +94,9 @@ function payloads(n: number, salt: string): string[] {
 }
 
 /** Posts every body once, as Kill Bill posts a notification, CONCURRENCY in flight, from autocannon. */
-function load(url: string, bodies: string[]): Promise<Load> {
+function load(url: string, bodies: string[], overallRate?: number): Promise<Load> {
   return autocannonShots(url, {
+    overallRate,
     connections: CONCURRENCY,
     headers: { 'content-type': 'application/json; charset=UTF-8', 'user-agent': 'KillBill/1.0' },
     shots: bodies.map((body) => ({ body })),
@@ -151,13 +152,20 @@ export async function bench(opts: { quick: boolean }) {
     const raw = await measure(n, CONCURRENCY, (i) => publish(bodies[i]));
 
     // 2. a bare faas-js-runtime function answering 200, through the same gateway
+    // CPU of the function process and of the gateway (this process) during each load: per request, what the machine spends.
+    const pids = (fn: Proc) => [fn.child.pid!, process.pid];
     await load(bareUrl, warmBodies);
-    const nothing = asFigures(await load(bareUrl, bodies));
+    const [bareLoad, bareCpu] = await withCpu(pids(bareFn), () => load(bareUrl, bodies));
+    const nothing = asFigures(bareLoad);
 
     // 3. the intake: token check, validation, inbox + outbox in one transaction, 200 after commit
     await load(intakeUrl, warmBodies);
-    const intakeFig = asFigures(await load(intakeUrl, bodies));
-    const stored = (await db('billing').one<{ n: number }>('SELECT count(*) AS n FROM kb_inbox')).n - warm;
+    const [intakeLoad, intakeCpu] = await withCpu(pids(intake), () => profiled('webhook-gateway', () => load(intakeUrl, bodies)));
+    const intakeFig = asFigures(intakeLoad);
+    // 4. the intake at half the rate it just sustained: the latency Kill Bill sees when the intake is not saturated.
+    const halfRate = Math.max(1, Math.round(intakeFig.rate / 2));
+    const half = asFigures(await load(intakeUrl, payloads(opts.quick ? 500 : 5000, `${id}-half`), halfRate));
+    const stored = (await db('billing').one<{ n: number }>('SELECT count(*) AS n FROM kb_inbox')).n - warm - half.ok;
 
     const rate = (f: Figures) => `${f.rate.toFixed(0)}/s`;
     const ms = (x: number) => `${x.toFixed(1)} ms`;
@@ -175,9 +183,17 @@ export async function bench(opts: { quick: boolean }) {
         baseline: rate(nothing),
         ratio: `${(intakeFig.rate / nothing.rate).toFixed(2)}x`,
       },
+      {
+        name: 'intake process CPU per notification vs bare function process',
+        value: perRequest(intakeCpu[0], n),
+        baseline: perRequest(bareCpu[0], n),
+        ratio: `${(intakeCpu[0] / bareCpu[0]).toFixed(2)}x`,
+      },
+      { name: 'gateway CPU per request: intake vs bare', value: perRequest(intakeCpu[1], n), baseline: perRequest(bareCpu[1], n), ratio: `${(intakeCpu[1] / bareCpu[1]).toFixed(2)}x` },
       { name: 'intake p50 latency vs raw amqplib confirm p50', value: ms(intakeFig.p50), baseline: ms(raw.p50), ratio: `${(intakeFig.p50 / raw.p50).toFixed(2)}x` },
       { name: 'intake p99 latency vs raw amqplib confirm p99', value: ms(intakeFig.p99), baseline: ms(raw.p99), ratio: `${(intakeFig.p99 / raw.p99).toFixed(2)}x` },
       { name: 'intake p50 latency vs bare function p50', value: ms(intakeFig.p50), baseline: ms(nothing.p50), ratio: `${(intakeFig.p50 / nothing.p50).toFixed(2)}x` },
+      { name: `intake p99 latency at half load (${halfRate}/s offered, ${half.ok} answered 200; goal < 50 ms)`, value: ms(half.p99), baseline: `p50 ${ms(half.p50)}` },
       { name: "intake p99 latency vs bare function p99 (Kill Bill's timeout: 15 s)", value: ms(intakeFig.p99), baseline: ms(nothing.p99), ratio: `${(intakeFig.p99 / nothing.p99).toFixed(2)}x` },
     ];
   } finally {

@@ -42,9 +42,13 @@ export function parseIncoming(headers: Record<string, string | string[] | undefi
   if (/^application\/cloudevents\+json\b/i.test(flat['content-type'] ?? '')) flat['content-type'] = 'application/cloudevents+json; charset=utf-8';
   let ev: CloudEvent<unknown>;
   try {
-    const r = HTTP.toEvent({ headers: flat, body });
-    if (Array.isArray(r)) throw new ValidationError('batch not supported');
-    ev = r as CloudEvent<unknown>;
+    const binary = fromBinary(flat, body);
+    if (binary) ev = binary;
+    else {
+      const r = HTTP.toEvent({ headers: flat, body });
+      if (Array.isArray(r)) throw new ValidationError('batch not supported');
+      ev = r as CloudEvent<unknown>;
+    }
   } catch (err) {
     if (err instanceof SyntaxError) {
       const structured = /^application\/cloudevents/i.test(flat['content-type'] ?? '');
@@ -90,6 +94,44 @@ export function parseIncoming(headers: Record<string, string | string[] | undefi
   if (bad) throw HttpError.badRequest(`Invalid data for ${ev.type}`, textProblemField({ ...bad, path: ['data', ...bad.path] }, 'data'));
   // data_base64 goes: the event now carries the decoded data (published as the message body).
   return data === ev.data ? ev : ev.cloneWith({ data, data_base64: undefined }, false);
+}
+
+/** The SDK's binary-mode parsers of the attribute headers (HTTP binding 3.1.3); every other ce- header is an extension. */
+const BINARY_ATTRIBUTES: Record<string, string> = {
+  'ce-id': 'id',
+  'ce-type': 'type',
+  'ce-source': 'source',
+  'ce-specversion': 'specversion',
+  'ce-time': 'time',
+  'ce-dataschema': 'dataschema',
+  'ce-subject': 'subject',
+};
+
+/**
+ * Binary mode (a ce-id header, CloudEvents 1.0, not a structured content
+ * type) read straight from the headers into one CloudEvent, its JSON data
+ * parsed once: what the SDK's HTTP.toEvent does, without its per-request
+ * costs (two ValidationErrors built, stack traces and all, for every JSON
+ * body, headers sanitised twice), which were the largest share of the
+ * ingress's CPU under load. Anything else (structured, 0.3, no ce-id) goes
+ * through the SDK, so its refusals stay as they were. Time is normalised as
+ * the SDK does (an unparseable time becomes now). Throws SyntaxError for
+ * JSON data that does not parse.
+ */
+function fromBinary(flat: Record<string, string>, body: string): CloudEvent<unknown> | undefined {
+  const contentType = flat['content-type'];
+  if (!flat['ce-id'] || /^application\/cloudevents/i.test(contentType ?? '') || (flat['ce-specversion'] ?? '1.0') !== '1.0') return undefined;
+  const attrs: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(flat)) if (k.startsWith('ce-')) attrs[BINARY_ATTRIBUTES[k] ?? k.slice(3)] = v;
+  if (contentType) attrs.datacontenttype = contentType;
+  if (typeof attrs.time === 'string') {
+    const t = new Date(Date.parse(attrs.time));
+    attrs.time = (Number.isNaN(t.getTime()) ? new Date() : t).toISOString();
+  }
+  // JSON data (the type says so, or there is none) is parsed here once; the checks below see it as the SDK would hand it over.
+  const json = /json/i.test(contentType ?? 'application/json');
+  attrs.data = body && json ? JSON.parse(body) : body;
+  return new CloudEvent(attrs as never, false);
 }
 
 /** Structured mode's `data_base64`: the bytes, or their UTF-8 text when the data is JSON (still to be parsed). */

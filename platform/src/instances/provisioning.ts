@@ -26,7 +26,7 @@ import { getInstance, updateInstance, type InstanceRow } from './repository.ts';
 import { quotaBytes, specOf } from './runtime-spec.ts';
 import { randomPassword, seal, unseal } from './secrets.ts';
 import { configureOdoo, createOdooExtensions, odooDatabaseState, odooReadyProblem } from './odoo.ts';
-import { createDatabaseSql, odooPasswordHash } from '../odoo/contract.ts';
+import { createDatabaseSql, odooPasswordHash, RANDOM_SECRET_PBKDF2_ROUNDS } from '../odoo/contract.ts';
 import { configureCopy, copyOriginal } from './staging-copy.ts';
 
 export const PROVISION_STEPS = ['claim', 'database', 'storage', 'quota', 'odoo_init', 'odoo_configure', 'runtime', 'wait_ready', 'ready'] as const;
@@ -144,7 +144,7 @@ const STEPS: Record<Exclude<ProvisionStep, 'claim'>, StepFn> = {
         db_password_sealed: row.db_password_sealed ?? seal(randomPassword()),
         // Odoo's master password (admin_passwd): random, only its hash kept; nobody needs the clear text
         // (the database manager is off: --no-database-list).
-        odoo_master_hash: row.odoo_master_hash ?? (await odooPasswordHash(randomPassword())),
+        odoo_master_hash: row.odoo_master_hash ?? (await odooPasswordHash(randomPassword(), { rounds: RANDOM_SECRET_PBKDF2_ROUNDS })),
       });
     }
     // A plan promising a dedicated server gets one of its own (dedicated.ts), made with the credentials just recorded
@@ -284,12 +284,13 @@ const STEPS: Record<Exclude<ProvisionStep, 'claim'>, StepFn> = {
     const rt = await runtime();
     const deadline = Date.now() + config().PROVISION_READY_TIMEOUT * 1000;
     await rt.waitReady(row.id, config().PROVISION_READY_TIMEOUT * 1000);
-    for (;;) {
+    // Odoo is usually ready when the runtime says so: check again soon, then less and less often (at most every 500 ms).
+    for (let pause = 25; ; pause = Math.min(pause * 2, 500)) {
       const health = (await rt.status(row.id)).healthUrl;
       const problem = health ? await odooReadyProblem(specOf(row).database, new URL(health).origin) : 'the runtime gives no address for Odoo';
       if (!problem) return row;
       if (Date.now() >= deadline) throw new Error(`not ready after ${config().PROVISION_READY_TIMEOUT} s: ${problem}`);
-      await new Promise((r) => setTimeout(r, 500));
+      await new Promise((r) => setTimeout(r, pause));
     }
   },
   async ready(row, cause) {

@@ -19,7 +19,7 @@ import { connectionFor, PROVISIONER_ROLE } from '../db/services.ts';
 import { log } from '../log.ts';
 import { runtime } from '../runtime/index.ts';
 import type { InstanceSpec } from '../runtime/types.ts';
-import { copyDatabaseSql, createDatabaseSql, DEFAULT_LANG, freshCopyStatements, odooPasswordHash } from '../odoo/contract.ts';
+import { copyDatabaseSql, createDatabaseSql, DEFAULT_LANG, freshCopyStatements, odooPasswordHash, RANDOM_SECRET_PBKDF2_ROUNDS } from '../odoo/contract.ts';
 import { createOdooExtensions, odooDatabaseState, withTenant } from './odoo.ts';
 import { randomPassword, sha256Hex } from './secrets.ts';
 import { grantOnPostgres, serverAdmin } from './database.ts';
@@ -179,7 +179,7 @@ async function makeTemplate(spec: InstanceSpec, key: { server: string; version: 
     plan: 'template',
     resources: { cpu: 1, memoryMiB: Math.max(spec.resources.memoryMiB, 1024), storageGiB: 1 },
     database: { host: spec.database.host, port: spec.database.port, name: names.database, user: names.role, password },
-    masterPasswordHash: await odooPasswordHash(randomPassword()),
+    masterPasswordHash: await odooPasswordHash(randomPassword(), { rounds: RANDOM_SECRET_PBKDF2_ROUNDS }),
     demoData: key.demo,
     lang: key.lang,
   };

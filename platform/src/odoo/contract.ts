@@ -376,6 +376,14 @@ export function setPasswordStatements(passwordHash: string): Statement[] {
 /** Odoo's rounds (res_users.py DEFAULT_CRYPT_CONTEXT `pbkdf2_sha512__rounds=600_000`). */
 export const ODOO_PBKDF2_ROUNDS = 600_000;
 
+/**
+ * Rounds for the hash of a random secret nobody ever types (the master
+ * password: 144 random bits, thrown away once hashed). Rounds slow down
+ * guessing from a dictionary; there is none for such a secret, so Odoo's
+ * 600,000 (about a second of a core on every provisioning) buy nothing.
+ */
+export const RANDOM_SECRET_PBKDF2_ROUNDS = 1000;
+
 /** passlib's "adapted base64": standard alphabet with '.' for '+', no padding (passlib.utils.binary.ab64_encode). */
 export function ab64Encode(b: Buffer): string {
   return b.toString('base64').replace(/\+/g, '.').replace(/=+$/, '');
