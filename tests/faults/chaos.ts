@@ -9,7 +9,7 @@
 import type { Platform } from '../helpers/platform.ts';
 import type { TcpProxy } from '../helpers/tcp-proxy.ts';
 import { createTestUser, type TestUser } from '../helpers/auth.ts';
-import type { PrivateRedis, RefusingSmtp } from './injectors.ts';
+import { containerRunsAgain, killInstanceContainer, type PrivateRedis, type RefusingSmtp } from './injectors.ts';
 import type { Customer } from './run.ts';
 
 type DbFn = (typeof import('@saasodoo/platform/db/index'))['db'];
@@ -152,7 +152,61 @@ async function killInstanceOps(c: Ctx, call: (u: TestUser, body: unknown) => Pro
 }
 
 /**
- * Starts faults 5–8, each after a random delay within the window; resolves
+ * Fault 9 (FAULT_DRIVER=docker): a running instance's container killed with
+ * `docker kill`. It must run again by itself, its history must record the
+ * drift once health-probe looks (the run's schedule probes hourly, so ticks
+ * are sent here), and its URL must answer; the final oracle then checks its
+ * customer still logs in.
+ */
+async function killContainer(c: Ctx): Promise<string> {
+  const { buildEvent, send } = await import('@saasodoo/platform/emit');
+  const statusOf = async (id: string) => (await c.db('instance').one<{ status: string }>('SELECT status FROM instances WHERE id = $1', [id])).status;
+  // A customer meant to end running, trials first (fault 8b backs up the first paid one).
+  const candidates = [...c.customers.filter((x) => x.scenario === 'trial-then-pays'), ...c.customers.filter((x) => x.scenario === 'paid-now').reverse()].filter((x) => x.instanceId);
+  let victim: Customer | undefined;
+  await waitFor(async () => {
+    for (const x of candidates) {
+      if ((await statusOf(x.instanceId!)) !== 'running') continue;
+      victim = x;
+      return true;
+    }
+    return false;
+  }, 120_000);
+  if (!victim) return 'no container killed: no instance was running';
+  const id = victim.instanceId!;
+  const startedAt = await killInstanceContainer(id);
+  if (!(await waitFor(() => containerRunsAgain(id, startedAt), 60_000))) throw new Error(`instance ${id}: its container killed with docker kill did not run again within 60 s`);
+  const recorded = () => c.db('instance').oneOrNone(`SELECT 1 FROM instance_history WHERE instance_id = $1 AND reason LIKE 'drift: runtime restarted Odoo%'`, [id]);
+  const sink = `http://127.0.0.1:${c.p.env.BROKER_PORT}`;
+  const drift = await waitFor(async () => {
+    if (await recorded()) return true;
+    await send(buildEvent('com.saasodoo.health.tick', { at: new Date().toISOString() }), sink);
+    await sleep(2000);
+    return Boolean(await recorded());
+  }, 120_000);
+  if (!drift) throw new Error(`instance ${id}: its container ran again but no drift was recorded in its history within 120 s`);
+  const url = (await c.db('instance').one<{ subdomain: string }>('SELECT subdomain FROM instances WHERE id = $1', [id])).subdomain;
+  const page = await loginPage(c.p.gateway, `${url}.localhost`);
+  if (page !== 200) throw new Error(`instance ${id}: after its container came back, /web/login answered ${page}`);
+  return `instance ${id} (${victim.scenario}): its container killed with docker kill ran again, the drift recorded in its history, /web/login answering 200`;
+}
+
+/** GET /web/login through the gateway with the instance's host name (node:http: fetch does not let a caller set Host). */
+async function loginPage(gateway: string, host: string): Promise<number> {
+  const http = await import('node:http');
+  const g = new URL(gateway);
+  return new Promise((resolve) => {
+    http
+      .get({ host: g.hostname, port: g.port, path: '/web/login', headers: { host }, timeout: 30_000 }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      })
+      .on('error', () => resolve(0));
+  });
+}
+
+/**
+ * Starts faults 5–8 (and 9 with FAULT_DRIVER=docker), each after a random delay within the window; resolves
  * once all are over to what each did and the promises the platform broke.
  */
 export async function randomFaults(c: Ctx & { action: (u: TestUser, body: unknown) => Promise<{ status: number }> }): Promise<{ did: string[]; problems: string[] }> {
@@ -164,6 +218,7 @@ export async function randomFaults(c: Ctx & { action: (u: TestUser, body: unknow
     ['SIGKILL provision', () => killProvision(c), 10_000],
     ['SIGKILL instance-ops', () => killInstanceOps(c, c.action), WINDOW_MS],
   ];
+  if (process.env.FAULT_DRIVER === 'docker') plan.push(['docker kill of an instance container', () => killContainer(c), WINDOW_MS]);
   const results = await Promise.allSettled(
     plan.map(async ([name, run, window]) => {
       const at = Math.round(Math.random() * window);
