@@ -47,16 +47,6 @@ function viaGateway(sub: string, p = '/'): Promise<{ status: number; body: strin
   });
 }
 
-async function until<T>(what: string, check: () => Promise<T | undefined | false>, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await check();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 /** What the runtime host does about the next `die` of `id`'s container. */
 function nextDie(id: string): Promise<DieOutcome> {
   const h = host;
