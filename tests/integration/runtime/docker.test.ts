@@ -136,6 +136,22 @@ describe.skipIf(!available)('docker runtime', () => {
     expect(info.Mounts.map((m) => m.Destination).sort()).toEqual(['/etc/odoo/odoo.conf', '/mnt/extra-addons', '/var/lib/odoo']);
   });
 
+  it('ports given to an instance being applied are not given again before its state is written', async () => {
+    const [a, b] = [0, 1].map((i) => ({ ...spec, id: `${spec.id.slice(0, -4)}aaa${i}`, subdomain: `${spec.subdomain}-p${i}` }));
+    try {
+      await driver.apply(a, { replicas: 0 });
+      const taken = await driver.readState(a.id);
+      // As another function sees it mid-apply: ports chosen, state not yet written, no container listening.
+      fs.rmSync(path.join(driver.instanceDir(a.id), 'docker.json'));
+      await driver.apply(b, { replicas: 0 });
+      const got = await driver.readState(b.id);
+      expect([taken!.httpPort, taken!.geventPort]).not.toContain(got!.httpPort);
+      expect([taken!.httpPort, taken!.geventPort]).not.toContain(got!.geventPort);
+    } finally {
+      for (const o of [a, b]) await driver.remove(o.id);
+    }
+  });
+
   it('refuses a second instance with the same subdomain', async () => {
     await expect(driver.apply({ ...spec, id: `${spec.id.slice(0, -4)}ffff` })).rejects.toMatchObject({ name: 'RuntimeError', code: 'invalid' });
   });

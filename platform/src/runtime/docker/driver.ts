@@ -69,6 +69,8 @@ const CONFIG_LABEL = 'saasodoo.io/config-hash';
 const STATE_FILE = 'docker.json';
 /** Written only by the runtime host when it starts a container that stopped outside the platform (separate from the state file, which functions write). */
 const RESTARTS_FILE = 'restarts.json';
+/** The ports given to an instance, written under the allocation lock before anything else knows them. */
+const PORTS_FILE = 'ports.json';
 
 /** What the runtime host records of its own restarts of an instance. */
 type Restarts = { count: number; lastAt: string; exitCode: number };
@@ -241,7 +243,12 @@ export class DockerDriver extends StoredBackups implements RuntimeDriver {
 
   /**
    * Two free loopback ports not given to another instance, chosen under a
-   * lock (functions are separate processes and may provision at once).
+   * lock (functions are separate processes and may provision at once) and
+   * reserved under it in the instance's ports file: its state file is
+   * written later, and until its container runs the ports look free, so
+   * without the reservation two instances provisioned at once got the same
+   * ports (found by the fault suite's docker kill: the restarted one could
+   * not listen).
    */
   private async allocatePorts(id: string): Promise<{ httpPort: number; geventPort: number }> {
     const lock = path.join(this.settings.dataDir, 'instances', '.docker-ports.lock');
@@ -259,9 +266,19 @@ export class DockerDriver extends StoredBackups implements RuntimeDriver {
     try {
       const used = new Set<number>();
       for (const { id: other, state } of await this.listStates()) if (other !== id) used.add(state.httpPort).add(state.geventPort);
+      const root = path.join(this.settings.dataDir, 'instances');
+      for (const other of await fs.readdir(root).catch(() => [] as string[])) {
+        if (other === id || other.startsWith('.')) continue;
+        const r = await fs.readFile(path.join(root, other, PORTS_FILE), 'utf8').catch(() => undefined);
+        if (r) for (const p of Object.values(JSON.parse(r) as Record<string, number>)) used.add(p);
+      }
       for (let p = this.settings.portBase; p + 1 <= 65535; p += 2) {
         if (used.has(p) || used.has(p + 1)) continue;
-        if ((await portFree(p)) && (await portFree(p + 1))) return { httpPort: p, geventPort: p + 1 };
+        if ((await portFree(p)) && (await portFree(p + 1))) {
+          const ports = { httpPort: p, geventPort: p + 1 };
+          await fs.writeFile(path.join(this.instanceDir(id), PORTS_FILE), JSON.stringify(ports), { mode: 0o600 });
+          return ports;
+        }
       }
       throw new RuntimeError('unavailable', 'no free port for the instance');
     } finally {
