@@ -185,23 +185,27 @@ async function killContainer(c: Ctx): Promise<string> {
     return Boolean(await recorded());
   }, 120_000);
   if (!drift) throw new Error(`instance ${id}: its container ran again but no drift was recorded in its history within 120 s`);
-  const url = (await c.db('instance').one<{ subdomain: string }>('SELECT subdomain FROM instances WHERE id = $1', [id])).subdomain;
-  const page = await loginPage(c.p.gateway, `${url}.localhost`);
-  if (page !== 200) throw new Error(`instance ${id}: after its container came back, /web/login answered ${page}`);
-  return `instance ${id} (${victim.scenario}): its container killed with docker kill ran again, the drift recorded in its history, /web/login answering 200`;
+  // Its own Odoo answers at its URL: the stand-in's login page names the instance's database (another instance's would not).
+  const r = await c.db('instance').one<{ subdomain: string; db_name: string }>('SELECT subdomain, db_name FROM instances WHERE id = $1', [id]);
+  const page = await loginPage(c.p.gateway, `${r.subdomain}.localhost`);
+  if (page.status !== 200 || !page.body.includes(r.db_name))
+    throw new Error(`instance ${id}: after its container came back, /web/login answered ${page.status} ${page.body.includes(r.db_name) ? '' : 'without its database'}`);
+  return `instance ${id} (${victim.scenario}): its container killed with docker kill ran again, the drift recorded in its history, its own /web/login answering 200`;
 }
 
 /** GET /web/login through the gateway with the instance's host name (node:http: fetch does not let a caller set Host). */
-async function loginPage(gateway: string, host: string): Promise<number> {
+async function loginPage(gateway: string, host: string): Promise<{ status: number; body: string }> {
   const http = await import('node:http');
   const g = new URL(gateway);
   return new Promise((resolve) => {
     http
       .get({ host: g.hostname, port: g.port, path: '/web/login', headers: { host }, timeout: 30_000 }, (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode ?? 0));
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
       })
-      .on('error', () => resolve(0));
+      .on('error', () => resolve({ status: 0, body: '' }));
   });
 }
 

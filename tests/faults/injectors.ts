@@ -146,6 +146,23 @@ export async function dockerDriverEnv(): Promise<Record<string, string>> {
   return { RUNTIME_DRIVER: 'docker', ODOO_IMAGE: await testOdooImage(), DOCKER_NETWORK: 'host' };
 }
 
+/**
+ * Removes every instance container of this run (containers outlive the
+ * platform, as on Kubernetes): those whose data is under `dataDir`.
+ */
+export async function removeRunContainers(dataDir: string): Promise<void> {
+  if (process.env.FAULT_DRIVER !== 'docker') return;
+  const { docker } = await import('../helpers/docker-image.ts');
+  const { INSTANCE_LABEL } = await import('@saasodoo/platform/runtime/docker/driver');
+  for (const c of await docker.listContainers({ all: true, filters: { label: [INSTANCE_LABEL] } })) {
+    if (c.Mounts.some((m) => m.Source.startsWith(`${dataDir}/`)))
+      await docker
+        .getContainer(c.Id)
+        .remove({ force: true, v: true })
+        .catch(() => {});
+  }
+}
+
 /** `docker kill` of an instance's container, from outside the platform; the start time of the run it killed. */
 export async function killInstanceContainer(instanceId: string): Promise<string> {
   const { docker } = await import('../helpers/docker-image.ts');

@@ -47,7 +47,7 @@ import { freePort } from '../helpers/ports.ts';
 import { tcpProxy, type TcpProxy } from '../helpers/tcp-proxy.ts';
 import { checkBackups, checkRunning, checkTerminated } from './after.ts';
 import { randomFaults } from './chaos.ts';
-import { dockerDriverEnv, privateRedis, queueDepths, refusingSmtp } from './injectors.ts';
+import { dockerDriverEnv, privateRedis, queueDepths, refusingSmtp, removeRunContainers } from './injectors.ts';
 import { expectedMails, lostFromKillBill, mailProblems } from './oracle.ts';
 
 process.env.LOG_LEVEL = process.env.LOG_LEVEL === 'warn' ? 'error' : process.env.LOG_LEVEL;
@@ -392,6 +392,7 @@ async function main(): Promise<number> {
     exit = problems.length ? 1 : 0;
   } finally {
     await p.stop().catch(() => {});
+    await removeRunContainers(p.dataDir);
     await f.close();
     await kbProxy.close();
     await smtp.stop();
