@@ -589,16 +589,15 @@ export class DockerDriver extends StoredBackups implements RuntimeDriver {
     const st = await this.readState(id);
     const info = await this.inspect(id);
     if (!st) return { state: 'missing' };
-    const base: DockerRuntimeStatus = {
-      state: 'missing',
+    const restarts = await this.readRestarts(id);
+    const base = {
       url: this.urlOf(st.subdomain),
       // The contract's readiness, as the other drivers (provisioning grants the tenant CONNECT on `postgres` for it).
       healthUrl: `http://127.0.0.1:${st.httpPort}${ODOO_PATHS.readiness}`,
       replicas: st.replicas,
       container: containerName(id),
+      ...(restarts ? { restartedAt: restarts.lastAt } : {}),
     };
-    const restarts = await this.readRestarts(id);
-    if (restarts) Object.assign(base, { restartedAt: restarts.lastAt });
     if (st.suspended) return { ...base, state: 'suspended' };
     if (st.replicas === 0) return { ...base, state: 'stopped' };
     if (!info) return { ...base, state: 'missing', reason: 'the container was removed outside the platform' };
@@ -608,7 +607,7 @@ export class DockerDriver extends StoredBackups implements RuntimeDriver {
       // Drift: meant to serve, but the container was stopped or killed outside the platform (Docker does not restart those; the runtime host does).
       return { ...base, state: 'stopped', reason: `the container exited (code ${s.ExitCode}${s.OOMKilled ? ', out of memory' : ''}) outside the platform` };
     }
-    const ready = await probeOne(base.healthUrl!, 2000);
+    const ready = await probeOne(base.healthUrl, 2000);
     return { ...base, state: ready.ok ? 'running' : 'starting' };
   }
 
