@@ -160,7 +160,9 @@ async function killInstanceOps(c: Ctx, call: (u: TestUser, body: unknown) => Pro
  */
 async function killContainer(c: Ctx): Promise<string> {
   const { buildEvent, send } = await import('@saasodoo/platform/emit');
-  const statusOf = async (id: string) => (await c.db('instance').one<{ status: string }>('SELECT status FROM instances WHERE id = $1', [id])).status;
+  // Reads given up after 10 s: a connection cut by the PostgreSQL fault would otherwise hang the check for good.
+  const read = <T>(p: Promise<T>) => Promise.race([p, sleep(10_000).then(() => Promise.reject(new Error('read timed out')))]);
+  const statusOf = async (id: string) => (await read(c.db('instance').one<{ status: string }>('SELECT status FROM instances WHERE id = $1', [id]))).status;
   // A customer meant to end running, trials first (fault 8b backs up the first paid one).
   const candidates = [...c.customers.filter((x) => x.scenario === 'trial-then-pays'), ...c.customers.filter((x) => x.scenario === 'paid-now').reverse()].filter((x) => x.instanceId);
   let victim: Customer | undefined;
@@ -176,7 +178,7 @@ async function killContainer(c: Ctx): Promise<string> {
   const id = victim.instanceId!;
   const startedAt = await killInstanceContainer(id);
   if (!(await waitFor(() => containerRunsAgain(id, startedAt), 60_000))) throw new Error(`instance ${id}: its container killed with docker kill did not run again within 60 s`);
-  const recorded = () => c.db('instance').oneOrNone(`SELECT 1 FROM instance_history WHERE instance_id = $1 AND reason LIKE 'drift: runtime restarted Odoo%'`, [id]);
+  const recorded = () => read(c.db('instance').oneOrNone(`SELECT 1 FROM instance_history WHERE instance_id = $1 AND reason LIKE 'drift: runtime restarted Odoo%'`, [id]));
   const sink = `http://127.0.0.1:${c.p.env.BROKER_PORT}`;
   const drift = await waitFor(async () => {
     if (await recorded()) return true;
@@ -186,7 +188,7 @@ async function killContainer(c: Ctx): Promise<string> {
   }, 120_000);
   if (!drift) throw new Error(`instance ${id}: its container ran again but no drift was recorded in its history within 120 s`);
   // Its own Odoo answers at its URL: the stand-in's login page names the instance's database (another instance's would not).
-  const r = await c.db('instance').one<{ subdomain: string; db_name: string }>('SELECT subdomain, db_name FROM instances WHERE id = $1', [id]);
+  const r = await read(c.db('instance').one<{ subdomain: string; db_name: string }>('SELECT subdomain, db_name FROM instances WHERE id = $1', [id]));
   const page = await loginPage(c.p.gateway, `${r.subdomain}.localhost`);
   if (page.status !== 200 || !page.body.includes(r.db_name))
     throw new Error(`instance ${id}: after its container came back, /web/login answered ${page.status} ${page.body.includes(r.db_name) ? '' : 'without its database'}`);

@@ -652,14 +652,17 @@ export class DockerDriver extends StoredBackups implements RuntimeDriver {
    * brings back its pod; Docker's restart policy covers Odoo crashing by
    * itself. Only the container that died (`containerId`), only when it is
    * exited (not being removed or restarted by Docker) and the desired state
-   * still says run; the episode is recorded for health-probe (status()'s
-   * restartedAt). True when it started it. The runtime host calls it on the
-   * engine's `die` event, with a backoff.
+   * still says run, unchanged since it died at `diedAtMs` (a platform restart
+   * is a stop then a start: its own start follows); the episode is recorded
+   * for health-probe (status()'s restartedAt). True when it started it. The
+   * runtime host calls it on the engine's `die` event, with a backoff.
    */
-  async restartDrifted(id: string, containerId: string): Promise<boolean> {
+  async restartDrifted(id: string, containerId: string, diedAtMs: number): Promise<boolean> {
     assertSafeId(id, 'instance id');
     const st = await this.readState(id);
     if (!st || st.replicas !== 1 || st.suspended) return false;
+    const written = (await fs.stat(path.join(this.instanceDir(id), STATE_FILE)).catch(() => undefined))?.mtimeMs ?? 0;
+    if (written > diedAtMs) return false;
     const info = await this.inspect(id);
     if (!info || info.Id !== containerId || info.State.Status !== 'exited') return false;
     await this.container(id)

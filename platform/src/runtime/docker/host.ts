@@ -78,7 +78,7 @@ export async function startDockerRuntime(driver: DockerDriver): Promise<DockerRu
   /** Restarts done per instance and when the last was, for the backoff; pending restarts. */
   const restarts = new Map<string, { attempts: number; lastAt: number }>();
   const pending = new Map<string, NodeJS.Timeout>();
-  const converge = (id: string, containerId: string) => {
+  const converge = (id: string, containerId: string, diedAtMs: number) => {
     const r = restarts.get(id) ?? { attempts: 0, lastAt: 0 };
     const attempts = Date.now() - r.lastAt > BACKOFF_RESET_MS ? 0 : r.attempts;
     const delayMs = restartDelay(attempts);
@@ -87,14 +87,14 @@ export async function startDockerRuntime(driver: DockerDriver): Promise<DockerRu
       pending.delete(id);
       let outcome: DieOutcome['outcome'];
       try {
-        outcome = (await driver.restartDrifted(id, containerId)) ? 'restarted' : 'left down';
+        outcome = (await driver.restartDrifted(id, containerId, diedAtMs)) ? 'restarted' : 'left down';
       } catch (err) {
         outcome = 'failed';
         log.warn({ instanceId: id, err: (err as Error).message }, 'docker: could not start the instance container again');
       }
       if (outcome === 'restarted') {
         restarts.set(id, { attempts: attempts + 1, lastAt: Date.now() });
-        log.warn({ instanceId: id, attempt: attempts + 1, delayMs }, 'drift: the instance container was started again');
+        log.warn({ instanceId: id, attempt: attempts + 1, delayMs }, 'drift: the instance container stopped outside the platform and was started again');
       }
       events.emit('die', { instanceId: id, outcome, delayMs } satisfies DieOutcome);
     }, delayMs);
@@ -134,7 +134,7 @@ export async function startDockerRuntime(driver: DockerDriver): Promise<DockerRu
     stream.on('error', () => {});
   };
   const onEvent = async (line: string) => {
-    let ev: { Action?: string; time?: number; Actor?: { ID?: string; Attributes?: Record<string, string> } };
+    let ev: { Action?: string; time?: number; timeNano?: number; Actor?: { ID?: string; Attributes?: Record<string, string> } };
     try {
       ev = JSON.parse(line);
     } catch {
@@ -152,8 +152,7 @@ export async function startDockerRuntime(driver: DockerDriver): Promise<DockerRu
         events.emit('die', { instanceId: id, outcome: 'left down', delayMs: 0 } satisfies DieOutcome);
         return;
       }
-      log.warn({ instanceId: id, exitCode: attrs.exitCode }, 'drift: the instance container died outside the platform');
-      converge(id, ev.Actor.ID);
+      converge(id, ev.Actor.ID, ev.timeNano ? ev.timeNano / 1e6 : Date.now());
     }
   };
   await watch();
