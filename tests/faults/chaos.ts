@@ -179,19 +179,22 @@ async function killContainer(c: Ctx): Promise<string> {
   const startedAt = await killInstanceContainer(id);
   if (!(await waitFor(() => containerRunsAgain(id, startedAt), 60_000))) throw new Error(`instance ${id}: its container killed with docker kill did not run again within 60 s`);
   const recorded = () => read(c.db('instance').oneOrNone(`SELECT 1 FROM instance_history WHERE instance_id = $1 AND reason LIKE 'drift: runtime restarted Odoo%'`, [id]));
-  const sink = `http://127.0.0.1:${c.p.env.BROKER_PORT}`;
+  // Ticks go to health-probe itself, not through the broker: one refused during another fault would be dead-lettered (ticks are not retried).
   const drift = await waitFor(async () => {
     if (await recorded()) return true;
-    await send(buildEvent('com.saasodoo.health.tick', { at: new Date().toISOString() }), sink);
-    await sleep(2000);
+    await send(buildEvent('com.saasodoo.health.tick', { at: new Date().toISOString() }), await c.p.host!.supervisor.url('health-probe'));
     return Boolean(await recorded());
   }, 120_000);
   if (!drift) throw new Error(`instance ${id}: its container ran again but no drift was recorded in its history within 120 s`);
   // Its own Odoo answers at its URL: the stand-in's login page names the instance's database (another instance's would not).
   const r = await read(c.db('instance').one<{ subdomain: string; db_name: string }>('SELECT subdomain, db_name FROM instances WHERE id = $1', [id]));
-  const page = await loginPage(c.p.gateway, `${r.subdomain}.localhost`);
-  if (page.status !== 200 || !page.body.includes(r.db_name))
-    throw new Error(`instance ${id}: after its container came back, /web/login answered ${page.status} ${page.body.includes(r.db_name) ? '' : 'without its database'}`);
+  // Given a minute: another fault (PostgreSQL away) may fail the page meanwhile.
+  let page = { status: 0, body: '' };
+  const own = await waitFor(async () => {
+    page = await loginPage(c.p.gateway, `${r.subdomain}.localhost`);
+    return page.status === 200 && page.body.includes(r.db_name);
+  }, 60_000);
+  if (!own) throw new Error(`instance ${id}: after its container came back, /web/login answered ${page.status}${page.body.includes(r.db_name) ? '' : ' without its database'}`);
   return `instance ${id} (${victim.scenario}): its container killed with docker kill ran again, the drift recorded in its history, its own /web/login answering 200`;
 }
 
