@@ -12,7 +12,10 @@
  *
  * Desired state (replicas, suspended, quota, ports) is a small file per
  * instance next to its data: containers are immutable, and a stopped
- * container cannot say whether it was stopped or suspended.
+ * container cannot say whether it was stopped or suspended. The runtime
+ * host (host.ts) holds containers to it: one stopped outside the platform
+ * while it should run is started again (restartDrifted). Waits follow the
+ * engine (container.wait, the container's log), not a timer.
  */
 import { ensureLocalDedicated, removeLocalDedicated } from '../dedicated-local.ts';
 import { createHash, randomBytes } from 'node:crypto';
