@@ -126,7 +126,11 @@ export const catalog = {
   ),
   'instance.unhealthy': def(['health-probe'], instance.extend({ failures: z.number().int() }), 'probe failed 3 times in a row'),
   'instance.recovered': def(['health-probe'], instance, 'probe succeeds again'),
-  'instance.drift_detected': def(['health-probe'], instance.extend({ runtimeState: z.string().max(50) }), 'runtime stopped or missing while the status says running'),
+  'instance.drift_detected': def(
+    ['health-probe'],
+    instance.extend({ runtimeState: z.string().max(50) }),
+    'runtime stopped or missing while the status says running (runtimeState `restarted`: the runtime already started it again)',
+  ),
   'pool.unhealthy': def(
     ['health-probe'],
     z.object({ pool: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/), failures: z.number().int(), reason: text({ multiline: true }).max(500) }),

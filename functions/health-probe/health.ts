@@ -4,7 +4,9 @@
  * `unhealthy` + `instance.unhealthy`; a success → `healthy` (+
  * `instance.recovered` when it was unhealthy). A runtime that is stopped or
  * missing while the status says running is drift: recorded in the history
- * and reported as `instance.drift_detected` once per episode.
+ * and reported as `instance.drift_detected` once per episode. So is a
+ * runtime that started Odoo again by itself after it stopped outside the
+ * platform (status().restartedAt, docker), once per restart.
  */
 import { db } from '@saasodoo/platform/db/index';
 import { enqueue, transact } from '@saasodoo/platform/outbox';
@@ -33,20 +35,33 @@ export async function sweep(cmd: Command<{ at: string }>, opts: { concurrency?: 
     if (drifted) summary.drift++;
     const ok = !drifted && !!states[i].healthUrl && results[i].ok;
     // Nothing changes for a healthy instance that stays healthy: no write at all.
-    const unchanged = ok && rows[i].health === 'healthy' && rows[i].health_failures === 0;
-    if (!unchanged) await record(cmd, rows[i], ok, drifted ? states[i].state : undefined, results[i]);
+    const unchanged = ok && rows[i].health === 'healthy' && rows[i].health_failures === 0 && !states[i].restartedAt;
+    if (!unchanged) await record(cmd, rows[i], ok, drifted ? states[i].state : undefined, results[i], states[i].restartedAt);
     if (ok) summary.healthy++;
     else summary.unhealthy++;
   }
   return summary;
 }
 
-async function record(cmd: Command<unknown>, row: InstanceRow, ok: boolean, driftState: string | undefined, probe: ProbeResult): Promise<void> {
+/** The history reason of a restart the runtime made by itself; its time makes it one row per restart. */
+export function restartedReason(at: string): string {
+  return `drift: runtime restarted Odoo, which had stopped outside the platform at ${at}`;
+}
+
+async function record(cmd: Command<unknown>, row: InstanceRow, ok: boolean, driftState: string | undefined, probe: ProbeResult, restartedAt?: string): Promise<void> {
   await transact('instance', async (t) => {
     const cur = await t.oneOrNone<InstanceRow>(`SELECT * FROM instances WHERE id = $1 AND status = 'running' FOR UPDATE`, [row.id]);
     if (!cur) return; // changed status meanwhile: not ours to judge
     const ids = { instanceId: cur.id, customerId: cur.customer_id };
     const o = { subject: cur.id, traceparent: cmd.traceparent };
+    if (restartedAt) {
+      const reason = restartedReason(restartedAt);
+      if (!(await t.oneOrNone(`SELECT 1 FROM instance_history WHERE instance_id = $1 AND reason = $2`, [cur.id, reason]))) {
+        await recordHistory(t, cur.id, 'running', 'running', causeOf(cmd, 'health-probe', reason));
+        await enqueue(t, 'instance.drift_detected', { ...ids, runtimeState: 'restarted' }, o);
+        cmd.log.warn({ instanceId: cur.id, restartedAt }, 'drift: the runtime restarted Odoo, stopped outside the platform');
+      }
+    }
     if (ok) {
       if (cur.health !== 'healthy' || cur.health_failures !== 0) {
         await t.none(`UPDATE instances SET health = 'healthy', health_failures = 0, updated_at = now() WHERE id = $1`, [cur.id]);

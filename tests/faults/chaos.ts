@@ -9,7 +9,7 @@
 import type { Platform } from '../helpers/platform.ts';
 import type { TcpProxy } from '../helpers/tcp-proxy.ts';
 import { createTestUser, type TestUser } from '../helpers/auth.ts';
-import type { PrivateRedis, RefusingSmtp } from './injectors.ts';
+import { containerRunsAgain, killInstanceContainer, type PrivateRedis, type RefusingSmtp } from './injectors.ts';
 import type { Customer } from './run.ts';
 
 type DbFn = (typeof import('@saasodoo/platform/db/index'))['db'];
@@ -152,7 +152,70 @@ async function killInstanceOps(c: Ctx, call: (u: TestUser, body: unknown) => Pro
 }
 
 /**
- * Starts faults 5–8, each after a random delay within the window; resolves
+ * Fault 9 (FAULT_DRIVER=docker): a running instance's container killed with
+ * `docker kill`. It must run again by itself, its history must record the
+ * drift once health-probe looks (the run's schedule probes hourly, so ticks
+ * are sent here), and its URL must answer; the final oracle then checks its
+ * customer still logs in.
+ */
+async function killContainer(c: Ctx): Promise<string> {
+  const { buildEvent, send } = await import('@saasodoo/platform/emit');
+  // Reads given up after 10 s: a connection cut by the PostgreSQL fault would otherwise hang the check for good.
+  const read = <T>(p: Promise<T>) => Promise.race([p, sleep(10_000).then(() => Promise.reject(new Error('read timed out')))]);
+  const statusOf = async (id: string) => (await read(c.db('instance').one<{ status: string }>('SELECT status FROM instances WHERE id = $1', [id]))).status;
+  // A customer meant to end running, trials first (fault 8b backs up the first paid one).
+  const candidates = [...c.customers.filter((x) => x.scenario === 'trial-then-pays'), ...c.customers.filter((x) => x.scenario === 'paid-now').reverse()].filter((x) => x.instanceId);
+  let victim: Customer | undefined;
+  await waitFor(async () => {
+    for (const x of candidates) {
+      if ((await statusOf(x.instanceId!)) !== 'running') continue;
+      victim = x;
+      return true;
+    }
+    return false;
+  }, 120_000);
+  if (!victim) return 'no container killed: no instance was running';
+  const id = victim.instanceId!;
+  const startedAt = await killInstanceContainer(id);
+  if (!(await waitFor(() => containerRunsAgain(id, startedAt), 60_000))) throw new Error(`instance ${id}: its container killed with docker kill did not run again within 60 s`);
+  const recorded = () => read(c.db('instance').oneOrNone(`SELECT 1 FROM instance_history WHERE instance_id = $1 AND reason LIKE 'drift: runtime restarted Odoo%'`, [id]));
+  // Ticks go to health-probe itself, not through the broker: one refused during another fault would be dead-lettered (ticks are not retried).
+  const drift = await waitFor(async () => {
+    if (await recorded()) return true;
+    await send(buildEvent('com.saasodoo.health.tick', { at: new Date().toISOString() }), await c.p.host!.supervisor.url('health-probe'));
+    return Boolean(await recorded());
+  }, 120_000);
+  if (!drift) throw new Error(`instance ${id}: its container ran again but no drift was recorded in its history within 120 s`);
+  // Its own Odoo answers at its URL: the stand-in's login page names the instance's database (another instance's would not).
+  const r = await read(c.db('instance').one<{ subdomain: string; db_name: string }>('SELECT subdomain, db_name FROM instances WHERE id = $1', [id]));
+  // Given a minute: another fault (PostgreSQL away) may fail the page meanwhile.
+  let page = { status: 0, body: '' };
+  const own = await waitFor(async () => {
+    page = await loginPage(c.p.gateway, `${r.subdomain}.localhost`);
+    return page.status === 200 && page.body.includes(r.db_name);
+  }, 60_000);
+  if (!own) throw new Error(`instance ${id}: after its container came back, /web/login answered ${page.status}${page.body.includes(r.db_name) ? '' : ' without its database'}`);
+  return `instance ${id} (${victim.scenario}): its container killed with docker kill ran again, the drift recorded in its history, its own /web/login answering 200`;
+}
+
+/** GET /web/login through the gateway with the instance's host name (node:http: fetch does not let a caller set Host). */
+async function loginPage(gateway: string, host: string): Promise<{ status: number; body: string }> {
+  const http = await import('node:http');
+  const g = new URL(gateway);
+  return new Promise((resolve) => {
+    http
+      .get({ host: g.hostname, port: g.port, path: '/web/login', headers: { host }, timeout: 30_000 }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      })
+      .on('error', () => resolve({ status: 0, body: '' }));
+  });
+}
+
+/**
+ * Starts faults 5–8 (and 9 with FAULT_DRIVER=docker), each after a random delay within the window; resolves
  * once all are over to what each did and the promises the platform broke.
  */
 export async function randomFaults(c: Ctx & { action: (u: TestUser, body: unknown) => Promise<{ status: number }> }): Promise<{ did: string[]; problems: string[] }> {
@@ -164,6 +227,7 @@ export async function randomFaults(c: Ctx & { action: (u: TestUser, body: unknow
     ['SIGKILL provision', () => killProvision(c), 10_000],
     ['SIGKILL instance-ops', () => killInstanceOps(c, c.action), WINDOW_MS],
   ];
+  if (process.env.FAULT_DRIVER === 'docker') plan.push(['docker kill of an instance container', () => killContainer(c), WINDOW_MS]);
   const results = await Promise.allSettled(
     plan.map(async ([name, run, window]) => {
       const at = Math.round(Math.random() * window);

@@ -134,3 +134,49 @@ export function queueDepths(prefix = process.env.BROKER_NAME ?? ''): Map<string,
   }
   return out;
 }
+
+/**
+ * Fault 9's runtime (`FAULT_DRIVER=docker`): the platform's env for the
+ * docker driver with the stand-in image the tests build (nothing pulled);
+ * none otherwise, so the default run stays on the local driver.
+ */
+export async function dockerDriverEnv(): Promise<Record<string, string>> {
+  if (process.env.FAULT_DRIVER !== 'docker') return {};
+  const { testOdooImage } = await import('../helpers/docker-image.ts');
+  return { RUNTIME_DRIVER: 'docker', ODOO_IMAGE: await testOdooImage(), DOCKER_NETWORK: 'host' };
+}
+
+/**
+ * Removes every instance container of this run (containers outlive the
+ * platform, as on Kubernetes): those whose data is under `dataDir`.
+ */
+export async function removeRunContainers(dataDir: string): Promise<void> {
+  if (process.env.FAULT_DRIVER !== 'docker') return;
+  const { docker } = await import('../helpers/docker-image.ts');
+  const { INSTANCE_LABEL } = await import('@saasodoo/platform/runtime/docker/driver');
+  for (const c of await docker.listContainers({ all: true, filters: { label: [INSTANCE_LABEL] } })) {
+    if (c.Mounts.some((m) => m.Source.startsWith(`${dataDir}/`)))
+      await docker
+        .getContainer(c.Id)
+        .remove({ force: true, v: true })
+        .catch(() => {});
+  }
+}
+
+/** `docker kill` of an instance's container, from outside the platform; the start time of the run it killed. */
+export async function killInstanceContainer(instanceId: string): Promise<string> {
+  const { docker } = await import('../helpers/docker-image.ts');
+  const { containerName } = await import('@saasodoo/platform/runtime/docker/driver');
+  const c = docker.getContainer(containerName(instanceId));
+  const startedAt = (await c.inspect()).State.StartedAt;
+  await c.kill();
+  return startedAt;
+}
+
+/** Whether the instance's container runs a later start than `startedAt`. */
+export async function containerRunsAgain(instanceId: string, startedAt: string): Promise<boolean> {
+  const { docker } = await import('../helpers/docker-image.ts');
+  const { containerName } = await import('@saasodoo/platform/runtime/docker/driver');
+  const s = (await docker.getContainer(containerName(instanceId)).inspect()).State;
+  return s.Running && s.StartedAt !== startedAt;
+}

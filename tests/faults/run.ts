@@ -33,6 +33,8 @@
  *                     from the first subscription (default 150)
  *   FAULT_OUTAGE_S    how long SMTP refuses and Kill Bill is unreachable (default 60)
  *   FAULT_DUMP_MAILS  set: print each customer's mails (templates, oldest first)
+ *   FAULT_DRIVER      `docker`: instances run as containers (the stand-in image
+ *                     the tests build), and fault 9 kills one with `docker kill`
  */
 import '../helpers/setup-env.ts';
 import { spawnSync } from 'node:child_process';
@@ -45,7 +47,7 @@ import { freePort } from '../helpers/ports.ts';
 import { tcpProxy, type TcpProxy } from '../helpers/tcp-proxy.ts';
 import { checkBackups, checkRunning, checkTerminated } from './after.ts';
 import { randomFaults } from './chaos.ts';
-import { privateRedis, queueDepths, refusingSmtp } from './injectors.ts';
+import { dockerDriverEnv, privateRedis, queueDepths, refusingSmtp, removeRunContainers } from './injectors.ts';
 import { expectedMails, lostFromKillBill, mailProblems } from './oracle.ts';
 
 process.env.LOG_LEVEL = process.env.LOG_LEVEL === 'warn' ? 'error' : process.env.LOG_LEVEL;
@@ -210,7 +212,7 @@ async function main(): Promise<number> {
   const simPort = await freePort();
   const kbProxy = await tcpProxy('127.0.0.1', simPort);
   log(`starting the platform (${CUSTOMERS} customers, restarts: ${MODE}, duplicates: ${DUPLICATES * 100}%)`);
-  const p = await startPlatform({ env: { ...env, HEALTH_INTERVAL_SECONDS: '3600', REDIS_URL: redis.url, SMTP_URL: smtp.url, KILLBILL_SIM_PORT: String(simPort) } });
+  const p = await startPlatform({ env: { ...env, ...(await dockerDriverEnv()), HEALTH_INTERVAL_SECONDS: '3600', REDIS_URL: redis.url, SMTP_URL: smtp.url, KILLBILL_SIM_PORT: String(simPort) } });
   // The functions reach Kill Bill through the proxy; any started before this line start again with it.
   (p.host!.supervisor as unknown as { opts: { env: Record<string, string> } }).opts.env.KILLBILL_URL = kbProxy.url('http');
   for (const fn of p.host!.supervisor.status()) if (fn.pid) process.kill(fn.pid, 'SIGKILL');
@@ -390,6 +392,7 @@ async function main(): Promise<number> {
     exit = problems.length ? 1 : 0;
   } finally {
     await p.stop().catch(() => {});
+    await removeRunContainers(p.dataDir);
     await f.close();
     await kbProxy.close();
     await smtp.stop();

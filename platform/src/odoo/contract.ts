@@ -55,6 +55,13 @@ export const ODOO_RC = '/etc/odoo/odoo.conf';
 /** The language Odoo installs by itself; anything else needs `--load-language`. */
 export const DEFAULT_LANG = 'en_US';
 
+/**
+ * The line Odoo logs once its HTTP server listens ("HTTP service
+ * (werkzeug) running on host:port"; the stand-in logs the same): the
+ * runtimes wait for it instead of probing an Odoo that cannot answer yet.
+ */
+export const ODOO_SERVING_LINE = 'HTTP service (werkzeug) running on';
+
 /** HTTP paths the platform calls. */
 export const ODOO_PATHS = {
   /** Liveness: answers without touching the database, so a database blip never restarts Odoo. */

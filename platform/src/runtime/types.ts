@@ -65,6 +65,12 @@ export type RuntimeStatus = {
   replicas?: 0 | 1;
   /** Why `failed` (exit code, crash loop...): safe to show, no secrets. */
   reason?: string;
+  /**
+   * When the runtime last started Odoo again by itself after it stopped
+   * outside the platform (docker: a killed container brought back), so
+   * health-probe can record each such episode once in the history.
+   */
+  restartedAt?: string;
 };
 
 export type BackupKind = 'manual' | 'daily' | 'safety' | 'final';

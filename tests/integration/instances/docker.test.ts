@@ -3,7 +3,10 @@
  * real engine, the stand-in image the tests build): provision (init container,
  * configure) → running, the customer logging in at the instance URL through
  * the gateway, the plan's limits on the container; stop / start; a container killed with `docker
- * kill` → drift → unhealthy → restarted by the platform (instance-ops on
+ * kill` → started again by the runtime host at once → the drift recorded once
+ * in the history, in the customer's words → the customer logs in again; a
+ * suspended instance killed stays down; with the runtime host away, the
+ * same kill → drift → unhealthy → restarted by instance-ops (on
  * instance.unhealthy, as triggers.yaml routes it) → recovered; backup →
  * change data → restore; the platform restarted; delete → terminate leaves
  * no container, volume, folder, database or role.
@@ -22,7 +25,8 @@ import { instanceDbNames } from '@saasodoo/platform/instances/names';
 import { unseal } from '@saasodoo/platform/instances/secrets';
 import { findPlan } from '@saasodoo/platform/plans';
 import { containerName, DockerDriver } from '@saasodoo/platform/runtime/docker/driver';
-import { startDockerRuntime } from '@saasodoo/platform/runtime/docker/host';
+import { startDockerRuntime, type DieOutcome } from '@saasodoo/platform/runtime/docker/host';
+import { reasonWords } from '@saasodoo/web/lib/words';
 import { runtime } from '@saasodoo/platform/runtime/index';
 import { db } from '@saasodoo/platform/db/index';
 import { startGateway } from '@saasodoo/platform/host/gateway';
@@ -79,6 +83,25 @@ describe.skipIf(!available)('instances on the docker driver', () => {
     return j.result ? { uid: j.result.uid } : { error: j.error?.data?.name };
   };
   const container = () => docker.getContainer(containerName(h.id));
+  /** What the runtime host does about the next `die` of the instance's container. */
+  const nextDie = (): Promise<DieOutcome> => {
+    const events = h.docker!.host.events;
+    return new Promise((resolve) => {
+      const on = (d: DieOutcome) => {
+        if (d.instanceId !== h.id) return;
+        events.off('die', on);
+        resolve(d);
+      };
+      events.on('die', on);
+    });
+  };
+  /** The Odoo password the portal showed the customer (once: the first test keeps it). */
+  let shownPassword = '';
+  /** The customer's Odoo login with that password: true when it gives the admin user's uid. */
+  const customerLogsIn = async () => {
+    const [admin] = await sql(`SELECT res_id FROM ir_model_data WHERE module = 'base' AND name = 'user_admin'`);
+    return (await odooLogin(h.alice.email, shownPassword)).uid === admin.res_id;
+  };
   const action = (a: string, extra: Record<string, unknown> = {}) => call(h.fn.instanceAction, h.alice.accessToken, { body: { id: h.id, action: a, ...extra } });
   const sql = async (text: string) => {
     const r = await row(h.id);
@@ -103,7 +126,8 @@ describe.skipIf(!available)('instances on the docker driver', () => {
     const shown = await call(h.fn.instances, h.alice.accessToken, { query: { id: h.id } });
     expect(shown.body.odoo).toMatchObject({ url: `http://${r.subdomain}.localhost:8080`, login: h.alice.email });
     const [admin] = await sql(`SELECT res_id FROM ir_model_data WHERE module = 'base' AND name = 'user_admin'`);
-    expect(await odooLogin(h.alice.email, shown.body.adminPassword)).toEqual({ uid: admin.res_id });
+    shownPassword = shown.body.adminPassword;
+    expect(await odooLogin(h.alice.email, shownPassword)).toEqual({ uid: admin.res_id });
     expect(await odooLogin('admin', 'admin')).toEqual({ error: 'odoo.exceptions.AccessDenied' });
     const info = await container().inspect();
     const plan = findPlan(r.plan, true)!;
@@ -158,28 +182,72 @@ describe.skipIf(!available)('instances on the docker driver', () => {
     expect((await viaGateway()).body).toContain('stand-in');
   });
 
-  it('docker kill → drift → unhealthy → restarted by the platform → recovered', async () => {
+  it('docker kill → started again by the runtime host → drift recorded once, in words → the customer logs in again', async () => {
     expect((await h.tick()).status).toBe(204);
     expect((await row(h.id)).health).toBe('healthy');
+    const before = (await container().inspect()).State.StartedAt;
+    const died = nextDie();
     await container().kill();
-    await until('container dead', async () => !(await container().inspect()).State.Running);
-    // Docker leaves a killed container alone (unless-stopped restarts crashes, not kills).
-    for (let i = 0; i < 3; i++) await h.tick();
-    expect(await row(h.id)).toMatchObject({ status: 'running', health: 'unhealthy', health_failures: 3 });
+    // Docker leaves a killed container alone (unless-stopped restarts crashes, not kills): the host starts it again.
+    expect(await died).toMatchObject({ outcome: 'restarted', delayMs: 0 });
+    await (await runtime()).waitReady(h.id, 30_000);
+    expect((await container().inspect()).State.StartedAt).not.toBe(before);
+    // Probed twice: the restart is recorded once, the instance stays running and healthy.
+    for (let i = 0; i < 2; i++) expect((await h.tick()).status).toBe(204);
+    expect(await row(h.id)).toMatchObject({ status: 'running', health: 'healthy', health_failures: 0 });
     const hist = (await call(h.fn.instances, h.alice.accessToken, { query: { id: h.id } })).body.history;
-    expect(hist.filter((x: any) => /drift: runtime is stopped/.test(x.reason ?? ''))).toHaveLength(1);
+    const drift = hist.filter((x: any) => /^drift: /.test(x.reason ?? ''));
+    expect(drift).toHaveLength(1);
+    expect(reasonWords(drift[0])).toBe('Odoo stopped unexpectedly; the system started it again.');
     await until('instance.drift_detected', () => h.eventsOf('instance.drift_detected').length === 1);
-    const unhealthy = await until('instance.unhealthy', () => h.eventsOf('instance.unhealthy')[0]);
-
-    // The routing table sends instance.unhealthy to instance-ops, which restarts the instance.
-    expect(loadTriggers().some((t) => t.filter.attributes.type === 'com.saasodoo.instance.unhealthy' && t.subscriber === 'instance-ops')).toBe(true);
-    expect((await deliver(h.fn.instanceOps, unhealthy.type, unhealthy.data, unhealthy.id)).status).toBe(204);
-    expect((await row(h.id)).status).toBe('running');
-    expect((await container().inspect()).State.Running).toBe(true);
-    await h.tick();
-    expect(await row(h.id)).toMatchObject({ health: 'healthy', health_failures: 0 });
-    await until('instance.recovered', () => h.eventsOf('instance.recovered').length === 1);
+    expect(h.eventsOf('instance.drift_detected')[0].data.runtimeState).toBe('restarted');
+    expect(h.eventsOf('instance.unhealthy')).toHaveLength(0);
+    // The customer is unaffected: their URL answers and they log in with the same password.
     expect((await viaGateway()).body).toContain('stand-in');
+    expect(await customerLogsIn()).toBe(true);
+  });
+
+  it('a suspended instance whose container is started and killed outside the platform stays down', async () => {
+    const ids = { instanceId: h.id, customerId: h.alice.userId };
+    const stopped = nextDie();
+    expect((await deliver(h.fn.instanceOps, 'com.saasodoo.instance.suspend', { ...ids, reason: 'overdue' })).status).toBeLessThan(300);
+    expect(await stopped).toMatchObject({ outcome: 'left down' });
+    await container().start();
+    const killed = nextDie();
+    await container().kill();
+    expect(await killed).toMatchObject({ outcome: 'left down' });
+    expect((await container().inspect()).State.Running).toBe(false);
+    expect((await row(h.id)).status).toBe('suspended');
+    expect(await viaGateway()).toMatchObject({ status: 403, body: expect.stringContaining('suspended') });
+    expect((await deliver(h.fn.instanceOps, 'com.saasodoo.instance.resume', ids)).status).toBeLessThan(300);
+    expect((await row(h.id)).status).toBe('running');
+    expect(await customerLogsIn()).toBe(true);
+  });
+
+  it('with the runtime host away: docker kill → drift → unhealthy → restarted by instance-ops → recovered', async () => {
+    await h.docker!.host.stop();
+    try {
+      await container().kill();
+      await until('container dead', async () => !(await container().inspect()).State.Running);
+      for (let i = 0; i < 3; i++) await h.tick();
+      expect(await row(h.id)).toMatchObject({ status: 'running', health: 'unhealthy', health_failures: 3 });
+      const hist = (await call(h.fn.instances, h.alice.accessToken, { query: { id: h.id } })).body.history;
+      expect(hist.filter((x: any) => /drift: runtime is stopped/.test(x.reason ?? ''))).toHaveLength(1);
+      await until('instance.drift_detected', () => h.eventsOf('instance.drift_detected').some((e) => e.data.runtimeState === 'stopped'));
+      const unhealthy = await until('instance.unhealthy', () => h.eventsOf('instance.unhealthy')[0]);
+
+      // The routing table sends instance.unhealthy to instance-ops, which restarts the instance.
+      expect(loadTriggers().some((t) => t.filter.attributes.type === 'com.saasodoo.instance.unhealthy' && t.subscriber === 'instance-ops')).toBe(true);
+      expect((await deliver(h.fn.instanceOps, unhealthy.type, unhealthy.data, unhealthy.id)).status).toBe(204);
+      expect((await row(h.id)).status).toBe('running');
+      expect((await container().inspect()).State.Running).toBe(true);
+      await h.tick();
+      expect(await row(h.id)).toMatchObject({ health: 'healthy', health_failures: 0 });
+      await until('instance.recovered', () => h.eventsOf('instance.recovered').length === 1);
+      expect((await viaGateway()).body).toContain('stand-in');
+    } finally {
+      h.docker!.host = await startDockerRuntime(DockerDriver.fromConfig());
+    }
   });
 
   it('backup → change data → restore → data back', async () => {

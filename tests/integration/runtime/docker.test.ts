@@ -3,8 +3,8 @@
  * with the stand-in image the tests build from this machine's files (nothing
  * is pulled): init container → serving container at its URL through the
  * gateway; limits, labels and restart policy in the container; stop, suspend,
- * start; a container killed outside the platform is drift and comes back;
- * quota; backup → change → restore; the platform restarted; remove leaves
+ * start; a container killed outside the platform is started again by the
+ * runtime host (a stopped or suspended one stays down); quota; backup → change → restore; the platform restarted; remove leaves
  * nothing behind.
  */
 import { randomBytes } from 'node:crypto';
@@ -19,7 +19,7 @@ import { startGateway } from '@saasodoo/platform/host/gateway';
 import type { Supervisor } from '@saasodoo/platform/host/supervisor';
 import { odooPasswordHash } from '@saasodoo/platform/odoo/contract';
 import { DockerDriver, containerName } from '@saasodoo/platform/runtime/docker/driver';
-import { startDockerRuntime, type DockerRuntimeHost } from '@saasodoo/platform/runtime/docker/host';
+import { restartDelay, startDockerRuntime, type DieOutcome, type DockerRuntimeHost } from '@saasodoo/platform/runtime/docker/host';
 import { probeOne } from '@saasodoo/platform/runtime/health';
 import type { InstanceSpec } from '@saasodoo/platform/runtime/types';
 import { docker, dockerAvailable, TEST_IMAGE_UID, testOdooImage } from '../../helpers/docker-image.ts';
@@ -47,14 +47,17 @@ function viaGateway(sub: string, p = '/'): Promise<{ status: number; body: strin
   });
 }
 
-async function until<T>(what: string, check: () => Promise<T | undefined | false>, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await check();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+/** What the runtime host does about the next `die` of `id`'s container. */
+function nextDie(id: string): Promise<DieOutcome> {
+  const h = host;
+  return new Promise((resolve) => {
+    const on = (d: DieOutcome) => {
+      if (d.instanceId !== id) return;
+      h.events.off('die', on);
+      resolve(d);
+    };
+    h.events.on('die', on);
+  });
 }
 
 describe.skipIf(!available)('docker runtime', () => {
@@ -133,6 +136,22 @@ describe.skipIf(!available)('docker runtime', () => {
     expect(info.Mounts.map((m) => m.Destination).sort()).toEqual(['/etc/odoo/odoo.conf', '/mnt/extra-addons', '/var/lib/odoo']);
   });
 
+  it('ports given to an instance being applied are not given again before its state is written', async () => {
+    const [a, b] = [0, 1].map((i) => ({ ...spec, id: `${spec.id.slice(0, -4)}aaa${i}`, subdomain: `${spec.subdomain}-p${i}` }));
+    try {
+      await driver.apply(a, { replicas: 0 });
+      const taken = await driver.readState(a.id);
+      // As another function sees it mid-apply: ports chosen, state not yet written, no container listening.
+      fs.rmSync(path.join(driver.instanceDir(a.id), 'docker.json'));
+      await driver.apply(b, { replicas: 0 });
+      const got = await driver.readState(b.id);
+      expect([taken!.httpPort, taken!.geventPort]).not.toContain(got!.httpPort);
+      expect([taken!.httpPort, taken!.geventPort]).not.toContain(got!.geventPort);
+    } finally {
+      for (const o of [a, b]) await driver.remove(o.id);
+    }
+  });
+
   it('refuses a second instance with the same subdomain', async () => {
     await expect(driver.apply({ ...spec, id: `${spec.id.slice(0, -4)}ffff` })).rejects.toMatchObject({ name: 'RuntimeError', code: 'invalid' });
   });
@@ -163,18 +182,45 @@ describe.skipIf(!available)('docker runtime', () => {
     expect((await viaGateway(spec.subdomain)).body).toContain('stand-in');
   });
 
-  it('a container killed outside the platform is drift (Docker does not restart it); scaling to 1 restarts it', async () => {
-    await docker.getContainer(containerName(spec.id)).kill();
-    const st = await until('drift', async () => {
-      const s = await driver.status(spec.id);
-      return s.state === 'stopped' && s.replicas === 1 ? s : undefined;
-    });
-    expect(st.reason).toContain('outside the platform');
-    expect((await viaGateway(spec.subdomain)).status).toBe(502);
-    expect((await docker.getContainer(containerName(spec.id)).inspect()).State.Running).toBe(false);
+  it('a container killed outside the platform is started again by the runtime host at once, and status says when', async () => {
+    const c = docker.getContainer(containerName(spec.id));
+    const before = (await c.inspect()).State.StartedAt;
+    expect((await driver.status(spec.id)).restartedAt).toBeUndefined();
+    const died = nextDie(spec.id);
+    await c.kill();
+    // Docker leaves a killed container alone (unless-stopped restarts crashes, not kills): the host's own restart.
+    expect(await died).toEqual({ instanceId: spec.id, outcome: 'restarted', delayMs: 0 });
+    await driver.waitReady(spec.id, 30_000);
+    const info = await c.inspect();
+    expect([info.State.Running, info.State.StartedAt === before, info.RestartCount]).toEqual([true, false, 0]);
+    const st = await driver.status(spec.id);
+    expect(st.state).toBe('running');
+    expect(Date.parse(st.restartedAt!)).toBeGreaterThan(Date.parse(before));
+    expect((await viaGateway(spec.subdomain)).body).toContain('stand-in');
+  });
+
+  it('a stopped or suspended instance whose container dies stays down, whoever started and killed it', async () => {
+    const c = docker.getContainer(containerName(spec.id));
+    const stopped = nextDie(spec.id);
+    await driver.scale(spec.id, 0);
+    expect(await stopped).toMatchObject({ outcome: 'left down' });
+    for (const suspended of [false, true]) {
+      await driver.scale(spec.id, 0, { suspended });
+      // Started outside the platform, then killed outside it: still not the platform's to bring back.
+      await c.start();
+      const killed = nextDie(spec.id);
+      await c.kill();
+      expect(await killed).toMatchObject({ outcome: 'left down' });
+      expect((await c.inspect()).State.Running).toBe(false);
+      expect((await driver.status(spec.id)).state).toBe(suspended ? 'suspended' : 'stopped');
+    }
     await driver.scale(spec.id, 1);
     await driver.waitReady(spec.id, 30_000);
     expect((await viaGateway(spec.subdomain)).body).toContain('stand-in');
+  });
+
+  it("the host's restarts back off as the kubelet's: at once, then 10 s doubling to 5 min", () => {
+    expect([0, 1, 2, 3, 5, 6, 20].map(restartDelay)).toEqual([0, 10_000, 20_000, 40_000, 160_000, 300_000, 300_000]);
   });
 
   it('backup → change data → restore → data back, files owned by the image user', async () => {

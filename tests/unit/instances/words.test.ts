@@ -35,6 +35,9 @@ describe('portal words', () => {
     expect(reasonWords({ reason: `restore of backup ${backupId}` }, [])).toBe('Restoring a backup.');
     expect(reasonWords({ reason: 'manual backup' })).toBe('A backup started.');
     expect(reasonWords({ reason: 'database failed: timeout' })).toBe('The step “database” failed.');
+    expect(reasonWords({ reason: 'drift: runtime restarted Odoo, which had stopped outside the platform at 2026-12-07T03:40:00.000Z' })).toBe(
+      'Odoo stopped unexpectedly; the system started it again.',
+    );
     expect(reasonWords({ reason: `something about ${backupId}` })).toBeUndefined();
     expect(reasonWords({ reason: 'some_internal_code' })).toBeUndefined();
     const all = [
@@ -45,6 +48,7 @@ describe('portal words', () => {
       'backup completed',
       'plan basic-monthly → standard-monthly',
       'drift: runtime is stopped while status is running',
+      'drift: runtime restarted Odoo, which had stopped outside the platform at 2026-12-07T03:40:00.000Z',
     ].map((reason) => reasonWords({ reason }, backups) ?? '');
     for (const w of all) expect(w).not.toMatch(/[_→]|instance-ops|lifecycle|[0-9a-f]{8}-/);
   });

@@ -141,6 +141,7 @@ export function reasonWords(h: HistoryEntry, backups: Backup[] = []): string | u
 	if (r === 'resumed after payment') return 'Resumed after payment.';
 	if (r === 'subscription_cancelled') return 'The subscription ended, so the instance was deleted.';
 	if (/^plan \S+ → \S+$/.test(r)) return 'The plan was changed; the new resources apply.';
+	if (/^drift: runtime restarted Odoo/.test(r)) return 'Odoo stopped unexpectedly; the system started it again.';
 	if ((m = r.match(/^drift: runtime is (\S+)/))) return `The system found the instance ${label(m[1])} and corrected its status.`;
 	if ((m = r.match(/^resume failed/))) return 'Resuming after payment failed; our operators are notified.';
 	if ((m = r.match(/^(\S+) failed: /))) return `The step “${label(m[1])}” failed.`;

@@ -12,12 +12,16 @@
  *
  * Desired state (replicas, suspended, quota, ports) is a small file per
  * instance next to its data: containers are immutable, and a stopped
- * container cannot say whether it was stopped or suspended.
+ * container cannot say whether it was stopped or suspended. The runtime
+ * host (host.ts) holds containers to it: one stopped outside the platform
+ * while it should run is started again (restartDrifted). Waits follow the
+ * engine (container.wait, the container's log), not a timer.
  */
 import { ensureLocalDedicated, removeLocalDedicated } from '../dedicated-local.ts';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { Writable } from 'node:stream';
 import Docker from 'dockerode';
 import { config } from '../../config.ts';
 import { log } from '../../log.ts';
@@ -31,6 +35,7 @@ import {
   ODOO_HTTP_PORT,
   ODOO_PATHS,
   ODOO_RC,
+  ODOO_SERVING_LINE,
   serveArgs,
   serveSettingsOf,
   targetOf,
@@ -65,6 +70,13 @@ const COMPONENT_LABEL = 'app.kubernetes.io/component';
 /** Hash of everything the container was created from: a changed spec recreates it. */
 const CONFIG_LABEL = 'saasodoo.io/config-hash';
 const STATE_FILE = 'docker.json';
+/** Written only by the runtime host when it starts a container that stopped outside the platform (separate from the state file, which functions write). */
+const RESTARTS_FILE = 'restarts.json';
+/** The ports given to an instance, written under the allocation lock before anything else knows them. */
+const PORTS_FILE = 'ports.json';
+
+/** What the runtime host records of its own restarts of an instance. */
+type Restarts = { count: number; lastAt: string; exitCode: number };
 
 export type DockerSettings = {
   /** Image template, `{version}` replaced. */
@@ -252,7 +264,12 @@ export class DockerDriver extends StoredBackups implements RuntimeDriver {
 
   /**
    * Two free loopback ports not given to another instance, chosen under a
-   * lock (functions are separate processes and may provision at once).
+   * lock (functions are separate processes and may provision at once) and
+   * reserved under it in the instance's ports file: its state file is
+   * written later, and until its container runs the ports look free, so
+   * without the reservation two instances provisioned at once got the same
+   * ports (found by the fault suite's docker kill: the restarted one could
+   * not listen).
    */
   private async allocatePorts(id: string): Promise<{ httpPort: number; geventPort: number }> {
     const lock = path.join(this.settings.dataDir, 'instances', '.docker-ports.lock');
@@ -270,9 +287,19 @@ export class DockerDriver extends StoredBackups implements RuntimeDriver {
     try {
       const used = new Set<number>();
       for (const { id: other, state } of await this.listStates()) if (other !== id) used.add(state.httpPort).add(state.geventPort);
+      const root = path.join(this.settings.dataDir, 'instances');
+      for (const other of await fs.readdir(root).catch(() => [] as string[])) {
+        if (other === id || other.startsWith('.')) continue;
+        const r = await fs.readFile(path.join(root, other, PORTS_FILE), 'utf8').catch(() => undefined);
+        if (r) for (const p of Object.values(JSON.parse(r) as Record<string, number>)) used.add(p);
+      }
       for (let p = this.settings.portBase; p + 1 <= 65535; p += 2) {
         if (used.has(p) || used.has(p + 1)) continue;
-        if ((await portFree(p)) && (await portFree(p + 1))) return { httpPort: p, geventPort: p + 1 };
+        if ((await portFree(p)) && (await portFree(p + 1))) {
+          const ports = { httpPort: p, geventPort: p + 1 };
+          await fs.writeFile(path.join(this.instanceDir(id), PORTS_FILE), JSON.stringify(ports), { mode: 0o600 });
+          return ports;
+        }
       }
       throw new RuntimeError('unavailable', 'no free port for the instance');
     } finally {
@@ -590,12 +617,14 @@ export class DockerDriver extends StoredBackups implements RuntimeDriver {
     const st = await this.readState(id);
     const info = await this.inspect(id);
     if (!st) return { state: 'missing' };
+    const restarts = await this.readRestarts(id);
     const base = {
       url: this.urlOf(st.subdomain),
       // The contract's readiness, as the other drivers (provisioning grants the tenant CONNECT on `postgres` for it).
       healthUrl: `http://127.0.0.1:${st.httpPort}${ODOO_PATHS.readiness}`,
       replicas: st.replicas,
       container: containerName(id),
+      ...(restarts ? { restartedAt: restarts.lastAt } : {}),
     };
     if (st.suspended) return { ...base, state: 'suspended' };
     if (st.replicas === 0) return { ...base, state: 'stopped' };
@@ -603,7 +632,7 @@ export class DockerDriver extends StoredBackups implements RuntimeDriver {
     const s = info.State;
     if (s.Restarting) return { ...base, state: 'failed', reason: `Odoo exits (code ${s.ExitCode}${s.OOMKilled ? ', out of memory' : ''}) and Docker keeps restarting it` };
     if (!s.Running) {
-      // Drift: meant to serve, but the container was stopped or killed outside the platform (Docker does not restart those).
+      // Drift: meant to serve, but the container was stopped or killed outside the platform (Docker does not restart those; the runtime host does).
       return { ...base, state: 'stopped', reason: `the container exited (code ${s.ExitCode}${s.OOMKilled ? ', out of memory' : ''}) outside the platform` };
     }
     const ready = await probeOne(base.healthUrl, 2000);
@@ -637,6 +666,49 @@ export class DockerDriver extends StoredBackups implements RuntimeDriver {
     return started;
   }
 
+  private async readRestarts(id: string): Promise<Restarts | undefined> {
+    try {
+      return JSON.parse(await fs.readFile(path.join(this.instanceDir(id), RESTARTS_FILE), 'utf8'));
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Starts again the container of an instance meant to run that stopped
+   * outside the platform (`docker kill`, `docker stop`), as a Deployment
+   * brings back its pod; Docker's restart policy covers Odoo crashing by
+   * itself. Only the container that died (`containerId`), only when it is
+   * exited (not being removed or restarted by Docker) and the desired state
+   * still says run, unchanged since it died at `diedAtMs` (a platform restart
+   * is a stop then a start: its own start follows); the episode is recorded
+   * for health-probe (status()'s restartedAt). True when it started it. The
+   * runtime host calls it on the engine's `die` event, with a backoff.
+   */
+  async restartDrifted(id: string, containerId: string, diedAtMs: number): Promise<boolean> {
+    assertSafeId(id, 'instance id');
+    const st = await this.readState(id);
+    if (!st || st.replicas !== 1 || st.suspended) return false;
+    const written = (await fs.stat(path.join(this.instanceDir(id), STATE_FILE)).catch(() => undefined))?.mtimeMs ?? 0;
+    if (written > diedAtMs) return false;
+    const info = await this.inspect(id);
+    if (!info || info.Id !== containerId || info.State.Status !== 'exited') return false;
+    await this.container(id)
+      .start()
+      .catch((err) => {
+        if (httpCode(err) !== 304) throw new RuntimeError('failed', `start container: ${(err as Error).message}`);
+      });
+    const prev = await this.readRestarts(id);
+    const rec: Restarts = { count: (prev?.count ?? 0) + 1, lastAt: new Date().toISOString(), exitCode: info.State.ExitCode };
+    const file = path.join(this.instanceDir(id), RESTARTS_FILE);
+    await fs.writeFile(`${file}.tmp`, JSON.stringify(rec), { mode: 0o600 });
+    await fs.rename(`${file}.tmp`, file);
+    // A stop or suspend asked for meanwhile wins: the desired state is read again and applied.
+    const now = await this.readState(id);
+    if (now) await this.reconcile(id, now);
+    return true;
+  }
+
   async remove(id: string): Promise<void> {
     assertSafeId(id, 'instance id');
     for (const name of [containerName(id), `${containerName(id)}-init`, `${containerName(id)}-neutralize`]) {
@@ -653,8 +725,89 @@ export class DockerDriver extends StoredBackups implements RuntimeDriver {
     return this.scale(id, 0, { suspended });
   }
 
-  waitReady(id: string, timeoutMs: number, onProgress?: (p: ReadyProgress) => void): Promise<void> {
-    return waitUntilRunning(() => this.status(id), { timeoutMs, intervalMs: 200, runtime: 'docker runtime', onProgress });
+  /**
+   * Waits on events, not a timer: the container's log saying Odoo serves
+   * (then a readiness probe, again after 100 ms while its database is not
+   * reachable yet), or the log ending (the container exited). An Odoo that
+   * never logs that line is still found by a probe backing off to every 2 s.
+   */
+  async waitReady(id: string, timeoutMs: number, onProgress?: (p: ReadyProgress) => void): Promise<void> {
+    assertSafeId(id, 'instance id');
+    const signal = await this.followStart(id);
+    let backoff = 250;
+    try {
+      await waitUntilRunning(
+        async (last, remainingMs) => {
+          if (last !== undefined) {
+            const serving = signal.serving();
+            await signal.next(Math.max(0, Math.min(serving ? 100 : backoff, remainingMs)));
+            if (!serving) backoff = Math.min(backoff * 2, 2000);
+          }
+          return this.status(id);
+        },
+        { timeoutMs, intervalMs: 0, runtime: 'docker runtime', onProgress },
+      );
+    } finally {
+      signal.close();
+    }
+  }
+
+  /**
+   * Follows the running container's log from its current start: `serving()`
+   * once Odoo logged ODOO_SERVING_LINE; `next(ms)` resolves after ms, or as
+   * soon as that line comes or the log ends. Without a log (not running, the
+   * engine refusing) only the timer wakes.
+   */
+  private async followStart(id: string): Promise<{ serving: () => boolean; next: (ms: number) => Promise<void>; close: () => void }> {
+    let serving = false;
+    // `dirty` keeps a wake-up that lands while no one waits.
+    let dirty = false;
+    let wake = () => {};
+    const poke = () => {
+      dirty = true;
+      wake();
+    };
+    let stream: (NodeJS.ReadableStream & { destroy?: () => void }) | undefined;
+    const info = await this.inspect(id).catch(() => undefined);
+    if (info?.State.Running) {
+      try {
+        stream = await this.container(id).logs({ follow: true, stdout: true, stderr: true, since: Date.parse(info.State.StartedAt) / 1000 });
+        let tail = '';
+        const sink = new Writable({
+          write(chunk: Buffer, _enc, done) {
+            tail = (tail + chunk.toString('utf8')).slice(-4096);
+            if (!serving && tail.includes(ODOO_SERVING_LINE)) {
+              serving = true;
+              poke();
+            }
+            done();
+          },
+        });
+        this.docker.modem.demuxStream(stream, sink, sink);
+        stream.on('end', poke);
+        stream.on('error', poke);
+      } catch {
+        stream = undefined; // the backing-off probe still finds it
+      }
+    }
+    const next = (ms: number) =>
+      new Promise<void>((resolve) => {
+        if (dirty) {
+          dirty = false;
+          return resolve();
+        }
+        const t = setTimeout(() => {
+          wake = () => {};
+          resolve();
+        }, ms);
+        wake = () => {
+          clearTimeout(t);
+          wake = () => {};
+          dirty = false;
+          resolve();
+        };
+      });
+    return { serving: () => serving, next, close: () => stream?.destroy?.() };
   }
 
   async setQuota(id: string, bytes: number): Promise<void> {

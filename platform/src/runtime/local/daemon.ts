@@ -27,18 +27,14 @@ import { duBytes, portFree } from '../host-util.ts';
 import { isPageState, statusPage } from '../status-page.ts';
 import type { InstanceSpec, QuotaUsage, RuntimeStatus } from '../types.ts';
 import { assertSafeId } from '../backup-store.ts';
-import { configFile, initArgs, neutralizeArgs, ODOO_PATHS, serveArgs, serveSettingsOf, targetOf } from '../../odoo/contract.ts';
+import { configFile, initArgs, neutralizeArgs, ODOO_PATHS, ODOO_SERVING_LINE, serveArgs, serveSettingsOf, targetOf } from '../../odoo/contract.ts';
 
 const GiB = 1024 ** 3;
 /** The Odoo stand-in, run with plain `node` (see standin.mjs). */
 export const STANDIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'standin.mjs');
 
-/**
- * The line Odoo logs once its HTTP server listens ("HTTP service
- * (werkzeug) running on host:port"); the stand-in logs the same. The daemon
- * waits for it instead of probing an instance that cannot answer yet.
- */
-const SERVING_LINE = 'HTTP service (werkzeug) running on';
+/** The daemon waits for Odoo's serving line (contract.ts) instead of probing an instance that cannot answer yet. */
+const SERVING_LINE = ODOO_SERVING_LINE;
 
 /** Longest a status request may wait for a change (`GET /instances/<id>?changedFrom=<state>&waitMs=<n>`). */
 const MAX_STATUS_WAIT_MS = 30_000;
