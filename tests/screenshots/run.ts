@@ -134,10 +134,10 @@ async function main(): Promise<void> {
     await waitForStatus(setup, ['stopped'], 120_000);
     await setup.goto(u(`/instances/${copy.id}`));
     await waitForStatus(setup, ['running'], 240_000);
-    // Storage over the last day (the usage job measures hourly; a fresh instance has one sample).
+    // Storage over the last day, growing to what a fresh instance uses now (the usage job measures hourly).
     await db('instance').none(
       `INSERT INTO storage_samples (instance_id, hour, used_bytes, limit_bytes)
-			 SELECT $1, date_trunc('hour', now()) - h * interval '1 hour', (180 + (24 - h) * 9 + (h % 5) * 4) * 1024 * 1024, 10 * 1024 * 1024 * 1024::bigint
+			 SELECT $1, date_trunc('hour', now()) - h * interval '1 hour', (6 + (24 - h) * 0.4 + (h % 5) * 0.3) * 1024, 20 * 1024 * 1024 * 1024::bigint
 			 FROM generate_series(1, 24) h ON CONFLICT DO NOTHING`,
       [trial.id],
     );
