@@ -170,10 +170,10 @@ export function stagingUnavailableWords(planOffersStaging: boolean, status: stri
 	return undefined;
 }
 
-const BACKUP_KINDS: Record<string, string> = { manual: 'Taken by you', daily: 'Daily', safety: 'Before a restore', final: 'Final, at deletion' };
-/** Why a backup exists, in words ("safety" is the copy taken before a restore). */
+const BACKUP_KIND_LABELS: Record<string, string> = { manual: 'On demand', daily: 'Daily', safety: 'Safety backup', final: 'Final, at deletion' };
+/** Why a backup exists, in words (a safety backup is taken before a restore or a staging copy). */
 export function backupKindWords(kind: string | undefined): string {
-	return BACKUP_KINDS[kind ?? 'manual'] ?? 'Backup';
+	return BACKUP_KIND_LABELS[kind ?? 'manual'] ?? 'Backup';
 }
 
 /** A backup's state as a badge: its words and tone. */

@@ -13,7 +13,8 @@ export const load: PageServerLoad = async (event) => {
 			api<{ items: Plan[] }>(event, 'GET', 'plans').catch(() => ({ items: [] as Plan[] })),
 			api<{ items: Instance[] }>(event, 'GET', 'instances').catch(() => ({ items: [] as Instance[] })),
 		]);
-		const trialEnd = instance.billingStatus === 'trial' ? (await trialEnds(event, [instance.id]))[instance.id] : undefined;
+		const trial = instance.billingStatus === 'trial' ? await trialEnds(event, [instance.id]) : undefined;
+		const trialEnd = trial?.ends[instance.id];
 		// A staging copy names its original; an original links to its live copy (both from the customer's own list).
 		const items = list.items ?? [];
 		const original = instance.staging ? items.find((x) => x.id === instance.staging!.of) : undefined;
@@ -22,6 +23,7 @@ export const load: PageServerLoad = async (event) => {
 			instance,
 			plans: plans.items ?? [],
 			trialEnd,
+			paymentMethod: trial?.paymentMethod,
 			isAdmin: event.locals.user?.role === 'admin',
 			viewerId: event.locals.user?.id,
 			staging: { original: original ? { id: original.id, name: original.name } : undefined, copy: copy ? { id: copy.id, name: copy.name, status: copy.status } : undefined },
