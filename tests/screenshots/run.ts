@@ -8,7 +8,8 @@
  * and width under test-artifacts/screenshots/<width>/, printing what
  * axe-core and the sideways-scroll check found (every-page.test.ts asserts
  * the same in CI). The README's pictures, the top 1280×800 of six pages, go
- * to web/screenshots/.
+ * to web/screenshots/, and the instance page's to web/static/screenshots/
+ * (the landing page's picture of the product).
  */
 import '../helpers/setup-env.ts';
 import fs from 'node:fs';
@@ -20,6 +21,7 @@ import { seedSite, visitAll, WIDTHS } from '../e2e/site.ts';
 
 const OUT = path.join(repoRoot, 'test-artifacts/screenshots');
 const README_DIR = path.join(repoRoot, 'web/screenshots');
+const LANDING_PICTURE = path.join(repoRoot, 'web/static/screenshots/instance.png');
 /** The README's pictures: page name → file name. */
 const README: Record<string, string> = {
   landing: 'landing',
@@ -43,6 +45,8 @@ async function main(): Promise<void> {
       const checks = await visitAll(e2e, site, width, async (page, name) => {
         await page.screenshot({ path: path.join(OUT, width.name, `${name}.png`), fullPage: true });
         if (width.name === 'desktop' && README[name]) await page.screenshot({ path: path.join(README_DIR, `${README[name]}.png`) });
+        // The landing page shows the product: the top of an instance page.
+        if (width.name === 'desktop' && name === 'instance-trial') await page.screenshot({ path: LANDING_PICTURE });
       });
       for (const c of checks) {
         log(`${c.width} ${c.name}${c.violations.length ? ` axe: ${c.violations.map((v) => v.id).join(', ')}` : ''}${c.sideways ? ' SCROLLS SIDEWAYS' : ''}`);
