@@ -66,3 +66,5 @@ async function main(): Promise<void> {
 }
 
 await main();
+// Exit even if a client (Redis of the admin CLI's session revocation) still holds the event loop open.
+process.exit();
