@@ -299,7 +299,9 @@ export async function billingSummary(customerId: string) {
     subscriptions: bundles.flatMap((b) =>
       (b.subscriptions ?? []).map((s) => ({
         id: s.subscriptionId,
-        instanceId: b.externalKey,
+        // A staging add-on (in the original's bundle) belongs to the copy it pays for: its own key.
+        instanceId: s.productCategory === 'ADD_ON' ? (s.externalKey ?? b.externalKey) : b.externalKey,
+        addOn: s.productCategory === 'ADD_ON',
         plan: s.planName,
         phase: s.phaseType,
         state: s.state,

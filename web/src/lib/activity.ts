@@ -46,6 +46,9 @@ const PERSON: Record<string, [string, string]> = {
 	'domains.verify': ['checked the DNS records of a custom domain of {i}', 'check a custom domain of {i}'],
 	'domains.remove': ['removed a custom domain from {i}', 'remove a custom domain from {i}'],
 	'dead-letters': ['sent undelivered events again', 'send undelivered events again'],
+	'staging.create': ['made a staging copy of {i}', 'make a staging copy of {i}'],
+	'staging.refresh': ['refreshed the staging copy {i} from production', 'refresh the staging copy {i}'],
+	'billing.startstagingaddon': ['started the staging copy’s subscription', 'start the staging copy’s subscription'],
 	// Command-line operator actions (platform admin, platform dlq).
 	'admin.grant': ['gave this account the operator role', 'give this account the operator role'],
 	'admin.revoke': ['took the operator role from this account', 'take the operator role from this account'],
@@ -54,6 +57,8 @@ const PERSON: Record<string, [string, string]> = {
 
 /** Decisions made by billing or the platform itself, as sentences. */
 const DECISION: Record<string, [string, string?]> = {
+	// Kill Bill's push notifications come in through webhook-intake, signed by the billing system, not a person.
+	'webhook-intake': ['Billing sent a notification', 'A billing notification was refused'],
 	'billing.trial': ['The free trial started'],
 	'billing.paid': ['The subscription is paid'],
 	'billing.payment_required': ['A payment is needed to continue'],

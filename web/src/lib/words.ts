@@ -170,3 +170,18 @@ export function stagingUnavailableWords(planOffersStaging: boolean, status: stri
 	if (status !== 'running' && status !== 'stopped') return 'A staging copy can be made while the instance is running or stopped.';
 	return undefined;
 }
+
+const BACKUP_KIND_LABELS: Record<string, string> = { manual: 'On demand', daily: 'Daily', safety: 'Safety backup', final: 'Final, at deletion' };
+/** Why a backup exists, in words (a safety backup is taken before a restore or a staging copy). */
+export function backupKindWords(kind: string | undefined): string {
+	return BACKUP_KIND_LABELS[kind ?? 'manual'] ?? 'Backup';
+}
+
+/** A backup's state as a badge: its words and tone. */
+export function backupStatusBadge(status: string | undefined): { text: string; tone: 'good' | 'warn' | 'bad' | 'neutral' } {
+	if (!status || status === 'completed') return { text: 'Ready', tone: 'good' };
+	if (status === 'running') return { text: 'In progress', tone: 'neutral' };
+	if (status === 'failed') return { text: 'Failed', tone: 'bad' };
+	if (status === 'expired') return { text: 'Expired', tone: 'neutral' };
+	return { text: status.replace(/_/g, ' '), tone: 'neutral' };
+}

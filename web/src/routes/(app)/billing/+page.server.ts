@@ -10,6 +10,8 @@ export type Subscription = {
 	planName?: string;
 	instanceId?: string;
 	instanceName?: string;
+	/** A staging copy's add-on: `instanceId` is the copy it pays for. */
+	addOn?: boolean;
 	state?: string;
 	phase?: string;
 	startDate?: string;

@@ -11,10 +11,12 @@ export const load: PageServerLoad = async (event) => {
 		return {
 			instances: items,
 			plans: plans.items ?? [],
-			trialEnds: await trialEnds(
-				event,
-				items.filter((i) => i.billingStatus === 'trial').map((i) => i.id),
-			),
+			trialEnds: (
+				await trialEnds(
+					event,
+					items.filter((i) => i.billingStatus === 'trial').map((i) => i.id),
+				)
+			).ends,
 		};
 	} catch (err) {
 		loadError(err);

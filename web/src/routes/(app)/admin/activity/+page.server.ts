@@ -1,4 +1,5 @@
 import { api } from '$lib/server/api';
+import { findCustomers } from '$lib/server/customers';
 import { loadError } from '$lib/server/forms';
 import type { ActivityEntry } from '$lib/activity';
 import { activityFilters } from './filters';
@@ -9,12 +10,15 @@ export const load: PageServerLoad = async (event) => {
 	const filters = activityFilters(event.url);
 	const before = event.url.searchParams.get('before') ?? undefined;
 	try {
-		const [log, instances] = await Promise.all([
+		// Every customer's instances and emails, so entries name them rather than show ids (a lookup that fails leaves the words generic).
+		const [log, instances, customers] = await Promise.all([
 			api<{ items: ActivityEntry[]; next: string | null }>(event, 'GET', 'audit-log', { query: { ...filters, before, limit: 100 } }),
-			api<{ items: { id: string; name: string }[] }>(event, 'GET', 'instances'),
+			api<{ items: { id: string; name: string }[] }>(event, 'GET', 'instances', { query: { all: 'true' } }).catch(() => ({ items: [] })),
+			findCustomers(event).catch(() => []),
 		]);
 		const names = Object.fromEntries((instances.items ?? []).map((i) => [i.id, i.name]));
-		return { items: log.items, next: log.next, names, self: event.locals.user?.id, query: Object.fromEntries(event.url.searchParams) };
+		const emails = Object.fromEntries(customers.map((c) => [c.id, c.email]));
+		return { items: log.items, next: log.next, names, emails, self: event.locals.user?.id, query: Object.fromEntries(event.url.searchParams) };
 	} catch (err) {
 		loadError(err);
 	}

@@ -13,7 +13,8 @@ export const load: PageServerLoad = async (event) => {
 			api<{ items: Plan[] }>(event, 'GET', 'plans').catch(() => ({ items: [] as Plan[] })),
 			api<{ items: Instance[] }>(event, 'GET', 'instances').catch(() => ({ items: [] as Instance[] })),
 		]);
-		const trialEnd = instance.billingStatus === 'trial' ? (await trialEnds(event, [instance.id]))[instance.id] : undefined;
+		const trial = instance.billingStatus === 'trial' ? await trialEnds(event, [instance.id]) : undefined;
+		const trialEnd = trial?.ends[instance.id];
 		// A staging copy names its original; an original links to its live copy (both from the customer's own list).
 		const items = list.items ?? [];
 		const original = instance.staging ? items.find((x) => x.id === instance.staging!.of) : undefined;
@@ -22,6 +23,7 @@ export const load: PageServerLoad = async (event) => {
 			instance,
 			plans: plans.items ?? [],
 			trialEnd,
+			paymentMethod: trial?.paymentMethod,
 			isAdmin: event.locals.user?.role === 'admin',
 			viewerId: event.locals.user?.id,
 			staging: { original: original ? { id: original.id, name: original.name } : undefined, copy: copy ? { id: copy.id, name: copy.name, status: copy.status } : undefined },
@@ -50,11 +52,12 @@ export const actions: Actions = {
 		try {
 			const [plans, billing] = await Promise.all([
 				api<{ items: Plan[] }>(event, 'GET', 'plans'),
-				api<{ subscriptions?: { id: string; instanceId?: string; state?: string }[] }>(event, 'GET', 'billing'),
+				api<{ subscriptions?: { id: string; instanceId?: string; state?: string; addOn?: boolean }[] }>(event, 'GET', 'billing'),
 			]);
 			const offer = planOffers(plans.items ?? []).find((o) => o.key === key);
 			if (!offer) return fail(400, { message: 'Choose one of the plans shown', fields: { plan: 'choose a plan' } });
-			const sub = (billing.subscriptions ?? []).find((s) => s.instanceId === event.params.id && s.state !== 'CANCELLED');
+			// The instance's own plan: a staging copy's add-on is billed with its original and changes with it.
+			const sub = (billing.subscriptions ?? []).find((s) => s.instanceId === event.params.id && !s.addOn && s.state !== 'CANCELLED');
 			if (!sub) return fail(409, { message: 'This instance has no subscription to change', fields: { plan: 'no subscription' } });
 			await api(event, 'POST', 'billing', { body: { action: 'changePlan', subscriptionId: sub.id, plan: offer.withoutTrial ?? offer.withTrial } });
 			return { success: `Plan change to ${offer.name} requested: the new resources apply within minutes.`, action: 'changePlan' };
