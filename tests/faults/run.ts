@@ -24,9 +24,10 @@
  *                     pushed this many distinct notifications (default 0:
  *                     one extra month; the long run asks 9,000, which with
  *                     the duplicates makes 10,000 pushes)
- *   FAULT_RESTARTS    `real` (default: `rabbitmqctl stop_app/start_app` and
- *                     `pg_ctlcluster 15 main restart`, affects everything on this
- *                     machine) or `proxy` (connections cut through TCP proxies)
+ *   FAULT_RESTARTS    `real` (default: the run's own PostgreSQL cluster and
+ *                     RabbitMQ node, stopped and started again; the machine's
+ *                     shared servers are not touched) or `proxy` (the
+ *                     machine's servers, connections cut through TCP proxies)
  *   FAULT_DUPLICATES  share of notifications pushed again (default 0.1)
  *   FAULT_SETTLE_S    how long to wait for the platform to settle (default 180)
  *   FAULT_WINDOW_S    faults 5–8 each start at a random moment this many seconds
@@ -35,7 +36,6 @@
  *   FAULT_DUMP_MAILS  set: print each customer's mails (templates, oldest first)
  */
 import '../helpers/setup-env.ts';
-import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -45,7 +45,7 @@ import { freePort } from '../helpers/ports.ts';
 import { tcpProxy, type TcpProxy } from '../helpers/tcp-proxy.ts';
 import { checkBackups, checkRunning, checkTerminated } from './after.ts';
 import { randomFaults } from './chaos.ts';
-import { privateRedis, queueDepths, refusingSmtp } from './injectors.ts';
+import { privatePostgres, privateRabbit, privateRedis, queueDepths, refusingSmtp } from './injectors.ts';
 import { expectedMails, lostFromKillBill, mailProblems } from './oracle.ts';
 
 process.env.LOG_LEVEL = process.env.LOG_LEVEL === 'warn' ? 'error' : process.env.LOG_LEVEL;
@@ -106,28 +106,27 @@ function shuffle<T>(xs: T[]): T[] {
   return a;
 }
 
-function sh(cmd: string, args: string[]): void {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 120_000 });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr || r.stdout || r.error}`);
-}
-
-/** The three faults, real or through proxies. */
-type Faults = { restartRabbit(): Promise<void>; restartPostgres(): Promise<void>; close(): Promise<void> };
+/** The RabbitMQ and PostgreSQL restarts, real (the run's own servers) or through proxies; `queueDepths` reads the run's broker. */
+type Faults = { restartRabbit(): Promise<void>; restartPostgres(): Promise<void>; queueDepths(): Map<string, number> | undefined; close(): Promise<void> };
 
 async function faults(): Promise<{ f: Faults; env: Record<string, string> }> {
   if (MODE === 'real') {
+    // The run's own cluster and node: restarted for real, and nobody else on the machine sees it.
+    const pg = await privatePostgres();
+    const rabbit = await privateRabbit().catch(async (err: unknown) => {
+      await pg.stop();
+      throw err;
+    });
     return {
-      env: {},
+      env: { RABBITMQ_URL: rabbit.url, DATABASE_ADMIN_URL: pg.adminUrl, DATABASE_PORT: String(pg.port) },
       f: {
-        async restartRabbit() {
-          sh('rabbitmqctl', ['stop_app']);
-          await sleep(2000);
-          sh('rabbitmqctl', ['start_app']);
+        restartRabbit: () => rabbit.restart(),
+        restartPostgres: () => pg.restart(),
+        queueDepths: () => queueDepths(rabbit.ctl),
+        async close() {
+          await rabbit.stop();
+          await pg.stop();
         },
-        async restartPostgres() {
-          sh('pg_ctlcluster', ['--skip-systemctl-redirect', process.env.PG_CLUSTER_VERSION ?? '15', 'main', 'restart']);
-        },
-        async close() {},
       },
     };
   }
@@ -143,6 +142,7 @@ async function faults(): Promise<{ f: Faults; env: Record<string, string> }> {
     f: {
       restartRabbit: () => cutFor(rabbit, 3000),
       restartPostgres: () => cutFor(pg, 3000),
+      queueDepths: () => queueDepths(),
       close: async () => {
         await rabbit.close();
         await pg.close();
@@ -202,8 +202,12 @@ async function refresh(p: Platform, user: TestUser): Promise<boolean> {
   return false;
 }
 
+/** The run's broker's queue depths (set once the faults' servers exist). */
+let readDepths: () => Map<string, number> | undefined = () => queueDepths();
+
 async function main(): Promise<number> {
   const { f, env } = await faults();
+  readDepths = f.queueDepths;
   // Faults 5–7 break things only this run uses: its own Redis, SMTP server, and a proxy in front of its Kill Bill.
   const redis = await privateRedis();
   const smtp = await refusingSmtp(path.join(path.resolve(process.env.DATA_DIR!), 'mail'));
@@ -373,7 +377,7 @@ async function main(): Promise<number> {
     problems.push(...backups.problems);
     const gone = await checkTerminated(db, p.dataDir);
     problems.push(...gone.problems);
-    for (const [q, n] of queueDepths() ?? []) if (q.endsWith('.dlq') && n > 0) problems.push(`${n} event(s) dead-lettered in ${q}: given up on`);
+    for (const [q, n] of f.queueDepths() ?? []) if (q.endsWith('.dlq') && n > 0) problems.push(`${n} event(s) dead-lettered in ${q}: given up on`);
     const notifications = await db('billing').one<{ n: number; d: number }>('SELECT count(*)::int AS n, coalesce(sum(deliveries - 1), 0)::int AS d FROM kb_inbox');
     log('done:');
     for (const d of did) log(`  did: ${d}`);
@@ -500,7 +504,7 @@ async function settle(db: DbFn, stableMs = 10_000, maxMs = SETTLE_MS): Promise<v
       stableSince = Date.now();
     } else if (parts && Number(parts[0].o) === 0 && Number(parts[1].o) === 0 && parts[2] === 0 && Date.now() - stableSince > stableMs) {
       // Nothing waiting in the broker either (a mail being retried after an SMTP outage waits there).
-      const depths = queueDepths();
+      const depths = readDepths();
       const waiting = depths ? [...depths].filter(([q, n]) => n > 0 && !q.endsWith('.dlq')) : [];
       if (!waiting.length) return;
       last = JSON.stringify(waiting);
