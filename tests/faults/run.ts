@@ -378,11 +378,13 @@ async function main(): Promise<number> {
     const gone = await checkTerminated(db, p.dataDir);
     problems.push(...gone.problems);
     for (const [q, n] of f.queueDepths() ?? []) if (q.endsWith('.dlq') && n > 0) problems.push(`${n} event(s) dead-lettered in ${q}: given up on`);
+    const mails = await db('communication').one<{ n: number }>(`SELECT count(*)::int AS n FROM mails WHERE status = 'sent' AND customer_id = ANY($1::uuid[])`, [customers.map((c) => c.user.userId)]);
     const notifications = await db('billing').one<{ n: number; d: number }>('SELECT count(*)::int AS n, coalesce(sum(deliveries - 1), 0)::int AS d FROM kb_inbox');
     log('done:');
     for (const d of did) log(`  did: ${d}`);
     log(`  notifications: ${notifications.n} distinct, ${notifications.d} repeated deliveries (${resent.size} pushed again by this suite, the rest Kill Bill's own retries)`);
     log(`  Kill Bill's delivery log: ${lost.delivered} notifications delivered with a 2xx, ${lost.applied} of lifecycle's types applied by lifecycle`);
+    log(`  mails: ${mails.n} sent to the ${customers.length} customers, each compared with the list its scenario must give`);
     log(
       `  after the run: ${running.loggedIn} running instances answered and their customers logged in to Odoo; ${backups.checked} backups verified and restored; ${gone.checked} terminated instances left nothing behind`,
     );
