@@ -152,8 +152,9 @@ async function faults(): Promise<{ f: Faults; env: Record<string, string> }> {
 }
 
 /**
- * A customer's call as the portal makes it: a 502/503 (a dependency away) is
- * retried after its Retry-After for up to 150 s, and a 401 (the session's
+ * A customer's call as the portal makes it: a 502/503 (a dependency away, or
+ * a trial create whose failed attempt is still being undone) is retried
+ * after its Retry-After for up to 150 s, and a 401 (the session's
  * liveness key lost with Redis) is answered with one refresh, whose new
  * tokens the customer keeps.
  */
@@ -169,7 +170,9 @@ async function api(p: Platform, method: 'GET' | 'POST', fn: string, user: TestUs
       });
       const text = await res.text();
       if ((res.status === 502 || res.status === 503) && Date.now() < deadline) {
-        await sleep(Math.min(5, Number(res.headers.get('retry-after') ?? 1)) * 1000);
+        // As long as the server asks (a create retried while its failed attempt is undone is told 5 s), a little spread.
+        const wait = Number(res.headers.get('retry-after'));
+        await sleep((Number.isFinite(wait) && wait > 0 ? wait : 1) * 1000 + Math.random() * 500);
         continue;
       }
       if (res.status === 401 && !refreshed) {
