@@ -5,9 +5,11 @@
  * random, and a slope fitted through such readings is noise (3.1 MB/min over
  * a flat 136–285 MB series). So:
  *
- * - the soak reads RSS every few seconds and keeps, per minute, the lowest
+ * - the soak reads RSS every second and keeps, per minute, the lowest
  *   reading: the floor, what the process holds when nothing is in flight.
- *   A leak raises the floor; work in flight does not;
+ *   A leak raises the floor; work in flight does not. (On a machine so
+ *   loaded that a process's work never drains within a minute, the floor
+ *   carries that standing work too: run the soak on a quiet machine.)
  * - the slope is fitted on those floors over the last half of the run, and
  *   counts as growth only when it is above the threshold and also
  *   significant against the scatter of the floors around the line (t ≥ 3):

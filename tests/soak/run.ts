@@ -8,7 +8,7 @@
  * handles (file descriptors), every queue's depth and each endpoint's p99
  * latency; at the end it prints the table and fails when
  *
- *   - a process's memory grows without bound: its RSS, read every 5 s, kept
+ *   - a process's memory grows without bound: its RSS, read every second, kept
  *     as the lowest reading of each minute (work in flight, such as signup's
  *     64 MB Argon2 hashes, swings RSS; a leak raises the floor), has a
  *     least-squares slope over the last half of the minutes above
@@ -140,7 +140,7 @@ function procStats(pid: number): { mb: number; fds: number } | undefined {
   }
 }
 
-/** RSS readings (MB) of the current minute, by process, taken every 5 s: the minute's floor is their lowest. */
+/** RSS readings (MB) of the current minute, by process, taken every second: the minute's floor is their lowest. */
 const readings = new Map<string, number[]>();
 
 function readMemory(p: Platform): void {
@@ -217,7 +217,7 @@ async function main(): Promise<number> {
     let nextSample = start + 60_000;
     const inflight = new Set<Promise<unknown>>();
     readings.clear();
-    const reader = setInterval(() => readMemory(p), 5000);
+    const reader = setInterval(() => readMemory(p), 1000);
     const target = new URL(callbackUrl());
     target.host = new URL(p.gateway).host;
     while (Date.now() < end) {
@@ -333,7 +333,7 @@ function printTable(samples: Sample[]): void {
   const eps = [...new Set(samples.flatMap((s) => [...s.p99.keys()]))].sort();
   log('memory (MB, lowest RSS of the minute) / open handles per process, by minute:');
   process.stdout.write(`${'process'.padEnd(22)}${samples.map((s) => `m${s.minute}`.padStart(10)).join('')}\n`);
-  for (const n of names) process.stdout.write(`${n.padEnd(22)}${samples.map((s) => (s.mem.has(n) ? `${s.mem.get(n)!.toFixed(0)}/${s.fds.get(n)}` : '-').padStart(10)).join('')}\n`);
+  for (const n of names) process.stdout.write(`${n.padEnd(22)}${samples.map((s) => (s.mem.has(n) ? `${s.mem.get(n)!.toFixed(0)}/${s.fds.get(n) ?? '-'}` : '-').padStart(10)).join('')}\n`);
   process.stdout.write(`${'queued messages'.padEnd(22)}${samples.map((s) => String(s.queues).padStart(10)).join('')}\n`);
   log('p99 latency (ms) per endpoint, by minute:');
   for (const e of eps) process.stdout.write(`${e.padEnd(30)}${samples.map((s) => (s.p99.has(e) ? s.p99.get(e)!.toFixed(0) : '-').padStart(8)).join('')}\n`);

@@ -235,6 +235,19 @@ describe('a create retried while its failed attempt still holds the trial', () =
   });
 });
 
+describe('a trial create while Kill Bill cannot be read', () => {
+  it('answers 503 naming billing (eligibility unknown), not a 409 nor the settling answer, and keeps nothing', async () => {
+    const u = await createTestUser();
+    const b = { name: 'Blind', subdomain: subdomain('blind'), plan: 'standard-monthly', odooVersion: '17', trial: true };
+    kbProxy.lose = () => true;
+    const r = await call(h.fn.instances, u.accessToken, { body: b }).finally(() => (kbProxy.lose = undefined));
+    expectUnavailable(r);
+    expect(await db('instance').oneOrNone('SELECT 1 FROM instances WHERE customer_id = $1', [u.userId])).toBeNull();
+    const again = await call(h.fn.instances, u.accessToken, { body: b });
+    expect(again.status, JSON.stringify(again.body)).toBe(202);
+  });
+});
+
 /** A 503 telling the client to come back (a JSON error naming the trial, Retry-After in seconds); undefined, to go on polling. */
 function expectRetryLater(r: Awaited<ReturnType<typeof call>>): undefined {
   expect(r.status, JSON.stringify(r.body)).toBe(503);
