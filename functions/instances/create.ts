@@ -10,7 +10,9 @@
  * same transaction, `instance.create_failed` is queued; lifecycle then voids
  * any subscription of that id and billing refuses to open one later. So the
  * customer, who got a 503, is billed for nothing, and their retry is a new
- * create with its own, single subscription.
+ * create with its own, single subscription. A trial retry arriving before
+ * lifecycle has settled the failed one is a 503 with Retry-After, not a 409
+ * (noTrial): the trial comes back within seconds.
  *
  * Initial status: `pending_payment` for every new instance (trial or not):
  * nothing runs until billing says so. `lifecycle` sends `instance.provision`
@@ -24,6 +26,7 @@ import { text } from '@saasodoo/events';
 import { config } from '@saasodoo/platform/config';
 import { HttpError } from '@saasodoo/platform/errors';
 import type { Caller } from '@saasodoo/platform/fn';
+import { db } from '@saasodoo/platform/db/index';
 import { enqueue, transact } from '@saasodoo/platform/outbox';
 import { findPlan, odooVersions } from '@saasodoo/platform/plans';
 import { startSubscription, trialEligible } from '@saasodoo/platform/instances/billing-client';
@@ -64,9 +67,7 @@ export async function createInstance(body: z.infer<typeof createBody>, caller: C
   const plan = findPlan(body.plan, config().TEST_PLANS);
   if (!plan) throw HttpError.badRequest('Unknown plan', { plan: 'not a plan on sale' });
   if (body.trial && !plan.trial) throw HttpError.badRequest('This plan has no trial', { trial: 'the plan has no trial' });
-  if (body.trial && !(await trialEligible(authorization))) {
-    throw new HttpError(409, 'trial_unavailable', 'No trial is available for this account', { trial: 'not eligible' });
-  }
+  if (body.trial && !(await trialEligible(authorization))) throw await noTrial(caller.userId);
   // The customer's email becomes their Odoo login (odoo_configure writes it into Odoo).
   const profile = await customerProfile(authorization);
   const id = randomUUID();
@@ -109,7 +110,7 @@ export async function createInstance(body: z.infer<typeof createBody>, caller: C
   }
   if (!started.ok) {
     await forget(id);
-    if (started.code === 'trial_unavailable') throw new HttpError(409, 'trial_unavailable', started.message, { trial: 'not eligible' });
+    if (started.code === 'trial_unavailable') throw await noTrial(caller.userId, id);
     // A paid plan without a trial needs a card on file first (billing's rule); the message points at "Add card".
     if (started.code === 'card_required') throw new HttpError(402, 'card_required', started.message, { card: 'no card on file' });
     throw HttpError.unavailable('Billing');
@@ -132,6 +133,33 @@ export async function createInstance(body: z.infer<typeof createBody>, caller: C
     );
   });
   return { status: 202, body: { id, status: 'pending_payment' }, audit: { instanceId: id } };
+}
+
+/**
+ * The answer to a trial billing will not give. Rows are kept for good (a
+ * terminated instance included; only a failed create's row is removed), so
+ * when none of the customer's instances, other than `creating`, had a trial or
+ * is still live, nothing the customer ever had holds the trial: a create of
+ * theirs that failed half-way does, until lifecycle settles it
+ * (`instance.create_failed`, seconds). That is a 503 with Retry-After, so the
+ * retry gets the trial; it never gives a trial back itself (the one-trial
+ * fence stays lifecycle's settlement and billing's). Otherwise 409.
+ */
+async function noTrial(customerId: string, creating?: string): Promise<HttpError> {
+  const holder = await db('instance').oneOrNone(`SELECT 1 FROM instances WHERE customer_id = $1 AND id IS DISTINCT FROM $2::uuid AND (trial OR status <> 'terminated') LIMIT 1`, [
+    customerId,
+    creating ?? null,
+  ]);
+  if (holder) return new HttpError(409, 'trial_unavailable', 'No trial is available for this account', { trial: 'not eligible' });
+  return new HttpError(
+    503,
+    'unavailable',
+    'Your previous attempt to create an instance is still being undone, try again in a few seconds',
+    { trial: 'held by your previous attempt' },
+    {
+      'retry-after': '5',
+    },
+  );
 }
 
 /**

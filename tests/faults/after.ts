@@ -22,8 +22,17 @@ type DbFn = (typeof import('@saasodoo/platform/db/index'))['db'];
 type Row = { id: string; status: string; subdomain: string; db_name: string | null; db_role: string | null };
 export type Owner = { instanceId: string; accessToken: string; email: string; running: boolean };
 
-/** PostgreSQL as its superuser, straight (not through the suite's proxy): what is left is asked of the server itself. */
-const admin = () => new pg.Client({ host: '127.0.0.1', port: 5432, user: process.env.PGUSER ?? 'postgres', database: 'postgres' });
+/**
+ * PostgreSQL as its superuser, straight (DATABASE_ADMIN_URL: the run's own
+ * cluster, or the machine's server, never the suite's proxy): what is left is
+ * asked of the server itself. `database`: another database of that server.
+ */
+function adminUrl(database = 'postgres'): string {
+  const u = new URL(process.env.DATABASE_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres');
+  u.pathname = `/${database}`;
+  return u.toString();
+}
+const admin = () => new pg.Client({ connectionString: adminUrl() });
 
 /**
  * A POST or GET to the gateway with the instance's host name, as a browser at
@@ -113,13 +122,12 @@ export async function checkBackups(root: string): Promise<{ problems: string[]; 
         await c.query(`DROP DATABASE IF EXISTS ${scratch}`);
         await c.query(`CREATE DATABASE ${scratch}`);
         try {
-          const env = { ...process.env, PGHOST: '127.0.0.1', PGPORT: '5432', PGUSER: process.env.PGUSER ?? 'postgres' };
-          const restore = spawnSync('pg_restore', ['--no-owner', '--no-privileges', '--exit-on-error', '-d', scratch, path.join(dir, m.parts.database.file)], { env, encoding: 'utf8' });
+          const restore = spawnSync('pg_restore', ['--no-owner', '--no-privileges', '--exit-on-error', '-d', adminUrl(scratch), path.join(dir, m.parts.database.file)], { encoding: 'utf8' });
           if (restore.status !== 0) {
             problems.push(`${tag}: pg_restore failed (${restore.stderr.slice(0, 200)})`);
             continue;
           }
-          const s = new pg.Client({ host: '127.0.0.1', port: 5432, user: env.PGUSER, database: scratch });
+          const s = new pg.Client({ connectionString: adminUrl(scratch) });
           await s.connect();
           const users = await s.query<{ n: number }>('SELECT count(*)::int AS n FROM res_users').finally(() => s.end());
           if (!users.rows[0]?.n) problems.push(`${tag}: restored database has no Odoo users`);

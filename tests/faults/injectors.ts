@@ -8,12 +8,16 @@
  *   otherwise stores mails where the platform's catcher would;
  * - a TCP proxy between the functions and the Kill Bill simulator, cut to
  *   make Kill Bill unreachable (the simulator keeps pushing notifications);
- * - SIGKILL of a function process, the supervisor starting it again.
+ * - SIGKILL of a function process, the supervisor starting it again;
+ * - the run's own PostgreSQL cluster and RabbitMQ node (FAULT_RESTARTS=real),
+ *   restarted for real without touching the machine's shared ones.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess, type SpawnSyncReturns } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { SMTPServer } from 'smtp-server';
+import { destroyPgServer, pgServerUnavailable, startPgServer } from '../helpers/pg-server.ts';
 import { freePort } from '../helpers/ports.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -118,14 +122,20 @@ export async function refusingSmtp(dir: string): Promise<RefusingSmtp> {
   };
 }
 
+/** `rabbitmqctl` against one node. */
+export type RabbitCtl = (args: string[]) => SpawnSyncReturns<string>;
+
+/** The machine's own node (the default `rabbitmqctl` target). */
+export const machineRabbit: RabbitCtl = (args) => spawnSync('rabbitmqctl', args, { encoding: 'utf8', timeout: 30_000 });
+
 /**
  * Messages in this run's RabbitMQ queues (ready + unacknowledged), by queue,
  * read from the node with `rabbitmqctl` (not through the suite's proxy, so it
  * answers while the platform's connections are cut). Queues are named after
  * BROKER_NAME, which the test env makes unique per run.
  */
-export function queueDepths(prefix = process.env.BROKER_NAME ?? ''): Map<string, number> | undefined {
-  const r = spawnSync('rabbitmqctl', ['list_queues', '-q', '--no-table-headers', 'name', 'messages'], { encoding: 'utf8', timeout: 30_000 });
+export function queueDepths(ctl: RabbitCtl = machineRabbit, prefix = process.env.BROKER_NAME ?? ''): Map<string, number> | undefined {
+  const r = ctl(['list_queues', '-q', '--no-table-headers', 'name', 'messages']);
   if (r.status !== 0) return undefined;
   const out = new Map<string, number>();
   for (const line of r.stdout.split('\n')) {
@@ -179,4 +189,123 @@ export async function containerRunsAgain(instanceId: string, startedAt: string):
   const { containerName } = await import('@saasodoo/platform/runtime/docker/driver');
   const s = (await docker.getContainer(containerName(instanceId)).inspect()).State;
   return s.Running && s.StartedAt !== startedAt;
+}
+
+export type PrivatePostgres = { adminUrl: string; port: number; restart(): Promise<void>; stop(): Promise<void> };
+
+/**
+ * A PostgreSQL cluster of the run's own (tests/helpers/pg-server.ts: initdb
+ * and pg_ctl as the postgres user on a free port, fsync off), so a real
+ * restart (`pg_ctl stop -m fast`, then start) ends only this run's sessions.
+ */
+export async function privatePostgres(): Promise<PrivatePostgres> {
+  const why = pgServerUnavailable();
+  if (why) throw new Error(`FAULT_RESTARTS=real needs a private PostgreSQL cluster: ${why} (or use FAULT_RESTARTS=proxy)`);
+  const s = await startPgServer();
+  // Not left running when the run is interrupted (run.ts turns SIGINT/SIGTERM into an exit).
+  const pgCtl = ['17', '16', '15'].map((v) => `/usr/lib/postgresql/${v}/bin/pg_ctl`).find((f) => fs.existsSync(f));
+  process.once('exit', () => {
+    if (pgCtl && fs.existsSync(path.join(s.dir, 'server', 'data'))) spawnSync('runuser', ['-u', 'postgres', '--', pgCtl, '-D', path.join(s.dir, 'server', 'data'), '-m', 'immediate', 'stop']);
+  });
+  return {
+    adminUrl: `postgres://${s.user}:${s.password}@${s.host}:${s.port}/postgres`,
+    port: s.port,
+    async restart() {
+      await s.stop();
+      await sleep(1000);
+      await s.start();
+    },
+    stop: () => destroyPgServer(s),
+  };
+}
+
+export type PrivateRabbit = { url: string; node: string; ctl: RabbitCtl; restart(): Promise<void>; stop(): Promise<void> };
+
+const RABBIT_BIN = '/usr/lib/rabbitmq/bin';
+
+/**
+ * A RabbitMQ node of the run's own: its own node name, AMQP and distribution
+ * ports on loopback, data, logs, config (none: the machine's
+ * /etc/rabbitmq files name the shared node's port) and Erlang cookie (HOME),
+ * so `rabbitmqctl -n <node> stop` and a fresh start are a real broker restart
+ * (durable queues and their messages come back from its own data folder)
+ * that nobody else sees. It registers with the machine's epmd, as any node does.
+ */
+export async function privateRabbit(): Promise<PrivateRabbit> {
+  if (!fs.existsSync(path.join(RABBIT_BIN, 'rabbitmq-server'))) {
+    throw new Error(`FAULT_RESTARTS=real needs RabbitMQ's ${RABBIT_BIN}/rabbitmq-server for a private node (apt-get install rabbitmq-server, or use FAULT_RESTARTS=proxy)`);
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'faults-rabbit-'));
+  const node = `faults-${process.pid}@localhost`;
+  for (const [f, text] of [
+    ['rabbitmq.conf', ''],
+    ['env.conf', ''],
+    ['enabled_plugins', '[].\n'],
+  ]) {
+    fs.writeFileSync(path.join(dir, f), text);
+  }
+  let port = 0;
+  let env: NodeJS.ProcessEnv = {};
+  let child: ChildProcess | undefined;
+  const ctl: RabbitCtl = (args) => spawnSync(path.join(RABBIT_BIN, 'rabbitmqctl'), ['-n', node, ...args], { env, cwd: dir, encoding: 'utf8', timeout: 60_000 });
+  const start = async () => {
+    const out = fs.openSync(path.join(dir, 'server.out'), 'a');
+    const c = spawn(path.join(RABBIT_BIN, 'rabbitmq-server'), [], { env, cwd: dir, stdio: ['ignore', out, out] });
+    child = c;
+    fs.closeSync(out);
+    const exited = new Promise<void>((_, reject) => c.once('exit', (code) => reject(new Error(`rabbitmq-server exited (${code}); see ${dir}/server.out`))));
+    exited.catch(() => {});
+    await Promise.race([waitPort(port, 120_000), exited]);
+  };
+  const stop = async () => {
+    const c = child;
+    if (!c || c.exitCode !== null || c.signalCode !== null) return;
+    const exited = new Promise((r) => c.once('exit', r));
+    ctl(['stop']);
+    await Promise.race([exited, sleep(30_000)]);
+    if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  };
+  // A port taken between the pick and the node's listen (the pick is released first): pick again.
+  for (let attempt = 1; ; attempt++) {
+    port = await freePort();
+    const dist = await freePort();
+    env = {
+      ...process.env,
+      HOME: dir,
+      RABBITMQ_CONF_ENV_FILE: path.join(dir, 'env.conf'),
+      RABBITMQ_CONFIG_FILE: path.join(dir, 'rabbitmq.conf'),
+      RABBITMQ_ENABLED_PLUGINS_FILE: path.join(dir, 'enabled_plugins'),
+      RABBITMQ_NODENAME: node,
+      RABBITMQ_NODE_IP_ADDRESS: '127.0.0.1',
+      RABBITMQ_NODE_PORT: String(port),
+      RABBITMQ_DIST_PORT: String(dist),
+      RABBITMQ_MNESIA_BASE: path.join(dir, 'mnesia'),
+      RABBITMQ_LOG_BASE: path.join(dir, 'log'),
+      RABBITMQ_PID_FILE: path.join(dir, 'pid'),
+      ERL_EPMD_ADDRESS: '127.0.0.1',
+      ERL_FLAGS: '-kernel inet_dist_use_interface {127,0,0,1}',
+    };
+    try {
+      await start();
+      break;
+    } catch (err) {
+      await stop();
+      if (attempt >= 3) throw err;
+    }
+  }
+  process.once('exit', () => child?.kill('SIGKILL'));
+  return {
+    url: `amqp://guest:guest@127.0.0.1:${port}`,
+    node,
+    ctl,
+    async restart() {
+      await stop();
+      await sleep(1000);
+      await start();
+    },
+    async stop() {
+      await stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }

@@ -24,9 +24,10 @@
  *                     pushed this many distinct notifications (default 0:
  *                     one extra month; the long run asks 9,000, which with
  *                     the duplicates makes 10,000 pushes)
- *   FAULT_RESTARTS    `real` (default: `rabbitmqctl stop_app/start_app` and
- *                     `pg_ctlcluster 15 main restart`, affects everything on this
- *                     machine) or `proxy` (connections cut through TCP proxies)
+ *   FAULT_RESTARTS    `real` (default: the run's own PostgreSQL cluster and
+ *                     RabbitMQ node, stopped and started again; the machine's
+ *                     shared servers are not touched) or `proxy` (the
+ *                     machine's servers, connections cut through TCP proxies)
  *   FAULT_DUPLICATES  share of notifications pushed again (default 0.1)
  *   FAULT_SETTLE_S    how long to wait for the platform to settle (default 180)
  *   FAULT_WINDOW_S    faults 5–8 each start at a random moment this many seconds
@@ -37,7 +38,6 @@
  *                     the tests build), and fault 9 kills one with `docker kill`
  */
 import '../helpers/setup-env.ts';
-import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -47,7 +47,7 @@ import { freePort } from '../helpers/ports.ts';
 import { tcpProxy, type TcpProxy } from '../helpers/tcp-proxy.ts';
 import { checkBackups, checkRunning, checkTerminated } from './after.ts';
 import { randomFaults } from './chaos.ts';
-import { dockerDriverEnv, privateRedis, queueDepths, refusingSmtp, removeRunContainers } from './injectors.ts';
+import { dockerDriverEnv, privatePostgres, privateRabbit, privateRedis, queueDepths, refusingSmtp, removeRunContainers } from './injectors.ts';
 import { expectedMails, lostFromKillBill, mailProblems } from './oracle.ts';
 
 process.env.LOG_LEVEL = process.env.LOG_LEVEL === 'warn' ? 'error' : process.env.LOG_LEVEL;
@@ -108,28 +108,27 @@ function shuffle<T>(xs: T[]): T[] {
   return a;
 }
 
-function sh(cmd: string, args: string[]): void {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 120_000 });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr || r.stdout || r.error}`);
-}
-
-/** The three faults, real or through proxies. */
-type Faults = { restartRabbit(): Promise<void>; restartPostgres(): Promise<void>; close(): Promise<void> };
+/** The RabbitMQ and PostgreSQL restarts, real (the run's own servers) or through proxies; `queueDepths` reads the run's broker. */
+type Faults = { restartRabbit(): Promise<void>; restartPostgres(): Promise<void>; queueDepths(): Map<string, number> | undefined; close(): Promise<void> };
 
 async function faults(): Promise<{ f: Faults; env: Record<string, string> }> {
   if (MODE === 'real') {
+    // The run's own cluster and node: restarted for real, and nobody else on the machine sees it.
+    const pg = await privatePostgres();
+    const rabbit = await privateRabbit().catch(async (err: unknown) => {
+      await pg.stop();
+      throw err;
+    });
     return {
-      env: {},
+      env: { RABBITMQ_URL: rabbit.url, DATABASE_ADMIN_URL: pg.adminUrl, DATABASE_PORT: String(pg.port) },
       f: {
-        async restartRabbit() {
-          sh('rabbitmqctl', ['stop_app']);
-          await sleep(2000);
-          sh('rabbitmqctl', ['start_app']);
+        restartRabbit: () => rabbit.restart(),
+        restartPostgres: () => pg.restart(),
+        queueDepths: () => queueDepths(rabbit.ctl),
+        async close() {
+          await rabbit.stop();
+          await pg.stop();
         },
-        async restartPostgres() {
-          sh('pg_ctlcluster', ['--skip-systemctl-redirect', process.env.PG_CLUSTER_VERSION ?? '15', 'main', 'restart']);
-        },
-        async close() {},
       },
     };
   }
@@ -145,6 +144,7 @@ async function faults(): Promise<{ f: Faults; env: Record<string, string> }> {
     f: {
       restartRabbit: () => cutFor(rabbit, 3000),
       restartPostgres: () => cutFor(pg, 3000),
+      queueDepths: () => queueDepths(),
       close: async () => {
         await rabbit.close();
         await pg.close();
@@ -154,8 +154,9 @@ async function faults(): Promise<{ f: Faults; env: Record<string, string> }> {
 }
 
 /**
- * A customer's call as the portal makes it: a 502/503 (a dependency away) is
- * retried after its Retry-After for up to 150 s, and a 401 (the session's
+ * A customer's call as the portal makes it: a 502/503 (a dependency away, or
+ * a trial create whose failed attempt is still being undone) is retried
+ * after its Retry-After for up to 150 s, and a 401 (the session's
  * liveness key lost with Redis) is answered with one refresh, whose new
  * tokens the customer keeps.
  */
@@ -171,7 +172,9 @@ async function api(p: Platform, method: 'GET' | 'POST', fn: string, user: TestUs
       });
       const text = await res.text();
       if ((res.status === 502 || res.status === 503) && Date.now() < deadline) {
-        await sleep(Math.min(5, Number(res.headers.get('retry-after') ?? 1)) * 1000);
+        // As long as the server asks (a create retried while its failed attempt is undone is told 5 s), a little spread.
+        const wait = Number(res.headers.get('retry-after'));
+        await sleep((Number.isFinite(wait) && wait > 0 ? wait : 1) * 1000 + Math.random() * 500);
         continue;
       }
       if (res.status === 401 && !refreshed) {
@@ -204,8 +207,12 @@ async function refresh(p: Platform, user: TestUser): Promise<boolean> {
   return false;
 }
 
+/** The run's broker's queue depths (set once the faults' servers exist). */
+let readDepths: () => Map<string, number> | undefined = () => queueDepths();
+
 async function main(): Promise<number> {
   const { f, env } = await faults();
+  readDepths = f.queueDepths;
   // Faults 5–7 break things only this run uses: its own Redis, SMTP server, and a proxy in front of its Kill Bill.
   const redis = await privateRedis();
   const smtp = await refusingSmtp(path.join(path.resolve(process.env.DATA_DIR!), 'mail'));
@@ -375,12 +382,14 @@ async function main(): Promise<number> {
     problems.push(...backups.problems);
     const gone = await checkTerminated(db, p.dataDir);
     problems.push(...gone.problems);
-    for (const [q, n] of queueDepths() ?? []) if (q.endsWith('.dlq') && n > 0) problems.push(`${n} event(s) dead-lettered in ${q}: given up on`);
+    for (const [q, n] of f.queueDepths() ?? []) if (q.endsWith('.dlq') && n > 0) problems.push(`${n} event(s) dead-lettered in ${q}: given up on`);
+    const mails = await db('communication').one<{ n: number }>(`SELECT count(*)::int AS n FROM mails WHERE status = 'sent' AND customer_id = ANY($1::uuid[])`, [customers.map((c) => c.user.userId)]);
     const notifications = await db('billing').one<{ n: number; d: number }>('SELECT count(*)::int AS n, coalesce(sum(deliveries - 1), 0)::int AS d FROM kb_inbox');
     log('done:');
     for (const d of did) log(`  did: ${d}`);
     log(`  notifications: ${notifications.n} distinct, ${notifications.d} repeated deliveries (${resent.size} pushed again by this suite, the rest Kill Bill's own retries)`);
     log(`  Kill Bill's delivery log: ${lost.delivered} notifications delivered with a 2xx, ${lost.applied} of lifecycle's types applied by lifecycle`);
+    log(`  mails: ${mails.n} sent to the ${customers.length} customers, each compared with the list its scenario must give`);
     log(
       `  after the run: ${running.loggedIn} running instances answered and their customers logged in to Odoo; ${backups.checked} backups verified and restored; ${gone.checked} terminated instances left nothing behind`,
     );
@@ -503,7 +512,7 @@ async function settle(db: DbFn, stableMs = 10_000, maxMs = SETTLE_MS): Promise<v
       stableSince = Date.now();
     } else if (parts && Number(parts[0].o) === 0 && Number(parts[1].o) === 0 && parts[2] === 0 && Date.now() - stableSince > stableMs) {
       // Nothing waiting in the broker either (a mail being retried after an SMTP outage waits there).
-      const depths = queueDepths();
+      const depths = readDepths();
       const waiting = depths ? [...depths].filter(([q, n]) => n > 0 && !q.endsWith('.dlq')) : [];
       if (!waiting.length) return;
       last = JSON.stringify(waiting);

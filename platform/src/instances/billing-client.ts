@@ -45,9 +45,15 @@ async function call(path: string, authorization: string, init: { method: 'GET' |
   return { status: res.status, body };
 }
 
-/** True when the customer may start a trial; throws 503 when trial-eligibility cannot be reached. */
+/**
+ * True when the customer may start a trial; throws 503 when trial-eligibility
+ * cannot be reached or could not read what it decides on (reason
+ * `unavailable`: it fails closed for the offer, but a create decides nothing
+ * on a failed read).
+ */
 export async function trialEligible(authorization: string): Promise<boolean> {
   const r = await call('/api/trial-eligibility', authorization, { method: 'GET' });
+  if (r.status === 200 && r.body?.reason === 'unavailable') throw HttpError.unavailable('Billing');
   return r.status === 200 && r.body?.eligible === true;
 }
 

@@ -185,3 +185,73 @@ describe('a create whose subscription was opened but whose answer was lost', () 
     expect((await kb.subscription(base.subscriptionId!))?.state).toBe('ACTIVE');
   });
 });
+
+describe('a create retried while its failed attempt still holds the trial', () => {
+  const body = () => ({ name: 'Retry', subdomain: subdomain('retry'), plan: 'standard-monthly', odooVersion: '17', trial: true });
+
+  it('answers 503 with Retry-After, never 409, until lifecycle settles the failed attempt; then the retry gets the trial', async () => {
+    const u = await createTestUser();
+    // What a create whose answer was lost leaves until instance.create_failed is handled: Kill Bill holds a
+    // trial subscription for an id that is no instance of the customer (billing's trial row too, when it got that far).
+    const failedId = randomUUID();
+    const account = await kb.ensureAccount({ customerId: u.userId });
+    const held = await kb.createSubscription({ accountId: account.accountId!, plan: 'standard-monthly', trial: true, instanceId: failedId, productName: 'Standard' });
+    await db('billing').none('INSERT INTO trials (customer_id, instance_id, plan_id, subscription_id) VALUES ($1, $2, $3, $4)', [u.userId, failedId, 'standard-monthly', held.subscriptionId]);
+
+    const early = await call(h.fn.instances, u.accessToken, { body: body() });
+    expectRetryLater(early);
+    expect(early.body.error.fields).toEqual({ trial: 'held by your previous attempt' });
+
+    expect((await deliver(h.extra.lifecycle!, 'com.saasodoo.instance.create_failed', { instanceId: failedId, customerId: u.userId })).status).toBeLessThan(300);
+    const again = await call(h.fn.instances, u.accessToken, { body: body() });
+    expect(again.status, JSON.stringify(again.body)).toBe(202);
+    expect((await subscriptionsOf(u.userId)).filter(isOpen).map((s) => [s.bundleExternalKey, s.phaseType])).toEqual([[again.body.id, 'TRIAL']]);
+  });
+
+  it('the lost answer end to end: every retry is a 202 or a 503 with Retry-After, and one of them gets the trial', async () => {
+    const u = await createTestUser();
+    const b = body();
+    kbProxy.lose = (r) => r.method === 'POST' && r.path === '/1.0/kb/subscriptions';
+    const first = await call(h.fn.instances, u.accessToken, { body: b }).finally(() => (kbProxy.lose = undefined));
+    expectUnavailable(first);
+    // Retried at once, as a client does after a 503, whether or not lifecycle has settled the failed attempt yet.
+    const again = (await until('the retry created', async () => {
+      const r = await call(h.fn.instances, u.accessToken, { body: b });
+      if (r.status === 503) return expectRetryLater(r);
+      expect(r.status, JSON.stringify(r.body)).toBe(202);
+      return r;
+    }))!;
+    expect((await subscriptionsOf(u.userId)).filter(isOpen).map((s) => [s.bundleExternalKey, s.phaseType])).toEqual([[again.body.id, 'TRIAL']]);
+  });
+
+  it('the one-trial fence holds: a customer whose trial instance was terminated gets 409 trial_unavailable', async () => {
+    const u = await createTestUser();
+    const made = await call(h.fn.instances, u.accessToken, { body: body() });
+    expect(made.status, JSON.stringify(made.body)).toBe(202);
+    await db('instance').none(`UPDATE instances SET status = 'terminated' WHERE id = $1`, [made.body.id]);
+    const again = await call(h.fn.instances, u.accessToken, { body: body() });
+    expect(again.status, JSON.stringify(again.body)).toBe(409);
+    expect(again.body.error).toMatchObject({ code: 'trial_unavailable', fields: { trial: 'not eligible' } });
+  });
+});
+
+describe('a trial create while Kill Bill cannot be read', () => {
+  it('answers 503 naming billing (eligibility unknown), not a 409 nor the settling answer, and keeps nothing', async () => {
+    const u = await createTestUser();
+    const b = { name: 'Blind', subdomain: subdomain('blind'), plan: 'standard-monthly', odooVersion: '17', trial: true };
+    kbProxy.lose = () => true;
+    const r = await call(h.fn.instances, u.accessToken, { body: b }).finally(() => (kbProxy.lose = undefined));
+    expectUnavailable(r);
+    expect(await db('instance').oneOrNone('SELECT 1 FROM instances WHERE customer_id = $1', [u.userId])).toBeNull();
+    const again = await call(h.fn.instances, u.accessToken, { body: b });
+    expect(again.status, JSON.stringify(again.body)).toBe(202);
+  });
+});
+
+/** A 503 telling the client to come back (a JSON error naming the trial, Retry-After in seconds); undefined, to go on polling. */
+function expectRetryLater(r: Awaited<ReturnType<typeof call>>): undefined {
+  expect(r.status, JSON.stringify(r.body)).toBe(503);
+  expect(r.headers.get('retry-after')).toMatch(/^\d+$/);
+  expect(r.body.error.code).toBe('unavailable');
+  return undefined;
+}
