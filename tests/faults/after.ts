@@ -87,7 +87,13 @@ export async function checkRunning(gateway: string, owners: Owner[]): Promise<{ 
       id: 1,
       params: { db: body.odoo.database, login: o.email, password: body.adminPassword },
     });
-    const uid = (JSON.parse(auth.text || '{}') as { result?: { uid?: number } }).result?.uid;
+    // An error page (HTML) is a failed login to report, not a crash of the check.
+    let uid: number | undefined;
+    try {
+      uid = (JSON.parse(auth.text || '{}') as { result?: { uid?: number } }).result?.uid;
+    } catch {
+      uid = undefined;
+    }
     if (auth.status === 200 && uid) loggedIn++;
     else problems.push(`instance ${o.instanceId}: its customer could not log in to Odoo (${auth.status} ${auth.text.slice(0, 120)})`);
   }
@@ -161,11 +167,25 @@ function instanceProcesses(): Map<string, number[]> {
   return out;
 }
 
-/** Nothing of a terminated instance is left: database, role, data folder, process. */
+/** Docker containers of instances (any state), by instance id; none unless the run uses the Docker driver. */
+async function instanceContainers(): Promise<Map<string, string[]>> {
+  const out = new Map<string, string[]>();
+  if (process.env.FAULT_DRIVER !== 'docker') return out;
+  const { docker } = await import('../helpers/docker-image.ts');
+  const { INSTANCE_LABEL } = await import('@saasodoo/platform/runtime/docker/driver');
+  for (const c of await docker.listContainers({ all: true, filters: { label: [INSTANCE_LABEL] } })) {
+    const id = c.Labels[INSTANCE_LABEL];
+    if (id) out.set(id, [...(out.get(id) ?? []), `container ${c.Names[0] ?? c.Id} (${c.State})`]);
+  }
+  return out;
+}
+
+/** Nothing of a terminated instance is left: database, role, data folder, process, container (FAULT_DRIVER=docker). */
 export async function checkTerminated(db: DbFn, dataDir: string): Promise<{ problems: string[]; checked: number }> {
   const rows = await db('instance').manyOrNone<Row>(`SELECT id, status, subdomain, db_name, db_role FROM instances WHERE status = 'terminated'`);
   const problems: string[] = [];
-  const procs = instanceProcesses();
+  const procs = new Map<string, (number | string)[]>(instanceProcesses());
+  for (const [id, names] of await instanceContainers()) procs.set(id, [...(procs.get(id) ?? []), ...names]);
   const c = admin();
   await c.connect();
   try {
@@ -173,7 +193,7 @@ export async function checkTerminated(db: DbFn, dataDir: string): Promise<{ prob
       if (r.db_name && (await c.query('SELECT 1 FROM pg_database WHERE datname = $1', [r.db_name])).rowCount) problems.push(`terminated ${r.id}: database ${r.db_name} still exists`);
       if (r.db_role && (await c.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [r.db_role])).rowCount) problems.push(`terminated ${r.id}: role ${r.db_role} still exists`);
       if (fs.existsSync(path.join(dataDir, 'instances', r.id))) problems.push(`terminated ${r.id}: data folder still there`);
-      if (procs.has(r.id)) problems.push(`terminated ${r.id}: process(es) ${procs.get(r.id)!.join(', ')} still running`);
+      if (procs.has(r.id)) problems.push(`terminated ${r.id}: process(es) or container(s) ${procs.get(r.id)!.join(', ')} still there`);
     }
   } finally {
     await c.end();
