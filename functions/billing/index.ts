@@ -45,7 +45,7 @@ export default httpFunction({
   name: 'billing',
   GET: route<{ invoice?: string; customerId?: string }, undefined, 'customer'>({
     auth: 'customer',
-    // ?invoice=<id>: that invoice with Kill Bill's HTML rendering of it (the portal sandboxes it).
+    // ?invoice=<id>: that invoice with its lines (what each charges for, the period, the amount).
     // ?customerId= is the operator console's view of one customer (admins only).
     query: z.object({ invoice: uuid.optional(), customerId: uuid.optional() }).strict(),
     handle: async ({ caller, query: q }) => {

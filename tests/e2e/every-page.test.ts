@@ -39,7 +39,7 @@ describe.skipIf(!!unavailable)('every page', () => {
       expect(checks).toHaveLength(pages);
       expect(checks.filter((c) => c.violations.length).map((c) => `${c.name}: ${c.violations.map((v) => `${v.id} at ${v.nodes.join(', ')}`).join('; ')}`)).toEqual([]);
       expect(checks.filter((c) => c.sideways).map((c) => c.name)).toEqual([]);
-      // The invoice's frame is Kill Bill's own rendering, outside `main`'s text; the rest is the portal's words.
+      // Every page's words, the invoice's lines included, are the portal's own.
       expect(texts.filter((t) => INTERNAL.test(t.text)).map((t) => `${t.name}: ${t.text.match(INTERNAL)![0]}`)).toEqual([]);
     }, 300_000);
   }

@@ -238,11 +238,6 @@ export class KillBill {
     return this.read('invoice', () => this.invoicesApi.getInvoice(invoiceId));
   }
 
-  /** Kill Bill's HTML rendering of an invoice (its invoice formatter / template); untrusted markup for the caller to sandbox. */
-  async invoiceHtml(invoiceId: string): Promise<string | null> {
-    return this.read('invoice html', () => this.http.get<string>(`/1.0/kb/invoices/${invoiceId}/html`, { responseType: 'text', headers: { accept: 'text/html' } }));
-  }
-
   async payments(accountId: string): Promise<Payment[]> {
     return (await this.read('payments', () => this.accounts.getPaymentsForAccount(accountId))) ?? [];
   }

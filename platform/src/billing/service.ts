@@ -363,14 +363,31 @@ export async function payNow(customerId: string): Promise<PayNowResult> {
   return result;
 }
 
-/** One of the caller's invoices with Kill Bill's HTML of it; another customer's id answers 404 like a missing one. */
+/**
+ * One line of an invoice as the portal words it: what it charges for (a plan, or the staging add-on),
+ * whether in its trial, the period and the amount; Kill Bill's own line text is its phase name
+ * (`standard-monthly-trial`), which a customer must never read.
+ */
+type InvoiceLine = { kind: 'charge' | 'credit' | 'tax' | 'adjustment'; plan?: string; addOn: boolean; trial: boolean; startDate?: string; endDate?: string; amount: number };
+
+const LINE_KINDS: Record<string, InvoiceLine['kind']> = { RECURRING: 'charge', FIXED: 'charge', USAGE: 'charge', CBA_ADJ: 'credit', TAX: 'tax' };
+
+/** One of the caller's invoices with its lines; another customer's id answers 404 like a missing one. */
 export async function ownInvoice(customerId: string, invoiceId: string) {
   const kb = killbill();
   const [inv, account] = await Promise.all([kb.invoice(invoiceId), kb.accountByCustomer(customerId)]);
   if (!inv || !account || inv.accountId !== account.accountId) throw HttpError.notFound('No such invoice');
-  const html = await kb.invoiceHtml(invoiceId);
-  if (html === null) throw HttpError.notFound('No such invoice');
-  return { id: inv.invoiceId, number: inv.invoiceNumber, date: inv.invoiceDate, amount: inv.amount, balance: inv.balance, currency: inv.currency, html: String(html) };
+  const lines = (inv.items ?? []).map((it): InvoiceLine => ({
+    kind: LINE_KINDS[it.itemType ?? ''] ?? 'adjustment',
+    plan: it.planName ?? undefined,
+    addOn: it.productName === STAGING_ADDON.product,
+    // Kill Bill names a phase `<plan>-<phase type>` (DefaultPlanPhase).
+    trial: (it.phaseName ?? '').endsWith('-trial'),
+    startDate: it.startDate ?? undefined,
+    endDate: it.endDate ?? undefined,
+    amount: it.amount ?? 0,
+  }));
+  return { id: inv.invoiceId, number: inv.invoiceNumber, date: inv.invoiceDate, amount: inv.amount, balance: inv.balance, currency: inv.currency, lines };
 }
 
 /** A subscription of this customer, or 404 (another tenant's id looks like a missing one). */

@@ -17,25 +17,8 @@ import { clockNow, createTenant, find, get, publicView, tenantByKey, type Doc, t
 export type Credentials = { username: string; password: string };
 
 type Ctx = { t: Tx; tenant: Tenant; query: URLSearchParams; body: any; rawBody: string; params: string[]; createdBy?: string };
-type Answer = { status: number; body?: unknown; headers?: Record<string, string>; text?: string; html?: string };
+type Answer = { status: number; body?: unknown; headers?: Record<string, string>; text?: string };
 
-const escHtml = (v: unknown) => String(v ?? '').replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
-
-/** An invoice as Kill Bill's default HTML invoice formatter lays it out (header, items, totals), every value escaped. */
-function invoiceHtml(i: Doc, account: Doc): string {
-  const rows = (i.items ?? [])
-    .map(
-      (it: Doc) =>
-        `<tr><td>${escHtml(it.description)}</td><td>${escHtml(it.startDate)}${it.endDate ? ` - ${escHtml(it.endDate)}` : ''}</td><td style="text-align:right">${escHtml(Number(it.amount).toFixed(2))} ${escHtml(it.currency)}</td></tr>`,
-    )
-    .join('');
-  return `<!DOCTYPE html><html><head><meta charset="UTF-8"><title>Invoice ${escHtml(i.invoiceNumber)}</title></head><body>
-<h1>Invoice</h1>
-<table><tr><td>Invoice #</td><td>${escHtml(i.invoiceNumber)}</td></tr><tr><td>Invoice Date</td><td>${escHtml(i.invoiceDate)}</td></tr><tr><td>Bill To</td><td>${escHtml(account.name ?? '')}<br>${escHtml(account.email ?? '')}</td></tr></table>
-<table><thead><tr><th>Description</th><th>Service Period</th><th>Amount</th></tr></thead><tbody>${rows}</tbody></table>
-<table><tr><td>Total</td><td>${escHtml(Number(i.amount).toFixed(2))} ${escHtml(i.currency)}</td></tr><tr><td>Paid</td><td>${escHtml((Number(i.amount) - Number(i.balance)).toFixed(2))} ${escHtml(i.currency)}</td></tr><tr><td>Balance</td><td>${escHtml(Number(i.balance).toFixed(2))} ${escHtml(i.currency)}</td></tr></table>
-</body></html>`;
-}
 /** `waitsForQueues`: like Kill Bill's TestResource, answer only once the queues drained or `timeoutSec` (default 5) passed. */
 type Route = { method: string; path: RegExp; handle: (c: Ctx) => Promise<Answer>; write?: boolean; waitsForQueues?: boolean; pluginTenant?: boolean };
 
@@ -414,16 +397,6 @@ export function buildRoutes(engine: Engine, stripeUrl: string): Route[] {
     },
     {
       method: 'GET',
-      path: /^\/1\.0\/kb\/invoices\/([^/]+)\/html$/,
-      handle: async (c) => {
-        const i = await get(c.t, 'invoice', c.tenant.id, c.params[0]);
-        if (!i) throw new SimError(404, `Object id=${c.params[0]} type=INVOICE doesn't exist!`);
-        const account = await engine.account(c.t, c.tenant, i.accountId);
-        return { status: 200, html: invoiceHtml(i, account) };
-      },
-    },
-    {
-      method: 'GET',
       path: /^\/1\.0\/kb\/payments\/([^/]+)$/,
       handle: async (c) => {
         const p = await get(c.t, 'payment', c.tenant.id, c.params[0]);
@@ -502,10 +475,7 @@ export function createServer(opts: { db: Db; engine: Engine; delivery: Delivery;
   const send = (res: ServerResponse, a: Answer) => {
     const headers: Record<string, string> = { ...(a.headers ?? {}) };
     let payload = '';
-    if (a.html !== undefined) {
-      headers['content-type'] = 'text/html; charset=utf-8';
-      payload = a.html;
-    } else if (a.text !== undefined) {
+    if (a.text !== undefined) {
       headers['content-type'] = 'text/xml; charset=utf-8';
       payload = a.text;
     } else if (a.body !== undefined) {
