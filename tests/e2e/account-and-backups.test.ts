@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { setAdminRole } from '@saasodoo/platform/cli/admin';
 import { e2eUnavailable, seriousA11yViolations, startE2e, uniqueEmail, type E2e } from './harness.ts';
-import { act, customerIdOf, killbill, PASSWORD, setPaymentOutcome, signUpVerifyLogIn, waitForStatus } from './flows.ts';
+import { act, customerIdOf, killbill, PASSWORD, ready, setPaymentOutcome, signUpVerifyLogIn, waitForStatus } from './flows.ts';
 
 const unavailable = e2eUnavailable();
 if (unavailable) console.warn(`skipping account-and-backups e2e: ${unavailable}`);
@@ -239,6 +239,7 @@ describe.skipIf(!!unavailable)('account, backups, plan change and dead letters',
     await e2e.shot(page, 'account-activity');
 
     await admin.goto(`${e2e.portal}/admin/activity`);
+    await ready(admin); // typed before hydration, the value is reset and the search sent empty
     await admin.getByLabel('Action').fill('account.changepassword');
     await admin.getByRole('button', { name: 'Search' }).click();
     await admin.waitForURL(/action=account.changepassword/);

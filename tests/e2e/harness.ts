@@ -92,7 +92,16 @@ export async function startE2e(suite: string, env: Record<string, string> = {}):
       const ctx = await browser.newContext({ viewport: { width: 1200, height: 900 }, ...opts });
       ctx.setDefaultTimeout(20_000);
       contexts.push(ctx);
-      return ctx.newPage();
+      const page = await ctx.newPage();
+      // Hydration resets a bound input typed into before it (the value is lost and the form sent empty, seen
+      // under CI load): every navigation to the portal waits for the page to be interactive (`data-ready`).
+      const goto = page.goto.bind(page);
+      page.goto = async (url, options) => {
+        const res = await goto(url, options);
+        if (opts.javaScriptEnabled !== false && url.startsWith(platform.env.PUBLIC_URL)) await page.locator('html[data-ready]').waitFor({ state: 'attached' });
+        return res;
+      };
+      return page;
     },
     async shot(page, name) {
       shots++;

@@ -11,7 +11,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -28,7 +27,7 @@ import { dedicatedServerDir, removeAllLocalDedicated } from '@saasodoo/platform/
 import { localPgUnavailable } from '@saasodoo/platform/runtime/local-postgres';
 import { createTestUser, type TestUser } from '../../helpers/auth.ts';
 import { docker, dockerAvailable } from '../../helpers/docker-image.ts';
-import { call, deliver, provisioned, row, startHarness, type Harness } from './harness.ts';
+import { call, deliver, odooLoginAt, provisioned, row, startHarness, type Harness } from './harness.ts';
 
 const why = !(await dockerAvailable()) ? 'no Docker engine answers on /var/run/docker.sock' : localPgUnavailable();
 if (why) console.warn(`docker premium tests skipped: ${why}`);
@@ -56,27 +55,7 @@ afterAll(async () => {
 /** Odoo's JSON-RPC login through the gateway at the instance's host: the uid, or the exception name. */
 async function odooLogin(login: string, password: string): Promise<{ uid?: number; error?: string }> {
   const r = await row(id);
-  const payload = JSON.stringify({ jsonrpc: '2.0', method: 'call', id: 1, params: { db: r.db_name, login, password } });
-  const body = await new Promise<string>((resolve, reject) => {
-    const req = http.request(
-      {
-        host: '127.0.0.1',
-        port: h.docker!.gatewayPort,
-        method: 'POST',
-        path: '/web/session/authenticate',
-        headers: { host: `${r.subdomain}.localhost:8080`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
-      },
-      (res) => {
-        let b = '';
-        res.on('data', (c) => (b += c));
-        res.on('end', () => resolve(b));
-      },
-    );
-    req.on('error', reject);
-    req.end(payload);
-  });
-  const j = JSON.parse(body);
-  return j.result ? { uid: j.result.uid } : { error: j.error?.data?.name };
+  return odooLoginAt(h.docker!.gatewayPort, `${r.subdomain}.localhost:8080`, r.db_name, login, password);
 }
 
 /** SQL as the instance's own role, on the server its row names. */

@@ -36,7 +36,7 @@ import { applyRoutes } from '@saasodoo/platform/instances/routes';
 import { log } from '@saasodoo/platform/log';
 import { specOf } from '@saasodoo/platform/instances/runtime-spec';
 import { docker, dockerAvailable } from '../../helpers/docker-image.ts';
-import { call, deliver, deliverQueued, harnessWithInstance, queued, row, until } from './harness.ts';
+import { call, deliver, odooLoginAt, deliverQueued, harnessWithInstance, queued, row, until } from './harness.ts';
 
 const available = await dockerAvailable();
 if (!available) console.warn('docker instance tests skipped: no Docker engine answers on /var/run/docker.sock (.ci/run starts dockerd)');
@@ -60,27 +60,7 @@ describe.skipIf(!available)('instances on the docker driver', () => {
   /** Odoo's JSON-RPC login through the gateway at the instance's host: the uid, or the exception name. */
   const odooLogin = async (login: string, password: string): Promise<{ uid?: number; error?: string }> => {
     const r = await row(h.id);
-    const payload = JSON.stringify({ jsonrpc: '2.0', method: 'call', id: 1, params: { db: r.db_name, login, password } });
-    const body = await new Promise<string>((resolve, reject) => {
-      const req = http.request(
-        {
-          host: '127.0.0.1',
-          port: h.docker!.gatewayPort,
-          method: 'POST',
-          path: '/web/session/authenticate',
-          headers: { host: `${r.subdomain}.localhost:8080`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
-        },
-        (res) => {
-          let b = '';
-          res.on('data', (c) => (b += c));
-          res.on('end', () => resolve(b));
-        },
-      );
-      req.on('error', reject);
-      req.end(payload);
-    });
-    const j = JSON.parse(body);
-    return j.result ? { uid: j.result.uid } : { error: j.error?.data?.name };
+    return odooLoginAt(h.docker!.gatewayPort, `${r.subdomain}.localhost:8080`, r.db_name, login, password);
   };
   const container = () => docker.getContainer(containerName(h.id));
   /** What the runtime host does about the next `die` of the instance's container. */

@@ -373,3 +373,27 @@ export async function downloadBackup(h: Harness, token: string, id: string, back
   const linkToken = new URL(link.body.url).searchParams.get('token')!;
   return { linkToken, res: await fetch(`${h.fn.backupDownload}?token=${encodeURIComponent(linkToken)}`) };
 }
+
+/**
+ * Odoo's JSON-RPC login through the gateway listening on `port`, at `host` (the instance's
+ * address): the uid, or the exception name Odoo answers with (a refused login is HTTP 200
+ * with a JSON-RPC error, so any other status fails).
+ */
+export async function odooLoginAt(port: number, host: string, database: string, login: string, password: string): Promise<{ uid?: number; error?: string }> {
+  const payload = JSON.stringify({ jsonrpc: '2.0', method: 'call', id: 1, params: { db: database, login, password } });
+  const { status, body } = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const req = http.request(
+      { host: '127.0.0.1', port, method: 'POST', path: '/web/session/authenticate', headers: { host, 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } },
+      (res) => {
+        let b = '';
+        res.on('data', (c) => (b += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: b }));
+      },
+    );
+    req.on('error', reject);
+    req.end(payload);
+  });
+  if (status !== 200) throw new Error(`Odoo's login answered HTTP ${status}: ${body.slice(0, 200)}`);
+  const j = JSON.parse(body);
+  return j.result ? { uid: j.result.uid } : { error: j.error?.data?.name };
+}

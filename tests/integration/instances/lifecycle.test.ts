@@ -24,7 +24,7 @@ import { startGateway } from '@saasodoo/platform/host/gateway';
 import type { Supervisor } from '@saasodoo/platform/host/supervisor';
 import { PROVISION_STEPS } from '@saasodoo/platform/instances/provisioning';
 import { verifyOdooPassword } from '@saasodoo/platform/odoo/contract';
-import { call, deliver, deliverQueued, downloadBackup, queued, row, startHarness, until, type Harness } from './harness.ts';
+import { call, deliver, odooLoginAt, deliverQueued, downloadBackup, queued, row, startHarness, until, type Harness } from './harness.ts';
 
 let h: Harness;
 let alice: TestUser;
@@ -43,34 +43,10 @@ afterAll(async () => {
   await h?.stop();
 });
 
-/**
- * Odoo's JSON-RPC login at the instance's URL (its host, through the
- * gateway): the uid, or the exception name Odoo answers with.
- */
+/** Odoo's JSON-RPC login at the instance's URL (its host, through the gateway): the uid, or the exception name. */
 async function odooLogin(login: string, password: string): Promise<{ uid?: number; error?: string }> {
   const { url } = (await call(h.fn.instances, alice.accessToken, { query: { id } })).body.odoo;
-  const payload = JSON.stringify({ jsonrpc: '2.0', method: 'call', id: 1, params: { db: (await row(id)).db_name, login, password } });
-  const { status, body } = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-    const req = http.request(
-      {
-        host: '127.0.0.1',
-        port: (gateway.address() as AddressInfo).port,
-        method: 'POST',
-        path: '/web/session/authenticate',
-        headers: { host: new URL(url).host, 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
-      },
-      (res) => {
-        let b = '';
-        res.on('data', (c) => (b += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: b }));
-      },
-    );
-    req.on('error', reject);
-    req.end(payload);
-  });
-  expect(status).toBe(200); // Odoo answers a refused login with HTTP 200 and a JSON-RPC error
-  const j = JSON.parse(body);
-  return j.result ? { uid: j.result.uid } : { error: j.error?.data?.name };
+  return odooLoginAt((gateway.address() as AddressInfo).port, new URL(url).host, (await row(id)).db_name, login, password);
 }
 
 /** Runs SQL in the instance's own database as its own role, as Odoo does. */

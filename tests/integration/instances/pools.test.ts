@@ -30,7 +30,7 @@ import { createTestUser, type TestUser } from '../../helpers/auth.ts';
 import { destroyPgServer, pgServerUnavailable, startPgServer, type TestPgServer } from '../../helpers/pg-server.ts';
 import { settle } from '@saasodoo/platform/instances/command';
 import { runtime } from '@saasodoo/platform/runtime/index';
-import { call, deliver, deliverQueued, provisioned, row, startHarness, type Harness } from './harness.ts';
+import { call, deliver, odooLoginAt, deliverQueued, provisioned, row, startHarness, type Harness } from './harness.ts';
 
 const unavailable = pgServerUnavailable();
 if (unavailable) console.warn(`database pool tests skipped: ${unavailable}`);
@@ -79,27 +79,7 @@ async function asTenant(id: string, text: string): Promise<any[]> {
 /** Odoo's JSON-RPC login at the instance's URL, through the gateway: the uid, or the exception name. */
 async function odooLogin(id: string, login: string, password: string): Promise<{ uid?: number; error?: string }> {
   const r = await row(id);
-  const payload = JSON.stringify({ jsonrpc: '2.0', method: 'call', id: 1, params: { db: r.db_name, login, password } });
-  const body = await new Promise<string>((resolve, reject) => {
-    const req = http.request(
-      {
-        host: '127.0.0.1',
-        port: (gateway!.address() as AddressInfo).port,
-        method: 'POST',
-        path: '/web/session/authenticate',
-        headers: { host: `${r.subdomain}.localhost`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
-      },
-      (res) => {
-        let b = '';
-        res.on('data', (c) => (b += c));
-        res.on('end', () => resolve(b));
-      },
-    );
-    req.on('error', reject);
-    req.end(payload);
-  });
-  const j = JSON.parse(body);
-  return j.result ? { uid: j.result.uid } : { error: j.error?.data?.name };
+  return odooLoginAt((gateway!.address() as AddressInfo).port, `${r.subdomain}.localhost`, r.db_name, login, password);
 }
 
 const passwords = new Map<string, string>();
