@@ -241,7 +241,14 @@ export async function failedCreates(instanceIds: string[]): Promise<Map<string, 
 export async function voidSubscriptions(subs: Subscription[]): Promise<void> {
   for (const s of subs) {
     if (s.state === 'CANCELLED' || s.state === 'EXPIRED') continue;
-    await killbill().cancel(s.subscriptionId!, 'void');
+    try {
+      await killbill().cancel(s.subscriptionId!, 'void');
+    } catch (err) {
+      // Kill Bill answers 400 when another caller (settleFailedCreate, a concurrent event) cancelled it after our read: already done.
+      const now = err instanceof KillBillError && err.status === 400 ? await killbill().subscription(s.subscriptionId!) : null;
+      if (now?.state !== 'CANCELLED' && now?.state !== 'EXPIRED') throw err;
+      continue;
+    }
     log.info({ subscriptionId: s.subscriptionId, instanceId: s.bundleExternalKey }, 'voided the subscription of a failed create');
   }
 }

@@ -5,7 +5,7 @@
  * proxies that cut Redis and PostgreSQL.
  */
 import { generateKeyPairSync, createPublicKey } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { SignJWT } from 'jose';
 import { resetConfig } from '@saasodoo/platform/config';
 import { closeDatabases } from '@saasodoo/platform/db/index';
@@ -138,6 +138,30 @@ describe('token checks', () => {
       resetKeyRing();
     }
     expect(await status(authenticate(`Bearer ${token}`))).toBe(401);
+  });
+});
+
+describe('verified-token cache (issue 23): no bypass of the checks it skips', () => {
+  it('a tampered copy of a cached token is verified afresh and refused', async () => {
+    const token = await sign();
+    expect(await status(authenticate(`Bearer ${token}`))).toBe(200);
+    const [h, p, sig] = token.split('.');
+    const flipped = sig.slice(0, -2) + (sig.at(-2) === 'A' ? 'B' : 'A') + sig.at(-1);
+    expect(await status(authenticate(`Bearer ${h}.${p}.${flipped}`))).toBe(401);
+    const claims = JSON.parse(Buffer.from(p, 'base64url').toString()) as Record<string, unknown>;
+    expect(await status(authenticate(`Bearer ${h}.${b64({ ...claims, role: 'admin' })}.${sig}`))).toBe(401);
+  });
+
+  it('a cached token is refused once its exp has passed', async () => {
+    const token = await sign({ exp: Math.floor(Date.now() / 1000) + 60 });
+    expect(await status(authenticate(`Bearer ${token}`))).toBe(200);
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      vi.setSystemTime(Date.now() + 70_000);
+      expect(await status(authenticate(`Bearer ${token}`))).toBe(401);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
 

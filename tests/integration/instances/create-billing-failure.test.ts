@@ -11,7 +11,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KillBill, resetKillbill, type Subscription } from '@saasodoo/platform/billing/killbill';
-import { settleFailedCreate, startSubscription } from '@saasodoo/platform/billing/service';
+import { settleFailedCreate, startSubscription, voidSubscriptions } from '@saasodoo/platform/billing/service';
 import { resetConfig } from '@saasodoo/platform/config';
 import { db } from '@saasodoo/platform/db/index';
 import { createTestUser, type TestUser } from '../../helpers/auth.ts';
@@ -112,6 +112,12 @@ describe('a create whose subscription was opened but whose answer was lost', () 
       expect((await notify(type, failedSub.subscriptionId!)).status).toBeLessThan(300);
     }
     expect(await lifecycleOutbox(failedId)).toEqual([]);
+  });
+
+  it('voiding a subscription another caller cancelled after it was read is done, not an error (seen in the long fault run: 500s and retries)', async () => {
+    const stale = { ...failedSub, state: 'ACTIVE' } as Subscription; // as read before settleFailedCreate voided it
+    await expect(voidSubscriptions([stale])).resolves.toBeUndefined();
+    expect((await kb.subscription(failedSub.subscriptionId!))?.state).toBe('CANCELLED');
   });
 
   it('a start for a failed create, arriving late, is refused and opens nothing', async () => {
