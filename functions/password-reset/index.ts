@@ -11,7 +11,7 @@ import { authFunction } from '@saasodoo/platform/auth/auth-function';
 import { consumeEmailToken, issueEmailToken } from '@saasodoo/platform/auth/email-tokens';
 import { portalLink } from '@saasodoo/platform/auth/links';
 import { setPassword } from '@saasodoo/platform/auth/password-change';
-import { newPasswordSchema, refuseOwnerPassword } from '@saasodoo/platform/auth/passwords';
+import { newPasswordSchema, refuseOwnerPassword } from '@saasodoo/platform/auth/password-policy';
 import { clearFailures, consumeOrThrow } from '@saasodoo/platform/auth/rate-limits';
 import { newSecretToken, SECRET_TOKEN_PATTERN } from '@saasodoo/platform/auth/secret-tokens';
 import { emailSchema, findUserByEmail, findUserById, markEmailVerified } from '@saasodoo/platform/auth/users';

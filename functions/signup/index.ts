@@ -10,7 +10,8 @@ import { enqueue, transact } from '@saasodoo/platform/outbox';
 import { authFunction } from '@saasodoo/platform/auth/auth-function';
 import { issueEmailToken } from '@saasodoo/platform/auth/email-tokens';
 import { portalLink } from '@saasodoo/platform/auth/links';
-import { hashPassword, newPasswordSchema, refuseOwnerPassword } from '@saasodoo/platform/auth/passwords';
+import { hashPassword } from '@saasodoo/platform/auth/passwords';
+import { newPasswordSchema, refuseOwnerPassword } from '@saasodoo/platform/auth/password-policy';
 import { consumeOrThrow } from '@saasodoo/platform/auth/rate-limits';
 import { emailSchema, insertUser, nameSchema } from '@saasodoo/platform/auth/users';
 

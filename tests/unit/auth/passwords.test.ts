@@ -1,6 +1,7 @@
 /** Password policy and hashing parameters (SPEC 2), without services. */
 import { describe, expect, it } from 'vitest';
-import { ARGON2_OPTIONS, hashPassword, isCommonPassword, newPasswordSchema, passwordWeakness, verifyAgainstDummy, verifyPassword } from '@saasodoo/platform/auth/passwords';
+import { ARGON2_OPTIONS, hashPassword, verifyAgainstDummy, verifyPassword } from '@saasodoo/platform/auth/passwords';
+import { isCommonPassword, newPasswordSchema, passwordWeakness } from '@saasodoo/platform/auth/password-policy';
 import { hashSecretToken, newSecretToken, SECRET_TOKEN_PATTERN } from '@saasodoo/platform/auth/secret-tokens';
 import { emailSchema } from '@saasodoo/platform/auth/users';
 import fs from 'node:fs';
