@@ -372,6 +372,10 @@ async function main(): Promise<number> {
         customers.map((c) => ({ customerId: c.user.userId, label: `${c.scenario} ${c.instanceId}`, expected: expectedMails(c.scenario, { months, manualBackup: c.manualBackup }) })),
       )),
     );
+    // A long run outlives the 10-minute access tokens: each customer comes back as the portal does, with a refresh.
+    for (const c of customers.filter((x) => SCENARIOS[x.scenario].status === 'running')) {
+      if (!(await refresh(p, c.user))) problems.push(`${c.scenario} ${c.instanceId}: its customer's session could not be refreshed`);
+    }
     const running = await checkRunning(
       p.gateway,
       customers.map((c) => ({ instanceId: c.instanceId!, accessToken: c.user.accessToken, email: c.user.email, running: SCENARIOS[c.scenario].status === 'running' })),
