@@ -53,7 +53,7 @@ async function act(caller: Caller, b: Body) {
           throw failure(HttpError.badRequest('The current password is wrong', { currentPassword: 'is wrong' }));
         }
       });
-      refuseOwnerPassword(b.newPassword, u, 'newPassword');
+      await refuseOwnerPassword(b.newPassword, u, 'newPassword');
       const done = await setPassword(async () => ({ id: u.id, email: u.email }), b.newPassword, { keepSession: caller.sessionId, source: '/saasodoo/account' });
       return { passwordChanged: true, endedSessions: done!.endedSessions };
     }

@@ -43,7 +43,7 @@ export default authFunction({
             if (!userId) return undefined;
             const user = await findUserById(t, userId);
             // Throwing here rolls the token back: the person can try another password with the same link.
-            if (user) refuseOwnerPassword(b.password, user);
+            if (user) await refuseOwnerPassword(b.password, user);
             await markEmailVerified(t, userId);
             return user ?? undefined;
           },

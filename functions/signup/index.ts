@@ -34,7 +34,7 @@ export default authFunction({
     audit: false, // recorded from user.registered: the answer is the same whether or not an account was made
     body,
     handle: async ({ body: b, ip }) => {
-      refuseOwnerPassword(b.password, b);
+      await refuseOwnerPassword(b.password, b);
       await consumeOrThrow('signupIp', ip);
       const passwordHash = await hashPassword(b.password);
       await transact('auth', async (t) => {

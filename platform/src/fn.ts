@@ -230,7 +230,7 @@ export function httpFunction(def: HttpFunctionDef): FaasFunction {
         caller = await authenticate(authorization);
         if (r.auth === 'admin' && caller.role !== 'admin') throw HttpError.forbidden('Admins only');
       }
-      const query = parse(r.query ?? emptyQuery, context.query ?? {}, 'query');
+      const query = await parse(r.query ?? emptyQuery, context.query ?? {}, 'query');
       let body: unknown;
       if (method === 'POST' && r.body) {
         const ct = header(headers, 'content-type') ?? '';
@@ -240,7 +240,7 @@ export function httpFunction(def: HttpFunctionDef): FaasFunction {
         if (r.maxBodyBytes !== undefined && bodyBytes(context, headers) > r.maxBodyBytes) {
           throw new HttpError(413, 'payload_too_large', `Body over ${r.maxBodyBytes} bytes`, { body: `at most ${r.maxBodyBytes} bytes` });
         }
-        body = parse(r.body, context.body ?? {}, 'body');
+        body = await parse(r.body, context.body ?? {}, 'body');
       }
       const ip = takeClientIp(headers);
       const audited = method === 'POST' && r.audit !== false;
@@ -289,8 +289,9 @@ export function httpFunction(def: HttpFunctionDef): FaasFunction {
  * (events/text.ts), whatever its schema says: a NUL in a field declared as a
  * plain z.string() is a 400 naming that field, never a database error.
  */
-export function parse<T>(schema: ZodType<T>, value: unknown, where: 'query' | 'body'): T {
-  const r = schema.safeParse(value);
+export async function parse<T>(schema: ZodType<T>, value: unknown, where: 'query' | 'body'): Promise<T> {
+  // Async: a refinement may load what it checks against on first use (the password policy's dictionaries).
+  const r = await schema.safeParseAsync(value);
   if (!r.success) {
     const fields = zodFields(r.error, where);
     throw HttpError.badRequest(`Invalid ${Object.keys(fields).join(', ')}`, fields);

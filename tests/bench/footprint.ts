@@ -31,8 +31,8 @@ function children(): Map<number, number[]> {
   return kids;
 }
 
-/** PSS and RSS (kB) of `pid` and every descendant, and how many processes that is. */
-export function treeMemory(pid: number): { pssKb: number; rssKb: number; procs: number } {
+/** PSS and RSS (kB) of `pid` and every descendant, how many processes that is, and the PSS of each by name. */
+function treeMemory(pid: number): { pssKb: number; rssKb: number; procs: number; each: [string, number][] } {
   const kids = children();
   const all: number[] = [];
   for (const queue = [pid]; queue.length;) {
@@ -42,16 +42,21 @@ export function treeMemory(pid: number): { pssKb: number; rssKb: number; procs: 
   }
   let pssKb = 0;
   let rssKb = 0;
+  const each: [string, number][] = [];
   for (const p of all) {
     try {
       const roll = fs.readFileSync(`/proc/${p}/smaps_rollup`, 'utf8');
-      pssKb += Number(/^Pss:\s+(\d+)/m.exec(roll)?.[1] ?? 0);
+      const pss = Number(/^Pss:\s+(\d+)/m.exec(roll)?.[1] ?? 0);
+      pssKb += pss;
       rssKb += Number(/^Rss:\s+(\d+)/m.exec(roll)?.[1] ?? 0);
+      // A function process is `node <args> <bundle> <name>`: its last argument names it.
+      const argv = fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0').filter(Boolean);
+      each.push([p === pid ? 'host' : (argv.at(-1) ?? String(p)), pss]);
     } catch {
       /* exited */
     }
   }
-  return { pssKb, rssKb, procs: all.length };
+  return { pssKb, rssKb, procs: all.length, each: each.sort((a, b) => b[1] - a[1]) };
 }
 
 async function until(ok: () => Promise<boolean>, seconds: number): Promise<void> {
@@ -107,6 +112,13 @@ export async function bench() {
         ratio: (mem.pssKb / 1024 / 1024).toFixed(2),
       },
       { name: 'same, RSS summed (shared pages counted in every process)', value: mb(mem.rssKb), baseline: '1024 MB (goal)', ratio: (mem.rssKb / 1024 / 1024).toFixed(2) },
+      {
+        name: 'largest processes (PSS)',
+        value: mem.each
+          .slice(0, 6)
+          .map(([n, kb]) => `${n} ${mb(kb)}`)
+          .join(', '),
+      },
     ];
   } finally {
     child.kill('SIGTERM');

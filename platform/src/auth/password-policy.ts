@@ -7,8 +7,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ZxcvbnFactory } from '@zxcvbn-ts/core';
-import * as zxcvbnCommon from '@zxcvbn-ts/language-common';
-import * as zxcvbnEn from '@zxcvbn-ts/language-en';
 import { z } from 'zod';
 import { repoRoot } from '../config.ts';
 import { HttpError } from '../errors.ts';
@@ -32,14 +30,14 @@ const length = (s: string) => [...s].length; // characters, not UTF-16 units
 /** Lowest zxcvbn score (0–4) a new password may have: 3 is "safely unguessable" against an online attack and a slow hash. */
 export const MIN_PASSWORD_SCORE = 3;
 
-// Built on first use (about a second of CPU): at function start it would delay every cold start of signup, account and password-reset.
-let zxcvbn: ZxcvbnFactory | undefined;
+// Built on first use (about a second of CPU), its dictionaries loaded then too (10 MB of heap, 22 MB with the
+// factory's indexes): at start they would delay every cold start of signup, account and password-reset and
+// stay in memory in processes that may never judge a password.
+let zxcvbn: Promise<ZxcvbnFactory> | undefined;
 const strength = () =>
-  (zxcvbn ??= new ZxcvbnFactory({
-    dictionary: { ...zxcvbnCommon.dictionary, ...zxcvbnEn.dictionary },
-    graphs: zxcvbnCommon.adjacencyGraphs,
-    translations: zxcvbnEn.translations,
-  }));
+  (zxcvbn ??= Promise.all([import('@zxcvbn-ts/language-common'), import('@zxcvbn-ts/language-en')]).then(
+    ([common, en]) => new ZxcvbnFactory({ dictionary: { ...common.dictionary, ...en.dictionary }, graphs: common.adjacencyGraphs, translations: en.translations }),
+  ));
 
 /** Who the password belongs to: what it must not be built from. */
 export type PasswordOwner = { email?: string; firstName?: string; lastName?: string };
@@ -63,13 +61,14 @@ const clause = (s: string) => s.replace(/\.$/, '').replace(/^./, (c) => c.toLowe
  * those are removed is itself weak) is refused even when zxcvbn scores the
  * whole as long enough.
  */
-export function passwordWeakness(password: string, owner: PasswordOwner = {}): string | undefined {
+export async function passwordWeakness(password: string, owner: PasswordOwner = {}): Promise<string | undefined> {
   const personal = personalWords(owner);
-  const result = strength().check(password, personal);
+  const judge = await strength();
+  const result = judge.check(password, personal);
   if (personal.length) {
     let rest = password.toLowerCase();
     for (const w of personal) rest = rest.split(w).join('');
-    if (rest !== password.toLowerCase() && strength().check(rest).score < MIN_PASSWORD_SCORE) {
+    if (rest !== password.toLowerCase() && judge.check(rest).score < MIN_PASSWORD_SCORE) {
       return 'is built from your email address or name; choose something unrelated to you';
     }
   }
@@ -88,13 +87,13 @@ export const newPasswordSchema = z
   .refine((s) => length(s) >= PASSWORD_MIN, `must be at least ${PASSWORD_MIN} characters`)
   .refine((s) => length(s) <= PASSWORD_MAX, `must be at most ${PASSWORD_MAX} characters`)
   .refine((s) => !isCommonPassword(s), 'is too common, choose another')
-  .superRefine((s, ctx) => {
-    const weak = length(s) >= PASSWORD_MIN && length(s) <= PASSWORD_MAX && !isCommonPassword(s) ? passwordWeakness(s) : undefined;
+  .superRefine(async (s, ctx) => {
+    const weak = length(s) >= PASSWORD_MIN && length(s) <= PASSWORD_MAX && !isCommonPassword(s) ? await passwordWeakness(s) : undefined;
     if (weak) ctx.addIssue({ code: 'custom', message: weak });
   });
 
 /** Adds the owner check to a parsed body: refuses a password built from its own email or name, on `field`. */
-export function refuseOwnerPassword(password: string | undefined, owner: PasswordOwner, field = 'password'): void {
-  const weak = password === undefined ? undefined : passwordWeakness(password, owner);
+export async function refuseOwnerPassword(password: string | undefined, owner: PasswordOwner, field = 'password'): Promise<void> {
+  const weak = password === undefined ? undefined : await passwordWeakness(password, owner);
   if (weak) throw HttpError.badRequest(`Invalid ${field}`, { [field]: weak });
 }

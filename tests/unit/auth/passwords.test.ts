@@ -7,46 +7,46 @@ import { emailSchema } from '@saasodoo/platform/auth/users';
 import fs from 'node:fs';
 import { repoRoot } from '@saasodoo/platform/config';
 
-const problems = (p: string) => {
-  const r = newPasswordSchema.safeParse(p);
+const problems = async (p: string) => {
+  const r = await newPasswordSchema.safeParseAsync(p);
   return r.success ? [] : r.error.issues.map((i) => i.message);
 };
 
 describe('password policy', () => {
   const long = (n: number) => 'violet kayak drums'.repeat(10).slice(0, n);
 
-  it('accepts 12 to 128 characters with no composition rules', () => {
-    expect(problems('lowercase only words')).toEqual([]);
-    expect(problems(long(128))).toEqual([]);
+  it('accepts 12 to 128 characters with no composition rules', async () => {
+    expect(await problems('lowercase only words')).toEqual([]);
+    expect(await problems(long(128))).toEqual([]);
   });
 
-  it('refuses shorter or longer, counting characters rather than UTF-16 units', () => {
-    expect(problems('a'.repeat(11))).toEqual(['must be at least 12 characters']);
-    expect(problems(long(129))).toEqual(['must be at most 128 characters']);
-    expect(problems('🔑a🐙b🦊c🌵d🍩e🧲f')).toEqual([]); // 24 UTF-16 units, 12 characters
-    expect(problems('🔑'.repeat(11))).toEqual(['must be at least 12 characters']);
+  it('refuses shorter or longer, counting characters rather than UTF-16 units', async () => {
+    expect(await problems('a'.repeat(11))).toEqual(['must be at least 12 characters']);
+    expect(await problems(long(129))).toEqual(['must be at most 128 characters']);
+    expect(await problems('🔑a🐙b🦊c🌵d🍩e🧲f')).toEqual([]); // 24 UTF-16 units, 12 characters
+    expect(await problems('🔑'.repeat(11))).toEqual(['must be at least 12 characters']);
   });
 
-  it('refuses guessable passwords (zxcvbn score below 3) and says why', () => {
+  it('refuses guessable passwords (zxcvbn score below 3) and says why', async () => {
     for (const p of ['password1234', 'aaaaaaaaaaaa', 'qwertyuiop12', '123456789012']) {
-      const why = problems(p);
+      const why = await problems(p);
       expect(why, p).toHaveLength(1);
       expect(why[0], p).toMatch(/^is too easy to guess \(.+\): .+/);
     }
-    expect(problems('aaaaaaaaaaaa')[0]).toMatch(/repeated/i);
-    expect(problems('correct horse battery staple')).toEqual([]);
+    expect((await problems('aaaaaaaaaaaa'))[0]).toMatch(/repeated/i);
+    expect(await problems('correct horse battery staple')).toEqual([]);
   });
 
-  it('refuses a password built from the owner’s own email or name, which zxcvbn alone scores as strong enough', () => {
+  it('refuses a password built from the owner’s own email or name, which zxcvbn alone scores as strong enough', async () => {
     const ada = { email: 'ada.lovelace@example.com', firstName: 'Ada', lastName: 'Lovelace' };
     for (const p of ['AdaLovelace2026!', 'ada.lovelace@example.com', 'lovelace1815!!']) {
-      expect(passwordWeakness(p, ada), p).toMatch(/built from your email address or name/);
+      expect(await passwordWeakness(p, ada), p).toMatch(/built from your email address or name/);
     }
-    expect(passwordWeakness('violet kayak drums', ada)).toBeUndefined();
-    expect(passwordWeakness('AdaLovelace2026!')).toBeUndefined(); // the same text is fine for someone else
+    expect(await passwordWeakness('violet kayak drums', ada)).toBeUndefined();
+    expect(await passwordWeakness('AdaLovelace2026!')).toBeUndefined(); // the same text is fine for someone else
   });
 
-  it('ships exactly 1,000 common passwords and refuses them whatever the case', () => {
+  it('ships exactly 1,000 common passwords and refuses them whatever the case', async () => {
     const list = fs
       .readFileSync(`${repoRoot}/platform/data/common-passwords.txt`, 'utf8')
       .split('\n')
@@ -55,7 +55,7 @@ describe('password policy', () => {
     expect(new Set(list).size).toBe(1000);
     for (const p of ['password', '123456', 'qwerty', 'PassWord', 'dragon']) expect(isCommonPassword(p)).toBe(true);
     expect(isCommonPassword('a sensible passphrase 42')).toBe(false);
-    expect(problems('password')).toContain('is too common, choose another');
+    expect(await problems('password')).toContain('is too common, choose another');
   });
 });
 
