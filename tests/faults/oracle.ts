@@ -62,13 +62,17 @@ export type MailSteps = string[][];
 export function expectedMails(scenario: string, o: { months: number; manualBackup?: boolean }): { steps: MailSteps; anywhere: string[] } {
   const monthly = (n: number) => Array.from({ length: n }, () => ['invoice-created', 'payment-succeeded']);
   const anywhere = o.manualBackup ? ['backup-completed'] : [];
+  // One Kill Bill moment: the invoice and its payment are pushed together, and the payment starts the provisioning.
+  // Instance-ready follows the payment's notification, not the invoice's, so a late invoice delivery (a Kill Bill
+  // retry, a broker restart) legitimately mails the invoice after the instance is ready (seen in test:faults:full).
+  const paidOnSubscribing = ['invoice-created', 'payment-succeeded', 'instance-ready'];
   switch (scenario) {
     case 'trial-then-pays':
       // Day 14 trial ends and the first invoice is paid (told in one trial-ended mail); day 44 and each month after: invoice and payment.
       return { steps: [['instance-ready'], ['trial-ended'], ...monthly(1 + o.months)], anywhere };
     case 'paid-now':
       // Paid on subscribing (invoice + payment), then day 30, 60, …: day 30 falls in the +16 move to day 31, day 60 in the one to day 78 (with day 90 not reached).
-      return { steps: [['invoice-created', 'payment-succeeded'], ['instance-ready'], ...monthly(1 + o.months)], anywhere };
+      return { steps: [paidOnSubscribing, ...monthly(1 + o.months)], anywhere };
     case 'suspended-then-pays':
       // Trial ends unpaid (day 14), blocked at 14 days unpaid (day 28: the +16 move jumps past WARNING, which lifecycle
       // only tells while Kill Bill still shows it), resumed when the card works, then paid like trial-then-pays.
@@ -84,7 +88,7 @@ export function expectedMails(scenario: string, o: { months: number; manualBacku
     case 'trial-cancelled-now':
       return { steps: [['instance-ready'], ['instance-terminated']], anywhere };
     case 'paid-cancelled-end-of-term':
-      return { steps: [['invoice-created', 'payment-succeeded'], ['instance-ready'], ['cancellation-scheduled'], ['instance-terminated']], anywhere };
+      return { steps: [paidOnSubscribing, ['cancellation-scheduled'], ['instance-terminated']], anywhere };
     default:
       throw new Error(`no mail oracle for scenario ${scenario}`);
   }
