@@ -165,6 +165,8 @@ describe('webhook-intake', () => {
     expect(row.type).toBe('org.killbill.tag_creation');
     expect(row.extensions).toMatchObject({ kbaccountid: n.accountId, kbobjecttype: 'TAG', kbobjectid: n.objectId });
     expect((await db('billing').one('SELECT deliveries FROM kb_inbox WHERE dedupe_key = $1', [a.id])).deliveries).toBe(2);
+    // kb_inbox is the record of Kill Bill's deliveries: no entry in the audit trail of people's actions (one commit less each).
+    expect(await db('billing').manyOrNone(`SELECT id FROM outbox WHERE type = 'com.saasodoo.audit.action' AND created_at > now() - interval '1 minute'`)).toEqual([]);
   });
 
   it('a burst of 1,000 notifications: 1,000 accepted, each stored once', async () => {
