@@ -174,7 +174,7 @@ describe('hostile characters in each string field of an otherwise valid input', 
         const r = tables.get(fn)![method];
         const schema = method === 'POST' ? r?.body : r?.query;
         if (!r || !schema) continue;
-        for (const sample of validSamples(schema, SEED)) {
+        for (const sample of await validSamples(schema, SEED)) {
           for (const [field, value] of Object.entries(sample)) {
             if (typeof value !== 'string') continue;
             for (const probe of [...REFUSED, ...OTHERS]) {

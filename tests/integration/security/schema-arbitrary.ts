@@ -290,10 +290,11 @@ export function queryFor(schema: ZodType): fc.Arbitrary<string> {
  * Up to `n` inputs the zod schema accepts, of different shapes (one per
  * branch of a union where the draws reach it), drawn with `seed`.
  */
-export function validSamples(schema: ZodType, seed: number, n = 4): Record<string, unknown>[] {
+export async function validSamples(schema: ZodType, seed: number, n = 4): Promise<Record<string, unknown>[]> {
   const out = new Map<string, Record<string, unknown>>();
   for (const v of fc.sample(validArb(jsonSchemaOf(schema)), { numRuns: 400, seed })) {
-    if (typeof v !== 'object' || v === null || Array.isArray(v) || !schema.safeParse(v).success) continue;
+    // Async: a schema may have async refinements (the password policy loads its dictionaries on first use).
+    if (typeof v !== 'object' || v === null || Array.isArray(v) || !(await schema.safeParseAsync(v)).success) continue;
     const shape = Object.keys(v).sort().join(',') + String((v as Record<string, unknown>).action ?? '');
     if (!out.has(shape)) out.set(shape, v as Record<string, unknown>);
     if (out.size >= n) break;
