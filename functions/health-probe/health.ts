@@ -29,14 +29,20 @@ export async function sweep(cmd: Command<{ at: string }>, opts: { concurrency?: 
   const urls = states.map((s) => s.healthUrl ?? 'http://invalid.invalid/');
   const results = await probeAll(urls, { concurrency: opts.concurrency ?? 50, timeoutMs: opts.timeoutMs ?? 5000 });
   const summary: SweepSummary = { probed: rows.length, healthy: 0, unhealthy: 0, drift: 0 };
+  // A runtime's own restart stays in its status for good: only one not yet in the history is news (one read for all).
+  const restartReasons = states.flatMap((s) => (s.restartedAt ? [restartedReason(s.restartedAt)] : []));
+  const recorded = new Set(
+    restartReasons.length ? (await db('instance').manyOrNone<{ reason: string }>('SELECT DISTINCT reason FROM instance_history WHERE reason = ANY($1)', [restartReasons])).map((h) => h.reason) : [],
+  );
   for (let i = 0; i < rows.length; i++) {
     // A crashed process (`failed`) is ill, not drift: drift is the runtime not even meant to serve.
     const drifted = ['stopped', 'missing', 'suspended'].includes(states[i].state);
     if (drifted) summary.drift++;
     const ok = !drifted && !!states[i].healthUrl && results[i].ok;
     // Nothing changes for a healthy instance that stays healthy: no write at all.
-    const unchanged = ok && rows[i].health === 'healthy' && rows[i].health_failures === 0 && !states[i].restartedAt;
-    if (!unchanged) await record(cmd, rows[i], ok, drifted ? states[i].state : undefined, results[i], states[i].restartedAt);
+    const restartedAt = states[i].restartedAt && !recorded.has(restartedReason(states[i].restartedAt!)) ? states[i].restartedAt : undefined;
+    const unchanged = ok && rows[i].health === 'healthy' && rows[i].health_failures === 0 && !restartedAt;
+    if (!unchanged) await record(cmd, rows[i], ok, drifted ? states[i].state : undefined, results[i], restartedAt);
     if (ok) summary.healthy++;
     else summary.unhealthy++;
   }

@@ -8,7 +8,7 @@
 import type { KillbillNotification } from '@saasodoo/events';
 import type { Tx } from '@saasodoo/platform/db/index';
 import { OVERDUE_SERVICE } from '@saasodoo/platform/billing/catalog';
-import type { Account, Invoice, OverdueState, Payment, Subscription } from '@saasodoo/platform/billing/killbill';
+import { subscriptionEnded, type Account, type Invoice, type OverdueState, type Payment, type Subscription } from '@saasodoo/platform/billing/killbill';
 import { enqueue } from '@saasodoo/platform/outbox';
 
 export type BillingStatus = 'trial' | 'payment_required' | 'paid' | 'overdue' | 'suspended';
@@ -39,7 +39,7 @@ export function desiredState(s: KbState): Desired {
     .sort((a, b) => String(a.effectiveDate).localeCompare(String(b.effectiveDate)))
     .at(-1);
   const suspended = s.overdue?.isDisableEntitlementAndChangesBlocked === true;
-  const terminated = s.sub.state === 'CANCELLED' || s.sub.state === 'EXPIRED';
+  const terminated = subscriptionEnded(s.sub);
   const inTrial = s.sub.phaseType === 'TRIAL';
   let billingStatus: BillingStatus;
   if (suspended) billingStatus = 'suspended';

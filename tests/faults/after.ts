@@ -38,7 +38,7 @@ const admin = () => new pg.Client({ connectionString: adminUrl() });
  * A POST or GET to the gateway with the instance's host name, as a browser at
  * `url` would send it (node:http: fetch does not let a caller set Host).
  */
-function atInstance(gateway: string, url: string, pathName: string, body?: unknown): Promise<{ status: number; text: string }> {
+export function atInstance(gateway: string, url: string, pathName: string, body?: unknown): Promise<{ status: number; text: string }> {
   const payload = body ? JSON.stringify(body) : undefined;
   const g = new URL(gateway);
   return new Promise((resolve, reject) => {

@@ -9,6 +9,7 @@
 import type { Platform } from '../helpers/platform.ts';
 import type { TcpProxy } from '../helpers/tcp-proxy.ts';
 import { createTestUser, type TestUser } from '../helpers/auth.ts';
+import { atInstance } from './after.ts';
 import { containerRunsAgain, killInstanceContainer, type PrivateRedis, type RefusingSmtp } from './injectors.ts';
 import type { Customer } from './run.ts';
 
@@ -189,29 +190,13 @@ async function killContainer(c: Ctx): Promise<string> {
   // Its own Odoo answers at its URL: the stand-in's login page names the instance's database (another instance's would not).
   const r = await read(c.db('instance').one<{ subdomain: string; db_name: string }>('SELECT subdomain, db_name FROM instances WHERE id = $1', [id]));
   // Given a minute: another fault (PostgreSQL away) may fail the page meanwhile.
-  let page = { status: 0, body: '' };
+  let page = { status: 0, text: '' };
   const own = await waitFor(async () => {
-    page = await loginPage(c.p.gateway, `${r.subdomain}.localhost`);
-    return page.status === 200 && page.body.includes(r.db_name);
+    page = await atInstance(c.p.gateway, `http://${r.subdomain}.localhost`, '/web/login').catch(() => ({ status: 0, text: '' }));
+    return page.status === 200 && page.text.includes(r.db_name);
   }, 60_000);
-  if (!own) throw new Error(`instance ${id}: after its container came back, /web/login answered ${page.status}${page.body.includes(r.db_name) ? '' : ' without its database'}`);
+  if (!own) throw new Error(`instance ${id}: after its container came back, /web/login answered ${page.status}${page.text.includes(r.db_name) ? '' : ' without its database'}`);
   return `instance ${id} (${victim.scenario}): its container killed with docker kill ran again, the drift recorded in its history, its own /web/login answering 200`;
-}
-
-/** GET /web/login through the gateway with the instance's host name (node:http: fetch does not let a caller set Host). */
-async function loginPage(gateway: string, host: string): Promise<{ status: number; body: string }> {
-  const http = await import('node:http');
-  const g = new URL(gateway);
-  return new Promise((resolve) => {
-    http
-      .get({ host: g.hostname, port: g.port, path: '/web/login', headers: { host }, timeout: 30_000 }, (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (body += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      })
-      .on('error', () => resolve({ status: 0, body: '' }));
-  });
 }
 
 /**

@@ -32,6 +32,11 @@ import { localCatalogXml, localOverdueXml, OVERDUE_SERVICE, parseCatalog, parseO
 
 export type { Account, BlockingState, Bundle, Invoice, OverdueState, Payment, PaymentMethod, Subscription };
 
+/** A subscription Kill Bill has ended (cancelled, or expired at the end of its term): nothing more can be done to it. */
+export function subscriptionEnded(s: Pick<Subscription, 'state'> | null | undefined): boolean {
+  return s?.state === 'CANCELLED' || s?.state === 'EXPIRED';
+}
+
 /** A Kill Bill answer that is the caller's problem (4xx other than 404), with Kill Bill's message. */
 export class KillBillError extends Error {
   constructor(

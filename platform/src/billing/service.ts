@@ -14,7 +14,7 @@ import { log } from '../log.ts';
 import { findPlan, STAGING_ADDON, type Plan } from '../plans.ts';
 import { redis } from '../redis.ts';
 import { parseCatalog, type CatalogPlan } from './catalog.ts';
-import { killbill, KillBillError, type Subscription } from './killbill.ts';
+import { killbill, KillBillError, subscriptionEnded, type Subscription } from './killbill.ts';
 
 // ---- plans ----
 
@@ -240,13 +240,13 @@ export async function failedCreates(instanceIds: string[]): Promise<Map<string, 
  */
 export async function voidSubscriptions(subs: Subscription[]): Promise<void> {
   for (const s of subs) {
-    if (s.state === 'CANCELLED' || s.state === 'EXPIRED') continue;
+    if (subscriptionEnded(s)) continue;
     try {
       await killbill().cancel(s.subscriptionId!, 'void');
     } catch (err) {
       // Kill Bill answers 400 when another caller (settleFailedCreate, a concurrent event) cancelled it after our read: already done.
       const now = err instanceof KillBillError && err.status === 400 ? await killbill().subscription(s.subscriptionId!) : null;
-      if (now?.state !== 'CANCELLED' && now?.state !== 'EXPIRED') throw err;
+      if (!subscriptionEnded(now)) throw err;
       continue;
     }
     log.info({ subscriptionId: s.subscriptionId, instanceId: s.bundleExternalKey }, 'voided the subscription of a failed create');
@@ -414,7 +414,7 @@ export async function ownSubscription(customerId: string, subscriptionId: string
 /** Cancels the caller's subscription: end of term, or `immediate` (entitlement ends now, billing to end of term). */
 export async function cancelOwn(customerId: string, subscriptionId: string, immediate: boolean, asAdmin = false): Promise<void> {
   const sub = await ownSubscription(customerId, subscriptionId, asAdmin);
-  if (sub.state === 'CANCELLED' || sub.state === 'EXPIRED') throw new HttpError(409, 'already_cancelled', 'The subscription is already cancelled');
+  if (subscriptionEnded(sub)) throw new HttpError(409, 'already_cancelled', 'The subscription is already cancelled');
   if (!immediate && sub.cancelledDate) throw new HttpError(409, 'already_cancelled', 'The subscription is already set to cancel');
   await killbill()
     .cancel(subscriptionId, immediate ? 'now' : 'end_of_term')

@@ -1,6 +1,6 @@
 /** What the portal says about an instance (web/src/lib/words.ts): customer words, never internal names or ids. */
 import { describe, expect, it } from 'vitest';
-import { actorWords, billingWords, daysLeft, effectiveHealth, reasonWords, statusExplanation, statusWords, stepWords } from '@saasodoo/web/lib/words';
+import { actorWords, billingWords, daysLeft, effectiveHealth, invoiceStatusBadge, reasonWords, statusExplanation, statusWords, stepWords } from '@saasodoo/web/lib/words';
 
 const backupId = '44416fb0-1111-4222-8333-944445555666';
 const backups = [{ id: backupId, createdAt: '2026-12-03T10:00:00Z' }];
@@ -72,5 +72,12 @@ describe('portal words', () => {
     const failed = reasonWords({ reason: 'database move to its own database server failed at verify (still on its previous server): the copy differs in 2 table(s), e.g. public.res_users' });
     expect(failed).toMatch(/stays on its previous server, running as before/);
     expect(failed).not.toMatch(/verify|res_users|public\./);
+  });
+
+  it('an invoice is Paid or Unpaid by its status, else by what is still due; other statuses in words', () => {
+    expect(invoiceStatusBadge({ status: 'PAID', balance: 0 })).toEqual({ text: 'Paid', tone: 'good' });
+    expect(invoiceStatusBadge({ balance: 5 })).toEqual({ text: 'Unpaid', tone: 'warn' });
+    expect(invoiceStatusBadge({ balance: 0 })).toEqual({ text: 'Paid', tone: 'good' });
+    expect(invoiceStatusBadge({ status: 'VOID' }).text).not.toMatch(/VOID|_/);
   });
 });

@@ -185,3 +185,11 @@ export function backupStatusBadge(status: string | undefined): { text: string; t
 	if (status === 'expired') return { text: 'Expired', tone: 'neutral' };
 	return { text: status.replace(/_/g, ' '), tone: 'neutral' };
 }
+
+/** An invoice's state as a badge: Kill Bill's status when given, else what its balance says. */
+export function invoiceStatusBadge(inv: { status?: string; balance?: number }): { text: string; tone: 'good' | 'warn' | 'neutral' } {
+	const st = (inv.status ?? ((inv.balance ?? 0) > 0 ? 'unpaid' : 'paid')).toLowerCase();
+	if (st === 'paid') return { text: 'Paid', tone: 'good' };
+	if (st === 'unpaid') return { text: 'Unpaid', tone: 'warn' };
+	return { text: label(st), tone: 'neutral' };
+}

@@ -33,9 +33,6 @@ const GiB = 1024 ** 3;
 /** The Odoo stand-in, run with plain `node` (see standin.mjs). */
 export const STANDIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'standin.mjs');
 
-/** The daemon waits for Odoo's serving line (contract.ts) instead of probing an instance that cannot answer yet. */
-const SERVING_LINE = ODOO_SERVING_LINE;
-
 /** Longest a status request may wait for a change (`GET /instances/<id>?changedFrom=<state>&waitMs=<n>`). */
 const MAX_STATUS_WAIT_MS = 30_000;
 
@@ -325,7 +322,7 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions): Promise<Loca
         const { bytesRead, buffer } = await fd.read({ buffer: Buffer.alloc(64 * 1024), position: offset });
         offset += bytesRead;
         tail = (tail + buffer.subarray(0, bytesRead).toString('utf8')).slice(-4096);
-        return tail.includes(SERVING_LINE);
+        return tail.includes(ODOO_SERVING_LINE); // waits for Odoo's serving line instead of probing an instance that cannot answer yet
       } finally {
         await fd.close();
       }
